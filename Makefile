@@ -1,0 +1,107 @@
+# tablecart — build, run and test.
+#
+#   make run    install what is missing, build, serve the demo restaurant on :8080
+#   make test   install what is missing, build, run every suite (also under ASan+UBSan)
+#
+# Everything else here is a building block of those two.
+
+PKGS      = libuv jansson sqlite3 hiredis libjwt openssl
+WARN      = -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Werror
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS))
+LIBS      = $(shell pkg-config --libs $(PKGS)) -lwslay -lhttp_parser -lm
+
+# Two variants: release (build/) and sanitized (build/asan/).
+REL_FLAGS  = -O2 -g
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+
+REL_OBJS   := $(SRCS:%.c=build/obj/%.o)
+ASAN_OBJS  := $(SRCS:%.c=build/asan/obj/%.o)
+REL_UNITS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
+ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
+
+PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
+
+.PHONY: all run test deps deps-test build asan unit unit-asan integration integration-asan \
+        e2e fuzz-smoke test-all clean format
+
+all: build
+
+# --- the two commands -------------------------------------------------------
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/run-demo.sh
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-all
+
+deps:
+	@scripts/install-deps.sh run
+
+deps-test:
+	@scripts/install-deps.sh test
+
+test-all: build asan
+	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan e2e
+	@echo "all suites passed"
+
+# --- build ------------------------------------------------------------------
+
+build: build/tablecart
+asan: build/asan/tablecart
+
+build/tablecart: $(REL_OBJS)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+build/asan/tablecart: $(ASAN_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(REL_FLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+# --- unit tests (cmocka), one binary per tests/unit/**/test_*.c --------------
+
+build/unit/%: tests/unit/%.c $(filter-out build/obj/src/main.o,$(REL_OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(REL_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+build/asan/unit/%: tests/unit/%.c $(filter-out build/asan/obj/src/main.o,$(ASAN_OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+unit: $(REL_UNITS)
+	@scripts/run-units.sh $(REL_UNITS)
+
+unit-asan: $(ASAN_UNITS)
+	@scripts/run-units.sh $(ASAN_UNITS)
+
+# --- integration (pytest against the real binary) ---------------------------
+
+integration: build
+	TABLECART_BIN=$(CURDIR)/build/tablecart $(PYTEST) tests/integration
+
+integration-asan: asan
+	TABLECART_BIN=$(CURDIR)/build/asan/tablecart TABLECART_ASAN=1 $(PYTEST) tests/integration
+
+# --- browser tests (Playwright + Debian's Chromium) -------------------------
+
+e2e: build
+	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
+	cd tests/e2e && TABLECART_BIN=$(CURDIR)/build/tablecart node --test --test-concurrency=1 *.test.mjs
+
+format:
+	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS)
+
+clean:
+	rm -rf build
+
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

@@ -1,0 +1,95 @@
+/* cart.h — the cart of one table and its rules (SPEC §1–3). Pure: no I/O, no
+ * clock, no globals. Every rule about quantities, lines, remarks, totals and
+ * versions lives here and only here. */
+#ifndef TC_CART_CART_H
+#define TC_CART_CART_H
+
+#include "cart/menu.h"
+#include "cart/money.h"
+#include "core/buf.h"
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t cuisine_id;
+    char *cuisine_name;
+    int32_t cuisine_type;
+    char *cuisine_image; /* may be NULL */
+    tc_cents unit_price;
+    int32_t quantity;
+    bool has_user_id;
+    int64_t add_user_id;
+    char *add_user_phone; /* may be NULL */
+    char *remark;         /* may be NULL */
+} tc_cart_item;
+
+typedef struct tc_cart tc_cart;
+
+/* The caller's identity, as far as it is known (all optional). */
+typedef struct {
+    bool has_user_id;
+    int64_t user_id;
+    const char *phone; /* NULL when unknown; borrowed */
+} tc_identity;
+
+typedef enum { TC_OP_ADD, TC_OP_UPDATE, TC_OP_REMOVE, TC_OP_CLEAR } tc_op_kind;
+
+/* One change, as validated input. Strings are borrowed for the call. */
+typedef struct {
+    tc_op_kind kind;
+    int32_t table_id;
+    int32_t cuisine_id;     /* ADD, UPDATE, REMOVE */
+    int32_t quantity;       /* ADD: 1..99; UPDATE: 0..99 (0 removes) */
+    const char *remark;     /* ADD only; NULL keeps an existing remark */
+    tc_identity who;        /* ADD: recorded on a new line */
+    int64_t expect_version; /* If-Match; -1 when unconditional */
+    uint64_t origin;        /* id of the connection that asked; 0 = none.
+                               Not used by the rules: carried to the change feed */
+} tc_op;
+
+typedef struct {
+    int32_t max_quantity; /* 99 */
+    int32_t max_lines;    /* 100 */
+    int32_t max_remark;   /* 200 code points */
+} tc_cart_limits;
+
+#define TC_CART_LIMITS_DEFAULT {99, 100, 200}
+
+/* A new empty cart for table t: version 0, updated_at -1 (JSON null). */
+tc_cart *tc_cart_new(const tc_table *t);
+tc_cart *tc_cart_clone(const tc_cart *c);
+void tc_cart_free(tc_cart *c);
+
+int32_t tc_cart_table_id(const tc_cart *c);
+int64_t tc_cart_version(const tc_cart *c);
+int64_t tc_cart_updated_at(const tc_cart *c); /* epoch ms, -1 = never */
+size_t tc_cart_item_count(const tc_cart *c);
+const tc_cart_item *tc_cart_item_at(const tc_cart *c, size_t i);
+tc_cents tc_cart_total_amount(const tc_cart *c);
+int64_t tc_cart_total_quantity(const tc_cart *c);
+
+/* Applies op to c using names and prices from menu (never from the request).
+ * Returns 0 when c changed (version + 1, updated_at = now_ms),
+ * TC_UNCHANGED when the op was valid but changed nothing (c untouched),
+ * or a negative code with err saying why, c untouched:
+ *   TC_ECONFLICT  expect_version >= 0 and != version
+ *   TC_ENOTFOUND  cuisine unknown or of another store; UPDATE/REMOVE of a line not in the cart
+ *   TC_ESOLDOUT   ADD of a dish that is not available
+ *   TC_EINVAL     quantity out of range, remark too long or not UTF-8, add past max_quantity
+ *   TC_ELIMIT     a new line past max_lines */
+int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
+                  int64_t now_ms, tc_errmsg *err);
+
+/* Appends the cart DTO (SPEC §1, seed §4.1) as one line of JSON:
+ * {"tableId":123,"tableNumber":"A01","storeId":1,"items":[...],"totalAmount":76.00,
+ *  "totalQuantity":2,"version":3,"updatedAt":1704067200000}
+ * tableNumber and storeId come from t. */
+void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out);
+
+/* Parses what tc_cart_to_json wrote (the stored form). Returns 0 and a new
+ * cart in *out, or TC_EINVAL. */
+int tc_cart_from_json(const char *text, size_t len, tc_cart **out);
+
+#endif

@@ -1,0 +1,22 @@
+/* json.h — the small JSON writer used for every response we build (jansson
+ * parses input; it cannot print money with exactly two decimals, so output is
+ * ours). Strings are escaped per RFC 8259; non-ASCII UTF-8 passes through. */
+#ifndef TC_CART_JSON_H
+#define TC_CART_JSON_H
+
+#include "core/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Appends s (n bytes) as a quoted JSON string. */
+void tc_json_str(tc_buf *out, const char *s, size_t n);
+/* Appends s as a quoted string, or null when s is NULL. */
+void tc_json_cstr_or_null(tc_buf *out, const char *s);
+void tc_json_int(tc_buf *out, int64_t v);
+
+/* Checks that s is valid UTF-8 (no overlongs, no surrogates). On success
+ * returns the number of code points; on failure -1. */
+long tc_utf8_count(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,96 @@
+#include "core/buf.h"
+
+#include "core/mem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+
+bool tc_view_ieq(tc_view v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len == n && strncasecmp(v.base, s, n) == 0;
+}
+
+void tc_buf_free(tc_buf *b)
+{
+    free(b->base);
+    b->base = NULL;
+    b->len = b->cap = 0;
+}
+
+void tc_buf_reserve(tc_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) cap *= 2;
+    b->base = tc_xrealloc(b->base, cap);
+    b->cap = cap;
+}
+
+void tc_buf_append(tc_buf *b, const void *data, size_t n)
+{
+    tc_buf_reserve(b, n);
+    if (n) memcpy(b->base + b->len, data, n);
+    b->len += n;
+    b->base[b->len] = '\0';
+}
+
+void tc_buf_append_str(tc_buf *b, const char *s)
+{
+    tc_buf_append(b, s, strlen(s));
+}
+
+void tc_buf_appendf(tc_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0) return;
+    tc_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->base + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void tc_buf_consume(tc_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+    } else {
+        memmove(b->base, b->base + n, b->len - n);
+        b->len -= n;
+    }
+    if (b->base) b->base[b->len] = '\0';
+}
+
+const char *tc_buf_cstr(tc_buf *b)
+{
+    tc_buf_reserve(b, 0);
+    b->base[b->len] = '\0';
+    return b->base;
+}
+
+tc_rbuf *tc_rbuf_new(const void *data, size_t n)
+{
+    tc_rbuf *r = tc_xmalloc(sizeof *r + n + 1);
+    r->refs = 1;
+    r->len = n;
+    if (n) memcpy(r->data, data, n);
+    r->data[n] = '\0';
+    return r;
+}
+
+tc_rbuf *tc_rbuf_ref(tc_rbuf *r)
+{
+    r->refs++;
+    return r;
+}
+
+void tc_rbuf_unref(tc_rbuf *r)
+{
+    if (r != NULL && --r->refs == 0) free(r);
+}

@@ -1,0 +1,16 @@
+/* log.h — one line per event on stderr: "<iso-time> <level> <message>". */
+#ifndef TC_CORE_LOG_H
+#define TC_CORE_LOG_H
+
+enum tc_log_level { TC_LOG_DEBUG, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR };
+
+/* Lines below this level are dropped (default TC_LOG_INFO). */
+void tc_log_set_level(enum tc_log_level level);
+void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define tc_log_debug(...) tc_log(TC_LOG_DEBUG, __VA_ARGS__)
+#define tc_log_info(...) tc_log(TC_LOG_INFO, __VA_ARGS__)
+#define tc_log_warn(...) tc_log(TC_LOG_WARN, __VA_ARGS__)
+#define tc_log_error(...) tc_log(TC_LOG_ERROR, __VA_ARGS__)
+
+#endif
