@@ -1,0 +1,216 @@
+// Shared helpers for the browser tests: start the real tablecart binary, drive Debian's Chromium
+// through playwright-core, and wait for page states (never for fixed amounts of time).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(HERE, '../..');
+export const BIN = process.env.TABLECART_BIN || path.join(REPO, 'build/tablecart');
+export const WEB = path.join(REPO, 'web');
+export const MENU = path.join(HERE, 'menu.json');
+export const ARTIFACTS = path.join(HERE, 'artifacts');
+
+/** How long a change may take to show on another phone before a test gives up. */
+export const LIVE_MS = 5000;
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** The real server on 127.0.0.1, a fresh SQLite database in a temp dir, our test menu. */
+export class Server {
+  constructor({ menu = MENU, args = [] } = {}) {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'tablecart-e2e-'));
+    this.db = path.join(this.dir, 't.db');
+    this.menu = menu;
+    this.args = args;
+    this.proc = null;
+    this.port = 0;
+    this.url = null;
+    this.stderr = '';
+  }
+
+  /** Starts the binary; resolves once its first stdout line names the port it listens on. */
+  async start(port = 0) {
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--store', `sqlite:${this.db}`, '--web', WEB, '--auth', 'none'];
+    if (this.menu) args.push('--menu', this.menu);
+    args.push(...this.args);
+    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-20000);
+    });
+    proc.exited = new Promise((resolve) => proc.once('exit', (code, sig) => resolve({ code, sig })));
+    const line = await new Promise((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`tablecart did not print its address within 10 s\n${this.stderr}`)), 10000);
+      proc.stdout.setEncoding('utf8');
+      const onData = (d) => {
+        buf += d;
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) {
+          clearTimeout(timer);
+          proc.stdout.off('data', onData);
+          proc.stdout.resume(); // keep draining so the server never blocks on a full pipe
+          resolve(buf.slice(0, nl));
+        }
+      };
+      proc.stdout.on('data', onData);
+      proc.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      proc.exited.then(({ code, sig }) => {
+        clearTimeout(timer);
+        reject(new Error(`tablecart exited (${code ?? sig}) before listening: ${args.join(' ')}\n${this.stderr}`));
+      });
+    });
+    const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(line);
+    if (!m) throw new Error(`unexpected first line from tablecart: ${line}`);
+    this.url = m[1];
+    this.port = Number(m[2]);
+    return this;
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
+  async stop(signal = 'SIGTERM') {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill(signal);
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await proc.exited;
+    clearTimeout(killer);
+  }
+
+  /** Stops and starts again on the same port and database (the port may take a moment to free). */
+  async restart(signal = 'SIGTERM') {
+    const port = this.port;
+    await this.stop(signal);
+    let lastErr;
+    for (let i = 0; i < 50; i++) {
+      try {
+        return await this.start(port);
+      } catch (e) {
+        lastErr = e;
+        await new Promise((r) => setTimeout(r, 100)); // retrying a bind, not waiting for the page
+      }
+    }
+    throw lastErr;
+  }
+
+  async close() {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Calls the REST API as some other diner (a phone we do not drive). */
+  async api(method, p, body, headers = {}) {
+    const init = { method, headers: { 'X-User-Id': '777', ...headers } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(this.url + '/api' + p, init);
+    const text = await res.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch (_) {
+      /* not JSON */
+    }
+    if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${text}`);
+    return json;
+  }
+}
+
+export async function launch() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/**
+ * One diner: a fresh browser context (own localStorage, so own diner id) on a phone-sized
+ * viewport, with the page's console errors collected for failure reports.
+ */
+export async function diner(browser, server, { table = 123, transport = null, setup = null, wait = true, scale = 1 } = {}) {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: scale,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'zh-CN',
+  });
+  context.setDefaultTimeout(10000);
+  // The page must never reach outside this machine (dish pictures of a real menu would).
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  if (setup) await setup(page, context);
+  let q = `?table=${table}`;
+  if (transport) q += `&transport=${transport}`;
+  await page.goto(server.url + '/' + q);
+  if (wait) await waitConnected(page);
+  return page;
+}
+
+export function waitConnected(page, timeout = 15000) {
+  return page.waitForFunction(() => document.getElementById('conn-state')?.dataset.state === 'connected', null, { timeout });
+}
+
+export function waitState(page, state, timeout = 15000) {
+  return page.waitForFunction((s) => document.getElementById('conn-state')?.dataset.state === s, state, { timeout });
+}
+
+/** Waits until the cart shows line `id` with quantity `qty` (0: the line is gone). */
+export function waitLine(page, id, qty, timeout = LIVE_MS) {
+  return page.waitForFunction(
+    ([i, q]) => {
+      const li = document.querySelector(`#cart-items .cart-line[data-cuisine-id="${i}"]`);
+      return q === 0 ? li === null : li !== null && li.dataset.quantity === String(q);
+    },
+    [id, qty],
+    { timeout }
+  );
+}
+
+/** Waits until the cart shows exactly these lines, e.g. {1001: 2, 1004: 1}. */
+export function waitCart(page, lines, timeout = LIVE_MS) {
+  return page.waitForFunction(
+    (want) => {
+      const got = {};
+      for (const li of document.querySelectorAll('#cart-items .cart-line')) got[li.dataset.cuisineId] = Number(li.dataset.quantity);
+      return JSON.stringify(Object.entries(got).sort()) === JSON.stringify(Object.entries(want).map(([k, v]) => [String(k), v]).sort());
+    },
+    lines,
+    { timeout }
+  );
+}
+
+export function lineText(page, id, sel) {
+  return page.locator(`#cart-items .cart-line[data-cuisine-id="${id}"] ${sel}`).textContent();
+}
+
+export function dish(page, id) {
+  return page.locator(`#menu-groups .dish[data-cuisine-id="${id}"]`);
+}
+
+export async function shot(page, name) {
+  try {
+    await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
+  } catch (_) {
+    /* a screenshot is a bonus, never the failure */
+  }
+}

@@ -1,0 +1,163 @@
+// Two diners on one table (SSE and WebSocket), a third on another table, money, sold-out dishes,
+// the clear-cart confirmation: all against the real server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, diner, waitLine, waitCart, lineText, dish, shot, LIVE_MS } from './harness.mjs';
+
+let server, browser, A, B, C;
+
+before(async () => {
+  server = await new Server().start();
+  browser = await launch();
+});
+
+after(async () => {
+  for (const [p, n] of [[A, 'live-A'], [B, 'live-B'], [C, 'live-C']]) if (p) await shot(p, n);
+  await browser?.close();
+  await server?.close();
+});
+
+test('the page shows the table, the menu by type, prices with two decimals, sold-out dishes', async () => {
+  A = await diner(browser, server, { table: 123 });
+  assert.equal(await A.textContent('#table-number'), 'A01');
+  assert.equal(await A.textContent('#conn-state'), '已连接');
+  assert.equal(await A.textContent('#transport-label'), 'SSE');
+  assert.deepEqual(await A.locator('#menu-groups .menu-group > h2').allTextContents(), ['单品', '套餐']);
+  assert.equal(await A.locator('#group-2 .dish').count(), 2);
+  assert.equal(await dish(A, 1003).locator('.dish-price').textContent(), '¥22.50');
+  assert.equal(await dish(A, 1001).locator('.dish-price').textContent(), '¥38.00');
+  assert.equal(await dish(A, 1004).locator('.dish-price').textContent(), '¥2.05');
+  // sold out: shown, marked, and its button is disabled
+  const sold = dish(A, 1005);
+  assert.match(await sold.textContent(), /已售罄/);
+  assert.equal(await sold.locator('.dish-controls button').isDisabled(), true);
+  // pictures that are missing or fail to load become the placeholder
+  await A.waitForFunction(() =>
+    [1001, 1002, 1003].every((id) => document.querySelector(`.dish[data-cuisine-id="${id}"] img`).src.endsWith('/img/placeholder.svg'))
+  );
+  assert.equal(await A.textContent('#cart-empty'), '购物车还是空的,快去点菜吧');
+  assert.deepEqual(A.errors, []);
+});
+
+test('A adds a dish over HTTP, B (WebSocket mode) sees it live, with who added it', async () => {
+  B = await diner(browser, server, { table: 123, transport: 'ws' });
+  assert.equal(await B.textContent('#transport-label'), 'WebSocket');
+  const aId = await A.evaluate(() => window.__tablecart.userId);
+  const bId = await B.evaluate(() => window.__tablecart.userId);
+  assert.notEqual(aId, bId);
+
+  await dish(A, 1001).locator('.dish-remark-toggle').click();
+  await dish(A, 1001).locator('.dish-remark-input').fill('少辣');
+  await dish(A, 1001).getByRole('button', { name: '加入 宫保鸡丁' }).click();
+  await waitLine(A, 1001, 1);
+  await waitLine(B, 1001, 1);
+  assert.equal(await lineText(A, 1001, '.cart-line-who'), '我 点的');
+  assert.equal(await lineText(B, 1001, '.cart-line-who'), `用户 ${aId} 点的`);
+  assert.equal(await lineText(B, 1001, '.remark-text'), '少辣');
+  assert.equal(await lineText(B, 1001, '.cart-line-subtotal'), '¥38.00');
+  // B was told somebody else changed the cart
+  await B.waitForFunction(() => window.__tablecart.notices >= 1);
+  assert.equal(await B.isVisible('#notice'), true);
+  assert.equal(await B.textContent('#notice'), '购物车已更新');
+});
+
+test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a notice; no notice for own changes', async () => {
+  const sent = [];
+  B.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
+  // B's socket was opened before we listened: reconnect it by toggling, so we see its frames
+  await B.click('.transport-toggle button[data-transport="sse"]');
+  await B.click('.transport-toggle button[data-transport="ws"]');
+  await B.waitForFunction(() => window.__tablecart.transport === 'ws' && window.__tablecart.state === 'connected');
+
+  const before = await A.evaluate(() => window.__tablecart.notices);
+  assert.equal(before, 0, 'A changed the cart itself: no 购物车已更新 for A');
+  await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
+  await waitLine(B, 1001, 2);
+  await waitLine(A, 1001, 2);
+  assert.equal(await lineText(A, 1001, '.cart-line-subtotal'), '¥76.00');
+  assert.equal(await A.textContent('#total-amount'), '76.00');
+  await A.waitForFunction((n) => window.__tablecart.notices === n + 1, before);
+  const msgs = sent.map((s) => JSON.parse(s));
+  assert.ok(
+    msgs.some((m) => m.type === 'update_quantity' && m.data.cuisineId === 1001 && m.data.quantity === 2),
+    'B sent update_quantity over the socket: ' + sent.join(' ')
+  );
+  const bNotices = await B.evaluate(() => window.__tablecart.notices);
+
+  // B adds a set meal over the socket (add_item, seed §二.4.1 shape), A sees it
+  await dish(B, 2002).getByRole('button', { name: /加入/ }).click();
+  await waitLine(A, 2002, 1);
+  assert.ok(sent.some((s) => JSON.parse(s).type === 'add_item'));
+  // B's own socket changes answered with *_success: no notice for B
+  assert.equal(await B.evaluate(() => window.__tablecart.notices), bNotices);
+
+  // A adds rice three times from the menu; totals come from the server, exact
+  for (let i = 0; i < 3; i++) {
+    await dish(A, 1004).locator('.btn-add, .btn-plus').click();
+    await waitLine(A, 1004, i + 1);
+  }
+  await waitLine(B, 1004, 3);
+  assert.equal(await lineText(B, 1004, '.cart-line-subtotal'), '¥6.15');
+  assert.equal(await B.textContent('#total-amount'), '128.05'); // 76.00 + 45.90 + 6.15
+  assert.equal(await B.textContent('#total-quantity'), '6');
+  assert.equal(await B.textContent('#bar-amount'), '128.05');
+
+  // B removes the set meal over the socket
+  await B.locator('#cart-items .cart-line[data-cuisine-id="2002"] .btn-remove').click();
+  await waitLine(A, 2002, 0);
+  assert.ok(sent.some((s) => JSON.parse(s).type === 'remove_item'));
+  // the menu's − on A's page takes rice back down to 2 (update over HTTP)
+  await dish(A, 1004).locator('.btn-minus').click();
+  await waitLine(B, 1004, 2);
+});
+
+test('a third diner at another table sees none of it', async () => {
+  C = await diner(browser, server, { table: 124 });
+  assert.equal(await C.textContent('#table-number'), 'A02');
+  await waitCart(C, {});
+  // one more change on table 123 while C is connected...
+  await dish(A, 1002).getByRole('button', { name: /加入/ }).click();
+  await waitLine(B, 1002, 1);
+  // ...then a change on C's own table: once C shows that, it would have shown 123's too
+  await server.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 2001, quantity: 1 });
+  await waitCart(C, { 2001: 1 });
+  assert.equal(await C.evaluate(() => window.__tablecart.notices), 1);
+  assert.equal(await C.textContent('#total-amount'), '128.00');
+  await waitCart(A, { 1001: 2, 1004: 2, 1002: 1 });
+  await waitCart(B, { 1001: 2, 1004: 2, 1002: 1 });
+});
+
+test('clearing the cart asks first; cancel keeps it, confirm empties it for everyone', async () => {
+  await A.click('#clear-cart');
+  await A.waitForSelector('#confirm-clear[open]');
+  await A.click('#confirm-clear-cancel');
+  await A.waitForSelector('#confirm-clear:not([open])');
+  await waitCart(A, { 1001: 2, 1004: 2, 1002: 1 });
+
+  await B.click('#clear-cart'); // B is on the WebSocket: clear_cart goes over the socket
+  await B.waitForSelector('#confirm-clear[open]');
+  await B.click('#confirm-clear-ok');
+  await waitCart(B, {});
+  await waitCart(A, {});
+  assert.equal(await A.textContent('#total-amount'), '0.00');
+  assert.equal(await A.isVisible('#cart-empty'), true);
+  await waitCart(C, { 2001: 1 }, LIVE_MS);
+  for (const p of [A, B, C]) assert.deepEqual(p.errors, []);
+});
+
+test('a server error is shown in plain words', async () => {
+  // a line of 99 is the limit; the page disables +, and the server's refusal of one more is shown
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1003, quantity: 99 });
+  await waitLine(A, 1003, 99);
+  assert.equal(await A.locator('#cart-items .cart-line[data-cuisine-id="1003"] .btn-plus').isDisabled(), true);
+  // a stale page: the line vanishes on the server, then A (not yet updated) sets its quantity
+  await A.evaluate(() => {
+    window.__stale = document.querySelector('#cart-items .cart-line[data-cuisine-id="1003"] .btn-minus');
+  });
+  await server.api('DELETE', '/store/order/cart/remove?tableId=123&cuisineId=1003');
+  await waitLine(A, 1003, 0);
+  // the old button's handler still holds cuisineId 1003 → PUT update → 404 from the server
+  await A.evaluate(() => window.__stale.click());
+  await A.waitForSelector('#toast-error:not([hidden])');
+  assert.match(await A.textContent('#toast-error'), /^操作失败:.+/);
+});

@@ -1,0 +1,78 @@
+// When neither SSE nor WebSocket gets through (a proxy that blocks them), the page falls back to
+// polling the cart with If-None-Match, and still shows other diners' changes within seconds.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, diner, waitConnected, waitLine, waitCart, dish, shot } from './harness.mjs';
+
+let server, browser;
+const pages = [];
+
+before(async () => {
+  server = await new Server().start();
+  browser = await launch();
+});
+
+after(async () => {
+  for (const [i, p] of pages.entries()) await shot(p, `poll-${i}`);
+  await browser?.close();
+  await server?.close();
+});
+
+/** Blocks the page's SSE and WebSocket for real: the requests fail, HTTP still works. */
+async function blockStreams(page) {
+  page.blocked = { sse: 0, ws: 0 };
+  await page.route('**/api/store/order/sse/**', (route) => {
+    page.blocked.sse++;
+    return route.abort('connectionrefused');
+  });
+  await page.routeWebSocket(/\/ws\/cart\//, (ws) => {
+    page.blocked.ws++;
+    ws.close({ code: 1008, reason: 'blocked by test proxy' });
+  });
+}
+
+test('SSE and WebSocket blocked → polling with If-None-Match, live updates still arrive', async () => {
+  const P = await diner(browser, server, { table: 124, setup: blockStreams, wait: false });
+  pages.push(P);
+  const statuses = [];
+  P.on('response', (r) => {
+    if (/\/api\/store\/order\/cart\/124$/.test(r.url()) && r.request().method() === 'GET') statuses.push({ status: r.status(), inm: r.request().headers()['if-none-match'] });
+  });
+  await P.waitForFunction(() => window.__tablecart.transport === 'poll', null, { timeout: 20000 });
+  await waitConnected(P);
+  assert.equal(await P.textContent('#transport-label'), '轮询');
+  assert.equal(await P.textContent('#conn-state'), '已连接');
+  assert.ok(P.blocked.sse >= 1 && P.blocked.ws >= 1, JSON.stringify(P.blocked));
+
+  // another diner changes the cart over HTTP: the polling page shows it with a notice
+  await server.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 1002, quantity: 2, remark: '不要葱' });
+  await waitLine(P, 1002, 2);
+  await P.waitForFunction(() => window.__tablecart.notices >= 1);
+  assert.equal(await P.textContent('#cart-items .cart-line[data-cuisine-id="1002"] .remark-text'), '不要葱');
+
+  // the page's own change goes over HTTP
+  await dish(P, 1001).locator('.btn-add').click();
+  await waitCart(P, { 1002: 2, 1001: 1 });
+  const cart = await server.api('GET', '/store/order/cart/124');
+  assert.equal(cart.data.totalQuantity, 3);
+
+  // unchanged polls are answered 304 to the page's If-None-Match "v{version}"
+  const r304 = await P.waitForResponse((r) => /\/cart\/124$/.test(r.url()) && r.status() === 304, { timeout: 5000 });
+  assert.equal(r304.request().headers()['if-none-match'], `"v${cart.data.version}"`);
+  assert.ok(statuses.some((s) => s.status === 200));
+  assert.deepEqual(P.errors, []);
+});
+
+test('?transport=poll forces polling; SSE and WS diners at the same table see its changes', async () => {
+  const P = await diner(browser, server, { table: 125, transport: 'poll' });
+  const S = await diner(browser, server, { table: 125 });
+  const W = await diner(browser, server, { table: 125, transport: 'ws' });
+  pages.push(P, S, W);
+  assert.equal(await P.textContent('#transport-label'), '轮询');
+  await dish(P, 2001).locator('.btn-add').click();
+  await waitLine(S, 2001, 1);
+  await waitLine(W, 2001, 1);
+  await W.locator('#cart-items .cart-line[data-cuisine-id="2001"] .btn-plus').click();
+  await waitLine(P, 2001, 2);
+  await waitLine(S, 2001, 2);
+});

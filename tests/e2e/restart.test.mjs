@@ -1,0 +1,54 @@
+// The server restarts under the diners' feet: every page shows 已断开, then reconnects by itself
+// (jittered back-off) and shows the cart as the database kept it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, diner, waitState, waitConnected, waitCart, dish, shot } from './harness.mjs';
+
+let server, browser;
+const pages = [];
+
+before(async () => {
+  server = await new Server().start();
+  browser = await launch();
+});
+
+after(async () => {
+  for (const [i, p] of pages.entries()) await shot(p, `restart-${i}`);
+  await browser?.close();
+  await server?.close();
+});
+
+test('every page reconnects after a server restart and shows the right cart', async () => {
+  const sse = await diner(browser, server, { table: 123 });
+  const ws = await diner(browser, server, { table: 123, transport: 'ws' });
+  const poll = await diner(browser, server, { table: 123, transport: 'poll' });
+  const other = await diner(browser, server, { table: 125 });
+  pages.push(sse, ws, poll, other);
+
+  await dish(sse, 1001).getByRole('button', { name: /加入/ }).click();
+  await dish(ws, 2001).getByRole('button', { name: /加入/ }).click();
+  for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 1, 2001: 1 });
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1004, quantity: 4 });
+  await waitCart(other, { 1004: 4 });
+
+  await server.stop();
+  for (const p of pages) await waitState(p, 'disconnected');
+  for (const p of pages) assert.equal(await p.textContent('#conn-state'), '已断开');
+
+  await server.restart();
+  for (const p of pages) await waitConnected(p, 30000);
+  for (const p of pages) assert.equal(await p.textContent('#conn-state'), '已连接');
+  assert.equal(await sse.evaluate(() => window.__tablecart.transport), 'sse');
+  assert.equal(await ws.evaluate(() => window.__tablecart.transport), 'ws');
+  for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 1, 2001: 1 });
+  await waitCart(other, { 1004: 4 });
+  assert.equal(await sse.textContent('#total-amount'), '166.00');
+
+  // the live channels really work again: changes from each transport reach the others
+  await ws.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
+  for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 2, 2001: 1 });
+  await sse.locator('#cart-items .cart-line[data-cuisine-id="2001"] .btn-remove').click();
+  for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 2 });
+  await waitCart(other, { 1004: 4 });
+  for (const p of pages) assert.deepEqual(p.errors, []);
+});
