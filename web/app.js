@@ -227,6 +227,7 @@
     if (own && v !== null) {
       S.ownVersions.add(v);
       S.maybeOthers.delete(v);
+      if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
     }
     const first = S.cart === null;
     if (v !== null && cur !== null) {
