@@ -1,0 +1,73 @@
+#include "push/sse.h"
+
+#include <assert.h>
+#include <stdio.h>
+
+/* Appends "data: LINE\n" for every line of data. A line ends at "\r\n", "\n"
+ * or a lone "\r" (the three line ends of the SSE grammar): a browser rebuilds
+ * data by joining the data: lines with "\n", so any other choice would either
+ * lose a line break or let a CR inside data end the field early. */
+static void append_data_lines(tc_buf *b, const char *data, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n' && data[i] != '\r') continue;
+        tc_buf_append(b, "data: ", 6);
+        tc_buf_append(b, data + start, i - start);
+        tc_buf_append(b, "\n", 1);
+        if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n') i++;
+        start = i + 1;
+    }
+    tc_buf_append(b, "data: ", 6);
+    tc_buf_append(b, data + start, len - start);
+    tc_buf_append(b, "\n", 1);
+}
+
+static bool is_single_line(const char *s)
+{
+    return s == NULL || strpbrk(s, "\r\n") == NULL;
+}
+
+tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *data, size_t len,
+                              int retry)
+{
+    assert(is_single_line(event) && is_single_line(id));
+    assert(data != NULL || len == 0);
+    if (data == NULL) data = "";
+
+    tc_buf body = TC_BUF_INIT;
+    if (retry >= 0) tc_buf_appendf(&body, "retry: %d\n", retry);
+    if (event != NULL) tc_buf_appendf(&body, "event: %s\n", event);
+    if (id != NULL) tc_buf_appendf(&body, "id: %s\n", id);
+    append_data_lines(&body, data, len);
+    tc_buf_append(&body, "\n", 1);
+
+    char head[24];
+    int hn = snprintf(head, sizeof head, "%zx\r\n", body.len);
+    assert(hn > 0 && (size_t)hn < sizeof head);
+
+    tc_buf chunk = TC_BUF_INIT;
+    tc_buf_reserve(&chunk, (size_t)hn + body.len + 2);
+    tc_buf_append(&chunk, head, (size_t)hn);
+    tc_buf_append(&chunk, body.base, body.len);
+    tc_buf_append(&chunk, "\r\n", 2);
+
+    tc_sse_frame f = {tc_rbuf_new(chunk.base, chunk.len), (size_t)hn, body.len};
+    tc_buf_free(&chunk);
+    tc_buf_free(&body);
+    return f;
+}
+
+void tc_sse_frame_release(tc_sse_frame *f)
+{
+    tc_rbuf_unref(f->buf);
+    f->buf = NULL;
+    f->body_off = f->body_len = 0;
+}
+
+tc_view tc_sse_last_chunk(void)
+{
+    static const char last[] = "0\r\n\r\n";
+    tc_view v = {last, sizeof last - 1};
+    return v;
+}

@@ -1,0 +1,497 @@
+#include "push/ws.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <openssl/evp.h>
+#include <wslay/wslay.h>
+
+#include <stdlib.h>
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* --- handshake values ------------------------------------------------------ */
+
+static bool is_b64(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+int tc_ws_key_valid(const char *key, size_t len)
+{
+    /* 16 bytes encode to 22 characters and two pads. Like common decoders we
+     * ignore the 4 unused bits of the last character. */
+    if (key == NULL || len != 24 || key[22] != '=' || key[23] != '=') return TC_EINVAL;
+    for (size_t i = 0; i < 22; i++)
+        if (!is_b64(key[i])) return TC_EINVAL;
+    return 0;
+}
+
+void tc_ws_accept_key(const char *key, size_t len, char out[29])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1 ||
+        EVP_DigestUpdate(c, key, len) != 1 ||
+        EVP_DigestUpdate(c, WS_GUID, sizeof WS_GUID - 1) != 1 ||
+        EVP_DigestFinal_ex(c, md, &md_len) != 1 || md_len != 20) {
+        /* Only an allocation failure inside libcrypto gets here. */
+        tc_log_error("ws: SHA-1 failed");
+        abort();
+    }
+    EVP_MD_CTX_free(c);
+    EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
+}
+
+tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
+{
+    unsigned char head[10];
+    size_t hn;
+    head[0] = 0x81; /* FIN + text */
+    if (len < 126) {
+        head[1] = (unsigned char)len;
+        hn = 2;
+    } else if (len <= 0xffff) {
+        head[1] = 126;
+        head[2] = (unsigned char)(len >> 8);
+        head[3] = (unsigned char)len;
+        hn = 4;
+    } else {
+        uint64_t n = len;
+        head[1] = 127;
+        for (int i = 0; i < 8; i++)
+            head[2 + i] = (unsigned char)(n >> (56 - 8 * i));
+        hn = 10;
+    }
+    tc_buf b = TC_BUF_INIT;
+    tc_buf_reserve(&b, hn + len);
+    tc_buf_append(&b, head, hn);
+    if (len) tc_buf_append(&b, payload, len);
+    tc_rbuf *r = tc_rbuf_new(b.base, b.len);
+    tc_buf_free(&b);
+    return r;
+}
+
+/* --- session ----------------------------------------------------------------- */
+
+struct tc_ws {
+    tc_ws_callbacks cb;
+    size_t max_message;
+    /* wslay's context (~8.5 KB of buffers): created on demand, dropped again
+     * as soon as it holds no state (see release_if_idle). */
+    wslay_event_context_ptr ev;
+    /* Input of the running tc_ws_feed, handed to wslay by recv_cb. */
+    const unsigned char *in;
+    size_t in_len;
+    /* Where the input stands in the frame sequence: header bytes seen so far
+     * of the current frame, or payload bytes still to come. It lets recv_cb
+     * hand wslay one frame at a time, so that at a frame boundary wslay holds
+     * no unparsed bytes and its context may be dropped. */
+    uint64_t payload_left;
+    unsigned char hdr[14];
+    unsigned char hdr_len;
+    unsigned char hdr_total; /* 0 until the first two header bytes are in */
+    /* Our own UTF-8 check of a close frame's reason (wslay 1.1.1 checks text
+     * messages but not close reasons): payload offset and decoder state. */
+    unsigned char close_off;
+    unsigned char u8_need;      /* continuation bytes still expected */
+    unsigned char u8_lo, u8_hi; /* range of the next continuation byte */
+    bool in_close;              /* the frame being received is a close */
+    uint16_t fail_code;         /* violation found here rather than by wslay */
+    uint16_t sent_code;         /* code of our close frame, once close_sent */
+    unsigned busy;              /* nesting depth of public calls */
+    bool msg_open;              /* a fragmented text message is in progress */
+    bool feeding;               /* inside wslay_event_recv: sends wait for settle */
+    bool sending;               /* inside wslay_event_send */
+    bool close_queued;          /* tc_ws_close called: drop further messages */
+    bool close_sent;
+    bool finished; /* on_closed called */
+    bool doomed;   /* tc_ws_free called from a callback */
+};
+
+static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int flags, void *user);
+static ssize_t send_cb(wslay_event_context_ptr ev, const uint8_t *data, size_t len, int flags,
+                       void *user);
+static void frame_start_cb(wslay_event_context_ptr ev,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user);
+static void frame_chunk_cb(wslay_event_context_ptr ev,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user);
+static void frame_end_cb(wslay_event_context_ptr ev, void *user);
+static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user);
+
+static const struct wslay_event_callbacks wslay_cbs = {
+    recv_cb, send_cb, NULL, frame_start_cb, frame_chunk_cb, frame_end_cb, msg_cb,
+};
+
+static void ensure_ev(tc_ws *ws)
+{
+    if (ws->ev != NULL) return;
+    if (wslay_event_context_server_init(&ws->ev, &wslay_cbs, ws) != 0) {
+        tc_log_error("ws: out of memory");
+        abort();
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ev, ws->max_message);
+    /* A fresh context must not send a second close (e.g. echo the peer's
+     * close answering ours): it learns from us that ours is out. */
+    if (ws->close_sent) wslay_event_shutdown_write(ws->ev);
+}
+
+/* Drops wslay's context when it holds nothing we would lose: no partial
+ * frame, no fragmented message, nothing queued to send. */
+static void release_if_idle(tc_ws *ws)
+{
+    if (ws->ev == NULL) return;
+    bool idle = ws->finished || (ws->hdr_len == 0 && ws->payload_left == 0 && !ws->msg_open &&
+                                 !wslay_event_want_write(ws->ev));
+    if (!idle) return;
+    wslay_event_context_free(ws->ev);
+    ws->ev = NULL;
+}
+
+static void enter(tc_ws *ws)
+{
+    ws->busy++;
+}
+
+/* Ends a public call; the outermost one frees a doomed session. Returns rc. */
+static int leave(tc_ws *ws, int rc)
+{
+    if (--ws->busy > 0) return rc;
+    if (ws->doomed) {
+        wslay_event_context_free(ws->ev);
+        free(ws);
+    } else {
+        release_if_idle(ws);
+    }
+    return rc;
+}
+
+/* Queues our close for a violation found here and stops reading. */
+static void fail(tc_ws *ws, uint16_t code)
+{
+    if (ws->fail_code == 0) ws->fail_code = code;
+    /* Fails harmlessly (NO_MORE_MSG) when a close is queued or sent already. */
+    (void)wslay_event_queue_close(ws->ev, code, NULL, 0);
+    wslay_event_shutdown_read(ws->ev);
+}
+
+static void flush(tc_ws *ws)
+{
+    if (!wslay_event_want_write(ws->ev)) return;
+    ws->sending = true;
+    /* send_cb takes everything, so this only fails when out of memory, in
+     * which case wslay has disabled writing: the session will end by timeout. */
+    if (wslay_event_send(ws->ev) != 0) tc_log_warn("ws: wslay_event_send failed");
+    ws->sending = false;
+    if (!ws->close_sent && wslay_event_get_close_sent(ws->ev)) {
+        ws->close_sent = true;
+        ws->sent_code = wslay_event_get_status_code_sent(ws->ev);
+    }
+}
+
+static void finish(tc_ws *ws, uint16_t code)
+{
+    if (ws->finished) return;
+    ws->finished = true;
+    if (!ws->doomed) ws->cb.on_closed(ws->cb.ctx, code);
+}
+
+static int err_of(uint16_t code)
+{
+    switch (code) {
+    case WSLAY_CODE_UNSUPPORTED_DATA:
+        return TC_EMEDIA;
+    case WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA:
+        return TC_EINVAL;
+    case WSLAY_CODE_MESSAGE_TOO_BIG:
+        return TC_ETOOBIG;
+    default:
+        return TC_EPROTO;
+    }
+}
+
+/* Follows the input header by header. Returns how many of the avail bytes at
+ * p wslay may read now: the rest of the current header or payload, never past
+ * its end. Returns 0 after queueing a 1002 close for a header wslay would
+ * reject without a close code (fragmented or over-long control frame, a
+ * one-byte close payload, a length not in its shortest form). */
+static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
+{
+    if (ws->hdr_len == 0 && ws->payload_left > 0) {
+        size_t n = ws->payload_left < avail ? (size_t)ws->payload_left : avail;
+        ws->payload_left -= n;
+        return n;
+    }
+    size_t n = 0;
+    while (n < avail) {
+        ws->hdr[ws->hdr_len++] = p[n++];
+        unsigned len7 = ws->hdr[1] & 0x7fu, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        if (ws->hdr_len == 2) {
+            unsigned op = ws->hdr[0] & 0x0fu, fin = ws->hdr[0] & 0x80u;
+            if ((op & 0x8u) &&
+                (!fin || len7 > 125 || (op == WSLAY_CONNECTION_CLOSE && len7 == 1))) {
+                fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
+                return 0;
+            }
+            ws->hdr_total = (unsigned char)(2 + ext + ((ws->hdr[1] & 0x80u) ? 4 : 0));
+            ws->payload_left = len7;
+        }
+        if (ws->hdr_len < 2) continue;
+        if (ext > 0 && ws->hdr_len == 2 + ext) {
+            /* Checked before wslay sees the last length byte: it would close
+             * without a code. */
+            uint64_t plen = 0;
+            for (unsigned i = 0; i < ext; i++)
+                plen = plen << 8 | ws->hdr[2 + i];
+            if ((ext == 2 && plen < 126) || (ext == 8 && (plen <= 0xffff || plen >> 63 != 0))) {
+                fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
+                return 0;
+            }
+            ws->payload_left = plen;
+        }
+        if (ws->hdr_len < ws->hdr_total) continue;
+        ws->hdr_len = ws->hdr_total = 0;
+        break; /* let wslay take the header before any payload */
+    }
+    return n;
+}
+
+static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int flags, void *user)
+{
+    (void)flags;
+    tc_ws *ws = user;
+    size_t n = 0;
+    if (ws->in_len > 0 && ws->fail_code == 0 && !ws->doomed)
+        n = track(ws, ws->in, ws->in_len < len ? ws->in_len : len);
+    if (n == 0) {
+        wslay_event_set_error(ev, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    memcpy(buf, ws->in, n);
+    ws->in += n;
+    ws->in_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ev, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    (void)ev;
+    (void)flags;
+    tc_ws *ws = user;
+    if (!ws->doomed) ws->cb.write(ws->cb.ctx, (const char *)data, len);
+    return (ssize_t)len;
+}
+
+static void frame_start_cb(wslay_event_context_ptr ev,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    (void)ev;
+    tc_ws *ws = user;
+    ws->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    if (ws->in_close) {
+        ws->close_off = 0;
+        ws->u8_need = 0;
+    }
+    if (wslay_is_ctrl_frame(arg->opcode)) return;
+    if (arg->opcode == WSLAY_BINARY_FRAME) {
+        /* Refused at its first frame, before wslay buffers any of it. */
+        fail(ws, WSLAY_CODE_UNSUPPORTED_DATA);
+        return;
+    }
+    ws->msg_open = !arg->fin;
+}
+
+/* One step of a strict UTF-8 decoder (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF). Returns false on an invalid byte. */
+static bool utf8_step(tc_ws *ws, unsigned char c)
+{
+    if (ws->u8_need > 0) {
+        if (c < ws->u8_lo || c > ws->u8_hi) return false;
+        ws->u8_need--;
+        ws->u8_lo = 0x80;
+        ws->u8_hi = 0xbf;
+        return true;
+    }
+    ws->u8_lo = 0x80;
+    ws->u8_hi = 0xbf;
+    if (c < 0x80) return true;
+    if (c >= 0xc2 && c <= 0xdf) {
+        ws->u8_need = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        ws->u8_need = 2;
+        if (c == 0xe0) ws->u8_lo = 0xa0;
+        if (c == 0xed) ws->u8_hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        ws->u8_need = 3;
+        if (c == 0xf0) ws->u8_lo = 0x90;
+        if (c == 0xf4) ws->u8_hi = 0x8f;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void frame_chunk_cb(wslay_event_context_ptr ev,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
+{
+    (void)ev;
+    tc_ws *ws = user;
+    if (!ws->in_close) return;
+    for (size_t i = 0; i < arg->data_length; i++) {
+        /* the first two bytes are the code; the reason follows (<= 123 bytes) */
+        if (ws->close_off < 2) {
+            ws->close_off++;
+        } else if (!utf8_step(ws, arg->data[i])) {
+            ws->in_close = false;
+            fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
+            return;
+        }
+    }
+}
+
+static void frame_end_cb(wslay_event_context_ptr ev, void *user)
+{
+    (void)ev;
+    tc_ws *ws = user;
+    if (ws->in_close && ws->u8_need > 0) fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
+    ws->in_close = false;
+}
+
+static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user)
+{
+    (void)ev;
+    tc_ws *ws = user;
+    if (arg->opcode != WSLAY_TEXT_FRAME) return; /* ping, pong, close: wslay answers */
+    if (ws->fail_code || ws->close_queued || ws->close_sent || ws->doomed) return;
+    const char *msg = arg->msg ? (const char *)arg->msg : "";
+    ws->cb.on_text(ws->cb.ctx, msg, arg->msg_length);
+}
+
+tc_ws *tc_ws_new(const tc_ws_callbacks *cb, size_t max_message)
+{
+    tc_ws *ws = tc_xcalloc(1, sizeof *ws);
+    ws->cb = *cb;
+    ws->max_message = max_message;
+    return ws;
+}
+
+void tc_ws_free(tc_ws *ws)
+{
+    if (ws == NULL) return;
+    if (ws->busy > 0) {
+        ws->doomed = true;
+        return;
+    }
+    wslay_event_context_free(ws->ev);
+    free(ws);
+}
+
+/* After wslay_event_recv: writes what is queued, then ends the session if a
+ * close arrived or a violation stopped reading. Returns tc_ws_feed's result. */
+static int settle(tc_ws *ws)
+{
+    bool ours_first = ws->close_sent || ws->close_queued;
+    flush(ws);
+    /* A bad close reason still counts as a received close for wslay. */
+    if (wslay_event_get_close_received(ws->ev) && ws->fail_code == 0) {
+        finish(ws, ours_first ? ws->sent_code : wslay_event_get_status_code_received(ws->ev));
+        return 0;
+    }
+    if (wslay_event_get_read_enabled(ws->ev)) return 0;
+    /* Reading stopped without a close: a violation, ours or wslay's. */
+    uint16_t code = ws->fail_code;
+    if (code == 0) code = (!ours_first && ws->close_sent) ? ws->sent_code : 1002;
+    finish(ws, ws->close_sent ? ws->sent_code : code);
+    return err_of(code);
+}
+
+int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
+{
+    if (ws->finished || ws->doomed) return TC_ECLOSED;
+    if (len == 0) return 0;
+    enter(ws);
+    ensure_ev(ws);
+    ws->in = (const unsigned char *)data;
+    ws->in_len = len;
+    ws->feeding = true;
+    int r = 0;
+    while (ws->in_len > 0 && !ws->doomed && wslay_event_get_read_enabled(ws->ev)) {
+        size_t before = ws->in_len;
+        /* recv_cb hands out one header or payload at a time and wslay stops
+         * at the first short read, so it takes several rounds. */
+        r = wslay_event_recv(ws->ev);
+        if (r != 0) break;
+        if (ws->in_len == before && ws->fail_code == 0 && wslay_event_get_read_enabled(ws->ev)) {
+            /* Never seen: wslay wanted no input although it has some. Stop
+             * rather than drop bytes or spin. */
+            tc_log_error("ws: wslay made no progress");
+            fail(ws, WSLAY_CODE_INTERNAL_SERVER_ERROR);
+        }
+        if (ws->in_len == before) break;
+    }
+    ws->feeding = false;
+    ws->in = NULL;
+    ws->in_len = 0;
+    if (r != 0) {
+        /* Out of memory, or a header wslay refused that track() let through:
+         * wslay queued a code-less close and stopped reading. */
+        tc_log_warn("ws: wslay_event_recv failed (%d)", r);
+        fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
+    }
+    int rc = ws->doomed ? TC_ECLOSED : settle(ws);
+    return leave(ws, rc);
+}
+
+static int queue_and_flush(tc_ws *ws, uint8_t opcode, const char *data, size_t len)
+{
+    if (ws->finished || ws->doomed || ws->close_queued || ws->close_sent) return TC_ECLOSED;
+    enter(ws);
+    ensure_ev(ws);
+    struct wslay_event_msg m = {opcode, (const uint8_t *)data, len};
+    int rc = wslay_event_queue_msg(ws->ev, &m) == 0 ? 0 : TC_ECLOSED;
+    if (rc == 0 && !ws->feeding) flush(ws);
+    return leave(ws, rc);
+}
+
+int tc_ws_send_text(tc_ws *ws, const char *data, size_t len)
+{
+    return queue_and_flush(ws, WSLAY_TEXT_FRAME, data, len);
+}
+
+int tc_ws_send_ping(tc_ws *ws)
+{
+    return queue_and_flush(ws, WSLAY_PING, NULL, 0);
+}
+
+int tc_ws_close(tc_ws *ws, uint16_t code, const char *reason)
+{
+    if (ws->finished || ws->doomed || ws->close_queued || ws->close_sent) return TC_ECLOSED;
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (rlen > 123) return TC_EINVAL;
+    enter(ws);
+    ensure_ev(ws);
+    int rc = TC_ECLOSED;
+    if (wslay_event_queue_close(ws->ev, code, (const uint8_t *)reason, rlen) == 0) {
+        ws->close_queued = true;
+        rc = 0;
+        if (!ws->feeding) flush(ws);
+    }
+    return leave(ws, rc);
+}
+
+bool tc_ws_can_inject(const tc_ws *ws)
+{
+    if (ws->finished || ws->close_queued || ws->close_sent || ws->sending) return false;
+    return ws->ev == NULL || !wslay_event_want_write(ws->ev);
+}
+
+bool tc_ws_close_sent(const tc_ws *ws)
+{
+    return ws->close_sent;
+}

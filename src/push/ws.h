@@ -1,0 +1,107 @@
+/* ws.h — WebSocket (RFC 6455) handshake values and server session glue over
+ * wslay, I/O-free: bytes read from the socket go in through tc_ws_feed, bytes
+ * for the socket come out through the write callback.
+ *
+ * wslay does the input framing and its checks (masking, reserved bits and
+ * opcodes, fragmentation order, UTF-8 of text messages, message size, close
+ * codes, automatic pong and close echo). This module adds what wslay 1.1.1
+ * leaves out: 1003 for binary messages, 1007 for a close reason that is not
+ * UTF-8, 1002 (instead of a close without a code) for malformed headers. It
+ * keeps wslay's ~8.5 KB context only while a frame, a fragmented message or a
+ * send is in progress, so an idle session costs about a hundred bytes. */
+#ifndef TC_PUSH_WS_H
+#define TC_PUSH_WS_H
+
+#include "core/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Checks a Sec-WebSocket-Key header value (len bytes, no surrounding
+ * whitespace): base64 of exactly 16 bytes, i.e. 22 base64 alphabet characters
+ * then "==". Returns 0 when valid, TC_EINVAL otherwise. */
+int tc_ws_key_valid(const char *key, size_t len);
+
+/* Writes the Sec-WebSocket-Accept value for key (len bytes): base64 of the
+ * SHA-1 of key + the RFC 6455 GUID. out receives 28 characters and a NUL. */
+void tc_ws_accept_key(const char *key, size_t len, char out[29]);
+
+/* Encodes one server-to-client text frame (FIN, opcode 1, unmasked) carrying
+ * payload (len bytes, UTF-8; NULL allowed when len is 0), for writing the same
+ * bytes to many sessions. Returns a new buffer with one reference, owned by
+ * the caller (tc_rbuf_unref). Never fails (out of memory aborts). */
+tc_rbuf *tc_ws_text_frame(const char *payload, size_t len);
+
+/* One server-side WebSocket session. Opaque. */
+typedef struct tc_ws tc_ws;
+
+typedef struct {
+    void *ctx; /* passed back to every callback */
+    /* Bytes to put on the wire, in order. data is only valid during the call:
+     * copy it. A frame may arrive in several calls (header, then payload). */
+    void (*write)(void *ctx, const char *data, size_t len);
+    /* A complete text message: all fragments reassembled, UTF-8 validated.
+     * data (len bytes, not NUL-terminated) is only valid during the call. */
+    void (*on_text)(void *ctx, const char *data, size_t len);
+    /* The session is over, called exactly once: the peer's close arrived
+     * (echoed already), or the peer's close answered ours, or a protocol
+     * violation closed it (our close frame written already). code is the code
+     * received for a peer-initiated close (1005 when it carried none), else
+     * the code we sent. After it, the caller closes the socket. */
+    void (*on_closed)(void *ctx, uint16_t code);
+} tc_ws_callbacks;
+
+/* New session after the 101 answer went out. cb is copied; all callbacks are
+ * required. max_message bounds a received message (all its fragments
+ * together); bigger closes with 1009. Returns the session, owned by the
+ * caller (tc_ws_free). Never fails (out of memory aborts). */
+tc_ws *tc_ws_new(const tc_ws_callbacks *cb, size_t max_message);
+
+/* Frees the session without writing anything (send a close first if the
+ * peer should get one). NULL is fine. Called from inside one of the
+ * session's own callbacks, it makes the session stop calling back and frees
+ * it when the running tc_ws_* call returns. */
+void tc_ws_free(tc_ws *ws);
+
+/* Feeds len bytes read from the socket, split anywhere (one byte at a time is
+ * fine); data is not kept after the call. Produces on_text for each complete
+ * text message, writes pongs, and writes the close frame answering a peer's
+ * close or a protocol violation (1002 unmasked frame, reserved bits, unknown
+ * opcode, bad fragmentation or control frame, bad close payload; 1003 binary
+ * message; 1007 invalid UTF-8; 1009 message over max_message) followed by
+ * on_closed. Messages arriving after our close was queued are dropped. Bytes
+ * queued by callbacks (tc_ws_send_text from on_text) go out before it returns.
+ * Returns 0 (also when the peer closed cleanly); after a violation, TC_EPROTO
+ * (1002), TC_EMEDIA (1003), TC_EINVAL (1007) or TC_ETOOBIG (1009); TC_ECLOSED
+ * when the session was already over (data ignored) or was freed by one of its
+ * callbacks during this call (ws is gone then). */
+int tc_ws_feed(tc_ws *ws, const char *data, size_t len);
+
+/* Queues one unfragmented text message (len bytes of UTF-8, copied) and
+ * writes it (from inside tc_ws_feed's callbacks: before tc_ws_feed returns).
+ * Returns 0, or TC_ECLOSED once a close was queued or the session is over. */
+int tc_ws_send_text(tc_ws *ws, const char *data, size_t len);
+
+/* Same for an empty ping (the peer's pong arrives through tc_ws_feed, with no
+ * callback: any input counts as liveness for the caller). */
+int tc_ws_send_ping(tc_ws *ws);
+
+/* Starts the close handshake: writes a close frame with code (0: no code and
+ * no reason) and reason (NUL-terminated UTF-8 up to 123 bytes, NULL for
+ * none). on_closed(code) follows when the peer's close arrives through
+ * tc_ws_feed; the caller should bound that wait with a timer. Returns 0,
+ * TC_EINVAL for a too-long reason, TC_ECLOSED when a close was already queued
+ * or the session is over. */
+int tc_ws_close(tc_ws *ws, uint16_t code, const char *reason);
+
+/* True when the caller may write a pre-encoded shared frame
+ * (tc_ws_text_frame) directly on the socket now: none of the session's own
+ * frames is queued or half-written, and no close has been queued. */
+bool tc_ws_can_inject(const tc_ws *ws);
+
+/* True once our close frame has been written (by tc_ws_close, a violation or
+ * the echo of the peer's close). */
+bool tc_ws_close_sent(const tc_ws *ws);
+
+#endif
