@@ -1,0 +1,30 @@
+/* app.h — the objects one running server is made of, wired by main.c and
+ * handed to every handler. Nothing here is global state: tests may run
+ * several apps in one process. */
+#ifndef TC_API_APP_H
+#define TC_API_APP_H
+
+#include "cart/cart.h"
+#include "core/config.h"
+#include "store/store.h"
+
+#include <uv.h>
+
+typedef struct tc_live tc_live;
+typedef struct tc_idem tc_idem;
+typedef struct tc_metrics tc_metrics;
+typedef struct tc_server tc_server;
+
+typedef struct tc_app {
+    const tc_config *cfg;
+    uv_loop_t *loop;
+    tc_store *store;
+    tc_live *live;       /* SSE and WebSocket subscribers and their hub */
+    tc_idem *idem;       /* remembered answers for Idempotency-Key */
+    tc_metrics *metrics;
+    tc_server *server;
+    tc_cart_limits limits;
+    const char *web_dir; /* resolved --web */
+} tc_app;
+
+#endif

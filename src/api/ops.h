@@ -1,0 +1,17 @@
+/* ops.h — the only door to a cart. REST handlers and WebSocket commands both
+ * come through here; neither touches the store directly. Changes reach
+ * subscribers through the store's change feed, not from here. */
+#ifndef TC_API_OPS_H
+#define TC_API_OPS_H
+
+#include "api/app.h"
+
+/* The cart of table_id. cb as tc_store_cb. */
+void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx);
+/* Applies a validated op (see tc_cart_apply for the statuses). */
+void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx);
+
+/* The HTTP status for a tc_err (0 and TC_UNCHANGED are 200). */
+int tc_ops_http_status(int code);
+
+#endif

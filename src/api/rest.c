@@ -1,0 +1,320 @@
+#include "api/rest.h"
+
+#include "api/app.h"
+#include "api/idem.h"
+#include "api/input.h"
+#include "api/metrics.h"
+#include "api/ops.h"
+#include "cart/json.h"
+#include "core/mem.h"
+#include "http/response.h"
+#include "http/session.h"
+#include "net/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#define IDEM_KEY_MAX 255
+
+static tc_app *app_of(tc_http_exchange *x)
+{
+    return x->app;
+}
+
+static void count(tc_http_exchange *x, int status)
+{
+    tc_metrics *m = app_of(x)->metrics;
+    m->http_requests++;
+    if (status >= 400) m->http_errors++;
+}
+
+static void fail(tc_http_exchange *x, int status, const char *message)
+{
+    count(x, status);
+    tc_http_reply_error(x, status, message);
+}
+
+static void fail_code(tc_http_exchange *x, int code, const tc_errmsg *err)
+{
+    fail(x, tc_ops_http_status(code), err && err->text[0] ? err->text : tc_strerror(code));
+}
+
+/* "v12" (optionally weak, W/"v12") → 12; -1 when the tag is not ours. */
+static int64_t parse_tag(tc_view t)
+{
+    size_t i = 0;
+    if (t.len >= 2 && t.base[0] == 'W' && t.base[1] == '/') i = 2;
+    if (t.len < i + 4 || t.base[i] != '"' || t.base[i + 1] != 'v' || t.base[t.len - 1] != '"')
+        return -1;
+    int64_t v = 0;
+    for (size_t k = i + 2; k < t.len - 1; k++) {
+        if (t.base[k] < '0' || t.base[k] > '9' || v > (INT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (t.base[k] - '0');
+    }
+    return t.len - 1 > i + 2 ? v : -1;
+}
+
+/* True when If-None-Match names version (or is "*"). */
+static bool none_match_hits(tc_view h, int64_t version)
+{
+    const char *s = h.base, *end = h.base + h.len;
+    while (s < end) {
+        while (s < end && (*s == ' ' || *s == ',')) s++;
+        const char *e = s;
+        while (e < end && *e != ',') e++;
+        const char *te = e;
+        while (te > s && te[-1] == ' ') te--;
+        tc_view tok = {s, (size_t)(te - s)};
+        if (tc_view_eq(tok, "*") || (tok.len && parse_tag(tok) == version)) return true;
+        s = e;
+    }
+    return false;
+}
+
+static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
+{
+    int64_t v;
+    int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &v, err);
+    if (r == 0) *out = (int32_t)v;
+    return r;
+}
+
+static const tc_table *table_of(tc_http_exchange *x, int32_t table_id)
+{
+    return tc_menu_table(tc_store_menu(app_of(x)->store), table_id);
+}
+
+/* --- GET cart ---------------------------------------------------------------- */
+
+static void got_cart(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    tc_http_exchange *x = ctx;
+    if (status < 0) {
+        fail_code(x, status, err);
+        return;
+    }
+    int64_t version = tc_cart_version(cart);
+    char etag[64];
+    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\nCache-Control: no-cache\r\n",
+             (long long)version);
+    const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
+    if (inm && none_match_hits(*inm, version)) {
+        count(x, 304);
+        tc_http_reply(x, 304, NULL, etag, NULL, 0);
+        return;
+    }
+    tc_buf data = TC_BUF_INIT;
+    tc_cart_to_json(cart, table_of(x, tc_cart_table_id(cart)), &data);
+    count(x, 200);
+    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len, etag);
+    tc_buf_free(&data);
+}
+
+static void h_get_cart(tc_http_exchange *x)
+{
+    tc_errmsg err;
+    int32_t table_id;
+    int r = table_param(x, &table_id, &err);
+    if (r) return fail_code(x, r, &err);
+    tc_ops_get(app_of(x), table_id, got_cart, x);
+}
+
+/* --- mutations --------------------------------------------------------------- */
+
+typedef struct {
+    tc_http_exchange *x;
+    const tc_view *idem_key;
+} mutation;
+
+static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    mutation *m = ctx;
+    tc_http_exchange *x = m->x;
+    if (status < 0) {
+        free(m);
+        fail_code(x, status, err);
+        return;
+    }
+    tc_buf data = TC_BUF_INIT, body = TC_BUF_INIT;
+    tc_cart_to_json(cart, table_of(x, tc_cart_table_id(cart)), &data);
+    tc_envelope(&body, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len);
+    char etag[48];
+    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart));
+    if (m->idem_key) {
+        tc_app *app = app_of(x);
+        tc_idem_put(app->idem, tc_view_of(x->req->method_name), x->req->path, *m->idem_key, 200,
+                    etag, body.base, body.len, uv_now(app->loop));
+    }
+    count(x, 200);
+    tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
+    tc_buf_free(&data);
+    tc_buf_free(&body);
+    free(m);
+}
+
+static bool is_json(const tc_view *ct)
+{
+    if (ct == NULL) return false;
+    size_t n = 0;
+    while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ') n++;
+    return tc_view_ieq((tc_view){ct->base, n}, "application/json");
+}
+
+/* An integer from the query string, else from the JSON body. */
+static int field_int(tc_http_exchange *x, const json_t *body, const char *name, tc_in_kind kind,
+                     bool required, int64_t *out, tc_errmsg *err)
+{
+    tc_buf v = TC_BUF_INIT;
+    bool in_query = tc_http_query_get(x->req, name, &v);
+    int r;
+    if (in_query) {
+        r = tc_input_int_text((tc_view){v.base ? v.base : "", v.len}, name, kind, out, err);
+    } else {
+        bool present = false;
+        r = body ? tc_input_int(body, name, kind, required, out, &present, err)
+                 : (required ? tc_errmsg_set(err, TC_EINVAL, "%s is required", name) : 0);
+    }
+    tc_buf_free(&v);
+    return r;
+}
+
+static void mutate(tc_http_exchange *x, tc_op_kind kind)
+{
+    tc_app *app = app_of(x);
+    tc_errmsg err = {{0}};
+    json_t *body = NULL;
+    tc_buf phone = TC_BUF_INIT;
+    int r = 0;
+
+    const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
+    if (key) {
+        if (key->len == 0 || key->len > IDEM_KEY_MAX)
+            return fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
+        const tc_idem_answer *a = tc_idem_get(app->idem, tc_view_of(x->req->method_name),
+                                              x->req->path, *key, uv_now(app->loop));
+        if (a) {
+            count(x, a->status);
+            tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
+                          a->body.base, a->body.len);
+            return;
+        }
+    }
+
+    bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
+    if (needs_body || x->req->body.len > 0) {
+        if (!is_json(tc_http_header_get(x->req, "Content-Type")))
+            return fail(x, 415, "Content-Type must be application/json");
+        if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0)
+            return fail_code(x, r, &err);
+    }
+
+    tc_op op = {.kind = kind, .expect_version = -1, .origin = tc_conn_id(x->conn)};
+    int64_t v = 0;
+    if ((r = field_int(x, body, "tableId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
+    op.table_id = (int32_t)v;
+    if (kind != TC_OP_CLEAR) {
+        if ((r = field_int(x, body, "cuisineId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
+        op.cuisine_id = (int32_t)v;
+    }
+    if (needs_body) {
+        bool present;
+        if ((r = tc_input_int(body, "quantity", TC_IN_QUANTITY, true, &v, &present, &err)) != 0)
+            goto bad;
+        op.quantity = (int32_t)v;
+    }
+    if (kind == TC_OP_ADD) {
+        if ((r = tc_input_str(body, "remark", &op.remark, &err)) != 0) goto bad;
+        if ((r = tc_input_identity(x->req, &op.who, &phone, &err)) != 0) goto bad;
+    }
+    const tc_view *im = tc_http_header_get(x->req, "If-Match");
+    if (im && !tc_view_eq(*im, "*")) {
+        op.expect_version = parse_tag(*im);
+        if (op.expect_version < 0) {
+            r = tc_errmsg_set(&err, TC_EINVAL, "If-Match must be an ETag of this API, like \"v3\"");
+            goto bad;
+        }
+    }
+    mutation *m = tc_xcalloc(1, sizeof *m);
+    m->x = x;
+    m->idem_key = key;
+    tc_ops_apply(app, &op, mutated, m);
+    json_decref(body);
+    tc_buf_free(&phone);
+    return;
+bad:
+    json_decref(body);
+    tc_buf_free(&phone);
+    fail_code(x, r, &err);
+}
+
+static void h_add(tc_http_exchange *x)
+{
+    mutate(x, TC_OP_ADD);
+}
+
+static void h_update(tc_http_exchange *x)
+{
+    mutate(x, TC_OP_UPDATE);
+}
+
+static void h_remove(tc_http_exchange *x)
+{
+    mutate(x, TC_OP_REMOVE);
+}
+
+static void h_clear(tc_http_exchange *x)
+{
+    mutate(x, TC_OP_CLEAR);
+}
+
+/* --- menu, health, metrics --------------------------------------------------- */
+
+static void h_menu(tc_http_exchange *x)
+{
+    tc_errmsg err;
+    int32_t table_id;
+    int r = table_param(x, &table_id, &err);
+    if (r) return fail_code(x, r, &err);
+    const tc_table *t = table_of(x, table_id);
+    if (t == NULL) {
+        snprintf(err.text, sizeof err.text, "table %d not found", table_id);
+        return fail(x, 404, err.text);
+    }
+    tc_buf data = TC_BUF_INIT;
+    tc_menu_table_json(tc_store_menu(app_of(x)->store), t, &data);
+    count(x, 200);
+    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len, NULL);
+    tc_buf_free(&data);
+}
+
+static void h_healthz(tc_http_exchange *x)
+{
+    if (tc_store_ping(app_of(x)->store) != 0) return fail(x, 503, "store unavailable");
+    count(x, 200);
+    const char *data = "{\"status\":\"up\"}";
+    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data, strlen(data),
+                           "Cache-Control: no-store\r\n");
+}
+
+static void h_metrics(tc_http_exchange *x)
+{
+    tc_app *app = app_of(x);
+    count(x, 200);
+    tc_buf out = TC_BUF_INIT;
+    tc_metrics_render(app->metrics, tc_server_conn_count(app->server), &out);
+    tc_http_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.base, out.len);
+    tc_buf_free(&out);
+}
+
+void tc_rest_routes(tc_router *r, const char *prefix)
+{
+    tc_router_add(r, TC_M_GET, prefix, "/store/order/cart/{}", h_get_cart);
+    tc_router_add(r, TC_M_POST, prefix, "/store/order/cart/add", h_add);
+    tc_router_add(r, TC_M_PUT, prefix, "/store/order/cart/update", h_update);
+    tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/remove", h_remove);
+    tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/clear", h_clear);
+    tc_router_add(r, TC_M_GET, prefix, "/store/order/menu/{}", h_menu);
+    tc_router_add(r, TC_M_GET, "", "/healthz", h_healthz);
+    tc_router_add(r, TC_M_GET, "", "/metrics", h_metrics);
+}

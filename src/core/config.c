@@ -1,0 +1,292 @@
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_STR, OPT_SECONDS, OPT_BYTES, OPT_ID, OPT_LISTEN, OPT_AUTH, OPT_CORS } opt_kind;
+
+typedef struct {
+    const char *flag; /* without "--" */
+    opt_kind kind;
+    unsigned cmds; /* bit per tc_cmd that takes it */
+} opt_spec;
+
+#define SERVE (1u << TC_CMD_SERVE)
+#define TOKEN (1u << TC_CMD_TOKEN)
+#define IMPORT (1u << TC_CMD_MENU_IMPORT)
+
+static const opt_spec opts[] = {
+    {"listen", OPT_LISTEN, SERVE},
+    {"store", OPT_STR, SERVE | IMPORT},
+    {"menu", OPT_STR, SERVE},
+    {"api-prefix", OPT_STR, SERVE},
+    {"heartbeat", OPT_SECONDS, SERVE},
+    {"sse-timeout", OPT_SECONDS, SERVE},
+    {"ws-ping", OPT_SECONDS, SERVE},
+    {"ws-max-message", OPT_BYTES, SERVE},
+    {"request-timeout", OPT_SECONDS, SERVE},
+    {"idle-timeout", OPT_SECONDS, SERVE},
+    {"auth", OPT_AUTH, SERVE},
+    {"jwt-secret-file", OPT_STR, SERVE | TOKEN},
+    {"cors-origin", OPT_CORS, SERVE},
+    {"web", OPT_STR, SERVE},
+    {"user", OPT_ID, TOKEN},
+    {"phone", OPT_STR, TOKEN},
+    {"table", OPT_ID, TOKEN},
+    {"store-id", OPT_ID, TOKEN},
+    {"ttl", OPT_SECONDS, TOKEN},
+};
+
+const char *tc_config_usage(void)
+{
+    return "tablecart — a real-time shared cart for restaurant table ordering\n"
+           "\n"
+           "usage:\n"
+           "  tablecart serve [options]          serve the HTTP API, SSE, WebSocket and the web page\n"
+           "  tablecart menu import FILE [--store URL]   load or update stores, tables and dishes\n"
+           "  tablecart token --user ID [--phone P] [--table ID | --store ID] [--ttl SECONDS]\n"
+           "  tablecart --help | --version\n"
+           "\n"
+           "serve options (each also read from TABLECART_<NAME>, e.g. TABLECART_SSE_TIMEOUT):\n"
+           "  --listen HOST:PORT        127.0.0.1:8080; port 0 picks a free port\n"
+           "  --store URL               sqlite:./tablecart.db\n"
+           "  --menu FILE               import this menu file at start\n"
+           "  --api-prefix PATH         /api\n"
+           "  --heartbeat SECONDS       30   SSE heartbeat interval\n"
+           "  --sse-timeout SECONDS     1800 an SSE stream ends after this\n"
+           "  --ws-ping SECONDS         30   WebSocket ping interval (idle drop at 2.5x)\n"
+           "  --ws-max-message BYTES    65536\n"
+           "  --request-timeout SECONDS 10   a request head and body must arrive within this\n"
+           "  --idle-timeout SECONDS    60   idle keep-alive connections are closed after this\n"
+           "  --auth none|jwt           none (jwt is not available in this build yet)\n"
+           "  --jwt-secret-file FILE    (or TABLECART_JWT_SECRET)\n"
+           "  --cors-origin ORIGIN      repeatable; TABLECART_CORS_ORIGIN takes a comma list\n"
+           "  --web DIR                 the diners' page (default: the repository's web/)\n";
+}
+
+static void env_name(const char *flag, char *out, size_t n)
+{
+    size_t i = 0;
+    const char *pre = "TABLECART_";
+    for (; *pre && i + 1 < n; pre++) out[i++] = *pre;
+    for (; *flag && i + 1 < n; flag++) out[i++] = *flag == '-' ? '_' : (char)toupper(*flag);
+    out[i] = '\0';
+}
+
+static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+    if (v == NULL || !isdigit((unsigned char)v[0])) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || x > max) return -1;
+    *out = x;
+    return 0;
+}
+
+static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *src, tc_errmsg *err)
+{
+    uint64_t n;
+    switch (o->kind) {
+    case OPT_STR:
+        if (strcmp(o->flag, "store") == 0) c->store_url = v;
+        else if (strcmp(o->flag, "menu") == 0) c->menu_file = v;
+        else if (strcmp(o->flag, "api-prefix") == 0) {
+            size_t len = strlen(v);
+            if ((len > 0 && v[0] != '/') || (len > 1 && v[len - 1] == '/'))
+                return tc_errmsg_set(err, TC_EINVAL,
+                                     "%s: must be empty or start with / and not end with /", src);
+            c->api_prefix = strcmp(v, "/") == 0 ? "" : v;
+        } else if (strcmp(o->flag, "jwt-secret-file") == 0) c->jwt_secret_file = v;
+        else if (strcmp(o->flag, "web") == 0) c->web_dir = v;
+        else if (strcmp(o->flag, "phone") == 0) c->token_phone = v;
+        return 0;
+    case OPT_SECONDS:
+        if (parse_u64(v, 31536000, &n) != 0 || n == 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected a whole number of seconds >= 1, got '%s'",
+                                 src, v);
+        if (strcmp(o->flag, "heartbeat") == 0) c->heartbeat_s = (unsigned)n;
+        else if (strcmp(o->flag, "sse-timeout") == 0) c->sse_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "ws-ping") == 0) c->ws_ping_s = (unsigned)n;
+        else if (strcmp(o->flag, "request-timeout") == 0) c->request_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "idle-timeout") == 0) c->idle_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "ttl") == 0) c->token_ttl_s = (unsigned)n;
+        return 0;
+    case OPT_BYTES:
+        if (parse_u64(v, 16u << 20, &n) != 0 || n < 128)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected bytes between 128 and 16777216, got '%s'",
+                                 src, v);
+        c->ws_max_message = (size_t)n;
+        return 0;
+    case OPT_ID:
+        if (parse_u64(v, INT32_MAX, &n) != 0 || n == 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected a positive 32-bit integer, got '%s'",
+                                 src, v);
+        if (strcmp(o->flag, "user") == 0) c->token_user = (int64_t)n;
+        else if (strcmp(o->flag, "table") == 0) c->token_table = (int64_t)n;
+        else c->token_store = (int64_t)n;
+        return 0;
+    case OPT_LISTEN: {
+        const char *colon = strrchr(v, ':');
+        if (colon == NULL || parse_u64(colon + 1, 65535, &n) != 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected HOST:PORT, got '%s'", src, v);
+        const char *h = v;
+        size_t hl = (size_t)(colon - v);
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+            h++;
+            hl -= 2;
+        }
+        if (hl == 0 || hl >= sizeof c->listen_host)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected HOST:PORT, got '%s'", src, v);
+        memcpy(c->listen_host, h, hl);
+        c->listen_host[hl] = '\0';
+        c->listen_port = (int)n;
+        return 0;
+    }
+    case OPT_AUTH:
+        if (strcmp(v, "none") == 0) c->auth = TC_AUTH_NONE;
+        else if (strcmp(v, "jwt") == 0) c->auth = TC_AUTH_JWT;
+        else return tc_errmsg_set(err, TC_EINVAL, "%s: expected none or jwt, got '%s'", src, v);
+        return 0;
+    case OPT_CORS:
+        if (c->n_cors == TC_MAX_CORS)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: at most %d origins", src, TC_MAX_CORS);
+        if (v[0] == '\0') return tc_errmsg_set(err, TC_EINVAL, "%s: empty origin", src);
+        c->cors_origins[c->n_cors++] = v;
+        return 0;
+    }
+    return 0;
+}
+
+static void defaults(tc_config *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    c->store_url = "sqlite:./tablecart.db";
+    c->api_prefix = "/api";
+    c->heartbeat_s = 30;
+    c->sse_timeout_s = 1800;
+    c->ws_ping_s = 30;
+    c->ws_max_message = 65536;
+    c->request_timeout_s = 10;
+    c->idle_timeout_s = 60;
+    c->auth = TC_AUTH_NONE;
+    c->max_head = 16 * 1024;
+    c->max_body = 64 * 1024;
+    c->token_ttl_s = 4 * 3600;
+}
+
+/* Environment first, so that flags parsed afterwards win. A comma list for
+ * the repeatable --cors-origin. */
+static int apply_env(tc_config *c, unsigned cmdbit, tc_errmsg *err)
+{
+    static char cors_copy[1024];
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        if (!(opts[i].cmds & cmdbit)) continue;
+        char name[64];
+        env_name(opts[i].flag, name, sizeof name);
+        const char *v = getenv(name);
+        if (v == NULL) continue;
+        if (opts[i].kind == OPT_CORS) {
+            snprintf(cors_copy, sizeof cors_copy, "%s", v);
+            for (char *save, *tok = strtok_r(cors_copy, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save)) {
+                while (*tok == ' ') tok++;
+                int r = set_opt(c, &opts[i], tok, name, err);
+                if (r) return r;
+            }
+            continue;
+        }
+        int r = set_opt(c, &opts[i], v, name, err);
+        if (r) return r;
+    }
+    return 0;
+}
+
+int tc_config_parse(tc_config *c, int argc, char **argv, tc_errmsg *err)
+{
+    defaults(c);
+    int i = 1;
+    if (argc < 2) return tc_errmsg_set(err, TC_EINVAL, "missing command (try --help)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        c->cmd = TC_CMD_HELP;
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        c->cmd = TC_CMD_VERSION;
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        c->cmd = TC_CMD_SERVE;
+        i = 2;
+    } else if (strcmp(cmd, "token") == 0) {
+        c->cmd = TC_CMD_TOKEN;
+        i = 2;
+    } else if (strcmp(cmd, "menu") == 0) {
+        if (argc < 3 || strcmp(argv[2], "import") != 0)
+            return tc_errmsg_set(err, TC_EINVAL, "menu: expected 'menu import FILE'");
+        c->cmd = TC_CMD_MENU_IMPORT;
+        i = 3;
+    } else {
+        return tc_errmsg_set(err, TC_EINVAL, "unknown command '%s' (try --help)", cmd);
+    }
+    unsigned cmdbit = 1u << c->cmd;
+    int r = apply_env(c, cmdbit, err);
+    if (r) return r;
+    bool env_cors = c->n_cors > 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            c->cmd = TC_CMD_HELP;
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            if (c->cmd == TC_CMD_MENU_IMPORT && c->import_file == NULL) {
+                c->import_file = a;
+                continue;
+            }
+            return tc_errmsg_set(err, TC_EINVAL, "unexpected argument '%s'", a);
+        }
+        const char *name = a + 2, *val = NULL;
+        size_t nl = strlen(name);
+        const char *eq = strchr(name, '=');
+        if (eq) {
+            nl = (size_t)(eq - name);
+            val = eq + 1;
+        }
+        /* `token --store ID` names a restaurant, not a store URL. */
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)nl, name);
+        if (c->cmd == TC_CMD_TOKEN && strcmp(key, "store") == 0) strcpy(key, "store-id");
+        const opt_spec *o = NULL;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+            if (strcmp(opts[k].flag, key) == 0 && (opts[k].cmds & cmdbit)) o = &opts[k];
+        if (o == NULL) return tc_errmsg_set(err, TC_EINVAL, "unknown flag --%.*s", (int)nl, name);
+        if (val == NULL) {
+            if (i + 1 >= argc)
+                return tc_errmsg_set(err, TC_EINVAL, "--%s: missing value", key);
+            val = argv[++i];
+        }
+        if (o->kind == OPT_CORS && env_cors) {
+            /* Flags replace the environment's list rather than adding to it. */
+            c->n_cors = 0;
+            env_cors = false;
+        }
+        char src[80];
+        snprintf(src, sizeof src, "--%s", o->flag);
+        if ((r = set_opt(c, o, val, src, err)) != 0) return r;
+    }
+    if (c->cmd == TC_CMD_MENU_IMPORT && c->import_file == NULL)
+        return tc_errmsg_set(err, TC_EINVAL, "menu import: missing FILE");
+    if (c->cmd == TC_CMD_TOKEN && c->token_user == 0)
+        return tc_errmsg_set(err, TC_EINVAL, "token: --user is required");
+    if (c->cmd == TC_CMD_TOKEN && c->token_table && c->token_store)
+        return tc_errmsg_set(err, TC_EINVAL, "token: give --table or --store, not both");
+    return 0;
+}

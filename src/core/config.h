@@ -1,0 +1,56 @@
+/* config.h — the command line of SPEC §9: flags, their environment variables
+ * (--sse-timeout <-> TABLECART_SSE_TIMEOUT; a flag wins over its variable),
+ * defaults and validation. */
+#ifndef TC_CORE_CONFIG_H
+#define TC_CORE_CONFIG_H
+
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { TC_CMD_SERVE, TC_CMD_TOKEN, TC_CMD_MENU_IMPORT, TC_CMD_HELP, TC_CMD_VERSION } tc_cmd;
+typedef enum { TC_AUTH_NONE, TC_AUTH_JWT } tc_auth_mode;
+
+#define TC_MAX_CORS 16
+
+typedef struct {
+    tc_cmd cmd;
+    /* serve */
+    char listen_host[64];
+    int listen_port;
+    const char *store_url;   /* "sqlite:./tablecart.db" */
+    const char *menu_file;   /* NULL: none (demo menu on an empty store) */
+    const char *api_prefix;  /* "/api"; "" allowed */
+    unsigned heartbeat_s;    /* 30 */
+    unsigned sse_timeout_s;  /* 1800 */
+    unsigned ws_ping_s;      /* 30 */
+    size_t ws_max_message;   /* 65536 */
+    unsigned request_timeout_s; /* 10: a whole request head+body must arrive in this */
+    unsigned idle_timeout_s; /* 60: an idle keep-alive connection is closed after this */
+    tc_auth_mode auth;
+    const char *jwt_secret_file;
+    const char *cors_origins[TC_MAX_CORS];
+    size_t n_cors;
+    const char *web_dir;     /* NULL: <repo>/web next to the binary, else ./web */
+    size_t max_head;         /* 16 KiB */
+    size_t max_body;         /* 64 KiB */
+    /* token */
+    int64_t token_user;
+    const char *token_phone;
+    int64_t token_table, token_store;
+    unsigned token_ttl_s;
+    /* menu import */
+    const char *import_file;
+} tc_config;
+
+/* Parses argv (and the environment) into cfg. Returns 0, or TC_EINVAL with a
+ * one-line message naming the flag in err (the caller exits 2). Strings in cfg
+ * point into argv or the environment. */
+int tc_config_parse(tc_config *cfg, int argc, char **argv, tc_errmsg *err);
+
+/* The usage text for --help. */
+const char *tc_config_usage(void);
+
+#endif

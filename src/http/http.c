@@ -1,0 +1,275 @@
+#include "http/http.h"
+
+#include "core/mem.h"
+
+#include <http_parser.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <strings.h>
+
+typedef struct {
+    size_t name_off, name_len, value_off, value_len;
+} hdr_pos;
+
+struct tc_http_parser {
+    http_parser hp;
+    tc_http_limits lim;
+    tc_http_req req;
+    /* The request line target and header bytes, in arrival order; views in
+     * req are built from offsets once the head is complete, because appending
+     * may move the block. */
+    tc_buf head;
+    size_t target_len;
+    hdr_pos *hdrs;
+    size_t n_hdrs, cap_hdrs;
+    bool in_value; /* last callback was a header value */
+    bool head_done;
+    bool done;
+    bool started;
+    int error_status;
+    size_t head_bytes;
+};
+
+static tc_http_parser *of(http_parser *hp)
+{
+    return (tc_http_parser *)hp->data;
+}
+
+static int too_big_head(tc_http_parser *p, size_t more)
+{
+    p->head_bytes += more;
+    if (p->head_bytes > p->lim.max_head) {
+        p->error_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *hp)
+{
+    of(hp)->started = true;
+    return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+    tc_http_parser *p = of(hp);
+    if (too_big_head(p, len)) return -1;
+    tc_buf_append(&p->head, at, len);
+    p->target_len += len;
+    return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    tc_http_parser *p = of(hp);
+    if (too_big_head(p, len)) return -1;
+    if (p->n_hdrs == 0 || p->in_value) {
+        if (p->n_hdrs == p->cap_hdrs) {
+            p->cap_hdrs = p->cap_hdrs ? p->cap_hdrs * 2 : 16;
+            p->hdrs = tc_xrealloc(p->hdrs, p->cap_hdrs * sizeof *p->hdrs);
+        }
+        /* ": " and CRLF of each line count against the head limit too. */
+        if (too_big_head(p, 4)) return -1;
+        hdr_pos *h = &p->hdrs[p->n_hdrs++];
+        h->name_off = p->head.len;
+        h->name_len = 0;
+        h->value_off = 0;
+        h->value_len = 0;
+        p->in_value = false;
+    }
+    tc_buf_append(&p->head, at, len);
+    p->hdrs[p->n_hdrs - 1].name_len += len;
+    return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    tc_http_parser *p = of(hp);
+    if (too_big_head(p, len)) return -1;
+    hdr_pos *h = &p->hdrs[p->n_hdrs - 1];
+    if (!p->in_value) {
+        h->value_off = p->head.len;
+        p->in_value = true;
+    }
+    tc_buf_append(&p->head, at, len);
+    h->value_len += len;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    tc_http_parser *p = of(hp);
+    p->head_done = true;
+    if (hp->content_length != ULLONG_MAX && hp->content_length > p->lim.max_body) {
+        p->error_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+    tc_http_parser *p = of(hp);
+    if (p->req.body.len + len > p->lim.max_body) {
+        p->error_status = 413;
+        return -1;
+    }
+    tc_buf_append(&p->req.body, at, len);
+    return 0;
+}
+
+static void build_views(tc_http_parser *p)
+{
+    tc_http_req *r = &p->req;
+    const char *base = p->head.base ? p->head.base : "";
+    r->target = (tc_view){base, p->target_len};
+    const char *q = memchr(r->target.base, '?', r->target.len);
+    if (q) {
+        r->path = (tc_view){r->target.base, (size_t)(q - r->target.base)};
+        r->query = (tc_view){q + 1, r->target.len - r->path.len - 1};
+    } else {
+        r->path = r->target;
+        r->query = (tc_view){base, 0};
+    }
+    r->headers = tc_xcalloc(p->n_hdrs ? p->n_hdrs : 1, sizeof *r->headers);
+    r->n_headers = p->n_hdrs;
+    for (size_t i = 0; i < p->n_hdrs; i++) {
+        r->headers[i].name = (tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len};
+        r->headers[i].value = (tc_view){base + p->hdrs[i].value_off, p->hdrs[i].value_len};
+    }
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    tc_http_parser *p = of(hp);
+    tc_http_req *r = &p->req;
+    p->done = true;
+    r->method = (int)hp->method;
+    r->method_name = http_method_str((enum http_method)hp->method);
+    r->http_major = hp->http_major;
+    r->http_minor = hp->http_minor;
+    r->keep_alive = http_should_keep_alive(hp) != 0;
+    r->upgrade = hp->upgrade != 0;
+    build_views(p);
+    /* Stop here: bytes after this request are the next request's. */
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+tc_http_parser *tc_http_new(const tc_http_limits *lim)
+{
+    tc_http_parser *p = tc_xcalloc(1, sizeof *p);
+    p->lim = *lim;
+    http_parser_init(&p->hp, HTTP_REQUEST);
+    p->hp.data = p;
+    return p;
+}
+
+void tc_http_free(tc_http_parser *p)
+{
+    if (p == NULL) return;
+    tc_buf_free(&p->head);
+    tc_buf_free(&p->req.body);
+    free(p->req.headers);
+    free(p->hdrs);
+    free(p);
+}
+
+bool tc_http_started(const tc_http_parser *p)
+{
+    return p->started;
+}
+
+int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used)
+{
+    *used = 0;
+    if (p->done) return TC_HTTP_DONE;
+    if (p->error_status) return p->error_status;
+    size_t n = http_parser_execute(&p->hp, &settings, data, len);
+    *used = n;
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+    if (p->done) {
+        /* An upgrade ends HTTP at the end of the head: http-parser reports
+         * the head length; the rest is the new protocol's. */
+        return TC_HTTP_DONE;
+    }
+    if (p->error_status) return p->error_status;
+    if (e != HPE_OK) {
+        if (e == HPE_HEADER_OVERFLOW) return 431;
+        if (e == HPE_INVALID_TRANSFER_ENCODING) return 501;
+        return 400;
+    }
+    return TC_HTTP_MORE;
+}
+
+tc_http_req *tc_http_request(tc_http_parser *p)
+{
+    return &p->req;
+}
+
+const tc_view *tc_http_header_get(const tc_http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (tc_view_ieq(r->headers[i].name, name)) return &r->headers[i].value;
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
+{
+    tc_buf_reset(out);
+    tc_buf_reserve(out, in.len);
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.base[i];
+        if (c == '%') {
+            if (i + 2 >= in.len) return false;
+            int hi = hexval(in.base[i + 1]), lo = hexval(in.base[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            char d = (char)(hi * 16 + lo);
+            tc_buf_append(out, &d, 1);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            tc_buf_append(out, " ", 1);
+        } else {
+            tc_buf_append(out, &c, 1);
+        }
+    }
+    tc_buf_cstr(out);
+    return true;
+}
+
+bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out)
+{
+    size_t nlen = strlen(name);
+    const char *s = r->query.base, *end = s + r->query.len;
+    while (s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(pe - s));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - s) == nlen && memcmp(s, name, nlen) == 0) {
+            tc_view v = {eq ? eq + 1 : pe, eq ? (size_t)(pe - eq - 1) : 0};
+            return tc_http_unescape(v, true, out);
+        }
+        s = pe + 1;
+    }
+    return false;
+}

@@ -1,0 +1,77 @@
+/* http.h — HTTP/1.x request parsing glue over http-parser. I/O-free: bytes in,
+ * a complete request (or an error status) out.
+ *
+ * One tc_http_parser serves one connection, one request at a time. It is
+ * allocated when a request starts and freed when it is answered, so an idle
+ * keep-alive connection holds no parser. */
+#ifndef TC_HTTP_HTTP_H
+#define TC_HTTP_HTTP_H
+
+#include "core/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    size_t max_head; /* request line + headers, bytes (16 KiB) */
+    size_t max_body; /* bytes (64 KiB) */
+} tc_http_limits;
+
+typedef struct {
+    tc_view name;
+    tc_view value;
+} tc_http_header;
+
+/* A parsed request. Views point into storage owned by the parser and live
+ * until tc_http_free or the next tc_http_reset. */
+typedef struct {
+    int method; /* enum http_method (HTTP_GET ...) */
+    const char *method_name;
+    unsigned short http_major, http_minor;
+    tc_view target; /* as sent: path?query */
+    tc_view path;   /* percent-decoding is left to the user of each segment */
+    tc_view query;  /* without '?', empty when none */
+    tc_http_header *headers;
+    size_t n_headers;
+    tc_buf body;
+    bool keep_alive; /* what the client asked for, by version and Connection */
+    bool upgrade;    /* Connection: upgrade + Upgrade: ... (the rest is not HTTP) */
+} tc_http_req;
+
+typedef struct tc_http_parser tc_http_parser;
+
+enum {
+    TC_HTTP_MORE = 0, /* need more bytes */
+    TC_HTTP_DONE = 1  /* a whole request is ready in tc_http_request() */
+};
+
+/* A parser for one request. Free with tc_http_free. */
+tc_http_parser *tc_http_new(const tc_http_limits *lim);
+void tc_http_free(tc_http_parser *p);
+
+/* Feeds bytes. Sets *used to how many were consumed (after DONE the rest
+ * belongs to the next request, or to the WebSocket layer after an upgrade).
+ * Returns TC_HTTP_MORE, TC_HTTP_DONE, or an HTTP error status to answer with
+ * before closing: 400 malformed, 413 body too large, 431 head too large,
+ * 501 unsupported transfer coding. */
+int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used);
+
+/* True once any byte of a request has been fed (for timeouts). */
+bool tc_http_started(const tc_http_parser *p);
+
+/* The request after TC_HTTP_DONE; borrowed from p. */
+tc_http_req *tc_http_request(tc_http_parser *p);
+
+/* First header named `name` (ASCII case-insensitive), or NULL. */
+const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);
+
+/* Finds query parameter `name` in r->query and percent-decodes its value into
+ * out (reset first). Returns true when present. */
+bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out);
+
+/* Percent-decodes a path segment or query value ('+' stays '+' in paths and
+ * becomes ' ' when plus_is_space). Returns false on a malformed escape. */
+bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out);
+
+#endif

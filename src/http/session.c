@@ -1,0 +1,336 @@
+#include "http/session.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/response.h"
+#include "net/server.h"
+
+#include <http_parser.h>
+#include <stdlib.h>
+
+typedef struct tc_http_session {
+    tc_conn *conn;
+    const tc_http_site *site;
+    tc_http_parser *parser; /* NULL between requests */
+    tc_http_exchange *x;    /* the open exchange, or NULL */
+    tc_buf pending;         /* bytes read past the current request */
+    bool in_loop;           /* process() is on the stack */
+} tc_http_session;
+
+static void process(tc_http_session *s, const char *data, size_t len);
+
+void *tc_http_session_new(tc_conn *c, void *site)
+{
+    tc_http_session *s = tc_xcalloc(1, sizeof *s);
+    s->conn = c;
+    s->site = site;
+    tc_conn_set_deadline(c, s->site->idle_timeout_ms);
+    return s;
+}
+
+static void session_free(tc_http_session *s)
+{
+    tc_http_free(s->parser);
+    tc_buf_free(&s->pending);
+    free(s);
+}
+
+/* --- answering ------------------------------------------------------------- */
+
+void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out)
+{
+    if (!x->cors) return;
+    tc_resp_header(out, "Access-Control-Allow-Origin", x->cors);
+    tc_resp_header(out, "Vary", "Origin");
+}
+
+static void exchange_free(tc_http_exchange *x)
+{
+    tc_conn_unref(x->conn);
+    free(x);
+}
+
+/* After an answer: next request, or close. */
+static void exchange_done(tc_http_session *s, bool keep_alive)
+{
+    s->x = NULL;
+    tc_http_free(s->parser);
+    s->parser = NULL;
+    if (!keep_alive) {
+        tc_conn_close(s->conn);
+        return;
+    }
+    tc_conn_set_deadline(s->conn, s->site->idle_timeout_ms);
+    if (s->in_loop) return; /* the loop in process() picks up pending bytes */
+    process(s, NULL, 0);
+}
+
+static void write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
+                           const char *cors_and_extra, const char *body, size_t len,
+                           bool head_only)
+{
+    tc_buf out = TC_BUF_INIT;
+    tc_buf_reserve(&out, 256 + len);
+    tc_resp_start(&out, status);
+    if (ctype) tc_resp_header(&out, "Content-Type", ctype);
+    if (cors_and_extra) tc_buf_append_str(&out, cors_and_extra);
+    if (status == 304 || status == 204) {
+        tc_buf_append_str(&out, keep_alive ? "Connection: keep-alive\r\n\r\n"
+                                           : "Connection: close\r\n\r\n");
+    } else {
+        tc_resp_end(&out, keep_alive, body, len, head_only);
+    }
+    tc_conn_write(c, out.base, out.len);
+    tc_buf_free(&out);
+}
+
+void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
+                   const char *extra_headers, const char *body, size_t len)
+{
+    tc_http_session *s = x->session;
+    if (s == NULL || tc_conn_is_closing(x->conn)) {
+        if (s) exchange_done(s, false);
+        exchange_free(x);
+        return;
+    }
+    bool keep_alive = x->req->keep_alive && status != 408 && status != 413 && status != 431 &&
+                      !tc_server_is_shutting_down(tc_conn_server(x->conn));
+    tc_buf hdr = TC_BUF_INIT;
+    tc_http_cors_headers(x, &hdr);
+    if (extra_headers) tc_buf_append_str(&hdr, extra_headers);
+    write_response(x->conn, keep_alive, status, content_type, hdr.len ? hdr.base : NULL, body, len,
+                   x->head_only);
+    tc_buf_free(&hdr);
+    tc_log_debug("%s %.*s -> %d", x->req->method_name, (int)x->req->target.len,
+                 x->req->target.base, status);
+    exchange_done(s, keep_alive);
+    exchange_free(x);
+}
+
+void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message,
+                            const char *data, size_t data_len, const char *extra_headers)
+{
+    tc_buf body = TC_BUF_INIT;
+    tc_envelope(&body, status, message, status >= 200 && status < 300 ? data : NULL, data_len);
+    tc_http_reply(x, status, "application/json;charset=UTF-8", extra_headers, body.base, body.len);
+    tc_buf_free(&body);
+}
+
+void tc_http_reply_error(tc_http_exchange *x, int status, const char *message)
+{
+    tc_http_reply_envelope(x, status, message, NULL, 0, NULL);
+}
+
+tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover)
+{
+    tc_http_session *s = x->session;
+    tc_conn *c = x->conn;
+    if (s) {
+        if (leftover && s->pending.len) tc_buf_append(leftover, s->pending.base, s->pending.len);
+        s->x = NULL;
+        if (s->in_loop) {
+            /* process() is on the stack: it sees conn's proto changed and frees s. */
+            s->conn = NULL;
+        } else {
+            session_free(s);
+        }
+    }
+    tc_conn_set_deadline(c, 0);
+    tc_conn_resume(c);
+    exchange_free(x);
+    return c;
+}
+
+/* --- requests -------------------------------------------------------------- */
+
+static const char *allowed_origin(const tc_http_site *site, const tc_http_req *r)
+{
+    const tc_view *o = tc_http_header_get(r, "Origin");
+    if (!o) return NULL;
+    for (size_t i = 0; i < site->n_cors; i++)
+        if (tc_view_eq(*o, site->cors_origins[i])) return site->cors_origins[i];
+    return NULL;
+}
+
+static void preflight(tc_http_exchange *x)
+{
+    tc_buf h = TC_BUF_INIT;
+    if (x->cors && tc_http_header_get(x->req, "Access-Control-Request-Method")) {
+        tc_resp_header(&h, "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+        tc_resp_header(&h, "Access-Control-Allow-Headers",
+                       "Content-Type, Authorization, If-Match, If-None-Match, Idempotency-Key, "
+                       "X-User-Id, X-User-Phone, Last-Event-ID");
+        tc_resp_header(&h, "Access-Control-Expose-Headers", "ETag");
+        tc_resp_header(&h, "Access-Control-Max-Age", "600");
+    }
+    tc_resp_header(&h, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    tc_http_reply(x, 204, NULL, h.base, NULL, 0);
+    tc_buf_free(&h);
+}
+
+static void dispatch(tc_http_session *s)
+{
+    tc_http_req *req = tc_http_request(s->parser);
+    tc_http_exchange *x = tc_xcalloc(1, sizeof *x);
+    x->conn = s->conn;
+    tc_conn_ref(s->conn);
+    x->req = req;
+    x->app = s->site->app;
+    x->session = s;
+    x->head_only = req->method == HTTP_HEAD;
+    x->cors = allowed_origin(s->site, req);
+    s->x = x;
+    tc_conn_set_deadline(s->conn, 0);
+
+    unsigned bit = tc_router_method_bit(req->method);
+    if (bit == TC_M_OPTIONS) {
+        preflight(x);
+        return;
+    }
+    tc_router_match(s->site->router, bit, req->path, &x->route);
+    if (x->route.handler) {
+        x->route.handler(x);
+        return;
+    }
+    if (x->route.allowed) {
+        tc_buf allow = TC_BUF_INIT;
+        tc_buf_append_str(&allow, "Allow: ");
+        tc_router_allow_header(x->route.allowed | TC_M_OPTIONS, &allow);
+        tc_buf_append_str(&allow, "\r\n");
+        tc_buf msg = TC_BUF_INIT;
+        tc_buf_appendf(&msg, "method %s is not allowed on %.*s", req->method_name,
+                       (int)req->path.len, req->path.base);
+        tc_http_reply_envelope(x, 405, msg.base, NULL, 0, allow.base);
+        tc_buf_free(&allow);
+        tc_buf_free(&msg);
+        return;
+    }
+    if ((bit == TC_M_GET || bit == TC_M_HEAD) && s->site->fallback) {
+        s->site->fallback(x);
+        return;
+    }
+    tc_buf msg = TC_BUF_INIT;
+    tc_buf_appendf(&msg, "no route for %s %.*s", req->method_name, (int)req->path.len,
+                   req->path.base);
+    tc_http_reply_error(x, 404, msg.base);
+    tc_buf_free(&msg);
+}
+
+/* A request we cannot parse: answer and close, whatever else was sent. */
+static void fail(tc_http_session *s, int status)
+{
+    const char *msg = status == 413   ? "request body is larger than the limit"
+                      : status == 431 ? "request head is larger than the limit"
+                      : status == 408 ? "request took too long to arrive"
+                      : status == 501 ? "transfer coding not supported"
+                                      : "malformed HTTP request";
+    tc_buf body = TC_BUF_INIT;
+    tc_envelope(&body, status, msg, NULL, 0);
+    write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL, body.base,
+                   body.len, false);
+    tc_buf_free(&body);
+    tc_http_free(s->parser);
+    s->parser = NULL;
+    tc_buf_reset(&s->pending);
+    tc_conn_close(s->conn);
+}
+
+static void process(tc_http_session *s, const char *data, size_t len)
+{
+    tc_conn *c = s->conn;
+    tc_buf work = TC_BUF_INIT; /* holds pipelined bytes taken from pending */
+    s->in_loop = true;
+    for (;;) {
+        if (tc_conn_is_closing(c)) break;
+        if (s->x != NULL) {
+            /* An exchange is open: keep the bytes for after its answer. */
+            if (len) tc_buf_append(&s->pending, data, len);
+            break;
+        }
+        if (len == 0) {
+            if (s->pending.len == 0) break;
+            tc_buf_free(&work);
+            work = s->pending;
+            s->pending = (tc_buf)TC_BUF_INIT;
+            data = work.base;
+            len = work.len;
+        }
+        if (s->parser == NULL) {
+            s->parser = tc_http_new(&s->site->limits);
+            tc_conn_set_deadline(c, s->site->request_timeout_ms);
+        }
+        size_t used;
+        int r = tc_http_feed(s->parser, data, len, &used);
+        if (r == TC_HTTP_MORE) {
+            len = 0;
+            continue;
+        }
+        if (r != TC_HTTP_DONE) {
+            fail(s, r);
+            break;
+        }
+        /* What follows the request waits in pending: the next request's bytes,
+         * or the WebSocket's after an upgrade (tc_http_takeover hands them on). */
+        if (len > used) tc_buf_append(&s->pending, data + used, len - used);
+        len = 0;
+        tc_conn_pause(c);
+        dispatch(s);
+        if (s->conn == NULL) {
+            /* Taken over by SSE or WebSocket. */
+            tc_buf_free(&work);
+            session_free(s);
+            return;
+        }
+    }
+    s->in_loop = false;
+    tc_buf_free(&work);
+    if (s->x == NULL && !tc_conn_is_closing(c)) tc_conn_resume(c);
+}
+
+static void on_read(tc_conn *c, const char *data, size_t len)
+{
+    process(tc_conn_state(c), data, len);
+}
+
+static void on_eof(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    /* A client may half-close after its request; answer what is open. */
+    if (s->x == NULL) tc_conn_abort(c);
+}
+
+static void on_deadline(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    if (s->x) return;
+    if (s->parser && tc_http_started(s->parser)) {
+        fail(s, 408);
+    } else {
+        tc_conn_close(c); /* idle keep-alive */
+    }
+}
+
+static void on_shutdown(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    /* An open exchange finishes first; its answer carries keep-alive but the
+     * server is going away, so close when it is written. */
+    if (s->x == NULL) tc_conn_close(c);
+}
+
+static void on_closed(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    if (s == NULL) return;
+    if (s->x) s->x->session = NULL; /* the handler's answer will be dropped */
+    session_free(s);
+}
+
+const tc_proto tc_http_proto = {
+    .name = "http",
+    .on_read = on_read,
+    .on_eof = on_eof,
+    .on_deadline = on_deadline,
+    .on_shutdown = on_shutdown,
+    .on_closed = on_closed,
+};

@@ -1,0 +1,64 @@
+/* session.h — HTTP/1.x over one connection: parse, route, answer, keep-alive,
+ * pipelining, timeouts, CORS, and handing the connection over to SSE or
+ * WebSocket.
+ *
+ * Each request becomes a tc_http_exchange handed to a route handler. The
+ * handler answers with tc_http_reply* now or later (the store is
+ * asynchronous), or takes the connection over with tc_http_takeover. Reading
+ * is paused while an exchange is open, so requests are answered in order. */
+#ifndef TC_HTTP_SESSION_H
+#define TC_HTTP_SESSION_H
+
+#include "http/http.h"
+#include "http/router.h"
+#include "net/conn.h"
+
+
+/* What every session of a listener shares. Owned by the caller; outlives the
+ * server. */
+typedef struct {
+    tc_router *router;
+    tc_http_handler fallback; /* GET/HEAD for paths no route knows (static files); may be NULL */
+    tc_http_limits limits;
+    uint64_t request_timeout_ms;
+    uint64_t idle_timeout_ms;
+    const char *const *cors_origins;
+    size_t n_cors;
+    void *app; /* handed to handlers as x->app */
+} tc_http_site;
+
+struct tc_http_exchange {
+    tc_conn *conn;       /* referenced until the exchange ends */
+    tc_http_req *req;    /* valid until the exchange ends */
+    tc_route_match route;
+    void *app;
+    bool head_only;      /* HEAD: answer without a body */
+    const char *cors;    /* the request's Origin when it is allowed, else NULL */
+    struct tc_http_session *session; /* NULL once the connection is gone */
+};
+
+/* The protocol and state constructor for tc_server_opts (app = tc_http_site*). */
+extern const tc_proto tc_http_proto;
+void *tc_http_session_new(tc_conn *c, void *site);
+
+/* Answers x with status, an optional content type, optional extra header
+ * lines (each "Name: value\r\n"), and a body. Ends x: it is freed. If the
+ * connection is gone the answer is dropped. */
+void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
+                   const char *extra_headers, const char *body, size_t len);
+/* Answers with the JSON envelope: success (2xx) carries data (raw JSON), an
+ * error carries message and data null. */
+void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message,
+                            const char *data, size_t data_len, const char *extra_headers);
+/* Shorthand for an error envelope. */
+void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
+
+/* Hands the connection to another protocol: the HTTP session ends and x is
+ * freed. Bytes that arrived after the request head are appended to
+ * leftover. The caller then calls tc_conn_set_proto. Returns the connection. */
+tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover);
+
+/* Adds the CORS headers for an allowed origin (when x->cors) to out. */
+void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out);
+
+#endif

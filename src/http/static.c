@@ -1,0 +1,102 @@
+#include "http/static.h"
+
+#include "api/app.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATIC_MAX_FILE (8u << 20)
+
+const char *tc_static_content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+        {".webp", "image/webp"},
+        {".gif", "image/gif"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".woff2", "font/woff2"},
+    };
+    const char *dot = strrchr(name, '.');
+    if (dot)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot, types[i].ext) == 0) return types[i].type;
+    return "application/octet-stream";
+}
+
+static void not_found(tc_http_exchange *x)
+{
+    tc_http_reply_error(x, 404, "file not found");
+}
+
+void tc_static_handler(tc_http_exchange *x)
+{
+    tc_app *app = x->app;
+    tc_buf rel = TC_BUF_INIT, path = TC_BUF_INIT, body = TC_BUF_INIT, hdr = TC_BUF_INIT;
+    if (!tc_http_unescape(x->req->path, false, &rel) || rel.len == 0 || rel.base[0] != '/' ||
+        memchr(rel.base, '\0', rel.len) || strstr(rel.base, "/..") || strstr(rel.base, "//")) {
+        tc_http_reply_error(x, 400, "bad path");
+        goto out;
+    }
+    tc_buf_appendf(&path, "%s%s", app->web_dir, rel.base);
+    if (path.base[path.len - 1] == '/') tc_buf_append_str(&path, "index.html");
+    int fd = open(path.base, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        tc_buf_append_str(&path, "/index.html");
+        fd = open(path.base, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_FILE) {
+        if (fd >= 0) close(fd);
+        not_found(x);
+        goto out;
+    }
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtime);
+    const char *type = tc_static_content_type(path.base);
+    /* The page itself is revalidated each time so a new release shows at once;
+     * assets may be cached for an hour. */
+    bool is_html = strncmp(type, "text/html", 9) == 0;
+    tc_buf_appendf(&hdr, "ETag: %s\r\nCache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
+                   etag, is_html ? "no-cache" : "public, max-age=3600");
+    const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
+    if (inm && tc_view_eq(*inm, etag)) {
+        close(fd);
+        tc_http_reply(x, 304, NULL, hdr.base, NULL, 0);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    tc_buf_reserve(&body, size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, body.base + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    body.len = got;
+    tc_http_reply(x, 200, type, hdr.base, body.base, body.len);
+out:
+    tc_buf_free(&rel);
+    tc_buf_free(&path);
+    tc_buf_free(&body);
+    tc_buf_free(&hdr);
+}

@@ -1,0 +1,16 @@
+/* static.h — serves the diners' page and its assets from a folder (--web).
+ * Files are read on each request (they are small and the page is fetched
+ * once per diner); revalidation uses an ETag of size and mtime. */
+#ifndef TC_HTTP_STATIC_H
+#define TC_HTTP_STATIC_H
+
+#include "http/session.h"
+
+/* The handler for GET/HEAD of any path no route knows. Expects x->app to be a
+ * tc_app (for web_dir). "/" and folders serve index.html; ".." is refused. */
+void tc_static_handler(tc_http_exchange *x);
+
+/* The Content-Type for a file name, by extension. */
+const char *tc_static_content_type(const char *name);
+
+#endif

@@ -1,0 +1,257 @@
+/* main.c — flags → config → wire the modules → run the loop. */
+#include "api/app.h"
+#include "api/idem.h"
+#include "api/metrics.h"
+#include "api/rest.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/session.h"
+#include "http/static.h"
+#include "net/server.h"
+#include "push/live.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef TC_VERSION
+#define TC_VERSION "0.1.0"
+#endif
+
+#define SHUTDOWN_GRACE_MS 5000
+
+/* Finds a file shipped with tablecart (data/demo-menu.json, web/): beside
+ * the binary or up to three folders above it (build/, build/asan/), else in
+ * the working directory. Returns a new string or NULL. */
+static char *find_resource(const char *rel)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 4; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash) break;
+            *slash = '\0';
+            char cand[PATH_MAX + 64];
+            snprintf(cand, sizeof cand, "%s/%s", exe, rel);
+            if (access(cand, R_OK) == 0) return tc_xstrdup(cand);
+        }
+    }
+    return access(rel, R_OK) == 0 ? tc_xstrdup(rel) : NULL;
+}
+
+static int read_file(const char *path, tc_buf *out, tc_errmsg *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return tc_errmsg_set(err, TC_EIO, "cannot open %s", path);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) tc_buf_append(out, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? tc_errmsg_set(err, TC_EIO, "cannot read %s", path) : 0;
+}
+
+/* Parses and imports a menu file; messages name the file. */
+static int import_menu_file(tc_store *store, const char *path, tc_errmsg *err)
+{
+    tc_buf text = TC_BUF_INIT;
+    int r = read_file(path, &text, err);
+    tc_menu *menu = NULL;
+    if (r == 0) {
+        tc_errmsg perr;
+        r = tc_menu_parse(text.base ? text.base : "", text.len, &menu, &perr);
+        if (r) tc_errmsg_set(err, r, "%s: %s", path, perr.text);
+    }
+    if (r == 0) r = tc_store_import_menu(store, menu, err);
+    if (r == 0)
+        tc_log_info("menu %s imported: %zu stores, %zu tables, %zu dishes", path,
+                    tc_menu_store_count(menu), tc_menu_table_count(menu),
+                    tc_menu_cuisine_count(menu));
+    tc_menu_free(menu);
+    tc_buf_free(&text);
+    return r;
+}
+
+static int cmd_menu_import(const tc_config *cfg)
+{
+    uv_loop_t *loop = uv_default_loop();
+    tc_store *store;
+    tc_errmsg err;
+    if (tc_store_open(cfg->store_url, loop, &store, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return 1;
+    }
+    int r = import_menu_file(store, cfg->import_file, &err);
+    tc_store_close(store);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (r) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return 1;
+    }
+    return 0;
+}
+
+/* --- serve ----------------------------------------------------------------- */
+
+typedef struct {
+    tc_app app;
+    uv_signal_t sigterm, sigint;
+    tc_live *live;
+    int exit_code;
+} server_main;
+
+static void on_shutdown_done(void *ctx)
+{
+    server_main *m = ctx;
+    tc_live_stop(m->live);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    tc_log_info("stopped");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_main *m = h->data;
+    tc_log_info("%s: stopping (closing streams, finishing pending writes)",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_signal_stop(&m->sigterm);
+    uv_signal_stop(&m->sigint);
+    tc_server_shutdown(m->app.server, SHUTDOWN_GRACE_MS, on_shutdown_done, m);
+}
+
+static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
+{
+    tc_errmsg err;
+    if (tc_store_open(cfg->store_url, loop, store, &err) != 0) {
+        fprintf(stderr, "tablecart: --store: %s\n", err.text);
+        return 1;
+    }
+    int r = 0;
+    if (cfg->menu_file) {
+        r = import_menu_file(*store, cfg->menu_file, &err);
+    } else if (tc_store_menu_empty(*store)) {
+        char *demo = find_resource("data/demo-menu.json");
+        if (demo == NULL) {
+            tc_log_warn("empty store and no demo menu found: serving no tables");
+        } else {
+            r = import_menu_file(*store, demo, &err);
+            free(demo);
+        }
+    }
+    if (r) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        tc_store_close(*store);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_serve(const tc_config *cfg)
+{
+    signal(SIGPIPE, SIG_IGN);
+    server_main m = {0};
+    tc_app *app = &m.app;
+    app->cfg = cfg;
+    app->loop = uv_default_loop();
+    app->limits = (tc_cart_limits)TC_CART_LIMITS_DEFAULT;
+    tc_metrics metrics = {0};
+    app->metrics = &metrics;
+    if (cfg->auth == TC_AUTH_JWT) {
+        fprintf(stderr, "tablecart: --auth jwt: not available in this build yet\n");
+        return 2;
+    }
+    tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for local "
+                "development only");
+    if (open_store(cfg, app->loop, &app->store)) return 1;
+    char *web = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : find_resource("web");
+    app->web_dir = web ? web : ".";
+    app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);
+
+    tc_router *router = tc_router_new();
+    tc_rest_routes(router, cfg->api_prefix);
+    m.live = tc_live_start(app, router);
+    tc_http_site site = {
+        .router = router,
+        .fallback = tc_static_handler,
+        .limits = {cfg->max_head, cfg->max_body},
+        .request_timeout_ms = cfg->request_timeout_s * 1000ull,
+        .idle_timeout_ms = cfg->idle_timeout_s * 1000ull,
+        .cors_origins = cfg->cors_origins,
+        .n_cors = cfg->n_cors,
+        .app = app,
+    };
+    tc_server_opts so = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .initial_proto = &tc_http_proto,
+        .new_state = tc_http_session_new,
+        .app = &site,
+        .max_queue = 1u << 20,
+    };
+    tc_errmsg err;
+    if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return 1;
+    }
+    const char *shown = strchr(cfg->listen_host, ':') ? "[%s]" : "%s";
+    char host[80];
+    snprintf(host, sizeof host, shown, cfg->listen_host);
+    printf("listening on http://%s:%d\n", host, tc_server_port(app->server));
+    fflush(stdout);
+    tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
+                app->web_dir);
+
+    uv_signal_init(app->loop, &m.sigterm);
+    uv_signal_init(app->loop, &m.sigint);
+    m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+
+    uv_run(app->loop, UV_RUN_DEFAULT);
+
+    /* Every connection is closed; what was acknowledged is committed. */
+    tc_live_free(m.live);
+    tc_store_close(app->store);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    tc_server_free(app->server);
+    tc_router_free(router);
+    tc_idem_free(app->idem);
+    free(web);
+    uv_loop_close(app->loop);
+    return m.exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    tc_config cfg;
+    tc_errmsg err;
+    const char *lvl = getenv("TABLECART_LOG_LEVEL");
+    if (lvl && strcmp(lvl, "debug") == 0) tc_log_set_level(TC_LOG_DEBUG);
+    if (lvl && strcmp(lvl, "warn") == 0) tc_log_set_level(TC_LOG_WARN);
+    if (tc_config_parse(&cfg, argc, argv, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return 2;
+    }
+    switch (cfg.cmd) {
+    case TC_CMD_HELP:
+        fputs(tc_config_usage(), stdout);
+        return 0;
+    case TC_CMD_VERSION:
+        printf("tablecart %s\n", TC_VERSION);
+        return 0;
+    case TC_CMD_MENU_IMPORT:
+        return cmd_menu_import(&cfg);
+    case TC_CMD_TOKEN:
+        fprintf(stderr, "tablecart: token: JWT support is not in this build yet\n");
+        return 2;
+    case TC_CMD_SERVE:
+        return cmd_serve(&cfg);
+    }
+    return 2;
+}

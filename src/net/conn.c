@@ -1,0 +1,442 @@
+#include "net/conn_internal.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct wq_item {
+    wq_item *next;
+    tc_rbuf *rb;
+    size_t off, len;
+    tc_wq_kind kind;
+    bool started; /* some bytes already went out: it can no longer be replaced */
+};
+
+/* One loop, one thread: a read is handled completely before the next one, so
+ * every connection can borrow the same read buffer. Idle connections hold no
+ * read buffer at all. */
+static char read_buf[64 * 1024];
+static bool read_buf_busy;
+
+static void conn_flush(tc_conn *c);
+static void conn_free_queue(tc_conn *c);
+
+tc_conn *tc_conn_accept(tc_server *s)
+{
+    tc_conn *c = tc_xcalloc(1, sizeof *c);
+    c->srv = s;
+    c->refs = 1; /* held by the handle until its close callback */
+    c->id = ++s->next_id;
+    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = 1;
+        c->proto_closed = 1;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return NULL;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    return c;
+}
+
+void tc_conn_set_proto(tc_conn *c, const tc_proto *p, void *state)
+{
+    c->proto = p;
+    c->state = state;
+}
+
+void *tc_conn_state(const tc_conn *c)
+{
+    return c->state;
+}
+
+const tc_proto *tc_conn_proto(const tc_conn *c)
+{
+    return c->proto;
+}
+
+uint64_t tc_conn_id(const tc_conn *c)
+{
+    return c->id;
+}
+
+tc_server *tc_conn_server(const tc_conn *c)
+{
+    return c->srv;
+}
+
+const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(out, len, "%s:%d", host, port);
+    return out;
+}
+
+/* --- reading --------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    if (read_buf_busy) {
+        /* Cannot happen with one thread, but never hand out the buffer twice. */
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    read_buf_busy = true;
+    *buf = uv_buf_init(read_buf, sizeof read_buf);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    tc_conn *c = st->data;
+    if (buf->base == read_buf) read_buf_busy = false;
+    if (n == 0) return;
+    if (c->closing) return;
+    if (n < 0) {
+        if (n == UV_EOF && c->proto && c->proto->on_eof) {
+            uv_read_stop(st);
+            c->reading = 0;
+            c->proto->on_eof(c);
+        } else {
+            tc_conn_abort(c);
+        }
+        return;
+    }
+    /* The protocol may close, pause or switch protocol while handling this. */
+    tc_conn_ref(c);
+    c->proto->on_read(c, buf->base, (size_t)n);
+    tc_conn_unref(c);
+}
+
+void tc_conn_start(tc_conn *c)
+{
+    tc_conn_resume(c);
+}
+
+void tc_conn_pause(tc_conn *c)
+{
+    c->paused = 1;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void tc_conn_resume(tc_conn *c)
+{
+    c->paused = 0;
+    if (!c->reading && !c->closing) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    }
+}
+
+/* --- writing --------------------------------------------------------------- */
+
+size_t tc_conn_queued(const tc_conn *c)
+{
+    return c->wq_bytes;
+}
+
+static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
+{
+    wq_item *it = tc_xmalloc(sizeof *it);
+    it->next = NULL;
+    it->rb = r;
+    it->off = off;
+    it->len = len;
+    it->kind = kind;
+    it->started = false;
+    if (c->wq_tail)
+        c->wq_tail->next = it;
+    else
+        c->wq_head = it;
+    c->wq_tail = it;
+    c->wq_bytes += len;
+}
+
+/* Drops a pending item of `kind` that has not started going out; returns
+ * whether one was found. Used to keep only the newest whole-cart state. */
+static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
+{
+    wq_item *prev = NULL;
+    size_t idx = 0;
+    for (wq_item *it = c->wq_head; it; prev = it, it = it->next, idx++) {
+        if (idx < c->inflight_items || it->started || it->kind != kind) continue;
+        if (prev)
+            prev->next = it->next;
+        else
+            c->wq_head = it->next;
+        if (c->wq_tail == it) c->wq_tail = prev;
+        c->wq_bytes -= it->len;
+        tc_rbuf_unref(it->rb);
+        free(it);
+        return true;
+    }
+    return false;
+}
+
+void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
+{
+    if (c->closing || c->shut || len == 0) return;
+    if (kind == TC_WQ_HEARTBEAT && c->wq_head) {
+        /* Anything still queued proves the stream is alive better than a ping. */
+        return;
+    }
+    if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
+    wq_push(c, tc_rbuf_ref(r), off, len, kind);
+    if (c->wq_bytes > c->srv->opts.max_queue) {
+        char peer[80];
+        tc_log_warn("conn %llu %s: write queue over %zu bytes, closing slow client",
+                    (unsigned long long)c->id, tc_conn_peer(c, peer, sizeof peer),
+                    c->srv->opts.max_queue);
+        tc_conn_abort(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+void tc_conn_write(tc_conn *c, const void *data, size_t len)
+{
+    if (c->closing || c->shut || len == 0) return;
+    tc_rbuf *r = tc_rbuf_new(data, len);
+    tc_conn_write_rbuf(c, r, 0, len, TC_WQ_PLAIN);
+    tc_rbuf_unref(r);
+}
+
+/* Marks n bytes from the head of the queue as written. */
+static void wq_consume(tc_conn *c, size_t n)
+{
+    while (n > 0 && c->wq_head) {
+        wq_item *it = c->wq_head;
+        if (n < it->len) {
+            it->off += n;
+            it->len -= n;
+            it->started = true;
+            c->wq_bytes -= n;
+            return;
+        }
+        n -= it->len;
+        c->wq_bytes -= it->len;
+        c->wq_head = it->next;
+        if (!c->wq_head) c->wq_tail = NULL;
+        tc_rbuf_unref(it->rb);
+        free(it);
+    }
+}
+
+enum { MAX_IOV = 16 };
+
+static unsigned gather(tc_conn *c, uv_buf_t *bufs, size_t *total)
+{
+    unsigned n = 0;
+    *total = 0;
+    for (wq_item *it = c->wq_head; it && n < MAX_IOV; it = it->next) {
+        bufs[n++] = uv_buf_init(it->rb->data + it->off, (unsigned)it->len);
+        *total += it->len;
+    }
+    return n;
+}
+
+static void after_drain_close(tc_conn *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    tc_conn *c = req->data;
+    free(req);
+    c->wreq = NULL;
+    size_t items = c->inflight_items;
+    c->inflight_items = 0;
+    if (status < 0) {
+        tc_conn_abort(c);
+        tc_conn_unref(c);
+        return;
+    }
+    while (items-- > 0 && c->wq_head) {
+        /* The whole of each in-flight item went out. */
+        wq_consume(c, c->wq_head->len);
+    }
+    conn_flush(c);
+    tc_conn_unref(c);
+}
+
+static void conn_flush(tc_conn *c)
+{
+    if (c->wreq || c->closing || c->shut) return;
+    while (c->wq_head) {
+        uv_buf_t bufs[MAX_IOV];
+        size_t total;
+        unsigned n = gather(c, bufs, &total);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
+        if (r < 0) {
+            tc_conn_abort(c);
+            return;
+        }
+        wq_consume(c, (size_t)r);
+        if ((size_t)r == total) continue;
+        /* The kernel is full: hand the rest to libuv and wait. */
+        n = gather(c, bufs, &total);
+        c->wreq = tc_xmalloc(sizeof *c->wreq);
+        c->wreq->data = c;
+        c->inflight_items = n;
+        unsigned left = n;
+        for (wq_item *it = c->wq_head; it && left; it = it->next, left--) it->started = true;
+        tc_conn_ref(c);
+        if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written) != 0) {
+            free(c->wreq);
+            c->wreq = NULL;
+            c->inflight_items = 0;
+            tc_conn_unref(c);
+            tc_conn_abort(c);
+        }
+        return;
+    }
+    if (c->close_after_flush) after_drain_close(c);
+}
+
+/* --- closing --------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    tc_conn *c = h->data;
+    if (!c->proto_closed) {
+        c->proto_closed = 1;
+        if (c->proto && c->proto->on_closed) c->proto->on_closed(c);
+    }
+    conn_free_queue(c);
+    tc_server_forget(c->srv, c);
+    tc_conn_unref(c);
+}
+
+static void drain_read(tc_conn *c, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    (void)c; /* after our FIN: the peer's last bytes are read and dropped */
+}
+
+static void drain_deadline(tc_conn *c)
+{
+    tc_conn_abort(c);
+}
+
+static const tc_proto drain_proto = {
+    .name = "drain",
+    .on_read = drain_read,
+    .on_eof = tc_conn_abort,
+    .on_deadline = drain_deadline,
+    .on_shutdown = tc_conn_abort,
+    .on_closed = NULL,
+};
+
+static void on_shutdown_done(uv_shutdown_t *req, int status)
+{
+    tc_conn *c = req->data;
+    free(req);
+    if (status < 0 || c->closing) {
+        tc_conn_abort(c);
+    } else {
+        /* Reading until the peer's EOF avoids a reset that could destroy our
+         * last response in the peer's receive buffer. */
+        tc_conn_set_deadline(c, 2000);
+        tc_conn_resume(c);
+    }
+    tc_conn_unref(c);
+}
+
+/* The queue is empty and the connection should end: FIN, then drain. */
+static void after_drain_close(tc_conn *c)
+{
+    if (c->shut || c->closing) return;
+    if (!c->proto_closed) {
+        c->proto_closed = 1;
+        if (c->proto && c->proto->on_closed) c->proto->on_closed(c);
+    }
+    c->proto = &drain_proto;
+    c->state = NULL;
+    c->shut = 1;
+    uv_shutdown_t *req = tc_xmalloc(sizeof *req);
+    req->data = c;
+    tc_conn_ref(c);
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+        free(req);
+        tc_conn_unref(c);
+        tc_conn_abort(c);
+    }
+}
+
+void tc_conn_close(tc_conn *c)
+{
+    if (c->closing || c->close_after_flush) return;
+    c->close_after_flush = 1;
+    tc_conn_pause(c);
+    if (!c->wq_head && !c->wreq) after_drain_close(c);
+}
+
+void tc_conn_abort(tc_conn *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+bool tc_conn_is_closing(const tc_conn *c)
+{
+    return c->closing || c->close_after_flush || c->shut;
+}
+
+static void conn_free_queue(tc_conn *c)
+{
+    /* Items in flight are released by libuv's write callback first (it runs
+     * with UV_ECANCELED before the close callback), so all that is left here
+     * is ours. */
+    while (c->wq_head) {
+        wq_item *it = c->wq_head;
+        c->wq_head = it->next;
+        tc_rbuf_unref(it->rb);
+        free(it);
+    }
+    c->wq_tail = NULL;
+    c->wq_bytes = 0;
+}
+
+void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
+{
+    c->deadline = ms ? uv_now(c->srv->loop) + ms : 0;
+}
+
+void tc_conn_ref(tc_conn *c)
+{
+    c->refs++;
+}
+
+void tc_conn_unref(tc_conn *c)
+{
+    if (--c->refs == 0) free(c);
+}

@@ -1,0 +1,79 @@
+/* conn.h — one TCP connection: reads handed to its current protocol, a
+ * bounded write queue of shared buffers, deadlines, and a safe close.
+ *
+ * A connection speaks one protocol at a time (HTTP, then maybe SSE or
+ * WebSocket); the protocol is a small vtable plus a state pointer it owns.
+ *
+ * Lifetime: the connection is freed only after libuv has closed its handle
+ * AND every reference taken with tc_conn_ref has been dropped, so an async
+ * store callback can always look at its connection (tc_conn_is_closing tells
+ * whether it is still worth answering). Closing from inside a callback of the
+ * connection is safe: the protocol's on_closed runs later, from libuv's close
+ * callback, never under the caller's feet. */
+#ifndef TC_NET_CONN_H
+#define TC_NET_CONN_H
+
+#include "core/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tc_conn tc_conn;
+typedef struct tc_server tc_server;
+
+typedef struct tc_proto {
+    const char *name;
+    /* Bytes arrived; data is borrowed for the call only. */
+    void (*on_read)(tc_conn *c, const char *data, size_t len);
+    /* The peer closed its side (EOF). NULL: close the connection. */
+    void (*on_eof)(tc_conn *c);
+    /* The deadline set with tc_conn_set_deadline has passed. NULL: abort. */
+    void (*on_deadline)(tc_conn *c);
+    /* The server is shutting down: finish politely (close frames, end of
+     * stream) and close. NULL: close once the write queue is flushed. */
+    void (*on_shutdown)(tc_conn *c);
+    /* The connection is gone: release the protocol state. Runs once. */
+    void (*on_closed)(tc_conn *c);
+} tc_proto;
+
+/* What a queued buffer is, for conflation: a pending whole-cart update is
+ * replaced by a newer one, and a pending heartbeat makes a new one redundant. */
+typedef enum { TC_WQ_PLAIN = 0, TC_WQ_CART = 1, TC_WQ_HEARTBEAT = 2 } tc_wq_kind;
+
+/* Switches the protocol. The old protocol's state is the caller's to free. */
+void tc_conn_set_proto(tc_conn *c, const tc_proto *p, void *state);
+void *tc_conn_state(const tc_conn *c);
+const tc_proto *tc_conn_proto(const tc_conn *c);
+
+uint64_t tc_conn_id(const tc_conn *c);
+tc_server *tc_conn_server(const tc_conn *c);
+/* "127.0.0.1:5555" of the peer, for logs. */
+const char *tc_conn_peer(const tc_conn *c, char *out, size_t len);
+
+/* Queues a copy of data. */
+void tc_conn_write(tc_conn *c, const void *data, size_t len);
+/* Queues len bytes of r from off, taking a new reference to r. kind lets the
+ * queue conflate (see tc_wq_kind). */
+void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
+/* Bytes queued in user space and not yet accepted by the kernel. */
+size_t tc_conn_queued(const tc_conn *c);
+
+/* Closes after the queue is flushed (FIN, then drain the peer briefly). */
+void tc_conn_close(tc_conn *c);
+/* Closes now, dropping anything queued. */
+void tc_conn_abort(tc_conn *c);
+bool tc_conn_is_closing(const tc_conn *c);
+
+/* Stops/starts reading (while an async operation owns the connection). */
+void tc_conn_pause(tc_conn *c);
+void tc_conn_resume(tc_conn *c);
+
+/* Calls the protocol's on_deadline at loop time now+ms (0 clears). The
+ * resolution is the server's sweep interval. */
+void tc_conn_set_deadline(tc_conn *c, uint64_t ms);
+
+void tc_conn_ref(tc_conn *c);
+void tc_conn_unref(tc_conn *c);
+
+#endif

@@ -1,0 +1,51 @@
+/* conn_internal.h — what server.c and conn.c share; not for other modules. */
+#ifndef TC_NET_CONN_INTERNAL_H
+#define TC_NET_CONN_INTERNAL_H
+
+#include "net/conn.h"
+#include "net/server.h"
+
+#include <uv.h>
+
+typedef struct wq_item wq_item;
+
+struct tc_conn {
+    uv_tcp_t tcp; /* first: the handle's address is the connection's */
+    tc_server *srv;
+    tc_conn *prev, *next; /* the server's list of live connections */
+    const tc_proto *proto;
+    void *state;
+    uint64_t id;
+    uint64_t deadline; /* loop ms; 0 = none */
+    wq_item *wq_head, *wq_tail;
+    size_t wq_bytes;
+    uv_write_t *wreq;     /* the one write in flight, or NULL */
+    size_t inflight_items; /* queue items covered by wreq */
+    unsigned refs;
+    unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
+        proto_closed : 1;
+};
+
+struct tc_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    tc_server_opts opts;
+    int port;
+    tc_conn *conns;
+    size_t n_conns;
+    uint64_t next_id;
+    bool shutting_down;
+    uint64_t shutdown_deadline;
+    void (*shutdown_done)(void *ctx);
+    void *shutdown_ctx;
+};
+
+/* Creates a connection for an accepted socket (conn.c); NULL on failure. */
+tc_conn *tc_conn_accept(tc_server *s);
+/* Starts reading; the connection is live. */
+void tc_conn_start(tc_conn *c);
+/* Called by conn.c when a connection is freed. */
+void tc_server_forget(tc_server *s, tc_conn *c);
+
+#endif

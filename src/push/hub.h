@@ -1,0 +1,69 @@
+/* hub.h — who listens to which table, and the fan-out of a change to them.
+ *
+ * A subscriber is a small struct embedded in the connection's protocol state
+ * (intrusive list: subscribing allocates nothing per connection). A change is
+ * encoded once per wire format — one SSE frame, one WebSocket frame — and
+ * every subscriber's write queue takes a reference to the same bytes. */
+#ifndef TC_PUSH_HUB_H
+#define TC_PUSH_HUB_H
+
+#include "cart/cart.h"
+#include "push/sse.h"
+
+#include <stdint.h>
+
+typedef struct tc_hub tc_hub;
+typedef struct tc_sub tc_sub;
+typedef struct tc_hub_event tc_hub_event;
+
+typedef enum { TC_SUB_SSE, TC_SUB_WS } tc_sub_kind;
+
+struct tc_sub {
+    tc_sub *prev, *next; /* the table's list; owned by the hub while subscribed */
+    int32_t table_id;
+    tc_sub_kind kind;
+    uint64_t conn_id; /* a change whose origin is this id is not sent here */
+    void (*deliver)(tc_sub *s, tc_hub_event *ev);
+};
+
+/* One change being fanned out; the frames are built on first use. */
+struct tc_hub_event {
+    const tc_cart *cart;
+    const tc_table *table;
+    uint64_t origin;
+    int64_t timestamp_ms;
+    tc_buf json;        /* the cart DTO */
+    tc_sse_frame sse;   /* event: cart_update, id: version */
+    tc_rbuf *ws;        /* {"type":"cart_update",...} text frame */
+};
+
+tc_hub *tc_hub_new(void);
+/* Every subscriber must have unsubscribed. */
+void tc_hub_free(tc_hub *h);
+
+/* Adds s (its table_id, kind, conn_id and deliver set) to its table. */
+void tc_hub_subscribe(tc_hub *h, tc_sub *s);
+/* Removes s; safe to call during a publish (from deliver) and twice. */
+void tc_hub_unsubscribe(tc_hub *h, tc_sub *s);
+
+/* Delivers the new state of a cart to every subscriber of its table except
+ * the one whose conn_id equals origin. Returns how many were delivered to. */
+size_t tc_hub_publish(tc_hub *h, const tc_cart *cart, const tc_table *table, uint64_t origin,
+                      int64_t now_ms);
+
+/* Calls fn for every subscriber of `kind` (heartbeats, pings, shutdown). fn
+ * may unsubscribe s. */
+void tc_hub_foreach(tc_hub *h, tc_sub_kind kind, void (*fn)(tc_sub *s, void *ctx), void *ctx);
+
+size_t tc_hub_count(const tc_hub *h, tc_sub_kind kind);
+
+/* The shared frames of an event (built once, then cached in ev). */
+const tc_sse_frame *tc_hub_event_sse(tc_hub_event *ev);
+tc_rbuf *tc_hub_event_ws(tc_hub_event *ev);
+
+/* Appends a WebSocket server message {"type":..,"message":..,"data":..,
+ * "timestamp":..}; data is raw JSON or NULL for null. */
+void tc_ws_message(tc_buf *out, const char *type, const char *message, const char *data,
+                   size_t data_len, int64_t timestamp_ms);
+
+#endif
