@@ -1,0 +1,453 @@
+#include "cart/cart.h"
+
+#include "cart/json.h"
+#include "core/mem.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Items live in one array in first-added order; a cart holds at most
+ * max_lines of them, so linear search by cuisine id is the right tool. Totals
+ * are computed on demand rather than cached, so they can never drift. */
+struct tc_cart {
+    int32_t table_id;
+    int64_t version;
+    int64_t updated_at;
+    tc_cart_item *items;
+    size_t n, cap;
+};
+
+tc_cart *tc_cart_new(const tc_table *t)
+{
+    tc_cart *c = tc_xcalloc(1, sizeof *c);
+    c->table_id = t->table_id;
+    c->updated_at = -1;
+    return c;
+}
+
+static void item_copy(tc_cart_item *dst, const tc_cart_item *src)
+{
+    *dst = *src;
+    dst->cuisine_name = tc_xstrdup(src->cuisine_name);
+    dst->cuisine_image = tc_xstrdup(src->cuisine_image);
+    dst->add_user_phone = tc_xstrdup(src->add_user_phone);
+    dst->remark = tc_xstrdup(src->remark);
+}
+
+static void item_drop(tc_cart_item *it)
+{
+    free(it->cuisine_name);
+    free(it->cuisine_image);
+    free(it->add_user_phone);
+    free(it->remark);
+}
+
+tc_cart *tc_cart_clone(const tc_cart *c)
+{
+    tc_cart *d = tc_xcalloc(1, sizeof *d);
+    d->table_id = c->table_id;
+    d->version = c->version;
+    d->updated_at = c->updated_at;
+    if (c->n > 0) {
+        d->items = tc_xmalloc(c->n * sizeof *d->items);
+        d->cap = d->n = c->n;
+        for (size_t i = 0; i < c->n; i++)
+            item_copy(&d->items[i], &c->items[i]);
+    }
+    return d;
+}
+
+void tc_cart_free(tc_cart *c)
+{
+    if (c == NULL) return;
+    for (size_t i = 0; i < c->n; i++)
+        item_drop(&c->items[i]);
+    free(c->items);
+    free(c);
+}
+
+int32_t tc_cart_table_id(const tc_cart *c)
+{
+    return c->table_id;
+}
+
+int64_t tc_cart_version(const tc_cart *c)
+{
+    return c->version;
+}
+
+int64_t tc_cart_updated_at(const tc_cart *c)
+{
+    return c->updated_at;
+}
+
+size_t tc_cart_item_count(const tc_cart *c)
+{
+    return c->n;
+}
+
+const tc_cart_item *tc_cart_item_at(const tc_cart *c, size_t i)
+{
+    return i < c->n ? &c->items[i] : NULL;
+}
+
+/* Cannot overflow: every way into a cart (tc_cart_apply, tc_cart_from_json)
+ * refuses a line that would take the cart total past TC_MONEY_MAX. */
+static tc_cents subtotal(const tc_cart_item *it)
+{
+    return it->unit_price * (tc_cents)it->quantity;
+}
+
+tc_cents tc_cart_total_amount(const tc_cart *c)
+{
+    tc_cents sum = 0;
+    for (size_t i = 0; i < c->n; i++)
+        sum += subtotal(&c->items[i]);
+    return sum;
+}
+
+int64_t tc_cart_total_quantity(const tc_cart *c)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < c->n; i++)
+        sum += c->items[i].quantity;
+    return sum;
+}
+
+/* --- rules --------------------------------------------------------------- */
+
+static tc_cart_item *find_line(const tc_cart *c, int32_t cuisine_id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->items[i].cuisine_id == cuisine_id) return &c->items[i];
+    return NULL;
+}
+
+/* The cart total if the line for `cuisine_id` had `quantity` at `price`
+ * (a line not yet in the cart counts as added). Used to refuse a change that
+ * would take the total past TC_MONEY_MAX, which only a pathological menu can
+ * reach but which would otherwise print nonsense. */
+static bool total_fits(const tc_cart *c, int32_t cuisine_id, tc_cents price, int32_t quantity)
+{
+    tc_cents sum = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->items[i].cuisine_id != cuisine_id) sum += subtotal(&c->items[i]);
+    if (price < 0 || quantity < 0) return false;
+    if (price > 0 && quantity > (TC_MONEY_MAX - sum) / price) return false;
+    return sum + price * quantity <= TC_MONEY_MAX;
+}
+
+static void bump(tc_cart *c, int64_t now_ms)
+{
+    c->version++;
+    c->updated_at = now_ms;
+}
+
+static int check_remark(const char *remark, const tc_cart_limits *lim, tc_errmsg *err)
+{
+    if (remark == NULL) return 0;
+    long n = tc_utf8_count(remark, strlen(remark));
+    if (n < 0) return tc_errmsg_set(err, TC_EINVAL, "remark must be valid UTF-8");
+    if (n > lim->max_remark)
+        return tc_errmsg_set(err, TC_EINVAL, "remark must be at most %d characters",
+                             (int)lim->max_remark);
+    return 0;
+}
+
+static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_menu *menu,
+                     const tc_cart_limits *lim, int64_t now_ms, tc_errmsg *err)
+{
+    const tc_cuisine *dish = tc_menu_cuisine(menu, op->cuisine_id);
+    /* A dish of another restaurant is as unknown to this table as one that
+     * does not exist. */
+    if (dish == NULL || dish->store_id != t->store_id)
+        return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d not found", (int)op->cuisine_id);
+    if (!dish->available)
+        return tc_errmsg_set(err, TC_ESOLDOUT, "cuisine %d is sold out", (int)op->cuisine_id);
+
+    tc_cart_item *line = find_line(c, op->cuisine_id);
+    if (line != NULL) {
+        if (op->quantity > lim->max_quantity - line->quantity)
+            return tc_errmsg_set(err, TC_EINVAL, "quantity would exceed %d for cuisine %d",
+                                 (int)lim->max_quantity, (int)op->cuisine_id);
+        int32_t q = line->quantity + op->quantity;
+        if (!total_fits(c, op->cuisine_id, line->unit_price, q))
+            return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
+        line->quantity = q;
+        if (op->remark != NULL) {
+            free(line->remark);
+            line->remark = tc_xstrdup(op->remark);
+        }
+        bump(c, now_ms);
+        return 0;
+    }
+
+    if (c->n >= (size_t)(lim->max_lines > 0 ? lim->max_lines : 0))
+        return tc_errmsg_set(err, TC_ELIMIT, "cart already has %d lines", (int)lim->max_lines);
+    if (!total_fits(c, op->cuisine_id, dish->unit_price, op->quantity))
+        return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
+
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 8;
+        c->items = tc_xrealloc(c->items, c->cap * sizeof *c->items);
+    }
+    /* Name, type, picture and price are a snapshot of the menu at the time
+     * the line is created; the request never supplies them. */
+    tc_cart_item *it = &c->items[c->n++];
+    it->cuisine_id = dish->cuisine_id;
+    it->cuisine_name = tc_xstrdup(dish->cuisine_name);
+    it->cuisine_type = dish->cuisine_type;
+    it->cuisine_image = tc_xstrdup(dish->cuisine_image);
+    it->unit_price = dish->unit_price;
+    it->quantity = op->quantity;
+    it->has_user_id = op->who.has_user_id;
+    it->add_user_id = op->who.has_user_id ? op->who.user_id : 0;
+    it->add_user_phone = tc_xstrdup(op->who.phone);
+    it->remark = tc_xstrdup(op->remark);
+    bump(c, now_ms);
+    return 0;
+}
+
+static void remove_line(tc_cart *c, tc_cart_item *line)
+{
+    size_t i = (size_t)(line - c->items);
+    item_drop(line);
+    /* memmove, not swap-with-last: the other lines keep their order. */
+    memmove(&c->items[i], &c->items[i + 1], (c->n - i - 1) * sizeof *c->items);
+    c->n--;
+}
+
+int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
+                  int64_t now_ms, tc_errmsg *err)
+{
+    /* Every check comes before the first write, so a refused op leaves the
+     * cart exactly as it was. Input shape first, then the If-Match
+     * precondition, then rules that depend on the cart and the menu. */
+    int rc;
+    switch (op->kind) {
+    case TC_OP_ADD:
+        if (op->quantity < 1 || op->quantity > lim->max_quantity)
+            return tc_errmsg_set(err, TC_EINVAL, "quantity must be between 1 and %d",
+                                 (int)lim->max_quantity);
+        if ((rc = check_remark(op->remark, lim, err)) != 0) return rc;
+        break;
+    case TC_OP_UPDATE:
+        if (op->quantity < 0 || op->quantity > lim->max_quantity)
+            return tc_errmsg_set(err, TC_EINVAL, "quantity must be between 0 and %d",
+                                 (int)lim->max_quantity);
+        break;
+    case TC_OP_REMOVE:
+    case TC_OP_CLEAR:
+        break;
+    default:
+        return tc_errmsg_set(err, TC_EINVAL, "unknown operation");
+    }
+    if (op->table_id != c->table_id)
+        return tc_errmsg_set(err, TC_EINVAL, "tableId %d does not match the cart of table %d",
+                             (int)op->table_id, (int)c->table_id);
+    if (op->expect_version >= 0 && op->expect_version != c->version)
+        return tc_errmsg_set(err, TC_ECONFLICT, "version conflict: cart is at version %lld",
+                             (long long)c->version);
+
+    tc_cart_item *line;
+    switch (op->kind) {
+    case TC_OP_ADD: {
+        const tc_table *t = tc_menu_table(menu, c->table_id);
+        if (t == NULL)
+            return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", (int)c->table_id);
+        return apply_add(c, op, t, menu, lim, now_ms, err);
+    }
+    case TC_OP_UPDATE:
+        line = find_line(c, op->cuisine_id);
+        if (line == NULL)
+            return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d is not in the cart",
+                                 (int)op->cuisine_id);
+        if (line->quantity == op->quantity) return TC_UNCHANGED;
+        if (op->quantity == 0) {
+            remove_line(c, line);
+        } else {
+            if (!total_fits(c, op->cuisine_id, line->unit_price, op->quantity))
+                return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
+            line->quantity = op->quantity;
+        }
+        bump(c, now_ms);
+        return 0;
+    case TC_OP_REMOVE:
+        line = find_line(c, op->cuisine_id);
+        if (line == NULL)
+            return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d is not in the cart",
+                                 (int)op->cuisine_id);
+        remove_line(c, line);
+        bump(c, now_ms);
+        return 0;
+    case TC_OP_CLEAR:
+        if (c->n == 0) return TC_UNCHANGED;
+        for (size_t i = 0; i < c->n; i++)
+            item_drop(&c->items[i]);
+        c->n = 0;
+        bump(c, now_ms);
+        return 0;
+    }
+    return tc_errmsg_set(err, TC_EINVAL, "unknown operation");
+}
+
+/* --- JSON ---------------------------------------------------------------- */
+
+static void item_to_json(const tc_cart_item *it, tc_buf *out)
+{
+    tc_buf_append_str(out, "{\"cuisineId\":");
+    tc_json_int(out, it->cuisine_id);
+    tc_buf_append_str(out, ",\"cuisineName\":");
+    tc_json_cstr_or_null(out, it->cuisine_name);
+    tc_buf_append_str(out, ",\"cuisineType\":");
+    tc_json_int(out, it->cuisine_type);
+    tc_buf_append_str(out, ",\"cuisineImage\":");
+    tc_json_cstr_or_null(out, it->cuisine_image);
+    tc_buf_append_str(out, ",\"unitPrice\":");
+    tc_money_append(out, it->unit_price);
+    tc_buf_append_str(out, ",\"quantity\":");
+    tc_json_int(out, it->quantity);
+    tc_buf_append_str(out, ",\"subtotalAmount\":");
+    tc_money_append(out, subtotal(it));
+    tc_buf_append_str(out, ",\"addUserId\":");
+    if (it->has_user_id)
+        tc_json_int(out, it->add_user_id);
+    else
+        tc_buf_append_str(out, "null");
+    tc_buf_append_str(out, ",\"addUserPhone\":");
+    tc_json_cstr_or_null(out, it->add_user_phone);
+    tc_buf_append_str(out, ",\"remark\":");
+    tc_json_cstr_or_null(out, it->remark);
+    tc_buf_append(out, "}", 1);
+}
+
+void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out)
+{
+    tc_buf_append_str(out, "{\"tableId\":");
+    tc_json_int(out, c->table_id);
+    tc_buf_append_str(out, ",\"tableNumber\":");
+    tc_json_cstr_or_null(out, t ? t->table_number : NULL);
+    tc_buf_append_str(out, ",\"storeId\":");
+    if (t)
+        tc_json_int(out, t->store_id);
+    else
+        tc_buf_append_str(out, "null");
+    tc_buf_append_str(out, ",\"items\":[");
+    for (size_t i = 0; i < c->n; i++) {
+        if (i > 0) tc_buf_append(out, ",", 1);
+        item_to_json(&c->items[i], out);
+    }
+    tc_buf_append_str(out, "],\"totalAmount\":");
+    tc_money_append(out, tc_cart_total_amount(c));
+    tc_buf_append_str(out, ",\"totalQuantity\":");
+    tc_json_int(out, tc_cart_total_quantity(c));
+    tc_buf_append_str(out, ",\"version\":");
+    tc_json_int(out, c->version);
+    tc_buf_append_str(out, ",\"updatedAt\":");
+    if (c->updated_at >= 0)
+        tc_json_int(out, c->updated_at);
+    else
+        tc_buf_append_str(out, "null");
+    tc_buf_append(out, "}", 1);
+}
+
+/* Integer member within [lo, hi]. */
+static bool int_in(json_t *obj, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) return false;
+    *out = json_integer_value(v);
+    return *out >= lo && *out <= hi;
+}
+
+/* String member or null; *out is a copy (NULL for null or absent). */
+static bool str_or_null(json_t *obj, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) return true;
+    if (!json_is_string(v)) return false;
+    *out = tc_xstrdup(json_string_value(v));
+    return true;
+}
+
+static bool item_from_json(json_t *ji, tc_cart_item *it)
+{
+    memset(it, 0, sizeof *it);
+    json_int_t v;
+    if (!json_is_object(ji)) return false;
+    if (!int_in(ji, "cuisineId", 1, INT32_MAX, &v)) return false;
+    it->cuisine_id = (int32_t)v;
+    if (!int_in(ji, "cuisineType", INT32_MIN, INT32_MAX, &v)) return false;
+    it->cuisine_type = (int32_t)v;
+    if (!int_in(ji, "quantity", 1, INT32_MAX, &v)) return false;
+    it->quantity = (int32_t)v;
+
+    json_t *price = json_object_get(ji, "unitPrice");
+    if (json_is_integer(price)) {
+        if (json_integer_value(price) < 0 || json_integer_value(price) > TC_MONEY_MAX / 100)
+            return false;
+        it->unit_price = (tc_cents)json_integer_value(price) * 100;
+    } else if (!json_is_real(price) ||
+               tc_money_from_yuan(json_real_value(price), &it->unit_price)) {
+        return false;
+    }
+
+    json_t *uid = json_object_get(ji, "addUserId");
+    if (json_is_integer(uid)) {
+        it->has_user_id = true;
+        it->add_user_id = json_integer_value(uid);
+    } else if (uid != NULL && !json_is_null(uid)) {
+        return false;
+    }
+    json_t *name = json_object_get(ji, "cuisineName");
+    if (!json_is_string(name)) return false;
+    it->cuisine_name = tc_xstrdup(json_string_value(name));
+    return str_or_null(ji, "cuisineImage", &it->cuisine_image) &&
+           str_or_null(ji, "addUserPhone", &it->add_user_phone) &&
+           str_or_null(ji, "remark", &it->remark);
+}
+
+int tc_cart_from_json(const char *text, size_t len, tc_cart **out)
+{
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (root == NULL) return TC_EINVAL;
+    tc_cart *c = tc_xcalloc(1, sizeof *c);
+    json_int_t v;
+    json_t *items = json_object_get(root, "items");
+    json_t *upd = json_object_get(root, "updatedAt");
+    bool ok = json_is_object(root) && int_in(root, "tableId", 1, INT32_MAX, &v);
+    if (ok) c->table_id = (int32_t)v;
+    ok = ok && int_in(root, "version", 0, INT64_MAX, &v);
+    if (ok) c->version = v;
+    if (ok && json_is_integer(upd) && json_integer_value(upd) >= 0)
+        c->updated_at = json_integer_value(upd);
+    else if (ok && (upd == NULL || json_is_null(upd)))
+        c->updated_at = -1;
+    else
+        ok = false;
+    ok = ok && json_is_array(items);
+    if (ok && json_array_size(items) > 0) {
+        c->cap = json_array_size(items);
+        c->items = tc_xcalloc(c->cap, sizeof *c->items);
+    }
+    for (size_t i = 0; ok && i < json_array_size(items); i++) {
+        tc_cart_item *it = &c->items[c->n];
+        /* The stored form is ours, but a cart must never break the
+         * invariants the rules keep: one line per dish, a bounded total. */
+        ok = item_from_json(json_array_get(items, i), it) && find_line(c, it->cuisine_id) == NULL &&
+             total_fits(c, it->cuisine_id, it->unit_price, it->quantity);
+        if (!ok)
+            item_drop(it);
+        else
+            c->n++;
+    }
+    json_decref(root);
+    if (!ok) {
+        tc_cart_free(c);
+        return TC_EINVAL;
+    }
+    *out = c;
+    return 0;
+}
