@@ -152,6 +152,19 @@ static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
     return 0;
 }
 
+/* A link per table, so a newcomer can click one and order (at most 20). */
+static void print_table_links(const tc_menu *menu, const char *host, int port)
+{
+    size_t n = tc_menu_table_count(menu);
+    for (size_t i = 0; i < n && i < 20; i++) {
+        const tc_table *t = tc_menu_table_at(menu, i);
+        const tc_store_info *st = tc_menu_store(menu, t->store_id);
+        tc_log_info("table %s of %s: http://%s:%d/?table=%d", t->table_number,
+                    st ? st->name : "?", host, port, t->table_id);
+    }
+    if (n > 20) tc_log_info("... and %zu more tables", n - 20);
+}
+
 static int cmd_serve(const tc_config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -206,6 +219,7 @@ static int cmd_serve(const tc_config *cfg)
     fflush(stdout);
     tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
                 app->web_dir);
+    print_table_links(tc_store_menu(app->store), host, tc_server_port(app->server));
 
     uv_signal_init(app->loop, &m.sigterm);
     uv_signal_init(app->loop, &m.sigint);
