@@ -129,7 +129,7 @@ static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
 {
     tc_errmsg err;
     if (tc_store_open(cfg->store_url, loop, store, &err) != 0) {
-        fprintf(stderr, "tablecart: --store: %s\n", err.text);
+        fprintf(stderr, "tablecart: %s\n", err.text);
         return 1;
     }
     int r = 0;
@@ -179,9 +179,9 @@ static int cmd_serve(const tc_config *cfg)
         fprintf(stderr, "tablecart: --auth jwt: not available in this build yet\n");
         return 2;
     }
+    if (open_store(cfg, app->loop, &app->store)) return 1;
     tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for local "
                 "development only");
-    if (open_store(cfg, app->loop, &app->store)) return 1;
     char *web = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : find_resource("web");
     app->web_dir = web ? web : ".";
     app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);

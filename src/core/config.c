@@ -93,7 +93,14 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     uint64_t n;
     switch (o->kind) {
     case OPT_STR:
-        if (strcmp(o->flag, "store") == 0) c->store_url = v;
+        if (strcmp(o->flag, "store") == 0) {
+            if (strncmp(v, "sqlite:", 7) != 0 || v[7] == '\0')
+                return tc_errmsg_set(err, TC_EINVAL,
+                                     "%s: expected sqlite:PATH (redis:// is not in this build "
+                                     "yet), got '%s'",
+                                     src, v);
+            c->store_url = v;
+        }
         else if (strcmp(o->flag, "menu") == 0) c->menu_file = v;
         else if (strcmp(o->flag, "api-prefix") == 0) {
             size_t len = strlen(v);
