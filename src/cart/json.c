@@ -141,3 +141,11 @@ void tc_json_int(tc_buf *out, int64_t v)
 {
     tc_buf_appendf(out, "%" PRId64, v);
 }
+
+void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len)
+{
+    if (raw)
+        tc_buf_append(out, raw, len);
+    else
+        tc_buf_append_str(out, "null");
+}

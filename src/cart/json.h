@@ -14,6 +14,8 @@ void tc_json_str(tc_buf *out, const char *s, size_t n);
 /* Appends s as a quoted string, or null when s is NULL. */
 void tc_json_cstr_or_null(tc_buf *out, const char *s);
 void tc_json_int(tc_buf *out, int64_t v);
+/* Appends raw, already-encoded JSON (len bytes), or null when raw is NULL. */
+void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len);
 
 /* Checks that s is valid UTF-8 (no overlongs, no surrogates). On success
  * returns the number of code points; on failure -1. */

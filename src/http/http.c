@@ -28,6 +28,9 @@ struct tc_http_parser {
     bool started;
     int error_status;
     size_t head_bytes;
+    /* Request-line check (see check_request_line). */
+    unsigned char line_spaces, line_vpos;
+    bool line_seen, line_done;
 };
 
 static tc_http_parser *of(http_parser *hp)
@@ -191,11 +194,35 @@ bool tc_http_started(const tc_http_parser *p)
     return p->started;
 }
 
+/* Debian builds http-parser without HTTP_PARSER_STRICT, which lets a
+ * request line end in "HTTX/1.1". We check that the third field of the
+ * request line starts with "HTTP/" ourselves; the rest is http-parser's. */
+static bool check_request_line(tc_http_parser *p, const char *data, size_t len)
+{
+    static const char proto[] = "HTTP/";
+    for (size_t i = 0; i < len && !p->line_done; i++) {
+        char ch = data[i];
+        if (!p->line_seen && (ch == '\r' || ch == '\n')) continue; /* leading empty lines */
+        p->line_seen = true;
+        if (ch == '\r' || ch == '\n') {
+            p->line_done = true;
+            return p->line_spaces == 2 && p->line_vpos == sizeof proto - 1;
+        }
+        if (ch == ' ') {
+            if (++p->line_spaces > 2) return false;
+        } else if (p->line_spaces == 2 && p->line_vpos < sizeof proto - 1) {
+            if (ch != proto[p->line_vpos++]) return false;
+        }
+    }
+    return true;
+}
+
 int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used)
 {
     *used = 0;
     if (p->done) return TC_HTTP_DONE;
     if (p->error_status) return p->error_status;
+    if (!p->line_done && !check_request_line(p, data, len)) return p->error_status = 400;
     size_t n = http_parser_execute(&p->hp, &settings, data, len);
     *used = n;
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);

@@ -59,9 +59,6 @@ void tc_envelope(tc_buf *out, int code, const char *message, const char *data, s
                    code >= 200 && code < 300 ? "true" : "false");
     tc_json_cstr_or_null(out, message);
     tc_buf_append_str(out, ",\"data\":");
-    if (data)
-        tc_buf_append(out, data, data_len);
-    else
-        tc_buf_append_str(out, "null");
+    tc_json_raw_or_null(out, data, data_len);
     tc_buf_append_str(out, "}");
 }

@@ -337,16 +337,11 @@ static void drain_read(tc_conn *c, const char *data, size_t len)
     (void)c; /* after our FIN: the peer's last bytes are read and dropped */
 }
 
-static void drain_deadline(tc_conn *c)
-{
-    tc_conn_abort(c);
-}
-
 static const tc_proto drain_proto = {
     .name = "drain",
     .on_read = drain_read,
     .on_eof = tc_conn_abort,
-    .on_deadline = drain_deadline,
+    .on_deadline = tc_conn_abort,
     .on_shutdown = tc_conn_abort,
     .on_closed = NULL,
 };

@@ -127,10 +127,7 @@ void tc_ws_message(tc_buf *out, const char *type, const char *message, const cha
     tc_buf_append_str(out, ",\"message\":");
     tc_json_cstr_or_null(out, message);
     tc_buf_append_str(out, ",\"data\":");
-    if (data)
-        tc_buf_append(out, data, data_len);
-    else
-        tc_buf_append_str(out, "null");
+    tc_json_raw_or_null(out, data, data_len);
     tc_buf_append_str(out, ",\"timestamp\":");
     tc_json_int(out, timestamp_ms);
     tc_buf_append_str(out, "}");

@@ -46,11 +46,64 @@ typedef struct {
     int64_t sent_version; /* newest cart version written to this stream */
     unsigned pending;     /* store calls in flight */
     bool dead;            /* the connection is gone */
+    void (*free_fn)(void *s);
 } stream;
 
-static void stream_release(stream *s, void (*free_fn)(stream *))
+static void stream_release(stream *s)
 {
-    if (s->dead && s->pending == 0) free_fn(s);
+    if (s->dead && s->pending == 0) s->free_fn(s);
+}
+
+static uint64_t *live_gauge(tc_live *l, tc_sub_kind kind)
+{
+    return kind == TC_SUB_SSE ? &l->app->metrics->conns_sse : &l->app->metrics->conns_ws;
+}
+
+/* Starts a stream on its connection: protocol, subscription (before the
+ * snapshot is read, so no change can fall in between), then the snapshot. */
+static void stream_start(stream *s, tc_conn *c, const tc_proto *proto, int32_t table_id,
+                         tc_store_cb snapshot)
+{
+    tc_live *l = s->live;
+    s->conn = c;
+    tc_conn_ref(c); /* dropped in stream_closed */
+    tc_conn_set_proto(c, proto, s);
+    tc_hub_subscribe(l->hub, &s->sub);
+    (*live_gauge(l, s->sub.kind))++;
+    s->pending++;
+    tc_ops_get(l->app, table_id, snapshot, s);
+}
+
+/* The connection is gone: leave the hub; free once no store call is pending. */
+static void stream_closed(tc_conn *c)
+{
+    stream *s = tc_conn_state(c);
+    tc_hub_unsubscribe(s->live->hub, &s->sub);
+    (*live_gauge(s->live, s->sub.kind))--;
+    s->dead = true;
+    tc_conn_unref(c);
+    stream_release(s);
+}
+
+/* The current cart right after connected, unless the stream already shows it
+ * (Last-Event-ID) or a newer change got there first. */
+static void stream_snapshot(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    stream *s = ctx;
+    (void)err;
+    s->pending--;
+    if (!s->dead && status >= 0 && tc_cart_version(cart) > s->sent_version) {
+        tc_hub_event ev = {.cart = cart,
+                           .table = tc_menu_table(tc_store_menu(s->live->app->store),
+                                                  tc_cart_table_id(cart)),
+                           .timestamp_ms = epoch_ms()};
+        tc_cart_to_json(cart, ev.table, &ev.json);
+        s->sub.deliver(&s->sub, &ev);
+        tc_buf_free(&ev.json);
+        tc_sse_frame_release(&ev.sse);
+        tc_rbuf_unref(ev.ws);
+    }
+    stream_release(s);
 }
 
 /* ===== SSE ===================================================================== */
@@ -97,48 +150,14 @@ static void sse_on_read(tc_conn *c, const char *data, size_t len)
     (void)len;
 }
 
-static void sse_free(stream *s)
-{
-    free(s);
-}
-
-static void sse_on_closed(tc_conn *c)
-{
-    sse_stream *s = tc_conn_state(c);
-    tc_live *l = s->base.live;
-    tc_hub_unsubscribe(l->hub, &s->base.sub);
-    l->app->metrics->conns_sse--;
-    s->base.dead = true;
-    tc_conn_unref(c);
-    stream_release(&s->base, sse_free);
-}
-
 static const tc_proto sse_proto = {
     .name = "sse",
     .on_read = sse_on_read,
     .on_eof = tc_conn_abort,
     .on_deadline = sse_end,
     .on_shutdown = sse_end,
-    .on_closed = sse_on_closed,
+    .on_closed = stream_closed,
 };
-
-/* The snapshot right after connected (skipped when Last-Event-ID is current). */
-static void sse_snapshot(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
-{
-    sse_stream *s = ctx;
-    (void)err;
-    s->base.pending--;
-    if (!s->base.dead && status >= 0 && tc_cart_version(cart) > s->base.sent_version) {
-        tc_hub_event ev = {.cart = cart,
-                           .table = tc_menu_table(tc_store_menu(s->base.live->app->store),
-                                                  tc_cart_table_id(cart))};
-        tc_cart_to_json(cart, ev.table, &ev.json);
-        sse_deliver(&s->base.sub, &ev);
-        tc_buf_free(&ev.json);
-        tc_sse_frame_release(&ev.sse);
-    }
-    stream_release(&s->base, sse_free);
-}
 
 /* Reads Last-Event-ID: the version the client already shows, or -1. */
 static int64_t last_event_id(const tc_http_req *r)
@@ -199,19 +218,14 @@ static void h_sse(tc_http_exchange *x)
 
     sse_stream *s = tc_xcalloc(1, sizeof *s);
     s->chunked = chunked;
-    s->base.conn = c;
     s->base.live = l;
     s->base.sent_version = known;
+    s->base.free_fn = free;
     s->base.sub = (tc_sub){.table_id = table_id, .kind = TC_SUB_SSE, .deliver = sse_deliver};
-    tc_conn_ref(c); /* dropped in sse_on_closed */
-    tc_conn_set_proto(c, &sse_proto, s);
-    tc_conn_set_deadline(c, app->cfg->sse_timeout_s * 1000ull);
+    s->base.conn = c;
     sse_write(s, &l->hello, TC_WQ_PLAIN);
-    /* Subscribe before reading the cart, so no change can fall in between. */
-    tc_hub_subscribe(l->hub, &s->base.sub);
-    app->metrics->conns_sse++;
-    s->base.pending++;
-    tc_ops_get(app, table_id, sse_snapshot, s);
+    tc_conn_set_deadline(c, app->cfg->sse_timeout_s * 1000ull);
+    stream_start(&s->base, c, &sse_proto, table_id, stream_snapshot);
 }
 
 static void heartbeat_one(tc_sub *sub, void *ctx)
@@ -278,9 +292,9 @@ static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
     }
 }
 
-static void ws_free(stream *st)
+static void ws_free(void *arg)
 {
-    ws_stream *s = (ws_stream *)st;
+    ws_stream *s = arg;
     tc_ws_free(s->ws);
     free(s->phone);
     free(s);
@@ -316,7 +330,7 @@ static void ws_answered(void *ctx, int status, const tc_cart *cart, const tc_err
         }
     }
     free(call);
-    stream_release(&s->base, ws_free);
+    stream_release(&s->base);
 }
 
 static void ws_error(ws_stream *s, const char *message)
@@ -446,43 +460,14 @@ static void ws_on_shutdown(tc_conn *c)
     tc_conn_set_deadline(c, WS_SHUTDOWN_WAIT_MS);
 }
 
-static void ws_on_conn_closed(tc_conn *c)
-{
-    ws_stream *s = tc_conn_state(c);
-    tc_live *l = s->base.live;
-    tc_hub_unsubscribe(l->hub, &s->base.sub);
-    l->app->metrics->conns_ws--;
-    s->base.dead = true;
-    tc_conn_unref(c);
-    stream_release(&s->base, ws_free);
-}
-
 static const tc_proto ws_proto = {
     .name = "ws",
     .on_read = ws_on_read,
     .on_eof = tc_conn_abort,
     .on_deadline = ws_on_deadline,
     .on_shutdown = ws_on_shutdown,
-    .on_closed = ws_on_conn_closed,
+    .on_closed = stream_closed,
 };
-
-static void ws_snapshot(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
-{
-    ws_stream *s = ctx;
-    (void)err;
-    s->base.pending--;
-    if (!s->base.dead && status >= 0 && tc_cart_version(cart) > s->base.sent_version) {
-        tc_hub_event ev = {.cart = cart,
-                           .table = tc_menu_table(tc_store_menu(ws_app(s)->store),
-                                                  tc_cart_table_id(cart)),
-                           .timestamp_ms = epoch_ms()};
-        tc_cart_to_json(cart, ev.table, &ev.json);
-        ws_deliver(&s->base.sub, &ev);
-        tc_buf_free(&ev.json);
-        tc_rbuf_unref(ev.ws);
-    }
-    stream_release(&s->base, ws_free);
-}
 
 /* True when header `name` holds `token` in its comma-separated list. */
 static bool header_has_token(const tc_http_req *r, const char *name, const char *token)
@@ -558,6 +543,7 @@ static void h_ws(tc_http_exchange *x)
     s->base.conn = c;
     s->base.live = l;
     s->base.sent_version = -1;
+    s->base.free_fn = ws_free;
     s->base.sub = (tc_sub){.table_id = table_id,
                            .kind = TC_SUB_WS,
                            .conn_id = tc_conn_id(c),
@@ -566,14 +552,9 @@ static void h_ws(tc_http_exchange *x)
                           .on_closed = ws_on_closed};
     s->ws = tc_ws_new(&cb, app->cfg->ws_max_message);
     s->last_rx = s->last_ping = uv_now(app->loop);
-    tc_conn_ref(c); /* dropped in ws_on_conn_closed */
-    tc_conn_set_proto(c, &ws_proto, s);
-    ws_schedule(s);
     ws_send(s, "connected", "连接成功", NULL, 0);
-    tc_hub_subscribe(l->hub, &s->base.sub);
-    app->metrics->conns_ws++;
-    s->base.pending++;
-    tc_ops_get(app, table_id, ws_snapshot, s);
+    stream_start(&s->base, c, &ws_proto, table_id, stream_snapshot);
+    ws_schedule(s);
     /* Frames the client sent right behind its handshake. */
     if (rest.len && !tc_conn_is_closing(c)) ws_on_read(c, rest.base, rest.len);
     tc_buf_free(&rest);
