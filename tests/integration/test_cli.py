@@ -1,0 +1,258 @@
+"""Command line (SPEC §9): --version, --help, bad flags, environment
+variables, `menu import`, malformed menu files, the bundled demo menu."""
+
+import re
+import sqlite3
+import subprocess
+
+import pytest
+import requests
+
+from support import IO_TIMEOUT, SCALE, envelope, error, run_cli
+
+
+def one_line(text):
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    assert text.strip(), "expected a message on stderr"
+    assert "\n" not in text.strip(), "expected one line, got:\n" + text
+    return text.strip()
+
+
+def test_version():
+    p = run_cli("--version")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    assert re.fullmatch(r"tablecart [0-9A-Za-z][0-9A-Za-z.+~-]*\n", out), out
+
+
+def test_help():
+    p = run_cli("--help")
+    assert p.returncode == 0, p.stderr
+    out = (p.stdout + p.stderr).decode()
+    for word in ("serve", "menu import", "token", "--listen", "--store", "--menu", "--api-prefix",
+                 "--cors-origin", "--request-timeout"):
+        assert word in out, word
+
+
+@pytest.mark.parametrize("args,name", [
+    (["serve", "--bogus"], "bogus"),
+    (["serve", "--listen", "nope"], "listen"),
+    (["serve", "--listen", "127.0.0.1:99999"], "listen"),
+    (["serve", "--listen", "127.0.0.1"], "listen"),
+    (["serve", "--heartbeat", "-1"], "heartbeat"),
+    (["serve", "--heartbeat", "abc"], "heartbeat"),
+    (["serve", "--heartbeat"], "heartbeat"),
+    (["serve", "--ws-max-message", "abc"], "ws-max-message"),
+    (["serve", "--ws-max-message", "12k"], "ws-max-message"),
+    (["serve", "--sse-timeout", "1.5x"], "sse-timeout"),
+    (["serve", "--ws-ping", "-3"], "ws-ping"),
+    (["serve", "--request-timeout", "abc"], "request-timeout"),
+    (["serve", "--auth", "maybe"], "auth"),
+    (["--bogus"], "bogus"),
+    (["frobnicate"], "frobnicate"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_bad_flag_exits_2_with_one_line(tmp_path, args, name):
+    store = ["--store", "sqlite:%s" % (tmp_path / "x.db")] if args[0] == "serve" else []
+    try:
+        p = run_cli(*(args[:1] + store + args[1:]), cwd=tmp_path, timeout=10 * SCALE)
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s did not exit (it should refuse the flag)" % args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    line = one_line(p.stderr)
+    assert name in line, line
+    assert b"listening on" not in p.stdout
+
+
+def test_bad_env_value_exits_2(tmp_path):
+    try:
+        p = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "x.db"),
+                    env={"TABLECART_HEARTBEAT": "abc"}, cwd=tmp_path, timeout=10 * SCALE)
+    except subprocess.TimeoutExpired:
+        pytest.fail("server started with TABLECART_HEARTBEAT=abc")
+    assert p.returncode == 2
+    assert "heartbeat" in one_line(p.stderr).lower()
+
+
+def test_env_api_prefix(start_server):
+    s = start_server(env={"TABLECART_API_PREFIX": "/v3"}, prefix="/v3")
+    assert envelope(requests.get(s.url("/v3/store/order/cart/123"), timeout=IO_TIMEOUT))["version"] == 0
+    error(requests.get(s.url("/api/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
+
+
+def test_flag_wins_over_env(start_server):
+    s = start_server("--api-prefix", "/v4", env={"TABLECART_API_PREFIX": "/v3"}, prefix="/v4")
+    assert envelope(requests.get(s.url("/v4/store/order/cart/123"), timeout=IO_TIMEOUT))["version"] == 0
+    error(requests.get(s.url("/v3/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
+    error(requests.get(s.url("/api/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
+
+
+# --- menu import ------------------------------------------------------------------------------
+
+
+def small_menu(price="12.34", extra_dishes=(), extra_stores=()):
+    dishes = ['{"cuisineId": 7001, "cuisineName": "测试菜", "cuisineType": 1, '
+              '"cuisineImage": "https://example.com/7001.jpg", "unitPrice": %s}' % price,
+              '{"cuisineId": 7002, "cuisineName": "套餐", "cuisineType": 2, "unitPrice": 50.00, '
+              '"available": false}']
+    dishes += list(extra_dishes)
+    stores = ['{"storeId": 7, "name": "Import Test", '
+              '"tables": [{"tableId": 700, "tableNumber": "Z01"}], '
+              '"cuisines": [%s]}' % ", ".join(dishes)]
+    stores += list(extra_stores)
+    return '{"stores": [%s]}' % ", ".join(stores)
+
+
+def import_menu(path, db, via="flag"):
+    if via == "flag":
+        return run_cli("menu", "import", path, "--store", "sqlite:%s" % db)
+    return run_cli("menu", "import", path, env={"TABLECART_STORE": "sqlite:%s" % db})
+
+
+def dump(db):
+    con = sqlite3.connect(str(db))
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_menu_import_then_serve(tmp_path, start_server, via):
+    f = tmp_path / "m.json"
+    f.write_text(small_menu(), encoding="utf-8")
+    db = tmp_path / "imp.db"
+    p = import_menu(f, db, via)
+    assert p.returncode == 0, p.stderr
+    s = start_server(db=db, menu=None)
+    r = s.request("GET", "/store/order/menu/700")
+    d = envelope(r)
+    assert d == {"table": {"tableId": 700, "tableNumber": "Z01", "storeId": 7}, "cuisines": [
+        {"cuisineId": 7001, "storeId": 7, "cuisineName": "测试菜", "cuisineType": 1,
+         "cuisineImage": "https://example.com/7001.jpg", "unitPrice": d["cuisines"][0]["unitPrice"],
+         "available": True},
+        {"cuisineId": 7002, "storeId": 7, "cuisineName": "套餐", "cuisineType": 2,
+         "cuisineImage": None, "unitPrice": d["cuisines"][1]["unitPrice"], "available": False}]}
+    raw = r.content.decode("utf-8")
+    assert '"unitPrice":12.34' in raw and '"unitPrice":50.00' in raw
+    # the demo is not loaded over an imported menu
+    error(s.get_cart(123), 404)
+    d = envelope(s.add(700, 7001, 2))
+    assert '"subtotalAmount":24.68' in s.cart_raw(700).decode()
+    assert d["totalQuantity"] == 2
+    error(s.add(700, 7002, 1), 400)
+
+
+def test_menu_import_upserts(tmp_path, start_server):
+    db = tmp_path / "imp.db"
+    f = tmp_path / "m.json"
+    f.write_text(small_menu(), encoding="utf-8")
+    assert import_menu(f, db).returncode == 0
+    g = tmp_path / "m2.json"
+    g.write_text('{"stores": [{"storeId": 7, "name": "Import Test", "tables": [], "cuisines": ['
+                 '{"cuisineId": 7001, "cuisineName": "测试菜", "cuisineType": 1, "unitPrice": 15.00},'
+                 '{"cuisineId": 7003, "cuisineName": "新菜", "cuisineType": 1, "unitPrice": 3.30}]}]}',
+                 encoding="utf-8")
+    p = import_menu(g, db)
+    assert p.returncode == 0, p.stderr
+    s = start_server(db=db, menu=None)
+    d = envelope(s.request("GET", "/store/order/menu/700"))
+    assert d["table"] == {"tableId": 700, "tableNumber": "Z01", "storeId": 7}
+    assert [(c["cuisineId"], str(c["unitPrice"])) for c in d["cuisines"]] == [
+        (7001, "15.00"), (7002, "50.00"), (7003, "3.30")]
+
+
+BAD_MENUS = {
+    "bad-json": ('{"stores": [', None),
+    "price-3-decimals": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineName": "x", "cuisineType": 1, "unitPrice": 1.005}']),
+        "unitPrice"),
+    "price-negative": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineName": "x", "cuisineType": 1, "unitPrice": -1.00}']),
+        "unitPrice"),
+    "price-string": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineName": "x", "cuisineType": 1, "unitPrice": "abc"}']),
+        "unitPrice"),
+    "missing-name": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineType": 1, "unitPrice": 1.00}']), "cuisineName"),
+    "empty-name": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineName": "", "cuisineType": 1, "unitPrice": 1.00}']),
+        "cuisineName"),
+    "negative-cuisine-id": (small_menu(extra_dishes=[
+        '{"cuisineId": -5, "cuisineName": "x", "cuisineType": 1, "unitPrice": 1.00}']),
+        "cuisineId"),
+    "negative-table-id": (small_menu(extra_stores=[
+        '{"storeId": 8, "name": "S", "tables": [{"tableId": -1, "tableNumber": "Q"}], '
+        '"cuisines": []}']), "tableId"),
+    "negative-store-id": (small_menu(extra_stores=[
+        '{"storeId": -8, "name": "S", "tables": [], "cuisines": []}']), "storeId"),
+    "bad-type": (small_menu(extra_dishes=[
+        '{"cuisineId": 7009, "cuisineName": "x", "cuisineType": 3, "unitPrice": 1.00}']),
+        "cuisineType"),
+    "duplicate-id": (small_menu(extra_dishes=[
+        '{"cuisineId": 7001, "cuisineName": "x", "cuisineType": 1, "unitPrice": 1.00}']),
+        "7001"),
+    "not-object": ('[1, 2]', None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MENUS))
+def test_malformed_menu_import_changes_nothing(tmp_path, start_server, case):
+    db = tmp_path / "imp.db"
+    f = tmp_path / "m.json"
+    f.write_text(small_menu(), encoding="utf-8")
+    assert import_menu(f, db).returncode == 0
+    before = dump(db)
+    text, word = BAD_MENUS[case]
+    # every bad file also carries a valid change (7001's price) that must not land
+    text = text.replace('"unitPrice": 12.34', '"unitPrice": 99.99')
+    bad = tmp_path / "bad.json"
+    bad.write_text(text, encoding="utf-8")
+    p = import_menu(bad, db)
+    assert p.returncode != 0
+    msg = p.stderr.decode("utf-8", "replace").strip()
+    assert msg, "no message on stderr"
+    if word:
+        assert word in msg, msg
+    assert dump(db) == before
+    s = start_server(db=db, menu=None)
+    raw = s.request("GET", "/store/order/menu/700").content.decode()
+    assert '"unitPrice":12.34' in raw and "99.99" not in raw
+
+
+def test_menu_import_missing_file(tmp_path):
+    p = import_menu(tmp_path / "nope.json", tmp_path / "imp.db")
+    assert p.returncode != 0
+    assert "nope.json" in p.stderr.decode()
+
+
+def test_serve_with_malformed_menu_fails(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(BAD_MENUS["price-3-decimals"][0], encoding="utf-8")
+    try:
+        p = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "s.db"),
+                    "--menu", bad, cwd=tmp_path, timeout=10 * SCALE)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve started with a malformed --menu file")
+    assert p.returncode != 0
+    assert "unitPrice" in p.stderr.decode()
+    assert b"listening on" not in p.stdout
+
+
+# --- the bundled demo ---------------------------------------------------------------------------
+
+
+def test_demo_menu_on_empty_database(tmp_path, start_server):
+    # the server runs from an unrelated directory: the demo is found next to the binary
+    s = start_server(db=tmp_path / "demo.db", menu=None)
+    r = s.request("GET", "/store/order/menu/123")
+    d = envelope(r)
+    assert d["table"] == {"tableId": 123, "tableNumber": "A01", "storeId": 1}
+    dishes = {c["cuisineId"]: c for c in d["cuisines"]}
+    assert dishes[1001]["cuisineName"] == "宫保鸡丁"
+    assert '"cuisineId":1001,"storeId":1,"cuisineName":"宫保鸡丁"' in r.content.decode()
+    assert str(dishes[1001]["unitPrice"]) == "38.00"
+    assert len(dishes) >= 13
+    assert [c["cuisineId"] for c in d["cuisines"]] == sorted(dishes)
+    assert envelope(s.request("GET", "/store/order/menu/124"))["table"]["tableNumber"] == "A02"
+    cart = envelope(s.add(123, 1001, 2))
+    assert str(cart["totalAmount"]) == "76.00"

@@ -1,0 +1,550 @@
+"""HTTP layer (SPEC §2, §8): routing, methods, media types, size limits,
+keep-alive, pipelining, HTTP/1.0, garbage, slow and vanishing clients,
+timeouts, the API prefix, CORS, /healthz."""
+
+import socket
+import struct
+import time
+
+import pytest
+import requests
+
+from support import (IO_TIMEOUT, SCALE, RawConn, envelope, error, http_request, parse_json)
+
+ADD = "/store/order/cart/add"
+ADD_BODY = b'{"tableId":123,"cuisineId":1001,"quantity":1}'
+JSON_CT = {"Content-Type": "application/json"}
+
+
+def status_line_ok(resp, status):
+    assert resp.status == status, resp
+    assert resp.version in ("HTTP/1.1", "HTTP/1.0")
+
+
+def raw_envelope(resp, status):
+    assert resp.status == status, resp
+    assert (resp.header("content-type") or "").lower().startswith("application/json")
+    body = parse_json(resp.body)
+    assert body["code"] == status
+    assert body["success"] is (status == 200)
+    if status != 200:
+        assert body["data"] is None and body["message"]
+    return body
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/nope", "/api", "/api/store/order/cart",
+                                  "/api/store/order/cart/123/extra", "/api/store/order/menu",
+                                  "/api/store/order/cartx/123", "/store/order/cart/123"])
+def test_unknown_route_404(server, path):
+    r = requests.get(server.url(path), timeout=IO_TIMEOUT)
+    error(r, 404)
+
+
+def test_unknown_route_post_404(server):
+    r = requests.post(server.url("/api/nope"), json={}, timeout=IO_TIMEOUT)
+    error(r, 404)
+
+
+@pytest.mark.parametrize("method,path,allowed", [
+    ("PUT", "/api/store/order/cart/add", "POST"),
+    ("DELETE", "/api/store/order/cart/add", "POST"),
+    ("POST", "/api/store/order/cart/update", "PUT"),
+    ("PATCH", "/api/store/order/cart/update", "PUT"),
+    ("PUT", "/api/store/order/cart/remove", "DELETE"),
+    ("POST", "/api/store/order/cart/clear", "DELETE"),
+    ("DELETE", "/api/store/order/cart/123", "GET"),
+    ("POST", "/api/store/order/cart/123", "GET"),
+    ("POST", "/api/store/order/menu/123", "GET"),
+    ("POST", "/healthz", "GET"),
+])
+def test_wrong_method_405_with_allow(server, method, path, allowed):
+    r = requests.request(method, server.url(path), json={"tableId": 123}, timeout=IO_TIMEOUT)
+    error(r, 405)
+    allow = [m.strip().upper() for m in r.headers.get("Allow", "").split(",")]
+    assert allowed in allow, r.headers.get("Allow")
+    assert method not in allow
+
+
+def test_405_changes_nothing(server):
+    requests.put(server.api(ADD), data=ADD_BODY, headers=JSON_CT, timeout=IO_TIMEOUT)
+    assert server.cart(123)["version"] == 0
+
+
+def test_healthz(server):
+    r = requests.get(server.url("/healthz"), timeout=IO_TIMEOUT)
+    assert r.status_code == 200
+
+
+def test_percent_encoded_query(server):
+    envelope(server.add(123, 1001, 1))
+    r = requests.delete(server.api("/store/order/cart/remove") + "?tableId=%31%32%33&cuisineId=1001",
+                        timeout=IO_TIMEOUT)
+    assert envelope(r)["items"] == []
+
+
+# --- media types and bodies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded",
+                                   "multipart/form-data; boundary=x", "application/jsonx",
+                                   "text/json"])
+def test_post_not_json_is_415(server, ctype):
+    headers = {} if ctype is None else {"Content-Type": ctype}
+    r = requests.post(server.api(ADD), data=ADD_BODY, headers=headers, timeout=IO_TIMEOUT)
+    error(r, 415)
+    assert server.cart(123)["version"] == 0
+
+
+def test_put_not_json_is_415(server):
+    envelope(server.add(123, 1001, 1))
+    r = requests.put(server.api("/store/order/cart/update"),
+                     data=b'{"tableId":123,"cuisineId":1001,"quantity":5}',
+                     headers={"Content-Type": "text/plain"}, timeout=IO_TIMEOUT)
+    error(r, 415)
+    assert server.cart(123)["items"][0]["quantity"] == 1
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8",
+                                   "application/json;charset=UTF-8", "Application/JSON"])
+def test_json_content_types_accepted(server, ctype):
+    r = requests.post(server.api(ADD), data=ADD_BODY, headers={"Content-Type": ctype},
+                      timeout=IO_TIMEOUT)
+    assert envelope(r)["version"] == 1
+
+
+def test_invalid_json_400(server):
+    r = requests.post(server.api(ADD), data=b'{"tableId":123,', headers=JSON_CT, timeout=IO_TIMEOUT)
+    error(r, 400)
+
+
+def padded(size):
+    """A valid add body of exactly size bytes (padded with spaces)."""
+    pad = size - len(ADD_BODY)
+    assert pad >= 0
+    return ADD_BODY[:-1] + b" " * pad + b"}"
+
+
+def test_body_at_64k_accepted(server):
+    b = padded(65536)
+    assert len(b) == 65536
+    r = requests.post(server.api(ADD), data=b, headers=JSON_CT, timeout=IO_TIMEOUT)
+    assert envelope(r)["version"] == 1
+
+
+def test_body_over_64k_is_413(server):
+    b = padded(65537)
+    r = requests.post(server.api(ADD), data=b, headers=JSON_CT, timeout=IO_TIMEOUT)
+    error(r, 413)
+    assert server.cart(123)["version"] == 0
+
+
+def test_huge_declared_body_answered_without_reading_it(server):
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD,
+                            {"Content-Type": "application/json", "Content-Length": "100000000"}))
+        resp = c.read_response()
+        raw_envelope(resp, 413)
+    finally:
+        c.close()
+    assert server.cart(123)["version"] == 0
+
+
+def test_chunked_body_accepted(server):
+    c = server.raw()
+    try:
+        chunks = [ADD_BODY[:10], ADD_BODY[10:]]
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in chunks) + b"0\r\n\r\n"
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Transfer-Encoding": "chunked"}) + payload)
+        resp = c.read_response()
+        assert raw_envelope(resp, 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+def test_chunked_body_over_64k_is_413(server):
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Transfer-Encoding": "chunked"}))
+        piece = b" " * 8192
+        try:
+            for _ in range(9):
+                c.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before taking it all
+        resp = c.read_response()
+        raw_envelope(resp, 413)
+    finally:
+        c.close()
+    assert server.cart(123)["version"] == 0
+
+
+def test_expect_100_continue(server):
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Expect": "100-continue"}, ADD_BODY))
+        resp = c.read_response()
+        if resp.status == 100:
+            resp = c.read_response()
+        assert raw_envelope(resp, 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+# --- head limits ------------------------------------------------------------------------------
+
+
+def test_head_under_16k_ok(server):
+    c = server.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123", {"X-Pad": "a" * (15 * 1024)}))
+        raw_envelope(c.read_response(), 200)
+    finally:
+        c.close()
+
+
+def test_head_over_16k_is_431(server):
+    c = server.raw()
+    try:
+        try:
+            c.send(http_request("GET", "/api/store/order/cart/123", {"X-Pad": "a" * (17 * 1024)}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        raw_envelope(c.read_response(), 431)
+    finally:
+        c.close()
+    assert requests.get(server.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+
+
+def test_many_headers_over_16k_is_431(server):
+    c = server.raw()
+    headers = [("X-H%d" % i, "v" * 100) for i in range(200)]
+    try:
+        try:
+            c.send(http_request("GET", "/api/store/order/cart/123", headers))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        raw_envelope(c.read_response(), 431)
+    finally:
+        c.close()
+
+
+def test_long_url_refused(server):
+    c = server.raw()
+    try:
+        try:
+            c.send(http_request("GET", "/api/store/order/cart/123?x=" + "a" * (17 * 1024)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = c.read_response()
+        assert resp.status in (414, 431), resp
+        raw_envelope(resp, resp.status)
+    finally:
+        c.close()
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+def test_keep_alive_sequential(server):
+    c = server.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 0
+        c.send(http_request("POST", "/api" + ADD, JSON_CT, ADD_BODY))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+        c.send(http_request("GET", "/api/store/order/cart/124"))
+        assert raw_envelope(c.read_response(), 200)["data"]["tableNumber"] == "A02"
+        c.send(http_request("GET", "/api/nope"))
+        raw_envelope(c.read_response(), 404)
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+def test_pipelined_requests_answered_in_order(server):
+    c = server.raw()
+    try:
+        reqs = (http_request("POST", "/api" + ADD, JSON_CT, ADD_BODY)
+                + http_request("GET", "/api/store/order/cart/124")
+                + http_request("GET", "/api/store/order/cart/99999")
+                + http_request("POST", "/api" + ADD, JSON_CT, ADD_BODY)
+                + http_request("GET", "/api/store/order/cart/123"))
+        c.send(reqs)
+        r1, r2, r3, r4, r5 = (c.read_response() for _ in range(5))
+        assert raw_envelope(r1, 200)["data"]["version"] == 1
+        assert raw_envelope(r2, 200)["data"]["tableId"] == 124
+        raw_envelope(r3, 404)
+        assert raw_envelope(r4, 200)["data"]["version"] == 2
+        d = raw_envelope(r5, 200)["data"]
+        assert d["version"] == 2 and d["items"][0]["quantity"] == 2
+    finally:
+        c.close()
+
+
+def test_http10_closes(server):
+    c = server.raw()
+    try:
+        c.send(b"GET /api/store/order/cart/123 HTTP/1.0\r\n\r\n")
+        resp = c.read_response()
+        raw_envelope(resp, 200)
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
+def test_http10_keep_alive(server):
+    c = server.raw()
+    try:
+        req = b"GET /api/store/order/cart/123 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        c.send(req)
+        r1 = c.read_response()
+        raw_envelope(r1, 200)
+        assert r1.header("content-length") is not None
+        c.send(req)
+        raw_envelope(c.read_response(), 200)
+    finally:
+        c.close()
+
+
+def test_http11_connection_close(server):
+    c = server.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123", {"Connection": "close"}))
+        raw_envelope(c.read_response(), 200)
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GARBAGE\r\n\r\n",
+    b"GET\r\n\r\n",
+    b"GET /api/store/order/cart/123 HTTX/1.1\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)) + b"\r\n\r\n",
+    b"GET /api/store/order/cart/123 HTTP/1.1\r\nBad Header Line\r\n\r\n",
+    b"POST /api/store/order/cart/add HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+], ids=["word", "no-target", "bad-version", "tls-hello", "bad-header", "bad-content-length"])
+def test_garbage_gets_400_and_close(server, garbage):
+    c = server.raw()
+    try:
+        c.send(garbage)
+        got = c.wait_closed()
+        assert got.startswith(b"HTTP/1.1 400") or got.startswith(b"HTTP/1.0 400"), got[:100]
+    finally:
+        c.close()
+    assert requests.get(server.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+    assert server.cart(123)["version"] == 0
+
+
+def test_one_byte_at_a_time(server):
+    c = server.raw()
+    try:
+        req = http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                  "X-User-Id": "7"}, ADD_BODY)
+        for i in range(len(req)):
+            c.send(req[i:i + 1])
+            time.sleep(0.001)  # pacing, so the server sees separate reads
+        d = raw_envelope(c.read_response(), 200)["data"]
+        assert d["version"] == 1 and d["items"][0]["addUserId"] == 7
+        # and the connection is still good for a normal request
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+def test_half_head_is_cut_off_after_request_timeout(start_server):
+    s = start_server("--request-timeout", "1")
+    c = s.raw(timeout=IO_TIMEOUT)
+    try:
+        t0 = time.monotonic()
+        c.send(b"GET /api/store/order/cart/123 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        # others are served meanwhile
+        assert requests.get(s.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+        got = c.wait_closed(timeout=10 * SCALE)
+        elapsed = time.monotonic() - t0
+        assert got == b"" or got.startswith(b"HTTP/1.1 408") or got.startswith(b"HTTP/1.0 408"), got
+        assert elapsed >= 0.8, "cut off after %.2fs, before the 1 s timeout" % elapsed
+        assert elapsed < 8 * SCALE
+    finally:
+        c.close()
+    assert requests.get(s.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+
+
+def test_stalled_body_is_cut_off_after_request_timeout(start_server):
+    s = start_server("--request-timeout", "1")
+    c = s.raw(timeout=IO_TIMEOUT)
+    try:
+        t0 = time.monotonic()
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Content-Length": str(len(ADD_BODY))})
+               + ADD_BODY[:10])
+        got = c.wait_closed(timeout=10 * SCALE)
+        elapsed = time.monotonic() - t0
+        assert got == b"" or got.startswith(b"HTTP/1.1 408") or got.startswith(b"HTTP/1.0 408"), got
+        assert 0.8 <= elapsed < 8 * SCALE
+    finally:
+        c.close()
+    assert s.cart(123)["version"] == 0
+
+
+def test_request_timeout_does_not_cut_a_complete_exchange(start_server):
+    s = start_server("--request-timeout", "1")
+    c = s.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        raw_envelope(c.read_response(), 200)
+    finally:
+        c.close()
+
+
+def abort(sock):
+    """Closes with RST."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_clients_vanishing_mid_request(server):
+    for i in range(10):
+        c = RawConn(server.port)
+        c.send(b"POST /api/store/order/cart/add HTTP/1.1\r\nHost: x\r\nContent-Le")
+        (abort(c.sock) if i % 2 else c.close())
+        c = RawConn(server.port)
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Content-Length": str(len(ADD_BODY))})
+               + ADD_BODY[:20])
+        (abort(c.sock) if i % 2 else c.close())
+        c = RawConn(server.port)
+        # a whole request, gone before the answer can be written
+        c.send(http_request("POST", "/api" + ADD, JSON_CT, ADD_BODY))
+        abort(c.sock)
+    # the server still serves, and every complete add it read was applied once
+    r = requests.get(server.url("/healthz"), timeout=IO_TIMEOUT)
+    assert r.status_code == 200
+    d = server.cart(123)
+    assert 0 <= d["version"] <= 10
+    if d["items"]:
+        assert d["items"][0]["quantity"] == d["version"]
+    d2 = envelope(server.add(123, 1002, 1))
+    assert d2["version"] == d["version"] + 1
+
+
+def test_many_connections_at_once(server):
+    conns = [RawConn(server.port) for _ in range(50)]
+    try:
+        for c in conns:
+            c.send(http_request("GET", "/api/store/order/cart/123"))
+        for c in conns:
+            raw_envelope(c.read_response(), 200)
+    finally:
+        for c in conns:
+            c.close()
+
+
+# --- prefix --------------------------------------------------------------------------------
+
+
+def test_api_prefix_moves_routes(start_server):
+    s = start_server("--api-prefix", "/v2", prefix="/v2")
+    r = requests.get(s.url("/v2/store/order/cart/123"), timeout=IO_TIMEOUT)
+    assert envelope(r)["tableNumber"] == "A01"
+    error(requests.get(s.url("/api/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
+    r = requests.post(s.url("/v2/store/order/cart/add"), data=ADD_BODY, headers=JSON_CT,
+                      timeout=IO_TIMEOUT)
+    assert envelope(r)["version"] == 1
+    assert envelope(requests.get(s.url("/v2/store/order/menu/123"),
+                                 timeout=IO_TIMEOUT))["table"]["tableId"] == 123
+    assert requests.get(s.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+
+def preflight(s, origin, method="POST", req_headers="content-type, if-match, idempotency-key"):
+    return requests.options(s.api(ADD), headers={
+        "Origin": origin, "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": req_headers}, timeout=IO_TIMEOUT)
+
+
+def header_set(value):
+    return {x.strip().lower() for x in (value or "").split(",") if x.strip()}
+
+
+def test_cors_preflight_listed_origin(start_server):
+    s = start_server("--cors-origin", "http://a.example")
+    r = preflight(s, "http://a.example")
+    assert r.status_code == 204
+    assert r.content == b""
+    assert r.headers.get("Access-Control-Allow-Origin") == "http://a.example"
+    methods = header_set(r.headers.get("Access-Control-Allow-Methods"))
+    assert {"get", "post", "put", "delete"} <= methods, methods
+    allowed = header_set(r.headers.get("Access-Control-Allow-Headers"))
+    for h in ("content-type", "if-match", "if-none-match", "idempotency-key", "x-user-id",
+              "x-user-phone", "authorization"):
+        assert h in allowed, (h, allowed)
+    assert "origin" in header_set(r.headers.get("Vary"))
+
+
+def test_cors_preflight_on_other_routes(start_server):
+    s = start_server("--cors-origin", "http://a.example")
+    for path in ("/store/order/cart/update", "/store/order/cart/remove", "/store/order/cart/123"):
+        r = requests.options(s.api(path), headers={"Origin": "http://a.example",
+                                                   "Access-Control-Request-Method": "PUT"},
+                             timeout=IO_TIMEOUT)
+        assert r.status_code == 204, path
+        assert r.headers.get("Access-Control-Allow-Origin") == "http://a.example"
+
+
+def test_cors_other_origin_gets_nothing(start_server):
+    s = start_server("--cors-origin", "http://a.example")
+    r = preflight(s, "http://b.example")
+    assert "Access-Control-Allow-Origin" not in r.headers
+    assert "Access-Control-Allow-Methods" not in r.headers
+    r = s.get_cart(123, headers={"Origin": "http://b.example"})
+    envelope(r)
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = s.get_cart(123, headers={"Origin": "http://a.example.evil"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_cors_normal_responses_carry_acao_and_vary(start_server):
+    s = start_server("--cors-origin", "http://a.example")
+    o = {"Origin": "http://a.example"}
+    r = s.get_cart(123, headers=o)
+    envelope(r)
+    assert r.headers.get("Access-Control-Allow-Origin") == "http://a.example"
+    assert "origin" in header_set(r.headers.get("Vary"))
+    r = s.add(123, 1001, 1, headers=o)
+    envelope(r)
+    assert r.headers.get("Access-Control-Allow-Origin") == "http://a.example"
+    r = s.add(123, 1020, 1, headers=o)  # an error a page must be able to read
+    error(r, 400)
+    assert r.headers.get("Access-Control-Allow-Origin") == "http://a.example"
+    # no Origin: no ACAO
+    r = s.get_cart(123)
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_cors_several_origins(start_server):
+    s = start_server("--cors-origin", "http://a.example", "--cors-origin", "https://b.example:8443")
+    for origin in ("http://a.example", "https://b.example:8443"):
+        r = preflight(s, origin)
+        assert r.status_code == 204
+        assert r.headers.get("Access-Control-Allow-Origin") == origin
+    assert "Access-Control-Allow-Origin" not in preflight(s, "http://c.example").headers
+
+
+def test_no_cors_by_default(server):
+    r = server.get_cart(123, headers={"Origin": "http://a.example"})
+    envelope(r)
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = preflight(server, "http://a.example")
+    assert "Access-Control-Allow-Origin" not in r.headers
