@@ -44,6 +44,7 @@ typedef struct {
     tc_conn *conn;
     tc_live *live;
     int64_t sent_version; /* newest cart version written to this stream */
+    int64_t shown_version; /* what the client said it shows (Last-Event-ID), or -1 */
     unsigned pending;     /* store calls in flight */
     bool dead;            /* the connection is gone */
     void (*free_fn)(void *s);
@@ -92,7 +93,11 @@ static void stream_snapshot(void *ctx, int status, const tc_cart *cart, const tc
     stream *s = ctx;
     (void)err;
     s->pending--;
-    if (!s->dead && status >= 0 && tc_cart_version(cart) > s->sent_version) {
+    if (!s->dead && status >= 0 && tc_cart_version(cart) == s->shown_version &&
+        s->sent_version < 0) {
+        /* The client already shows this version: nothing to send. */
+        s->sent_version = s->shown_version;
+    } else if (!s->dead && status >= 0 && tc_cart_version(cart) > s->sent_version) {
         tc_hub_event ev = {.cart = cart,
                            .table = tc_menu_table(tc_store_menu(s->live->app->store),
                                                   tc_cart_table_id(cart)),
@@ -219,7 +224,8 @@ static void h_sse(tc_http_exchange *x)
     sse_stream *s = tc_xcalloc(1, sizeof *s);
     s->chunked = chunked;
     s->base.live = l;
-    s->base.sent_version = known;
+    s->base.sent_version = -1;
+    s->base.shown_version = known;
     s->base.free_fn = free;
     s->base.sub = (tc_sub){.table_id = table_id, .kind = TC_SUB_SSE, .deliver = sse_deliver};
     s->base.conn = c;
@@ -543,6 +549,7 @@ static void h_ws(tc_http_exchange *x)
     s->base.conn = c;
     s->base.live = l;
     s->base.sent_version = -1;
+    s->base.shown_version = -1;
     s->base.free_fn = ws_free;
     s->base.sub = (tc_sub){.table_id = table_id,
                            .kind = TC_SUB_WS,
