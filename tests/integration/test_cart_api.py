@@ -514,3 +514,41 @@ def test_menu_of_other_store_table(server):
 def test_menu_unknown_table(server):
     error(server.request("GET", "/store/order/menu/99999"), 404)
     error(server.request("GET", "/store/order/menu/abc"), 400)
+
+
+# --- decisions recorded in docs/api.md ----------------------------------------------
+
+
+def test_mutation_answers_carry_etag(server):
+    r = server.add(123, 1001, 1)
+    envelope(r)
+    assert r.headers.get("ETag") == '"v1"'
+    r = server.update(123, 1001, 1)  # unchanged: same tag
+    envelope(r)
+    assert r.headers.get("ETag") == '"v1"'
+    r = server.clear(123)
+    envelope(r)
+    assert r.headers.get("ETag") == '"v2"'
+
+
+def test_if_match_star_and_weak(server):
+    assert envelope(server.add(123, 1001, 1, headers={"If-Match": "*"}))["version"] == 1
+    assert envelope(server.add(123, 1001, 1, headers={"If-Match": 'W/"v1"'}))["version"] == 2
+    error(server.add(123, 1001, 1, headers={"If-Match": 'W/"v1"'}), 409)
+
+
+def test_if_match_malformed_is_400(server):
+    envelope(server.add(123, 1001, 1))
+    before = server.cart_raw(123)
+    for bad in ("v1", '"1"', '"vx"', "garbage"):
+        error(server.add(123, 1001, 1, headers={"If-Match": bad}), 400, "If-Match")
+    assert server.cart_raw(123) == before
+
+
+def test_bad_identity_is_400(server):
+    for h, word in (({"X-User-Id": "abc"}, "X-User-Id"), ({"X-User-Id": "0"}, "X-User-Id"),
+                    ({"X-User-Id": "2147483648"}, "X-User-Id"),
+                    ({"X-User-Phone": "1" * 33}, "X-User-Phone")):
+        error(server.add(123, 1001, 1, headers=h), 400, word)
+    d = envelope(server.add(123, 1001, 1, headers={"X-User-Phone": "1" * 32}))
+    assert d["items"][0]["addUserPhone"] == "1" * 32 and d["version"] == 1

@@ -548,3 +548,17 @@ def test_no_cors_by_default(server):
     assert "Access-Control-Allow-Origin" not in r.headers
     r = preflight(server, "http://a.example")
     assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_idle_keep_alive_closed_after_idle_timeout(start_server):
+    s = start_server("--idle-timeout", "1")
+    c = s.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        raw_envelope(c.read_response(), 200)
+        t0 = time.monotonic()
+        assert c.wait_closed(timeout=10 * SCALE) == b""
+        elapsed = time.monotonic() - t0
+        assert 0.8 <= elapsed < 8 * SCALE, elapsed
+    finally:
+        c.close()
