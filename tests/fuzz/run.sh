@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer drivers in tests/fuzz/ with clang (ASan + UBSan) and
+# runs each for FUZZ_SECONDS (default 20).
+#
+#   tests/fuzz/run.sh                 build, then fuzz every target
+#   tests/fuzz/run.sh http ws         only these targets
+#   tests/fuzz/run.sh --build         only build
+#   tests/fuzz/run.sh --replay        run every saved crash under tests/fuzz/crashes/
+#                                     (regression check; fails if one still crashes)
+#
+# Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel workers per target, default
+# 1), CC (default clang), FUZZ_FLAGS (extra libFuzzer flags).
+# Seeds live in tests/fuzz/corpus/<target>/ and are never written to: the
+# working corpus is build/fuzz/corpus/<target>/. A crash's input is written to
+# tests/fuzz/crashes/<target>-crash-<sha1> (and leak-, timeout-, oom-).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out="$root/build/fuzz"
+CC=${CC:-clang}
+SECONDS_EACH=${FUZZ_SECONDS:-20}
+JOBS=${FUZZ_JOBS:-1}
+
+ALL_TARGETS="http menu cart_json ws"
+
+# The src files each driver needs (main.c and everything with I/O stay out).
+srcs_for() {
+    local core="src/core/buf.c src/core/mem.c src/core/err.c src/core/log.c"
+    case "$1" in
+    http) echo "$core src/http/http.c" ;;
+    menu) echo "$core src/cart/menu.c src/cart/json.c src/cart/money.c" ;;
+    cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/cart/json.c src/cart/money.c" ;;
+    ws) echo "$core src/push/ws.c" ;;
+    *) echo "unknown target $1" >&2; return 1 ;;
+    esac
+}
+
+libs_for() {
+    case "$1" in
+    http) echo "-lhttp_parser" ;;
+    menu | cart_json) echo "-ljansson -lm" ;;
+    ws) echo "-lwslay -lcrypto" ;;
+    esac
+}
+
+check_toolchain() {
+    if ! command -v "$CC" >/dev/null; then
+        echo "fuzz: $CC not found (apt-get install clang)" >&2
+        exit 2
+    fi
+    local t
+    t=$(mktemp -d)
+    printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n){(void)d;(void)n;return 0;}\n' >"$t/t.c"
+    if ! "$CC" -fsanitize=fuzzer,address,undefined "$t/t.c" -o "$t/t" 2>"$t/err"; then
+        cat "$t/err" >&2
+        echo "fuzz: $CC cannot link -fsanitize=fuzzer; install libclang-rt-14-dev" \
+            "(Debian 12: apt-get install libclang-rt-14-dev)" >&2
+        rm -rf "$t"
+        exit 2
+    fi
+    rm -rf "$t"
+}
+
+build() {
+    local name=$1
+    mkdir -p "$out"
+    local flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$root/src")
+    local srcs
+    srcs=$(srcs_for "$name")
+    (cd "$root" && "$CC" "${flags[@]}" -o "$out/fuzz_$name" "tests/fuzz/fuzz_$name.c" $srcs \
+        $(libs_for "$name"))
+    echo "built build/fuzz/fuzz_$name"
+}
+
+run() {
+    local name=$1
+    local corpus="$out/corpus/$name"
+    mkdir -p "$corpus" "$here/crashes"
+    cp -n "$here/corpus/$name"/* "$corpus"/ 2>/dev/null || true
+    echo "== fuzz_$name for ${SECONDS_EACH}s"
+    local jobs=()
+    if [ "$JOBS" -gt 1 ]; then jobs=(-jobs="$JOBS" -workers="$JOBS"); fi
+    # shellcheck disable=SC2086
+    "$out/fuzz_$name" "$corpus" "$here/corpus/$name" -max_total_time="$SECONDS_EACH" \
+        -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$here/crashes/$name-" "${jobs[@]}" ${FUZZ_FLAGS:-}
+}
+
+replay() {
+    local failed=0 f name
+    shopt -s nullglob
+    for f in "$here"/crashes/*-*; do
+        case "$(basename "$f")" in README*) continue ;; esac
+        name=$(basename "$f")
+        name=${name%%-*}
+        [ -x "$out/fuzz_$name" ] || build "$name"
+        if "$out/fuzz_$name" "$f" >/dev/null 2>&1; then
+            echo "fixed:   $(basename "$f")"
+        else
+            echo "CRASHES: $(basename "$f")"
+            failed=1
+        fi
+    done
+    return $failed
+}
+
+check_toolchain
+case "${1:-}" in
+--build)
+    for t in $ALL_TARGETS; do build "$t"; done
+    exit 0
+    ;;
+--replay)
+    replay
+    exit $?
+    ;;
+esac
+
+targets=${*:-$ALL_TARGETS}
+status=0
+for t in $targets; do build "$t"; done
+for t in $targets; do
+    if ! run "$t"; then
+        echo "fuzz_$t FAILED: see tests/fuzz/crashes/" >&2
+        status=1
+    fi
+done
+exit $status

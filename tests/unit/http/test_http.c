@@ -1,0 +1,578 @@
+/* test_http.c — request parsing glue over http-parser: heads, bodies, limits,
+ * pipelining, upgrades, byte-at-a-time input, query and escape decoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "http/http.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const tc_http_limits lim = {16 * 1024, 64 * 1024};
+
+/* Feeds all of s in one call. */
+static int feed_all(tc_http_parser *p, const char *s, size_t len, size_t *used)
+{
+    return tc_http_feed(p, s, len, used);
+}
+
+/* Feeds s one byte at a time until the parser answers something other than
+ * MORE; *used is the total number of bytes consumed. */
+static int feed_bytes(tc_http_parser *p, const char *s, size_t len, size_t *used)
+{
+    *used = 0;
+    for (size_t i = 0; i < len; i++) {
+        size_t u = 0;
+        int rc = tc_http_feed(p, s + i, 1, &u);
+        *used += u;
+        if (rc != TC_HTTP_MORE) return rc;
+    }
+    return TC_HTTP_MORE;
+}
+
+static void assert_view(tc_view v, const char *want)
+{
+    size_t n = strlen(want);
+    if (v.len != n || memcmp(v.base, want, n) != 0)
+        fail_msg("view '%.*s' != '%s'", (int)v.len, v.base, want);
+}
+
+static const char get_req[] = "GET /api/store/order/cart/123?userId=7&phone=138 HTTP/1.1\r\n"
+                              "Host: example.com\r\n"
+                              "X-User-Id: 42\r\n"
+                              "Accept: */*\r\n"
+                              "\r\n";
+
+static void check_get(tc_http_req *r)
+{
+    assert_int_equal(r->method, HTTP_GET);
+    assert_string_equal(r->method_name, "GET");
+    assert_int_equal(r->http_major, 1);
+    assert_int_equal(r->http_minor, 1);
+    assert_view(r->target, "/api/store/order/cart/123?userId=7&phone=138");
+    assert_view(r->path, "/api/store/order/cart/123");
+    assert_view(r->query, "userId=7&phone=138");
+    assert_int_equal(r->n_headers, 3);
+    assert_view(r->headers[0].name, "Host");
+    assert_view(r->headers[0].value, "example.com");
+    assert_view(r->headers[1].name, "X-User-Id");
+    assert_view(r->headers[1].value, "42");
+    assert_view(r->headers[2].name, "Accept");
+    assert_view(r->headers[2].value, "*/*");
+    assert_int_equal(r->body.len, 0);
+    assert_true(r->keep_alive);
+    assert_false(r->upgrade);
+}
+
+static void test_get_parsed(void **state)
+{
+    (void)state;
+    tc_http_parser *p = tc_http_new(&lim);
+    assert_false(tc_http_started(p));
+    size_t used;
+    assert_int_equal(feed_all(p, get_req, sizeof get_req - 1, &used), TC_HTTP_DONE);
+    assert_int_equal(used, sizeof get_req - 1);
+    assert_true(tc_http_started(p));
+    check_get(tc_http_request(p));
+    /* Feeding after DONE consumes nothing. */
+    assert_int_equal(tc_http_feed(p, "GET", 3, &used), TC_HTTP_DONE);
+    assert_int_equal(used, 0);
+    tc_http_free(p);
+}
+
+static void test_get_byte_by_byte(void **state)
+{
+    (void)state;
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_bytes(p, get_req, sizeof get_req - 1, &used), TC_HTTP_DONE);
+    assert_int_equal(used, sizeof get_req - 1);
+    check_get(tc_http_request(p));
+    tc_http_free(p);
+}
+
+static void test_started_after_first_byte(void **state)
+{
+    (void)state;
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(tc_http_feed(p, "G", 1, &used), TC_HTTP_MORE);
+    assert_int_equal(used, 1);
+    assert_true(tc_http_started(p));
+    tc_http_free(p);
+}
+
+static void test_no_query(void **state)
+{
+    (void)state;
+    const char req[] = "GET /healthz HTTP/1.1\r\n\r\n";
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(p, req, sizeof req - 1, &used), TC_HTTP_DONE);
+    tc_http_req *r = tc_http_request(p);
+    assert_view(r->path, "/healthz");
+    assert_int_equal(r->query.len, 0);
+    assert_non_null(r->query.base);
+    assert_int_equal(r->n_headers, 0);
+    assert_null(tc_http_header_get(r, "Host"));
+    tc_buf out = TC_BUF_INIT;
+    assert_false(tc_http_query_get(r, "x", &out));
+    tc_buf_free(&out);
+    tc_http_free(p);
+}
+
+static const char post_req[] = "POST /api/store/order/cart/add HTTP/1.1\r\n"
+                               "Host: x\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Content-Length: 41\r\n"
+                               "\r\n"
+                               "{\"tableId\":123,\"cuisineId\":1001,\"qty\":1}";
+
+static void test_post_content_length(void **state)
+{
+    (void)state;
+    assert_int_equal(strlen("{\"tableId\":123,\"cuisineId\":1001,\"qty\":1}"), 40);
+    /* 41 declared: one more byte needed. */
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(p, post_req, sizeof post_req - 1, &used), TC_HTTP_MORE);
+    assert_int_equal(used, sizeof post_req - 1);
+    assert_int_equal(tc_http_feed(p, "\n", 1, &used), TC_HTTP_DONE);
+    assert_int_equal(used, 1);
+    tc_http_req *r = tc_http_request(p);
+    assert_int_equal(r->method, HTTP_POST);
+    assert_string_equal(r->method_name, "POST");
+    assert_int_equal(r->body.len, 41);
+    assert_memory_equal(r->body.base, "{\"tableId\":123,\"cuisineId\":1001,\"qty\":1}\n", 41);
+    assert_view(*tc_http_header_get(r, "content-type"), "application/json");
+    tc_http_free(p);
+
+    /* The same, byte by byte. */
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_bytes(p, post_req, sizeof post_req - 1, &used), TC_HTTP_MORE);
+    assert_int_equal(used, sizeof post_req - 1);
+    assert_int_equal(tc_http_feed(p, "\n", 1, &used), TC_HTTP_DONE);
+    assert_int_equal(tc_http_request(p)->body.len, 41);
+    tc_http_free(p);
+}
+
+static void test_chunked_body(void **state)
+{
+    (void)state;
+    const char req[] = "PUT /api/store/order/cart/update HTTP/1.1\r\n"
+                       "Host: x\r\n"
+                       "Transfer-Encoding: chunked\r\n"
+                       "\r\n"
+                       "5\r\nhello\r\n"
+                       "7\r\n, world\r\n"
+                       "0\r\n\r\n";
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        int rc = bytewise ? feed_bytes(p, req, sizeof req - 1, &used)
+                          : feed_all(p, req, sizeof req - 1, &used);
+        assert_int_equal(rc, TC_HTTP_DONE);
+        assert_int_equal(used, sizeof req - 1);
+        tc_http_req *r = tc_http_request(p);
+        assert_int_equal(r->method, HTTP_PUT);
+        assert_int_equal(r->body.len, 12);
+        assert_memory_equal(r->body.base, "hello, world", 12);
+        assert_true(r->keep_alive);
+        tc_http_free(p);
+    }
+}
+
+static void test_pipelined(void **state)
+{
+    (void)state;
+    const char first[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char second[] = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok";
+    char both[256];
+    snprintf(both, sizeof both, "%s%s", first, second);
+    size_t total = strlen(both);
+
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(p, both, total, &used), TC_HTTP_DONE);
+    assert_int_equal(used, sizeof first - 1);
+    assert_view(tc_http_request(p)->path, "/a");
+    tc_http_free(p);
+
+    /* The rest is a whole request for a fresh parser. */
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_all(p, both + used, total - used, &used), TC_HTTP_DONE);
+    assert_int_equal(used, sizeof second - 1);
+    tc_http_req *r = tc_http_request(p);
+    assert_view(r->path, "/b");
+    assert_int_equal(r->body.len, 2);
+    assert_memory_equal(r->body.base, "ok", 2);
+    tc_http_free(p);
+}
+
+static tc_http_req *parse_ok(tc_http_parser **pp, const char *req)
+{
+    *pp = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(*pp, req, strlen(req), &used), TC_HTTP_DONE);
+    assert_int_equal(used, strlen(req));
+    return tc_http_request(*pp);
+}
+
+static void test_keep_alive_by_version(void **state)
+{
+    (void)state;
+    tc_http_parser *p;
+    tc_http_req *r = parse_ok(&p, "GET / HTTP/1.0\r\n\r\n");
+    assert_int_equal(r->http_major, 1);
+    assert_int_equal(r->http_minor, 0);
+    assert_false(r->keep_alive);
+    tc_http_free(p);
+
+    r = parse_ok(&p, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_true(r->keep_alive);
+    tc_http_free(p);
+
+    r = parse_ok(&p, "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    assert_true(r->keep_alive);
+    tc_http_free(p);
+
+    r = parse_ok(&p, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_false(r->keep_alive);
+    tc_http_free(p);
+
+    r = parse_ok(&p, "GET / HTTP/1.1\r\n\r\n");
+    assert_true(r->keep_alive);
+    tc_http_free(p);
+}
+
+static void test_upgrade(void **state)
+{
+    (void)state;
+    const char head[] = "GET /ws/cart/123 HTTP/1.1\r\n"
+                        "Host: x\r\n"
+                        "Connection: Upgrade\r\n"
+                        "Upgrade: websocket\r\n"
+                        "Sec-WebSocket-Version: 13\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "\r\n";
+    const char frame[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+    char all[512];
+    memcpy(all, head, sizeof head - 1);
+    memcpy(all + sizeof head - 1, frame, sizeof frame - 1);
+    size_t total = sizeof head - 1 + sizeof frame - 1;
+
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        int rc = bytewise ? feed_bytes(p, all, total, &used) : feed_all(p, all, total, &used);
+        assert_int_equal(rc, TC_HTTP_DONE);
+        assert_int_equal(used, sizeof head - 1);
+        tc_http_req *r = tc_http_request(p);
+        assert_true(r->upgrade);
+        assert_view(r->path, "/ws/cart/123");
+        assert_view(*tc_http_header_get(r, "sec-websocket-key"), "dGhlIHNhbXBsZSBub25jZQ==");
+        tc_http_free(p);
+    }
+}
+
+/* A head of about `size` bytes: one long header. */
+static char *big_head(size_t size)
+{
+    char *s = malloc(size + 64);
+    int n = snprintf(s, size + 64, "GET / HTTP/1.1\r\nX-Big: ");
+    size_t i = (size_t)n;
+    while (i < size)
+        s[i++] = 'a';
+    memcpy(s + i, "\r\n\r\n", 5);
+    return s;
+}
+
+static void test_head_too_large_one_feed(void **state)
+{
+    (void)state;
+    char *s = big_head(20 * 1024);
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(p, s, strlen(s), &used), 431);
+    /* Sticky. */
+    assert_int_equal(tc_http_feed(p, "\r\n", 2, &used), 431);
+    assert_int_equal(used, 0);
+    tc_http_free(p);
+    free(s);
+}
+
+static void test_head_too_large_many_feeds(void **state)
+{
+    (void)state;
+    char *s = big_head(20 * 1024);
+    size_t len = strlen(s);
+    /* In 100-byte pieces, and byte by byte. */
+    tc_http_parser *p = tc_http_new(&lim);
+    int rc = TC_HTTP_MORE;
+    size_t off = 0, used;
+    while (rc == TC_HTTP_MORE && off < len) {
+        size_t n = len - off < 100 ? len - off : 100;
+        rc = tc_http_feed(p, s + off, n, &used);
+        off += n;
+    }
+    assert_int_equal(rc, 431);
+    assert_true(off <= 16 * 1024 + 200);
+    tc_http_free(p);
+
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_bytes(p, s, len, &used), 431);
+    /* Refused within a request line's worth of the limit, not at the end. */
+    assert_true(used <= 16 * 1024 + 64);
+    tc_http_free(p);
+    free(s);
+}
+
+static void test_many_small_headers_too_large(void **state)
+{
+    (void)state;
+    /* Short lines: the ": " and CRLF count too. */
+    tc_http_limits small = {256, 1024};
+    tc_buf b = TC_BUF_INIT;
+    tc_buf_append_str(&b, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < 60; i++)
+        tc_buf_append_str(&b, "A: b\r\n");
+    tc_buf_append_str(&b, "\r\n");
+    tc_http_parser *p = tc_http_new(&small);
+    size_t used;
+    assert_int_equal(feed_all(p, b.base, b.len, &used), 431);
+    tc_http_free(p);
+    tc_buf_free(&b);
+}
+
+static void test_head_at_limit_ok(void **state)
+{
+    (void)state;
+    tc_http_limits small = {64, 1024};
+    /* target "/" (1) + "X-A" (3) + 4 + value: 1 + 3 + 4 + 56 = 64. */
+    char req[256];
+    char val[57];
+    memset(val, 'v', 56);
+    val[56] = '\0';
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-A: %s\r\n\r\n", val);
+    tc_http_parser *p = tc_http_new(&small);
+    size_t used;
+    assert_int_equal(feed_all(p, req, strlen(req), &used), TC_HTTP_DONE);
+    tc_http_free(p);
+    /* One more byte of value is over. */
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-A: %sv\r\n\r\n", val);
+    p = tc_http_new(&small);
+    assert_int_equal(feed_all(p, req, strlen(req), &used), 431);
+    tc_http_free(p);
+}
+
+static void test_content_length_too_large(void **state)
+{
+    (void)state;
+    tc_http_limits small = {1024, 10};
+    const char req[] = "POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+    tc_http_parser *p = tc_http_new(&small);
+    size_t used;
+    /* Refused at the end of the head, before any body byte. */
+    assert_int_equal(feed_all(p, req, sizeof req - 1, &used), 413);
+    tc_http_free(p);
+
+    const char ok[] = "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789";
+    p = tc_http_new(&small);
+    assert_int_equal(feed_all(p, ok, sizeof ok - 1, &used), TC_HTTP_DONE);
+    assert_int_equal(tc_http_request(p)->body.len, 10);
+    tc_http_free(p);
+
+    /* Default limit: a huge declared length. */
+    const char huge[] = "POST /x HTTP/1.1\r\nContent-Length: 65537\r\n\r\n";
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_all(p, huge, sizeof huge - 1, &used), 413);
+    tc_http_free(p);
+}
+
+static void test_chunked_too_large(void **state)
+{
+    (void)state;
+    tc_http_limits small = {1024, 10};
+    const char req[] = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "6\r\nabcdef\r\n"
+                       "5\r\nghijk\r\n"
+                       "0\r\n\r\n";
+    tc_http_parser *p = tc_http_new(&small);
+    size_t used;
+    assert_int_equal(feed_all(p, req, sizeof req - 1, &used), 413);
+    tc_http_free(p);
+
+    p = tc_http_new(&small);
+    assert_int_equal(feed_bytes(p, req, sizeof req - 1, &used), 413);
+    tc_http_free(p);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* a TLS ClientHello */
+        "HELLO WORLD\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        int rc = feed_all(p, bad[i], strlen(bad[i]), &used);
+        if (rc != 400) fail_msg("input %zu: got %d, want 400", i, rc);
+        tc_http_free(p);
+    }
+}
+
+static void test_transfer_codings(void **state)
+{
+    (void)state;
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    const char gz[] = "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
+    assert_int_equal(feed_all(p, gz, sizeof gz - 1, &used), 501);
+    tc_http_free(p);
+    /* Both framings at once (a smuggling attempt) is malformed. */
+    const char both[] =
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+        "0\r\n\r\n";
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_all(p, both, sizeof both - 1, &used), 400);
+    tc_http_free(p);
+}
+
+static tc_http_req *req_with_query(tc_http_parser **pp, const char *query)
+{
+    char req[512];
+    snprintf(req, sizeof req, "GET /x?%s HTTP/1.1\r\n\r\n", query);
+    return parse_ok(pp, req);
+}
+
+static void test_query_get(void **state)
+{
+    (void)state;
+    tc_http_parser *p;
+    tc_http_req *r = req_with_query(&p, "a=1&phone=%2B86+138%200&empty=&flag&name=%E5%AE%AB&a=2");
+    tc_buf out = TC_BUF_INIT;
+    assert_true(tc_http_query_get(r, "a", &out));
+    assert_string_equal(tc_buf_cstr(&out), "1"); /* the first wins */
+    assert_true(tc_http_query_get(r, "phone", &out));
+    assert_string_equal(tc_buf_cstr(&out), "+86 138 0");
+    assert_true(tc_http_query_get(r, "empty", &out));
+    assert_int_equal(out.len, 0);
+    assert_true(tc_http_query_get(r, "flag", &out));
+    assert_int_equal(out.len, 0);
+    assert_true(tc_http_query_get(r, "name", &out));
+    assert_string_equal(tc_buf_cstr(&out), "宫");
+    assert_false(tc_http_query_get(r, "ph", &out));
+    assert_false(tc_http_query_get(r, "Phone", &out));
+    assert_false(tc_http_query_get(r, "missing", &out));
+    tc_buf_free(&out);
+    tc_http_free(p);
+
+    r = req_with_query(&p, "bad=%zz&good=1");
+    assert_false(tc_http_query_get(r, "bad", &out));
+    assert_true(tc_http_query_get(r, "good", &out));
+    assert_string_equal(tc_buf_cstr(&out), "1");
+    tc_buf_free(&out);
+    tc_http_free(p);
+}
+
+static bool unescape(const char *in, bool plus, tc_buf *out)
+{
+    return tc_http_unescape(tc_view_of(in), plus, out);
+}
+
+static void test_unescape(void **state)
+{
+    (void)state;
+    tc_buf out = TC_BUF_INIT;
+    assert_true(unescape("a%20b+c", false, &out));
+    assert_string_equal(tc_buf_cstr(&out), "a b+c");
+    assert_true(unescape("a%20b+c", true, &out));
+    assert_string_equal(tc_buf_cstr(&out), "a b c");
+    assert_true(unescape("%41%4a%4A%7e", false, &out));
+    assert_string_equal(tc_buf_cstr(&out), "AJJ~");
+    assert_true(unescape("%2525", false, &out));
+    assert_string_equal(tc_buf_cstr(&out), "%25"); /* decoded once */
+    assert_true(unescape("", false, &out));
+    assert_int_equal(out.len, 0);
+    assert_true(unescape("x%00y", false, &out));
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.base, "x\0y", 3);
+
+    assert_false(unescape("%", false, &out));
+    assert_false(unescape("%4", false, &out));
+    assert_false(unescape("%zz", false, &out));
+    assert_false(unescape("%4z", false, &out));
+    assert_false(unescape("%z4", false, &out));
+    assert_false(unescape("abc%", true, &out));
+    assert_false(unescape("abc%2", true, &out));
+    tc_buf_free(&out);
+}
+
+static void test_header_case_insensitive(void **state)
+{
+    (void)state;
+    tc_http_parser *p;
+    tc_http_req *r = parse_ok(&p, "GET / HTTP/1.1\r\n"
+                                  "X-User-Phone: 138\r\n"
+                                  "content-TYPE: text/plain\r\n"
+                                  "X-Dup: one\r\n"
+                                  "x-dup: two\r\n"
+                                  "\r\n");
+    assert_view(*tc_http_header_get(r, "x-user-phone"), "138");
+    assert_view(*tc_http_header_get(r, "X-USER-PHONE"), "138");
+    assert_view(*tc_http_header_get(r, "Content-Type"), "text/plain");
+    assert_view(*tc_http_header_get(r, "X-DUP"), "one"); /* the first */
+    assert_null(tc_http_header_get(r, "X-User"));
+    assert_null(tc_http_header_get(r, "X-User-Phone-2"));
+    tc_http_free(p);
+}
+
+static void test_free_null_and_unfinished(void **state)
+{
+    (void)state;
+    tc_http_free(NULL);
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    const char part[] = "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nab";
+    assert_int_equal(tc_http_feed(p, part, sizeof part - 1, &used), TC_HTTP_MORE);
+    assert_int_equal(used, sizeof part - 1);
+    tc_http_free(p); /* nothing leaks (checked under ASan) */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_parsed),
+        cmocka_unit_test(test_get_byte_by_byte),
+        cmocka_unit_test(test_started_after_first_byte),
+        cmocka_unit_test(test_no_query),
+        cmocka_unit_test(test_post_content_length),
+        cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_keep_alive_by_version),
+        cmocka_unit_test(test_upgrade),
+        cmocka_unit_test(test_head_too_large_one_feed),
+        cmocka_unit_test(test_head_too_large_many_feeds),
+        cmocka_unit_test(test_many_small_headers_too_large),
+        cmocka_unit_test(test_head_at_limit_ok),
+        cmocka_unit_test(test_content_length_too_large),
+        cmocka_unit_test(test_chunked_too_large),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_transfer_codings),
+        cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_header_case_insensitive),
+        cmocka_unit_test(test_free_null_and_unfinished),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
