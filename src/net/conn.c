@@ -115,7 +115,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0) return;
     if (c->closing) return;
     if (n < 0) {
-        if (n == UV_EOF && c->proto && c->proto->on_eof) {
+        if (n == UV_EOF && !c->shut && c->proto && c->proto->on_eof) {
             uv_read_stop(st);
             c->reading = 0;
             c->proto->on_eof(c);
@@ -124,6 +124,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         }
         return;
     }
+    if (c->shut) return; /* after our FIN: the peer's last bytes are dropped */
     /* The protocol may close, pause or switch protocol while handling this. */
     tc_conn_ref(c);
     c->proto->on_read(c, buf->base, (size_t)n);
@@ -330,22 +331,6 @@ static void on_handle_closed(uv_handle_t *h)
     tc_conn_unref(c);
 }
 
-static void drain_read(tc_conn *c, const char *data, size_t len)
-{
-    (void)data;
-    (void)len;
-    (void)c; /* after our FIN: the peer's last bytes are read and dropped */
-}
-
-static const tc_proto drain_proto = {
-    .name = "drain",
-    .on_read = drain_read,
-    .on_eof = tc_conn_abort,
-    .on_deadline = tc_conn_abort,
-    .on_shutdown = tc_conn_abort,
-    .on_closed = NULL,
-};
-
 static void on_shutdown_done(uv_shutdown_t *req, int status)
 {
     tc_conn *c = req->data;
@@ -361,16 +346,13 @@ static void on_shutdown_done(uv_shutdown_t *req, int status)
     tc_conn_unref(c);
 }
 
-/* The queue is empty and the connection should end: FIN, then drain. */
+/* The queue is empty and the connection should end: FIN, then read and drop
+ * what the peer still sends until its EOF or a short deadline. The protocol's
+ * state stays until libuv's close callback (on_closed), so nothing is freed
+ * under a caller that is still on the stack. */
 static void after_drain_close(tc_conn *c)
 {
     if (c->shut || c->closing) return;
-    if (!c->proto_closed) {
-        c->proto_closed = 1;
-        if (c->proto && c->proto->on_closed) c->proto->on_closed(c);
-    }
-    c->proto = &drain_proto;
-    c->state = NULL;
     c->shut = 1;
     uv_shutdown_t *req = tc_xmalloc(sizeof *req);
     req->data = c;
@@ -434,4 +416,22 @@ void tc_conn_ref(tc_conn *c)
 void tc_conn_unref(tc_conn *c)
 {
     if (--c->refs == 0) free(c);
+}
+
+void tc_conn_deadline_passed(tc_conn *c)
+{
+    if (c->closing) return;
+    if (!c->shut && c->proto && c->proto->on_deadline)
+        c->proto->on_deadline(c);
+    else
+        tc_conn_abort(c);
+}
+
+void tc_conn_shutdown(tc_conn *c)
+{
+    if (c->closing || c->shut || c->close_after_flush) return;
+    if (c->proto && c->proto->on_shutdown)
+        c->proto->on_shutdown(c);
+    else
+        tc_conn_close(c);
 }

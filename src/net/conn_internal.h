@@ -45,6 +45,11 @@ struct tc_server {
 tc_conn *tc_conn_accept(tc_server *s);
 /* Starts reading; the connection is live. */
 void tc_conn_start(tc_conn *c);
+/* The sweep found c's deadline passed: the protocol's on_deadline, or abort
+ * once the connection is only draining. */
+void tc_conn_deadline_passed(tc_conn *c);
+/* Server shutdown: the protocol's on_shutdown (or close). */
+void tc_conn_shutdown(tc_conn *c);
 /* Called by conn.c when a connection is freed. */
 void tc_server_forget(tc_server *s, tc_conn *c);
 

@@ -38,11 +38,8 @@ static void on_sweep(uv_timer_t *t)
         next = c->next;
         if (c->deadline && c->deadline <= now && !c->closing) {
             c->deadline = 0;
-            /* The callback may free nothing (closing is deferred), so next stays valid. */
-            if (c->proto && c->proto->on_deadline)
-                c->proto->on_deadline(c);
-            else
-                tc_conn_abort(c);
+            /* Closing is deferred to libuv's callback, so next stays valid. */
+            tc_conn_deadline_passed(c);
         }
     }
     if (s->shutting_down && (s->n_conns == 0 || now >= s->shutdown_deadline)) {
@@ -135,11 +132,7 @@ void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx)
     tc_conn *next;
     for (tc_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->closing) continue;
-        if (c->proto && c->proto->on_shutdown)
-            c->proto->on_shutdown(c);
-        else
-            tc_conn_close(c);
+        tc_conn_shutdown(c);
     }
 }
 
