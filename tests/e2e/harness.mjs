@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests: start the real tablecart binary, drive Debian's Chromium
 // through playwright-core, and wait for page states (never for fixed amounts of time).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,18 @@ const CHROMIUM_ARGS = [
 
 /** The real server on 127.0.0.1, a fresh SQLite database in a temp dir, our test menu. */
 export class Server {
-  constructor({ menu = MENU, args = [] } = {}) {
+  /**
+   * extraWeb: files (absolute paths) served next to web/ — the server then serves a temp copy of
+   * web/ with them added, so a test page is a real static file of the real server.
+   */
+  constructor({ menu = MENU, args = [], extraWeb = [] } = {}) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'tablecart-e2e-'));
+    this.web = WEB;
+    if (extraWeb.length) {
+      this.web = path.join(this.dir, 'web');
+      cpSync(WEB, this.web, { recursive: true });
+      for (const f of extraWeb) cpSync(f, path.join(this.web, path.basename(f)));
+    }
     this.db = path.join(this.dir, 't.db');
     this.menu = menu;
     this.args = args;
@@ -43,7 +53,7 @@ export class Server {
 
   /** Starts the binary; resolves once its first stdout line names the port it listens on. */
   async start(port = 0) {
-    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--store', `sqlite:${this.db}`, '--web', WEB, '--auth', 'none'];
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--store', `sqlite:${this.db}`, '--web', this.web, '--auth', 'none'];
     if (this.menu) args.push('--menu', this.menu);
     args.push(...this.args);
     const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });

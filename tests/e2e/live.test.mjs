@@ -131,7 +131,7 @@ test('clearing the cart asks first; cancel keeps it, confirm empties it for ever
   await A.click('#clear-cart');
   await A.waitForSelector('#confirm-clear[open]');
   await A.click('#confirm-clear-cancel');
-  await A.waitForSelector('#confirm-clear:not([open])');
+  await A.waitForSelector('#confirm-clear', { state: 'hidden' });
   await waitCart(A, { 1001: 2, 1004: 2, 1002: 1 });
 
   await B.click('#clear-cart'); // B is on the WebSocket: clear_cart goes over the socket

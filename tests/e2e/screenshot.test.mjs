@@ -33,8 +33,9 @@ test('phone screenshot (390×844) with a few dishes in the cart', async () => {
   // show the cart, with the end of the menu above it
   await page.evaluate(() => {
     const cart = document.getElementById('cart');
-    window.scrollTo(0, cart.getBoundingClientRect().bottom + window.scrollY - window.innerHeight + 72);
+    window.scrollTo({ top: cart.getBoundingClientRect().bottom + window.scrollY - window.innerHeight + 72, behavior: 'instant' });
   });
+  await page.waitForFunction(() => window.scrollY > 0);
   await page.waitForFunction(() => document.getElementById('notice').hidden);
   const file = path.join(ARTIFACTS, 'screenshot-phone.png');
   await page.screenshot({ path: file });

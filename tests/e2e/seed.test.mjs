@@ -14,7 +14,7 @@ let server, browser, page;
 const logs = [];
 
 before(async () => {
-  server = await new Server().start();
+  server = await new Server({ extraWeb: [path.join(HERE, 'seed-client.html')] }).start();
   browser = await launch();
 });
 
@@ -46,8 +46,6 @@ test('the seed\'s SSE and WebSocket clients receive connected and cart_update fr
   page = await context.newPage();
   page.on('console', (m) => logs.push(m.text()));
   page.on('pageerror', (e) => logs.push('pageerror: ' + e));
-  // serve the test page at the server's own origin without adding anything to the server
-  await page.route(server.url + '/seed-client.html', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: PAGE }));
   const connected = (prefix) => page.waitForEvent('console', { predicate: (m) => m.text() === prefix + '连接成功', timeout: 10000 });
   const sseUp = connected('SSE连接成功: ');
   const wsUp = connected('连接成功: ');
