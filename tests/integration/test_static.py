@@ -1,0 +1,85 @@
+"""The diners' page and its assets (issue 4 point 4): served at / from --web DIR (default: the
+repository's web/), with content types, caching headers and revalidation, and nothing outside
+the folder."""
+
+import pytest
+import requests
+
+from support import REPO, RawConn, http_request
+
+WEB = REPO / "web"
+
+
+def test_index_served_at_root_with_html_type_and_revalidation(server):
+    r = requests.get(server.url("/?table=123"), timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert r.headers["Cache-Control"] == "no-cache"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.content == (WEB / "index.html").read_bytes()
+    etag = r.headers["ETag"]
+    again = requests.get(server.url("/"), headers={"If-None-Match": etag}, timeout=5)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["ETag"] == etag
+
+
+@pytest.mark.parametrize("name,ctype", [
+    ("app.js", "text/javascript; charset=utf-8"),
+    ("app.css", "text/css; charset=utf-8"),
+])
+def test_assets_have_their_type_and_an_hour_of_cache(server, name, ctype):
+    r = requests.get(server.url("/" + name), timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == ctype
+    assert r.headers["Cache-Control"] == "public, max-age=3600"
+    assert r.content == (WEB / name).read_bytes()
+
+
+def test_head_gives_length_without_body(server):
+    c = RawConn(server.port)
+    try:
+        c.send(http_request("HEAD", "/app.js"))
+        resp = c.read_response(head_only=True)
+        assert resp.status == 200
+        assert int(resp.header("Content-Length")) == (WEB / "app.js").stat().st_size
+        assert resp.body == b""
+    finally:
+        c.close()
+
+
+def test_missing_file_is_404_envelope(server):
+    r = requests.get(server.url("/no-such-file.js"), timeout=5)
+    assert r.status_code == 404
+    assert r.json() == {"code": 404, "success": False, "message": "file not found", "data": None}
+
+
+@pytest.mark.parametrize("path", ["/../Makefile", "/%2e%2e/Makefile", "/img/../../Makefile"])
+def test_nothing_outside_the_web_folder(server, path):
+    c = RawConn(server.port)
+    try:
+        c.send(http_request("GET", path))
+        resp = c.read_response()
+        assert resp.status == 400, resp
+        assert resp.json()["message"] == "bad path"
+    finally:
+        c.close()
+
+
+def test_web_flag_serves_another_folder(start_server, tmp_path):
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>other</h1>", encoding="utf-8")
+    (site / "sub" / "index.html").write_text("<p>sub</p>", encoding="utf-8")
+    (site / "logo.svg").write_text("<svg/>", encoding="utf-8")
+    s = start_server("--web", str(site))
+    r = requests.get(s.url("/"), timeout=5)
+    assert (r.status_code, r.text) == (200, "<h1>other</h1>")
+    r = requests.get(s.url("/sub/"), timeout=5)
+    assert (r.status_code, r.text) == (200, "<p>sub</p>")
+    r = requests.get(s.url("/sub"), timeout=5)
+    assert (r.status_code, r.text) == (200, "<p>sub</p>")
+    r = requests.get(s.url("/logo.svg"), timeout=5)
+    assert r.headers["Content-Type"] == "image/svg+xml"
+    # The API is still there under its prefix.
+    assert requests.get(s.api("/store/order/cart/123"), timeout=5).status_code == 200
