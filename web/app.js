@@ -170,6 +170,7 @@
       return S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
     },
     notices: 0,
+    renderedAt: 0, // Date.now() of the last cart render
   };
 
   // ---------------------------------------------------------------------------------------
@@ -512,6 +513,7 @@
     $('bar-quantity').textContent = String(cart.totalQuantity ?? 0);
     $('bar-amount').textContent = money(cart.totalAmount ?? 0);
     refreshControls();
+    window.__tablecart.renderedAt = Date.now();
   }
 
   function setConn(state) {

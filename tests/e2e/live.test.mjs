@@ -84,9 +84,16 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
   );
   const bNotices = await B.evaluate(() => window.__tablecart.notices);
 
-  // B adds a set meal over the socket (add_item, seed §二.4.1 shape), A sees it
+  // B adds a set meal over the socket (add_item, seed §二.4.1 shape), A sees it within a second,
+  // marked as B's (the socket carried B's ?userId=)
+  const t0 = Date.now();
   await dish(B, 2002).getByRole('button', { name: /加入/ }).click();
   await waitLine(A, 2002, 1);
+  const latency = (await A.evaluate(() => window.__tablecart.renderedAt)) - t0;
+  assert.ok(latency < 1000, `A showed B's change after ${latency} ms`);
+  const bId = await B.evaluate(() => window.__tablecart.userId);
+  assert.equal(await lineText(A, 2002, '.cart-line-who'), `用户 ${bId} 点的`);
+  assert.equal(await lineText(B, 2002, '.cart-line-who'), '我 点的');
   assert.ok(sent.some((s) => JSON.parse(s).type === 'add_item'));
   // B's own socket changes answered with *_success: no notice for B
   assert.equal(await B.evaluate(() => window.__tablecart.notices), bNotices);
@@ -160,4 +167,35 @@ test('a server error is shown in plain words', async () => {
   await A.evaluate(() => window.__stale.click());
   await A.waitForSelector('#toast-error:not([hidden])');
   assert.match(await A.textContent('#toast-error'), /^操作失败:.+/);
+});
+
+test('in WebSocket mode the page sends a heartbeat every 30 s and gets pong', async () => {
+  let socket;
+  const W = await diner(browser, server, {
+    table: 125,
+    transport: 'ws',
+    setup: async (page) => {
+      await page.clock.install(); // page timers under the test's control: no 30 s wait
+      page.on('websocket', (ws) => (socket = ws));
+    },
+  });
+  const heartbeats = [];
+  socket.on('framesent', (f) => JSON.parse(f.payload).type === 'heartbeat' && heartbeats.push(f));
+  for (let n = 1; n <= 2; n++) {
+    const sent = socket.waitForEvent('framesent', { predicate: (f) => JSON.parse(f.payload).type === 'heartbeat' });
+    const pong = socket.waitForEvent('framereceived', {
+      predicate: (f) => {
+        const m = JSON.parse(f.payload);
+        return m.type === 'heartbeat' && m.message === 'pong';
+      },
+    });
+    await W.clock.runFor(29000);
+    assert.equal(heartbeats.length, n - 1, 'no heartbeat before 30 s');
+    await W.clock.runFor(1000);
+    await sent;
+    await pong;
+  }
+  assert.equal(heartbeats.length, 2);
+  assert.equal(await W.textContent('#conn-state'), '已连接');
+  await W.context().close();
 });
