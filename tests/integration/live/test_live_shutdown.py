@@ -1,0 +1,102 @@
+"""Shutdown (SPEC §8): SIGTERM closes WebSockets with 1001 and ends SSE
+streams cleanly, stops accepting, exits 0; what was acknowledged survives
+SIGTERM and kill -9."""
+
+import socket
+import time
+
+from support import SCALE, envelope, expected_cart, expected_item, cart_view
+from live_support import (RawWS, SSEStream, WSClient, connect, sigterm, wait_exit_ok)
+
+
+def test_sigterm_ends_streams_cleanly(server, clients):
+    s11 = clients(SSEStream(server.port, 123)).start()
+    s10 = clients(SSEStream(server.port, 124, version="HTTP/1.0")).start()
+    lib = WSClient(server.port, 123)
+    raw = clients(RawWS(server.port, 123))
+    mute = clients(RawWS(server.port, 124))  # will not answer the close
+    for s in (s11, s10):
+        s.next_event(), s.next_event()
+    lib.recv(), lib.recv()
+    for w in (raw, mute):
+        w.recv_json(), w.recv_json()
+    posted = envelope(server.add(123, 1001, 2))
+    assert s11.next_update().json() == posted
+    assert lib.recv()["data"] == posted
+    assert raw.recv_json()["data"] == posted
+
+    t0 = time.monotonic()
+    sigterm(server)
+    raw.expect_close(1001)
+    f = mute.recv_frame()
+    assert f.opcode == 0x8 and f.close_code == 1001, f
+    # The listener is closed while the server still waits for the mute peer.
+    try:
+        c = connect(server.port, timeout=2)
+    except (ConnectionRefusedError, ConnectionResetError):
+        pass
+    else:
+        c.settimeout(2)
+        try:
+            got = c.recv(1)
+        except (ConnectionResetError, socket.timeout):
+            got = None
+        c.close()
+        assert got == b"", "a connection accepted after SIGTERM (got %r)" % got
+    assert s11.read_to_end() == []  # chunked: 0\r\n\r\n then the close, no partial event
+    assert s11.terminated and s11.eof
+    assert s10.read_to_end() == [] and s10.eof
+    assert not s10.raw.endswith(b"0\r\n\r\n")
+    lib.wait_closed()
+    assert lib.close_code == 1001
+    mute.wait_eof(timeout=10 * SCALE)  # dropped after a short wait for its close
+    wait_exit_ok(server)
+    took = time.monotonic() - t0
+    assert took < 6 * SCALE, "shutdown took %.1fs" % took
+
+
+def test_change_acknowledged_before_sigterm_survives(start_server, clients):
+    server = start_server()
+    ws = clients(WSClient(server.port, 124))
+    ws.recv(), ws.recv()
+    for q in range(1, 4):
+        envelope(server.add(123, 1001, q))
+    ws.send({"type": "add_item", "data": {"cuisineId": 1002, "quantity": 5}})
+    ws_ans = ws.recv()
+    assert ws_ans["type"] == "add_item_success"
+    last = envelope(server.add(200, 2001, 7))  # acknowledged; SIGTERM right behind it
+    sigterm(server)
+    wait_exit_ok(server)
+
+    again = start_server(db=server.db)
+    got123 = again.cart(123)
+    assert cart_view(got123) == expected_cart(123, [expected_item(1001, 6)], 3)
+    assert again.cart(124) == ws_ans["data"]
+    assert again.cart(200) == last
+    # Versions go on from there, and the snapshot of a new stream says so.
+    s = clients(SSEStream(again.port, 200)).start()
+    s.next_event()
+    assert s.next_update().id == "1"
+    assert envelope(again.add(200, 2001, 1))["version"] == 2
+    assert s.next_update().id == "2"
+
+
+def test_changes_acknowledged_before_kill9_survive(start_server, clients):
+    server = start_server()
+    ws = clients(WSClient(server.port, 124))
+    ws.recv(), ws.recv()
+    posted = None
+    for i in range(1, 41):
+        posted = envelope(server.add(123, 1101 + (i % 10), 1))
+        assert posted["version"] == i
+    for i in range(1, 11):
+        ws.send({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}})
+        m = ws.recv()
+        assert m["type"] == "add_item_success" and m["data"]["version"] == i
+    server.kill9()
+
+    again = start_server(db=server.db)
+    assert again.cart(123) == posted
+    assert again.cart(124) == m["data"]
+    assert cart_view(m["data"]) == expected_cart(124, [expected_item(1001, 10)], 10)
+    assert envelope(again.add(123, 1001, 1))["version"] == 41
