@@ -420,6 +420,8 @@ static void test_garbage(void **state)
         "HELLO WORLD\r\n\r\n",
         "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "GET / HTTX/1.1\r\n\r\n", /* http-parser alone takes it (non-strict build) */
+        "GET /a b HTTP/1.1\r\n\r\n",
         "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
