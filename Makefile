@@ -54,29 +54,38 @@ test-all: build asan
 build: build/tablecart
 asan: build/asan/tablecart
 
+# V=1 shows the whole compiler command lines.
+Q = $(if $(V),,@)
+
 build/tablecart: $(REL_OBJS)
-	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK $@"
+	$(Q)$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
 build/asan/tablecart: $(ASAN_OBJS)
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(REL_FLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) $(REL_FLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC   $< (asan)"
+	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
 
 # --- unit tests (cmocka), one binary per tests/unit/**/test_*.c --------------
 
 build/unit/%: tests/unit/%.c $(filter-out build/obj/src/main.o,$(REL_OBJS))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(REL_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@echo "  TEST $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(REL_FLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 build/asan/unit/%: tests/unit/%.c $(filter-out build/asan/obj/src/main.o,$(ASAN_OBJS))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@echo "  TEST $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 unit: $(REL_UNITS)
 	@scripts/run-units.sh $(REL_UNITS)

@@ -243,29 +243,37 @@ static int cmd_serve(const tc_config *cfg)
 
 int main(int argc, char **argv)
 {
-    tc_config cfg;
+    tc_config cfg = {0};
     tc_errmsg err;
     const char *lvl = getenv("TABLECART_LOG_LEVEL");
     if (lvl && strcmp(lvl, "debug") == 0) tc_log_set_level(TC_LOG_DEBUG);
     if (lvl && strcmp(lvl, "warn") == 0) tc_log_set_level(TC_LOG_WARN);
+    int rc = 2;
     if (tc_config_parse(&cfg, argc, argv, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
+        tc_config_free(&cfg);
         return 2;
     }
     switch (cfg.cmd) {
     case TC_CMD_HELP:
         fputs(tc_config_usage(), stdout);
-        return 0;
+        rc = 0;
+        break;
     case TC_CMD_VERSION:
         printf("tablecart %s\n", TC_VERSION);
-        return 0;
+        rc = 0;
+        break;
     case TC_CMD_MENU_IMPORT:
-        return cmd_menu_import(&cfg);
+        rc = cmd_menu_import(&cfg);
+        break;
     case TC_CMD_TOKEN:
         fprintf(stderr, "tablecart: token: JWT support is not in this build yet\n");
-        return 2;
+        rc = 2;
+        break;
     case TC_CMD_SERVE:
-        return cmd_serve(&cfg);
+        rc = cmd_serve(&cfg);
+        break;
     }
-    return 2;
+    tc_config_free(&cfg);
+    return rc;
 }

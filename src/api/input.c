@@ -66,7 +66,7 @@ int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
 {
     json_error_t je;
     /* Strings with NUL bytes are refused: nothing downstream could keep them. */
-    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (j == NULL) return tc_errmsg_set(err, TC_EINVAL, "request body is not valid JSON");
     if (!json_is_object(j)) {
         json_decref(j);

@@ -188,20 +188,22 @@ static void defaults(tc_config *c)
     c->token_ttl_s = 4 * 3600;
 }
 
-/* Environment first, so that flags parsed afterwards win. A comma list for
+/* The environment, for every flag not given on the command line (a flag
+ * wins, and a bad variable it overrides is not an error). A comma list for
  * the repeatable --cors-origin. */
-static int apply_env(tc_config *c, unsigned cmdbit, tc_errmsg *err)
+static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg *err)
 {
-    static char cors_copy[1024];
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        if (!(opts[i].cmds & cmdbit)) continue;
+        if (!(opts[i].cmds & cmdbit) || given[i]) continue;
         char name[64];
         env_name(opts[i].flag, name, sizeof name);
         const char *v = getenv(name);
         if (v == NULL) continue;
         if (opts[i].kind == OPT_CORS) {
-            snprintf(cors_copy, sizeof cors_copy, "%s", v);
-            for (char *save, *tok = strtok_r(cors_copy, ",", &save); tok;
+            free(c->cors_env);
+            c->cors_env = strdup(v);
+            if (c->cors_env == NULL) return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
+            for (char *save, *tok = strtok_r(c->cors_env, ",", &save); tok;
                  tok = strtok_r(NULL, ",", &save)) {
                 while (*tok == ' ') tok++;
                 int r = set_opt(c, &opts[i], tok, name, err);
@@ -213,6 +215,26 @@ static int apply_env(tc_config *c, unsigned cmdbit, tc_errmsg *err)
         if (r) return r;
     }
     return 0;
+}
+
+/* The spec of argv word `a` ("--name" or "--name=value") for this command, or
+ * NULL. `token --store ID` names a restaurant, not a store URL. */
+static const opt_spec *find_opt(const char *a, tc_cmd cmd)
+{
+    const char *name = a + 2;
+    size_t nl = strcspn(name, "=");
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)nl, name);
+    if (cmd == TC_CMD_TOKEN && strcmp(key, "store") == 0) strcpy(key, "store-id");
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+        if (strcmp(opts[k].flag, key) == 0 && (opts[k].cmds & (1u << cmd))) return &opts[k];
+    return NULL;
+}
+
+void tc_config_free(tc_config *c)
+{
+    free(c->cors_env);
+    c->cors_env = NULL;
 }
 
 int tc_config_parse(tc_config *c, int argc, char **argv, tc_errmsg *err)
@@ -244,9 +266,13 @@ int tc_config_parse(tc_config *c, int argc, char **argv, tc_errmsg *err)
         return tc_errmsg_set(err, TC_EINVAL, "unknown command '%s' (try --help)", cmd);
     }
     unsigned cmdbit = 1u << c->cmd;
-    int r = apply_env(c, cmdbit, err);
+    bool given[sizeof opts / sizeof opts[0]] = {false};
+    for (int k = i; k < argc; k++) {
+        const opt_spec *o = strncmp(argv[k], "--", 2) == 0 ? find_opt(argv[k], c->cmd) : NULL;
+        if (o) given[o - opts] = true;
+    }
+    int r = apply_env(c, cmdbit, given, err);
     if (r) return r;
-    bool env_cors = c->n_cors > 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0) {
@@ -260,33 +286,18 @@ int tc_config_parse(tc_config *c, int argc, char **argv, tc_errmsg *err)
             }
             return tc_errmsg_set(err, TC_EINVAL, "unexpected argument '%s'", a);
         }
-        const char *name = a + 2, *val = NULL;
-        size_t nl = strlen(name);
-        const char *eq = strchr(name, '=');
-        if (eq) {
-            nl = (size_t)(eq - name);
-            val = eq + 1;
-        }
-        /* `token --store ID` names a restaurant, not a store URL. */
-        char key[64];
-        snprintf(key, sizeof key, "%.*s", (int)nl, name);
-        if (c->cmd == TC_CMD_TOKEN && strcmp(key, "store") == 0) strcpy(key, "store-id");
-        const opt_spec *o = NULL;
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
-            if (strcmp(opts[k].flag, key) == 0 && (opts[k].cmds & cmdbit)) o = &opts[k];
-        if (o == NULL) return tc_errmsg_set(err, TC_EINVAL, "unknown flag --%.*s", (int)nl, name);
+        const char *name = a + 2;
+        size_t nl = strcspn(name, "=");
+        const char *val = name[nl] == '=' ? name + nl + 1 : NULL;
+        const opt_spec *o = find_opt(a, c->cmd);
+        /* Messages name the flag as the user typed it. */
+        char src[80];
+        snprintf(src, sizeof src, "--%.*s", (int)nl, name);
+        if (o == NULL) return tc_errmsg_set(err, TC_EINVAL, "unknown flag %s", src);
         if (val == NULL) {
-            if (i + 1 >= argc)
-                return tc_errmsg_set(err, TC_EINVAL, "--%s: missing value", key);
+            if (i + 1 >= argc) return tc_errmsg_set(err, TC_EINVAL, "%s: missing value", src);
             val = argv[++i];
         }
-        if (o->kind == OPT_CORS && env_cors) {
-            /* Flags replace the environment's list rather than adding to it. */
-            c->n_cors = 0;
-            env_cors = false;
-        }
-        char src[80];
-        snprintf(src, sizeof src, "--%s", o->flag);
         if ((r = set_opt(c, o, val, src, err)) != 0) return r;
     }
     if (c->cmd == TC_CMD_MENU_IMPORT && c->import_file == NULL)

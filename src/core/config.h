@@ -43,12 +43,17 @@ typedef struct {
     unsigned token_ttl_s;
     /* menu import */
     const char *import_file;
+    char *cors_env; /* owned copy of TABLECART_CORS_ORIGIN, split in place */
 } tc_config;
 
 /* Parses argv (and the environment) into cfg. Returns 0, or TC_EINVAL with a
  * one-line message naming the flag in err (the caller exits 2). Strings in cfg
- * point into argv or the environment. */
+ * point into argv, the environment, or cfg->cors_env; release them with
+ * tc_config_free before cfg goes away or is parsed into again. */
 int tc_config_parse(tc_config *cfg, int argc, char **argv, tc_errmsg *err);
+
+/* Releases what tc_config_parse allocated. */
+void tc_config_free(tc_config *cfg);
 
 /* The usage text for --help. */
 const char *tc_config_usage(void);

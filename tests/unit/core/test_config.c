@@ -329,11 +329,25 @@ static void test_cors_env_list(void **state)
     assert_string_equal(c.cors_origins[0], "https://a.example");
     assert_string_equal(c.cors_origins[1], "https://b.example");
     assert_string_equal(c.cors_origins[2], "http://c");
+    tc_config_free(&c);
     /* Flags replace the environment's list. */
     PARSE_OK(&c, "serve", "--cors-origin", "https://z", "--cors-origin", "https://y");
     assert_int_equal(c.n_cors, 2);
     assert_string_equal(c.cors_origins[0], "https://z");
     assert_string_equal(c.cors_origins[1], "https://y");
+    tc_config_free(&c);
+}
+
+static void test_bad_env_overridden_by_flag(void **state)
+{
+    (void)state;
+    tc_config c;
+    setenv("TABLECART_HEARTBEAT", "abc", 1);
+    PARSE_OK(&c, "serve", "--heartbeat", "5");
+    assert_int_equal(c.heartbeat_s, 5);
+    PARSE_OK(&c, "serve", "--heartbeat=7");
+    assert_int_equal(c.heartbeat_s, 7);
+    PARSE_ERR("TABLECART_HEARTBEAT: expected a whole number of seconds >= 1, got 'abc'", "serve");
 }
 
 static void test_unknown_and_misplaced(void **state)
@@ -432,19 +446,10 @@ static void test_bad_ids(void **state)
     }
 }
 
-/* KNOWN BUG (src/core/config.c, tc_config_parse): `token --store` is mapped to
- * the internal option "store-id", and the messages name that internal flag
- * instead of the one the user typed:
- *   tablecart token --user 1 --store abc
- *     expected: "--store: expected a positive 32-bit integer, got 'abc'"
- *     actual:   "--store-id: expected a positive 32-bit integer, got 'abc'"
- *   tablecart token --user 1 --store
- *     expected: "--store: missing value"   actual: "--store-id: missing value"
- * Skipped so `make unit` stays green; run with TC_KNOWN_BUGS=1 to see it fail. */
+/* `token --store` is a restaurant id; messages name the flag as typed. */
 static void test_token_store_bad_value_names_store(void **state)
 {
     (void)state;
-    if (getenv("TC_KNOWN_BUGS") == NULL) skip();
     PARSE_ERR("--store: expected a positive 32-bit integer, got 'abc'", "token", "--user", "1",
               "--store", "abc");
     PARSE_ERR("--store: missing value", "token", "--user", "1", "--store");
@@ -468,6 +473,7 @@ int main(void)
         T(test_bad_auth_and_cors),
         T(test_cors_repeated),
         T(test_cors_env_list),
+        T(test_bad_env_overridden_by_flag),
         T(test_unknown_and_misplaced),
         T(test_help_version),
         T(test_menu_import),
