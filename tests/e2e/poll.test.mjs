@@ -76,3 +76,32 @@ test('?transport=poll forces polling; SSE and WS diners at the same table see it
   await waitLine(P, 2001, 2);
   await waitLine(S, 2001, 2);
 });
+
+test('once streams get through again, a polling page goes back to SSE by itself', async () => {
+  let blocked = true;
+  const P = await diner(browser, server, {
+    table: 123,
+    wait: false,
+    setup: async (page) => {
+      await page.clock.install(); // back-off and the 30–90 s upgrade timer under the test's control
+      await page.route('**/api/store/order/sse/**', (route) => (blocked ? route.abort('connectionrefused') : route.continue()));
+      await page.routeWebSocket(/\/ws\/cart\//, (ws) => (blocked ? ws.close({ code: 1008 }) : ws.connectToServer()));
+    },
+  });
+  pages.push(P);
+  const transport = () => P.evaluate(() => window.__tablecart.transport);
+  // drive the page's clock through its back-off until it settles on polling
+  for (let i = 0; i < 60 && (await transport()) !== 'poll'; i++) await P.clock.runFor(1000);
+  assert.equal(await transport(), 'poll');
+  await waitConnected(P);
+
+  blocked = false;
+  for (let i = 0; i < 100 && (await transport()) !== 'sse'; i++) await P.clock.runFor(1000);
+  assert.equal(await transport(), 'sse');
+  await waitConnected(P);
+  assert.equal(await P.textContent('#transport-label'), 'SSE');
+  // and it is live: a change by someone else arrives over the stream
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1003, quantity: 1 });
+  await waitLine(P, 1003, 1);
+  assert.deepEqual(P.errors, []);
+});

@@ -52,3 +52,27 @@ test('every page reconnects after a server restart and shows the right cart', as
   await waitCart(other, { 1004: 4 });
   for (const p of pages) assert.deepEqual(p.errors, []);
 });
+
+test('when the server ends an SSE stream (--sse-timeout), the page reconnects and stays live', async () => {
+  const short = await new Server({ args: ['--sse-timeout', '1'] }).start();
+  try {
+    const P = await diner(browser, short, { table: 124 });
+    pages.push(P);
+    let opened = 0;
+    P.on('request', (r) => /\/sse\/124/.test(r.url()) && opened++);
+    // the stream ends after a second; the page opens a new one
+    await P.waitForRequest(/\/api\/store\/order\/sse\/124/, { timeout: 10000 });
+    await waitConnected(P);
+    await short.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 1001, quantity: 1 });
+    await waitCart(P, { 1001: 1 });
+    await P.waitForRequest(/\/api\/store\/order\/sse\/124/, { timeout: 10000 });
+    await waitConnected(P);
+    await short.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 1001, quantity: 1 });
+    await waitCart(P, { 1001: 2 });
+    assert.ok(opened >= 2, `reconnected ${opened} times`);
+    assert.equal(await P.evaluate(() => window.__tablecart.notices), 2);
+    assert.deepEqual(P.errors, []);
+  } finally {
+    await short.close();
+  }
+});
