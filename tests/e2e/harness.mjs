@@ -63,6 +63,10 @@ export class Server {
       this.stderr = (this.stderr + d).slice(-20000);
     });
     proc.exited = new Promise((resolve) => proc.once('exit', (code, sig) => resolve({ code, sig })));
+    proc.exited.then(({ code, sig }) => {
+      // a server that dies on its own (crash, sanitizer report) says why in the test output
+      if (!proc.stopping && this.url) console.error(`tablecart exited by itself (${code ?? sig}):\n${this.stderr.slice(-4000)}`);
+    });
     const line = await new Promise((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => reject(new Error(`tablecart did not print its address within 10 s\n${this.stderr}`)), 10000);
@@ -98,6 +102,7 @@ export class Server {
   async stop(signal = 'SIGTERM') {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.stopping = true;
     proc.kill(signal);
     const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await proc.exited;
