@@ -14,6 +14,7 @@ import time
 from support import (ASAN, DISHES, IO_TIMEOUT, SCALE, assert_cart_shape, envelope, wait_until)
 from live_support import (OP_TEXT, RawWS, SSEStream, build_frame, conn_gauge, rss_bytes,
                           wait_gauge)
+from live_support import metrics as metrics_of
 
 N_CHANGES = 1000
 N_LINES = 100  # the cart's line limit: every update is a ~25 KB cart
@@ -218,3 +219,30 @@ def test_client_vanishing_mid_frame_is_freed(server, clients):
     s.close()
     wait_gauge(server, "ws", 0)
     wait_gauge(server, "sse", 0)
+
+
+def test_client_over_the_hard_limit_is_closed_and_counted(server, clients):
+    """Answers to a WebSocket's own commands cannot be conflated: a client that
+    sends commands and never reads passes the queue's hard limit, is closed,
+    and tablecart_slow_clients_closed_total says so. Others are unaffected."""
+    plan = change_plan()[:N_LINES]  # a 100-line cart: every answer is ~25 KB
+    for method, path, body in plan:
+        envelope(server.session.request(method, server.api(path), json=body, timeout=IO_TIMEOUT))
+    reader = clients(RawWS(server.port, 123))
+    reader.recv_json(), reader.recv_json()
+    hog = clients(RawWS(server.port, 123, rcvbuf=4096))
+    wait_gauge(server, "ws", 2)
+    burst = b"".join(build_frame(OP_TEXT, '{"type":"update_quantity","data":{"cuisineId":1001,"quantity":%d}}'
+                                 % (2 + i % 2)) for i in range(400))
+    hog.send(burst)  # 400 changes, 400 answers of ~25 KB = ~10 MB, never read
+    wait_gauge(server, "ws", 1, timeout=20 * SCALE)
+    # The changes were made, and the reader saw the last one.
+    final = server.cart(123)
+    assert final["version"] == N_LINES + 400
+    m = None
+    while m is None or m["data"]["version"] < final["version"]:
+        m = reader.recv_json()
+        assert m["type"] == "cart_update"
+    assert m["data"] == final
+    closed = [v for k, v in metrics_of(server).items() if k.startswith("tablecart_slow_clients_closed_total")]
+    assert closed == [1.0], "tablecart_slow_clients_closed_total = %r after closing one slow client" % closed
