@@ -26,7 +26,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan unit unit-asan integration integration-asan \
-        e2e fuzz-smoke test-all clean format
+        e2e test-all clean format bench
 
 all: build
 
@@ -106,6 +106,11 @@ integration-asan: asan
 e2e: build
 	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
 	cd tests/e2e && TABLECART_BIN=$(CURDIR)/build/tablecart node --test --test-concurrency=1 *.test.mjs
+
+# --- benchmarks (print their figures; not part of make test) -----------------
+
+bench: build
+	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
 
 format:
 	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS)

@@ -118,10 +118,13 @@ static void on_shutdown_done(void *ctx)
 static void on_signal(uv_signal_t *h, int signum)
 {
     server_main *m = h->data;
-    tc_log_info("%s: stopping (closing streams, finishing pending writes)",
-                signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    uv_signal_stop(&m->sigterm);
-    uv_signal_stop(&m->sigint);
+    const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (tc_server_is_shutting_down(m->app.server)) {
+        /* Stopping already; it ends within the grace period either way. */
+        tc_log_info("%s: already stopping", name);
+        return;
+    }
+    tc_log_info("%s: stopping (closing streams, finishing pending writes)", name);
     tc_server_shutdown(m->app.server, SHUTDOWN_GRACE_MS, on_shutdown_done, m);
 }
 

@@ -212,6 +212,7 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
         tc_log_warn("conn %llu %s: write queue over %zu bytes, closing slow client",
                     (unsigned long long)c->id, tc_conn_peer(c, peer, sizeof peer),
                     c->srv->opts.max_queue);
+        c->slow = 1;
         tc_conn_abort(c);
         return;
     }
@@ -381,6 +382,11 @@ void tc_conn_abort(tc_conn *c)
         c->reading = 0;
     }
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+bool tc_conn_was_slow(const tc_conn *c)
+{
+    return c->slow;
 }
 
 bool tc_conn_is_closing(const tc_conn *c)

@@ -64,6 +64,9 @@ void tc_conn_close(tc_conn *c);
 /* Closes now, dropping anything queued. */
 void tc_conn_abort(tc_conn *c);
 bool tc_conn_is_closing(const tc_conn *c);
+/* True when the connection was closed because its write queue passed the
+ * server's max_queue (a client that does not read). */
+bool tc_conn_was_slow(const tc_conn *c);
 
 /* Stops/starts reading (while an async operation owns the connection). */
 void tc_conn_pause(tc_conn *c);

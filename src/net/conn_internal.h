@@ -23,7 +23,7 @@ struct tc_conn {
     size_t inflight_items; /* queue items covered by wreq */
     unsigned refs;
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
-        proto_closed : 1;
+        proto_closed : 1, slow : 1;
 };
 
 struct tc_server {

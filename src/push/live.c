@@ -81,6 +81,7 @@ static void stream_closed(tc_conn *c)
     stream *s = tc_conn_state(c);
     tc_hub_unsubscribe(s->live->hub, &s->sub);
     (*live_gauge(s->live, s->sub.kind))--;
+    if (tc_conn_was_slow(c)) s->live->app->metrics->slow_closed++;
     s->dead = true;
     tc_conn_unref(c);
     stream_release(s);
