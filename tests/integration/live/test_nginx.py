@@ -1,0 +1,100 @@
+"""deploy/nginx.conf works (SPEC §7): a real nginx, started here with the committed server
+block, passes SSE events through as they happen (no buffering) and WebSocket upgrades, in
+both directions, between diners connected through it and directly."""
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+import requests
+
+from live_support import SSEStream, WSClient
+from support import REPO, IO_TIMEOUT, wait_until
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SITE = REPO / "deploy" / "nginx.conf"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def nginx(server, tmp_path):
+    """nginx in front of `server`, using deploy/nginx.conf with only the addresses changed."""
+    port = free_port()
+    site = SITE.read_text(encoding="utf-8")
+    assert "server 127.0.0.1:8080;" in site and "listen 80;" in site
+    site = site.replace("server 127.0.0.1:8080;", "server 127.0.0.1:%d;" % server.port)
+    site = site.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    for d in ("body", "proxy"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        "user root;\nworker_processes 1;\nerror_log %(t)s/error.log;\npid %(t)s/nginx.pid;\n"
+        "events { worker_connections 256; }\n"
+        "http { access_log off; client_body_temp_path %(t)s/body; proxy_temp_path %(t)s/proxy;\n"
+        "       include %(t)s/site.conf; }\n" % {"t": tmp_path}, encoding="utf-8")
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                             "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError("nginx exited: %s" % proc.stderr.read().decode())
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return None
+
+    wait_until(up, IO_TIMEOUT * 2, "nginx listening")
+    yield port
+    proc.terminate()
+    proc.wait(IO_TIMEOUT)
+
+
+def test_sse_through_nginx_streams_each_change(server, nginx):
+    s = SSEStream(nginx, table=123)
+    try:
+        assert s.read_head() == 200
+        assert s.headers["content-type"] == "text/event-stream;charset=UTF-8"
+        hello = s.next_event()
+        assert hello.event == "connected" and hello.data == "连接成功"
+        first = s.next_event()
+        assert (first.event, first.id) == ("cart_update", "0")
+        for version in (1, 2, 3):
+            r = requests.post("http://127.0.0.1:%d/api/store/order/cart/add" % nginx,
+                              json={"tableId": 123, "cuisineId": 1001, "quantity": 1},
+                              timeout=IO_TIMEOUT)
+            assert r.status_code == 200 and r.json()["data"]["version"] == version
+            # Each change arrives before the next one is made: nothing is held back.
+            ev = s.next_event(skip_heartbeats=True)
+            assert (ev.event, ev.id) == ("cart_update", str(version))
+            assert '"totalQuantity":%d' % version in ev.data
+    finally:
+        s.close()
+
+
+def test_websocket_through_nginx_both_ways(server, nginx):
+    via_proxy = WSClient(nginx, table=124)
+    direct = WSClient(server.port, table=124)
+    try:
+        for c in (via_proxy, direct):
+            assert c.recv()["type"] == "connected"
+            assert c.recv()["type"] == "cart_update"
+        via_proxy.send({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 2}})
+        mine = via_proxy.recv()
+        assert (mine["type"], mine["data"]["version"]) == ("add_item_success", 1)
+        theirs = direct.recv()
+        assert (theirs["type"], theirs["data"]["version"]) == ("cart_update", 1)
+        direct.send({"type": "update_quantity", "data": {"cuisineId": 1001, "quantity": 5}})
+        assert direct.recv()["type"] == "update_quantity_success"
+        pushed = via_proxy.recv()
+        assert (pushed["type"], pushed["data"]["totalQuantity"]) == ("cart_update", 5)
+    finally:
+        via_proxy.close()
+        direct.close()
