@@ -26,7 +26,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan unit unit-asan integration integration-asan \
-        e2e test-all clean format bench
+        e2e fuzz-smoke test-all clean format bench
 
 all: build
 
@@ -46,7 +46,7 @@ deps-test:
 	@scripts/install-deps.sh test
 
 test-all: build asan
-	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan e2e
+	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan e2e fuzz-smoke
 	@echo "all suites passed"
 
 # --- build ------------------------------------------------------------------
@@ -111,6 +111,12 @@ e2e: build
 
 bench: build
 	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
+
+# --- fuzzing: a short smoke run in make test; tests/fuzz/run.sh for longer ---
+
+fuzz-smoke:
+	@tests/fuzz/run.sh --replay
+	FUZZ_SECONDS=10 tests/fuzz/run.sh
 
 format:
 	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS)
