@@ -112,6 +112,11 @@ static void on_shutdown_done(void *ctx)
     tc_live_stop(m->live);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
+    /* No connection is left to ask the store anything; a store with
+     * connections of its own (Redis) finishes what is pending, then lets the
+     * loop end. */
+    tc_store_close(m->app.store);
+    m->app.store = NULL;
     tc_log_info("stopped");
 }
 
@@ -232,10 +237,9 @@ static int cmd_serve(const tc_config *cfg)
 
     uv_run(app->loop, UV_RUN_DEFAULT);
 
-    /* Every connection is closed; what was acknowledged is committed. */
+    /* Every connection and the store are closed; what was acknowledged is
+     * committed. */
     tc_live_free(m.live);
-    tc_store_close(app->store);
-    uv_run(app->loop, UV_RUN_DEFAULT);
     tc_server_free(app->server);
     tc_router_free(router);
     tc_idem_free(app->idem);

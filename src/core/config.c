@@ -94,10 +94,11 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     switch (o->kind) {
     case OPT_STR:
         if (strcmp(o->flag, "store") == 0) {
-            if (strncmp(v, "sqlite:", 7) != 0 || v[7] == '\0')
+            bool sqlite = strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0';
+            bool redis = strncmp(v, "redis://", 8) == 0 && v[8] != '\0';
+            if (!sqlite && !redis)
                 return tc_errmsg_set(err, TC_EINVAL,
-                                     "%s: expected sqlite:PATH (redis:// is not in this build "
-                                     "yet), got '%s'",
+                                     "%s: expected sqlite:PATH or redis://HOST:PORT, got '%s'",
                                      src, v);
             c->store_url = v;
         }

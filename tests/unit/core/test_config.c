@@ -149,14 +149,16 @@ static void test_store(void **state)
     tc_config c;
     PARSE_OK(&c, "serve", "--store", "sqlite::memory:");
     assert_string_equal(c.store_url, "sqlite::memory:");
-    /* Only SQLite in this build. */
-    PARSE_ERR("--store: expected sqlite:PATH (redis:// is not in this build yet), "
-              "got 'redis://127.0.0.1:6379'",
-              "serve", "--store", "redis://127.0.0.1:6379");
-    PARSE_ERR("--store: expected sqlite:PATH (redis:// is not in this build yet), got 'sqlite:'",
-              "serve", "--store", "sqlite:");
-    PARSE_ERR("--store: expected sqlite:PATH (redis:// is not in this build yet), got ''", "menu",
-              "import", "f", "--store=");
+    PARSE_OK(&c, "serve", "--store", "redis://127.0.0.1:6379");
+    assert_string_equal(c.store_url, "redis://127.0.0.1:6379");
+    PARSE_ERR("--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'", "serve",
+              "--store", "redis://");
+    PARSE_ERR("--store: expected sqlite:PATH or redis://HOST:PORT, got 'sqlite:'", "serve",
+              "--store", "sqlite:");
+    PARSE_ERR("--store: expected sqlite:PATH or redis://HOST:PORT, got 'mysql://x'", "serve",
+              "--store", "mysql://x");
+    PARSE_ERR("--store: expected sqlite:PATH or redis://HOST:PORT, got ''", "menu", "import", "f",
+              "--store=");
 }
 
 static void test_env(void **state)
