@@ -3,6 +3,7 @@
 #include "api/idem.h"
 #include "api/metrics.h"
 #include "api/rest.h"
+#include "auth/auth.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -97,6 +98,46 @@ static int cmd_menu_import(const tc_config *cfg)
     return 0;
 }
 
+/* The auth of --auth; for jwt the secret from --jwt-secret-file or
+ * TABLECART_JWT_SECRET. Prints why and returns non-zero on a bad setup. */
+static int make_auth(const tc_config *cfg, tc_auth **out)
+{
+    tc_buf secret = TC_BUF_INIT;
+    tc_errmsg err;
+    int r = 0;
+    if (cfg->auth == TC_AUTH_JWT) r = tc_auth_load_secret(cfg->jwt_secret_file, &secret, &err);
+    if (r == 0) r = tc_auth_new(cfg->auth, secret.base, secret.len, out, &err);
+    /* Not left lying around in freed memory. */
+    if (secret.base) explicit_bzero(secret.base, secret.cap);
+    tc_buf_free(&secret);
+    if (r) fprintf(stderr, "tablecart: %s\n", err.text);
+    return r;
+}
+
+/* `tablecart token`: prints a token signed with the configured secret. */
+static int cmd_token(const tc_config *cfg)
+{
+    tc_config jwt_cfg = *cfg;
+    jwt_cfg.auth = TC_AUTH_JWT;
+    tc_auth *auth;
+    if (make_auth(&jwt_cfg, &auth) != 0) return 2;
+    tc_claims c = {.user_id = cfg->token_user,
+                   .exp = tc_auth_now() + (int64_t)cfg->token_ttl_s,
+                   .table_id = (int32_t)cfg->token_table,
+                   .store_id = (int32_t)cfg->token_store};
+    if (cfg->token_phone) snprintf(c.phone, sizeof c.phone, "%s", cfg->token_phone);
+    tc_buf tok = TC_BUF_INIT;
+    tc_errmsg err;
+    int r = tc_auth_sign(auth, &c, &tok, &err);
+    if (r == 0)
+        printf("%s\n", tc_buf_cstr(&tok));
+    else
+        fprintf(stderr, "tablecart: %s\n", err.text);
+    tc_buf_free(&tok);
+    tc_auth_free(auth);
+    return r ? 1 : 0;
+}
+
 /* --- serve ----------------------------------------------------------------- */
 
 typedef struct {
@@ -183,13 +224,14 @@ static int cmd_serve(const tc_config *cfg)
     app->limits = (tc_cart_limits)TC_CART_LIMITS_DEFAULT;
     tc_metrics metrics = {0};
     app->metrics = &metrics;
-    if (cfg->auth == TC_AUTH_JWT) {
-        fprintf(stderr, "tablecart: --auth jwt: not available in this build yet\n");
-        return 2;
+    if (make_auth(cfg, &app->auth) != 0) return 2;
+    if (open_store(cfg, app->loop, &app->store)) {
+        tc_auth_free(app->auth);
+        return 1;
     }
-    if (open_store(cfg, app->loop, &app->store)) return 1;
-    tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for local "
-                "development only");
+    if (cfg->auth == TC_AUTH_NONE)
+        tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
+                    "local development only");
     char *web = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : find_resource("web");
     app->web_dir = web ? web : ".";
     app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);
@@ -243,6 +285,7 @@ static int cmd_serve(const tc_config *cfg)
     tc_server_free(app->server);
     tc_router_free(router);
     tc_idem_free(app->idem);
+    tc_auth_free(app->auth);
     free(web);
     uv_loop_close(app->loop);
     return m.exit_code;
@@ -274,8 +317,7 @@ int main(int argc, char **argv)
         rc = cmd_menu_import(&cfg);
         break;
     case TC_CMD_TOKEN:
-        fprintf(stderr, "tablecart: token: JWT support is not in this build yet\n");
-        rc = 2;
+        rc = cmd_token(&cfg);
         break;
     case TC_CMD_SERVE:
         rc = cmd_serve(&cfg);

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 typedef struct tc_live tc_live;
+typedef struct tc_auth tc_auth;
 typedef struct tc_idem tc_idem;
 typedef struct tc_metrics tc_metrics;
 typedef struct tc_server tc_server;
@@ -20,6 +21,7 @@ typedef struct tc_app {
     uv_loop_t *loop;
     tc_store *store;
     tc_live *live;       /* SSE and WebSocket subscribers and their hub */
+    tc_auth *auth;       /* who may do what (--auth) */
     tc_idem *idem;       /* remembered answers for Idempotency-Key */
     tc_metrics *metrics;
     tc_server *server;

@@ -1,6 +1,7 @@
 #include "api/rest.h"
 
 #include "api/app.h"
+#include "auth/auth.h"
 #include "api/idem.h"
 #include "api/input.h"
 #include "api/metrics.h"
@@ -111,11 +112,24 @@ static void got_cart(void *ctx, int status, const tc_cart *cart, const tc_errmsg
     tc_buf_free(&data);
 }
 
+/* Who is asking, and may they see table_id (401, 400, 404, 403). */
+static int authorize(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf *phone,
+                     tc_errmsg *err)
+{
+    tc_app *app = app_of(x);
+    int r = tc_auth_identify(app->auth, x->req, tc_auth_now(), p, phone, err);
+    return r ? r : tc_auth_allow(p, tc_store_menu(app->store), table_id, err);
+}
+
 static void h_get_cart(tc_http_exchange *x)
 {
     tc_errmsg err;
     int32_t table_id;
+    tc_principal p;
+    tc_buf phone = TC_BUF_INIT;
     int r = table_param(x, &table_id, &err);
+    if (r == 0) r = authorize(x, table_id, &p, &phone, &err);
+    tc_buf_free(&phone);
     if (r) return fail_code(x, r, &err);
     tc_ops_get(app_of(x), table_id, got_cart, x);
 }
@@ -186,14 +200,22 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     json_t *body = NULL;
     tc_buf phone = TC_BUF_INIT;
     int r = 0;
+    tc_principal who;
+    if ((r = tc_auth_identify(app->auth, x->req, tc_auth_now(), &who, &phone, &err)) != 0) {
+        tc_buf_free(&phone);
+        return fail_code(x, r, &err);
+    }
 
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
     if (key) {
-        if (key->len == 0 || key->len > IDEM_KEY_MAX)
+        if (key->len == 0 || key->len > IDEM_KEY_MAX) {
+            tc_buf_free(&phone);
             return fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
+        }
         const tc_idem_answer *a = tc_idem_get(app->idem, tc_view_of(x->req->method_name),
                                               x->req->path, *key, uv_now(app->loop));
         if (a) {
+            tc_buf_free(&phone);
             count(x, a->status);
             tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
                           a->body.base, a->body.len);
@@ -203,16 +225,19 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
 
     bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
     if (needs_body || x->req->body.len > 0) {
-        if (!is_json(tc_http_header_get(x->req, "Content-Type")))
-            return fail(x, 415, "Content-Type must be application/json");
+        if (!is_json(tc_http_header_get(x->req, "Content-Type"))) {
+            r = tc_errmsg_set(&err, TC_EMEDIA, "Content-Type must be application/json");
+            goto bad;
+        }
         if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0)
-            return fail_code(x, r, &err);
+            goto bad;
     }
 
     tc_op op = {.kind = kind, .expect_version = -1, .origin = tc_conn_id(x->conn)};
     int64_t v = 0;
     if ((r = field_int(x, body, "tableId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
     op.table_id = (int32_t)v;
+    if ((r = tc_auth_allow(&who, tc_store_menu(app->store), op.table_id, &err)) != 0) goto bad;
     if (kind != TC_OP_CLEAR) {
         if ((r = field_int(x, body, "cuisineId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
         op.cuisine_id = (int32_t)v;
@@ -225,7 +250,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
     if (kind == TC_OP_ADD) {
         if ((r = tc_input_str(body, "remark", &op.remark, &err)) != 0) goto bad;
-        if ((r = tc_input_identity(x->req, &op.who, &phone, &err)) != 0) goto bad;
+        op.who = who.who;
     }
     const tc_view *im = tc_http_header_get(x->req, "If-Match");
     if (im && !tc_view_eq(*im, "*")) {
@@ -274,13 +299,13 @@ static void h_menu(tc_http_exchange *x)
 {
     tc_errmsg err;
     int32_t table_id;
+    tc_principal p;
+    tc_buf phone = TC_BUF_INIT;
     int r = table_param(x, &table_id, &err);
+    if (r == 0) r = authorize(x, table_id, &p, &phone, &err);
+    tc_buf_free(&phone);
     if (r) return fail_code(x, r, &err);
     const tc_table *t = table_of(x, table_id);
-    if (t == NULL) {
-        snprintf(err.text, sizeof err.text, "table %d not found", table_id);
-        return fail(x, 404, err.text);
-    }
     tc_buf data = TC_BUF_INIT;
     tc_menu_table_json(tc_store_menu(app_of(x)->store), t, &data);
     count(x, 200);

@@ -62,7 +62,7 @@ const char *tc_config_usage(void)
            "  --ws-max-message BYTES    65536\n"
            "  --request-timeout SECONDS 10   a request head and body must arrive within this\n"
            "  --idle-timeout SECONDS    60   idle keep-alive connections are closed after this\n"
-           "  --auth none|jwt           none (jwt is not available in this build yet)\n"
+           "  --auth none|jwt           none (development only) or jwt (HS256 tokens)\n"
            "  --jwt-secret-file FILE    (or TABLECART_JWT_SECRET)\n"
            "  --cors-origin ORIGIN      repeatable; TABLECART_CORS_ORIGIN takes a comma list\n"
            "  --web DIR                 the diners' page (default: the repository's web/)\n";

@@ -3,6 +3,7 @@
 #include "api/input.h"
 #include "api/metrics.h"
 #include "api/ops.h"
+#include "auth/auth.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/response.h"
@@ -178,17 +179,23 @@ static int64_t last_event_id(const tc_http_req *r)
     return v;
 }
 
-static int table_param(tc_http_exchange *x, int32_t *table_id, const tc_table **t,
-                       tc_errmsg *err)
+/* Who opens the stream, and may they (401, 400, 404, 403); p->who.phone
+ * points into phone. */
+static int authorize(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf *phone,
+                     tc_errmsg *err)
 {
-    int64_t v;
-    int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &v, err);
-    if (r) return r;
-    *table_id = (int32_t)v;
     tc_app *app = x->app;
-    *t = tc_menu_table(tc_store_menu(app->store), *table_id);
-    if (*t == NULL) return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", *table_id);
-    return 0;
+    int r = tc_auth_identify(app->auth, x->req, tc_auth_now(), p, phone, err);
+    return r ? r : tc_auth_allow(p, tc_store_menu(app->store), table_id, err);
+}
+
+/* How long a stream may live: its timeout, cut short by the token's expiry. */
+static uint64_t lifetime_ms(uint64_t timeout_ms, const tc_principal *p)
+{
+    int64_t left = p->expires_s - tc_auth_now();
+    if (left <= 0) return 1;
+    if ((uint64_t)left >= timeout_ms / 1000) return timeout_ms;
+    return (uint64_t)left * 1000;
 }
 
 static void h_sse(tc_http_exchange *x)
@@ -196,13 +203,17 @@ static void h_sse(tc_http_exchange *x)
     tc_app *app = x->app;
     tc_live *l = app->live;
     tc_errmsg err;
-    int32_t table_id;
-    const tc_table *t;
-    int r = table_param(x, &table_id, &t, &err);
+    int64_t id;
+    tc_principal p;
+    tc_buf phone = TC_BUF_INIT;
+    int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &id, &err);
+    if (r == 0) r = authorize(x, (int32_t)id, &p, &phone, &err);
+    tc_buf_free(&phone);
     if (r) {
         tc_http_reply_error(x, tc_ops_http_status(r), err.text);
         return;
     }
+    int32_t table_id = (int32_t)id;
     bool chunked = x->req->http_major == 1 && x->req->http_minor >= 1;
     int64_t known = last_event_id(x->req);
     tc_buf head = TC_BUF_INIT;
@@ -231,7 +242,7 @@ static void h_sse(tc_http_exchange *x)
     s->base.sub = (tc_sub){.table_id = table_id, .kind = TC_SUB_SSE, .deliver = sse_deliver};
     s->base.conn = c;
     sse_write(s, &l->hello, TC_WQ_PLAIN);
-    tc_conn_set_deadline(c, app->cfg->sse_timeout_s * 1000ull);
+    tc_conn_set_deadline(c, lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p));
     stream_start(&s->base, c, &sse_proto, table_id, stream_snapshot);
 }
 
@@ -256,7 +267,8 @@ typedef struct {
     uint64_t last_rx, last_ping; /* loop ms */
     bool has_user;
     int32_t user_id;
-    char *phone; /* NULL when unknown */
+    char *phone;       /* NULL when unknown */
+    int64_t expires_s; /* the token's exp (epoch s); commands after it close the socket */
 } ws_stream;
 
 static tc_app *ws_app(ws_stream *s)
@@ -403,6 +415,11 @@ static void ws_on_text(void *ctx, const char *data, size_t len)
     ws_stream *s = ctx;
     tc_errmsg err;
     json_t *msg;
+    if (tc_auth_now() >= s->expires_s) {
+        /* 1008: policy violation — the token this socket was opened with expired. */
+        tc_ws_close(s->ws, 1008, "token expired");
+        return;
+    }
     if (tc_input_object(data, len, &msg, &err) != 0) {
         ws_error(s, "message is not a valid JSON object");
         return;
@@ -500,11 +517,10 @@ static void h_ws(tc_http_exchange *x)
     tc_app *app = x->app;
     tc_live *l = app->live;
     tc_errmsg err;
-    int32_t table_id;
-    const tc_table *t;
     int64_t v;
     int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &v, &err);
     if (r) return tc_http_reply_error(x, 400, err.text);
+    int32_t table_id = (int32_t)v;
     if (!header_has_token(x->req, "Upgrade", "websocket") ||
         !header_has_token(x->req, "Connection", "upgrade"))
         return tc_http_reply_error(x, 400, "WebSocket upgrade required (Upgrade: websocket)");
@@ -520,19 +536,18 @@ static void h_ws(tc_http_exchange *x)
     const tc_view *key = tc_http_header_get(x->req, "Sec-WebSocket-Key");
     if (!key || tc_ws_key_valid(key->base, key->len) != 0)
         return tc_http_reply_error(x, 400, "Sec-WebSocket-Key is missing or malformed");
-    if ((r = table_param(x, &table_id, &t, &err)) != 0)
-        return tc_http_reply_error(x, tc_ops_http_status(r), err.text);
     /* Commands on this socket act as whoever opened it. */
-    tc_identity who = {0};
+    tc_principal p;
     tc_buf phone = TC_BUF_INIT;
-    if ((r = tc_input_identity(x->req, &who, &phone, &err)) != 0) {
+    if ((r = authorize(x, table_id, &p, &phone, &err)) != 0) {
         tc_buf_free(&phone);
-        return tc_http_reply_error(x, 400, err.text);
+        return tc_http_reply_error(x, tc_ops_http_status(r), err.text);
     }
     ws_stream *s = tc_xcalloc(1, sizeof *s);
-    s->has_user = who.has_user_id;
-    s->user_id = (int32_t)who.user_id;
-    s->phone = who.phone ? tc_xstrdup(who.phone) : NULL;
+    s->has_user = p.who.has_user_id;
+    s->user_id = (int32_t)p.who.user_id;
+    s->phone = p.who.phone ? tc_xstrdup(p.who.phone) : NULL;
+    s->expires_s = p.expires_s;
     tc_buf_free(&phone);
 
     char accept[29];

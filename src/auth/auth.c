@@ -1,0 +1,222 @@
+#include "auth/auth.h"
+
+#include "api/input.h"
+#include "cart/json.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOKEN_MAX 4096
+
+struct tc_auth {
+    tc_auth_mode mode;
+    unsigned char *secret;
+    size_t secret_len;
+};
+
+int tc_auth_new(tc_auth_mode mode, const char *secret, size_t len, tc_auth **out, tc_errmsg *err)
+{
+    if (mode == TC_AUTH_JWT && (secret == NULL || len < TC_AUTH_MIN_SECRET))
+        return tc_errmsg_set(err, TC_EINVAL, "the JWT secret must be at least %d bytes",
+                             TC_AUTH_MIN_SECRET);
+    tc_auth *a = tc_xcalloc(1, sizeof *a);
+    a->mode = mode;
+    if (mode == TC_AUTH_JWT) {
+        a->secret = tc_xmalloc(len);
+        memcpy(a->secret, secret, len);
+        a->secret_len = len;
+    }
+    *out = a;
+    return 0;
+}
+
+void tc_auth_free(tc_auth *a)
+{
+    if (!a) return;
+    free(a->secret);
+    free(a);
+}
+
+tc_auth_mode tc_auth_mode_of(const tc_auth *a)
+{
+    return a->mode;
+}
+
+int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err)
+{
+    tc_buf_reset(out);
+    if (file) {
+        FILE *f = fopen(file, "rb");
+        if (!f) return tc_errmsg_set(err, TC_EINVAL, "--jwt-secret-file: cannot open %s", file);
+        char chunk[1024];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && out->len < 65536)
+            tc_buf_append(out, chunk, n);
+        fclose(f);
+    } else {
+        const char *env = getenv("TABLECART_JWT_SECRET");
+        if (env == NULL)
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "--auth jwt needs --jwt-secret-file or TABLECART_JWT_SECRET");
+        tc_buf_append_str(out, env);
+    }
+    while (out->len > 0 && strchr(" \t\r\n", out->base[out->len - 1])) out->len--;
+    if (out->len < TC_AUTH_MIN_SECRET)
+        return tc_errmsg_set(err, TC_EINVAL, "the JWT secret must be at least %d bytes",
+                             TC_AUTH_MIN_SECRET);
+    return 0;
+}
+
+/* A positive 32-bit id from a JSON integer or a string of digits. */
+static bool claim_id(json_t *v, int64_t *out)
+{
+    if (v == NULL) return false;
+    tc_errmsg ignored;
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x < 1 || x > INT32_MAX) return false;
+        *out = x;
+        return true;
+    }
+    if (json_is_string(v))
+        return tc_input_int_text((tc_view){json_string_value(v), json_string_length(v)}, "id",
+                                 TC_IN_ID, out, &ignored) == 0;
+    return false;
+}
+
+int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_s, tc_claims *out,
+                   tc_errmsg *err)
+{
+    if (a->mode != TC_AUTH_JWT) return tc_errmsg_set(err, TC_EAUTH, "tokens are not in use");
+    if (len == 0 || len > TOKEN_MAX || memchr(token, '\0', len))
+        return tc_errmsg_set(err, TC_EAUTH, "invalid token");
+    char *text = tc_xstrndup(token, len);
+    jwt_t *jwt = NULL;
+    /* The key is always passed: without it libjwt accepts unsigned tokens. */
+    int rc = jwt_decode(&jwt, text, a->secret, (int)a->secret_len);
+    free(text);
+    if (rc != 0 || jwt == NULL) {
+        jwt_free(jwt);
+        return tc_errmsg_set(err, TC_EAUTH, "invalid token");
+    }
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+        jwt_free(jwt);
+        return tc_errmsg_set(err, TC_EAUTH, "invalid token: only HS256 is accepted");
+    }
+    char *claims_json = jwt_get_grants_json(jwt, NULL);
+    jwt_free(jwt);
+    json_t *claims = claims_json ? json_loads(claims_json, 0, NULL) : NULL;
+    free(claims_json);
+    int r = 0;
+    memset(out, 0, sizeof *out);
+    json_t *exp = json_object_get(claims, "exp");
+    int64_t v = 0;
+    if (!json_is_object(claims)) {
+        r = tc_errmsg_set(err, TC_EAUTH, "invalid token");
+    } else if (!json_is_number(exp)) {
+        r = tc_errmsg_set(err, TC_EAUTH, "token has no exp");
+    } else if ((out->exp = (int64_t)json_number_value(exp)) <= now_s) {
+        r = tc_errmsg_set(err, TC_EAUTH, "token expired");
+    } else if (!claim_id(json_object_get(claims, "userId"), &out->user_id) &&
+               !claim_id(json_object_get(claims, "sub"), &out->user_id)) {
+        r = tc_errmsg_set(err, TC_EAUTH, "token has no userId");
+    } else {
+        json_t *phone = json_object_get(claims, "phone");
+        if (json_is_string(phone) && json_string_length(phone) < sizeof out->phone &&
+            tc_utf8_count(json_string_value(phone), json_string_length(phone)) >= 0)
+            snprintf(out->phone, sizeof out->phone, "%s", json_string_value(phone));
+        json_t *t = json_object_get(claims, "tableId"), *s = json_object_get(claims, "storeId");
+        if (t && !json_is_null(t)) {
+            if (!claim_id(t, &v)) r = tc_errmsg_set(err, TC_EAUTH, "token has a bad tableId");
+            out->table_id = (int32_t)v;
+        }
+        if (r == 0 && s && !json_is_null(s)) {
+            if (!claim_id(s, &v)) r = tc_errmsg_set(err, TC_EAUTH, "token has a bad storeId");
+            out->store_id = (int32_t)v;
+        }
+    }
+    json_decref(claims);
+    return r;
+}
+
+int tc_auth_sign(const tc_auth *a, const tc_claims *c, tc_buf *out, tc_errmsg *err)
+{
+    if (a->mode != TC_AUTH_JWT) return tc_errmsg_set(err, TC_EINVAL, "no JWT secret configured");
+    jwt_t *jwt = NULL;
+    char *tok = NULL;
+    if (jwt_new(&jwt) == 0 && jwt_add_grant_int(jwt, "userId", (long)c->user_id) == 0 &&
+        (c->phone[0] == '\0' || jwt_add_grant(jwt, "phone", c->phone) == 0) &&
+        (c->table_id == 0 || jwt_add_grant_int(jwt, "tableId", c->table_id) == 0) &&
+        (c->store_id == 0 || jwt_add_grant_int(jwt, "storeId", c->store_id) == 0) &&
+        jwt_add_grant_int(jwt, "exp", (long)c->exp) == 0 &&
+        jwt_set_alg(jwt, JWT_ALG_HS256, a->secret, (int)a->secret_len) == 0)
+        tok = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    if (tok == NULL) return tc_errmsg_set(err, TC_EINVAL, "cannot sign the token");
+    tc_buf_append_str(out, tok);
+    free(tok);
+    return 0;
+}
+
+/* The request's token: Authorization: Bearer …, else ?token=. */
+static bool request_token(const tc_http_req *r, tc_buf *out)
+{
+    const tc_view *h = tc_http_header_get(r, "Authorization");
+    if (h) {
+        if (h->len > 7 && tc_view_ieq((tc_view){h->base, 7}, "Bearer ")) {
+            tc_buf_append(out, h->base + 7, h->len - 7);
+            return true;
+        }
+        return false;
+    }
+    return tc_http_query_get(r, "token", out);
+}
+
+int tc_auth_identify(const tc_auth *a, const tc_http_req *r, int64_t now_s, tc_principal *p,
+                     tc_buf *phone, tc_errmsg *err)
+{
+    memset(p, 0, sizeof *p);
+    if (a->mode != TC_AUTH_JWT) {
+        p->expires_s = INT64_MAX;
+        return tc_input_identity(r, &p->who, phone, err);
+    }
+    tc_claims c;
+    tc_buf tok = TC_BUF_INIT;
+    int rc = request_token(r, &tok)
+                 ? tc_auth_verify(a, tok.base ? tok.base : "", tok.len, now_s, &c, err)
+                 : tc_errmsg_set(err, TC_EAUTH, "a token is required (Authorization: Bearer)");
+    tc_buf_free(&tok);
+    if (rc) return rc;
+    p->who.has_user_id = true;
+    p->who.user_id = c.user_id;
+    if (c.phone[0]) {
+        tc_buf_append_str(phone, c.phone);
+        p->who.phone = tc_buf_cstr(phone);
+    }
+    p->expires_s = c.exp;
+    p->table_id = c.table_id;
+    p->store_id = c.store_id;
+    return 0;
+}
+
+int tc_auth_allow(const tc_principal *p, const tc_menu *menu, int32_t table_id, tc_errmsg *err)
+{
+    const tc_table *t = tc_menu_table(menu, table_id);
+    if (t == NULL) return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", table_id);
+    if ((p->table_id && p->table_id != table_id) || (p->store_id && p->store_id != t->store_id))
+        return tc_errmsg_set(err, TC_EFORBIDDEN, "token is not valid for table %d", table_id);
+    return 0;
+}
+
+int64_t tc_auth_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
