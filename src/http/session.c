@@ -295,8 +295,9 @@ static void on_read(tc_conn *c, const char *data, size_t len)
 static void on_eof(tc_conn *c)
 {
     tc_http_session *s = tc_conn_state(c);
-    /* A client may half-close after its request; answer what is open. */
-    if (s->x == NULL) tc_conn_abort(c);
+    /* A client may half-close after its request: an open exchange is still
+     * answered; otherwise what is queued is flushed before our side closes. */
+    if (s->x == NULL) tc_conn_close(c);
 }
 
 static void on_deadline(tc_conn *c)
