@@ -43,5 +43,6 @@ typedef struct tc_store_backend {
 void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin);
 
 extern const tc_store_backend tc_store_backend_sqlite;
+extern const tc_store_backend tc_store_backend_redis;
 
 #endif

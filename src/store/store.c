@@ -7,6 +7,7 @@
 
 static const tc_store_backend *const backends[] = {
     &tc_store_backend_sqlite,
+    &tc_store_backend_redis,
 };
 
 int tc_store_open(const char *url, uv_loop_t *loop, tc_store **out, tc_errmsg *err)

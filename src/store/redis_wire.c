@@ -1,0 +1,192 @@
+#include "store/redis_wire.h"
+
+#include "cart/json.h"
+#include "cart/money.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- URL ----------------------------------------------------------------- */
+
+/* A decimal number of at most 9 digits in s[0..n); -1 if it is not one. */
+static long small_number(const char *s, size_t n)
+{
+    if (n == 0 || n > 9) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
+{
+    const char *url = rest;
+    if (strncmp(rest, "//", 2) != 0)
+        return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: expected redis://HOST:PORT", url);
+    const char *p = rest + 2, *host, *host_end;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: missing ] after the address",
+                                 url);
+        p = host_end + 1;
+    } else {
+        host = p;
+        host_end = p + strcspn(p, ":/");
+        p = host_end;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0) return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: missing host", url);
+    if (hlen >= sizeof out->host)
+        return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: host name too long", url);
+    for (size_t i = 0; i < hlen; i++)
+        if (host[i] == '@' || host[i] == '?' || host[i] == '#' || host[i] == ' ' ||
+            (unsigned char)host[i] < 0x21)
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "store: redis:%s: unsupported host (no password or options)", url);
+
+    long port = TC_REDIS_DEFAULT_PORT, db = 0;
+    if (*p == ':') {
+        p++;
+        size_t n = strcspn(p, "/");
+        port = small_number(p, n);
+        if (port < 1 || port > 65535)
+            return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: port must be 1-65535", url);
+        p += n;
+    } else if (*p != '/' && *p != '\0') {
+        return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: expected :PORT after the host", url);
+    }
+    if (*p == '/') {
+        p++;
+        size_t n = strlen(p);
+        if (n > 0) {
+            db = small_number(p, n);
+            if (db < 0)
+                return tc_errmsg_set(err, TC_EINVAL,
+                                     "store: redis:%s: database must be a number (/0, /1, ...)",
+                                     url);
+        }
+    }
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    out->port = (int)port;
+    out->db = (int)db;
+    return 0;
+}
+
+void tc_redis_channel(int db, tc_buf *out)
+{
+    tc_buf_append_str(out, "tablecart:changes");
+    if (db != 0) tc_buf_appendf(out, ":%d", db);
+}
+
+/* --- change messages ----------------------------------------------------- */
+
+#define MSG_MAGIC "tc1 "
+
+void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin)
+{
+    tc_buf_appendf(out, MSG_MAGIC "%016" PRIx64 " %" PRIu64 "\n", instance, origin);
+}
+
+int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
+{
+    size_t magic = sizeof MSG_MAGIC - 1, i;
+    if (n < magic + 16 + 3 || memcmp(p, MSG_MAGIC, magic) != 0) return TC_EINVAL;
+    uint64_t instance = 0;
+    for (i = magic; i < magic + 16; i++) {
+        char ch = p[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0) return TC_EINVAL;
+        instance = instance << 4 | (uint64_t)d;
+    }
+    if (p[i++] != ' ') return TC_EINVAL;
+    uint64_t origin = 0;
+    size_t digits = 0;
+    for (; i < n && isdigit((unsigned char)p[i]); i++, digits++) {
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (origin > (UINT64_MAX - d) / 10) return TC_EINVAL;
+        origin = origin * 10 + d;
+    }
+    /* One canonical form: no leading zeros, so encode(decode(x)) == x. */
+    if (digits == 0 || (digits > 1 && p[i - digits] == '0')) return TC_EINVAL;
+    if (i >= n || p[i] != '\n') return TC_EINVAL;
+    i++;
+    out->instance = instance;
+    out->origin = origin;
+    out->cart = p + i;
+    out->cart_len = n - i;
+    return 0;
+}
+
+/* --- menu ---------------------------------------------------------------- */
+
+void tc_redis_menu_json(const tc_menu *m, tc_buf *out)
+{
+    tc_buf_append_str(out, "{\"stores\":[");
+    size_t ns = tc_menu_store_count(m), nt = tc_menu_table_count(m), nc = tc_menu_cuisine_count(m);
+    for (size_t si = 0; si < ns; si++) {
+        const tc_store_info *s = tc_menu_store_at(m, si);
+        if (si) tc_buf_append(out, ",", 1);
+        tc_buf_append_str(out, "\n{\"storeId\":");
+        tc_json_int(out, s->store_id);
+        tc_buf_append_str(out, ",\"name\":");
+        tc_json_cstr_or_null(out, s->name);
+        tc_buf_append_str(out, ",\"tables\":[");
+        bool first = true;
+        for (size_t i = 0; i < nt; i++) {
+            const tc_table *t = tc_menu_table_at(m, i);
+            if (t->store_id != s->store_id) continue;
+            tc_buf_append_str(out, first ? "{\"tableId\":" : ",{\"tableId\":");
+            first = false;
+            tc_json_int(out, t->table_id);
+            tc_buf_append_str(out, ",\"tableNumber\":");
+            tc_json_cstr_or_null(out, t->table_number);
+            tc_buf_append(out, "}", 1);
+        }
+        tc_buf_append_str(out, "],\"cuisines\":[");
+        first = true;
+        for (size_t i = 0; i < nc; i++) {
+            const tc_cuisine *c = tc_menu_cuisine_at(m, i);
+            if (c->store_id != s->store_id) continue;
+            tc_buf_append_str(out, first ? "{\"cuisineId\":" : ",{\"cuisineId\":");
+            first = false;
+            tc_json_int(out, c->cuisine_id);
+            tc_buf_append_str(out, ",\"cuisineName\":");
+            tc_json_cstr_or_null(out, c->cuisine_name);
+            tc_buf_append_str(out, ",\"cuisineType\":");
+            tc_json_int(out, c->cuisine_type);
+            tc_buf_append_str(out, ",\"cuisineImage\":");
+            tc_json_cstr_or_null(out, c->cuisine_image);
+            tc_buf_append_str(out, ",\"unitPrice\":");
+            tc_money_append(out, c->unit_price);
+            tc_buf_append_str(out, c->available ? ",\"available\":true}" : ",\"available\":false}");
+        }
+        tc_buf_append_str(out, "]}");
+    }
+    tc_buf_append_str(out, "]}");
+}
+
+static void add_all(tc_menu *dst, const tc_menu *src)
+{
+    for (size_t i = 0; i < tc_menu_store_count(src); i++)
+        tc_menu_add_store(dst, tc_menu_store_at(src, i));
+    for (size_t i = 0; i < tc_menu_table_count(src); i++)
+        tc_menu_add_table(dst, tc_menu_table_at(src, i));
+    for (size_t i = 0; i < tc_menu_cuisine_count(src); i++)
+        tc_menu_add_cuisine(dst, tc_menu_cuisine_at(src, i));
+}
+
+tc_menu *tc_redis_menu_merge(const tc_menu *base, const tc_menu *update)
+{
+    tc_menu *m = tc_menu_new();
+    if (base != NULL) add_all(m, base);
+    add_all(m, update); /* an id already there is replaced: the update wins */
+    tc_menu_freeze(m);
+    return m;
+}
