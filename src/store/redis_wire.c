@@ -43,7 +43,8 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
     size_t hlen = (size_t)(host_end - host);
     if (hlen == 0) return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: missing host", url);
     if (hlen >= sizeof out->host)
-        return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: host name too long", url);
+        return tc_errmsg_set(err, TC_EINVAL, "store: redis URL: host name too long (%zu bytes)",
+                             hlen);
     for (size_t i = 0; i < hlen; i++)
         if (host[i] == '@' || host[i] == '?' || host[i] == '#' || host[i] == ' ' ||
             (unsigned char)host[i] < 0x21)

@@ -1,0 +1,276 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store/redis_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* --- URL ----------------------------------------------------------------- */
+
+static void url_ok(const char *rest, const char *host, int port, int db)
+{
+    tc_redis_url u;
+    tc_errmsg err = {{0}};
+    int rc = tc_redis_url_parse(rest, &u, &err);
+    if (rc != 0) fail_msg("%s: %s", rest, err.text);
+    assert_string_equal(u.host, host);
+    assert_int_equal(u.port, port);
+    assert_int_equal(u.db, db);
+}
+
+static void url_bad(const char *rest, const char *message)
+{
+    tc_redis_url u;
+    tc_errmsg err = {{0}};
+    assert_int_equal(tc_redis_url_parse(rest, &u, &err), TC_EINVAL);
+    assert_string_equal(err.text, message);
+}
+
+static void test_url_forms(void **state)
+{
+    (void)state;
+    url_ok("//127.0.0.1:6379", "127.0.0.1", 6379, 0);
+    url_ok("//127.0.0.1", "127.0.0.1", 6379, 0);
+    url_ok("//localhost:7000/", "localhost", 7000, 0);
+    url_ok("//redis.internal:6380/3", "redis.internal", 6380, 3);
+    url_ok("//10.0.0.5/15", "10.0.0.5", 6379, 15);
+    url_ok("//[::1]:6379", "::1", 6379, 0);
+    url_ok("//[::1]/2", "::1", 6379, 2);
+    url_ok("//h:65535", "h", 65535, 0);
+}
+
+static void test_url_errors(void **state)
+{
+    (void)state;
+    url_bad("127.0.0.1:6379", "store: redis:127.0.0.1:6379: expected redis://HOST:PORT");
+    url_bad("//", "store: redis://: missing host");
+    url_bad("//:6379", "store: redis://:6379: missing host");
+    url_bad("//h:0", "store: redis://h:0: port must be 1-65535");
+    url_bad("//h:65536", "store: redis://h:65536: port must be 1-65535");
+    url_bad("//h:", "store: redis://h:: port must be 1-65535");
+    url_bad("//h:63x9", "store: redis://h:63x9: port must be 1-65535");
+    url_bad("//h:-1", "store: redis://h:-1: port must be 1-65535");
+    url_bad("//h:6379/x", "store: redis://h:6379/x: database must be a number (/0, /1, ...)");
+    url_bad("//h:6379/1/2", "store: redis://h:6379/1/2: database must be a number (/0, /1, ...)");
+    url_bad("//h:6379/-1", "store: redis://h:6379/-1: database must be a number (/0, /1, ...)");
+    url_bad("//user:pw@h:6379", "store: redis://user:pw@h:6379: port must be 1-65535");
+    url_bad("//pw@h", "store: redis://pw@h: unsupported host (no password or options)");
+    url_bad("//h?x=1", "store: redis://h?x=1: unsupported host (no password or options)");
+    url_bad("//[::1", "store: redis://[::1: missing ] after the address");
+    url_bad("//[::1]x", "store: redis://[::1]x: expected :PORT after the host");
+    char longhost[400] = "//";
+    memset(longhost + 2, 'a', 300);
+    longhost[302] = '\0';
+    tc_redis_url u;
+    tc_errmsg err;
+    assert_int_equal(tc_redis_url_parse(longhost, &u, &err), TC_EINVAL);
+    assert_non_null(strstr(err.text, "host name too long"));
+}
+
+static void test_channel(void **state)
+{
+    (void)state;
+    tc_buf b = TC_BUF_INIT;
+    tc_redis_channel(0, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:changes");
+    tc_buf_reset(&b);
+    tc_redis_channel(7, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:changes:7");
+    tc_buf_free(&b);
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+static void test_msg_round_trip(void **state)
+{
+    (void)state;
+    const char *cart = "{\"tableId\":123,\"version\":1}";
+    uint64_t cases[][2] = {{1, 0}, {0x1edb510268d29542ull, 42}, {UINT64_MAX, UINT64_MAX}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tc_buf b = TC_BUF_INIT;
+        tc_redis_msg_header(&b, cases[i][0], cases[i][1]);
+        assert_int_equal(b.base[b.len - 1], '\n');
+        tc_buf_append_str(&b, cart);
+        tc_redis_msg m;
+        assert_int_equal(tc_redis_msg_decode(b.base, b.len, &m), 0);
+        assert_true(m.instance == cases[i][0]);
+        assert_true(m.origin == cases[i][1]);
+        assert_int_equal(m.cart_len, strlen(cart));
+        assert_memory_equal(m.cart, cart, m.cart_len);
+        tc_buf_free(&b);
+    }
+    tc_buf b = TC_BUF_INIT;
+    tc_redis_msg_header(&b, 0x00000000000000abull, 7);
+    assert_string_equal(tc_buf_cstr(&b), "tc1 00000000000000ab 7\n");
+    tc_buf_free(&b);
+}
+
+static void msg_bad(const char *text)
+{
+    tc_redis_msg m;
+    if (tc_redis_msg_decode(text, strlen(text), &m) != TC_EINVAL) fail_msg("accepted %s", text);
+}
+
+static void test_msg_rejects(void **state)
+{
+    (void)state;
+    msg_bad("");
+    msg_bad("tc1 ");
+    msg_bad("tc2 00000000000000ab 7\n{}");
+    msg_bad("tc1 00000000000000AB 7\n{}");  /* uppercase hex */
+    msg_bad("tc1 000000000000000ab 7\n{}"); /* 17 digits */
+    msg_bad("tc1 0000000000000ab 7\n{}");   /* 15 digits */
+    msg_bad("tc1 00000000000000ab  7\n{}");
+    msg_bad("tc1 00000000000000ab 07\n{}");
+    msg_bad("tc1 00000000000000ab \n{}");
+    msg_bad("tc1 00000000000000ab 7");
+    msg_bad("tc1 00000000000000ab 7 \n{}");
+    msg_bad("tc1 00000000000000ab 18446744073709551616\n{}"); /* 2^64 */
+    msg_bad("tc1 00000000000000ab -1\n{}");
+    /* An empty cart part still splits; the cart parser refuses it later. */
+    tc_redis_msg m;
+    assert_int_equal(tc_redis_msg_decode("tc1 00000000000000ab 0\n", 23, &m), 0);
+    assert_int_equal(m.cart_len, 0);
+}
+
+/* --- menu ---------------------------------------------------------------- */
+
+static const char menu_a[] =
+    "{\"stores\":[{\"storeId\":2,\"name\":\"Two\",\"tables\":[{\"tableId\":200,\"tableNumber\":"
+    "\"B01\"}],\"cuisines\":[{\"cuisineId\":2001,\"cuisineName\":\"面\",\"cuisineType\":1,"
+    "\"unitPrice\":12}]},"
+    "{\"storeId\":1,\"name\":\"Demo \\\"Kitchen\\\"\",\"tables\":[{\"tableId\":124,"
+    "\"tableNumber\":\"A02\"},{\"tableId\":123,\"tableNumber\":\"A01\"}],"
+    "\"cuisines\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+    "\"cuisineImage\":\"https://example.com/a.jpg?x=1&y=2\",\"unitPrice\":38.00},"
+    "{\"cuisineId\":1003,\"cuisineName\":\"夫妻肺片\",\"cuisineType\":2,\"unitPrice\":0.10,"
+    "\"available\":false},"
+    "{\"cuisineId\":1004,\"cuisineName\":\"贵\",\"cuisineType\":1,\"unitPrice\":99999999.99}]}]}";
+
+static tc_menu *parse(const char *text)
+{
+    tc_menu *m = NULL;
+    tc_errmsg err;
+    if (tc_menu_parse(text, strlen(text), &m, &err) != 0) fail_msg("%s", err.text);
+    return m;
+}
+
+static void menu_text(const tc_menu *m, tc_buf *out)
+{
+    tc_redis_menu_json(m, out);
+    tc_buf_cstr(out);
+}
+
+static void test_menu_json(void **state)
+{
+    (void)state;
+    tc_menu *m = parse(menu_a);
+    tc_buf b = TC_BUF_INIT;
+    menu_text(m, &b);
+    assert_string_equal(
+        b.base,
+        "{\"stores\":[\n{\"storeId\":1,\"name\":\"Demo \\\"Kitchen\\\"\",\"tables\":["
+        "{\"tableId\":123,\"tableNumber\":\"A01\"},{\"tableId\":124,\"tableNumber\":\"A02\"}],"
+        "\"cuisines\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+        "\"cuisineImage\":\"https://example.com/a.jpg?x=1&y=2\",\"unitPrice\":38.00,"
+        "\"available\":true},{\"cuisineId\":1003,\"cuisineName\":\"夫妻肺片\",\"cuisineType\":2,"
+        "\"cuisineImage\":null,\"unitPrice\":0.10,\"available\":false},{\"cuisineId\":1004,"
+        "\"cuisineName\":\"贵\",\"cuisineType\":1,\"cuisineImage\":null,"
+        "\"unitPrice\":99999999.99,\"available\":true}]},\n"
+        "{\"storeId\":2,\"name\":\"Two\",\"tables\":[{\"tableId\":200,\"tableNumber\":\"B01\"}],"
+        "\"cuisines\":[{\"cuisineId\":2001,\"cuisineName\":\"面\",\"cuisineType\":1,"
+        "\"cuisineImage\":null,\"unitPrice\":12.00,\"available\":true}]}]}");
+
+    /* It reads back to the same menu, which prints the same. */
+    tc_menu *back = parse(b.base);
+    tc_buf again = TC_BUF_INIT;
+    menu_text(back, &again);
+    assert_string_equal(again.base, b.base);
+    const tc_cuisine *c = tc_menu_cuisine(back, 1004);
+    assert_non_null(c);
+    assert_true(c->unit_price == 9999999999);
+    assert_false(tc_menu_cuisine(back, 1003)->available);
+
+    tc_buf_free(&again);
+    tc_buf_free(&b);
+    tc_menu_free(back);
+    tc_menu_free(m);
+}
+
+static void test_menu_empty(void **state)
+{
+    (void)state;
+    tc_menu *m = tc_menu_new();
+    tc_menu_freeze(m);
+    tc_buf b = TC_BUF_INIT;
+    menu_text(m, &b);
+    assert_string_equal(b.base, "{\"stores\":[]}");
+    tc_menu *back = parse(b.base);
+    assert_int_equal(tc_menu_store_count(back), 0);
+    tc_buf_free(&b);
+    tc_menu_free(back);
+    tc_menu_free(m);
+}
+
+static void test_menu_merge(void **state)
+{
+    (void)state;
+    tc_menu *base = parse(menu_a);
+    /* Renames store 1, moves table 124 to store 3, reprices 1001, adds 1005;
+     * keeps the rest. */
+    tc_menu *update = parse(
+        "{\"stores\":[{\"storeId\":1,\"name\":\"New Name\",\"tables\":[],\"cuisines\":["
+        "{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,\"unitPrice\":40},"
+        "{\"cuisineId\":1005,\"cuisineName\":\"汤\",\"cuisineType\":1,\"unitPrice\":5.5}]},"
+        "{\"storeId\":3,\"name\":\"Three\",\"tables\":[{\"tableId\":124,\"tableNumber\":\"C9\"}]}"
+        "]}");
+    tc_menu *m = tc_redis_menu_merge(base, update);
+    assert_int_equal(tc_menu_store_count(m), 3);
+    assert_string_equal(tc_menu_store(m, 1)->name, "New Name");
+    assert_string_equal(tc_menu_store(m, 2)->name, "Two");
+    assert_int_equal(tc_menu_table_count(m), 3);
+    assert_int_equal(tc_menu_table(m, 124)->store_id, 3);
+    assert_string_equal(tc_menu_table(m, 124)->table_number, "C9");
+    assert_int_equal(tc_menu_table(m, 123)->store_id, 1);
+    assert_int_equal(tc_menu_cuisine_count(m), 5);
+    assert_true(tc_menu_cuisine(m, 1001)->unit_price == 4000);
+    assert_null(tc_menu_cuisine(m, 1001)->cuisine_image);
+    assert_true(tc_menu_cuisine(m, 1005)->unit_price == 550);
+    assert_false(tc_menu_cuisine(m, 1003)->available);
+
+    /* What is stored reads back to the merged menu. */
+    tc_buf b = TC_BUF_INIT;
+    menu_text(m, &b);
+    tc_menu *back = parse(b.base);
+    tc_buf again = TC_BUF_INIT;
+    menu_text(back, &again);
+    assert_string_equal(again.base, b.base);
+
+    /* No base: the update alone. */
+    tc_menu *only = tc_redis_menu_merge(NULL, update);
+    assert_int_equal(tc_menu_store_count(only), 2);
+    assert_null(tc_menu_table(only, 123));
+
+    tc_buf_free(&b);
+    tc_buf_free(&again);
+    tc_menu_free(only);
+    tc_menu_free(back);
+    tc_menu_free(m);
+    tc_menu_free(update);
+    tc_menu_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_forms),   cmocka_unit_test(test_url_errors),
+        cmocka_unit_test(test_channel),     cmocka_unit_test(test_msg_round_trip),
+        cmocka_unit_test(test_msg_rejects), cmocka_unit_test(test_menu_json),
+        cmocka_unit_test(test_menu_empty),  cmocka_unit_test(test_menu_merge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
