@@ -1,0 +1,163 @@
+"""Helpers of the Redis suite: a redis-server of the test's own with a tiny
+RESP client, a ServerFactory for --store redis://, and small waits."""
+
+import signal
+import socket
+import subprocess
+import time
+
+from support import IO_TIMEOUT, ServerFactory, wait_until
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RespError(Exception):
+    pass
+
+
+class RedisServer:
+    """A redis-server of our own on 127.0.0.1, with a tiny RESP client."""
+
+    def __init__(self, workdir):
+        self.dir = workdir / "redis"
+        self.dir.mkdir(exist_ok=True)
+        self.port = free_port()
+        self.url = "redis://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.log = self.dir / "redis.log"
+        self.start()
+
+    def start(self):
+        """Starts (again) on the same port and folder: the AOF is reloaded."""
+        assert self.proc is None or self.proc.poll() is not None
+        cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
+               "--daemonize", "no", "--logfile", str(self.log)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("redis-server exited with %s:\n%s"
+                                     % (self.proc.returncode, self.log.read_text()[-2000:]))
+            try:
+                return self.command("PING") == "PONG"
+            except (OSError, RespError):
+                return False
+
+        wait_until(up, IO_TIMEOUT * 2, "redis-server answering PING")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM (what a service manager does), waits for the exit."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(IO_TIMEOUT * 2)
+
+    def kill9(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(IO_TIMEOUT)
+
+    def pause(self):
+        """SIGSTOP: the port still accepts, nothing answers."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    # -- RESP ---------------------------------------------------------------
+    def command(self, *args, timeout=IO_TIMEOUT):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode("utf-8")
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._read(f)
+
+    def _read(self, f):
+        line = f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode("utf-8")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read(f) for _ in range(n)]
+        raise AssertionError("bad RESP line %r" % line)
+
+
+class RedisServerFactory(ServerFactory):
+    """ServerFactory whose servers use a Redis store (the last --store wins)."""
+
+    def __init__(self, tmp_path, redis):
+        super().__init__(tmp_path)
+        self.redis = redis
+
+    def __call__(self, *args, redis=None, url=None, **kw):
+        url = url or (redis or self.redis).url
+        kw.pop("db", None)  # restarts find their data in Redis
+        return super().__call__(*args, "--store", url, **kw)
+
+
+class Clients:
+    """Closes every client a test opened before the servers stop."""
+
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, client):
+        self.items.append(client)
+        return client
+
+    def close_all(self):
+        for c in reversed(self.items):
+            try:
+                c.close()
+            except Exception:
+                pass
+        self.items = []
+
+
+def wait_status(fn, status, timeout, what):
+    """Polls fn() (a requests call) until it answers status; returns that response."""
+    last = []
+
+    def check():
+        try:
+            r = fn()
+        except OSError as e:  # requests' ConnectionError is an OSError
+            last[:] = [repr(e)]
+            return None
+        last[:] = [r.status_code]
+        return r if r.status_code == status else None
+
+    try:
+        return wait_until(check, timeout, what, interval=0.05)
+    except AssertionError:
+        raise AssertionError("%s: last answer %r" % (what, last))
+
+
+def now():
+    return time.monotonic()
