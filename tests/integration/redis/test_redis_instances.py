@@ -1,0 +1,147 @@
+"""Many instances on one Redis (SPEC §7): every change reaches every diner of
+the table on every instance, through pub/sub; the WebSocket that sent a
+command gets its _success and no echo; other tables hear nothing; races
+between instances are settled by the versioned write."""
+
+import threading
+
+import requests
+
+from live_support import SSEStream, WSClient
+from support import IO_TIMEOUT, envelope, expected_cart, expected_item, cart_view, wait_until
+
+
+def sse(port, table, clients):
+    s = clients(SSEStream(port, table=table)).start()
+    ev = s.next_event()
+    assert (ev.event, ev.data) == ("connected", "连接成功")
+    return s
+
+
+def ws(port, table, clients):
+    c = clients(WSClient(port, table=table))
+    assert c.recv()["type"] == "connected"
+    return c
+
+
+def update_version(ev):
+    assert ev.event == "cart_update", ev
+    return int(ev.id)
+
+
+def test_changes_cross_instances_both_ways(two, clients):
+    a, b = two
+    sse_a = sse(a.port, 123, clients)
+    ws_b = ws(b.port, 123, clients)
+    other_sse_b = sse(b.port, 124, clients)
+    other_ws_a = ws(a.port, 124, clients)
+    assert update_version(sse_a.next_update()) == 0
+    first = ws_b.recv()
+    assert (first["type"], first["data"]["version"]) == ("cart_update", 0)
+    assert update_version(other_sse_b.next_update()) == 0
+    assert other_ws_a.recv()["data"]["version"] == 0
+
+    # An HTTP change on A reaches the SSE client on A and the WebSocket on B.
+    d1 = envelope(a.add(123, 1001, 2, headers={"X-User-Id": "7"}))
+    assert d1["version"] == 1
+    ev = sse_a.next_update()
+    assert update_version(ev) == 1 and ev.json() == d1
+    pushed = ws_b.recv()
+    assert pushed["type"] == "cart_update" and pushed["message"] == "购物车更新"
+    assert pushed["data"] == d1
+
+    # A WebSocket command on B reaches the SSE client on A; B gets _success.
+    ws_b.send({"type": "add_item", "data": {"cuisineId": 1002, "quantity": 1}})
+    mine = ws_b.recv()
+    assert (mine["type"], mine["data"]["version"]) == ("add_item_success", 2)
+    assert cart_view(mine["data"]) == expected_cart(
+        123, [expected_item(1001, 2, 7), expected_item(1002, 1)], 2)
+    ev = sse_a.next_update()
+    assert update_version(ev) == 2 and ev.json() == mine["data"]
+
+    # No echo of version 2 to its sender: the next thing B hears is version 3.
+    envelope(b.update(123, 1002, 4))
+    nxt = ws_b.recv()
+    assert (nxt["type"], nxt["data"]["version"]) == ("cart_update", 3)
+    assert update_version(sse_a.next_update()) == 3
+    ws_b.send({"type": "clear_cart"})
+    assert ws_b.recv()["type"] == "clear_cart_success"
+    assert sse_a.next_update().json()["items"] == []
+
+    # Table 124's diners heard none of it: their next event is 124's first change.
+    envelope(b.add(124, 1030, 1))
+    ev = other_sse_b.next_update()
+    assert update_version(ev) == 1 and ev.json()["tableId"] == 124
+    m = other_ws_a.recv()
+    assert (m["type"], m["data"]["tableId"], m["data"]["version"]) == ("cart_update", 124, 1)
+
+    # Every instance reads what any instance wrote.
+    assert a.cart(123) == b.cart(123)
+    assert a.cart(124) == b.cart(124)
+
+
+def test_origin_is_per_instance(two, clients):
+    """Connection ids repeat across processes: the first WebSocket of A and of B
+    may share one. A command on A must still reach B's (only A's own is skipped)."""
+    a, b = two
+    wa = ws(a.port, 123, clients)
+    wb = ws(b.port, 123, clients)
+    assert wa.recv()["type"] == "cart_update" and wb.recv()["type"] == "cart_update"
+    for n in range(1, 4):
+        sender, other = (wa, wb) if n % 2 else (wb, wa)
+        sender.send({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}})
+        got = sender.recv()
+        assert (got["type"], got["data"]["version"]) == ("add_item_success", n)
+        pushed = other.recv()
+        assert (pushed["type"], pushed["data"]["version"]) == ("cart_update", n)
+
+
+def test_concurrent_conflicting_adds_from_both_instances(two, clients):
+    a, b = two
+    watcher = sse(a.port, 123, clients)
+    assert update_version(watcher.next_update()) == 0
+    versions, failures = [], []
+    lock = threading.Lock()
+
+    def adder(server, dish, n):
+        with requests.Session() as s:
+            for _ in range(n):
+                r = s.post(server.api("/store/order/cart/add"),
+                           json={"tableId": 123, "cuisineId": dish, "quantity": 1},
+                           timeout=IO_TIMEOUT)
+                with lock:
+                    if r.status_code == 200:
+                        versions.append(r.json()["data"]["version"])
+                    else:
+                        failures.append((r.status_code, r.text[:200]))
+
+    # 50 adds through each instance, two clients each, all at once, on two
+    # lines (a line stops at 99).
+    threads = [threading.Thread(target=adder, args=(srv, dish, 25))
+               for srv in (a, b) for dish in (1001, 1002)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(IO_TIMEOUT * 20)
+    assert not failures, failures[:5]
+    assert sorted(versions) == list(range(1, 101))  # each answer its own version
+    for srv in (a, b):
+        d = srv.cart(123)
+        assert d["version"] == 100 and d["totalQuantity"] == 100
+        assert [i["quantity"] for i in d["items"]] == [50, 50]
+    # The watcher ends at the last state (it may skip intermediate ones it
+    # had not written yet: updates are whole states).
+    seen = []
+    wait_until(lambda: seen.append(update_version(watcher.next_update())) or seen[-1] == 100,
+               IO_TIMEOUT * 2, "version 100 on the SSE stream")
+    assert seen == sorted(seen)
+
+
+def test_if_match_across_instances(two):
+    a, b = two
+    envelope(a.add(123, 1001, 1))
+    r = b.add(123, 1001, 1, headers={"If-Match": '"v1"'})
+    assert envelope(r)["version"] == 2
+    r = a.add(123, 1001, 1, headers={"If-Match": '"v1"'})
+    assert r.status_code == 409
+    assert envelope(a.get_cart(123))["version"] == 2
