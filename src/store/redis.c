@@ -68,7 +68,7 @@ typedef struct {
     rd_store *q;
     link_role role;
     redisAsyncContext *ac; /* NULL while down */
-    bool up;               /* CMD: connected; SUB: subscription confirmed */
+    bool up;               /* CMD: Redis answered the setup; SUB: subscription confirmed */
     bool reported_down;    /* an outage is logged once, not at every retry */
     uint64_t deadline;     /* while connecting: give up at this uv_now() */
     unsigned backoff_ms;
@@ -581,24 +581,34 @@ static void ping_answered(rd_req *r, redisReply *reply)
     free(r);
 }
 
+/* The reply to SCRIPT LOAD, the last setup command: Redis answers, so the
+ * command connection is up. */
+static void setup_answered(rd_req *r, redisReply *reply)
+{
+    rd_store *q = r->q;
+    rd_link *l = &q->cmd;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        tc_log_error("store: %s: SCRIPT LOAD: %s", q->name, reply->str);
+    if (reply != NULL && l->ac != NULL && !q->closing) {
+        l->up = true;
+        l->backoff_ms = 0;
+        if (l->reported_down) tc_log_info("store: %s: connected again", q->name);
+        l->reported_down = false;
+        l->why[0] = '\0';
+    }
+    free(r);
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     rd_link *l = ac->data;
-    if (l->ac != ac) return;
-    if (status != REDIS_OK) {
-        /* hiredis frees ac when this returns, after failing its callbacks. */
-        l->ac = NULL;
-        link_down(l, ac->errstr[0] ? ac->errstr : "cannot connect");
-        return;
-    }
-    if (l->role == LINK_CMD) {
-        l->up = true;
-        l->backoff_ms = 0;
-        if (l->reported_down) tc_log_info("store: %s: connected again", l->q->name);
-        l->reported_down = false;
-        l->why[0] = '\0';
-    }
+    /* A connected link is up only once Redis answers (setup_answered,
+     * on_sub_reply): a paused or wedged server still completes TCP connects. */
+    if (l->ac != ac || status == REDIS_OK) return;
+    /* hiredis frees ac when this returns, after failing its callbacks. */
+    l->ac = NULL;
+    link_down(l, ac->errstr[0] ? ac->errstr : "cannot connect");
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -707,7 +717,8 @@ static void link_start(rd_link *l)
     }
     const char *argv[] = {"SCRIPT", "LOAD", script_src};
     size_t lens[] = {6, 4, sizeof script_src - 1};
-    send_simple(q, 3, argv, lens);
+    rd_req *r = tc_xcalloc(1, sizeof *r);
+    if (send_argv(q, r, setup_answered, 3, argv, lens) != 0) free(r);
     q->next_ping = uv_now(q->loop) + PING_EVERY_MS;
     maybe_resync(q);
 }

@@ -151,10 +151,11 @@ def wait_status(fn, status, timeout, what):
             last[:] = [repr(e)]
             return None
         last[:] = [r.status_code]
-        return r if r.status_code == status else None
+        # A tuple: a Response is false when it is not 2xx.
+        return (r,) if r.status_code == status else None
 
     try:
-        return wait_until(check, timeout, what, interval=0.05)
+        return wait_until(check, timeout, what, interval=0.05)[0]
     except AssertionError:
         raise AssertionError("%s: last answer %r" % (what, last))
 

@@ -1,0 +1,105 @@
+"""Two instances behind a real nginx (SPEC §7): deploy/nginx.conf with its
+upstream holding both, round-robin, no sticky sessions. Diners whose streams
+landed on different instances see each other's changes, whichever instance
+took the change."""
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+import requests
+
+from live_support import SSEStream, WSClient, conn_gauge
+from redis_support import free_port
+from support import IO_TIMEOUT, REPO, wait_until
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SITE = REPO / "deploy" / "nginx.conf"
+
+
+@pytest.fixture
+def nginx(two, tmp_path):
+    """nginx in front of both instances; only the addresses of deploy/nginx.conf change."""
+    a, b = two
+    port = free_port()
+    site = SITE.read_text(encoding="utf-8")
+    assert "server 127.0.0.1:8080;" in site and "listen 80;" in site
+    site = site.replace("server 127.0.0.1:8080;",
+                        "server 127.0.0.1:%d;\n    server 127.0.0.1:%d;" % (a.port, b.port))
+    site = site.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
+    ng = tmp_path / "nginx"
+    ng.mkdir()
+    (ng / "site.conf").write_text(site, encoding="utf-8")
+    for d in ("body", "proxy"):
+        (ng / d).mkdir()
+    (ng / "nginx.conf").write_text(
+        "user root;\nworker_processes 1;\nerror_log %(t)s/error.log;\npid %(t)s/nginx.pid;\n"
+        "events { worker_connections 256; }\n"
+        "http { access_log off; client_body_temp_path %(t)s/body; proxy_temp_path %(t)s/proxy;\n"
+        "       include %(t)s/site.conf; }\n" % {"t": ng}, encoding="utf-8")
+    proc = subprocess.Popen([NGINX, "-p", str(ng), "-c", str(ng / "nginx.conf"),
+                             "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError("nginx exited: %s" % proc.stderr.read().decode())
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return None
+
+    wait_until(up, IO_TIMEOUT * 2, "nginx listening")
+    yield port
+    proc.terminate()
+    proc.wait(IO_TIMEOUT)
+
+
+def live(server):
+    return conn_gauge(server, "sse") + conn_gauge(server, "ws")
+
+
+def test_diners_on_both_instances_see_each_other(two, nginx, clients):
+    a, b = two
+    streams, sockets = [], []
+    for _ in range(2):
+        s = clients(SSEStream(nginx, table=123)).start()
+        assert s.next_event().event == "connected"
+        assert (s.next_update().id) == "0"
+        streams.append(s)
+        w = clients(WSClient(nginx, table=123))
+        assert w.recv()["type"] == "connected"
+        assert w.recv()["data"]["version"] == 0
+        sockets.append(w)
+    # Round-robin put diners on both instances.
+    wait_until(lambda: live(a) + live(b) == 4, IO_TIMEOUT, "4 live streams")
+    assert live(a) >= 1 and live(b) >= 1, (live(a), live(b))
+
+    api = "http://127.0.0.1:%d/api/store/order/cart/add" % nginx
+    for version in (1, 2, 3, 4):
+        # Each request may land on either instance.
+        r = requests.post(api, json={"tableId": 123, "cuisineId": 1001, "quantity": 1},
+                          timeout=IO_TIMEOUT)
+        assert r.status_code == 200 and r.json()["data"]["version"] == version
+        for s in streams:
+            ev = s.next_update()
+            assert ev.id == str(version) and '"totalQuantity":%d' % version in ev.data
+        for w in sockets:
+            m = w.recv()
+            assert (m["type"], m["data"]["version"]) == ("cart_update", version)
+
+    # A command on each WebSocket reaches every other diner, not its sender.
+    for i, sender in enumerate(sockets):
+        version = 5 + i
+        sender.send({"type": "add_item", "data": {"cuisineId": 1002, "quantity": 1}})
+        mine = sender.recv()
+        assert (mine["type"], mine["data"]["version"]) == ("add_item_success", version)
+        for s in streams:
+            assert s.next_update().id == str(version)
+        for other in sockets:
+            if other is not sender:
+                m = other.recv()
+                assert (m["type"], m["data"]["version"]) == ("cart_update", version)
+    assert a.cart(123)["version"] == b.cart(123)["version"] == 6

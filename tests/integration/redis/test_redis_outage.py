@@ -1,0 +1,115 @@
+"""Redis going away and coming back (SPEC §2 503, §8 /healthz): calls fail fast
+with 503 while it is gone, live streams stay open, and everything works again
+(pub/sub included) once it is back. A Redis that stops answering is noticed
+by our own command timeout. Acknowledged changes survive kill -9 of Redis."""
+
+import time
+
+import requests
+
+from live_support import SSEStream, WSClient
+from redis_support import wait_status
+from support import ASAN, IO_TIMEOUT, SCALE, envelope, error, wait_until
+
+# Command timeout (2 s) + reconnect back-off (<= 1 s) + slack.
+RECOVER = 10 * SCALE
+
+
+def healthz(server):
+    return requests.get(server.url("/healthz"), timeout=IO_TIMEOUT)
+
+
+def open_streams(server, clients):
+    s = clients(SSEStream(server.port, table=123)).start()
+    assert s.next_event().event == "connected"
+    w = clients(WSClient(server.port, table=123))
+    assert w.recv()["type"] == "connected"
+    return s, w
+
+
+def test_redis_down_answers_503_then_recovers(redis, two, clients):
+    a, b = two
+    sse_a, ws_a = open_streams(a, clients)
+    sse_b, ws_b = open_streams(b, clients)
+    assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+    assert sse_b.next_update().id == "0" and ws_b.recv()["data"]["version"] == 0
+    assert healthz(a).status_code == 200
+    envelope(a.add(123, 1001, 1))
+    assert sse_b.next_update().id == "1" and ws_a.recv()["data"]["version"] == 1
+    assert sse_a.next_update().id == "1" and ws_b.recv()["data"]["version"] == 1
+
+    redis.stop()
+    for srv in (a, b):
+        error(wait_status(lambda: healthz(srv), 503, RECOVER, "healthz 503"), 503)
+        error(srv.get_cart(123), 503, "store unavailable")
+        error(srv.add(123, 1001, 1), 503, "store unavailable")
+        error(srv.clear(123), 503)
+    ws_b.send({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}})
+    m = ws_b.recv()
+    assert m["type"] == "error" and "store unavailable" in m["message"], m
+    ws_b.send({"type": "heartbeat"})  # still open and served
+    assert ws_b.recv()["message"] == "pong"
+
+    redis.start()
+    for srv in (a, b):
+        wait_status(lambda: healthz(srv), 200, RECOVER, "healthz 200 again")
+    # The change made before the outage is there (AOF); new ones flow to
+    # every stream, on both instances, through the new subscriptions.
+    assert b.cart(123)["version"] == 1
+    envelope(b.add(123, 1002, 2))
+    for s in (sse_a, sse_b):
+        ev = s.next_update()
+        assert ev.id == "2" and '"totalQuantity":3' in ev.data
+    assert ws_a.recv()["data"]["version"] == 2
+    assert ws_b.recv()["data"]["version"] == 2
+    ws_a.send({"type": "update_quantity", "data": {"cuisineId": 1002, "quantity": 5}})
+    assert ws_a.recv()["type"] == "update_quantity_success"
+    assert ws_b.recv()["data"]["totalQuantity"] == 6
+    assert sse_a.next_update().id == sse_b.next_update().id == "3"
+
+
+def test_unresponsive_redis_times_out(redis, server, clients):
+    sse_s, _ = open_streams(server, clients)
+    assert sse_s.next_update().id == "0"
+    envelope(server.add(123, 1001, 1))
+    assert sse_s.next_update().id == "1"
+    redis.pause()  # connections stay open, nothing answers
+    try:
+        started = time.monotonic()
+        r = server.request("POST", "/store/order/cart/add", timeout=RECOVER,
+                           json={"tableId": 123, "cuisineId": 1001, "quantity": 1})
+        took = time.monotonic() - started
+        error(r, 503, "store unavailable")
+        assert 1.5 <= took <= (6 if not ASAN else RECOVER), took
+        error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
+    finally:
+        redis.resume()
+    wait_status(lambda: healthz(server), 200, RECOVER, "healthz 200 again")
+    # The timed-out add was never written (its read had no answer).
+    d = envelope(server.add(123, 1001, 1))
+    assert d["version"] == 2 and d["totalQuantity"] == 2
+    assert sse_s.next_update().id == "2"
+
+
+def test_acknowledged_changes_survive_kill9_of_redis(redis, server):
+    last = None
+    for q in (1, 2, 3):
+        last = envelope(server.add(123, 1001, q))
+    last124 = envelope(server.add(124, 1040, 1))
+    redis.kill9()
+    redis.start()
+    wait_status(lambda: healthz(server), 200, RECOVER, "healthz 200 after the restart")
+    assert server.cart(123) == last
+    assert server.cart(124) == last124
+    assert last["version"] == 3 and last["totalQuantity"] == 6
+
+
+def test_start_fails_clearly_when_redis_is_not_there(start_server, redis):
+    from support import run_cli
+    redis.stop()
+    r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", redis.url, env={"TABLECART_AUTH": "none"})
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "tablecart: store: %s: cannot connect: Connection refused" % redis.url in err, err
+    redis.start()
+    wait_until(lambda: start_server(), IO_TIMEOUT, "a server once Redis is back")
