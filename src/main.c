@@ -4,6 +4,7 @@
 #include "api/metrics.h"
 #include "api/rest.h"
 #include "auth/auth.h"
+#include "cart/json.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -117,6 +118,14 @@ static int make_auth(const tc_config *cfg, tc_auth **out)
 /* `tablecart token`: prints a token signed with the configured secret. */
 static int cmd_token(const tc_config *cfg)
 {
+    if (cfg->token_phone) {
+        /* The same rule as X-User-Phone, checked before anything is signed. */
+        long n = tc_utf8_count(cfg->token_phone, strlen(cfg->token_phone));
+        if (n < 0 || n > 32 || strlen(cfg->token_phone) >= sizeof((tc_claims){0}.phone)) {
+            fprintf(stderr, "tablecart: --phone: at most 32 characters of UTF-8\n");
+            return 2;
+        }
+    }
     tc_config jwt_cfg = *cfg;
     jwt_cfg.auth = TC_AUTH_JWT;
     tc_auth *auth;

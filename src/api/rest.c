@@ -138,7 +138,7 @@ static void h_get_cart(tc_http_exchange *x)
 
 typedef struct {
     tc_http_exchange *x;
-    const tc_view *idem_key;
+    tc_buf idem; /* caller|table|Idempotency-Key, empty without a key */
 } mutation;
 
 static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
@@ -146,6 +146,7 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
     mutation *m = ctx;
     tc_http_exchange *x = m->x;
     if (status < 0) {
+        tc_buf_free(&m->idem);
         free(m);
         fail_code(x, status, err);
         return;
@@ -155,15 +156,17 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
     tc_envelope(&body, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len);
     char etag[48];
     snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart));
-    if (m->idem_key) {
+    if (m->idem.len) {
         tc_app *app = app_of(x);
-        tc_idem_put(app->idem, tc_view_of(x->req->method_name), x->req->path, *m->idem_key, 200,
-                    etag, body.base, body.len, uv_now(app->loop));
+        tc_idem_put(app->idem, tc_view_of(x->req->method_name), x->req->path,
+                    (tc_view){m->idem.base, m->idem.len}, 200, etag, body.base, body.len,
+                    uv_now(app->loop));
     }
     count(x, 200);
     tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
     tc_buf_free(&data);
     tc_buf_free(&body);
+    tc_buf_free(&m->idem);
     free(m);
 }
 
@@ -207,20 +210,9 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
 
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
-    if (key) {
-        if (key->len == 0 || key->len > IDEM_KEY_MAX) {
-            tc_buf_free(&phone);
-            return fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
-        }
-        const tc_idem_answer *a = tc_idem_get(app->idem, tc_view_of(x->req->method_name),
-                                              x->req->path, *key, uv_now(app->loop));
-        if (a) {
-            tc_buf_free(&phone);
-            count(x, a->status);
-            tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
-                          a->body.base, a->body.len);
-            return;
-        }
+    if (key && (key->len == 0 || key->len > IDEM_KEY_MAX)) {
+        tc_buf_free(&phone);
+        return fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
     }
 
     bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
@@ -262,7 +254,28 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
     mutation *m = tc_xcalloc(1, sizeof *m);
     m->x = x;
-    m->idem_key = key;
+    if (key) {
+        /* A key is the caller's own, for one table: another diner reusing it
+         * neither replays this answer nor loses their change. The replay
+         * comes after the access check, so it never shows a table the caller
+         * may not see. */
+        tc_buf_appendf(&m->idem, "%lld|%d|", who.who.has_user_id ? (long long)who.who.user_id : 0,
+                       op.table_id);
+        tc_buf_append(&m->idem, key->base, key->len);
+        const tc_idem_answer *a =
+            tc_idem_get(app->idem, tc_view_of(x->req->method_name), x->req->path,
+                        (tc_view){m->idem.base, m->idem.len}, uv_now(app->loop));
+        if (a) {
+            count(x, a->status);
+            tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
+                          a->body.base, a->body.len);
+            tc_buf_free(&m->idem);
+            free(m);
+            json_decref(body);
+            tc_buf_free(&phone);
+            return;
+        }
+    }
     tc_ops_apply(app, &op, mutated, m);
     json_decref(body);
     tc_buf_free(&phone);

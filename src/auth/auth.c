@@ -121,6 +121,9 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
         r = tc_errmsg_set(err, TC_EAUTH, "invalid token");
     } else if (!json_is_number(exp)) {
         r = tc_errmsg_set(err, TC_EAUTH, "token has no exp");
+    } else if (json_number_value(exp) < 0 || json_number_value(exp) > 1e15) {
+        /* Outside any plausible date (and outside int64 for the cast). */
+        r = tc_errmsg_set(err, TC_EAUTH, "token has a bad exp");
     } else if ((out->exp = (int64_t)json_number_value(exp)) <= now_s) {
         r = tc_errmsg_set(err, TC_EAUTH, "token expired");
     } else if (!claim_id(json_object_get(claims, "userId"), &out->user_id) &&

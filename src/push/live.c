@@ -450,12 +450,24 @@ static void ws_schedule(ws_stream *s)
     uint64_t idle_at = s->last_rx + ping * 5 / 2;
     uint64_t next = s->last_ping + ping;
     uint64_t at = idle_at < next ? idle_at : next;
-    tc_conn_set_deadline(s->base.conn, at > now ? at - now : 1);
+    uint64_t wait = at > now ? at - now : 1;
+    /* Wake at the token's expiry too, to close the socket then. */
+    int64_t left_s = s->expires_s - tc_auth_now(); /* INT64_MAX - now without tokens */
+    if (left_s < 0) left_s = 0;
+    if ((uint64_t)left_s < wait / 1000) wait = (uint64_t)left_s * 1000 + 1;
+    tc_conn_set_deadline(s->base.conn, wait);
 }
 
 static void ws_on_deadline(tc_conn *c)
 {
     ws_stream *s = tc_conn_state(c);
+    if (!tc_ws_close_sent(s->ws) && tc_auth_now() >= s->expires_s) {
+        /* 1008: policy violation — the token this socket was opened with expired. */
+        tc_ws_close(s->ws, 1008, "token expired");
+        tc_conn_set_deadline(c, WS_SHUTDOWN_WAIT_MS);
+        s->last_rx = 0;
+        return;
+    }
     uint64_t ping = ws_app(s)->cfg->ws_ping_s * 1000ull;
     uint64_t now = uv_now(ws_app(s)->loop);
     if (tc_ws_close_sent(s->ws) || now >= s->last_rx + ping * 5 / 2) {

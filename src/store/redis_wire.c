@@ -28,6 +28,9 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
     if (strncmp(rest, "//", 2) != 0)
         return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: expected redis://HOST:PORT", url);
     const char *p = rest + 2, *host, *host_end;
+    if (strchr(p, '@') != NULL)
+        return tc_errmsg_set(
+            err, TC_EINVAL, "store: redis:%s: a user or password in the URL is not supported", url);
     if (*p == '[') {
         host = p + 1;
         host_end = strchr(host, ']');
