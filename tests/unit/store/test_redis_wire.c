@@ -57,8 +57,9 @@ static void test_url_errors(void **state)
     url_bad("//h:6379/x", "store: redis://h:6379/x: database must be a number (/0, /1, ...)");
     url_bad("//h:6379/1/2", "store: redis://h:6379/1/2: database must be a number (/0, /1, ...)");
     url_bad("//h:6379/-1", "store: redis://h:6379/-1: database must be a number (/0, /1, ...)");
-    url_bad("//user:pw@h:6379", "store: redis://user:pw@h:6379: port must be 1-65535");
-    url_bad("//pw@h", "store: redis://pw@h: unsupported host (no password or options)");
+    url_bad("//user:pw@h:6379",
+            "store: redis://user:pw@h:6379: a user or password in the URL is not supported");
+    url_bad("//pw@h", "store: redis://pw@h: a user or password in the URL is not supported");
     url_bad("//h?x=1", "store: redis://h?x=1: unsupported host (no password or options)");
     url_bad("//[::1", "store: redis://[::1: missing ] after the address");
     url_bad("//[::1]x", "store: redis://[::1]x: expected :PORT after the host");

@@ -1,0 +1,136 @@
+"""`tablecart menu import --store redis://…`, the URL forms (database index,
+errors), and the data layout in Redis (docs/redis.md): the menu key, the
+cart hashes and the change messages on the channel."""
+
+import json
+import socket
+
+import pytest
+
+from support import IO_TIMEOUT, MENU_FILE, envelope, error, parse_json, run_cli
+
+OTHER_MENU = {"stores": [
+    {"storeId": 1, "name": "Renamed Kitchen",
+     "tables": [{"tableId": 125, "tableNumber": "A03"}],
+     "cuisines": [{"cuisineId": 1001, "cuisineName": "宫保鸡丁", "cuisineType": 1,
+                   "unitPrice": 40.50}]}]}
+
+
+def import_menu(path, url):
+    r = run_cli("menu", "import", path, "--store", url)
+    assert r.returncode == 0, r.stderr.decode()
+    return r
+
+
+def test_menu_import_then_serve(redis, start_server, tmp_path):
+    r = import_menu(MENU_FILE, redis.url)
+    assert b"imported: 2 stores, 3 tables, 110 dishes" in r.stderr
+    stored = json.loads(redis.command("GET", "tablecart:menu"))
+    assert [s["storeId"] for s in stored["stores"]] == [1, 2]
+
+    # An import upserts: the second file renames, reprices and adds; the rest stays.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(OTHER_MENU), encoding="utf-8")
+    import_menu(other, redis.url)
+
+    s = start_server(menu=None)  # everything comes from Redis
+    d = envelope(s.request("GET", "/store/order/menu/125"))
+    assert d["table"] == {"tableId": 125, "tableNumber": "A03", "storeId": 1}
+    assert len(d["cuisines"]) == 109
+    dish = next(c for c in d["cuisines"] if c["cuisineId"] == 1001)
+    assert str(dish["unitPrice"]) == "40.50"
+    assert envelope(s.add(123, 1001, 2))["totalAmount"] == parse_json("81.00")
+    error(s.add(123, 1020, 1), 400)  # still sold out
+    error(s.add(123, 2001, 1), 404)  # another store's dish
+
+
+def test_data_layout(redis, server):
+    d = envelope(server.add(123, 1001, 2, headers={"X-User-Id": "9"}))
+    h = redis.command("HGETALL", "tablecart:cart:123")
+    h = dict(zip(h[::2], h[1::2]))
+    assert set(h) == {"version", "updatedAt", "cart"}
+    assert h["version"] == "1" and h["updatedAt"] == str(d["updatedAt"])
+    assert parse_json(h["cart"]) == d
+    assert redis.command("EXISTS", "tablecart:cart:124") == 0  # untouched: no key
+    assert redis.command("TYPE", "tablecart:menu") == "string"
+
+
+def read_resp(f):
+    line = f.readline()
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"*":
+        return [read_resp(f) for _ in range(int(rest))]
+    if kind == b"$":
+        return f.read(int(rest) + 2)[:-2]
+    return rest
+
+
+def test_change_message_on_the_channel(redis, server):
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=IO_TIMEOUT) as sub:
+        sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$17\r\ntablecart:changes\r\n")
+        f = sub.makefile("rb")
+        assert read_resp(f)[0] == b"subscribe"
+        d = envelope(server.add(124, 1030, 1))
+        kind, channel, payload = read_resp(f)
+        assert (kind, channel) == (b"message", b"tablecart:changes")
+        head, _, body = payload.partition(b"\n")
+        magic, instance, origin = head.split(b" ")
+        assert magic == b"tc1" and len(instance) == 16 and int(instance, 16) > 0
+        assert origin.isdigit()  # the asking connection of that instance
+        assert parse_json(body) == d
+
+
+def test_database_index_keeps_deployments_apart(redis, start_server):
+    on0 = start_server()
+    on2 = start_server(url=redis.url + "/2")
+    envelope(on2.add(123, 1001, 3))
+    assert on0.cart(123)["version"] == 0
+    assert on2.cart(123)["version"] == 1
+    assert redis.command("EXISTS", "tablecart:cart:123") == 0  # db 0
+    # A second instance on database 2 shares its carts (and its channel).
+    other = start_server(url=redis.url + "/2", menu=None)
+    assert other.cart(123)["totalQuantity"] == 3
+
+
+@pytest.mark.parametrize("url,status,message", [
+    ("redis://", 2, "--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'"),
+    ("redis://127.0.0.1:0", 1, "store: redis://127.0.0.1:0: port must be 1-65535"),
+    ("redis://127.0.0.1:6379/x", 1, "database must be a number"),
+    ("redis://u:p@127.0.0.1:6379", 1, "a user or password in the URL is not supported"),
+])
+def test_bad_urls(url, status, message):
+    r = run_cli("menu", "import", MENU_FILE, "--store", url)
+    assert r.returncode == status, r.stderr
+    assert message in r.stderr.decode(), r.stderr
+
+
+def test_bad_database_index_is_refused_at_start(redis):
+    r = run_cli("menu", "import", MENU_FILE, "--store", redis.url + "/99")
+    assert r.returncode == 1
+    assert "SELECT 99: ERR DB index is out of range" in r.stderr.decode(), r.stderr
+
+
+def test_unreadable_menu_key_is_reported(redis):
+    redis.command("SET", "tablecart:menu", "not json")
+    r = run_cli("menu", "import", MENU_FILE, "--store", redis.url)
+    assert r.returncode == 1
+    assert "tablecart:menu is unreadable" in r.stderr.decode(), r.stderr
+    redis.command("DEL", "tablecart:menu")
+    redis.command("HSET", "tablecart:menu", "x", "1")
+    r = run_cli("menu", "import", MENU_FILE, "--store", redis.url)
+    assert r.returncode == 1 and b"WRONGTYPE" in r.stderr, r.stderr
+
+
+def test_unreadable_cart_is_503_not_a_crash(redis, server):
+    redis.command("HSET", "tablecart:cart:123", "version", "1", "cart", "{oops")
+    error(server.get_cart(123), 503, "unreadable")
+    error(server.add(123, 1001, 1), 503, "unreadable")
+    redis.command("DEL", "tablecart:cart:123")
+    assert envelope(server.add(123, 1001, 1))["version"] == 1
+
+
+def test_flushed_script_cache_falls_back_to_eval(redis, server):
+    envelope(server.add(123, 1001, 1))
+    assert redis.command("SCRIPT", "FLUSH") == "OK"
+    assert envelope(server.add(123, 1001, 1))["version"] == 2
+    assert envelope(server.add(123, 1001, 1))["version"] == 3
