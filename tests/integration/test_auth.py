@@ -8,6 +8,7 @@ code under test, except where `tablecart token` itself is the subject."""
 import json
 import os
 import subprocess
+import struct
 import time
 from urllib.parse import quote
 
@@ -374,6 +375,25 @@ def test_ws_command_after_expiry_closes_1008(start_server):
     assert data["items"][0]["quantity"] == applied, (data, applied)
     # The same token cannot open a new socket.
     assert_refused(server, "ws", 123, 401, "token expired", query="token=" + tok)
+
+
+def test_idle_ws_is_closed_1008_when_its_token_expires(start_server):
+    """A socket that sends nothing is closed at its token's expiry too, so it stops receiving."""
+    server = jwt_server(start_server)
+    exp = int(time.time()) + 2 * SCALE
+    w = RawWS(server.port, 123, query="?token=" + token(user=100, table=123, exp=exp))
+    try:
+        assert w.recv_json()["type"] == "connected"
+        assert w.recv_json()["type"] == "cart_update"
+        closed = w.recv_message(timeout=exp - time.time() + 5 * SCALE)
+        assert closed.opcode == OP_CLOSE, closed
+        assert time.time() >= exp, "closed %.2fs before exp" % (exp - time.time())
+        assert struct.unpack("!H", closed.payload[:2])[0] == 1008
+        assert closed.payload[2:] == b"token expired", closed.payload
+        w.send_frame(OP_CLOSE, closed.payload[:2])
+        w.wait_eof()
+    finally:
+        w.close()
 
 
 def test_sse_stream_ends_when_its_token_expires(start_server):
