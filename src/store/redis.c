@@ -13,7 +13,9 @@
  * - Two async connections (commands, subscriber) run on the loop through
  *   our adapter (uv_redis.c). A lost connection fails its pending calls with
  *   TC_ESTORE and is reconnected with back-off; a command unanswered for
- *   CMD_TIMEOUT_MS ends both connections the same way.
+ *   CMD_TIMEOUT_MS ends both connections the same way. A heartbeat published
+ *   every second to a channel of this instance's own, and heard back on the
+ *   subscription, catches a subscriber connection that died silently.
  * - The menu is read and written with a short-lived synchronous connection:
  *   that happens only before serving (start, `tablecart menu import`).
  *
@@ -38,7 +40,8 @@
 
 #define CMD_TIMEOUT_MS 2000 /* a command (or a connect) unanswered this long: Redis is gone */
 #define TICK_MS 100         /* timeout sweep */
-#define PING_EVERY_MS 1000  /* an idle command connection is checked this often */
+#define PING_EVERY_MS 1000  /* a heartbeat goes through Redis pub/sub this often */
+#define SUB_SILENT_MS 3500  /* no heartbeat heard for this long: the subscription is dead */
 #define RETRY_MIN_MS 50     /* reconnect back-off: doubles up to RETRY_MAX_MS */
 #define RETRY_MAX_MS 1000
 #define MAX_ATTEMPTS 16      /* optimistic writes of one mutate before giving up */
@@ -124,8 +127,10 @@ struct rd_store {
     rd_req *inflight_head, *inflight_tail;
     rd_mut *active; /* one in flight per table */
     uv_timer_t tick;
-    uint64_t next_ping;
+    tc_buf alive;       /* this instance's heartbeat channel */
+    uint64_t next_ping; /* next heartbeat PUBLISH */
     bool ping_outstanding;
+    uint64_t heard_at; /* last heartbeat heard on the subscription */
     bool resync_wanted;
     bool closing, handles_closing;
     uint64_t close_deadline;
@@ -558,11 +563,18 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = reply->element[0]->str;
-    if (strcmp(kind, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
+    const redisReply *ch = reply->element[1];
+    bool changes = ch->type == REDIS_REPLY_STRING && ch->len == q->channel.len &&
+                   memcmp(ch->str, q->channel.base, ch->len) == 0;
+    if (!changes) {
+        /* Our heartbeat channel: a subscription confirmed or a heartbeat. */
+        q->heard_at = uv_now(q->loop);
+    } else if (strcmp(kind, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
         on_message(q, reply->element[2]->str, reply->element[2]->len);
     } else if (strcmp(kind, "subscribe") == 0) {
         l->up = true;
         l->backoff_ms = 0;
+        q->heard_at = uv_now(q->loop);
         if (l->reported_down)
             tc_log_info("store: %s: subscribed to %s again", q->name, q->channel.base);
         l->reported_down = false;
@@ -592,6 +604,7 @@ static void setup_answered(rd_req *r, redisReply *reply)
     if (reply != NULL && l->ac != NULL && !q->closing) {
         l->up = true;
         l->backoff_ms = 0;
+        q->heard_at = uv_now(q->loop); /* no heartbeat could be sent while down */
         if (l->reported_down) tc_log_info("store: %s: connected again", q->name);
         l->reported_down = false;
         l->why[0] = '\0';
@@ -632,6 +645,7 @@ static void on_handle_closed(uv_handle_t *h)
     rd_store *q = h->data;
     if (--q->open_handles > 0) return;
     tc_buf_free(&q->channel);
+    tc_buf_free(&q->alive);
     free(q);
 }
 
@@ -703,8 +717,12 @@ static void link_start(rd_link *l)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (l->role == LINK_SUB) {
-        /* Pub/sub ignores SELECT: the channel name carries the database. */
-        redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %b", q->channel.base, q->channel.len);
+        /* Pub/sub ignores SELECT: the channel name carries the database.
+         * The second channel carries our own heartbeats (on_tick): a
+         * subscription that went silent is noticed even when no table
+         * changes. */
+        redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %b %b", q->channel.base, q->channel.len,
+                          q->alive.base, q->alive.len);
         return;
     }
     /* Queued before anything else, so every later command runs after them. */
@@ -747,11 +765,19 @@ static void on_tick(uv_timer_t *t)
         if (links[i]->ac != NULL && !links[i]->up && now >= links[i]->deadline)
             link_kill(links[i], links[i]->role == LINK_CMD ? "connect timed out"
                                                            : "subscription not confirmed in time");
+    if (q->sub.up && q->cmd.up && now >= q->heard_at + SUB_SILENT_MS) {
+        /* Redis answers commands but our heartbeats do not come back: the
+         * subscriber connection is dead without a FIN or RST. */
+        link_kill(&q->sub, "no heartbeat heard on the subscription");
+        return;
+    }
     if (q->cmd.up && !q->ping_outstanding && now >= q->next_ping) {
+        /* Also checks the command connection (an unanswered PUBLISH times
+         * out like any command). */
         rd_req *r = tc_xcalloc(1, sizeof *r);
-        const char *argv[] = {"PING"};
-        size_t lens[] = {4};
-        if (send_argv(q, r, ping_answered, 1, argv, lens) == 0)
+        const char *argv[] = {"PUBLISH", q->alive.base, "1"};
+        size_t lens[] = {7, q->alive.len, 1};
+        if (send_argv(q, r, ping_answered, 3, argv, lens) == 0)
             q->ping_outstanding = true;
         else
             free(r);
@@ -933,6 +959,7 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
     tc_buf_cstr(&q->channel);
     script_sha1(q->sha);
     q->instance = random_instance_id();
+    tc_buf_appendf(&q->alive, "tablecart:alive:%016" PRIx64, q->instance);
     q->cmd = (rd_link){.q = q, .role = LINK_CMD};
     q->sub = (rd_link){.q = q, .role = LINK_SUB};
     uv_timer_init(q->loop, &q->tick);

@@ -162,3 +162,94 @@ def wait_status(fn, status, timeout, what):
 
 def now():
     return time.monotonic()
+
+
+class ResetProxy:
+    """A TCP proxy in front of Redis that can reset every connection (RST, as a
+    crashed host or a firewall does) and refuse new ones the same way.
+
+    One thread per connection pumps both directions with select(), so that
+    the reset (SO_LINGER 0, then close) happens in the thread that owns the
+    sockets: a socket closed under another thread's blocked recv() would
+    stay open until that recv() returns."""
+
+    def __init__(self, target_port):
+        import threading
+        self.target = target_port
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.url = "redis://127.0.0.1:%d" % self.port
+        self.generation = 0  # bumped by reset(): older connections reset themselves
+        self.mute_epoch = 0  # bumped by mute_subscribers()
+        self.resetting = False
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def _rst(sock):
+        import struct
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        sock.close()
+
+    def _accept(self):
+        import threading
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.resetting:
+                self._rst(c)
+                continue
+            threading.Thread(target=self._pump, args=(c, self.generation), daemon=True).start()
+
+    def _pump(self, c, generation):
+        import select
+        try:
+            u = socket.create_connection(("127.0.0.1", self.target), timeout=IO_TIMEOUT)
+        except OSError:
+            self._rst(c)
+            return
+        peer = {c: u, u: c}
+        epoch, first, is_sub = self.mute_epoch, True, False
+        try:
+            while generation == self.generation:
+                ready, _, _ = select.select([c, u], [], [], 0.02)
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    if first and s is c:
+                        first, is_sub = False, b"SUBSCRIBE" in data[:32].upper()
+                    if is_sub and epoch != self.mute_epoch:
+                        continue  # muted: bytes vanish both ways, nothing is closed
+                    peer[s].sendall(data)
+        except OSError:
+            return
+        finally:
+            self._rst(c)
+            u.close()
+
+    def reset(self):
+        """Resets every open connection and every new one until heal()."""
+        self.resetting = True
+        self.generation += 1
+
+    def mute_subscribers(self):
+        """The subscriber connections open now go silent (a dead path without
+        FIN or RST); later ones work."""
+        self.mute_epoch += 1
+
+    def heal(self):
+        self.resetting = False
+
+    def close(self):
+        self.closed = True
+        self.reset()
+        self.lsock.close()

@@ -113,3 +113,49 @@ def test_start_fails_clearly_when_redis_is_not_there(start_server, redis):
     assert "tablecart: store: %s: cannot connect: Connection refused" % redis.url in err, err
     redis.start()
     wait_until(lambda: start_server(), IO_TIMEOUT, "a server once Redis is back")
+
+
+def test_connections_reset_by_peer(redis, start_server, clients):
+    """RST instead of a clean close, for open connections and for reconnects
+    (libuv reports these as poll errors, which hiredis's own adapter drops)."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        s = start_server(url=proxy.url)
+        sse_s, _ = open_streams(s, clients)
+        assert sse_s.next_update().id == "0"
+        envelope(s.add(123, 1001, 1))
+        assert sse_s.next_update().id == "1"
+        proxy.reset()
+        error(wait_status(lambda: healthz(s), 503, RECOVER, "healthz 503"), 503)
+        error(wait_status(lambda: s.get_cart(123), 503, RECOVER, "503"), 503, "store unavailable")
+        proxy.heal()
+        wait_status(lambda: healthz(s), 200, RECOVER, "healthz 200 again")
+        assert envelope(s.add(123, 1001, 1))["version"] == 2
+        assert sse_s.next_update().id == "2"
+    finally:
+        proxy.close()
+
+
+def test_silent_subscription_is_noticed_and_resynced(redis, start_server, clients):
+    """The subscriber connection dies without FIN or RST while commands still
+    work: the heartbeat through pub/sub notices, the instance resubscribes and
+    re-reads the carts, and its diners get the change they missed."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)  # straight to Redis
+        sse_a, ws_a = open_streams(a, clients)
+        assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+        proxy.mute_subscribers()
+        d = envelope(b.add(123, 1001, 2))
+        ev = sse_a.next_update(timeout=RECOVER)
+        assert ev.id == "1" and ev.json() == d
+        m = ws_a.recv(timeout=RECOVER)
+        assert (m["type"], m["data"]) == ("cart_update", d)
+        assert "no heartbeat heard on the subscription" in a.stderr()
+        envelope(b.add(123, 1001, 1))  # and the new subscription works
+        assert sse_a.next_update().id == "2"
+    finally:
+        proxy.close()
