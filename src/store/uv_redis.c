@@ -14,6 +14,7 @@ static void on_poll(uv_poll_t *h, int status, int events);
 
 static void uvr_apply(uvr *p)
 {
+    if (p->ac == NULL) return; /* cleaned up: the handle is closing */
     if (p->want)
         uv_poll_start(&p->poll, p->want, on_poll);
     else
