@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ typedef struct {
     redisAsyncContext *ac; /* NULL while down */
     bool up;               /* CMD: Redis answered the setup; SUB: subscription confirmed */
     bool reported_down;    /* an outage is logged once, not at every retry */
+    bool self_connected;   /* the socket reached itself (see connected_to_itself) */
     uint64_t deadline;     /* while connecting: give up at this uv_now() */
     unsigned backoff_ms;
     uv_timer_t retry;
@@ -139,6 +141,8 @@ struct rd_store {
 
 static void link_start(rd_link *l);
 static void link_down(rd_link *l, const char *why);
+static void link_kill(rd_link *l, const char *why);
+static void on_retry(uv_timer_t *t);
 
 static int64_t now_ms(void)
 {
@@ -601,7 +605,9 @@ static void setup_answered(rd_req *r, redisReply *reply)
     rd_link *l = &q->cmd;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         tc_log_error("store: %s: SCRIPT LOAD: %s", q->name, reply->str);
-    if (reply != NULL && l->ac != NULL && !q->closing) {
+    /* An array is our own command echoed by a socket connected to itself. */
+    if (reply != NULL && reply->type != REDIS_REPLY_ARRAY && l->ac != NULL && !l->self_connected &&
+        !q->closing) {
         l->up = true;
         l->backoff_ms = 0;
         q->heard_at = uv_now(q->loop); /* no heartbeat could be sent while down */
@@ -612,13 +618,41 @@ static void setup_answered(rd_req *r, redisReply *reply)
     free(r);
 }
 
+/* Linux may give a connect to a local port nobody listens on that same port
+ * as its source (TCP simultaneous open): the socket then talks to itself,
+ * and it holds the port a restarting Redis needs. */
+static bool connected_to_itself(int fd)
+{
+    struct sockaddr_storage a, b;
+    socklen_t la = sizeof a, lb = sizeof b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    if (getsockname(fd, (struct sockaddr *)&a, &la) != 0 ||
+        getpeername(fd, (struct sockaddr *)&b, &lb) != 0)
+        return false;
+    return la == lb && memcmp(&a, &b, la) == 0;
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     rd_link *l = ac->data;
-    /* A connected link is up only once Redis answers (setup_answered,
-     * on_sub_reply): a paused or wedged server still completes TCP connects. */
-    if (l->ac != ac || status == REDIS_OK) return;
+    if (l->ac != ac) return;
+    if (status == REDIS_OK) {
+        /* Up only once Redis answers (setup_answered, on_sub_reply): a
+         * paused or wedged server still completes TCP connects. */
+        if (connected_to_itself(ac->c.fd)) {
+            /* Ended from the next loop turn (not inside hiredis), with an
+             * RST: a TIME_WAIT left on that port would keep Redis from
+             * binding it for a minute. */
+            struct linger abort_on_close = {1, 0};
+            setsockopt(ac->c.fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+            l->self_connected = true;
+            uv_timer_start(&l->retry, on_retry, 0, 0);
+            tc_log_debug("store: %s: %s connection reached itself", l->q->name, role_name(l));
+        }
+        return;
+    }
     /* hiredis frees ac when this returns, after failing its callbacks. */
     l->ac = NULL;
     link_down(l, ac->errstr[0] ? ac->errstr : "cannot connect");
@@ -637,7 +671,11 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
 static void on_retry(uv_timer_t *t)
 {
     rd_link *l = t->data;
-    if (!l->q->closing && l->ac == NULL) link_start(l);
+    if (l->q->closing) return;
+    if (l->ac != NULL && l->self_connected)
+        link_kill(l, "reached itself, not Redis (nothing listens on that port)");
+    else if (l->ac == NULL)
+        link_start(l);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -712,6 +750,7 @@ static void link_start(rd_link *l)
     ac->data = l;
     l->ac = ac;
     l->up = false;
+    l->self_connected = false;
     l->deadline = uv_now(q->loop) + CMD_TIMEOUT_MS;
     redisEnableKeepAlive(&ac->c);
     redisAsyncSetConnectCallback(ac, on_connect);

@@ -27,15 +27,27 @@ class RedisServer:
     def __init__(self, workdir):
         self.dir = workdir / "redis"
         self.dir.mkdir(exist_ok=True)
-        self.port = free_port()
-        self.url = "redis://127.0.0.1:%d" % self.port
         self.proc = None
         self.log = self.dir / "redis.log"
+        self.port = None
         self.start()
 
     def start(self):
-        """Starts (again) on the same port and folder: the AOF is reloaded."""
+        """Starts (again) on the same port and folder: the AOF is reloaded.
+        A port taken in between (free_port races other processes) is retried:
+        a new port the first time, the same one (a little later) on a restart."""
         assert self.proc is None or self.proc.poll() is not None
+        first = self.port is None
+        for _ in range(5):
+            if first:
+                self.port = free_port()
+            if self._start_once():
+                self.url = "redis://127.0.0.1:%d" % self.port
+                return
+            time.sleep(0.1)
+        raise AssertionError("redis-server would not start:\n%s" % self.log.read_text()[-2000:])
+
+    def _start_once(self):
         cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
                "--daemonize", "no", "--logfile", str(self.log)]
@@ -44,14 +56,13 @@ class RedisServer:
 
         def up():
             if self.proc.poll() is not None:
-                raise AssertionError("redis-server exited with %s:\n%s"
-                                     % (self.proc.returncode, self.log.read_text()[-2000:]))
+                return "exited"
             try:
                 return self.command("PING") == "PONG"
             except (OSError, RespError):
                 return False
 
-        wait_until(up, IO_TIMEOUT * 2, "redis-server answering PING")
+        return wait_until(up, IO_TIMEOUT * 2, "redis-server answering PING") is True
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
