@@ -70,6 +70,10 @@ def test_change_message_on_the_channel(redis, server):
         sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$17\r\ntablecart:changes\r\n")
         f = sub.makefile("rb")
         assert read_resp(f)[0] == b"subscribe"
+        # No-ops and refusals publish nothing: the first message is the change.
+        assert envelope(server.clear(124))["version"] == 0
+        error(server.add(124, 1020, 1), 400)  # sold out
+        error(server.remove(124, 1001), 404)
         d = envelope(server.add(124, 1030, 1))
         kind, channel, payload = read_resp(f)
         assert (kind, channel) == (b"message", b"tablecart:changes")
