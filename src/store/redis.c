@@ -191,8 +191,10 @@ static void inflight_remove(rd_store *q, rd_req *r)
 
 static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     rd_req *r = priv;
+    /* NULL: the connection is going away; say why in the 503s it causes. */
+    if (reply == NULL && ac->err && ac->errstr[0])
+        snprintf(r->q->cmd.why, sizeof r->q->cmd.why, "%s", ac->errstr);
     inflight_remove(r->q, r);
     r->on_reply(r, reply);
 }
@@ -727,6 +729,7 @@ static void link_kill(rd_link *l, const char *why)
     redisAsyncContext *ac = l->ac;
     if (ac == NULL) return;
     l->ac = NULL;
+    snprintf(l->why, sizeof l->why, "%s", why); /* for the callbacks failed now */
     redisAsyncFree(ac);
     link_down(l, why);
 }
