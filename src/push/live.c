@@ -319,6 +319,8 @@ static void ws_free(void *arg)
     free(s);
 }
 
+static void ws_resync(ws_stream *s);
+
 /* A command's answer to the sender: TYPE_success with the cart, or error. */
 typedef struct {
     ws_stream *s;
@@ -339,17 +341,45 @@ static void ws_answered(void *ctx, int status, const tc_cart *cart, const tc_err
                             tc_menu_table(tc_store_menu(ws_app(s)->store), tc_cart_table_id(cart)),
                             &data);
             tc_buf_appendf(&type, "%s_success", call->type);
+            int64_t v = tc_cart_version(cart);
+            bool stale = v < s->base.sent_version;
             /* The sender sees this version in its answer; a later broadcast of
              * the same version would be a duplicate. */
-            if (tc_cart_version(cart) > s->base.sent_version)
-                s->base.sent_version = tc_cart_version(cart);
+            if (v > s->base.sent_version) s->base.sent_version = v;
             ws_send(s, type.base, TC_ENVELOPE_OK_MESSAGE, data.base, data.len);
+            if (stale) ws_resync(s);
             tc_buf_free(&data);
             tc_buf_free(&type);
         }
     }
     free(call);
     stream_release(&s->base);
+}
+
+static void ws_resynced(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    ws_stream *s = ctx;
+    (void)err;
+    s->base.pending--;
+    if (!s->base.dead && status >= 0 && tc_cart_version(cart) >= s->base.sent_version) {
+        tc_buf data = TC_BUF_INIT;
+        tc_cart_to_json(cart,
+                        tc_menu_table(tc_store_menu(ws_app(s)->store), tc_cart_table_id(cart)),
+                        &data);
+        s->base.sent_version = tc_cart_version(cart);
+        ws_send(s, "cart_update", "购物车更新", data.base, data.len);
+        tc_buf_free(&data);
+    }
+    stream_release(&s->base);
+}
+
+/* The answer to a command was older than a cart_update the socket already got
+ * (with Redis, another instance's change can overtake it): the client now
+ * shows the older cart, so send the current one again. */
+static void ws_resync(ws_stream *s)
+{
+    s->base.pending++;
+    tc_ops_get(ws_app(s), s->base.sub.table_id, ws_resynced, s);
 }
 
 static void ws_error(ws_stream *s, const char *message)
