@@ -121,7 +121,8 @@ static int authorize(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_
     return r ? r : tc_auth_allow(p, tc_store_menu(app->store), table_id, err);
 }
 
-static void h_get_cart(tc_http_exchange *x)
+/* The table of the path, if the caller may see it; else answers and -1. */
+static int32_t path_table(tc_http_exchange *x)
 {
     tc_errmsg err;
     int32_t table_id;
@@ -130,8 +131,15 @@ static void h_get_cart(tc_http_exchange *x)
     int r = table_param(x, &table_id, &err);
     if (r == 0) r = authorize(x, table_id, &p, &phone, &err);
     tc_buf_free(&phone);
-    if (r) return fail_code(x, r, &err);
-    tc_ops_get(app_of(x), table_id, got_cart, x);
+    if (r == 0) return table_id;
+    fail_code(x, r, &err);
+    return -1;
+}
+
+static void h_get_cart(tc_http_exchange *x)
+{
+    int32_t table_id = path_table(x);
+    if (table_id > 0) tc_ops_get(app_of(x), table_id, got_cart, x);
 }
 
 /* --- mutations --------------------------------------------------------------- */
@@ -310,14 +318,8 @@ static void h_clear(tc_http_exchange *x)
 
 static void h_menu(tc_http_exchange *x)
 {
-    tc_errmsg err;
-    int32_t table_id;
-    tc_principal p;
-    tc_buf phone = TC_BUF_INIT;
-    int r = table_param(x, &table_id, &err);
-    if (r == 0) r = authorize(x, table_id, &p, &phone, &err);
-    tc_buf_free(&phone);
-    if (r) return fail_code(x, r, &err);
+    int32_t table_id = path_table(x);
+    if (table_id < 0) return;
     const tc_table *t = table_of(x, table_id);
     tc_buf data = TC_BUF_INIT;
     tc_menu_table_json(tc_store_menu(app_of(x)->store), t, &data);

@@ -461,6 +461,25 @@ int tc_menu_parse(const char *text, size_t len, tc_menu **out, tc_errmsg *err)
     return 0;
 }
 
+void tc_menu_cuisine_json(const tc_cuisine *c, bool with_store, tc_buf *out)
+{
+    tc_buf_append_str(out, "{\"cuisineId\":");
+    tc_json_int(out, c->cuisine_id);
+    if (with_store) {
+        tc_buf_append_str(out, ",\"storeId\":");
+        tc_json_int(out, c->store_id);
+    }
+    tc_buf_append_str(out, ",\"cuisineName\":");
+    tc_json_cstr_or_null(out, c->cuisine_name);
+    tc_buf_append_str(out, ",\"cuisineType\":");
+    tc_json_int(out, c->cuisine_type);
+    tc_buf_append_str(out, ",\"cuisineImage\":");
+    tc_json_cstr_or_null(out, c->cuisine_image);
+    tc_buf_append_str(out, ",\"unitPrice\":");
+    tc_money_append(out, c->unit_price);
+    tc_buf_append_str(out, c->available ? ",\"available\":true}" : ",\"available\":false}");
+}
+
 void tc_menu_table_json(const tc_menu *m, const tc_table *t, tc_buf *out)
 {
     tc_buf_append_str(out, "{\"table\":{\"tableId\":");
@@ -476,21 +495,7 @@ void tc_menu_table_json(const tc_menu *m, const tc_table *t, tc_buf *out)
         if (c->store_id != t->store_id) continue;
         if (!first) tc_buf_append(out, ",", 1);
         first = false;
-        tc_buf_append_str(out, "{\"cuisineId\":");
-        tc_json_int(out, c->cuisine_id);
-        tc_buf_append_str(out, ",\"storeId\":");
-        tc_json_int(out, c->store_id);
-        tc_buf_append_str(out, ",\"cuisineName\":");
-        tc_json_cstr_or_null(out, c->cuisine_name);
-        tc_buf_append_str(out, ",\"cuisineType\":");
-        tc_json_int(out, c->cuisine_type);
-        tc_buf_append_str(out, ",\"cuisineImage\":");
-        tc_json_cstr_or_null(out, c->cuisine_image);
-        tc_buf_append_str(out, ",\"unitPrice\":");
-        tc_money_append(out, c->unit_price);
-        tc_buf_append_str(out, ",\"available\":");
-        tc_buf_append_str(out, c->available ? "true" : "false");
-        tc_buf_append(out, "}", 1);
+        tc_menu_cuisine_json(c, true, out);
     }
     tc_buf_append_str(out, "]}");
 }

@@ -70,6 +70,12 @@ const tc_table *tc_menu_table_at(const tc_menu *m, size_t i);
 size_t tc_menu_cuisine_count(const tc_menu *m);
 const tc_cuisine *tc_menu_cuisine_at(const tc_menu *m, size_t i);
 
+/* Appends one dish as JSON: {cuisineId[,storeId],cuisineName,cuisineType,
+ * cuisineImage,unitPrice,available}, money with two decimals. storeId is
+ * written when with_store (the menu endpoint); a menu file nests dishes under
+ * their store and leaves it out. */
+void tc_menu_cuisine_json(const tc_cuisine *c, bool with_store, tc_buf *out);
+
 /* Appends the menu endpoint's data for one table (SPEC §3):
  * {"table":{"tableId":..,"tableNumber":..,"storeId":..},"cuisines":[ {cuisineId,storeId,
  * cuisineName,cuisineType,cuisineImage,unitPrice,available}, ... ]} with the

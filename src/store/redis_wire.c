@@ -158,18 +158,9 @@ void tc_redis_menu_json(const tc_menu *m, tc_buf *out)
         for (size_t i = 0; i < nc; i++) {
             const tc_cuisine *c = tc_menu_cuisine_at(m, i);
             if (c->store_id != s->store_id) continue;
-            tc_buf_append_str(out, first ? "{\"cuisineId\":" : ",{\"cuisineId\":");
+            if (!first) tc_buf_append(out, ",", 1);
             first = false;
-            tc_json_int(out, c->cuisine_id);
-            tc_buf_append_str(out, ",\"cuisineName\":");
-            tc_json_cstr_or_null(out, c->cuisine_name);
-            tc_buf_append_str(out, ",\"cuisineType\":");
-            tc_json_int(out, c->cuisine_type);
-            tc_buf_append_str(out, ",\"cuisineImage\":");
-            tc_json_cstr_or_null(out, c->cuisine_image);
-            tc_buf_append_str(out, ",\"unitPrice\":");
-            tc_money_append(out, c->unit_price);
-            tc_buf_append_str(out, c->available ? ",\"available\":true}" : ",\"available\":false}");
+            tc_menu_cuisine_json(c, false, out);
         }
         tc_buf_append_str(out, "]}");
     }
