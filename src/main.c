@@ -53,7 +53,8 @@ static int read_file(const char *path, tc_buf *out, tc_errmsg *err)
     if (!f) return tc_errmsg_set(err, TC_EIO, "cannot open %s", path);
     char chunk[8192];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) tc_buf_append(out, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        tc_buf_append(out, chunk, n);
     int bad = ferror(f);
     fclose(f);
     return bad ? tc_errmsg_set(err, TC_EIO, "cannot read %s", path) : 0;
@@ -217,8 +218,8 @@ static void print_table_links(const tc_menu *menu, const char *host, int port)
     for (size_t i = 0; i < n && i < 20; i++) {
         const tc_table *t = tc_menu_table_at(menu, i);
         const tc_store_info *st = tc_menu_store(menu, t->store_id);
-        tc_log_info("table %s of %s: http://%s:%d/?table=%d", t->table_number,
-                    st ? st->name : "?", host, port, t->table_id);
+        tc_log_info("table %s of %s: http://%s:%d/?table=%d", t->table_number, st ? st->name : "?",
+                    host, port, t->table_id);
     }
     if (n > 20) tc_log_info("... and %zu more tables", n - 20);
 }

@@ -20,9 +20,9 @@ typedef struct tc_app {
     const tc_config *cfg;
     uv_loop_t *loop;
     tc_store *store;
-    tc_live *live;       /* SSE and WebSocket subscribers and their hub */
-    tc_auth *auth;       /* who may do what (--auth) */
-    tc_idem *idem;       /* remembered answers for Idempotency-Key */
+    tc_live *live; /* SSE and WebSocket subscribers and their hub */
+    tc_auth *auth; /* who may do what (--auth) */
+    tc_idem *idem; /* remembered answers for Idempotency-Key */
     tc_metrics *metrics;
     tc_server *server;
     tc_cart_limits limits;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 typedef struct entry {
-    struct entry *chain;      /* same bucket */
+    struct entry *chain;         /* same bucket */
     struct entry *older, *newer; /* insertion order = expiry order (one TTL for all) */
     uint64_t hash;
     uint64_t expires;
@@ -23,7 +23,8 @@ struct tc_idem {
 static uint64_t fnv1a(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -40,7 +41,8 @@ tc_idem *tc_idem_new(size_t max_entries, uint64_t ttl_ms)
 {
     tc_idem *d = tc_xcalloc(1, sizeof *d);
     d->n_buckets = 1;
-    while (d->n_buckets < max_entries) d->n_buckets *= 2;
+    while (d->n_buckets < max_entries)
+        d->n_buckets *= 2;
     d->buckets = tc_xcalloc(d->n_buckets, sizeof *d->buckets);
     d->max = max_entries;
     d->ttl = ttl_ms;
@@ -50,12 +52,17 @@ tc_idem *tc_idem_new(size_t max_entries, uint64_t ttl_ms)
 static void unlink_entry(tc_idem *d, entry *e)
 {
     entry **pp = &d->buckets[e->hash & (d->n_buckets - 1)];
-    while (*pp != e) pp = &(*pp)->chain;
+    while (*pp != e)
+        pp = &(*pp)->chain;
     *pp = e->chain;
-    if (e->older) e->older->newer = e->newer;
-    else d->oldest = e->newer;
-    if (e->newer) e->newer->older = e->older;
-    else d->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        d->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        d->newest = e->older;
     tc_buf_free(&e->id);
     tc_buf_free(&e->answer.headers);
     tc_buf_free(&e->answer.body);
@@ -66,7 +73,8 @@ static void unlink_entry(tc_idem *d, entry *e)
 void tc_idem_free(tc_idem *d)
 {
     if (!d) return;
-    while (d->oldest) unlink_entry(d, d->oldest);
+    while (d->oldest)
+        unlink_entry(d, d->oldest);
     free(d->buckets);
     free(d);
 }
@@ -104,8 +112,10 @@ void tc_idem_put(tc_idem *d, tc_view m, tc_view p, tc_view k, int status, const 
     e->chain = d->buckets[b];
     d->buckets[b] = e;
     e->older = d->newest;
-    if (d->newest) d->newest->newer = e;
-    else d->oldest = e;
+    if (d->newest)
+        d->newest->newer = e;
+    else
+        d->oldest = e;
     d->newest = e;
     d->count++;
     expire(d, now);

@@ -36,8 +36,8 @@ int tc_input_int_text(tc_view t, const char *field, tc_in_kind kind, int64_t *ou
     return in_range(neg ? -v : v, field, kind, out, err);
 }
 
-int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required,
-                 int64_t *out, bool *present, tc_errmsg *err)
+int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required, int64_t *out,
+                 bool *present, tc_errmsg *err)
 {
     json_t *v = json_object_get(obj, field);
     *present = v != NULL && !json_is_null(v);
@@ -88,8 +88,7 @@ int tc_input_identity(const tc_http_req *r, tc_identity *who, tc_buf *phone, tc_
         rc = tc_input_int_text(*h, "X-User-Id", TC_IN_ID, &v, err);
         who->has_user_id = rc == 0;
     } else if (tc_http_query_get(r, "userId", &q)) {
-        rc = tc_input_int_text((tc_view){q.base ? q.base : "", q.len}, "userId", TC_IN_ID, &v,
-                               err);
+        rc = tc_input_int_text((tc_view){q.base ? q.base : "", q.len}, "userId", TC_IN_ID, &v, err);
         who->has_user_id = rc == 0;
     }
     who->user_id = v;

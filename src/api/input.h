@@ -27,8 +27,8 @@ int tc_input_int_text(tc_view text, const char *field, tc_in_kind kind, int64_t 
 
 /* Reads obj[field]. Absent or null: *present = false and 0 (or TC_EINVAL
  * "FIELD is required" when required). */
-int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required,
-                 int64_t *out, bool *present, tc_errmsg *err);
+int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required, int64_t *out,
+                 bool *present, tc_errmsg *err);
 
 /* Reads an optional string field; *out is NULL when absent or null (borrowed
  * from obj). A non-string is TC_EINVAL. */

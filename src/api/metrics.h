@@ -11,7 +11,7 @@
 
 struct tc_metrics {
     uint64_t http_requests;
-    uint64_t http_errors; /* answers >= 400 */
+    uint64_t http_errors;  /* answers >= 400 */
     uint64_t mutations[4]; /* by tc_op_kind, applied (changed the cart) */
     uint64_t mutations_rejected;
     uint64_t events_sse, events_ws; /* frames queued to subscribers */
@@ -20,7 +20,7 @@ struct tc_metrics {
     uint64_t store_errors;
     double store_seconds_sum;
     uint64_t store_buckets[TC_LATENCY_BUCKETS]; /* cumulative counts per bound */
-    uint64_t conns_sse, conns_ws;   /* live now */
+    uint64_t conns_sse, conns_ws;               /* live now */
 };
 
 typedef struct tc_metrics tc_metrics;

@@ -56,20 +56,32 @@ int tc_ops_http_status(int code)
 {
     switch (code) {
     case 0:
-    case TC_UNCHANGED: return 200;
+    case TC_UNCHANGED:
+        return 200;
     case TC_EINVAL:
     case TC_ESOLDOUT:
-    case TC_ELIMIT: return 400;
-    case TC_EAUTH: return 401;
-    case TC_EFORBIDDEN: return 403;
-    case TC_ENOTFOUND: return 404;
-    case TC_EMETHOD: return 405;
-    case TC_ECONFLICT: return 409;
-    case TC_ETOOBIG: return 413;
-    case TC_EMEDIA: return 415;
-    case TC_EBUSY: return 429;
+    case TC_ELIMIT:
+        return 400;
+    case TC_EAUTH:
+        return 401;
+    case TC_EFORBIDDEN:
+        return 403;
+    case TC_ENOTFOUND:
+        return 404;
+    case TC_EMETHOD:
+        return 405;
+    case TC_ECONFLICT:
+        return 409;
+    case TC_ETOOBIG:
+        return 413;
+    case TC_EMEDIA:
+        return 415;
+    case TC_EBUSY:
+        return 429;
     case TC_ESTORE:
-    case TC_EIO: return 503;
-    default: return 500;
+    case TC_EIO:
+        return 503;
+    default:
+        return 500;
     }
 }

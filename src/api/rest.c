@@ -61,11 +61,14 @@ static bool none_match_hits(tc_view h, int64_t version)
 {
     const char *s = h.base, *end = h.base + h.len;
     while (s < end) {
-        while (s < end && (*s == ' ' || *s == ',')) s++;
+        while (s < end && (*s == ' ' || *s == ','))
+            s++;
         const char *e = s;
-        while (e < end && *e != ',') e++;
+        while (e < end && *e != ',')
+            e++;
         const char *te = e;
-        while (te > s && te[-1] == ' ') te--;
+        while (te > s && te[-1] == ' ')
+            te--;
         tc_view tok = {s, (size_t)(te - s)};
         if (tc_view_eq(tok, "*") || (tok.len && parse_tag(tok) == version)) return true;
         s = e;
@@ -182,7 +185,8 @@ static bool is_json(const tc_view *ct)
 {
     if (ct == NULL) return false;
     size_t n = 0;
-    while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ') n++;
+    while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ')
+        n++;
     return tc_view_ieq((tc_view){ct->base, n}, "application/json");
 }
 
@@ -229,8 +233,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
             r = tc_errmsg_set(&err, TC_EMEDIA, "Content-Type must be application/json");
             goto bad;
         }
-        if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0)
-            goto bad;
+        if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0) goto bad;
     }
 
     tc_op op = {.kind = kind, .expect_version = -1, .origin = tc_conn_id(x->conn)};

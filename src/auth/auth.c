@@ -66,7 +66,8 @@ int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err)
                                  "--auth jwt needs --jwt-secret-file or TABLECART_JWT_SECRET");
         tc_buf_append_str(out, env);
     }
-    while (out->len > 0 && strchr(" \t\r\n", out->base[out->len - 1])) out->len--;
+    while (out->len > 0 && strchr(" \t\r\n", out->base[out->len - 1]))
+        out->len--;
     if (out->len < TC_AUTH_MIN_SECRET)
         return tc_errmsg_set(err, TC_EINVAL, "the JWT secret must be at least %d bytes",
                              TC_AUTH_MIN_SECRET);

@@ -55,7 +55,10 @@ typedef struct {
     int32_t max_remark;   /* 200 code points */
 } tc_cart_limits;
 
-#define TC_CART_LIMITS_DEFAULT {99, 100, 200}
+#define TC_CART_LIMITS_DEFAULT                                                                     \
+    {                                                                                              \
+        99, 100, 200                                                                               \
+    }
 
 /* A new empty cart for table t: version 0, updated_at -1 (JSON null). */
 tc_cart *tc_cart_new(const tc_table *t);

@@ -25,7 +25,8 @@ void tc_buf_reserve(tc_buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     b->base = tc_xrealloc(b->base, cap);
     b->cap = cap;
 }

@@ -22,7 +22,10 @@ typedef struct {
     size_t cap;
 } tc_buf;
 
-#define TC_BUF_INIT {NULL, 0, 0}
+#define TC_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 static inline tc_view tc_view_of(const char *s)
 {

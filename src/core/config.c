@@ -46,7 +46,8 @@ const char *tc_config_usage(void)
     return "tablecart — a real-time shared cart for restaurant table ordering\n"
            "\n"
            "usage:\n"
-           "  tablecart serve [options]          serve the HTTP API, SSE, WebSocket and the web page\n"
+           "  tablecart serve [options]          serve the HTTP API, SSE, WebSocket and the web "
+           "page\n"
            "  tablecart menu import FILE [--store URL]   load or update stores, tables and dishes\n"
            "  tablecart token --user ID [--phone P] [--table ID | --store ID] [--ttl SECONDS]\n"
            "  tablecart --help | --version\n"
@@ -72,8 +73,10 @@ static void env_name(const char *flag, char *out, size_t n)
 {
     size_t i = 0;
     const char *pre = "TABLECART_";
-    for (; *pre && i + 1 < n; pre++) out[i++] = *pre;
-    for (; *flag && i + 1 < n; flag++) out[i++] = *flag == '-' ? '_' : (char)toupper(*flag);
+    for (; *pre && i + 1 < n; pre++)
+        out[i++] = *pre;
+    for (; *flag && i + 1 < n; flag++)
+        out[i++] = *flag == '-' ? '_' : (char)toupper(*flag);
     out[i] = '\0';
 }
 
@@ -98,45 +101,57 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             bool redis = strncmp(v, "redis://", 8) == 0 && v[8] != '\0';
             if (!sqlite && !redis)
                 return tc_errmsg_set(err, TC_EINVAL,
-                                     "%s: expected sqlite:PATH or redis://HOST:PORT, got '%s'",
-                                     src, v);
+                                     "%s: expected sqlite:PATH or redis://HOST:PORT, got '%s'", src,
+                                     v);
             c->store_url = v;
-        }
-        else if (strcmp(o->flag, "menu") == 0) c->menu_file = v;
+        } else if (strcmp(o->flag, "menu") == 0)
+            c->menu_file = v;
         else if (strcmp(o->flag, "api-prefix") == 0) {
             size_t len = strlen(v);
             if ((len > 0 && v[0] != '/') || (len > 1 && v[len - 1] == '/'))
                 return tc_errmsg_set(err, TC_EINVAL,
                                      "%s: must be empty or start with / and not end with /", src);
             c->api_prefix = strcmp(v, "/") == 0 ? "" : v;
-        } else if (strcmp(o->flag, "jwt-secret-file") == 0) c->jwt_secret_file = v;
-        else if (strcmp(o->flag, "web") == 0) c->web_dir = v;
-        else if (strcmp(o->flag, "phone") == 0) c->token_phone = v;
+        } else if (strcmp(o->flag, "jwt-secret-file") == 0)
+            c->jwt_secret_file = v;
+        else if (strcmp(o->flag, "web") == 0)
+            c->web_dir = v;
+        else if (strcmp(o->flag, "phone") == 0)
+            c->token_phone = v;
         return 0;
     case OPT_SECONDS:
         if (parse_u64(v, 31536000, &n) != 0 || n == 0)
-            return tc_errmsg_set(err, TC_EINVAL, "%s: expected a whole number of seconds >= 1, got '%s'",
-                                 src, v);
-        if (strcmp(o->flag, "heartbeat") == 0) c->heartbeat_s = (unsigned)n;
-        else if (strcmp(o->flag, "sse-timeout") == 0) c->sse_timeout_s = (unsigned)n;
-        else if (strcmp(o->flag, "ws-ping") == 0) c->ws_ping_s = (unsigned)n;
-        else if (strcmp(o->flag, "request-timeout") == 0) c->request_timeout_s = (unsigned)n;
-        else if (strcmp(o->flag, "idle-timeout") == 0) c->idle_timeout_s = (unsigned)n;
-        else if (strcmp(o->flag, "ttl") == 0) c->token_ttl_s = (unsigned)n;
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "%s: expected a whole number of seconds >= 1, got '%s'", src, v);
+        if (strcmp(o->flag, "heartbeat") == 0)
+            c->heartbeat_s = (unsigned)n;
+        else if (strcmp(o->flag, "sse-timeout") == 0)
+            c->sse_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "ws-ping") == 0)
+            c->ws_ping_s = (unsigned)n;
+        else if (strcmp(o->flag, "request-timeout") == 0)
+            c->request_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "idle-timeout") == 0)
+            c->idle_timeout_s = (unsigned)n;
+        else if (strcmp(o->flag, "ttl") == 0)
+            c->token_ttl_s = (unsigned)n;
         return 0;
     case OPT_BYTES:
         if (parse_u64(v, 16u << 20, &n) != 0 || n < 128)
-            return tc_errmsg_set(err, TC_EINVAL, "%s: expected bytes between 128 and 16777216, got '%s'",
-                                 src, v);
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "%s: expected bytes between 128 and 16777216, got '%s'", src, v);
         c->ws_max_message = (size_t)n;
         return 0;
     case OPT_ID:
         if (parse_u64(v, INT32_MAX, &n) != 0 || n == 0)
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected a positive 32-bit integer, got '%s'",
                                  src, v);
-        if (strcmp(o->flag, "user") == 0) c->token_user = (int64_t)n;
-        else if (strcmp(o->flag, "table") == 0) c->token_table = (int64_t)n;
-        else c->token_store = (int64_t)n;
+        if (strcmp(o->flag, "user") == 0)
+            c->token_user = (int64_t)n;
+        else if (strcmp(o->flag, "table") == 0)
+            c->token_table = (int64_t)n;
+        else
+            c->token_store = (int64_t)n;
         return 0;
     case OPT_LISTEN: {
         const char *colon = strrchr(v, ':');
@@ -156,9 +171,12 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         return 0;
     }
     case OPT_AUTH:
-        if (strcmp(v, "none") == 0) c->auth = TC_AUTH_NONE;
-        else if (strcmp(v, "jwt") == 0) c->auth = TC_AUTH_JWT;
-        else return tc_errmsg_set(err, TC_EINVAL, "%s: expected none or jwt, got '%s'", src, v);
+        if (strcmp(v, "none") == 0)
+            c->auth = TC_AUTH_NONE;
+        else if (strcmp(v, "jwt") == 0)
+            c->auth = TC_AUTH_JWT;
+        else
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected none or jwt, got '%s'", src, v);
         return 0;
     case OPT_CORS:
         if (c->n_cors == TC_MAX_CORS)
@@ -203,10 +221,12 @@ static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg
         if (opts[i].kind == OPT_CORS) {
             free(c->cors_env);
             c->cors_env = strdup(v);
-            if (c->cors_env == NULL) return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
+            if (c->cors_env == NULL)
+                return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
             for (char *save, *tok = strtok_r(c->cors_env, ",", &save); tok;
                  tok = strtok_r(NULL, ",", &save)) {
-                while (*tok == ' ') tok++;
+                while (*tok == ' ')
+                    tok++;
                 int r = set_opt(c, &opts[i], tok, name, err);
                 if (r) return r;
             }

@@ -20,22 +20,22 @@ typedef struct {
     /* serve */
     char listen_host[64];
     int listen_port;
-    const char *store_url;   /* "sqlite:./tablecart.db" */
-    const char *menu_file;   /* NULL: none (demo menu on an empty store) */
-    const char *api_prefix;  /* "/api"; "" allowed */
-    unsigned heartbeat_s;    /* 30 */
-    unsigned sse_timeout_s;  /* 1800 */
-    unsigned ws_ping_s;      /* 30 */
-    size_t ws_max_message;   /* 65536 */
+    const char *store_url;      /* "sqlite:./tablecart.db" */
+    const char *menu_file;      /* NULL: none (demo menu on an empty store) */
+    const char *api_prefix;     /* "/api"; "" allowed */
+    unsigned heartbeat_s;       /* 30 */
+    unsigned sse_timeout_s;     /* 1800 */
+    unsigned ws_ping_s;         /* 30 */
+    size_t ws_max_message;      /* 65536 */
     unsigned request_timeout_s; /* 10: a whole request head+body must arrive in this */
-    unsigned idle_timeout_s; /* 60: an idle keep-alive connection is closed after this */
+    unsigned idle_timeout_s;    /* 60: an idle keep-alive connection is closed after this */
     tc_auth_mode auth;
     const char *jwt_secret_file;
     const char *cors_origins[TC_MAX_CORS];
     size_t n_cors;
-    const char *web_dir;     /* NULL: <repo>/web next to the binary, else ./web */
-    size_t max_head;         /* 16 KiB */
-    size_t max_body;         /* 64 KiB */
+    const char *web_dir; /* NULL: <repo>/web next to the binary, else ./web */
+    size_t max_head;     /* 16 KiB */
+    size_t max_body;     /* 64 KiB */
     /* token */
     int64_t token_user;
     const char *token_phone;

@@ -19,13 +19,20 @@ struct tc_router {
 unsigned tc_router_method_bit(int m)
 {
     switch (m) {
-    case HTTP_GET: return TC_M_GET;
-    case HTTP_HEAD: return TC_M_HEAD;
-    case HTTP_POST: return TC_M_POST;
-    case HTTP_PUT: return TC_M_PUT;
-    case HTTP_DELETE: return TC_M_DELETE;
-    case HTTP_OPTIONS: return TC_M_OPTIONS;
-    default: return 0;
+    case HTTP_GET:
+        return TC_M_GET;
+    case HTTP_HEAD:
+        return TC_M_HEAD;
+    case HTTP_POST:
+        return TC_M_POST;
+    case HTTP_PUT:
+        return TC_M_PUT;
+    case HTTP_DELETE:
+        return TC_M_DELETE;
+    case HTTP_OPTIONS:
+        return TC_M_OPTIONS;
+    default:
+        return 0;
     }
 }
 
@@ -37,7 +44,8 @@ tc_router *tc_router_new(void)
 void tc_router_free(tc_router *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < r->n; i++) free(r->routes[i].pattern);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->routes[i].pattern);
     free(r->routes);
     free(r);
 }
@@ -64,7 +72,8 @@ static bool match_one(const char *pat, tc_view path, tc_route_match *m)
     while (*pat) {
         if (pat[0] == '{' && pat[1] == '}') {
             const char *seg = s;
-            while (s < end && *s != '/') s++;
+            while (s < end && *s != '/')
+                s++;
             if (s == seg || np == TC_ROUTE_MAX_PARAMS) return false;
             m->params[np++] = (tc_view){seg, (size_t)(s - seg)};
             pat += 2;
@@ -91,7 +100,8 @@ void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_r
         if ((r->routes[i].methods & method_bit) && m->handler == NULL) {
             m->handler = r->routes[i].handler;
             m->n_params = t.n_params;
-            for (size_t k = 0; k < t.n_params; k++) m->params[k] = t.params[k];
+            for (size_t k = 0; k < t.n_params; k++)
+                m->params[k] = t.params[k];
         }
     }
 }
@@ -101,8 +111,8 @@ void tc_router_allow_header(unsigned methods, tc_buf *out)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{TC_M_GET, "GET"},       {TC_M_HEAD, "HEAD"},     {TC_M_POST, "POST"},
-                 {TC_M_PUT, "PUT"},       {TC_M_DELETE, "DELETE"}, {TC_M_OPTIONS, "OPTIONS"}};
+    } names[] = {{TC_M_GET, "GET"}, {TC_M_HEAD, "HEAD"},     {TC_M_POST, "POST"},
+                 {TC_M_PUT, "PUT"}, {TC_M_DELETE, "DELETE"}, {TC_M_OPTIONS, "OPTIONS"}};
     bool first = true;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!(methods & names[i].bit)) continue;

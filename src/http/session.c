@@ -66,8 +66,7 @@ static void exchange_done(tc_http_session *s, bool keep_alive)
 }
 
 static void write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
-                           const char *cors_and_extra, const char *body, size_t len,
-                           bool head_only)
+                           const char *cors_and_extra, const char *body, size_t len, bool head_only)
 {
     tc_buf out = TC_BUF_INIT;
     tc_buf_reserve(&out, 256 + len);
@@ -101,14 +100,14 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
     write_response(x->conn, keep_alive, status, content_type, hdr.len ? hdr.base : NULL, body, len,
                    x->head_only);
     tc_buf_free(&hdr);
-    tc_log_debug("%s %.*s -> %d", x->req->method_name, (int)x->req->target.len,
-                 x->req->target.base, status);
+    tc_log_debug("%s %.*s -> %d", x->req->method_name, (int)x->req->target.len, x->req->target.base,
+                 status);
     exchange_done(s, keep_alive);
     exchange_free(x);
 }
 
-void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message,
-                            const char *data, size_t data_len, const char *extra_headers)
+void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,
+                            size_t data_len, const char *extra_headers)
 {
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, message, status >= 200 && status < 300 ? data : NULL, data_len);

@@ -13,7 +13,6 @@
 #include "http/router.h"
 #include "net/conn.h"
 
-
 /* What every session of a listener shares. Owned by the caller; outlives the
  * server. */
 typedef struct {
@@ -28,12 +27,12 @@ typedef struct {
 } tc_http_site;
 
 struct tc_http_exchange {
-    tc_conn *conn;       /* referenced until the exchange ends */
-    tc_http_req *req;    /* valid until the exchange ends */
+    tc_conn *conn;    /* referenced until the exchange ends */
+    tc_http_req *req; /* valid until the exchange ends */
     tc_route_match route;
     void *app;
-    bool head_only;      /* HEAD: answer without a body */
-    const char *cors;    /* the request's Origin when it is allowed, else NULL */
+    bool head_only;                  /* HEAD: answer without a body */
+    const char *cors;                /* the request's Origin when it is allowed, else NULL */
     struct tc_http_session *session; /* NULL once the connection is gone */
 };
 
@@ -48,8 +47,8 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
                    const char *extra_headers, const char *body, size_t len);
 /* Answers with the JSON envelope: success (2xx) carries data (raw JSON), an
  * error carries message and data null. */
-void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message,
-                            const char *data, size_t data_len, const char *extra_headers);
+void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,
+                            size_t data_len, const char *extra_headers);
 /* Shorthand for an error envelope. */
 void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
 

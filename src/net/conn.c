@@ -304,7 +304,8 @@ static void conn_flush(tc_conn *c)
         c->wreq->data = c;
         c->inflight_items = n;
         unsigned left = n;
-        for (wq_item *it = c->wq_head; it && left; it = it->next, left--) it->started = true;
+        for (wq_item *it = c->wq_head; it && left; it = it->next, left--)
+            it->started = true;
         tc_conn_ref(c);
         if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written) != 0) {
             free(c->wreq);

@@ -19,7 +19,7 @@ struct tc_conn {
     uint64_t deadline; /* loop ms; 0 = none */
     wq_item *wq_head, *wq_tail;
     size_t wq_bytes;
-    uv_write_t *wreq;     /* the one write in flight, or NULL */
+    uv_write_t *wreq;      /* the one write in flight, or NULL */
     size_t inflight_items; /* queue items covered by wreq */
     unsigned refs;
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,

@@ -43,7 +43,8 @@ static void on_sweep(uv_timer_t *t)
         }
     }
     if (s->shutting_down && (s->n_conns == 0 || now >= s->shutdown_deadline)) {
-        for (tc_conn *c = s->conns; c; c = c->next) tc_conn_abort(c);
+        for (tc_conn *c = s->conns; c; c = c->next)
+            tc_conn_abort(c);
         if (s->n_conns == 0 && s->shutdown_done) {
             void (*done)(void *) = s->shutdown_done;
             s->shutdown_done = NULL;
@@ -77,7 +78,7 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     int len = sizeof bound;
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                               : ((struct sockaddr_in *)&bound)->sin_port);
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);

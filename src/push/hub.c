@@ -55,7 +55,8 @@ static size_t bucket_of(const tc_hub *h, int32_t id)
 static table_node **find(tc_hub *h, int32_t id)
 {
     table_node **pp = &h->buckets[bucket_of(h, id)];
-    while (*pp && (*pp)->table_id != id) pp = &(*pp)->chain;
+    while (*pp && (*pp)->table_id != id)
+        pp = &(*pp)->chain;
     return pp;
 }
 

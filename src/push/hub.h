@@ -32,9 +32,9 @@ struct tc_hub_event {
     const tc_table *table;
     uint64_t origin;
     int64_t timestamp_ms;
-    tc_buf json;        /* the cart DTO */
-    tc_sse_frame sse;   /* event: cart_update, id: version */
-    tc_rbuf *ws;        /* {"type":"cart_update",...} text frame */
+    tc_buf json;      /* the cart DTO */
+    tc_sse_frame sse; /* event: cart_update, id: version */
+    tc_rbuf *ws;      /* {"type":"cart_update",...} text frame */
 };
 
 tc_hub *tc_hub_new(void);

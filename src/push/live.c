@@ -44,10 +44,10 @@ typedef struct {
     tc_sub sub;
     tc_conn *conn;
     tc_live *live;
-    int64_t sent_version; /* newest cart version written to this stream */
+    int64_t sent_version;  /* newest cart version written to this stream */
     int64_t shown_version; /* what the client said it shows (Last-Event-ID), or -1 */
-    unsigned pending;     /* store calls in flight */
-    bool dead;            /* the connection is gone */
+    unsigned pending;      /* store calls in flight */
+    bool dead;             /* the connection is gone */
     void (*free_fn)(void *s);
 } stream;
 
@@ -100,10 +100,10 @@ static void stream_snapshot(void *ctx, int status, const tc_cart *cart, const tc
         /* The client already shows this version: nothing to send. */
         s->sent_version = s->shown_version;
     } else if (!s->dead && status >= 0 && tc_cart_version(cart) > s->sent_version) {
-        tc_hub_event ev = {.cart = cart,
-                           .table = tc_menu_table(tc_store_menu(s->live->app->store),
-                                                  tc_cart_table_id(cart)),
-                           .timestamp_ms = epoch_ms()};
+        tc_hub_event ev = {
+            .cart = cart,
+            .table = tc_menu_table(tc_store_menu(s->live->app->store), tc_cart_table_id(cart)),
+            .timestamp_ms = epoch_ms()};
         tc_cart_to_json(cart, ev.table, &ev.json);
         s->sub.deliver(&s->sub, &ev);
         tc_buf_free(&ev.json);
@@ -222,8 +222,9 @@ static void h_sse(tc_http_exchange *x)
     tc_resp_header(&head, "Cache-Control", "no-cache");
     tc_resp_header(&head, "X-Accel-Buffering", "no");
     tc_http_cors_headers(x, &head);
-    tc_buf_append_str(&head, chunked ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
-                                     : "Connection: close\r\n\r\n");
+    tc_buf_append_str(&head, chunked
+                                 ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                                 : "Connection: close\r\n\r\n");
     bool head_only = x->head_only;
     tc_conn *c = tc_http_takeover(x, NULL);
     tc_conn_write(c, head.base, head.len);
@@ -363,9 +364,8 @@ static void ws_resynced(void *ctx, int status, const tc_cart *cart, const tc_err
     s->base.pending--;
     if (!s->base.dead && status >= 0 && tc_cart_version(cart) >= s->base.sent_version) {
         tc_buf data = TC_BUF_INIT;
-        tc_cart_to_json(cart,
-                        tc_menu_table(tc_store_menu(ws_app(s)->store), tc_cart_table_id(cart)),
-                        &data);
+        tc_cart_to_json(
+            cart, tc_menu_table(tc_store_menu(ws_app(s)->store), tc_cart_table_id(cart)), &data);
         s->base.sent_version = tc_cart_version(cart);
         ws_send(s, "cart_update", "购物车更新", data.base, data.len);
         tc_buf_free(&data);
@@ -395,9 +395,8 @@ static void ws_command(ws_stream *s, json_t *msg)
         return ws_error(s, "type is required");
     if (strcmp(type, "heartbeat") == 0) return ws_send(s, "heartbeat", "pong", NULL, 0);
 
-    tc_op op = {.table_id = s->base.sub.table_id,
-                .expect_version = -1,
-                .origin = tc_conn_id(s->base.conn)};
+    tc_op op = {
+        .table_id = s->base.sub.table_id, .expect_version = -1, .origin = tc_conn_id(s->base.conn)};
     bool needs_dish = true, needs_qty = false;
     if (strcmp(type, "add_item") == 0) {
         op.kind = TC_OP_ADD;
@@ -543,11 +542,14 @@ static bool header_has_token(const tc_http_req *r, const char *name, const char 
     size_t tl = strlen(token);
     const char *s = h->base, *end = h->base + h->len;
     while (s < end) {
-        while (s < end && (*s == ' ' || *s == ',' || *s == '\t')) s++;
+        while (s < end && (*s == ' ' || *s == ',' || *s == '\t'))
+            s++;
         const char *e = s;
-        while (e < end && *e != ',') e++;
+        while (e < end && *e != ',')
+            e++;
         const char *te = e;
-        while (te > s && (te[-1] == ' ' || te[-1] == '\t')) te--;
+        while (te > s && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
         if ((size_t)(te - s) == tl && strncasecmp(s, token, tl) == 0) return true;
         s = e;
     }
@@ -609,12 +611,10 @@ static void h_ws(tc_http_exchange *x)
     s->base.sent_version = -1;
     s->base.shown_version = -1;
     s->base.free_fn = ws_free;
-    s->base.sub = (tc_sub){.table_id = table_id,
-                           .kind = TC_SUB_WS,
-                           .conn_id = tc_conn_id(c),
-                           .deliver = ws_deliver};
-    tc_ws_callbacks cb = {.ctx = s, .write = ws_write, .on_text = ws_on_text,
-                          .on_closed = ws_on_closed};
+    s->base.sub = (tc_sub){
+        .table_id = table_id, .kind = TC_SUB_WS, .conn_id = tc_conn_id(c), .deliver = ws_deliver};
+    tc_ws_callbacks cb = {
+        .ctx = s, .write = ws_write, .on_text = ws_on_text, .on_closed = ws_on_closed};
     s->ws = tc_ws_new(&cb, app->cfg->ws_max_message);
     s->last_rx = s->last_ping = uv_now(app->loop);
     ws_send(s, "connected", "连接成功", NULL, 0);

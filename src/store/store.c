@@ -20,8 +20,10 @@ int tc_store_open(const char *url, uv_loop_t *loop, tc_store **out, tc_errmsg *e
             be = backends[i];
     }
     if (be == NULL)
-        return tc_errmsg_set(err, TC_EINVAL, "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
-                             url ? url : "");
+        return tc_errmsg_set(
+            err, TC_EINVAL,
+            "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
+            url ? url : "");
 
     tc_store *s = tc_xcalloc(1, sizeof *s);
     s->be = be;

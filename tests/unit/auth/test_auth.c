@@ -334,7 +334,9 @@ static void test_tampered_refused(void **state)
 static void test_garbage_refused(void **state)
 {
     (void)state;
-    const char *bad[] = {"abc", "a.b.c", "..", "...", "a.b", "eyJhbGciOiJIUzI1NiJ9..",
+    const char *bad[] = {"abc",          "a.b.c",
+                         "..",           "...",
+                         "a.b",          "eyJhbGciOiJIUzI1NiJ9..",
                          "Bearer x.y.z", "\xff\xfe.\x01.\x02"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         verdict v = verify(bad[i]);
@@ -493,8 +495,7 @@ static void test_scope_claims(void **state)
     refused_claims("{\"userId\":1,\"tableId\":\"abc\",\"exp\":1700003600}",
                    "token has a bad tableId");
     refused_claims("{\"userId\":1,\"tableId\":0,\"exp\":1700003600}", "token has a bad tableId");
-    refused_claims("{\"userId\":1,\"tableId\":-123,\"exp\":1700003600}",
-                   "token has a bad tableId");
+    refused_claims("{\"userId\":1,\"tableId\":-123,\"exp\":1700003600}", "token has a bad tableId");
     refused_claims("{\"userId\":1,\"tableId\":2147483648,\"exp\":1700003600}",
                    "token has a bad tableId");
     refused_claims("{\"userId\":1,\"tableId\":[123],\"exp\":1700003600}",
@@ -555,8 +556,8 @@ static void test_identify_jwt(void **state)
 {
     (void)state;
     tc_auth *a = jwt_auth();
-    char *t1 = good_token(
-        "{\"userId\":1,\"phone\":\"13800000001\",\"tableId\":123,\"exp\":1700003600}");
+    char *t1 =
+        good_token("{\"userId\":1,\"phone\":\"13800000001\",\"tableId\":123,\"exp\":1700003600}");
     char *t2 = good_token("{\"userId\":2,\"storeId\":2,\"exp\":1700007200}");
     char target[6000], headers[6000];
 
@@ -838,8 +839,7 @@ static void test_load_secret(void **state)
 
     /* No file. */
     memset(&err, 0, sizeof err);
-    assert_int_equal(
-        tc_auth_load_secret("/nonexistent/tablecart/secret", &out, &err), TC_EINVAL);
+    assert_int_equal(tc_auth_load_secret("/nonexistent/tablecart/secret", &out, &err), TC_EINVAL);
     assert_string_equal(err.text, "--jwt-secret-file: cannot open /nonexistent/tablecart/secret");
 
     /* Neither. */
@@ -862,24 +862,15 @@ static void test_now(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_secret_length),
-        cmocka_unit_test(test_sign_verify_round_trip),
-        cmocka_unit_test(test_alg_none_refused),
-        cmocka_unit_test(test_hs512_same_key_refused),
-        cmocka_unit_test(test_hs384_refused),
-        cmocka_unit_test(test_wrong_key_refused),
-        cmocka_unit_test(test_tampered_refused),
-        cmocka_unit_test(test_garbage_refused),
-        cmocka_unit_test(test_token_size_limit),
-        cmocka_unit_test(test_exp),
-        cmocka_unit_test(test_user_id),
-        cmocka_unit_test(test_phone),
-        cmocka_unit_test(test_scope_claims),
-        cmocka_unit_test(test_identify_jwt),
-        cmocka_unit_test(test_identify_none),
-        cmocka_unit_test(test_allow),
-        cmocka_unit_test(test_load_secret),
-        cmocka_unit_test(test_now),
+        cmocka_unit_test(test_new_secret_length), cmocka_unit_test(test_sign_verify_round_trip),
+        cmocka_unit_test(test_alg_none_refused),  cmocka_unit_test(test_hs512_same_key_refused),
+        cmocka_unit_test(test_hs384_refused),     cmocka_unit_test(test_wrong_key_refused),
+        cmocka_unit_test(test_tampered_refused),  cmocka_unit_test(test_garbage_refused),
+        cmocka_unit_test(test_token_size_limit),  cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_user_id),           cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_scope_claims),      cmocka_unit_test(test_identify_jwt),
+        cmocka_unit_test(test_identify_none),     cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_load_secret),       cmocka_unit_test(test_now),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }

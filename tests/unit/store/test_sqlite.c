@@ -429,8 +429,9 @@ static void test_open_errors(void **state)
     tc_store *s = (tc_store *)(uintptr_t)0x5;
     tc_errmsg err = {{0}};
     assert_int_equal(tc_store_open("redis-ish:/x", NULL, &s, &err), TC_EINVAL);
-    assert_string_equal(err.text,
-                        "store: unsupported URL 'redis-ish:/x' (expected sqlite:PATH or redis://HOST:PORT)");
+    assert_string_equal(
+        err.text,
+        "store: unsupported URL 'redis-ish:/x' (expected sqlite:PATH or redis://HOST:PORT)");
     assert_int_equal(tc_store_open("tablecart.db", NULL, &s, &err), TC_EINVAL);
     assert_int_equal(tc_store_open("sqlite:", NULL, &s, &err), TC_EINVAL);
     assert_string_equal(err.text, "store: sqlite needs a path (sqlite:./tablecart.db)");
