@@ -28,33 +28,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def write_menu(path, n_tables):
-    tables = list(range(7001, 7001 + n_tables))
-    menu = {"stores": [{"storeId": 7, "name": "Bench", "tables": [
-        {"tableId": t, "tableNumber": "F%04d" % (t - 7000)} for t in tables],
-        "cuisines": [{"cuisineId": 7001, "cuisineName": "面", "cuisineType": 1,
-                      "unitPrice": 18.00}]}]}
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(menu, f, ensure_ascii=False)
-    return tables
-
-
-def start_server(binary, tmp, menu):
-    env = dict(os.environ, TABLECART_AUTH="none", TABLECART_LOG_LEVEL="warn")
-    err = open(os.path.join(tmp, "stderr.log"), "wb")
-    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0",
-                          "--store", "sqlite:%s" % os.path.join(tmp, "bench.db"), "--menu", menu,
-                          "--heartbeat", "3600"],
-                         stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
-    line = p.stdout.readline().decode().strip()
-    m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        raise RuntimeError("server did not start: %r" % line)
-    return p, int(m.group(1))
+from benchlib import DEFAULT_BIN, DISH, start_server, write_menu
 
 
 def pct(values, p):
@@ -83,14 +57,14 @@ async def read_response(reader):
 async def writer_task(port, table, n, latencies):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request("POST", "/api/store/order/cart/add",
-                         {"tableId": table, "cuisineId": 7001, "quantity": 1}))
+                         {"tableId": table, "cuisineId": DISH, "quantity": 1}))
     await writer.drain()
     assert (await read_response(reader))[0] == 200
     for i in range(n):
         q = 2 + i % 90
         t0 = time.perf_counter()
         writer.write(request("PUT", "/api/store/order/cart/update",
-                             {"tableId": table, "cuisineId": 7001, "quantity": q}))
+                             {"tableId": table, "cuisineId": DISH, "quantity": q}))
         await writer.drain()
         status, _ = await read_response(reader)
         latencies.append(time.perf_counter() - t0)
@@ -152,7 +126,7 @@ async def run(args, port, tables):
     for t in tables:
         # Every table gets its line (the writers may not have touched it).
         writer.write(request("POST", "/api/store/order/cart/add",
-                             {"tableId": t, "cuisineId": 7001, "quantity": 1}))
+                             {"tableId": t, "cuisineId": DISH, "quantity": 1}))
         await writer.drain()
         status, body = await read_response(reader)
         assert status == 200, status
@@ -171,7 +145,7 @@ async def run(args, port, tables):
         q = 2 + (versions[t] % 90)
         sent_at = time.perf_counter()
         writer.write(request("PUT", "/api/store/order/cart/update",
-                             {"tableId": t, "cuisineId": 7001, "quantity": q}))
+                             {"tableId": t, "cuisineId": DISH, "quantity": q}))
         await writer.drain()
         status, body = await read_response(reader)
         assert status == 200, status
@@ -197,7 +171,7 @@ async def run(args, port, tables):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=os.environ.get("TABLECART_BIN", os.path.join(REPO, "build", "tablecart")))
+    ap.add_argument("--bin", default=DEFAULT_BIN)
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--writes", type=int, default=500, help="changes per writer")
     ap.add_argument("--subs", type=int, default=1000, help="SSE subscribers")
@@ -210,7 +184,7 @@ def main():
     try:
         menu = os.path.join(tmp, "menu.json")
         tables = write_menu(menu, args.tables)
-        proc, port = start_server(args.bin, tmp, menu)
+        proc, port = start_server(args.bin, tmp, menu, "--heartbeat", "3600")
         ok = asyncio.run(asyncio.wait_for(run(args, port, tables), args.timeout))
         return 0 if ok else 1
     finally:

@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import DEFAULT_BIN, start_server, write_menu
 
 
 # ---------------------------------------------------------------------------
@@ -225,38 +225,12 @@ def wait_gauge(port, kind, value, deadline):
         time.sleep(0.1)  # polling the gauge
 
 
-def write_menu(path, n_tables):
-    tables = list(range(5001, 5001 + n_tables))
-    menu = {"stores": [{"storeId": 9, "name": "Bench", "tables": [
-        {"tableId": t, "tableNumber": "B%04d" % (t - 5000)} for t in tables],
-        "cuisines": [{"cuisineId": 9001, "cuisineName": "面", "cuisineType": 1,
-                      "cuisineImage": "https://example.com/9001.jpg", "unitPrice": 18.00}]}]}
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(menu, f, ensure_ascii=False)
-    return tables
-
-
-def start_server(binary, tmp, menu):
-    env = dict(os.environ, TABLECART_AUTH="none", TABLECART_LOG_LEVEL="warn")
-    err = open(os.path.join(tmp, "stderr.log"), "wb")
-    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0",
-                          "--store", "sqlite:%s" % os.path.join(tmp, "bench.db"), "--menu", menu,
-                          "--heartbeat", "3600", "--ws-ping", "3600", "--sse-timeout", "86400"],
-                         stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
-    line = p.stdout.readline().decode().strip()
-    m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        raise RuntimeError("server did not start: %r (see %s)" % (line, err.name))
-    return p, int(m.group(1))
-
-
 # ---------------------------------------------------------------------------
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=os.environ.get("TABLECART_BIN", os.path.join(REPO, "build", "tablecart")))
+    ap.add_argument("--bin", default=DEFAULT_BIN)
     ap.add_argument("--sse", type=int, default=5000, help="idle SSE streams (default 5000)")
     ap.add_argument("--ws", type=int, default=5000, help="idle WebSockets (default 5000)")
     ap.add_argument("--tables", type=int, default=100, help="tables to spread them over (default 100)")
@@ -281,7 +255,8 @@ def main():
     try:
         menu = os.path.join(tmp, "menu.json")
         tables = write_menu(menu, a.tables)
-        server, port = start_server(a.bin, tmp, menu)
+        server, port = start_server(a.bin, tmp, menu, "--heartbeat", "3600", "--ws-ping", "3600",
+                                    "--sse-timeout", "86400")
         pid = server.pid
         workers = Workers(a.procs, port)
 

@@ -308,6 +308,13 @@ def http_request(method, path, headers=None, body=b"", version="HTTP/1.1", host=
 # ---------------------------------------------------------------------------
 
 
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (another process may take it before use)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_until(cond, timeout, what="condition", interval=0.02):
     """Polls cond() until it returns a true value (which is returned)."""
     deadline = time.monotonic() + timeout

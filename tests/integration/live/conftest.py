@@ -4,25 +4,7 @@ parent conftest.py."""
 
 import pytest
 
-
-class Clients:
-    """Remembers every client a test opens and closes them before the server
-    is stopped, so that a shutdown never waits for a forgotten WebSocket."""
-
-    def __init__(self):
-        self.items = []
-
-    def __call__(self, client):
-        self.items.append(client)
-        return client
-
-    def close_all(self):
-        for c in reversed(self.items):
-            try:
-                c.close()
-            except Exception:  # a client the test closed or broke already
-                pass
-        self.items = []
+from live_support import Clients
 
 
 @pytest.fixture

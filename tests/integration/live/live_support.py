@@ -36,6 +36,42 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+class Clients:
+    """Remembers every client a test opens and closes them before the server
+    is stopped, so that a shutdown never waits for a forgotten WebSocket."""
+
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, client):
+        self.items.append(client)
+        return client
+
+    def close_all(self):
+        for c in reversed(self.items):
+            try:
+                c.close()
+            except Exception:  # a client the test closed or broke already
+                pass
+        self.items = []
+
+
+def recv_some(sock, deadline):
+    """Bytes from sock before deadline (monotonic): socket.timeout when none
+    came, Closed on EOF or reset."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout("deadline")
+    sock.settimeout(left)
+    try:
+        chunk = sock.recv(65536)
+    except ConnectionResetError:
+        chunk = b""
+    if not chunk:
+        raise Closed("closed")
+    return chunk
+
+
 # ---------------------------------------------------------------------------
 # raw HTTP head
 # ---------------------------------------------------------------------------
@@ -179,17 +215,7 @@ class SSEStream:
 
     # -- body ----------------------------------------------------------------
     def _recv(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("deadline")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise Closed("closed")
-        return chunk
+        return recv_some(self.sock, deadline)
 
     def _dechunk(self):
         """Moves complete chunks from _wire to text."""
@@ -431,17 +457,11 @@ class RawWS:
         self.send_frame(OP_TEXT, text)
 
     def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("deadline")
-        self.sock.settimeout(left)
         try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
+            chunk = recv_some(self.sock, deadline)
+        except Closed:
             self.eof = True
-            raise Closed("closed")
+            raise
         self.buf += chunk
 
     def _need(self, n, deadline):

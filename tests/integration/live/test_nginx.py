@@ -2,59 +2,19 @@
 block, passes SSE events through as they happen (no buffering) and WebSocket upgrades, in
 both directions, between diners connected through it and directly."""
 
-import shutil
-import socket
-import subprocess
-
 import pytest
 import requests
 
 from live_support import SSEStream, WSClient
-from support import REPO, IO_TIMEOUT, wait_until
-
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SITE = REPO / "deploy" / "nginx.conf"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from nginx_support import nginx_in_front
+from support import IO_TIMEOUT
 
 
 @pytest.fixture
 def nginx(server, tmp_path):
     """nginx in front of `server`, using deploy/nginx.conf with only the addresses changed."""
-    port = free_port()
-    site = SITE.read_text(encoding="utf-8")
-    assert "server 127.0.0.1:8080;" in site and "listen 80;" in site
-    site = site.replace("server 127.0.0.1:8080;", "server 127.0.0.1:%d;" % server.port)
-    site = site.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
-    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
-    for d in ("body", "proxy"):
-        (tmp_path / d).mkdir()
-    (tmp_path / "nginx.conf").write_text(
-        "user root;\nworker_processes 1;\nerror_log %(t)s/error.log;\npid %(t)s/nginx.pid;\n"
-        "events { worker_connections 256; }\n"
-        "http { access_log off; client_body_temp_path %(t)s/body; proxy_temp_path %(t)s/proxy;\n"
-        "       include %(t)s/site.conf; }\n" % {"t": tmp_path}, encoding="utf-8")
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                             "-g", "daemon off;"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited: %s" % proc.stderr.read().decode())
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return None
-
-    wait_until(up, IO_TIMEOUT * 2, "nginx listening")
-    yield port
-    proc.terminate()
-    proc.wait(IO_TIMEOUT)
+    with nginx_in_front(tmp_path / "nginx", [server.port]) as port:
+        yield port
 
 
 def test_sse_through_nginx_streams_each_change(server, nginx):

@@ -13,7 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "live"))  # live_support
 
-from redis_support import Clients, RedisServer, RedisServerFactory  # noqa: E402
+from live_support import Clients  # noqa: E402
+from redis_support import RedisServer, RedisServerFactory  # noqa: E402
 
 
 @pytest.fixture

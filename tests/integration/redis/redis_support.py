@@ -6,15 +6,9 @@ import socket
 import subprocess
 import time
 
-from support import IO_TIMEOUT, ServerFactory, wait_until
+from support import IO_TIMEOUT, ServerFactory, free_port, wait_until
 
 REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RespError(Exception):
@@ -130,25 +124,6 @@ class RedisServerFactory(ServerFactory):
         url = url or (redis or self.redis).url
         kw.pop("db", None)  # restarts find their data in Redis
         return super().__call__(*args, "--store", url, **kw)
-
-
-class Clients:
-    """Closes every client a test opened before the servers stop."""
-
-    def __init__(self):
-        self.items = []
-
-    def __call__(self, client):
-        self.items.append(client)
-        return client
-
-    def close_all(self):
-        for c in reversed(self.items):
-            try:
-                c.close()
-            except Exception:
-                pass
-        self.items = []
 
 
 def wait_status(fn, status, timeout, what):

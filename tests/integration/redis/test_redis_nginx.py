@@ -3,58 +3,20 @@ upstream holding both, round-robin, no sticky sessions. Diners whose streams
 landed on different instances see each other's changes, whichever instance
 took the change."""
 
-import shutil
-import socket
-import subprocess
-
 import pytest
 import requests
 
 from live_support import SSEStream, WSClient, conn_gauge
-from redis_support import free_port
-from support import IO_TIMEOUT, REPO, wait_until
-
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SITE = REPO / "deploy" / "nginx.conf"
+from nginx_support import nginx_in_front
+from support import IO_TIMEOUT, wait_until
 
 
 @pytest.fixture
 def nginx(two, tmp_path):
     """nginx in front of both instances; only the addresses of deploy/nginx.conf change."""
     a, b = two
-    port = free_port()
-    site = SITE.read_text(encoding="utf-8")
-    assert "server 127.0.0.1:8080;" in site and "listen 80;" in site
-    site = site.replace("server 127.0.0.1:8080;",
-                        "server 127.0.0.1:%d;\n    server 127.0.0.1:%d;" % (a.port, b.port))
-    site = site.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
-    ng = tmp_path / "nginx"
-    ng.mkdir()
-    (ng / "site.conf").write_text(site, encoding="utf-8")
-    for d in ("body", "proxy"):
-        (ng / d).mkdir()
-    (ng / "nginx.conf").write_text(
-        "user root;\nworker_processes 1;\nerror_log %(t)s/error.log;\npid %(t)s/nginx.pid;\n"
-        "events { worker_connections 256; }\n"
-        "http { access_log off; client_body_temp_path %(t)s/body; proxy_temp_path %(t)s/proxy;\n"
-        "       include %(t)s/site.conf; }\n" % {"t": ng}, encoding="utf-8")
-    proc = subprocess.Popen([NGINX, "-p", str(ng), "-c", str(ng / "nginx.conf"),
-                             "-g", "daemon off;"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited: %s" % proc.stderr.read().decode())
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return None
-
-    wait_until(up, IO_TIMEOUT * 2, "nginx listening")
-    yield port
-    proc.terminate()
-    proc.wait(IO_TIMEOUT)
+    with nginx_in_front(tmp_path / "nginx", [a.port, b.port]) as port:
+        yield port
 
 
 def live(server):

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "api/input.h"
+#include "support/http_req.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,25 +264,6 @@ static void test_object_scalar_message(void **state)
         assert_string_equal(err.text, "request body must be a JSON object");
         assert_null(j);
     }
-}
-
-/* A request built by the real parser. */
-typedef struct {
-    tc_http_parser *p;
-    tc_http_req *r;
-} req_t;
-
-static req_t make_req(const char *target, const char *headers)
-{
-    static const tc_http_limits lim = {16 * 1024, 64 * 1024};
-    char text[2048];
-    snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", target, headers);
-    req_t q;
-    q.p = tc_http_new(&lim);
-    size_t used;
-    assert_int_equal(tc_http_feed(q.p, text, strlen(text), &used), TC_HTTP_DONE);
-    q.r = tc_http_request(q.p);
-    return q;
 }
 
 typedef struct {

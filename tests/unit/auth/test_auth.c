@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "support/http_req.h"
 
 #include <jwt.h>
 #include <stdio.h>
@@ -508,25 +509,6 @@ static void test_scope_claims(void **state)
 /* ---------------------------------------------------------------------------
  * tc_auth_identify: requests through the real parser
  * ------------------------------------------------------------------------- */
-
-typedef struct {
-    tc_http_parser *p;
-    tc_http_req *r;
-} req_t;
-
-static req_t make_req(const char *target, const char *headers)
-{
-    static const tc_http_limits lim = {16 * 1024, 64 * 1024};
-    char text[12000];
-    snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", target, headers);
-    req_t q;
-    q.p = tc_http_new(&lim);
-    size_t used;
-    assert_int_equal(tc_http_feed(q.p, text, strlen(text), &used), TC_HTTP_DONE);
-    assert_int_equal(used, strlen(text));
-    q.r = tc_http_request(q.p);
-    return q;
-}
 
 typedef struct {
     int rc;
