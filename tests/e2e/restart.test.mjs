@@ -2,7 +2,7 @@
 // (jittered back-off) and shows the cart as the database kept it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitState, waitConnected, waitCart, dish, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitCart, dish, shot } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -32,8 +32,15 @@ test('every page reconnects after a server restart and shows the right cart', as
   await waitCart(other, { 1004: 4 });
 
   await server.stop();
-  for (const p of pages) await waitState(p, 'disconnected');
-  for (const p of pages) assert.equal(await p.textContent('#conn-state'), '已断开');
+  // Each page shows 已断开 while it is disconnected, read in the same instant as the state: a
+  // page checked later may already be trying again (连接中) by the time its turn comes.
+  for (const p of pages) {
+    const label = await p.waitForFunction(() => {
+      const el = document.getElementById('conn-state');
+      return el?.dataset.state === 'disconnected' ? el.textContent : false;
+    }, null, { timeout: 15000 });
+    assert.equal(await label.jsonValue(), '已断开');
+  }
 
   await server.restart();
   for (const p of pages) await waitConnected(p, 30000);
