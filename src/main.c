@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef TC_VERSION
@@ -29,7 +30,7 @@
 /* Finds a file shipped with tablecart (data/demo-menu.json, web/): beside
  * the binary or up to three folders above it (build/, build/asan/), else in
  * the working directory. Returns a new string or NULL. */
-static char *find_resource(const char *rel)
+static char *find_beside_binary(const char *rel)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -44,7 +45,41 @@ static char *find_resource(const char *rel)
             if (access(cand, R_OK) == 0) return tc_xstrdup(cand);
         }
     }
+    return NULL;
+}
+
+static char *find_resource(const char *rel)
+{
+    char *found = find_beside_binary(rel);
+    if (found) return found;
     return access(rel, R_OK) == 0 ? tc_xstrdup(rel) : NULL;
+}
+
+/* The folder of the diners' page: --web DIR (which must be a folder), else
+ * web/ beside the binary or above it, never the working directory. Sets *out
+ * to an absolute path, or NULL when no folder was found (no files are served:
+ * a server started from / must not serve /etc). Returns 0, or 2 for a --web
+ * that is not a readable folder. */
+static int resolve_web_dir(const tc_config *cfg, char **out)
+{
+    *out = NULL;
+    char *dir = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : find_beside_binary("web");
+    if (dir == NULL) {
+        tc_log_warn("no web/ folder beside the binary: the diners' page is not served (give "
+                    "--web DIR)");
+        return 0;
+    }
+    char *real = realpath(dir, NULL);
+    struct stat st;
+    if (real == NULL || stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || access(real, R_OK | X_OK)) {
+        if (cfg->web_dir) fprintf(stderr, "tablecart: --web %s: not a readable folder\n", dir);
+        free(real);
+        free(dir);
+        return cfg->web_dir ? 2 : 0;
+    }
+    free(dir);
+    *out = real;
+    return 0;
 }
 
 static int read_file(const char *path, tc_buf *out, tc_errmsg *err)
@@ -234,16 +269,21 @@ static int cmd_serve(const tc_config *cfg)
     app->limits = (tc_cart_limits)TC_CART_LIMITS_DEFAULT;
     tc_metrics metrics = {0};
     app->metrics = &metrics;
-    if (make_auth(cfg, &app->auth) != 0) return 2;
+    char *web;
+    if (resolve_web_dir(cfg, &web) != 0) return 2;
+    if (make_auth(cfg, &app->auth) != 0) {
+        free(web);
+        return 2;
+    }
     if (open_store(cfg, app->loop, &app->store)) {
         tc_auth_free(app->auth);
+        free(web);
         return 1;
     }
     if (cfg->auth == TC_AUTH_NONE)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
                     "local development only");
-    char *web = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : find_resource("web");
-    app->web_dir = web ? web : ".";
+    app->web_dir = web;
     app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);
 
     tc_router *router = tc_router_new();
@@ -278,7 +318,7 @@ static int cmd_serve(const tc_config *cfg)
     printf("listening on http://%s:%d\n", host, tc_server_port(app->server));
     fflush(stdout);
     tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
-                app->web_dir);
+                app->web_dir ? app->web_dir : "(none)");
     print_table_links(tc_store_menu(app->store), host, tc_server_port(app->server));
 
     uv_signal_init(app->loop, &m.sigterm);

@@ -26,7 +26,7 @@ typedef struct tc_app {
     tc_metrics *metrics;
     tc_server *server;
     tc_cart_limits limits;
-    const char *web_dir; /* resolved --web */
+    const char *web_dir; /* the diners' page folder (absolute), or NULL: serve no files */
 } tc_app;
 
 #endif

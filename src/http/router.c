@@ -93,8 +93,17 @@ void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_r
     m->handler = NULL;
     m->n_params = 0;
     m->allowed = 0;
+    /* A fixed path (cart/add) is a resource of its own: it is never taken for
+     * a pattern's parameter (cart/{tableId}), whatever the method. */
+    bool fixed_hit = false;
+    for (size_t i = 0; i < r->n && !fixed_hit; i++) {
+        tc_route_match t;
+        fixed_hit =
+            strstr(r->routes[i].pattern, "{}") == NULL && match_one(r->routes[i].pattern, path, &t);
+    }
     for (size_t i = 0; i < r->n; i++) {
         tc_route_match t;
+        if (fixed_hit && strstr(r->routes[i].pattern, "{}")) continue;
         if (!match_one(r->routes[i].pattern, path, &t)) continue;
         m->allowed |= r->routes[i].methods;
         if ((r->routes[i].methods & method_bit) && m->handler == NULL) {

@@ -42,7 +42,8 @@ void tc_router_free(tc_router *r);
 void tc_router_add(tc_router *r, unsigned methods, const char *prefix, const char *pattern,
                    tc_http_handler handler);
 /* Matches; m->handler is NULL when the path is unknown (allowed == 0) or the
- * method is not allowed there (allowed != 0). */
+ * method is not allowed there (allowed != 0). A path that some route spells
+ * out literally matches only the literal routes. */
 void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m);
 /* Appends "GET, HEAD, POST" for a method mask. */
 void tc_router_allow_header(unsigned methods, tc_buf *out);

@@ -65,15 +65,24 @@ static void exchange_done(tc_http_session *s, bool keep_alive)
     process(s, NULL, 0);
 }
 
+/* How a response is framed: a body with its length, or the head of a stream
+ * answered to HEAD (what GET would say, chunked, with no body). */
+typedef enum { FRAME_LENGTH, FRAME_STREAM_HEAD } framing;
+
 static void write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
-                           const char *cors_and_extra, const char *body, size_t len, bool head_only)
+                           const char *cors_and_extra, const char *body, size_t len, bool head_only,
+                           framing fr)
 {
     tc_buf out = TC_BUF_INIT;
     tc_buf_reserve(&out, 256 + len);
     tc_resp_start(&out, status);
     if (ctype) tc_resp_header(&out, "Content-Type", ctype);
     if (cors_and_extra) tc_buf_append_str(&out, cors_and_extra);
-    if (status == 304 || status == 204) {
+    if (fr == FRAME_STREAM_HEAD) {
+        tc_buf_append_str(&out, keep_alive
+                                    ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                                    : "Connection: close\r\n\r\n");
+    } else if (status == 304 || status == 204) {
         tc_buf_append_str(&out, keep_alive ? "Connection: keep-alive\r\n\r\n"
                                            : "Connection: close\r\n\r\n");
     } else {
@@ -83,8 +92,8 @@ static void write_response(tc_conn *c, bool keep_alive, int status, const char *
     tc_buf_free(&out);
 }
 
-void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
-                   const char *extra_headers, const char *body, size_t len)
+static void reply(tc_http_exchange *x, int status, const char *content_type,
+                  const char *extra_headers, const char *body, size_t len, framing fr)
 {
     tc_http_session *s = x->session;
     if (s == NULL || tc_conn_is_closing(x->conn)) {
@@ -98,12 +107,24 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
     tc_http_cors_headers(x, &hdr);
     if (extra_headers) tc_buf_append_str(&hdr, extra_headers);
     write_response(x->conn, keep_alive, status, content_type, hdr.len ? hdr.base : NULL, body, len,
-                   x->head_only);
+                   x->head_only, fr);
     tc_buf_free(&hdr);
     tc_log_debug("%s %.*s -> %d", x->req->method_name, (int)x->req->target.len, x->req->target.base,
                  status);
     exchange_done(s, keep_alive);
     exchange_free(x);
+}
+
+void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
+                   const char *extra_headers, const char *body, size_t len)
+{
+    reply(x, status, content_type, extra_headers, body, len, FRAME_LENGTH);
+}
+
+void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
+                               const char *extra_headers)
+{
+    reply(x, 200, content_type, extra_headers, NULL, 0, FRAME_STREAM_HEAD);
 }
 
 void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,
@@ -120,6 +141,18 @@ void tc_http_reply_error(tc_http_exchange *x, int status, const char *message)
     tc_http_reply_envelope(x, status, message, NULL, 0, NULL);
 }
 
+/* What a connection speaks between tc_http_takeover and the new protocol's
+ * tc_conn_set_proto: nothing. Its state is NULL, so a close in between never
+ * reaches the session that the takeover freed. */
+static void detached_read(tc_conn *c, const char *data, size_t len)
+{
+    (void)c;
+    (void)data;
+    (void)len;
+}
+
+static const tc_proto detached_proto = {.name = "detached", .on_read = detached_read};
+
 tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover)
 {
     tc_http_session *s = x->session;
@@ -134,6 +167,7 @@ tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover)
             session_free(s);
         }
     }
+    tc_conn_set_proto(c, &detached_proto, NULL);
     tc_conn_set_deadline(c, 0);
     tc_conn_resume(c);
     exchange_free(x);
@@ -226,7 +260,7 @@ static void fail(tc_http_session *s, int status)
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
     write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL, body.base,
-                   body.len, false);
+                   body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
     tc_http_free(s->parser);
     s->parser = NULL;

@@ -49,12 +49,19 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
  * error carries message and data null. */
 void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,
                             size_t data_len, const char *extra_headers);
+/* Answers a HEAD of a stream (SSE) with the head GET would get — 200,
+ * content_type, extra header lines, chunked framing — and no body; the
+ * connection then goes on as HTTP (keep-alive as the request asked). */
+void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
+                               const char *extra_headers);
 /* Shorthand for an error envelope. */
 void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
 
 /* Hands the connection to another protocol: the HTTP session ends and x is
  * freed. Bytes that arrived after the request head are appended to
- * leftover. The caller then calls tc_conn_set_proto. Returns the connection. */
+ * leftover. Until the caller calls tc_conn_set_proto the connection speaks
+ * no protocol (reads are dropped, its state is NULL). Returns the
+ * connection. */
 tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover);
 
 /* Adds the CORS headers for an allowed origin (when x->cors) to out. */

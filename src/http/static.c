@@ -53,6 +53,12 @@ void tc_static_handler(tc_http_exchange *x)
         tc_http_reply_error(x, 400, "bad path");
         goto out;
     }
+    /* No web folder: no files at all. Hidden files (/.git, /.env) are never
+     * part of the page. */
+    if (app->web_dir == NULL || strstr(rel.base, "/.")) {
+        not_found(x);
+        goto out;
+    }
     tc_buf_appendf(&path, "%s%s", app->web_dir, rel.base);
     if (path.base[path.len - 1] == '/') tc_buf_append_str(&path, "index.html");
     int fd = open(path.base, O_RDONLY | O_CLOEXEC);

@@ -214,6 +214,12 @@ static void h_sse(tc_http_exchange *x)
         return;
     }
     int32_t table_id = (int32_t)id;
+    if (x->head_only) {
+        /* HEAD: the head a GET would get, no stream; the connection stays HTTP. */
+        tc_http_reply_stream_head(x, "text/event-stream;charset=UTF-8",
+                                  "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        return;
+    }
     bool chunked = x->req->http_major == 1 && x->req->http_minor >= 1;
     int64_t known = last_event_id(x->req);
     tc_buf head = TC_BUF_INIT;
@@ -225,14 +231,9 @@ static void h_sse(tc_http_exchange *x)
     tc_buf_append_str(&head, chunked
                                  ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
                                  : "Connection: close\r\n\r\n");
-    bool head_only = x->head_only;
     tc_conn *c = tc_http_takeover(x, NULL);
     tc_conn_write(c, head.base, head.len);
     tc_buf_free(&head);
-    if (head_only) {
-        tc_conn_close(c);
-        return;
-    }
 
     sse_stream *s = tc_xcalloc(1, sizeof *s);
     s->chunked = chunked;
@@ -565,6 +566,8 @@ static void h_ws(tc_http_exchange *x)
     int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &v, &err);
     if (r) return tc_http_reply_error(x, 400, err.text);
     int32_t table_id = (int32_t)v;
+    if (x->head_only)
+        return tc_http_reply_error(x, 400, "a WebSocket handshake must be a GET request");
     if (!header_has_token(x->req, "Upgrade", "websocket") ||
         !header_has_token(x->req, "Connection", "upgrade"))
         return tc_http_reply_error(x, 400, "WebSocket upgrade required (Upgrade: websocket)");

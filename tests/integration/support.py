@@ -335,14 +335,14 @@ def check_sanitizers(text):
 class Server:
     """One running `tablecart serve`."""
 
-    def __init__(self, workdir, db, args, env, prefix):
+    def __init__(self, workdir, db, args, env, prefix, binary=None, cwd=None):
         self.workdir = workdir
         self.db = db
         self.args = args
         self.prefix = prefix
         self.stdout_path = workdir / ("stdout.%d" % id(self))
         self.stderr_path = workdir / ("stderr.%d" % id(self))
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % db] + list(args)
+        cmd = [binary or BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % db] + list(args)
         self.cmd = cmd
         full_env = dict(os.environ)
         full_env.setdefault("TABLECART_AUTH", "none")
@@ -350,7 +350,7 @@ class Server:
         self.env = full_env
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         env=full_env, cwd=str(workdir))
+                                         env=full_env, cwd=str(cwd or workdir))
         self.stopped = False
         self.port = None
         first = self._wait_first_line()
@@ -463,16 +463,18 @@ class ServerFactory:
         self.tmp = tmp_path
         self.servers = []
 
-    def __call__(self, *args, db=None, menu=MENU_FILE, env=None, prefix="/api"):
+    def __call__(self, *args, db=None, menu=MENU_FILE, env=None, prefix="/api", binary=None,
+                 cwd=None):
         """Starts a server. args: extra flags. db: a path (default a fresh
         <tmp>/t.db; pass an earlier server's .db to restart on it). menu: a
-        file for --menu, or None for no --menu."""
+        file for --menu, or None for no --menu. binary: another copy of the
+        binary; cwd: its working directory (default the test's tmp folder)."""
         db = Path(db) if db else self.tmp / "t.db"
         full = []
         if menu is not None:
             full += ["--menu", str(menu)]
         full += list(args)
-        s = Server(self.tmp, db, full, env, prefix)
+        s = Server(self.tmp, db, full, env, prefix, binary=binary, cwd=cwd)
         self.servers.append(s)
         return s
 
