@@ -4,7 +4,7 @@
 #include "api/metrics.h"
 #include "api/rest.h"
 #include "auth/auth.h"
-#include "cart/json.h"
+#include "core/json.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"

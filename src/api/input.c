@@ -1,6 +1,6 @@
 #include "api/input.h"
 
-#include "cart/json.h"
+#include "core/json.h"
 
 #include <limits.h>
 #include <string.h>

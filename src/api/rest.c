@@ -6,7 +6,7 @@
 #include "api/input.h"
 #include "api/metrics.h"
 #include "api/ops.h"
-#include "cart/json.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "http/response.h"
 #include "http/session.h"

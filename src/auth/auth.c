@@ -1,7 +1,7 @@
 #include "auth/auth.h"
 
 #include "api/input.h"
-#include "cart/json.h"
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 #include "cart/cart.h"
 
-#include "cart/json.h"
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <jansson.h>

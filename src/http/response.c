@@ -1,6 +1,6 @@
 #include "http/response.h"
 
-#include "cart/json.h"
+#include "core/json.h"
 
 const char *tc_http_reason(int status)
 {

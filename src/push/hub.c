@@ -1,6 +1,6 @@
 #include "push/hub.h"
 
-#include "cart/json.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "push/ws.h"
 

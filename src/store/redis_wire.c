@@ -1,6 +1,6 @@
 #include "store/redis_wire.h"
 
-#include "cart/json.h"
+#include "core/json.h"
 #include "cart/money.h"
 
 #include <ctype.h>

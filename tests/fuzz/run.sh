@@ -29,8 +29,8 @@ srcs_for() {
     local core="src/core/buf.c src/core/mem.c src/core/err.c src/core/log.c"
     case "$1" in
     http) echo "$core src/http/http.c" ;;
-    menu) echo "$core src/cart/menu.c src/cart/json.c src/cart/money.c" ;;
-    cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/cart/json.c src/cart/money.c" ;;
+    menu) echo "$core src/cart/menu.c src/core/json.c src/cart/money.c" ;;
+    cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     ws) echo "$core src/push/ws.c" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
     esac

@@ -1,8 +1,8 @@
 /* json.h — the small JSON writer used for every response we build (jansson
  * parses input; it cannot print money with exactly two decimals, so output is
  * ours). Strings are escaped per RFC 8259; non-ASCII UTF-8 passes through. */
-#ifndef TC_CART_JSON_H
-#define TC_CART_JSON_H
+#ifndef TC_CORE_JSON_H
+#define TC_CORE_JSON_H
 
 #include "core/buf.h"
 

@@ -1,4 +1,4 @@
-#include "cart/json.h"
+#include "core/json.h"
 
 #include <inttypes.h>
 #include <string.h>

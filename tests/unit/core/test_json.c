@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "cart/json.h"
+#include "core/json.h"
 
 #include <jansson.h>
 #include <string.h>
