@@ -3,6 +3,7 @@
 #include "core/mem.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -20,15 +21,26 @@ void tc_buf_free(tc_buf *b)
     b->len = b->cap = 0;
 }
 
-void tc_buf_reserve(tc_buf *b, size_t extra)
+/* Grows b to hold need bytes, doubling, clamped to limit when need fits. */
+static void grow(tc_buf *b, size_t need, size_t limit)
 {
-    size_t need = b->len + extra + 1;
     if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
+    if (cap > limit && need <= limit) cap = limit;
     b->base = tc_xrealloc(b->base, cap);
     b->cap = cap;
+}
+
+void tc_buf_reserve(tc_buf *b, size_t extra)
+{
+    grow(b, b->len + extra + 1, SIZE_MAX);
+}
+
+void tc_buf_reserve_upto(tc_buf *b, size_t extra, size_t max_len)
+{
+    grow(b, b->len + extra + 1, max_len < SIZE_MAX ? max_len + 1 : SIZE_MAX);
 }
 
 void tc_buf_append(tc_buf *b, const void *data, size_t n)

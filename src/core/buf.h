@@ -47,6 +47,10 @@ bool tc_view_ieq(tc_view v, const char *s);
 void tc_buf_free(tc_buf *b);
 /* Ensures room for `extra` more bytes plus a NUL terminator. */
 void tc_buf_reserve(tc_buf *b, size_t extra);
+/* Same, for a buffer whose content never passes max_len bytes: the block
+ * grows by doubling but never past max_len + 1 bytes while the content fits,
+ * so its heap is bounded by the limit rather than twice it. */
+void tc_buf_reserve_upto(tc_buf *b, size_t extra, size_t max_len);
 void tc_buf_append(tc_buf *b, const void *data, size_t n);
 void tc_buf_append_str(tc_buf *b, const char *s);
 void tc_buf_appendf(tc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

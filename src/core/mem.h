@@ -15,4 +15,13 @@ char *tc_xstrdup(const char *s);
 /* Copies n bytes of s and a NUL. Caller frees. */
 char *tc_xstrndup(const char *s, size_t n);
 
+/* What an allocation of n bytes costs in heap: glibc malloc's chunk (an
+ * 8-byte header, rounded up to 16 bytes, at least 32). Memory limits count
+ * this, not payload bytes: a 2-byte buffer is a 32-byte chunk. */
+static inline size_t tc_heap_cost(size_t n)
+{
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
 #endif

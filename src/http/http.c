@@ -11,6 +11,9 @@ typedef struct {
     size_t name_off, name_len, value_off, value_len;
 } hdr_pos;
 
+_Static_assert(sizeof(hdr_pos) + sizeof(tc_http_header) <= TC_HTTP_HEADER_COST,
+               "TC_HTTP_HEADER_COST covers the records kept per header");
+
 struct tc_http_parser {
     http_parser hp;
     tc_http_limits lim;
@@ -48,6 +51,13 @@ static int too_big_head(tc_http_parser *p, size_t more)
     return 0;
 }
 
+/* Head bytes go into one block that never grows past max_head + 1 bytes. */
+static void head_append(tc_http_parser *p, const char *at, size_t len)
+{
+    tc_buf_reserve_upto(&p->head, len, p->lim.max_head);
+    tc_buf_append(&p->head, at, len);
+}
+
 static int on_message_begin(http_parser *hp)
 {
     of(hp)->started = true;
@@ -58,7 +68,7 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tc_http_parser *p = of(hp);
     if (too_big_head(p, len)) return -1;
-    tc_buf_append(&p->head, at, len);
+    head_append(p, at, len);
     p->target_len += len;
     return 0;
 }
@@ -72,8 +82,10 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
             p->cap_hdrs = p->cap_hdrs ? p->cap_hdrs * 2 : 16;
             p->hdrs = tc_xrealloc(p->hdrs, p->cap_hdrs * sizeof *p->hdrs);
         }
-        /* ": " and CRLF of each line count against the head limit too. */
-        if (too_big_head(p, 4)) return -1;
+        /* ": " and CRLF of each line count against the head limit too, and
+         * the heap of the two records kept per header (hdr_pos, then the
+         * request's tc_http_header). */
+        if (too_big_head(p, 4 + TC_HTTP_HEADER_COST)) return -1;
         hdr_pos *h = &p->hdrs[p->n_hdrs++];
         h->name_off = p->head.len;
         h->name_len = 0;
@@ -81,7 +93,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
         h->value_len = 0;
         p->in_value = false;
     }
-    tc_buf_append(&p->head, at, len);
+    head_append(p, at, len);
     p->hdrs[p->n_hdrs - 1].name_len += len;
     return 0;
 }
@@ -95,7 +107,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
         h->value_off = p->head.len;
         p->in_value = true;
     }
-    tc_buf_append(&p->head, at, len);
+    head_append(p, at, len);
     h->value_len += len;
     return 0;
 }
@@ -118,6 +130,7 @@ static int on_body(http_parser *hp, const char *at, size_t len)
         p->error_status = 413;
         return -1;
     }
+    tc_buf_reserve_upto(&p->req.body, len, p->lim.max_body);
     tc_buf_append(&p->req.body, at, len);
     return 0;
 }

@@ -13,6 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Each header also counts this many bytes against max_head: the heap of the
+ * two records the parser keeps for it. With the head's bytes in one block of
+ * at most max_head + 1 and the body's in one of at most max_body + 1, a
+ * request's heap is bounded by its limits, not by how it is cut up. */
+#define TC_HTTP_HEADER_COST 64
+
 typedef struct {
     size_t max_head; /* request line + headers, bytes (16 KiB) */
     size_t max_body; /* bytes (64 KiB) */

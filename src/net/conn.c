@@ -10,6 +10,7 @@ struct wq_item {
     wq_item *next;
     tc_rbuf *rb;
     size_t off, len;
+    size_t cost; /* heap counted for it in wq_heap */
     tc_wq_kind kind;
     bool started; /* some bytes already went out: it can no longer be replaced */
 };
@@ -160,6 +161,19 @@ size_t tc_conn_queued(const tc_conn *c)
     return c->wq_bytes;
 }
 
+size_t tc_conn_queued_heap(const tc_conn *c)
+{
+    return c->wq_heap;
+}
+
+/* Frees an item already unlinked from the queue, and its share of wq_heap. */
+static void wq_release(tc_conn *c, wq_item *it)
+{
+    c->wq_heap -= it->cost;
+    tc_rbuf_unref(it->rb);
+    free(it);
+}
+
 static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
 {
     wq_item *it = tc_xmalloc(sizeof *it);
@@ -167,6 +181,9 @@ static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind k
     it->rb = r;
     it->off = off;
     it->len = len;
+    /* The whole buffer counts, also for a slice or a buffer shared with other
+     * queues: while queued here it stays alive because of this item. */
+    it->cost = tc_heap_cost(sizeof *it) + tc_heap_cost(sizeof *r + r->len + 1);
     it->kind = kind;
     it->started = false;
     if (c->wq_tail)
@@ -175,6 +192,7 @@ static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind k
         c->wq_head = it;
     c->wq_tail = it;
     c->wq_bytes += len;
+    c->wq_heap += it->cost;
 }
 
 /* Drops a pending item of `kind` that has not started going out; returns
@@ -191,8 +209,7 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
             c->wq_head = it->next;
         if (c->wq_tail == it) c->wq_tail = prev;
         c->wq_bytes -= it->len;
-        tc_rbuf_unref(it->rb);
-        free(it);
+        wq_release(c, it);
         return true;
     }
     return false;
@@ -207,9 +224,9 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
     wq_push(c, tc_rbuf_ref(r), off, len, kind);
-    if (c->wq_bytes > c->srv->opts.max_queue) {
+    if (c->wq_heap > c->srv->opts.max_queue) {
         char peer[80];
-        tc_log_warn("conn %llu %s: write queue over %zu bytes, closing slow client",
+        tc_log_warn("conn %llu %s: write queue over %zu bytes of heap, closing slow client",
                     (unsigned long long)c->id, tc_conn_peer(c, peer, sizeof peer),
                     c->srv->opts.max_queue);
         c->slow = 1;
@@ -243,8 +260,7 @@ static void wq_consume(tc_conn *c, size_t n)
         c->wq_bytes -= it->len;
         c->wq_head = it->next;
         if (!c->wq_head) c->wq_tail = NULL;
-        tc_rbuf_unref(it->rb);
-        free(it);
+        wq_release(c, it);
     }
 }
 
@@ -403,8 +419,7 @@ static void conn_free_queue(tc_conn *c)
     while (c->wq_head) {
         wq_item *it = c->wq_head;
         c->wq_head = it->next;
-        tc_rbuf_unref(it->rb);
-        free(it);
+        wq_release(c, it);
     }
     c->wq_tail = NULL;
     c->wq_bytes = 0;

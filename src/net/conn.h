@@ -58,6 +58,11 @@ void tc_conn_write(tc_conn *c, const void *data, size_t len);
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
 /* Bytes queued in user space and not yet accepted by the kernel. */
 size_t tc_conn_queued(const tc_conn *c);
+/* Heap the write queue holds: per queued buffer its queue item and the whole
+ * buffer it references (malloc chunks, tc_heap_cost), so a 2-byte frame
+ * counts ~100 bytes. The server's max_queue caps this figure: a write that
+ * takes it past the cap closes the connection (tc_conn_was_slow). */
+size_t tc_conn_queued_heap(const tc_conn *c);
 
 /* Closes after the queue is flushed (FIN, then drain the peer briefly). */
 void tc_conn_close(tc_conn *c);

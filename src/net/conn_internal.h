@@ -18,7 +18,8 @@ struct tc_conn {
     uint64_t id;
     uint64_t deadline; /* loop ms; 0 = none */
     wq_item *wq_head, *wq_tail;
-    size_t wq_bytes;
+    size_t wq_bytes;       /* payload bytes not yet accepted by the kernel */
+    size_t wq_heap;        /* heap held by the queue: items and their buffers */
     uv_write_t *wreq;      /* the one write in flight, or NULL */
     size_t inflight_items; /* queue items covered by wreq */
     unsigned refs;

@@ -15,7 +15,7 @@ typedef struct {
     /* Creates the initial protocol state of an accepted connection. */
     void *(*new_state)(tc_conn *c, void *app);
     void *app;        /* handed to new_state, returned by tc_server_app */
-    size_t max_queue; /* a connection whose queue passes this is closed */
+    size_t max_queue; /* a connection whose queue passes this much heap is closed */
 } tc_server_opts;
 
 /* Binds and listens. Returns 0 and *out, or a negative code with err. */
