@@ -77,6 +77,17 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
 
 /* --- session ----------------------------------------------------------------- */
 
+/* What a session receives into, allocated only while in use (see
+ * release_if_idle): the text message being received, all its fragments in one
+ * block that never grows past max_message + 1 bytes (wslay buffers nothing:
+ * no_buffering), a ping being received and the pong answering the newest
+ * complete ping. */
+typedef struct {
+    tc_buf msg;
+    unsigned char ping[125], pong[125];
+    unsigned char ping_len, pong_len;
+} ws_rx;
+
 struct tc_ws {
     tc_ws_callbacks cb;
     size_t max_message;
@@ -94,19 +105,27 @@ struct tc_ws {
     unsigned char hdr[14];
     unsigned char hdr_len;
     unsigned char hdr_total; /* 0 until the first two header bytes are in */
+    ws_rx *rx;
+    /* Pings answered by a later one (their pong dropped), reads in a row. */
+    unsigned pings_dropped;
     /* Our own UTF-8 check of a close frame's reason (wslay 1.1.1 checks text
      * messages but not close reasons): payload offset and decoder state. */
     unsigned char close_off;
     unsigned char u8_need;      /* continuation bytes still expected */
     unsigned char u8_lo, u8_hi; /* range of the next continuation byte */
     bool in_close;              /* the frame being received is a close */
-    uint16_t fail_code;         /* violation found here rather than by wslay */
-    uint16_t sent_code;         /* code of our close frame, once close_sent */
-    unsigned busy;              /* nesting depth of public calls */
-    bool msg_open;              /* a fragmented text message is in progress */
-    bool feeding;               /* inside wslay_event_recv: sends wait for settle */
-    bool sending;               /* inside wslay_event_send */
-    bool close_queued;          /* tc_ws_close called: drop further messages */
+    bool in_text;               /* ... a text frame or a continuation */
+    /* Pings are ours, not wslay's (which would queue a pong per ping): the
+     * frame being received is a ping; a pong is still to be written; the
+     * running tc_ws_feed dropped one. */
+    bool in_ping, pong_pending, dropped;
+    uint16_t fail_code; /* violation found here rather than by wslay */
+    uint16_t sent_code; /* code of our close frame, once close_sent */
+    unsigned busy;      /* nesting depth of public calls */
+    bool msg_open;      /* a fragmented text message is in progress */
+    bool feeding;       /* inside wslay_event_recv: sends wait for settle */
+    bool sending;       /* inside wslay_event_send */
+    bool close_queued;  /* tc_ws_close called: drop further messages */
     bool close_sent;
     bool finished; /* on_closed called */
     bool doomed;   /* tc_ws_free called from a callback */
@@ -135,21 +154,46 @@ static void ensure_ev(tc_ws *ws)
         abort();
     }
     wslay_event_config_set_max_recv_msg_length(ws->ev, ws->max_message);
+    /* wslay would keep a block per fragment and allocate a frame's declared
+     * length before its payload arrives: we reassemble into rx->msg. */
+    wslay_event_config_set_no_buffering(ws->ev, 1);
     /* A fresh context must not send a second close (e.g. echo the peer's
      * close answering ours): it learns from us that ours is out. */
     if (ws->close_sent) wslay_event_shutdown_write(ws->ev);
 }
 
-/* Drops wslay's context when it holds nothing we would lose: no partial
- * frame, no fragmented message, nothing queued to send. */
+static ws_rx *get_rx(tc_ws *ws)
+{
+    if (ws->rx == NULL) ws->rx = tc_xcalloc(1, sizeof *ws->rx);
+    return ws->rx;
+}
+
+static void free_rx(tc_ws *ws)
+{
+    if (ws->rx == NULL) return;
+    tc_buf_free(&ws->rx->msg);
+    free(ws->rx);
+    ws->rx = NULL;
+}
+
+/* Drops wslay's context and our buffers when they hold nothing we would
+ * lose: no partial frame, no fragmented message, nothing queued to send. */
 static void release_if_idle(tc_ws *ws)
 {
-    if (ws->ev == NULL) return;
-    bool idle = ws->finished || (ws->hdr_len == 0 && ws->payload_left == 0 && !ws->msg_open &&
-                                 !wslay_event_want_write(ws->ev));
+    bool idle =
+        ws->finished || (ws->hdr_len == 0 && ws->payload_left == 0 && !ws->msg_open &&
+                         !ws->pong_pending && (ws->ev == NULL || !wslay_event_want_write(ws->ev)));
     if (!idle) return;
     wslay_event_context_free(ws->ev);
     ws->ev = NULL;
+    free_rx(ws);
+}
+
+static void destroy(tc_ws *ws)
+{
+    wslay_event_context_free(ws->ev);
+    free_rx(ws);
+    free(ws);
 }
 
 static void enter(tc_ws *ws)
@@ -162,8 +206,7 @@ static int leave(tc_ws *ws, int rc)
 {
     if (--ws->busy > 0) return rc;
     if (ws->doomed) {
-        wslay_event_context_free(ws->ev);
-        free(ws);
+        destroy(ws);
     } else {
         release_if_idle(ws);
     }
@@ -230,10 +273,14 @@ static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
     while (n < avail) {
         ws->hdr[ws->hdr_len++] = p[n++];
         unsigned len7 = ws->hdr[1] & 0x7fu, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        /* The first byte says whether wslay sees this frame at all. */
+        if (ws->hdr_len == 1) ws->in_ping = (ws->hdr[0] & 0x0fu) == WSLAY_PING;
         if (ws->hdr_len == 2) {
             unsigned op = ws->hdr[0] & 0x0fu, fin = ws->hdr[0] & 0x80u;
-            if ((op & 0x8u) &&
-                (!fin || len7 > 125 || (op == WSLAY_CONNECTION_CLOSE && len7 == 1))) {
+            /* For a ping, also what wslay would check: reserved bits, mask. */
+            bool bad_ping = ws->in_ping && ((ws->hdr[0] & 0x70u) || !(ws->hdr[1] & 0x80u));
+            if (bad_ping || ((op & 0x8u) &&
+                             (!fin || len7 > 125 || (op == WSLAY_CONNECTION_CLOSE && len7 == 1)))) {
                 fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
                 return 0;
             }
@@ -260,13 +307,44 @@ static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
     return n;
 }
 
+/* Takes n bytes of a ping frame that track() just passed (payload bytes when
+ * payload is set, else header bytes); at its end the ping's payload becomes
+ * the pending pong, replacing an older one (RFC 6455 5.5.3 lets a pong
+ * answer only the most recent ping). */
+static void take_ping(tc_ws *ws, const unsigned char *p, size_t n, bool payload)
+{
+    ws_rx *k = get_rx(ws);
+    if (!payload) {
+        if (ws->hdr_len > 0) return; /* the header is not complete yet */
+        k->ping_len = 0;
+    }
+    for (size_t i = 0; payload && i < n; i++, k->ping_len++)
+        k->ping[k->ping_len] = p[i] ^ ws->hdr[2 + k->ping_len % 4]; /* no extended length */
+    if (ws->payload_left > 0) return;
+    memcpy(k->pong, k->ping, k->ping_len);
+    k->pong_len = k->ping_len;
+    if (ws->pong_pending) {
+        ws->pings_dropped++;
+        ws->dropped = true;
+    }
+    ws->pong_pending = true;
+    ws->in_ping = false;
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int flags, void *user)
 {
     (void)flags;
     tc_ws *ws = user;
     size_t n = 0;
-    if (ws->in_len > 0 && ws->fail_code == 0 && !ws->doomed)
+    while (ws->in_len > 0 && ws->fail_code == 0 && !ws->doomed) {
+        bool payload = ws->hdr_len == 0 && ws->payload_left > 0;
         n = track(ws, ws->in, ws->in_len < len ? ws->in_len : len);
+        if (n == 0 || !ws->in_ping) break;
+        take_ping(ws, ws->in, n, payload);
+        ws->in += n;
+        ws->in_len -= n;
+        n = 0;
+    }
     if (n == 0) {
         wslay_event_set_error(ev, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -304,6 +382,15 @@ static void frame_start_cb(wslay_event_context_ptr ev,
         return;
     }
     ws->msg_open = !arg->fin;
+    tc_buf *msg = &get_rx(ws)->msg;
+    if (arg->opcode == WSLAY_TEXT_FRAME) tc_buf_reset(msg);
+    /* wslay checks each frame's length; the message's is ours. Nothing is
+     * allocated for the frame until its payload arrives. */
+    if (msg->len + arg->payload_length > ws->max_message) {
+        fail(ws, WSLAY_CODE_MESSAGE_TOO_BIG);
+        return;
+    }
+    ws->in_text = true;
 }
 
 /* One step of a strict UTF-8 decoder (RFC 3629: no overlongs, no
@@ -341,6 +428,12 @@ static void frame_chunk_cb(wslay_event_context_ptr ev,
 {
     (void)ev;
     tc_ws *ws = user;
+    if (ws->in_text && ws->fail_code == 0) {
+        tc_buf *msg = &get_rx(ws)->msg;
+        tc_buf_reserve_upto(msg, arg->data_length, ws->max_message);
+        tc_buf_append(msg, arg->data, arg->data_length);
+        return;
+    }
     if (!ws->in_close) return;
     for (size_t i = 0; i < arg->data_length; i++) {
         /* the first two bytes are the code; the reason follows (<= 123 bytes) */
@@ -360,6 +453,7 @@ static void frame_end_cb(wslay_event_context_ptr ev, void *user)
     tc_ws *ws = user;
     if (ws->in_close && ws->u8_need > 0) fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
     ws->in_close = false;
+    ws->in_text = false;
 }
 
 static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_recv_arg *arg,
@@ -367,10 +461,12 @@ static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_r
 {
     (void)ev;
     tc_ws *ws = user;
-    if (arg->opcode != WSLAY_TEXT_FRAME) return; /* ping, pong, close: wslay answers */
-    if (ws->fail_code || ws->close_queued || ws->close_sent || ws->doomed) return;
-    const char *msg = arg->msg ? (const char *)arg->msg : "";
-    ws->cb.on_text(ws->cb.ctx, msg, arg->msg_length);
+    if (arg->opcode != WSLAY_TEXT_FRAME) return; /* pong, close: wslay answers */
+    tc_buf *msg = &get_rx(ws)->msg;
+    if (!(ws->fail_code || ws->close_queued || ws->close_sent || ws->doomed))
+        ws->cb.on_text(ws->cb.ctx, msg->base ? msg->base : "", msg->len);
+    /* on_text may have doomed the session: it is freed later, by leave(). */
+    tc_buf_free(msg);
 }
 
 tc_ws *tc_ws_new(const tc_ws_callbacks *cb, size_t max_message)
@@ -388,8 +484,23 @@ void tc_ws_free(tc_ws *ws)
         ws->doomed = true;
         return;
     }
-    wslay_event_context_free(ws->ev);
-    free(ws);
+    destroy(ws);
+}
+
+/* One pong per read at most, answering its newest ping; a peer that keeps
+ * making us drop answers is flooding and is closed with 1008. */
+static void answer_pings(tc_ws *ws)
+{
+    if (!ws->dropped) ws->pings_dropped = 0;
+    ws->dropped = false;
+    if (ws->pings_dropped > TC_WS_MAX_COALESCED_PINGS && ws->fail_code == 0)
+        fail(ws, WSLAY_CODE_POLICY_VIOLATION);
+    if (!ws->pong_pending) return;
+    ws->pong_pending = false;
+    if (ws->fail_code || ws->close_queued || ws->close_sent) return;
+    struct wslay_event_msg m = {WSLAY_PONG, ws->rx->pong, ws->rx->pong_len};
+    /* Fails harmlessly (NO_MORE_MSG) once the peer's close was echoed. */
+    (void)wslay_event_queue_msg(ws->ev, &m);
 }
 
 /* After wslay_event_recv: writes what is queued, then ends the session if a
@@ -397,6 +508,7 @@ void tc_ws_free(tc_ws *ws)
 static int settle(tc_ws *ws)
 {
     bool ours_first = ws->close_sent || ws->close_queued;
+    answer_pings(ws);
     flush(ws);
     /* A bad close reason still counts as a received close for wslay. */
     if (wslay_event_get_close_received(ws->ev) && ws->fail_code == 0) {

@@ -3,12 +3,19 @@
  * for the socket come out through the write callback.
  *
  * wslay does the input framing and its checks (masking, reserved bits and
- * opcodes, fragmentation order, UTF-8 of text messages, message size, close
- * codes, automatic pong and close echo). This module adds what wslay 1.1.1
- * leaves out: 1003 for binary messages, 1007 for a close reason that is not
- * UTF-8, 1002 (instead of a close without a code) for malformed headers. It
- * keeps wslay's ~8.5 KB context only while a frame, a fragmented message or a
- * send is in progress, so an idle session costs about a hundred bytes. */
+ * opcodes, fragmentation order, UTF-8 of text messages, frame size, close
+ * codes, close echo). This module adds what wslay 1.1.1 leaves out: 1003 for
+ * binary messages, 1007 for a close reason that is not UTF-8, 1002 (instead
+ * of a close without a code) for malformed headers. It keeps wslay's ~8.5 KB
+ * context only while a frame, a fragmented message or a send is in progress,
+ * so an idle session costs about a hundred bytes.
+ *
+ * Memory a peer can make it hold is bounded whatever it sends: wslay runs
+ * with no_buffering (it would keep a block per fragment and allocate a
+ * frame's declared length up front); a text message is reassembled here into
+ * one block that grows only as payload arrives and never past max_message + 1
+ * bytes. Pings are answered here, not by wslay (which queues a pong per ping):
+ * at most one pong per tc_ws_feed, for the newest ping (RFC 6455 5.5.3). */
 #ifndef TC_PUSH_WS_H
 #define TC_PUSH_WS_H
 
@@ -32,6 +39,11 @@ void tc_ws_accept_key(const char *key, size_t len, char out[29]);
  * bytes to many sessions. Returns a new buffer with one reference, owned by
  * the caller (tc_rbuf_unref). Never fails (out of memory aborts). */
 tc_rbuf *tc_ws_text_frame(const char *payload, size_t len);
+
+/* A peer whose pings we answer only in part (one pong per read, for the
+ * newest ping) more than this many times in a row, read after read, is
+ * flooding: closed with 1008. A read carrying one ping or none resets it. */
+#define TC_WS_MAX_COALESCED_PINGS 1000
 
 /* One server-side WebSocket session. Opaque. */
 typedef struct tc_ws tc_ws;
@@ -71,9 +83,11 @@ void tc_ws_free(tc_ws *ws);
  * opcode, bad fragmentation or control frame, bad close payload; 1003 binary
  * message; 1007 invalid UTF-8; 1009 message over max_message) followed by
  * on_closed. Messages arriving after our close was queued are dropped. Bytes
- * queued by callbacks (tc_ws_send_text from on_text) go out before it returns.
+ * queued by callbacks (tc_ws_send_text from on_text) go out before it returns,
+ * with one pong answering the newest complete ping of data, if any (several
+ * pings in one feed get one pong; see TC_WS_MAX_COALESCED_PINGS, 1008).
  * Returns 0 (also when the peer closed cleanly); after a violation, TC_EPROTO
- * (1002), TC_EMEDIA (1003), TC_EINVAL (1007) or TC_ETOOBIG (1009); TC_ECLOSED
+ * (1002, 1008), TC_EMEDIA (1003), TC_EINVAL (1007) or TC_ETOOBIG (1009); TC_ECLOSED
  * when the session was already over (data ignored) or was freed by one of its
  * callbacks during this call (ws is gone then). */
 int tc_ws_feed(tc_ws *ws, const char *data, size_t len);
