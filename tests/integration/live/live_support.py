@@ -735,3 +735,46 @@ def wait_exit_ok(server):
     check_sanitizers(server.stderr())
     assert rc == 0, "exit status %s after SIGTERM:\n%s" % (rc, server.stderr()[-3000:])
     return rc
+
+
+# ---------------------------------------------------------------------------
+# hostile WebSocket input (tests/integration/test_hostile_memory.py and
+# bench/hostile_memory.py)
+# ---------------------------------------------------------------------------
+
+ZERO_KEY = b"\0\0\0\0"  # a valid mask key that leaves bytes as they are: fast to build
+
+
+def ping_flood(n, first=0):
+    """n masked pings in one byte string, the i-th carrying the 4-byte
+    big-endian number first + i."""
+    return b"".join(b"\x89\x84" + ZERO_KEY + struct.pack("!I", i) for i in range(first, first + n))
+
+
+def one_byte_fragments(text, fin=False):
+    """text (bytes) as one-byte fragments: a text frame, then continuations;
+    the last one carries FIN when fin is set."""
+    frames = {}
+
+    def frag(op, i):
+        last = fin and i == len(text) - 1
+        k = (op, text[i], last)
+        if k not in frames:
+            frames[k] = bytes([(0x80 if last else 0) | op, 0x81]) + ZERO_KEY + text[i:i + 1]
+        return frames[k]
+
+    return frag(OP_TEXT, 0) + b"".join(frag(OP_CONT, i) for i in range(1, len(text)))
+
+
+def frame_header(opcode, length, fin=True):
+    """Only the header of a masked client frame declaring length bytes."""
+    return build_frame(opcode, b"", fin=fin, mask_key=ZERO_KEY, length_override=length)
+
+
+def vm_data_bytes(pid):
+    """VmData: the heap as allocated (brk and private mappings), touched or not."""
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmData:"):
+                return int(ln.split()[1]) * 1024
+    raise AssertionError("no VmData for pid %d" % pid)

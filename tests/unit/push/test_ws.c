@@ -10,6 +10,7 @@
 #include "push/ws.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,6 +328,74 @@ static void test_ping_pong(void **state)
     tc_buf_free(&in);
 }
 
+/* Several pings in one feed get one pong, for the newest; fed one at a time,
+ * each gets its own. */
+static void test_pongs_coalesced(void **state)
+{
+    (void)state;
+    tc_buf in = TC_BUF_INIT;
+    char p[8];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(p, sizeof p, "p%d", i);
+        frame(&in, 0x89, p, (size_t)n);
+    }
+    rec *r = rec_new(65536);
+    assert_int_equal(feed_all(r, &in), 0);
+    assert_out(r, "\x8a\x03p99");
+    /* a ping split across two feeds is answered once it is complete */
+    tc_buf_reset(&r->out);
+    tc_buf_free(&in);
+    frame(&in, 0x89, "last", 4);
+    assert_int_equal(tc_ws_feed(r->ws, in.base, 3), 0);
+    assert_int_equal(r->out.len, 0);
+    assert_int_equal(tc_ws_feed(r->ws, in.base + 3, in.len - 3), 0);
+    assert_out(r, "\x8a\x04last");
+    assert_int_equal(r->nclosed, 0);
+    rec_free(r);
+    tc_buf_free(&in);
+}
+
+/* A peer that keeps us dropping pongs, feed after feed, is closed with 1008;
+ * a feed with one ping or none in between resets the count. */
+static void test_ping_flood_1008(void **state)
+{
+    (void)state;
+    tc_buf burst = TC_BUF_INIT, one = TC_BUF_INIT;
+    for (int i = 0; i < 501; i++)
+        frame(&burst, 0x89, "", 0); /* drops 500 pongs */
+    frame(&one, 0x89, "", 0);
+    rec *r = rec_new(65536);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(feed_all(r, &burst), 0);
+        assert_int_equal(feed_all(r, &one), 0);
+    }
+    assert_int_equal(r->nclosed, 0);
+    assert_int_equal(r->out.len, 20 * 2); /* a pong per feed */
+    assert_int_equal(feed_all(r, &burst), 0);
+    assert_int_equal(feed_all(r, &burst), 0); /* 1000 dropped: still fine */
+    tc_buf_reset(&r->out);
+    assert_int_equal(feed_all(r, &burst), TC_EPROTO);
+    assert_out(r, "\x88\x02\x03\xf0"); /* the close, no pong */
+    assert_int_equal(r->nclosed, 1);
+    assert_int_equal(r->code, 1008);
+    rec_free(r);
+    tc_buf_free(&burst);
+    tc_buf_free(&one);
+}
+
+/* Pings with what wslay would refuse: reserved bits, no mask. */
+static void test_bad_ping_1002(void **state)
+{
+    (void)state;
+    tc_buf in = TC_BUF_INIT;
+    frame(&in, 0xc9, "", 0);
+    check_violation_both(&in, 65536, 1002, TC_EPROTO);
+    tc_buf_free(&in);
+    tc_buf_append(&in, "\x89\x01x", 3);
+    check_violation_both(&in, 65536, 1002, TC_EPROTO);
+    tc_buf_free(&in);
+}
+
 static void test_large_message_64bit_length(void **state)
 {
     (void)state;
@@ -537,6 +606,14 @@ static void test_oversize_1009(void **state)
     tc_buf_append(&in, "\x81\xff\x00\x00\x00\x01\x00\x00\x00\x00\x37\xfa\x21\x3d", 14);
     tc_buf_append(&in, "x", 1);
     check_violation_both(&in, 65536, 1009, TC_ETOOBIG);
+    tc_buf_free(&in);
+
+    /* many small fragments count together, also empty ones in between */
+    for (int i = 0; i < 17; i++) {
+        frame(&in, i ? 0x00 : 0x01, p, 1);
+        frame(&in, 0x00, p, 0);
+    }
+    check_violation_both(&in, 16, 1009, TC_ETOOBIG);
     tc_buf_free(&in);
 
     /* exactly the limit is fine */
@@ -863,6 +940,56 @@ static void test_idle_session_is_small(void **state)
 #endif
 }
 
+/* The heap a message holds: one block that grows with arriving payload and
+ * never past max_message + 1 bytes, however it is fragmented; a declared
+ * frame length is not allocated before its payload. */
+static void test_fragments_held_in_one_block(void **state)
+{
+    (void)state;
+#ifndef COUNT_ALLOCS
+    skip();
+#else
+    static char p[4096];
+    memset(p, 'x', sizeof p);
+    rec *r = rec_new(4096);
+    tc_buf_reserve(&r->out, 4096);
+    tc_buf_reserve(&r->texts, 3 * 4096);
+    tc_buf in = TC_BUF_INIT;
+    tc_buf_reserve(&in, 4096 + 16);
+    frame(&in, 0x01, p, 1);
+    assert_int_equal(feed_all(r, &in), 0);
+    long base = live_bytes; /* wslay's context, the first byte */
+    for (int i = 1; i < 4095; i++) {
+        tc_buf_reset(&in);
+        frame(&in, 0x00, p, 1);
+        assert_int_equal(feed_all(r, &in), 0);
+    }
+    /* 4095 one-byte fragments: the block grew to 4097 bytes, nothing per
+     * fragment (wslay kept ~100 bytes each) */
+    assert_true(live_bytes - base <= 4096 + 64);
+    tc_buf_reset(&in);
+    frame(&in, 0x80, p, 1);
+    assert_int_equal(feed_all(r, &in), 0);
+    assert_int_equal(r->ntexts, 1);
+    assert_int_equal(r->texts.len, 4097);
+
+    /* a header declaring 4000 bytes, then one byte of payload */
+    long idle = live_bytes;
+    tc_buf_reset(&in);
+    frame(&in, 0x81, p, 4000);
+    assert_int_equal(tc_ws_feed(r->ws, in.base, 8 + 1), 0);
+    long ctx = live_bytes - idle;
+    assert_true(ctx > 4096); /* wslay's context */
+    assert_int_equal(tc_ws_feed(r->ws, in.base + 9, 1000), 0);
+    assert_true(live_bytes - idle - ctx < 1024 + 64 + 64); /* grows as it arrives */
+    assert_int_equal(tc_ws_feed(r->ws, in.base + 1009, in.len - 1009), 0);
+    assert_int_equal(r->ntexts, 2);
+    assert_int_equal(live_bytes, idle);
+    rec_free(r);
+    tc_buf_free(&in);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +1000,9 @@ int main(void)
         cmocka_unit_test(test_several_messages_one_feed),
         cmocka_unit_test(test_fragmented_with_ping_between),
         cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_pongs_coalesced),
+        cmocka_unit_test(test_ping_flood_1008),
+        cmocka_unit_test(test_bad_ping_1002),
         cmocka_unit_test(test_large_message_64bit_length),
         cmocka_unit_test(test_utf8_split_across_fragments),
         cmocka_unit_test(test_unmasked_frame_1002),
@@ -893,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_close_from_on_text),
         cmocka_unit_test(test_free_inside_callbacks),
         cmocka_unit_test(test_idle_session_is_small),
+        cmocka_unit_test(test_fragments_held_in_one_block),
     };
     return cmocka_run_group_tests_name("push/ws", tests, NULL, NULL);
 }
