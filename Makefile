@@ -112,6 +112,7 @@ e2e: build
 bench: build
 	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/fanout.py --bin $(CURDIR)/build/tablecart
+	/usr/bin/python3 bench/hostile_memory.py --bin $(CURDIR)/build/tablecart
 
 # --- fuzzing: a short smoke run in make test; tests/fuzz/run.sh for longer ---
 
