@@ -679,12 +679,17 @@ def wait_gauge(server, kind, value, timeout=IO_TIMEOUT):
                "tablecart_connections{kind=%r} == %d (now %d)" % (kind, value, conn_gauge(server, kind)))
 
 
-def rss_bytes(pid):
+def status_bytes(pid, field):
+    """A size field of /proc/PID/status (VmRSS, VmData...), in bytes."""
     with open("/proc/%d/status" % pid) as f:
         for ln in f:
-            if ln.startswith("VmRSS:"):
+            if ln.startswith(field + ":"):
                 return int(ln.split()[1]) * 1024
-    raise AssertionError("no VmRSS for pid %d" % pid)
+    raise AssertionError("no %s for pid %d" % (field, pid))
+
+
+def rss_bytes(pid):
+    return status_bytes(pid, "VmRSS")
 
 
 def many_tables_menu(path, n_tables, first_id=3001):
@@ -773,8 +778,4 @@ def frame_header(opcode, length, fin=True):
 
 def vm_data_bytes(pid):
     """VmData: the heap as allocated (brk and private mappings), touched or not."""
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmData:"):
-                return int(ln.split()[1]) * 1024
-    raise AssertionError("no VmData for pid %d" % pid)
+    return status_bytes(pid, "VmData")
