@@ -1,6 +1,7 @@
 /* main.c — flags → config → wire the modules → run the loop. */
 #include "api/app.h"
 #include "api/idem.h"
+#include "api/live.h"
 #include "api/metrics.h"
 #include "api/rest.h"
 #include "auth/auth.h"
@@ -11,7 +12,6 @@
 #include "http/session.h"
 #include "http/static.h"
 #include "net/server.h"
-#include "push/live.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -259,6 +259,11 @@ static void print_table_links(const tc_menu *menu, const char *host, int port)
     if (n > 20) tc_log_info("... and %zu more tables", n - 20);
 }
 
+static void count_answer(void *app, int status)
+{
+    tc_metrics_count_answer(((tc_app *)app)->metrics, status);
+}
+
 static int cmd_serve(const tc_config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -283,7 +288,6 @@ static int cmd_serve(const tc_config *cfg)
     if (cfg->auth == TC_AUTH_NONE)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
                     "local development only");
-    app->web_dir = web;
     app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);
 
     tc_router *router = tc_router_new();
@@ -297,7 +301,9 @@ static int cmd_serve(const tc_config *cfg)
         .idle_timeout_ms = cfg->idle_timeout_s * 1000ull,
         .cors_origins = cfg->cors_origins,
         .n_cors = cfg->n_cors,
+        .web_dir = web,
         .app = app,
+        .on_answer = count_answer,
     };
     tc_server_opts so = {
         .host = cfg->listen_host,
@@ -318,7 +324,7 @@ static int cmd_serve(const tc_config *cfg)
     printf("listening on http://%s:%d\n", host, tc_server_port(app->server));
     fflush(stdout);
     tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
-                app->web_dir ? app->web_dir : "(none)");
+                web ? web : "(none)");
     print_table_links(tc_store_menu(app->store), host, tc_server_port(app->server));
 
     uv_signal_init(app->loop, &m.sigterm);

@@ -92,10 +92,16 @@ static void write_response(tc_conn *c, bool keep_alive, int status, const char *
     tc_buf_free(&out);
 }
 
+static void count_answer(const tc_http_site *site, int status)
+{
+    if (site->on_answer) site->on_answer(site->app, status);
+}
+
 static void reply(tc_http_exchange *x, int status, const char *content_type,
                   const char *extra_headers, const char *body, size_t len, framing fr)
 {
     tc_http_session *s = x->session;
+    count_answer(x->site, status);
     if (s == NULL || tc_conn_is_closing(x->conn)) {
         if (s) exchange_done(s, false);
         exchange_free(x);
@@ -153,10 +159,12 @@ static void detached_read(tc_conn *c, const char *data, size_t len)
 
 static const tc_proto detached_proto = {.name = "detached", .on_read = detached_read};
 
-tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover)
+tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover)
 {
     tc_http_session *s = x->session;
     tc_conn *c = x->conn;
+    count_answer(x->site, status);
+    tc_conn_write(c, head->base, head->len);
     if (s) {
         if (leftover && s->pending.len) tc_buf_append(leftover, s->pending.base, s->pending.len);
         s->x = NULL;
@@ -205,6 +213,7 @@ static void dispatch(tc_http_session *s)
 {
     tc_http_req *req = tc_http_request(s->parser);
     tc_http_exchange *x = tc_xcalloc(1, sizeof *x);
+    x->site = s->site;
     x->conn = s->conn;
     tc_conn_ref(s->conn);
     x->req = req;
@@ -259,6 +268,7 @@ static void fail(tc_http_session *s, int status)
                                       : "malformed HTTP request";
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
+    count_answer(s->site, status);
     write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL, body.base,
                    body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
