@@ -189,7 +189,6 @@ typedef struct {
     tc_app app;
     uv_signal_t sigterm, sigint;
     tc_live *live;
-    int exit_code;
 } server_main;
 
 static void on_shutdown_done(void *ctx)
@@ -338,7 +337,7 @@ static int cmd_serve(const tc_config *cfg)
     tc_auth_free(app->auth);
     free(web);
     uv_loop_close(app->loop);
-    return m.exit_code;
+    return 0;
 }
 
 int main(int argc, char **argv)

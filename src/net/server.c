@@ -91,16 +91,6 @@ int tc_server_port(const tc_server *s)
     return s->port;
 }
 
-void *tc_server_app(const tc_server *s)
-{
-    return s->opts.app;
-}
-
-uv_loop_t *tc_server_loop(const tc_server *s)
-{
-    return s->loop;
-}
-
 size_t tc_server_conn_count(const tc_server *s)
 {
     return s->n_conns;
