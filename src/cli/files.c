@@ -9,13 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The binary's own folder and three above it: build/tablecart and
+ * build/asan/tablecart both find the repository's web/ and data/. */
+#define RESOURCE_LEVELS 4
+
 char *tc_cli_find_beside_binary(const char *rel)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
-        for (int up = 0; up < 4; up++) {
+        for (int up = 0; up < RESOURCE_LEVELS; up++) {
             char *slash = strrchr(exe, '/');
             if (!slash) break;
             *slash = '\0';

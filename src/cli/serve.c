@@ -20,7 +20,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* After SIGTERM/SIGINT, how long streams and pending writes get to finish
+ * before the rest are dropped: inside deploy/'s TimeoutStopSec=10, so the
+ * process exits 0 on its own (docs/operations.md, "Stop"). */
 #define SHUTDOWN_GRACE_MS 5000
+/* Idempotency-Key answers: the newest 10,000, each for 24 h (docs/api.md);
+ * a retry comes within minutes, and the memory stays bounded. */
+#define IDEM_MAX_KEYS 10000
+#define IDEM_TTL_MS (24ull * 3600 * 1000)
+/* A connection whose unsent output passes 1 MiB is closed: a client that
+ * stopped reading (docs/architecture.md, "Bounded output"). */
+#define MAX_QUEUE_BYTES (1u << 20)
+/* Table links logged at start: enough for the demo, not a wall of text. */
+#define MAX_TABLE_LINKS 20
+/* The config counts seconds; the HTTP layer's deadlines are milliseconds. */
+#define MS_PER_S 1000ull
 
 typedef struct {
     tc_app app;
@@ -111,17 +125,18 @@ static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
     return 0;
 }
 
-/* A link per table, so a newcomer can click one and order (at most 20). */
+/* A link per table, so a newcomer can click one and order (at most
+ * MAX_TABLE_LINKS). */
 static void print_table_links(const tc_menu *menu, const char *host, int port)
 {
     size_t n = tc_menu_table_count(menu);
-    for (size_t i = 0; i < n && i < 20; i++) {
+    for (size_t i = 0; i < n && i < MAX_TABLE_LINKS; i++) {
         const tc_table *t = tc_menu_table_at(menu, i);
         const tc_store_info *st = tc_menu_store(menu, t->store_id);
         tc_log_info("table %s of %s: http://%s:%d/?table=%d", t->table_number, st ? st->name : "?",
                     host, port, t->table_id);
     }
-    if (n > 20) tc_log_info("... and %zu more tables", n - 20);
+    if (n > MAX_TABLE_LINKS) tc_log_info("... and %zu more tables", n - MAX_TABLE_LINKS);
 }
 
 int tc_cli_serve(const tc_config *cfg)
@@ -149,7 +164,7 @@ int tc_cli_serve(const tc_config *cfg)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
                     "local development only");
     app->web_dir = web;
-    app->idem = tc_idem_new(10000, 24ull * 3600 * 1000);
+    app->idem = tc_idem_new(IDEM_MAX_KEYS, IDEM_TTL_MS);
 
     tc_router *router = tc_router_new();
     tc_rest_routes(router, cfg->api_prefix);
@@ -158,8 +173,8 @@ int tc_cli_serve(const tc_config *cfg)
         .router = router,
         .fallback = tc_static_handler,
         .limits = {cfg->max_head, cfg->max_body},
-        .request_timeout_ms = cfg->request_timeout_s * 1000ull,
-        .idle_timeout_ms = cfg->idle_timeout_s * 1000ull,
+        .request_timeout_ms = cfg->request_timeout_s * MS_PER_S,
+        .idle_timeout_ms = cfg->idle_timeout_s * MS_PER_S,
         .cors_origins = cfg->cors_origins,
         .n_cors = cfg->n_cors,
         .app = app,
@@ -170,7 +185,7 @@ int tc_cli_serve(const tc_config *cfg)
         .initial_proto = &tc_http_proto,
         .new_state = tc_http_session_new,
         .app = &site,
-        .max_queue = 1u << 20,
+        .max_queue = MAX_QUEUE_BYTES,
     };
     tc_errmsg err;
     if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
