@@ -1,4 +1,4 @@
-/* app.h — the objects one running server is made of, wired by main.c and
+/* app.h — the objects one running server is made of, wired by cli/serve.c and
  * handed to every handler. Nothing here is global state: tests may run
  * several apps in one process. */
 #ifndef TC_API_APP_H

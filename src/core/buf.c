@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <strings.h>
 
+/* A buffer's first block, doubled from there: the first small appends (a
+ * number, a key) then cost no realloc each. */
+#define BUF_MIN_CAP 64
+
 bool tc_view_ieq(tc_view v, const char *s)
 {
     size_t n = strlen(s);
@@ -24,7 +28,7 @@ void tc_buf_reserve(tc_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
     b->base = tc_xrealloc(b->base, cap);

@@ -59,11 +59,6 @@ void *tc_conn_state(const tc_conn *c)
     return c->state;
 }
 
-const tc_proto *tc_conn_proto(const tc_conn *c)
-{
-    return c->proto;
-}
-
 uint64_t tc_conn_id(const tc_conn *c)
 {
     return c->id;
@@ -154,11 +149,6 @@ void tc_conn_resume(tc_conn *c)
 }
 
 /* --- writing --------------------------------------------------------------- */
-
-size_t tc_conn_queued(const tc_conn *c)
-{
-    return c->wq_bytes;
-}
 
 static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
 {

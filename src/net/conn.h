@@ -44,7 +44,6 @@ typedef enum { TC_WQ_PLAIN = 0, TC_WQ_CART = 1, TC_WQ_HEARTBEAT = 2 } tc_wq_kind
 /* Switches the protocol. The old protocol's state is the caller's to free. */
 void tc_conn_set_proto(tc_conn *c, const tc_proto *p, void *state);
 void *tc_conn_state(const tc_conn *c);
-const tc_proto *tc_conn_proto(const tc_conn *c);
 
 uint64_t tc_conn_id(const tc_conn *c);
 tc_server *tc_conn_server(const tc_conn *c);
@@ -56,8 +55,6 @@ void tc_conn_write(tc_conn *c, const void *data, size_t len);
 /* Queues len bytes of r from off, taking a new reference to r. kind lets the
  * queue conflate (see tc_wq_kind). */
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
-/* Bytes queued in user space and not yet accepted by the kernel. */
-size_t tc_conn_queued(const tc_conn *c);
 
 /* Closes after the queue is flushed (FIN, then drain the peer briefly). */
 void tc_conn_close(tc_conn *c);

@@ -2,8 +2,8 @@
  *
  * store.c owns the tc_store, the served menu and the change feed, and picks a
  * backend by the URL's scheme; a backend only moves carts and menu rows in
- * and out of its database. Adding one (Redis) = one vtable + one line in
- * store.c's table; no caller changes. */
+ * and out of its database. Adding one = one vtable + one line in store.c's
+ * table, as SQLite and Redis are; no caller changes. */
 #ifndef TC_STORE_BACKEND_H
 #define TC_STORE_BACKEND_H
 
