@@ -183,9 +183,6 @@ static bool request_token(const tc_http_req *r, tc_buf *out)
     return tc_http_query_get(r, "token", out);
 }
 
-/* Longest X-User-Phone / phone, in characters (the seed's column width). */
-#define PHONE_MAX 32
-
 int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phone, tc_errmsg *err)
 {
     tc_buf q = TC_BUF_INIT;
@@ -212,9 +209,9 @@ int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phon
         return 0;
     const char *bytes = phone->base ? phone->base : "";
     long n = tc_utf8_count(bytes, phone->len);
-    if (n < 0 || n > PHONE_MAX || memchr(bytes, 0, phone->len))
+    if (n < 0 || n > TC_AUTH_PHONE_MAX || memchr(bytes, 0, phone->len))
         return tc_errmsg_set(err, TC_EINVAL, "%s must be at most %d characters of text", name,
-                             PHONE_MAX);
+                             TC_AUTH_PHONE_MAX);
     if (phone->len) who->phone = tc_buf_cstr(phone);
     return 0;
 }

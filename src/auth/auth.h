@@ -23,6 +23,9 @@
 
 /* Shortest accepted secret, in bytes (HS256 wants 256 bits of key). */
 #define TC_AUTH_MIN_SECRET 32
+/* Longest phone a caller may give (X-User-Phone, phone, a token's phone), in
+ * characters of UTF-8. */
+#define TC_AUTH_PHONE_MAX 32
 
 typedef struct tc_auth tc_auth;
 

@@ -7,10 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The rule of X-User-Phone (PHONE_MAX in api/input.c), so a token carries no
- * phone a header could not. */
-#define PHONE_MAX_CHARS 32
-
 int tc_cli_make_auth(const tc_config *cfg, tc_auth **out)
 {
     tc_buf secret = TC_BUF_INIT;
@@ -30,10 +26,10 @@ int tc_cli_token(const tc_config *cfg)
     if (cfg->token_phone) {
         /* The same rule as X-User-Phone, checked before anything is signed. */
         long n = tc_utf8_count(cfg->token_phone, strlen(cfg->token_phone));
-        if (n < 0 || n > PHONE_MAX_CHARS ||
+        if (n < 0 || n > TC_AUTH_PHONE_MAX ||
             strlen(cfg->token_phone) >= sizeof((tc_claims){0}.phone)) {
             fprintf(stderr, "tablecart: --phone: at most %d characters of UTF-8\n",
-                    PHONE_MAX_CHARS);
+                    TC_AUTH_PHONE_MAX);
             return TC_EXIT_USAGE;
         }
     }
