@@ -28,7 +28,7 @@ typedef struct {
 
 struct tc_http_exchange {
     tc_conn *conn;    /* referenced until the exchange ends */
-    tc_http_req *req; /* valid until the exchange ends */
+    tc_http_req *req; /* valid until the exchange ends, even if the connection goes first */
     tc_route_match route;
     void *app;
     bool head_only;                  /* HEAD: answer without a body */
