@@ -62,7 +62,11 @@ static inline void tl_arm(tl_env *e)
 }
 
 /* Runs the loop one event at a time until cond holds; fails the test when
- * the safety deadline passes first. */
+ * the safety deadline passes first. cond is checked between loop turns, and
+ * UV_RUN_ONCE still waits for I/O after running due timers: when a timer
+ * callback is the last thing cond waits for, with no I/O after it, cond is
+ * seen only at the next event (a fake that answers from the loop should wake
+ * it with a uv_async_t, as a socket would). */
 #define TL_RUN_UNTIL(e, cond)                                                                      \
     do {                                                                                           \
         tl_arm(e);                                                                                 \
