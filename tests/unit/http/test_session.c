@@ -412,17 +412,24 @@ static void test_body_limit_413(void **state)
 
 /* --- the client vanishes ----------------------------------------------------- */
 
+/* Sends GET /hold and returns its exchange, open and taken from f->held. */
+static tc_http_exchange *hold_request(fixture *f)
+{
+    tl_client *cl = connect_client(f);
+    tl_client_send_str(cl, "GET /hold HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v7\"\r\n\r\n");
+    TL_RUN_UNTIL(&f->e, f->held != NULL);
+    tc_http_exchange *x = f->held;
+    f->held = NULL;
+    return x;
+}
+
 /* Reading is paused while an exchange is open, so a reset is noticed when
  * the answer is written: the write fails and the connection closes. */
 static void test_answer_after_client_reset(void **state)
 {
     fixture *f = *state;
-    tl_client *cl = connect_client(f);
-    tl_client_send_str(cl, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
-    TL_RUN_UNTIL(&f->e, f->held != NULL);
-    tl_client_reset(cl);
-    tc_http_exchange *x = f->held;
-    f->held = NULL;
+    tc_http_exchange *x = hold_request(f);
+    tl_client_reset(&f->cl[0]);
     answer(x, "too late");
     TL_RUN_UNTIL(&f->e, tc_server_conn_count(f->e.srv) == 0);
     assert_string_equal(tc_buf_cstr(&f->log), "h:hold r:hold ");
@@ -435,14 +442,11 @@ static void test_answer_after_client_reset(void **state)
 static void test_late_answer_after_connection_closed(void **state)
 {
     fixture *f = *state;
-    tl_client *cl = connect_client(f);
-    tl_client_send_str(cl, "GET /hold HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v7\"\r\n\r\n");
-    TL_RUN_UNTIL(&f->e, f->held != NULL);
+    tl_client *cl = &f->cl[0];
+    tc_http_exchange *x = hold_request(f);
     tc_server_shutdown(f->e.srv, 0, NULL, NULL);
     TL_RUN_UNTIL(&f->e, tc_server_conn_count(f->e.srv) == 0);
     TL_RUN_UNTIL(&f->e, cl->eof || cl->read_err);
-    tc_http_exchange *x = f->held;
-    f->held = NULL;
     assert_null(x->session); /* the session is gone; the exchange keeps its conn */
     assert_true(tc_conn_is_closing(x->conn));
     assert_true(tc_view_eq(x->req->path, "/hold"));

@@ -142,6 +142,17 @@ static size_t fill_kernel(tc_conn *c)
     return total;
 }
 
+/* Connects client i, which does not read yet and closes on our FIN, and
+ * fills the kernel's buffers towards it (see fill_kernel). */
+static rec *connect_filled(fixture *f, int i, size_t *filler)
+{
+    f->cl[i].no_read = true;
+    f->cl[i].close_on_eof = true;
+    rec *r = connect_client(f, i);
+    *filler = fill_kernel(r->c);
+    return r;
+}
+
 /* Asserts the client received exactly n bytes of ch from offset off. */
 static void assert_run_of(const tl_client *cl, size_t off, size_t n, char ch)
 {
@@ -208,9 +219,8 @@ static void test_abort_after_close_inside_on_read(void **state)
 static void test_abort_after_close_with_queue(void **state)
 {
     fixture *f = *state;
-    f->cl[0].no_read = true;
-    rec *r = connect_client(f, 0);
-    fill_kernel(r->c);
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
     /* close waits for the queue (a write is in flight); abort cuts it short. */
     tc_conn_close(r->c);
     assert_int_equal(r->closed, 0);
@@ -275,10 +285,8 @@ static void test_peer_eof_without_on_eof_closes(void **state)
 static void test_pending_cart_is_replaced(void **state)
 {
     fixture *f = *state;
-    f->cl[0].no_read = true;
-    f->cl[0].close_on_eof = true;
-    rec *r = connect_client(f, 0);
-    size_t filler = fill_kernel(r->c);
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
     tc_rbuf *a = tc_rbuf_new("CART-A\n", 7);
     tc_rbuf *b = tc_rbuf_new("cart=CART-B\n", 12);
     tc_conn_write_rbuf(r->c, a, 0, 7, TC_WQ_CART);
@@ -365,10 +373,8 @@ static void test_slow_client_is_closed(void **state)
 static void test_close_flushes_the_queue(void **state)
 {
     fixture *f = *state;
-    f->cl[0].no_read = true;
-    f->cl[0].close_on_eof = true;
-    rec *r = connect_client(f, 0);
-    size_t filler = fill_kernel(r->c);
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
     tc_rbuf *g = filled_rbuf('g', 100000);
     tc_conn_write_rbuf(r->c, g, 0, 100000, TC_WQ_PLAIN);
     tc_rbuf_unref(g);
