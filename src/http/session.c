@@ -17,6 +17,14 @@ typedef struct tc_http_session {
     bool in_loop;           /* process() is on the stack */
 } tc_http_session;
 
+/* An exchange and, once its connection is gone, the parser that holds its
+ * request: x->req stays valid until the exchange ends, as session.h says,
+ * even when the handler answers after the connection closed. */
+typedef struct {
+    tc_http_exchange pub; /* first: a tc_http_exchange* is an exchange* */
+    tc_http_parser *orphan;
+} exchange;
+
 static void process(tc_http_session *s, const char *data, size_t len);
 
 void *tc_http_session_new(tc_conn *c, void *site)
@@ -46,8 +54,10 @@ void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out)
 
 static void exchange_free(tc_http_exchange *x)
 {
+    exchange *e = (exchange *)x;
+    tc_http_free(e->orphan);
     tc_conn_unref(x->conn);
-    free(x);
+    free(e);
 }
 
 /* After an answer: next request, or close. */
@@ -164,7 +174,7 @@ tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, t
     tc_http_session *s = x->session;
     tc_conn *c = x->conn;
     count_answer(x->site, status);
-    tc_conn_write(c, head->base, head->len);
+    if (head) tc_conn_write(c, head->base, head->len);
     if (s) {
         if (leftover && s->pending.len) tc_buf_append(leftover, s->pending.base, s->pending.len);
         s->x = NULL;
@@ -212,7 +222,8 @@ static void preflight(tc_http_exchange *x)
 static void dispatch(tc_http_session *s)
 {
     tc_http_req *req = tc_http_request(s->parser);
-    tc_http_exchange *x = tc_xcalloc(1, sizeof *x);
+    exchange *e = tc_xcalloc(1, sizeof *e);
+    tc_http_exchange *x = &e->pub;
     x->site = s->site;
     x->conn = s->conn;
     tc_conn_ref(s->conn);
@@ -366,7 +377,12 @@ static void on_closed(tc_conn *c)
 {
     tc_http_session *s = tc_conn_state(c);
     if (s == NULL) return;
-    if (s->x) s->x->session = NULL; /* the handler's answer will be dropped */
+    if (s->x) {
+        /* The handler's answer will be dropped; its request lives on. */
+        s->x->session = NULL;
+        ((exchange *)s->x)->orphan = s->parser;
+        s->parser = NULL;
+    }
     session_free(s);
 }
 

@@ -34,7 +34,7 @@ typedef struct {
 struct tc_http_exchange {
     const tc_http_site *site;
     tc_conn *conn;    /* referenced until the exchange ends */
-    tc_http_req *req; /* valid until the exchange ends */
+    tc_http_req *req; /* valid until the exchange ends, even if the connection goes first */
     tc_route_match route;
     void *app;
     bool head_only;                  /* HEAD: answer without a body */
@@ -64,7 +64,8 @@ void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
 void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
 
 /* Hands the connection to another protocol: writes head (the response head
- * of status, e.g. 101 or a stream's 200), ends the HTTP session and frees x.
+ * of status, e.g. 101 or a stream's 200; NULL: nothing to write), ends the
+ * HTTP session and frees x.
  * Bytes that arrived after the request head are appended to leftover (may be
  * NULL). Until the caller calls tc_conn_set_proto the connection speaks no
  * protocol (reads are dropped, its state is NULL). Returns the connection. */

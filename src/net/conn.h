@@ -50,13 +50,14 @@ tc_server *tc_conn_server(const tc_conn *c);
 /* "127.0.0.1:5555" of the peer, for logs. */
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len);
 
-/* Queues a copy of data. */
+/* Queues a copy of data. Dropped once the connection is closing. */
 void tc_conn_write(tc_conn *c, const void *data, size_t len);
 /* Queues len bytes of r from off, taking a new reference to r. kind lets the
  * queue conflate (see tc_wq_kind). */
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
 
-/* Closes after the queue is flushed (FIN, then drain the peer briefly). */
+/* Closes after the queue is flushed (FIN, then drain the peer briefly).
+ * Writes after this call are dropped. */
 void tc_conn_close(tc_conn *c);
 /* Closes now, dropping anything queued. */
 void tc_conn_abort(tc_conn *c);

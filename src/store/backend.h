@@ -39,6 +39,14 @@ typedef struct tc_store_backend {
     int (*ping)(tc_store *s);
 } tc_store_backend;
 
+/* Opens a store on backend be, as tc_store_open does once the URL's scheme
+ * has picked it: rest is the URL after "scheme:". Then loads the menu (on
+ * failure the backend is closed again). Returns 0 and *out, or the backend's
+ * negative code with err. Also the seam for unit tests to plug in a fake
+ * backend. */
+int tc_store_open_backend(const tc_store_backend *be, const char *rest, uv_loop_t *loop,
+                          tc_store **out, tc_errmsg *err);
+
 /* Delivers a committed change to the feed, if one is set. */
 void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin);
 
