@@ -222,7 +222,6 @@ static void h_ws(tc_http_exchange *x)
     tc_stream_params sp = {
         .table_id = table_id,
         .lifetime_ms = lifetime_ms(0, &p),
-        .expired_reason = TOKEN_EXPIRED,
         .shown_version = -1,
         .hooks = &tc_ws_cmd_hooks,
         .ctx = client,
@@ -258,6 +257,7 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
         .heartbeat_ms = app->cfg->heartbeat_s * 1000ull,
         .ws_ping_ms = app->cfg->ws_ping_s * 1000ull,
         .ws_max_message = app->cfg->ws_max_message,
+        .expired_reason = TOKEN_EXPIRED,
     };
     app->streams = tc_streams_new(app->loop, &so);
     app->live = l;

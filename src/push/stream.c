@@ -8,6 +8,7 @@
 #include "push/sse.h"
 #include "push/ws.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,19 +39,21 @@ struct tc_stream {
     int64_t shown_version; /* what the client said it shows (Last-Event-ID), or -1 */
     unsigned holds;        /* asynchronous calls of the layer above in flight */
     bool gone;             /* the connection is closed */
-    /* SSE */
-    bool chunked;
-    /* WebSocket */
+    bool chunked;          /* SSE: HTTP/1.1 chunked framing */
+    /* WebSocket only: an SSE stream is allocated without these (see
+     * SSE_STREAM_SIZE), which keeps an idle SSE connection smaller. */
     tc_ws *ws;
     uint64_t last_rx, last_ping, end_at; /* loop ms; end_at 0: no lifetime */
-    const char *expired_reason;
 };
+
+/* An SSE stream's allocation: everything before the WebSocket-only fields. */
+#define SSE_STREAM_SIZE offsetof(tc_stream, ws)
 
 static void stream_free_if_done(tc_stream *s)
 {
     if (!s->gone || s->holds) return;
     if (s->hooks && s->hooks->on_free) s->hooks->on_free(s->ctx);
-    tc_ws_free(s->ws);
+    if (s->sub.kind == TC_SUB_WS) tc_ws_free(s->ws);
     free(s);
 }
 
@@ -74,7 +77,7 @@ static void stream_closed(tc_conn *c)
 static tc_stream *stream_new(tc_streams *ss, tc_conn *c, const tc_stream_params *p,
                              tc_sub_kind kind, void (*deliver)(tc_sub *, tc_hub_event *))
 {
-    tc_stream *s = tc_xcalloc(1, sizeof *s);
+    tc_stream *s = tc_xcalloc(1, kind == TC_SUB_SSE ? SSE_STREAM_SIZE : sizeof *s);
     s->ss = ss;
     s->conn = c;
     tc_conn_ref(c); /* dropped in stream_closed */
@@ -205,7 +208,7 @@ static void ws_on_text(void *ctx, const char *data, size_t len)
     tc_stream *s = ctx;
     if (s->end_at && uv_now(s->ss->loop) >= s->end_at) {
         /* 1008: policy violation — the stream outlived what it was allowed. */
-        tc_ws_close(s->ws, 1008, s->expired_reason);
+        tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
         return;
     }
     if (s->hooks && s->hooks->on_text) s->hooks->on_text(s, s->ctx, data, len);
@@ -242,7 +245,7 @@ static void ws_on_deadline(tc_conn *c)
     tc_stream *s = tc_conn_state(c);
     uint64_t now = uv_now(s->ss->loop);
     if (!tc_ws_close_sent(s->ws) && s->end_at && now >= s->end_at) {
-        tc_ws_close(s->ws, 1008, s->expired_reason);
+        tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
         tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
         s->last_rx = 0;
         return;
@@ -292,7 +295,6 @@ tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
     uint64_t now = uv_now(ss->loop);
     s->last_rx = s->last_ping = now;
     s->end_at = p->lifetime_ms ? now + p->lifetime_ms : 0;
-    s->expired_reason = p->expired_reason;
     ws_send(s, TC_WIRE_CONNECTED, TC_WIRE_CONNECTED_MESSAGE, NULL, 0, tc_clock_epoch_ms());
     tc_conn_set_proto(c, &ws_proto, s);
     stream_subscribe(s);
@@ -321,7 +323,7 @@ bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, con
 
 void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
 {
-    if (s->ws && !s->gone) tc_ws_close(s->ws, code, reason);
+    if (s->sub.kind == TC_SUB_WS && !s->gone) tc_ws_close(s->ws, code, reason);
 }
 
 /* ===== both ==================================================================== */
@@ -357,7 +359,8 @@ void tc_stream_release(tc_stream *s)
 
 bool tc_stream_is_open(const tc_stream *s)
 {
-    return !s->gone && !tc_conn_is_closing(s->conn) && !(s->ws && tc_ws_close_sent(s->ws));
+    return !s->gone && !tc_conn_is_closing(s->conn) &&
+           !(s->sub.kind == TC_SUB_WS && tc_ws_close_sent(s->ws));
 }
 
 int32_t tc_stream_table(const tc_stream *s)

@@ -23,9 +23,10 @@ typedef struct tc_streams tc_streams;
 typedef struct tc_stream tc_stream;
 
 typedef struct {
-    uint64_t heartbeat_ms; /* SSE heartbeat period */
-    uint64_t ws_ping_ms;   /* WebSocket ping period; a peer silent 2.5 periods is dropped */
-    size_t ws_max_message; /* largest WebSocket message a client may send (1009 above) */
+    uint64_t heartbeat_ms;      /* SSE heartbeat period */
+    uint64_t ws_ping_ms;        /* WebSocket ping period; a peer silent 2.5 periods is dropped */
+    size_t ws_max_message;      /* largest WebSocket message a client may send (1009 above) */
+    const char *expired_reason; /* the 1008 close reason at a WebSocket's lifetime end (static) */
 } tc_streams_opts;
 
 /* Counters for /metrics. */
@@ -47,9 +48,9 @@ typedef struct {
 typedef struct {
     int32_t table_id;
     /* How long the stream may live (0: no limit). SSE: the stream ends (the
-     * browser reconnects). WebSocket: closed with 1008 and expired_reason. */
+     * browser reconnects). WebSocket: closed with 1008 and the streams'
+     * expired_reason; a message after it closes the same way. */
     uint64_t lifetime_ms;
-    const char *expired_reason; /* WebSocket close reason at the lifetime's end */
     /* SSE only */
     bool chunked;                 /* HTTP/1.1: chunked; HTTP/1.0: delimited by close */
     int64_t shown_version;        /* the version the client already shows (Last-Event-ID), or -1 */
