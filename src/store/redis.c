@@ -2,8 +2,8 @@
  * live in Redis, so any number of instances can serve the same tables.
  *
  * This file wires the parts together and runs the change feed:
- * - redis_link: the command and subscriber connections (reconnects,
- *   command timeout, heartbeat);
+ * - redis_link: the command and subscriber connections (command timeout,
+ *   heartbeat), each a redis_conn (reconnects with back-off);
  * - redis_carts: reading a cart and the optimistic write (Lua script +
  *   PUBLISH);
  * - redis_sync: the blocking connection used before serving (start check,

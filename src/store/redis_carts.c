@@ -15,7 +15,8 @@
 
 /* Optimistic writes of one change before it gives up with "store busy":
  * each lost race means another instance changed the same table in between,
- * so 16 in a row only happens under a flood no diner can cause. */
+ * so 16 in a row means the table changes far faster than people order, and
+ * the caller's retry is better than holding the change queue longer. */
 #define MAX_ATTEMPTS 16
 /* Room for an int64 in decimal, its NUL included (versions, timestamps). */
 #define I64_SIZE (sizeof "-9223372036854775808")
