@@ -1,3 +1,7 @@
+/* menu.c — the menu: stores, tables and dishes, their lookups, the menu file's
+ * parser and the menu endpoint's JSON. Slightly over 500 lines on purpose: the
+ * parser's messages name each JSON path, and splitting the parser from the
+ * lookups it fills would only spread one format over two files. */
 #include "cart/menu.h"
 
 #include "core/json.h"
