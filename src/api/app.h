@@ -1,4 +1,4 @@
-/* app.h — the objects one running server is made of, wired by main.c and
+/* app.h — the objects one running server is made of, wired by cli/serve.c and
  * handed to every handler. Nothing here is global state: tests may run
  * several apps in one process. */
 #ifndef TC_API_APP_H
@@ -11,6 +11,7 @@
 #include <uv.h>
 
 typedef struct tc_live tc_live;
+typedef struct tc_streams tc_streams;
 typedef struct tc_auth tc_auth;
 typedef struct tc_idem tc_idem;
 typedef struct tc_metrics tc_metrics;
@@ -20,13 +21,13 @@ typedef struct tc_app {
     const tc_config *cfg;
     uv_loop_t *loop;
     tc_store *store;
-    tc_live *live; /* SSE and WebSocket subscribers and their hub */
-    tc_auth *auth; /* who may do what (--auth) */
-    tc_idem *idem; /* remembered answers for Idempotency-Key */
+    tc_live *live;       /* the SSE and WebSocket endpoints */
+    tc_streams *streams; /* every subscriber stream and their hub (push/) */
+    tc_auth *auth;       /* who may do what (--auth) */
+    tc_idem *idem;       /* remembered answers for Idempotency-Key */
     tc_metrics *metrics;
     tc_server *server;
     tc_cart_limits limits;
-    const char *web_dir; /* the diners' page folder (absolute), or NULL: serve no files */
 } tc_app;
 
 #endif

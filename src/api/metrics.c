@@ -14,7 +14,14 @@ void tc_metrics_observe_store(tc_metrics *m, double seconds, int status)
         if (seconds <= tc_metrics_latency_bounds[i]) m->store_buckets[i]++;
 }
 
-void tc_metrics_render(const tc_metrics *m, uint64_t open_conns, tc_buf *out)
+void tc_metrics_count_answer(tc_metrics *m, int status)
+{
+    m->http_requests++;
+    if (status >= 400) m->http_errors++;
+}
+
+void tc_metrics_render(const tc_metrics *m, const tc_streams_stats *st, uint64_t open_conns,
+                       tc_buf *out)
 {
     static const char *kinds[4] = {"add", "update", "remove", "clear"};
     tc_buf_appendf(out,
@@ -23,7 +30,7 @@ void tc_metrics_render(const tc_metrics *m, uint64_t open_conns, tc_buf *out)
                    "tablecart_connections{kind=\"sse\"} %llu\n"
                    "tablecart_connections{kind=\"ws\"} %llu\n"
                    "tablecart_connections{kind=\"all\"} %llu\n",
-                   (unsigned long long)m->conns_sse, (unsigned long long)m->conns_ws,
+                   (unsigned long long)st->open_sse, (unsigned long long)st->open_ws,
                    (unsigned long long)open_conns);
     tc_buf_appendf(out,
                    "# HELP tablecart_http_requests_total HTTP requests answered.\n"
@@ -54,8 +61,8 @@ void tc_metrics_render(const tc_metrics *m, uint64_t open_conns, tc_buf *out)
                    "# HELP tablecart_store_errors_total Store calls that failed.\n"
                    "# TYPE tablecart_store_errors_total counter\n"
                    "tablecart_store_errors_total %llu\n",
-                   (unsigned long long)m->mutations_rejected, (unsigned long long)m->events_sse,
-                   (unsigned long long)m->events_ws, (unsigned long long)m->slow_closed,
+                   (unsigned long long)m->mutations_rejected, (unsigned long long)st->events_sse,
+                   (unsigned long long)st->events_ws, (unsigned long long)st->slow_closed,
                    (unsigned long long)m->store_errors);
     tc_buf_append_str(out, "# HELP tablecart_store_latency_seconds Store call latency.\n"
                            "# TYPE tablecart_store_latency_seconds histogram\n");

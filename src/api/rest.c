@@ -1,7 +1,8 @@
 #include "api/rest.h"
 
+#include "api/access.h"
 #include "api/app.h"
-#include "auth/auth.h"
+#include "api/command.h"
 #include "api/idem.h"
 #include "api/input.h"
 #include "api/metrics.h"
@@ -11,6 +12,7 @@
 #include "http/response.h"
 #include "http/session.h"
 #include "net/server.h"
+#include "push/stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +25,8 @@ static tc_app *app_of(tc_http_exchange *x)
     return x->app;
 }
 
-static void count(tc_http_exchange *x, int status)
-{
-    tc_metrics *m = app_of(x)->metrics;
-    m->http_requests++;
-    if (status >= 400) m->http_errors++;
-}
-
 static void fail(tc_http_exchange *x, int status, const char *message)
 {
-    count(x, status);
     tc_http_reply_error(x, status, message);
 }
 
@@ -79,14 +73,9 @@ static bool none_match_hits(tc_view h, int64_t version)
 static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
 {
     int64_t v;
-    int r = tc_input_int_text(x->route.params[0], "tableId", TC_IN_ID, &v, err);
+    int r = tc_parse_int(x->route.params[0], "tableId", TC_IN_ID, &v, err);
     if (r == 0) *out = (int32_t)v;
     return r;
-}
-
-static const tc_table *table_of(tc_http_exchange *x, int32_t table_id)
-{
-    return tc_menu_table(tc_store_menu(app_of(x)->store), table_id);
 }
 
 /* --- GET cart ---------------------------------------------------------------- */
@@ -104,24 +93,13 @@ static void got_cart(void *ctx, int status, const tc_cart *cart, const tc_errmsg
              (long long)version);
     const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
     if (inm && none_match_hits(*inm, version)) {
-        count(x, 304);
         tc_http_reply(x, 304, NULL, etag, NULL, 0);
         return;
     }
     tc_buf data = TC_BUF_INIT;
-    tc_cart_to_json(cart, table_of(x, tc_cart_table_id(cart)), &data);
-    count(x, 200);
-    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len, etag);
+    tc_ops_render(app_of(x), cart, &data);
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data.base, data.len, etag);
     tc_buf_free(&data);
-}
-
-/* Who is asking, and may they see table_id (401, 400, 404, 403). */
-static int authorize(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf *phone,
-                     tc_errmsg *err)
-{
-    tc_app *app = app_of(x);
-    int r = tc_auth_identify(app->auth, x->req, tc_auth_now(), p, phone, err);
-    return r ? r : tc_auth_allow(p, tc_store_menu(app->store), table_id, err);
 }
 
 /* The table of the path, if the caller may see it; else answers and -1. */
@@ -132,7 +110,7 @@ static int32_t path_table(tc_http_exchange *x)
     tc_principal p;
     tc_buf phone = TC_BUF_INIT;
     int r = table_param(x, &table_id, &err);
-    if (r == 0) r = authorize(x, table_id, &p, &phone, &err);
+    if (r == 0) r = tc_access_check(app_of(x), x->req, table_id, &p, &phone, &err);
     tc_buf_free(&phone);
     if (r == 0) return table_id;
     fail_code(x, r, &err);
@@ -163,8 +141,8 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
         return;
     }
     tc_buf data = TC_BUF_INIT, body = TC_BUF_INIT;
-    tc_cart_to_json(cart, table_of(x, tc_cart_table_id(cart)), &data);
-    tc_envelope(&body, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len);
+    tc_ops_render(app_of(x), cart, &data);
+    tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, data.base, data.len);
     char etag[48];
     snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart));
     if (m->idem.len) {
@@ -173,7 +151,6 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
                     (tc_view){m->idem.base, m->idem.len}, 200, etag, body.base, body.len,
                     uv_now(app->loop));
     }
-    count(x, 200);
     tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
     tc_buf_free(&data);
     tc_buf_free(&body);
@@ -190,43 +167,29 @@ static bool is_json(const tc_view *ct)
     return tc_view_ieq((tc_view){ct->base, n}, "application/json");
 }
 
-/* An integer from the query string, else from the JSON body. */
-static int field_int(tc_http_exchange *x, const json_t *body, const char *name, tc_in_kind kind,
-                     bool required, int64_t *out, tc_errmsg *err)
-{
-    tc_buf v = TC_BUF_INIT;
-    bool in_query = tc_http_query_get(x->req, name, &v);
-    int r;
-    if (in_query) {
-        r = tc_input_int_text((tc_view){v.base ? v.base : "", v.len}, name, kind, out, err);
-    } else {
-        bool present = false;
-        r = body ? tc_input_int(body, name, kind, required, out, &present, err)
-                 : (required ? tc_errmsg_set(err, TC_EINVAL, "%s is required", name) : 0);
-    }
-    tc_buf_free(&v);
-    return r;
-}
-
 static void mutate(tc_http_exchange *x, tc_op_kind kind)
 {
     tc_app *app = app_of(x);
+    const tc_command *cmd = tc_command_of(kind);
     tc_errmsg err = {{0}};
     json_t *body = NULL;
     tc_buf phone = TC_BUF_INIT;
     int r = 0;
     tc_principal who;
-    if ((r = tc_auth_identify(app->auth, x->req, tc_auth_now(), &who, &phone, &err)) != 0) {
+    if ((r = tc_access_identify(app, x->req, &who, &phone, &err)) != 0) {
         tc_buf_free(&phone);
-        return fail_code(x, r, &err);
+        fail_code(x, r, &err);
+        return;
     }
 
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
     if (key && (key->len == 0 || key->len > IDEM_KEY_MAX)) {
         tc_buf_free(&phone);
-        return fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
+        fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
+        return;
     }
 
+    /* add and update carry a body; remove and clear may (else the query). */
     bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
     if (needs_body || x->req->body.len > 0) {
         if (!is_json(tc_http_header_get(x->req, "Content-Type"))) {
@@ -236,25 +199,12 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
         if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0) goto bad;
     }
 
-    tc_op op = {.kind = kind, .expect_version = -1, .origin = tc_conn_id(x->conn)};
-    int64_t v = 0;
-    if ((r = field_int(x, body, "tableId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
-    op.table_id = (int32_t)v;
-    if ((r = tc_auth_allow(&who, tc_store_menu(app->store), op.table_id, &err)) != 0) goto bad;
-    if (kind != TC_OP_CLEAR) {
-        if ((r = field_int(x, body, "cuisineId", TC_IN_ID, true, &v, &err)) != 0) goto bad;
-        op.cuisine_id = (int32_t)v;
-    }
-    if (needs_body) {
-        bool present;
-        if ((r = tc_input_int(body, "quantity", TC_IN_QUANTITY, true, &v, &present, &err)) != 0)
-            goto bad;
-        op.quantity = (int32_t)v;
-    }
-    if (kind == TC_OP_ADD) {
-        if ((r = tc_input_str(body, "remark", &op.remark, &err)) != 0) goto bad;
-        op.who = who.who;
-    }
+    tc_op op = {.expect_version = -1, .origin = tc_conn_id(x->conn)};
+    tc_command_source src = {.obj = body, .query = x->req};
+    if ((r = tc_command_read_table(&src, &op.table_id, &err)) != 0) goto bad;
+    if ((r = tc_access_table(app, &who, op.table_id, &err)) != 0) goto bad;
+    if ((r = tc_command_read(cmd, &src, &op, &err)) != 0) goto bad;
+    if (kind == TC_OP_ADD) op.who = who.who;
     const tc_view *im = tc_http_header_get(x->req, "If-Match");
     if (im && !tc_view_eq(*im, "*")) {
         op.expect_version = parse_tag(*im);
@@ -277,7 +227,6 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
             tc_idem_get(app->idem, tc_view_of(x->req->method_name), x->req->path,
                         (tc_view){m->idem.base, m->idem.len}, uv_now(app->loop));
         if (a) {
-            count(x, a->status);
             tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
                           a->body.base, a->body.len);
             tc_buf_free(&m->idem);
@@ -323,29 +272,30 @@ static void h_menu(tc_http_exchange *x)
 {
     int32_t table_id = path_table(x);
     if (table_id < 0) return;
-    const tc_table *t = table_of(x, table_id);
+    const tc_table *t = tc_menu_table(tc_store_menu(app_of(x)->store), table_id);
     tc_buf data = TC_BUF_INIT;
     tc_menu_table_json(tc_store_menu(app_of(x)->store), t, &data);
-    count(x, 200);
-    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data.base, data.len, NULL);
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data.base, data.len, NULL);
     tc_buf_free(&data);
 }
 
 static void h_healthz(tc_http_exchange *x)
 {
-    if (tc_store_ping(app_of(x)->store) != 0) return fail(x, 503, "store unavailable");
-    count(x, 200);
+    if (tc_store_ping(app_of(x)->store) != 0) {
+        fail(x, 503, "store unavailable");
+        return;
+    }
     const char *data = "{\"status\":\"up\"}";
-    tc_http_reply_envelope(x, 200, TC_ENVELOPE_OK_MESSAGE, data, strlen(data),
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data, strlen(data),
                            "Cache-Control: no-store\r\n");
 }
 
 static void h_metrics(tc_http_exchange *x)
 {
     tc_app *app = app_of(x);
-    count(x, 200);
     tc_buf out = TC_BUF_INIT;
-    tc_metrics_render(app->metrics, tc_server_conn_count(app->server), &out);
+    tc_metrics_render(app->metrics, tc_streams_stats_of(app->streams),
+                      tc_server_conn_count(app->server), &out);
     tc_http_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.base, out.len);
     tc_buf_free(&out);
 }

@@ -1,7 +1,8 @@
 #include "auth/auth.h"
 
-#include "api/input.h"
+#include "core/clock.h"
 #include "core/json.h"
+#include "core/parse.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -86,8 +87,8 @@ static bool claim_id(json_t *v, int64_t *out)
         return true;
     }
     if (json_is_string(v))
-        return tc_input_int_text((tc_view){json_string_value(v), json_string_length(v)}, "id",
-                                 TC_IN_ID, out, &ignored) == 0;
+        return tc_parse_int((tc_view){json_string_value(v), json_string_length(v)}, "id", TC_IN_ID,
+                            out, &ignored) == 0;
     return false;
 }
 
@@ -182,13 +183,46 @@ static bool request_token(const tc_http_req *r, tc_buf *out)
     return tc_http_query_get(r, "token", out);
 }
 
+int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phone, tc_errmsg *err)
+{
+    tc_buf q = TC_BUF_INIT;
+    const tc_view *h = tc_http_header_get(r, "X-User-Id");
+    int rc = 0;
+    int64_t v = 0;
+    if (h) {
+        rc = tc_parse_int(*h, "X-User-Id", TC_IN_ID, &v, err);
+        who->has_user_id = rc == 0;
+    } else if (tc_http_query_get(r, "userId", &q)) {
+        rc = tc_parse_int((tc_view){q.base ? q.base : "", q.len}, "userId", TC_IN_ID, &v, err);
+        who->has_user_id = rc == 0;
+    }
+    who->user_id = v;
+    tc_buf_free(&q);
+    if (rc) return rc;
+    const tc_view *p = tc_http_header_get(r, "X-User-Phone");
+    const char *name = "X-User-Phone";
+    if (p)
+        tc_buf_append(phone, p->base, p->len);
+    else if (tc_http_query_get(r, "phone", phone))
+        name = "phone";
+    else
+        return 0;
+    const char *bytes = phone->base ? phone->base : "";
+    long n = tc_utf8_count(bytes, phone->len);
+    if (n < 0 || n > TC_AUTH_PHONE_MAX || memchr(bytes, 0, phone->len))
+        return tc_errmsg_set(err, TC_EINVAL, "%s must be at most %d characters of text", name,
+                             TC_AUTH_PHONE_MAX);
+    if (phone->len) who->phone = tc_buf_cstr(phone);
+    return 0;
+}
+
 int tc_auth_identify(const tc_auth *a, const tc_http_req *r, int64_t now_s, tc_principal *p,
                      tc_buf *phone, tc_errmsg *err)
 {
     memset(p, 0, sizeof *p);
     if (a->mode != TC_AUTH_JWT) {
         p->expires_s = INT64_MAX;
-        return tc_input_identity(r, &p->who, phone, err);
+        return tc_auth_header_identity(r, &p->who, phone, err);
     }
     tc_claims c;
     tc_buf tok = TC_BUF_INIT;
@@ -220,7 +254,5 @@ int tc_auth_allow(const tc_principal *p, const tc_menu *menu, int32_t table_id, 
 
 int64_t tc_auth_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
+    return tc_clock_epoch_s();
 }

@@ -23,6 +23,9 @@
 
 /* Shortest accepted secret, in bytes (HS256 wants 256 bits of key). */
 #define TC_AUTH_MIN_SECRET 32
+/* Longest phone a caller may give (X-User-Phone, phone, a token's phone), in
+ * characters of UTF-8. */
+#define TC_AUTH_PHONE_MAX 32
 
 typedef struct tc_auth tc_auth;
 
@@ -71,6 +74,13 @@ int tc_auth_sign(const tc_auth *a, const tc_claims *c, tc_buf *out, tc_errmsg *e
  * header under --auth none; err says why. */
 int tc_auth_identify(const tc_auth *a, const tc_http_req *r, int64_t now_s, tc_principal *p,
                      tc_buf *phone, tc_errmsg *err);
+
+/* The caller's identity under --auth none: X-User-Id / X-User-Phone headers,
+ * else userId / phone query parameters (a header wins). The user id must be a
+ * positive 32-bit integer, the phone at most 32 characters of UTF-8. The
+ * phone's bytes are kept in phone (who->phone points into it). Returns 0 or
+ * TC_EINVAL with err naming the header or parameter. */
+int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phone, tc_errmsg *err);
 
 /* May p touch table_id? Returns 0, TC_ENOTFOUND (404) when menu has no such
  * table, or TC_EFORBIDDEN (403) when it is outside the token's scope. */

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First capacity of a cart's line array, doubled from there (a cart holds at
+ * most max_lines). */
+#define CART_MIN_LINES 8
+
 /* Items live in one array in first-added order; a cart holds at most
  * max_lines of them, so linear search by cuisine id is the right tool. Totals
  * are computed on demand rather than cached, so they can never drift. */
@@ -189,7 +193,7 @@ static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_me
         return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
 
     if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 8;
+        c->cap = c->cap ? c->cap * 2 : CART_MIN_LINES;
         c->items = tc_xrealloc(c->items, c->cap * sizeof *c->items);
     }
     /* Name, type, picture and price are a snapshot of the menu at the time
@@ -386,9 +390,10 @@ static bool item_from_json(json_t *ji, tc_cart_item *it)
 
     json_t *price = json_object_get(ji, "unitPrice");
     if (json_is_integer(price)) {
-        if (json_integer_value(price) < 0 || json_integer_value(price) > TC_MONEY_MAX / 100)
+        if (json_integer_value(price) < 0 ||
+            json_integer_value(price) > TC_MONEY_MAX / TC_CENTS_PER_YUAN)
             return false;
-        it->unit_price = (tc_cents)json_integer_value(price) * 100;
+        it->unit_price = (tc_cents)json_integer_value(price) * TC_CENTS_PER_YUAN;
     } else if (!json_is_real(price) ||
                tc_money_from_yuan(json_real_value(price), &it->unit_price)) {
         return false;

@@ -50,14 +50,19 @@ typedef struct {
 } tc_op;
 
 typedef struct {
-    int32_t max_quantity; /* 99 */
-    int32_t max_lines;    /* 100 */
-    int32_t max_remark;   /* 200 code points */
+    int32_t max_quantity; /* TC_CART_MAX_QUANTITY */
+    int32_t max_lines;    /* TC_CART_MAX_LINES */
+    int32_t max_remark;   /* TC_CART_MAX_REMARK, in code points */
 } tc_cart_limits;
+
+/* The limits of SPEC §2 (the seed's rules). */
+#define TC_CART_MAX_QUANTITY 99 /* a line's quantity: 1..99 */
+#define TC_CART_MAX_LINES 100   /* distinct dishes in one cart */
+#define TC_CART_MAX_REMARK 200  /* characters (code points) of a remark */
 
 #define TC_CART_LIMITS_DEFAULT                                                                     \
     {                                                                                              \
-        99, 100, 200                                                                               \
+        TC_CART_MAX_QUANTITY, TC_CART_MAX_LINES, TC_CART_MAX_REMARK                                \
     }
 
 /* A new empty cart for table t: version 0, updated_at -1 (JSON null). */

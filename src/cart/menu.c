@@ -1,3 +1,7 @@
+/* menu.c — the menu: stores, tables and dishes, their lookups, the menu file's
+ * parser and the menu endpoint's JSON. Slightly over 500 lines on purpose: the
+ * parser's messages name each JSON path, and splitting the parser from the
+ * lookups it fills would only spread one format over two files. */
 #include "cart/menu.h"
 
 #include "core/json.h"
@@ -7,6 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* First capacity of each array a menu fills (stores, tables, dishes), doubled
+ * from there. */
+#define MENU_MIN_CAP 16
+
+/* The three kinds of id a menu file must not repeat. */
+enum { SEEN_STORES, SEEN_TABLES, SEEN_CUISINES, SEEN_KINDS };
 
 /* Each array stays in insertion order until tc_menu_freeze sorts it by id and
  * drops replaced duplicates; lookups then use bsearch. */
@@ -63,7 +74,7 @@ static void *grow(void *arr_ptr, size_t *n, size_t *cap, size_t size)
 {
     void **arr = arr_ptr;
     if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
+        *cap = *cap ? *cap * 2 : MENU_MIN_CAP;
         *arr = tc_xrealloc(*arr, *cap * size);
     }
     return (char *)*arr + (*n)++ * size;
@@ -318,11 +329,11 @@ static int get_price(json_t *obj, const char *path, tc_cents *out, tc_errmsg *er
         return tc_errmsg_set(err, TC_EINVAL, "%s.unitPrice: must be a number", path);
     if (json_number_value(v) < 0)
         return tc_errmsg_set(err, TC_EINVAL, "%s.unitPrice: must not be negative", path);
-    if (json_number_value(v) > (double)TC_MONEY_MAX / 100.0)
+    if (json_number_value(v) > (double)TC_MONEY_MAX / TC_CENTS_PER_YUAN)
         return tc_errmsg_set(err, TC_EINVAL, "%s.unitPrice: must be at most 99999999.99", path);
     if (json_is_integer(v)) {
         /* Exact, no detour through a double. */
-        *out = (tc_cents)json_integer_value(v) * 100;
+        *out = (tc_cents)json_integer_value(v) * TC_CENTS_PER_YUAN;
         return 0;
     }
     if (tc_money_from_yuan(json_real_value(v), out) != 0)
@@ -357,7 +368,8 @@ static int parse_cuisine(json_t *jc, const char *path, int32_t store_id, tc_menu
 
     json_t *type = json_object_get(jc, "cuisineType");
     if (type == NULL) return tc_errmsg_set(err, TC_EINVAL, "%s.cuisineType: missing", path);
-    if (!json_is_integer(type) || (json_integer_value(type) != 1 && json_integer_value(type) != 2))
+    if (!json_is_integer(type) || (json_integer_value(type) != TC_CUISINE_SINGLE &&
+                                   json_integer_value(type) != TC_CUISINE_SET_MEAL))
         return tc_errmsg_set(err, TC_EINVAL,
                              "%s.cuisineType: must be 1 (single dish) or 2 (set meal)", path);
     c.cuisine_type = (int32_t)json_integer_value(type);
@@ -382,7 +394,7 @@ static int parse_cuisine(json_t *jc, const char *path, int32_t store_id, tc_menu
     return 0;
 }
 
-static int parse_root(json_t *root, tc_menu *m, seen_list seen[3], tc_errmsg *err)
+static int parse_root(json_t *root, tc_menu *m, seen_list seen[SEEN_KINDS], tc_errmsg *err)
 {
     if (!json_is_object(root))
         return tc_errmsg_set(err, TC_EINVAL, "menu: must be a JSON object with \"stores\"");
@@ -403,7 +415,7 @@ static int parse_root(json_t *root, tc_menu *m, seen_list seen[3], tc_errmsg *er
         if ((rc = get_name(js, "name", spath, &name, err)) != 0) return rc;
         s.name = (char *)name;
         tc_menu_add_store(m, &s);
-        seen_add(&seen[0], s.store_id, si, 0);
+        seen_add(&seen[SEEN_STORES], s.store_id, si, 0);
 
         json_t *tables, *cuisines;
         if ((rc = get_array(js, "tables", spath, &tables, err)) != 0) return rc;
@@ -412,22 +424,24 @@ static int parse_root(json_t *root, tc_menu *m, seen_list seen[3], tc_errmsg *er
             snprintf(ipath, sizeof ipath, "%s.tables[%zu]", spath, ti);
             if ((rc = parse_table(json_array_get(tables, ti), ipath, s.store_id, m, err)) != 0)
                 return rc;
-            seen_add(&seen[1], tc_menu_table_at(m, m->ntables - 1)->table_id, si, ti);
+            seen_add(&seen[SEEN_TABLES], tc_menu_table_at(m, m->ntables - 1)->table_id, si, ti);
         }
         for (size_t ci = 0; ci < json_array_size(cuisines); ci++) {
             snprintf(ipath, sizeof ipath, "%s.cuisines[%zu]", spath, ci);
             if ((rc = parse_cuisine(json_array_get(cuisines, ci), ipath, s.store_id, m, err)) != 0)
                 return rc;
-            seen_add(&seen[2], tc_menu_cuisine_at(m, m->ncuisines - 1)->cuisine_id, si, ci);
+            seen_add(&seen[SEEN_CUISINES], tc_menu_cuisine_at(m, m->ncuisines - 1)->cuisine_id, si,
+                     ci);
         }
     }
 
-    static const char *const what[3][2] = {
-        {"", "storeId"}, {"tables", "tableId"}, {"cuisines", "cuisineId"}};
-    for (int k = 0; k < 3; k++) {
+    static const char *const what[SEEN_KINDS][2] = {[SEEN_STORES] = {"", "storeId"},
+                                                    [SEEN_TABLES] = {"tables", "tableId"},
+                                                    [SEEN_CUISINES] = {"cuisines", "cuisineId"}};
+    for (int k = 0; k < SEEN_KINDS; k++) {
         seen_id dup, first;
         if (!seen_dup(&seen[k], &dup, &first)) continue;
-        if (k == 0)
+        if (k == SEEN_STORES)
             return tc_errmsg_set(err, TC_EINVAL,
                                  "stores[%zu].storeId: duplicate storeId %d (also stores[%zu])",
                                  dup.store_idx, (int)dup.id, first.store_idx);
@@ -447,9 +461,9 @@ int tc_menu_parse(const char *text, size_t len, tc_menu **out, tc_errmsg *err)
         return tc_errmsg_set(err, TC_EINVAL, "menu: invalid JSON at line %d, column %d: %s",
                              jerr.line, jerr.column, jerr.text);
     tc_menu *m = tc_menu_new();
-    seen_list seen[3] = {{0}};
+    seen_list seen[SEEN_KINDS] = {{0}};
     int rc = parse_root(root, m, seen, err);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < SEEN_KINDS; k++)
         free(seen[k].v);
     json_decref(root);
     if (rc != 0) {

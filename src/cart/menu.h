@@ -24,11 +24,14 @@ typedef struct {
     int32_t store_id;
 } tc_table;
 
+/* cuisineType values of the seed's API: 1 a single dish, 2 a set meal. */
+enum { TC_CUISINE_SINGLE = 1, TC_CUISINE_SET_MEAL = 2 };
+
 typedef struct {
     int32_t cuisine_id;
     int32_t store_id;
     char *cuisine_name;
-    int32_t cuisine_type; /* 1 single dish, 2 set meal */
+    int32_t cuisine_type; /* TC_CUISINE_SINGLE or TC_CUISINE_SET_MEAL */
     char *cuisine_image;  /* may be NULL */
     tc_cents unit_price;
     bool available;

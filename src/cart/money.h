@@ -11,6 +11,9 @@
 
 typedef int64_t tc_cents;
 
+/* Cents in a yuan: money has exactly two decimals. */
+#define TC_CENTS_PER_YUAN 100
+
 /* Largest amount we accept anywhere (a unit price, a total): 99,999,999.99. */
 #define TC_MONEY_MAX ((tc_cents)9999999999)
 

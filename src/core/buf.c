@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <strings.h>
 
+/* A buffer's first block, doubled from there: the first small appends (a
+ * number, a key) then cost no realloc each. */
+#define BUF_MIN_CAP 64
+
 bool tc_view_ieq(tc_view v, const char *s)
 {
     size_t n = strlen(s);
@@ -25,7 +29,7 @@ void tc_buf_free(tc_buf *b)
 static void grow(tc_buf *b, size_t need, size_t limit)
 {
     if (need <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
     if (cap > limit && need <= limit) cap = limit;

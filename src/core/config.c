@@ -15,6 +15,28 @@ typedef struct {
     unsigned cmds; /* bit per tc_cmd that takes it */
 } opt_spec;
 
+/* Defaults; SPEC §2, §4, §5 and §9 give them, and --help repeats them. */
+#define DEFAULT_PORT 8080          /* SPEC §9: --listen 127.0.0.1:8080 */
+#define DEFAULT_HEARTBEAT_S 30     /* SPEC §4: an SSE heartbeat every 30 s, as the seed */
+#define DEFAULT_SSE_TIMEOUT_S 1800 /* SPEC §4: a stream ends after 30 min, as the seed */
+#define DEFAULT_WS_PING_S 30       /* SPEC §5: a ping every 30 s, a silent peer dropped at 75 s */
+#define DEFAULT_WS_MAX_MESSAGE 65536   /* SPEC §5: a WebSocket message of at most 64 KiB */
+#define DEFAULT_REQUEST_TIMEOUT_S 10   /* docs/api.md: a slow request head/body gets 408 */
+#define DEFAULT_IDLE_TIMEOUT_S 60      /* docs/api.md: an idle keep-alive connection is closed */
+#define DEFAULT_MAX_HEAD (16 * 1024)   /* SPEC §2: request head 16 KiB */
+#define DEFAULT_MAX_BODY (64 * 1024)   /* SPEC §2: request body 64 KiB */
+#define DEFAULT_TOKEN_TTL_S (4 * 3600) /* docs/auth.md: a token lasts 4 h unless --ttl says */
+
+/* Bounds of the values a flag accepts. */
+#define MAX_SECONDS 31536000           /* one year: any longer duration is a typo */
+#define MIN_WS_MAX_MESSAGE 128u        /* below this not even a short command fits */
+#define MAX_WS_MAX_MESSAGE (16u << 20) /* 16 MiB: what one connection may hold for a message */
+#define MAX_PORT 65535                 /* the largest TCP port */
+/* The store URL schemes (store/store.c picks the backend by them). */
+#define SQLITE_PREFIX "sqlite:"
+#define REDIS_PREFIX "redis://"
+#define PREFIX_LEN(p) (sizeof p - 1)
+
 #define SERVE (1u << TC_CMD_SERVE)
 #define TOKEN (1u << TC_CMD_TOKEN)
 #define IMPORT (1u << TC_CMD_MENU_IMPORT)
@@ -97,8 +119,10 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     switch (o->kind) {
     case OPT_STR:
         if (strcmp(o->flag, "store") == 0) {
-            bool sqlite = strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0';
-            bool redis = strncmp(v, "redis://", 8) == 0 && v[8] != '\0';
+            bool sqlite = strncmp(v, SQLITE_PREFIX, PREFIX_LEN(SQLITE_PREFIX)) == 0 &&
+                          v[PREFIX_LEN(SQLITE_PREFIX)] != '\0';
+            bool redis = strncmp(v, REDIS_PREFIX, PREFIX_LEN(REDIS_PREFIX)) == 0 &&
+                         v[PREFIX_LEN(REDIS_PREFIX)] != '\0';
             if (!sqlite && !redis)
                 return tc_errmsg_set(err, TC_EINVAL,
                                      "%s: expected sqlite:PATH or redis://HOST:PORT, got '%s'", src,
@@ -120,7 +144,7 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             c->token_phone = v;
         return 0;
     case OPT_SECONDS:
-        if (parse_u64(v, 31536000, &n) != 0 || n == 0)
+        if (parse_u64(v, MAX_SECONDS, &n) != 0 || n == 0)
             return tc_errmsg_set(err, TC_EINVAL,
                                  "%s: expected a whole number of seconds >= 1, got '%s'", src, v);
         if (strcmp(o->flag, "heartbeat") == 0)
@@ -137,9 +161,9 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             c->token_ttl_s = (unsigned)n;
         return 0;
     case OPT_BYTES:
-        if (parse_u64(v, 16u << 20, &n) != 0 || n < 128)
-            return tc_errmsg_set(err, TC_EINVAL,
-                                 "%s: expected bytes between 128 and 16777216, got '%s'", src, v);
+        if (parse_u64(v, MAX_WS_MAX_MESSAGE, &n) != 0 || n < MIN_WS_MAX_MESSAGE)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected bytes between %u and %u, got '%s'",
+                                 src, MIN_WS_MAX_MESSAGE, MAX_WS_MAX_MESSAGE, v);
         c->ws_max_message = (size_t)n;
         return 0;
     case OPT_ID:
@@ -155,7 +179,7 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         return 0;
     case OPT_LISTEN: {
         const char *colon = strrchr(v, ':');
-        if (colon == NULL || parse_u64(colon + 1, 65535, &n) != 0)
+        if (colon == NULL || parse_u64(colon + 1, MAX_PORT, &n) != 0)
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected HOST:PORT, got '%s'", src, v);
         const char *h = v;
         size_t hl = (size_t)(colon - v);
@@ -192,19 +216,19 @@ static void defaults(tc_config *c)
 {
     memset(c, 0, sizeof *c);
     strcpy(c->listen_host, "127.0.0.1");
-    c->listen_port = 8080;
-    c->store_url = "sqlite:./tablecart.db";
+    c->listen_port = DEFAULT_PORT;
+    c->store_url = SQLITE_PREFIX "./tablecart.db";
     c->api_prefix = "/api";
-    c->heartbeat_s = 30;
-    c->sse_timeout_s = 1800;
-    c->ws_ping_s = 30;
-    c->ws_max_message = 65536;
-    c->request_timeout_s = 10;
-    c->idle_timeout_s = 60;
+    c->heartbeat_s = DEFAULT_HEARTBEAT_S;
+    c->sse_timeout_s = DEFAULT_SSE_TIMEOUT_S;
+    c->ws_ping_s = DEFAULT_WS_PING_S;
+    c->ws_max_message = DEFAULT_WS_MAX_MESSAGE;
+    c->request_timeout_s = DEFAULT_REQUEST_TIMEOUT_S;
+    c->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
     c->auth = TC_AUTH_NONE;
-    c->max_head = 16 * 1024;
-    c->max_body = 64 * 1024;
-    c->token_ttl_s = 4 * 3600;
+    c->max_head = DEFAULT_MAX_HEAD;
+    c->max_body = DEFAULT_MAX_BODY;
+    c->token_ttl_s = DEFAULT_TOKEN_TTL_S;
 }
 
 /* The environment, for every flag not given on the command line (a flag

@@ -33,7 +33,7 @@ typedef struct {
     const char *jwt_secret_file;
     const char *cors_origins[TC_MAX_CORS];
     size_t n_cors;
-    const char *web_dir; /* NULL: <repo>/web next to the binary, else ./web */
+    const char *web_dir; /* NULL: web/ beside the binary or above it, never ./web */
     size_t max_head;     /* 16 KiB */
     size_t max_body;     /* 64 KiB */
     /* token */

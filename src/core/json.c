@@ -137,9 +137,27 @@ void tc_json_cstr_or_null(tc_buf *out, const char *s)
         tc_json_str(out, s, strlen(s));
 }
 
+size_t tc_json_int_text(int64_t v, char out[TC_JSON_INT_MAX])
+{
+    /* Digits are produced backwards from the magnitude, kept unsigned so that
+     * INT64_MIN has one. */
+    char tmp[TC_JSON_INT_MAX];
+    size_t n = 0, len = 0;
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (v < 0) out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
 void tc_json_int(tc_buf *out, int64_t v)
 {
-    tc_buf_appendf(out, "%" PRId64, v);
+    char text[TC_JSON_INT_MAX];
+    tc_buf_append(out, text, tc_json_int_text(v, text));
 }
 
 void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len)

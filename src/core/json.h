@@ -13,6 +13,11 @@
 void tc_json_str(tc_buf *out, const char *s, size_t n);
 /* Appends s as a quoted string, or null when s is NULL. */
 void tc_json_cstr_or_null(tc_buf *out, const char *s);
+/* Room for any int64_t in decimal, sign and NUL included. */
+#define TC_JSON_INT_MAX 21
+/* Writes v in decimal to out (not NUL-terminated); returns the length. */
+size_t tc_json_int_text(int64_t v, char out[TC_JSON_INT_MAX]);
+/* Appends v in decimal. */
 void tc_json_int(tc_buf *out, int64_t v);
 /* Appends raw, already-encoded JSON (len bytes), or null when raw is NULL. */
 void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len);

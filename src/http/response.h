@@ -4,6 +4,7 @@
 #define TC_HTTP_RESPONSE_H
 
 #include "core/buf.h"
+#include "core/wire.h" /* TC_WIRE_OK_MESSAGE for envelopes */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,9 +22,6 @@ void tc_resp_headerv(tc_buf *out, const char *name, tc_view value);
 /* Ends the head with Connection (keep-alive or close) and Content-Length,
  * then appends body (len may be 0; body may be NULL when head_only). */
 void tc_resp_end(tc_buf *out, bool keep_alive, const char *body, size_t len, bool head_only);
-
-/* The success message of the envelope. */
-#define TC_ENVELOPE_OK_MESSAGE "操作成功"
 
 /* Appends an envelope with data (raw JSON, or "null" when data is NULL). */
 void tc_envelope(tc_buf *out, int code, const char *message, const char *data, size_t data_len);

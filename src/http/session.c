@@ -17,6 +17,14 @@ typedef struct tc_http_session {
     bool in_loop;           /* process() is on the stack */
 } tc_http_session;
 
+/* An exchange and, once its connection is gone, the parser that holds its
+ * request: x->req stays valid until the exchange ends, as session.h says,
+ * even when the handler answers after the connection closed. */
+typedef struct {
+    tc_http_exchange pub; /* first: a tc_http_exchange* is an exchange* */
+    tc_http_parser *orphan;
+} exchange;
+
 static void process(tc_http_session *s, const char *data, size_t len);
 
 void *tc_http_session_new(tc_conn *c, void *site)
@@ -46,8 +54,10 @@ void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out)
 
 static void exchange_free(tc_http_exchange *x)
 {
+    exchange *e = (exchange *)x;
+    tc_http_free(e->orphan);
     tc_conn_unref(x->conn);
-    free(x);
+    free(e);
 }
 
 /* After an answer: next request, or close. */
@@ -92,10 +102,16 @@ static void write_response(tc_conn *c, bool keep_alive, int status, const char *
     tc_buf_free(&out);
 }
 
+static void count_answer(const tc_http_site *site, int status)
+{
+    if (site->on_answer) site->on_answer(site->app, status);
+}
+
 static void reply(tc_http_exchange *x, int status, const char *content_type,
                   const char *extra_headers, const char *body, size_t len, framing fr)
 {
     tc_http_session *s = x->session;
+    count_answer(x->site, status);
     if (s == NULL || tc_conn_is_closing(x->conn)) {
         if (s) exchange_done(s, false);
         exchange_free(x);
@@ -153,10 +169,12 @@ static void detached_read(tc_conn *c, const char *data, size_t len)
 
 static const tc_proto detached_proto = {.name = "detached", .on_read = detached_read};
 
-tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover)
+tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover)
 {
     tc_http_session *s = x->session;
     tc_conn *c = x->conn;
+    count_answer(x->site, status);
+    if (head) tc_conn_write(c, head->base, head->len);
     if (s) {
         if (leftover && s->pending.len) tc_buf_append(leftover, s->pending.base, s->pending.len);
         s->x = NULL;
@@ -204,7 +222,9 @@ static void preflight(tc_http_exchange *x)
 static void dispatch(tc_http_session *s)
 {
     tc_http_req *req = tc_http_request(s->parser);
-    tc_http_exchange *x = tc_xcalloc(1, sizeof *x);
+    exchange *e = tc_xcalloc(1, sizeof *e);
+    tc_http_exchange *x = &e->pub;
+    x->site = s->site;
     x->conn = s->conn;
     tc_conn_ref(s->conn);
     x->req = req;
@@ -259,6 +279,7 @@ static void fail(tc_http_session *s, int status)
                                       : "malformed HTTP request";
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
+    count_answer(s->site, status);
     write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL, body.base,
                    body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
@@ -356,7 +377,12 @@ static void on_closed(tc_conn *c)
 {
     tc_http_session *s = tc_conn_state(c);
     if (s == NULL) return;
-    if (s->x) s->x->session = NULL; /* the handler's answer will be dropped */
+    if (s->x) {
+        /* The handler's answer will be dropped; its request lives on. */
+        s->x->session = NULL;
+        ((exchange *)s->x)->orphan = s->parser;
+        s->parser = NULL;
+    }
     session_free(s);
 }
 

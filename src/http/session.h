@@ -23,12 +23,18 @@ typedef struct {
     uint64_t idle_timeout_ms;
     const char *const *cors_origins;
     size_t n_cors;
-    void *app; /* handed to handlers as x->app */
+    const char *web_dir; /* the folder of static files, or NULL: none (for the fallback) */
+    void *app;           /* handed to handlers as x->app */
+    /* Called once for every answer written — handlers', errors of parsing,
+     * takeovers (101, a stream's 200) — with its status: the one place
+     * answers are counted. May be NULL. */
+    void (*on_answer)(void *app, int status);
 } tc_http_site;
 
 struct tc_http_exchange {
+    const tc_http_site *site;
     tc_conn *conn;    /* referenced until the exchange ends */
-    tc_http_req *req; /* valid until the exchange ends */
+    tc_http_req *req; /* valid until the exchange ends, even if the connection goes first */
     tc_route_match route;
     void *app;
     bool head_only;                  /* HEAD: answer without a body */
@@ -57,12 +63,13 @@ void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
 /* Shorthand for an error envelope. */
 void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
 
-/* Hands the connection to another protocol: the HTTP session ends and x is
- * freed. Bytes that arrived after the request head are appended to
- * leftover. Until the caller calls tc_conn_set_proto the connection speaks
- * no protocol (reads are dropped, its state is NULL). Returns the
- * connection. */
-tc_conn *tc_http_takeover(tc_http_exchange *x, tc_buf *leftover);
+/* Hands the connection to another protocol: writes head (the response head
+ * of status, e.g. 101 or a stream's 200; NULL: nothing to write), ends the
+ * HTTP session and frees x.
+ * Bytes that arrived after the request head are appended to leftover (may be
+ * NULL). Until the caller calls tc_conn_set_proto the connection speaks no
+ * protocol (reads are dropped, its state is NULL). Returns the connection. */
+tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover);
 
 /* Adds the CORS headers for an allowed origin (when x->cors) to out. */
 void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out);

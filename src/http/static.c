@@ -1,6 +1,5 @@
 #include "http/static.h"
 
-#include "api/app.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -46,7 +45,7 @@ static void not_found(tc_http_exchange *x)
 
 void tc_static_handler(tc_http_exchange *x)
 {
-    tc_app *app = x->app;
+    const char *web_dir = x->site->web_dir;
     tc_buf rel = TC_BUF_INIT, path = TC_BUF_INIT, body = TC_BUF_INIT, hdr = TC_BUF_INIT;
     if (!tc_http_unescape(x->req->path, false, &rel) || rel.len == 0 || rel.base[0] != '/' ||
         memchr(rel.base, '\0', rel.len) || strstr(rel.base, "/..") || strstr(rel.base, "//")) {
@@ -55,11 +54,12 @@ void tc_static_handler(tc_http_exchange *x)
     }
     /* No web folder: no files at all. Hidden files (/.git, /.env) are never
      * part of the page. */
-    if (app->web_dir == NULL || strstr(rel.base, "/.")) {
+    if (web_dir == NULL || strstr(rel.base, "/.")) {
         not_found(x);
         goto out;
     }
-    tc_buf_appendf(&path, "%s%s", app->web_dir, rel.base);
+    tc_buf_append_str(&path, web_dir);
+    tc_buf_append(&path, rel.base, rel.len);
     if (path.base[path.len - 1] == '/') tc_buf_append_str(&path, "index.html");
     int fd = open(path.base, O_RDONLY | O_CLOEXEC);
     struct stat st;

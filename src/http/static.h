@@ -6,8 +6,9 @@
 
 #include "http/session.h"
 
-/* The handler for GET/HEAD of any path no route knows. Expects x->app to be a
- * tc_app (for web_dir). "/" and folders serve index.html; ".." is refused. */
+/* The handler for GET/HEAD of any path no route knows: the file under the
+ * site's web_dir (none when it is NULL). "/" and folders serve index.html;
+ * ".." is refused, hidden files are not served. */
 void tc_static_handler(tc_http_exchange *x);
 
 /* The Content-Type for a file name, by extension. */

@@ -60,11 +60,6 @@ void *tc_conn_state(const tc_conn *c)
     return c->state;
 }
 
-const tc_proto *tc_conn_proto(const tc_conn *c)
-{
-    return c->proto;
-}
-
 uint64_t tc_conn_id(const tc_conn *c)
 {
     return c->id;
@@ -156,11 +151,6 @@ void tc_conn_resume(tc_conn *c)
 
 /* --- writing --------------------------------------------------------------- */
 
-size_t tc_conn_queued(const tc_conn *c)
-{
-    return c->wq_bytes;
-}
-
 size_t tc_conn_queued_heap(const tc_conn *c)
 {
     return c->wq_heap;
@@ -217,7 +207,10 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
 
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
 {
-    if (c->closing || c->shut || len == 0) return;
+    /* Once a close is asked for, the last bytes are written (an SSE stream's
+     * last chunk, a WebSocket close frame): nothing may follow them, whether or
+     * not the queue has drained yet. */
+    if (tc_conn_is_closing(c) || len == 0) return;
     if (kind == TC_WQ_HEARTBEAT && c->wq_head) {
         /* Anything still queued proves the stream is alive better than a ping. */
         return;
@@ -238,7 +231,7 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
 
 void tc_conn_write(tc_conn *c, const void *data, size_t len)
 {
-    if (c->closing || c->shut || len == 0) return;
+    if (tc_conn_is_closing(c) || len == 0) return;
     tc_rbuf *r = tc_rbuf_new(data, len);
     tc_conn_write_rbuf(c, r, 0, len, TC_WQ_PLAIN);
     tc_rbuf_unref(r);

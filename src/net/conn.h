@@ -44,27 +44,25 @@ typedef enum { TC_WQ_PLAIN = 0, TC_WQ_CART = 1, TC_WQ_HEARTBEAT = 2 } tc_wq_kind
 /* Switches the protocol. The old protocol's state is the caller's to free. */
 void tc_conn_set_proto(tc_conn *c, const tc_proto *p, void *state);
 void *tc_conn_state(const tc_conn *c);
-const tc_proto *tc_conn_proto(const tc_conn *c);
 
 uint64_t tc_conn_id(const tc_conn *c);
 tc_server *tc_conn_server(const tc_conn *c);
 /* "127.0.0.1:5555" of the peer, for logs. */
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len);
 
-/* Queues a copy of data. */
+/* Queues a copy of data. Dropped once the connection is closing. */
 void tc_conn_write(tc_conn *c, const void *data, size_t len);
 /* Queues len bytes of r from off, taking a new reference to r. kind lets the
  * queue conflate (see tc_wq_kind). */
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
-/* Bytes queued in user space and not yet accepted by the kernel. */
-size_t tc_conn_queued(const tc_conn *c);
 /* Heap the write queue holds: per queued buffer its queue item and the whole
  * buffer it references (malloc chunks, tc_heap_cost), so a 2-byte frame
  * counts ~100 bytes. The server's max_queue caps this figure: a write that
  * takes it past the cap closes the connection (tc_conn_was_slow). */
 size_t tc_conn_queued_heap(const tc_conn *c);
 
-/* Closes after the queue is flushed (FIN, then drain the peer briefly). */
+/* Closes after the queue is flushed (FIN, then drain the peer briefly).
+ * Writes after this call are dropped. */
 void tc_conn_close(tc_conn *c);
 /* Closes now, dropping anything queued. */
 void tc_conn_abort(tc_conn *c);

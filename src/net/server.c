@@ -11,6 +11,9 @@
  * timer per connection: a uv_timer_t costs ~150 bytes each, the sweep costs a
  * few microseconds per thousand connections. */
 enum { SWEEP_MS = 250 };
+/* Pending connections the kernel may queue before accept: a burst of diners
+ * opening pages at once (the kernel caps it at net.core.somaxconn). */
+enum { LISTEN_BACKLOG = 4096 };
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -67,7 +70,7 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
-        (r = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection)) != 0) {
+        (r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection)) != 0) {
         uv_close((uv_handle_t *)&s->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
         free(s);
@@ -89,16 +92,6 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
 int tc_server_port(const tc_server *s)
 {
     return s->port;
-}
-
-void *tc_server_app(const tc_server *s)
-{
-    return s->opts.app;
-}
-
-uv_loop_t *tc_server_loop(const tc_server *s)
-{
-    return s->loop;
 }
 
 size_t tc_server_conn_count(const tc_server *s)

@@ -14,7 +14,7 @@ typedef struct {
     const tc_proto *initial_proto;
     /* Creates the initial protocol state of an accepted connection. */
     void *(*new_state)(tc_conn *c, void *app);
-    void *app;        /* handed to new_state, returned by tc_server_app */
+    void *app;        /* handed to new_state */
     size_t max_queue; /* a connection whose queue passes this much heap is closed */
 } tc_server_opts;
 
@@ -22,8 +22,6 @@ typedef struct {
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err);
 /* The port actually bound. */
 int tc_server_port(const tc_server *s);
-void *tc_server_app(const tc_server *s);
-uv_loop_t *tc_server_loop(const tc_server *s);
 size_t tc_server_conn_count(const tc_server *s);
 bool tc_server_is_shutting_down(const tc_server *s);
 

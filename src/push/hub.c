@@ -2,9 +2,9 @@
 
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/wire.h"
 #include "push/ws.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 /* Tables are few (hundreds per restaurant, thousands per deployment): a
@@ -138,8 +138,9 @@ const tc_sse_frame *tc_hub_event_sse(tc_hub_event *ev)
 {
     if (ev->sse.buf == NULL) {
         char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)tc_cart_version(ev->cart));
-        ev->sse = tc_sse_frame_new("cart_update", id, ev->json.base, ev->json.len, -1);
+        size_t n = tc_json_int_text(ev->version, id);
+        id[n] = '\0';
+        ev->sse = tc_sse_frame_new(TC_WIRE_CART_UPDATE, id, ev->json.base, ev->json.len, -1);
     }
     return &ev->sse;
 }
@@ -148,21 +149,24 @@ tc_rbuf *tc_hub_event_ws(tc_hub_event *ev)
 {
     if (ev->ws == NULL) {
         tc_buf msg = TC_BUF_INIT;
-        tc_ws_message(&msg, "cart_update", "购物车更新", ev->json.base, ev->json.len,
-                      ev->timestamp_ms);
+        tc_ws_message(&msg, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base,
+                      ev->json.len, ev->timestamp_ms);
         ev->ws = tc_ws_text_frame(msg.base, msg.len);
         tc_buf_free(&msg);
     }
     return ev->ws;
 }
 
-size_t tc_hub_publish(tc_hub *h, const tc_cart *cart, const tc_table *table, uint64_t origin,
+size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json, uint64_t origin,
                       int64_t now_ms)
 {
-    table_node *n = *find(h, tc_cart_table_id(cart));
+    table_node *n = *find(h, table_id);
     if (n == NULL) return 0;
-    tc_hub_event ev = {.cart = cart, .table = table, .origin = origin, .timestamp_ms = now_ms};
-    tc_cart_to_json(cart, table, &ev.json);
+    tc_hub_event ev = {.table_id = table_id,
+                       .version = version,
+                       .json = json,
+                       .origin = origin,
+                       .timestamp_ms = now_ms};
     size_t delivered = 0;
     tc_sub *saved = h->cursor;
     for (tc_sub *s = n->head; s; s = h->cursor) {
@@ -172,7 +176,6 @@ size_t tc_hub_publish(tc_hub *h, const tc_cart *cart, const tc_table *table, uin
         delivered++;
     }
     h->cursor = saved;
-    tc_buf_free(&ev.json);
     tc_sse_frame_release(&ev.sse);
     tc_rbuf_unref(ev.ws);
     return delivered;

@@ -7,7 +7,7 @@
 #ifndef TC_PUSH_HUB_H
 #define TC_PUSH_HUB_H
 
-#include "cart/cart.h"
+#include "core/buf.h"
 #include "push/sse.h"
 
 #include <stdint.h>
@@ -28,11 +28,11 @@ struct tc_sub {
 
 /* One change being fanned out; the frames are built on first use. */
 struct tc_hub_event {
-    const tc_cart *cart;
-    const tc_table *table;
+    int32_t table_id;
+    int64_t version; /* the cart's version, the SSE id */
+    tc_view json;    /* the cart DTO, already encoded; borrowed for the publish */
     uint64_t origin;
     int64_t timestamp_ms;
-    tc_buf json;      /* the cart DTO */
     tc_sse_frame sse; /* event: cart_update, id: version */
     tc_rbuf *ws;      /* {"type":"cart_update",...} text frame */
 };
@@ -46,9 +46,10 @@ void tc_hub_subscribe(tc_hub *h, tc_sub *s);
 /* Removes s; safe to call during a publish (from deliver) and twice. */
 void tc_hub_unsubscribe(tc_hub *h, tc_sub *s);
 
-/* Delivers the new state of a cart to every subscriber of its table except
- * the one whose conn_id equals origin. Returns how many were delivered to. */
-size_t tc_hub_publish(tc_hub *h, const tc_cart *cart, const tc_table *table, uint64_t origin,
+/* Delivers the new state of table_id's cart (version, its JSON; borrowed for
+ * the call) to every subscriber of the table except the one whose conn_id
+ * equals origin (0: none). Returns how many were delivered to. */
+size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json, uint64_t origin,
                       int64_t now_ms);
 
 /* Calls fn for every subscriber of `kind` (heartbeats, pings, shutdown). fn

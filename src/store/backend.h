@@ -2,8 +2,8 @@
  *
  * store.c owns the tc_store, the served menu and the change feed, and picks a
  * backend by the URL's scheme; a backend only moves carts and menu rows in
- * and out of its database. Adding one (Redis) = one vtable + one line in
- * store.c's table; no caller changes. */
+ * and out of its database. Adding one = one vtable + one line in store.c's
+ * table, as SQLite and Redis are; no caller changes. */
 #ifndef TC_STORE_BACKEND_H
 #define TC_STORE_BACKEND_H
 
@@ -38,6 +38,14 @@ typedef struct tc_store_backend {
                    tc_store_cb cb, void *ctx);
     int (*ping)(tc_store *s);
 } tc_store_backend;
+
+/* Opens a store on backend be, as tc_store_open does once the URL's scheme
+ * has picked it: rest is the URL after "scheme:". Then loads the menu (on
+ * failure the backend is closed again). Returns 0 and *out, or the backend's
+ * negative code with err. Also the seam for unit tests to plug in a fake
+ * backend. */
+int tc_store_open_backend(const tc_store_backend *be, const char *rest, uv_loop_t *loop,
+                          tc_store **out, tc_errmsg *err);
 
 /* Delivers a committed change to the feed, if one is set. */
 void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin);

@@ -89,6 +89,11 @@ void tc_redis_channel(int db, tc_buf *out)
     if (db != 0) tc_buf_appendf(out, ":%d", db);
 }
 
+void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE])
+{
+    snprintf(out, TC_REDIS_CART_KEY_SIZE, "tablecart:cart:%" PRId32, table_id);
+}
+
 /* --- change messages ----------------------------------------------------- */
 
 #define MSG_MAGIC "tc1 "

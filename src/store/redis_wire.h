@@ -1,5 +1,6 @@
-/* redis_wire.h — the I/O-free parts of the Redis store: its URL, the pub/sub
- * message that carries a change, and the menu as it is kept in Redis.
+/* redis_wire.h — the I/O-free parts of the Redis store: its URL, the key of
+ * a cart, the pub/sub message that carries a change, and the menu as it is
+ * kept in Redis.
  * Plain buffers in, plain buffers out, so they are unit-tested directly.
  * The layout they describe is documented in docs/redis.md. */
 #ifndef TC_STORE_REDIS_WIRE_H
@@ -30,6 +31,13 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err);
  * "tablecart:changes:<db>" (pub/sub is not scoped by database in Redis, so
  * two deployments on two databases of one server must not share it). */
 void tc_redis_channel(int db, tc_buf *out);
+
+/* Room for the key of any table's cart, its NUL included. */
+#define TC_REDIS_CART_KEY_SIZE (sizeof "tablecart:cart:-2147483648")
+
+/* Writes the key of table_id's cart hash, "tablecart:cart:<tableId>", to
+ * out (NUL-terminated). */
+void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE]);
 
 /* A change message is "tc1 <instance> <origin>\n<cart JSON>": instance as 16
  * lowercase hex digits (the id of the instance that made the change), origin

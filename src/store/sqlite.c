@@ -11,7 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+/* PRAGMA user_version of the schema below; a newer file is refused. */
 #define SCHEMA_VERSION 1
+/* How long a write waits for a lock held by another process on the same
+ * file (a `menu import`) before failing. */
+#define BUSY_TIMEOUT_MS 5000
+
+/* The three menu queries load_rows reads. */
+typedef enum { ROWS_STORES, ROWS_TABLES, ROWS_CUISINES } rows_kind;
 
 static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " store_id INTEGER PRIMARY KEY,"
@@ -92,7 +99,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
 {
     /* Single loop thread: a lock held by another process (a `menu import`)
      * is waited for briefly instead of failing at once. */
-    sqlite3_busy_timeout(q->db, 5000);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
 
     char mode[16];
     if (pragma_text(q, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0)
@@ -209,19 +216,19 @@ static const char *col_text(sqlite3_stmt *st, int col)
 
 /* Reads every row of one menu query into m. Returns 0, or -1 with the
  * statement finalized either way. */
-static int load_rows(sq_store *q, tc_menu *m, const char *sql, int kind)
+static int load_rows(sq_store *q, tc_menu *m, const char *sql, rows_kind kind)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
     int rc;
     bool ok = true;
     while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (kind == 0) {
+        if (kind == ROWS_STORES) {
             tc_store_info si;
             ok = col_id(st, 0, &si.store_id) && col_text(st, 1) != NULL;
             si.name = (char *)col_text(st, 1);
             if (ok) tc_menu_add_store(m, &si);
-        } else if (kind == 1) {
+        } else if (kind == ROWS_TABLES) {
             tc_table t;
             ok =
                 col_id(st, 0, &t.table_id) && col_id(st, 2, &t.store_id) && col_text(st, 1) != NULL;
@@ -250,13 +257,14 @@ static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
     tc_menu *m = tc_menu_new();
     /* One read transaction, so the three reads see one state even if a
      * `menu import` commits in between. */
-    bool ok = sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
-              load_rows(q, m, "SELECT store_id, name FROM stores", 0) == 0 &&
-              load_rows(q, m, "SELECT table_id, table_number, store_id FROM tables", 1) == 0 &&
-              load_rows(q, m,
-                        "SELECT cuisine_id, store_id, cuisine_name, cuisine_type,"
-                        " cuisine_image, unit_price_cents, available FROM cuisines",
-                        2) == 0;
+    bool ok =
+        sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
+        load_rows(q, m, "SELECT store_id, name FROM stores", ROWS_STORES) == 0 &&
+        load_rows(q, m, "SELECT table_id, table_number, store_id FROM tables", ROWS_TABLES) == 0 &&
+        load_rows(q, m,
+                  "SELECT cuisine_id, store_id, cuisine_name, cuisine_type,"
+                  " cuisine_image, unit_price_cents, available FROM cuisines",
+                  ROWS_CUISINES) == 0;
     int rc = ok ? 0 : sq_fail(q, err, "load menu");
     sq_rollback(q);
     if (rc != 0) {

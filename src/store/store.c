@@ -24,11 +24,16 @@ int tc_store_open(const char *url, uv_loop_t *loop, tc_store **out, tc_errmsg *e
             err, TC_EINVAL,
             "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
             url ? url : "");
+    return tc_store_open_backend(be, colon + 1, loop, out, err);
+}
 
+int tc_store_open_backend(const tc_store_backend *be, const char *rest, uv_loop_t *loop,
+                          tc_store **out, tc_errmsg *err)
+{
     tc_store *s = tc_xcalloc(1, sizeof *s);
     s->be = be;
     s->loop = loop;
-    int rc = be->open(s, colon + 1, err);
+    int rc = be->open(s, rest, err);
     if (rc == 0) {
         rc = be->load_menu(s, &s->menu, err);
         if (rc != 0) be->close(s);

@@ -26,10 +26,13 @@ typedef void (*tc_store_cb)(void *ctx, int status, const tc_cart *cart, const tc
  * borrowed for the call. */
 typedef void (*tc_store_feed_cb)(void *ctx, const tc_cart *cart, uint64_t origin);
 
-/* Opens "sqlite:PATH". Loads the menu into memory. Returns 0 and *out, or a
- * negative code with err naming what failed. */
+/* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (the scheme picks the
+ * backend). Loads the menu into memory. Returns 0 and *out, or a negative
+ * code with err naming what failed (TC_EINVAL for an unknown scheme). */
 int tc_store_open(const char *url, uv_loop_t *loop, tc_store **out, tc_errmsg *err);
-/* Flushes and closes. Pending callbacks are not called after this. */
+/* Flushes and closes. Pending callbacks are not called after this. A backend
+ * with connections of its own (Redis) may keep the loop running briefly, so a
+ * write already sent is answered before it disconnects. */
 void tc_store_close(tc_store *s);
 
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx);

@@ -22,7 +22,7 @@ CC=${CC:-clang}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${FUZZ_JOBS:-1}
 
-ALL_TARGETS="http menu cart_json ws"
+ALL_TARGETS="http menu cart_json ws redis_msg"
 
 # The src files each driver needs (main.c and everything with I/O stay out).
 srcs_for() {
@@ -32,6 +32,7 @@ srcs_for() {
     menu) echo "$core src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     ws) echo "$core src/push/ws.c" ;;
+    redis_msg) echo "$core src/store/redis_wire.c src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
     esac
 }
@@ -39,7 +40,7 @@ srcs_for() {
 libs_for() {
     case "$1" in
     http) echo "-lhttp_parser" ;;
-    menu | cart_json) echo "-ljansson -lm" ;;
+    menu | cart_json | redis_msg) echo "-ljansson -lm" ;;
     ws) echo "-lwslay -lcrypto" ;;
     esac
 }

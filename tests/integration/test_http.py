@@ -562,3 +562,35 @@ def test_idle_keep_alive_closed_after_idle_timeout(start_server):
         assert 0.8 <= elapsed < 8 * SCALE, elapsed
     finally:
         c.close()
+
+
+def _metric(server, name):
+    """The value of one sample line of /metrics (exact name with labels)."""
+    text = requests.get(server.url("/metrics"), timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_every_answer_is_counted_in_metrics_including_routing_and_parse_errors(server):
+    """404 (no route, no file), 405, 400 (bad request line), a static file, a
+    stream and a WebSocket handshake all reach tablecart_http_*_total."""
+    before_all = _metric(server, "tablecart_http_requests_total")
+    before_err = _metric(server, "tablecart_http_errors_total")
+    # the /metrics read above is itself counted once it is answered
+    assert requests.get(server.url("/no/such/route.js"), timeout=5).status_code == 404
+    assert requests.get(server.api("/store/order/cart/add"), timeout=5).status_code == 405
+    assert requests.get(server.url("/app.js"), timeout=5).status_code == 200
+    c = RawConn(server.port)
+    try:
+        c.send(b"GARBAGE\r\n\r\n")
+        assert c.read_response().status == 400
+    finally:
+        c.close()
+    after_all = _metric(server, "tablecart_http_requests_total")
+    after_err = _metric(server, "tablecart_http_errors_total")
+    # 4 answers above, plus the two /metrics reads of the "before" figures
+    # (each is counted once it is answered, after it was rendered)
+    assert after_all - before_all == 6
+    assert after_err - before_err == 3

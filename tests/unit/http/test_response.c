@@ -116,7 +116,7 @@ static void test_envelope_success(void **state)
     (void)state;
     tc_buf b = TC_BUF_INIT;
     const char data[] = "{\"tableId\":123,\"items\":[]}";
-    tc_envelope(&b, 200, TC_ENVELOPE_OK_MESSAGE, data, sizeof data - 1);
+    tc_envelope(&b, 200, TC_WIRE_OK_MESSAGE, data, sizeof data - 1);
     assert_buf(&b, "{\"code\":200,\"success\":true,\"message\":\"操作成功\","
                    "\"data\":{\"tableId\":123,\"items\":[]}}");
     tc_buf_free(&b);
@@ -126,7 +126,7 @@ static void test_envelope_success(void **state)
     assert_buf(&b, "{\"code\":201,\"success\":true,\"message\":\"ok\",\"data\":[1,2]}");
     tc_buf_free(&b);
 
-    tc_envelope(&b, 200, TC_ENVELOPE_OK_MESSAGE, NULL, 0);
+    tc_envelope(&b, 200, TC_WIRE_OK_MESSAGE, NULL, 0);
     assert_buf(&b, "{\"code\":200,\"success\":true,\"message\":\"操作成功\",\"data\":null}");
     tc_buf_free(&b);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cart/cart.h"
+#include "cart/menu.h"
 #include "push/hub.h"
 
 #include <stdio.h>
@@ -31,6 +33,19 @@ static tc_menu *make_menu(void)
     tc_menu_add_cuisine(m, &c2);
     tc_menu_freeze(m);
     return m;
+}
+
+/* Publishes a cart as the API does: its DTO rendered once, with its table
+ * and version. */
+static size_t publish_cart(tc_hub *h, const tc_cart *cart, const tc_table *t, uint64_t origin,
+                           int64_t now_ms)
+{
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_to_json(cart, t, &json);
+    size_t n = tc_hub_publish(h, tc_cart_table_id(cart), tc_cart_version(cart),
+                              (tc_view){json.base, json.len}, origin, now_ms);
+    tc_buf_free(&json);
+    return n;
 }
 
 /* A cart of table_id with `qty` of dish `dish` added (version 1). */
@@ -196,7 +211,7 @@ static void test_publish_reaches_table_except_origin(void **state)
     tc_cart *cart = make_cart(m, 123, 1001, 2);
     const tc_table *t = tc_menu_table(m, 123);
     /* b asked for the change: everyone else at table 123 gets it. */
-    assert_int_equal(tc_hub_publish(h, cart, t, 12, NOW + 5), 2);
+    assert_int_equal(publish_cart(h, cart, t, 12, NOW + 5), 2);
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 0);
     assert_int_equal(c.calls, 1);
@@ -205,22 +220,22 @@ static void test_publish_reaches_table_except_origin(void **state)
     assert_int_equal(a.ts, NOW + 5);
 
     /* No origin (an HTTP mutation has no subscriber): all three. */
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 3);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 3);
     assert_int_equal(a.calls, 2);
     assert_int_equal(b.calls, 1);
     assert_int_equal(c.calls, 2);
     /* An origin that is nobody here. */
-    assert_int_equal(tc_hub_publish(h, cart, t, 999, NOW), 3);
+    assert_int_equal(publish_cart(h, cart, t, 999, NOW), 3);
 
     /* Another table. */
     tc_cart *cart2 = make_cart(m, 200, 3001, 1);
-    assert_int_equal(tc_hub_publish(h, cart2, tc_menu_table(m, 200), 0, NOW), 1);
+    assert_int_equal(publish_cart(h, cart2, tc_menu_table(m, 200), 0, NOW), 1);
     assert_int_equal(far.calls, 1);
     assert_int_equal(a.calls, 3);
     /* A table nobody listens to. */
     tc_cart *cart3 = make_cart(m, 124, 1001, 1);
     tc_hub_unsubscribe(h, &other.sub);
-    assert_int_equal(tc_hub_publish(h, cart3, tc_menu_table(m, 124), 0, NOW), 0);
+    assert_int_equal(publish_cart(h, cart3, tc_menu_table(m, 124), 0, NOW), 0);
     assert_int_equal(other.calls, 0);
 
     tc_hub_unsubscribe(h, &a.sub);
@@ -269,7 +284,7 @@ static void test_frames_built_once_and_shared(void **state)
     tc_hub_subscribe(h, &c.sub);
     tc_cart *cart = make_cart(m, 123, 1001, 2);
     const tc_table *t = tc_menu_table(m, 123);
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 3);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 3);
 
     /* One WS frame and one SSE frame, shared by everyone. */
     assert_non_null(a.ws);
@@ -307,7 +322,7 @@ static void test_frames_built_once_and_shared(void **state)
 
     /* A second publish builds new frames. */
     tc_rbuf *old_ws = tc_rbuf_ref(a.ws);
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW + 1), 3);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW + 1), 3);
     assert_ptr_not_equal(a.ws, old_ws);
     assert_ptr_equal(a.ws, c.ws);
     tc_rbuf_unref(old_ws);
@@ -332,8 +347,12 @@ static void test_frames_not_built_when_unused(void **state)
     /* Built on first use: an event's frames are created lazily. */
     tc_menu *m = make_menu();
     tc_cart *cart = make_cart(m, 123, 1001, 1);
-    tc_hub_event ev = {.cart = cart, .table = tc_menu_table(m, 123), .timestamp_ms = 1};
-    tc_cart_to_json(cart, ev.table, &ev.json);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_to_json(cart, tc_menu_table(m, 123), &json);
+    tc_hub_event ev = {.table_id = 123,
+                       .version = tc_cart_version(cart),
+                       .json = {json.base, json.len},
+                       .timestamp_ms = 1};
     assert_null(ev.sse.buf);
     assert_null(ev.ws);
     const tc_sse_frame *f = tc_hub_event_sse(&ev);
@@ -342,7 +361,7 @@ static void test_frames_not_built_when_unused(void **state)
     tc_rbuf *w = tc_hub_event_ws(&ev);
     assert_ptr_equal(ev.ws, w);
     assert_int_equal(w->refs, 1);
-    tc_buf_free(&ev.json);
+    tc_buf_free(&json);
     tc_sse_frame_release(&ev.sse);
     tc_rbuf_unref(ev.ws);
     tc_cart_free(cart);
@@ -364,7 +383,7 @@ static void test_unsubscribe_self_and_next_in_deliver(void **state)
     tc_cart *cart = make_cart(m, 123, 1001, 1);
     const tc_table *t = tc_menu_table(m, 123);
     n_order = 0;
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 4);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 4);
     assert_int_equal(n_order, 4);
     /* Map delivery position -> rec. */
     rec *pos[4];
@@ -378,7 +397,7 @@ static void test_unsubscribe_self_and_next_in_deliver(void **state)
     for (int i = 0; i < 4; i++)
         r[i].calls = 0;
     n_order = 0;
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 3);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 3);
     assert_int_equal(pos[0]->calls, 1);
     assert_int_equal(pos[1]->calls, 1);
     assert_int_equal(pos[2]->calls, 0); /* removed before its turn */
@@ -387,7 +406,7 @@ static void test_unsubscribe_self_and_next_in_deliver(void **state)
 
     /* Only the two left get the next one. */
     pos[1]->unsub_other = NULL;
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 2);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 2);
     assert_int_equal(pos[0]->calls, 1);
     assert_int_equal(pos[2]->calls, 0);
 
@@ -395,9 +414,9 @@ static void test_unsubscribe_self_and_next_in_deliver(void **state)
      * the walk. */
     pos[1]->unsub_self = true;
     pos[3]->unsub_self = true;
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 2);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 2);
     assert_int_equal(tc_hub_count(h, TC_SUB_SSE) + tc_hub_count(h, TC_SUB_WS), 0);
-    assert_int_equal(tc_hub_publish(h, cart, t, 0, NOW), 0);
+    assert_int_equal(publish_cart(h, cart, t, 0, NOW), 0);
 
     for (int i = 0; i < 4; i++)
         rec_done(&r[i]);
@@ -421,7 +440,7 @@ static void test_last_unsubscribes_next_which_is_the_last(void **state)
     b.unsub_other = &a;
     b.unsub_self = true;
     tc_cart *cart = make_cart(m, 123, 1001, 1);
-    assert_int_equal(tc_hub_publish(h, cart, tc_menu_table(m, 123), 0, NOW), 1);
+    assert_int_equal(publish_cart(h, cart, tc_menu_table(m, 123), 0, NOW), 1);
     assert_int_equal(b.calls, 1);
     assert_int_equal(a.calls, 0);
     assert_int_equal(tc_hub_count(h, TC_SUB_WS), 0);
@@ -440,7 +459,7 @@ static void deliver_nested(tc_sub *s, tc_hub_event *ev)
 {
     rec *r = (rec *)s;
     deliver(s, ev);
-    if (r->calls == 1) tc_hub_publish(r->hub, nested_cart, nested_table, 0, NOW);
+    if (r->calls == 1) publish_cart(r->hub, nested_cart, nested_table, 0, NOW);
 }
 
 static void test_nested_publish(void **state)
@@ -464,7 +483,7 @@ static void test_nested_publish(void **state)
     tc_cart *cart = make_cart(m, 123, 1001, 1);
     nested_cart = make_cart(m, 200, 3001, 1);
     nested_table = tc_menu_table(m, 200);
-    assert_int_equal(tc_hub_publish(h, cart, tc_menu_table(m, 123), 0, NOW), 3);
+    assert_int_equal(publish_cart(h, cart, tc_menu_table(m, 123), 0, NOW), 3);
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 1);
     assert_int_equal(c.calls, 1);
@@ -563,7 +582,7 @@ static void test_many_tables(void **state)
     int32_t probe[] = {1, 2, 257, 500, N};
     for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
         tc_cart *cart = make_cart(m, probe[k], 1001, 1);
-        assert_int_equal(tc_hub_publish(h, cart, tc_menu_table(m, probe[k]), 0, NOW), 1);
+        assert_int_equal(publish_cart(h, cart, tc_menu_table(m, probe[k]), 0, NOW), 1);
         assert_int_equal(r[probe[k] - 1].calls, 1);
         tc_cart_free(cart);
     }

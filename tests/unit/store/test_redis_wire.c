@@ -72,6 +72,16 @@ static void test_url_errors(void **state)
     assert_non_null(strstr(err.text, "host name too long"));
 }
 
+static void test_cart_key(void **state)
+{
+    (void)state;
+    char key[TC_REDIS_CART_KEY_SIZE];
+    tc_redis_cart_key(123, key);
+    assert_string_equal(key, "tablecart:cart:123");
+    tc_redis_cart_key(INT32_MIN, key); /* the longest fits */
+    assert_string_equal(key, "tablecart:cart:-2147483648");
+}
+
 static void test_channel(void **state)
 {
     (void)state;
@@ -268,10 +278,11 @@ static void test_menu_merge(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_forms),   cmocka_unit_test(test_url_errors),
-        cmocka_unit_test(test_channel),     cmocka_unit_test(test_msg_round_trip),
-        cmocka_unit_test(test_msg_rejects), cmocka_unit_test(test_menu_json),
-        cmocka_unit_test(test_menu_empty),  cmocka_unit_test(test_menu_merge),
+        cmocka_unit_test(test_url_forms),      cmocka_unit_test(test_url_errors),
+        cmocka_unit_test(test_channel),        cmocka_unit_test(test_cart_key),
+        cmocka_unit_test(test_msg_round_trip), cmocka_unit_test(test_msg_rejects),
+        cmocka_unit_test(test_menu_json),      cmocka_unit_test(test_menu_empty),
+        cmocka_unit_test(test_menu_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,282 @@
+#include "api/live.h"
+
+#include "api/access.h"
+#include "api/ops.h"
+#include "api/ws_cmd.h"
+#include "auth/auth.h"
+#include "core/clock.h"
+#include "core/mem.h"
+#include "core/parse.h"
+#include "http/response.h"
+#include "http/session.h"
+#include "push/stream.h"
+#include "push/ws.h"
+
+#include <stdlib.h>
+#include <strings.h>
+
+/* Last-Event-ID longer than this many digits is no version of ours. */
+#define LAST_EVENT_ID_MAX_DIGITS 18
+/* The close reason of a WebSocket whose token expired (with code 1008). */
+#define TOKEN_EXPIRED "token expired"
+
+struct tc_live {
+    tc_app *app;
+};
+
+/* ===== the snapshot ============================================================ */
+
+typedef struct {
+    tc_app *app;
+    tc_stream *s;
+} snapshot_call;
+
+/* The current cart right after connected. The stream subscribed first, so no
+ * change falls in between; it skips a version it already sent. */
+static void snapshot_done(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    snapshot_call *call = ctx;
+    (void)err;
+    if (status >= 0) {
+        tc_buf data = TC_BUF_INIT;
+        tc_ops_render(call->app, cart, &data);
+        tc_stream_send_cart(call->s, tc_cart_version(cart), (tc_view){data.base, data.len},
+                            tc_clock_epoch_ms());
+        tc_buf_free(&data);
+    }
+    tc_stream_release(call->s);
+    free(call);
+}
+
+static void send_snapshot(tc_app *app, tc_stream *s)
+{
+    snapshot_call *call = tc_xcalloc(1, sizeof *call);
+    call->app = app;
+    call->s = s;
+    tc_stream_hold(s);
+    tc_ops_get(app, tc_stream_table(s), snapshot_done, call);
+}
+
+/* ===== the handshakes ========================================================== */
+
+/* The path's tableId; answers 400 and returns non-zero when it is none. */
+static int path_table(tc_http_exchange *x, int32_t *table_id)
+{
+    tc_errmsg err;
+    int64_t id;
+    if (tc_parse_int(x->route.params[0], "tableId", TC_IN_ID, &id, &err) != 0) {
+        tc_http_reply_error(x, 400, err.text);
+        return -1;
+    }
+    *table_id = (int32_t)id;
+    return 0;
+}
+
+/* May the caller listen to table_id (401, 400, 404, 403)? Answers the
+ * exchange and returns non-zero when not. p->who.phone points into phone. */
+static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf *phone)
+{
+    tc_errmsg err;
+    int r = tc_access_check(x->app, x->req, table_id, p, phone, &err);
+    if (r) tc_http_reply_error(x, tc_ops_http_status(r), err.text);
+    return r;
+}
+
+/* How long a stream may live, in ms: at most timeout_ms (0: no limit), cut
+ * short by the token's expiry. */
+static uint64_t lifetime_ms(uint64_t timeout_ms, const tc_principal *p)
+{
+    if (p->expires_s == INT64_MAX) return timeout_ms;
+    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms();
+    if (left <= 0) return 1;
+    if (timeout_ms && (uint64_t)left >= timeout_ms) return timeout_ms;
+    return (uint64_t)left;
+}
+
+/* Reads Last-Event-ID: the version the client already shows, or -1. */
+static int64_t last_event_id(const tc_http_req *r)
+{
+    const tc_view *h = tc_http_header_get(r, "Last-Event-ID");
+    if (!h || h->len == 0 || h->len > LAST_EVENT_ID_MAX_DIGITS) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        if (h->base[i] < '0' || h->base[i] > '9') return -1;
+        v = v * 10 + (h->base[i] - '0');
+    }
+    return v;
+}
+
+static void h_sse(tc_http_exchange *x)
+{
+    tc_app *app = x->app;
+    int32_t table_id;
+    tc_principal p;
+    tc_buf phone = TC_BUF_INIT;
+    int r = path_table(x, &table_id);
+    if (r == 0) r = admit(x, table_id, &p, &phone);
+    tc_buf_free(&phone);
+    if (r) return;
+    if (x->head_only) {
+        /* HEAD: the head a GET would get, no stream; the connection stays HTTP. */
+        tc_http_reply_stream_head(x, "text/event-stream;charset=UTF-8",
+                                  "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        return;
+    }
+    bool chunked = x->req->http_major == 1 && x->req->http_minor >= 1;
+    tc_stream_params sp = {
+        .table_id = table_id,
+        .lifetime_ms = lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p),
+        .chunked = chunked,
+        .shown_version = last_event_id(x->req),
+    };
+    tc_buf head = TC_BUF_INIT;
+    tc_resp_start(&head, 200);
+    tc_resp_header(&head, "Content-Type", "text/event-stream;charset=UTF-8");
+    tc_resp_header(&head, "Cache-Control", "no-cache");
+    tc_resp_header(&head, "X-Accel-Buffering", "no");
+    tc_http_cors_headers(x, &head);
+    tc_buf_append_str(&head, chunked
+                                 ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                                 : "Connection: close\r\n\r\n");
+    tc_conn *c = tc_http_takeover(x, 200, &head, NULL);
+    tc_buf_free(&head);
+    send_snapshot(app, tc_stream_sse(app->streams, c, &sp));
+}
+
+/* True when header `name` holds `token` in its comma-separated list. */
+static bool header_has_token(const tc_http_req *r, const char *name, const char *token)
+{
+    const tc_view *h = tc_http_header_get(r, name);
+    if (!h) return false;
+    size_t tl = strlen(token);
+    const char *s = h->base, *end = h->base + h->len;
+    while (s < end) {
+        while (s < end && (*s == ' ' || *s == ',' || *s == '\t'))
+            s++;
+        const char *e = s;
+        while (e < end && *e != ',')
+            e++;
+        const char *te = e;
+        while (te > s && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
+        if ((size_t)(te - s) == tl && strncasecmp(s, token, tl) == 0) return true;
+        s = e;
+    }
+    return false;
+}
+
+/* The RFC 6455 handshake's checks; answers 400 and returns non-zero when
+ * the request is no WebSocket handshake of ours. */
+static int check_upgrade(tc_http_exchange *x, const tc_view **key)
+{
+    if (x->head_only) {
+        tc_http_reply_error(x, 400, "a WebSocket handshake must be a GET request");
+        return -1;
+    }
+    if (!header_has_token(x->req, "Upgrade", "websocket") ||
+        !header_has_token(x->req, "Connection", "upgrade")) {
+        tc_http_reply_error(x, 400, "WebSocket upgrade required (Upgrade: websocket)");
+        return -1;
+    }
+    const tc_view *ver = tc_http_header_get(x->req, "Sec-WebSocket-Version");
+    if (!ver || !tc_view_eq(*ver, "13")) {
+        tc_buf body = TC_BUF_INIT;
+        tc_envelope(&body, 400, "Sec-WebSocket-Version must be 13", NULL, 0);
+        tc_http_reply(x, 400, "application/json;charset=UTF-8", "Sec-WebSocket-Version: 13\r\n",
+                      body.base, body.len);
+        tc_buf_free(&body);
+        return -1;
+    }
+    *key = tc_http_header_get(x->req, "Sec-WebSocket-Key");
+    if (!*key || tc_ws_key_valid((*key)->base, (*key)->len) != 0) {
+        tc_http_reply_error(x, 400, "Sec-WebSocket-Key is missing or malformed");
+        return -1;
+    }
+    return 0;
+}
+
+static void h_ws(tc_http_exchange *x)
+{
+    tc_app *app = x->app;
+    int32_t table_id;
+    const tc_view *key;
+    if (path_table(x, &table_id) != 0 || check_upgrade(x, &key) != 0) return;
+    /* Commands on this socket act as whoever opened it. */
+    tc_principal p;
+    tc_buf phone = TC_BUF_INIT;
+    int r = admit(x, table_id, &p, &phone);
+    void *client = r == 0 ? tc_ws_cmd_client(app, &p.who) : NULL;
+    tc_buf_free(&phone);
+    if (r) return;
+
+    char accept[29];
+    tc_ws_accept_key(key->base, key->len, accept);
+    tc_buf head = TC_BUF_INIT, rest = TC_BUF_INIT;
+    tc_resp_start(&head, 101);
+    tc_resp_header(&head, "Upgrade", "websocket");
+    tc_resp_header(&head, "Connection", "Upgrade");
+    tc_resp_header(&head, "Sec-WebSocket-Accept", accept);
+    tc_buf_append_str(&head, "\r\n");
+    tc_conn *c = tc_http_takeover(x, 101, &head, &rest);
+    tc_buf_free(&head);
+    tc_stream_params sp = {
+        .table_id = table_id,
+        .lifetime_ms = lifetime_ms(0, &p),
+        .shown_version = -1,
+        .hooks = &tc_ws_cmd_hooks,
+        .ctx = client,
+    };
+    tc_stream *s = tc_stream_ws(app->streams, c, &sp);
+    send_snapshot(app, s);
+    /* Frames the client sent right behind its handshake come after. */
+    tc_stream_hold(s);
+    tc_stream_ws_feed(s, (tc_view){rest.base, rest.len});
+    tc_stream_release(s);
+    tc_buf_free(&rest);
+}
+
+/* ===== the change feed ========================================================= */
+
+/* A change committed to the store: rendered once, pushed to every stream of
+ * its table but the one that made it (it gets its own answer). */
+static void on_change(void *ctx, const tc_cart *cart, uint64_t origin)
+{
+    tc_live *l = ctx;
+    tc_buf data = TC_BUF_INIT;
+    tc_ops_render(l->app, cart, &data);
+    tc_streams_publish(l->app->streams, tc_cart_table_id(cart), tc_cart_version(cart),
+                       (tc_view){data.base, data.len}, origin, tc_clock_epoch_ms());
+    tc_buf_free(&data);
+}
+
+tc_live *tc_live_start(tc_app *app, tc_router *router)
+{
+    tc_live *l = tc_xcalloc(1, sizeof *l);
+    l->app = app;
+    tc_streams_opts so = {
+        .heartbeat_ms = app->cfg->heartbeat_s * 1000ull,
+        .ws_ping_ms = app->cfg->ws_ping_s * 1000ull,
+        .ws_max_message = app->cfg->ws_max_message,
+        .expired_reason = TOKEN_EXPIRED,
+    };
+    app->streams = tc_streams_new(app->loop, &so);
+    app->live = l;
+    tc_store_set_feed(app->store, on_change, l);
+    tc_router_add(router, TC_M_GET, app->cfg->api_prefix, "/store/order/sse/{}", h_sse);
+    tc_router_add(router, TC_M_GET, "", "/ws/cart/{}", h_ws);
+    return l;
+}
+
+void tc_live_stop(tc_live *l)
+{
+    tc_streams_stop(l->app->streams);
+    tc_store_set_feed(l->app->store, NULL, NULL);
+}
+
+void tc_live_free(tc_live *l)
+{
+    if (!l) return;
+    tc_streams_free(l->app->streams);
+    l->app->streams = NULL;
+    free(l);
+}

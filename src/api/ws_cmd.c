@@ -1,0 +1,156 @@
+#include "api/ws_cmd.h"
+
+#include "api/command.h"
+#include "api/input.h"
+#include "api/ops.h"
+#include "core/clock.h"
+#include "core/mem.h"
+#include "core/wire.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room for an answer's type: the longest command name plus "_success". */
+#define ANSWER_TYPE_MAX 48
+/* How much of an unknown type is quoted back in the error. */
+#define UNKNOWN_TYPE_QUOTED 40
+
+typedef struct {
+    tc_app *app;
+    bool has_user;
+    int32_t user_id;
+    char *phone; /* NULL when unknown */
+} client;
+
+void *tc_ws_cmd_client(tc_app *app, const tc_identity *who)
+{
+    client *cl = tc_xcalloc(1, sizeof *cl);
+    cl->app = app;
+    cl->has_user = who->has_user_id;
+    cl->user_id = (int32_t)who->user_id;
+    cl->phone = who->phone ? tc_xstrdup(who->phone) : NULL;
+    return cl;
+}
+
+static void client_free(void *ctx)
+{
+    client *cl = ctx;
+    free(cl->phone);
+    free(cl);
+}
+
+/* One store call on behalf of a socket; holds the stream until it answers. */
+typedef struct {
+    tc_stream *s;
+    client *cl;
+    const tc_command *cmd; /* NULL for a resync */
+} call;
+
+static call *call_new(tc_stream *s, client *cl, const tc_command *cmd)
+{
+    call *c = tc_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->cl = cl;
+    c->cmd = cmd;
+    tc_stream_hold(s);
+    return c;
+}
+
+static void call_end(call *c)
+{
+    tc_stream_release(c->s);
+    free(c);
+}
+
+static void send_error(tc_stream *s, const char *message)
+{
+    tc_stream_ws_reply(s, TC_WIRE_ERROR, message, NULL, 0, -1);
+}
+
+static void resynced(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    call *c = ctx;
+    (void)err;
+    if (status >= 0) {
+        tc_buf data = TC_BUF_INIT;
+        tc_ops_render(c->cl->app, cart, &data);
+        tc_stream_send_cart(c->s, tc_cart_version(cart), (tc_view){data.base, data.len},
+                            tc_clock_epoch_ms());
+        tc_buf_free(&data);
+    }
+    call_end(c);
+}
+
+/* A command's answer to the sender: TYPE_success with the cart, or error. */
+static void answered(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    call *c = ctx;
+    tc_stream *s = c->s;
+    if (status < 0) {
+        send_error(s, err && err->text[0] ? err->text : tc_strerror(status));
+    } else if (tc_stream_is_open(s)) {
+        tc_buf data = TC_BUF_INIT;
+        char type[ANSWER_TYPE_MAX];
+        snprintf(type, sizeof type, "%s" TC_WIRE_SUCCESS_SUFFIX, tc_command_type(c->cmd));
+        tc_ops_render(c->cl->app, cart, &data);
+        bool stale = tc_stream_ws_reply(s, type, TC_WIRE_OK_MESSAGE, data.base, data.len,
+                                        tc_cart_version(cart));
+        tc_buf_free(&data);
+        if (stale) {
+            /* The client now shows an older cart than it was sent: send the
+             * current one again. */
+            tc_ops_get(c->cl->app, tc_stream_table(s), resynced, call_new(s, c->cl, NULL));
+        }
+    }
+    call_end(c);
+}
+
+static void command(tc_stream *s, client *cl, json_t *msg)
+{
+    tc_errmsg err = {{0}};
+    const char *type = NULL;
+    if (tc_input_str(msg, "type", &type, &err) != 0 || type == NULL) {
+        send_error(s, "type is required");
+        return;
+    }
+    if (strcmp(type, TC_WIRE_HEARTBEAT) == 0) {
+        tc_stream_ws_reply(s, TC_WIRE_HEARTBEAT, TC_WIRE_PONG_MESSAGE, NULL, 0, -1);
+        return;
+    }
+    const tc_command *cmd = tc_command_by_type(type);
+    if (cmd == NULL) {
+        char m[96];
+        snprintf(m, sizeof m, "unknown message type '%.*s'", UNKNOWN_TYPE_QUOTED, type);
+        send_error(s, m);
+        return;
+    }
+    json_t *data = json_object_get(msg, "data");
+    if (tc_command_has_fields(cmd) && !json_is_object(data)) {
+        send_error(s, "data must be an object");
+        return;
+    }
+    tc_op op = {
+        .table_id = tc_stream_table(s), .expect_version = -1, .origin = tc_stream_conn_id(s)};
+    tc_command_source src = {.obj = data, .query = NULL};
+    if (tc_command_read(cmd, &src, &op, &err) != 0) {
+        send_error(s, err.text);
+        return;
+    }
+    if (op.kind == TC_OP_ADD) op.who = (tc_identity){cl->has_user, cl->user_id, cl->phone};
+    tc_ops_apply(cl->app, &op, answered, call_new(s, cl, cmd));
+}
+
+static void on_text(tc_stream *s, void *ctx, const char *data, size_t len)
+{
+    tc_errmsg err;
+    json_t *msg;
+    if (tc_input_object(data, len, &msg, &err) != 0) {
+        send_error(s, "message is not a valid JSON object");
+        return;
+    }
+    command(s, ctx, msg);
+    json_decref(msg);
+}
+
+const tc_stream_hooks tc_ws_cmd_hooks = {.on_text = on_text, .on_free = client_free};

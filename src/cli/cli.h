@@ -1,0 +1,65 @@
+/* cli.h — the commands of the tablecart binary (SPEC §9) and what they share.
+ * main.c parses the config and calls one tc_cli_* command; each returns the
+ * process's exit code and prints its own messages ("tablecart: ..." on
+ * stderr). */
+#ifndef TC_CLI_CLI_H
+#define TC_CLI_CLI_H
+
+#include "auth/auth.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "store/store.h"
+
+#ifndef TC_VERSION
+#define TC_VERSION "0.1.0"
+#endif
+
+/* Exit codes: what a script calling tablecart can tell apart. */
+enum {
+    TC_EXIT_OK = 0,    /* done */
+    TC_EXIT_FAIL = 1,  /* a runtime failure: the store, the menu file, the listening socket */
+    TC_EXIT_USAGE = 2, /* a bad flag or setup, refused before anything ran */
+};
+
+/* `tablecart serve`: builds the app (store, menu, auth, routes, live push,
+ * web folder), listens, and runs the loop until SIGTERM or SIGINT has shut it
+ * down gracefully. Returns TC_EXIT_OK after a clean stop, TC_EXIT_USAGE for a
+ * bad --web or auth setup, TC_EXIT_FAIL when the store, the menu or the
+ * listening socket fails. */
+int tc_cli_serve(const tc_config *cfg);
+
+/* `tablecart menu import FILE`: upserts the menu file into the store.
+ * Returns TC_EXIT_OK or TC_EXIT_FAIL. */
+int tc_cli_menu_import(const tc_config *cfg);
+
+/* `tablecart token`: prints a token signed with the configured secret.
+ * Returns TC_EXIT_OK, TC_EXIT_USAGE for a bad --phone or secret, or
+ * TC_EXIT_FAIL when signing fails. */
+int tc_cli_token(const tc_config *cfg);
+
+/* --- shared by the commands ----------------------------------------------- */
+
+/* Finds a file shipped with tablecart (data/demo-menu.json, web/): beside
+ * the binary or up to three folders above it (build/, build/asan/). Returns a
+ * new string (caller frees) or NULL. */
+char *tc_cli_find_beside_binary(const char *rel);
+
+/* As tc_cli_find_beside_binary, else rel in the working directory. Returns a
+ * new string (caller frees) or NULL. */
+char *tc_cli_find_resource(const char *rel);
+
+/* Appends the whole file at path to out. Returns 0, or TC_EIO with err naming
+ * the file. */
+int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err);
+
+/* Reads, parses and imports the menu file at path into store, logging what
+ * was imported. Returns 0, or a negative code with err naming the file. */
+int tc_cli_import_menu_file(tc_store *store, const char *path, tc_errmsg *err);
+
+/* The auth of cfg->auth; for jwt the secret from --jwt-secret-file or
+ * TABLECART_JWT_SECRET (wiped from memory after use). Returns 0 and *out
+ * (free with tc_auth_free), or non-zero after printing why. */
+int tc_cli_make_auth(const tc_config *cfg, tc_auth **out);
+
+#endif

@@ -1,0 +1,229 @@
+/* serve.c — `tablecart serve`: builds the app, listens, runs the loop, and
+ * stops gracefully on SIGTERM or SIGINT. */
+#include "cli/cli.h"
+
+#include "api/app.h"
+#include "api/idem.h"
+#include "api/live.h"
+#include "api/metrics.h"
+#include "api/rest.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/session.h"
+#include "http/static.h"
+#include "net/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* After SIGTERM/SIGINT, how long streams and pending writes get to finish
+ * before the rest are dropped: inside deploy/'s TimeoutStopSec=10, so the
+ * process exits 0 on its own (docs/operations.md, "Stop"). */
+#define SHUTDOWN_GRACE_MS 5000
+/* Idempotency-Key answers: the newest 10,000, each for 24 h (docs/api.md);
+ * a retry comes within minutes, and the memory stays bounded. */
+#define IDEM_MAX_KEYS 10000
+#define IDEM_TTL_MS (24ull * 3600 * 1000)
+/* A connection whose unsent output passes 1 MiB is closed: a client that
+ * stopped reading (docs/architecture.md, "Bounded output"). */
+#define MAX_QUEUE_BYTES (1u << 20)
+/* Table links logged at start: enough for the demo, not a wall of text. */
+#define MAX_TABLE_LINKS 20
+/* The config counts seconds; the HTTP layer's deadlines are milliseconds. */
+#define MS_PER_S 1000ull
+
+typedef struct {
+    tc_app app;
+    uv_signal_t sigterm, sigint;
+    tc_live *live;
+} server_main;
+
+/* The folder of the diners' page: --web DIR (which must be a folder), else
+ * web/ beside the binary or above it, never the working directory. Sets *out
+ * to an absolute path, or NULL when no folder was found (no files are served:
+ * a server started from / must not serve /etc). Returns 0, or TC_EXIT_USAGE
+ * for a --web that is not a readable folder. */
+static int resolve_web_dir(const tc_config *cfg, char **out)
+{
+    *out = NULL;
+    char *dir = cfg->web_dir ? tc_xstrdup(cfg->web_dir) : tc_cli_find_beside_binary("web");
+    if (dir == NULL) {
+        tc_log_warn("no web/ folder beside the binary: the diners' page is not served (give "
+                    "--web DIR)");
+        return 0;
+    }
+    char *real = realpath(dir, NULL);
+    struct stat st;
+    if (real == NULL || stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || access(real, R_OK | X_OK)) {
+        if (cfg->web_dir) fprintf(stderr, "tablecart: --web %s: not a readable folder\n", dir);
+        free(real);
+        free(dir);
+        return cfg->web_dir ? TC_EXIT_USAGE : 0;
+    }
+    free(dir);
+    *out = real;
+    return 0;
+}
+
+/* Every HTTP answer is counted here, through the session's one reply path. */
+static void count_answer(void *app, int status)
+{
+    tc_metrics_count_answer(((tc_app *)app)->metrics, status);
+}
+
+static void on_shutdown_done(void *ctx)
+{
+    server_main *m = ctx;
+    tc_live_stop(m->live);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    /* No connection is left to ask the store anything; a store with
+     * connections of its own (Redis) finishes what is pending, then lets the
+     * loop end. */
+    tc_store_close(m->app.store);
+    m->app.store = NULL;
+    tc_log_info("stopped");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_main *m = h->data;
+    const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (tc_server_is_shutting_down(m->app.server)) {
+        /* Stopping already; it ends within the grace period either way. */
+        tc_log_info("%s: already stopping", name);
+        return;
+    }
+    tc_log_info("%s: stopping (closing streams, finishing pending writes)", name);
+    tc_server_shutdown(m->app.server, SHUTDOWN_GRACE_MS, on_shutdown_done, m);
+}
+
+/* Opens the store and gives it a menu: --menu FILE, else the demo menu on an
+ * empty store. Returns 0, or TC_EXIT_FAIL after printing why. */
+static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
+{
+    tc_errmsg err;
+    if (tc_store_open(cfg->store_url, loop, store, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return TC_EXIT_FAIL;
+    }
+    int r = 0;
+    if (cfg->menu_file) {
+        r = tc_cli_import_menu_file(*store, cfg->menu_file, &err);
+    } else if (tc_store_menu_empty(*store)) {
+        char *demo = tc_cli_find_resource("data/demo-menu.json");
+        if (demo == NULL) {
+            tc_log_warn("empty store and no demo menu found: serving no tables");
+        } else {
+            r = tc_cli_import_menu_file(*store, demo, &err);
+            free(demo);
+        }
+    }
+    if (r) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        tc_store_close(*store);
+        return TC_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* A link per table, so a newcomer can click one and order (at most
+ * MAX_TABLE_LINKS). */
+static void print_table_links(const tc_menu *menu, const char *host, int port)
+{
+    size_t n = tc_menu_table_count(menu);
+    for (size_t i = 0; i < n && i < MAX_TABLE_LINKS; i++) {
+        const tc_table *t = tc_menu_table_at(menu, i);
+        const tc_store_info *st = tc_menu_store(menu, t->store_id);
+        tc_log_info("table %s of %s: http://%s:%d/?table=%d", t->table_number, st ? st->name : "?",
+                    host, port, t->table_id);
+    }
+    if (n > MAX_TABLE_LINKS) tc_log_info("... and %zu more tables", n - MAX_TABLE_LINKS);
+}
+
+int tc_cli_serve(const tc_config *cfg)
+{
+    signal(SIGPIPE, SIG_IGN);
+    server_main m = {0};
+    tc_app *app = &m.app;
+    app->cfg = cfg;
+    app->loop = uv_default_loop();
+    app->limits = (tc_cart_limits)TC_CART_LIMITS_DEFAULT;
+    tc_metrics metrics = {0};
+    app->metrics = &metrics;
+    char *web;
+    if (resolve_web_dir(cfg, &web) != 0) return TC_EXIT_USAGE;
+    if (tc_cli_make_auth(cfg, &app->auth) != 0) {
+        free(web);
+        return TC_EXIT_USAGE;
+    }
+    if (open_store(cfg, app->loop, &app->store)) {
+        tc_auth_free(app->auth);
+        free(web);
+        return TC_EXIT_FAIL;
+    }
+    if (cfg->auth == TC_AUTH_NONE)
+        tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
+                    "local development only");
+    app->idem = tc_idem_new(IDEM_MAX_KEYS, IDEM_TTL_MS);
+
+    tc_router *router = tc_router_new();
+    tc_rest_routes(router, cfg->api_prefix);
+    m.live = tc_live_start(app, router);
+    tc_http_site site = {
+        .router = router,
+        .fallback = tc_static_handler,
+        .limits = {cfg->max_head, cfg->max_body},
+        .request_timeout_ms = cfg->request_timeout_s * MS_PER_S,
+        .idle_timeout_ms = cfg->idle_timeout_s * MS_PER_S,
+        .cors_origins = cfg->cors_origins,
+        .n_cors = cfg->n_cors,
+        .web_dir = web,
+        .app = app,
+        .on_answer = count_answer,
+    };
+    tc_server_opts so = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .initial_proto = &tc_http_proto,
+        .new_state = tc_http_session_new,
+        .app = &site,
+        .max_queue = MAX_QUEUE_BYTES,
+    };
+    tc_errmsg err;
+    if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return TC_EXIT_FAIL;
+    }
+    const char *shown = strchr(cfg->listen_host, ':') ? "[%s]" : "%s";
+    char host[80];
+    snprintf(host, sizeof host, shown, cfg->listen_host);
+    printf("listening on http://%s:%d\n", host, tc_server_port(app->server));
+    fflush(stdout);
+    tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
+                web ? web : "(none)");
+    print_table_links(tc_store_menu(app->store), host, tc_server_port(app->server));
+
+    uv_signal_init(app->loop, &m.sigterm);
+    uv_signal_init(app->loop, &m.sigint);
+    m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+
+    uv_run(app->loop, UV_RUN_DEFAULT);
+
+    /* Every connection and the store are closed; what was acknowledged is
+     * committed. */
+    tc_live_free(m.live);
+    tc_server_free(app->server);
+    tc_router_free(router);
+    tc_idem_free(app->idem);
+    tc_auth_free(app->auth);
+    free(web);
+    uv_loop_close(app->loop);
+    return TC_EXIT_OK;
+}

@@ -1,0 +1,117 @@
+/* stream.h — subscriber streams: an SSE or WebSocket connection that receives
+ * one table's cart updates. push/ delivers and decides nothing: the layer
+ * above (api/live) checks who may listen, reads the snapshot and handles the
+ * client's commands; a stream writes frames, conflates cart updates, sends
+ * SSE heartbeats and WebSocket pings, ends at its lifetime and closes
+ * cleanly at shutdown.
+ *
+ * Lifetime: a stream lives while its connection is open and, after that,
+ * while the layer above holds it (tc_stream_hold) for an asynchronous call;
+ * when both are over, hooks->on_free(ctx) runs and the stream is freed.
+ * Every function here runs on the loop thread. */
+#ifndef TC_PUSH_STREAM_H
+#define TC_PUSH_STREAM_H
+
+#include "core/buf.h"
+#include "net/conn.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct tc_streams tc_streams;
+typedef struct tc_stream tc_stream;
+
+typedef struct {
+    uint64_t heartbeat_ms;      /* SSE heartbeat period */
+    uint64_t ws_ping_ms;        /* WebSocket ping period; a peer silent 2.5 periods is dropped */
+    size_t ws_max_message;      /* largest WebSocket message a client may send (1009 above) */
+    const char *expired_reason; /* the 1008 close reason at a WebSocket's lifetime end (static) */
+} tc_streams_opts;
+
+/* Counters for /metrics. */
+typedef struct {
+    uint64_t events_sse, events_ws; /* cart updates queued to streams */
+    uint64_t open_sse, open_ws;     /* streams open now */
+    uint64_t slow_closed;           /* streams closed for not reading */
+} tc_streams_stats;
+
+/* What the layer above hears of a stream; ctx is the one given at start. */
+typedef struct {
+    /* A WebSocket text message from the client (UTF-8, data valid during the
+     * call only). NULL for SSE. */
+    void (*on_text)(tc_stream *s, void *ctx, const char *data, size_t len);
+    /* The stream is being freed: release ctx. Runs exactly once. */
+    void (*on_free)(void *ctx);
+} tc_stream_hooks;
+
+typedef struct {
+    int32_t table_id;
+    /* How long the stream may live (0: no limit). SSE: the stream ends (the
+     * browser reconnects). WebSocket: closed with 1008 and the streams'
+     * expired_reason; a message after it closes the same way. */
+    uint64_t lifetime_ms;
+    /* SSE only */
+    bool chunked;                 /* HTTP/1.1: chunked; HTTP/1.0: delimited by close */
+    int64_t shown_version;        /* the version the client already shows (Last-Event-ID), or -1 */
+    const tc_stream_hooks *hooks; /* static; may be NULL */
+    void *ctx;
+} tc_stream_params;
+
+/* Every stream of one server: the hub, the shared frames, the heartbeat
+ * timer. o is copied. Freed with tc_streams_free. */
+tc_streams *tc_streams_new(uv_loop_t *loop, const tc_streams_opts *o);
+/* Stops the heartbeat timer (at shutdown, before the loop's last run). */
+void tc_streams_stop(tc_streams *ss);
+/* Frees what tc_streams_new made; every stream must be gone. NULL is fine. */
+void tc_streams_free(tc_streams *ss);
+const tc_streams_stats *tc_streams_stats_of(const tc_streams *ss);
+
+/* Fans a committed cart out to every stream of table_id except the one on
+ * connection origin (0: none): json is the cart DTO of that version, encoded
+ * once and shared by all (borrowed for the call). Returns how many streams
+ * were written to. */
+size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_view json,
+                          uint64_t origin, int64_t timestamp_ms);
+
+/* Turns connection c (already taken over from HTTP, its response head
+ * queued) into an SSE stream: writes retry + connected, subscribes. The
+ * snapshot is the caller's to send (tc_stream_send_cart). Returns the stream,
+ * owned by the connection. */
+tc_stream *tc_stream_sse(tc_streams *ss, tc_conn *c, const tc_stream_params *p);
+/* Same for a WebSocket after its 101: starts the session, writes connected,
+ * subscribes, schedules pings. */
+tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p);
+/* Reads bytes the WebSocket client sent right behind its handshake (after the
+ * caller queued the snapshot, so that they are answered after it), as if
+ * they had just arrived. */
+void tc_stream_ws_feed(tc_stream *s, tc_view bytes);
+
+/* Writes a cart of version (its DTO json, copied) as a cart_update, unless
+ * the stream already sent that version or a newer one, or the client already
+ * shows it (Last-Event-ID). */
+void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t timestamp_ms);
+
+/* Writes a WebSocket message {"type","message","data","timestamp"} (data is
+ * raw JSON or NULL for null). version >= 0 says data is the cart of that
+ * version: the stream counts it as sent. Returns true when that cart is older
+ * than one the stream already sent (the client now shows an older cart: the
+ * caller should send the current one). Nothing is written once the stream's
+ * close has begun. */
+bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,
+                        size_t len, int64_t version);
+/* Starts the WebSocket close handshake with code and reason. */
+void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason);
+
+/* Keeps s (not its connection) alive across an asynchronous call; every hold
+ * is given back with tc_stream_release. */
+void tc_stream_hold(tc_stream *s);
+void tc_stream_release(tc_stream *s);
+/* False once the connection is closing or gone, or a WebSocket close began:
+ * nothing more is worth writing. */
+bool tc_stream_is_open(const tc_stream *s);
+int32_t tc_stream_table(const tc_stream *s);
+/* The id of the stream's connection (the origin of its own changes). */
+uint64_t tc_stream_conn_id(const tc_stream *s);
+
+#endif

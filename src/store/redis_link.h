@@ -1,0 +1,102 @@
+/* redis_link.h — the Redis store's two asynchronous connections as one
+ * link: commands with a timeout, the subscription, and a heartbeat through
+ * pub/sub that proves the subscription still hears.
+ *
+ * A link is one command connection and one subscriber connection to the
+ * same Redis, each a tc_redis_conn (redis_conn.h: connect, back-off,
+ * reconnect). Commands are sent in order on the first; a command unanswered
+ * for 2 s ends both connections. The second SUBSCRIBEs to the changes
+ * channel and to this instance's heartbeat channel, to which the command
+ * connection PUBLISHes every second; none heard for 3.5 s ends the
+ * subscriber connection. The link knows no carts: it hands messages of the
+ * changes channel to its owner and asks the owner to resync after every
+ * (re)subscription. Behaviour and what is logged: docs/redis.md, "Outages
+ * and timeouts". */
+#ifndef TC_STORE_REDIS_LINK_H
+#define TC_STORE_REDIS_LINK_H
+
+#include "core/err.h"
+#include "store/redis_wire.h"
+
+#include <hiredis/async.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct tc_redis_link tc_redis_link;
+typedef struct tc_redis_req tc_redis_req;
+
+/* The answer to r's command. reply is borrowed (hiredis frees it when this
+ * returns); NULL when the command connection went away first: lost, timed
+ * out or closed. The callback may free r. */
+typedef void (*tc_redis_reply_fn)(tc_redis_req *r, redisReply *reply);
+
+/* A command waiting for its reply. The caller allocates it (usually as the
+ * first member of its own struct) and keeps it alive until its callback
+ * runs; every field is the link's while the command is in flight. */
+struct tc_redis_req {
+    tc_redis_req *prev, *next;
+    uint64_t deadline; /* uv_now() after which Redis is taken for gone */
+    tc_redis_reply_fn on_reply;
+    tc_redis_link *link;
+};
+
+/* What the link tells its owner; every hook is required. Hooks run from
+ * the loop's callbacks, never from inside a tc_redis_link_* call. */
+typedef struct {
+    void *ctx;
+    /* A message on the changes channel; p is borrowed for the call. Not
+     * called once tc_redis_link_close was called. */
+    void (*message)(void *ctx, const char *p, size_t n);
+    /* The subscription was confirmed (again): changes published meanwhile
+     * were not heard. Called once the command connection can also send.
+     * Returns 0, or a negative tc_err when a command could not be sent:
+     * then called again when the command connection next starts. */
+    int (*resync)(void *ctx);
+    /* Closing is over: both connections are gone, every reply callback has
+     * run and the link is freed as soon as this returns. */
+    void (*closed)(void *ctx);
+} tc_redis_link_hooks;
+
+typedef struct {
+    const tc_redis_url *url;
+    const char *name;    /* "redis://host:port/db", for messages */
+    const char *channel; /* the changes channel (tc_redis_channel) */
+    const char *alive;   /* this instance's heartbeat channel */
+    const char *script;  /* Lua loaded with SCRIPT LOAD at every connect */
+} tc_redis_link_opts;
+
+/* Starts connecting both connections (without waiting) and returns the new
+ * link. Every string of o is copied; hooks are copied. The link belongs to
+ * the caller until tc_redis_link_close, then to itself (see closed). */
+tc_redis_link *tc_redis_link_open(uv_loop_t *loop, const tc_redis_link_opts *o,
+                                  const tc_redis_link_hooks *hooks);
+
+/* Drops the subscription, lets the replies already on their way arrive (for
+ * at most 2 s), then ends the command connection. Every pending reply
+ * callback still runs, with NULL for a reply that did not arrive (possibly
+ * inside this call); then hooks.closed runs and the link is freed. No
+ * message or resync hook runs and nothing may be sent after this call. */
+void tc_redis_link_close(tc_redis_link *l);
+
+/* Sends argv (argc arguments of lens bytes; copied) on the command
+ * connection, also while it is still connecting (hiredis buffers). r's
+ * callback fn runs exactly once: with the reply, or with NULL if the
+ * connection goes away or the command times out. Returns 0, or TC_ESTORE
+ * when the command connection is down or closing (fn is not called then). */
+int tc_redis_link_send(tc_redis_link *l, tc_redis_req *r, tc_redis_reply_fn fn, int argc,
+                       const char **argv, const size_t *lens);
+
+/* True when tc_redis_link_send would accept a command now. */
+bool tc_redis_link_can_send(const tc_redis_link *l);
+
+/* True when Redis answered the command connection's setup and confirmed
+ * the subscription (what /healthz reports). */
+bool tc_redis_link_ready(const tc_redis_link *l);
+
+/* Fills err with "store unavailable: <name>: <why the command connection
+ * is down>" and returns TC_ESTORE. */
+int tc_redis_link_unavailable(const tc_redis_link *l, tc_errmsg *err);
+
+#endif

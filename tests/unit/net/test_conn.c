@@ -1,0 +1,476 @@
+/* test_conn.c — tc_conn on a real loop: connections accepted by an in-process
+ * tc_server on 127.0.0.1:0, a libuv client on the same loop, and a test
+ * protocol that counts its callbacks. Covers the close paths (on_closed runs
+ * exactly once, never under the caller), conflation in the write queue, the
+ * slow-client limit, close-after-flush, the deadline sweep and references. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "net/conn.h"
+#include "net/conn_internal.h" /* the queue and protocol, inspected by the tests */
+#include "net/server.h"
+#include "support/uv_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_QUEUE = 256 * 1024, CHUNK = 64 * 1024, N_CLIENTS = 2 };
+
+typedef struct fixture fixture;
+
+/* One accepted connection, as its protocol saw it. */
+typedef struct {
+    fixture *f;
+    tc_conn *c;
+    int reads, eofs, deadlines, closed;
+    bool in_read;        /* on_read is on the stack */
+    bool closed_in_read; /* on_closed ran under on_read (it must not) */
+    bool slow_at_close;  /* tc_conn_was_slow, seen from on_closed */
+    tc_buf got;          /* every byte read */
+} rec;
+
+struct fixture {
+    tl_env e;
+    tl_client cl[N_CLIENTS];
+    rec recs[N_CLIENTS];
+    int n_recs;
+    void (*read_hook)(rec *r); /* runs inside on_read, after recording */
+};
+
+/* Bytes queued in user space and not yet taken by the kernel. */
+static size_t queued_bytes(const tc_conn *c)
+{
+    return c->wq_bytes;
+}
+
+static void p_read(tc_conn *c, const char *data, size_t len)
+{
+    rec *r = tc_conn_state(c);
+    r->in_read = true;
+    r->reads++;
+    tc_buf_append(&r->got, data, len);
+    if (r->f->read_hook) r->f->read_hook(r);
+    r->in_read = false;
+}
+
+static void p_eof(tc_conn *c)
+{
+    rec *r = tc_conn_state(c);
+    r->eofs++;
+}
+
+static void p_deadline(tc_conn *c)
+{
+    rec *r = tc_conn_state(c);
+    r->deadlines++;
+}
+
+static void p_closed(tc_conn *c)
+{
+    rec *r = tc_conn_state(c);
+    r->closed++;
+    if (r->in_read) r->closed_in_read = true;
+    r->slow_at_close = tc_conn_was_slow(c);
+}
+
+static const tc_proto t_proto = {.name = "test",
+                                 .on_read = p_read,
+                                 .on_eof = p_eof,
+                                 .on_deadline = p_deadline,
+                                 .on_closed = p_closed};
+/* No on_eof, no on_deadline: the connection's defaults apply. */
+static const tc_proto bare_proto = {.name = "bare", .on_read = p_read, .on_closed = p_closed};
+
+static void *new_state(tc_conn *c, void *app)
+{
+    fixture *f = app;
+    assert_true(f->n_recs < N_CLIENTS);
+    rec *r = &f->recs[f->n_recs++];
+    r->f = f;
+    r->c = c;
+    return r;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    tl_init(&f->e);
+    tc_server_opts o = {
+        .initial_proto = &t_proto, .new_state = new_state, .app = f, .max_queue = MAX_QUEUE};
+    tl_server_start(&f->e, o);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tl_finish(&f->e, f->cl, N_CLIENTS);
+    for (int i = 0; i < N_CLIENTS; i++)
+        tc_buf_free(&f->recs[i].got);
+    free(f);
+    return 0;
+}
+
+/* Connects client i and waits until the server has accepted it. */
+static rec *connect_client(fixture *f, int i)
+{
+    tl_client_connect(&f->e, &f->cl[i]);
+    TL_RUN_UNTIL(&f->e, f->n_recs == i + 1);
+    return &f->recs[i];
+}
+
+static tc_rbuf *filled_rbuf(char ch, size_t n)
+{
+    char *tmp = malloc(n);
+    memset(tmp, ch, n);
+    tc_rbuf *r = tc_rbuf_new(tmp, n);
+    free(tmp);
+    return r;
+}
+
+/* Writes CHUNKs of 'f' until the kernel refuses more and some bytes wait in
+ * the connection's queue (the peer must not be reading). Returns the bytes
+ * written. */
+static size_t fill_kernel(tc_conn *c)
+{
+    tc_rbuf *chunk = filled_rbuf('f', CHUNK);
+    size_t total = 0;
+    while (queued_bytes(c) == 0) {
+        assert_true(total < 64u * 1024 * 1024);
+        tc_conn_write_rbuf(c, chunk, 0, CHUNK, TC_WQ_PLAIN);
+        total += CHUNK;
+    }
+    tc_rbuf_unref(chunk);
+    return total;
+}
+
+/* Connects client i, which does not read yet and closes on our FIN, and
+ * fills the kernel's buffers towards it (see fill_kernel). */
+static rec *connect_filled(fixture *f, int i, size_t *filler)
+{
+    f->cl[i].no_read = true;
+    f->cl[i].close_on_eof = true;
+    rec *r = connect_client(f, i);
+    *filler = fill_kernel(r->c);
+    return r;
+}
+
+/* Asserts the client received exactly n bytes of ch from offset off. */
+static void assert_run_of(const tl_client *cl, size_t off, size_t n, char ch)
+{
+    assert_true(cl->in.len >= off + n);
+    for (size_t i = off; i < off + n; i++)
+        if (cl->in.base[i] != ch) fail_msg("byte %zu is 0x%02x, not '%c'", i, cl->in.base[i], ch);
+}
+
+/* --- on_closed exactly once ------------------------------------------------ */
+
+static void hook_reply_and_close_twice(rec *r)
+{
+    tc_conn_write(r->c, "bye", 3);
+    tc_conn_close(r->c);
+    tc_conn_close(r->c);
+    /* Closing runs later, from libuv's close callback. */
+    assert_int_equal(r->closed, 0);
+}
+
+static void test_close_twice_inside_on_read(void **state)
+{
+    fixture *f = *state;
+    f->read_hook = hook_reply_and_close_twice;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    tl_client_send_str(&f->cl[0], "hi");
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_string_equal(tl_client_text(&f->cl[0]), "bye");
+    assert_true(f->cl[0].eof);
+    assert_int_equal(r->reads, 1);
+    assert_string_equal(tc_buf_cstr(&r->got), "hi");
+    assert_false(r->closed_in_read);
+    assert_false(r->slow_at_close);
+    /* A later event (another accept) finds on_closed still at one. */
+    connect_client(f, 1);
+    assert_int_equal(r->closed, 1);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 1);
+}
+
+static void hook_close_then_abort(rec *r)
+{
+    tc_conn_close(r->c);
+    tc_conn_abort(r->c);
+    tc_conn_abort(r->c);
+    tc_conn_close(r->c);
+    assert_true(tc_conn_is_closing(r->c));
+    assert_int_equal(r->closed, 0);
+}
+
+static void test_abort_after_close_inside_on_read(void **state)
+{
+    fixture *f = *state;
+    f->read_hook = hook_close_then_abort;
+    rec *r = connect_client(f, 0);
+    tl_client_send_str(&f->cl[0], "x");
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_false(r->closed_in_read);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err != 0);
+    connect_client(f, 1);
+    assert_int_equal(r->closed, 1);
+    assert_int_equal(r->reads, 1);
+}
+
+static void test_abort_after_close_with_queue(void **state)
+{
+    fixture *f = *state;
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
+    /* close waits for the queue (a write is in flight); abort cuts it short. */
+    tc_conn_close(r->c);
+    assert_int_equal(r->closed, 0);
+    tc_conn_abort(r->c);
+    assert_int_equal(r->closed, 0);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+    connect_client(f, 1);
+    assert_int_equal(r->closed, 1);
+    assert_false(r->slow_at_close);
+}
+
+static void test_peer_reset(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tl_client_send_str(&f->cl[0], "abc");
+    TL_RUN_UNTIL(&f->e, r->reads == 1);
+    tl_client_reset(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_int_equal(r->eofs, 0); /* a reset is not an orderly EOF */
+    assert_string_equal(tc_buf_cstr(&r->got), "abc");
+    connect_client(f, 1);
+    assert_int_equal(r->closed, 1);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 1);
+}
+
+static void test_peer_eof_then_answer(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    uv_shutdown_t req;
+    assert_int_equal(uv_shutdown(&req, (uv_stream_t *)&f->cl[0].tcp, NULL), 0);
+    TL_RUN_UNTIL(&f->e, r->eofs == 1);
+    /* A half-closed peer still gets its answer, then our FIN. */
+    assert_int_equal(r->closed, 0);
+    tc_conn_write(r->c, "answer", 6);
+    tc_conn_close(r->c);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_string_equal(tl_client_text(&f->cl[0]), "answer");
+    assert_true(f->cl[0].eof);
+    assert_int_equal(r->eofs, 1);
+}
+
+static void test_peer_eof_without_on_eof_closes(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn_set_proto(r->c, &bare_proto, r);
+    assert_ptr_equal(r->c->proto, &bare_proto);
+    uv_shutdown_t req;
+    assert_int_equal(uv_shutdown(&req, (uv_stream_t *)&f->cl[0].tcp, NULL), 0);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_int_equal(r->eofs, 0);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err != 0);
+    assert_int_equal(f->cl[0].in.len, 0);
+}
+
+/* --- the write queue -------------------------------------------------------- */
+
+static void test_pending_cart_is_replaced(void **state)
+{
+    fixture *f = *state;
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
+    tc_rbuf *a = tc_rbuf_new("CART-A\n", 7);
+    tc_rbuf *b = tc_rbuf_new("cart=CART-B\n", 12);
+    tc_conn_write_rbuf(r->c, a, 0, 7, TC_WQ_CART);
+    assert_int_equal(a->refs, 2); /* the queue holds one */
+    size_t queued = queued_bytes(r->c);
+    tc_conn_write_rbuf(r->c, b, 5, 7, TC_WQ_CART); /* "CART-B\n" */
+    /* A was replaced: its queue reference is gone, the queue is as long. */
+    assert_int_equal(a->refs, 1);
+    assert_int_equal(b->refs, 2);
+    assert_int_equal(queued_bytes(r->c), queued);
+    tc_rbuf_unref(a);
+    tc_rbuf_unref(b);
+
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len >= filler + 7);
+    tc_conn_close(r->c);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->cl[0].in.len, filler + 7);
+    assert_run_of(&f->cl[0], 0, filler, 'f');
+    assert_memory_equal(f->cl[0].in.base + filler, "CART-B\n", 7);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
+static void test_heartbeat_behind_pending_is_dropped(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    tc_rbuf *hb = tc_rbuf_new(":hb\n", 4);
+    /* Nothing queued: a heartbeat goes out. */
+    tc_conn_write_rbuf(r->c, hb, 0, 4, TC_WQ_HEARTBEAT);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len == 4);
+    assert_string_equal(tl_client_text(&f->cl[0]), ":hb\n");
+
+    uv_read_stop((uv_stream_t *)&f->cl[0].tcp);
+    size_t filler = fill_kernel(r->c);
+    size_t queued = queued_bytes(r->c);
+    tc_conn_write_rbuf(r->c, hb, 0, 4, TC_WQ_HEARTBEAT);
+    assert_int_equal(queued_bytes(r->c), queued);
+    tc_rbuf *cart = tc_rbuf_new("CART\n", 5);
+    tc_conn_write_rbuf(r->c, cart, 0, 5, TC_WQ_CART);
+    tc_conn_write_rbuf(r->c, hb, 0, 4, TC_WQ_HEARTBEAT);
+    tc_conn_write_rbuf(r->c, hb, 0, 4, TC_WQ_HEARTBEAT);
+    assert_int_equal(hb->refs, 1); /* no queued copy of the heartbeat */
+    tc_conn_write(r->c, "P\n", 2);
+    assert_int_equal(queued_bytes(r->c), queued + 5 + 2);
+    tc_rbuf_unref(cart);
+    tc_rbuf_unref(hb);
+
+    tl_client_read_start(&f->cl[0]);
+    tc_conn_close(r->c);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->cl[0].in.len, 4 + filler + 5 + 2);
+    assert_run_of(&f->cl[0], 4, filler, 'f');
+    assert_memory_equal(f->cl[0].in.base + 4 + filler, "CART\nP\n", 7);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
+static void test_slow_client_is_closed(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].no_read = true;
+    rec *r = connect_client(f, 0);
+    tc_rbuf *chunk = filled_rbuf('s', CHUNK);
+    size_t before = 0, total = 0;
+    while (!tc_conn_is_closing(r->c)) {
+        assert_true(total < 64u * 1024 * 1024);
+        assert_false(tc_conn_was_slow(r->c));
+        before = queued_bytes(r->c);
+        tc_conn_write_rbuf(r->c, chunk, 0, CHUNK, TC_WQ_PLAIN);
+        total += CHUNK;
+    }
+    /* Closed by the very write that took the queue past the limit. */
+    assert_true(before <= MAX_QUEUE);
+    assert_true(before + CHUNK > MAX_QUEUE);
+    assert_true(tc_conn_was_slow(r->c));
+    assert_int_equal(r->closed, 0);
+    tc_rbuf_unref(chunk);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_true(r->slow_at_close);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+}
+
+static void test_close_flushes_the_queue(void **state)
+{
+    fixture *f = *state;
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
+    tc_rbuf *g = filled_rbuf('g', 100000);
+    tc_conn_write_rbuf(r->c, g, 0, 100000, TC_WQ_PLAIN);
+    tc_rbuf_unref(g);
+    assert_true(queued_bytes(r->c) > 100000);
+    tc_conn_close(r->c);
+    assert_true(tc_conn_is_closing(r->c));
+    tc_conn_write(r->c, "LATE", 4); /* after close: dropped */
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->cl[0].read_err, 0);
+    assert_int_equal(f->cl[0].in.len, filler + 100000);
+    assert_run_of(&f->cl[0], 0, filler, 'f');
+    assert_run_of(&f->cl[0], filler, 100000, 'g');
+    /* Our side closes once the peer answers our FIN with its own. */
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_false(r->slow_at_close);
+}
+
+/* --- deadlines ----------------------------------------------------------- */
+
+static void test_deadline_calls_on_deadline(void **state)
+{
+    fixture *f = *state;
+    rec *a = connect_client(f, 0);
+    rec *b = connect_client(f, 1);
+    tc_conn_set_deadline(a->c, 1);
+    tc_conn_set_deadline(a->c, 0); /* cleared */
+    tc_conn_set_deadline(b->c, 1);
+    TL_RUN_UNTIL(&f->e, b->deadlines == 1);
+    assert_int_equal(a->deadlines, 0);
+    assert_int_equal(b->closed, 0); /* on_deadline decides; it did not close */
+    /* One-shot: the next sweep that fires a deadline (a's) does not repeat b's. */
+    tc_conn_set_deadline(a->c, 1);
+    TL_RUN_UNTIL(&f->e, a->deadlines == 1);
+    assert_int_equal(b->deadlines, 1);
+    assert_int_equal(a->closed + b->closed, 0);
+}
+
+static void test_null_on_deadline_aborts(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn_set_proto(r->c, &bare_proto, r);
+    tc_conn_set_deadline(r->c, 1);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_int_equal(r->deadlines, 0);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err != 0);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+}
+
+/* --- references ------------------------------------------------------------ */
+
+static void test_ref_keeps_conn_after_close(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn *c = r->c;
+    uint64_t id = tc_conn_id(c);
+    tc_conn_ref(c);
+    tc_conn_abort(c);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+    /* Closed and forgotten by the server, but still readable (ASan watches). */
+    assert_int_equal(tc_conn_id(c), id);
+    assert_true(tc_conn_is_closing(c));
+    assert_ptr_equal(tc_conn_server(c), f->e.srv);
+    tc_conn_write(c, "late", 4);
+    assert_int_equal(queued_bytes(c), 0);
+    tc_conn_close(c);
+    tc_conn_abort(c);
+    tc_conn_ref(c);
+    tc_conn_unref(c);
+    connect_client(f, 1);
+    assert_int_equal(r->closed, 1);
+    tc_conn_unref(c); /* the last reference: freed here */
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_close_twice_inside_on_read),   T(test_abort_after_close_inside_on_read),
+        T(test_abort_after_close_with_queue), T(test_peer_reset),
+        T(test_peer_eof_then_answer),         T(test_peer_eof_without_on_eof_closes),
+        T(test_pending_cart_is_replaced),     T(test_heartbeat_behind_pending_is_dropped),
+        T(test_slow_client_is_closed),        T(test_close_flushes_the_queue),
+        T(test_deadline_calls_on_deadline),   T(test_null_on_deadline_aborts),
+        T(test_ref_keeps_conn_after_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

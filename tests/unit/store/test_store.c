@@ -1,0 +1,685 @@
+/* test_store.c — the store interface (store.c) and the change-pipeline
+ * contract of store.h, on a fake backend plugged in through
+ * tc_store_open_backend, and the same contract on the real SQLite backend.
+ *
+ * The fake answers asynchronously from the loop, as the Redis backend does,
+ * applying ops with the real cart rules; a test can make its open, menu load,
+ * import, ping or the save of one table's next mutate fail. The contract run
+ * (run_contract) submits one sequence of ops over two tables and checks:
+ * every call is answered once, per table in submission order; each change
+ * reaches the feed exactly once, before its callback, with the op's origin;
+ * failures and unchanged ops feed nothing; the versions the feed sees per
+ * table go 1, 2, 3 without a gap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/mem.h"
+#include "store/backend.h"
+#include "support/uv_harness.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char menu_text[] =
+    "{\"stores\":[{\"storeId\":1,\"name\":\"Demo Kitchen\","
+    "\"tables\":[{\"tableId\":123,\"tableNumber\":\"A01\"},{\"tableId\":124,"
+    "\"tableNumber\":\"A02\"}],"
+    "\"cuisines\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+    "\"unitPrice\":38.00},"
+    "{\"cuisineId\":1002,\"cuisineName\":\"米饭\",\"cuisineType\":1,\"unitPrice\":2}]}]}";
+
+/* The same restaurant with one more table. */
+static const char menu_text_200[] =
+    "{\"stores\":[{\"storeId\":1,\"name\":\"Demo Kitchen\","
+    "\"tables\":[{\"tableId\":123,\"tableNumber\":\"A01\"},{\"tableId\":124,"
+    "\"tableNumber\":\"A02\"},{\"tableId\":200,\"tableNumber\":\"B01\"}],"
+    "\"cuisines\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+    "\"unitPrice\":38.00}]}]}";
+
+/* ===== the fake backend ==================================================== */
+
+typedef struct fake_req fake_req;
+struct fake_req {
+    fake_req *next;
+    bool is_get;
+    int32_t table_id;
+    tc_op op;
+    char *remark;
+    tc_cart_limits lim;
+    bool fail; /* the save fails */
+    tc_store_cb cb;
+    void *ctx;
+};
+
+enum { FAKE_TABLES = 4 };
+
+static struct {
+    tc_store *s;
+    uv_async_t wake; /* answers come from the loop, like socket events */
+    fake_req *head, *tail;
+    const char *menu_text;   /* what load_menu reads */
+    const char *import_text; /* what a successful import leaves for load_menu */
+    int32_t ids[FAKE_TABLES];
+    tc_cart *carts[FAKE_TABLES];
+    int opens, closes, loads, imports, gets, mutates, pings;
+    int open_rc, load_rc, import_rc, ping_rc; /* forced results, 0 = work */
+    int32_t fail_table;                       /* the next mutate of this table fails */
+} F;
+
+static tc_cart **fake_slot(const tc_table *t)
+{
+    for (int i = 0; i < FAKE_TABLES; i++) {
+        if (F.ids[i] == t->table_id) return &F.carts[i];
+        if (F.ids[i] == 0) {
+            F.ids[i] = t->table_id;
+            F.carts[i] = tc_cart_new(t);
+            return &F.carts[i];
+        }
+    }
+    fail_msg("fake: too many tables");
+    return NULL;
+}
+
+static void fake_answer(fake_req *q)
+{
+    tc_store *s = F.s;
+    const tc_table *t = tc_menu_table(s->menu, q->table_id);
+    tc_cart **slot = fake_slot(t);
+    tc_errmsg err = {{0}};
+    if (q->is_get) {
+        q->cb(q->ctx, 0, *slot, &err);
+        return;
+    }
+    tc_cart *next = tc_cart_clone(*slot);
+    int rc = tc_cart_apply(next, &q->op, s->menu, &q->lim, 1704067200000LL, &err);
+    if (rc == 0 && q->fail) rc = tc_errmsg_set(&err, TC_ESTORE, "fake: save failed");
+    if (rc == 0) {
+        tc_cart_free(*slot);
+        *slot = next;
+        tc_store_emit_feed(s, *slot, q->op.origin);
+        q->cb(q->ctx, 0, *slot, &err);
+        return;
+    }
+    tc_cart_free(next);
+    q->cb(q->ctx, rc, rc == TC_UNCHANGED ? *slot : NULL, &err);
+}
+
+static void fake_tick(uv_async_t *a)
+{
+    (void)a;
+    /* One answer per loop turn, so answers interleave with other events. */
+    fake_req *q = F.head;
+    F.head = q->next;
+    if (F.head == NULL) F.tail = NULL;
+    fake_answer(q);
+    free(q->remark);
+    free(q);
+    if (F.head) uv_async_send(&F.wake);
+}
+
+static void fake_push(fake_req *q)
+{
+    if (F.tail)
+        F.tail->next = q;
+    else
+        F.head = q;
+    F.tail = q;
+    uv_async_send(&F.wake);
+}
+
+static int fake_open(tc_store *s, const char *rest, tc_errmsg *err)
+{
+    F.opens++;
+    assert_string_equal(rest, "fake-rest");
+    if (F.open_rc) return tc_errmsg_set(err, F.open_rc, "fake: open failed");
+    F.s = s;
+    s->impl = &F;
+    uv_async_init(s->loop, &F.wake, fake_tick);
+    return 0;
+}
+
+static void fake_close(tc_store *s)
+{
+    assert_ptr_equal(s->impl, &F);
+    F.closes++;
+    uv_close((uv_handle_t *)&F.wake, NULL);
+    while (F.head) {
+        /* Pending calls are not answered after close (store.h). */
+        fake_req *q = F.head;
+        F.head = q->next;
+        free(q->remark);
+        free(q);
+    }
+    F.tail = NULL;
+    for (int i = 0; i < FAKE_TABLES; i++)
+        tc_cart_free(F.carts[i]);
+}
+
+static int fake_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
+{
+    (void)s;
+    F.loads++;
+    if (F.load_rc) return tc_errmsg_set(err, F.load_rc, "fake: load failed");
+    return tc_menu_parse(F.menu_text, strlen(F.menu_text), out, err);
+}
+
+static int fake_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
+{
+    (void)s;
+    (void)m;
+    F.imports++;
+    if (F.import_rc) return tc_errmsg_set(err, F.import_rc, "fake: import failed");
+    F.menu_text = F.import_text;
+    return 0;
+}
+
+static void fake_get(tc_store *s, const tc_table *t, tc_store_cb cb, void *ctx)
+{
+    (void)s;
+    F.gets++;
+    fake_req *q = tc_xcalloc(1, sizeof *q);
+    q->is_get = true;
+    q->table_id = t->table_id;
+    q->cb = cb;
+    q->ctx = ctx;
+    fake_push(q);
+}
+
+static void fake_mutate(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
+                        tc_store_cb cb, void *ctx)
+{
+    (void)s;
+    F.mutates++;
+    fake_req *q = tc_xcalloc(1, sizeof *q);
+    q->table_id = t->table_id;
+    q->op = *op;
+    q->remark = op->remark ? tc_xstrdup(op->remark) : NULL;
+    q->op.remark = q->remark;
+    q->op.who.phone = NULL;
+    q->lim = *lim;
+    q->fail = F.fail_table == t->table_id;
+    if (q->fail) F.fail_table = 0;
+    q->cb = cb;
+    q->ctx = ctx;
+    fake_push(q);
+}
+
+static int fake_ping(tc_store *s)
+{
+    (void)s;
+    F.pings++;
+    return F.ping_rc;
+}
+
+static const tc_store_backend fake_backend = {
+    .scheme = "fake",
+    .open = fake_open,
+    .close = fake_close,
+    .load_menu = fake_load_menu,
+    .import_menu = fake_import_menu,
+    .get = fake_get,
+    .mutate = fake_mutate,
+    .ping = fake_ping,
+};
+
+/* ===== what the store's users saw =========================================== */
+
+enum { MAX_EVENTS = 64, MAX_CALLS = 16 };
+
+typedef struct fixture fixture;
+
+typedef struct {
+    char kind; /* 'F' feed, 'C' callback */
+    int32_t table_id;
+    int call;        /* 'C': which submission */
+    int status;      /* 'C' */
+    int64_t version; /* of the cart, -1 for none */
+    uint64_t origin; /* 'F' */
+} event;
+
+typedef struct {
+    fixture *f;
+    int call;
+    int32_t table_id;
+} call_ctx;
+
+struct fixture {
+    tl_env e;
+    tc_store *store;
+    event ev[MAX_EVENTS];
+    int n_ev;
+    call_ctx calls[MAX_CALLS];
+    int answers[MAX_CALLS];
+    int answered;
+    char err[MAX_CALLS][256];
+    /* SQLite runs: where the file is, and the row a forced failure spoils. */
+    char dir[64], path[96];
+    char *saved_row;
+};
+
+static void add_event(fixture *f, event e)
+{
+    assert_true(f->n_ev < MAX_EVENTS);
+    f->ev[f->n_ev++] = e;
+}
+
+static void on_feed(void *ctx, const tc_cart *cart, uint64_t origin)
+{
+    fixture *f = ctx;
+    add_event(f, (event){'F', tc_cart_table_id(cart), -1, 0, tc_cart_version(cart), origin});
+}
+
+/* A second feed, to see that tc_store_set_feed replaces the first. */
+static int other_feeds;
+static void on_other_feed(void *ctx, const tc_cart *cart, uint64_t origin)
+{
+    (void)ctx;
+    (void)cart;
+    (void)origin;
+    other_feeds++;
+}
+
+static void on_done(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+{
+    call_ctx *k = ctx;
+    fixture *f = k->f;
+    if (status < 0) assert_null(cart);
+    if (status >= 0) assert_non_null(cart);
+    if (cart) assert_int_equal(tc_cart_table_id(cart), k->table_id);
+    f->answers[k->call]++;
+    f->answered++;
+    snprintf(f->err[k->call], sizeof f->err[k->call], "%s", status < 0 ? err->text : "");
+    add_event(f, (event){'C', k->table_id, k->call, status, cart ? tc_cart_version(cart) : -1, 0});
+}
+
+static call_ctx *next_call(fixture *f, int32_t table_id)
+{
+    int i = 0;
+    while (f->calls[i].f != NULL)
+        i++;
+    assert_true(i < MAX_CALLS);
+    f->calls[i] = (call_ctx){f, i, table_id};
+    return &f->calls[i];
+}
+
+static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
+
+static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int32_t qty)
+{
+    call_ctx *k = next_call(f, table);
+    tc_op op = {kind, table, dish, qty, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call};
+    tc_store_mutate(f->store, &op, &lim, on_done, k);
+}
+
+static int count_kind(const fixture *f, char kind)
+{
+    int n = 0;
+    for (int i = 0; i < f->n_ev; i++)
+        n += f->ev[i].kind == kind;
+    return n;
+}
+
+/* ===== fixtures ================================================================ */
+
+static int setup_fake(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    tl_init(&f->e);
+    memset(&F, 0, sizeof F);
+    F.menu_text = menu_text;
+    F.import_text = menu_text_200;
+    tc_errmsg err = {{0}};
+    assert_int_equal(tc_store_open_backend(&fake_backend, "fake-rest", &f->e.loop, &f->store, &err),
+                     0);
+    tc_store_set_feed(f->store, on_feed, f);
+    *state = f;
+    return 0;
+}
+
+static int setup_sqlite(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    tl_init(&f->e);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tc-store-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) return -1;
+    snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
+    char url[128];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    tc_errmsg err = {{0}};
+    if (tc_store_open(url, &f->e.loop, &f->store, &err) != 0) fail_msg("open: %s", err.text);
+    tc_menu *m;
+    assert_int_equal(tc_menu_parse(menu_text, strlen(menu_text), &m, &err), 0);
+    assert_int_equal(tc_store_import_menu(f->store, m, &err), 0);
+    tc_menu_free(m);
+    tc_store_set_feed(f->store, on_feed, f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tc_store_close(f->store);
+    tl_finish(&f->e, NULL, 0);
+    if (f->dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+        if (system(cmd) != 0) return -1;
+    }
+    free(f->saved_row);
+    free(f);
+    return 0;
+}
+
+/* ===== forcing a backend failure ============================================ */
+
+static void fake_fail_next(fixture *f, int32_t table_id)
+{
+    (void)f;
+    F.fail_table = table_id;
+}
+
+static void fake_fail_done(fixture *f)
+{
+    (void)f;
+    assert_int_equal(F.fail_table, 0); /* the failure was used */
+}
+
+static void sql(fixture *f, const char *text, const char *arg, char **out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
+    if (arg) sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (out) {
+        assert_int_equal(rc, SQLITE_ROW);
+        *out = tc_xstrdup((const char *)sqlite3_column_text(st, 0));
+    } else {
+        assert_int_equal(rc, SQLITE_DONE);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A stored cart the backend cannot read: its next load fails (TC_ESTORE). */
+static void sqlite_fail_next(fixture *f, int32_t table_id)
+{
+    assert_int_equal(table_id, 123);
+    sql(f, "SELECT cart_json FROM carts WHERE table_id = 123", NULL, &f->saved_row);
+    sql(f, "UPDATE carts SET cart_json = '{' WHERE table_id = 123", NULL, NULL);
+}
+
+static void sqlite_fail_done(fixture *f)
+{
+    sql(f, "UPDATE carts SET cart_json = ?1 WHERE table_id = 123", f->saved_row, NULL);
+}
+
+/* ===== the contract ========================================================= */
+
+typedef struct {
+    void (*fail_next)(fixture *f, int32_t table_id);
+    void (*fail_done)(fixture *f);
+} failure_hooks;
+
+enum { N_CALLS = 10 };
+
+/* What each submission of run_contract must be answered with. */
+static const struct {
+    int32_t table_id;
+    int status;
+    int64_t version;
+} expected[N_CALLS] = {
+    {123, 0, 1},
+    {124, 0, 1},
+    {123, 0, 2},
+    {123, TC_UNCHANGED, 2},
+    {123, TC_ENOTFOUND, -1},
+    {123, TC_ESTORE, -1},
+    {124, 0, 2},
+    {123, 0, 3},
+    {999, TC_ENOTFOUND, -1},
+    {124, 0, 3},
+};
+
+static void run_contract(fixture *f, const failure_hooks *h)
+{
+    mutate(f, TC_OP_ADD, 123, 1001, 1);    /* 0: v1 */
+    mutate(f, TC_OP_ADD, 124, 1001, 2);    /* 1: v1 */
+    mutate(f, TC_OP_ADD, 123, 1002, 1);    /* 2: v2 */
+    mutate(f, TC_OP_UPDATE, 123, 1001, 1); /* 3: the same quantity: unchanged */
+    mutate(f, TC_OP_ADD, 123, 9999, 1);    /* 4: no such dish */
+    h->fail_next(f, 123);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 5: the backend fails */
+    h->fail_done(f);
+    mutate(f, TC_OP_ADD, 124, 1002, 1);    /* 6: v2 */
+    mutate(f, TC_OP_REMOVE, 123, 1002, 0); /* 7: v3 — no gap after the failure */
+    mutate(f, TC_OP_ADD, 999, 1001, 1);    /* 8: no such table */
+    mutate(f, TC_OP_CLEAR, 124, 0, 0);     /* 9: v3 */
+    TL_RUN_UNTIL(&f->e, f->answered == N_CALLS);
+
+    for (int i = 0; i < N_CALLS; i++)
+        assert_int_equal(f->answers[i], 1);
+    int last_call[1000] = {0};
+    int64_t last_fed[1000] = {0};
+    for (int i = 0; i < f->n_ev; i++) {
+        event *e = &f->ev[i];
+        if (e->kind == 'F') {
+            /* Versions seen by the feed: 1, 2, 3 per table. */
+            assert_int_equal(e->version, last_fed[e->table_id] + 1);
+            last_fed[e->table_id] = e->version;
+            /* Its callback comes next for that table, with that version. */
+            int j = i + 1;
+            while (j < f->n_ev && f->ev[j].table_id != e->table_id)
+                j++;
+            assert_true(j < f->n_ev);
+            assert_int_equal(f->ev[j].kind, 'C');
+            assert_int_equal(f->ev[j].status, 0);
+            assert_int_equal(f->ev[j].version, e->version);
+            assert_int_equal(e->origin, 100u + (uint64_t)f->ev[j].call);
+            continue;
+        }
+        int c = e->call;
+        assert_int_equal(e->table_id, expected[c].table_id);
+        assert_int_equal(e->status, expected[c].status);
+        assert_int_equal(e->version, expected[c].version);
+        /* Per table, answers come in submission order. */
+        assert_true(c + 1 > last_call[e->table_id]);
+        last_call[e->table_id] = c + 1;
+        if (e->status == 0) {
+            /* A change was fed just before (checked from the feed's side too). */
+            int j = i - 1;
+            while (j >= 0 && f->ev[j].table_id != e->table_id)
+                j--;
+            assert_true(j >= 0);
+            assert_int_equal(f->ev[j].kind, 'F');
+        }
+    }
+    /* Exactly one feed per change: 0, 1, 2, 6, 7, 9. */
+    assert_int_equal(count_kind(f, 'F'), 6);
+    assert_int_equal(last_fed[123], 3);
+    assert_int_equal(last_fed[124], 3);
+    assert_string_equal(f->err[8], "table 999 not found");
+    assert_int_equal(f->err[0][0], '\0');
+}
+
+static void test_contract_fake(void **state)
+{
+    fixture *f = *state;
+    static const failure_hooks h = {fake_fail_next, fake_fail_done};
+    run_contract(f, &h);
+    assert_string_equal(f->err[5], "fake: save failed");
+    /* The unknown table never reached the backend. */
+    assert_int_equal(F.mutates, N_CALLS - 1);
+}
+
+static void test_contract_sqlite(void **state)
+{
+    fixture *f = *state;
+    static const failure_hooks h = {sqlite_fail_next, sqlite_fail_done};
+    run_contract(f, &h);
+    assert_string_equal(f->err[5], "store: stored cart of table 123 is unreadable");
+}
+
+/* ===== store.c around the backend ============================================== */
+
+static void test_fake_answers_later(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1);
+    call_ctx *k = next_call(f, 123);
+    tc_store_get(f->store, 123, on_done, k);
+    /* Asynchronous: nothing is answered or fed under the call. */
+    assert_int_equal(f->n_ev, 0);
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(f->n_ev, 3);
+    assert_int_equal(f->ev[0].kind, 'F');
+    assert_int_equal(f->ev[2].kind, 'C');
+    assert_int_equal(f->ev[2].call, 1);
+    assert_int_equal(f->ev[2].version, 1); /* the get sees the change before it */
+    assert_int_equal(F.gets, 1);
+}
+
+static void test_unknown_table_answered_by_store(void **state)
+{
+    fixture *f = *state;
+    call_ctx *k = next_call(f, 999);
+    tc_store_get(f->store, 999, on_done, k);
+    /* Answered under the call, without the backend. */
+    assert_int_equal(f->answered, 1);
+    assert_int_equal(f->ev[0].status, TC_ENOTFOUND);
+    assert_string_equal(f->err[0], "table 999 not found");
+    mutate(f, TC_OP_ADD, 999, 1001, 1);
+    assert_int_equal(f->answered, 2);
+    assert_int_equal(f->ev[1].status, TC_ENOTFOUND);
+    assert_int_equal(F.gets + F.mutates, 0);
+    assert_int_equal(count_kind(f, 'F'), 0);
+}
+
+static void test_set_feed_replaces_and_clears(void **state)
+{
+    fixture *f = *state;
+    other_feeds = 0;
+    tc_store_set_feed(f->store, on_other_feed, NULL);
+    mutate(f, TC_OP_ADD, 123, 1001, 1);
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    assert_int_equal(other_feeds, 1);
+    assert_int_equal(count_kind(f, 'F'), 0);
+    tc_store_set_feed(f->store, NULL, NULL);
+    mutate(f, TC_OP_ADD, 123, 1001, 1);
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(f->ev[1].version, 2);
+    assert_int_equal(other_feeds, 1);
+    assert_int_equal(count_kind(f, 'F'), 0);
+}
+
+static void test_open_failures(void **state)
+{
+    (void)state;
+    uv_loop_t loop_storage;
+    uv_loop_t *loop = &loop_storage;
+    assert_int_equal(uv_loop_init(loop), 0);
+    tc_store *s = (tc_store *)&F; /* must stay untouched */
+    tc_errmsg err = {{0}};
+    memset(&F, 0, sizeof F);
+    F.menu_text = menu_text;
+    F.open_rc = TC_EIO;
+    assert_int_equal(tc_store_open_backend(&fake_backend, "fake-rest", loop, &s, &err), TC_EIO);
+    assert_ptr_equal(s, (tc_store *)&F);
+    assert_string_equal(err.text, "fake: open failed");
+    assert_int_equal(F.loads + F.closes, 0);
+
+    memset(&F, 0, sizeof F);
+    F.menu_text = menu_text;
+    F.load_rc = TC_ESTORE;
+    assert_int_equal(tc_store_open_backend(&fake_backend, "fake-rest", loop, &s, &err), TC_ESTORE);
+    assert_string_equal(err.text, "fake: load failed");
+    assert_int_equal(F.opens, 1);
+    assert_int_equal(F.closes, 1); /* what open took is released */
+    uv_run(loop, UV_RUN_DEFAULT);  /* the fake's handle closes */
+    assert_int_equal(uv_loop_close(loop), 0);
+
+    assert_int_equal(tc_store_open("fake:x", NULL, &s, &err), TC_EINVAL);
+    assert_string_equal(
+        err.text, "store: unsupported URL 'fake:x' (expected sqlite:PATH or redis://HOST:PORT)");
+    assert_int_equal(tc_store_open("sqlite", NULL, &s, &err), TC_EINVAL);
+    assert_int_equal(tc_store_open(NULL, NULL, &s, &err), TC_EINVAL);
+    assert_ptr_equal(s, (tc_store *)&F);
+}
+
+static void test_import_reloads_or_keeps_menu(void **state)
+{
+    fixture *f = *state;
+    tc_errmsg err = {{0}};
+    tc_menu *m;
+    assert_int_equal(tc_menu_parse(menu_text_200, strlen(menu_text_200), &m, &err), 0);
+    const tc_menu *before = tc_store_menu(f->store);
+    assert_false(tc_store_menu_empty(f->store));
+
+    F.import_rc = TC_ESTORE;
+    assert_int_equal(tc_store_import_menu(f->store, m, &err), TC_ESTORE);
+    assert_ptr_equal(tc_store_menu(f->store), before);
+    assert_int_equal(F.loads, 1); /* no reload after a failed import */
+
+    F.import_rc = 0;
+    F.load_rc = TC_ESTORE;
+    assert_int_equal(tc_store_import_menu(f->store, m, &err), TC_ESTORE);
+    assert_ptr_equal(tc_store_menu(f->store), before);
+    assert_null(tc_menu_table(tc_store_menu(f->store), 200));
+
+    F.load_rc = 0;
+    assert_int_equal(tc_store_import_menu(f->store, m, &err), 0);
+    assert_int_equal(F.imports, 3);
+    assert_int_equal(F.loads, 3);
+    assert_string_equal(tc_menu_table(tc_store_menu(f->store), 200)->table_number, "B01");
+    tc_menu_free(m);
+
+    mutate(f, TC_OP_ADD, 200, 1001, 1);
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    assert_int_equal(f->ev[1].status, 0);
+    assert_int_equal(f->ev[1].version, 1);
+}
+
+static void test_ping_passes_through(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(tc_store_ping(f->store), 0);
+    F.ping_rc = TC_ESTORE;
+    assert_int_equal(tc_store_ping(f->store), TC_ESTORE);
+    assert_int_equal(F.pings, 2);
+}
+
+static void test_close_drops_pending(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1);
+    tc_store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(F.closes, 1);
+    uv_run(&f->e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->answered, 0);
+    assert_int_equal(f->n_ev, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_contract_sqlite, setup_sqlite, teardown),
+        cmocka_unit_test_setup_teardown(test_fake_answers_later, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_table_answered_by_store, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_set_feed_replaces_and_clears, setup_fake, teardown),
+        cmocka_unit_test(test_open_failures),
+        cmocka_unit_test_setup_teardown(test_import_reloads_or_keeps_menu, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_ping_passes_through, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_close_drops_pending, setup_fake, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
