@@ -10,9 +10,12 @@ WARN      = -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wstrict-prototypes -
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS))
 LIBS      = $(shell pkg-config --libs $(PKGS)) -lwslay -lhttp_parser -lm
 
-# Two variants: release (build/) and sanitized (build/asan/).
+# Three variants: release (build/), ASan+UBSan (build/asan/), and
+# ThreadSanitizer (build/tsan/) for the code that runs on more than one
+# thread (the SQLite store's writer thread).
 REL_FLAGS  = -O2 -g
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_FLAGS = -O1 -g -fsanitize=thread
 
 SRCS      := $(shell find src -name '*.c' | sort)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
@@ -20,13 +23,19 @@ UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 
 REL_OBJS   := $(SRCS:%.c=build/obj/%.o)
 ASAN_OBJS  := $(SRCS:%.c=build/asan/obj/%.o)
+TSAN_OBJS  := $(SRCS:%.c=build/tsan/obj/%.o)
+# The unit tests of what runs on the writer thread, run again under TSan.
+TSAN_UNITS := build/tsan/unit/store/test_store build/tsan/unit/store/test_sqlite
+# The integration tests that drive the writer thread hardest.
+TSAN_SUITES := tests/integration/test_cart_api.py tests/integration/test_store.py \
+               tests/integration/test_crash.py tests/integration/live/test_live_both.py
 REL_UNITS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
-.PHONY: all run test deps deps-test build asan unit unit-asan integration integration-asan \
-        e2e fuzz-smoke test-all clean format bench
+.PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
+        tsan-tests e2e fuzz-smoke test-all clean format bench
 
 all: build
 
@@ -45,14 +54,16 @@ deps:
 deps-test:
 	@scripts/install-deps.sh test
 
-test-all: build asan
-	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan e2e fuzz-smoke
+test-all: build asan tsan
+	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e \
+	    fuzz-smoke
 	@echo "all suites passed"
 
 # --- build ------------------------------------------------------------------
 
 build: build/tablecart
 asan: build/asan/tablecart
+tsan: build/tsan/tablecart
 
 # V=1 shows the whole compiler command lines.
 Q = $(if $(V),,@)
@@ -65,6 +76,10 @@ build/asan/tablecart: $(ASAN_OBJS)
 	@echo "  LINK $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
+build/tsan/tablecart: $(TSAN_OBJS)
+	@echo "  LINK $@"
+	$(Q)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC   $<"
@@ -74,6 +89,11 @@ build/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC   $< (asan)"
 	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $< (tsan)"
+	$(Q)$(CC) $(CFLAGS_ALL) $(TSAN_FLAGS) -MMD -MP -c -o $@ $<
 
 # --- unit tests (cmocka), one binary per tests/unit/**/test_*.c --------------
 
@@ -86,6 +106,11 @@ build/asan/unit/%: tests/unit/%.c $(filter-out build/asan/obj/src/main.o,$(ASAN_
 	@mkdir -p $(dir $@)
 	@echo "  TEST $@"
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+build/tsan/unit/%: tests/unit/%.c $(filter-out build/tsan/obj/src/main.o,$(TSAN_OBJS))
+	@mkdir -p $(dir $@)
+	@echo "  TEST $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(TSAN_FLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 unit: $(REL_UNITS)
 	@scripts/run-units.sh $(REL_UNITS)
@@ -100,6 +125,12 @@ integration: build
 
 integration-asan: asan
 	TABLECART_BIN=$(CURDIR)/build/asan/tablecart TABLECART_ASAN=1 $(PYTEST) tests/integration
+
+# --- ThreadSanitizer: the writer thread's unit tests and the suites that drive it
+
+tsan-tests: tsan $(TSAN_UNITS)
+	@TSAN_OPTIONS=halt_on_error=1 scripts/run-units.sh $(TSAN_UNITS)
+	TABLECART_BIN=$(CURDIR)/build/tsan/tablecart TABLECART_ASAN=1 $(PYTEST) $(TSAN_SUITES)
 
 # --- browser tests (Playwright + Debian's Chromium) -------------------------
 
@@ -126,4 +157,4 @@ format:
 clean:
 	rm -rf build
 
--include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)

@@ -29,30 +29,45 @@ struct tc_live {
 typedef struct {
     tc_app *app;
     tc_stream *s;
+    tc_conn *conn;  /* WebSocket: reading waits for the snapshot; else NULL */
+    tc_buf pending; /* WebSocket: bytes sent right behind the handshake */
 } snapshot_call;
 
 /* The current cart right after connected. The stream subscribed first, so no
- * change falls in between; it skips a version it already sent. */
-static void snapshot_done(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+ * change falls in between; it skips a version it already sent. A
+ * WebSocket's client is heard only after it: its first answers come after
+ * the cart, whatever it sent. */
+static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
 {
     snapshot_call *call = ctx;
     (void)err;
-    if (status >= 0) {
-        tc_buf data = TC_BUF_INIT;
-        tc_ops_render(call->app, cart, &data);
-        tc_stream_send_cart(call->s, tc_cart_version(cart), (tc_view){data.base, data.len},
-                            tc_clock_epoch_ms());
-        tc_buf_free(&data);
+    if (status >= 0)
+        tc_stream_send_cart(call->s, tc_cart_version(c->cart),
+                            (tc_view){c->json->data, c->json->len}, tc_clock_epoch_ms());
+    if (call->conn) {
+        tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
+        if (!tc_conn_is_closing(call->conn)) tc_conn_resume(call->conn);
+        tc_conn_unref(call->conn);
     }
+    tc_buf_free(&call->pending);
     tc_stream_release(call->s);
     free(call);
 }
 
-static void send_snapshot(tc_app *app, tc_stream *s)
+/* Reads the snapshot; for a WebSocket (conn), reading is paused until it was
+ * sent and leftover (taken) is fed then. */
+static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *leftover)
 {
     snapshot_call *call = tc_xcalloc(1, sizeof *call);
     call->app = app;
     call->s = s;
+    if (conn) {
+        call->conn = conn;
+        tc_conn_ref(conn);
+        tc_conn_pause(conn);
+        call->pending = *leftover;
+        *leftover = (tc_buf)TC_BUF_INIT;
+    }
     tc_stream_hold(s);
     tc_ops_get(app, tc_stream_table(s), snapshot_done, call);
 }
@@ -140,7 +155,7 @@ static void h_sse(tc_http_exchange *x)
                                  : "Connection: close\r\n\r\n");
     tc_conn *c = tc_http_takeover(x, 200, &head, NULL);
     tc_buf_free(&head);
-    send_snapshot(app, tc_stream_sse(app->streams, c, &sp));
+    send_snapshot(app, tc_stream_sse(app->streams, c, &sp), NULL, NULL);
 }
 
 /* True when header `name` holds `token` in its comma-separated list. */
@@ -227,26 +242,19 @@ static void h_ws(tc_http_exchange *x)
         .ctx = client,
     };
     tc_stream *s = tc_stream_ws(app->streams, c, &sp);
-    send_snapshot(app, s);
-    /* Frames the client sent right behind its handshake come after. */
-    tc_stream_hold(s);
-    tc_stream_ws_feed(s, (tc_view){rest.base, rest.len});
-    tc_stream_release(s);
+    send_snapshot(app, s, c, &rest);
     tc_buf_free(&rest);
 }
 
 /* ===== the change feed ========================================================= */
 
-/* A change committed to the store: rendered once, pushed to every stream of
- * its table but the one that made it (it gets its own answer). */
-static void on_change(void *ctx, const tc_cart *cart, uint64_t origin)
+/* A change committed to the store, encoded once by it: pushed to every
+ * stream of its table but the one that made it (it gets its own answer). */
+static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
-    tc_buf data = TC_BUF_INIT;
-    tc_ops_render(l->app, cart, &data);
-    tc_streams_publish(l->app->streams, tc_cart_table_id(cart), tc_cart_version(cart),
-                       (tc_view){data.base, data.len}, origin, tc_clock_epoch_ms());
-    tc_buf_free(&data);
+    tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), tc_cart_version(c->cart),
+                       (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms());
 }
 
 tc_live *tc_live_start(tc_app *app, tc_router *router)

@@ -14,7 +14,7 @@ typedef struct {
     bool mutation;
 } op_call;
 
-static void done(void *arg, int status, const tc_cart *cart, const tc_errmsg *err)
+static void done(void *arg, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     op_call *call = arg;
     tc_metrics *m = call->app->metrics;
@@ -50,12 +50,6 @@ void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx)
     call->mutation = true;
     call->kind = op->kind;
     tc_store_mutate(app->store, op, &app->limits, done, call);
-}
-
-void tc_ops_render(const tc_app *app, const tc_cart *cart, tc_buf *out)
-{
-    const tc_table *t = tc_menu_table(tc_store_menu(app->store), tc_cart_table_id(cart));
-    tc_cart_to_json(cart, t, out);
 }
 
 int tc_ops_http_status(int code)

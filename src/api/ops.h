@@ -11,11 +11,6 @@ void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx);
 /* Applies a validated op (see tc_cart_apply for the statuses). */
 void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx);
 
-/* Appends the cart's DTO (SPEC §1) as it goes on the wire — REST data, SSE
- * data, WebSocket data — with its table's number and store from the served
- * menu. The one place a cart is rendered. */
-void tc_ops_render(const tc_app *app, const tc_cart *cart, tc_buf *out);
-
 /* The HTTP status for a tc_err (0 and TC_UNCHANGED are 200). */
 int tc_ops_http_status(int code);
 

@@ -80,14 +80,14 @@ static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
 
 /* --- GET cart ---------------------------------------------------------------- */
 
-static void got_cart(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
     if (status < 0) {
         fail_code(x, status, err);
         return;
     }
-    int64_t version = tc_cart_version(cart);
+    int64_t version = tc_cart_version(cart->cart);
     char etag[64];
     snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\nCache-Control: no-cache\r\n",
              (long long)version);
@@ -96,10 +96,7 @@ static void got_cart(void *ctx, int status, const tc_cart *cart, const tc_errmsg
         tc_http_reply(x, 304, NULL, etag, NULL, 0);
         return;
     }
-    tc_buf data = TC_BUF_INIT;
-    tc_ops_render(app_of(x), cart, &data);
-    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data.base, data.len, etag);
-    tc_buf_free(&data);
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len, etag);
 }
 
 /* The table of the path, if the caller may see it; else answers and -1. */
@@ -130,7 +127,7 @@ typedef struct {
     tc_buf idem; /* caller|table|Idempotency-Key, empty without a key */
 } mutation;
 
-static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     mutation *m = ctx;
     tc_http_exchange *x = m->x;
@@ -140,11 +137,10 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
         fail_code(x, status, err);
         return;
     }
-    tc_buf data = TC_BUF_INIT, body = TC_BUF_INIT;
-    tc_ops_render(app_of(x), cart, &data);
-    tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, data.base, data.len);
+    tc_buf body = TC_BUF_INIT;
+    tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len);
     char etag[48];
-    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart));
+    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart->cart));
     if (m->idem.len) {
         tc_app *app = app_of(x);
         tc_idem_put(app->idem, tc_view_of(x->req->method_name), x->req->path,
@@ -152,7 +148,6 @@ static void mutated(void *ctx, int status, const tc_cart *cart, const tc_errmsg 
                     uv_now(app->loop));
     }
     tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
-    tc_buf_free(&data);
     tc_buf_free(&body);
     tc_buf_free(&m->idem);
     free(m);

@@ -68,35 +68,36 @@ static void send_error(tc_stream *s, const char *message)
     tc_stream_ws_reply(s, TC_WIRE_ERROR, message, NULL, 0, -1);
 }
 
-static void resynced(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void resynced(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     call *c = ctx;
     (void)err;
-    if (status >= 0) {
-        tc_buf data = TC_BUF_INIT;
-        tc_ops_render(c->cl->app, cart, &data);
-        tc_stream_send_cart(c->s, tc_cart_version(cart), (tc_view){data.base, data.len},
-                            tc_clock_epoch_ms());
-        tc_buf_free(&data);
-    }
+    if (status >= 0)
+        tc_stream_send_cart(c->s, tc_cart_version(cart->cart),
+                            (tc_view){cart->json->data, cart->json->len}, tc_clock_epoch_ms());
     call_end(c);
 }
 
+/* "<command type>_success" into out, without printf (per change). */
+static void answer_type(const char *cmd, char out[ANSWER_TYPE_MAX])
+{
+    size_t n = strlen(cmd), k = sizeof TC_WIRE_SUCCESS_SUFFIX;
+    memcpy(out, cmd, n);
+    memcpy(out + n, TC_WIRE_SUCCESS_SUFFIX, k); /* with its NUL */
+}
+
 /* A command's answer to the sender: TYPE_success with the cart, or error. */
-static void answered(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     call *c = ctx;
     tc_stream *s = c->s;
     if (status < 0) {
         send_error(s, err && err->text[0] ? err->text : tc_strerror(status));
     } else if (tc_stream_is_open(s)) {
-        tc_buf data = TC_BUF_INIT;
         char type[ANSWER_TYPE_MAX];
-        snprintf(type, sizeof type, "%s" TC_WIRE_SUCCESS_SUFFIX, tc_command_type(c->cmd));
-        tc_ops_render(c->cl->app, cart, &data);
-        bool stale = tc_stream_ws_reply(s, type, TC_WIRE_OK_MESSAGE, data.base, data.len,
-                                        tc_cart_version(cart));
-        tc_buf_free(&data);
+        answer_type(tc_command_type(c->cmd), type);
+        bool stale = tc_stream_ws_reply(s, type, TC_WIRE_OK_MESSAGE, cart->json->data,
+                                        cart->json->len, tc_cart_version(cart->cart));
         if (stale) {
             /* The client now shows an older cart than it was sent: send the
              * current one again. */

@@ -32,7 +32,7 @@ int tc_cli_menu_import(const tc_config *cfg)
     uv_loop_t *loop = uv_default_loop();
     tc_store *store;
     tc_errmsg err;
-    if (tc_store_open(cfg->store_url, loop, &store, &err) != 0) {
+    if (tc_store_open(cfg->store_url, NULL, loop, &store, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_FAIL;
     }

@@ -107,7 +107,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
 {
     tc_errmsg err;
-    if (tc_store_open(cfg->store_url, loop, store, &err) != 0) {
+    tc_store_opts so = {.durability = cfg->durability, .exclusive = true};
+    if (tc_store_open(cfg->store_url, &so, loop, store, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_FAIL;
     }

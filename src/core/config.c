@@ -7,7 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_STR, OPT_SECONDS, OPT_BYTES, OPT_ID, OPT_LISTEN, OPT_AUTH, OPT_CORS } opt_kind;
+typedef enum {
+    OPT_STR,
+    OPT_SECONDS,
+    OPT_BYTES,
+    OPT_ID,
+    OPT_LISTEN,
+    OPT_AUTH,
+    OPT_DURABILITY,
+    OPT_CORS
+} opt_kind;
 
 typedef struct {
     const char *flag; /* without "--" */
@@ -53,6 +62,7 @@ static const opt_spec opts[] = {
     {"request-timeout", OPT_SECONDS, SERVE},
     {"idle-timeout", OPT_SECONDS, SERVE},
     {"auth", OPT_AUTH, SERVE},
+    {"durability", OPT_DURABILITY, SERVE},
     {"jwt-secret-file", OPT_STR, SERVE | TOKEN},
     {"cors-origin", OPT_CORS, SERVE},
     {"web", OPT_STR, SERVE},
@@ -86,6 +96,8 @@ const char *tc_config_usage(void)
            "  --request-timeout SECONDS 10   a request head and body must arrive within this\n"
            "  --idle-timeout SECONDS    60   idle keep-alive connections are closed after this\n"
            "  --auth none|jwt           none (development only) or jwt (HS256 tokens)\n"
+           "  --durability process|power  process: a change survives kill -9, a power loss\n"
+           "                            costs at most 1 s; power: synced before every answer\n"
            "  --jwt-secret-file FILE    (or TABLECART_JWT_SECRET)\n"
            "  --cors-origin ORIGIN      repeatable; TABLECART_CORS_ORIGIN takes a comma list\n"
            "  --web DIR                 the diners' page (default: the repository's web/)\n";
@@ -202,6 +214,15 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         else
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected none or jwt, got '%s'", src, v);
         return 0;
+    case OPT_DURABILITY:
+        if (strcmp(v, "process") == 0)
+            c->durability = TC_DURABLE_PROCESS;
+        else if (strcmp(v, "power") == 0)
+            c->durability = TC_DURABLE_POWER;
+        else
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src,
+                                 v);
+        return 0;
     case OPT_CORS:
         if (c->n_cors == TC_MAX_CORS)
             return tc_errmsg_set(err, TC_EINVAL, "%s: at most %d origins", src, TC_MAX_CORS);
@@ -226,6 +247,7 @@ static void defaults(tc_config *c)
     c->request_timeout_s = DEFAULT_REQUEST_TIMEOUT_S;
     c->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
     c->auth = TC_AUTH_NONE;
+    c->durability = TC_DURABLE_PROCESS;
     c->max_head = DEFAULT_MAX_HEAD;
     c->max_body = DEFAULT_MAX_BODY;
     c->token_ttl_s = DEFAULT_TOKEN_TTL_S;

@@ -12,6 +12,11 @@
 
 typedef enum { TC_CMD_SERVE, TC_CMD_TOKEN, TC_CMD_MENU_IMPORT, TC_CMD_HELP, TC_CMD_VERSION } tc_cmd;
 typedef enum { TC_AUTH_NONE, TC_AUTH_JWT } tc_auth_mode;
+/* What an acknowledged change survives (--durability, docs/operations.md).
+ * process: a crash of the process (kill -9); the disk is synced at least once
+ * a second, so a power loss costs at most the last second. power: every
+ * change is synced before it is acknowledged. */
+typedef enum { TC_DURABLE_PROCESS, TC_DURABLE_POWER } tc_durability;
 
 #define TC_MAX_CORS 16
 
@@ -30,6 +35,7 @@ typedef struct {
     unsigned request_timeout_s; /* 10: a whole request head+body must arrive in this */
     unsigned idle_timeout_s;    /* 60: an idle keep-alive connection is closed after this */
     tc_auth_mode auth;
+    tc_durability durability; /* process */
     const char *jwt_secret_file;
     const char *cors_origins[TC_MAX_CORS];
     size_t n_cors;

@@ -1,42 +1,82 @@
 /* backend.h — what a store backend implements (internal to src/store).
  *
- * store.c owns the tc_store, the served menu and the change feed, and picks a
- * backend by the URL's scheme; a backend only moves carts and menu rows in
- * and out of its database. Adding one = one vtable + one line in store.c's
- * table, as SQLite and Redis are; no caller changes. */
+ * store.c owns the tc_store, the served menu, the change pipeline and the
+ * change feed, and picks a backend by the URL's scheme. A backend moves
+ * carts and menu rows in and out of its database, one of two ways:
+ * - the pipeline's way (SQLite): `submit` takes jobs — load one table's
+ *   stored cart, save encoded carts — and finishes them later on the loop
+ *   thread; store.c does everything else;
+ * - its own way (Redis, whose optimistic write across instances has its own
+ *   per-table queue and feed): `get` and `mutate`, answering with a cart that
+ *   store.c encodes, and tc_store_emit_feed for changes.
+ * Adding a backend = one vtable + one line in store.c's table. */
 #ifndef TC_STORE_BACKEND_H
 #define TC_STORE_BACKEND_H
 
 #include "store/store.h"
 
+typedef struct tc_store_pipeline tc_store_pipeline;
+
 struct tc_store {
     const struct tc_store_backend *be;
     void *impl; /* the backend's state */
     uv_loop_t *loop;
+    tc_store_opts opts;
     tc_menu *menu; /* served menu, frozen; replaced after an import */
     tc_store_feed_cb feed;
     void *feed_ctx;
+    tc_store_pipeline *pipe; /* the per-table state (pipeline backends) */
+    bool closing;            /* tc_store_close began: answer nobody */
 };
+
+/* One unit of work handed to a pipeline backend. Owned by store.c; the
+ * backend keeps it from submit until it calls done. */
+typedef struct tc_store_job {
+    enum { TC_JOB_LOAD, TC_JOB_SAVE } kind;
+    int32_t table_id;
+    /* save: the new cart's version, updated_at (ms, -1 for none) and DTO */
+    int64_t version, updated_at;
+    tc_rbuf *json;
+    /* load: the stored DTO (found false: none stored yet) */
+    bool found;
+    tc_buf row;
+    /* result */
+    int status; /* 0 or TC_ESTORE with err */
+    tc_errmsg err;
+    void (*done)(struct tc_store_job *j); /* on the loop thread, exactly once */
+    void *ctx;
+    struct tc_store_job *next; /* the backend's queue link */
+} tc_store_job;
+
+/* How a self-managed backend answers (the cart is encoded by store.c). */
+typedef void (*tc_store_be_cb)(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err);
 
 typedef struct tc_store_backend {
     /* URL scheme without the colon: "sqlite" matches "sqlite:PATH". */
     const char *scheme;
-    /* Connects using the part of the URL after "scheme:" and sets s->impl.
-     * Returns 0 or a negative code with err. */
+    /* Connects using the part of the URL after "scheme:" and sets s->impl
+     * (s->opts and s->loop are set). Returns 0 or a negative code with err. */
     int (*open)(tc_store *s, const char *rest, tc_errmsg *err);
-    /* Releases s->impl. */
+    /* Finishes what was submitted, then releases s->impl (handles may close
+     * on the loop's next run). Jobs still unfinished get done() called with
+     * s->closing set. */
     void (*close)(tc_store *s);
     /* Builds a new frozen menu from the database into *out (caller frees). */
     int (*load_menu)(tc_store *s, tc_menu **out, tc_errmsg *err);
     /* Upserts every row of m in one transaction. */
     int (*import_menu)(tc_store *s, const tc_menu *m, tc_errmsg *err);
-    /* As tc_store_get / tc_store_mutate; the table is known to exist in
-     * s->menu. A mutate that changed the cart calls tc_store_emit_feed after
-     * the change is durable and before cb. */
-    void (*get)(tc_store *s, const tc_table *t, tc_store_cb cb, void *ctx);
-    void (*mutate)(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
-                   tc_store_cb cb, void *ctx);
     int (*ping)(tc_store *s);
+    /* The pipeline's way: takes j; calls j->done on the loop thread later. A
+     * backend may finish several saves in one transaction: all commit or
+     * none does. */
+    void (*submit)(tc_store *s, tc_store_job *j);
+    /* Its own way (NULL for a pipeline backend): as tc_store_get /
+     * tc_store_mutate; the table is known to exist in s->menu. A mutate
+     * that changed the cart calls tc_store_emit_feed after the change is
+     * durable and before cb. */
+    void (*get)(tc_store *s, const tc_table *t, tc_store_be_cb cb, void *ctx);
+    void (*mutate)(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
+                   tc_store_be_cb cb, void *ctx);
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme
@@ -44,11 +84,16 @@ typedef struct tc_store_backend {
  * failure the backend is closed again). Returns 0 and *out, or the backend's
  * negative code with err. Also the seam for unit tests to plug in a fake
  * backend. */
-int tc_store_open_backend(const tc_store_backend *be, const char *rest, uv_loop_t *loop,
-                          tc_store **out, tc_errmsg *err);
+int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc_store_opts *opts,
+                          uv_loop_t *loop, tc_store **out, tc_errmsg *err);
 
-/* Delivers a committed change to the feed, if one is set. */
+/* For self-managed backends: encodes cart once and delivers it to the feed,
+ * if one is set. */
 void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin);
+
+/* Encodes cart's DTO with its table from s->menu into a new buffer (one
+ * reference, the caller's). */
+tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart);
 
 extern const tc_store_backend tc_store_backend_sqlite;
 extern const tc_store_backend tc_store_backend_redis;

@@ -201,14 +201,14 @@ static int rd_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
     return tc_redis_sync_import_menu(&q->url, q->name, m, err);
 }
 
-static void rd_get(tc_store *s, const tc_table *t, tc_store_cb cb, void *ctx)
+static void rd_get(tc_store *s, const tc_table *t, tc_store_be_cb cb, void *ctx)
 {
     rd_store *q = s->impl;
     tc_redis_carts_get(q->carts, t->table_id, cb, ctx);
 }
 
 static void rd_mutate(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
-                      tc_store_cb cb, void *ctx)
+                      tc_store_be_cb cb, void *ctx)
 {
     rd_store *q = s->impl;
     tc_redis_carts_mutate(q->carts, t->table_id, op, lim, cb, ctx);

@@ -42,7 +42,7 @@ typedef struct {
 
 typedef struct {
     rd_req r;
-    tc_store_cb cb;
+    tc_store_be_cb cb;
     void *ctx;
 } rd_get;
 
@@ -52,7 +52,7 @@ struct rd_mut {
     tc_op op; /* strings point to remark and phone below */
     char *remark, *phone;
     tc_cart_limits lim;
-    tc_store_cb cb;
+    tc_store_be_cb cb;
     void *ctx;
     int attempts;
     tc_cart *cart;  /* the applied cart the script is writing */
@@ -145,7 +145,7 @@ static void get_answered(tc_redis_req *req, redisReply *reply)
     free(g);
 }
 
-void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_cb cb, void *ctx)
+void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_be_cb cb, void *ctx)
 {
     rd_get *g = tc_xcalloc(1, sizeof *g);
     g->r.q = q;
@@ -328,7 +328,7 @@ static void mut_write_answered(tc_redis_req *req, redisReply *reply)
 }
 
 void tc_redis_carts_mutate(tc_redis_carts *q, int32_t table_id, const tc_op *op,
-                           const tc_cart_limits *lim, tc_store_cb cb, void *ctx)
+                           const tc_cart_limits *lim, tc_store_be_cb cb, void *ctx)
 {
     if (!tc_redis_link_can_send(q->link)) {
         tc_errmsg err;

@@ -33,7 +33,7 @@ tc_redis_carts *tc_redis_carts_new(tc_store *s, tc_redis_link *link, const char 
 /* As tc_store_get: cb gets the cart of table_id (an empty version-0 one if
  * Redis holds none), or TC_ENOTFOUND, or TC_ESTORE with err. cb runs later,
  * or now when the command cannot be sent. */
-void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_cb cb, void *ctx);
+void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_be_cb cb, void *ctx);
 
 /* As tc_store_mutate: applies op (copied, its strings too) to table_id's
  * cart and writes it. cb reports 0 once Redis holds the change,
@@ -41,7 +41,7 @@ void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_cb cb, voi
  * unavailable", "store busy" after too many lost races). cb runs later, or
  * now when the command connection is down. */
 void tc_redis_carts_mutate(tc_redis_carts *q, int32_t table_id, const tc_op *op,
-                           const tc_cart_limits *lim, tc_store_cb cb, void *ctx);
+                           const tc_cart_limits *lim, tc_store_be_cb cb, void *ctx);
 
 /* No get or mutate callback runs after this call: calls still waiting end
  * quietly as their replies (or the link's NULLs) arrive. Call it before

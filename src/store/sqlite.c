@@ -1,7 +1,23 @@
-/* sqlite.c — the "sqlite:PATH" store: one embedded database file, one
- * connection, every call finished before it returns. */
+/* sqlite.c — the "sqlite:PATH" store backend: one embedded database file,
+ * one connection, and a writer thread of its own.
+ *
+ * The loop never touches the disk while serving: store.c submits jobs (read
+ * a table's cart, save a new cart) and the writer thread runs them. Every
+ * save that arrived while the last transaction was committing goes into the
+ * next one (group commit), checkpoints happen there too, and finished jobs
+ * go back to the loop through a uv_async. The menu is read and written from
+ * the caller's thread (start-up, the CLI), under the same lock as the
+ * writer's transactions.
+ *
+ * Durability (--durability): process — WAL with synchronous=NORMAL: a commit
+ * is in the OS's hands before it is acknowledged, so it survives kill -9 and
+ * any crash of the process; the writer syncs at least once a second
+ * (a passive checkpoint syncs the WAL), so a power loss costs at most the
+ * last second. power — synchronous=FULL: every group is synced before
+ * anyone is answered. */
 #include "store/backend.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -9,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
 #define SCHEMA_VERSION 1
@@ -44,13 +62,32 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " updated_at INTEGER,"
                                  " cart_json TEXT NOT NULL);";
 
+/* In --durability process, the writer syncs what was committed at least this
+ * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
+#define SYNC_EVERY_MS 1000
+
 typedef struct {
     sqlite3 *db;
     char *path;
+    int lock_fd; /* holds the flock of an exclusive open, or -1 */
+    tc_durability durability;
     /* Prepared once at open, reset after every use. */
     sqlite3_stmt *begin, *commit, *rollback, *ping;
     sqlite3_stmt *get_cart, *put_cart;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
+    /* The writer thread and what it shares with the loop. */
+    uv_mutex_t db_lock; /* one user of the connection at a time */
+    uv_mutex_t lock;    /* guards todo, done, stopping, health */
+    uv_cond_t wake;
+    uv_thread_t thread;
+    bool started, stopping;
+    tc_store_job *todo, *todo_tail; /* submitted, not yet run */
+    tc_store_job *done, *done_tail; /* run, not yet handed back */
+    int health;                     /* 0, or TC_ESTORE after a failed transaction */
+    uv_async_t *async;              /* wakes the loop; freed in its close callback */
+    /* writer only */
+    bool dirty;         /* committed since the last sync */
+    uint64_t synced_at; /* uv_hrtime of the last sync */
 } sq_store;
 
 static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
@@ -72,13 +109,6 @@ static int sq_exec(sqlite3_stmt *st)
 static void sq_rollback(sq_store *q)
 {
     if (!sqlite3_get_autocommit(q->db)) sq_exec(q->rollback);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* --- open / close -------------------------------------------------------- */
@@ -106,9 +136,11 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
         return sq_fail(q, err, "enable WAL");
     if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
         tc_log_warn("store: sqlite %s: journal mode is %s, not wal", q->path, mode);
-    /* FULL: in WAL mode every commit is fsync'd, so an acknowledged change
-     * survives kill -9 and power loss, not only a clean exit. */
-    if (sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
+    /* FULL: every commit is synced (power). NORMAL: a commit is written to
+     * the WAL, synced by the writer at least every SYNC_EVERY_MS (process). */
+    const char *sync =
+        q->durability == TC_DURABLE_POWER ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (sqlite3_exec(q->db, sync, NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(q, err, "set synchronous");
 
     char ver[24];
@@ -160,6 +192,20 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     return 0;
 }
 
+/* Takes the file for this process: a flock (independent of SQLite's own
+ * fcntl locks, so `menu import` from another process still works) held
+ * until the store closes. */
+static int hold_file(sq_store *q, tc_errmsg *err)
+{
+    q->lock_fd = open(q->path, O_RDONLY | O_CLOEXEC);
+    if (q->lock_fd < 0) return sq_fail(q, err, "open for locking");
+    if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    return tc_errmsg_set(err, TC_ESTORE,
+                         "store: another tablecart serves %s (one server per SQLite file; many "
+                         "instances share redis://)",
+                         q->path);
+}
+
 static void sq_free(sq_store *q)
 {
     sqlite3_stmt *all[] = {q->begin,    q->commit,    q->rollback,  q->ping,       q->get_cart,
@@ -168,6 +214,10 @@ static void sq_free(sq_store *q)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
         tc_log_error("store: sqlite %s: close: %s", q->path, sqlite3_errmsg(q->db));
+    if (q->lock_fd >= 0) close(q->lock_fd);
+    uv_cond_destroy(&q->wake);
+    uv_mutex_destroy(&q->lock);
+    uv_mutex_destroy(&q->db_lock);
     free(q->path);
     free(q);
 }
@@ -178,10 +228,18 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         return tc_errmsg_set(err, TC_EINVAL, "store: sqlite needs a path (sqlite:./tablecart.db)");
     sq_store *q = tc_xcalloc(1, sizeof *q);
     q->path = tc_xstrdup(rest);
+    q->lock_fd = -1;
+    q->durability = s->opts.durability;
+    if (uv_mutex_init(&q->db_lock) || uv_mutex_init(&q->lock) || uv_cond_init(&q->wake))
+        abort(); /* only out of memory makes these fail */
     int rc = sqlite3_open_v2(rest, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         rc = tc_errmsg_set(err, TC_ESTORE, "store: cannot open %s: %s", rest,
                            q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        sq_free(q);
+        return rc;
+    }
+    if (s->opts.exclusive && (rc = hold_file(q, err)) != 0) {
         sq_free(q);
         return rc;
     }
@@ -193,9 +251,27 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
     return 0;
 }
 
+static void hand_back(sq_store *q, bool closing);
+
+static void free_async(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void sq_close(tc_store *s)
 {
-    sq_free(s->impl);
+    sq_store *q = s->impl;
+    if (q->started) {
+        /* The writer finishes every job already submitted, then stops. */
+        uv_mutex_lock(&q->lock);
+        q->stopping = true;
+        uv_cond_signal(&q->wake);
+        uv_mutex_unlock(&q->lock);
+        uv_thread_join(&q->thread);
+        hand_back(q, true);
+        uv_close((uv_handle_t *)q->async, free_async);
+    }
+    sq_free(q);
     s->impl = NULL;
 }
 
@@ -251,10 +327,13 @@ static int load_rows(sq_store *q, tc_menu *m, const char *sql, rows_kind kind)
     return ok && rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int import_rows(sq_store *q, const tc_menu *m, tc_errmsg *err);
+
 static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
 {
     sq_store *q = s->impl;
     tc_menu *m = tc_menu_new();
+    uv_mutex_lock(&q->db_lock);
     /* One read transaction, so the three reads see one state even if a
      * `menu import` commits in between. */
     bool ok =
@@ -267,6 +346,7 @@ static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
                   ROWS_CUISINES) == 0;
     int rc = ok ? 0 : sq_fail(q, err, "load menu");
     sq_rollback(q);
+    uv_mutex_unlock(&q->db_lock);
     if (rc != 0) {
         tc_menu_free(m);
         return rc;
@@ -279,6 +359,14 @@ static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
 static int sq_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
 {
     sq_store *q = s->impl;
+    uv_mutex_lock(&q->db_lock);
+    int rc = import_rows(q, m, err);
+    uv_mutex_unlock(&q->db_lock);
+    return rc;
+}
+
+static int import_rows(sq_store *q, const tc_menu *m, tc_errmsg *err)
+{
     if (sq_exec(q->begin) != 0) return sq_fail(q, err, "begin import");
     bool ok = true;
     for (size_t i = 0; ok && i < tc_menu_store_count(m); i++) {
@@ -315,104 +403,193 @@ static int sq_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
     return rc;
 }
 
-/* --- carts --------------------------------------------------------------- */
+/* --- carts: the writer thread ------------------------------------------- */
 
-/* The stored cart of t, or a new empty one. Returns 0 or TC_ESTORE. */
-static int load_cart(sq_store *q, const tc_table *t, tc_cart **out, tc_errmsg *err)
+/* Reads table j->table_id's stored DTO into j->row. */
+static void run_load(sq_store *q, tc_store_job *j)
 {
     sqlite3_stmt *st = q->get_cart;
-    sqlite3_bind_int(st, 1, t->table_id);
+    sqlite3_bind_int(st, 1, j->table_id);
     int rc = sqlite3_step(st);
-    int result = 0;
     if (rc == SQLITE_ROW) {
         const void *text = sqlite3_column_blob(st, 0);
-        size_t len = (size_t)sqlite3_column_bytes(st, 0);
-        tc_cart *c = NULL;
-        if (text != NULL && tc_cart_from_json(text, len, &c) == 0 &&
-            tc_cart_table_id(c) == t->table_id) {
-            *out = c;
-        } else {
-            tc_cart_free(c);
-            tc_log_error("store: sqlite %s: stored cart of table %d is unreadable", q->path,
-                         (int)t->table_id);
-            result = tc_errmsg_set(err, TC_ESTORE, "store: stored cart of table %d is unreadable",
-                                   (int)t->table_id);
-        }
-    } else if (rc == SQLITE_DONE) {
-        *out = tc_cart_new(t);
-    } else {
-        result = sq_fail(q, err, "read cart");
+        j->found = true;
+        tc_buf_append(&j->row, text ? text : "", (size_t)sqlite3_column_bytes(st, 0));
+    } else if (rc != SQLITE_DONE) {
+        j->status = sq_fail(q, &j->err, "read cart");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return result;
 }
 
-static int save_cart(sq_store *q, const tc_table *t, const tc_cart *c)
+static int run_save(sq_store *q, const tc_store_job *j)
 {
-    tc_buf json = TC_BUF_INIT;
-    tc_cart_to_json(c, t, &json);
     sqlite3_stmt *st = q->put_cart;
-    sqlite3_bind_int(st, 1, t->table_id);
-    sqlite3_bind_int64(st, 2, tc_cart_version(c));
-    if (tc_cart_updated_at(c) >= 0)
-        sqlite3_bind_int64(st, 3, tc_cart_updated_at(c));
+    sqlite3_bind_int(st, 1, j->table_id);
+    sqlite3_bind_int64(st, 2, j->version);
+    if (j->updated_at >= 0)
+        sqlite3_bind_int64(st, 3, j->updated_at);
     else
         sqlite3_bind_null(st, 3);
-    sqlite3_bind_text(st, 4, json.base, (int)json.len, SQLITE_STATIC);
-    int rc = sq_exec(st);
-    tc_buf_free(&json);
-    return rc;
+    sqlite3_bind_text(st, 4, j->json->data, (int)j->json->len, SQLITE_STATIC);
+    return sq_exec(st);
 }
 
-static void sq_get(tc_store *s, const tc_table *t, tc_store_cb cb, void *ctx)
+/* Commits every save of the list (loads are skipped) in one transaction:
+ * all of them or none. */
+static void run_saves(sq_store *q, tc_store_job *jobs)
+{
+    tc_errmsg err = {{0}};
+    int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
+    for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
+        if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0) rc = sq_fail(q, &err, "save cart");
+    if (rc == 0 && sq_exec(q->commit) != 0) rc = sq_fail(q, &err, "commit");
+    if (rc != 0) sq_rollback(q);
+    for (tc_store_job *j = jobs; j; j = j->next) {
+        if (j->kind != TC_JOB_SAVE) continue;
+        j->status = rc;
+        j->err = err;
+    }
+    if (rc == 0) q->dirty = true;
+    uv_mutex_lock(&q->lock);
+    q->health = rc;
+    uv_mutex_unlock(&q->lock);
+}
+
+/* Syncs what was committed: a passive checkpoint syncs the WAL first (and
+ * moves what it can into the database file). */
+static void sync_now(sq_store *q)
+{
+    if (sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+            SQLITE_OK &&
+        sqlite3_errcode(q->db) != SQLITE_BUSY)
+        tc_log_error("store: sqlite %s: checkpoint: %s", q->path, sqlite3_errmsg(q->db));
+    q->dirty = false;
+    q->synced_at = uv_hrtime();
+}
+
+static uint64_t since_sync_ms(const sq_store *q)
+{
+    return (uv_hrtime() - q->synced_at) / 1000000u;
+}
+
+/* Runs one list of jobs: the reads, then every save in one transaction. A
+ * table has at most one job at a time, so the order between them does not
+ * matter. */
+static void run_jobs(sq_store *q, tc_store_job *jobs)
+{
+    bool any_save = false;
+    uv_mutex_lock(&q->db_lock);
+    for (tc_store_job *j = jobs; j; j = j->next) {
+        if (j->kind == TC_JOB_LOAD) run_load(q, j);
+        any_save = any_save || j->kind == TC_JOB_SAVE;
+    }
+    if (any_save) run_saves(q, jobs);
+    if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS)
+        sync_now(q);
+    uv_mutex_unlock(&q->db_lock);
+}
+
+static void writer(void *arg)
+{
+    sq_store *q = arg;
+    q->synced_at = uv_hrtime();
+    uv_mutex_lock(&q->lock);
+    for (;;) {
+        while (q->todo == NULL && !q->stopping) {
+            if (!q->dirty || q->durability != TC_DURABLE_PROCESS) {
+                uv_cond_wait(&q->wake, &q->lock);
+                continue;
+            }
+            /* Committed but not synced: sync within SYNC_EVERY_MS of the
+             * last sync even if nothing else arrives. */
+            uint64_t left = SYNC_EVERY_MS -
+                            (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
+            if (left == 0 || uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u) != 0) {
+                uv_mutex_unlock(&q->lock);
+                uv_mutex_lock(&q->db_lock);
+                sync_now(q);
+                uv_mutex_unlock(&q->db_lock);
+                uv_mutex_lock(&q->lock);
+            }
+        }
+        if (q->todo == NULL) break; /* stopping, and nothing left */
+        tc_store_job *jobs = q->todo;
+        q->todo = q->todo_tail = NULL;
+        uv_mutex_unlock(&q->lock);
+        run_jobs(q, jobs);
+        uv_mutex_lock(&q->lock);
+        if (q->done_tail)
+            q->done_tail->next = jobs;
+        else
+            q->done = jobs;
+        while (jobs->next)
+            jobs = jobs->next;
+        q->done_tail = jobs;
+        uv_mutex_unlock(&q->lock);
+        uv_async_send(q->async);
+        uv_mutex_lock(&q->lock);
+    }
+    uv_mutex_unlock(&q->lock);
+    /* What is committed is synced before the store closes. */
+    uv_mutex_lock(&q->db_lock);
+    if (q->dirty) sync_now(q);
+    uv_mutex_unlock(&q->db_lock);
+}
+
+/* Hands every finished job back to store.c, on the loop thread. */
+static void hand_back(sq_store *q, bool closing)
+{
+    (void)closing;
+    uv_mutex_lock(&q->lock);
+    tc_store_job *jobs = q->done;
+    q->done = q->done_tail = NULL;
+    uv_mutex_unlock(&q->lock);
+    for (tc_store_job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        j->done(j);
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    hand_back(a->data, false);
+}
+
+static void sq_submit(tc_store *s, tc_store_job *j)
 {
     sq_store *q = s->impl;
-    tc_errmsg err = {{0}};
-    tc_cart *c = NULL;
-    int rc = load_cart(q, t, &c, &err);
-    cb(ctx, rc, rc == 0 ? c : NULL, &err);
-    tc_cart_free(c);
+    if (!q->started) {
+        /* The first job starts the writer (the CLI's menu import never does). */
+        q->async = tc_xcalloc(1, sizeof *q->async);
+        uv_async_init(s->loop, q->async, on_async);
+        q->async->data = q;
+        if (uv_thread_create(&q->thread, writer, q) != 0) {
+            tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
+            abort();
+        }
+        q->started = true;
+    }
+    j->next = NULL;
+    uv_mutex_lock(&q->lock);
+    if (q->todo_tail)
+        q->todo_tail->next = j;
+    else
+        q->todo = j;
+    q->todo_tail = j;
+    uv_cond_signal(&q->wake);
+    uv_mutex_unlock(&q->lock);
 }
 
-static void sq_mutate(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
-                      tc_store_cb cb, void *ctx)
-{
-    sq_store *q = s->impl;
-    tc_errmsg err = {{0}};
-    tc_cart *c = NULL;
-    int rc;
-    /* IMMEDIATE takes the write lock up front, so the load-apply-save below
-     * cannot interleave with another writer (a second process on the same
-     * file) and no upgrade deadlock is possible. */
-    if (sq_exec(q->begin) != 0) {
-        rc = sq_fail(q, &err, "begin");
-        cb(ctx, rc, NULL, &err);
-        return;
-    }
-    rc = load_cart(q, t, &c, &err);
-    if (rc == 0) rc = tc_cart_apply(c, op, s->menu, lim, now_ms(), &err);
-    if (rc == 0 && (save_cart(q, t, c) != 0 || sq_exec(q->commit) != 0))
-        rc = sq_fail(q, &err, "save cart");
-    if (rc != 0) {
-        /* Errors and no-ops alike end here: nothing was written. */
-        sq_rollback(q);
-        cb(ctx, rc, rc == TC_UNCHANGED ? c : NULL, &err);
-        tc_cart_free(c);
-        return;
-    }
-    /* Durable now: the feed may tell the world before the caller hears. */
-    tc_store_emit_feed(s, c, op->origin);
-    cb(ctx, 0, c, &err);
-    tc_cart_free(c);
-}
-
+/* The writer's last transaction: a failed commit (a full disk, a removed
+ * file) shows here until one succeeds. Never touches the disk. */
 static int sq_ping(tc_store *s)
 {
     sq_store *q = s->impl;
-    int rc = sqlite3_step(q->ping);
-    sqlite3_reset(q->ping);
-    return rc == SQLITE_ROW ? 0 : TC_ESTORE;
+    uv_mutex_lock(&q->lock);
+    int rc = q->health;
+    uv_mutex_unlock(&q->lock);
+    return rc == 0 ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_sqlite = {
@@ -421,7 +598,6 @@ const tc_store_backend tc_store_backend_sqlite = {
     .close = sq_close,
     .load_menu = sq_load_menu,
     .import_menu = sq_import_menu,
-    .get = sq_get,
-    .mutate = sq_mutate,
     .ping = sq_ping,
+    .submit = sq_submit,
 };

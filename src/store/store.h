@@ -1,38 +1,64 @@
-/* store.h — where carts and menus live. Asynchronous by contract: SQLite
- * answers before the call returns, Redis when its script answers; callers
- * never know which.
+/* store.h — where carts and menus live, and the change pipeline every cart
+ * change goes through. Asynchronous by contract: callers never know whether
+ * a backend answered at once or later.
  *
- * Every committed change is also delivered to the change feed (set with
- * tc_store_set_feed). In SQLite mode the feed runs right after commit, before
- * the mutate callback; in Redis mode it comes from pub/sub. The hub listens to
- * the feed; nothing else publishes changes. */
+ * The pipeline (store.c) owns, per table: a queue of requests, the current
+ * cart kept in memory (read from the backend once, on the table's first use),
+ * tc_cart_apply, the clock and the one JSON encode of every new cart. A
+ * backend only loads a stored cart and saves encoded carts (SQLite: on a
+ * writer thread of its own, group-committing every save that arrives while
+ * the last transaction commits). A change is answered and fed only once its
+ * save is durable; a save that fails answers TC_ESTORE and feeds nothing.
+ *
+ * Every committed change is delivered to the change feed (set with
+ * tc_store_set_feed) before its caller's callback. The hub listens to the
+ * feed; nothing else publishes changes. */
 #ifndef TC_STORE_STORE_H
 #define TC_STORE_STORE_H
 
 #include "cart/cart.h"
 #include "cart/menu.h"
+#include "core/buf.h"
+#include "core/config.h"
 #include "core/err.h"
 
 #include <uv.h>
 
 typedef struct tc_store tc_store;
 
+/* A cart as the store hands it out: the cart and its DTO (SPEC §1), encoded
+ * once when the cart was made. Both are borrowed for the callback; take a
+ * reference to json (tc_rbuf_ref) to keep the bytes. */
+typedef struct {
+    const tc_cart *cart;
+    tc_rbuf *json;
+} tc_store_cart;
+
 /* Result of a get or mutate. status: 0 changed, TC_UNCHANGED, or a negative
- * tc_err with err filled. cart is the cart after the call (NULL on error) and
- * is borrowed: valid only during the callback. */
-typedef void (*tc_store_cb)(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err);
+ * tc_err with err filled. c is the cart after the call (NULL on error). */
+typedef void (*tc_store_cb)(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err);
 
-/* A change committed to table cart->table_id. origin: the op's origin. cart
- * borrowed for the call. */
-typedef void (*tc_store_feed_cb)(void *ctx, const tc_cart *cart, uint64_t origin);
+/* A change committed to table c->cart's table. origin: the op's origin. */
+typedef void (*tc_store_feed_cb)(void *ctx, const tc_store_cart *c, uint64_t origin);
 
-/* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (the scheme picks the
- * backend). Loads the menu into memory. Returns 0 and *out, or a negative
- * code with err naming what failed (TC_EINVAL for an unknown scheme). */
-int tc_store_open(const char *url, uv_loop_t *loop, tc_store **out, tc_errmsg *err);
-/* Flushes and closes. Pending callbacks are not called after this. A backend
- * with connections of its own (Redis) may keep the loop running briefly, so a
- * write already sent is answered before it disconnects. */
+/* How the store is run. */
+typedef struct {
+    tc_durability durability; /* what an acknowledged change survives */
+    /* This process serves the database: carts are kept in memory, so a
+     * second server on the same SQLite file would answer from a stale copy.
+     * An exclusive open of a file another process holds so fails. */
+    bool exclusive;
+} tc_store_opts;
+
+/* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (opts NULL: the
+ * defaults). Loads the menu into memory. loop must outlive the store: the
+ * SQLite backend answers through it. Returns 0 and *out, or a negative code
+ * with err naming what failed. */
+int tc_store_open(const char *url, const tc_store_opts *opts, uv_loop_t *loop, tc_store **out,
+                  tc_errmsg *err);
+/* Flushes what was submitted (every save already handed to a backend is
+ * committed) and closes. Callbacks are not called after this; the loop must
+ * run once more to release the backend's handles. NULL is fine. */
 void tc_store_close(tc_store *s);
 
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx);
@@ -44,16 +70,16 @@ bool tc_store_menu_empty(const tc_store *s);
 
 /* Loads or updates stores, tables and dishes from m in one transaction
  * (upsert by id; nothing is deleted), then reloads the served menu.
- * Returns 0 or TC_ESTORE with err. */
+ * Returns 0 or TC_ESTORE with err. Blocks: for start-up and the CLI. */
 int tc_store_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err);
 
 /* The cart of table_id (an empty version-0 cart if never touched);
- * TC_ENOTFOUND for an unknown table. */
+ * TC_ENOTFOUND for an unknown table. Served from memory once the table's cart
+ * was read; a get queued behind changes is answered after them. */
 void tc_store_get(tc_store *s, int32_t table_id, tc_store_cb cb, void *ctx);
 
-/* Applies op atomically (tc_cart_apply inside a transaction) and makes it
- * durable before cb reports 0. op and its strings are borrowed for the call
- * only. */
+/* Applies op (tc_cart_apply) in the table's order and answers once the new
+ * cart is durable. op, its strings and lim are copied. */
 void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc_store_cb cb,
                      void *ctx);
 

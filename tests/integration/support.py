@@ -32,6 +32,7 @@ STOP_TIMEOUT = 10 * SCALE  # seconds for a SIGTERM'd server to exit
 IO_TIMEOUT = 5 * SCALE  # socket / request timeout
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer",
                      "ERROR: UndefinedBehaviorSanitizer")
 
 OK_MESSAGE = "操作成功"
@@ -469,7 +470,9 @@ class ServerFactory:
         <tmp>/t.db; pass an earlier server's .db to restart on it). menu: a
         file for --menu, or None for no --menu. binary: another copy of the
         binary; cwd: its working directory (default the test's tmp folder)."""
-        db = Path(db) if db else self.tmp / "t.db"
+        # A fresh database per server: one server holds its SQLite file.
+        n = len(self.servers)
+        db = Path(db) if db else self.tmp / ("t.db" if n == 0 else "t%d.db" % (n + 1))
         full = []
         if menu is not None:
             full += ["--menu", str(menu)]

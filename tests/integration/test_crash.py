@@ -178,10 +178,10 @@ def clear_tables(server, ledger, rnd):
             assert after["version"] == before["version"]
 
 
-# The server's extra flags, one case each. `--durability process|power` is being added to
-# `serve` on another branch; when it is on this one, add
-# pytest.param(["--durability", "power"], id="power") to this list.
-@pytest.mark.parametrize("flags", [pytest.param([], id="default")])
+# The server's extra flags, one case each: the default durability (process:
+# survives kill -9) and --durability power (synced before every answer).
+@pytest.mark.parametrize("flags", [pytest.param([], id="default"),
+                                   pytest.param(["--durability", "power"], id="power")])
 def test_kill9_under_concurrent_changes(start_server, flags):
     seed = int(os.environ.get("TABLECART_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
     print("\ncrash test: seed %d (TABLECART_CRASH_SEED=%d replays the kill delays), flags %s"

@@ -110,6 +110,11 @@ static void test_every_serve_flag(void **state)
 
     PARSE_OK(&c, "serve", "--auth", "none");
     assert_int_equal(c.auth, TC_AUTH_NONE);
+    assert_int_equal(c.durability, TC_DURABLE_PROCESS); /* the default */
+    PARSE_OK(&c, "serve", "--durability", "power");
+    assert_int_equal(c.durability, TC_DURABLE_POWER);
+    PARSE_OK(&c, "serve", "--durability=process");
+    assert_int_equal(c.durability, TC_DURABLE_PROCESS);
 }
 
 static void test_equals_form(void **state)
@@ -289,6 +294,8 @@ static void test_bad_auth_and_cors(void **state)
 {
     (void)state;
     PARSE_ERR("--auth: expected none or jwt, got 'JWT'", "serve", "--auth", "JWT");
+    PARSE_ERR("--durability: expected process or power, got 'disk'", "serve", "--durability",
+              "disk");
     PARSE_ERR("--auth: expected none or jwt, got ''", "serve", "--auth=");
     PARSE_ERR("--cors-origin: empty origin", "serve", "--cors-origin", "");
 }

@@ -24,11 +24,14 @@ static const char menu_text[] =
     "{\"cuisineId\":1003,\"cuisineName\":\"夫妻肺片\",\"cuisineType\":1,\"unitPrice\":36,"
     "\"available\":false}]}]}";
 
+static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
+
 /* What the callbacks saw, in order. */
 typedef struct {
     char dir[64];
     char url[128];
     char path[96];
+    uv_loop_t loop;
     tc_store *store;
     int calls, feeds;
     int status;
@@ -49,20 +52,24 @@ static void cart_json(fixture *f, const tc_cart *c, char *out, size_t outlen)
     tc_buf_free(&b);
 }
 
-static void on_done(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void on_done(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
 {
     fixture *f = ctx;
+    const tc_cart *cart = c ? c->cart : NULL;
     f->calls++;
     f->status = status;
     cart_json(f, cart, f->json, sizeof f->json);
+    /* The store's one encode is the DTO itself. */
+    if (c) assert_memory_equal(c->json->data, f->json, c->json->len);
     snprintf(f->err, sizeof f->err, "%s", status < 0 && err ? err->text : "");
     strcat(f->seq, "C");
     if (status < 0) assert_null(cart);
 }
 
-static void on_feed(void *ctx, const tc_cart *cart, uint64_t origin)
+static void on_feed(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     fixture *f = ctx;
+    const tc_cart *cart = c->cart;
     f->feeds++;
     f->origin = origin;
     cart_json(f, cart, f->feed_json, sizeof f->feed_json);
@@ -80,9 +87,34 @@ static void reset_log(fixture *f)
 static void open_store(fixture *f)
 {
     tc_errmsg err = {{0}};
-    int rc = tc_store_open(f->url, NULL, &f->store, &err);
+    int rc = tc_store_open(f->url, NULL, &f->loop, &f->store, &err);
     if (rc != 0) fail_msg("open %s: %s", f->url, err.text);
     tc_store_set_feed(f->store, on_feed, f);
+}
+
+/* Runs the loop until the callback has run n times in all (the writer
+ * thread answers through it); fails after a few seconds. */
+static void wait_calls(fixture *f, int n)
+{
+    uint64_t until = uv_hrtime() + 5000000000u;
+    while (f->calls < n) {
+        if (uv_hrtime() > until) fail_msg("no answer from the store");
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+}
+
+static void store_get(fixture *f, int32_t table)
+{
+    int n = f->calls + 1;
+    tc_store_get(f->store, table, on_done, f);
+    wait_calls(f, n);
+}
+
+static void store_mutate(fixture *f, tc_store *s, const tc_op *op)
+{
+    int n = f->calls + 1;
+    tc_store_mutate(s, op, &lim, on_done, f);
+    wait_calls(f, n);
 }
 
 static void import_text(fixture *f, const char *text)
@@ -101,6 +133,7 @@ static int setup(void **state)
     if (mkdtemp(f->dir) == NULL) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    if (uv_loop_init(&f->loop) != 0) return -1;
     open_store(f);
     reset_log(f);
     *state = f;
@@ -111,6 +144,8 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     tc_store_close(f->store);
+    uv_run(&f->loop, UV_RUN_DEFAULT); /* the writer's handle closes */
+    if (uv_loop_close(&f->loop) != 0) return -1;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     if (system(cmd) != 0) return -1;
@@ -123,8 +158,6 @@ static tc_op op_add(int32_t table, int32_t cuisine, int32_t qty)
     tc_op op = {TC_OP_ADD, table, cuisine, qty, NULL, {false, 0, NULL}, -1, 0};
     return op;
 }
-
-static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
 
 static void test_open_import_get(void **state)
 {
@@ -140,7 +173,7 @@ static void test_open_import_get(void **state)
     assert_string_equal(tc_menu_table(m, 124)->table_number, "A02");
     assert_false(tc_menu_cuisine(m, 1003)->available);
 
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_int_equal(f->calls, 1); /* SQLite answers before returning */
     assert_int_equal(f->status, 0);
     assert_string_equal(f->json,
@@ -149,7 +182,7 @@ static void test_open_import_get(void **state)
                         "\"updatedAt\":null}");
 
     reset_log(f);
-    tc_store_get(f->store, 999, on_done, f);
+    store_get(f, 999);
     assert_int_equal(f->calls, 1);
     assert_int_equal(f->status, TC_ENOTFOUND);
     assert_string_equal(f->err, "table 999 not found");
@@ -167,7 +200,7 @@ static void test_mutate_feed_and_persist(void **state)
     op.who.user_id = 100;
     op.who.phone = "13800138000";
     op.origin = 77;
-    tc_store_mutate(f->store, &op, &lim, on_done, f);
+    store_mutate(f, f->store, &op);
     assert_int_equal(f->status, 0);
     assert_string_equal(f->seq, "FC"); /* feed first, then the caller */
     assert_int_equal(f->origin, 77);
@@ -178,7 +211,7 @@ static void test_mutate_feed_and_persist(void **state)
 
     reset_log(f);
     tc_op add2 = op_add(123, 1002, 1);
-    tc_store_mutate(f->store, &add2, &lim, on_done, f);
+    store_mutate(f, f->store, &add2);
     assert_string_equal(f->seq, "FC");
     assert_int_equal(f->origin, 0);
     assert_non_null(strstr(f->json, "\"totalAmount\":78.00,\"totalQuantity\":3,\"version\":2,"));
@@ -191,13 +224,13 @@ static void test_mutate_feed_and_persist(void **state)
     assert_false(tc_store_menu_empty(f->store));
     assert_int_equal(tc_menu_cuisine(tc_store_menu(f->store), 1001)->unit_price, 3800);
     reset_log(f);
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_int_equal(f->status, 0);
     assert_string_equal(f->json, saved);
     assert_int_equal(f->feeds, 0);
 
     /* Other tables are untouched. */
-    tc_store_get(f->store, 124, on_done, f);
+    store_get(f, 124);
     assert_non_null(strstr(f->json, "\"items\":[],"));
 }
 
@@ -207,18 +240,18 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     import_text(f, menu_text);
 
     tc_op clear = {TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, -1, 5};
-    tc_store_mutate(f->store, &clear, &lim, on_done, f);
+    store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
     assert_non_null(strstr(f->json, "\"version\":0,"));
 
     tc_op add = op_add(123, 1001, 3);
-    tc_store_mutate(f->store, &add, &lim, on_done, f);
+    store_mutate(f, f->store, &add);
     assert_int_equal(f->feeds, 1);
 
     reset_log(f);
     tc_op same = {TC_OP_UPDATE, 123, 1001, 3, NULL, {false, 0, NULL}, -1, 0};
-    tc_store_mutate(f->store, &same, &lim, on_done, f);
+    store_mutate(f, f->store, &same);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
     assert_non_null(strstr(f->json, "\"quantity\":3,"));
@@ -243,7 +276,7 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         reset_log(f);
-        tc_store_mutate(f->store, &bad[i].op, &lim, on_done, f);
+        store_mutate(f, f->store, &bad[i].op);
         assert_int_equal(f->calls, 1);
         assert_int_equal(f->status, bad[i].code);
         assert_string_equal(f->err, bad[i].msg);
@@ -253,14 +286,14 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
 
     /* Nothing was written by any of them. */
     reset_log(f);
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_non_null(strstr(f->json, "\"quantity\":3,"));
     assert_non_null(strstr(f->json, "\"version\":1,"));
 
     /* And a conditional change at the right version goes through. */
     clear.expect_version = 1;
     reset_log(f);
-    tc_store_mutate(f->store, &clear, &lim, on_done, f);
+    store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, 0);
     assert_string_equal(f->seq, "FC");
     assert_int_equal(f->origin, 5);
@@ -276,7 +309,7 @@ static void test_feed_once_per_change(void **state)
     for (int i = 1; i <= 20; i++) {
         tc_op op = op_add(124, 1002, 1);
         op.origin = (uint64_t)i;
-        tc_store_mutate(f->store, &op, &lim, on_done, f);
+        store_mutate(f, f->store, &op);
         assert_int_equal(f->feeds, i);
         assert_int_equal(f->calls, i);
         assert_int_equal(f->origin, i);
@@ -291,7 +324,7 @@ static void test_reimport_updates_menu(void **state)
     fixture *f = *state;
     import_text(f, menu_text);
     tc_op op = op_add(123, 1002, 1);
-    tc_store_mutate(f->store, &op, &lim, on_done, f);
+    store_mutate(f, f->store, &op);
 
     /* Price change, a new table, a dish back in stock; nothing deleted. */
     import_text(f, "{\"stores\":[{\"storeId\":1,\"name\":\"Demo Kitchen 2\",\"tables\":[{"
@@ -309,10 +342,10 @@ static void test_reimport_updates_menu(void **state)
 
     /* The existing line keeps the price it was added at. */
     reset_log(f);
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_non_null(strstr(f->json, "\"unitPrice\":2.00,"));
     tc_op sold = op_add(125, 1003, 1);
-    tc_store_mutate(f->store, &sold, &lim, on_done, f);
+    store_mutate(f, f->store, &sold);
     assert_int_equal(f->status, 0);
     assert_non_null(strstr(f->json, "\"tableNumber\":\"A03\""));
 }
@@ -338,7 +371,7 @@ static void test_file_format(void **state)
     fixture *f = *state;
     import_text(f, menu_text);
     tc_op op = op_add(123, 1001, 1);
-    tc_store_mutate(f->store, &op, &lim, on_done, f);
+    store_mutate(f, f->store, &op);
     char saved[4096];
     snprintf(saved, sizeof saved, "%s", f->json);
     tc_store_close(f->store);
@@ -360,17 +393,18 @@ static void test_file_format(void **state)
     exec_sql(f->path, "UPDATE carts SET cart_json = '{oops' WHERE table_id = 123", NULL, 0);
     open_store(f);
     reset_log(f);
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_int_equal(f->status, TC_ESTORE);
     assert_string_equal(f->err, "store: stored cart of table 123 is unreadable");
-    tc_store_mutate(f->store, &op, &lim, on_done, f);
+    store_mutate(f, f->store, &op);
     assert_int_equal(f->status, TC_ESTORE);
     assert_int_equal(f->feeds, 0);
     exec_sql(f->path, "SELECT cart_json FROM carts WHERE table_id = 123", got, sizeof got);
     assert_string_equal(got, "{oops");
 }
 
-static void kill_self_when_done(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+static void kill_self_when_done(void *ctx, int status, const tc_store_cart *cart,
+                                const tc_errmsg *err)
 {
     (void)ctx;
     (void)cart;
@@ -389,38 +423,54 @@ static void test_survives_kill(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         tc_store *s;
-        if (tc_store_open(f->url, NULL, &s, NULL) != 0) _exit(2);
+        uv_loop_t loop;
+        if (uv_loop_init(&loop) != 0) _exit(5);
+        if (tc_store_open(f->url, NULL, &loop, &s, NULL) != 0) _exit(2);
         tc_op op = op_add(123, 1001, 4);
         tc_store_mutate(s, &op, &lim, kill_self_when_done, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT); /* the answer kills the process */
         _exit(4);
     }
     int wstatus;
     assert_int_equal(waitpid(pid, &wstatus, 0), pid);
     assert_true(WIFSIGNALED(wstatus));
     assert_int_equal(WTERMSIG(wstatus), SIGKILL);
-    tc_store_get(f->store, 123, on_done, f);
+    store_get(f, 123);
     assert_int_equal(f->status, 0);
     assert_non_null(strstr(f->json, "\"quantity\":4,"));
     assert_non_null(strstr(f->json, "\"version\":1,"));
 }
 
-/* Two connections to one file (two processes, say) never lose an update:
- * each mutate reads the latest committed cart inside its write transaction. */
-static void test_two_connections(void **state)
+/* Carts are served from memory, so one process serves a file: a second
+ * exclusive open fails while the first holds it, and succeeds after. A
+ * non-exclusive open (the CLI's menu import) is still allowed. */
+static void test_one_server_per_file(void **state)
 {
     fixture *f = *state;
     import_text(f, menu_text);
-    tc_store *other;
-    tc_errmsg err;
-    assert_int_equal(tc_store_open(f->url, NULL, &other, &err), 0);
-    for (int i = 0; i < 10; i++) {
-        tc_op op = op_add(123, 1002, 1);
-        tc_store_mutate(i % 2 ? other : f->store, &op, &lim, on_done, f);
-        assert_int_equal(f->status, 0);
-    }
+    tc_store_close(f->store);
+    tc_store_opts ex = {.exclusive = true};
+    tc_errmsg err = {{0}};
+    assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &f->store, &err), 0);
+    tc_store_set_feed(f->store, on_feed, f);
+    tc_store *other = NULL;
+    assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &other, &err), TC_ESTORE);
+    assert_null(other);
+    char want[256];
+    snprintf(want, sizeof want,
+             "store: another tablecart serves %s (one server per SQLite file; many instances "
+             "share redis://)",
+             f->path);
+    assert_string_equal(err.text, want);
+    assert_int_equal(tc_store_open(f->url, NULL, &f->loop, &other, &err), 0);
     tc_store_close(other);
-    assert_non_null(strstr(f->json, "\"quantity\":10,"));
-    assert_non_null(strstr(f->json, "\"version\":10,"));
+    tc_op op = op_add(123, 1002, 1);
+    store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, 0);
+    tc_store_close(f->store);
+    assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &f->store, &err), 0);
+    store_get(f, 123);
+    assert_non_null(strstr(f->json, "\"quantity\":1,"));
 }
 
 static void test_open_errors(void **state)
@@ -428,14 +478,15 @@ static void test_open_errors(void **state)
     (void)state;
     tc_store *s = (tc_store *)(uintptr_t)0x5;
     tc_errmsg err = {{0}};
-    assert_int_equal(tc_store_open("redis-ish:/x", NULL, &s, &err), TC_EINVAL);
+    assert_int_equal(tc_store_open("redis-ish:/x", NULL, NULL, &s, &err), TC_EINVAL);
     assert_string_equal(
         err.text,
         "store: unsupported URL 'redis-ish:/x' (expected sqlite:PATH or redis://HOST:PORT)");
-    assert_int_equal(tc_store_open("tablecart.db", NULL, &s, &err), TC_EINVAL);
-    assert_int_equal(tc_store_open("sqlite:", NULL, &s, &err), TC_EINVAL);
+    assert_int_equal(tc_store_open("tablecart.db", NULL, NULL, &s, &err), TC_EINVAL);
+    assert_int_equal(tc_store_open("sqlite:", NULL, NULL, &s, &err), TC_EINVAL);
     assert_string_equal(err.text, "store: sqlite needs a path (sqlite:./tablecart.db)");
-    assert_int_equal(tc_store_open("sqlite:/nonexistent-dir-tc/x/y.db", NULL, &s, &err), TC_ESTORE);
+    assert_int_equal(tc_store_open("sqlite:/nonexistent-dir-tc/x/y.db", NULL, NULL, &s, &err),
+                     TC_ESTORE);
     assert_non_null(strstr(err.text, "/nonexistent-dir-tc/x/y.db"));
     assert_ptr_equal(s, (tc_store *)(uintptr_t)0x5);
 }
@@ -451,7 +502,7 @@ int main(void)
         T(test_reimport_updates_menu),
         T(test_file_format),
         T(test_survives_kill),
-        T(test_two_connections),
+        T(test_one_server_per_file),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests_name("store/sqlite", tests, NULL, NULL);
