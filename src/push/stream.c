@@ -51,6 +51,7 @@ struct tc_stream {
     /* A close asked for while tc_ws_feed runs waits until it returns, so it
      * follows the answers already queued (wslay sends control frames first). */
     bool in_feed;
+    bool refusing;       /* we closed it for policy: later messages are dropped */
     uint16_t close_code; /* 0: none pending */
     const char *close_reason;
 };
@@ -74,10 +75,15 @@ static uint64_t *open_gauge(tc_stream *s)
     return s->sub.kind == TC_SUB_SSE ? &s->ss->stats.open_sse : &s->ss->stats.open_ws;
 }
 
+static bool ws_drain_backlog(tc_stream *s, bool all);
+
 /* The connection is gone: leave the hub; free once no call holds the stream. */
 static void stream_closed(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
+    /* Messages it sent before it was closed (say, as a client that stopped
+     * reading) are still carried out; only their answers are lost. */
+    if (s->sub.kind == TC_SUB_WS && s->backlog.len) ws_drain_backlog(s, true);
     tc_hub_unsubscribe(s->ss->hub, &s->sub);
     (*open_gauge(s))--;
     if (tc_conn_was_slow(c)) s->ss->stats.slow_closed++;
@@ -217,7 +223,7 @@ static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
 
 static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 {
-    if (s->close_code || tc_ws_close_sent(s->ws)) return; /* closing: nothing more is done */
+    if (s->refusing) return; /* closed by us for policy: nothing more is done */
     if (s->end_at && uv_now(s->ss->loop) >= s->end_at) {
         /* 1008: policy violation — the stream outlived what it was allowed. */
         tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
@@ -227,19 +233,20 @@ static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 }
 
 /* Handles backlogged messages while the connection has its share of the
- * turn (all of them when all is set); true when none is left. */
+ * turn; all: every one, even on a closing connection (the peer's close or
+ * ours came after them). True when none is left. */
 static bool ws_drain_backlog(tc_stream *s, bool all)
 {
     size_t off = 0;
-    while (off < s->backlog.len && !tc_conn_is_closing(s->conn) &&
-           (all || tc_conn_spend(s->conn))) {
+    while (off < s->backlog.len &&
+           (all || (!tc_conn_is_closing(s->conn) && tc_conn_spend(s->conn)))) {
         uint32_t n;
         memcpy(&n, s->backlog.base + off, sizeof n);
         off += sizeof n;
         ws_handle_text(s, s->backlog.base + off, n);
         off += n;
     }
-    if (tc_conn_is_closing(s->conn)) off = s->backlog.len;
+    /* On a closing connection stream_closed carries out the rest. */
     tc_buf_consume(&s->backlog, off);
     if (s->backlog.len == 0) tc_buf_free(&s->backlog);
     return s->backlog.len == 0;
@@ -390,6 +397,7 @@ bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, con
 void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
 {
     if (s->sub.kind != TC_SUB_WS || s->gone) return;
+    s->refusing = true;
     if (s->in_feed) {
         if (s->close_code == 0) {
             s->close_code = code;

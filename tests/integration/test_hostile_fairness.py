@@ -144,6 +144,15 @@ def test_rest_changes_over_the_rate_get_429_with_retry_after(start_server):
     assert s.cart()["version"] == 3
 
 
+def test_default_change_limit_is_20_per_second_burst_40(start_server):
+    # support.Server turns the limit off for other tests; here the built-in default applies.
+    s = start_server(env={"TABLECART_RATE_CHANGES": None})
+    c = RawConn(s.port)
+    c.send(add_request() * 41)
+    got = [c.read_response().status for _ in range(41)]
+    assert got == [200] * 40 + [429]
+
+
 def test_ws_changes_over_the_rate_get_errors_then_1008(start_server):
     s = start_server(env={"TABLECART_RATE_CHANGES": "1"})
     ws = RawWS(s.port, TABLE, query="?userId=7")
