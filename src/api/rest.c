@@ -5,6 +5,7 @@
 #include "api/command.h"
 #include "api/idem.h"
 #include "api/input.h"
+#include "api/limit.h"
 #include "api/metrics.h"
 #include "api/ops.h"
 #include "core/json.h"
@@ -231,7 +232,17 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
             return;
         }
     }
-    tc_ops_apply(app, &op, mutated, m);
+    uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), op.table_id);
+    if (retry) {
+        char msg[96], extra[48];
+        snprintf(msg, sizeof msg, TC_LIMIT_MESSAGE_FMT, retry);
+        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry);
+        tc_http_reply_envelope(x, 429, msg, NULL, 0, extra);
+        tc_buf_free(&m->idem);
+        free(m);
+    } else {
+        tc_ops_apply(app, &op, mutated, m);
+    }
     json_decref(body);
     tc_buf_free(&phone);
     return;

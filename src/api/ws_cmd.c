@@ -2,6 +2,7 @@
 
 #include "api/command.h"
 #include "api/input.h"
+#include "api/limit.h"
 #include "api/ops.h"
 #include "core/clock.h"
 #include "core/mem.h"
@@ -20,7 +21,8 @@ typedef struct {
     tc_app *app;
     bool has_user;
     int32_t user_id;
-    char *phone; /* NULL when unknown */
+    char *phone;      /* NULL when unknown */
+    unsigned refused; /* changes refused by --rate-changes in a row */
 } client;
 
 void *tc_ws_cmd_client(tc_app *app, const tc_identity *who)
@@ -139,6 +141,17 @@ static void command(tc_stream *s, client *cl, json_t *msg)
         return;
     }
     if (op.kind == TC_OP_ADD) op.who = (tc_identity){cl->has_user, cl->user_id, cl->phone};
+    tc_identity who = {cl->has_user, cl->user_id, cl->phone};
+    uint32_t retry = tc_limit_change(cl->app, &who, tc_stream_client(s), op.table_id);
+    if (retry) {
+        char m[96];
+        snprintf(m, sizeof m, TC_LIMIT_MESSAGE_FMT, retry);
+        send_error(s, m);
+        /* 1008, policy violation: it keeps sending what it is told to hold. */
+        if (++cl->refused >= TC_LIMIT_WS_STRIKES) tc_stream_ws_close(s, 1008, "too many changes");
+        return;
+    }
+    cl->refused = 0;
     tc_ops_apply(cl->app, &op, answered, call_new(s, cl, cmd));
 }
 

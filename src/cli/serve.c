@@ -4,10 +4,12 @@
 
 #include "api/app.h"
 #include "api/idem.h"
+#include "api/limit.h"
 #include "api/live.h"
 #include "api/metrics.h"
 #include "api/rest.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/mem.h"
 #include "http/session.h"
 #include "http/static.h"
@@ -171,6 +173,7 @@ int tc_cli_serve(const tc_config *cfg)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
                     "local development only");
     app->idem = tc_idem_new(IDEM_MAX_KEYS, IDEM_TTL_MS);
+    app->change_limit = tc_limit_changes_new(cfg);
 
     tc_router *router = tc_router_new();
     tc_rest_routes(router, cfg->api_prefix);
@@ -194,6 +197,13 @@ int tc_cli_serve(const tc_config *cfg)
         .new_state = tc_http_session_new,
         .app = &site,
         .max_queue = MAX_QUEUE_BYTES,
+        .max_conns = cfg->max_conns,
+        .max_conns_per_addr = cfg->max_conns_per_ip,
+        .conn_rate = cfg->rate_conns,
+        .exempt_loopback = cfg->exempt_loopback,
+        .trusted = cfg->trusted_proxies,
+        .n_trusted = cfg->n_trusted_proxies,
+        .refuse = tc_http_refuse,
     };
     tc_errmsg err;
     if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
@@ -208,6 +218,10 @@ int tc_cli_serve(const tc_config *cfg)
     tc_log_info("tablecart %s serving %s with %s, web %s", TC_VERSION, host, cfg->store_url,
                 web ? web : "(none)");
     print_table_links(tc_store_menu(app->store), host, tc_server_port(app->server));
+    tc_log_info("limits: %zu connections in all, per address %u open and %u new/s%s; %u changes/s "
+                "per caller and table (0: off)",
+                tc_server_max_conns(app->server), cfg->max_conns_per_ip, cfg->rate_conns,
+                cfg->exempt_loopback ? " (loopback exempt)" : "", cfg->rate_changes);
 
     uv_signal_init(app->loop, &m.sigterm);
     uv_signal_init(app->loop, &m.sigint);
@@ -223,6 +237,7 @@ int tc_cli_serve(const tc_config *cfg)
     tc_server_free(app->server);
     tc_router_free(router);
     tc_idem_free(app->idem);
+    tc_ratelimit_free(app->change_limit);
     tc_auth_free(app->auth);
     free(web);
     uv_loop_close(app->loop);

@@ -15,7 +15,10 @@ typedef enum {
     OPT_LISTEN,
     OPT_AUTH,
     OPT_DURABILITY,
-    OPT_CORS
+    OPT_CORS,
+    OPT_COUNT,
+    OPT_CIDR,
+    OPT_YESNO
 } opt_kind;
 
 typedef struct {
@@ -35,12 +38,20 @@ typedef struct {
 #define DEFAULT_MAX_HEAD (16 * 1024)   /* SPEC §2: request head 16 KiB */
 #define DEFAULT_MAX_BODY (64 * 1024)   /* SPEC §2: request body 64 KiB */
 #define DEFAULT_TOKEN_TTL_S (4 * 3600) /* docs/auth.md: a token lasts 4 h unless --ttl says */
+/* docs/operations.md, "Limits": a diner taps a few times a second; the load
+ * yardstick's publisher (one user) changes each table up to 20 times a second. */
+#define DEFAULT_RATE_CHANGES 20
+/* A page opens a handful of connections; a restaurant's diners often share
+ * one public address (NAT). */
+#define DEFAULT_RATE_CONNS 50
+#define DEFAULT_MAX_CONNS_PER_IP 256
 
 /* Bounds of the values a flag accepts. */
 #define MAX_SECONDS 31536000           /* one year: any longer duration is a typo */
 #define MIN_WS_MAX_MESSAGE 128u        /* below this not even a short command fits */
 #define MAX_WS_MAX_MESSAGE (16u << 20) /* 16 MiB: what one connection may hold for a message */
 #define MAX_PORT 65535                 /* the largest TCP port */
+#define MAX_COUNT 10000000u            /* rates and connection counts: beyond is a typo */
 /* The store URL schemes (store/store.c picks the backend by them). */
 #define SQLITE_PREFIX "sqlite:"
 #define REDIS_PREFIX "redis://"
@@ -66,6 +77,12 @@ static const opt_spec opts[] = {
     {"jwt-secret-file", OPT_STR, SERVE | TOKEN},
     {"cors-origin", OPT_CORS, SERVE},
     {"web", OPT_STR, SERVE},
+    {"rate-changes", OPT_COUNT, SERVE},
+    {"rate-conns", OPT_COUNT, SERVE},
+    {"max-conns-per-ip", OPT_COUNT, SERVE},
+    {"max-conns", OPT_COUNT, SERVE},
+    {"exempt-loopback", OPT_YESNO, SERVE},
+    {"trusted-proxy", OPT_CIDR, SERVE},
     {"user", OPT_ID, TOKEN},
     {"phone", OPT_STR, TOKEN},
     {"table", OPT_ID, TOKEN},
@@ -100,7 +117,13 @@ const char *tc_config_usage(void)
            "                            costs at most 1 s; power: synced before every answer\n"
            "  --jwt-secret-file FILE    (or TABLECART_JWT_SECRET)\n"
            "  --cors-origin ORIGIN      repeatable; TABLECART_CORS_ORIGIN takes a comma list\n"
-           "  --web DIR                 the diners' page (default: the repository's web/)\n";
+           "  --web DIR                 the diners' page (default: the repository's web/)\n"
+           "  --rate-changes N          20   changes/s per caller and table (burst 2N); 0: off\n"
+           "  --rate-conns N            50   new connections/s per address (burst 2N); 0: off\n"
+           "  --max-conns-per-ip N      256  open connections per address; 0: off\n"
+           "  --max-conns N             0    all connections; 0: descriptor limit minus 64\n"
+           "  --exempt-loopback yes|no  yes  127.0.0.1 and ::1 skip the per-address limits\n"
+           "  --trusted-proxy CIDR      repeatable; its X-Forwarded-For names the client\n";
 }
 
 static void env_name(const char *flag, char *out, size_t n)
@@ -223,6 +246,33 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src,
                                  v);
         return 0;
+    case OPT_COUNT:
+        if (parse_u64(v, MAX_COUNT, &n) != 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected a whole number 0 to %u, got '%s'",
+                                 src, MAX_COUNT, v);
+        if (strcmp(o->flag, "rate-changes") == 0)
+            c->rate_changes = (uint32_t)n;
+        else if (strcmp(o->flag, "rate-conns") == 0)
+            c->rate_conns = (uint32_t)n;
+        else if (strcmp(o->flag, "max-conns-per-ip") == 0)
+            c->max_conns_per_ip = (uint32_t)n;
+        else
+            c->max_conns = (uint32_t)n;
+        return 0;
+    case OPT_YESNO:
+        if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected yes or no, got '%s'", src, v);
+        c->exempt_loopback = strcmp(v, "yes") == 0;
+        return 0;
+    case OPT_CIDR:
+        if (c->n_trusted_proxies == TC_MAX_PROXIES)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: at most %d ranges", src, TC_MAX_PROXIES);
+        if (tc_cidr_parse(v, &c->trusted_proxies[c->n_trusted_proxies]) != 0)
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "%s: expected an address or CIDR range (10.0.0.0/8), got '%s'",
+                                 src, v);
+        c->n_trusted_proxies++;
+        return 0;
     case OPT_CORS:
         if (c->n_cors == TC_MAX_CORS)
             return tc_errmsg_set(err, TC_EINVAL, "%s: at most %d origins", src, TC_MAX_CORS);
@@ -251,11 +301,15 @@ static void defaults(tc_config *c)
     c->max_head = DEFAULT_MAX_HEAD;
     c->max_body = DEFAULT_MAX_BODY;
     c->token_ttl_s = DEFAULT_TOKEN_TTL_S;
+    c->rate_changes = DEFAULT_RATE_CHANGES;
+    c->rate_conns = DEFAULT_RATE_CONNS;
+    c->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
+    c->exempt_loopback = true;
 }
 
 /* The environment, for every flag not given on the command line (a flag
  * wins, and a bad variable it overrides is not an error). A comma list for
- * the repeatable --cors-origin. */
+ * the repeatable --cors-origin and --trusted-proxy. */
 static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg *err)
 {
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
@@ -276,6 +330,21 @@ static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg
                 int r = set_opt(c, &opts[i], tok, name, err);
                 if (r) return r;
             }
+            continue;
+        }
+        if (opts[i].kind == OPT_CIDR) {
+            /* Ranges are parsed into cfg: the copy is not kept. */
+            char *copy = strdup(v);
+            if (copy == NULL) return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
+            int r = 0;
+            for (char *save, *tok = strtok_r(copy, ",", &save); tok && r == 0;
+                 tok = strtok_r(NULL, ",", &save)) {
+                while (*tok == ' ')
+                    tok++;
+                r = set_opt(c, &opts[i], tok, name, err);
+            }
+            free(copy);
+            if (r) return r;
             continue;
         }
         int r = set_opt(c, &opts[i], v, name, err);

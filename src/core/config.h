@@ -4,6 +4,7 @@
 #ifndef TC_CORE_CONFIG_H
 #define TC_CORE_CONFIG_H
 
+#include "core/addr.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -19,6 +20,7 @@ typedef enum { TC_AUTH_NONE, TC_AUTH_JWT } tc_auth_mode;
 typedef enum { TC_DURABLE_PROCESS, TC_DURABLE_POWER } tc_durability;
 
 #define TC_MAX_CORS 16
+#define TC_MAX_PROXIES 16
 
 typedef struct {
     tc_cmd cmd;
@@ -42,6 +44,14 @@ typedef struct {
     const char *web_dir; /* NULL: web/ beside the binary or above it, never ./web */
     size_t max_head;     /* 16 KiB */
     size_t max_body;     /* 64 KiB */
+    /* Hostile clients (docs/operations.md, "Limits"): 0 turns a limit off. */
+    uint32_t rate_changes;     /* 20 changes/s per caller and table, burst twice that */
+    uint32_t rate_conns;       /* 50 new connections/s per client address, burst twice */
+    uint32_t max_conns_per_ip; /* 256 open connections per client address */
+    uint32_t max_conns;        /* 0: the descriptor limit minus a reserve */
+    bool exempt_loopback;      /* true: 127.0.0.0/8 and ::1 skip the per-address limits */
+    tc_cidr trusted_proxies[TC_MAX_PROXIES];
+    size_t n_trusted_proxies;
     /* token */
     int64_t token_user;
     const char *token_phone;

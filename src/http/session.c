@@ -6,6 +6,7 @@
 #include "net/server.h"
 
 #include <http_parser.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct tc_http_session {
@@ -15,6 +16,7 @@ typedef struct tc_http_session {
     tc_http_exchange *x;    /* the open exchange, or NULL */
     tc_buf pending;         /* bytes read past the current request */
     bool in_loop;           /* process() is on the stack */
+    bool waiting_turn;      /* had its share of this loop turn: tc_conn_defer'd */
 } tc_http_session;
 
 /* An exchange and, once its connection is gone, the parser that holds its
@@ -157,6 +159,17 @@ void tc_http_reply_error(tc_http_exchange *x, int status, const char *message)
     tc_http_reply_envelope(x, status, message, NULL, 0, NULL);
 }
 
+void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
+{
+    tc_buf body = TC_BUF_INIT;
+    char extra[48];
+    snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry_after_s);
+    tc_envelope(&body, status, message, NULL, 0);
+    write_response(c, false, status, "application/json;charset=UTF-8", extra, body.base, body.len,
+                   false, FRAME_LENGTH);
+    tc_buf_free(&body);
+}
+
 /* What a connection speaks between tc_http_takeover and the new protocol's
  * tc_conn_set_proto: nothing. Its state is NULL, so a close in between never
  * reaches the session that the takeover freed. */
@@ -219,9 +232,28 @@ static void preflight(tc_http_exchange *x)
     tc_buf_free(&h);
 }
 
+/* From a trusted proxy, each request names its client (a keep-alive
+ * connection of the proxy may carry another client's next request): over
+ * that client's limits, answers 429 and closes. Returns true when it did. */
+static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
+{
+    const tc_view *xff = tc_http_header_get(req, "X-Forwarded-For");
+    uint32_t retry;
+    const char *why;
+    if (tc_conn_forwarded(s->conn, xff ? *xff : (tc_view){"", 0}, &retry, &why) == 0) return false;
+    count_answer(s->site, 429);
+    tc_http_refuse(s->conn, 429, retry, why);
+    tc_http_free(s->parser);
+    s->parser = NULL;
+    tc_buf_reset(&s->pending);
+    tc_conn_close(s->conn);
+    return true;
+}
+
 static void dispatch(tc_http_session *s)
 {
     tc_http_req *req = tc_http_request(s->parser);
+    if (tc_conn_via_proxy(s->conn) && refused_forwarded(s, req)) return;
     exchange *e = tc_xcalloc(1, sizeof *e);
     tc_http_exchange *x = &e->pub;
     x->site = s->site;
@@ -234,7 +266,6 @@ static void dispatch(tc_http_session *s)
     x->cors = allowed_origin(s->site, req);
     s->x = x;
     tc_conn_set_deadline(s->conn, 0);
-
     unsigned bit = tc_router_method_bit(req->method);
     if (bit == TC_M_OPTIONS) {
         preflight(x);
@@ -310,6 +341,14 @@ static void process(tc_http_session *s, const char *data, size_t len)
             len = work.len;
         }
         if (s->parser == NULL) {
+            if (!tc_conn_spend(c)) {
+                /* This connection had its share of the loop turn: the rest
+                 * waits, in order, for the next turn (on_ready). */
+                if (len) tc_buf_append(&s->pending, data, len);
+                s->waiting_turn = true;
+                tc_conn_defer(c);
+                break;
+            }
             s->parser = tc_http_new(&s->site->limits);
             tc_conn_set_deadline(c, s->site->request_timeout_ms);
         }
@@ -338,12 +377,19 @@ static void process(tc_http_session *s, const char *data, size_t len)
     }
     s->in_loop = false;
     tc_buf_free(&work);
-    if (s->x == NULL && !tc_conn_is_closing(c)) tc_conn_resume(c);
+    if (s->x == NULL && !s->waiting_turn && !tc_conn_is_closing(c)) tc_conn_resume(c);
 }
 
 static void on_read(tc_conn *c, const char *data, size_t len)
 {
     process(tc_conn_state(c), data, len);
+}
+
+static void on_ready(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    s->waiting_turn = false;
+    process(s, NULL, 0);
 }
 
 static void on_eof(tc_conn *c)
@@ -393,4 +439,5 @@ const tc_proto tc_http_proto = {
     .on_deadline = on_deadline,
     .on_shutdown = on_shutdown,
     .on_closed = on_closed,
+    .on_ready = on_ready,
 };

@@ -71,6 +71,10 @@ void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
  * protocol (reads are dropped, its state is NULL). Returns the connection. */
 tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover);
 
+/* tc_server_opts.refuse: writes a status (429, 503) envelope with
+ * Retry-After and Connection: close to a connection that gets no session. */
+void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
+
 /* Adds the CORS headers for an allowed origin (when x->cors) to out. */
 void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out);
 

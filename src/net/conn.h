@@ -13,6 +13,7 @@
 #ifndef TC_NET_CONN_H
 #define TC_NET_CONN_H
 
+#include "core/addr.h"
 #include "core/buf.h"
 
 #include <stdbool.h>
@@ -35,7 +36,15 @@ typedef struct tc_proto {
     void (*on_shutdown)(tc_conn *c);
     /* The connection is gone: release the protocol state. Runs once. */
     void (*on_closed)(tc_conn *c);
+    /* A later loop turn after tc_conn_defer: go on with the buffered work
+     * (and resume reading once it is done). NULL: resume reading. */
+    void (*on_ready)(tc_conn *c);
 } tc_proto;
+
+/* Requests or WebSocket messages one connection may have handled in one loop
+ * turn: one pipelining or flooding client then adds at most this many
+ * answers' work to anyone else's wait (docs/architecture.md, "Fair turns"). */
+#define TC_CONN_TURN_BUDGET 8
 
 /* What a queued buffer is, for conflation: a pending whole-cart update is
  * replaced by a newer one, and a pending heartbeat makes a new one redundant. */
@@ -74,6 +83,28 @@ bool tc_conn_was_slow(const tc_conn *c);
 /* Stops/starts reading (while an async operation owns the connection). */
 void tc_conn_pause(tc_conn *c);
 void tc_conn_resume(tc_conn *c);
+
+/* Counts one request or message about to be handled on c. Returns true
+ * while c is within TC_CONN_TURN_BUDGET for this loop turn; false (counting
+ * nothing) once it has had its share: keep the rest buffered and call
+ * tc_conn_defer. */
+bool tc_conn_spend(tc_conn *c);
+/* Stops reading and calls the protocol's on_ready on a later loop turn, after
+ * the loop has polled for everyone else's input. Takes a reference until
+ * then; a connection that closes meanwhile gets no on_ready. */
+void tc_conn_defer(tc_conn *c);
+
+/* The client's address: the peer's, or through a trusted proxy
+ * (--trusted-proxy) the one its X-Forwarded-For names (tc_conn_forwarded). */
+const tc_addr *tc_conn_client(const tc_conn *c);
+/* True when the peer is a trusted proxy: its requests name the client. */
+bool tc_conn_via_proxy(const tc_conn *c);
+/* For a connection from a trusted proxy: makes the client named by xff (an
+ * X-Forwarded-For value, may be empty) the connection's client and checks
+ * the per-address limits for it (the open-connection cap whenever the client
+ * changes, the connection rate the first time). Returns 0, or TC_EBUSY with
+ * *retry_after_s and *why (a static message): answer 429 and close. */
+int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why);
 
 /* Calls the protocol's on_deadline at loop time now+ms (0 clears). The
  * resolution is the server's sweep interval. */

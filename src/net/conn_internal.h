@@ -23,9 +23,17 @@ struct tc_conn {
     uv_write_t *wreq;      /* the one write in flight, or NULL */
     size_t inflight_items; /* queue items covered by wreq */
     unsigned refs;
+    tc_conn *ready_next; /* the server's list of deferred connections */
+    uint64_t turn;       /* the loop turn `spent` counts for */
+    unsigned spent;      /* requests or messages handled in that turn */
+    tc_addr peer;        /* the socket's peer */
+    tc_addr client;      /* the client: peer, or named by a trusted proxy */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
-        proto_closed : 1, slow : 1;
+        proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1;
 };
+
+typedef struct addr_count addr_count;
+typedef struct tc_ratelimit tc_ratelimit;
 
 struct tc_server {
     uv_loop_t *loop;
@@ -36,6 +44,15 @@ struct tc_server {
     tc_conn *conns;
     size_t n_conns;
     uint64_t next_id;
+    uv_idle_t idle;   /* runs the deferred connections; active only while there are some */
+    uv_check_t check; /* counts loop turns */
+    uint64_t turn;
+    tc_conn *ready_head, *ready_tail;
+    size_t max_conns;        /* opts.max_conns, or the descriptor limit minus a reserve */
+    addr_count **addr_slots; /* open connections per client address; NULL: no cap */
+    tc_ratelimit *conn_rate; /* new connections per client address; NULL: no limit */
+    uint64_t refused_log_at; /* loop ms of the last "refused" log line */
+    uint64_t refused, refused_full;
     bool shutting_down;
     uint64_t shutdown_deadline;
     void (*shutdown_done)(void *ctx);

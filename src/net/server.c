@@ -2,10 +2,13 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/ratelimit.h"
 #include "net/conn_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 /* Deadlines are checked by one sweep over all connections rather than a
  * timer per connection: a uv_timer_t costs ~150 bytes each, the sweep costs a
@@ -14,6 +17,210 @@ enum { SWEEP_MS = 250 };
 /* Pending connections the kernel may queue before accept: a burst of diners
  * opening pages at once (the kernel caps it at net.core.somaxconn). */
 enum { LISTEN_BACKLOG = 4096 };
+/* Chains of the open-connections-per-address table (a power of two). */
+enum { ADDR_SLOTS = 4096 };
+/* Addresses whose connection rate is tracked at once: a bound on memory; past
+ * it new addresses go untracked (core/ratelimit.h). */
+enum { MAX_RATE_KEYS = 100000 };
+/* A refused connection is logged at most once per this many ms. */
+enum { REFUSED_LOG_MS = 1000 };
+
+struct addr_count {
+    addr_count *next;
+    tc_addr a;
+    uint32_t n;
+};
+
+/* --- per-address limits ------------------------------------------------------ */
+
+static addr_count **addr_slot(tc_server *s, const tc_addr *a)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < sizeof a->b; i++)
+        h = (h ^ a->b[i]) * 16777619u;
+    return &s->addr_slots[(h ^ a->family) & (ADDR_SLOTS - 1)];
+}
+
+static addr_count *addr_find(tc_server *s, const tc_addr *a)
+{
+    for (addr_count *e = *addr_slot(s, a); e; e = e->next)
+        if (tc_addr_eq(&e->a, a)) return e;
+    return NULL;
+}
+
+/* c no longer counts against its client address. */
+static void addr_uncount(tc_server *s, tc_conn *c)
+{
+    if (!c->counted) return;
+    c->counted = 0;
+    for (addr_count **pp = addr_slot(s, &c->client); *pp; pp = &(*pp)->next) {
+        addr_count *e = *pp;
+        if (!tc_addr_eq(&e->a, &c->client)) continue;
+        if (--e->n == 0) {
+            *pp = e->next;
+            free(e);
+        }
+        return;
+    }
+}
+
+/* Makes a c's client and checks the per-address limits: 0, or TC_EBUSY with
+ * the Retry-After and the reason. new_conn: this is the client's new
+ * connection (counted by the connection rate). */
+static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint32_t *retry,
+                 const char **why)
+{
+    addr_uncount(s, c);
+    c->client = *a;
+    if (s->opts.exempt_loopback && tc_addr_is_loopback(a)) return 0;
+    addr_count *e = s->addr_slots ? addr_find(s, a) : NULL;
+    if (e && e->n >= s->opts.max_conns_per_addr) {
+        /* A connection frees up when a page closes or idles out: a second is
+         * as good a guess as any, and keeps a retrying client slow. */
+        *retry = 1;
+        *why = "too many connections from this address";
+        return TC_EBUSY;
+    }
+    if (new_conn && s->conn_rate) {
+        uint64_t wait = tc_ratelimit_take(s->conn_rate, a, sizeof *a, uv_now(s->loop));
+        if (wait) {
+            *retry = tc_retry_after_s(wait);
+            *why = "too many new connections from this address";
+            return TC_EBUSY;
+        }
+    }
+    if (s->addr_slots) {
+        if (e == NULL) {
+            e = tc_xcalloc(1, sizeof *e);
+            e->a = *a;
+            addr_count **slot = addr_slot(s, a);
+            e->next = *slot;
+            *slot = e;
+        }
+        e->n++;
+        c->counted = 1;
+    }
+    return 0;
+}
+
+static void log_refused(tc_server *s, tc_conn *c, int status, const char *why)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->refused_log_at && now < s->refused_log_at + REFUSED_LOG_MS) return;
+    s->refused_log_at = now;
+    char host[TC_ADDR_STRLEN];
+    tc_log_warn("conn %llu from %s refused with %d: %s (%llu refused so far)",
+                (unsigned long long)c->id, tc_addr_str(&c->client, host, sizeof host), status, why,
+                (unsigned long long)(s->refused + s->refused_full));
+}
+
+/* Answers a connection we will not serve, then closes it: politely (its
+ * answer is read before our FIN) for a per-address limit; at once when every
+ * descriptor counts. */
+static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const char *why)
+{
+    if (status == 503)
+        s->refused_full++;
+    else
+        s->refused++;
+    log_refused(s, c, status, why);
+    if (s->opts.refuse) s->opts.refuse(c, status, retry, why);
+    if (status == 503)
+        tc_conn_abort(c);
+    else
+        tc_conn_close(c);
+}
+
+int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why)
+{
+    tc_server *s = c->srv;
+    tc_addr client;
+    tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &c->peer, &client);
+    bool first = !c->attributed;
+    if (!first && tc_addr_eq(&client, &c->client)) return 0;
+    c->attributed = 1;
+    int r = admit(s, c, &client, first, retry_after_s, why);
+    if (r != 0) {
+        s->refused++;
+        log_refused(s, c, 429, *why);
+    }
+    return r;
+}
+
+const tc_addr *tc_conn_client(const tc_conn *c)
+{
+    return &c->client;
+}
+
+bool tc_conn_via_proxy(const tc_conn *c)
+{
+    return c->via_proxy;
+}
+
+static void on_idle(uv_idle_t *h);
+
+/* --- fair turns ---------------------------------------------------------------- */
+
+bool tc_conn_spend(tc_conn *c)
+{
+    tc_server *s = c->srv;
+    if (c->turn != s->turn) {
+        c->turn = s->turn;
+        c->spent = 0;
+    }
+    if (c->spent >= TC_CONN_TURN_BUDGET) return false;
+    c->spent++;
+    return true;
+}
+
+void tc_conn_defer(tc_conn *c)
+{
+    tc_server *s = c->srv;
+    tc_conn_pause(c);
+    if (c->deferred || c->closing) return;
+    c->deferred = 1;
+    tc_conn_ref(c);
+    c->ready_next = NULL;
+    if (s->ready_tail)
+        s->ready_tail->ready_next = c;
+    else
+        s->ready_head = c;
+    s->ready_tail = c;
+    /* An active idle handle also makes the next poll return at once. */
+    uv_idle_start(&s->idle, on_idle);
+}
+
+/* After the poll phase: the next input belongs to a new turn. */
+static void on_check(uv_check_t *h)
+{
+    tc_server *s = h->data;
+    s->turn++;
+}
+
+/* Before the next poll: every connection deferred so far gets its next share,
+ * once; one deferred again waits for the turn after. */
+static void on_idle(uv_idle_t *h)
+{
+    tc_server *s = h->data;
+    tc_conn *c = s->ready_head;
+    s->ready_head = s->ready_tail = NULL;
+    uv_idle_stop(h);
+    while (c) {
+        tc_conn *next = c->ready_next;
+        c->ready_next = NULL;
+        c->deferred = 0;
+        if (!c->closing && !c->shut && c->proto) {
+            if (c->proto->on_ready)
+                c->proto->on_ready(c);
+            else
+                tc_conn_resume(c);
+        }
+        tc_conn_unref(c);
+        c = next;
+    }
+}
+
+/* --- accepting ------------------------------------------------------------------ */
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -22,10 +229,31 @@ static void on_connection(uv_stream_t *l, int status)
         tc_log_warn("accept failed: %s", uv_strerror(status));
         return;
     }
+    /* Full: the connection is still accepted (else the listener stays
+     * readable and the loop spins), answered and closed at once. */
+    bool full = s->n_conns >= s->max_conns;
     tc_conn *c = tc_conn_accept(s);
     if (c == NULL) return;
     if (s->shutting_down) {
         tc_conn_abort(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        tc_addr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
+    c->client = c->peer;
+    if (full) {
+        refuse(s, c, 503, 1, "server is at its connection limit");
+        return;
+    }
+    uint32_t retry;
+    const char *why;
+    if (s->opts.n_trusted && tc_cidr_any(s->opts.trusted, s->opts.n_trusted, &c->peer)) {
+        /* Its requests name the client (tc_conn_forwarded). */
+        c->via_proxy = 1;
+    } else if (admit(s, c, &c->peer, true, &retry, &why) != 0) {
+        refuse(s, c, 429, retry, why);
         return;
     }
     tc_conn_set_proto(c, s->opts.initial_proto, s->opts.new_state(c, s->opts.app));
@@ -52,9 +280,24 @@ static void on_sweep(uv_timer_t *t)
             void (*done)(void *) = s->shutdown_done;
             s->shutdown_done = NULL;
             uv_close((uv_handle_t *)&s->sweep, NULL);
+            uv_close((uv_handle_t *)&s->idle, NULL);
+            uv_close((uv_handle_t *)&s->check, NULL);
             done(s->shutdown_ctx);
         }
     }
+}
+
+/* The cap on all connections: RLIMIT_NOFILE less the reserve, or the
+ * configured cap when it is lower. */
+static size_t fd_cap(size_t configured)
+{
+    struct rlimit rl;
+    size_t cap = SIZE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        cap =
+            rl.rlim_cur > TC_SERVER_FD_RESERVE + 1 ? (size_t)rl.rlim_cur - TC_SERVER_FD_RESERVE : 1;
+    if (configured && configured < cap) cap = configured;
+    return cap;
 }
 
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err)
@@ -85,6 +328,17 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_idle_init(loop, &s->idle);
+    s->idle.data = s;
+    uv_unref((uv_handle_t *)&s->idle);
+    uv_check_init(loop, &s->check);
+    s->check.data = s;
+    uv_check_start(&s->check, on_check);
+    uv_unref((uv_handle_t *)&s->check);
+    s->max_conns = fd_cap(o->max_conns);
+    if (o->max_conns_per_addr) s->addr_slots = tc_xcalloc(ADDR_SLOTS, sizeof *s->addr_slots);
+    if (o->conn_rate)
+        s->conn_rate = tc_ratelimit_new(o->conn_rate, 2 * o->conn_rate, MAX_RATE_KEYS);
     *out = s;
     return 0;
 }
@@ -97,6 +351,17 @@ int tc_server_port(const tc_server *s)
 size_t tc_server_conn_count(const tc_server *s)
 {
     return s->n_conns;
+}
+
+size_t tc_server_max_conns(const tc_server *s)
+{
+    return s->max_conns;
+}
+
+uint64_t tc_server_refused(const tc_server *s, uint64_t *by_cap)
+{
+    if (by_cap) *by_cap = s->refused_full;
+    return s->refused;
 }
 
 bool tc_server_is_shutting_down(const tc_server *s)
@@ -113,6 +378,7 @@ void tc_server_forget(tc_server *s, tc_conn *c)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     s->n_conns--;
+    addr_uncount(s, c);
 }
 
 void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx), void *ctx)
@@ -132,5 +398,22 @@ void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx)
 
 void tc_server_free(tc_server *s)
 {
+    /* Deferred connections the loop ended before serving: all closed by now,
+     * held only by the list. */
+    while (s->ready_head) {
+        tc_conn *c = s->ready_head;
+        s->ready_head = c->ready_next;
+        tc_conn_unref(c);
+    }
+    if (s->addr_slots) {
+        for (size_t i = 0; i < ADDR_SLOTS; i++) {
+            for (addr_count *e = s->addr_slots[i], *next; e; e = next) {
+                next = e->next;
+                free(e);
+            }
+        }
+        free(s->addr_slots);
+    }
+    tc_ratelimit_free(s->conn_rate);
     free(s);
 }

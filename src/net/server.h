@@ -16,13 +16,38 @@ typedef struct {
     void *(*new_state)(tc_conn *c, void *app);
     void *app;        /* handed to new_state */
     size_t max_queue; /* a connection whose queue passes this much heap is closed */
+    /* All connections: past it a new one is answered 503 and closed at once.
+     * 0: RLIMIT_NOFILE minus TC_SERVER_FD_RESERVE (also the ceiling). */
+    size_t max_conns;
+    /* Per client address (0: no limit): open connections, and new
+     * connections per second (burst twice that). Over them a new connection
+     * is answered 429 with Retry-After and closed. */
+    uint32_t max_conns_per_addr;
+    uint32_t conn_rate;
+    bool exempt_loopback;   /* 127.0.0.0/8 and ::1 skip the per-address limits */
+    const tc_cidr *trusted; /* proxies whose X-Forwarded-For names the client */
+    size_t n_trusted;
+    /* Writes the answer to a connection refused before its protocol starts
+     * (status 429 or 503, Retry-After seconds, a message); the server closes
+     * it after. NULL: closed without an answer. */
+    void (*refuse)(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
 } tc_server_opts;
+
+/* Descriptors kept free below RLIMIT_NOFILE for everything that is not a
+ * client connection: the store's files (SQLite db, -wal, -shm) or Redis
+ * connections, stdio and logs, the listener, libuv's own descriptors, a
+ * static file being served, and the accept that finds the cap reached. */
+#define TC_SERVER_FD_RESERVE 64
 
 /* Binds and listens. Returns 0 and *out, or a negative code with err. */
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err);
 /* The port actually bound. */
 int tc_server_port(const tc_server *s);
 size_t tc_server_conn_count(const tc_server *s);
+/* The cap on all connections in force (see tc_server_opts.max_conns). */
+size_t tc_server_max_conns(const tc_server *s);
+/* Connections refused so far: by a per-address limit, and by the cap on all. */
+uint64_t tc_server_refused(const tc_server *s, uint64_t *by_cap);
 bool tc_server_is_shutting_down(const tc_server *s);
 
 /* Stops accepting and asks every connection to finish (on_shutdown).

@@ -44,6 +44,16 @@ struct tc_stream {
      * SSE_STREAM_SIZE), which keeps an idle SSE connection smaller. */
     tc_ws *ws;
     uint64_t last_rx, last_ping, end_at; /* loop ms; end_at 0: no lifetime */
+    /* Messages read past the connection's share of a loop turn, in order,
+     * each a uint32_t length then its bytes; reading waits until they are
+     * handled (at most one read's worth). */
+    tc_buf backlog;
+    /* A close asked for while tc_ws_feed runs waits until it returns, so it
+     * follows the answers already queued (wslay sends control frames first). */
+    bool in_feed;
+    bool refusing;       /* we closed it for policy: later messages are dropped */
+    uint16_t close_code; /* 0: none pending */
+    const char *close_reason;
 };
 
 /* An SSE stream's allocation: everything before the WebSocket-only fields. */
@@ -53,7 +63,10 @@ static void stream_free_if_done(tc_stream *s)
 {
     if (!s->gone || s->holds) return;
     if (s->hooks && s->hooks->on_free) s->hooks->on_free(s->ctx);
-    if (s->sub.kind == TC_SUB_WS) tc_ws_free(s->ws);
+    if (s->sub.kind == TC_SUB_WS) {
+        tc_ws_free(s->ws);
+        tc_buf_free(&s->backlog);
+    }
     free(s);
 }
 
@@ -62,10 +75,15 @@ static uint64_t *open_gauge(tc_stream *s)
     return s->sub.kind == TC_SUB_SSE ? &s->ss->stats.open_sse : &s->ss->stats.open_ws;
 }
 
+static bool ws_drain_backlog(tc_stream *s, bool all);
+
 /* The connection is gone: leave the hub; free once no call holds the stream. */
 static void stream_closed(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
+    /* Messages it sent before it was closed (say, as a client that stopped
+     * reading) are still carried out; only their answers are lost. */
+    if (s->sub.kind == TC_SUB_WS && s->backlog.len) ws_drain_backlog(s, true);
     tc_hub_unsubscribe(s->ss->hub, &s->sub);
     (*open_gauge(s))--;
     if (tc_conn_was_slow(c)) s->ss->stats.slow_closed++;
@@ -203,9 +221,9 @@ static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
     }
 }
 
-static void ws_on_text(void *ctx, const char *data, size_t len)
+static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 {
-    tc_stream *s = ctx;
+    if (s->refusing) return; /* closed by us for policy: nothing more is done */
     if (s->end_at && uv_now(s->ss->loop) >= s->end_at) {
         /* 1008: policy violation — the stream outlived what it was allowed. */
         tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
@@ -214,10 +232,47 @@ static void ws_on_text(void *ctx, const char *data, size_t len)
     if (s->hooks && s->hooks->on_text) s->hooks->on_text(s, s->ctx, data, len);
 }
 
+/* Handles backlogged messages while the connection has its share of the
+ * turn; all: every one, even on a closing connection (the peer's close or
+ * ours came after them). True when none is left. */
+static bool ws_drain_backlog(tc_stream *s, bool all)
+{
+    size_t off = 0;
+    while (off < s->backlog.len &&
+           (all || (!tc_conn_is_closing(s->conn) && tc_conn_spend(s->conn)))) {
+        uint32_t n;
+        memcpy(&n, s->backlog.base + off, sizeof n);
+        off += sizeof n;
+        ws_handle_text(s, s->backlog.base + off, n);
+        off += n;
+    }
+    /* On a closing connection stream_closed carries out the rest. */
+    tc_buf_consume(&s->backlog, off);
+    if (s->backlog.len == 0) tc_buf_free(&s->backlog);
+    return s->backlog.len == 0;
+}
+
+static void ws_on_text(void *ctx, const char *data, size_t len)
+{
+    tc_stream *s = ctx;
+    if (s->backlog.len == 0 && tc_conn_spend(s->conn)) {
+        ws_handle_text(s, data, len);
+        return;
+    }
+    /* Past this connection's share of the turn: kept, in order, for the next
+     * turns (ws_on_ready). */
+    uint32_t n = (uint32_t)len;
+    tc_buf_append(&s->backlog, (const char *)&n, sizeof n);
+    tc_buf_append(&s->backlog, data, len);
+}
+
 static void ws_on_closed(void *ctx, uint16_t code)
 {
     tc_stream *s = ctx;
     (void)code;
+    /* The peer's close came after these: what they ask is still done (their
+     * answers can no longer be sent). */
+    ws_drain_backlog(s, true);
     tc_conn_close(s->conn);
 }
 
@@ -225,7 +280,24 @@ static void ws_on_read(tc_conn *c, const char *data, size_t len)
 {
     tc_stream *s = tc_conn_state(c);
     s->last_rx = uv_now(s->ss->loop);
+    s->in_feed = true;
     tc_ws_feed(s->ws, data, len);
+    s->in_feed = false;
+    if (s->close_code) {
+        tc_ws_close(s->ws, s->close_code, s->close_reason);
+        s->close_code = 0;
+        tc_buf_free(&s->backlog);
+    }
+    if (s->backlog.len && !tc_conn_is_closing(c)) tc_conn_defer(c);
+}
+
+static void ws_on_ready(tc_conn *c)
+{
+    tc_stream *s = tc_conn_state(c);
+    if (ws_drain_backlog(s, false))
+        tc_conn_resume(c);
+    else if (!tc_conn_is_closing(c))
+        tc_conn_defer(c);
 }
 
 /* The next moment something is due: a ping, the silence limit, the end of
@@ -284,6 +356,7 @@ static const tc_proto ws_proto = {
     .on_deadline = ws_on_deadline,
     .on_shutdown = ws_on_shutdown,
     .on_closed = stream_closed,
+    .on_ready = ws_on_ready,
 };
 
 tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
@@ -323,7 +396,16 @@ bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, con
 
 void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
 {
-    if (s->sub.kind == TC_SUB_WS && !s->gone) tc_ws_close(s->ws, code, reason);
+    if (s->sub.kind != TC_SUB_WS || s->gone) return;
+    s->refusing = true;
+    if (s->in_feed) {
+        if (s->close_code == 0) {
+            s->close_code = code;
+            s->close_reason = reason;
+        }
+        return;
+    }
+    tc_ws_close(s->ws, code, reason);
 }
 
 /* ===== both ==================================================================== */
@@ -371,6 +453,11 @@ int32_t tc_stream_table(const tc_stream *s)
 uint64_t tc_stream_conn_id(const tc_stream *s)
 {
     return tc_conn_id(s->conn);
+}
+
+const tc_addr *tc_stream_client(const tc_stream *s)
+{
+    return tc_conn_client(s->conn);
 }
 
 /* ===== the set of streams ====================================================== */

@@ -100,7 +100,9 @@ void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t ti
  * close has begun. */
 bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,
                         size_t len, int64_t version);
-/* Starts the WebSocket close handshake with code and reason. */
+/* Starts the WebSocket close handshake with code and reason (a string that
+ * outlives the call: asked for while a message is being handled, the close
+ * is sent once the answers queued before it have been written). */
 void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason);
 
 /* Keeps s (not its connection) alive across an asynchronous call; every hold
@@ -113,5 +115,7 @@ bool tc_stream_is_open(const tc_stream *s);
 int32_t tc_stream_table(const tc_stream *s);
 /* The id of the stream's connection (the origin of its own changes). */
 uint64_t tc_stream_conn_id(const tc_stream *s);
+/* The client address of the stream's connection (tc_conn_client). */
+const tc_addr *tc_stream_client(const tc_stream *s);
 
 #endif

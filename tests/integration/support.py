@@ -347,7 +347,13 @@ class Server:
         self.cmd = cmd
         full_env = dict(os.environ)
         full_env.setdefault("TABLECART_AUTH", "none")
+        # Many tests send bursts of hundreds of changes to one table as one user on purpose
+        # (pipelining, conflation, the 100-line limit); the change limit has tests of its own
+        # (test_hostile_fairness.py), which set it.
+        full_env.setdefault("TABLECART_RATE_CHANGES", "0")
         full_env.update(env or {})
+        for k in [k for k, v in full_env.items() if v is None]:
+            del full_env[k]  # env={"NAME": None}: not set at all
         self.env = full_env
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,

@@ -1,0 +1,112 @@
+/* test_addr.c — addresses and CIDR ranges (v4, v6, v4-mapped), loopback, and
+ * the client an X-Forwarded-For names behind trusted proxies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/addr.h"
+#include "core/err.h"
+
+#include <string.h>
+
+static tc_addr A(const char *s)
+{
+    tc_addr a;
+    assert_int_equal(tc_addr_parse(s, strlen(s), &a), 0);
+    return a;
+}
+
+static const char *str(const tc_addr *a)
+{
+    static char buf[TC_ADDR_STRLEN];
+    return tc_addr_str(a, buf, sizeof buf);
+}
+
+static void test_parse_and_format(void **state)
+{
+    (void)state;
+    tc_addr a = A("203.0.113.5");
+    assert_int_equal(a.family, 4);
+    assert_string_equal(str(&a), "203.0.113.5");
+    a = A("2001:db8::1");
+    assert_int_equal(a.family, 6);
+    assert_string_equal(str(&a), "2001:db8::1");
+    /* A v4-mapped v6 address is the v4 caller. */
+    tc_addr m = A("::ffff:203.0.113.5"), v4 = A("203.0.113.5");
+    assert_true(tc_addr_eq(&m, &v4));
+    assert_int_equal(tc_addr_parse("", 0, &a), TC_EINVAL);
+    assert_int_equal(tc_addr_parse("1.2.3", 5, &a), TC_EINVAL);
+    assert_int_equal(tc_addr_parse("[::1]", 5, &a), TC_EINVAL);
+    assert_int_equal(tc_addr_parse("1.2.3.4:80", 10, &a), TC_EINVAL);
+    a = A("127.9.9.9");
+    assert_true(tc_addr_is_loopback(&a));
+    a = A("::1");
+    assert_true(tc_addr_is_loopback(&a));
+    a = A("128.0.0.1");
+    assert_false(tc_addr_is_loopback(&a));
+}
+
+static void test_cidr(void **state)
+{
+    (void)state;
+    tc_cidr c;
+    assert_int_equal(tc_cidr_parse("10.0.0.0/8", &c), 0);
+    tc_addr in = A("10.200.1.1"), out = A("11.0.0.1"), v6 = A("::1");
+    assert_true(tc_cidr_match(&c, &in));
+    assert_false(tc_cidr_match(&c, &out));
+    assert_false(tc_cidr_match(&c, &v6));
+    assert_int_equal(tc_cidr_parse("192.168.1.77/25", &c), 0); /* host bits ignored */
+    tc_addr lo = A("192.168.1.1"), hi = A("192.168.1.129");
+    assert_true(tc_cidr_match(&c, &lo));
+    assert_false(tc_cidr_match(&c, &hi));
+    assert_int_equal(tc_cidr_parse("127.0.0.1", &c), 0); /* a bare address: /32 */
+    assert_int_equal(c.bits, 32);
+    assert_int_equal(tc_cidr_parse("fd00::/8", &c), 0);
+    tc_addr ula = A("fd12::5");
+    assert_true(tc_cidr_match(&c, &ula));
+    assert_int_equal(tc_cidr_parse("0.0.0.0/0", &c), 0);
+    assert_true(tc_cidr_match(&c, &out));
+    assert_int_equal(tc_cidr_parse("10.0.0.0/33", &c), TC_EINVAL);
+    assert_int_equal(tc_cidr_parse("10.0.0.0/", &c), TC_EINVAL);
+    assert_int_equal(tc_cidr_parse("10.0.0.0/-1", &c), TC_EINVAL);
+    assert_int_equal(tc_cidr_parse("example.com", &c), TC_EINVAL);
+}
+
+static const char *fwd(const char *xff)
+{
+    static tc_cidr trusted[2];
+    tc_cidr_parse("127.0.0.1", &trusted[0]);
+    tc_cidr_parse("10.0.0.0/8", &trusted[1]);
+    tc_addr peer = A("127.0.0.1"), out;
+    tc_addr_forwarded((tc_view){xff, strlen(xff)}, trusted, 2, &peer, &out);
+    return str(&out);
+}
+
+static void test_forwarded_rightmost_untrusted(void **state)
+{
+    (void)state;
+    assert_string_equal(fwd(""), "127.0.0.1");
+    assert_string_equal(fwd("203.0.113.5"), "203.0.113.5");
+    assert_string_equal(fwd(" 203.0.113.5 , 10.1.1.1"), "203.0.113.5");
+    /* A client cannot pick its address by writing one on the left. */
+    assert_string_equal(fwd("1.1.1.1, 203.0.113.5"), "203.0.113.5");
+    /* Every hop trusted: the leftmost. */
+    assert_string_equal(fwd("10.2.2.2, 10.1.1.1"), "10.2.2.2");
+    /* A hop that does not parse: the trusted hop to its right. */
+    assert_string_equal(fwd("203.0.113.5, garbage, 10.1.1.1"), "10.1.1.1");
+    assert_string_equal(fwd("unknown"), "127.0.0.1");
+    assert_string_equal(fwd("203.0.113.5,,"), "203.0.113.5");
+    assert_string_equal(fwd("2001:db8::7"), "2001:db8::7");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_and_format),
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_forwarded_rightmost_untrusted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
