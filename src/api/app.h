@@ -13,7 +13,6 @@
 typedef struct tc_live tc_live;
 typedef struct tc_streams tc_streams;
 typedef struct tc_auth tc_auth;
-typedef struct tc_idem tc_idem;
 typedef struct tc_metrics tc_metrics;
 typedef struct tc_server tc_server;
 typedef struct tc_ratelimit tc_ratelimit;
@@ -25,7 +24,6 @@ typedef struct tc_app {
     tc_live *live;       /* the SSE and WebSocket endpoints */
     tc_streams *streams; /* every subscriber stream and their hub (push/) */
     tc_auth *auth;       /* who may do what (--auth) */
-    tc_idem *idem;       /* remembered answers for Idempotency-Key */
     tc_metrics *metrics;
     tc_server *server;
     tc_cart_limits limits;

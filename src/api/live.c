@@ -42,7 +42,7 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     snapshot_call *call = ctx;
     (void)err;
     if (status >= 0)
-        tc_stream_send_cart(call->s, tc_cart_version(c->cart),
+        tc_stream_send_cart(call->s, c->version,
                             (tc_view){c->json->data, c->json->len}, tc_clock_epoch_ms());
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
@@ -253,7 +253,7 @@ static void h_ws(tc_http_exchange *x)
 static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
-    tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), tc_cart_version(c->cart),
+    tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), c->version,
                        (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms());
 }
 

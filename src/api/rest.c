@@ -3,7 +3,6 @@
 #include "api/access.h"
 #include "api/app.h"
 #include "api/command.h"
-#include "api/idem.h"
 #include "api/input.h"
 #include "api/limit.h"
 #include "api/metrics.h"
@@ -88,7 +87,7 @@ static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_
         fail_code(x, status, err);
         return;
     }
-    int64_t version = tc_cart_version(cart->cart);
+    int64_t version = cart->version;
     char etag[64];
     snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\nCache-Control: no-cache\r\n",
              (long long)version);
@@ -123,35 +122,39 @@ static void h_get_cart(tc_http_exchange *x)
 
 /* --- mutations --------------------------------------------------------------- */
 
-typedef struct {
-    tc_http_exchange *x;
-    tc_buf idem; /* caller|table|Idempotency-Key, empty without a key */
-} mutation;
-
+/* A change's answer: the cart after it (changed, unchanged, or the answer
+ * remembered for its Idempotency-Key: the same bytes every time). */
 static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
-    mutation *m = ctx;
-    tc_http_exchange *x = m->x;
+    tc_http_exchange *x = ctx;
     if (status < 0) {
-        tc_buf_free(&m->idem);
-        free(m);
         fail_code(x, status, err);
         return;
     }
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len);
     char etag[48];
-    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)tc_cart_version(cart->cart));
-    if (m->idem.len) {
-        tc_app *app = app_of(x);
-        tc_idem_put(app->idem, tc_view_of(x->req->method_name), x->req->path,
-                    (tc_view){m->idem.base, m->idem.len}, 200, etag, body.base, body.len,
-                    uv_now(app->loop));
-    }
+    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)cart->version);
     tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
     tc_buf_free(&body);
-    tc_buf_free(&m->idem);
-    free(m);
+}
+
+/* The Idempotency-Key as the store remembers it: the caller's own, for one
+ * table, method and path — another diner reusing a key neither replays this
+ * answer nor loses their change, and the replay comes after the access
+ * check, so it never shows a table the caller may not see. Whose it is, for
+ * the per-caller budget: the user id, else the client address. */
+static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t table_id, tc_view key,
+                       tc_buf *scoped, tc_buf *caller)
+{
+    char addr[64];
+    if (who->has_user_id)
+        tc_buf_appendf(caller, "u:%lld", (long long)who->user_id);
+    else
+        tc_buf_appendf(caller, "a:%s", tc_addr_str(tc_conn_client(x->conn), addr, sizeof addr));
+    tc_buf_appendf(scoped, "%lld|%d|%s %.*s|", who->has_user_id ? (long long)who->user_id : 0,
+                   table_id, x->req->method_name, (int)x->req->path.len, x->req->path.base);
+    tc_buf_append(scoped, key.base, key.len);
 }
 
 static bool is_json(const tc_view *ct)
@@ -209,28 +212,11 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
             goto bad;
         }
     }
-    mutation *m = tc_xcalloc(1, sizeof *m);
-    m->x = x;
+    tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
     if (key) {
-        /* A key is the caller's own, for one table: another diner reusing it
-         * neither replays this answer nor loses their change. The replay
-         * comes after the access check, so it never shows a table the caller
-         * may not see. */
-        tc_buf_appendf(&m->idem, "%lld|%d|", who.who.has_user_id ? (long long)who.who.user_id : 0,
-                       op.table_id);
-        tc_buf_append(&m->idem, key->base, key->len);
-        const tc_idem_answer *a =
-            tc_idem_get(app->idem, tc_view_of(x->req->method_name), x->req->path,
-                        (tc_view){m->idem.base, m->idem.len}, uv_now(app->loop));
-        if (a) {
-            tc_http_reply(x, a->status, "application/json;charset=UTF-8", a->headers.base,
-                          a->body.base, a->body.len);
-            tc_buf_free(&m->idem);
-            free(m);
-            json_decref(body);
-            tc_buf_free(&phone);
-            return;
-        }
+        idem_scope(x, &who.who, op.table_id, *key, &scoped, &caller);
+        op.idem_key = tc_buf_cstr(&scoped);
+        op.idem_caller = tc_buf_cstr(&caller);
     }
     uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), op.table_id);
     if (retry) {
@@ -238,11 +224,11 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
         snprintf(msg, sizeof msg, TC_LIMIT_MESSAGE_FMT, retry);
         snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry);
         tc_http_reply_envelope(x, 429, msg, NULL, 0, extra);
-        tc_buf_free(&m->idem);
-        free(m);
     } else {
-        tc_ops_apply(app, &op, mutated, m);
+        tc_ops_apply(app, &op, mutated, x);
     }
+    tc_buf_free(&scoped);
+    tc_buf_free(&caller);
     json_decref(body);
     tc_buf_free(&phone);
     return;

@@ -17,12 +17,24 @@
 /* How much of an unknown type is quoted back in the error. */
 #define UNKNOWN_TYPE_QUOTED 40
 
+/* An answer that must wait for the store's answers to earlier commands:
+ * a socket's answers go out in the order of its commands. */
+typedef struct later {
+    struct later *next;
+    uint64_t after; /* send once this many store calls were answered */
+    char *type;     /* NULL: a close */
+    char *message;  /* or the close reason */
+    uint16_t code;  /* a close's code */
+} later;
+
 typedef struct {
     tc_app *app;
     bool has_user;
     int32_t user_id;
-    char *phone;      /* NULL when unknown */
-    unsigned refused; /* changes refused by --rate-changes in a row */
+    char *phone;                  /* NULL when unknown */
+    unsigned refused;             /* changes refused by --rate-changes in a row */
+    uint64_t submitted, answered; /* store calls for commands */
+    later *head, *tail;
 } client;
 
 void *tc_ws_cmd_client(tc_app *app, const tc_identity *who)
@@ -35,11 +47,61 @@ void *tc_ws_cmd_client(tc_app *app, const tc_identity *who)
     return cl;
 }
 
+static void later_free(later *l)
+{
+    free(l->type);
+    free(l->message);
+    free(l);
+}
+
 static void client_free(void *ctx)
 {
     client *cl = ctx;
+    for (later *l = cl->head, *next; l; l = next) {
+        next = l->next;
+        later_free(l);
+    }
     free(cl->phone);
     free(cl);
+}
+
+/* Sends a message (type and message, no data) now, or after the answers of
+ * the commands still with the store. type NULL: a close with code and
+ * message as its reason. */
+static void in_order(tc_stream *s, client *cl, const char *type, const char *message, uint16_t code)
+{
+    if (cl->answered == cl->submitted && cl->head == NULL) {
+        if (type)
+            tc_stream_ws_reply(s, type, message, NULL, 0, -1);
+        else
+            tc_stream_ws_close(s, code, message);
+        return;
+    }
+    later *l = tc_xcalloc(1, sizeof *l);
+    l->after = cl->submitted;
+    l->type = type ? tc_xstrdup(type) : NULL;
+    l->message = tc_xstrdup(message);
+    l->code = code;
+    if (cl->tail)
+        cl->tail->next = l;
+    else
+        cl->head = l;
+    cl->tail = l;
+}
+
+/* Sends what waited for the store calls answered so far. */
+static void flush_later(tc_stream *s, client *cl)
+{
+    while (cl->head && cl->head->after <= cl->answered) {
+        later *l = cl->head;
+        cl->head = l->next;
+        if (cl->head == NULL) cl->tail = NULL;
+        if (l->type)
+            tc_stream_ws_reply(s, l->type, l->message, NULL, 0, -1);
+        else
+            tc_stream_ws_close(s, l->code, l->message);
+        later_free(l);
+    }
 }
 
 /* One store call on behalf of a socket; holds the stream until it answers. */
@@ -65,9 +127,9 @@ static void call_end(call *c)
     free(c);
 }
 
-static void send_error(tc_stream *s, const char *message)
+static void send_error(tc_stream *s, client *cl, const char *message)
 {
-    tc_stream_ws_reply(s, TC_WIRE_ERROR, message, NULL, 0, -1);
+    in_order(s, cl, TC_WIRE_ERROR, message, 0);
 }
 
 static void resynced(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
@@ -75,8 +137,8 @@ static void resynced(void *ctx, int status, const tc_store_cart *cart, const tc_
     call *c = ctx;
     (void)err;
     if (status >= 0)
-        tc_stream_send_cart(c->s, tc_cart_version(cart->cart),
-                            (tc_view){cart->json->data, cart->json->len}, tc_clock_epoch_ms());
+        tc_stream_send_cart(c->s, cart->version, (tc_view){cart->json->data, cart->json->len},
+                            tc_clock_epoch_ms());
     call_end(c);
 }
 
@@ -93,19 +155,23 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
 {
     call *c = ctx;
     tc_stream *s = c->s;
+    client *cl = c->cl;
+    cl->answered++;
     if (status < 0) {
-        send_error(s, err && err->text[0] ? err->text : tc_strerror(status));
+        tc_stream_ws_reply(s, TC_WIRE_ERROR, err && err->text[0] ? err->text : tc_strerror(status),
+                           NULL, 0, -1);
     } else if (tc_stream_is_open(s)) {
         char type[ANSWER_TYPE_MAX];
         answer_type(tc_command_type(c->cmd), type);
         bool stale = tc_stream_ws_reply(s, type, TC_WIRE_OK_MESSAGE, cart->json->data,
-                                        cart->json->len, tc_cart_version(cart->cart));
+                                        cart->json->len, cart->version);
         if (stale) {
             /* The client now shows an older cart than it was sent: send the
              * current one again. */
             tc_ops_get(c->cl->app, tc_stream_table(s), resynced, call_new(s, c->cl, NULL));
         }
     }
+    flush_later(s, cl);
     call_end(c);
 }
 
@@ -114,30 +180,30 @@ static void command(tc_stream *s, client *cl, json_t *msg)
     tc_errmsg err = {{0}};
     const char *type = NULL;
     if (tc_input_str(msg, "type", &type, &err) != 0 || type == NULL) {
-        send_error(s, "type is required");
+        send_error(s, cl, "type is required");
         return;
     }
     if (strcmp(type, TC_WIRE_HEARTBEAT) == 0) {
-        tc_stream_ws_reply(s, TC_WIRE_HEARTBEAT, TC_WIRE_PONG_MESSAGE, NULL, 0, -1);
+        in_order(s, cl, TC_WIRE_HEARTBEAT, TC_WIRE_PONG_MESSAGE, 0);
         return;
     }
     const tc_command *cmd = tc_command_by_type(type);
     if (cmd == NULL) {
         char m[96];
         snprintf(m, sizeof m, "unknown message type '%.*s'", UNKNOWN_TYPE_QUOTED, type);
-        send_error(s, m);
+        send_error(s, cl, m);
         return;
     }
     json_t *data = json_object_get(msg, "data");
     if (tc_command_has_fields(cmd) && !json_is_object(data)) {
-        send_error(s, "data must be an object");
+        send_error(s, cl, "data must be an object");
         return;
     }
     tc_op op = {
         .table_id = tc_stream_table(s), .expect_version = -1, .origin = tc_stream_conn_id(s)};
     tc_command_source src = {.obj = data, .query = NULL};
     if (tc_command_read(cmd, &src, &op, &err) != 0) {
-        send_error(s, err.text);
+        send_error(s, cl, err.text);
         return;
     }
     if (op.kind == TC_OP_ADD) op.who = (tc_identity){cl->has_user, cl->user_id, cl->phone};
@@ -146,12 +212,13 @@ static void command(tc_stream *s, client *cl, json_t *msg)
     if (retry) {
         char m[96];
         snprintf(m, sizeof m, TC_LIMIT_MESSAGE_FMT, retry);
-        send_error(s, m);
+        send_error(s, cl, m);
         /* 1008, policy violation: it keeps sending what it is told to hold. */
-        if (++cl->refused >= TC_LIMIT_WS_STRIKES) tc_stream_ws_close(s, 1008, "too many changes");
+        if (++cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
         return;
     }
     cl->refused = 0;
+    cl->submitted++;
     tc_ops_apply(cl->app, &op, answered, call_new(s, cl, cmd));
 }
 
@@ -160,7 +227,7 @@ static void on_text(tc_stream *s, void *ctx, const char *data, size_t len)
     tc_errmsg err;
     json_t *msg;
     if (tc_input_object(data, len, &msg, &err) != 0) {
-        send_error(s, "message is not a valid JSON object");
+        send_error(s, ctx, "message is not a valid JSON object");
         return;
     }
     command(s, ctx, msg);

@@ -47,6 +47,10 @@ typedef struct {
     int64_t expect_version; /* If-Match; -1 when unconditional */
     uint64_t origin;        /* id of the connection that asked; 0 = none.
                                Not used by the rules: carried to the change feed */
+    /* Idempotency-Key, scoped to caller, table, method and path, and whose
+     * it is; NULL = none. Not used by the rules: the store remembers the
+     * answer (store/idem.h). */
+    const char *idem_key, *idem_caller;
 } tc_op;
 
 typedef struct {

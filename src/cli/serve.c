@@ -3,7 +3,6 @@
 #include "cli/cli.h"
 
 #include "api/app.h"
-#include "api/idem.h"
 #include "api/limit.h"
 #include "api/live.h"
 #include "api/metrics.h"
@@ -26,10 +25,6 @@
  * before the rest are dropped: inside deploy/'s TimeoutStopSec=10, so the
  * process exits 0 on its own (docs/operations.md, "Stop"). */
 #define SHUTDOWN_GRACE_MS 5000
-/* Idempotency-Key answers: the newest 10,000, each for 24 h (docs/api.md);
- * a retry comes within minutes, and the memory stays bounded. */
-#define IDEM_MAX_KEYS 10000
-#define IDEM_TTL_MS (24ull * 3600 * 1000)
 /* A connection whose unsent output passes 1 MiB is closed: a client that
  * stopped reading (docs/architecture.md, "Bounded output"). */
 #define MAX_QUEUE_BYTES (1u << 20)
@@ -172,7 +167,6 @@ int tc_cli_serve(const tc_config *cfg)
     if (cfg->auth == TC_AUTH_NONE)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "
                     "local development only");
-    app->idem = tc_idem_new(IDEM_MAX_KEYS, IDEM_TTL_MS);
     app->change_limit = tc_limit_changes_new(cfg);
 
     tc_router *router = tc_router_new();
@@ -236,7 +230,6 @@ int tc_cli_serve(const tc_config *cfg)
     tc_live_free(m.live);
     tc_server_free(app->server);
     tc_router_free(router);
-    tc_idem_free(app->idem);
     tc_ratelimit_free(app->change_limit);
     tc_auth_free(app->auth);
     free(web);

@@ -13,6 +13,7 @@
 #ifndef TC_STORE_BACKEND_H
 #define TC_STORE_BACKEND_H
 
+#include "store/idem.h"
 #include "store/store.h"
 
 typedef struct tc_store_pipeline tc_store_pipeline;
@@ -26,17 +27,30 @@ struct tc_store {
     tc_store_feed_cb feed;
     void *feed_ctx;
     tc_store_pipeline *pipe; /* the per-table state (pipeline backends) */
+    tc_idem *idem;           /* remembered Idempotency-Key answers */
     bool closing;            /* tc_store_close began: answer nobody */
 };
+
+/* An Idempotency-Key answer to save with a change. */
+typedef struct tc_store_idem_rec {
+    struct tc_store_idem_rec *next;
+    char *key, *caller;
+    int64_t version;    /* the answer's cart version */
+    tc_rbuf *json;      /* and its DTO */
+    int64_t expires_ms; /* epoch ms */
+} tc_store_idem_rec;
 
 /* One unit of work handed to a pipeline backend. Owned by store.c; the
  * backend keeps it from submit until it calls done. */
 typedef struct tc_store_job {
     enum { TC_JOB_LOAD, TC_JOB_SAVE } kind;
     int32_t table_id;
-    /* save: the new cart's version, updated_at (ms, -1 for none) and DTO */
+    /* save: the new cart's version (-1: no cart change, answers only),
+     * updated_at (ms, -1 for none) and DTO, and the answers to remember in
+     * the same transaction */
     int64_t version, updated_at;
     tc_rbuf *json;
+    tc_store_idem_rec *idem;
     /* load: the stored DTO (found false: none stored yet) */
     bool found;
     tc_buf row;
@@ -65,6 +79,10 @@ typedef struct tc_store_backend {
     int (*load_menu)(tc_store *s, tc_menu **out, tc_errmsg *err);
     /* Upserts every row of m in one transaction. */
     int (*import_menu)(tc_store *s, const tc_menu *m, tc_errmsg *err);
+    /* Puts every remembered Idempotency-Key answer not expired at now_ms
+     * into d, oldest first (at open). NULL: answers are not kept across a
+     * restart. */
+    int (*load_idem)(tc_store *s, tc_idem *d, int64_t now_ms, tc_errmsg *err);
     int (*ping)(tc_store *s);
     /* The pipeline's way: takes j; calls j->done on the loop thread later. A
      * backend may finish several saves in one transaction: all commit or

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: the idem table */
 /* How long a write waits for a lock held by another process on the same
  * file (a `menu import`) before failing. */
 #define BUSY_TIMEOUT_MS 5000
@@ -60,11 +60,22 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " table_id INTEGER PRIMARY KEY,"
                                  " version INTEGER NOT NULL,"
                                  " updated_at INTEGER,"
-                                 " cart_json TEXT NOT NULL);";
+                                 " cart_json TEXT NOT NULL);"
+                                 /* Idempotency-Key answers (store/idem.h): written with the
+                                  * change they answer, read back at start. */
+                                 "CREATE TABLE IF NOT EXISTS idem ("
+                                 " key TEXT PRIMARY KEY,"
+                                 " caller TEXT NOT NULL,"
+                                 " version INTEGER NOT NULL,"
+                                 " cart_json TEXT NOT NULL,"
+                                 " expires_at INTEGER NOT NULL);"
+                                 "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);";
 
 /* In --durability process, the writer syncs what was committed at least this
  * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
 #define SYNC_EVERY_MS 1000
+/* Expired Idempotency-Key answers are deleted from the file this often. */
+#define PRUNE_EVERY_MS 60000
 
 typedef struct {
     sqlite3 *db;
@@ -73,7 +84,7 @@ typedef struct {
     tc_durability durability;
     /* Prepared once at open, reset after every use. */
     sqlite3_stmt *begin, *commit, *rollback, *ping;
-    sqlite3_stmt *get_cart, *put_cart;
+    sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
@@ -88,6 +99,7 @@ typedef struct {
     /* writer only */
     bool dirty;         /* committed since the last sync */
     uint64_t synced_at; /* uv_hrtime of the last sync */
+    uint64_t pruned_at; /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
 static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
@@ -172,6 +184,9 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (table_id) DO UPDATE SET"
                        " version = excluded.version, updated_at = excluded.updated_at,"
                        " cart_json = excluded.cart_json"},
+        {&q->put_idem, "INSERT OR REPLACE INTO idem (key, caller, version, cart_json, expires_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {&q->prune_idem, "DELETE FROM idem WHERE expires_at <= ?1"},
         {&q->put_store, "INSERT INTO stores (store_id, name) VALUES (?1, ?2)"
                         " ON CONFLICT (store_id) DO UPDATE SET name = excluded.name"},
         {&q->put_table, "INSERT INTO tables (table_id, table_number, store_id)"
@@ -208,8 +223,9 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 
 static void sq_free(sq_store *q)
 {
-    sqlite3_stmt *all[] = {q->begin,    q->commit,    q->rollback,  q->ping,       q->get_cart,
-                           q->put_cart, q->put_store, q->put_table, q->put_cuisine};
+    sqlite3_stmt *all[] = {q->begin,     q->commit,    q->rollback,   q->ping,
+                           q->get_cart,  q->put_cart,  q->put_idem,   q->prune_idem,
+                           q->put_store, q->put_table, q->put_cuisine};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
@@ -403,6 +419,37 @@ static int import_rows(sq_store *q, const tc_menu *m, tc_errmsg *err)
     return rc;
 }
 
+/* Reads every answer not expired at now_ms into d, oldest first. */
+static int sq_load_idem(tc_store *s, tc_idem *d, int64_t now_ms, tc_errmsg *err)
+{
+    sq_store *q = s->impl;
+    sqlite3_stmt *st;
+    uv_mutex_lock(&q->db_lock);
+    int rc = sqlite3_prepare_v2(q->db,
+                                "SELECT key, caller, version, cart_json, expires_at FROM idem"
+                                " WHERE expires_at > ?1 ORDER BY expires_at",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sq_fail(q, err, "read remembered answers");
+        uv_mutex_unlock(&q->db_lock);
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, now_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = col_text(st, 0), *caller = col_text(st, 1);
+        const void *json = sqlite3_column_blob(st, 3);
+        if (!key || !caller || !json) continue;
+        tc_rbuf *r = tc_rbuf_new(json, (size_t)sqlite3_column_bytes(st, 3));
+        tc_idem_put(d, tc_view_of(caller), tc_view_of(key), sqlite3_column_int64(st, 2), r,
+                    sqlite3_column_int64(st, 4), now_ms);
+        tc_rbuf_unref(r);
+    }
+    sqlite3_finalize(st);
+    rc = rc == SQLITE_DONE ? 0 : sq_fail(q, err, "read remembered answers");
+    uv_mutex_unlock(&q->db_lock);
+    return rc;
+}
+
 /* --- carts: the writer thread ------------------------------------------- */
 
 /* Reads table j->table_id's stored DTO into j->row. */
@@ -422,8 +469,24 @@ static void run_load(sq_store *q, tc_store_job *j)
     sqlite3_clear_bindings(st);
 }
 
+static int run_save_idem(sq_store *q, const tc_store_idem_rec *rec)
+{
+    sqlite3_stmt *st = q->put_idem;
+    sqlite3_bind_text(st, 1, rec->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rec->caller, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, rec->version);
+    sqlite3_bind_text(st, 4, rec->json->data, (int)rec->json->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, rec->expires_ms);
+    return sq_exec(st);
+}
+
+/* Writes a save job: its cart (unless only answers changed) and the answers
+ * to remember. */
 static int run_save(sq_store *q, const tc_store_job *j)
 {
+    for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next)
+        if (run_save_idem(q, rec) != 0) return -1;
+    if (j->version < 0) return 0;
     sqlite3_stmt *st = q->put_cart;
     sqlite3_bind_int(st, 1, j->table_id);
     sqlite3_bind_int64(st, 2, j->version);
@@ -435,6 +498,11 @@ static int run_save(sq_store *q, const tc_store_job *j)
     return sq_exec(st);
 }
 
+static uint64_t since_prune_ms(const sq_store *q)
+{
+    return (uv_hrtime() - q->pruned_at) / 1000000u;
+}
+
 /* Commits every save of the list (loads are skipped) in one transaction:
  * all of them or none. */
 static void run_saves(sq_store *q, tc_store_job *jobs)
@@ -443,6 +511,12 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
     int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
     for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
         if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0) rc = sq_fail(q, &err, "save cart");
+    if (rc == 0 && since_prune_ms(q) >= PRUNE_EVERY_MS) {
+        /* Answers past their 24 h go in the same transaction, now and then. */
+        sqlite3_bind_int64(q->prune_idem, 1, tc_clock_epoch_ms());
+        if (sq_exec(q->prune_idem) != 0) rc = sq_fail(q, &err, "forget old answers");
+        q->pruned_at = uv_hrtime();
+    }
     if (rc == 0 && sq_exec(q->commit) != 0) rc = sq_fail(q, &err, "commit");
     if (rc != 0) sq_rollback(q);
     for (tc_store_job *j = jobs; j; j = j->next) {
@@ -598,6 +672,7 @@ const tc_store_backend tc_store_backend_sqlite = {
     .close = sq_close,
     .load_menu = sq_load_menu,
     .import_menu = sq_import_menu,
+    .load_idem = sq_load_idem,
     .ping = sq_ping,
     .submit = sq_submit,
 };

@@ -36,8 +36,8 @@ static const tc_store_backend *const backends[] = {
 typedef struct request {
     struct request *next;
     bool is_get;
-    tc_op op; /* strings point into remark and phone */
-    char *remark, *phone;
+    tc_op op; /* strings point into remark, phone and the idem copies */
+    char *remark, *phone, *idem_key, *idem_caller;
     tc_cart_limits lim;
     tc_store_cb cb;
     void *ctx;
@@ -45,7 +45,8 @@ typedef struct request {
     int status;
     tc_errmsg err;
     tc_cart *result; /* the cart after this change, if it changed it */
-    tc_rbuf *json;   /* its DTO */
+    tc_rbuf *json;   /* its DTO; or a replayed answer's */
+    int64_t version; /* a replayed answer's version */
 } request;
 
 typedef enum { T_COLD, T_LOADING, T_READY, T_SAVING } table_phase;
@@ -58,8 +59,9 @@ typedef struct table_state {
     tc_cart *cart; /* committed; NULL until loaded */
     tc_rbuf *json; /* its DTO */
     request *head, *tail;
-    request *batch; /* being saved, in order */
-    tc_cart *work;  /* the cart after the batch */
+    request *batch;          /* being saved, in order */
+    tc_cart *work;           /* the cart after the batch */
+    tc_store_idem_rec *idem; /* the batch's answers to remember */
 } table_state;
 
 struct tc_store_pipeline {
@@ -104,6 +106,8 @@ static void request_free(request *r)
 {
     free(r->remark);
     free(r->phone);
+    free(r->idem_key);
+    free(r->idem_caller);
     tc_cart_free(r->result);
     tc_rbuf_unref(r->json);
     free(r);
@@ -114,10 +118,31 @@ static void answer(tc_store *s, request *r, int status, const tc_cart *cart, tc_
                    const tc_errmsg *err)
 {
     if (!s->closing) {
-        tc_store_cart c = {cart, json};
+        tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1};
         r->cb(r->ctx, status, cart ? &c : NULL, err);
     }
     request_free(r);
+}
+
+/* The answer to a change whose key was answered before. */
+static void answer_replay(tc_store *s, request *r)
+{
+    if (!s->closing) {
+        tc_store_cart c = {NULL, r->json, r->version};
+        r->cb(r->ctx, TC_STORE_REPLAYED, &c, NULL);
+    }
+    request_free(r);
+}
+
+static void idem_recs_free(tc_store_idem_rec *rec)
+{
+    for (tc_store_idem_rec *next; rec; rec = next) {
+        next = rec->next;
+        free(rec->key);
+        free(rec->caller);
+        tc_rbuf_unref(rec->json);
+        free(rec);
+    }
 }
 
 static void answer_failed(tc_store *s, request *r, const tc_errmsg *err)
@@ -211,22 +236,32 @@ static void saved(tc_store_job *j)
          * cart as of its own change; the batch is freed after all of them. */
         tc_cart *prev_cart = t->cart;
         tc_rbuf *prev_json = t->json;
-        t->cart = t->work;
-        t->json = tc_rbuf_ref(j->json);
-        const tc_cart *shown = prev_cart;
-        tc_rbuf *shown_json = prev_json;
+        if (j->version >= 0) {
+            t->cart = t->work;
+            t->json = tc_rbuf_ref(j->json);
+            t->work = NULL;
+        } else {
+            /* Only answers to remember: the cart did not change. */
+            prev_cart = NULL;
+            prev_json = NULL;
+        }
+        const tc_cart *shown = prev_cart ? prev_cart : t->cart;
+        tc_rbuf *shown_json = prev_json ? prev_json : t->json;
         for (request *r = batch; r; r = r->next) {
             if (r->status == 0) {
                 shown = r->result;
                 shown_json = r->json;
                 if (s->feed && !s->closing) {
-                    tc_store_cart c = {r->result, r->json};
+                    tc_store_cart c = {r->result, r->json, tc_cart_version(r->result)};
                     s->feed(s->feed_ctx, &c, r->op.origin);
                 }
             }
             if (s->closing) continue;
             if (r->status == 0 || r->status == TC_UNCHANGED) {
-                tc_store_cart c = {shown, shown_json};
+                tc_store_cart c = {shown, shown_json, tc_cart_version(shown)};
+                r->cb(r->ctx, r->status, &c, NULL);
+            } else if (r->status == TC_STORE_REPLAYED) {
+                tc_store_cart c = {NULL, r->json, r->version};
                 r->cb(r->ctx, r->status, &c, NULL);
             } else {
                 r->cb(r->ctx, r->status, NULL, &r->err);
@@ -236,17 +271,46 @@ static void saved(tc_store_job *j)
         tc_cart_free(prev_cart);
         tc_rbuf_unref(prev_json);
     } else {
-        tc_cart_free(t->work);
+        /* The answers remembered for the batch were never given. */
+        for (tc_store_idem_rec *rec = t->idem; rec; rec = rec->next)
+            tc_idem_forget(s->idem, tc_view_of(rec->key));
         for (request *r = batch, *next; r; r = next) {
             next = r->next;
             answer_failed(s, r, &j->err);
         }
     }
+    tc_cart_free(t->work);
     t->work = NULL;
+    idem_recs_free(t->idem);
+    t->idem = NULL;
     tc_rbuf_unref(j->json);
     free(j);
     t->phase = T_READY;
     pump(s, t);
+}
+
+/* Remembers r's answer (the cart as r leaves it) at once, so that a retry
+ * later in the queue is a replay, and adds it to the batch's save; a failed
+ * save forgets it again. */
+static void remember(tc_store *s, table_state *t, request *r, const tc_cart *work, int64_t now)
+{
+    tc_store_idem_rec *rec = tc_xcalloc(1, sizeof *rec);
+    rec->key = tc_xstrdup(r->idem_key);
+    rec->caller = tc_xstrdup(r->idem_caller ? r->idem_caller : "");
+    rec->version = tc_cart_version(work);
+    rec->json = r->json ? tc_rbuf_ref(r->json) : NULL;
+    if (rec->json == NULL) {
+        /* Unchanged: the answer shows the cart as the batch has it so far. */
+        request *last = NULL;
+        for (request *q = t->batch; q && q != r; q = q->next)
+            if (q->status == 0) last = q;
+        rec->json = last ? tc_rbuf_ref(last->json) : tc_rbuf_ref(t->json);
+    }
+    rec->expires_ms = now + TC_STORE_IDEM_TTL_MS;
+    rec->next = t->idem;
+    t->idem = rec;
+    tc_idem_put(s->idem, tc_view_of(rec->caller), tc_view_of(rec->key), rec->version, rec->json,
+                rec->expires_ms, now);
 }
 
 /* Applies up to BATCH_MAX changes at the head of t's queue to a copy of its
@@ -263,15 +327,27 @@ static bool apply_batch(tc_store *s, table_state *t)
         r->next = NULL;
         *tail = r;
         tail = &r->next;
-        r->status = tc_cart_apply(work, &r->op, s->menu, &r->lim, tc_clock_epoch_ms(), &r->err);
+        int64_t now = tc_clock_epoch_ms();
+        const tc_idem_answer *seen =
+            r->idem_key ? tc_idem_get(s->idem, tc_view_of(r->idem_key), now) : NULL;
+        if (seen) {
+            /* A retry: the first answer again, nothing applied. */
+            r->status = TC_STORE_REPLAYED;
+            r->version = seen->version;
+            r->json = tc_rbuf_ref(seen->json);
+            continue;
+        }
+        r->status = tc_cart_apply(work, &r->op, s->menu, &r->lim, now, &r->err);
         if (r->status == 0) {
             r->result = tc_cart_clone(work);
             r->json = tc_store_encode(s, work);
             changed = true;
         }
+        if (r->idem_key && (r->status == 0 || r->status == TC_UNCHANGED))
+            remember(s, t, r, work, now);
     }
     t->work = work;
-    return changed;
+    return changed || t->idem != NULL;
 }
 
 /* Moves t's queue along as far as it can. Re-entered from an answer's
@@ -300,9 +376,10 @@ static void pump(tc_store *s, table_state *t)
             tc_store_job *j = tc_xcalloc(1, sizeof *j);
             j->kind = TC_JOB_SAVE;
             j->table_id = t->table_id;
-            j->version = tc_cart_version(last->result);
-            j->updated_at = tc_cart_updated_at(last->result);
-            j->json = tc_rbuf_ref(last->json);
+            j->version = last ? tc_cart_version(last->result) : -1;
+            j->updated_at = last ? tc_cart_updated_at(last->result) : -1;
+            j->json = last ? tc_rbuf_ref(last->json) : NULL;
+            j->idem = t->idem;
             j->done = saved;
             j->ctx = s;
             t->phase = T_SAVING;
@@ -318,6 +395,8 @@ static void pump(tc_store *s, table_state *t)
             next = r->next;
             if (r->status == TC_UNCHANGED)
                 answer(s, r, TC_UNCHANGED, t->cart, t->json, NULL);
+            else if (r->status == TC_STORE_REPLAYED)
+                answer_replay(s, r);
             else
                 answer(s, r, r->status, NULL, NULL, &r->err);
         }
@@ -345,6 +424,7 @@ static void pipeline_free(tc_store *s)
             next = t->chain;
             free_all(t->head);
             free_all(t->batch);
+            idem_recs_free(t->idem);
             tc_cart_free(t->work);
             tc_cart_free(t->cart);
             tc_rbuf_unref(t->json);
@@ -361,6 +441,7 @@ typedef struct {
     tc_store *s;
     tc_store_cb cb;
     void *ctx;
+    char *idem_key, *idem_caller; /* remembered once answered (in memory only) */
 } be_call;
 
 static void be_answered(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
@@ -368,12 +449,19 @@ static void be_answered(void *ctx, int status, const tc_cart *cart, const tc_err
     be_call *call = ctx;
     if (cart) {
         tc_rbuf *json = tc_store_encode(call->s, cart);
-        tc_store_cart c = {cart, json};
+        tc_store_cart c = {cart, json, tc_cart_version(cart)};
+        if (call->idem_key && status >= 0) {
+            int64_t now = tc_clock_epoch_ms();
+            tc_idem_put(call->s->idem, tc_view_of(call->idem_caller), tc_view_of(call->idem_key),
+                        c.version, json, now + TC_STORE_IDEM_TTL_MS, now);
+        }
         call->cb(call->ctx, status, &c, err);
         tc_rbuf_unref(json);
     } else {
         call->cb(call->ctx, status, NULL, err);
     }
+    free(call->idem_key);
+    free(call->idem_caller);
     free(call);
 }
 
@@ -390,7 +478,7 @@ void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin)
 {
     if (s->feed == NULL) return;
     tc_rbuf *json = tc_store_encode(s, cart);
-    tc_store_cart c = {cart, json};
+    tc_store_cart c = {cart, json, tc_cart_version(cart)};
     s->feed(s->feed_ctx, &c, origin);
     tc_rbuf_unref(json);
 }
@@ -430,7 +518,17 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
             be->close(s);
         }
     }
+    s->idem = tc_idem_new(TC_STORE_IDEM_MAX_BYTES, TC_STORE_IDEM_CALLER_BYTES);
+    if (rc == 0 && be->load_idem) {
+        rc = be->load_idem(s, s->idem, tc_clock_epoch_ms(), err);
+        if (rc != 0) {
+            s->closing = true;
+            be->close(s);
+            tc_menu_free(s->menu);
+        }
+    }
     if (rc != 0) {
+        tc_idem_free(s->idem);
         free(s);
         return rc;
     }
@@ -449,8 +547,19 @@ void tc_store_close(tc_store *s)
     s->closing = true;
     s->be->close(s);
     pipeline_free(s);
+    tc_idem_free(s->idem);
     tc_menu_free(s->menu);
     free(s);
+}
+
+size_t tc_store_idem_bytes(const tc_store *s)
+{
+    return tc_idem_bytes(s->idem);
+}
+
+uint64_t tc_store_idem_evicted(const tc_store *s)
+{
+    return tc_idem_evicted(s->idem);
 }
 
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx)
@@ -515,15 +624,32 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     const tc_table *t = known_table(s, op->table_id, cb, ctx);
     if (t == NULL) return;
     if (!s->be->submit) {
-        s->be->mutate(s, t, op, lim, be_answered, be_call_new(s, cb, ctx));
+        const tc_idem_answer *seen =
+            op->idem_key ? tc_idem_get(s->idem, tc_view_of(op->idem_key), tc_clock_epoch_ms())
+                         : NULL;
+        if (seen) {
+            tc_store_cart c = {NULL, seen->json, seen->version};
+            cb(ctx, TC_STORE_REPLAYED, &c, NULL);
+            return;
+        }
+        be_call *call = be_call_new(s, cb, ctx);
+        if (op->idem_key) {
+            call->idem_key = tc_xstrdup(op->idem_key);
+            call->idem_caller = tc_xstrdup(op->idem_caller ? op->idem_caller : "");
+        }
+        s->be->mutate(s, t, op, lim, be_answered, call);
         return;
     }
     request *r = tc_xcalloc(1, sizeof *r);
     r->op = *op;
     r->remark = op->remark ? tc_xstrdup(op->remark) : NULL;
     r->phone = op->who.phone ? tc_xstrdup(op->who.phone) : NULL;
+    r->idem_key = op->idem_key ? tc_xstrdup(op->idem_key) : NULL;
+    r->idem_caller = op->idem_caller ? tc_xstrdup(op->idem_caller) : NULL;
     r->op.remark = r->remark;
     r->op.who.phone = r->phone;
+    r->op.idem_key = r->idem_key;
+    r->op.idem_caller = r->idem_caller;
     r->lim = *lim;
     r->cb = cb;
     r->ctx = ctx;

@@ -30,12 +30,18 @@ typedef struct tc_store tc_store;
  * once when the cart was made. Both are borrowed for the callback; take a
  * reference to json (tc_rbuf_ref) to keep the bytes. */
 typedef struct {
-    const tc_cart *cart;
+    const tc_cart *cart; /* NULL for a replayed answer (TC_STORE_REPLAYED) */
     tc_rbuf *json;
+    int64_t version;
 } tc_store_cart;
 
-/* Result of a get or mutate. status: 0 changed, TC_UNCHANGED, or a negative
- * tc_err with err filled. c is the cart after the call (NULL on error). */
+/* A mutate's positive status: the op carried an Idempotency-Key already
+ * answered; c holds that answer's version and DTO (c->cart is NULL). */
+#define TC_STORE_REPLAYED 2
+
+/* Result of a get or mutate. status: 0 changed, TC_UNCHANGED,
+ * TC_STORE_REPLAYED, or a negative tc_err with err filled. c is the cart
+ * after the call (NULL on error). */
 typedef void (*tc_store_cb)(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err);
 
 /* A change committed to table c->cart's table. origin: the op's origin. */
@@ -79,9 +85,23 @@ int tc_store_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err);
 void tc_store_get(tc_store *s, int32_t table_id, tc_store_cb cb, void *ctx);
 
 /* Applies op (tc_cart_apply) in the table's order and answers once the new
- * cart is durable. op, its strings and lim are copied. */
+ * cart is durable. op, its strings and lim are copied. With op->idem_key, a
+ * 2xx answer (changed or unchanged) is remembered for TC_STORE_IDEM_TTL_MS,
+ * saved with the change, and a later op with the same key is answered
+ * TC_STORE_REPLAYED with it instead of being applied again. */
 void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc_store_cb cb,
                      void *ctx);
+
+/* How long an Idempotency-Key answer is remembered (SPEC §3: 24 h), and the
+ * heap the remembered answers may take, overall and per caller (docs/api.md). */
+#define TC_STORE_IDEM_TTL_MS (24ll * 3600 * 1000)
+#define TC_STORE_IDEM_MAX_BYTES (64u << 20)
+#define TC_STORE_IDEM_CALLER_BYTES (1u << 20)
+
+/* Remembered Idempotency-Key answers: their heap, and how many were
+ * forgotten early because the overall budget was full. */
+size_t tc_store_idem_bytes(const tc_store *s);
+uint64_t tc_store_idem_evicted(const tc_store *s);
 
 /* 0 when the store answers, TC_ESTORE otherwise (for /healthz). */
 int tc_store_ping(tc_store *s);

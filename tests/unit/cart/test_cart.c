@@ -86,13 +86,13 @@ static void expect_json(fixture *f, const char *want)
 
 static tc_op op_add(int32_t cuisine, int32_t qty, const char *remark)
 {
-    tc_op op = {TC_OP_ADD, 123, cuisine, qty, remark, {false, 0, NULL}, -1, 0};
+    tc_op op = {TC_OP_ADD, 123, cuisine, qty, remark, {false, 0, NULL}, -1, 0, NULL, NULL};
     return op;
 }
 
 static tc_op op_of(tc_op_kind kind, int32_t cuisine, int32_t qty)
 {
-    tc_op op = {kind, 123, cuisine, qty, NULL, {false, 0, NULL}, -1, 0};
+    tc_op op = {kind, 123, cuisine, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
     return op;
 }
 

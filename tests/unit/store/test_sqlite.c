@@ -155,7 +155,7 @@ static int teardown(void **state)
 
 static tc_op op_add(int32_t table, int32_t cuisine, int32_t qty)
 {
-    tc_op op = {TC_OP_ADD, table, cuisine, qty, NULL, {false, 0, NULL}, -1, 0};
+    tc_op op = {TC_OP_ADD, table, cuisine, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
     return op;
 }
 
@@ -239,7 +239,7 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     fixture *f = *state;
     import_text(f, menu_text);
 
-    tc_op clear = {TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, -1, 5};
+    tc_op clear = {TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, -1, 5, NULL, NULL};
     store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -250,7 +250,7 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     assert_int_equal(f->feeds, 1);
 
     reset_log(f);
-    tc_op same = {TC_OP_UPDATE, 123, 1001, 3, NULL, {false, 0, NULL}, -1, 0};
+    tc_op same = {TC_OP_UPDATE, 123, 1001, 3, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
     store_mutate(f, f->store, &same);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -267,10 +267,10 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
         {op_add(123, 999, 1), TC_ENOTFOUND, "cuisine 999 not found"},
         {op_add(123, 1003, 1), TC_ESOLDOUT, "cuisine 1003 is sold out"},
         {op_add(999, 1001, 1), TC_ENOTFOUND, "table 999 not found"},
-        {{TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 0},
+        {{TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 0, NULL, NULL},
          TC_ENOTFOUND,
          "cuisine 1002 is not in the cart"},
-        {{TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, 0, 0},
+        {{TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, 0, 0, NULL, NULL},
          TC_ECONFLICT,
          "version conflict: cart is at version 1"},
     };

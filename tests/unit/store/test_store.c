@@ -246,12 +246,14 @@ static void on_done(void *ctx, int status, const tc_store_cart *c, const tc_errm
     const tc_cart *cart = c ? c->cart : NULL;
     fixture *f = k->f;
     if (status < 0) assert_null(cart);
-    if (status >= 0) assert_non_null(cart);
+    if (status >= 0 && status != TC_STORE_REPLAYED) assert_non_null(cart);
+    if (status == TC_STORE_REPLAYED) assert_null(cart);
+    if (c) assert_int_equal(c->version, cart ? tc_cart_version(cart) : c->version);
     if (cart) assert_int_equal(tc_cart_table_id(cart), k->table_id);
     f->answers[k->call]++;
     f->answered++;
     snprintf(f->err[k->call], sizeof f->err[k->call], "%s", status < 0 ? err->text : "");
-    add_event(f, (event){'C', k->table_id, k->call, status, cart ? tc_cart_version(cart) : -1, 0});
+    add_event(f, (event){'C', k->table_id, k->call, status, c ? c->version : -1, 0});
 }
 
 static call_ctx *next_call(fixture *f, int32_t table_id)
@@ -269,7 +271,19 @@ static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
 static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int32_t qty)
 {
     call_ctx *k = next_call(f, table);
-    tc_op op = {kind, table, dish, qty, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call};
+    tc_op op = {kind, table, dish, qty, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
+                NULL, NULL};
+    tc_store_mutate(f->store, &op, &lim, on_done, k);
+}
+
+/* A change with an Idempotency-Key (scoped by the caller already). */
+static void mutate_keyed(fixture *f, int32_t table, int32_t dish, const char *key)
+{
+    call_ctx *k = next_call(f, table);
+    tc_op op = {TC_OP_ADD, table, dish, 1, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
+                NULL,      NULL};
+    op.idem_key = key;
+    op.idem_caller = "u:1";
     tc_store_mutate(f->store, &op, &lim, on_done, k);
 }
 
@@ -624,6 +638,34 @@ static void test_ping_passes_through(void **state)
     assert_int_equal(F.pings, 2);
 }
 
+/* A keyed change and its retries queued behind it are one change; a save that
+ * fails forgets the key, so the retry after it applies. */
+static void test_idempotency_in_the_pipeline(void **state)
+{
+    fixture *f = *state;
+    mutate_keyed(f, 123, 1001, "k1"); /* 0: v1 */
+    mutate_keyed(f, 123, 1001, "k1"); /* 1: replay of 0, same batch */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    mutate_keyed(f, 123, 1001, "k1"); /* 2: replay from memory */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(count_kind(f, 'F'), 1);
+    assert_int_equal(f->ev[1].status, 0);
+    assert_int_equal(f->ev[2].status, TC_STORE_REPLAYED);
+    assert_int_equal(f->ev[2].version, 1);
+    assert_int_equal(f->ev[3].status, TC_STORE_REPLAYED);
+    assert_int_equal(f->ev[3].version, 1);
+    F.fail_table = 123;
+    mutate_keyed(f, 123, 1001, "k2"); /* 3: save fails */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(f->ev[4].status, TC_ESTORE);
+    mutate_keyed(f, 123, 1001, "k2"); /* 4: the key was forgotten: applies, v2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(f->ev[6].status, 0);
+    assert_int_equal(f->ev[6].version, 2);
+    assert_int_equal(count_kind(f, 'F'), 2);
+    assert_true(tc_store_idem_bytes(f->store) > 0);
+}
+
 static void test_close_drops_pending(void **state)
 {
     fixture *f = *state;
@@ -640,6 +682,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_contract_sqlite, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_fake_answers_later, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_table_answered_by_store, setup_fake, teardown),

@@ -1,0 +1,134 @@
+/* test_idem.c — the index of remembered Idempotency-Key answers: lookup and
+ * expiry, replacement, the per-caller budget (a caller pushes out only its
+ * own answers), and the overall budget (the oldest of anyone, counted). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/mem.h"
+#include "store/idem.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define NOW 1704067200000LL
+#define DAY (24LL * 3600 * 1000)
+
+static tc_rbuf *json_of_size(size_t n)
+{
+    char buf[4096];
+    memset(buf, 'x', n);
+    return tc_rbuf_new(buf, n);
+}
+
+/* The heap one answer costs with this key and DTO: what the budgets count. */
+static size_t one_cost(tc_idem *probe, const char *key, tc_rbuf *json)
+{
+    size_t before = tc_idem_bytes(probe);
+    tc_idem_put(probe, tc_view_of("probe"), tc_view_of(key), 1, json, NOW + DAY, NOW);
+    size_t cost = tc_idem_bytes(probe) - before;
+    tc_idem_forget(probe, tc_view_of(key));
+    return cost;
+}
+
+static void test_get_put_expire_replace_forget(void **state)
+{
+    (void)state;
+    tc_idem *d = tc_idem_new(1u << 20, 1u << 20);
+    tc_rbuf *a = tc_rbuf_new("{\"v\":1}", 7), *b = tc_rbuf_new("{\"v\":2}", 7);
+    assert_null(tc_idem_get(d, tc_view_of("k"), NOW));
+    tc_idem_put(d, tc_view_of("u:1"), tc_view_of("k"), 1, a, NOW + 1000, NOW);
+    const tc_idem_answer *got = tc_idem_get(d, tc_view_of("k"), NOW);
+    assert_non_null(got);
+    assert_int_equal(got->version, 1);
+    assert_ptr_equal(got->json, a); /* shared, not copied */
+    assert_int_equal(a->refs, 2);
+    /* Expired at its time, not before. */
+    assert_non_null(tc_idem_get(d, tc_view_of("k"), NOW + 999));
+    assert_null(tc_idem_get(d, tc_view_of("k"), NOW + 1000));
+    /* Replaced by a second put of the same key. */
+    tc_idem_put(d, tc_view_of("u:1"), tc_view_of("k"), 2, b, NOW + DAY, NOW);
+    assert_int_equal(tc_idem_get(d, tc_view_of("k"), NOW)->version, 2);
+    assert_int_equal(a->refs, 1);
+    /* Keys differ by every byte. */
+    assert_null(tc_idem_get(d, tc_view_of("K"), NOW));
+    assert_null(tc_idem_get(d, tc_view_of("k "), NOW));
+    tc_idem_forget(d, tc_view_of("k"));
+    assert_null(tc_idem_get(d, tc_view_of("k"), NOW));
+    assert_int_equal(tc_idem_bytes(d), 0);
+    assert_int_equal(b->refs, 1);
+    tc_idem_forget(d, tc_view_of("nothing")); /* harmless */
+    tc_idem_free(d);
+    tc_rbuf_unref(a);
+    tc_rbuf_unref(b);
+}
+
+static void test_a_caller_pushes_out_only_its_own(void **state)
+{
+    (void)state;
+    tc_rbuf *json = json_of_size(1000);
+    tc_idem *probe = tc_idem_new(1u << 20, 1u << 20);
+    size_t cost = one_cost(probe, "b-0000", json);
+    tc_idem_free(probe);
+    /* Room for 3 answers per caller, 100 overall. */
+    tc_idem *d = tc_idem_new(100 * cost, 3 * cost);
+    tc_idem_put(d, tc_view_of("u:A"), tc_view_of("a-0000"), 7, json, NOW + DAY, NOW);
+    char key[16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "b-%04d", i);
+        tc_idem_put(d, tc_view_of("u:B"), tc_view_of(key), i, json, NOW + DAY, NOW);
+    }
+    /* A's answer survived 50 of B's; B keeps its newest 3. */
+    assert_non_null(tc_idem_get(d, tc_view_of("a-0000"), NOW));
+    assert_int_equal(tc_idem_get(d, tc_view_of("a-0000"), NOW)->version, 7);
+    assert_null(tc_idem_get(d, tc_view_of("b-0046"), NOW));
+    for (int i = 47; i < 50; i++) {
+        snprintf(key, sizeof key, "b-%04d", i);
+        assert_non_null(tc_idem_get(d, tc_view_of(key), NOW));
+    }
+    assert_int_equal(tc_idem_bytes(d), 4 * cost);
+    assert_int_equal(tc_idem_evicted(d), 0); /* B's own, not counted as early loss */
+    tc_idem_free(d);
+    assert_int_equal(json->refs, 1);
+    tc_rbuf_unref(json);
+}
+
+static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
+{
+    (void)state;
+    tc_rbuf *json = json_of_size(500);
+    tc_idem *probe = tc_idem_new(1u << 20, 1u << 20);
+    size_t cost = one_cost(probe, "k-0000", json);
+    tc_idem_free(probe);
+    tc_idem *d = tc_idem_new(5 * cost, 5 * cost);
+    char key[16], who[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "k-%04d", i);
+        snprintf(who, sizeof who, "u:%d", i);
+        tc_idem_put(d, tc_view_of(who), tc_view_of(key), i, json, NOW + DAY + i, NOW);
+    }
+    assert_int_equal(tc_idem_evicted(d), 3);
+    assert_int_equal(tc_idem_bytes(d), 5 * cost);
+    assert_null(tc_idem_get(d, tc_view_of("k-0002"), NOW));
+    assert_non_null(tc_idem_get(d, tc_view_of("k-0003"), NOW));
+    /* Expired answers go first, without counting as early. */
+    tc_idem_put(d, tc_view_of("u:9"), tc_view_of("k-0009"), 9, json, NOW + 2 * DAY, NOW + DAY + 5);
+    assert_int_equal(tc_idem_evicted(d), 3);
+    assert_non_null(tc_idem_get(d, tc_view_of("k-0009"), NOW + DAY + 5));
+    assert_non_null(tc_idem_get(d, tc_view_of("k-0007"), NOW + DAY + 5));
+    assert_null(tc_idem_get(d, tc_view_of("k-0005"), NOW + DAY + 5));
+    tc_idem_free(d);
+    tc_rbuf_unref(json);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_put_expire_replace_forget),
+        cmocka_unit_test(test_a_caller_pushes_out_only_its_own),
+        cmocka_unit_test(test_overall_budget_forgets_the_oldest_and_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
