@@ -368,7 +368,9 @@ static void connect_more(uint64_t now)
 {
     double el = secs(t_phase, now);
     uint64_t allowed = (uint64_t)(el * opt.connect_rate) + 1;
-    uint64_t done = opt.mode == MODE_IDLE ? st.ready : st.synced;
+    /* nchan subscribers get their starting point from the warm-up, after this phase */
+    bool by_ready = opt.mode == MODE_IDLE || opt.target == TARGET_NCHAN;
+    uint64_t done = by_ready ? st.ready : st.synced;
     while (st.started < nsubs && st.started < allowed &&
            st.started - done - st.failed < opt.max_inflight) {
         uint32_t i = (uint32_t)st.started++;
