@@ -324,9 +324,11 @@ void on_pubs_ready(void) {}
 
 static void pump(uint64_t now);
 
+/* Paced runs send only from the 1 ms tick: the changes due go out together, as a burst
+ * of clients would, not one by one between the answers. */
 void on_pub_answer(void)
 {
-    if (phase == PH_RUN || phase == PH_WARMUP) pump(uv_hrtime());
+    if (phase == PH_WARMUP || (phase == PH_RUN && opt.rate <= 0)) pump(uv_hrtime());
 }
 
 /* Sends the changes that are due. */
