@@ -142,10 +142,12 @@ class Nchan:
             os.chmod(os.path.join(self.dir, "tmp", sub), 0o777)  # workers run as nobody under root
         self.port = free_port()
         conf = os.path.join(self.dir, "nginx.conf")
+        # worker_connections above the file limit: nchan takes connection slots for more than
+        # sockets, and at the limit nginx starts closing keep-alive connections to reuse them
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(
                 module=NCHAN_MODULE, dir=self.dir, port=self.port, nofile=self.nofile,
-                wconns=self.nofile, user="user nobody nogroup;" if os.getuid() == 0 else ""))
+                wconns=2 * self.nofile, user="user nobody nogroup;" if os.getuid() == 0 else ""))
         subprocess.run([NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
                        check=True, timeout=30)
         pidfile = os.path.join(self.dir, "nginx.pid")
@@ -293,7 +295,7 @@ def plot(rows, out):
     png = os.path.join(out, "latency.png")
     cmds = ["set terminal pngcairo size 900,560 font 'sans,10'", "set output '%s'" % png,
             "set title 'Delivery latency (publish write to subscriber read), 500 tables x 4 SSE subscribers'",
-            "set xlabel 'changes per second'", "set ylabel 'latency (ms)'", "set logscale xy",
+            "set xlabel 'changes per second'", "set xrange [350:11000]", "set ylabel 'latency (ms)'", "set logscale xy",
             "set grid", "set key top left"]
     styles = {"tablecart": "lc rgb '#1f77b4'", "nchan": "lc rgb '#d62728'"}
     series = []

@@ -26,7 +26,7 @@ struct options {
     enum mode mode;
     enum target target;
     enum transport transport;
-    int port;
+    int32_t port;
     int pids[MAX_PIDS]; /* server processes whose CPU and RSS are measured */
     int npids;
     uint32_t conns;      /* idle: subscribers in all */
