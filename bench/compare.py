@@ -295,7 +295,7 @@ def plot(rows, out):
     png = os.path.join(out, "latency.png")
     cmds = ["set terminal pngcairo size 900,560 font 'sans,10'", "set output '%s'" % png,
             "set title 'Delivery latency (publish write to subscriber read), 500 tables x 4 SSE subscribers'",
-            "set xlabel 'changes per second'", "set xrange [350:11000]", "set ylabel 'latency (ms)'", "set logscale xy",
+            "set xlabel 'changes per second offered'", "set xrange [350:11000]", "set ylabel 'latency (ms)'", "set logscale xy",
             "set grid", "set key top left"]
     styles = {"tablecart": "lc rgb '#1f77b4'", "nchan": "lc rgb '#d62728'"}
     series = []
@@ -321,7 +321,13 @@ def main():
     ap.add_argument("--no-nchan", action="store_true", help="tablecart only")
     ap.add_argument("--quick", action="store_true", help="small and short: 2,000 idle, 2 s runs, 2 sweep rates")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per tcload run at most (default 300)")
+    ap.add_argument("--replot", metavar="RESULTS", help="only print the table and draw the plot of a results.jsonl")
     args = ap.parse_args()
+    if args.replot:
+        rows = [json.loads(line) for line in open(args.replot) if line.strip()]
+        print_table(rows)
+        plot(rows, os.path.dirname(os.path.abspath(args.replot)))
+        return
     if args.quick:
         args.idle_conns, args.duration, args.sweep_duration = 2000, 2, 2
         args.sweep_rates = "500,2000"
