@@ -35,7 +35,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
-        tsan-tests e2e fuzz-smoke test-all clean format bench
+        tsan-tests e2e fuzz-smoke test-all clean format bench bench-deps
 
 all: build
 
@@ -140,7 +140,20 @@ e2e: build
 
 # --- benchmarks (print their figures; not part of make test) -----------------
 
-bench: build
+# tcload, the load generator (bench/load/), is ours too: the same warnings as the server.
+LOAD_SRCS := $(sort $(wildcard bench/load/*.c))
+LOAD_OBJS := $(LOAD_SRCS:%.c=build/obj/%.o)
+
+build/bench/tcload: $(LOAD_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LINK $@"
+	$(Q)$(CC) $(REL_FLAGS) -o $@ $^ $(shell pkg-config --libs libuv libcrypto)
+
+bench-deps:
+	@scripts/install-deps.sh bench
+
+bench: bench-deps build build/bench/tcload
+	/usr/bin/python3 bench/compare.py --bin $(CURDIR)/build/tablecart --load $(CURDIR)/build/bench/tcload
 	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/fanout.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/hostile_memory.py --bin $(CURDIR)/build/tablecart
@@ -152,9 +165,9 @@ fuzz-smoke:
 	FUZZ_SECONDS=10 tests/fuzz/run.sh
 
 format:
-	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS)
+	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS) $(LOAD_SRCS) bench/load/*.h
 
 clean:
 	rm -rf build
 
--include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d) $(LOAD_OBJS:.o=.d)

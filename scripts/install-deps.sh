@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tablecart needs to build, run and test, but only
 # those that are missing, so a second run costs a few milliseconds.
-# Usage: scripts/install-deps.sh run|test
+# Usage: scripts/install-deps.sh run|test|bench
+#   bench: what `make bench` needs on top of run (the nchan peer, gnuplot for the plot)
 set -euo pipefail
 
 run_pkgs=(gcc make pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
     libsqlite3-dev libhiredis-dev libssl-dev libjwt-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-websockets python3-requests
     redis-server nginx-light chromium fonts-wqy-microhei nodejs npm)
+bench_pkgs=(python3 nginx-light libnginx-mod-nchan gnuplot-nox)
 
 want=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && want+=("${test_pkgs[@]}")
+[ "${1:-run}" = bench ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do
