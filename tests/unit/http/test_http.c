@@ -35,6 +35,12 @@ static int feed_bytes(tc_http_parser *p, const char *s, size_t len, size_t *used
     return TC_HTTP_MORE;
 }
 
+/* Feeds s one byte at a time when bytewise, else in one call. */
+static int feed_mode(tc_http_parser *p, const char *s, size_t len, int bytewise, size_t *used)
+{
+    return bytewise ? feed_bytes(p, s, len, used) : feed_all(p, s, len, used);
+}
+
 static void assert_view(tc_view v, const char *want)
 {
     size_t n = strlen(want);
@@ -174,8 +180,7 @@ static void test_chunked_body(void **state)
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         tc_http_parser *p = tc_http_new(&lim);
         size_t used;
-        int rc = bytewise ? feed_bytes(p, req, sizeof req - 1, &used)
-                          : feed_all(p, req, sizeof req - 1, &used);
+        int rc = feed_mode(p, req, sizeof req - 1, bytewise, &used);
         assert_int_equal(rc, TC_HTTP_DONE);
         assert_int_equal(used, sizeof req - 1);
         tc_http_req *r = tc_http_request(p);
@@ -205,8 +210,7 @@ static void test_trailer_fields_are_not_headers(void **state)
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         tc_http_parser *p = tc_http_new(&lim);
         size_t used;
-        int rc = bytewise ? feed_bytes(p, req, sizeof req - 1, &used)
-                          : feed_all(p, req, sizeof req - 1, &used);
+        int rc = feed_mode(p, req, sizeof req - 1, bytewise, &used);
         assert_int_equal(rc, TC_HTTP_DONE);
         assert_int_equal(used, one);
         tc_http_req *r = tc_http_request(p);
@@ -248,8 +252,7 @@ static void test_http_versions(void **state)
             int n = snprintf(req, sizeof req, "GET /healthz %s\r\nHost: x\r\n\r\n", refused[i]);
             tc_http_parser *p = tc_http_new(&lim);
             size_t used;
-            int rc = bytewise ? feed_bytes(p, req, (size_t)n, &used)
-                              : feed_all(p, req, (size_t)n, &used);
+            int rc = feed_mode(p, req, (size_t)n, bytewise, &used);
             if (rc != 505) fail_msg("%s: got %d, want 505", refused[i], rc);
             tc_http_free(p);
         }
@@ -347,7 +350,7 @@ static void test_upgrade(void **state)
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         tc_http_parser *p = tc_http_new(&lim);
         size_t used;
-        int rc = bytewise ? feed_bytes(p, all, total, &used) : feed_all(p, all, total, &used);
+        int rc = feed_mode(p, all, total, bytewise, &used);
         assert_int_equal(rc, TC_HTTP_DONE);
         assert_int_equal(used, sizeof head - 1);
         tc_http_req *r = tc_http_request(p);
