@@ -26,7 +26,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan unit unit-asan integration integration-asan \
-        e2e fuzz-smoke test-all clean format bench
+        e2e fuzz-smoke fuzz-long test-all clean format bench
 
 all: build
 
@@ -119,6 +119,12 @@ bench: build
 fuzz-smoke:
 	@tests/fuzz/run.sh --replay
 	FUZZ_SECONDS=10 tests/fuzz/run.sh
+
+# Every fuzzer, one at a time, until 10^8 executions in all (FUZZ_TOTAL_EXECS):
+# about 40 min on 2 cores; figures in docs/testing.md.
+fuzz-long:
+	@tests/fuzz/run.sh --replay
+	tests/fuzz/long.sh
 
 format:
 	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS)
