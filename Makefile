@@ -35,7 +35,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
-        tsan-tests e2e fuzz-smoke test-all clean format bench bench-deps
+        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps
 
 all: build
 
@@ -163,6 +163,12 @@ bench: bench-deps build build/bench/tcload
 fuzz-smoke:
 	@tests/fuzz/run.sh --replay
 	FUZZ_SECONDS=10 tests/fuzz/run.sh
+
+# Every fuzzer, one at a time, until 10^8 executions in all (FUZZ_TOTAL_EXECS):
+# about 40 min on 2 cores; figures in docs/testing.md.
+fuzz-long:
+	@tests/fuzz/run.sh --replay
+	tests/fuzz/long.sh
 
 format:
 	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS) $(LOAD_SRCS) bench/load/*.h

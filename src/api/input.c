@@ -5,6 +5,9 @@
 #include <limits.h>
 #include <string.h>
 
+/* The longest duplicate key a message names, in bytes. */
+#define KEY_NAMED_MAX 64
+
 int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required, int64_t *out,
                  bool *present, tc_errmsg *err)
 {
@@ -31,12 +34,37 @@ int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errm
     return 0;
 }
 
+/* jansson says "duplicate object key near '<the key as written>'": the key
+ * is decoded from that JSON string to name it. A key too long to name (or
+ * cut by jansson's 160-byte text) is not named. */
+static int duplicate_key(const json_error_t *je, tc_errmsg *err)
+{
+    static const char near[] = " near '";
+    const char *at = strstr(je->text, near);
+    size_t len = at ? strlen(at + sizeof near - 1) : 0;
+    json_t *key = NULL;
+    if (len >= 3 && at[sizeof near - 1 + len - 1] == '\'')
+        key = json_loadb(at + sizeof near - 1, len - 1, JSON_DECODE_ANY, NULL);
+    int r;
+    if (json_is_string(key) && json_string_length(key) <= KEY_NAMED_MAX &&
+        strlen(json_string_value(key)) == json_string_length(key))
+        r = tc_errmsg_set(err, TC_EINVAL, "duplicate key '%s' in request body",
+                          json_string_value(key));
+    else
+        r = tc_errmsg_set(err, TC_EINVAL, "duplicate key in request body");
+    json_decref(key);
+    return r;
+}
+
 int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
 {
     json_error_t je;
     /* Strings with NUL bytes are refused: nothing downstream could keep them. */
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (j == NULL) return tc_errmsg_set(err, TC_EINVAL, "request body is not valid JSON");
+    if (j == NULL) {
+        if (json_error_code(&je) == json_error_duplicate_key) return duplicate_key(&je, err);
+        return tc_errmsg_set(err, TC_EINVAL, "request body is not valid JSON");
+    }
     if (!json_is_object(j)) {
         json_decref(j);
         return tc_errmsg_set(err, TC_EINVAL, "request body must be a JSON object");

@@ -24,7 +24,8 @@ int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool req
 int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errmsg *err);
 
 /* Parses a JSON object from body. TC_EINVAL "request body is not valid
- * JSON" / "request body must be a JSON object". Caller decrefs *out. */
+ * JSON" / "duplicate key 'NAME' in request body" / "request body must be a
+ * JSON object". Caller decrefs *out. */
 int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err);
 
 #endif

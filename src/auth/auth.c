@@ -107,7 +107,10 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
         jwt_free(jwt);
         return tc_errmsg_set(err, TC_EAUTH, "invalid token");
     }
-    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+    /* libjwt maps the header's alg to an enum ignoring case ("hs256"); JWS
+     * names are case-sensitive (RFC 7515 §4.1.1), so the literal is checked. */
+    const char *alg = jwt_get_header(jwt, "alg");
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256 || alg == NULL || strcmp(alg, "HS256") != 0) {
         jwt_free(jwt);
         return tc_errmsg_set(err, TC_EAUTH, "invalid token: only HS256 is accepted");
     }
@@ -117,7 +120,7 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
     free(claims_json);
     int r = 0;
     memset(out, 0, sizeof *out);
-    json_t *exp = json_object_get(claims, "exp");
+    json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
     int64_t v = 0;
     if (!json_is_object(claims)) {
         r = tc_errmsg_set(err, TC_EAUTH, "invalid token");
@@ -128,6 +131,11 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
         r = tc_errmsg_set(err, TC_EAUTH, "token has a bad exp");
     } else if ((out->exp = (int64_t)json_number_value(exp)) <= now_s) {
         r = tc_errmsg_set(err, TC_EAUTH, "token expired");
+    } else if (nbf && !json_is_null(nbf) && !json_is_number(nbf)) {
+        r = tc_errmsg_set(err, TC_EAUTH, "token has a bad nbf");
+    } else if (json_is_number(nbf) && json_number_value(nbf) > (double)now_s) {
+        /* libjwt does not check nbf (RFC 7519 §4.1.5): not before this time. */
+        r = tc_errmsg_set(err, TC_EAUTH, "token is not yet valid (nbf)");
     } else if (!claim_id(json_object_get(claims, "userId"), &out->user_id) &&
                !claim_id(json_object_get(claims, "sub"), &out->user_id)) {
         r = tc_errmsg_set(err, TC_EAUTH, "token has no userId");

@@ -8,7 +8,8 @@
  * userId / phone query parameters, and every table is open.
  *
  * Token checks are done by us, not left to libjwt 1.10, which decodes alg
- * none without a key, accepts HS512 for an HS256 key and never checks exp. */
+ * none without a key, accepts HS512 for an HS256 key, reads alg ignoring case
+ * and never checks exp or nbf. */
 #ifndef TC_AUTH_AUTH_H
 #define TC_AUTH_AUTH_H
 
@@ -57,8 +58,9 @@ tc_auth_mode tc_auth_mode_of(const tc_auth *a);
  * is dropped. Returns 0 with the secret in out, or TC_EINVAL with err. */
 int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err);
 
-/* Verifies token (len bytes) at now_s: HS256 only, a good signature, exp
- * present and in the future, userId/sub a positive 32-bit integer (number or
+/* Verifies token (len bytes) at now_s: HS256 only (the header's alg is the
+ * literal "HS256"), a good signature, exp present and in the future, nbf (if
+ * any) a number not after now_s, userId/sub a positive 32-bit integer (number or
  * digits). Returns 0 with claims, or TC_EAUTH with err saying why. */
 int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_s, tc_claims *out,
                    tc_errmsg *err);

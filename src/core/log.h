@@ -2,11 +2,21 @@
 #ifndef TC_CORE_LOG_H
 #define TC_CORE_LOG_H
 
+#include <stddef.h>
+
 enum tc_log_level { TC_LOG_DEBUG, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR };
 
 /* Lines below this level are dropped (default TC_LOG_INFO). */
 void tc_log_set_level(enum tc_log_level level);
+/* Writes one line to stderr, with every secret redacted (tc_log_redact). */
 void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies in (len bytes) to out (cap bytes, NUL-terminated, truncated to fit)
+ * with every secret replaced by "[redacted]": the value of a query parameter
+ * whose name ends in "token" (token=…, access_token=…), what follows
+ * "Bearer " and "Authorization:", and any JWT-shaped run (eyJ….….…).
+ * I/O-free. Returns the length written. */
+size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap);
 
 #define tc_log_debug(...) tc_log(TC_LOG_DEBUG, __VA_ARGS__)
 #define tc_log_info(...) tc_log(TC_LOG_INFO, __VA_ARGS__)

@@ -77,6 +77,10 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     tc_http_parser *p = of(hp);
     if (too_big_head(p, len)) return -1;
+    /* A field after the head is a chunked trailer's: RFC 9110 §6.5 forbids
+     * taking it as a header (a trailer X-User-Id or Content-Type would
+     * otherwise win). Its bytes still count against the head limit. */
+    if (p->head_done) return 0;
     if (p->n_hdrs == 0 || p->in_value) {
         if (p->n_hdrs == p->cap_hdrs) {
             p->cap_hdrs = p->cap_hdrs ? p->cap_hdrs * 2 : 16;
@@ -102,6 +106,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
 {
     tc_http_parser *p = of(hp);
     if (too_big_head(p, len)) return -1;
+    if (p->head_done) return 0; /* a trailer's (see on_header_field) */
     hdr_pos *h = &p->hdrs[p->n_hdrs - 1];
     if (!p->in_value) {
         h->value_off = p->head.len;
@@ -116,6 +121,11 @@ static int on_headers_complete(http_parser *hp)
 {
     tc_http_parser *p = of(hp);
     p->head_done = true;
+    /* http-parser takes any digit.digit version; we speak 1.0 and 1.1 only. */
+    if (hp->http_major != 1 || hp->http_minor > 1) {
+        p->error_status = 505;
+        return -1;
+    }
     if (hp->content_length != ULLONG_MAX && hp->content_length > p->lim.max_body) {
         p->error_status = 413;
         return -1;
@@ -296,20 +306,67 @@ bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
     return true;
 }
 
-bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out)
+/* Calls fn for each name=value pair of the query (value NULL without '=');
+ * stops when fn returns false, and returns false then. */
+typedef bool (*pair_fn)(tc_view name, const tc_view *value, void *ctx);
+
+static bool each_pair(tc_view query, pair_fn fn, void *ctx)
 {
-    size_t nlen = strlen(name);
-    const char *s = r->query.base, *end = s + r->query.len;
+    const char *s = query.base, *end = s + query.len;
     while (s < end) {
         const char *amp = memchr(s, '&', (size_t)(end - s));
         const char *pe = amp ? amp : end;
         const char *eq = memchr(s, '=', (size_t)(pe - s));
         const char *ke = eq ? eq : pe;
-        if ((size_t)(ke - s) == nlen && memcmp(s, name, nlen) == 0) {
-            tc_view v = {eq ? eq + 1 : pe, eq ? (size_t)(pe - eq - 1) : 0};
-            return tc_http_unescape(v, true, out);
-        }
+        tc_view v = {eq ? eq + 1 : pe, eq ? (size_t)(pe - eq - 1) : 0};
+        if (!fn((tc_view){s, (size_t)(ke - s)}, eq ? &v : NULL, ctx)) return false;
         s = pe + 1;
     }
+    return true;
+}
+
+typedef struct {
+    tc_buf scratch;
+    tc_view *bad;
+} check_ctx;
+
+static bool pair_decodes(tc_view name, const tc_view *value, void *ctx)
+{
+    check_ctx *k = ctx;
+    if (tc_http_unescape(name, true, &k->scratch) &&
+        (value == NULL || tc_http_unescape(*value, true, &k->scratch)))
+        return true;
+    *k->bad = name;
     return false;
+}
+
+bool tc_http_query_check(const tc_http_req *r, tc_view *bad)
+{
+    check_ctx k = {TC_BUF_INIT, bad};
+    bool ok = each_pair(r->query, pair_decodes, &k);
+    tc_buf_free(&k.scratch);
+    return ok;
+}
+
+typedef struct {
+    const char *name;
+    size_t nlen;
+    tc_view value;
+    bool found;
+} find_ctx;
+
+static bool pair_find(tc_view name, const tc_view *value, void *ctx)
+{
+    find_ctx *f = ctx;
+    if (name.len != f->nlen || memcmp(name.base, f->name, f->nlen) != 0) return true;
+    f->found = true;
+    f->value = value ? *value : (tc_view){name.base + name.len, 0};
+    return false;
+}
+
+bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out)
+{
+    find_ctx f = {name, strlen(name), {NULL, 0}, false};
+    each_pair(r->query, pair_find, &f);
+    return f.found && tc_http_unescape(f.value, true, out);
 }

@@ -60,7 +60,8 @@ void tc_http_free(tc_http_parser *p);
  * belongs to the next request, or to the WebSocket layer after an upgrade).
  * Returns TC_HTTP_MORE, TC_HTTP_DONE, or an HTTP error status to answer with
  * before closing: 400 malformed, 413 body too large, 431 head too large,
- * 501 unsupported transfer coding. */
+ * 501 unsupported transfer coding, 505 an HTTP version other than 1.0/1.1.
+ * Fields of a chunked trailer are read past, never taken as headers. */
 int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used);
 
 /* True once any byte of a request has been fed (for timeouts). */
@@ -75,6 +76,11 @@ const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);
 /* Finds query parameter `name` in r->query and percent-decodes its value into
  * out (reset first). Returns true when present. */
 bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out);
+
+/* True when every name and value of r->query percent-decodes. Otherwise
+ * false with *bad set to the raw name of the first parameter that does not
+ * (a view into r). */
+bool tc_http_query_check(const tc_http_req *r, tc_view *bad);
 
 /* Percent-decodes a path segment or query value ('+' stays '+' in paths and
  * becomes ' ' when plus_is_space). Returns false on a malformed escape. */

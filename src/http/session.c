@@ -271,6 +271,16 @@ static void dispatch(tc_http_session *s)
         preflight(x);
         return;
     }
+    tc_view bad;
+    if (!tc_http_query_check(req, &bad)) {
+        /* Rather than a parameter silently missing (?tableId=%zz). */
+        tc_buf msg = TC_BUF_INIT;
+        tc_buf_appendf(&msg, "malformed query string: bad percent-escape in parameter '%.*s'",
+                       (int)(bad.len < 64 ? bad.len : 64), bad.base);
+        tc_http_reply_error(x, 400, msg.base);
+        tc_buf_free(&msg);
+        return;
+    }
     tc_router_match(s->site->router, bit, req->path, &x->route);
     if (x->route.handler) {
         x->route.handler(x);
@@ -307,6 +317,7 @@ static void fail(tc_http_session *s, int status)
                       : status == 431 ? "request head is larger than the limit"
                       : status == 408 ? "request took too long to arrive"
                       : status == 501 ? "transfer coding not supported"
+                      : status == 505 ? "HTTP version not supported"
                                       : "malformed HTTP request";
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);

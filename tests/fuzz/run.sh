@@ -22,7 +22,7 @@ CC=${CC:-clang}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${FUZZ_JOBS:-1}
 
-ALL_TARGETS="http menu cart_json ws redis_msg"
+ALL_TARGETS="http menu cart_json ws redis_msg server"
 
 # The src files each driver needs (main.c and everything with I/O stay out).
 srcs_for() {
@@ -33,6 +33,8 @@ srcs_for() {
     cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     ws) echo "$core src/push/ws.c" ;;
     redis_msg) echo "$core src/store/redis_wire.c src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
+    # The whole server but main.c and the commands (cli/): fuzz_server.c wires it.
+    server) (cd "$root" && find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort | tr '\n' ' ') ;;
     *) echo "unknown target $1" >&2; return 1 ;;
     esac
 }
@@ -42,6 +44,7 @@ libs_for() {
     http) echo "-lhttp_parser" ;;
     menu | cart_json | redis_msg) echo "-ljansson -lm" ;;
     ws) echo "-lwslay -lcrypto" ;;
+    server) echo "$(pkg-config --libs libuv jansson sqlite3 hiredis libjwt openssl) -lwslay -lhttp_parser -lm" ;;
     esac
 }
 
@@ -68,6 +71,11 @@ build() {
     mkdir -p "$out"
     local flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$root/src")
+    if [ "$name" = server ]; then
+        # shellcheck disable=SC2207
+        flags+=($(pkg-config --cflags libuv jansson sqlite3 hiredis libjwt openssl)
+            -DTC_FUZZ_ROOT="\"$root\"")
+    fi
     local srcs
     srcs=$(srcs_for "$name")
     (cd "$root" && "$CC" "${flags[@]}" -o "$out/fuzz_$name" "tests/fuzz/fuzz_$name.c" $srcs \
@@ -81,12 +89,13 @@ run() {
     mkdir -p "$corpus" "$here/crashes"
     cp -n "$here/corpus/$name"/* "$corpus"/ 2>/dev/null || true
     echo "== fuzz_$name for ${SECONDS_EACH}s"
-    local jobs=()
+    local jobs=() dict=()
     if [ "$JOBS" -gt 1 ]; then jobs=(-jobs="$JOBS" -workers="$JOBS"); fi
+    if [ -f "$here/$name.dict" ]; then dict=(-dict="$here/$name.dict"); fi
     # shellcheck disable=SC2086
     "$out/fuzz_$name" "$corpus" "$here/corpus/$name" -max_total_time="$SECONDS_EACH" \
         -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$here/crashes/$name-" "${jobs[@]}" ${FUZZ_FLAGS:-}
+        -artifact_prefix="$here/crashes/$name-" "${jobs[@]}" "${dict[@]}" ${FUZZ_FLAGS:-}
 }
 
 replay() {

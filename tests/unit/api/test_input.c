@@ -205,8 +205,7 @@ static void test_object(void **state)
     assert_int_equal(tc_input_object("{}garbage", 2, &j, &err), 0);
     json_decref(j);
 
-    const char *not_json[] = {"",          "{",   "{\"a\":}",         "{'a':1}",
-                              "{}garbage", "nul", "{\"a\":1,\"a\":2}" /* duplicates refused */};
+    const char *not_json[] = {"", "{", "{\"a\":}", "{'a':1}", "{}garbage", "nul"};
     for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++) {
         j = NULL;
         err.text[0] = '\0';
@@ -217,6 +216,28 @@ static void test_object(void **state)
     }
     assert_int_equal(tc_input_object(NULL, 0, &j, &err), TC_EINVAL);
     assert_string_equal(err.text, "request body is not valid JSON");
+
+    /* A duplicate key is named (jansson's message says which). */
+    const struct {
+        const char *in, *message;
+    } dups[] = {
+        {"{\"a\":1,\"a\":2}", "duplicate key 'a' in request body"},
+        {"{\"tableId\":1,\"x\":{\"q\":1,\"q\":2}}", "duplicate key 'q' in request body"},
+        {"{\"r\\u00e9\":1,\"r\xc3\xa9\":2}", "duplicate key 'r\xc3\xa9' in request body"},
+        {"{\"a\\\"b\":1,\"a\\\"b\":2}", "duplicate key 'a\"b' in request body"},
+        {"{\"\":1,\"\":2}", "duplicate key '' in request body"},
+        /* too long to name */
+        {"{\"k0123456789012345678901234567890123456789012345678901234567890123\":1,"
+         "\"k0123456789012345678901234567890123456789012345678901234567890123\":2}",
+         "duplicate key in request body"},
+    };
+    for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
+        j = NULL;
+        int rc = tc_input_object(dups[i].in, strlen(dups[i].in), &j, &err);
+        if (rc != TC_EINVAL) fail_msg("'%s': got %d", dups[i].in, rc);
+        assert_string_equal(err.text, dups[i].message);
+        assert_null(j);
+    }
 
     const char *not_object[] = {"[]", "[1,2]", "[{}]"};
     for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {

@@ -15,6 +15,8 @@
 #include "support/http_req.h"
 
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +422,85 @@ static void test_exp(void **state)
     verdict v = verify_at(tok, strlen(tok), NOW + 1);
     assert_int_equal(v.rc, TC_EAUTH);
     assert_string_equal(v.err.text, "token expired");
+    free(tok);
+}
+
+/* ---------------------------------------------------------------------------
+ * alg is case-sensitive; nbf
+ * ------------------------------------------------------------------------- */
+
+/* base64url without padding of n bytes, appended to out. */
+static void b64url(const unsigned char *in, size_t n, char *out, size_t cap)
+{
+    unsigned char enc[1024];
+    assert_true(4 * ((n + 2) / 3) + 1 <= sizeof enc);
+    int len = EVP_EncodeBlock(enc, in, (int)n);
+    size_t o = strlen(out);
+    for (int i = 0; i < len && enc[i] != '='; i++) {
+        assert_true(o + 1 < cap);
+        out[o++] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : (char)enc[i];
+    }
+    out[o] = '\0';
+}
+
+/* A token with this header and these claims, signed HMAC-SHA256 with key
+ * whatever the header says: libjwt would not write a lower-case alg. */
+static void hs256_with_header(const char *header, const char *claims, const char *key, char *out,
+                              size_t cap)
+{
+    out[0] = '\0';
+    b64url((const unsigned char *)header, strlen(header), out, cap);
+    strcat(out, ".");
+    b64url((const unsigned char *)claims, strlen(claims), out, cap);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)out,
+                         strlen(out), mac, &mac_len));
+    strcat(out, ".");
+    b64url(mac, mac_len, out, cap);
+}
+
+static void test_alg_is_case_sensitive(void **state)
+{
+    (void)state;
+    char tok[1024];
+    /* The literal "HS256" passes (and proves the helper signs right). */
+    hs256_with_header("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", CLAIMS_OK, SECRET, tok, sizeof tok);
+    verdict v = verify(tok);
+    if (v.rc != 0) fail_msg("HS256 refused: %s", v.err.text);
+    const char *algs[] = {"hs256", "Hs256", "hS256", "HS256\\u0000"};
+    for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
+        char header[128];
+        snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}", algs[i]);
+        hs256_with_header(header, CLAIMS_OK, SECRET, tok, sizeof tok);
+        v = verify(tok);
+        if (v.rc != TC_EAUTH) fail_msg("alg %s: got %d", algs[i], v.rc);
+        if (i < 3) assert_string_equal(v.err.text, "invalid token: only HS256 is accepted");
+    }
+}
+
+static void test_nbf(void **state)
+{
+    (void)state;
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":1700000001}",
+                   "token is not yet valid (nbf)");
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":1700000000.5}",
+                   "token is not yet valid (nbf)");
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":1e300}",
+                   "token is not yet valid (nbf)");
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":\"1\"}", "token has a bad nbf");
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":true}", "token has a bad nbf");
+    refused_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":{}}", "token has a bad nbf");
+    /* now, the past, or absent/null: valid */
+    accepted_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":1700000000}");
+    accepted_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":1600000000}");
+    accepted_claims("{\"userId\":100,\"exp\":1700003600,\"nbf\":null}");
+    accepted_claims("{\"userId\":100,\"exp\":1700003600}");
+
+    /* The clock is the one given: the same token becomes valid at its nbf. */
+    char *tok = good_token("{\"userId\":100,\"exp\":1700003600,\"nbf\":1700000010}");
+    assert_int_equal(verify_at(tok, strlen(tok), NOW + 9).rc, TC_EAUTH);
+    assert_int_equal(verify_at(tok, strlen(tok), NOW + 10).rc, 0);
     free(tok);
 }
 
@@ -849,15 +930,26 @@ static void test_now(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_secret_length), cmocka_unit_test(test_sign_verify_round_trip),
-        cmocka_unit_test(test_alg_none_refused),  cmocka_unit_test(test_hs512_same_key_refused),
-        cmocka_unit_test(test_hs384_refused),     cmocka_unit_test(test_wrong_key_refused),
-        cmocka_unit_test(test_tampered_refused),  cmocka_unit_test(test_garbage_refused),
-        cmocka_unit_test(test_token_size_limit),  cmocka_unit_test(test_exp),
-        cmocka_unit_test(test_user_id),           cmocka_unit_test(test_phone),
-        cmocka_unit_test(test_scope_claims),      cmocka_unit_test(test_identify_jwt),
-        cmocka_unit_test(test_identify_none),     cmocka_unit_test(test_allow),
-        cmocka_unit_test(test_load_secret),       cmocka_unit_test(test_now),
+        cmocka_unit_test(test_new_secret_length),
+        cmocka_unit_test(test_sign_verify_round_trip),
+        cmocka_unit_test(test_alg_none_refused),
+        cmocka_unit_test(test_hs512_same_key_refused),
+        cmocka_unit_test(test_hs384_refused),
+        cmocka_unit_test(test_wrong_key_refused),
+        cmocka_unit_test(test_tampered_refused),
+        cmocka_unit_test(test_garbage_refused),
+        cmocka_unit_test(test_token_size_limit),
+        cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_user_id),
+        cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_scope_claims),
+        cmocka_unit_test(test_identify_jwt),
+        cmocka_unit_test(test_identify_none),
+        cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_load_secret),
+        cmocka_unit_test(test_now),
+        cmocka_unit_test(test_alg_is_case_sensitive),
+        cmocka_unit_test(test_nbf),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }

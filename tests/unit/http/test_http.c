@@ -35,6 +35,12 @@ static int feed_bytes(tc_http_parser *p, const char *s, size_t len, size_t *used
     return TC_HTTP_MORE;
 }
 
+/* Feeds s one byte at a time when bytewise, else in one call. */
+static int feed_mode(tc_http_parser *p, const char *s, size_t len, int bytewise, size_t *used)
+{
+    return bytewise ? feed_bytes(p, s, len, used) : feed_all(p, s, len, used);
+}
+
 static void assert_view(tc_view v, const char *want)
 {
     size_t n = strlen(want);
@@ -174,8 +180,7 @@ static void test_chunked_body(void **state)
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         tc_http_parser *p = tc_http_new(&lim);
         size_t used;
-        int rc = bytewise ? feed_bytes(p, req, sizeof req - 1, &used)
-                          : feed_all(p, req, sizeof req - 1, &used);
+        int rc = feed_mode(p, req, sizeof req - 1, bytewise, &used);
         assert_int_equal(rc, TC_HTTP_DONE);
         assert_int_equal(used, sizeof req - 1);
         tc_http_req *r = tc_http_request(p);
@@ -183,6 +188,82 @@ static void test_chunked_body(void **state)
         assert_int_equal(r->body.len, 12);
         assert_memory_equal(r->body.base, "hello, world", 12);
         assert_true(r->keep_alive);
+        tc_http_free(p);
+    }
+}
+
+/* RFC 9110 §6.5: a chunked trailer's fields are not headers. */
+static void test_trailer_fields_are_not_headers(void **state)
+{
+    (void)state;
+    const char req[] = "POST /api/store/order/cart/add HTTP/1.1\r\n"
+                       "Host: x\r\n"
+                       "Transfer-Encoding: chunked\r\n"
+                       "\r\n"
+                       "2\r\n{}\r\n"
+                       "0\r\n"
+                       "X-User-Id: 777\r\n"
+                       "Content-Type: application/json\r\n"
+                       "\r\n"
+                       "GET / HTTP/1.1\r\n\r\n";
+    size_t one = sizeof req - 1 - strlen("GET / HTTP/1.1\r\n\r\n");
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        int rc = feed_mode(p, req, sizeof req - 1, bytewise, &used);
+        assert_int_equal(rc, TC_HTTP_DONE);
+        assert_int_equal(used, one);
+        tc_http_req *r = tc_http_request(p);
+        assert_int_equal(r->n_headers, 2);
+        assert_view(r->headers[0].name, "Host");
+        assert_view(r->headers[1].name, "Transfer-Encoding");
+        assert_null(tc_http_header_get(r, "X-User-Id"));
+        assert_null(tc_http_header_get(r, "Content-Type"));
+        assert_int_equal(r->body.len, 2);
+        assert_true(r->keep_alive);
+        tc_http_free(p);
+    }
+}
+
+/* Trailer bytes still count against the head limit. */
+static void test_trailer_counts_against_head_limit(void **state)
+{
+    (void)state;
+    static const tc_http_limits small = {256, 1024};
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+                     "X-Pad: %0300d\r\n\r\n",
+                     0);
+    tc_http_parser *p = tc_http_new(&small);
+    size_t used;
+    assert_int_equal(feed_all(p, req, (size_t)n, &used), 431);
+    tc_http_free(p);
+}
+
+static void test_http_versions(void **state)
+{
+    (void)state;
+    const char *refused[] = {"HTTP/9.9", "HTTP/1.2", "HTTP/2.0", "HTTP/0.9",
+                             "HTTP/3.1", "HTTP/1.9", "HTTP/0.0"};
+    char req[128];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            int n = snprintf(req, sizeof req, "GET /healthz %s\r\nHost: x\r\n\r\n", refused[i]);
+            tc_http_parser *p = tc_http_new(&lim);
+            size_t used;
+            int rc = feed_mode(p, req, (size_t)n, bytewise, &used);
+            if (rc != 505) fail_msg("%s: got %d, want 505", refused[i], rc);
+            tc_http_free(p);
+        }
+    }
+    const char *served[] = {"HTTP/1.0", "HTTP/1.1"};
+    for (size_t i = 0; i < 2; i++) {
+        int n = snprintf(req, sizeof req, "GET /healthz %s\r\nHost: x\r\n\r\n", served[i]);
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        assert_int_equal(feed_all(p, req, (size_t)n, &used), TC_HTTP_DONE);
+        assert_int_equal(tc_http_request(p)->http_minor, i);
         tc_http_free(p);
     }
 }
@@ -269,7 +350,7 @@ static void test_upgrade(void **state)
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         tc_http_parser *p = tc_http_new(&lim);
         size_t used;
-        int rc = bytewise ? feed_bytes(p, all, total, &used) : feed_all(p, all, total, &used);
+        int rc = feed_mode(p, all, total, bytewise, &used);
         assert_int_equal(rc, TC_HTTP_DONE);
         assert_int_equal(used, sizeof head - 1);
         tc_http_req *r = tc_http_request(p);
@@ -488,6 +569,37 @@ static void test_query_get(void **state)
     tc_http_free(p);
 }
 
+static void check_query(const char *query, const char *bad_name)
+{
+    tc_http_parser *p;
+    tc_http_req *r = req_with_query(&p, query);
+    tc_view bad = {NULL, 0};
+    bool ok = tc_http_query_check(r, &bad);
+    if (bad_name == NULL) {
+        if (!ok) fail_msg("'%s' refused at '%.*s'", query, (int)bad.len, bad.base);
+    } else {
+        if (ok) fail_msg("'%s' passed", query);
+        assert_view(bad, bad_name);
+    }
+    tc_http_free(p);
+}
+
+static void test_query_check(void **state)
+{
+    (void)state;
+    check_query("", NULL);
+    check_query("a=1&phone=%2B86+138%200&empty=&flag&name=%E5%AE%AB&%41=b", NULL);
+    check_query("&&a=1&", NULL);
+    check_query("tableId=%zz", "tableId");
+    check_query("x=1&tableId=%4", "tableId");
+    check_query("phone=138%", "phone");
+    check_query("a=%G0", "a");
+    check_query("q=%%41", "q");
+    check_query("a=1&%zz=1&b=%zz", "%zz"); /* a name that does not decode is named as sent */
+    check_query("ok&bad%=", "bad%");
+    check_query("a=%41&b=%4g", "b");
+}
+
 static bool unescape(const char *in, bool plus, tc_buf *out)
 {
     return tc_http_unescape(tc_view_of(in), plus, out);
@@ -561,6 +673,9 @@ int main(void)
         cmocka_unit_test(test_no_query),
         cmocka_unit_test(test_post_content_length),
         cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_trailer_fields_are_not_headers),
+        cmocka_unit_test(test_trailer_counts_against_head_limit),
+        cmocka_unit_test(test_http_versions),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_keep_alive_by_version),
         cmocka_unit_test(test_upgrade),
@@ -573,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_query_check),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_header_case_insensitive),
         cmocka_unit_test(test_free_null_and_unfinished),

@@ -41,6 +41,7 @@ static void test_reasons(void **state)
         {500, "Internal Server Error"},
         {501, "Not Implemented"},
         {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
         {299, "Unknown"},
         {0, "Unknown"},
     };
