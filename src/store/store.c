@@ -11,10 +11,19 @@
  * crash could take back is ever shown; a failed save answers TC_ESTORE to
  * the whole batch and the cart in memory stays as it was. One save per
  * table at a time keeps versions strictly increasing without gaps; saves of
- * many tables share a transaction in the backend (group commit). */
+ * many tables share a transaction in the backend (group commit).
+ *
+ * Where other processes write too (Redis), a save is a compare-and-set
+ * against the version the batch was applied to. A lost race (TC_ECONFLICT)
+ * drops the cart in memory, reloads it and applies the batch again, at most
+ * MAX_CONFLICTS times per change. Carts the others wrote are offered by the
+ * backend (tc_store_offer). Per table the feed sees every version at most
+ * once and in increasing order: a version not above the highest one fed
+ * (seen) is never fed. */
 #include "store/backend.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -25,6 +34,11 @@
 #define BATCH_MAX 64
 /* The table index starts with this many buckets and doubles as it fills. */
 #define TABLES_MIN_BUCKETS 64
+/* Lost compare-and-set races of one change before it gives up with "store
+ * busy": each means another instance changed the table in between, so 16 in
+ * a row means it changes far faster than people order, and the caller's
+ * retry is better than holding the table's queue longer. */
+#define MAX_CONFLICTS 16
 
 static const tc_store_backend *const backends[] = {
     &tc_store_backend_sqlite,
@@ -41,6 +55,7 @@ typedef struct request {
     tc_cart_limits lim;
     tc_store_cb cb;
     void *ctx;
+    int conflicts; /* saves of its batch that lost the race */
     /* once applied in a batch */
     int status;
     tc_errmsg err;
@@ -55,11 +70,17 @@ typedef struct table_state {
     int32_t table_id;
     table_phase phase;
     bool pumping;  /* pump() is on the stack for this table */
-    tc_cart *cart; /* committed; NULL until loaded */
+    bool fresh;    /* cart was just read or saved: usable while not current */
+    tc_cart *cart; /* committed; NULL until loaded (and in T_COLD) */
     tc_rbuf *json; /* its DTO */
     request *head, *tail;
     request *batch; /* being saved, in order */
     tc_cart *work;  /* the cart after the batch */
+    /* offered while loading or saving: replaces cart when that ends, if
+     * still the newest */
+    tc_cart *newer;
+    tc_rbuf *newer_json;
+    int64_t seen; /* the highest version fed; -1: none */
 } table_state;
 
 struct tc_store_pipeline {
@@ -94,6 +115,7 @@ static table_state *table_get(tc_store_pipeline *p, int32_t id)
     }
     table_state *t = tc_xcalloc(1, sizeof *t);
     t->table_id = id;
+    t->seen = -1;
     t->chain = *pp;
     *pp = t;
     p->n_tables++;
@@ -133,6 +155,55 @@ static void free_all(request *r)
     }
 }
 
+/* Hands cart to the feed when its version is above every one fed for t. */
+static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
+                     uint64_t origin)
+{
+    int64_t v = tc_cart_version(cart);
+    if (v <= t->seen) return;
+    t->seen = v;
+    if (s->feed && !s->closing) {
+        tc_store_cart c = {cart, json};
+        s->feed(s->feed_ctx, &c, origin);
+    }
+}
+
+/* Makes cart (and json, both owned) t's cart in memory. */
+static void set_cart(table_state *t, tc_cart *cart, tc_rbuf *json)
+{
+    tc_cart_free(t->cart);
+    tc_rbuf_unref(t->json);
+    t->cart = cart;
+    t->json = json;
+}
+
+static void drop_newer(table_state *t)
+{
+    tc_cart_free(t->newer);
+    tc_rbuf_unref(t->newer_json);
+    t->newer = NULL;
+    t->newer_json = NULL;
+}
+
+/* Takes the cart offered meanwhile, if any, and when newer than cart (owned,
+ * may be NULL); returns the one kept, the other freed. *json follows. */
+static tc_cart *take_newer(table_state *t, tc_cart *cart, tc_rbuf **json)
+{
+    tc_cart *newer = t->newer;
+    tc_rbuf *newer_json = t->newer_json;
+    if (newer == NULL) return cart;
+    if (cart != NULL && tc_cart_version(cart) >= tc_cart_version(newer)) {
+        drop_newer(t);
+        return cart;
+    }
+    t->newer = NULL;
+    t->newer_json = NULL;
+    tc_cart_free(cart);
+    tc_rbuf_unref(*json);
+    *json = newer_json;
+    return newer;
+}
+
 tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart)
 {
     tc_buf out = TC_BUF_INIT;
@@ -165,8 +236,21 @@ static void loaded(tc_store_job *j)
                                (int)j->table_id);
         }
         if (c) {
-            t->cart = c;
-            t->json = tc_store_encode(s, c);
+            /* A cart offered while this read was on its way may be newer. */
+            tc_rbuf *json = NULL;
+            tc_cart *loaded_cart = c;
+            c = take_newer(t, c, &json);
+            if (c == loaded_cart) {
+                json = tc_store_encode(s, c);
+                /* Changed elsewhere since this process last fed the table
+                 * (after a lost race, or while not current): feed it. The
+                 * first read of a table feeds nothing — whoever watches it
+                 * started from this very read. */
+                if (t->seen >= 0) feed_new(s, t, c, json, 0);
+                if (t->seen < tc_cart_version(c)) t->seen = tc_cart_version(c);
+            }
+            set_cart(t, c, json);
+            t->fresh = true;
         }
     }
     tc_buf_free(&j->row);
@@ -175,14 +259,16 @@ static void loaded(tc_store_job *j)
         t->phase = T_READY;
     } else {
         /* Nobody waits for a read that failed: every queued request hears
-         * why, and the next one tries again. */
+         * why, and the next one tries again. The queue is detached first: an
+         * answer may queue more. */
+        drop_newer(t);
         t->phase = T_COLD;
-        for (request *r = t->head, *next; r; r = next) {
+        request *failed = t->head;
+        t->head = t->tail = NULL;
+        for (request *r = failed, *next; r; r = next) {
             next = r->next;
             answer_failed(s, r, &err);
         }
-        t->head = t->tail = NULL;
-        return;
     }
     pump(s, t);
 }
@@ -200,29 +286,83 @@ static void start_load(tc_store *s, table_state *t)
 
 /* ===== apply and save ========================================================== */
 
+/* Drops t's cart in memory (it is not what is stored any more). */
+static void forget_cart(table_state *t)
+{
+    set_cart(t, NULL, NULL);
+    t->phase = T_COLD;
+}
+
+/* t's save lost the race: another process changed the table since its cart
+ * was read. The batch goes back to the head of the queue, to be applied
+ * again to the cart read anew; a change that lost too often gives up. */
+static void conflicted(tc_store *s, table_state *t, request *batch)
+{
+    request *retry = NULL, *retry_last = NULL, *give_up = NULL, **give_up_tail = &give_up;
+    for (request *r = batch, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        tc_cart_free(r->result);
+        tc_rbuf_unref(r->json);
+        r->result = NULL;
+        r->json = NULL;
+        r->status = 0;
+        if (++r->conflicts < MAX_CONFLICTS) {
+            if (retry_last)
+                retry_last->next = r;
+            else
+                retry = r;
+            retry_last = r;
+        } else {
+            *give_up_tail = r;
+            give_up_tail = &r->next;
+        }
+    }
+    if (retry) {
+        retry_last->next = t->head;
+        if (t->head == NULL) t->tail = retry_last;
+        t->head = retry;
+    }
+    forget_cart(t);
+    if (give_up == NULL) return;
+    tc_log_warn("store: table %d: gave up after %d conflicting writes", (int)t->table_id,
+                MAX_CONFLICTS);
+    tc_errmsg busy;
+    tc_errmsg_set(&busy, TC_ESTORE, "store busy: table %d is changing too fast, try again",
+                  (int)t->table_id);
+    /* The oldest changes lost most often: answering them first keeps the
+     * table's order. */
+    for (request *r = give_up, *next; r; r = next) {
+        next = r->next;
+        answer_failed(s, r, &busy);
+    }
+}
+
 static void saved(tc_store_job *j)
 {
     tc_store *s = j->ctx;
     table_state *t = table_get(s->pipe, j->table_id);
     request *batch = t->batch;
     t->batch = NULL;
+    tc_cart *work = t->work;
+    t->work = NULL;
     if (j->status == 0) {
-        /* Durable: the batch's carts are the truth now. Each answer shows the
-         * cart as of its own change; the batch is freed after all of them. */
+        /* Durable: the batch's carts are the truth now — unless a newer one
+         * written elsewhere was offered meanwhile. Each answer shows the cart
+         * as of its own change; the batch is freed after all of them. */
         tc_cart *prev_cart = t->cart;
         tc_rbuf *prev_json = t->json;
-        t->cart = t->work;
-        t->json = tc_rbuf_ref(j->json);
+        tc_rbuf *json = tc_rbuf_ref(j->json);
+        t->cart = take_newer(t, work, &json);
+        t->json = json;
+        t->fresh = true;
         const tc_cart *shown = prev_cart;
         tc_rbuf *shown_json = prev_json;
         for (request *r = batch; r; r = r->next) {
             if (r->status == 0) {
                 shown = r->result;
                 shown_json = r->json;
-                if (s->feed && !s->closing) {
-                    tc_store_cart c = {r->result, r->json};
-                    s->feed(s->feed_ctx, &c, r->op.origin);
-                }
+                feed_new(s, t, r->result, r->json, r->op.origin);
             }
             if (s->closing) continue;
             if (r->status == 0 || r->status == TC_UNCHANGED) {
@@ -235,17 +375,24 @@ static void saved(tc_store_job *j)
         free_all(batch);
         tc_cart_free(prev_cart);
         tc_rbuf_unref(prev_json);
+        t->phase = T_READY;
+    } else if (j->status == TC_ECONFLICT && !s->closing) {
+        tc_cart_free(work);
+        conflicted(s, t, batch);
     } else {
-        tc_cart_free(t->work);
+        tc_cart_free(work);
+        /* The cart in memory stays, or a newer one offered meanwhile. */
+        tc_rbuf *json = NULL;
+        tc_cart *newer = take_newer(t, NULL, &json);
+        if (newer) set_cart(t, newer, json);
+        t->phase = T_READY;
         for (request *r = batch, *next; r; r = next) {
             next = r->next;
             answer_failed(s, r, &j->err);
         }
     }
-    t->work = NULL;
     tc_rbuf_unref(j->json);
     free(j);
-    t->phase = T_READY;
     pump(s, t);
 }
 
@@ -282,6 +429,8 @@ static void pump(tc_store *s, table_state *t)
     if (t->pumping || s->closing) return;
     t->pumping = true;
     while (t->head && t->phase != T_LOADING && t->phase != T_SAVING) {
+        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s))
+            forget_cart(t); /* changes made elsewhere may have gone unheard */
         if (t->phase == T_COLD) {
             start_load(s, t);
             continue;
@@ -303,6 +452,8 @@ static void pump(tc_store *s, table_state *t)
             j->version = tc_cart_version(last->result);
             j->updated_at = tc_cart_updated_at(last->result);
             j->json = tc_rbuf_ref(last->json);
+            j->expect_version = tc_cart_version(t->cart);
+            j->origin = last->op.origin;
             j->done = saved;
             j->ctx = s;
             t->phase = T_SAVING;
@@ -322,6 +473,9 @@ static void pump(tc_store *s, table_state *t)
                 answer(s, r, r->status, NULL, NULL, &r->err);
         }
     }
+    /* What was read or saved just now served the requests waiting for it;
+     * later ones read again while the backend is not current. */
+    t->fresh = false;
     t->pumping = false;
 }
 
@@ -348,6 +502,8 @@ static void pipeline_free(tc_store *s)
             tc_cart_free(t->work);
             tc_cart_free(t->cart);
             tc_rbuf_unref(t->json);
+            tc_cart_free(t->newer);
+            tc_rbuf_unref(t->newer_json);
             free(t);
         }
     free(p->buckets);
@@ -355,44 +511,29 @@ static void pipeline_free(tc_store *s)
     s->pipe = NULL;
 }
 
-/* ===== self-managed backends =================================================== */
+/* ===== carts written elsewhere ================================================= */
 
-typedef struct {
-    tc_store *s;
-    tc_store_cb cb;
-    void *ctx;
-} be_call;
-
-static void be_answered(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err)
+void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
 {
-    be_call *call = ctx;
-    if (cart) {
-        tc_rbuf *json = tc_store_encode(call->s, cart);
-        tc_store_cart c = {cart, json};
-        call->cb(call->ctx, status, &c, err);
-        tc_rbuf_unref(json);
-    } else {
-        call->cb(call->ctx, status, NULL, err);
+    int32_t id = tc_cart_table_id(cart);
+    table_state *t = NULL;
+    if (!s->closing && tc_menu_table(s->menu, id) != NULL) t = table_get(s->pipe, id);
+    if (t == NULL || tc_cart_version(cart) <= t->seen) {
+        tc_cart_free(cart);
+        return;
     }
-    free(call);
-}
-
-static be_call *be_call_new(tc_store *s, tc_store_cb cb, void *ctx)
-{
-    be_call *call = tc_xcalloc(1, sizeof *call);
-    call->s = s;
-    call->cb = cb;
-    call->ctx = ctx;
-    return call;
-}
-
-void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin)
-{
-    if (s->feed == NULL) return;
-    tc_rbuf *json = tc_store_encode(s, cart);
-    tc_store_cart c = {cart, json};
-    s->feed(s->feed_ctx, &c, origin);
-    tc_rbuf_unref(json);
+    tc_rbuf *dto = tc_rbuf_new(json, len);
+    if (t->phase == T_LOADING || t->phase == T_SAVING) {
+        /* Taken when the job ends; a save expecting an older version loses
+         * its race and is applied again. */
+        drop_newer(t);
+        t->newer = cart;
+        t->newer_json = dto;
+    } else {
+        set_cart(t, cart, dto);
+        t->phase = T_READY;
+    }
+    feed_new(s, t, cart, dto, 0);
 }
 
 /* ===== the store =============================================================== */
@@ -434,11 +575,9 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
         free(s);
         return rc;
     }
-    if (be->submit) {
-        s->pipe = tc_xcalloc(1, sizeof *s->pipe);
-        s->pipe->n_buckets = TABLES_MIN_BUCKETS;
-        s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
-    }
+    s->pipe = tc_xcalloc(1, sizeof *s->pipe);
+    s->pipe->n_buckets = TABLES_MIN_BUCKETS;
+    s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
     *out = s;
     return 0;
 }
@@ -497,10 +636,6 @@ void tc_store_get(tc_store *s, int32_t table_id, tc_store_cb cb, void *ctx)
 {
     const tc_table *t = known_table(s, table_id, cb, ctx);
     if (t == NULL) return;
-    if (!s->be->submit) {
-        s->be->get(s, t, be_answered, be_call_new(s, cb, ctx));
-        return;
-    }
     request *r = tc_xcalloc(1, sizeof *r);
     r->is_get = true;
     r->op.table_id = table_id;
@@ -514,10 +649,6 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
 {
     const tc_table *t = known_table(s, op->table_id, cb, ctx);
     if (t == NULL) return;
-    if (!s->be->submit) {
-        s->be->mutate(s, t, op, lim, be_answered, be_call_new(s, cb, ctx));
-        return;
-    }
     request *r = tc_xcalloc(1, sizeof *r);
     r->op = *op;
     r->remark = op->remark ? tc_xstrdup(op->remark) : NULL;
