@@ -234,6 +234,7 @@ static void loaded(tc_store_job *j)
             c = NULL;
             rc = tc_errmsg_set(&err, TC_ESTORE, "store: stored cart of table %d is unreadable",
                                (int)j->table_id);
+            tc_log_error("%s", err.text);
         }
         if (c) {
             /* A cart offered while this read was on its way may be newer. */
