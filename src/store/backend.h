@@ -2,14 +2,14 @@
  *
  * store.c owns the tc_store, the served menu, the change pipeline and the
  * change feed, and picks a backend by the URL's scheme. A backend moves
- * carts and menu rows in and out of its database, one of two ways:
- * - the pipeline's way (SQLite): `submit` takes jobs — load one table's
- *   stored cart, save encoded carts — and finishes them later on the loop
- *   thread; store.c does everything else;
- * - its own way (Redis, whose optimistic write across instances has its own
- *   per-table queue and feed): `get` and `mutate`, answering with a cart that
- *   store.c encodes, and tc_store_emit_feed for changes.
- * Adding a backend = one vtable + one line in store.c's table. */
+ * carts and menu rows in and out of its database: `submit` takes jobs —
+ * load one table's stored cart, save an encoded cart — and finishes them
+ * later on the loop thread; store.c does everything else. SQLite saves on a
+ * writer thread (group commit); Redis saves by compare-and-set (a save whose
+ * expected version moved on ends TC_ECONFLICT and store.c reloads and
+ * applies again) and offers the carts other instances wrote
+ * (tc_store_offer). Adding a backend = one vtable + one line in store.c's
+ * table. */
 #ifndef TC_STORE_BACKEND_H
 #define TC_STORE_BACKEND_H
 
@@ -46,24 +46,25 @@ typedef struct tc_store_job {
     enum { TC_JOB_LOAD, TC_JOB_SAVE } kind;
     int32_t table_id;
     /* save: the new cart's version (-1: no cart change, answers only),
-     * updated_at (ms, -1 for none) and DTO, and the answers to remember in
-     * the same transaction */
-    int64_t version, updated_at;
+     * updated_at (ms, -1 for none) and DTO; the version of the stored cart
+     * it replaces (the batch was applied to it; 0: none stored yet), the
+     * origin of the batch's last change, and the answers to remember in the
+     * same transaction */
+    int64_t version, updated_at, expect_version;
     tc_rbuf *json;
+    uint64_t origin;
     tc_store_idem_rec *idem;
     /* load: the stored DTO (found false: none stored yet) */
     bool found;
     tc_buf row;
-    /* result */
-    int status; /* 0 or TC_ESTORE with err */
+    /* result: 0, TC_ESTORE with err, or (a save) TC_ECONFLICT when the
+     * stored version was not expect_version: nothing was written */
+    int status;
     tc_errmsg err;
     void (*done)(struct tc_store_job *j); /* on the loop thread, exactly once */
     void *ctx;
     struct tc_store_job *next; /* the backend's queue link */
 } tc_store_job;
-
-/* How a self-managed backend answers (the cart is encoded by store.c). */
-typedef void (*tc_store_be_cb)(void *ctx, int status, const tc_cart *cart, const tc_errmsg *err);
 
 typedef struct tc_store_backend {
     /* URL scheme without the colon: "sqlite" matches "sqlite:PATH". */
@@ -84,17 +85,16 @@ typedef struct tc_store_backend {
      * restart. */
     int (*load_idem)(tc_store *s, tc_idem *d, int64_t now_ms, tc_errmsg *err);
     int (*ping)(tc_store *s);
-    /* The pipeline's way: takes j; calls j->done on the loop thread later. A
-     * backend may finish several saves in one transaction: all commit or
-     * none does. */
+    /* Takes j; calls j->done on the loop thread, later or (when it cannot
+     * even be started) under this call. A backend may finish several saves
+     * in one transaction: all commit or none does. */
     void (*submit)(tc_store *s, tc_store_job *j);
-    /* Its own way (NULL for a pipeline backend): as tc_store_get /
-     * tc_store_mutate; the table is known to exist in s->menu. A mutate
-     * that changed the cart calls tc_store_emit_feed after the change is
-     * durable and before cb. */
-    void (*get)(tc_store *s, const tc_table *t, tc_store_be_cb cb, void *ctx);
-    void (*mutate)(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
-                   tc_store_be_cb cb, void *ctx);
+    /* NULL when this process hears of every change (it is the only writer).
+     * Otherwise false while a change made elsewhere may have gone unheard
+     * (Redis: the subscription is down, or its resync is unfinished): the
+     * pipeline then reads a table's cart again before each use instead of
+     * trusting the one in memory. */
+    bool (*current)(tc_store *s);
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme
@@ -105,9 +105,14 @@ typedef struct tc_store_backend {
 int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc_store_opts *opts,
                           uv_loop_t *loop, tc_store **out, tc_errmsg *err);
 
-/* For self-managed backends: encodes cart once and delivers it to the feed,
- * if one is set. */
-void tc_store_emit_feed(tc_store *s, const tc_cart *cart, uint64_t origin);
+/* A backend heard that cart (owned by the call; json is its DTO, copied) is
+ * now stored for its table, written by someone else. When it is newer than
+ * every version of that table the store has seen, it becomes the cart in
+ * memory (a table with a load or save in flight takes it when that ends: a
+ * save that expected an older version comes back TC_ECONFLICT) and is fed
+ * once, with origin 0; otherwise it is dropped. Tables the menu does not
+ * have are ignored. On the loop thread, never from inside submit. */
+void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 
 /* Encodes cart's DTO with its table from s->menu into a new buffer (one
  * reference, the caller's). */

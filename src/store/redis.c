@@ -4,15 +4,17 @@
  * This file wires the parts together and runs the change feed:
  * - redis_link: the command and subscriber connections (command timeout,
  *   heartbeat), each a redis_conn (reconnects with back-off);
- * - redis_carts: reading a cart and the optimistic write (Lua script +
- *   PUBLISH);
+ * - redis_carts: the pipeline's jobs — reading a cart, and the optimistic
+ *   write (Lua compare-and-set + PUBLISH);
  * - redis_sync: the blocking connection used before serving (start check,
  *   menu load and import).
- * The change feed comes from pub/sub for every instance, the origin too:
- * every message the subscriber connection hears is handed to
- * tc_store_emit_feed, with the op's origin only when the message came from
- * this instance. After a (re)subscription every cart of the menu is read
- * once and fed again (a resync).
+ * store.c feeds this instance's own changes when their write succeeds; a
+ * message heard on pub/sub from this instance is that same change and is
+ * skipped. A message from another instance is offered to store.c
+ * (tc_store_offer), which keeps it as the table's cart and feeds it when it
+ * is newer than what it has. After a (re)subscription every cart of the
+ * menu is read once and offered the same way (a resync); until those reads
+ * are answered the carts in memory are not trusted (rd_current).
  *
  * Keys and messages: docs/redis.md. */
 #include "store/backend.h"
@@ -46,6 +48,8 @@ typedef struct {
     uint64_t instance;
     tc_redis_link *link;
     tc_redis_carts *carts;
+    int resync_reads;   /* resync reads not answered yet */
+    bool resync_unsent; /* a resync could not send all its reads */
     bool closing;
 } rd_store;
 
@@ -57,17 +61,15 @@ typedef struct {
 
 /* --- the change feed ------------------------------------------------------ */
 
-static void feed_cart(rd_store *q, const char *json, size_t len, uint64_t origin)
+/* Offers a cart another instance wrote (or a resync read) to the store. */
+static void offer_cart(rd_store *q, const char *json, size_t len)
 {
     tc_cart *c = NULL;
     if (tc_cart_from_json(json, len, &c) != 0) {
         tc_log_warn("store: %s: a change message holds an unreadable cart", q->name);
         return;
     }
-    /* A table this instance does not serve (a newer menu elsewhere) has no
-     * subscriber here. */
-    if (tc_menu_table(q->s->menu, tc_cart_table_id(c)) != NULL) tc_store_emit_feed(q->s, c, origin);
-    tc_cart_free(c);
+    tc_store_offer(q->s, c, json, len);
 }
 
 static void on_message(void *ctx, const char *p, size_t n)
@@ -78,38 +80,43 @@ static void on_message(void *ctx, const char *p, size_t n)
         tc_log_warn("store: %s: ignoring a malformed message on %s", q->name, q->channel.base);
         return;
     }
-    /* origin names a connection of the instance that made the change. */
-    feed_cart(q, msg.cart, msg.cart_len, msg.instance == q->instance ? msg.origin : 0);
+    /* Our own change was fed when its write succeeded, with its origin
+     * (connection ids are per process, so origin means nothing here for
+     * another instance's change). */
+    if (msg.instance == q->instance) return;
+    offer_cart(q, msg.cart, msg.cart_len);
 }
 
 static void resync_answered(tc_redis_req *req, redisReply *reply)
 {
     rd_resync *r = (rd_resync *)req;
     rd_store *q = r->q;
+    q->resync_reads--;
     if (!q->closing && reply != NULL && reply->type == REDIS_REPLY_STRING)
-        feed_cart(q, reply->str, reply->len, 0);
+        offer_cart(q, reply->str, reply->len);
     free(r);
 }
 
 /* After a (re)subscription changes may have been missed: every stored cart
- * goes to the feed once more. Subscribers skip versions they already have,
- * so this only heals streams that fell behind. */
+ * is read once more and offered to the store, which keeps and feeds those
+ * newer than its own. Subscribers skip versions they already have, so this
+ * only heals streams that fell behind. */
 static int on_resync(void *ctx)
 {
     rd_store *q = ctx;
     const tc_menu *m = q->s->menu;
+    q->resync_unsent = false;
     for (size_t i = 0; m != NULL && i < tc_menu_table_count(m); i++) {
         rd_resync *r = tc_xcalloc(1, sizeof *r);
         r->q = q;
-        char key[TC_REDIS_CART_KEY_SIZE];
-        tc_redis_cart_key(tc_menu_table_at(m, i)->table_id, key);
-        const char *argv[] = {"HGET", key, "cart"};
-        size_t lens[] = {strlen(argv[0]), strlen(key), strlen(argv[2])};
-        int rc = tc_redis_link_send(q->link, &r->req, resync_answered, 3, argv, lens);
+        int rc = tc_redis_carts_read(q->carts, &r->req, tc_menu_table_at(m, i)->table_id,
+                                     resync_answered);
         if (rc != 0) {
             free(r);
+            q->resync_unsent = true; /* the link calls again */
             return rc;
         }
+        q->resync_reads++;
     }
     return 0;
 }
@@ -172,7 +179,7 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
         .ctx = q, .message = on_message, .resync = on_resync, .closed = on_link_closed};
     q->link = tc_redis_link_open(s->loop, &o, &hooks);
     tc_buf_free(&alive);
-    q->carts = tc_redis_carts_new(s, q->link, q->name, q->channel.base, q->instance);
+    q->carts = tc_redis_carts_new(q->link, q->name, q->channel.base, q->instance);
     s->impl = q;
     tc_log_info("store: %s (instance %016" PRIx64 ", changes on %s)", q->name, q->instance,
                 q->channel.base);
@@ -201,23 +208,23 @@ static int rd_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
     return tc_redis_sync_import_menu(&q->url, q->name, m, err);
 }
 
-static void rd_get(tc_store *s, const tc_table *t, tc_store_be_cb cb, void *ctx)
+static void rd_submit(tc_store *s, tc_store_job *j)
 {
     rd_store *q = s->impl;
-    tc_redis_carts_get(q->carts, t->table_id, cb, ctx);
+    tc_redis_carts_submit(q->carts, j);
 }
 
-static void rd_mutate(tc_store *s, const tc_table *t, const tc_op *op, const tc_cart_limits *lim,
-                      tc_store_be_cb cb, void *ctx)
+/* Every change made elsewhere was heard: both connections are up, the
+ * subscription is confirmed and the resync after it is over. */
+static bool rd_current(tc_store *s)
 {
     rd_store *q = s->impl;
-    tc_redis_carts_mutate(q->carts, t->table_id, op, lim, cb, ctx);
+    return tc_redis_link_ready(q->link) && q->resync_reads == 0 && !q->resync_unsent;
 }
 
 static int rd_ping(tc_store *s)
 {
-    rd_store *q = s->impl;
-    return tc_redis_link_ready(q->link) ? 0 : TC_ESTORE;
+    return rd_current(s) ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_redis = {
@@ -226,7 +233,7 @@ const tc_store_backend tc_store_backend_redis = {
     .close = rd_close,
     .load_menu = rd_load_menu,
     .import_menu = rd_import_menu,
-    .get = rd_get,
-    .mutate = rd_mutate,
     .ping = rd_ping,
+    .submit = rd_submit,
+    .current = rd_current,
 };

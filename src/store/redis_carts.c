@@ -11,13 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* Optimistic writes of one change before it gives up with "store busy":
- * each lost race means another instance changed the same table in between,
- * so 16 in a row means the table changes far faster than people order, and
- * the caller's retry is better than holding the change queue longer. */
-#define MAX_ATTEMPTS 16
 /* Room for an int64 in decimal, its NUL included (versions, timestamps). */
 #define I64_SIZE (sizeof "-9223372036854775808")
 /* The script's SHA-1 in lowercase hex, as EVALSHA takes it. */
@@ -33,53 +27,24 @@ const char tc_redis_carts_script[] =
     "redis.call('PUBLISH', ARGV[5], ARGV[6] .. ARGV[4])\n"
     "return 1\n";
 
-/* A command about one table's cart. */
-typedef struct {
+/* A job's command in flight. It lives until its reply callback, which the
+ * link always calls; job is NULL once the job was finished without it
+ * (tc_redis_carts_stop). */
+typedef struct rd_job rd_job;
+struct rd_job {
     tc_redis_req req; /* first: the link hands back &req */
     tc_redis_carts *q;
-    int32_t table_id;
-} rd_req;
-
-typedef struct {
-    rd_req r;
-    tc_store_be_cb cb;
-    void *ctx;
-} rd_get;
-
-typedef struct rd_mut rd_mut;
-struct rd_mut {
-    rd_req r;
-    tc_op op; /* strings point to remark and phone below */
-    char *remark, *phone;
-    tc_cart_limits lim;
-    tc_store_be_cb cb;
-    void *ctx;
-    int attempts;
-    tc_cart *cart;  /* the applied cart the script is writing */
-    int64_t expect; /* the version it was applied to */
-    tc_buf json;    /* the cart as stored */
-    tc_buf header;  /* the message header */
-    rd_mut *prev_active, *next_active;
-    rd_mut *waiters, *waiters_tail; /* same table, behind this one, FIFO */
-    rd_mut *wait_next;
+    tc_store_job *job;
+    rd_job *prev, *next; /* q->waiting */
 };
 
 struct tc_redis_carts {
-    tc_store *s;
     tc_redis_link *link;
     char *name, *channel;
     uint64_t instance;
     char sha[SHA1_HEX_SIZE];
-    rd_mut *active; /* one in flight per table */
-    bool stopped;
+    rd_job *waiting; /* jobs sent, not answered yet */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void script_sha1(char out[SHA1_HEX_SIZE])
 {
@@ -94,150 +59,81 @@ static void script_sha1(char out[SHA1_HEX_SIZE])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The cart in a reply to HGET tablecart:cart:ID cart. Returns 0 and *out (a
- * new cart), or a tc_err with err. */
-static int cart_from_reply(tc_redis_carts *q, int32_t table_id, redisReply *reply, tc_cart **out,
-                           tc_errmsg *err)
+static void waiting_unlink(tc_redis_carts *q, rd_job *w)
 {
-    if (reply == NULL) return tc_redis_link_unavailable(q->link, err);
-    if (reply->type == REDIS_REPLY_ERROR)
-        return tc_errmsg_set(err, TC_ESTORE, "store unavailable: %s: %s", q->name, reply->str);
-    if (reply->type == REDIS_REPLY_NIL) {
-        const tc_table *t = tc_menu_table(q->s->menu, table_id);
-        if (t == NULL) return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", (int)table_id);
-        *out = tc_cart_new(t);
-        return 0;
-    }
-    tc_cart *c = NULL;
-    if (reply->type == REDIS_REPLY_STRING && tc_cart_from_json(reply->str, reply->len, &c) == 0 &&
-        tc_cart_table_id(c) == table_id) {
-        *out = c;
-        return 0;
-    }
-    tc_cart_free(c);
-    tc_log_error("store: %s: stored cart of table %d is unreadable", q->name, (int)table_id);
-    return tc_errmsg_set(err, TC_ESTORE, "store: stored cart of table %d is unreadable",
-                         (int)table_id);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->waiting = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
 }
 
-static int send_hget(rd_req *r, tc_redis_reply_fn fn)
+/* Ends w's job with status (err filled for a failure) and frees w. */
+static void finish(rd_job *w, int status)
+{
+    tc_store_job *j = w->job;
+    waiting_unlink(w->q, w);
+    free(w);
+    if (j == NULL) return; /* finished already, by tc_redis_carts_stop */
+    j->status = status;
+    j->done(j);
+}
+
+static int fail(rd_job *w, const char *fmt, const char *why)
+{
+    if (w->job) tc_errmsg_set(&w->job->err, TC_ESTORE, fmt, w->q->name, why);
+    return TC_ESTORE;
+}
+
+int tc_redis_carts_read(tc_redis_carts *q, tc_redis_req *r, int32_t table_id, tc_redis_reply_fn fn)
 {
     char key[TC_REDIS_CART_KEY_SIZE];
-    tc_redis_cart_key(r->table_id, key);
+    tc_redis_cart_key(table_id, key);
     const char *argv[] = {"HGET", key, "cart"};
     size_t lens[] = {strlen(argv[0]), strlen(key), strlen(argv[2])};
-    return tc_redis_link_send(r->q->link, &r->req, fn, 3, argv, lens);
+    return tc_redis_link_send(q->link, r, fn, 3, argv, lens);
 }
 
-/* --- get ------------------------------------------------------------------ */
+/* --- load ----------------------------------------------------------------- */
 
-static void get_answered(tc_redis_req *req, redisReply *reply)
+static void load_answered(tc_redis_req *req, redisReply *reply)
 {
-    rd_get *g = (rd_get *)req;
-    tc_redis_carts *q = g->r.q;
-    if (!q->stopped) {
-        tc_errmsg err = {{0}};
-        tc_cart *c = NULL;
-        int rc = cart_from_reply(q, g->r.table_id, reply, &c, &err);
-        g->cb(g->ctx, rc, c, &err);
-        tc_cart_free(c);
+    rd_job *w = (rd_job *)req;
+    tc_store_job *j = w->job;
+    int rc = 0;
+    if (j == NULL) {
+        rc = TC_ECLOSED;
+    } else if (reply == NULL) {
+        rc = tc_redis_link_unavailable(w->q->link, &j->err);
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        j->found = true;
+        tc_buf_append(&j->row, reply->str, reply->len);
+    } else if (reply->type != REDIS_REPLY_NIL) {
+        /* store.c says "unreadable" for a stored cart it cannot read. */
+        const char *why = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
+        tc_log_error("store: %s: HGET cart of table %d: %s", w->q->name, (int)j->table_id, why);
+        rc = fail(w, "store unavailable: %s: %s", why);
     }
-    free(g);
+    finish(w, rc);
 }
 
-void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_be_cb cb, void *ctx)
-{
-    rd_get *g = tc_xcalloc(1, sizeof *g);
-    g->r.q = q;
-    g->r.table_id = table_id;
-    g->cb = cb;
-    g->ctx = ctx;
-    if (send_hget(&g->r, get_answered) != 0) {
-        tc_errmsg err;
-        tc_redis_link_unavailable(q->link, &err);
-        free(g);
-        cb(ctx, TC_ESTORE, NULL, &err);
-    }
-}
+/* --- save ----------------------------------------------------------------- */
 
-/* --- mutate --------------------------------------------------------------- */
-
-static void mut_free(rd_mut *m)
-{
-    tc_cart_free(m->cart);
-    tc_buf_free(&m->json);
-    tc_buf_free(&m->header);
-    free(m->remark);
-    free(m->phone);
-    free(m);
-}
-
-static void active_link(tc_redis_carts *q, rd_mut *m)
-{
-    m->prev_active = NULL;
-    m->next_active = q->active;
-    if (q->active) q->active->prev_active = m;
-    q->active = m;
-}
-
-static void active_unlink(tc_redis_carts *q, rd_mut *m)
-{
-    if (m->prev_active)
-        m->prev_active->next_active = m->next_active;
-    else
-        q->active = m->next_active;
-    if (m->next_active) m->next_active->prev_active = m->prev_active;
-    m->prev_active = m->next_active = NULL;
-}
-
-/* Ends m: the next mutate of its table (if any) becomes active before m's
- * callback runs, so a mutate asked for from the callback queues behind it.
- * Returns that next one, not yet started (see mut_kick). */
-static rd_mut *mut_finish(rd_mut *m, int status, const tc_cart *cart, const tc_errmsg *err)
-{
-    tc_redis_carts *q = m->r.q;
-    rd_mut *next = m->waiters;
-    active_unlink(q, m);
-    if (next != NULL) {
-        next->waiters = next->wait_next;
-        next->waiters_tail = next->waiters ? m->waiters_tail : NULL;
-        next->wait_next = NULL;
-        active_link(q, next);
-    }
-    if (!q->stopped) m->cb(m->ctx, status, cart, err);
-    mut_free(m);
-    return next;
-}
-
-static void mut_read_answered(tc_redis_req *req, redisReply *reply);
-static void mut_write_answered(tc_redis_req *req, redisReply *reply);
-
-static int mut_read(rd_mut *m)
-{
-    return send_hget(&m->r, mut_read_answered);
-}
-
-/* Starts m, an active mutate; one that cannot be sent fails and hands over
- * to the next of its table, in a loop rather than by recursion. */
-static void mut_kick(rd_mut *m)
-{
-    while (m != NULL) {
-        if (mut_read(m) == 0) return;
-        tc_errmsg err;
-        tc_redis_link_unavailable(m->r.q->link, &err);
-        m = mut_finish(m, TC_ESTORE, NULL, &err);
-    }
-}
+static void save_answered(tc_redis_req *req, redisReply *reply);
 
 /* EVALSHA, or EVAL when Redis does not know the script (flushed). */
-static int mut_write(rd_mut *m, bool eval)
+static int save_send(rd_job *w, bool eval)
 {
-    tc_redis_carts *q = m->r.q;
+    tc_redis_carts *q = w->q;
+    tc_store_job *j = w->job;
     char key[TC_REDIS_CART_KEY_SIZE], expect[I64_SIZE], version[I64_SIZE], at[I64_SIZE];
-    tc_redis_cart_key(m->r.table_id, key);
-    snprintf(expect, sizeof expect, "%" PRId64, m->expect);
-    snprintf(version, sizeof version, "%" PRId64, tc_cart_version(m->cart));
-    snprintf(at, sizeof at, "%" PRId64, tc_cart_updated_at(m->cart));
+    tc_redis_cart_key(j->table_id, key);
+    snprintf(expect, sizeof expect, "%" PRId64, j->expect_version);
+    snprintf(version, sizeof version, "%" PRId64, j->version);
+    snprintf(at, sizeof at, "%" PRId64, j->updated_at);
+    tc_buf header = TC_BUF_INIT;
+    tc_redis_msg_header(&header, q->instance, j->origin);
     const char *argv[] = {eval ? "EVAL" : "EVALSHA",
                           eval ? tc_redis_carts_script : q->sha,
                           "1",
@@ -245,128 +141,75 @@ static int mut_write(rd_mut *m, bool eval)
                           expect,
                           version,
                           at,
-                          m->json.base,
+                          j->json->data,
                           q->channel,
-                          m->header.base};
+                          header.base};
     size_t lens[] = {strlen(argv[0]),    strlen(argv[1]), strlen(argv[2]), strlen(key),
-                     strlen(expect),     strlen(version), strlen(at),      m->json.len,
-                     strlen(q->channel), m->header.len};
-    return tc_redis_link_send(q->link, &m->r.req, mut_write_answered, 10, argv, lens);
+                     strlen(expect),     strlen(version), strlen(at),      j->json->len,
+                     strlen(q->channel), header.len};
+    int rc = tc_redis_link_send(q->link, &w->req, save_answered, 10, argv, lens);
+    tc_buf_free(&header);
+    return rc;
 }
 
-static void mut_read_answered(tc_redis_req *req, redisReply *reply)
+static void save_answered(tc_redis_req *req, redisReply *reply)
 {
-    rd_mut *m = (rd_mut *)req;
-    tc_redis_carts *q = m->r.q;
-    if (q->stopped) {
-        mut_kick(mut_finish(m, TC_ECLOSED, NULL, NULL));
-        return;
-    }
-    tc_errmsg err = {{0}};
-    tc_cart *c = NULL;
-    int rc = cart_from_reply(q, m->r.table_id, reply, &c, &err);
-    if (rc == 0) {
-        m->expect = tc_cart_version(c);
-        rc = tc_cart_apply(c, &m->op, q->s->menu, &m->lim, now_ms(), &err);
-    }
-    if (rc != 0) {
-        /* Errors and no-ops alike: nothing is written, nothing published. */
-        mut_kick(mut_finish(m, rc, rc == TC_UNCHANGED ? c : NULL, &err));
-        tc_cart_free(c);
-        return;
-    }
-    tc_cart_free(m->cart);
-    m->cart = c;
-    tc_buf_reset(&m->json);
-    tc_cart_to_json(c, tc_menu_table(q->s->menu, m->r.table_id), &m->json);
-    tc_buf_reset(&m->header);
-    tc_redis_msg_header(&m->header, q->instance, m->op.origin);
-    if (mut_write(m, false) != 0) {
-        tc_redis_link_unavailable(q->link, &err);
-        mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
-    }
-}
-
-static void mut_write_answered(tc_redis_req *req, redisReply *reply)
-{
-    rd_mut *m = (rd_mut *)req;
-    tc_redis_carts *q = m->r.q;
-    tc_errmsg err = {{0}};
-    if (q->stopped) {
-        mut_kick(mut_finish(m, TC_ECLOSED, NULL, NULL));
+    rd_job *w = (rd_job *)req;
+    tc_redis_carts *q = w->q;
+    int rc;
+    if (w->job == NULL) {
+        rc = TC_ECLOSED;
     } else if (reply == NULL) {
-        tc_redis_link_unavailable(q->link, &err);
-        mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
+        rc = tc_redis_link_unavailable(q->link, &w->job->err);
     } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        if (mut_write(m, true) != 0) {
-            tc_redis_link_unavailable(q->link, &err);
-            mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
-        }
+        if (save_send(w, true) == 0) return; /* w waits for the EVAL's reply */
+        rc = tc_redis_link_unavailable(q->link, &w->job->err);
     } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        /* In Redis (and in its AOF): the change reaches every instance's
-         * feed through pub/sub, this one's too. */
-        mut_kick(mut_finish(m, 0, m->cart, &err));
-    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
-               ++m->attempts < MAX_ATTEMPTS) {
-        /* Another instance wrote first: read again, apply again. */
-        if (mut_read(m) != 0) {
-            tc_redis_link_unavailable(q->link, &err);
-            mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
-        }
+        /* In Redis (and in its AOF). */
+        rc = 0;
     } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-        tc_log_warn("store: %s: table %d: gave up after %d conflicting writes", q->name,
-                    (int)m->r.table_id, m->attempts);
-        tc_errmsg_set(&err, TC_ESTORE, "store busy: table %d is changing too fast, try again",
-                      (int)m->r.table_id);
-        mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
+        rc = TC_ECONFLICT; /* another instance wrote first */
     } else {
         const char *why = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
         tc_log_error("store: %s: cart script: %s", q->name, why);
-        tc_errmsg_set(&err, TC_ESTORE, "store unavailable: %s: %s", q->name, why);
-        mut_kick(mut_finish(m, TC_ESTORE, NULL, &err));
+        rc = fail(w, "store unavailable: %s: %s", why);
     }
+    finish(w, rc);
 }
 
-void tc_redis_carts_mutate(tc_redis_carts *q, int32_t table_id, const tc_op *op,
-                           const tc_cart_limits *lim, tc_store_be_cb cb, void *ctx)
+/* --- jobs ----------------------------------------------------------------- */
+
+void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j)
 {
-    if (!tc_redis_link_can_send(q->link)) {
-        tc_errmsg err;
-        tc_redis_link_unavailable(q->link, &err);
-        cb(ctx, TC_ESTORE, NULL, &err);
+    if (j->kind == TC_JOB_SAVE && j->version < 0) {
+        /* Only Idempotency-Key answers to keep: with Redis they stay in this
+         * instance's memory (docs/api.md), nothing to write. */
+        j->status = 0;
+        j->done(j);
         return;
     }
-    rd_mut *m = tc_xcalloc(1, sizeof *m);
-    m->r.q = q;
-    m->r.table_id = table_id;
-    m->op = *op;
-    m->remark = tc_xstrdup(op->remark);
-    m->phone = tc_xstrdup(op->who.phone);
-    m->op.remark = m->remark;
-    m->op.who.phone = m->phone;
-    m->lim = *lim;
-    m->cb = cb;
-    m->ctx = ctx;
-    for (rd_mut *a = q->active; a; a = a->next_active) {
-        if (a->r.table_id != table_id) continue;
-        if (a->waiters_tail)
-            a->waiters_tail->wait_next = m;
-        else
-            a->waiters = m;
-        a->waiters_tail = m;
+    rd_job *w = tc_xcalloc(1, sizeof *w);
+    w->q = q;
+    w->job = j;
+    int rc = j->kind == TC_JOB_LOAD ? tc_redis_carts_read(q, &w->req, j->table_id, load_answered)
+                                    : save_send(w, false);
+    if (rc != 0) {
+        free(w);
+        j->status = tc_redis_link_unavailable(q->link, &j->err);
+        j->done(j);
         return;
     }
-    active_link(q, m);
-    mut_kick(m);
+    w->next = q->waiting;
+    if (q->waiting) q->waiting->prev = w;
+    q->waiting = w;
 }
 
 /* --- life ----------------------------------------------------------------- */
 
-tc_redis_carts *tc_redis_carts_new(tc_store *s, tc_redis_link *link, const char *name,
-                                   const char *channel, uint64_t instance)
+tc_redis_carts *tc_redis_carts_new(tc_redis_link *link, const char *name, const char *channel,
+                                   uint64_t instance)
 {
     tc_redis_carts *q = tc_xcalloc(1, sizeof *q);
-    q->s = s;
     q->link = link;
     q->name = tc_xstrdup(name);
     q->channel = tc_xstrdup(channel);
@@ -377,8 +220,12 @@ tc_redis_carts *tc_redis_carts_new(tc_store *s, tc_redis_link *link, const char 
 
 void tc_redis_carts_stop(tc_redis_carts *q)
 {
-    q->stopped = true;
-    q->s = NULL;
+    for (rd_job *w = q->waiting; w; w = w->next) {
+        tc_store_job *j = w->job;
+        w->job = NULL;
+        j->status = TC_ESTORE;
+        j->done(j);
+    }
 }
 
 void tc_redis_carts_free(tc_redis_carts *q)

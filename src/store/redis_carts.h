@@ -1,13 +1,15 @@
-/* redis_carts.h — carts kept in Redis: reading one, and changing one
- * optimistically.
+/* redis_carts.h — carts kept in Redis: the Redis backend's jobs of the
+ * change pipeline (store.c applies, encodes and retries; this only moves
+ * carts).
  *
- * A change reads the cart (HGET), applies the pure rules in C, then a Lua
- * script writes it only if the stored version is still the one read and
- * PUBLISHes the change message in the same atomic step. A lost race (another
- * instance wrote first) is retried, at most 16 writes in all; changes of one
- * table are queued here, so an instance never races itself. The change
- * feed is not fed here: it comes back through pub/sub (redis.c). Steps and
- * keys: docs/redis.md, "How a change is made". */
+ * A load is HGET tablecart:cart:<id> cart. A save is a Lua script that
+ * writes the encoded cart only if the stored version is still the job's
+ * expect_version and PUBLISHes the change message in the same atomic step;
+ * a lost race (another instance wrote first) ends the job TC_ECONFLICT.
+ * Jobs are sent as they come, without waiting for each other's replies:
+ * saves of many tables are in flight together on the one command connection
+ * (hiredis pipelines them). Steps and keys: docs/redis.md, "How a change is
+ * made". */
 #ifndef TC_STORE_REDIS_CARTS_H
 #define TC_STORE_REDIS_CARTS_H
 
@@ -22,33 +24,28 @@ typedef struct tc_redis_carts tc_redis_carts;
  * (SCRIPT LOAD) at every connect, so EVALSHA finds it. */
 extern const char tc_redis_carts_script[];
 
-/* Carts of s (whose served menu each call reads) through link (borrowed;
- * it must outlive the result). name ("redis://…") is for messages and
- * channel is where changes are published; both copied. instance names this
- * process in change messages. The caller frees the result with
- * tc_redis_carts_free. */
-tc_redis_carts *tc_redis_carts_new(tc_store *s, tc_redis_link *link, const char *name,
-                                   const char *channel, uint64_t instance);
+/* Jobs run through link (borrowed; it must outlive the result). name
+ * ("redis://…") is for messages and channel is where changes are
+ * published; both copied. instance names this process in change messages.
+ * The caller frees the result with tc_redis_carts_free. */
+tc_redis_carts *tc_redis_carts_new(tc_redis_link *link, const char *name, const char *channel,
+                                   uint64_t instance);
 
-/* As tc_store_get: cb gets the cart of table_id (an empty version-0 one if
- * Redis holds none), or TC_ENOTFOUND, or TC_ESTORE with err. cb runs later,
- * or now when the command cannot be sent. */
-void tc_redis_carts_get(tc_redis_carts *q, int32_t table_id, tc_store_be_cb cb, void *ctx);
+/* Runs j (a load or a save, see above) and calls j->done once: when Redis
+ * answers, or under this call when the command connection is down (status
+ * TC_ESTORE, "store unavailable: …"). */
+void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j);
 
-/* As tc_store_mutate: applies op (copied, its strings too) to table_id's
- * cart and writes it. cb reports 0 once Redis holds the change,
- * TC_UNCHANGED or a rule's error (nothing written), or TC_ESTORE ("store
- * unavailable", "store busy" after too many lost races). cb runs later, or
- * now when the command connection is down. */
-void tc_redis_carts_mutate(tc_redis_carts *q, int32_t table_id, const tc_op *op,
-                           const tc_cart_limits *lim, tc_store_be_cb cb, void *ctx);
+/* Sends HGET of table_id's stored cart on q's link for r (see
+ * tc_redis_link_send): for reads that are not jobs (the resync). */
+int tc_redis_carts_read(tc_redis_carts *q, tc_redis_req *r, int32_t table_id, tc_redis_reply_fn fn);
 
-/* No get or mutate callback runs after this call: calls still waiting end
- * quietly as their replies (or the link's NULLs) arrive. Call it before
+/* Finishes every job still waiting now, with TC_ESTORE (the store is
+ * closing); their replies, when they come, are dropped. Call it before
  * tc_redis_link_close. */
 void tc_redis_carts_stop(tc_redis_carts *q);
 
-/* Frees q once no call is waiting any more: after the link reported closed
+/* Frees q once no reply is awaited any more: after the link reported closed
  * (every reply callback has then run). */
 void tc_redis_carts_free(tc_redis_carts *q);
 

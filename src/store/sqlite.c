@@ -92,10 +92,16 @@ typedef struct {
     uv_cond_t wake;
     uv_thread_t thread;
     bool started, stopping;
+    bool waiting;                   /* the writer sleeps on wake */
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
     uv_async_t *async;              /* wakes the loop; freed in its close callback */
+    /* loop only: jobs submitted during this loop turn, handed to the writer
+     * together just before the loop waits for I/O (one wake-up per turn,
+     * and one transaction for all of them) */
+    uv_prepare_t *hand_over;
+    tc_store_job *outbox, *outbox_tail;
     /* writer only */
     bool dirty;         /* committed since the last sync */
     uint64_t synced_at; /* uv_hrtime of the last sync */
@@ -268,8 +274,9 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
 }
 
 static void hand_back(sq_store *q, bool closing);
+static void hand_over(uv_prepare_t *h);
 
-static void free_async(uv_handle_t *h)
+static void free_handle(uv_handle_t *h)
 {
     free(h);
 }
@@ -279,13 +286,15 @@ static void sq_close(tc_store *s)
     sq_store *q = s->impl;
     if (q->started) {
         /* The writer finishes every job already submitted, then stops. */
+        hand_over(q->hand_over);
+        uv_close((uv_handle_t *)q->hand_over, free_handle);
         uv_mutex_lock(&q->lock);
         q->stopping = true;
         uv_cond_signal(&q->wake);
         uv_mutex_unlock(&q->lock);
         uv_thread_join(&q->thread);
         hand_back(q, true);
-        uv_close((uv_handle_t *)q->async, free_async);
+        uv_close((uv_handle_t *)q->async, free_handle);
     }
     sq_free(q);
     s->impl = NULL;
@@ -572,14 +581,19 @@ static void writer(void *arg)
     for (;;) {
         while (q->todo == NULL && !q->stopping) {
             if (!q->dirty || q->durability != TC_DURABLE_PROCESS) {
+                q->waiting = true;
                 uv_cond_wait(&q->wake, &q->lock);
+                q->waiting = false;
                 continue;
             }
             /* Committed but not synced: sync within SYNC_EVERY_MS of the
              * last sync even if nothing else arrives. */
             uint64_t left = SYNC_EVERY_MS -
                             (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
-            if (left == 0 || uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u) != 0) {
+            q->waiting = left > 0;
+            int timed_out = left == 0 || uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u) != 0;
+            q->waiting = false;
+            if (timed_out) {
                 uv_mutex_unlock(&q->lock);
                 uv_mutex_lock(&q->db_lock);
                 sync_now(q);
@@ -630,6 +644,24 @@ static void on_async(uv_async_t *a)
     hand_back(a->data, false);
 }
 
+/* Hands the jobs of this loop turn to the writer: one lock, and a wake-up
+ * only when it sleeps. */
+static void hand_over(uv_prepare_t *h)
+{
+    sq_store *q = h->data;
+    uv_prepare_stop(h);
+    if (q->outbox == NULL) return;
+    uv_mutex_lock(&q->lock);
+    if (q->todo_tail)
+        q->todo_tail->next = q->outbox;
+    else
+        q->todo = q->outbox;
+    q->todo_tail = q->outbox_tail;
+    if (q->waiting) uv_cond_signal(&q->wake);
+    uv_mutex_unlock(&q->lock);
+    q->outbox = q->outbox_tail = NULL;
+}
+
 static void sq_submit(tc_store *s, tc_store_job *j)
 {
     sq_store *q = s->impl;
@@ -638,6 +670,9 @@ static void sq_submit(tc_store *s, tc_store_job *j)
         q->async = tc_xcalloc(1, sizeof *q->async);
         uv_async_init(s->loop, q->async, on_async);
         q->async->data = q;
+        q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
+        uv_prepare_init(s->loop, q->hand_over);
+        q->hand_over->data = q;
         if (uv_thread_create(&q->thread, writer, q) != 0) {
             tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
             abort();
@@ -645,14 +680,12 @@ static void sq_submit(tc_store *s, tc_store_job *j)
         q->started = true;
     }
     j->next = NULL;
-    uv_mutex_lock(&q->lock);
-    if (q->todo_tail)
-        q->todo_tail->next = j;
+    if (q->outbox_tail)
+        q->outbox_tail->next = j;
     else
-        q->todo = j;
-    q->todo_tail = j;
-    uv_cond_signal(&q->wake);
-    uv_mutex_unlock(&q->lock);
+        q->outbox = j;
+    q->outbox_tail = j;
+    uv_prepare_start(q->hand_over, hand_over);
 }
 
 /* The writer's last transaction: a failed commit (a full disk, a removed

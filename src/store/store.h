@@ -7,12 +7,16 @@
  * tc_cart_apply, the clock and the one JSON encode of every new cart. A
  * backend only loads a stored cart and saves encoded carts (SQLite: on a
  * writer thread of its own, group-committing every save that arrives while
- * the last transaction commits). A change is answered and fed only once its
- * save is durable; a save that fails answers TC_ESTORE and feeds nothing.
+ * the last transaction commits; Redis: a compare-and-set that, when another
+ * instance wrote first, makes the pipeline read the cart again and apply
+ * the changes again). A change is answered and fed only once its save is
+ * durable; a save that fails answers TC_ESTORE and feeds nothing.
  *
  * Every committed change is delivered to the change feed (set with
- * tc_store_set_feed) before its caller's callback. The hub listens to the
- * feed; nothing else publishes changes. */
+ * tc_store_set_feed) before its caller's callback, and so is every newer
+ * cart another instance wrote (origin 0); per table the feed sees versions
+ * in increasing order, each at most once. The hub listens to the feed;
+ * nothing else publishes changes. */
 #ifndef TC_STORE_STORE_H
 #define TC_STORE_STORE_H
 

@@ -3,8 +3,10 @@
  * tc_store_open_backend, and the same contract on the real SQLite backend.
  *
  * The fake answers asynchronously from the loop, as the Redis backend does,
- * applying ops with the real cart rules; a test can make its open, menu load,
- * import, ping or the save of one table's next mutate fail. The contract run
+ * and saves by compare-and-set as Redis does (TC_ECONFLICT when the stored
+ * version is not the one the batch was applied to); a test can make its
+ * open, menu load, import, ping or the save of one table's next mutate fail,
+ * make saves lose races, write a cart "from another instance" and offer it. The contract run
  * (run_contract) submits one sequence of ops over two tables and checks:
  * every call is answered once, per table in submission order; each change
  * reaches the feed exactly once, before its callback, with the op's origin;
@@ -59,6 +61,9 @@ static struct {
     int opens, closes, loads, imports, pings, cart_loads, saves;
     int open_rc, load_rc, import_rc, ping_rc; /* forced results, 0 = work */
     int32_t fail_table;                       /* the next save of this table fails */
+    int conflicts_left;                       /* this many saves lose their race */
+    int conflicts;                            /* saves answered TC_ECONFLICT */
+    bool deaf;                                /* "changes made elsewhere may have gone unheard" */
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -89,6 +94,19 @@ static void fake_run(tc_store_job *j)
     if (F.fail_table == j->table_id) {
         F.fail_table = 0;
         j->status = tc_errmsg_set(&j->err, TC_ESTORE, "fake: save failed");
+        return;
+    }
+    int64_t stored = 0;
+    if (*row) {
+        tc_cart *c;
+        assert_int_equal(tc_cart_from_json(*row, strlen(*row), &c), 0);
+        stored = tc_cart_version(c);
+        tc_cart_free(c);
+    }
+    if (F.conflicts_left > 0 || stored != j->expect_version) {
+        if (F.conflicts_left > 0) F.conflicts_left--;
+        F.conflicts++;
+        j->status = TC_ECONFLICT;
         return;
     }
     free(*row);
@@ -172,6 +190,12 @@ static int fake_ping(tc_store *s)
     return F.ping_rc;
 }
 
+static bool fake_current(tc_store *s)
+{
+    (void)s;
+    return !F.deaf;
+}
+
 static const tc_store_backend fake_backend = {
     .scheme = "fake",
     .open = fake_open,
@@ -180,6 +204,7 @@ static const tc_store_backend fake_backend = {
     .import_menu = fake_import_menu,
     .ping = fake_ping,
     .submit = fake_submit,
+    .current = fake_current,
 };
 
 /* ===== what the store's users saw =========================================== */
@@ -678,6 +703,208 @@ static void test_close_drops_pending(void **state)
     assert_int_equal(f->n_ev, 0);
 }
 
+/* ===== writes of other instances: lost races and offered carts ============== */
+
+/* Another instance adds qty of dish 1001 to table_id's stored cart. Returns
+ * the cart it stored; its DTO in *json. */
+static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf *json)
+{
+    const tc_menu *m = tc_store_menu(f->store);
+    char **row = fake_row(table_id);
+    tc_cart *c = NULL;
+    if (*row)
+        assert_int_equal(tc_cart_from_json(*row, strlen(*row), &c), 0);
+    else
+        c = tc_cart_new(tc_menu_table(m, table_id));
+    tc_op op = {TC_OP_ADD, table_id, 1001, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_errmsg err = {{0}};
+    assert_int_equal(tc_cart_apply(c, &op, m, &lim, 1, &err), 0);
+    tc_buf_reset(json);
+    tc_cart_to_json(c, tc_menu_table(m, table_id), json);
+    free(*row);
+    *row = tc_xstrdup(tc_buf_cstr(json));
+    return c;
+}
+
+/* ...and this instance hears of it: the backend offers it to the store. */
+static void foreign_offer(fixture *f, int32_t table_id, int32_t qty)
+{
+    tc_buf json = TC_BUF_INIT;
+    tc_cart *c = foreign_write(f, table_id, qty, &json);
+    tc_store_offer(f->store, c, json.base, json.len);
+    tc_buf_free(&json);
+}
+
+/* The versions fed for table_id, in order, into out; returns how many. Each
+ * is above the one before. */
+static int fed_versions(const fixture *f, int32_t table_id, int64_t *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < f->n_ev; i++) {
+        const event *e = &f->ev[i];
+        if (e->kind != 'F' || e->table_id != table_id) continue;
+        assert_true(n < max);
+        if (n > 0) assert_true(e->version > out[n - 1]);
+        out[n++] = e->version;
+    }
+    return n;
+}
+
+static void get_cart(fixture *f, int32_t table_id)
+{
+    call_ctx *k = next_call(f, table_id);
+    tc_store_get(f->store, table_id, on_done, k);
+}
+
+/* The answer to call n, which must be its table's latest event. */
+static const event *answer_of(const fixture *f, int n)
+{
+    for (int i = f->n_ev - 1; i >= 0; i--)
+        if (f->ev[i].kind == 'C' && f->ev[i].call == n) return &f->ev[i];
+    fail_msg("call %d was not answered", n);
+    return NULL;
+}
+
+static void test_lost_race_reloads_and_applies_again(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    /* Another instance writes v2; this one has not heard of it yet. */
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json));
+    tc_buf_free(&json);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: lost race, reload, v3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(F.cart_loads, 2);
+    const event *a = answer_of(f, 1);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(a->version, 3);
+    /* The feed saw v1, the foreign v2 (read back after the lost race) and
+     * v3, once each, in order; v3 with its change's origin. */
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[1], 2);
+    assert_int_equal(v[2], 3);
+    assert_int_equal(f->ev[f->n_ev - 2].origin, 101);
+    assert_int_equal(f->ev[f->n_ev - 3].origin, 0);
+    /* The re-applied change built on the foreign one. */
+    char **row = fake_row(123);
+    assert_non_null(strstr(*row, "\"version\":3"));
+    assert_non_null(strstr(*row, "\"totalQuantity\":4"));
+
+    /* A table that changes too fast: after 16 lost races the change gives up
+     * with "store busy", and nothing is fed. */
+    int feeds = count_kind(f, 'F');
+    F.conflicts_left = 16;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 2: store busy */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->status, TC_ESTORE);
+    assert_string_equal(f->err[2], "store busy: table 123 is changing too fast, try again");
+    assert_int_equal(F.conflicts, 17);
+    assert_int_equal(count_kind(f, 'F'), feeds);
+    /* The next change goes through, on top of v3. */
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 3: v4 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 4);
+    assert_int_equal(fed_versions(f, 123, v, 8), 4);
+    assert_int_equal(v[3], 4);
+}
+
+static void test_offer_while_idle(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    foreign_offer(f, 123, 2);
+    /* Fed under the call, origin 0, and kept: a get needs no read. */
+    assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    assert_int_equal(f->ev[f->n_ev - 1].origin, 0);
+    get_cart(f, 123); /* 1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    assert_int_equal(F.cart_loads, 1);
+    /* What is not newer than what was fed is dropped. */
+    tc_cart *old = NULL;
+    char **row = fake_row(123);
+    assert_int_equal(tc_cart_from_json(*row, strlen(*row), &old), 0);
+    tc_store_offer(f->store, old, *row, strlen(*row));
+    assert_int_equal(count_kind(f, 'F'), 2);
+    /* The next change is applied to the offered cart: no lost race. */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 2: v3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 3);
+    assert_int_equal(F.conflicts, 0);
+    /* A table this instance never read takes the offered cart too. */
+    foreign_offer(f, 124, 1);
+    get_cart(f, 124); /* 3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 1);
+    assert_int_equal(F.cart_loads, 1);
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    assert_int_equal(fed_versions(f, 124, v, 8), 1);
+}
+
+static void test_offer_while_saving(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: its save (of v2) is on its way */
+    assert_int_equal(F.saves, 1);
+    foreign_offer(f, 123, 2); /* another instance's v2 got there first */
+    assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    /* The save lost its race; the change was applied again to the foreign
+     * v2, which was read back (and not fed twice). */
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(F.cart_loads, 2);
+    assert_int_equal(answer_of(f, 1)->status, 0);
+    assert_int_equal(answer_of(f, 1)->version, 3);
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    assert_int_equal(v[2], 3);
+    get_cart(f, 123); /* 2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 3);
+    assert_non_null(strstr(*fake_row(123), "\"totalQuantity\":4"));
+}
+
+static void test_not_current_reads_before_each_use(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    F.deaf = true; /* e.g. the subscription is down */
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2, unheard */
+    tc_buf_free(&json);
+    get_cart(f, 123); /* 1: read again: v2, which is fed */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.cart_loads, 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 2);
+    assert_int_equal(v[1], 2);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 2: read again (same v2), then v3 */
+    get_cart(f, 123);                   /* 3: after the save, served from it */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(F.cart_loads, 3);
+    assert_int_equal(F.conflicts, 0);
+    assert_int_equal(answer_of(f, 2)->version, 3);
+    assert_int_equal(answer_of(f, 3)->version, 3);
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    F.deaf = false;   /* heard again: served from memory */
+    get_cart(f, 123); /* 4 */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(F.cart_loads, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -691,6 +918,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_reloads_or_keeps_menu, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_ping_passes_through, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_close_drops_pending, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_race_reloads_and_applies_again, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_offer_while_saving, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_not_current_reads_before_each_use, setup_fake,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
