@@ -80,6 +80,14 @@ static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
 
 /* --- GET cart ---------------------------------------------------------------- */
 
+/* Appends the ETag header line of a cart version: ETag: "v12". */
+static void etag_header(tc_buf *out, int64_t version)
+{
+    tc_buf_append_str(out, "ETag: \"v");
+    tc_buf_append_dec(out, version);
+    tc_buf_append_str(out, "\"\r\n");
+}
+
 static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
@@ -88,15 +96,16 @@ static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_
         return;
     }
     int64_t version = cart->version;
-    char etag[64];
-    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\nCache-Control: no-cache\r\n",
-             (long long)version);
+    tc_buf etag = TC_BUF_INIT;
+    etag_header(&etag, version);
+    tc_buf_append_str(&etag, "Cache-Control: no-cache\r\n");
     const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
-    if (inm && none_match_hits(*inm, version)) {
-        tc_http_reply(x, 304, NULL, etag, NULL, 0);
-        return;
-    }
-    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len, etag);
+    if (inm && none_match_hits(*inm, version))
+        tc_http_reply(x, 304, NULL, etag.base, NULL, 0);
+    else
+        tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,
+                               etag.base);
+    tc_buf_free(&etag);
 }
 
 /* The table of the path, if the caller may see it; else answers and -1. */
@@ -133,9 +142,10 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
     }
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len);
-    char etag[48];
-    snprintf(etag, sizeof etag, "ETag: \"v%lld\"\r\n", (long long)cart->version);
-    tc_http_reply(x, 200, "application/json;charset=UTF-8", etag, body.base, body.len);
+    tc_buf etag = TC_BUF_INIT;
+    etag_header(&etag, cart->version);
+    tc_http_reply(x, 200, "application/json;charset=UTF-8", etag.base, body.base, body.len);
+    tc_buf_free(&etag);
     tc_buf_free(&body);
 }
 
@@ -148,12 +158,21 @@ static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t tabl
                        tc_buf *scoped, tc_buf *caller)
 {
     char addr[64];
-    if (who->has_user_id)
-        tc_buf_appendf(caller, "u:%lld", (long long)who->user_id);
-    else
-        tc_buf_appendf(caller, "a:%s", tc_addr_str(tc_conn_client(x->conn), addr, sizeof addr));
-    tc_buf_appendf(scoped, "%lld|%d|%s %.*s|", who->has_user_id ? (long long)who->user_id : 0,
-                   table_id, x->req->method_name, (int)x->req->path.len, x->req->path.base);
+    if (who->has_user_id) {
+        tc_buf_append_str(caller, "u:");
+        tc_buf_append_dec(caller, who->user_id);
+    } else {
+        tc_buf_append_str(caller, "a:");
+        tc_buf_append_str(caller, tc_addr_str(tc_conn_client(x->conn), addr, sizeof addr));
+    }
+    tc_buf_append_dec(scoped, who->has_user_id ? who->user_id : 0);
+    tc_buf_append(scoped, "|", 1);
+    tc_buf_append_dec(scoped, table_id);
+    tc_buf_append(scoped, "|", 1);
+    tc_buf_append_str(scoped, x->req->method_name);
+    tc_buf_append(scoped, " ", 1);
+    tc_buf_append(scoped, x->req->path.base, x->req->path.len);
+    tc_buf_append(scoped, "|", 1);
     tc_buf_append(scoped, key.base, key.len);
 }
 

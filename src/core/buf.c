@@ -55,6 +55,43 @@ void tc_buf_append(tc_buf *b, const void *data, size_t n)
     b->base[b->len] = '\0';
 }
 
+/* Appends m in decimal, after a '-' when negative. */
+static void append_magnitude(tc_buf *b, uint64_t m, bool negative)
+{
+    /* Digits come out backwards. */
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (negative) tmp[sizeof tmp - 1 - n++] = '-';
+    tc_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
+void tc_buf_append_dec(tc_buf *b, int64_t v)
+{
+    /* The magnitude is taken unsigned so that INT64_MIN has one. */
+    append_magnitude(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+void tc_buf_append_udec(tc_buf *b, uint64_t v)
+{
+    append_magnitude(b, v, false);
+}
+
+void tc_buf_append_hex(tc_buf *b, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    tc_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
 void tc_buf_append_str(tc_buf *b, const char *s)
 {
     tc_buf_append(b, s, strlen(s));

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -54,6 +55,11 @@ void tc_buf_reserve_upto(tc_buf *b, size_t extra, size_t max_len);
 void tc_buf_append(tc_buf *b, const void *data, size_t n);
 void tc_buf_append_str(tc_buf *b, const char *s);
 void tc_buf_appendf(tc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal, and n in lower-case hex: without printf, for the
+ * paths every change takes. */
+void tc_buf_append_dec(tc_buf *b, int64_t v);
+void tc_buf_append_udec(tc_buf *b, uint64_t v);
+void tc_buf_append_hex(tc_buf *b, uint64_t n);
 /* Drops the first n bytes (n <= len). */
 void tc_buf_consume(tc_buf *b, size_t n);
 /* Empties b but keeps its block. */

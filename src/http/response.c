@@ -52,7 +52,11 @@ const char *tc_http_reason(int status)
 
 void tc_resp_start(tc_buf *out, int status)
 {
-    tc_buf_appendf(out, "HTTP/1.1 %d %s\r\nServer: tablecart\r\n", status, tc_http_reason(status));
+    tc_buf_append_str(out, "HTTP/1.1 ");
+    tc_buf_append_dec(out, status);
+    tc_buf_append(out, " ", 1);
+    tc_buf_append_str(out, tc_http_reason(status));
+    tc_buf_append_str(out, "\r\nServer: tablecart\r\n");
 }
 
 void tc_resp_header(tc_buf *out, const char *name, const char *value)
@@ -71,14 +75,18 @@ void tc_resp_headerv(tc_buf *out, const char *name, tc_view value)
 void tc_resp_end(tc_buf *out, bool keep_alive, const char *body, size_t len, bool head_only)
 {
     tc_buf_append_str(out, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
-    tc_buf_appendf(out, "Content-Length: %zu\r\n\r\n", len);
+    tc_buf_append_str(out, "Content-Length: ");
+    tc_buf_append_dec(out, (int64_t)len);
+    tc_buf_append_str(out, "\r\n\r\n");
     if (!head_only && len) tc_buf_append(out, body, len);
 }
 
 void tc_envelope(tc_buf *out, int code, const char *message, const char *data, size_t data_len)
 {
-    tc_buf_appendf(out, "{\"code\":%d,\"success\":%s,\"message\":", code,
-                   code >= 200 && code < 300 ? "true" : "false");
+    tc_buf_append_str(out, "{\"code\":");
+    tc_buf_append_dec(out, code);
+    tc_buf_append_str(out, code >= 200 && code < 300 ? ",\"success\":true,\"message\":"
+                                                     : ",\"success\":false,\"message\":");
     tc_json_cstr_or_null(out, message);
     tc_buf_append_str(out, ",\"data\":");
     tc_json_raw_or_null(out, data, data_len);

@@ -36,23 +36,33 @@ tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *dat
     if (data == NULL) data = "";
 
     tc_buf body = TC_BUF_INIT;
-    if (retry >= 0) tc_buf_appendf(&body, "retry: %d\n", retry);
-    if (event != NULL) tc_buf_appendf(&body, "event: %s\n", event);
-    if (id != NULL) tc_buf_appendf(&body, "id: %s\n", id);
+    if (retry >= 0) {
+        tc_buf_append_str(&body, "retry: ");
+        tc_buf_append_dec(&body, retry);
+        tc_buf_append(&body, "\n", 1);
+    }
+    if (event != NULL) {
+        tc_buf_append_str(&body, "event: ");
+        tc_buf_append_str(&body, event);
+        tc_buf_append(&body, "\n", 1);
+    }
+    if (id != NULL) {
+        tc_buf_append_str(&body, "id: ");
+        tc_buf_append_str(&body, id);
+        tc_buf_append(&body, "\n", 1);
+    }
     append_data_lines(&body, data, len);
     tc_buf_append(&body, "\n", 1);
 
-    char head[24];
-    int hn = snprintf(head, sizeof head, "%zx\r\n", body.len);
-    assert(hn > 0 && (size_t)hn < sizeof head);
-
     tc_buf chunk = TC_BUF_INIT;
-    tc_buf_reserve(&chunk, (size_t)hn + body.len + 2);
-    tc_buf_append(&chunk, head, (size_t)hn);
+    tc_buf_reserve(&chunk, 2 * sizeof(size_t) + 2 + body.len + 2);
+    tc_buf_append_hex(&chunk, body.len);
+    tc_buf_append(&chunk, "\r\n", 2);
+    size_t hn = chunk.len;
     tc_buf_append(&chunk, body.base, body.len);
     tc_buf_append(&chunk, "\r\n", 2);
 
-    tc_sse_frame f = {tc_rbuf_new(chunk.base, chunk.len), (size_t)hn, body.len};
+    tc_sse_frame f = {tc_rbuf_new(chunk.base, chunk.len), hn, body.len};
     tc_buf_free(&chunk);
     tc_buf_free(&body);
     return f;

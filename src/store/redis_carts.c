@@ -2,6 +2,7 @@
  * redis_carts.h). */
 #include "store/redis_carts.h"
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -129,9 +130,10 @@ static int save_send(rd_job *w, bool eval)
     tc_store_job *j = w->job;
     char key[TC_REDIS_CART_KEY_SIZE], expect[I64_SIZE], version[I64_SIZE], at[I64_SIZE];
     tc_redis_cart_key(j->table_id, key);
-    snprintf(expect, sizeof expect, "%" PRId64, j->expect_version);
-    snprintf(version, sizeof version, "%" PRId64, j->version);
-    snprintf(at, sizeof at, "%" PRId64, j->updated_at);
+    /* Decimal text without printf: this runs for every change. */
+    expect[tc_json_int_text(j->expect_version, expect)] = '\0';
+    version[tc_json_int_text(j->version, version)] = '\0';
+    at[tc_json_int_text(j->updated_at, at)] = '\0';
     tc_buf header = TC_BUF_INIT;
     tc_redis_msg_header(&header, q->instance, j->origin);
     const char *argv[] = {eval ? "EVAL" : "EVALSHA",

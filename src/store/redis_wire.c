@@ -89,9 +89,16 @@ void tc_redis_channel(int db, tc_buf *out)
     if (db != 0) tc_buf_appendf(out, ":%d", db);
 }
 
+#define CART_KEY_PREFIX "tablecart:cart:"
+
 void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE])
 {
-    snprintf(out, TC_REDIS_CART_KEY_SIZE, "tablecart:cart:%" PRId32, table_id);
+    /* No printf: every change writes a key. */
+    char digits[TC_JSON_INT_MAX];
+    size_t n = tc_json_int_text(table_id, digits), p = sizeof CART_KEY_PREFIX - 1;
+    memcpy(out, CART_KEY_PREFIX, p);
+    memcpy(out + p, digits, n);
+    out[p + n] = '\0';
 }
 
 /* --- change messages ----------------------------------------------------- */
@@ -100,7 +107,15 @@ void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE])
 
 void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin)
 {
-    tc_buf_appendf(out, MSG_MAGIC "%016" PRIx64 " %" PRIu64 "\n", instance, origin);
+    static const char hex[] = "0123456789abcdef";
+    char id[16];
+    for (int i = 15; i >= 0; i--, instance >>= 4)
+        id[i] = hex[instance & 15];
+    tc_buf_append_str(out, MSG_MAGIC);
+    tc_buf_append(out, id, sizeof id);
+    tc_buf_append(out, " ", 1);
+    tc_buf_append_udec(out, origin);
+    tc_buf_append(out, "\n", 1);
 }
 
 int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)

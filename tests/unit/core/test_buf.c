@@ -173,13 +173,37 @@ static void test_rbuf(void **state)
     tc_rbuf_unref(c);
 }
 
+static void test_append_numbers(void **state)
+{
+    (void)state;
+    tc_buf b = TC_BUF_INIT;
+    tc_buf_append_dec(&b, 0);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_dec(&b, -42);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_dec(&b, INT64_MAX);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_dec(&b, INT64_MIN);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_udec(&b, UINT64_MAX);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_hex(&b, 0);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_hex(&b, 0x1a2b);
+    tc_buf_append(&b, ",", 1);
+    tc_buf_append_hex(&b, UINT64_MAX);
+    assert_string_equal(tc_buf_cstr(&b), "0,-42,9223372036854775807,-9223372036854775808,"
+                                         "18446744073709551615,0,1a2b,ffffffffffffffff");
+    tc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_views),      cmocka_unit_test(test_append_and_cstr),
-        cmocka_unit_test(test_grow_large), cmocka_unit_test(test_reserve),
-        cmocka_unit_test(test_appendf),    cmocka_unit_test(test_consume_and_reset),
-        cmocka_unit_test(test_rbuf),
+        cmocka_unit_test(test_append_numbers),    cmocka_unit_test(test_views),
+        cmocka_unit_test(test_append_and_cstr),   cmocka_unit_test(test_grow_large),
+        cmocka_unit_test(test_reserve),           cmocka_unit_test(test_appendf),
+        cmocka_unit_test(test_consume_and_reset), cmocka_unit_test(test_rbuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
