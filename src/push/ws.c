@@ -1,3 +1,9 @@
+/* ws.c — WebSocket sessions over wslay (ws.h says what it promises).
+ *
+ * Longer than 500 lines on purpose: besides the glue to wslay it holds the
+ * guards that must see every frame header before wslay does (pings answered
+ * and coalesced here, fragments reassembled into one capped block, declared
+ * lengths never allocated up front), and they share the session's state. */
 #include "push/ws.h"
 
 #include "core/err.h"

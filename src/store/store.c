@@ -1,6 +1,10 @@
 /* store.c — the store: the backend by the URL's scheme, the served menu, the
  * change feed, and the change pipeline (store.h says what it promises).
  *
+ * Longer than 500 lines on purpose: the pipeline is one state machine over
+ * one table state (queue, load, apply, save, lost race, offered cart,
+ * remembered answers), and its parts only make sense read together.
+ *
  * Per table, requests wait in one FIFO. A table is COLD until its cart was
  * loaded (one load job), READY while nothing is being saved, SAVING while a
  * batch of its changes is on its way to disk. In READY, gets at the head of
