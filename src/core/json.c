@@ -156,8 +156,7 @@ size_t tc_json_int_text(int64_t v, char out[TC_JSON_INT_MAX])
 
 void tc_json_int(tc_buf *out, int64_t v)
 {
-    char text[TC_JSON_INT_MAX];
-    tc_buf_append(out, text, tc_json_int_text(v, text));
+    tc_buf_append_dec(out, v);
 }
 
 void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len)
