@@ -209,9 +209,11 @@ def gauges(port):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
         text = r.read().decode()
     out = {}
-    for k in ("sse", "ws", "all"):
+    for k in ("http", "sse", "ws"):
         m = re.search(r'^tablecart_connections\{kind="%s"\} (\d+)' % k, text, re.M)
         out[k] = int(m.group(1)) if m else -1
+    # every open connection is of one kind
+    out["all"] = out["http"] + out["sse"] + out["ws"]
     return out
 
 

@@ -42,8 +42,8 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     snapshot_call *call = ctx;
     (void)err;
     if (status >= 0)
-        tc_stream_send_cart(call->s, c->version,
-                            (tc_view){c->json->data, c->json->len}, tc_clock_epoch_ms());
+        tc_stream_send_cart(call->s, c->version, (tc_view){c->json->data, c->json->len},
+                            tc_clock_epoch_ms());
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
         if (!tc_conn_is_closing(call->conn)) tc_conn_resume(call->conn);
@@ -249,12 +249,15 @@ static void h_ws(tc_http_exchange *x)
 /* ===== the change feed ========================================================= */
 
 /* A change committed to the store, encoded once by it: pushed to every
- * stream of its table but the one that made it (it gets its own answer). */
+ * stream of its table but the one that made it (it gets its own answer).
+ * The store feeds a change once it is committed: delivery latency counts from
+ * here. */
 static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
     tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), c->version,
-                       (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms());
+                       (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms(),
+                       uv_hrtime());
 }
 
 tc_live *tc_live_start(tc_app *app, tc_router *router)

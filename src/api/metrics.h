@@ -1,5 +1,7 @@
-/* metrics.h — counters for GET /metrics (Prometheus text format). Plain
- * counters bumped on the loop thread; no locks needed. */
+/* metrics.h — counters for GET /metrics (Prometheus text format 0.0.4, the
+ * names in docs/operations.md). Plain counters bumped on the loop thread; no
+ * locks needed. Every observation is a few additions: nothing here formats
+ * or writes until a scrape renders. */
 #ifndef TC_API_METRICS_H
 #define TC_API_METRICS_H
 
@@ -9,28 +11,48 @@
 #include <stdint.h>
 
 #define TC_LATENCY_BUCKETS 8
+#define TC_DELIVERY_BUCKETS 12
+/* GET, HEAD, POST, PUT, DELETE, OPTIONS and "other" (any other method, or a
+ * request whose line could not be read). */
+#define TC_METRICS_METHODS 7
+/* Statuses 100 to 599, one counter each per method. */
+#define TC_METRICS_STATUS_MIN 100
+#define TC_METRICS_STATUSES 500
 
 struct tc_metrics {
-    uint64_t http_requests; /* every answer, counted where it is written */
-    uint64_t http_errors;   /* answers >= 400 */
-    uint64_t mutations[4];  /* by tc_op_kind, applied (changed the cart) */
+    const char *version; /* tablecart_build_info{version}; static */
+    double start_time_s; /* process_start_time_seconds: Unix time at tc_metrics_init */
+    uint64_t http_answers[TC_METRICS_METHODS][TC_METRICS_STATUSES]; /* by method and status */
+    uint64_t mutations[4]; /* by tc_op_kind, applied (changed the cart) */
     uint64_t mutations_rejected;
     uint64_t store_calls;
     uint64_t store_errors;
     double store_seconds_sum;
-    uint64_t store_buckets[TC_LATENCY_BUCKETS]; /* cumulative counts per bound */
+    uint64_t store_buckets[TC_LATENCY_BUCKETS]; /* per bucket (not cumulative) */
+    uint64_t delivery_count;
+    double delivery_seconds_sum;
+    uint64_t delivery_buckets[TC_DELIVERY_BUCKETS]; /* per bucket (not cumulative) */
 };
 
 typedef struct tc_metrics tc_metrics;
 
 /* Upper bounds, in seconds, of the store latency histogram's buckets. */
 extern const double tc_metrics_latency_bounds[TC_LATENCY_BUCKETS];
+/* Upper bounds, in seconds, of the delivery latency histogram's buckets. */
+extern const double tc_metrics_delivery_bounds[TC_DELIVERY_BUCKETS];
 
+/* Zeroes m and notes the start time; version (static) is the build's. */
+void tc_metrics_init(tc_metrics *m, const char *version);
 void tc_metrics_observe_store(tc_metrics *m, double seconds, int status);
-/* Counts one HTTP answer of status (the session's on_answer hook). */
-void tc_metrics_count_answer(tc_metrics *m, int status);
-/* Appends the Prometheus exposition of m and of the streams' counters st;
- * open_conns is the server's count. */
+/* Counts one HTTP answer of status to a request of method_bit (a TC_M_* bit,
+ * 0: another method or none). A status outside 100-599 is not counted. */
+void tc_metrics_count_answer(tc_metrics *m, unsigned method_bit, int status);
+/* A committed change reached a subscriber's socket latency_ns after its
+ * commit (the server's on_delivered hook). */
+void tc_metrics_observe_delivery(tc_metrics *m, uint64_t latency_ns);
+/* Appends the Prometheus exposition of m, of the streams' counters st and of
+ * the process (CPU, memory, descriptors, read from /proc and getrusage);
+ * open_conns is the server's count of open connections. */
 void tc_metrics_render(const tc_metrics *m, const tc_streams_stats *st, uint64_t open_conns,
                        tc_buf *out);
 

@@ -6,6 +6,7 @@
 #define TC_CLI_CLI_H
 
 #include "auth/auth.h"
+#include "cart/menu.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -24,13 +25,17 @@ enum {
 
 /* `tablecart serve`: builds the app (store, menu, auth, routes, live push,
  * web folder), listens, and runs the loop until SIGTERM or SIGINT has shut it
- * down gracefully. Returns TC_EXIT_OK after a clean stop, TC_EXIT_USAGE for a
- * bad --web or auth setup, TC_EXIT_FAIL when the store, the menu or the
- * listening socket fails. */
+ * down gracefully (SIGHUP is logged and otherwise ignored: logs go to
+ * stderr). Returns TC_EXIT_OK after a clean stop, TC_EXIT_USAGE for a bad
+ * --web, --menu file or auth setup, TC_EXIT_FAIL when the store, the import
+ * or the listening socket fails. */
 int tc_cli_serve(const tc_config *cfg);
 
-/* `tablecart menu import FILE`: upserts the menu file into the store.
- * Returns TC_EXIT_OK or TC_EXIT_FAIL. */
+/* `tablecart menu import FILE`: upserts the menu file into the store. The
+ * file is read and checked before the store is opened, and a database file
+ * this command created is removed again when the import fails: a failed
+ * import leaves nothing behind. Returns TC_EXIT_OK, TC_EXIT_USAGE for a
+ * missing or malformed file, or TC_EXIT_FAIL when the store fails. */
 int tc_cli_menu_import(const tc_config *cfg);
 
 /* `tablecart token`: prints a token signed with the configured secret.
@@ -53,9 +58,14 @@ char *tc_cli_find_resource(const char *rel);
  * the file. */
 int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err);
 
-/* Reads, parses and imports the menu file at path into store, logging what
- * was imported. Returns 0, or a negative code with err naming the file. */
-int tc_cli_import_menu_file(tc_store *store, const char *path, tc_errmsg *err);
+/* Reads and parses the menu file at path, touching no store. Returns 0 and
+ * *out (free with tc_menu_free), or a negative code with err naming the file
+ * and the place (a bad file is a bad value: the commands exit 2). */
+int tc_cli_load_menu(const char *path, tc_menu **out, tc_errmsg *err);
+
+/* Imports menu (read from path, named in the log line) into store and logs
+ * what was imported. Returns 0, or a negative code with err. */
+int tc_cli_import_menu(tc_store *store, const tc_menu *menu, const char *path, tc_errmsg *err);
 
 /* The auth of cfg->auth; for jwt the secret from --jwt-secret-file or
  * TABLECART_JWT_SECRET (wiped from memory after use). Returns 0 and *out

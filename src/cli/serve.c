@@ -32,10 +32,13 @@
 #define MAX_TABLE_LINKS 20
 /* The config counts seconds; the HTTP layer's deadlines are milliseconds. */
 #define MS_PER_S 1000ull
+#define NS_PER_MS 1e6
+/* An access log line shows at most this much of a request target. */
+#define MAX_LOGGED_TARGET 512
 
 typedef struct {
     tc_app app;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     tc_live *live;
 } server_main;
 
@@ -66,10 +69,25 @@ static int resolve_web_dir(const tc_config *cfg, char **out)
     return 0;
 }
 
-/* Every HTTP answer is counted here, through the session's one reply path. */
-static void count_answer(void *app, int status)
+/* Every HTTP answer is counted here, through the session's one reply path,
+ * and logged with --access-log on: one line per request (a stream's or an
+ * upgrade's at its start, never per event). tc_log redacts token= values. */
+static void on_answer(void *ctx, const tc_http_answer *a)
 {
-    tc_metrics_count_answer(((tc_app *)app)->metrics, status);
+    tc_app *app = ctx;
+    tc_metrics_count_answer(app->metrics, a->method_bit, a->status);
+    if (!app->cfg->access_log) return;
+    char client[64];
+    tc_addr_str(tc_conn_client(a->conn), client, sizeof client);
+    tc_log_info("access %s %s %.*s %d %zuB %.3fms", client, a->method,
+                (int)(a->target.len < MAX_LOGGED_TARGET ? a->target.len : MAX_LOGGED_TARGET),
+                a->target.len ? a->target.base : "-", a->status, a->bytes,
+                (double)a->duration_ns / NS_PER_MS);
+}
+
+static void on_delivered(void *ctx, uint64_t latency_ns)
+{
+    tc_metrics_observe_delivery(ctx, latency_ns);
 }
 
 static void on_shutdown_done(void *ctx)
@@ -78,6 +96,7 @@ static void on_shutdown_done(void *ctx)
     tc_live_stop(m->live);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
     /* No connection is left to ask the store anything; a store with
      * connections of its own (Redis) finishes what is pending, then lets the
      * loop end. */
@@ -99,9 +118,34 @@ static void on_signal(uv_signal_t *h, int signum)
     tc_server_shutdown(m->app.server, SHUTDOWN_GRACE_MS, on_shutdown_done, m);
 }
 
-/* Opens the store and gives it a menu: --menu FILE, else the demo menu on an
- * empty store. Returns 0, or TC_EXIT_FAIL after printing why. */
-static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
+/* SIGHUP asks a daemon to reopen its log files; tablecart writes only to
+ * stderr (journald under systemd rotates it), so there is nothing to reopen,
+ * and the signal must not end the process (its default action). */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    tc_log_info("SIGHUP: nothing to reopen (logs go to stderr)");
+}
+
+/* Reads the menu serve imports at start: --menu FILE, else (menu_path NULL)
+ * nothing yet. Returns 0, or TC_EXIT_USAGE after printing why: a bad --menu
+ * file is a bad value (SPEC §9), refused before the store is touched. */
+static int load_menu_flag(const tc_config *cfg, tc_menu **menu)
+{
+    *menu = NULL;
+    if (cfg->menu_file == NULL) return 0;
+    tc_errmsg err;
+    if (tc_cli_load_menu(cfg->menu_file, menu, &err) != 0) {
+        fprintf(stderr, "tablecart: --menu %s\n", err.text);
+        return TC_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Opens the store and gives it a menu: menu (read from --menu), else the
+ * demo menu on an empty store. Returns 0, or TC_EXIT_FAIL after printing why. */
+static int open_store(const tc_config *cfg, const tc_menu *menu, uv_loop_t *loop, tc_store **store)
 {
     tc_errmsg err;
     tc_store_opts so = {.durability = cfg->durability, .exclusive = true};
@@ -110,16 +154,19 @@ static int open_store(const tc_config *cfg, uv_loop_t *loop, tc_store **store)
         return TC_EXIT_FAIL;
     }
     int r = 0;
-    if (cfg->menu_file) {
-        r = tc_cli_import_menu_file(*store, cfg->menu_file, &err);
+    if (menu) {
+        r = tc_cli_import_menu(*store, menu, cfg->menu_file, &err);
     } else if (tc_store_menu_empty(*store)) {
         char *demo = tc_cli_find_resource("data/demo-menu.json");
+        tc_menu *dm = NULL;
         if (demo == NULL) {
             tc_log_warn("empty store and no demo menu found: serving no tables");
-        } else {
-            r = tc_cli_import_menu_file(*store, demo, &err);
-            free(demo);
+        } else if ((r = tc_cli_load_menu(demo, &dm, &err)) == 0) {
+            tc_log_warn("empty store and no --menu: importing the demo menu %s", demo);
+            r = tc_cli_import_menu(*store, dm, demo, &err);
         }
+        tc_menu_free(dm);
+        free(demo);
     }
     if (r) {
         fprintf(stderr, "tablecart: %s\n", err.text);
@@ -151,7 +198,8 @@ int tc_cli_serve(const tc_config *cfg)
     app->cfg = cfg;
     app->loop = uv_default_loop();
     app->limits = (tc_cart_limits)TC_CART_LIMITS_DEFAULT;
-    tc_metrics metrics = {0};
+    tc_metrics metrics;
+    tc_metrics_init(&metrics, TC_VERSION);
     app->metrics = &metrics;
     char *web;
     if (resolve_web_dir(cfg, &web) != 0) return TC_EXIT_USAGE;
@@ -159,7 +207,15 @@ int tc_cli_serve(const tc_config *cfg)
         free(web);
         return TC_EXIT_USAGE;
     }
-    if (open_store(cfg, app->loop, &app->store)) {
+    tc_menu *menu;
+    if (load_menu_flag(cfg, &menu) != 0) {
+        tc_auth_free(app->auth);
+        free(web);
+        return TC_EXIT_USAGE;
+    }
+    int opened = open_store(cfg, menu, app->loop, &app->store);
+    tc_menu_free(menu);
+    if (opened != 0) {
         tc_auth_free(app->auth);
         free(web);
         return TC_EXIT_FAIL;
@@ -182,7 +238,7 @@ int tc_cli_serve(const tc_config *cfg)
         .n_cors = cfg->n_cors,
         .web_dir = web,
         .app = app,
-        .on_answer = count_answer,
+        .on_answer = on_answer,
     };
     tc_server_opts so = {
         .host = cfg->listen_host,
@@ -198,6 +254,8 @@ int tc_cli_serve(const tc_config *cfg)
         .trusted = cfg->trusted_proxies,
         .n_trusted = cfg->n_trusted_proxies,
         .refuse = tc_http_refuse,
+        .on_delivered = on_delivered,
+        .delivered_ctx = &metrics,
     };
     tc_errmsg err;
     if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
@@ -219,9 +277,11 @@ int tc_cli_serve(const tc_config *cfg)
 
     uv_signal_init(app->loop, &m.sigterm);
     uv_signal_init(app->loop, &m.sigint);
+    uv_signal_init(app->loop, &m.sighup);
     m.sigterm.data = m.sigint.data = &m;
     uv_signal_start(&m.sigterm, on_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_signal, SIGINT);
+    uv_signal_start(&m.sighup, on_sighup, SIGHUP);
 
     uv_run(app->loop, UV_RUN_DEFAULT);
 

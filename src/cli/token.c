@@ -5,6 +5,7 @@
 #include "core/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tc_cli_make_auth(const tc_config *cfg, tc_auth **out)
@@ -32,6 +33,12 @@ int tc_cli_token(const tc_config *cfg)
                     TC_AUTH_PHONE_MAX);
             return TC_EXIT_USAGE;
         }
+    }
+    if (cfg->jwt_secret_file == NULL && getenv("TABLECART_JWT_SECRET") == NULL) {
+        /* Named for this command: the user never typed --auth. */
+        fprintf(stderr, "tablecart: token: no secret to sign with: give --jwt-secret-file FILE "
+                        "(the file serve --auth jwt reads) or set TABLECART_JWT_SECRET\n");
+        return TC_EXIT_USAGE;
     }
     tc_config jwt_cfg = *cfg;
     jwt_cfg.auth = TC_AUTH_JWT;

@@ -18,7 +18,8 @@ typedef enum {
     OPT_CORS,
     OPT_COUNT,
     OPT_CIDR,
-    OPT_YESNO
+    OPT_YESNO,
+    OPT_ONOFF
 } opt_kind;
 
 typedef struct {
@@ -83,6 +84,7 @@ static const opt_spec opts[] = {
     {"max-conns", OPT_COUNT, SERVE},
     {"exempt-loopback", OPT_YESNO, SERVE},
     {"trusted-proxy", OPT_CIDR, SERVE},
+    {"access-log", OPT_ONOFF, SERVE},
     {"user", OPT_ID, TOKEN},
     {"phone", OPT_STR, TOKEN},
     {"table", OPT_ID, TOKEN},
@@ -123,7 +125,9 @@ const char *tc_config_usage(void)
            "  --max-conns-per-ip N      256  open connections per address; 0: off\n"
            "  --max-conns N             0    all connections; 0: descriptor limit minus 64\n"
            "  --exempt-loopback yes|no  yes  127.0.0.1 and ::1 skip the per-address limits\n"
-           "  --trusted-proxy CIDR      repeatable; its X-Forwarded-For names the client\n";
+           "  --trusted-proxy CIDR      repeatable; its X-Forwarded-For names the client\n"
+           "  --access-log on|off       on   a log line per HTTP answer (method, path, status,\n"
+           "                            bytes, duration); streams log once, at their start\n";
 }
 
 static void env_name(const char *flag, char *out, size_t n)
@@ -243,8 +247,7 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         else if (strcmp(v, "power") == 0)
             c->durability = TC_DURABLE_POWER;
         else
-            return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src,
-                                 v);
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src, v);
         return 0;
     case OPT_COUNT:
         if (parse_u64(v, MAX_COUNT, &n) != 0)
@@ -263,6 +266,11 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected yes or no, got '%s'", src, v);
         c->exempt_loopback = strcmp(v, "yes") == 0;
+        return 0;
+    case OPT_ONOFF:
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected on or off, got '%s'", src, v);
+        c->access_log = strcmp(v, "on") == 0;
         return 0;
     case OPT_CIDR:
         if (c->n_trusted_proxies == TC_MAX_PROXIES)
@@ -305,6 +313,7 @@ static void defaults(tc_config *c)
     c->rate_conns = DEFAULT_RATE_CONNS;
     c->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
     c->exempt_loopback = true;
+    c->access_log = true;
 }
 
 /* The environment, for every flag not given on the command line (a flag

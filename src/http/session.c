@@ -17,6 +17,7 @@ typedef struct tc_http_session {
     tc_buf pending;         /* bytes read past the current request */
     bool in_loop;           /* process() is on the stack */
     bool waiting_turn;      /* had its share of this loop turn: tc_conn_defer'd */
+    uint64_t started_ns;    /* uv_hrtime when the current request's first bytes were read */
 } tc_http_session;
 
 /* An exchange and, once its connection is gone, the parser that holds its
@@ -25,6 +26,7 @@ typedef struct tc_http_session {
 typedef struct {
     tc_http_exchange pub; /* first: a tc_http_exchange* is an exchange* */
     tc_http_parser *orphan;
+    uint64_t started_ns; /* the session's started_ns for this request */
 } exchange;
 
 static void process(tc_http_session *s, const char *data, size_t len);
@@ -81,9 +83,10 @@ static void exchange_done(tc_http_session *s, bool keep_alive)
  * answered to HEAD (what GET would say, chunked, with no body). */
 typedef enum { FRAME_LENGTH, FRAME_STREAM_HEAD } framing;
 
-static void write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
-                           const char *cors_and_extra, const char *body, size_t len, bool head_only,
-                           framing fr)
+/* Returns the bytes queued. */
+static size_t write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
+                             const char *cors_and_extra, const char *body, size_t len,
+                             bool head_only, framing fr)
 {
     tc_buf out = TC_BUF_INIT;
     tc_buf_reserve(&out, 256 + len);
@@ -101,20 +104,36 @@ static void write_response(tc_conn *c, bool keep_alive, int status, const char *
         tc_resp_end(&out, keep_alive, body, len, head_only);
     }
     tc_conn_write(c, out.base, out.len);
+    size_t n = out.len;
     tc_buf_free(&out);
+    return n;
 }
 
-static void count_answer(const tc_http_site *site, int status)
+/* Tells the site's on_answer hook about an answer to req (NULL: the request
+ * was not read) that began at started_ns. */
+static void count_answer(const tc_http_site *site, tc_conn *c, const tc_http_req *req,
+                         uint64_t started_ns, int status, size_t bytes)
 {
-    if (site->on_answer) site->on_answer(site->app, status);
+    if (site->on_answer == NULL) return;
+    tc_http_answer a = {
+        .method = req ? req->method_name : "-",
+        .method_bit = req ? tc_router_method_bit(req->method) : 0,
+        .target = req ? req->target : (tc_view){"", 0},
+        .status = status,
+        .bytes = bytes,
+        .duration_ns = started_ns ? uv_hrtime() - started_ns : 0,
+        .conn = c,
+    };
+    site->on_answer(site->app, &a);
 }
 
 static void reply(tc_http_exchange *x, int status, const char *content_type,
                   const char *extra_headers, const char *body, size_t len, framing fr)
 {
     tc_http_session *s = x->session;
-    count_answer(x->site, status);
+    uint64_t started = ((exchange *)x)->started_ns;
     if (s == NULL || tc_conn_is_closing(x->conn)) {
+        count_answer(x->site, x->conn, x->req, started, status, 0);
         if (s) exchange_done(s, false);
         exchange_free(x);
         return;
@@ -124,11 +143,10 @@ static void reply(tc_http_exchange *x, int status, const char *content_type,
     tc_buf hdr = TC_BUF_INIT;
     tc_http_cors_headers(x, &hdr);
     if (extra_headers) tc_buf_append_str(&hdr, extra_headers);
-    write_response(x->conn, keep_alive, status, content_type, hdr.len ? hdr.base : NULL, body, len,
-                   x->head_only, fr);
+    size_t sent = write_response(x->conn, keep_alive, status, content_type,
+                                 hdr.len ? hdr.base : NULL, body, len, x->head_only, fr);
     tc_buf_free(&hdr);
-    tc_log_debug("%s %.*s -> %d", x->req->method_name, (int)x->req->target.len, x->req->target.base,
-                 status);
+    count_answer(x->site, x->conn, x->req, started, status, sent);
     exchange_done(s, keep_alive);
     exchange_free(x);
 }
@@ -159,15 +177,22 @@ void tc_http_reply_error(tc_http_exchange *x, int status, const char *message)
     tc_http_reply_envelope(x, status, message, NULL, 0, NULL);
 }
 
-void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
+/* tc_http_refuse; returns the bytes queued. */
+static size_t refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
     tc_buf body = TC_BUF_INIT;
     char extra[48];
     snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry_after_s);
     tc_envelope(&body, status, message, NULL, 0);
-    write_response(c, false, status, "application/json;charset=UTF-8", extra, body.base, body.len,
-                   false, FRAME_LENGTH);
+    size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra, body.base,
+                              body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
+    return n;
+}
+
+void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
+{
+    refuse(c, status, retry_after_s, message);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's
@@ -186,8 +211,8 @@ tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, t
 {
     tc_http_session *s = x->session;
     tc_conn *c = x->conn;
-    count_answer(x->site, status);
     if (head) tc_conn_write(c, head->base, head->len);
+    count_answer(x->site, c, x->req, ((exchange *)x)->started_ns, status, head ? head->len : 0);
     if (s) {
         if (leftover && s->pending.len) tc_buf_append(leftover, s->pending.base, s->pending.len);
         s->x = NULL;
@@ -241,8 +266,8 @@ static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
     uint32_t retry;
     const char *why;
     if (tc_conn_forwarded(s->conn, xff ? *xff : (tc_view){"", 0}, &retry, &why) == 0) return false;
-    count_answer(s->site, 429);
-    tc_http_refuse(s->conn, 429, retry, why);
+    size_t sent = refuse(s->conn, 429, retry, why);
+    count_answer(s->site, s->conn, req, s->started_ns, 429, sent);
     tc_http_free(s->parser);
     s->parser = NULL;
     tc_buf_reset(&s->pending);
@@ -262,6 +287,7 @@ static void dispatch(tc_http_session *s)
     x->req = req;
     x->app = s->site->app;
     x->session = s;
+    e->started_ns = s->started_ns;
     x->head_only = req->method == HTTP_HEAD;
     x->cors = allowed_origin(s->site, req);
     s->x = x;
@@ -321,10 +347,10 @@ static void fail(tc_http_session *s, int status)
                                       : "malformed HTTP request";
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
-    count_answer(s->site, status);
-    write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL, body.base,
-                   body.len, false, FRAME_LENGTH);
+    size_t sent = write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL,
+                                 body.base, body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
+    count_answer(s->site, s->conn, NULL, s->started_ns, status, sent);
     tc_http_free(s->parser);
     s->parser = NULL;
     tc_buf_reset(&s->pending);
@@ -361,6 +387,7 @@ static void process(tc_http_session *s, const char *data, size_t len)
                 break;
             }
             s->parser = tc_http_new(&s->site->limits);
+            s->started_ns = uv_hrtime();
             tc_conn_set_deadline(c, s->site->request_timeout_ms);
         }
         size_t used;

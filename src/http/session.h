@@ -13,6 +13,18 @@
 #include "http/router.h"
 #include "net/conn.h"
 
+/* One HTTP answer, as the site's on_answer hook hears it (valid during the
+ * call only). */
+typedef struct {
+    const char *method;   /* "GET", ...; "-" when the request line was not read */
+    unsigned method_bit;  /* TC_M_* of method, 0 for another or an unread one */
+    tc_view target;       /* the request target as sent (path?query); empty when unread */
+    int status;           /* 101 and a stream's 200 included */
+    size_t bytes;         /* bytes of the answer queued (a stream or upgrade: its head) */
+    uint64_t duration_ns; /* from the request's first bytes read to the answer */
+    tc_conn *conn;        /* the connection (tc_conn_client names the client) */
+} tc_http_answer;
+
 /* What every session of a listener shares. Owned by the caller; outlives the
  * server. */
 typedef struct {
@@ -26,9 +38,9 @@ typedef struct {
     const char *web_dir; /* the folder of static files, or NULL: none (for the fallback) */
     void *app;           /* handed to handlers as x->app */
     /* Called once for every answer written — handlers', errors of parsing,
-     * takeovers (101, a stream's 200) — with its status: the one place
-     * answers are counted. May be NULL. */
-    void (*on_answer)(void *app, int status);
+     * refusals, takeovers (101, a stream's 200; not a stream's events) — the
+     * one place answers are counted and logged. May be NULL. */
+    void (*on_answer)(void *app, const tc_http_answer *a);
 } tc_http_site;
 
 struct tc_http_exchange {

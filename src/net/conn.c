@@ -12,7 +12,8 @@ struct wq_item {
     size_t off, len;
     size_t cost; /* heap counted for it in wq_heap */
     tc_wq_kind kind;
-    bool started; /* some bytes already went out: it can no longer be replaced */
+    bool started;          /* some bytes already went out: it can no longer be replaced */
+    uint64_t committed_ns; /* a cart of tc_conn_write_cart: its commit time; else 0 */
 };
 
 /* One loop, one thread: a read is handled completely before the next one, so
@@ -156,6 +157,13 @@ size_t tc_conn_queued_heap(const tc_conn *c)
     return c->wq_heap;
 }
 
+/* A cart committed at committed_ns went out whole: the server's hook hears it. */
+static void delivered(tc_conn *c, uint64_t committed_ns)
+{
+    if (c->srv->opts.on_delivered)
+        c->srv->opts.on_delivered(c->srv->opts.delivered_ctx, uv_hrtime() - committed_ns);
+}
+
 /* Frees an item already unlinked from the queue, and its share of wq_heap. */
 static void wq_release(tc_conn *c, wq_item *it)
 {
@@ -164,7 +172,8 @@ static void wq_release(tc_conn *c, wq_item *it)
     free(it);
 }
 
-static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
+static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+                    uint64_t committed_ns)
 {
     wq_item *it = tc_xmalloc(sizeof *it);
     it->next = NULL;
@@ -176,6 +185,7 @@ static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind k
     it->cost = tc_heap_cost(sizeof *it) + tc_heap_cost(sizeof *r + r->len + 1);
     it->kind = kind;
     it->started = false;
+    it->committed_ns = committed_ns;
     if (c->wq_tail)
         c->wq_tail->next = it;
     else
@@ -205,7 +215,9 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
     return false;
 }
 
-void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
+/* tc_conn_write_rbuf, and tc_conn_write_cart when committed_ns is not 0. */
+static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+                       uint64_t committed_ns)
 {
     /* Once a close is asked for, the last bytes are written (an SSE stream's
      * last chunk, a WebSocket close frame): nothing may follow them, whether or
@@ -216,7 +228,7 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
         return;
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
-    wq_push(c, tc_rbuf_ref(r), off, len, kind);
+    wq_push(c, tc_rbuf_ref(r), off, len, kind, committed_ns);
     if (c->wq_heap > c->srv->opts.max_queue) {
         char peer[80];
         tc_log_warn("conn %llu %s: write queue over %zu bytes of heap, closing slow client",
@@ -227,6 +239,16 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
         return;
     }
     conn_flush(c);
+}
+
+void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)
+{
+    write_rbuf(c, r, off, len, kind, 0);
+}
+
+void tc_conn_write_cart(tc_conn *c, tc_rbuf *r, size_t off, size_t len, uint64_t committed_ns)
+{
+    write_rbuf(c, r, off, len, TC_WQ_CART, committed_ns);
 }
 
 void tc_conn_write(tc_conn *c, const void *data, size_t len)
@@ -253,6 +275,7 @@ static void wq_consume(tc_conn *c, size_t n)
         c->wq_bytes -= it->len;
         c->wq_head = it->next;
         if (!c->wq_head) c->wq_tail = NULL;
+        if (it->committed_ns) delivered(c, it->committed_ns);
         wq_release(c, it);
     }
 }

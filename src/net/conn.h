@@ -64,6 +64,11 @@ void tc_conn_write(tc_conn *c, const void *data, size_t len);
 /* Queues len bytes of r from off, taking a new reference to r. kind lets the
  * queue conflate (see tc_wq_kind). */
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind);
+/* tc_conn_write_rbuf(.., TC_WQ_CART) for a change the store committed at
+ * committed_ns (uv_hrtime): when its last byte has been handed to the kernel,
+ * the server's on_delivered hook hears how long ago that commit was. A cart
+ * replaced in the queue by a newer one before it went out is not heard of. */
+void tc_conn_write_cart(tc_conn *c, tc_rbuf *r, size_t off, size_t len, uint64_t committed_ns);
 /* Heap the write queue holds: per queued buffer its queue item and the whole
  * buffer it references (malloc chunks, tc_heap_cost), so a 2-byte frame
  * counts ~100 bytes. The server's max_queue caps this figure: a write that

@@ -31,6 +31,10 @@ typedef struct {
      * (status 429 or 503, Retry-After seconds, a message); the server closes
      * it after. NULL: closed without an answer. */
     void (*refuse)(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
+    /* A cart written with tc_conn_write_cart went out latency_ns after its
+     * commit; ctx is delivered_ctx. NULL: not measured. */
+    void (*on_delivered)(void *ctx, uint64_t latency_ns);
+    void *delivered_ctx;
 } tc_server_opts;
 
 /* Descriptors kept free below RLIMIT_NOFILE for everything that is not a

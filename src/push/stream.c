@@ -27,6 +27,7 @@ struct tc_streams {
     tc_sse_frame hello;           /* retry + connected, shared by every SSE stream */
     tc_sse_frame heartbeat_frame; /* shared by every SSE stream */
     tc_streams_stats stats;
+    uint64_t committed_ns; /* the commit time of the change being published now, else 0 */
 };
 
 struct tc_stream {
@@ -131,7 +132,11 @@ static void sse_deliver(tc_sub *sub, tc_hub_event *ev)
     tc_stream *s = (tc_stream *)sub;
     if (ev->version <= s->sent_version) return;
     s->sent_version = ev->version;
-    sse_write(s, tc_hub_event_sse(ev), TC_WQ_CART);
+    const tc_sse_frame *f = tc_hub_event_sse(ev);
+    if (s->chunked)
+        tc_conn_write_cart(s->conn, f->buf, 0, f->buf->len, s->ss->committed_ns);
+    else
+        tc_conn_write_cart(s->conn, f->buf, f->body_off, f->body_len, s->ss->committed_ns);
     s->ss->stats.events_sse++;
 }
 
@@ -213,7 +218,7 @@ static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
     s->ss->stats.events_ws++;
     if (tc_ws_can_inject(s->ws)) {
         tc_rbuf *f = tc_hub_event_ws(ev);
-        tc_conn_write_rbuf(s->conn, f, 0, f->len, TC_WQ_CART);
+        tc_conn_write_cart(s->conn, f, 0, f->len, s->ss->committed_ns);
     } else {
         /* wslay has a frame of its own on the way: let it order ours. */
         ws_send(s, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base, ev->json.len,
@@ -423,7 +428,11 @@ void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t ti
                        .version = version,
                        .json = json,
                        .timestamp_ms = timestamp_ms};
+    /* A snapshot, not a change being published: its delivery is not timed. */
+    uint64_t publishing = s->ss->committed_ns;
+    s->ss->committed_ns = 0;
     s->sub.deliver(&s->sub, &ev);
+    s->ss->committed_ns = publishing;
     tc_sse_frame_release(&ev.sse);
     tc_rbuf_unref(ev.ws);
 }
@@ -498,7 +507,10 @@ const tc_streams_stats *tc_streams_stats_of(const tc_streams *ss)
 }
 
 size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_view json,
-                          uint64_t origin, int64_t timestamp_ms)
+                          uint64_t origin, int64_t timestamp_ms, uint64_t committed_ns)
 {
-    return tc_hub_publish(ss->hub, table_id, version, json, origin, timestamp_ms);
+    ss->committed_ns = committed_ns;
+    size_t n = tc_hub_publish(ss->hub, table_id, version, json, origin, timestamp_ms);
+    ss->committed_ns = 0;
+    return n;
 }

@@ -501,8 +501,10 @@ def test_cli_token_store_ttl_and_secret_file(tmp_path):
 
 
 @pytest.mark.parametrize("args,env,message", [
-    (["token", "--user", "100"], {}, "tablecart: --auth jwt needs --jwt-secret-file or "
-                                     "TABLECART_JWT_SECRET"),
+    # the user typed no --auth: the message names what to give instead
+    (["token", "--user", "100"], {}, "tablecart: token: no secret to sign with: give "
+                                     "--jwt-secret-file FILE (the file serve --auth jwt reads) "
+                                     "or set TABLECART_JWT_SECRET"),
     (["token", "--user", "100"], {"TABLECART_JWT_SECRET": "x" * 31},
      "tablecart: the JWT secret must be at least 32 bytes"),
     (["token", "--user", "100", "--jwt-secret-file", "/nonexistent/secret"], {},

@@ -2,6 +2,7 @@
 keep-alive, pipelining, HTTP/1.0, garbage, slow and vanishing clients,
 timeouts, the API prefix, CORS, /healthz."""
 
+import re
 import socket
 import struct
 import time
@@ -66,6 +67,26 @@ def test_wrong_method_405_with_allow(server, method, path, allowed):
     allow = [m.strip().upper() for m in r.headers.get("Allow", "").split(",")]
     assert allowed in allow, r.headers.get("Allow")
     assert method not in allow
+
+
+# Every fixed path of SPEC §3 and the one method it takes.
+FIXED_PATHS = {"/api/store/order/cart/add": "POST", "/api/store/order/cart/update": "PUT",
+               "/api/store/order/cart/remove": "DELETE", "/api/store/order/cart/clear": "DELETE"}
+
+
+@pytest.mark.parametrize("path,method", [
+    (p, m) for p, ok in sorted(FIXED_PATHS.items())
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH") if m != ok])
+def test_every_wrong_method_on_a_fixed_path_is_405_with_allow(server, path, method):
+    """A fixed path is never taken for cart/{tableId}: GET cart/add?tableId=123
+    is 405, not a 400 about the table id."""
+    r = requests.request(method, server.url(path) + "?tableId=123", timeout=IO_TIMEOUT)
+    assert r.status_code == 405, (r.status_code, r.text[:200])
+    assert [m.strip() for m in r.headers["Allow"].split(",")] == [FIXED_PATHS[path], "OPTIONS"]
+    if method == "HEAD":
+        assert r.content == b""
+    else:
+        error(r, 405, method, path)
 
 
 def test_405_changes_nothing(server):
@@ -564,20 +585,21 @@ def test_idle_keep_alive_closed_after_idle_timeout(start_server):
         c.close()
 
 
-def _metric(server, name):
-    """The value of one sample line of /metrics (exact name with labels)."""
+def _answers(server):
+    """tablecart_http_requests_total by (method, code), from /metrics."""
     text = requests.get(server.url("/metrics"), timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[1]))
-    raise AssertionError("no %s in /metrics" % name)
+    out = {}
+    for m in re.finditer(r'^tablecart_http_requests_total\{method="([^"]*)",code="(\d+)"\} (\d+)$',
+                         text, re.M):
+        out[(m.group(1), int(m.group(2)))] = int(m.group(3))
+    return out
 
 
 def test_every_answer_is_counted_in_metrics_including_routing_and_parse_errors(server):
     """404 (no route, no file), 405, 400 (bad request line), a static file, a
-    stream and a WebSocket handshake all reach tablecart_http_*_total."""
-    before_all = _metric(server, "tablecart_http_requests_total")
-    before_err = _metric(server, "tablecart_http_errors_total")
+    stream and a WebSocket handshake all reach tablecart_http_requests_total,
+    each under its method and status."""
+    before = _answers(server)
     # the /metrics read above is itself counted once it is answered
     assert requests.get(server.url("/no/such/route.js"), timeout=5).status_code == 404
     assert requests.get(server.api("/store/order/cart/add"), timeout=5).status_code == 405
@@ -588,9 +610,9 @@ def test_every_answer_is_counted_in_metrics_including_routing_and_parse_errors(s
         assert c.read_response().status == 400
     finally:
         c.close()
-    after_all = _metric(server, "tablecart_http_requests_total")
-    after_err = _metric(server, "tablecart_http_errors_total")
-    # 4 answers above, plus the two /metrics reads of the "before" figures
-    # (each is counted once it is answered, after it was rendered)
-    assert after_all - before_all == 6
-    assert after_err - before_err == 3
+    after = _answers(server)
+    grew = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    # the four answers above, plus the /metrics read of the "before" figures
+    # (counted once it is answered, after it was rendered); an unreadable
+    # request line counts as method "other"
+    assert grew == {("GET", 404): 1, ("GET", 405): 1, ("GET", 200): 2, ("other", 400): 1}, grew

@@ -671,7 +671,11 @@ def metrics(server):
 
 
 def conn_gauge(server, kind):
-    return int(metrics(server)['tablecart_connections{kind="%s"}' % kind])
+    """tablecart_connections of kind; "all": the sum of every kind."""
+    m = metrics(server)
+    if kind == "all":
+        return sum(int(m['tablecart_connections{kind="%s"}' % k]) for k in ("http", "sse", "ws"))
+    return int(m['tablecart_connections{kind="%s"}' % kind])
 
 
 def wait_gauge(server, kind, value, timeout=IO_TIMEOUT):
