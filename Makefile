@@ -35,7 +35,7 @@ ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
-        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps
+        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps install
 
 all: build
 
@@ -169,6 +169,28 @@ fuzz-smoke:
 fuzz-long:
 	@tests/fuzz/run.sh --replay
 	tests/fuzz/long.sh
+
+# --- install (docs/operations.md) ------------------------------------------------
+#
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the diners' page and the demo menu,
+# the systemd unit (its /usr/local paths rewritten to PREFIX) and the nginx site to copy into
+# /etc/nginx/sites-available/. Nothing under /etc is written: the menu and the JWT secret are
+# the operator's (docs/operations.md, "Install and run as a service").
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHARE    = $(DESTDIR)$(PREFIX)/share/tablecart
+UNITDIR  = $(DESTDIR)$(PREFIX)/lib/systemd/system
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/web $(SHARE)/data $(UNITDIR)
+	install -m 755 build/tablecart $(DESTDIR)$(PREFIX)/bin/tablecart
+	cp -R web/. $(SHARE)/web/
+	chmod -R u=rwX,go=rX $(SHARE)/web
+	install -m 644 data/demo-menu.json $(SHARE)/data/demo-menu.json
+	install -m 644 deploy/nginx.conf $(SHARE)/nginx-site.conf
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/tablecart.service > $(UNITDIR)/tablecart.service
+	chmod 644 $(UNITDIR)/tablecart.service
 
 format:
 	clang-format -i $(SRCS) $(shell find src -name '*.h') $(UNIT_SRCS) $(LOAD_SRCS) bench/load/*.h
