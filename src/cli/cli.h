@@ -54,8 +54,8 @@ char *tc_cli_find_beside_binary(const char *rel);
  * new string (caller frees) or NULL. */
 char *tc_cli_find_resource(const char *rel);
 
-/* Appends the whole file at path to out. Returns 0, or TC_EIO with err naming
- * the file. */
+/* Appends the whole file at path to out. Returns 0, or TC_EIO with err
+ * "PATH: cannot open: <reason>". */
 int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err);
 
 /* Reads and parses the menu file at path, touching no store. Returns 0 and

@@ -4,6 +4,7 @@
 
 #include "core/mem.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,12 +42,12 @@ char *tc_cli_find_resource(const char *rel)
 int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return tc_errmsg_set(err, TC_EIO, "cannot open %s", path);
+    if (!f) return tc_errmsg_set(err, TC_EIO, "%s: cannot open: %s", path, strerror(errno));
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         tc_buf_append(out, chunk, n);
     int bad = ferror(f);
     fclose(f);
-    return bad ? tc_errmsg_set(err, TC_EIO, "cannot read %s", path) : 0;
+    return bad ? tc_errmsg_set(err, TC_EIO, "%s: cannot read", path) : 0;
 }

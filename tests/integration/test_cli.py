@@ -30,7 +30,7 @@ def test_help():
     assert p.returncode == 0, p.stderr
     out = (p.stdout + p.stderr).decode()
     for word in ("serve", "menu import", "token", "--listen", "--store", "--menu", "--api-prefix",
-                 "--cors-origin", "--request-timeout"):
+                 "--cors-origin", "--request-timeout", "--access-log"):
         assert word in out, word
 
 
@@ -48,6 +48,8 @@ def test_help():
     (["serve", "--ws-ping", "-3"], "ws-ping"),
     (["serve", "--request-timeout", "abc"], "request-timeout"),
     (["serve", "--auth", "maybe"], "auth"),
+    (["serve", "--access-log", "yes"], "access-log"),
+    (["serve", "--access-log"], "access-log"),
     (["--bogus"], "bogus"),
     (["frobnicate"], "frobnicate"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
@@ -208,7 +210,7 @@ def test_malformed_menu_import_changes_nothing(tmp_path, start_server, case):
     bad = tmp_path / "bad.json"
     bad.write_text(text, encoding="utf-8")
     p = import_menu(bad, db)
-    assert p.returncode != 0
+    assert p.returncode == 2  # a bad file is a bad value (SPEC §9)
     msg = p.stderr.decode("utf-8", "replace").strip()
     assert msg, "no message on stderr"
     if word:
@@ -221,21 +223,58 @@ def test_malformed_menu_import_changes_nothing(tmp_path, start_server, case):
 
 def test_menu_import_missing_file(tmp_path):
     p = import_menu(tmp_path / "nope.json", tmp_path / "imp.db")
-    assert p.returncode != 0
-    assert "nope.json" in p.stderr.decode()
+    assert p.returncode == 2
+    assert one_line(p.stderr) == "tablecart: %s: cannot open: No such file or directory" \
+        % (tmp_path / "nope.json")
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_serve_with_malformed_menu_fails(tmp_path):
+@pytest.mark.parametrize("case", sorted(BAD_MENUS) + ["missing"])
+@pytest.mark.parametrize("store", ["default", "flag"])
+def test_failed_menu_import_leaves_no_database_behind(tmp_path, case, store):
+    """Neither ./tablecart.db (no --store) nor the --store file is created."""
+    work = tmp_path / "work"
+    work.mkdir()
     bad = tmp_path / "bad.json"
-    bad.write_text(BAD_MENUS["price-3-decimals"][0], encoding="utf-8")
+    if case != "missing":
+        bad.write_text(BAD_MENUS[case][0], encoding="utf-8")
+    args = ["menu", "import", bad]
+    if store == "flag":
+        args += ["--store", "sqlite:%s" % (work / "new.db")]
+    p = run_cli(*args, cwd=work)
+    assert p.returncode == 2, p.stderr
+    assert one_line(p.stderr).startswith("tablecart: ")
+    assert list(work.iterdir()) == []
+
+
+def test_menu_import_into_an_unopenable_store_exits_1_and_creates_nothing(tmp_path):
+    good = tmp_path / "m.json"
+    good.write_text(small_menu(), encoding="utf-8")
+    p = run_cli("menu", "import", good, "--store", "sqlite:%s" % (tmp_path / "no" / "x.db"),
+                cwd=tmp_path)
+    assert p.returncode == 1, p.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["m.json"]
+
+
+@pytest.mark.parametrize("case", ["price-3-decimals", "bad-json", "missing"])
+def test_serve_with_malformed_menu_exits_2(tmp_path, case):
+    bad = tmp_path / "bad.json"
+    if case != "missing":
+        bad.write_text(BAD_MENUS[case][0], encoding="utf-8")
     try:
         p = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "s.db"),
                     "--menu", bad, cwd=tmp_path, timeout=10 * SCALE)
     except subprocess.TimeoutExpired:
         pytest.fail("serve started with a malformed --menu file")
-    assert p.returncode != 0
-    assert "unitPrice" in p.stderr.decode()
+    assert p.returncode == 2, p.stderr
+    line = one_line(p.stderr)
+    # names the flag the user typed, the file and the place
+    assert line.startswith("tablecart: --menu %s" % bad), line
+    if case == "price-3-decimals":
+        assert "unitPrice" in line
     assert b"listening on" not in p.stdout
+    # the database was not touched: the file is refused before the store opens
+    assert not (tmp_path / "s.db").exists()
 
 
 # --- the bundled demo ---------------------------------------------------------------------------
