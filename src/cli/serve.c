@@ -76,7 +76,7 @@ static void on_answer(void *ctx, const tc_http_answer *a)
 {
     tc_app *app = ctx;
     tc_metrics_count_answer(app->metrics, a->method_bit, a->status);
-    if (!app->cfg->access_log) return;
+    if (!app->cfg->access_log || !tc_log_enabled(TC_LOG_INFO)) return;
     char client[64];
     tc_addr_str(tc_conn_client(a->conn), client, sizeof client);
     tc_log_info("access %s %s %.*s %d %zuB %.3fms", client, a->method,

@@ -15,6 +15,11 @@ void tc_log_set_level(enum tc_log_level level)
     min_level = level;
 }
 
+bool tc_log_enabled(enum tc_log_level level)
+{
+    return level >= min_level;
+}
+
 static const char REDACTED[] = "[redacted]";
 
 static bool base64url_char(char c)

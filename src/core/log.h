@@ -2,12 +2,15 @@
 #ifndef TC_CORE_LOG_H
 #define TC_CORE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum tc_log_level { TC_LOG_DEBUG, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR };
 
 /* Lines below this level are dropped (default TC_LOG_INFO). */
 void tc_log_set_level(enum tc_log_level level);
+/* True when lines of level are written (a caller can skip formatting). */
+bool tc_log_enabled(enum tc_log_level level);
 /* Writes one line to stderr, with every secret redacted (tc_log_redact). */
 void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

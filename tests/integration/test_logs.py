@@ -1,0 +1,104 @@
+"""Logs an operator can use (docs/operations.md, "Logs"): one access line per
+HTTP request (client, method, path, status, bytes, duration), a stream's once
+at its start and never per event, --access-log off, SIGHUP handled (logs go to
+stderr: nothing to reopen, the server keeps serving), and no token, secret or
+?token= value in any line, whatever the level."""
+
+import re
+import signal
+import sys
+from pathlib import Path
+
+import requests
+
+from auth_support import SECRET, token
+from support import IO_TIMEOUT, envelope, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))  # live_support
+from live_support import RawWS, SSEStream  # noqa: E402
+
+ACCESS = re.compile(r"^\S+ info access (\S+) (\S+) (\S+) (\d{3}) (\d+)B (\d+\.\d{3})ms$")
+
+
+def access_lines(server):
+    return [m.groups() for m in map(ACCESS.match, server.stderr().splitlines()) if m]
+
+
+def test_one_access_line_per_request_and_streams_once(server):
+    envelope(server.add(123, 1001, 2))
+    r = requests.get(server.url("/no/such/file.js"), timeout=IO_TIMEOUT)
+    assert r.status_code == 404
+    s = SSEStream(server.port, 123, query="?x=1").start()
+    try:
+        s.next_event(), s.next_event()
+        for v in (2, 3, 4):
+            envelope(server.add(123, 1001, 1))
+            assert s.next_update().id == str(v)
+    finally:
+        s.close()
+    # the three changes made after the stream opened
+    wait_until(lambda: len(access_lines(server)) == 6, IO_TIMEOUT, "six access lines")
+    lines = access_lines(server)
+    for client, method, path, status, size, ms in lines:
+        assert client == "127.0.0.1"
+        assert float(ms) < IO_TIMEOUT * 1000
+    first = lines[0]
+    assert first[1:4] == ("POST", "/api/store/order/cart/add", "200")
+    add_bytes = int(first[4])
+    assert add_bytes > len(b"HTTP/1.1 200 OK\r\n")
+    assert lines[1][1:4] == ("GET", "/no/such/file.js", "404")
+    # the stream: one line, at its start, with the query as sent
+    assert lines[2][1:4] == ("GET", "/api/store/order/sse/123?x=1", "200")
+    assert [ln[1:4] for ln in lines[3:]] == [("POST", "/api/store/order/cart/add", "200")] * 3
+
+
+def test_access_log_off(start_server):
+    s = start_server("--access-log", "off")
+    envelope(s.add(123, 1001, 1))
+    assert requests.get(s.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+    assert access_lines(s) == []
+    assert " access " not in s.stderr()
+
+
+def test_sighup_is_logged_and_the_server_keeps_serving(server):
+    server.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP: nothing to reopen (logs go to stderr)" in server.stderr(),
+               IO_TIMEOUT, "the SIGHUP line")
+    assert server.alive()
+    envelope(server.add(123, 1001, 1))
+
+
+def test_no_token_or_secret_in_any_log_line(start_server, tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    s = start_server("--auth", "jwt", "--jwt-secret-file", secret_file,
+                     env={"TABLECART_LOG_LEVEL": "debug", "TABLECART_AUTH": None})
+    good = token(user=100, table=123)
+    other = token(user=101)
+    expired = token(user=102, exp=1)
+    secrets = [good, other, expired, SECRET]
+    auth = {"Authorization": "Bearer " + good}
+    envelope(s.add(123, 1001, 1, headers=auth))
+    assert s.get_cart(123, headers={"Authorization": "Bearer " + expired}).status_code == 401
+    assert s.get_cart(123, headers={"Authorization": good}).status_code == 401  # no "Bearer"
+    # ?token= on SSE and WebSocket, good and bad, and in a path that 404s
+    sse = SSEStream(s.port, 123, query="?token=" + good).start()
+    sse.next_event()
+    sse.close()
+    bad = SSEStream(s.port, 123, query="?token=" + expired)
+    assert bad.read_head() == 401
+    bad.close()
+    ws = RawWS(s.port, 123, query="?token=" + other)
+    assert ws.recv_json()["type"] == "connected"
+    ws.close()
+    r = requests.get(s.url("/nope?token=" + good + "&x=1"), timeout=IO_TIMEOUT)
+    assert r.status_code == 404
+    r = requests.get(s.url("/nope?access_token=" + other), timeout=IO_TIMEOUT)
+    assert r.status_code == 404
+    wait_until(lambda: len(access_lines(s)) >= 8, IO_TIMEOUT, "the access lines")
+    err = s.stderr()
+    for secret in secrets:
+        for part in [secret] + (secret.split(".") if secret != SECRET else []):
+            assert part not in err, "a secret reached the log:\n" + err
+    assert "GET /api/store/order/sse/123?token=[redacted] 200" in err
+    assert "GET /nope?token=[redacted]&x=1 404" in err
