@@ -79,6 +79,26 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_head, 16 * 1024);
     assert_int_equal(c.max_body, 64 * 1024);
     assert_null(c.import_file);
+    assert_true(c.access_log);
+}
+
+static void test_access_log(void **state)
+{
+    (void)state;
+    tc_config c;
+    PARSE_OK(&c, "serve", "--access-log", "off");
+    assert_false(c.access_log);
+    PARSE_OK(&c, "serve", "--access-log=on");
+    assert_true(c.access_log);
+    setenv("TABLECART_ACCESS_LOG", "off", 1);
+    PARSE_OK(&c, "serve");
+    assert_false(c.access_log);
+    PARSE_OK(&c, "serve", "--access-log", "on"); /* the flag wins */
+    assert_true(c.access_log);
+    unsetenv("TABLECART_ACCESS_LOG");
+    PARSE_ERR("--access-log: expected on or off, got 'yes'", "serve", "--access-log", "yes");
+    PARSE_ERR("--access-log: missing value", "serve", "--access-log");
+    PARSE_ERR("unknown flag --access-log", "token", "--user", "1", "--access-log", "off");
 }
 
 static void test_every_serve_flag(void **state)
@@ -469,6 +489,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
     const struct CMUnitTest tests[] = {
         T(test_defaults),
+        T(test_access_log),
         T(test_every_serve_flag),
         T(test_equals_form),
         T(test_api_prefix),

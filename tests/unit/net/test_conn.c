@@ -39,6 +39,8 @@ struct fixture {
     rec recs[N_CLIENTS];
     int n_recs;
     void (*read_hook)(rec *r); /* runs inside on_read, after recording */
+    int delivered;             /* on_delivered calls */
+    uint64_t last_latency_ns;  /* what the last one said */
 };
 
 /* Bytes queued in user space and not yet taken by the kernel. */
@@ -95,12 +97,23 @@ static void *new_state(tc_conn *c, void *app)
     return r;
 }
 
+static void on_delivered(void *ctx, uint64_t latency_ns)
+{
+    fixture *f = ctx;
+    f->delivered++;
+    f->last_latency_ns = latency_ns;
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     tl_init(&f->e);
-    tc_server_opts o = {
-        .initial_proto = &t_proto, .new_state = new_state, .app = f, .max_queue = MAX_QUEUE};
+    tc_server_opts o = {.initial_proto = &t_proto,
+                        .new_state = new_state,
+                        .app = f,
+                        .max_queue = MAX_QUEUE,
+                        .on_delivered = on_delivered,
+                        .delivered_ctx = f};
     tl_server_start(&f->e, o);
     *state = f;
     return 0;
@@ -289,6 +302,8 @@ static void test_peer_eof_without_on_eof_closes(void **state)
 
 /* --- the write queue -------------------------------------------------------- */
 
+/* Timed carts (tc_conn_write_cart) conflate the same way; the replaced one
+ * is never heard of, the one that goes out once it has gone out. */
 static void test_pending_cart_is_replaced(void **state)
 {
     fixture *f = *state;
@@ -296,24 +311,53 @@ static void test_pending_cart_is_replaced(void **state)
     rec *r = connect_filled(f, 0, &filler);
     tc_rbuf *a = tc_rbuf_new("CART-A\n", 7);
     tc_rbuf *b = tc_rbuf_new("cart=CART-B\n", 12);
-    tc_conn_write_rbuf(r->c, a, 0, 7, TC_WQ_CART);
+    tc_conn_write_cart(r->c, a, 0, 7, uv_hrtime());
     assert_int_equal(a->refs, 2); /* the queue holds one */
     size_t queued = queued_bytes(r->c);
-    tc_conn_write_rbuf(r->c, b, 5, 7, TC_WQ_CART); /* "CART-B\n" */
+    uint64_t committed_b = uv_hrtime();
+    tc_conn_write_cart(r->c, b, 5, 7, committed_b); /* "CART-B\n" */
     /* A was replaced: its queue reference is gone, the queue is as long. */
     assert_int_equal(a->refs, 1);
     assert_int_equal(b->refs, 2);
     assert_int_equal(queued_bytes(r->c), queued);
+    assert_int_equal(f->delivered, 0); /* both waited behind the filler */
     tc_rbuf_unref(a);
     tc_rbuf_unref(b);
 
     tl_client_read_start(&f->cl[0]);
     TL_RUN_UNTIL(&f->e, f->cl[0].in.len >= filler + 7);
+    assert_int_equal(f->delivered, 1);
+    assert_true(f->last_latency_ns <= uv_hrtime() - committed_b);
     tc_conn_close(r->c);
     TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->delivered, 1);
     assert_int_equal(f->cl[0].in.len, filler + 7);
     assert_run_of(&f->cl[0], 0, filler, 'f');
     assert_memory_equal(f->cl[0].in.base + filler, "CART-B\n", 7);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
+/* A timed cart is heard of once its last byte is handed to the kernel: at
+ * once when nothing waits, after the queue drains otherwise; a cart replaced
+ * before it went out never is. */
+static void test_timed_cart_is_heard_of_when_written(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    tc_rbuf *cart = tc_rbuf_new("CART\n", 5);
+    uint64_t committed = uv_hrtime();
+    tc_conn_write_cart(r->c, cart, 0, 5, committed);
+    assert_int_equal(f->delivered, 1);
+    assert_true(f->last_latency_ns <= uv_hrtime() - committed);
+    /* Untimed writes are not heard of. */
+    tc_conn_write_rbuf(r->c, cart, 0, 5, TC_WQ_CART);
+    tc_conn_write(r->c, "P\n", 2);
+    assert_int_equal(f->delivered, 1);
+    tc_rbuf_unref(cart);
+    tc_conn_close(r->c);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->delivered, 1);
     TL_RUN_UNTIL(&f->e, r->closed == 1);
 }
 
@@ -469,12 +513,19 @@ static void test_ref_keeps_conn_after_close(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_close_twice_inside_on_read),   T(test_abort_after_close_inside_on_read),
-        T(test_abort_after_close_with_queue), T(test_peer_reset),
-        T(test_peer_eof_then_answer),         T(test_peer_eof_without_on_eof_closes),
-        T(test_pending_cart_is_replaced),     T(test_heartbeat_behind_pending_is_dropped),
-        T(test_slow_client_is_closed),        T(test_close_flushes_the_queue),
-        T(test_deadline_calls_on_deadline),   T(test_null_on_deadline_aborts),
+        T(test_close_twice_inside_on_read),
+        T(test_abort_after_close_inside_on_read),
+        T(test_abort_after_close_with_queue),
+        T(test_peer_reset),
+        T(test_peer_eof_then_answer),
+        T(test_peer_eof_without_on_eof_closes),
+        T(test_pending_cart_is_replaced),
+        T(test_heartbeat_behind_pending_is_dropped),
+        T(test_timed_cart_is_heard_of_when_written),
+        T(test_slow_client_is_closed),
+        T(test_close_flushes_the_queue),
+        T(test_deadline_calls_on_deadline),
+        T(test_null_on_deadline_aborts),
         T(test_ref_keeps_conn_after_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
