@@ -50,7 +50,8 @@ int tc_cli_menu_import(const tc_config *cfg)
 {
     tc_errmsg err;
     tc_menu *menu = NULL;
-    if (tc_cli_load_menu(cfg->import_file, &menu, &err) != 0) {
+    if (tc_store_check_url(cfg->store_url, &err) != 0 ||
+        tc_cli_load_menu(cfg->import_file, &menu, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_USAGE;
     }

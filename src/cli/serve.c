@@ -128,14 +128,19 @@ static void on_sighup(uv_signal_t *h, int signum)
     tc_log_info("SIGHUP: nothing to reopen (logs go to stderr)");
 }
 
-/* Reads the menu serve imports at start: --menu FILE, else (menu_path NULL)
- * nothing yet. Returns 0, or TC_EXIT_USAGE after printing why: a bad --menu
- * file is a bad value (SPEC §9), refused before the store is touched. */
-static int load_menu_flag(const tc_config *cfg, tc_menu **menu)
+/* Checks --store and reads the menu serve imports at start: --menu FILE, else
+ * (*menu NULL) nothing yet. Returns 0, or TC_EXIT_USAGE after printing why: a
+ * bad store URL or --menu file is a bad value (SPEC §9), refused before the
+ * store is touched. */
+static int check_store_and_menu(const tc_config *cfg, tc_menu **menu)
 {
     *menu = NULL;
-    if (cfg->menu_file == NULL) return 0;
     tc_errmsg err;
+    if (tc_store_check_url(cfg->store_url, &err) != 0) {
+        fprintf(stderr, "tablecart: %s\n", err.text);
+        return TC_EXIT_USAGE;
+    }
+    if (cfg->menu_file == NULL) return 0;
     if (tc_cli_load_menu(cfg->menu_file, menu, &err) != 0) {
         fprintf(stderr, "tablecart: --menu %s\n", err.text);
         return TC_EXIT_USAGE;
@@ -208,7 +213,7 @@ int tc_cli_serve(const tc_config *cfg)
         return TC_EXIT_USAGE;
     }
     tc_menu *menu;
-    if (load_menu_flag(cfg, &menu) != 0) {
+    if (check_store_and_menu(cfg, &menu) != 0) {
         tc_auth_free(app->auth);
         free(web);
         return TC_EXIT_USAGE;

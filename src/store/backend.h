@@ -72,6 +72,9 @@ typedef struct tc_store_backend {
     /* Connects using the part of the URL after "scheme:" and sets s->impl
      * (s->opts and s->loop are set). Returns 0 or a negative code with err. */
     int (*open)(tc_store *s, const char *rest, tc_errmsg *err);
+    /* Checks the part of the URL after "scheme:" without connecting or
+     * creating anything. Returns 0 or TC_EINVAL with err. */
+    int (*check_url)(const char *rest, tc_errmsg *err);
     /* Finishes what was submitted, then releases s->impl (handles may close
      * on the loop's next run). Jobs still unfinished get done() called with
      * s->closing set. */

@@ -144,6 +144,12 @@ static void on_link_closed(void *ctx)
     free(q);
 }
 
+static int rd_check_url(const char *rest, tc_errmsg *err)
+{
+    tc_redis_url u;
+    return tc_redis_url_parse(rest, &u, err);
+}
+
 static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
 {
     tc_redis_url u;
@@ -230,6 +236,7 @@ static int rd_ping(tc_store *s)
 const tc_store_backend tc_store_backend_redis = {
     .scheme = "redis",
     .open = rd_open,
+    .check_url = rd_check_url,
     .close = rd_close,
     .load_menu = rd_load_menu,
     .import_menu = rd_import_menu,

@@ -249,10 +249,16 @@ static void sq_free(sq_store *q)
     free(q);
 }
 
-static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
+static int sq_check_url(const char *rest, tc_errmsg *err)
 {
     if (rest[0] == '\0')
         return tc_errmsg_set(err, TC_EINVAL, "store: sqlite needs a path (sqlite:./tablecart.db)");
+    return 0;
+}
+
+static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
+{
+    if (sq_check_url(rest, err) != 0) return TC_EINVAL;
     sq_store *q = tc_xcalloc(1, sizeof *q);
     q->path = tc_xstrdup(rest);
     q->lock_fd = -1;
@@ -708,6 +714,7 @@ static int sq_ping(tc_store *s)
 const tc_store_backend tc_store_backend_sqlite = {
     .scheme = "sqlite",
     .open = sq_open,
+    .check_url = sq_check_url,
     .close = sq_close,
     .load_menu = sq_load_menu,
     .import_menu = sq_import_menu,

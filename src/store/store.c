@@ -631,22 +631,39 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
 
 /* ===== the store =============================================================== */
 
+/* The backend of url's scheme, and *rest the part after "scheme:"; NULL with
+ * err when no backend takes it. */
+static const tc_store_backend *backend_of(const char *url, const char **rest, tc_errmsg *err)
+{
+    const char *colon = url ? strchr(url, ':') : NULL;
+    for (size_t i = 0; colon && i < sizeof backends / sizeof backends[0]; i++) {
+        size_t n = strlen(backends[i]->scheme);
+        if ((size_t)(colon - url) == n && memcmp(url, backends[i]->scheme, n) == 0) {
+            *rest = colon + 1;
+            return backends[i];
+        }
+    }
+    tc_errmsg_set(err, TC_EINVAL,
+                  "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
+                  url ? url : "");
+    return NULL;
+}
+
+int tc_store_check_url(const char *url, tc_errmsg *err)
+{
+    const char *rest;
+    const tc_store_backend *be = backend_of(url, &rest, err);
+    if (be == NULL) return TC_EINVAL;
+    return be->check_url ? be->check_url(rest, err) : 0;
+}
+
 int tc_store_open(const char *url, const tc_store_opts *opts, uv_loop_t *loop, tc_store **out,
                   tc_errmsg *err)
 {
-    const char *colon = url ? strchr(url, ':') : NULL;
-    const tc_store_backend *be = NULL;
-    for (size_t i = 0; colon && i < sizeof backends / sizeof backends[0]; i++) {
-        size_t n = strlen(backends[i]->scheme);
-        if ((size_t)(colon - url) == n && memcmp(url, backends[i]->scheme, n) == 0)
-            be = backends[i];
-    }
-    if (be == NULL)
-        return tc_errmsg_set(
-            err, TC_EINVAL,
-            "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
-            url ? url : "");
-    return tc_store_open_backend(be, colon + 1, opts, loop, out, err);
+    const char *rest;
+    const tc_store_backend *be = backend_of(url, &rest, err);
+    if (be == NULL) return TC_EINVAL;
+    return tc_store_open_backend(be, rest, opts, loop, out, err);
 }
 
 int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc_store_opts *opts,

@@ -60,6 +60,11 @@ typedef struct {
     bool exclusive;
 } tc_store_opts;
 
+/* Checks the syntax of a store URL as tc_store_open would, without
+ * connecting or creating anything: a bad URL is a bad value (exit 2), not a
+ * failure at run time. Returns 0 or TC_EINVAL with err naming the problem. */
+int tc_store_check_url(const char *url, tc_errmsg *err);
+
 /* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (opts NULL: the
  * defaults). Loads the menu into memory. loop must outlive the store: the
  * SQLite backend answers through it. Returns 0 and *out, or a negative code

@@ -96,16 +96,23 @@ def test_database_index_keeps_deployments_apart(redis, start_server):
     assert other.cart(123)["totalQuantity"] == 3
 
 
-@pytest.mark.parametrize("url,status,message", [
-    ("redis://", 2, "--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'"),
-    ("redis://127.0.0.1:0", 1, "store: redis://127.0.0.1:0: port must be 1-65535"),
-    ("redis://127.0.0.1:6379/x", 1, "database must be a number"),
-    ("redis://u:p@127.0.0.1:6379", 1, "a user or password in the URL is not supported"),
+# A malformed URL is a bad value (SPEC §9): exit 2 from both commands, before
+# anything connects.
+@pytest.mark.parametrize("url,message", [
+    ("redis://", "--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'"),
+    ("redis://127.0.0.1:0", "store: redis://127.0.0.1:0: port must be 1-65535"),
+    ("redis://127.0.0.1:6379/x", "database must be a number"),
+    ("redis://u:p@127.0.0.1:6379", "a user or password in the URL is not supported"),
 ])
-def test_bad_urls(url, status, message):
-    r = run_cli("menu", "import", MENU_FILE, "--store", url)
-    assert r.returncode == status, r.stderr
+@pytest.mark.parametrize("command", ["import", "serve"])
+def test_bad_urls(url, message, command):
+    if command == "import":
+        r = run_cli("menu", "import", MENU_FILE, "--store", url)
+    else:
+        r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", url)
+    assert r.returncode == 2, r.stderr
     assert message in r.stderr.decode(), r.stderr
+    assert r.stdout == b""
 
 
 def test_bad_database_index_is_refused_at_start(redis):
