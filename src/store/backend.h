@@ -17,6 +17,7 @@
 #include "store/store.h"
 
 typedef struct tc_store_pipeline tc_store_pipeline;
+typedef struct tc_store_relay tc_store_relay;
 
 struct tc_store {
     const struct tc_store_backend *be;
@@ -28,6 +29,7 @@ struct tc_store {
     void *feed_ctx;
     tc_store_pipeline *pipe; /* the per-table state (pipeline backends) */
     tc_idem *idem;           /* remembered Idempotency-Key answers */
+    tc_store_relay *relay;   /* follows, signals and the menu feed (relay.c) */
     bool closing;            /* tc_store_close began: answer nobody */
 };
 
@@ -95,6 +97,14 @@ typedef struct tc_store_backend {
      * pipeline then reads a table's cart again before each use instead of
      * trusting the one in memory. */
     bool (*current)(tc_store *s);
+    /* NULL: the tables this instance follows do not matter to the backend.
+     * Otherwise told when table_id gets its first follower here (on) and
+     * loses its last (off). */
+    void (*follow)(tc_store *s, int32_t table_id, bool on);
+    /* NULL: signals stay in this process. Otherwise sends msg (borrowed) to
+     * every instance following table_id; this instance's own copy comes
+     * back through tc_store_signalled like the others'. */
+    void (*signal)(tc_store *s, int32_t table_id, const char *msg, size_t len);
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme
@@ -113,6 +123,21 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
  * once, with origin 0; otherwise it is dropped. Tables the menu does not
  * have are ignored. On the loop thread, never from inside submit. */
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
+
+/* A backend heard a signal for table_id (msg borrowed): hands it to the
+ * signal feed. On the loop thread, never from inside the signal hook. */
+void tc_store_signalled(tc_store *s, int32_t table_id, const char *msg, size_t len);
+
+/* A backend read a menu newer than the served one (written by `menu import`
+ * or another instance): it becomes the served menu (the store takes m) and
+ * the menu feed is called. On the loop thread. */
+void tc_store_menu_replace(tc_store *s, tc_menu *m);
+
+/* relay.c's part of opening and closing a store. */
+void tc_store_relay_open(tc_store *s);
+void tc_store_relay_close(tc_store *s);
+/* The menu feed, after s->menu was replaced (store.c's import). */
+void tc_store_relay_menu_changed(tc_store *s);
 
 /* Encodes cart's DTO with its table from s->menu into a new buffer (one
  * reference, the caller's). */

@@ -681,6 +681,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->pipe = tc_xcalloc(1, sizeof *s->pipe);
     s->pipe->n_buckets = TABLES_MIN_BUCKETS;
     s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
+    tc_store_relay_open(s);
     *out = s;
     return 0;
 }
@@ -690,6 +691,7 @@ void tc_store_close(tc_store *s)
     if (s == NULL) return;
     s->closing = true;
     s->be->close(s);
+    tc_store_relay_close(s);
     pipeline_free(s);
     tc_idem_free(s->idem);
     tc_menu_free(s->menu);
@@ -731,6 +733,7 @@ int tc_store_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
     if (rc != 0) return rc;
     tc_menu_free(s->menu);
     s->menu = fresh;
+    tc_store_relay_menu_changed(s);
     return 0;
 }
 
