@@ -236,4 +236,5 @@ const tc_store_backend tc_store_backend_redis = {
     .ping = rd_ping,
     .submit = rd_submit,
     .current = rd_current,
+    .shared_idem = true,
 };
