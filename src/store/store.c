@@ -685,6 +685,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->loop = loop;
     if (opts) s->opts = *opts;
     int rc = be->open(s, rest, err);
+    s->opts.redis_password = NULL; /* the caller's, only for open */
     if (rc == 0) {
         rc = be->load_menu(s, &s->menu, err);
         if (rc != 0) {
