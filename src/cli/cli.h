@@ -62,8 +62,9 @@ int tc_cli_import_menu_file(tc_store *store, const char *path, tc_errmsg *err);
  * --redis-password-file (one line; a final newline is dropped), else
  * TABLECART_REDIS_PASSWORD, whose value is then wiped from this process's
  * environment (/proc/PID/environ). out stays empty for none or for another
- * store. Returns 0, or non-zero after printing why (exit 2). The caller
- * wipes out (explicit_bzero) and frees it. */
+ * store. Returns 0, or non-zero after printing why (exit 2; out is then
+ * wiped and freed). After a 0 the caller wipes out (explicit_bzero) and
+ * frees it. */
 int tc_cli_redis_password(const tc_config *cfg, tc_buf *out);
 
 /* The auth of cfg->auth; for jwt the secret from --jwt-secret-file or

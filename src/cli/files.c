@@ -53,7 +53,7 @@ int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err)
     return bad ? tc_errmsg_set(err, TC_EIO, "cannot read %s", path) : 0;
 }
 
-int tc_cli_redis_password(const tc_config *cfg, tc_buf *out)
+static int read_redis_password(const tc_config *cfg, tc_buf *out)
 {
     tc_buf_reset(out);
     if (strncmp(cfg->store_url, "redis:", 6) != 0) return 0;
@@ -87,4 +87,14 @@ int tc_cli_redis_password(const tc_config *cfg, tc_buf *out)
     }
     tc_buf_cstr(out);
     return 0;
+}
+
+int tc_cli_redis_password(const tc_config *cfg, tc_buf *out)
+{
+    int rc = read_redis_password(cfg, out);
+    if (rc != 0) {
+        if (out->base) explicit_bzero(out->base, out->cap);
+        tc_buf_free(out);
+    }
+    return rc;
 }

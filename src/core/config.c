@@ -264,8 +264,7 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         else if (strcmp(v, "power") == 0)
             c->durability = TC_DURABLE_POWER;
         else
-            return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src,
-                                 v);
+            return tc_errmsg_set(err, TC_EINVAL, "%s: expected process or power, got '%s'", src, v);
         return 0;
     case OPT_COUNT:
         if (parse_u64(v, MAX_COUNT, &n) != 0)

@@ -237,8 +237,9 @@ static int save_send(rd_job *w, bool eval)
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next, n += 2) {
         num[n][tc_json_int_text(rec->version, num[n])] = '\0';
         num[n + 1][tc_json_int_text(rec->expires_ms, num[n + 1])] = '\0';
-        const char *more[ARGS_PER_KEY] = {rec->probe ? "p" : "a", rec->key, rec->caller,
-                                          num[n],          num[n + 1], rec->json ? rec->json->data : ""};
+        const char *more[ARGS_PER_KEY] = {
+            rec->probe ? "p" : "a",          rec->key, rec->caller, num[n], num[n + 1],
+            rec->json ? rec->json->data : ""};
         for (size_t i = 0; i < ARGS_PER_KEY; i++, k++) {
             argv[k] = more[i];
             lens[k] = strlen(more[i]);

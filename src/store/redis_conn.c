@@ -33,10 +33,10 @@ struct tc_redis_conn {
     bool resolving;        /* a uv_getaddrinfo of the host is on its way */
     bool freeing;          /* tc_redis_conn_free waits for that lookup */
     unsigned turn;         /* which of the host's addresses the next connect uses */
-    uv_getaddrinfo_t gai;
     uint64_t deadline;     /* while not up: give up at this uv_now() */
     unsigned backoff_ms;
     uv_timer_t retry;
+    uv_getaddrinfo_t gai;        /* the host's lookup (resolving) */
     char why[TC_REDIS_WHY_SIZE]; /* the last failure, for messages */
     void (*done)(void *arg);     /* tc_redis_conn_free's */
     void *done_arg;

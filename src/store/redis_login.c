@@ -89,8 +89,8 @@ int tc_redis_login_sync(const tc_redis_url *u, const char *name, struct timeval 
     if (n > 0) {
         redisReply *r = redisCommandArgv(c, n, argv, lens);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            int rc = tc_errmsg_set(err, TC_ESTORE, "store: %s: AUTH: %s", name,
-                                   r ? r->str : c->errstr);
+            int rc =
+                tc_errmsg_set(err, TC_ESTORE, "store: %s: AUTH: %s", name, r ? r->str : c->errstr);
             freeReplyObject(r);
             redisFree(c);
             return rc;
