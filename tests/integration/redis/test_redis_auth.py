@@ -82,6 +82,7 @@ def test_requirepass_from_a_file(tmp_path, locked, clients):
         for srv in (a, b):
             assert PASSWORD not in srv.stderr()
     finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
         f.finish()
     # menu import logs in too.
     r = run_cli("menu", "import", MENU_FILE, "--store", locked.url, "--redis-password-file", pw)
@@ -96,6 +97,7 @@ def test_requirepass_from_the_environment(tmp_path, locked, clients):
         a_change_reaches_a_stream(s, s, clients)
         assert_secret_hidden(s, PASSWORD)  # wiped from /proc/PID/environ too
     finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
         f.finish()
 
 
@@ -119,6 +121,7 @@ def test_acl_user(tmp_path, acl, clients):
         assert "store: redis://app@127.0.0.1:%d" % acl.port in a.stderr()
         assert_secret_hidden(a, APP_PASSWORD)
     finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
         f.finish()
 
 
@@ -181,6 +184,7 @@ def test_a_host_name_is_resolved(tmp_path, redis, clients):
         assert s.cart(123)["version"] == 1
         a_change_reaches_a_stream(s, s, clients)
     finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
         f.finish()
     r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "redis://no-such-host.invalid:6379",
                 env={"TABLECART_AUTH": "none"})

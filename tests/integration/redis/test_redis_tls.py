@@ -88,4 +88,5 @@ def test_a_change_through_a_tls_tunnel(tmp_path, tunnel, clients):
         assert len(on_tls) == 2, on_tls
         assert len([ln for ln in on_tls if " sub=0 " not in ln]) == 1, on_tls
     finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
         f.finish()
