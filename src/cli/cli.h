@@ -25,12 +25,13 @@ enum {
 /* `tablecart serve`: builds the app (store, menu, auth, routes, live push,
  * web folder), listens, and runs the loop until SIGTERM or SIGINT has shut it
  * down gracefully. Returns TC_EXIT_OK after a clean stop, TC_EXIT_USAGE for a
- * bad --web or auth setup, TC_EXIT_FAIL when the store, the menu or the
+ * bad --web, auth or Redis password setup, TC_EXIT_FAIL when the store, the menu or the
  * listening socket fails. */
 int tc_cli_serve(const tc_config *cfg);
 
 /* `tablecart menu import FILE`: upserts the menu file into the store.
- * Returns TC_EXIT_OK or TC_EXIT_FAIL. */
+ * Returns TC_EXIT_OK, TC_EXIT_USAGE for a bad Redis password setup, or
+ * TC_EXIT_FAIL. */
 int tc_cli_menu_import(const tc_config *cfg);
 
 /* `tablecart token`: prints a token signed with the configured secret.
@@ -56,6 +57,15 @@ int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err);
 /* Reads, parses and imports the menu file at path into store, logging what
  * was imported. Returns 0, or a negative code with err naming the file. */
 int tc_cli_import_menu_file(tc_store *store, const char *path, tc_errmsg *err);
+
+/* The Redis password of a redis:// store into out: the file of
+ * --redis-password-file (one line; a final newline is dropped), else
+ * TABLECART_REDIS_PASSWORD, whose value is then wiped from this process's
+ * environment (/proc/PID/environ). out stays empty for none or for another
+ * store. Returns 0, or non-zero after printing why (exit 2; out is then
+ * wiped and freed). After a 0 the caller wipes out (explicit_bzero) and
+ * frees it. */
+int tc_cli_redis_password(const tc_config *cfg, tc_buf *out);
 
 /* The auth of cfg->auth; for jwt the secret from --jwt-secret-file or
  * TABLECART_JWT_SECRET (wiped from memory after use). Returns 0 and *out

@@ -32,7 +32,13 @@ int tc_cli_menu_import(const tc_config *cfg)
     uv_loop_t *loop = uv_default_loop();
     tc_store *store;
     tc_errmsg err;
-    if (tc_store_open(cfg->store_url, NULL, loop, &store, &err) != 0) {
+    tc_buf password = TC_BUF_INIT;
+    if (tc_cli_redis_password(cfg, &password) != 0) return TC_EXIT_USAGE;
+    tc_store_opts so = {.redis_password = password.base};
+    int opened = tc_store_open(cfg->store_url, &so, loop, &store, &err);
+    if (password.base) explicit_bzero(password.base, password.cap);
+    tc_buf_free(&password);
+    if (opened != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_FAIL;
     }

@@ -33,14 +33,22 @@ struct tc_store {
     bool closing;            /* tc_store_close began: answer nobody */
 };
 
-/* An Idempotency-Key answer to save with a change. */
+/* An Idempotency-Key answer to save with a change. A probe (backends with
+ * shared_idem only) is a key whose change was refused here: nothing to save,
+ * but another process may have answered it (json is NULL). */
 typedef struct tc_store_idem_rec {
     struct tc_store_idem_rec *next;
     char *key, *caller;
     int64_t version;    /* the answer's cart version */
     tc_rbuf *json;      /* and its DTO */
     int64_t expires_ms; /* epoch ms */
+    bool probe;
 } tc_store_idem_rec;
+
+/* A save's positive status (shared_idem backends): a key of j->idem was
+ * answered already, by another process; nothing was written, and j->known
+ * holds those answers. */
+#define TC_JOB_KNOWN 1
 
 /* One unit of work handed to a pipeline backend. Owned by store.c; the
  * backend keeps it from submit until it calls done. */
@@ -60,8 +68,10 @@ typedef struct tc_store_job {
     bool found;
     tc_buf row;
     /* result: 0, TC_ESTORE with err, or (a save) TC_ECONFLICT when the
-     * stored version was not expect_version: nothing was written */
+     * stored version was not expect_version, or TC_JOB_KNOWN: nothing was
+     * written */
     int status;
+    tc_store_idem_rec *known; /* TC_JOB_KNOWN: the stored answers (store.c frees) */
     tc_errmsg err;
     void (*done)(struct tc_store_job *j); /* on the loop thread, exactly once */
     void *ctx;
@@ -105,6 +115,12 @@ typedef struct tc_store_backend {
      * every instance following table_id; this instance's own copy comes
      * back through tc_store_signalled like the others'. */
     void (*signal)(tc_store *s, int32_t table_id, const char *msg, size_t len);
+    /* Other processes answer Idempotency-Keys in the same database: a save
+     * also carries probes (the keys of the batch's refused keyed changes),
+     * and a save of a key already answered ends TC_JOB_KNOWN; the batch is
+     * then applied again, those keys replayed. false: this process's
+     * answers are all there are (load_idem). */
+    bool shared_idem;
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme

@@ -58,9 +58,12 @@ typedef struct {
      * second server on the same SQLite file would answer from a stale copy.
      * An exclusive open of a file another process holds so fails. */
     bool exclusive;
+    /* The Redis password (docs/redis.md, "Authentication"); NULL or "" for
+     * none. Borrowed by tc_store_open only: the backend keeps its copy. */
+    const char *redis_password;
 } tc_store_opts;
 
-/* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (opts NULL: the
+/* Opens "sqlite:PATH" or "redis://[USER@]HOST:PORT[/DB]" (opts NULL: the
  * defaults). Loads the menu into memory. loop must outlive the store: the
  * SQLite backend answers through it. Returns 0 and *out, or a negative code
  * with err naming what failed. */

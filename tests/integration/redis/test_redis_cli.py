@@ -100,7 +100,8 @@ def test_database_index_keeps_deployments_apart(redis, start_server):
     ("redis://", 2, "--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'"),
     ("redis://127.0.0.1:0", 1, "store: redis://127.0.0.1:0: port must be 1-65535"),
     ("redis://127.0.0.1:6379/x", 1, "database must be a number"),
-    ("redis://u:p@127.0.0.1:6379", 1, "a user or password in the URL is not supported"),
+    ("redis://u:p@127.0.0.1:6379", 2, "--store: a password in the URL is refused"),
+    ("redis://@127.0.0.1:6379", 1, "store: redis://@127.0.0.1:6379: bad user before @"),
 ])
 def test_bad_urls(url, status, message):
     r = run_cli("menu", "import", MENU_FILE, "--store", url)
