@@ -27,15 +27,16 @@ enum {
  * web folder), listens, and runs the loop until SIGTERM or SIGINT has shut it
  * down gracefully (SIGHUP is logged and otherwise ignored: logs go to
  * stderr). Returns TC_EXIT_OK after a clean stop, TC_EXIT_USAGE for a bad
- * --web, --menu file or auth setup, TC_EXIT_FAIL when the store, the import
- * or the listening socket fails. */
+ * --store URL, --web, --menu file, auth or Redis password setup,
+ * TC_EXIT_FAIL when the store, the import or the listening socket fails. */
 int tc_cli_serve(const tc_config *cfg);
 
 /* `tablecart menu import FILE`: upserts the menu file into the store. The
  * file is read and checked before the store is opened, and a database file
  * this command created is removed again when the import fails: a failed
- * import leaves nothing behind. Returns TC_EXIT_OK, TC_EXIT_USAGE for a
- * missing or malformed file, or TC_EXIT_FAIL when the store fails. */
+ * import leaves nothing behind. Returns TC_EXIT_OK, TC_EXIT_USAGE for a bad
+ * --store URL, a missing or malformed file or a bad Redis password setup, or
+ * TC_EXIT_FAIL when the store fails. */
 int tc_cli_menu_import(const tc_config *cfg);
 
 /* `tablecart token`: prints a token signed with the configured secret.
@@ -66,6 +67,15 @@ int tc_cli_load_menu(const char *path, tc_menu **out, tc_errmsg *err);
 /* Imports menu (read from path, named in the log line) into store and logs
  * what was imported. Returns 0, or a negative code with err. */
 int tc_cli_import_menu(tc_store *store, const tc_menu *menu, const char *path, tc_errmsg *err);
+
+/* The Redis password of a redis:// store into out: the file of
+ * --redis-password-file (one line; a final newline is dropped), else
+ * TABLECART_REDIS_PASSWORD, whose value is then wiped from this process's
+ * environment (/proc/PID/environ). out stays empty for none or for another
+ * store. Returns 0, or non-zero after printing why (exit 2; out is then
+ * wiped and freed). After a 0 the caller wipes out (explicit_bzero) and
+ * frees it. */
+int tc_cli_redis_password(const tc_config *cfg, tc_buf *out);
 
 /* The auth of cfg->auth; for jwt the secret from --jwt-secret-file or
  * TABLECART_JWT_SECRET (wiped from memory after use). Returns 0 and *out

@@ -3,10 +3,12 @@
 #include "cli/cli.h"
 
 #include "core/mem.h"
+#include "store/redis_wire.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,4 +52,50 @@ int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err)
     int bad = ferror(f);
     fclose(f);
     return bad ? tc_errmsg_set(err, TC_EIO, "%s: cannot read", path) : 0;
+}
+
+static int read_redis_password(const tc_config *cfg, tc_buf *out)
+{
+    tc_buf_reset(out);
+    if (strncmp(cfg->store_url, "redis:", 6) != 0) return 0;
+    const char *src = "TABLECART_REDIS_PASSWORD";
+    if (cfg->redis_password_file) {
+        tc_errmsg err;
+        src = cfg->redis_password_file;
+        if (tc_cli_read_file(src, out, &err) != 0) {
+            fprintf(stderr, "tablecart: --redis-password-file: %s\n", err.text);
+            return -1;
+        }
+        if (out->len > 0 && out->base[out->len - 1] == '\n') out->len--;
+        if (out->len > 0 && out->base[out->len - 1] == '\r') out->len--;
+        if (out->len == 0) {
+            fprintf(stderr, "tablecart: --redis-password-file: %s is empty\n", src);
+            return -1;
+        }
+    } else {
+        char *env = getenv(src);
+        if (env == NULL || env[0] == '\0') return 0;
+        tc_buf_append_str(out, env);
+        /* The value lives in the memory /proc/PID/environ shows. */
+        explicit_bzero(env, strlen(env));
+        unsetenv(src);
+    }
+    if (out->len >= TC_REDIS_PASSWORD_SIZE || memchr(out->base, '\0', out->len) ||
+        memchr(out->base, '\n', out->len)) {
+        fprintf(stderr, "tablecart: %s: the Redis password must be one line of at most %d bytes\n",
+                src, TC_REDIS_PASSWORD_SIZE - 1);
+        return -1;
+    }
+    tc_buf_cstr(out);
+    return 0;
+}
+
+int tc_cli_redis_password(const tc_config *cfg, tc_buf *out)
+{
+    int rc = read_redis_password(cfg, out);
+    if (rc != 0) {
+        if (out->base) explicit_bzero(out->base, out->cap);
+        tc_buf_free(out);
+    }
+    return rc;
 }

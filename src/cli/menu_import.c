@@ -63,7 +63,15 @@ int tc_cli_menu_import(const tc_config *cfg)
     bool created = db && access(db, F_OK) != 0;
     uv_loop_t *loop = uv_default_loop();
     tc_store *store;
-    int r = tc_store_open(cfg->store_url, NULL, loop, &store, &err);
+    tc_buf password = TC_BUF_INIT;
+    if (tc_cli_redis_password(cfg, &password) != 0) {
+        tc_menu_free(menu);
+        return TC_EXIT_USAGE;
+    }
+    tc_store_opts so = {.redis_password = password.base};
+    int r = tc_store_open(cfg->store_url, &so, loop, &store, &err);
+    if (password.base) explicit_bzero(password.base, password.cap);
+    tc_buf_free(&password);
     if (r == 0) {
         r = tc_cli_import_menu(store, menu, cfg->import_file, &err);
         tc_store_close(store);

@@ -149,12 +149,19 @@ static int check_store_and_menu(const tc_config *cfg, tc_menu **menu)
 }
 
 /* Opens the store and gives it a menu: menu (read from --menu), else the
- * demo menu on an empty store. Returns 0, or TC_EXIT_FAIL after printing why. */
+ * demo menu on an empty store. Returns 0, or TC_EXIT_FAIL (TC_EXIT_USAGE for
+ * a bad Redis password setup) after printing why. */
 static int open_store(const tc_config *cfg, const tc_menu *menu, uv_loop_t *loop, tc_store **store)
 {
     tc_errmsg err;
-    tc_store_opts so = {.durability = cfg->durability, .exclusive = true};
-    if (tc_store_open(cfg->store_url, &so, loop, store, &err) != 0) {
+    tc_buf password = TC_BUF_INIT;
+    if (tc_cli_redis_password(cfg, &password) != 0) return TC_EXIT_USAGE;
+    tc_store_opts so = {
+        .durability = cfg->durability, .exclusive = true, .redis_password = password.base};
+    int opened = tc_store_open(cfg->store_url, &so, loop, store, &err);
+    if (password.base) explicit_bzero(password.base, password.cap);
+    tc_buf_free(&password);
+    if (opened != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_FAIL;
     }
@@ -223,7 +230,7 @@ int tc_cli_serve(const tc_config *cfg)
     if (opened != 0) {
         tc_auth_free(app->auth);
         free(web);
-        return TC_EXIT_FAIL;
+        return opened;
     }
     if (cfg->auth == TC_AUTH_NONE)
         tc_log_warn("--auth none: anyone who can reach this server can edit any cart; for "

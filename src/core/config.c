@@ -65,6 +65,7 @@ typedef struct {
 static const opt_spec opts[] = {
     {"listen", OPT_LISTEN, SERVE},
     {"store", OPT_STR, SERVE | IMPORT},
+    {"redis-password-file", OPT_STR, SERVE | IMPORT},
     {"menu", OPT_STR, SERVE},
     {"api-prefix", OPT_STR, SERVE},
     {"heartbeat", OPT_SECONDS, SERVE},
@@ -105,7 +106,8 @@ const char *tc_config_usage(void)
            "\n"
            "serve options (each also read from TABLECART_<NAME>, e.g. TABLECART_SSE_TIMEOUT):\n"
            "  --listen HOST:PORT        127.0.0.1:8080; port 0 picks a free port\n"
-           "  --store URL               sqlite:./tablecart.db\n"
+           "  --store URL               sqlite:./tablecart.db, or redis://[USER@]HOST[:PORT][/DB]\n"
+           "  --redis-password-file FILE  Redis password (or TABLECART_REDIS_PASSWORD)\n"
            "  --menu FILE               import this menu file at start\n"
            "  --api-prefix PATH         /api\n"
            "  --heartbeat SECONDS       30   SSE heartbeat interval\n"
@@ -152,12 +154,29 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* "scheme://user:password@host...": the part before the host holds a colon. */
+static bool url_has_password(const char *v)
+{
+    const char *p = strstr(v, "://");
+    if (p == NULL) return false;
+    p += 3;
+    size_t auth = strcspn(p, "/");
+    const char *at = memchr(p, '@', auth);
+    return at != NULL && memchr(p, ':', (size_t)(at - p)) != NULL;
+}
+
 static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *src, tc_errmsg *err)
 {
     uint64_t n;
     switch (o->kind) {
     case OPT_STR:
         if (strcmp(o->flag, "store") == 0) {
+            if (url_has_password(v))
+                return tc_errmsg_set(err, TC_EINVAL,
+                                     "%s: a password in the URL is refused (it would show in ps "
+                                     "and in logs): put it in --redis-password-file FILE or "
+                                     "TABLECART_REDIS_PASSWORD",
+                                     src);
             bool sqlite = strncmp(v, SQLITE_PREFIX, PREFIX_LEN(SQLITE_PREFIX)) == 0 &&
                           v[PREFIX_LEN(SQLITE_PREFIX)] != '\0';
             bool redis = strncmp(v, REDIS_PREFIX, PREFIX_LEN(REDIS_PREFIX)) == 0 &&
@@ -177,6 +196,8 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             c->api_prefix = strcmp(v, "/") == 0 ? "" : v;
         } else if (strcmp(o->flag, "jwt-secret-file") == 0)
             c->jwt_secret_file = v;
+        else if (strcmp(o->flag, "redis-password-file") == 0)
+            c->redis_password_file = v;
         else if (strcmp(o->flag, "web") == 0)
             c->web_dir = v;
         else if (strcmp(o->flag, "phone") == 0)

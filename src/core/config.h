@@ -39,6 +39,7 @@ typedef struct {
     tc_auth_mode auth;
     tc_durability durability; /* process */
     const char *jwt_secret_file;
+    const char *redis_password_file; /* NULL: TABLECART_REDIS_PASSWORD, else none */
     const char *cors_origins[TC_MAX_CORS];
     size_t n_cors;
     const char *web_dir; /* NULL: web/ beside the binary or above it, never ./web */

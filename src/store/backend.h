@@ -17,6 +17,7 @@
 #include "store/store.h"
 
 typedef struct tc_store_pipeline tc_store_pipeline;
+typedef struct tc_store_relay tc_store_relay;
 
 struct tc_store {
     const struct tc_store_backend *be;
@@ -28,17 +29,26 @@ struct tc_store {
     void *feed_ctx;
     tc_store_pipeline *pipe; /* the per-table state (pipeline backends) */
     tc_idem *idem;           /* remembered Idempotency-Key answers */
+    tc_store_relay *relay;   /* follows, signals and the menu feed (relay.c) */
     bool closing;            /* tc_store_close began: answer nobody */
 };
 
-/* An Idempotency-Key answer to save with a change. */
+/* An Idempotency-Key answer to save with a change. A probe (backends with
+ * shared_idem only) is a key whose change was refused here: nothing to save,
+ * but another process may have answered it (json is NULL). */
 typedef struct tc_store_idem_rec {
     struct tc_store_idem_rec *next;
     char *key, *caller;
     int64_t version;    /* the answer's cart version */
     tc_rbuf *json;      /* and its DTO */
     int64_t expires_ms; /* epoch ms */
+    bool probe;
 } tc_store_idem_rec;
+
+/* A save's positive status (shared_idem backends): a key of j->idem was
+ * answered already, by another process; nothing was written, and j->known
+ * holds those answers. */
+#define TC_JOB_KNOWN 1
 
 /* One unit of work handed to a pipeline backend. Owned by store.c; the
  * backend keeps it from submit until it calls done. */
@@ -58,8 +68,10 @@ typedef struct tc_store_job {
     bool found;
     tc_buf row;
     /* result: 0, TC_ESTORE with err, or (a save) TC_ECONFLICT when the
-     * stored version was not expect_version: nothing was written */
+     * stored version was not expect_version, or TC_JOB_KNOWN: nothing was
+     * written */
     int status;
+    tc_store_idem_rec *known; /* TC_JOB_KNOWN: the stored answers (store.c frees) */
     tc_errmsg err;
     void (*done)(struct tc_store_job *j); /* on the loop thread, exactly once */
     void *ctx;
@@ -98,6 +110,20 @@ typedef struct tc_store_backend {
      * pipeline then reads a table's cart again before each use instead of
      * trusting the one in memory. */
     bool (*current)(tc_store *s);
+    /* NULL: the tables this instance follows do not matter to the backend.
+     * Otherwise told when table_id gets its first follower here (on) and
+     * loses its last (off). */
+    void (*follow)(tc_store *s, int32_t table_id, bool on);
+    /* NULL: signals stay in this process. Otherwise sends msg (borrowed) to
+     * every instance following table_id; this instance's own copy comes
+     * back through tc_store_signalled like the others'. */
+    void (*signal)(tc_store *s, int32_t table_id, const char *msg, size_t len);
+    /* Other processes answer Idempotency-Keys in the same database: a save
+     * also carries probes (the keys of the batch's refused keyed changes),
+     * and a save of a key already answered ends TC_JOB_KNOWN; the batch is
+     * then applied again, those keys replayed. false: this process's
+     * answers are all there are (load_idem). */
+    bool shared_idem;
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme
@@ -116,6 +142,21 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
  * once, with origin 0; otherwise it is dropped. Tables the menu does not
  * have are ignored. On the loop thread, never from inside submit. */
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
+
+/* A backend heard a signal for table_id (msg borrowed): hands it to the
+ * signal feed. On the loop thread, never from inside the signal hook. */
+void tc_store_signalled(tc_store *s, int32_t table_id, const char *msg, size_t len);
+
+/* A backend read a menu newer than the served one (written by `menu import`
+ * or another instance): it becomes the served menu (the store takes m) and
+ * the menu feed is called. On the loop thread. */
+void tc_store_menu_replace(tc_store *s, tc_menu *m);
+
+/* relay.c's part of opening and closing a store. */
+void tc_store_relay_open(tc_store *s);
+void tc_store_relay_close(tc_store *s);
+/* The menu feed, after s->menu was replaced (store.c's import). */
+void tc_store_relay_menu_changed(tc_store *s);
 
 /* Encodes cart's DTO with its table from s->menu into a new buffer (one
  * reference, the caller's). */

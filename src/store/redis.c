@@ -35,7 +35,9 @@
 #include <unistd.h>
 
 /* Room for "redis://[HOST]:PORT/DB" with the longest host a URL may hold. */
-#define NAME_SIZE (sizeof((tc_redis_url *)0)->host + sizeof "redis://[]:65535/-2147483648")
+#define NAME_SIZE                                                                                  \
+    (sizeof((tc_redis_url *)0)->user + sizeof((tc_redis_url *)0)->host +                           \
+     sizeof "redis://@[]:65535/-2147483648")
 /* Knuth's MMIX LCG multiplier: spreads the clock's bits over all 64 when
  * getrandom is unavailable and the instance id comes from clock and pid. */
 #define MIX_MULTIPLIER 6364136223846793005ull
@@ -43,7 +45,7 @@
 typedef struct {
     tc_store *s; /* NULL once closed */
     tc_redis_url url;
-    char name[NAME_SIZE]; /* "redis://host:port/db", for messages */
+    char name[NAME_SIZE]; /* "redis://[user@]host:port/db", for messages */
     tc_buf channel;
     uint64_t instance;
     tc_redis_link *link;
@@ -141,6 +143,7 @@ static void on_link_closed(void *ctx)
     rd_store *q = ctx;
     tc_redis_carts_free(q->carts);
     tc_buf_free(&q->channel);
+    explicit_bzero(&q->url, sizeof q->url);
     free(q);
 }
 
@@ -155,17 +158,28 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
     tc_redis_url u;
     int rc = tc_redis_url_parse(rest, &u, err);
     if (rc != 0) return rc;
+    const char *password = s->opts.redis_password ? s->opts.redis_password : "";
+    if (strlen(password) >= sizeof u.password)
+        return tc_errmsg_set(err, TC_EINVAL, "store: the Redis password is too long");
+    if (u.user[0] && !password[0])
+        return tc_errmsg_set(err, TC_EINVAL,
+                             "store: redis user %s needs a password: --redis-password-file FILE "
+                             "or TABLECART_REDIS_PASSWORD",
+                             u.user);
+    strcpy(u.password, password);
     rd_store *q = tc_xcalloc(1, sizeof *q);
     q->url = u;
     bool v6 = strchr(u.host, ':') != NULL;
     char db[sizeof "/-2147483648"] = "";
     if (u.db != 0) snprintf(db, sizeof db, "/%d", u.db);
-    snprintf(q->name, sizeof q->name, v6 ? "redis://[%s]:%d%s" : "redis://%s:%d%s", u.host, u.port,
-             db);
+    snprintf(q->name, sizeof q->name, v6 ? "redis://%s%s[%s]:%d%s" : "redis://%s%s%s:%d%s", u.user,
+             u.user[0] ? "@" : "", u.host, u.port, db);
+    explicit_bzero(u.password, sizeof u.password);
 
     /* Fail at start, with a clear message, when Redis is not there or the
      * database index is refused; later outages are survived. */
-    if ((rc = tc_redis_sync_check(&u, q->name, err)) != 0) {
+    if ((rc = tc_redis_sync_check(&q->url, q->name, err)) != 0) {
+        explicit_bzero(&q->url, sizeof q->url);
         free(q);
         return rc;
     }
@@ -243,4 +257,5 @@ const tc_store_backend tc_store_backend_redis = {
     .ping = rd_ping,
     .submit = rd_submit,
     .current = rd_current,
+    .shared_idem = true,
 };

@@ -2,6 +2,7 @@
  * redis_carts.h). */
 #include "store/redis_carts.h"
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -18,14 +19,73 @@
 /* The script's SHA-1 in lowercase hex, as EVALSHA takes it. */
 #define SHA1_HEX_SIZE (2 * SHA_DIGEST_LENGTH + 1)
 
-/* KEYS[1] the cart hash; ARGV: expected version, new version, updatedAt,
- * cart JSON, channel, message header. 1 = written and published, 0 = the
- * stored version moved on (nothing written). */
+/* KEYS[1] the cart hash. ARGV: expected version, new version ("-1": only
+ * answers to save), updatedAt, cart JSON, channel, message header, now (epoch
+ * ms), the byte budgets per caller and overall, then 6 per Idempotency-Key:
+ * kind ("a" an answer to save, "p" a probe), scoped key, caller, version,
+ * expires (epoch ms), answer JSON.
+ * Returns {2, i, version, expires, JSON, ...} when the key of the i-th
+ * (0-based) is answered already (nothing written), 0 when the stored
+ * version moved on (nothing written), else 1: written, published, answers
+ * saved. Layout of the answers: docs/redis.md, "Idempotency-Key answers". */
 const char tc_redis_carts_script[] =
+    "local known = {}\n"
+    "for i = 10, #ARGV, 6 do\n"
+    "  local a = redis.call('HMGET', 'tablecart:answer:' .. ARGV[i + 1], 'version', 'expires',"
+    " 'cart')\n"
+    "  if a[1] then\n"
+    "    table.insert(known, (i - 10) / 6)\n"
+    "    table.insert(known, a[1]); table.insert(known, a[2]); table.insert(known, a[3])\n"
+    "  end\n"
+    "end\n"
+    "if #known > 0 then table.insert(known, 1, 2); return known end\n"
     "local v = redis.call('HGET', KEYS[1], 'version')\n"
     "if (v or '0') ~= ARGV[1] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'version', ARGV[2], 'updatedAt', ARGV[3], 'cart', ARGV[4])\n"
-    "redis.call('PUBLISH', ARGV[5], ARGV[6] .. ARGV[4])\n"
+    "if ARGV[2] ~= '-1' then\n"
+    "  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'updatedAt', ARGV[3], 'cart', ARGV[4])\n"
+    "  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ARGV[4])\n"
+    "end\n"
+    "if #ARGV < 10 then return 1 end\n"
+    "local IDX, BYTES = 'tablecart:answers', 'tablecart:answers:bytes'\n"
+    "local function drop(m)\n"
+    "  local cost, caller, key = string.match(m, '^(%d+) (%S*) (.*)$')\n"
+    "  redis.call('DEL', 'tablecart:answer:' .. key)\n"
+    "  redis.call('ZREM', IDX, m)\n"
+    "  redis.call('ZREM', 'tablecart:answers:' .. caller, m)\n"
+    "  if redis.call('HINCRBY', BYTES, caller, -cost) <= 0 then redis.call('HDEL', BYTES, caller)"
+    " end\n"
+    "  redis.call('HINCRBY', BYTES, '*', -cost)\n"
+    "end\n"
+    "local function bytes(caller) return tonumber(redis.call('HGET', BYTES, caller) or '0') end\n"
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '-inf', ARGV[7], 'LIMIT', 0, 128)) do\n"
+    "  drop(m)\n"
+    "end\n"
+    "for i = 10, #ARGV, 6 do\n"
+    "  if ARGV[i] == 'a' then\n"
+    "    local key, caller, exp = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]\n"
+    "    local mine = 'tablecart:answers:' .. caller\n"
+    "    local cost = 3 * #key + 2 * #caller + #ARGV[i + 5] + 256\n"
+    "    local m = cost .. ' ' .. caller .. ' ' .. key\n"
+    "    while bytes(caller) + cost > tonumber(ARGV[8]) do\n"
+    "      local o = redis.call('ZRANGE', mine, 0, 0)\n"
+    "      if #o == 0 then break end\n"
+    "      drop(o[1])\n"
+    "    end\n"
+    "    while bytes('*') + cost > tonumber(ARGV[9]) do\n"
+    "      local o = redis.call('ZRANGE', IDX, 0, 0)\n"
+    "      if #o == 0 then break end\n"
+    "      drop(o[1]); redis.call('INCR', 'tablecart:answers:evicted')\n"
+    "    end\n"
+    "    redis.call('HSET', 'tablecart:answer:' .. key, 'version', ARGV[i + 3], 'expires', exp,"
+    " 'cart', ARGV[i + 5])\n"
+    "    redis.call('PEXPIREAT', 'tablecart:answer:' .. key, exp)\n"
+    "    redis.call('ZADD', IDX, exp, m)\n"
+    "    redis.call('ZADD', mine, exp, m)\n"
+    "    redis.call('PEXPIREAT', mine, exp)\n"
+    "    redis.call('HINCRBY', BYTES, caller, cost)\n"
+    "    redis.call('HINCRBY', BYTES, '*', cost)\n"
+    "  end\n"
+    "end\n"
     "return 1\n";
 
 /* A job's command in flight. It lives until its reply callback, which the
@@ -123,35 +183,101 @@ static void load_answered(tc_redis_req *req, redisReply *reply)
 
 static void save_answered(tc_redis_req *req, redisReply *reply);
 
+/* The script's fixed arguments: EVAL(SHA), script, numkeys, the key and 9
+ * ARGV; then 6 per Idempotency-Key. */
+#define SAVE_ARGS 13
+#define ARGS_PER_KEY 6
+
 /* EVALSHA, or EVAL when Redis does not know the script (flushed). */
 static int save_send(rd_job *w, bool eval)
 {
     tc_redis_carts *q = w->q;
     tc_store_job *j = w->job;
-    char key[TC_REDIS_CART_KEY_SIZE], expect[I64_SIZE], version[I64_SIZE], at[I64_SIZE];
+    size_t n_keys = 0;
+    for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next)
+        n_keys++;
+    size_t argc = SAVE_ARGS + ARGS_PER_KEY * n_keys;
+    const char **argv = tc_xcalloc(argc, sizeof *argv);
+    size_t *lens = tc_xcalloc(argc, sizeof *lens);
+    /* Decimal text: versions, timestamps and budgets of the save, then the
+     * version and expiry of each key. */
+    char(*num)[I64_SIZE] = tc_xcalloc(6 + 2 * n_keys, sizeof *num);
+    int64_t fixed[] = {j->expect_version,
+                       j->version,
+                       j->updated_at,
+                       tc_clock_epoch_ms(),
+                       TC_STORE_IDEM_CALLER_BYTES,
+                       TC_STORE_IDEM_MAX_BYTES};
+    for (size_t i = 0; i < 6; i++)
+        num[i][tc_json_int_text(fixed[i], num[i])] = '\0';
+    char key[TC_REDIS_CART_KEY_SIZE];
     tc_redis_cart_key(j->table_id, key);
-    /* Decimal text without printf: this runs for every change. */
-    expect[tc_json_int_text(j->expect_version, expect)] = '\0';
-    version[tc_json_int_text(j->version, version)] = '\0';
-    at[tc_json_int_text(j->updated_at, at)] = '\0';
     tc_buf header = TC_BUF_INIT;
     tc_redis_msg_header(&header, q->instance, j->origin);
-    const char *argv[] = {eval ? "EVAL" : "EVALSHA",
-                          eval ? tc_redis_carts_script : q->sha,
-                          "1",
-                          key,
-                          expect,
-                          version,
-                          at,
-                          j->json->data,
-                          q->channel,
-                          header.base};
-    size_t lens[] = {strlen(argv[0]),    strlen(argv[1]), strlen(argv[2]), strlen(key),
-                     strlen(expect),     strlen(version), strlen(at),      j->json->len,
-                     strlen(q->channel), header.len};
-    int rc = tc_redis_link_send(q->link, &w->req, save_answered, 10, argv, lens);
+    const char *head[SAVE_ARGS] = {eval ? "EVAL" : "EVALSHA",
+                                   eval ? tc_redis_carts_script : q->sha,
+                                   "1",
+                                   key,
+                                   num[0],
+                                   num[1],
+                                   num[2],
+                                   j->json ? j->json->data : "",
+                                   q->channel,
+                                   tc_buf_cstr(&header),
+                                   num[3],
+                                   num[4],
+                                   num[5]};
+    for (size_t i = 0; i < SAVE_ARGS; i++) {
+        argv[i] = head[i];
+        lens[i] = strlen(head[i]);
+    }
+    lens[7] = j->json ? j->json->len : 0;
+    lens[9] = header.len;
+    size_t k = SAVE_ARGS, n = 6;
+    for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next, n += 2) {
+        num[n][tc_json_int_text(rec->version, num[n])] = '\0';
+        num[n + 1][tc_json_int_text(rec->expires_ms, num[n + 1])] = '\0';
+        const char *more[ARGS_PER_KEY] = {
+            rec->probe ? "p" : "a",          rec->key, rec->caller, num[n], num[n + 1],
+            rec->json ? rec->json->data : ""};
+        for (size_t i = 0; i < ARGS_PER_KEY; i++, k++) {
+            argv[k] = more[i];
+            lens[k] = strlen(more[i]);
+        }
+        lens[k - 1] = rec->json ? rec->json->len : 0;
+    }
+    int rc = tc_redis_link_send(q->link, &w->req, save_answered, (int)argc, argv, lens);
     tc_buf_free(&header);
+    free(num);
+    free(lens);
+    free(argv);
     return rc;
+}
+
+/* The answers the script found already stored: {2, i, version, expires,
+ * JSON, ...}, i the index of the key in j->idem. Returns false for a reply
+ * of another shape. */
+static bool take_known(tc_store_job *j, const redisReply *reply)
+{
+    for (size_t e = 1; e + 3 < reply->elements; e += 4) {
+        redisReply *const *el = reply->element + e;
+        if (el[0]->type != REDIS_REPLY_INTEGER || el[1]->type != REDIS_REPLY_STRING ||
+            el[2]->type != REDIS_REPLY_STRING || el[3]->type != REDIS_REPLY_STRING)
+            return false;
+        const tc_store_idem_rec *of = j->idem;
+        for (long long i = 0; of && i < el[0]->integer; i++)
+            of = of->next;
+        if (of == NULL) return false;
+        tc_store_idem_rec *rec = tc_xcalloc(1, sizeof *rec);
+        rec->key = tc_xstrdup(of->key);
+        rec->caller = tc_xstrdup(of->caller);
+        rec->version = strtoll(el[1]->str, NULL, 10);
+        rec->expires_ms = strtoll(el[2]->str, NULL, 10);
+        rec->json = tc_rbuf_new(el[3]->str, el[3]->len);
+        rec->next = j->known;
+        j->known = rec;
+    }
+    return j->known != NULL;
 }
 
 static void save_answered(tc_redis_req *req, redisReply *reply)
@@ -171,6 +297,10 @@ static void save_answered(tc_redis_req *req, redisReply *reply)
         rc = 0;
     } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
         rc = TC_ECONFLICT; /* another instance wrote first */
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 1 &&
+               reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == 2 &&
+               (reply->elements - 1) % 4 == 0 && take_known(w->job, reply)) {
+        rc = TC_JOB_KNOWN; /* a key answered already (by another instance) */
     } else {
         const char *why = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
         tc_log_error("store: %s: cart script: %s", q->name, why);
@@ -183,13 +313,6 @@ static void save_answered(tc_redis_req *req, redisReply *reply)
 
 void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j)
 {
-    if (j->kind == TC_JOB_SAVE && j->version < 0) {
-        /* Only Idempotency-Key answers to keep: with Redis they stay in this
-         * instance's memory (docs/api.md), nothing to write. */
-        j->status = 0;
-        j->done(j);
-        return;
-    }
     rd_job *w = tc_xcalloc(1, sizeof *w);
     w->q = q;
     w->job = j;

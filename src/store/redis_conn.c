@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "store/redis_login.h"
 #include "store/uv_redis.h"
 
 #include <stdio.h>
@@ -29,9 +30,13 @@ struct tc_redis_conn {
     bool reported_down;    /* an outage is logged once, not at every retry */
     bool self_connected;   /* the socket reached itself (see connected_to_itself) */
     bool stopped;          /* no more reconnects */
+    bool resolving;        /* a uv_getaddrinfo of the host is on its way */
+    bool freeing;          /* tc_redis_conn_free waits for that lookup */
+    unsigned turn;         /* which of the host's addresses the next connect uses */
     uint64_t deadline;     /* while not up: give up at this uv_now() */
     unsigned backoff_ms;
     uv_timer_t retry;
+    uv_getaddrinfo_t gai;        /* the host's lookup (resolving) */
     char why[TC_REDIS_WHY_SIZE]; /* the last failure, for messages */
     void (*done)(void *arg);     /* tc_redis_conn_free's */
     void *done_arg;
@@ -75,6 +80,7 @@ static void conn_down(tc_redis_conn *c, const char *why)
 {
     bool was_up = c->up;
     c->up = false;
+    if (!was_up) c->turn++; /* a name with several addresses: try the next one */
     snprintf(c->why, sizeof c->why, "%s", why);
     c->hooks.down(c->hooks.ctx);
     if (c->stopped) return;
@@ -153,9 +159,22 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     conn_down(c, ac->err && ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-void tc_redis_conn_start(tc_redis_conn *c)
+/* The reply to AUTH, the first command of every context: refused, the
+ * context ends (and the next connect tries again, with back-off). */
+static void on_auth(redisAsyncContext *ac, void *r, void *priv)
 {
-    redisAsyncContext *ac = redisAsyncConnect(c->o.url->host, c->o.url->port);
+    tc_redis_conn *c = priv;
+    const redisReply *reply = r;
+    if (reply == NULL || c->ac != ac || reply->type != REDIS_REPLY_ERROR) return;
+    char why[TC_REDIS_WHY_SIZE];
+    snprintf(why, sizeof why, "AUTH: %s", reply->str);
+    tc_redis_conn_kill(c, why);
+}
+
+/* Connects to addr, a numeric address of the host. */
+static void connect_to(tc_redis_conn *c, const char *addr)
+{
+    redisAsyncContext *ac = redisAsyncConnect(addr, c->o.url->port);
     if (ac == NULL || ac->err) {
         char why[TC_REDIS_WHY_SIZE];
         snprintf(why, sizeof why, "%s", ac ? ac->errstr : "out of memory");
@@ -176,7 +195,64 @@ void tc_redis_conn_start(tc_redis_conn *c)
     redisEnableKeepAlive(&ac->c);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    tc_redis_login_async(ac, c->o.url, on_auth, c);
     c->hooks.started(c->hooks.ctx, ac);
+}
+
+static void free_now(tc_redis_conn *c)
+{
+    void (*done)(void *) = c->done;
+    void *arg = c->done_arg;
+    free(c);
+    done(arg);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    tc_redis_conn *c = req->data;
+    c->resolving = false;
+    char addr[TC_REDIS_ADDR_SIZE] = "";
+    size_t n = 0;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        n += ai->ai_family == AF_INET || ai->ai_family == AF_INET6;
+    size_t pick = n ? c->turn % n : 0;
+    for (const struct addrinfo *ai = res; ai && addr[0] == '\0'; ai = ai->ai_next)
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && pick-- == 0)
+            tc_redis_addr_text(ai, addr);
+    uv_freeaddrinfo(res);
+    if (c->freeing) {
+        free_now(c);
+    } else if (c->stopped) {
+        return;
+    } else if (addr[0] == '\0') {
+        char why[TC_REDIS_WHY_SIZE];
+        snprintf(why, sizeof why, "cannot resolve %.64s: %s", c->o.url->host,
+                 status < 0 ? uv_strerror(status) : "no address");
+        conn_down(c, why);
+    } else {
+        connect_to(c, addr);
+    }
+}
+
+void tc_redis_conn_start(tc_redis_conn *c)
+{
+    if (c->resolving) return;
+    if (tc_redis_host_is_numeric(c->o.url->host)) {
+        connect_to(c, c->o.url->host);
+        return;
+    }
+    /* A name is looked up on libuv's thread pool at every connect (its
+     * addresses may change while we run); the loop never waits for DNS. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    c->resolving = true;
+    int rc = uv_getaddrinfo(c->loop, &c->gai, on_resolved, c->o.url->host, NULL, &hints);
+    if (rc != 0) {
+        c->resolving = false;
+        char why[TC_REDIS_WHY_SIZE];
+        snprintf(why, sizeof why, "cannot resolve %.64s: %s", c->o.url->host, uv_strerror(rc));
+        conn_down(c, why);
+    }
 }
 
 static void on_retry(uv_timer_t *t)
@@ -210,10 +286,13 @@ void tc_redis_conn_stop(tc_redis_conn *c)
 static void on_timer_closed(uv_handle_t *h)
 {
     tc_redis_conn *c = h->data;
-    void (*done)(void *) = c->done;
-    void *arg = c->done_arg;
-    free(c);
-    done(arg);
+    if (c->resolving) {
+        /* Freed when the lookup ends (on_resolved). */
+        c->freeing = true;
+        uv_cancel((uv_req_t *)&c->gai);
+        return;
+    }
+    free_now(c);
 }
 
 void tc_redis_conn_free(tc_redis_conn *c, void (*done)(void *arg), void *arg)

@@ -1,7 +1,10 @@
 /* redis_conn.h — one asynchronous connection to Redis that keeps itself
  * connected.
  *
- * It connects on the loop through our adapter (uv_redis.h), counts as up
+ * It resolves a host name off the loop (uv_getaddrinfo; one address after
+ * another when a connect fails), logs in (AUTH, redis_login.h) before the
+ * owner's first command, connects on the loop through our adapter
+ * (uv_redis.h), counts as up
  * only once its owner says Redis answered (a paused Redis still completes
  * TCP connects), notices a socket that reached itself instead of Redis,
  * gives Redis a deadline to answer a new connection, and after any failure
@@ -52,7 +55,9 @@ typedef struct {
 tc_redis_conn *tc_redis_conn_new(uv_loop_t *loop, const tc_redis_conn_opts *o,
                                  const tc_redis_conn_hooks *hooks);
 
-/* Connects now; a failure schedules a reconnect like any other. */
+/* Connects now (after the host's lookup, for a name); a failure schedules a
+ * reconnect like any other. AUTH refused ends the context like a lost
+ * connection ("AUTH: WRONGPASS …"). */
 void tc_redis_conn_start(tc_redis_conn *c);
 
 /* The context, connecting or connected (borrowed: valid until the down

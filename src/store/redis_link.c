@@ -206,6 +206,7 @@ static void on_handle_closed(void *arg)
     free(l->alive);
     free(l->script);
     tc_buf_free(&l->resubscribed);
+    explicit_bzero(&l->url, sizeof l->url); /* the password */
     free(l);
 }
 

@@ -2,6 +2,8 @@
  * before serving (see redis_sync.h). */
 #include "store/redis_sync.h"
 
+#include "store/redis_login.h"
+
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 
@@ -19,19 +21,14 @@
 static int sync_connect(const tc_redis_url *u, const char *name, redisContext **out, tc_errmsg *err)
 {
     struct timeval tv = {SYNC_TIMEOUT_MS / 1000, (SYNC_TIMEOUT_MS % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(u->host, u->port, tv);
-    if (c == NULL || c->err) {
-        int rc = tc_errmsg_set(err, TC_ESTORE, "store: %s: cannot connect: %s", name,
-                               c ? c->errstr : "out of memory");
-        redisFree(c);
-        return rc;
-    }
-    redisSetTimeout(c, tv);
+    redisContext *c;
+    int rc = tc_redis_login_sync(u, name, tv, &c, err);
+    if (rc != 0) return rc;
     if (u->db != 0) {
         redisReply *r = redisCommand(c, "SELECT %d", u->db);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            int rc = tc_errmsg_set(err, TC_ESTORE, "store: %s: SELECT %d: %s", name, u->db,
-                                   r ? r->str : c->errstr);
+            rc = tc_errmsg_set(err, TC_ESTORE, "store: %s: SELECT %d: %s", name, u->db,
+                               r ? r->str : c->errstr);
             freeReplyObject(r);
             redisFree(c);
             return rc;

@@ -28,9 +28,13 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
     if (strncmp(rest, "//", 2) != 0)
         return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: expected redis://HOST:PORT", url);
     const char *p = rest + 2, *host, *host_end;
-    if (strchr(p, '@') != NULL)
-        return tc_errmsg_set(
-            err, TC_EINVAL, "store: redis:%s: a user or password in the URL is not supported", url);
+    const char *at = strchr(p, '@');
+    size_t ulen = at ? (size_t)(at - p) : 0;
+    if (at && memchr(p, ':', ulen) != NULL)
+        return tc_errmsg_set(err, TC_EINVAL, TC_REDIS_NO_PASSWORD_IN_URL);
+    if (at && (ulen == 0 || ulen >= sizeof out->user || strcspn(p, "/?# ") < ulen))
+        return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: bad user before @", url);
+    if (at) p = at + 1;
     if (*p == '[') {
         host = p + 1;
         host_end = strchr(host, ']');
@@ -76,6 +80,8 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
                                      url);
         }
     }
+    memset(out, 0, sizeof *out);
+    memcpy(out->user, rest + 2, ulen);
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
     out->port = (int)port;

@@ -15,15 +15,28 @@
 
 #define TC_REDIS_DEFAULT_PORT 6379
 
+/* What a password in the URL gets: it would show in ps and in logs. */
+#define TC_REDIS_NO_PASSWORD_IN_URL                                                                \
+    "store: a password in the redis:// URL is refused (it would show in ps and in logs): "         \
+    "put it in --redis-password-file FILE or TABLECART_REDIS_PASSWORD"
+
+/* Room for a password, NUL included (--redis-password-file). */
+#define TC_REDIS_PASSWORD_SIZE 512
+
 typedef struct {
     char host[256]; /* a name or an address; an IPv6 address without its brackets */
     int port;       /* 1..65535, default 6379 */
     int db;         /* 0.. (SELECT index), default 0 */
+    char user[128]; /* an ACL user; "" for the default user */
+    /* Never from the URL: set by the store from --redis-password-file or
+     * TABLECART_REDIS_PASSWORD; "" for none. Every connection sends AUTH. */
+    char password[TC_REDIS_PASSWORD_SIZE];
 } tc_redis_url;
 
-/* Parses what follows "redis:" in a --store URL: "//HOST[:PORT][/DB]", where
- * HOST may be "[v6addr]". Nothing else is accepted (no password, no query).
- * Returns 0 and fills *out, or TC_EINVAL with err naming what is wrong
+/* Parses what follows "redis:" in a --store URL: "//[USER@]HOST[:PORT][/DB]",
+ * where HOST may be "[v6addr]". Nothing else is accepted: a password in the
+ * URL is refused (without echoing the URL), so are options. Returns 0 and
+ * fills *out (password ""), or TC_EINVAL with err naming what is wrong
  * ("store: redis://h:0: port must be 1-65535"). */
 int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err);
 

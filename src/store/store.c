@@ -175,7 +175,7 @@ static void idem_recs_free(tc_store_idem_rec *rec)
 static void idem_forget_batch(tc_store *s, table_state *t)
 {
     for (tc_store_idem_rec *rec = t->idem; rec; rec = rec->next)
-        tc_idem_forget(s->idem, tc_view_of(rec->key));
+        if (!rec->probe) tc_idem_forget(s->idem, tc_view_of(rec->key));
     idem_recs_free(t->idem);
     t->idem = NULL;
 }
@@ -333,9 +333,10 @@ static void forget_cart(table_state *t)
 }
 
 /* t's save lost the race: another process changed the table since its cart
- * was read. The batch goes back to the head of the queue, to be applied
- * again to the cart read anew; a change that lost too often gives up. */
-static void conflicted(tc_store *s, table_state *t, request *batch)
+ * was read (drop_cart), or answered one of the batch's keys (the cart
+ * stays). The batch goes back to the head of the queue, to be applied again;
+ * a change that lost too often gives up. */
+static void conflicted(tc_store *s, table_state *t, request *batch, bool drop_cart)
 {
     idem_forget_batch(s, t);
     request *retry = NULL, *retry_last = NULL, *give_up = NULL, **give_up_tail = &give_up;
@@ -363,7 +364,10 @@ static void conflicted(tc_store *s, table_state *t, request *batch)
         if (t->head == NULL) t->tail = retry_last;
         t->head = retry;
     }
-    forget_cart(t);
+    if (drop_cart)
+        forget_cart(t);
+    else
+        t->phase = T_READY;
     if (give_up == NULL) return;
     tc_log_warn("store: table %d: gave up after %d conflicting writes", (int)t->table_id,
                 MAX_CONFLICTS);
@@ -429,7 +433,16 @@ static void saved(tc_store_job *j)
         t->phase = T_READY;
     } else if (j->status == TC_ECONFLICT && !s->closing) {
         tc_cart_free(work);
-        conflicted(s, t, batch);
+        conflicted(s, t, batch, true);
+    } else if (j->status == TC_JOB_KNOWN && !s->closing) {
+        /* Another process answered some of these keys: remember its answers,
+         * so that applying the batch again replays them. */
+        tc_cart_free(work);
+        conflicted(s, t, batch, false);
+        int64_t now = tc_clock_epoch_ms();
+        for (tc_store_idem_rec *rec = j->known; rec; rec = rec->next)
+            tc_idem_put(s->idem, tc_view_of(rec->caller), tc_view_of(rec->key), rec->version,
+                        rec->json, rec->expires_ms, now);
     } else {
         tc_cart_free(work);
         idem_forget_batch(s, t);
@@ -444,6 +457,7 @@ static void saved(tc_store_job *j)
         }
     }
     tc_rbuf_unref(j->json);
+    idem_recs_free(j->known);
     free(j);
     pump(s, t);
 }
@@ -473,6 +487,18 @@ static void remember(tc_store *s, table_state *t, request *r, const tc_cart *wor
     t->idem = rec;
     tc_idem_put(s->idem, tc_view_of(rec->caller), tc_view_of(rec->key), rec->version, rec->json,
                 rec->expires_ms, now);
+}
+
+/* r's keyed change was refused here; the save asks whether another process
+ * answered that key (a change it made, which a retry must replay). */
+static void probe(table_state *t, const request *r)
+{
+    tc_store_idem_rec *rec = tc_xcalloc(1, sizeof *rec);
+    rec->key = tc_xstrdup(r->idem_key);
+    rec->caller = tc_xstrdup(r->idem_caller ? r->idem_caller : "");
+    rec->probe = true;
+    rec->next = t->idem;
+    t->idem = rec;
 }
 
 static bool apply_batch(tc_store *s, table_state *t)
@@ -505,6 +531,8 @@ static bool apply_batch(tc_store *s, table_state *t)
         }
         if (r->idem_key && (r->status == 0 || r->status == TC_UNCHANGED))
             remember(s, t, r, work, now);
+        else if (r->idem_key && s->be->shared_idem)
+            probe(t, r);
     }
     t->work = work;
     return changed || t->idem != NULL;
@@ -674,6 +702,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->loop = loop;
     if (opts) s->opts = *opts;
     int rc = be->open(s, rest, err);
+    s->opts.redis_password = NULL; /* the caller's, only for open */
     if (rc == 0) {
         rc = be->load_menu(s, &s->menu, err);
         if (rc != 0) {
@@ -698,6 +727,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->pipe = tc_xcalloc(1, sizeof *s->pipe);
     s->pipe->n_buckets = TABLES_MIN_BUCKETS;
     s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
+    tc_store_relay_open(s);
     *out = s;
     return 0;
 }
@@ -707,6 +737,7 @@ void tc_store_close(tc_store *s)
     if (s == NULL) return;
     s->closing = true;
     s->be->close(s);
+    tc_store_relay_close(s);
     pipeline_free(s);
     tc_idem_free(s->idem);
     tc_menu_free(s->menu);
@@ -748,6 +779,7 @@ int tc_store_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
     if (rc != 0) return rc;
     tc_menu_free(s->menu);
     s->menu = fresh;
+    tc_store_relay_menu_changed(s);
     return 0;
 }
 

@@ -58,6 +58,9 @@ typedef struct {
      * second server on the same SQLite file would answer from a stale copy.
      * An exclusive open of a file another process holds so fails. */
     bool exclusive;
+    /* The Redis password (docs/redis.md, "Authentication"); NULL or "" for
+     * none. Borrowed by tc_store_open only: the backend keeps its copy. */
+    const char *redis_password;
 } tc_store_opts;
 
 /* Checks the syntax of a store URL as tc_store_open would, without
@@ -65,7 +68,7 @@ typedef struct {
  * failure at run time. Returns 0 or TC_EINVAL with err naming the problem. */
 int tc_store_check_url(const char *url, tc_errmsg *err);
 
-/* Opens "sqlite:PATH" or "redis://HOST:PORT[/DB]" (opts NULL: the
+/* Opens "sqlite:PATH" or "redis://[USER@]HOST:PORT[/DB]" (opts NULL: the
  * defaults). Loads the menu into memory. loop must outlive the store: the
  * SQLite backend answers through it. Returns 0 and *out, or a negative code
  * with err naming what failed. */
@@ -114,5 +117,36 @@ uint64_t tc_store_idem_evicted(const tc_store *s);
 
 /* 0 when the store answers, TC_ESTORE otherwise (for /healthz). */
 int tc_store_ping(tc_store *s);
+
+/* ===== what instances tell each other (beyond the cart) ===================
+ * Implemented in store/relay.c. With SQLite this process is the only
+ * instance; with Redis every instance on the same Redis takes part. */
+
+/* Following: the live layer says which tables have subscribers here. Calls
+ * nest per table (follow n times, unfollow n times). A shared backend
+ * (Redis) hears other instances' changes and signals only for the tables
+ * this instance follows; what it knows of an unfollowed table may be stale,
+ * so the pipeline reads such a table again before using it. */
+void tc_store_follow(tc_store *s, int32_t table_id);
+void tc_store_unfollow(tc_store *s, int32_t table_id);
+/* How many times table_id is followed here (0: not followed). */
+unsigned tc_store_following(const tc_store *s, int32_t table_id);
+
+/* Signals: short messages about a table, not stored, sent to every
+ * instance that follows the table — this one included. The feed gets each
+ * on the loop thread, later (never from inside tc_store_signal); msg is
+ * borrowed for the call. A signal sent while the backend cannot be reached
+ * is dropped: use them for state every instance sends again (presence). */
+typedef void (*tc_store_signal_cb)(void *ctx, int32_t table_id, const char *msg, size_t len);
+void tc_store_set_signal_feed(tc_store *s, tc_store_signal_cb cb, void *ctx);
+/* Sends msg (copied) for table_id. */
+void tc_store_signal(tc_store *s, int32_t table_id, const char *msg, size_t len);
+
+/* Called on the loop thread after the served menu was replaced: by
+ * tc_store_import_menu in this process, or when the backend saw a newer
+ * menu written elsewhere (tc_store_menu_replace). tc_store_menu then gives
+ * the new one. */
+typedef void (*tc_store_menu_cb)(void *ctx);
+void tc_store_set_menu_feed(tc_store *s, tc_store_menu_cb cb, void *ctx);
 
 #endif

@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,8 +22,8 @@ import websockets
 
 from nginx_support import (SERVER_NAME, install_site, make_cert, nginx_test, running_nginx,
                            stock_layout)
-from support import (IO_TIMEOUT, MENU_FILE, REPO, SCALE, RawConn, envelope, free_port,
-                     http_request, parse_json, wait_until)
+from support import (BIN, IO_TIMEOUT, MENU_FILE, REPO, SCALE, RawConn, envelope, free_port,
+                     http_request, wait_until)
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 SECRET = "s" * 40
@@ -45,12 +46,19 @@ def unit_settings(text):
     return out
 
 
+def make_install(dest, *args):
+    """`make install` of the binary under test (the file as built: make builds
+    nothing here) into dest."""
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "install",
+                           "INSTALL_BIN=%s" % Path(BIN).resolve(), "DESTDIR=%s" % dest]
+                          + list(args), capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """`make install DESTDIR=...` with the default PREFIX, once for the module."""
     dest = tmp_path_factory.mktemp("destdir")
-    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "install",
-                        "DESTDIR=%s" % dest], capture_output=True, timeout=300)
+    p = make_install(dest)
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
     return dest
 
@@ -103,9 +111,7 @@ def test_make_install_lays_out_what_the_unit_expects(installed):
 
 def test_make_install_with_another_prefix_rewrites_the_unit(tmp_path):
     dest = tmp_path / "dest"
-    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "install",
-                        "DESTDIR=%s" % dest, "PREFIX=/opt/tablecart"], capture_output=True,
-                       timeout=300)
+    p = make_install(dest, "PREFIX=/opt/tablecart")
     assert p.returncode == 0, p.stderr.decode()
     unit = (dest / "opt/tablecart/lib/systemd/system/tablecart.service").read_text()
     assert not [ln for ln in unit.splitlines() if "/usr/local" in ln and not ln.startswith("#")]

@@ -18,9 +18,13 @@ class RespError(Exception):
 class RedisServer:
     """A redis-server of our own on 127.0.0.1, with a tiny RESP client."""
 
-    def __init__(self, workdir):
-        self.dir = workdir / "redis"
+    def __init__(self, workdir, extra=(), auth=None, name="redis"):
+        """extra: more redis-server arguments; auth: (user, password) or (password,) that
+        command() sends first (a server with requirepass or ACL users)."""
+        self.dir = workdir / name
         self.dir.mkdir(exist_ok=True)
+        self.extra = list(extra)
+        self.auth = auth
         self.proc = None
         self.log = self.dir / "redis.log"
         self.port = None
@@ -44,7 +48,7 @@ class RedisServer:
     def _start_once(self):
         cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
-               "--daemonize", "no", "--logfile", str(self.log)]
+               "--daemonize", "no", "--logfile", str(self.log)] + self.extra
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
 
@@ -82,13 +86,20 @@ class RedisServer:
     # -- RESP ---------------------------------------------------------------
     def command(self, *args, timeout=IO_TIMEOUT):
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode("utf-8")
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
+            out = self._encode(("AUTH",) + tuple(self.auth)) if self.auth else b""
+            s.sendall(out + self._encode(args))
             f = s.makefile("rb")
+            if self.auth:
+                self._read(f)
             return self._read(f)
+
+    @staticmethod
+    def _encode(args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode("utf-8")
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        return out
 
     def _read(self, f):
         line = f.readline()

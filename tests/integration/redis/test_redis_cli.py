@@ -102,7 +102,8 @@ def test_database_index_keeps_deployments_apart(redis, start_server):
     ("redis://", "--store: expected sqlite:PATH or redis://HOST:PORT, got 'redis://'"),
     ("redis://127.0.0.1:0", "store: redis://127.0.0.1:0: port must be 1-65535"),
     ("redis://127.0.0.1:6379/x", "database must be a number"),
-    ("redis://u:p@127.0.0.1:6379", "a user or password in the URL is not supported"),
+    ("redis://u:p@127.0.0.1:6379", "--store: a password in the URL is refused"),
+    ("redis://@127.0.0.1:6379", "store: redis://@127.0.0.1:6379: bad user before @"),
 ])
 @pytest.mark.parametrize("command", ["import", "serve"])
 def test_bad_urls(url, message, command):

@@ -40,6 +40,14 @@ static void test_url_forms(void **state)
     url_ok("//10.0.0.5/15", "10.0.0.5", 6379, 15);
     url_ok("//[::1]:6379", "::1", 6379, 0);
     url_ok("//[::1]/2", "::1", 6379, 2);
+    tc_redis_url u;
+    tc_errmsg err = {{0}};
+    assert_int_equal(tc_redis_url_parse("//app@redis.internal:6380/1", &u, &err), 0);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.host, "redis.internal");
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.password, "");
+    url_ok("//h:1", "h", 1, 0);
     url_ok("//h:65535", "h", 65535, 0);
 }
 
@@ -57,9 +65,11 @@ static void test_url_errors(void **state)
     url_bad("//h:6379/x", "store: redis://h:6379/x: database must be a number (/0, /1, ...)");
     url_bad("//h:6379/1/2", "store: redis://h:6379/1/2: database must be a number (/0, /1, ...)");
     url_bad("//h:6379/-1", "store: redis://h:6379/-1: database must be a number (/0, /1, ...)");
-    url_bad("//user:pw@h:6379",
-            "store: redis://user:pw@h:6379: a user or password in the URL is not supported");
-    url_bad("//pw@h", "store: redis://pw@h: a user or password in the URL is not supported");
+    /* A password in the URL is refused without echoing it. */
+    url_bad("//user:s3cret@h:6379", TC_REDIS_NO_PASSWORD_IN_URL);
+    url_bad("//:s3cret@h", TC_REDIS_NO_PASSWORD_IN_URL);
+    url_bad("//@h", "store: redis://@h: bad user before @");
+    url_bad("//h/x@y", "store: redis://h/x@y: bad user before @");
     url_bad("//h?x=1", "store: redis://h?x=1: unsupported host (no password or options)");
     url_bad("//[::1", "store: redis://[::1: missing ] after the address");
     url_bad("//[::1]x", "store: redis://[::1]x: expected :PORT after the host");

@@ -64,6 +64,11 @@ static struct {
     int conflicts_left;                       /* this many saves lose their race */
     int conflicts;                            /* saves answered TC_ECONFLICT */
     bool deaf;                                /* "changes made elsewhere may have gone unheard" */
+    /* Another process answered this key (shared_idem runs): a save carrying
+     * it ends TC_JOB_KNOWN with that answer's version. */
+    const char *known_key;
+    int64_t known_version;
+    int probes, answers_only; /* probes carried; saves with no cart (version -1) */
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -91,6 +96,20 @@ static void fake_run(tc_store_job *j)
         return;
     }
     F.saves++;
+    for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next) {
+        F.probes += rec->probe;
+        if (F.known_key && strcmp(rec->key, F.known_key) == 0) {
+            tc_store_idem_rec *k = tc_xcalloc(1, sizeof *k);
+            k->key = tc_xstrdup(rec->key);
+            k->caller = tc_xstrdup(rec->caller);
+            k->version = F.known_version;
+            k->json = tc_rbuf_new("{\"known\":1}", 11);
+            k->expires_ms = INT64_MAX;
+            j->known = k;
+            j->status = TC_JOB_KNOWN;
+            return;
+        }
+    }
     if (F.fail_table == j->table_id) {
         F.fail_table = 0;
         j->status = tc_errmsg_set(&j->err, TC_ESTORE, "fake: save failed");
@@ -107,6 +126,10 @@ static void fake_run(tc_store_job *j)
         if (F.conflicts_left > 0) F.conflicts_left--;
         F.conflicts++;
         j->status = TC_ECONFLICT;
+        return;
+    }
+    if (j->version < 0) {
+        F.answers_only++;
         return;
     }
     free(*row);
@@ -196,7 +219,8 @@ static bool fake_current(tc_store *s)
     return !F.deaf;
 }
 
-static const tc_store_backend fake_backend = {
+/* Not const: shared_idem runs set .shared_idem (setup_fake clears it). */
+static tc_store_backend fake_backend = {
     .scheme = "fake",
     .open = fake_open,
     .close = fake_close,
@@ -328,6 +352,7 @@ static int setup_fake(void **state)
     tl_init(&f->e);
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
+    fake_backend.shared_idem = false;
     F.import_text = menu_text_200;
     tc_errmsg err = {{0}};
     assert_int_equal(
@@ -595,6 +620,7 @@ static void test_open_failures(void **state)
     tc_errmsg err = {{0}};
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
+    fake_backend.shared_idem = false;
     F.open_rc = TC_EIO;
     assert_int_equal(tc_store_open_backend(&fake_backend, "fake-rest", NULL, loop, &s, &err),
                      TC_EIO);
@@ -604,6 +630,7 @@ static void test_open_failures(void **state)
 
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
+    fake_backend.shared_idem = false;
     F.load_rc = TC_ESTORE;
     assert_int_equal(tc_store_open_backend(&fake_backend, "fake-rest", NULL, loop, &s, &err),
                      TC_ESTORE);
@@ -689,6 +716,46 @@ static void test_idempotency_in_the_pipeline(void **state)
     assert_int_equal(f->ev[6].version, 2);
     assert_int_equal(count_kind(f, 'F'), 2);
     assert_true(tc_store_idem_bytes(f->store) > 0);
+}
+
+/* A keyed change whose key another process answered (shared_idem): the
+ * save comes back TC_JOB_KNOWN, and the batch applied again replays that
+ * answer; a keyed change refused here still asks (a probe), and a known
+ * answer wins over the refusal. */
+static void test_keys_answered_elsewhere(void **state)
+{
+    fixture *f = *state;
+    fake_backend.shared_idem = true;
+    F.known_key = "k-elsewhere";
+    F.known_version = 7;
+    mutate_keyed(f, 123, 1001, "k-elsewhere"); /* 0: known: replayed, nothing written */
+    mutate_keyed(f, 123, 1001, "k-new");       /* 1: same batch, applies: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(f->ev[0].status, TC_STORE_REPLAYED);
+    assert_int_equal(f->ev[0].version, 7);
+    assert_int_equal(f->ev[1].kind, 'F');
+    assert_int_equal(f->ev[1].version, 1);
+    assert_int_equal(f->ev[2].status, 0);
+    assert_int_equal(f->ev[2].version, 1);
+    assert_int_equal(F.saves, 2); /* the known round, then v1 with k-new */
+    assert_int_equal(F.conflicts, 0);
+
+    /* A refused keyed change: its key is probed, nothing else is written. */
+    call_ctx *k = next_call(f, 123);
+    tc_op rm = {TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 7, "k-refused", "u:1"};
+    tc_store_mutate(f->store, &rm, &lim, on_done, k); /* 2: 404 after a probe */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(f->ev[3].status, TC_ENOTFOUND);
+    assert_int_equal(F.probes, 1);
+    assert_int_equal(F.answers_only, 1);
+    /* The same refusal, but another process answered that key: replayed. */
+    F.known_key = "k-refused";
+    k = next_call(f, 123);
+    tc_store_mutate(f->store, &rm, &lim, on_done, k); /* 3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(f->ev[4].status, TC_STORE_REPLAYED);
+    assert_int_equal(f->ev[4].version, 7);
+    assert_int_equal(count_kind(f, 'F'), 1);
 }
 
 static void test_close_drops_pending(void **state)
@@ -910,6 +977,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_contract_sqlite, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_fake_answers_later, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_table_answered_by_store, setup_fake, teardown),

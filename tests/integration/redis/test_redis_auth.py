@@ -1,0 +1,192 @@
+"""A Redis that wants a password (docs/redis.md, "Authentication"): requirepass and an ACL user,
+the password from --redis-password-file or TABLECART_REDIS_PASSWORD, on every connection
+(start-up, commands, subscription, menu import, reconnects), never in logs, in
+/proc/PID/cmdline or in /proc/PID/environ; a wrong one is a clear start-up error."""
+
+import pytest
+import requests
+
+from live_support import SSEStream
+from redis_support import RedisServer, RedisServerFactory, wait_status
+from support import IO_TIMEOUT, MENU_FILE, SCALE, envelope, run_cli
+
+PASSWORD = "pw-Zq8rT1-never-shown"
+APP_PASSWORD = "app-pw-Xk3m9-never-shown"
+ADMIN = "admin-pw-Lr5s2"
+RECOVER = 10 * SCALE
+
+
+@pytest.fixture
+def locked(tmp_path):
+    r = RedisServer(tmp_path, extra=["--requirepass", PASSWORD], auth=(PASSWORD,))
+    yield r
+    r.kill9()
+
+
+@pytest.fixture
+def acl(tmp_path):
+    """The default user has its own password; tablecart logs in as user app."""
+    r = RedisServer(tmp_path, extra=["--requirepass", ADMIN,
+                                     "--user", "app", "on", ">" + APP_PASSWORD, "~*", "&*",
+                                     "+@all"], auth=(ADMIN,))
+    yield r
+    r.kill9()
+
+
+def password_file(tmp_path, text, name="redis.pw"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    p.chmod(0o600)
+    return p
+
+
+def healthz(server):
+    return requests.get(server.url("/healthz"), timeout=IO_TIMEOUT)
+
+
+def assert_secret_hidden(server, secret):
+    pid = server.proc.pid
+    for what in ("cmdline", "environ"):
+        with open("/proc/%d/%s" % (pid, what), "rb") as f:
+            assert secret.encode() not in f.read(), what
+    assert secret not in server.stderr()
+    assert secret not in server.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+
+def a_change_reaches_a_stream(writer, reader, clients, table=123):
+    s = clients(SSEStream(reader.port, table=table)).start()
+    assert s.next_event().event == "connected"
+    before = int(s.next_update().id)
+    data = envelope(writer.add(table, 1001, 1))
+    assert data["version"] == before + 1
+    assert s.next_update().id == str(before + 1)
+
+
+def test_requirepass_from_a_file(tmp_path, locked, clients):
+    f = RedisServerFactory(tmp_path, locked)
+    pw = password_file(tmp_path, PASSWORD + "\n")
+    try:
+        a = f("--redis-password-file", str(pw))
+        b = f("--redis-password-file", str(pw), menu=None)
+        wait_status(lambda: healthz(b), 200, RECOVER, "healthz 200")
+        # Commands on one instance, the subscription of the other.
+        a_change_reaches_a_stream(a, b, clients)
+        assert_secret_hidden(a, PASSWORD)
+        # Redis restarts: both connections log in again, and the subscription works.
+        locked.kill9()
+        locked.start()
+        for srv in (a, b):
+            wait_status(lambda: healthz(srv), 200, RECOVER, "healthz 200 after the restart")
+        a_change_reaches_a_stream(b, a, clients)
+        assert b.cart(123)["version"] == 2
+        for srv in (a, b):
+            assert PASSWORD not in srv.stderr()
+    finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
+        f.finish()
+    # menu import logs in too.
+    r = run_cli("menu", "import", MENU_FILE, "--store", locked.url, "--redis-password-file", pw)
+    assert r.returncode == 0, r.stderr
+    assert PASSWORD.encode() not in r.stderr + r.stdout
+
+
+def test_requirepass_from_the_environment(tmp_path, locked, clients):
+    f = RedisServerFactory(tmp_path, locked)
+    try:
+        s = f(env={"TABLECART_REDIS_PASSWORD": PASSWORD})
+        a_change_reaches_a_stream(s, s, clients)
+        assert_secret_hidden(s, PASSWORD)  # wiped from /proc/PID/environ too
+    finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
+        f.finish()
+
+
+def test_acl_user(tmp_path, acl, clients):
+    f = RedisServerFactory(tmp_path, acl)
+    pw = password_file(tmp_path, APP_PASSWORD)
+    url = "redis://app@127.0.0.1:%d" % acl.port
+    try:
+        a = f("--redis-password-file", str(pw), url=url)
+        b = f("--redis-password-file", str(pw), url=url, menu=None)
+        wait_status(lambda: healthz(a), 200, RECOVER, "healthz 200")
+        wait_status(lambda: healthz(b), 200, RECOVER, "healthz 200")
+        a_change_reaches_a_stream(b, a, clients)
+        # Every connection of both instances (commands and subscription) is user app's.
+        lines = [ln for ln in acl.command("CLIENT", "LIST").splitlines() if "cmd=client" not in ln]
+        users = sorted(field.split("=", 1)[1] for ln in lines for field in ln.split()
+                       if field.startswith("user="))
+        subscribers = [ln for ln in lines if " sub=0 " not in ln]
+        assert users == ["app"] * 4, lines
+        assert len(subscribers) == 2, lines
+        assert "store: redis://app@127.0.0.1:%d" % acl.port in a.stderr()
+        assert_secret_hidden(a, APP_PASSWORD)
+    finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
+        f.finish()
+
+
+def test_wrong_or_missing_password_is_a_clear_start_error(tmp_path, locked, acl):
+    env = {"TABLECART_AUTH": "none"}
+    serve = ("serve", "--listen", "127.0.0.1:0", "--menu", MENU_FILE)
+    wrong = password_file(tmp_path, "not-the-password", "wrong.pw")
+    r = run_cli(*serve, "--store", locked.url, "--redis-password-file", wrong, env=env)
+    assert r.returncode == 1, r.stderr
+    err = r.stderr.decode()
+    assert "tablecart: store: %s: AUTH: WRONGPASS" % locked.url in err, err
+    assert "not-the-password" not in err
+
+    r = run_cli(*serve, "--store", locked.url, env=env)
+    assert r.returncode == 1, r.stderr
+    assert "NOAUTH Authentication required" in r.stderr.decode(), r.stderr
+
+    app = "redis://app@127.0.0.1:%d" % acl.port
+    r = run_cli(*serve, "--store", app, "--redis-password-file", wrong, env=env)
+    assert r.returncode == 1 and b"AUTH: WRONGPASS" in r.stderr, r.stderr
+    r = run_cli(*serve, "--store", app, env=env)
+    assert r.returncode == 1, r.stderr
+    assert "redis user app needs a password" in r.stderr.decode(), r.stderr
+
+
+def test_bad_password_setups_are_usage_errors(tmp_path, locked):
+    env = {"TABLECART_AUTH": "none"}
+    url = "redis://app:%s@127.0.0.1:%d" % (PASSWORD, locked.port)
+    for args, extra_env in (
+            (("--store", url), {}),
+            ((), {"TABLECART_STORE": url}),
+            (("--store", "redis://:%s@127.0.0.1:%d" % (PASSWORD, locked.port)), {})):
+        r = run_cli("serve", "--listen", "127.0.0.1:0", *args, env=dict(env, **extra_env))
+        assert r.returncode == 2, r.stderr
+        err = r.stderr.decode()
+        assert "a password in the URL is refused" in err and "--redis-password-file" in err, err
+        assert PASSWORD not in err
+    r = run_cli("menu", "import", MENU_FILE, "--store", url)
+    assert r.returncode == 2 and PASSWORD.encode() not in r.stderr, r.stderr
+    for f, why in ((tmp_path / "missing.pw", "cannot open"),
+                   (password_file(tmp_path, "\n", "empty.pw"), "is empty"),
+                   (password_file(tmp_path, "a\nb\n", "two.pw"), "one line")):
+        r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", locked.url,
+                    "--redis-password-file", f, env=env)
+        assert r.returncode == 2, r.stderr
+        assert why in r.stderr.decode(), r.stderr
+
+
+def test_a_host_name_is_resolved(tmp_path, redis, clients):
+    """localhost: looked up off the loop, at start and at every reconnect."""
+    f = RedisServerFactory(tmp_path, redis)
+    try:
+        s = f(url="redis://localhost:%d" % redis.port)
+        wait_status(lambda: healthz(s), 200, RECOVER, "healthz 200")
+        a_change_reaches_a_stream(s, s, clients)
+        redis.kill9()
+        wait_status(lambda: healthz(s), 503, RECOVER, "healthz 503")
+        redis.start()
+        wait_status(lambda: healthz(s), 200, RECOVER, "healthz 200 after the restart")
+        assert s.cart(123)["version"] == 1
+        a_change_reaches_a_stream(s, s, clients)
+    finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
+        f.finish()
+    r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "redis://no-such-host.invalid:6379",
+                env={"TABLECART_AUTH": "none"})
+    assert r.returncode == 1
+    assert "cannot resolve no-such-host.invalid" in r.stderr.decode(), r.stderr
