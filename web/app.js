@@ -654,7 +654,8 @@
     if (!s) return;
     setActive(id);
     railLockUntil = Date.now() + 1000; // a smooth scroll passes other sections on its way
-    s.scrollIntoView({ block: 'start', behavior: reduceMotion() ? 'auto' : 'smooth' });
+    // the heading carries scroll-margin-top (app.css): it stops just below the top bar
+    s.querySelector('.menu-group-title').scrollIntoView({ block: 'start', behavior: reduceMotion() ? 'auto' : 'smooth' });
   }
 
   let spyQueued = false;

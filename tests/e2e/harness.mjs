@@ -229,6 +229,7 @@ export function waitCart(page, lines, timeout = LIVE_MS) {
 export async function openCart(page) {
   if (await page.isHidden('#cart')) await page.click('#cart-open');
   await page.waitForSelector('#cart', { state: 'visible' });
+  await page.waitForFunction(() => document.getElementById('cart').getAnimations().length === 0); // risen
 }
 
 export async function closeCart(page) {
