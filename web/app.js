@@ -248,6 +248,8 @@
       if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
     }
     const first = S.cart === null;
+    // a seat taken or a name changed bumps the version too: only changed lines are news
+    const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
     if (v !== null && cur !== null) {
       if (v === cur) {
         flushNotices();
@@ -260,7 +262,7 @@
     }
     S.cart = cart;
     renderCart();
-    if (!own && !first) {
+    if (!own && !first && linesChanged) {
       if (v === null) {
         if (S.pendingHttp === 0) notice();
       } else if (!S.ownVersions.has(v)) {
@@ -402,12 +404,24 @@
     if (item.remark && by !== null && by !== undefined && Number(by) !== userId) {
       const ok = await confirmRemark(nameOf(by), item.remark);
       if (!ok) {
-        input.value = item.remark;
-        input.dataset.dirty = '';
+        // the cart may have been drawn again meanwhile: reset the field that is there now
+        const now = remarkInput(cuisineId);
+        const line = cartLine(cuisineId);
+        if (now) {
+          now.value = line && line.remark ? line.remark : '';
+          now.dataset.dirty = '';
+        }
         return;
       }
     }
-    if (await mutate('update_remark', cuisineId, { remark })) input.dataset.dirty = '';
+    if (await mutate('update_remark', cuisineId, { remark })) {
+      const now = remarkInput(cuisineId);
+      if (now) now.dataset.dirty = '';
+    }
+  }
+
+  function remarkInput(cuisineId) {
+    return document.querySelector(`#cart-items .remark-input[data-cuisine-id="${cuisineId}"]`);
   }
 
   function confirmRemark(who, old) {
@@ -423,9 +437,15 @@
   // ---------------------------------------------------------------------------------------
   // who is at the table
 
+  /** A seated diner: from the last presence, else from the cart's own `diners` (polling). */
   function diner(id) {
-    if (!S.presence || id === null || id === undefined) return null;
-    return S.presence.diners.find((d) => Number(d.userId) === Number(id)) || null;
+    if (id === null || id === undefined) return null;
+    const lists = [S.presence && S.presence.diners, S.cart && S.cart.diners];
+    for (const list of lists) {
+      const d = Array.isArray(list) && list.find((x) => Number(x.userId) === Number(id));
+      if (d) return d;
+    }
+    return null;
   }
 
   /** A diner's name as the table knows it: their chosen name or seat (张三, 2号). */
