@@ -2,8 +2,9 @@
 //
 // One table, one shared cart. Changes go out over HTTP (SSE and polling modes) or over the
 // WebSocket (WS mode); the whole cart comes back over the live channel whenever anybody at the
-// table changes it. Everything the server sends (names, remarks, phones) is put into the page
-// with textContent only, never innerHTML.
+// table changes it, and so do the menu (menu_update) and who is at the table (presence).
+// Everything the server sends (names, remarks, phones, messages) is put into the page with
+// textContent or as an input's value only, never innerHTML.
 'use strict';
 
 (function () {
@@ -14,6 +15,7 @@
   const HEARTBEAT_MS = 30000; // WS heartbeat, as the seed manual does it
   const WATCHDOG_MS = 80000; // nothing at all (event, heartbeat) for this long → the stream is dead
   const POLL_MS = 1000; // polling fallback: "within a second"; a 304 costs a few bytes
+  const POLL_MENU_EVERY = 15; // while polling (no menu_update events), re-read the menu every 15 polls
   const UPGRADE_MS = 60000; // while polling as a fallback, try streaming again this often
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_CAP_MS = 15000;
@@ -21,10 +23,12 @@
   const WS_REPLY_TIMEOUT_MS = 10000;
   const NOTICE_MS = 2500;
   const MAX_QTY = 99;
+  const MAX_REMARK = 200; // code points, as the server counts
+  const MAX_NAME = 12;
   const PLACEHOLDER = 'img/placeholder.svg';
 
-  const TRANSPORT_NAMES = { sse: 'SSE', ws: 'WebSocket', poll: '轮询' };
-  const STATE_TEXT = { connecting: '连接中', connected: '已连接', disconnected: '已断开' };
+  // What the diner sees of the connection: calm words, no protocol names.
+  const STATE_TEXT = { connecting: '连接中…', connected: '已同步', disconnected: '已断开，正在重连…' };
   const TYPE_NAMES = { 1: '单品', 2: '套餐' };
 
   // ---------------------------------------------------------------------------------------
@@ -70,6 +74,8 @@
     const s = String(p);
     return /^\d{11}$/.test(s) ? s.slice(0, 3) + '****' + s.slice(7) : s;
   }
+
+  const codePoints = (s) => [...s].length;
 
   function randomUserId() {
     const a = new Uint32Array(1);
@@ -124,6 +130,8 @@
     }
   }
 
+  const reduceMotion = () => window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+
   // ---------------------------------------------------------------------------------------
   // state
 
@@ -138,6 +146,7 @@
     menu: [],
     menuById: new Map(),
     cart: null,
+    presence: null, // {online, diners:[{userId, seat, name, online}]} once the server sent one
     preferred: 'sse',
     order: ['sse', 'ws', 'poll'],
     idx: 0,
@@ -146,7 +155,7 @@
     pendingHttp: 0,
     ownVersions: new Set(),
     maybeOthers: new Set(),
-    busy: new Set(), // cuisineIds with a change in flight
+    busy: new Set(), // cuisineIds (or 'all', 'name') with a change in flight
   };
 
   // For tests and curious people: read-only view of what the page is doing.
@@ -160,6 +169,12 @@
     get cart() {
       return S.cart;
     },
+    get menu() {
+      return S.menu;
+    },
+    get presence() {
+      return S.presence;
+    },
     get state() {
       return S.conn;
     },
@@ -169,7 +184,8 @@
     get version() {
       return S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
     },
-    notices: 0,
+    notices: 0, // 购物车已更新 shown (changes by somebody else)
+    menuUpdates: 0, // menus applied after the first
     renderedAt: 0, // Date.now() of the last cart render
   };
 
@@ -197,7 +213,7 @@
     try {
       res = await fetch(API + path, init);
     } catch (e) {
-      throw new ApiError('无法连接服务器,请检查网络', 0, true);
+      throw new ApiError('无法连接服务器，请检查网络。', 0, true);
     }
     if (res.status === 304) return { notModified: true };
     let env = null;
@@ -208,14 +224,15 @@
     }
     if (env && typeof env === 'object' && 'success' in env) {
       if (env.success && res.ok) return env.data;
-      throw new ApiError(env.message || '请求失败(HTTP ' + res.status + ')', env.code || res.status);
+      // the server's own words (Chinese for diners), shown as they come
+      throw new ApiError(env.message || `请求失败（HTTP ${res.status}）`, env.code || res.status);
     }
-    if (!res.ok) throw new ApiError('服务器错误(HTTP ' + res.status + ')', res.status);
-    throw new ApiError('服务器返回了无法识别的数据', res.status);
+    if (!res.ok) throw new ApiError(`服务器出错了（HTTP ${res.status}），请稍后再试。`, res.status);
+    throw new ApiError('服务器返回了无法识别的数据。', res.status);
   }
 
   // ---------------------------------------------------------------------------------------
-  // applying a cart
+  // applying a cart, a menu, a presence
 
   /**
    * Shows a cart. `own`: it answers this page's own request. `snapshot`: the first state after a
@@ -231,6 +248,8 @@
       if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
     }
     const first = S.cart === null;
+    // a seat taken or a name changed bumps the version too: only changed lines are news
+    const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
     if (v !== null && cur !== null) {
       if (v === cur) {
         flushNotices();
@@ -243,7 +262,7 @@
     }
     S.cart = cart;
     renderCart();
-    if (!own && !first) {
+    if (!own && !first && linesChanged) {
       if (v === null) {
         if (S.pendingHttp === 0) notice();
       } else if (!S.ownVersions.has(v)) {
@@ -261,12 +280,35 @@
     notice();
   }
 
+  /** A new menu (the first, a menu_update, or a re-read while polling). */
+  function applyMenu(menu, { first = false } = {}) {
+    if (!menu || !Array.isArray(menu.cuisines)) return;
+    const same = !first && JSON.stringify(menu.cuisines) === JSON.stringify(S.menu);
+    if (menu.table) S.table = menu.table;
+    if (same) return;
+    S.menu = menu.cuisines;
+    S.menuById = new Map(S.menu.map((c) => [c.cuisineId, c]));
+    renderMenu();
+    if (S.cart) renderCart();
+    if (!first) {
+      window.__tablecart.menuUpdates++;
+      notice('菜单已更新');
+    }
+  }
+
+  function applyPresence(p) {
+    if (!p || typeof p !== 'object' || !Array.isArray(p.diners)) return;
+    S.presence = { online: Number(p.online) || 0, diners: p.diners };
+    renderPresence();
+    if (S.cart) renderCart(); // names on the lines
+  }
+
   let noticeTimer = null;
-  function notice() {
+  function notice(text = '购物车已更新') {
     const n = $('notice');
-    n.textContent = '购物车已更新';
+    n.textContent = text;
     n.hidden = false;
-    window.__tablecart.notices++;
+    if (text === '购物车已更新') window.__tablecart.notices++;
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(() => (n.hidden = true), NOTICE_MS);
   }
@@ -305,7 +347,7 @@
       }
       return true;
     } catch (e) {
-      toastError('操作失败:' + e.message);
+      toastError(e.message || '操作失败，请重试。');
       flushNotices();
       return false;
     } finally {
@@ -317,19 +359,18 @@
   function httpMutation(kind, cuisineId, extra) {
     const t = S.tableId;
     switch (kind) {
-      case 'add_item': {
-        const body = { tableId: t, cuisineId, quantity: extra.quantity };
-        if (extra.remark) body.remark = extra.remark;
-        return api('POST', '/store/order/cart/add', body);
-      }
+      case 'add_item': // no remark: the line keeps the one it has (the + button)
+        return api('POST', '/store/order/cart/add', { tableId: t, cuisineId, quantity: extra.quantity });
       case 'update_quantity':
         return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, quantity: extra.quantity });
+      case 'update_remark': // remark only: no portion added (wire format of issue 11)
+        return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, remark: extra.remark });
       case 'remove_item':
         return api('DELETE', `/store/order/cart/remove?tableId=${t}&cuisineId=${cuisineId}`);
       case 'clear_cart':
         return api('DELETE', `/store/order/cart/clear?tableId=${t}`);
     }
-    return Promise.reject(new Error('unknown change ' + kind));
+    return Promise.reject(new Error('未知的操作'));
   }
 
   function cartLine(cuisineId) {
@@ -337,14 +378,7 @@
   }
 
   function addDish(cuisineId) {
-    const input = document.querySelector(`.dish[data-cuisine-id="${cuisineId}"] .dish-remark-input`);
-    const remark = input ? input.value.trim() : '';
-    mutate('add_item', cuisineId, { quantity: 1, remark: remark || null }).then((ok) => {
-      if (ok && input) {
-        input.value = '';
-        input.parentElement.hidden = true;
-      }
-    });
+    mutate('add_item', cuisineId, { quantity: 1 });
   }
 
   function setQuantity(cuisineId, quantity) {
@@ -352,21 +386,142 @@
     else mutate('update_quantity', cuisineId, { quantity });
   }
 
+  /** Saves a line's remark (Enter or 保存); another diner's remark is only replaced after asking. */
+  async function saveRemark(cuisineId, input) {
+    const item = cartLine(cuisineId);
+    if (!item) return;
+    const remark = input.value.trim();
+    if (remark === (item.remark || '')) {
+      input.value = remark;
+      input.dataset.dirty = '';
+      return;
+    }
+    if (codePoints(remark) > MAX_REMARK) {
+      toastError(`备注最多 ${MAX_REMARK} 个字。`);
+      return;
+    }
+    const by = item.remarkUserId;
+    if (item.remark && by !== null && by !== undefined && Number(by) !== userId) {
+      const ok = await confirmRemark(nameOf(by), item.remark);
+      if (!ok) {
+        // the cart may have been drawn again meanwhile: reset the field that is there now
+        const now = remarkInput(cuisineId);
+        const line = cartLine(cuisineId);
+        if (now) {
+          now.value = line && line.remark ? line.remark : '';
+          now.dataset.dirty = '';
+        }
+        return;
+      }
+    }
+    if (await mutate('update_remark', cuisineId, { remark })) {
+      const now = remarkInput(cuisineId);
+      if (now) now.dataset.dirty = '';
+    }
+  }
+
+  function remarkInput(cuisineId) {
+    return document.querySelector(`#cart-items .remark-input[data-cuisine-id="${cuisineId}"]`);
+  }
+
+  function confirmRemark(who, old) {
+    const d = $('confirm-remark');
+    $('confirm-remark-text').textContent = `这条备注是${who}写的：“${old}”。`;
+    return new Promise((resolve) => {
+      d.returnValue = '';
+      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      d.showModal();
+    });
+  }
+
   // ---------------------------------------------------------------------------------------
-  // rendering
+  // who is at the table
+
+  /** A seated diner: from the last presence, else from the cart's own `diners` (polling). */
+  function diner(id) {
+    if (id === null || id === undefined) return null;
+    const lists = [S.presence && S.presence.diners, S.cart && S.cart.diners];
+    for (const list of lists) {
+      const d = Array.isArray(list) && list.find((x) => Number(x.userId) === Number(id));
+      if (d) return d;
+    }
+    return null;
+  }
+
+  /** A diner's name as the table knows it: their chosen name or seat (张三, 2号). */
+  function nameOf(id) {
+    if (id === null || id === undefined) return '同桌';
+    const d = diner(id);
+    if (d && typeof d.name === 'string' && d.name !== '') return d.name;
+    return '用户' + String(id).slice(-4);
+  }
+
+  function renderPresence() {
+    const p = S.presence;
+    const pe = $('presence');
+    if (!p) {
+      pe.hidden = true;
+      $('my-name').hidden = true;
+      return;
+    }
+    pe.textContent = `${p.online} 人在点餐`;
+    pe.dataset.online = String(p.online);
+    pe.hidden = false;
+    const me = diner(userId);
+    $('my-name-text').textContent = me ? nameOf(userId) : '';
+    $('my-name').hidden = !me || !$('name-form').hidden;
+  }
+
+  function openNameForm() {
+    const me = diner(userId);
+    $('name-input').value = me ? nameOf(userId) : '';
+    $('my-name').hidden = true;
+    $('name-form').hidden = false;
+    $('name-input').focus();
+    $('name-input').select();
+  }
+
+  function closeNameForm() {
+    $('name-form').hidden = true;
+    renderPresence();
+  }
+
+  async function saveName(ev) {
+    ev.preventDefault();
+    const name = $('name-input').value.trim();
+    const n = codePoints(name);
+    if (n < 1 || n > MAX_NAME || /[\u0000-\u001f\u007f]/.test(name)) {
+      toastError(`昵称须为 1 到 ${MAX_NAME} 个字。`);
+      return;
+    }
+    if (S.busy.has('name')) return;
+    S.busy.add('name');
+    $('name-save').disabled = true;
+    try {
+      let presence;
+      if (S.transport === 'ws' && wsConn && wsConn.isOpen()) presence = await wsConn.command('set_name', null, { name });
+      else presence = await api('PUT', `/store/order/table/${S.tableId}/name`, { name });
+      closeNameForm();
+      applyPresence(presence);
+    } catch (e) {
+      toastError(e.message || '昵称没有保存，请重试。');
+    } finally {
+      S.busy.delete('name');
+      $('name-save').disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // rendering: the menu
 
   function imageFor(url, alt) {
-    const img = el('img', { className: 'dish-img', alt: alt, loading: 'lazy', decoding: 'async' });
+    const img = el('img', { className: 'dish-img', alt: alt, loading: 'lazy', decoding: 'async', width: 72, height: 72 });
     // any URL is harmless in <img src> (no script runs from it); empty or missing → placeholder
     const ok = typeof url === 'string' && url.trim() !== '';
-    img.addEventListener(
-      'error',
-      () => {
-        img.classList.add('placeholder');
-        if (!img.src.endsWith(PLACEHOLDER)) img.src = PLACEHOLDER;
-      },
-      { once: false }
-    );
+    img.addEventListener('error', () => {
+      img.classList.add('placeholder');
+      if (!img.src.endsWith(PLACEHOLDER)) img.src = PLACEHOLDER;
+    });
     if (ok) img.src = url;
     else {
       img.classList.add('placeholder');
@@ -375,51 +530,52 @@
     return img;
   }
 
+  /** A dish's section: its `category` (a menu file field), else 单品 / 套餐 by cuisineType. */
+  function categoryOf(c) {
+    if (typeof c.category === 'string' && c.category.trim() !== '') return c.category.trim();
+    return TYPE_NAMES[c.cuisineType === 2 ? 2 : 1];
+  }
+
+  let railLockUntil = 0; // after a tap on the rail, the tapped category stays lit while we scroll
+
   function renderMenu() {
     const groups = $('menu-groups');
-    const tabs = $('menu-tabs');
+    const rail = $('menu-rail');
     groups.replaceChildren();
-    tabs.replaceChildren();
-    const byType = new Map();
+    rail.replaceChildren();
+    // sections in the order their first dish comes in the menu (the server sends id order)
+    const byCat = new Map();
     for (const c of S.menu) {
-      const t = c.cuisineType === 2 ? 2 : 1;
-      if (!byType.has(t)) byType.set(t, []);
-      byType.get(t).push(c);
+      const k = categoryOf(c);
+      if (!byCat.has(k)) byCat.set(k, []);
+      byCat.get(k).push(c);
     }
-    for (const t of [1, 2]) {
-      const list = byType.get(t);
-      if (!list || list.length === 0) continue;
-      const id = 'group-' + t;
-      tabs.append(el('a', { href: '#' + id, className: 'menu-tab', text: TYPE_NAMES[t] }));
+    let i = 0;
+    for (const [name, list] of byCat) {
+      const id = 'cat-' + i++;
+      rail.append(
+        el('button', {
+          type: 'button',
+          className: 'rail-item',
+          text: name,
+          dataset: { target: id },
+          'aria-controls': id,
+          onclick: () => goToCategory(id),
+        })
+      );
       const ul = el('ul', { className: 'dish-list' });
       for (const c of list) ul.append(renderDish(c));
-      groups.append(el('section', { id, className: 'menu-group', dataset: { type: String(t) } }, el('h2', { text: TYPE_NAMES[t] }), ul));
+      groups.append(el('section', { id, className: 'menu-group', dataset: { category: name } }, el('h2', { className: 'menu-group-title', text: name }), ul));
     }
     if (S.menu.length === 0) groups.append(el('p', { className: 'menu-empty', text: '这张餐桌的菜单还是空的。' }));
+    refreshControls();
+    spy();
   }
 
   function renderDish(c) {
     const soldOut = c.available === false;
     const name = c.cuisineName == null ? '' : String(c.cuisineName);
-    const remarkInput = el('input', {
-      className: 'dish-remark-input',
-      type: 'text',
-      maxLength: 200,
-      placeholder: '备注(可选),如:少辣',
-      'aria-label': '备注',
-    });
-    const remarkRow = el('div', { className: 'dish-remark', hidden: true }, remarkInput);
-    const remarkToggle = el('button', {
-      type: 'button',
-      className: 'btn btn-link dish-remark-toggle',
-      text: '备注',
-      disabled: soldOut,
-      onclick: () => {
-        remarkRow.hidden = !remarkRow.hidden;
-        if (!remarkRow.hidden) remarkInput.focus();
-      },
-    });
-    const controls = el('div', { className: 'dish-controls' });
+    const controls = el('div', { className: 'stepper' });
     const li = el(
       'li',
       { className: 'dish' + (soldOut ? ' sold-out' : ''), dataset: { cuisineId: String(c.cuisineId) } },
@@ -428,9 +584,8 @@
         'div',
         { className: 'dish-body' },
         el('div', { className: 'dish-name', text: name }),
-        el('div', { className: 'dish-meta' }, el('span', { className: 'money dish-price', text: '¥' + money(c.unitPrice) }), soldOut ? el('span', { className: 'sold-out-badge', text: '已售罄' }) : null),
-        el('div', { className: 'dish-actions' }, remarkToggle, controls),
-        remarkRow
+        el('div', { className: 'dish-meta' }, soldOut ? el('span', { className: 'sold-out-badge', text: '已售罄' }) : null),
+        el('div', { className: 'dish-actions' }, el('span', { className: 'money dish-price', text: '¥' + money(c.unitPrice) }), controls)
       )
     );
     li._controls = controls;
@@ -438,7 +593,7 @@
     return li;
   }
 
-  /** Refreshes each dish's add / − n + controls from the cart (the menu itself stays put). */
+  /** Refreshes each dish's stepper (+, or − n +) and the cart's buttons from the cart. */
   function refreshControls() {
     for (const li of document.querySelectorAll('#menu-groups .dish')) {
       const c = li._dish;
@@ -446,50 +601,193 @@
       const line = cartLine(c.cuisineId);
       const busy = S.busy.has(c.cuisineId) || S.busy.has('all');
       const soldOut = c.available === false;
+      const label = c.cuisineName == null ? '' : String(c.cuisineName);
       controls.replaceChildren();
+      if (line) {
+        controls.append(
+          el('button', { type: 'button', className: 'btn-round btn-minus', disabled: busy, text: '−', 'aria-label': '减一份 ' + label, onclick: () => setQuantity(c.cuisineId, line.quantity - 1) }),
+          el('span', { className: 'qty', text: String(line.quantity) })
+        );
+      }
       if (soldOut) {
-        controls.append(el('button', { type: 'button', className: 'btn btn-add', disabled: true, text: '已售罄' }));
-      } else if (!line) {
-        controls.append(el('button', { type: 'button', className: 'btn btn-primary btn-add', disabled: busy, text: '加入', 'aria-label': '加入 ' + c.cuisineName, onclick: () => addDish(c.cuisineId) }));
+        controls.append(el('button', { type: 'button', className: 'btn-round btn-add btn-sold-out', disabled: true, text: '+', 'aria-label': label + ' 已售罄' }));
       } else {
         controls.append(
-          el('button', { type: 'button', className: 'btn btn-round btn-minus', disabled: busy, text: '−', 'aria-label': '减少', onclick: () => setQuantity(c.cuisineId, line.quantity - 1) }),
-          el('span', { className: 'qty', text: String(line.quantity) }),
-          el('button', { type: 'button', className: 'btn btn-round btn-plus', disabled: busy || line.quantity >= MAX_QTY, text: '+', 'aria-label': '增加', onclick: () => addDish(c.cuisineId) })
+          el('button', {
+            type: 'button',
+            className: 'btn-round ' + (line ? 'btn-plus' : 'btn-add'),
+            disabled: busy || (line && line.quantity >= MAX_QTY),
+            text: '+',
+            'aria-label': (line ? '加一份 ' : '加入 ') + label,
+            onclick: () => addDish(c.cuisineId),
+          })
         );
       }
     }
     for (const li of document.querySelectorAll('#cart-items .cart-line')) {
       const id = Number(li.dataset.cuisineId);
       const busy = S.busy.has(id) || S.busy.has('all');
-      for (const b of li.querySelectorAll('button')) b.disabled = busy || (b.classList.contains('btn-plus') && Number(li.dataset.quantity) >= MAX_QTY);
+      for (const b of li.querySelectorAll('button')) {
+        const blocked = b.classList.contains('btn-plus') && (Number(li.dataset.quantity) >= MAX_QTY || li.classList.contains('unavailable'));
+        b.disabled = busy || blocked;
+      }
     }
     $('clear-cart').disabled = S.busy.has('all') || !S.cart || S.cart.items.length === 0;
   }
 
-  function whoAdded(item) {
-    if (item.addUserId !== null && item.addUserId !== undefined && Number(item.addUserId) === userId) return '我';
-    if (item.addUserPhone) return maskPhone(item.addUserPhone);
-    if (item.addUserId !== null && item.addUserId !== undefined) return '用户 ' + item.addUserId;
-    return '同桌';
+  // The category rail: the section whose heading has passed under the top bar is lit; a tap
+  // scrolls its heading to just below the bar (scroll-margin-top in app.css).
+
+  function topbarBottom() {
+    return $('topbar').getBoundingClientRect().bottom;
+  }
+
+  function setActive(id) {
+    const rail = $('menu-rail');
+    for (const b of rail.querySelectorAll('.rail-item')) {
+      const on = b.dataset.target === id;
+      b.classList.toggle('active', on);
+      if (on) b.setAttribute('aria-current', 'true');
+      else b.removeAttribute('aria-current');
+      if (on) {
+        // keep the lit item in view inside the rail without scrolling the page
+        const r = b.getBoundingClientRect();
+        const rr = rail.getBoundingClientRect();
+        if (r.top < rr.top) rail.scrollTop -= rr.top - r.top;
+        else if (r.bottom > rr.bottom) rail.scrollTop += r.bottom - rr.bottom;
+      }
+    }
+  }
+
+  function spy() {
+    if (Date.now() < railLockUntil) return;
+    const sections = document.querySelectorAll('#menu-groups .menu-group');
+    if (sections.length === 0) return;
+    const line = topbarBottom() + 8;
+    let current = sections[0].id;
+    for (const s of sections) if (s.getBoundingClientRect().top <= line) current = s.id;
+    setActive(current);
+  }
+
+  function goToCategory(id) {
+    const s = $(id);
+    if (!s) return;
+    setActive(id);
+    railLockUntil = Date.now() + 1000; // a smooth scroll passes other sections on its way
+    // the heading carries scroll-margin-top (app.css): it stops just below the top bar
+    s.querySelector('.menu-group-title').scrollIntoView({ block: 'start', behavior: reduceMotion() ? 'auto' : 'smooth' });
+  }
+
+  let spyQueued = false;
+  window.addEventListener(
+    'scroll',
+    () => {
+      if (spyQueued) return;
+      spyQueued = true;
+      requestAnimationFrame(() => {
+        spyQueued = false;
+        spy();
+      });
+    },
+    { passive: true }
+  );
+  window.addEventListener('scrollend', () => {
+    railLockUntil = 0;
+    spy();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // rendering: the cart
+
+  /** Who added to a line: `张三 2 份 · 我 1 份` from shares; without shares, the first adder. */
+  function whoText(item) {
+    if (Array.isArray(item.shares) && item.shares.length > 0) {
+      return item.shares
+        .map((s) => `${s.userId !== null && s.userId !== undefined && Number(s.userId) === userId ? '我' : nameOf(s.userId)} ${s.quantity} 份`)
+        .join(' · ');
+    }
+    const id = item.addUserId;
+    if (id !== null && id !== undefined && Number(id) === userId) return '我点的';
+    if (diner(id)) return nameOf(id) + '点的';
+    if (item.addUserPhone) return maskPhone(item.addUserPhone) + '点的';
+    return nameOf(id) + '点的';
+  }
+
+  /** Remarks being typed survive a re-render (somebody else's change must not wipe them). */
+  function draftsOf() {
+    const drafts = new Map();
+    for (const input of document.querySelectorAll('#cart-items .remark-input')) {
+      if (input.dataset.dirty === '1' || document.activeElement === input) {
+        drafts.set(input.dataset.cuisineId, {
+          value: input.value,
+          dirty: input.dataset.dirty,
+          focused: document.activeElement === input,
+          start: input.selectionStart,
+          end: input.selectionEnd,
+        });
+      }
+    }
+    return drafts;
   }
 
   function renderCart() {
     const cart = S.cart;
     const ul = $('cart-items');
+    const drafts = draftsOf();
     ul.replaceChildren();
     for (const item of cart.items) {
       const id = item.cuisineId;
+      const dish = S.menuById.get(id);
+      const unavailable = S.menu.length > 0 && (!dish || dish.available === false);
+      const now = dish && !unavailable && money(dish.unitPrice) !== money(item.unitPrice) ? money(dish.unitPrice) : null;
+      const input = el('input', {
+        className: 'remark-input',
+        type: 'text',
+        value: item.remark == null ? '' : String(item.remark),
+        placeholder: '加备注，如：微辣',
+        maxLength: 400, // code units; the 200-character rule is checked on save
+        enterKeyHint: 'done',
+        'aria-label': '备注',
+        dataset: { cuisineId: String(id) },
+        oninput: () => (input.dataset.dirty = '1'),
+      });
+      const form = el(
+        'form',
+        {
+          className: 'cart-line-remark',
+          onsubmit: (ev) => {
+            ev.preventDefault();
+            saveRemark(id, input);
+          },
+        },
+        el('label', { className: 'remark-label', text: '备注：' }),
+        input,
+        el('button', { type: 'submit', className: 'btn btn-ghost btn-small btn-remark-save', text: '保存' })
+      );
+      const d = drafts.get(String(id));
+      if (d) {
+        input.value = d.value;
+        input.dataset.dirty = d.dirty || '';
+      }
       ul.append(
         el(
           'li',
-          { className: 'cart-line', dataset: { cuisineId: String(id), quantity: String(item.quantity) } },
+          {
+            className: 'cart-line' + (unavailable ? ' unavailable' : ''),
+            dataset: { cuisineId: String(id), quantity: String(item.quantity) },
+          },
           el(
             'div',
             { className: 'cart-line-main' },
-            el('div', { className: 'cart-line-name', text: item.cuisineName == null ? '' : String(item.cuisineName) }),
-            el('div', { className: 'cart-line-meta' }, el('span', { className: 'money', text: '¥' + money(item.unitPrice) }), ' · ', el('span', { className: 'cart-line-who', text: whoAdded(item) + ' 点的' })),
-            item.remark ? el('div', { className: 'cart-line-remark' }, '备注:', el('span', { className: 'remark-text', text: String(item.remark) })) : null
+            el('div', { className: 'cart-line-name' }, el('span', { text: item.cuisineName == null ? '' : String(item.cuisineName) }), unavailable ? el('span', { className: 'sold-out-badge', text: '已售罄' }) : null),
+            el(
+              'div',
+              { className: 'cart-line-meta' },
+              el('span', { className: 'money cart-line-price', text: '¥' + money(item.unitPrice) }),
+              now ? el('span', { className: 'money cart-line-now', text: `现价 ¥${now}` }) : null
+            ),
+            el('div', { className: 'cart-line-who', text: whoText(item) }),
+            form
           ),
           el(
             'div',
@@ -497,40 +795,63 @@
             el('div', { className: 'money cart-line-subtotal', text: '¥' + money(item.subtotalAmount) }),
             el(
               'div',
-              { className: 'qty-controls' },
-              el('button', { type: 'button', className: 'btn btn-round btn-minus', text: '−', 'aria-label': '减少', onclick: () => setQuantity(id, item.quantity - 1) }),
+              { className: 'stepper qty-controls' },
+              el('button', { type: 'button', className: 'btn-round btn-minus', text: '−', 'aria-label': '减一份', onclick: () => setQuantity(id, item.quantity - 1) }),
               el('span', { className: 'qty', text: String(item.quantity) }),
-              el('button', { type: 'button', className: 'btn btn-round btn-plus', text: '+', 'aria-label': '增加', onclick: () => setQuantity(id, item.quantity + 1) })
+              el('button', { type: 'button', className: 'btn-round btn-plus', text: '+', 'aria-label': '加一份', onclick: () => addDish(id) })
             ),
             el('button', { type: 'button', className: 'btn btn-link btn-remove', text: '删除', onclick: () => mutate('remove_item', id) })
           )
         )
       );
+      if (d && d.focused) {
+        input.focus();
+        try {
+          input.setSelectionRange(d.start, d.end);
+        } catch (_) {
+          /* ignore */
+        }
+      }
     }
     $('cart-empty').hidden = cart.items.length > 0;
     $('total-quantity').textContent = String(cart.totalQuantity ?? 0);
     $('total-amount').textContent = money(cart.totalAmount ?? 0);
     $('bar-quantity').textContent = String(cart.totalQuantity ?? 0);
     $('bar-amount').textContent = money(cart.totalAmount ?? 0);
+    $('bottombar').classList.toggle('empty', cart.items.length === 0);
     refreshControls();
     window.__tablecart.renderedAt = Date.now();
+  }
+
+  // The cart drawer: opened from the bottom bar, closed by ×, the backdrop or Escape.
+
+  function openCart() {
+    $('cart').hidden = false;
+    $('drawer-backdrop').hidden = false;
+    $('cart-open').setAttribute('aria-expanded', 'true');
+    document.body.classList.add('drawer-open');
+  }
+
+  function closeCart() {
+    $('cart').hidden = true;
+    $('drawer-backdrop').hidden = true;
+    $('cart-open').setAttribute('aria-expanded', 'false');
+    document.body.classList.remove('drawer-open');
   }
 
   function setConn(state) {
     S.conn = state;
     const e = $('conn-state');
     e.dataset.state = state;
+    e.dataset.transport = S.transport || '';
     e.textContent = STATE_TEXT[state];
-    const t = $('transport-label');
-    t.textContent = S.transport ? TRANSPORT_NAMES[S.transport] : '';
-    t.dataset.transport = S.transport || '';
   }
 
   function fatal(title, message) {
     stopLive();
+    closeCart();
     $('loading').hidden = true;
     $('menu').hidden = true;
-    $('cart').hidden = true;
     $('bottombar').hidden = true;
     $('fatal-title').textContent = title;
     $('fatal-message').textContent = message;
@@ -543,7 +864,7 @@
   // server's own `connected` message (not on TCP open: a proxy that accepts and drops does not
   // count), `onFail(wasConnected)` once when the channel dies.
 
-  function openSSE({ onConnected, onCart, onFail }) {
+  function openSSE({ onConnected, onCart, onMenu, onPresence, onFail }) {
     const url = `${API}/store/order/sse/${S.tableId}?${streamQuery()}`;
     const es = new EventSource(url);
     let connected = false;
@@ -581,6 +902,17 @@
       onCart(cart, { snapshot: firstCart });
       firstCart = false;
     });
+    // beyond the seed (issue 11): the new menu, who is at the table
+    const json = (handler) => (ev) => {
+      kick();
+      try {
+        handler(JSON.parse(ev.data));
+      } catch (_) {
+        /* not JSON: ignore */
+      }
+    };
+    es.addEventListener('menu_update', json(onMenu));
+    es.addEventListener('presence', json(onPresence));
     es.addEventListener('heartbeat', kick);
     es.onerror = fail;
     return {
@@ -594,7 +926,7 @@
 
   let wsConn = null;
 
-  function openWS({ onConnected, onCart, onFail }) {
+  function openWS({ onConnected, onCart, onMenu, onPresence, onFail }) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${proto}//${location.host}/ws/cart/${S.tableId}?${streamQuery()}`);
     let connected = false;
@@ -621,7 +953,7 @@
     const cleanup = () => {
       clearTimeout(watchdog);
       clearInterval(hb);
-      while (waiting.length) waiting.shift().reject(new Error('连接已断开'));
+      while (waiting.length) waiting.shift().reject(new Error('连接已断开，请重试。'));
     };
     kick();
     ws.onmessage = (ev) => {
@@ -645,10 +977,17 @@
           onCart(m.data, { snapshot: firstCart });
           firstCart = false;
           break;
+        case 'menu_update':
+          onMenu(m.data);
+          break;
+        case 'presence':
+          onPresence(m.data);
+          break;
         case 'add_item_success':
         case 'update_quantity_success':
         case 'remove_item_success':
-        case 'clear_cart_success': {
+        case 'clear_cart_success':
+        case 'set_name_success': {
           const w = waiting.shift();
           if (w) w.resolve(m.data);
           else onCart(m.data, {});
@@ -656,8 +995,8 @@
         }
         case 'error': {
           const w = waiting.shift();
-          if (w) w.reject(new Error(m.message || '操作失败'));
-          else toastError(m.message || '操作失败');
+          if (w) w.reject(new Error(m.message || '操作失败，请重试。'));
+          else toastError(m.message || '操作失败，请重试。');
           break;
         }
         default: // heartbeat (pong) and anything newer: the watchdog was kicked, that's all
@@ -675,14 +1014,18 @@
       command(type, cuisineId, extra) {
         return new Promise((resolve, reject) => {
           const msg = { type };
-          if (type === 'add_item') msg.data = { cuisineId, quantity: extra.quantity, remark: extra.remark || null };
+          if (type === 'add_item') msg.data = { cuisineId, quantity: extra.quantity, remark: null }; // keeps the remark
           else if (type === 'update_quantity') msg.data = { cuisineId, quantity: extra.quantity };
-          else if (type === 'remove_item') msg.data = { cuisineId };
+          else if (type === 'update_remark') {
+            msg.type = 'update_quantity'; // remark only: no portion added (issue 11)
+            msg.data = { cuisineId, remark: extra.remark };
+          } else if (type === 'remove_item') msg.data = { cuisineId };
+          else if (type === 'set_name') msg.data = { name: extra.name };
           const w = { resolve, reject };
           const timer = setTimeout(() => {
             const i = waiting.indexOf(w);
             if (i >= 0) waiting.splice(i, 1);
-            reject(new Error('服务器没有回应'));
+            reject(new Error('服务器没有回应，请重试。'));
           }, WS_REPLY_TIMEOUT_MS);
           w.resolve = (v) => (clearTimeout(timer), resolve(v));
           w.reject = (e) => (clearTimeout(timer), reject(e));
@@ -699,10 +1042,11 @@
     return conn;
   }
 
-  function openPoll({ onConnected, onCart, onFail }) {
+  function openPoll({ onConnected, onCart, onMenu, onFail }) {
     let stopped = false;
     let timer = null;
     let connected = false;
+    let ticks = 0;
     const tick = async () => {
       if (stopped) return;
       const v = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
@@ -714,6 +1058,12 @@
           onConnected();
         }
         if (!data.notModified) onCart(data, {});
+        // no menu_update without a stream: read the menu again now and then
+        if (++ticks % POLL_MENU_EVERY === 0) {
+          const menu = await api('GET', `/store/order/menu/${S.tableId}`);
+          if (stopped) return;
+          onMenu(menu);
+        }
         timer = setTimeout(tick, document.hidden ? POLL_MS * 5 : POLL_MS);
       } catch (e) {
         if (stopped) return;
@@ -766,6 +1116,12 @@
       },
       onCart: (cart, opts) => {
         if (tag.gen === generation) applyCart(cart, opts);
+      },
+      onMenu: (menu) => {
+        if (tag.gen === generation) applyMenu(menu);
+      },
+      onPresence: (p) => {
+        if (tag.gen === generation) applyPresence(p);
       },
       onFail: (wasConnected) => {
         if (tag.gen === -1) {
@@ -852,7 +1208,7 @@
   }
 
   // ---------------------------------------------------------------------------------------
-  // transport toggle
+  // the transport: a debug parameter (?transport=sse|ws|poll), not something diners see
 
   function chooseTransport(t) {
     if (!['sse', 'ws', 'poll'].includes(t)) t = 'sse';
@@ -861,20 +1217,6 @@
     S.idx = 0;
     attempt = 0;
     failsHere = 0;
-    for (const b of document.querySelectorAll('.transport-toggle button')) b.setAttribute('aria-pressed', String(b.dataset.transport === t));
-  }
-
-  function onToggle(ev) {
-    const b = ev.target.closest('button[data-transport]');
-    if (!b || !S.tableId) return;
-    const t = b.dataset.transport;
-    if (t === S.preferred && S.transport === t) return;
-    chooseTransport(t);
-    const u = new URL(location.href);
-    if (t === 'sse') u.searchParams.delete('transport');
-    else u.searchParams.set('transport', t);
-    history.replaceState(null, '', u);
-    startLive();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -885,12 +1227,12 @@
     $('loading').hidden = false;
     document.body.classList.remove('has-fatal');
     if (tableParam === null || tableParam === '') {
-      fatal('缺少桌号', '请扫描餐桌上的二维码进入点餐页面(网址需要带上 ?table=桌号)。');
+      fatal('缺少桌号', '请扫描餐桌上的二维码进入点餐页面（网址需要带上 ?table=桌号）。');
       $('fatal-retry').hidden = true;
       return;
     }
     if (!/^[1-9]\d{0,9}$/.test(tableParam) || Number(tableParam) > 2147483647) {
-      fatal('桌号无效', `“${tableParam}”不是有效的桌号,请重新扫描餐桌上的二维码。`);
+      fatal('桌号无效', `“${tableParam}”不是有效的桌号，请重新扫描餐桌上的二维码。`);
       $('fatal-retry').hidden = true;
       return;
     }
@@ -901,41 +1243,47 @@
       [menu, cart] = await Promise.all([api('GET', `/store/order/menu/${S.tableId}`), api('GET', `/store/order/cart/${S.tableId}`)]);
     } catch (e) {
       if (e.status === 404) {
-        fatal('找不到这张餐桌', `桌号 ${S.tableId} 不存在,请重新扫描餐桌上的二维码。(${e.message})`);
+        fatal('找不到这张餐桌', `桌号 ${S.tableId} 不存在，请重新扫描餐桌上的二维码。`);
         $('fatal-retry').hidden = true;
       } else if (e.network) fatal('无法连接服务器', e.message);
       else fatal('服务器出错了', e.message);
       return;
     }
     if (!menu || !menu.table || !Array.isArray(menu.cuisines)) {
-      fatal('服务器出错了', '菜单数据不完整,请稍后重试。');
+      fatal('服务器出错了', '菜单数据不完整，请稍后重试。');
       return;
     }
-    S.table = menu.table;
-    S.menu = menu.cuisines;
     const tn = menu.table.tableNumber == null ? String(S.tableId) : String(menu.table.tableNumber);
     $('table-number').textContent = tn;
     document.title = `${tn} 桌 · 扫码点餐`;
     $('loading').hidden = true;
     $('menu').hidden = false;
-    $('cart').hidden = false;
     $('bottombar').hidden = false;
-    renderMenu();
+    applyMenu(menu, { first: true });
     applyCart(cart, { snapshot: true });
     startLive();
   }
 
-  document.querySelector('.transport-toggle').addEventListener('click', onToggle);
   $('fatal-retry').addEventListener('click', () => boot());
+  $('cart-open').addEventListener('click', () => ($('cart').hidden ? openCart() : closeCart()));
+  $('cart-close').addEventListener('click', closeCart);
+  $('drawer-backdrop').addEventListener('click', closeCart);
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !$('cart').hidden && !document.querySelector('dialog[open]')) closeCart();
+  });
   $('clear-cart').addEventListener('click', () => {
     const d = $('confirm-clear');
-    if (typeof d.showModal === 'function') {
-      d.returnValue = '';
-      d.showModal();
-    } else if (window.confirm('确定要清空购物车吗?')) mutate('clear_cart', null);
+    d.returnValue = '';
+    d.showModal();
   });
   $('confirm-clear').addEventListener('close', () => {
     if ($('confirm-clear').returnValue === 'ok') mutate('clear_cart', null);
+  });
+  $('my-name').addEventListener('click', openNameForm);
+  $('name-form').addEventListener('submit', saveName);
+  $('name-cancel').addEventListener('click', closeNameForm);
+  $('name-input').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') closeNameForm();
   });
   // Back from the background or the network: don't wait for the back-off timer.
   const wake = () => {

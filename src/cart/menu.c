@@ -51,6 +51,7 @@ static void cuisine_drop(void *p)
     tc_cuisine *c = p;
     free(c->cuisine_name);
     free(c->cuisine_image);
+    free(c->category);
 }
 
 void tc_menu_free(tc_menu *m)
@@ -106,6 +107,7 @@ void tc_menu_add_cuisine(tc_menu *m, const tc_cuisine *c)
     *d = *c;
     d->cuisine_name = tc_xstrdup(c->cuisine_name);
     d->cuisine_image = tc_xstrdup(c->cuisine_image);
+    d->category = tc_xstrdup(c->category);
 }
 
 /* All three record types start with their int32 id, so one set of helpers
@@ -341,6 +343,27 @@ static int get_price(json_t *obj, const char *path, tc_cents *out, tc_errmsg *er
     return 0;
 }
 
+/* The optional "category": absent, null or "" mean none. */
+static int get_category(json_t *jc, const char *path, char **out, tc_errmsg *err)
+{
+    json_t *v = json_object_get(jc, "category");
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_string(v))
+        return tc_errmsg_set(err, TC_EINVAL, "%s.category: must be a string or null", path);
+    const char *s = json_string_value(v);
+    size_t points = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20)
+            return tc_errmsg_set(err, TC_EINVAL, "%s.category: no control characters", path);
+        points += ((unsigned char)*p & 0xC0) != 0x80; /* jansson checked the UTF-8 */
+    }
+    if (points > TC_CATEGORY_MAX)
+        return tc_errmsg_set(err, TC_EINVAL, "%s.category: at most %d characters", path,
+                             TC_CATEGORY_MAX);
+    if (points > 0) *out = (char *)s; /* copied by the adder */
+    return 0;
+}
+
 static int parse_table(json_t *jt, const char *path, int32_t store_id, tc_menu *m, tc_errmsg *err)
 {
     if (!json_is_object(jt)) return tc_errmsg_set(err, TC_EINVAL, "%s: must be an object", path);
@@ -383,6 +406,8 @@ static int parse_cuisine(json_t *jc, const char *path, int32_t store_id, tc_menu
     }
 
     if ((rc = get_price(jc, path, &c.unit_price, err)) != 0) return rc;
+
+    if ((rc = get_category(jc, path, &c.category, err)) != 0) return rc;
 
     json_t *avail = json_object_get(jc, "available");
     if (avail != NULL) {
@@ -491,7 +516,12 @@ void tc_menu_cuisine_json(const tc_cuisine *c, bool with_store, tc_buf *out)
     tc_json_cstr_or_null(out, c->cuisine_image);
     tc_buf_append_str(out, ",\"unitPrice\":");
     tc_money_append(out, c->unit_price);
-    tc_buf_append_str(out, c->available ? ",\"available\":true}" : ",\"available\":false}");
+    tc_buf_append_str(out, c->available ? ",\"available\":true" : ",\"available\":false");
+    if (c->category != NULL) {
+        tc_buf_append_str(out, ",\"category\":");
+        tc_json_cstr_or_null(out, c->category);
+    }
+    tc_buf_append(out, "}", 1);
 }
 
 void tc_menu_table_json(const tc_menu *m, const tc_table *t, tc_buf *out)

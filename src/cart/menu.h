@@ -35,7 +35,11 @@ typedef struct {
     char *cuisine_image;  /* may be NULL */
     tc_cents unit_price;
     bool available;
+    char *category; /* may be NULL; beyond the seed: the page's menu section, e.g. "热菜" */
 } tc_cuisine;
+
+/* The longest category name a menu file may give, in code points. */
+#define TC_CATEGORY_MAX 16
 
 typedef struct tc_menu tc_menu;
 
@@ -52,7 +56,8 @@ void tc_menu_add_cuisine(tc_menu *m, const tc_cuisine *c);
 void tc_menu_freeze(tc_menu *m);
 
 /* Parses a menu file (SPEC §9): {"stores":[{storeId,name,tables[],cuisines[]}]}.
- * Cuisines may carry "available" (default true). Every id must be a positive
+ * Cuisines may carry "available" (default true) and "category" (a string of
+ * 1 to TC_CATEGORY_MAX code points, or null/"" for none). Every id must be a positive
  * 32-bit integer, names non-empty, cuisineType 1 or 2, unitPrice >= 0 with at
  * most two decimals, tableId/cuisineId unique across the file. On success
  * *out is a new frozen menu (caller frees) and 0 is returned; otherwise
@@ -74,14 +79,15 @@ size_t tc_menu_cuisine_count(const tc_menu *m);
 const tc_cuisine *tc_menu_cuisine_at(const tc_menu *m, size_t i);
 
 /* Appends one dish as JSON: {cuisineId[,storeId],cuisineName,cuisineType,
- * cuisineImage,unitPrice,available}, money with two decimals. storeId is
+ * cuisineImage,unitPrice,available[,category]}, money with two decimals;
+ * category only when the dish has one. storeId is
  * written when with_store (the menu endpoint); a menu file nests dishes under
  * their store and leaves it out. */
 void tc_menu_cuisine_json(const tc_cuisine *c, bool with_store, tc_buf *out);
 
 /* Appends the menu endpoint's data for one table (SPEC §3):
  * {"table":{"tableId":..,"tableNumber":..,"storeId":..},"cuisines":[ {cuisineId,storeId,
- * cuisineName,cuisineType,cuisineImage,unitPrice,available}, ... ]} with the
+ * cuisineName,cuisineType,cuisineImage,unitPrice,available[,category]}, ... ]} with the
  * table's store's dishes in id order, money with two decimals. */
 void tc_menu_table_json(const tc_menu *m, const tc_table *t, tc_buf *out);
 

@@ -57,7 +57,8 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " cuisine_type INTEGER NOT NULL,"
                                  " cuisine_image TEXT,"
                                  " unit_price_cents INTEGER NOT NULL,"
-                                 " available INTEGER NOT NULL);"
+                                 " available INTEGER NOT NULL,"
+                                 " category TEXT);"
                                  /* The cart is kept whole, as the JSON tc_cart_to_json writes: it
                                   * is always read and written whole, and version/updated_at are
                                   * columns too so an operator can query them without parsing. */
@@ -148,6 +149,23 @@ static int pragma_text(sq_store *q, const char *sql, char *out, size_t outlen)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A file written before dishes had a category gets the column (NULL for every
+ * dish). The schema version stays: older builds name their columns and never
+ * touch this one, so they still read and write such a file. */
+static int add_category_column(sq_store *q)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, "SELECT category FROM cuisines LIMIT 0", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    return sqlite3_exec(q->db, "ALTER TABLE cuisines ADD COLUMN category TEXT", NULL, NULL, NULL) ==
+                   SQLITE_OK
+               ? 0
+               : -1;
+}
+
 static int sq_setup(sq_store *q, tc_errmsg *err)
 {
     /* Single loop thread: a lock held by another process (a `menu import`)
@@ -176,6 +194,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
                              q->path, v, SCHEMA_VERSION);
     if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(q, err, "create schema");
+    if (add_category_column(q) != 0) return sq_fail(q, err, "add cuisines.category");
     char set_ver[40];
     snprintf(set_ver, sizeof set_ver, "PRAGMA user_version=%d", SCHEMA_VERSION);
     if (v < SCHEMA_VERSION && sqlite3_exec(q->db, set_ver, NULL, NULL, NULL) != SQLITE_OK)
@@ -205,11 +224,13 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
                         " table_number = excluded.table_number, store_id = excluded.store_id"},
         {&q->put_cuisine,
          "INSERT INTO cuisines (cuisine_id, store_id, cuisine_name, cuisine_type,"
-         " cuisine_image, unit_price_cents, available) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+         " cuisine_image, unit_price_cents, available, category)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
          " ON CONFLICT (cuisine_id) DO UPDATE SET store_id = excluded.store_id,"
          " cuisine_name = excluded.cuisine_name, cuisine_type = excluded.cuisine_type,"
          " cuisine_image = excluded.cuisine_image,"
-         " unit_price_cents = excluded.unit_price_cents, available = excluded.available"},
+         " unit_price_cents = excluded.unit_price_cents, available = excluded.available,"
+         " category = excluded.category"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
@@ -355,6 +376,7 @@ static int load_rows(sq_store *q, tc_menu *m, const char *sql, rows_kind kind)
             c.cuisine_image = (char *)col_text(st, 4);
             c.unit_price = (tc_cents)sqlite3_column_int64(st, 5);
             c.available = sqlite3_column_int(st, 6) != 0;
+            c.category = (char *)col_text(st, 7);
             ok = ok && c.unit_price >= 0 && c.unit_price <= TC_MONEY_MAX;
             if (ok) tc_menu_add_cuisine(m, &c);
         }
@@ -378,7 +400,7 @@ static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
         load_rows(q, m, "SELECT table_id, table_number, store_id FROM tables", ROWS_TABLES) == 0 &&
         load_rows(q, m,
                   "SELECT cuisine_id, store_id, cuisine_name, cuisine_type,"
-                  " cuisine_image, unit_price_cents, available FROM cuisines",
+                  " cuisine_image, unit_price_cents, available, category FROM cuisines",
                   ROWS_CUISINES) == 0;
     int rc = ok ? 0 : sq_fail(q, err, "load menu");
     sq_rollback(q);
@@ -431,6 +453,10 @@ static int import_rows(sq_store *q, const tc_menu *m, tc_errmsg *err)
             sqlite3_bind_null(st, 5);
         sqlite3_bind_int64(st, 6, c->unit_price);
         sqlite3_bind_int(st, 7, c->available ? 1 : 0);
+        if (c->category != NULL)
+            sqlite3_bind_text(st, 8, c->category, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8);
         ok = sq_exec(st) == 0;
     }
     if (ok && sq_exec(q->commit) == 0) return 0;

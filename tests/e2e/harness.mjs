@@ -1,6 +1,6 @@
 // Shared helpers for the browser tests: start the real tablecart binary, drive Debian's Chromium
 // through playwright-core, and wait for page states (never for fixed amounts of time).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,8 @@ export const REPO = path.resolve(HERE, '../..');
 export const BIN = process.env.TABLECART_BIN || path.join(REPO, 'build/tablecart');
 export const WEB = path.join(REPO, 'web');
 export const MENU = path.join(HERE, 'menu.json');
+/** The bundled demo menu, as `make run` shows it (categories, pictures in web/img). */
+export const DEMO_MENU = path.join(REPO, 'data/demo-menu.json');
 export const ARTIFACTS = path.join(HERE, 'artifacts');
 
 /** How long a change may take to show on another phone before a test gives up. */
@@ -31,8 +33,8 @@ const CHROMIUM_ARGS = [
 /** The real server on 127.0.0.1, a fresh SQLite database in a temp dir, our test menu. */
 export class Server {
   /**
-   * extraWeb: files (absolute paths) served next to web/ — the server then serves a temp copy of
-   * web/ with them added, so a test page is a real static file of the real server.
+   * extraWeb: files or folders (absolute paths) served next to web/ — the server then serves a
+   * temp copy of web/ with them added, so a test page is a real static file of the real server.
    */
   constructor({ menu = MENU, args = [], extraWeb = [] } = {}) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'tablecart-e2e-'));
@@ -40,7 +42,7 @@ export class Server {
     if (extraWeb.length) {
       this.web = path.join(this.dir, 'web');
       cpSync(WEB, this.web, { recursive: true });
-      for (const f of extraWeb) cpSync(f, path.join(this.web, path.basename(f)));
+      for (const f of extraWeb) cpSync(f, path.join(this.web, path.basename(f)), { recursive: true });
     }
     this.db = path.join(this.dir, 't.db');
     this.menu = menu;
@@ -130,6 +132,15 @@ export class Server {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * `tablecart menu import FILE` against this server's database while it runs (another process,
+   * as an operator would do it). Throws with the command's stderr if it fails.
+   */
+  importMenu(file) {
+    const p = spawnSync(BIN, ['menu', 'import', file, '--store', `sqlite:${this.db}`], { encoding: 'utf8', timeout: 20000 });
+    if (p.status !== 0) throw new Error(`menu import failed (${p.status}): ${p.stderr}`);
+  }
+
   /** Calls the REST API as some other diner (a phone we do not drive). */
   async api(method, p, body, headers = {}) {
     const init = { method, headers: { 'X-User-Id': '777', ...headers } };
@@ -212,6 +223,23 @@ export function waitCart(page, lines, timeout = LIVE_MS) {
     lines,
     { timeout }
   );
+}
+
+/** Opens the cart drawer from the bottom bar (its lines are only tappable while it is open). */
+export async function openCart(page) {
+  if (await page.isHidden('#cart')) await page.click('#cart-open');
+  await page.waitForSelector('#cart', { state: 'visible' });
+  await page.waitForFunction(() => document.getElementById('cart').getAnimations().length === 0); // risen
+}
+
+export async function closeCart(page) {
+  if (await page.isVisible('#cart')) await page.click('#cart-close');
+  await page.waitForSelector('#cart', { state: 'hidden' });
+}
+
+/** A cart line's remark as its in-place field shows it. */
+export function lineRemark(page, id) {
+  return page.locator(`#cart-items .cart-line[data-cuisine-id="${id}"] .remark-input`).inputValue();
 }
 
 export function lineText(page, id, sel) {

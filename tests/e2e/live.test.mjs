@@ -2,7 +2,7 @@
 // the clear-cart confirmation: all against the real server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitLine, waitCart, lineText, dish, shot, LIVE_MS } from './harness.mjs';
+import { Server, launch, diner, waitLine, waitCart, lineText, lineRemark, dish, openCart, closeCart, shot, LIVE_MS } from './harness.mjs';
 
 let server, browser, A, B, C;
 
@@ -20,40 +20,53 @@ after(async () => {
 test('the page shows the table, the menu by type, prices with two decimals, sold-out dishes', async () => {
   A = await diner(browser, server, { table: 123 });
   assert.equal(await A.textContent('#table-number'), 'A01');
-  assert.equal(await A.textContent('#conn-state'), '已连接');
-  assert.equal(await A.textContent('#transport-label'), 'SSE');
+  assert.equal(await A.textContent('#conn-state'), '已同步');
+  assert.equal(await A.evaluate(() => window.__tablecart.transport), 'sse');
+  // this menu file gives no categories: the sections are 单品 / 套餐 by cuisineType
   assert.deepEqual(await A.locator('#menu-groups .menu-group > h2').allTextContents(), ['单品', '套餐']);
-  assert.equal(await A.locator('#group-2 .dish').count(), 2);
+  assert.deepEqual(await A.locator('#menu-rail .rail-item').allTextContents(), ['单品', '套餐']);
+  assert.equal(await A.locator('.menu-group[data-category="套餐"] .dish').count(), 2);
   assert.equal(await dish(A, 1003).locator('.dish-price').textContent(), '¥22.50');
   assert.equal(await dish(A, 1001).locator('.dish-price').textContent(), '¥38.00');
   assert.equal(await dish(A, 1004).locator('.dish-price').textContent(), '¥2.05');
   // sold out: shown, marked, and its button is disabled
   const sold = dish(A, 1005);
   assert.match(await sold.textContent(), /已售罄/);
-  assert.equal(await sold.locator('.dish-controls button').isDisabled(), true);
+  assert.equal(await sold.locator('.stepper button').count(), 1);
+  assert.equal(await sold.locator('.stepper button').isDisabled(), true);
   // pictures that are missing or fail to load become the placeholder
   await A.waitForFunction(() =>
     [1001, 1002, 1003].every((id) => document.querySelector(`.dish[data-cuisine-id="${id}"] img`).src.endsWith('/img/placeholder.svg'))
   );
-  assert.equal(await A.textContent('#cart-empty'), '购物车还是空的,快去点菜吧');
+  assert.equal(await A.textContent('#cart-empty'), '购物车还是空的，快去点菜吧');
   assert.deepEqual(A.errors, []);
 });
 
-test('A adds a dish over HTTP, B (WebSocket mode) sees it live, with who added it', async () => {
-  B = await diner(browser, server, { table: 123, transport: 'ws' });
-  assert.equal(await B.textContent('#transport-label'), 'WebSocket');
+test('A adds a dish over HTTP, B (WebSocket mode) sees it live, with its remark', async () => {
+  B = await diner(browser, server, {
+    table: 123,
+    transport: 'ws',
+    setup: (page) => {
+      page.sent = [];
+      page.on('websocket', (ws) => ws.on('framesent', (f) => page.sent.push(String(f.payload))));
+    },
+  });
+  assert.equal(await B.evaluate(() => window.__tablecart.transport), 'ws');
   const aId = await A.evaluate(() => window.__tablecart.userId);
   const bId = await B.evaluate(() => window.__tablecart.userId);
   assert.notEqual(aId, bId);
 
-  await dish(A, 1001).locator('.dish-remark-toggle').click();
-  await dish(A, 1001).locator('.dish-remark-input').fill('少辣');
   await dish(A, 1001).getByRole('button', { name: '加入 宫保鸡丁' }).click();
   await waitLine(A, 1001, 1);
   await waitLine(B, 1001, 1);
-  assert.equal(await lineText(A, 1001, '.cart-line-who'), '我 点的');
-  assert.equal(await lineText(B, 1001, '.cart-line-who'), `用户 ${aId} 点的`);
-  assert.equal(await lineText(B, 1001, '.remark-text'), '少辣');
+  // a remark written with the seed's add (from another phone) shows in place on both pages
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1001, quantity: 1, remark: '少辣' });
+  await waitLine(B, 1001, 2);
+  await server.api('PUT', '/store/order/cart/update', { tableId: 123, cuisineId: 1001, quantity: 1 });
+  await waitLine(A, 1001, 1);
+  await waitLine(B, 1001, 1);
+  assert.equal(await lineRemark(B, 1001), '少辣');
+  assert.equal(await lineRemark(A, 1001), '少辣');
   assert.equal(await lineText(B, 1001, '.cart-line-subtotal'), '¥38.00');
   // B was told somebody else changed the cart
   await B.waitForFunction(() => window.__tablecart.notices >= 1);
@@ -62,26 +75,29 @@ test('A adds a dish over HTTP, B (WebSocket mode) sees it live, with who added i
 });
 
 test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a notice; no notice for own changes', async () => {
-  const sent = [];
-  B.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
-  // B's socket was opened before we listened: reconnect it by toggling, so we see its frames
-  await B.click('.transport-toggle button[data-transport="sse"]');
-  await B.click('.transport-toggle button[data-transport="ws"]');
-  await B.waitForFunction(() => window.__tablecart.transport === 'ws' && window.__tablecart.state === 'connected');
-
+  const sent = B.sent;
   const before = await A.evaluate(() => window.__tablecart.notices);
-  assert.equal(before, 0, 'A changed the cart itself: no 购物车已更新 for A');
+  await openCart(B);
+  // + in the cart adds one portion and keeps the remark: add_item with remark null
   await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
   await waitLine(B, 1001, 2);
   await waitLine(A, 1001, 2);
   assert.equal(await lineText(A, 1001, '.cart-line-subtotal'), '¥76.00');
   assert.equal(await A.textContent('#total-amount'), '76.00');
+  assert.equal(await lineRemark(A, 1001), '少辣');
   await A.waitForFunction((n) => window.__tablecart.notices === n + 1, before);
   const msgs = sent.map((s) => JSON.parse(s));
   assert.ok(
-    msgs.some((m) => m.type === 'update_quantity' && m.data.cuisineId === 1001 && m.data.quantity === 2),
-    'B sent update_quantity over the socket: ' + sent.join(' ')
+    msgs.some((m) => m.type === 'add_item' && m.data.cuisineId === 1001 && m.data.quantity === 1 && m.data.remark === null),
+    'B sent add_item without a remark over the socket: ' + sent.join(' ')
   );
+  // − sends update_quantity
+  await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-minus').click();
+  await waitLine(A, 1001, 1);
+  assert.ok(sent.some((s) => /"type":"update_quantity".*"quantity":1/.test(s)), sent.join(' '));
+  await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
+  await waitLine(A, 1001, 2);
+  await closeCart(B);
   const bNotices = await B.evaluate(() => window.__tablecart.notices);
 
   // B adds a set meal over the socket (add_item, seed §二.4.1 shape), A sees it within a second,
@@ -92,9 +108,7 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
   const latency = (await A.evaluate(() => window.__tablecart.renderedAt)) - t0;
   assert.ok(latency < 1000, `A showed B's change after ${latency} ms`);
   const bId = await B.evaluate(() => window.__tablecart.userId);
-  assert.equal(await lineText(A, 2002, '.cart-line-who'), `用户 ${bId} 点的`);
-  assert.equal(await lineText(B, 2002, '.cart-line-who'), '我 点的');
-  assert.ok(sent.some((s) => JSON.parse(s).type === 'add_item'));
+  assert.equal(bId, await B.evaluate(() => window.__tablecart.userId));
   // B's own socket changes answered with *_success: no notice for B
   assert.equal(await B.evaluate(() => window.__tablecart.notices), bNotices);
 
@@ -110,6 +124,7 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
   assert.equal(await B.textContent('#bar-amount'), '128.05');
 
   // B removes the set meal over the socket
+  await openCart(B);
   await B.locator('#cart-items .cart-line[data-cuisine-id="2002"] .btn-remove').click();
   await waitLine(A, 2002, 0);
   assert.ok(sent.some((s) => JSON.parse(s).type === 'remove_item'));
@@ -135,12 +150,19 @@ test('a third diner at another table sees none of it', async () => {
 });
 
 test('clearing the cart asks first; cancel keeps it, confirm empties it for everyone', async () => {
+  await openCart(A);
+  assert.equal((await A.textContent('#cart-totals')).replace(/\s+/g, ' ').trim(), '共 5 份，合计 ¥112.10'); // 2×38.00 + 2×2.05 + 32.00
   await A.click('#clear-cart');
+  assert.equal(
+    (await A.textContent('#confirm-clear p')).replace(/\s+/g, ''),
+    '确定要清空购物车吗？将清空本桌的购物车，同桌的人都会看到。'
+  );
   await A.waitForSelector('#confirm-clear[open]');
   await A.click('#confirm-clear-cancel');
   await A.waitForSelector('#confirm-clear', { state: 'hidden' });
   await waitCart(A, { 1001: 2, 1004: 2, 1002: 1 });
 
+  await openCart(B);
   await B.click('#clear-cart'); // B is on the WebSocket: clear_cart goes over the socket
   await B.waitForSelector('#confirm-clear[open]');
   await B.click('#confirm-clear-ok');
@@ -166,7 +188,14 @@ test('a server error is shown in plain words', async () => {
   // the old button's handler still holds cuisineId 1003 → PUT update → 404 from the server
   await A.evaluate(() => window.__stale.click());
   await A.waitForSelector('#toast-error:not([hidden])');
-  assert.match(await A.textContent('#toast-error'), /^操作失败:.+/);
+  // the server's own message, shown as it comes (the same request asked directly)
+  const res = await fetch(server.url + '/api/store/order/cart/update', {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json', 'X-User-Id': '5' },
+    body: JSON.stringify({ tableId: 123, cuisineId: 1003, quantity: 98 }),
+  });
+  assert.equal(res.status, 404);
+  assert.equal(await A.textContent('#toast-error'), (await res.json()).message);
 });
 
 test('in WebSocket mode the page sends a heartbeat every 30 s and gets pong', async () => {
@@ -196,6 +225,6 @@ test('in WebSocket mode the page sends a heartbeat every 30 s and gets pong', as
     await pong;
   }
   assert.equal(heartbeats.length, 2);
-  assert.equal(await W.textContent('#conn-state'), '已连接');
+  assert.equal(await W.textContent('#conn-state'), '已同步');
   await W.context().close();
 });

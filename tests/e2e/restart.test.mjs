@@ -2,7 +2,7 @@
 // (jittered back-off) and shows the cart as the database kept it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitConnected, waitCart, dish, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitCart, dish, openCart, shot } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -39,12 +39,12 @@ test('every page reconnects after a server restart and shows the right cart', as
       const el = document.getElementById('conn-state');
       return el?.dataset.state === 'disconnected' ? el.textContent : false;
     }, null, { timeout: 15000 });
-    assert.equal(await label.jsonValue(), '已断开');
+    assert.equal(await label.jsonValue(), '已断开，正在重连…');
   }
 
   await server.restart();
   for (const p of pages) await waitConnected(p, 30000);
-  for (const p of pages) assert.equal(await p.textContent('#conn-state'), '已连接');
+  for (const p of pages) assert.equal(await p.textContent('#conn-state'), '已同步');
   assert.equal(await sse.evaluate(() => window.__tablecart.transport), 'sse');
   assert.equal(await ws.evaluate(() => window.__tablecart.transport), 'ws');
   for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 1, 2001: 1 });
@@ -52,8 +52,10 @@ test('every page reconnects after a server restart and shows the right cart', as
   assert.equal(await sse.textContent('#total-amount'), '166.00');
 
   // the live channels really work again: changes from each transport reach the others
+  await openCart(ws);
   await ws.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
   for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 2, 2001: 1 });
+  await openCart(sse);
   await sse.locator('#cart-items .cart-line[data-cuisine-id="2001"] .btn-remove').click();
   for (const p of [sse, ws, poll]) await waitCart(p, { 1001: 2 });
   await waitCart(other, { 1004: 4 });

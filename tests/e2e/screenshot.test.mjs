@@ -1,15 +1,16 @@
-// A phone-sized screenshot with a few dishes in the shared cart, saved under artifacts/ (and, with
-// TABLECART_DOCS_SCREENSHOT=1, as docs/screenshot-phone.png for the documentation).
+// A phone-sized screenshot of the demo as shipped (data/demo-menu.json, its pictures), with a few
+// dishes in the shared cart, saved under artifacts/ (and, with TABLECART_DOCS_SCREENSHOT=1, as
+// docs/screenshot-phone.png for the README and docs/web.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { Server, launch, diner, waitCart, dish, ARTIFACTS, REPO } from './harness.mjs';
+import { Server, launch, diner, waitCart, dish, ARTIFACTS, REPO, DEMO_MENU } from './harness.mjs';
 
 let server, browser;
 
 before(async () => {
-  server = await new Server().start();
+  server = await new Server({ menu: DEMO_MENU }).start();
   browser = await launch();
 });
 
@@ -18,27 +19,23 @@ after(async () => {
   await server?.close();
 });
 
-test('phone screenshot (390×844) with a few dishes in the cart', async () => {
+test('phone screenshot (390×844) of the demo menu with a few dishes in the cart', async () => {
   // somebody else at the table already ordered two things
-  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 2001, quantity: 1 }, { 'X-User-Phone': '13800138000', 'X-User-Id': '100' });
-  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1004, quantity: 3 }, { 'X-User-Id': '100', 'X-User-Phone': '13800138000' });
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1015, quantity: 1 }, { 'X-User-Id': '100' });
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1013, quantity: 2, remark: '一碗少饭' }, { 'X-User-Id': '100' });
   const page = await diner(browser, server, { table: 123 });
-  await dish(page, 1001).locator('.dish-remark-toggle').click();
-  await dish(page, 1001).locator('.dish-remark-input').fill('少辣,不要花生');
-  await dish(page, 1001).locator('.btn-add').click();
-  await waitCart(page, { 2001: 1, 1004: 3, 1001: 1 });
+  await dish(page, 1001).getByRole('button', { name: '加入 宫保鸡丁' }).click();
+  await waitCart(page, { 1015: 1, 1013: 2, 1001: 1 });
   await dish(page, 1001).locator('.btn-plus').click();
-  await waitCart(page, { 2001: 1, 1004: 3, 1001: 2 });
-  await page.waitForFunction(() => [...document.images].every((i) => i.complete));
-  // show the cart, with the end of the menu above it
-  await page.evaluate(() => {
-    const cart = document.getElementById('cart');
-    window.scrollTo({ top: cart.getBoundingClientRect().bottom + window.scrollY - window.innerHeight + 72, behavior: 'instant' });
-  });
-  await page.waitForFunction(() => window.scrollY > 0);
+  await waitCart(page, { 1015: 1, 1013: 2, 1001: 2 });
+  // every picture on screen has loaded (the ones below are lazy)
+  await page.waitForFunction(() =>
+    [...document.images].every((i) => i.getBoundingClientRect().top > innerHeight || (i.complete && i.naturalWidth > 0))
+  );
   await page.waitForFunction(() => document.getElementById('notice').hidden);
   const file = path.join(ARTIFACTS, 'screenshot-phone.png');
   await page.screenshot({ path: file });
-  assert.equal(await page.textContent('#total-amount'), '210.15'); // 128.00 + 3×2.05 + 2×38.00
+  assert.equal(await page.textContent('#bar-amount'), '92.00'); // 12.00 + 2×2.00 + 2×38.00
+  assert.equal(await page.textContent('#bar-quantity'), '5');
   if (process.env.TABLECART_DOCS_SCREENSHOT === '1') copyFileSync(file, path.join(REPO, 'docs/screenshot-phone.png'));
 });

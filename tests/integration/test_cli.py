@@ -163,6 +163,32 @@ def test_menu_import_upserts(tmp_path, start_server):
         (7001, "15.00"), (7002, "50.00"), (7003, "3.30")]
 
 
+def test_menu_category_kept_and_old_file_migrated(tmp_path, start_server):
+    # a database written before dishes had a category (the cuisines table without the column)
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(str(db))
+    con.executescript(
+        "CREATE TABLE cuisines (cuisine_id INTEGER PRIMARY KEY, store_id INTEGER NOT NULL,"
+        " cuisine_name TEXT NOT NULL, cuisine_type INTEGER NOT NULL, cuisine_image TEXT,"
+        " unit_price_cents INTEGER NOT NULL, available INTEGER NOT NULL);"
+        "INSERT INTO cuisines VALUES (7009, 7, '旧菜', 1, NULL, 500, 1);"
+        "PRAGMA user_version=2;")
+    con.close()
+    f = tmp_path / "m.json"
+    f.write_text(small_menu(extra_dishes=['{"cuisineId": 7003, "cuisineName": "拍黄瓜", '
+                                          '"cuisineType": 1, "unitPrice": 12, "category": "凉菜"}']),
+                 encoding="utf-8")
+    p = import_menu(f, db)
+    assert p.returncode == 0, p.stderr
+    s = start_server(db=db, menu=None)
+    r = s.request("GET", "/store/order/menu/700")
+    raw = r.content.decode()
+    assert '"unitPrice":12.00,"available":true,"category":"凉菜"}' in raw
+    dishes = {c["cuisineId"]: c for c in envelope(r)["cuisines"]}
+    assert "category" not in dishes[7001] and "category" not in dishes[7009]
+    assert dishes[7009]["cuisineName"] == "旧菜"
+
+
 BAD_MENUS = {
     "bad-json": ('{"stores": [', None),
     "price-3-decimals": (small_menu(extra_dishes=[

@@ -144,11 +144,12 @@ def test_seed_eventsource_flow(start_server):
         es.close()
 
 
-# seed §二 4.2, the cart_update example, field by field
+# seed §二 4.2, the cart_update example, field by field (but for cuisineImage: the demo menu
+# ships its own picture instead of the manual's example.com address)
 SEED_CART = json.loads("""{
     "tableId": 123, "tableNumber": "A01", "storeId": 1,
     "items": [{"cuisineId": 1001, "cuisineName": "宫保鸡丁", "cuisineType": 1,
-               "cuisineImage": "https://example.com/image.jpg", "unitPrice": 38.00, "quantity": 2,
+               "cuisineImage": "/img/gongbao-jiding.svg", "unitPrice": 38.00, "quantity": 2,
                "subtotalAmount": 76.00, "addUserId": 100, "addUserPhone": "13800138000",
                "remark": "不要花生"}],
     "totalAmount": 76.00, "totalQuantity": 2}""", parse_float=lambda s: s)

@@ -26,20 +26,20 @@ static tc_menu *make_menu(void)
     tc_menu_add_table(m, &t2);
     tc_menu_add_table(m, &t3);
     tc_cuisine dishes[] = {
-        {1001, 1, "宫保鸡丁", 1, "https://example.com/image.jpg", 3800, true},
-        {1002, 1, "米饭", 1, NULL, 10, true},
-        {1003, 1, "Tea", 1, NULL, 10, true},
-        {1004, 1, "Cola", 1, NULL, 10, true},
-        {1005, 1, "夫妻肺片", 1, NULL, 3600, false},
-        {1006, 1, "Gold", 1, NULL, 9999999999, true},
-        {2001, 1, "双人套餐", 2, "https://example.com/set.jpg", 12850, true},
-        {3001, 2, "Noodles", 1, NULL, 1900, true},
+        {1001, 1, "宫保鸡丁", 1, "https://example.com/image.jpg", 3800, true, NULL},
+        {1002, 1, "米饭", 1, NULL, 10, true, NULL},
+        {1003, 1, "Tea", 1, NULL, 10, true, NULL},
+        {1004, 1, "Cola", 1, NULL, 10, true, NULL},
+        {1005, 1, "夫妻肺片", 1, NULL, 3600, false, NULL},
+        {1006, 1, "Gold", 1, NULL, 9999999999, true, NULL},
+        {2001, 1, "双人套餐", 2, "https://example.com/set.jpg", 12850, true, NULL},
+        {3001, 2, "Noodles", 1, NULL, 1900, true, NULL},
     };
     for (size_t i = 0; i < sizeof dishes / sizeof dishes[0]; i++)
         tc_menu_add_cuisine(m, &dishes[i]);
     /* 120 cheap dishes for the line limit. */
     for (int32_t id = 5000; id < 5120; id++) {
-        tc_cuisine c = {id, 1, "Dim sum", 1, NULL, 100, true};
+        tc_cuisine c = {id, 1, "Dim sum", 1, NULL, 100, true, NULL};
         tc_menu_add_cuisine(m, &c);
     }
     tc_menu_freeze(m);

@@ -252,7 +252,8 @@ static void test_builder_later_wins(void **state)
     for (int round = 0; round < 2; round++) {
         for (int32_t id = 50; id >= 1; id--) {
             snprintf(name, sizeof name, "d%d-%d", (int)id, round);
-            tc_cuisine c = {id, 1, name, 1, round ? NULL : name, id * 100, round == 1};
+            tc_cuisine c = {
+                id, 1, name, 1, round ? NULL : name, id * 100, round == 1, round ? NULL : "凉菜"};
             tc_menu_add_cuisine(m, &c);
         }
     }
@@ -274,6 +275,7 @@ static void test_builder_later_wins(void **state)
         snprintf(name, sizeof name, "d%d-1", (int)i + 1);
         assert_string_equal(c->cuisine_name, name);
         assert_null(c->cuisine_image);
+        assert_null(c->category); /* round 0's 凉菜 is replaced too */
         assert_true(c->available);
         assert_ptr_equal(tc_menu_cuisine(m, c->cuisine_id), c);
     }
@@ -310,6 +312,44 @@ static void test_table_json(void **state)
     tc_menu_free(m);
 }
 
+/* "category" (beyond the seed): optional, kept, written last and only when set. */
+static void test_category(void **state)
+{
+    (void)state;
+    tc_menu *m = parse_ok(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"凉菜\"")));
+    assert_null(tc_menu_cuisine(m, 1)->category);
+    assert_string_equal(tc_menu_cuisine(m, 2)->category, "凉菜");
+    tc_buf b = TC_BUF_INIT;
+    tc_menu_cuisine_json(tc_menu_cuisine(m, 2), true, &b);
+    assert_string_equal(tc_buf_cstr(&b), "{\"cuisineId\":2,\"storeId\":1,\"cuisineName\":\"b\","
+                                         "\"cuisineType\":1,\"cuisineImage\":null,"
+                                         "\"unitPrice\":1.00,\"available\":true,"
+                                         "\"category\":\"凉菜\"}");
+    tc_buf_reset(&b);
+    tc_menu_cuisine_json(tc_menu_cuisine(m, 1), false, &b);
+    assert_null(strstr(tc_buf_cstr(&b), "category"));
+    tc_buf_free(&b);
+    tc_menu_free(m);
+    /* null and "" mean none; 16 code points is the most */
+    m = parse_ok(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"\"")));
+    assert_null(tc_menu_cuisine(m, 2)->category);
+    tc_menu_free(m);
+    m = parse_ok(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":null")));
+    assert_null(tc_menu_cuisine(m, 2)->category);
+    tc_menu_free(m);
+    m = parse_ok(
+        ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"一二三四五六七八九十一二三四五六\"")));
+    assert_string_equal(tc_menu_cuisine(m, 2)->category, "一二三四五六七八九十一二三四五六");
+    tc_menu_free(m);
+    parse_bad(
+        ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"一二三四五六七八九十一二三四五六七\"")),
+        "stores[0].cuisines[1].category: at most 16 characters");
+    parse_bad(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":3")),
+              "stores[0].cuisines[1].category: must be a string or null");
+    parse_bad(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"a\\tb\"")),
+              "stores[0].cuisines[1].category: no control characters");
+}
+
 /* The bundled demo menu parses and holds what SPEC §9 promises. The test runs
  * from the repository root (make does). */
 static void test_demo_menu_file(void **state)
@@ -337,24 +377,41 @@ static void test_demo_menu_file(void **state)
     assert_string_equal(c->cuisine_name, "宫保鸡丁");
     assert_int_equal(c->unit_price, 3800);
     assert_int_equal(c->cuisine_type, 1);
-    assert_string_equal(c->cuisine_image, "https://example.com/image.jpg");
+    assert_string_equal(c->cuisine_image, "/img/gongbao-jiding.svg");
+    assert_string_equal(c->category, "热菜");
 
-    size_t dishes = 0, sets = 0, sold_out = 0, no_image = 0, cents = 0;
+    /* Every dish has a category and a picture shipped in web/img (no outside URL). */
+    const char *cats[16];
+    size_t ncats = 0, dishes = 0, sets = 0, sold_out = 0, cents = 0;
     for (size_t i = 0; i < tc_menu_cuisine_count(m); i++) {
         c = tc_menu_cuisine_at(m, i);
+        assert_non_null(c->category);
+        assert_non_null(c->cuisine_image);
+        assert_int_equal(strncmp(c->cuisine_image, "/img/", 5), 0);
+        char file[256];
+        snprintf(file, sizeof file, "web%s", c->cuisine_image);
+        FILE *img = fopen(file, "rb");
+        if (img == NULL) {
+            snprintf(file, sizeof file, "../web%s", c->cuisine_image);
+            img = fopen(file, "rb");
+        }
+        assert_non_null(img);
+        fclose(img);
         if (c->store_id != 1) continue;
         dishes++;
         sets += c->cuisine_type == 2;
         sold_out += !c->available;
-        no_image += c->cuisine_image == NULL;
         cents += c->unit_price % 100 != 0;
-        if (c->cuisine_image) assert_int_equal(strncmp(c->cuisine_image, "https://", 8), 0);
+        size_t k = 0;
+        while (k < ncats && strcmp(cats[k], c->category) != 0)
+            k++;
+        if (k == ncats && ncats < 16) cats[ncats++] = c->category;
     }
     assert_true(dishes >= 14);
     assert_true(sets >= 1);
     assert_true(sold_out >= 1);
-    assert_true(no_image >= 1);
     assert_true(cents >= 1);
+    assert_true(ncats >= 5);
     tc_menu_free(m);
 }
 
@@ -365,7 +422,7 @@ int main(void)
         cmocka_unit_test(test_cuisine_errors),       cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_invalid_utf8_in_file), cmocka_unit_test(test_empty_and_optional),
         cmocka_unit_test(test_builder_later_wins),   cmocka_unit_test(test_table_json),
-        cmocka_unit_test(test_demo_menu_file),
+        cmocka_unit_test(test_demo_menu_file),       cmocka_unit_test(test_category),
     };
     return cmocka_run_group_tests_name("menu", tests, NULL, NULL);
 }

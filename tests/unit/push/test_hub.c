@@ -27,8 +27,8 @@ static tc_menu *make_menu(void)
     tc_menu_add_table(m, &t1);
     tc_menu_add_table(m, &t2);
     tc_menu_add_table(m, &t3);
-    tc_cuisine c1 = {1001, 1, "宫保鸡丁", 1, "https://example.com/image.jpg", 3800, true};
-    tc_cuisine c2 = {3001, 2, "Noodles", 1, NULL, 1900, true};
+    tc_cuisine c1 = {1001, 1, "宫保鸡丁", 1, "https://example.com/image.jpg", 3800, true, NULL};
+    tc_cuisine c2 = {3001, 2, "Noodles", 1, NULL, 1900, true, NULL};
     tc_menu_add_cuisine(m, &c1);
     tc_menu_add_cuisine(m, &c2);
     tc_menu_freeze(m);
@@ -568,7 +568,7 @@ static void test_many_tables(void **state)
         tc_table t = {i + 1, num, 1};
         tc_menu_add_table(m, &t);
     }
-    tc_cuisine c = {1001, 1, "Rice", 1, NULL, 100, true};
+    tc_cuisine c = {1001, 1, "Rice", 1, NULL, 100, true, NULL};
     tc_menu_add_cuisine(m, &c);
     tc_menu_freeze(m);
 
