@@ -32,13 +32,13 @@
 #define MAX_TABLE_LINKS 20
 /* The config counts seconds; the HTTP layer's deadlines are milliseconds. */
 #define MS_PER_S 1000ull
-#define NS_PER_MS 1e6
 /* An access log line shows at most this much of a request target. */
 #define MAX_LOGGED_TARGET 512
 
 typedef struct {
     tc_app app;
     uv_signal_t sigterm, sigint, sighup;
+    uv_check_t log_flush; /* writes the turn's buffered log lines */
     tc_live *live;
 } server_main;
 
@@ -76,13 +76,36 @@ static void on_answer(void *ctx, const tc_http_answer *a)
 {
     tc_app *app = ctx;
     tc_metrics_count_answer(app->metrics, a->method_bit, a->status);
-    if (!app->cfg->access_log || !tc_log_enabled(TC_LOG_INFO)) return;
-    char client[64];
+    if (!app->cfg->access_log) return;
+    tc_buf *b = tc_log_begin(TC_LOG_INFO);
+    if (b == NULL) return;
+    /* Built without printf and written once per loop turn: this runs for
+     * every change made over REST. */
+    char client[64], target[MAX_LOGGED_TARGET + 16];
     tc_addr_str(tc_conn_client(a->conn), client, sizeof client);
-    tc_log_info("access %s %s %.*s %d %zuB %.3fms", client, a->method,
-                (int)(a->target.len < MAX_LOGGED_TARGET ? a->target.len : MAX_LOGGED_TARGET),
-                a->target.len ? a->target.base : "-", a->status, a->bytes,
-                (double)a->duration_ns / NS_PER_MS);
+    size_t tlen =
+        a->target.len ? tc_log_redact(a->target.base, a->target.len, target, sizeof target) : 0;
+    tc_buf_append_str(b, "access ");
+    tc_buf_append_str(b, client);
+    tc_buf_append(b, " ", 1);
+    tc_buf_append_str(b, a->method);
+    tc_buf_append(b, " ", 1);
+    if (tlen)
+        tc_buf_append(b, target, tlen);
+    else
+        tc_buf_append(b, "-", 1);
+    tc_buf_append(b, " ", 1);
+    tc_buf_append_dec(b, a->status);
+    tc_buf_append(b, " ", 1);
+    tc_buf_append_udec(b, a->bytes);
+    tc_buf_append(b, "B ", 2);
+    uint64_t us = a->duration_ns / 1000;
+    tc_buf_append_udec(b, us / 1000);
+    char frac[5] = {'.', (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
+                    (char)('0' + us % 10), 'm'};
+    tc_buf_append(b, frac, sizeof frac);
+    tc_buf_append(b, "s", 1);
+    tc_log_end(b);
 }
 
 static void on_delivered(void *ctx, uint64_t latency_ns)
@@ -90,9 +113,16 @@ static void on_delivered(void *ctx, uint64_t latency_ns)
     tc_metrics_observe_delivery(ctx, latency_ns);
 }
 
+static void on_log_flush(uv_check_t *h)
+{
+    (void)h;
+    tc_log_flush();
+}
+
 static void on_shutdown_done(void *ctx)
 {
     server_main *m = ctx;
+    uv_close((uv_handle_t *)&m->log_flush, NULL);
     tc_live_stop(m->live);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
@@ -294,8 +324,12 @@ int tc_cli_serve(const tc_config *cfg)
     uv_signal_start(&m.sigterm, on_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_signal, SIGINT);
     uv_signal_start(&m.sighup, on_sighup, SIGHUP);
+    uv_check_init(app->loop, &m.log_flush);
+    uv_check_start(&m.log_flush, on_log_flush);
+    uv_unref((uv_handle_t *)&m.log_flush);
 
     uv_run(app->loop, UV_RUN_DEFAULT);
+    tc_log_flush();
 
     /* Every connection and the store are closed; what was acknowledged is
      * committed. */

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/buf.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,8 +9,10 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum tc_log_level min_level = TC_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void tc_log_set_level(enum tc_log_level level)
 {
@@ -101,8 +105,8 @@ size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap)
 
 void tc_log(enum tc_log_level level, const char *fmt, ...)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
     if (level < min_level) return;
+    tc_log_flush(); /* buffered lines come first */
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -110,7 +114,7 @@ void tc_log(enum tc_log_level level, const char *fmt, ...)
     char line[1024], msg[1024];
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (long)(tv.tv_usec / 1000), names[level]);
+                     (long)(tv.tv_usec / 1000), level_names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -121,4 +125,54 @@ void tc_log(enum tc_log_level level, const char *fmt, ...)
     if (n > 0 && (size_t)n < sizeof line)
         tc_log_redact(msg, (size_t)m, line + n, sizeof line - (size_t)n);
     fprintf(stderr, "%s\n", line);
+}
+
+/* ===== buffered lines =========================================================== */
+
+/* Written once it holds this much, or at the end of the loop turn. */
+#define FLUSH_AT 16384
+
+static tc_buf pending;
+/* "YYYY-MM-DDTHH:MM:SS." of the second last formatted, and that second. */
+static char second_text[24];
+static size_t second_len;
+static time_t second_of = -1;
+
+tc_buf *tc_log_begin(enum tc_log_level level)
+{
+    if (level < min_level) return NULL;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (tv.tv_sec != second_of) {
+        /* once a second, not per line */
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        second_len = strftime(second_text, sizeof second_text, "%Y-%m-%dT%H:%M:%S.", &tm);
+        second_of = tv.tv_sec;
+    }
+    tc_buf_append(&pending, second_text, second_len);
+    long ms = (long)(tv.tv_usec / 1000);
+    char tail[3] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)};
+    tc_buf_append(&pending, tail, sizeof tail);
+    tc_buf_append_str(&pending, "Z ");
+    tc_buf_append_str(&pending, level_names[level]);
+    tc_buf_append(&pending, " ", 1);
+    return &pending;
+}
+
+void tc_log_end(tc_buf *b)
+{
+    tc_buf_append(b, "\n", 1);
+    if (b->len >= FLUSH_AT) tc_log_flush();
+}
+
+void tc_log_flush(void)
+{
+    size_t off = 0;
+    while (off < pending.len) {
+        ssize_t n = write(STDERR_FILENO, pending.base + off, pending.len - off);
+        if (n <= 0) break; /* stderr gone: drop the lines, never block the loop on it */
+        off += (size_t)n;
+    }
+    pending.len = 0;
 }

@@ -2,6 +2,8 @@
 #ifndef TC_CORE_LOG_H
 #define TC_CORE_LOG_H
 
+#include "core/buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,6 +22,20 @@ void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format
  * "Bearer " and "Authorization:", and any JWT-shaped run (eyJ….….…).
  * I/O-free. Returns the length written. */
 size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap);
+
+/* Lines written on every request (the access log) go through a buffer
+ * instead: built without printf and written with one write(2) per loop turn
+ * (the server calls tc_log_flush after each turn, and at exit). Loop thread
+ * only; a crash loses at most the last turn's buffered lines. Usage:
+ *     tc_buf *b = tc_log_begin(TC_LOG_INFO);   NULL: the level is off
+ *     if (b) { tc_buf_append(b, ...); tc_log_end(b); }
+ * Whatever is appended must hold no secret: pass request targets through
+ * tc_log_redact first. */
+tc_buf *tc_log_begin(enum tc_log_level level);
+/* Ends the line begun by tc_log_begin; writes the buffer once it is large. */
+void tc_log_end(tc_buf *b);
+/* Writes every buffered line (cheap when there is none). */
+void tc_log_flush(void);
 
 #define tc_log_debug(...) tc_log(TC_LOG_DEBUG, __VA_ARGS__)
 #define tc_log_info(...) tc_log(TC_LOG_INFO, __VA_ARGS__)

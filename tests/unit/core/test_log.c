@@ -1,5 +1,7 @@
 /* test_log.c — tc_log_redact: no token (query value, Authorization, any
- * JWT) ever reaches a log line; everything else is copied as it is. */
+ * JWT) ever reaches a log line; everything else is copied as it is. And the
+ * buffered lines: nothing is written before tc_log_flush, then every line in
+ * order, after an immediate line flushes what was buffered first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +10,10 @@
 
 #include "core/log.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JWT                                                                                        \
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VySWQiOjEwMCwiZXhwIjoxfQ."                         \
@@ -76,12 +81,107 @@ static void test_truncates_to_fit(void **state)
     assert_string_equal(out, "");
 }
 
+/* Runs with stderr sent to a temporary file; returns what was written. */
+static int saved_stderr = -1;
+static FILE *capture;
+
+static void capture_start(void)
+{
+    fflush(stderr);
+    capture = tmpfile();
+    assert_non_null(capture);
+    saved_stderr = dup(STDERR_FILENO);
+    assert_int_equal(dup2(fileno(capture), STDERR_FILENO), STDERR_FILENO);
+}
+
+static char *captured(void)
+{
+    fflush(stderr);
+    fseek(capture, 0, SEEK_END);
+    long n = ftell(capture);
+    rewind(capture);
+    char *text = calloc(1, (size_t)n + 1);
+    assert_int_equal(fread(text, 1, (size_t)n, capture), (size_t)n);
+    return text;
+}
+
+static void capture_end(void)
+{
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    fclose(capture);
+}
+
+/* The line's text after "<time> " (the timestamp's shape is checked). */
+static const char *after_time(const char *line)
+{
+    /* 2026-11-30T12:00:00.123Z */
+    assert_true(strlen(line) > 25);
+    assert_int_equal(line[4], '-');
+    assert_int_equal(line[10], 'T');
+    assert_int_equal(line[19], '.');
+    assert_int_equal(line[23], 'Z');
+    assert_int_equal(line[24], ' ');
+    return line + 25;
+}
+
+static void test_buffered_lines_wait_for_flush(void **state)
+{
+    (void)state;
+    capture_start();
+    tc_buf *b = tc_log_begin(TC_LOG_INFO);
+    assert_non_null(b);
+    tc_buf_append_str(b, "access one");
+    tc_log_end(b);
+    b = tc_log_begin(TC_LOG_WARN);
+    tc_buf_append_str(b, "access two");
+    tc_log_end(b);
+    assert_null(tc_log_begin(TC_LOG_DEBUG)); /* below the level: nothing built */
+    char *text = captured();
+    assert_string_equal(text, ""); /* nothing before the flush */
+    free(text);
+    tc_log_info("immediate %d", 3); /* flushes the buffered lines first */
+    text = captured();
+    capture_end();
+    char *l1 = text, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    assert_memory_equal(after_time(l1), "info access one\n", 16);
+    assert_memory_equal(after_time(l2), "warn access two\n", 16);
+    assert_string_equal(after_time(l3), "info immediate 3\n");
+    free(text);
+}
+
+static void test_flush_writes_everything_once(void **state)
+{
+    (void)state;
+    capture_start();
+    for (int i = 0; i < 2000; i++) { /* past the 16 KiB threshold: written on the way */
+        tc_buf *b = tc_log_begin(TC_LOG_ERROR);
+        tc_buf_append_str(b, "x");
+        tc_log_end(b);
+    }
+    tc_log_flush();
+    tc_log_flush(); /* nothing left: writes nothing */
+    char *text = captured();
+    capture_end();
+    size_t lines = 0;
+    for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 2000);
+    assert_int_equal(strlen(text), 2000 * strlen("2026-11-30T12:00:00.123Z error x\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_query_tokens),     cmocka_unit_test(test_authorization_and_bearer),
-        cmocka_unit_test(test_any_jwt),          cmocka_unit_test(test_everything_else_copied),
+        cmocka_unit_test(test_query_tokens),
+        cmocka_unit_test(test_authorization_and_bearer),
+        cmocka_unit_test(test_any_jwt),
+        cmocka_unit_test(test_everything_else_copied),
         cmocka_unit_test(test_truncates_to_fit),
+        cmocka_unit_test(test_buffered_lines_wait_for_flush),
+        cmocka_unit_test(test_flush_writes_everything_once),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
