@@ -74,11 +74,14 @@ test('the seed\'s SSE and WebSocket clients receive connected and cart_update fr
   );
   for (const k of ['cuisineImage', 'addUserId', 'addUserPhone', 'remark']) assert.ok(k in cart.items[0], k);
 
-  // the seed's own WebSocket functions change the cart: the sender gets *_success, SSE sees it
+  // the seed's own WebSocket functions change the cart: the sender gets *_success, SSE sees it.
+  // The *_success answer and the cart_update broadcast are separate messages: wait for the log line.
+  const logged = (text) => page.waitForEvent('console', { predicate: (m) => m.text() === text, timeout: LIVE_MS });
+  const added = logged('添加商品成功');
   await page.evaluate(() => addItem(1002, 1, '微辣'));
   await has('ws', "c.items.some(i => i.cuisineId === 1002 && i.quantity === 1 && i.remark === '微辣')");
   await has('sse', "c.items.some(i => i.cuisineId === 1002)");
-  assert.ok(logs.includes('添加商品成功'), logs.join('\n'));
+  await added;
   await page.evaluate(() => updateQuantity(1002, 3));
   await has('sse', "c.items.some(i => i.cuisineId === 1002 && i.quantity === 3)");
   await page.evaluate(() => removeItem(1001));
@@ -86,10 +89,11 @@ test('the seed\'s SSE and WebSocket clients receive connected and cart_update fr
   const pong = page.waitForEvent('console', { predicate: (m) => m.text() === '收到心跳', timeout: LIVE_MS });
   await page.evaluate(() => sendHeartbeat());
   await pong;
+  const cleared = logged('清空购物车成功');
   await page.evaluate(() => clearCart());
   await has('sse', 'c.items.length === 0 && c.totalQuantity === 0');
   await has('ws', 'c.items.length === 0');
-  assert.ok(logs.includes('清空购物车成功'));
+  await cleared;
   // an invalid message gets an error answer through the seed's showError, socket stays open
   await page.evaluate(() => updateQuantity(1002, 1000));
   await page.waitForFunction(() => window.__seed.errors.length > 0, null, { timeout: LIVE_MS });
