@@ -134,8 +134,9 @@ static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const c
 int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why)
 {
     tc_server *s = c->srv;
-    tc_addr client;
-    tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &c->peer, &client);
+    tc_addr peer, client;
+    tc_conn_peer_addr(c, &peer);
+    tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &peer, &client);
     bool first = !c->attributed;
     if (!first && tc_addr_eq(&client, &c->client)) return 0;
     c->attributed = 1;
@@ -163,7 +164,7 @@ static void on_idle(uv_idle_t *h);
 
 bool tc_conn_spend(tc_conn *c)
 {
-    tc_server *s = c->srv;
+    const tc_server *s = c->srv;
     if (c->turn != s->turn) {
         c->turn = s->turn;
         c->spent = 0;
@@ -178,14 +179,13 @@ void tc_conn_defer(tc_conn *c)
     tc_server *s = c->srv;
     tc_conn_pause(c);
     if (c->deferred || c->closing) return;
+    if (s->n_ready == s->cap_ready) {
+        s->cap_ready = s->cap_ready ? 2 * s->cap_ready : 16;
+        s->ready = tc_xrealloc(s->ready, s->cap_ready * sizeof *s->ready);
+    }
     c->deferred = 1;
     tc_conn_ref(c);
-    c->ready_next = NULL;
-    if (s->ready_tail)
-        s->ready_tail->ready_next = c;
-    else
-        s->ready_head = c;
-    s->ready_tail = c;
+    s->ready[s->n_ready++] = c;
     /* An active idle handle also makes the next poll return at once. */
     uv_idle_start(&s->idle, on_idle);
 }
@@ -202,12 +202,14 @@ static void on_check(uv_check_t *h)
 static void on_idle(uv_idle_t *h)
 {
     tc_server *s = h->data;
-    tc_conn *c = s->ready_head;
-    s->ready_head = s->ready_tail = NULL;
+    /* Connections deferred while these run go into a new vector. */
+    tc_conn **ready = s->ready;
+    size_t n = s->n_ready, cap = s->cap_ready;
+    s->ready = NULL;
+    s->n_ready = s->cap_ready = 0;
     uv_idle_stop(h);
-    while (c) {
-        tc_conn *next = c->ready_next;
-        c->ready_next = NULL;
+    for (size_t i = 0; i < n; i++) {
+        tc_conn *c = ready[i];
         c->deferred = 0;
         if (!c->closing && !c->shut && c->proto) {
             if (c->proto->on_ready)
@@ -216,7 +218,12 @@ static void on_idle(uv_idle_t *h)
                 tc_conn_resume(c);
         }
         tc_conn_unref(c);
-        c = next;
+    }
+    if (s->ready == NULL) {
+        s->ready = ready; /* nobody deferred again: keep it for next time */
+        s->cap_ready = cap;
+    } else {
+        free(ready);
     }
 }
 
@@ -238,21 +245,19 @@ static void on_connection(uv_stream_t *l, int status)
         tc_conn_abort(c);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        tc_addr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
-    c->client = c->peer;
+    tc_addr peer;
+    tc_conn_peer_addr(c, &peer);
+    c->client = peer;
     if (full) {
         refuse(s, c, 503, 1, "server is at its connection limit");
         return;
     }
     uint32_t retry;
     const char *why;
-    if (s->opts.n_trusted && tc_cidr_any(s->opts.trusted, s->opts.n_trusted, &c->peer)) {
+    if (s->opts.n_trusted && tc_cidr_any(s->opts.trusted, s->opts.n_trusted, &peer)) {
         /* Its requests name the client (tc_conn_forwarded). */
         c->via_proxy = 1;
-    } else if (admit(s, c, &c->peer, true, &retry, &why) != 0) {
+    } else if (admit(s, c, &peer, true, &retry, &why) != 0) {
         refuse(s, c, 429, retry, why);
         return;
     }
@@ -267,9 +272,9 @@ static void on_sweep(uv_timer_t *t)
     tc_conn *next;
     for (tc_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->deadline && c->deadline <= now && !c->closing) {
-            c->deadline = 0;
-            /* Closing is deferred to libuv's callback, so next stays valid. */
+        if (!c->closing && tc_conn_deadline_due(c, now)) {
+            /* One-shot: cleared first. Closing is deferred to libuv's
+             * callback, so next stays valid. */
             tc_conn_deadline_passed(c);
         }
     }
@@ -310,6 +315,8 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     tc_server *s = tc_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->opts = *o;
+    if (s->opts.max_queue > TC_SERVER_MAX_QUEUE_LIMIT)
+        s->opts.max_queue = TC_SERVER_MAX_QUEUE_LIMIT;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
@@ -400,11 +407,9 @@ void tc_server_free(tc_server *s)
 {
     /* Deferred connections the loop ended before serving: all closed by now,
      * held only by the list. */
-    while (s->ready_head) {
-        tc_conn *c = s->ready_head;
-        s->ready_head = c->ready_next;
-        tc_conn_unref(c);
-    }
+    for (size_t i = 0; i < s->n_ready; i++)
+        tc_conn_unref(s->ready[i]);
+    free(s->ready);
     if (s->addr_slots) {
         for (size_t i = 0; i < ADDR_SLOTS; i++) {
             for (addr_count *e = s->addr_slots[i], *next; e; e = next) {

@@ -44,7 +44,7 @@ struct fixture {
 /* Bytes queued in user space and not yet taken by the kernel. */
 static size_t queued_bytes(const tc_conn *c)
 {
-    return c->wq_bytes;
+    return tc_conn_queued_bytes(c);
 }
 
 static void p_read(tc_conn *c, const char *data, size_t len)
