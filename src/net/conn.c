@@ -39,14 +39,13 @@ static wq_item *wq_after(const tc_conn *c, const wq_item *it)
 tc_conn *tc_conn_accept(tc_server *s)
 {
     tc_conn *c = tc_xcalloc(1, sizeof *c);
-    c->srv = s;
     c->refs = 1; /* held by the handle until its close callback */
     c->id = ++s->next_id;
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
         free(c);
         return NULL;
     }
-    c->tcp.data = c;
+    c->tcp.data = s;
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         c->closing = 1;
         c->proto_closed = 1;
@@ -54,9 +53,6 @@ tc_conn *tc_conn_accept(tc_server *s)
         return NULL;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
     s->n_conns++;
     return c;
 }
@@ -79,7 +75,7 @@ uint64_t tc_conn_id(const tc_conn *c)
 
 tc_server *tc_conn_server(const tc_conn *c)
 {
-    return c->srv;
+    return c->tcp.data;
 }
 
 void tc_conn_peer_addr(const tc_conn *c, tc_addr *out)
@@ -128,7 +124,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    tc_conn *c = st->data;
+    tc_conn *c = (tc_conn *)st;
     if (buf->base == read_buf) read_buf_busy = false;
     if (n == 0) return;
     if (c->closing) return;
@@ -265,13 +261,13 @@ void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_ki
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
     size_t cost = wq_cost(r);
-    if (cost > c->srv->opts.max_queue - c->wq_heap) {
+    if (cost > tc_conn_server(c)->opts.max_queue - c->wq_heap) {
         /* This write would take the queue past the cap: nothing more goes
          * to this client. */
         char peer[80];
         tc_log_warn("conn %llu %s: write queue over %zu bytes of heap, closing slow client",
                     (unsigned long long)c->id, tc_conn_peer(c, peer, sizeof peer),
-                    c->srv->opts.max_queue);
+                    tc_conn_server(c)->opts.max_queue);
         c->slow = 1;
         tc_conn_abort(c);
         return;
@@ -380,13 +376,13 @@ static void conn_flush(tc_conn *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    tc_conn *c = h->data;
+    tc_conn *c = (tc_conn *)h;
     if (!c->proto_closed) {
         c->proto_closed = 1;
         if (c->proto && c->proto->on_closed) c->proto->on_closed(c);
     }
     conn_free_queue(c);
-    tc_server_forget(c->srv, c);
+    tc_server_forget(tc_conn_server(c), c);
     tc_conn_unref(c);
 }
 
@@ -470,7 +466,7 @@ void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
         c->has_deadline = 0;
         return;
     }
-    uint64_t now = uv_now(c->srv->loop);
+    uint64_t now = uv_now(tc_conn_server(c)->loop);
     /* Rounded up, so it is never early: due once now/UNIT reaches it. */
     uint64_t ahead =
         (now % TC_DEADLINE_UNIT_MS + ms + TC_DEADLINE_UNIT_MS - 1) / TC_DEADLINE_UNIT_MS;

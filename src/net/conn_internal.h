@@ -16,14 +16,15 @@ typedef struct wq_item wq_item;
 #define TC_DEADLINE_UNIT_MS 32
 
 /* One per connection, so every byte counts (docs/memory.md): 248 bytes of
- * uv_tcp_t, then 93 of our own; 344 in all, a 352-byte malloc chunk. Counters
+ * uv_tcp_t, then 69 of our own; 320 in all, a 336-byte malloc chunk. The
+ * handle's data is the server (tc_conn_server), and the server finds its
+ * connections among the loop's handles (uv_walk) rather than in a list of
+ * its own: they are the TCP handles whose data it is, but its listener. Counters
  * are as wide as their bounds need: the queue's heap is capped by max_queue
  * (at most TC_SERVER_MAX_QUEUE_LIMIT), a write covers at most 16 items, a
  * turn's budget is TC_CONN_TURN_BUDGET, turns are only compared for equality. */
 struct tc_conn {
-    uv_tcp_t tcp; /* first: the handle's address is the connection's */
-    tc_server *srv;
-    tc_conn *prev, *next; /* the server's list of live connections */
+    uv_tcp_t tcp; /* first: the handle's address is the connection's; data: the server */
     const tc_proto *proto;
     void *state;
     uint64_t id;
@@ -51,8 +52,7 @@ struct tc_server {
     uv_timer_t sweep;
     tc_server_opts opts;
     int port;
-    tc_conn *conns;
-    size_t n_conns;
+    size_t n_conns; /* connections accepted and not yet closed */
     uint64_t next_id;
     uv_idle_t idle;   /* runs the deferred connections; active only while there are some */
     uv_check_t check; /* counts loop turns */

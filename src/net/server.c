@@ -133,7 +133,7 @@ static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const c
 
 int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why)
 {
-    tc_server *s = c->srv;
+    tc_server *s = tc_conn_server(c);
     tc_addr peer, client;
     tc_conn_peer_addr(c, &peer);
     tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &peer, &client);
@@ -164,7 +164,7 @@ static void on_idle(uv_idle_t *h);
 
 bool tc_conn_spend(tc_conn *c)
 {
-    const tc_server *s = c->srv;
+    const tc_server *s = tc_conn_server(c);
     if (c->turn != s->turn) {
         c->turn = s->turn;
         c->spent = 0;
@@ -176,7 +176,7 @@ bool tc_conn_spend(tc_conn *c)
 
 void tc_conn_defer(tc_conn *c)
 {
-    tc_server *s = c->srv;
+    tc_server *s = tc_conn_server(c);
     tc_conn_pause(c);
     if (c->deferred || c->closing) return;
     if (s->n_ready == s->cap_ready) {
@@ -265,22 +265,56 @@ static void on_connection(uv_stream_t *l, int status)
     tc_conn_start(c);
 }
 
+/* --- the live connections -------------------------------------------------------- */
+
+typedef struct {
+    tc_server *s;
+    void (*fn)(tc_conn *c, uint64_t now);
+    uint64_t now;
+} walk_ctx;
+
+static void walk_one(uv_handle_t *h, void *arg)
+{
+    walk_ctx *w = arg;
+    if (h->type == UV_TCP && h->data == w->s && h != (uv_handle_t *)&w->s->listener)
+        w->fn((tc_conn *)h, w->now);
+}
+
+/* Calls fn for each connection from accept until libuv's close callback
+ * (closing ones included). fn may close connections (that is deferred to
+ * libuv's close callback) and accept none; a connection is never freed
+ * under the walk. */
+static void each_conn(tc_server *s, void (*fn)(tc_conn *c, uint64_t now))
+{
+    walk_ctx w = {.s = s, .fn = fn, .now = uv_now(s->loop)};
+    uv_walk(s->loop, walk_one, &w);
+}
+
+static void sweep_one(tc_conn *c, uint64_t now)
+{
+    /* One-shot: tc_conn_deadline_passed clears it first. */
+    if (!c->closing && tc_conn_deadline_due(c, now)) tc_conn_deadline_passed(c);
+}
+
+static void abort_one(tc_conn *c, uint64_t now)
+{
+    (void)now;
+    tc_conn_abort(c);
+}
+
+static void shutdown_one(tc_conn *c, uint64_t now)
+{
+    (void)now;
+    tc_conn_shutdown(c);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     tc_server *s = t->data;
     uint64_t now = uv_now(s->loop);
-    tc_conn *next;
-    for (tc_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        if (!c->closing && tc_conn_deadline_due(c, now)) {
-            /* One-shot: cleared first. Closing is deferred to libuv's
-             * callback, so next stays valid. */
-            tc_conn_deadline_passed(c);
-        }
-    }
+    each_conn(s, sweep_one);
     if (s->shutting_down && (s->n_conns == 0 || now >= s->shutdown_deadline)) {
-        for (tc_conn *c = s->conns; c; c = c->next)
-            tc_conn_abort(c);
+        each_conn(s, abort_one);
         if (s->n_conns == 0 && s->shutdown_done) {
             void (*done)(void *) = s->shutdown_done;
             s->shutdown_done = NULL;
@@ -378,12 +412,6 @@ bool tc_server_is_shutting_down(const tc_server *s)
 
 void tc_server_forget(tc_server *s, tc_conn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (s->conns == c)
-        s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
     s->n_conns--;
     addr_uncount(s, c);
 }
@@ -396,11 +424,7 @@ void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx)
     s->shutdown_ctx = ctx;
     s->shutdown_deadline = uv_now(s->loop) + grace_ms;
     uv_close((uv_handle_t *)&s->listener, NULL);
-    tc_conn *next;
-    for (tc_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        tc_conn_shutdown(c);
-    }
+    each_conn(s, shutdown_one);
 }
 
 void tc_server_free(tc_server *s)
