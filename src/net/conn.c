@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,17 +26,27 @@ static bool read_buf_busy;
 static void conn_flush(tc_conn *c);
 static void conn_free_queue(tc_conn *c);
 
+/* The queue is a ring through wq_tail: its head is wq_tail->next. */
+static wq_item *wq_first(const tc_conn *c)
+{
+    return c->wq_tail ? c->wq_tail->next : NULL;
+}
+
+static wq_item *wq_after(const tc_conn *c, const wq_item *it)
+{
+    return it == c->wq_tail ? NULL : it->next;
+}
+
 tc_conn *tc_conn_accept(tc_server *s)
 {
     tc_conn *c = tc_xcalloc(1, sizeof *c);
-    c->srv = s;
     c->refs = 1; /* held by the handle until its close callback */
     c->id = ++s->next_id;
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
         free(c);
         return NULL;
     }
-    c->tcp.data = c;
+    c->tcp.data = s;
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         c->closing = 1;
         c->proto_closed = 1;
@@ -43,9 +54,6 @@ tc_conn *tc_conn_accept(tc_server *s)
         return NULL;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
     s->n_conns++;
     return c;
 }
@@ -68,7 +76,17 @@ uint64_t tc_conn_id(const tc_conn *c)
 
 tc_server *tc_conn_server(const tc_conn *c)
 {
-    return c->srv;
+    return c->tcp.data;
+}
+
+void tc_conn_peer_addr(const tc_conn *c, tc_addr *out)
+{
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) == 0)
+        tc_addr_from_sockaddr((struct sockaddr *)&ss, out);
+    else
+        *out = (tc_addr){0};
 }
 
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
@@ -107,7 +125,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    tc_conn *c = st->data;
+    tc_conn *c = (tc_conn *)st;
     if (buf->base == read_buf) read_buf_busy = false;
     if (n == 0) return;
     if (c->closing) return;
@@ -160,55 +178,82 @@ size_t tc_conn_queued_heap(const tc_conn *c)
 /* A cart committed at committed_ns went out whole: the server's hook hears it. */
 static void delivered(tc_conn *c, uint64_t committed_ns)
 {
-    if (c->srv->opts.on_delivered)
-        c->srv->opts.on_delivered(c->srv->opts.delivered_ctx, uv_hrtime() - committed_ns);
+    const tc_server *srv = tc_conn_server(c);
+    if (srv->opts.on_delivered)
+        srv->opts.on_delivered(srv->opts.delivered_ctx, uv_hrtime() - committed_ns);
 }
 
 /* Frees an item already unlinked from the queue, and its share of wq_heap. */
 static void wq_release(tc_conn *c, wq_item *it)
 {
-    c->wq_heap -= it->cost;
+    c->wq_heap -= (uint32_t)it->cost;
     tc_rbuf_unref(it->rb);
     free(it);
 }
 
-static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+/* Heap an item for len bytes of r costs in the queue: the whole buffer counts,
+ * also for a slice or a buffer shared with other queues, since while queued
+ * here it stays alive because of this item. */
+static size_t wq_cost(const tc_rbuf *r)
+{
+    return tc_heap_cost(sizeof(wq_item)) + tc_heap_cost(sizeof *r + r->len + 1);
+}
+
+/* Appends an item; its cost fits: wq_heap + cost <= max_queue. */
+static void wq_push(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind, size_t cost,
                     uint64_t committed_ns)
 {
     wq_item *it = tc_xmalloc(sizeof *it);
-    it->next = NULL;
     it->rb = r;
     it->off = off;
     it->len = len;
-    /* The whole buffer counts, also for a slice or a buffer shared with other
-     * queues: while queued here it stays alive because of this item. */
-    it->cost = tc_heap_cost(sizeof *it) + tc_heap_cost(sizeof *r + r->len + 1);
+    it->cost = cost;
     it->kind = kind;
     it->started = false;
     it->committed_ns = committed_ns;
-    if (c->wq_tail)
+    if (c->wq_tail) {
+        it->next = c->wq_tail->next;
         c->wq_tail->next = it;
-    else
-        c->wq_head = it;
+    } else {
+        it->next = it;
+    }
     c->wq_tail = it;
-    c->wq_bytes += len;
-    c->wq_heap += it->cost;
+    c->wq_heap += (uint32_t)cost;
+}
+
+/* Unlinks the head item and returns it. */
+static wq_item *wq_pop(tc_conn *c)
+{
+    wq_item *it = c->wq_tail->next;
+    if (it == c->wq_tail)
+        c->wq_tail = NULL;
+    else
+        c->wq_tail->next = it->next;
+    return it;
+}
+
+size_t tc_conn_queued_bytes(const tc_conn *c)
+{
+    size_t n = 0;
+    for (const wq_item *it = wq_first(c); it; it = wq_after(c, it))
+        n += it->len;
+    return n;
 }
 
 /* Drops a pending item of `kind` that has not started going out; returns
  * whether one was found. Used to keep only the newest whole-cart state. */
 static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
 {
-    wq_item *prev = NULL;
+    wq_item *prev = c->wq_tail;
     size_t idx = 0;
-    for (wq_item *it = c->wq_head; it; prev = it, it = it->next, idx++) {
+    for (wq_item *it = wq_first(c); it; prev = it, it = wq_after(c, it), idx++) {
         if (idx < c->inflight_items || it->started || it->kind != kind) continue;
-        if (prev)
+        if (it == prev) {
+            c->wq_tail = NULL; /* it was the only item */
+        } else {
             prev->next = it->next;
-        else
-            c->wq_head = it->next;
-        if (c->wq_tail == it) c->wq_tail = prev;
-        c->wq_bytes -= it->len;
+            if (c->wq_tail == it) c->wq_tail = prev;
+        }
         wq_release(c, it);
         return true;
     }
@@ -223,21 +268,24 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
      * last chunk, a WebSocket close frame): nothing may follow them, whether or
      * not the queue has drained yet. */
     if (tc_conn_is_closing(c) || len == 0) return;
-    if (kind == TC_WQ_HEARTBEAT && c->wq_head) {
+    if (kind == TC_WQ_HEARTBEAT && c->wq_tail) {
         /* Anything still queued proves the stream is alive better than a ping. */
         return;
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
-    wq_push(c, tc_rbuf_ref(r), off, len, kind, committed_ns);
-    if (c->wq_heap > c->srv->opts.max_queue) {
+    size_t cost = wq_cost(r);
+    if (cost > tc_conn_server(c)->opts.max_queue - c->wq_heap) {
+        /* This write would take the queue past the cap: nothing more goes
+         * to this client. */
         char peer[80];
         tc_log_warn("conn %llu %s: write queue over %zu bytes of heap, closing slow client",
                     (unsigned long long)c->id, tc_conn_peer(c, peer, sizeof peer),
-                    c->srv->opts.max_queue);
+                    tc_conn_server(c)->opts.max_queue);
         c->slow = 1;
         tc_conn_abort(c);
         return;
     }
+    wq_push(c, tc_rbuf_ref(r), off, len, kind, cost, committed_ns);
     conn_flush(c);
 }
 
@@ -262,19 +310,16 @@ void tc_conn_write(tc_conn *c, const void *data, size_t len)
 /* Marks n bytes from the head of the queue as written. */
 static void wq_consume(tc_conn *c, size_t n)
 {
-    while (n > 0 && c->wq_head) {
-        wq_item *it = c->wq_head;
+    while (n > 0 && c->wq_tail) {
+        wq_item *it = wq_first(c);
         if (n < it->len) {
             it->off += n;
             it->len -= n;
             it->started = true;
-            c->wq_bytes -= n;
             return;
         }
         n -= it->len;
-        c->wq_bytes -= it->len;
-        c->wq_head = it->next;
-        if (!c->wq_head) c->wq_tail = NULL;
+        it = wq_pop(c);
         if (it->committed_ns) delivered(c, it->committed_ns);
         wq_release(c, it);
     }
@@ -286,7 +331,7 @@ static unsigned gather(tc_conn *c, uv_buf_t *bufs, size_t *total)
 {
     unsigned n = 0;
     *total = 0;
-    for (wq_item *it = c->wq_head; it && n < MAX_IOV; it = it->next) {
+    for (wq_item *it = wq_first(c); it && n < MAX_IOV; it = wq_after(c, it)) {
         bufs[n++] = uv_buf_init(it->rb->data + it->off, (unsigned)it->len);
         *total += it->len;
     }
@@ -299,7 +344,7 @@ static void on_written(uv_write_t *req, int status)
 {
     tc_conn *c = req->data;
     free(req);
-    c->wreq = NULL;
+    c->writing = 0;
     size_t items = c->inflight_items;
     c->inflight_items = 0;
     if (status < 0) {
@@ -307,9 +352,9 @@ static void on_written(uv_write_t *req, int status)
         tc_conn_unref(c);
         return;
     }
-    while (items-- > 0 && c->wq_head) {
+    while (items-- > 0 && c->wq_tail) {
         /* The whole of each in-flight item went out. */
-        wq_consume(c, c->wq_head->len);
+        wq_consume(c, wq_first(c)->len);
     }
     conn_flush(c);
     tc_conn_unref(c);
@@ -317,8 +362,8 @@ static void on_written(uv_write_t *req, int status)
 
 static void conn_flush(tc_conn *c)
 {
-    if (c->wreq || c->closing || c->shut) return;
-    while (c->wq_head) {
+    if (c->writing || c->closing || c->shut) return;
+    while (c->wq_tail) {
         uv_buf_t bufs[MAX_IOV];
         size_t total;
         unsigned n = gather(c, bufs, &total);
@@ -332,16 +377,17 @@ static void conn_flush(tc_conn *c)
         if ((size_t)r == total) continue;
         /* The kernel is full: hand the rest to libuv and wait. */
         n = gather(c, bufs, &total);
-        c->wreq = tc_xmalloc(sizeof *c->wreq);
-        c->wreq->data = c;
-        c->inflight_items = n;
+        uv_write_t *req = tc_xmalloc(sizeof *req);
+        req->data = c;
+        c->writing = 1;
+        c->inflight_items = (uint8_t)n;
         unsigned left = n;
-        for (wq_item *it = c->wq_head; it && left; it = it->next, left--)
+        for (wq_item *it = wq_first(c); it && left; it = wq_after(c, it), left--)
             it->started = true;
         tc_conn_ref(c);
-        if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written) != 0) {
-            free(c->wreq);
-            c->wreq = NULL;
+        if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, on_written) != 0) {
+            free(req);
+            c->writing = 0;
             c->inflight_items = 0;
             tc_conn_unref(c);
             tc_conn_abort(c);
@@ -355,13 +401,13 @@ static void conn_flush(tc_conn *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    tc_conn *c = h->data;
+    tc_conn *c = (tc_conn *)h;
     if (!c->proto_closed) {
         c->proto_closed = 1;
         if (c->proto && c->proto->on_closed) c->proto->on_closed(c);
     }
     conn_free_queue(c);
-    tc_server_forget(c->srv, c);
+    tc_server_forget(tc_conn_server(c), c);
     tc_conn_unref(c);
 }
 
@@ -403,7 +449,7 @@ void tc_conn_close(tc_conn *c)
     if (c->closing || c->close_after_flush) return;
     c->close_after_flush = 1;
     tc_conn_pause(c);
-    if (!c->wq_head && !c->wreq) after_drain_close(c);
+    if (!c->wq_tail && !c->writing) after_drain_close(c);
 }
 
 void tc_conn_abort(tc_conn *c)
@@ -432,18 +478,32 @@ static void conn_free_queue(tc_conn *c)
     /* Items in flight are released by libuv's write callback first (it runs
      * with UV_ECANCELED before the close callback), so all that is left here
      * is ours. */
-    while (c->wq_head) {
-        wq_item *it = c->wq_head;
-        c->wq_head = it->next;
-        wq_release(c, it);
-    }
-    c->wq_tail = NULL;
-    c->wq_bytes = 0;
+    while (c->wq_tail)
+        wq_release(c, wq_pop(c));
 }
+
+/* Deadlines: TC_DEADLINE_UNIT_MS units, 32 bits, compared with wrap-around. */
+enum { DEADLINE_MAX_UNITS = INT32_MAX };
 
 void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
 {
-    c->deadline = ms ? uv_now(c->srv->loop) + ms : 0;
+    if (ms == 0) {
+        c->has_deadline = 0;
+        return;
+    }
+    uint64_t now = uv_now(tc_conn_server(c)->loop);
+    /* Rounded up, so it is never early: due once now/UNIT reaches it. */
+    uint64_t ahead =
+        (now % TC_DEADLINE_UNIT_MS + ms + TC_DEADLINE_UNIT_MS - 1) / TC_DEADLINE_UNIT_MS;
+    if (ahead > DEADLINE_MAX_UNITS) ahead = DEADLINE_MAX_UNITS;
+    c->deadline = (uint32_t)(now / TC_DEADLINE_UNIT_MS + ahead);
+    c->has_deadline = 1;
+}
+
+bool tc_conn_deadline_due(const tc_conn *c, uint64_t now)
+{
+    uint32_t at = (uint32_t)(now / TC_DEADLINE_UNIT_MS);
+    return c->has_deadline && (int32_t)(c->deadline - at) <= 0;
 }
 
 void tc_conn_ref(tc_conn *c)
@@ -458,6 +518,7 @@ void tc_conn_unref(tc_conn *c)
 
 void tc_conn_deadline_passed(tc_conn *c)
 {
+    c->has_deadline = 0;
     if (c->closing) return;
     if (!c->shut && c->proto && c->proto->on_deadline)
         c->proto->on_deadline(c);

@@ -9,27 +9,38 @@
 
 typedef struct wq_item wq_item;
 
+/* Deadlines are kept in units of this many ms (rounded up: never early), in
+ * 32 bits compared with wrap-around, so any uptime works and a deadline may
+ * lie up to 2^31 units (~795 days) ahead; tc_conn_set_deadline clamps longer
+ * ones. The sweep's own resolution (250 ms) is coarser anyway. */
+#define TC_DEADLINE_UNIT_MS 32
+
+/* One per connection, so every byte counts (docs/memory.md): 248 bytes of
+ * uv_tcp_t, then 69 of our own; 320 in all, a 336-byte malloc chunk. The
+ * handle's data is the server (tc_conn_server), and the server finds its
+ * connections among the loop's handles (uv_walk) rather than in a list of
+ * its own: they are the TCP handles whose data it is, but its listener. Counters
+ * are as wide as their bounds need: the queue's heap is capped by max_queue
+ * (at most TC_SERVER_MAX_QUEUE_LIMIT), a write covers at most 16 items, a
+ * turn's budget is TC_CONN_TURN_BUDGET, turns are only compared for equality. */
 struct tc_conn {
-    uv_tcp_t tcp; /* first: the handle's address is the connection's */
-    tc_server *srv;
-    tc_conn *prev, *next; /* the server's list of live connections */
+    uv_tcp_t tcp; /* first: the handle's address is the connection's; data: the server */
     const tc_proto *proto;
     void *state;
     uint64_t id;
-    uint64_t deadline; /* loop ms; 0 = none */
-    wq_item *wq_head, *wq_tail;
-    size_t wq_bytes;       /* payload bytes not yet accepted by the kernel */
-    size_t wq_heap;        /* heap held by the queue: items and their buffers */
-    uv_write_t *wreq;      /* the one write in flight, or NULL */
-    size_t inflight_items; /* queue items covered by wreq */
-    unsigned refs;
-    tc_conn *ready_next; /* the server's list of deferred connections */
-    uint64_t turn;       /* the loop turn `spent` counts for */
-    unsigned spent;      /* requests or messages handled in that turn */
-    tc_addr peer;        /* the socket's peer */
-    tc_addr client;      /* the client: peer, or named by a trusted proxy */
+    wq_item *wq_tail;       /* the write queue, a ring: wq_tail->next is its head */
+    uint32_t deadline;      /* TC_DEADLINE_UNIT_MS units of loop time; valid if has_deadline */
+    uint32_t wq_heap;       /* heap held by the queue: items and their buffers */
+    uint32_t turn;          /* the loop turn `spent` counts for (low 32 bits) */
+    uint32_t refs;          /* the handle's, the write in flight's, and tc_conn_ref's */
+    uint8_t inflight_items; /* queue items covered by the write in flight */
+    uint8_t spent;          /* requests or messages handled in that turn */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
-        proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1;
+        proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1,
+        writing : 1, has_deadline : 1;
+    /* The client: the socket's peer, or the one a trusted proxy names. The
+     * peer itself is not kept: uv_tcp_getpeername when needed. */
+    tc_addr client;
 };
 
 typedef struct addr_count addr_count;
@@ -41,13 +52,15 @@ struct tc_server {
     uv_timer_t sweep;
     tc_server_opts opts;
     int port;
-    tc_conn *conns;
-    size_t n_conns;
+    size_t n_conns; /* connections accepted and not yet closed */
     uint64_t next_id;
     uv_idle_t idle;   /* runs the deferred connections; active only while there are some */
     uv_check_t check; /* counts loop turns */
-    uint64_t turn;
-    tc_conn *ready_head, *ready_tail;
+    uint32_t turn;
+    /* Deferred connections (tc_conn_defer), each holding a reference, in
+     * order; a vector here rather than a link in every connection. */
+    tc_conn **ready;
+    size_t n_ready, cap_ready;
     size_t max_conns;        /* opts.max_conns, or the descriptor limit minus a reserve */
     addr_count **addr_slots; /* open connections per client address; NULL: no cap */
     tc_ratelimit *conn_rate; /* new connections per client address; NULL: no limit */
@@ -68,6 +81,12 @@ void tc_conn_start(tc_conn *c);
 void tc_conn_deadline_passed(tc_conn *c);
 /* Server shutdown: the protocol's on_shutdown (or close). */
 void tc_conn_shutdown(tc_conn *c);
+/* Whether c has a deadline at or before loop time now (ms). */
+bool tc_conn_deadline_due(const tc_conn *c, uint64_t now);
+/* The socket's peer address; family 0 when the socket no longer has one. */
+void tc_conn_peer_addr(const tc_conn *c, tc_addr *out);
+/* Payload bytes queued and not yet taken by the kernel (walks the queue). */
+size_t tc_conn_queued_bytes(const tc_conn *c);
 /* Called by conn.c when a connection is freed. */
 void tc_server_forget(tc_server *s, tc_conn *c);
 

@@ -133,9 +133,10 @@ static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const c
 
 int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why)
 {
-    tc_server *s = c->srv;
-    tc_addr client;
-    tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &c->peer, &client);
+    tc_server *s = tc_conn_server(c);
+    tc_addr peer, client;
+    tc_conn_peer_addr(c, &peer);
+    tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &peer, &client);
     bool first = !c->attributed;
     if (!first && tc_addr_eq(&client, &c->client)) return 0;
     c->attributed = 1;
@@ -163,7 +164,7 @@ static void on_idle(uv_idle_t *h);
 
 bool tc_conn_spend(tc_conn *c)
 {
-    tc_server *s = c->srv;
+    const tc_server *s = tc_conn_server(c);
     if (c->turn != s->turn) {
         c->turn = s->turn;
         c->spent = 0;
@@ -175,17 +176,16 @@ bool tc_conn_spend(tc_conn *c)
 
 void tc_conn_defer(tc_conn *c)
 {
-    tc_server *s = c->srv;
+    tc_server *s = tc_conn_server(c);
     tc_conn_pause(c);
     if (c->deferred || c->closing) return;
+    if (s->n_ready == s->cap_ready) {
+        s->cap_ready = s->cap_ready ? 2 * s->cap_ready : 16;
+        s->ready = tc_xrealloc(s->ready, s->cap_ready * sizeof *s->ready);
+    }
     c->deferred = 1;
     tc_conn_ref(c);
-    c->ready_next = NULL;
-    if (s->ready_tail)
-        s->ready_tail->ready_next = c;
-    else
-        s->ready_head = c;
-    s->ready_tail = c;
+    s->ready[s->n_ready++] = c;
     /* An active idle handle also makes the next poll return at once. */
     uv_idle_start(&s->idle, on_idle);
 }
@@ -202,12 +202,14 @@ static void on_check(uv_check_t *h)
 static void on_idle(uv_idle_t *h)
 {
     tc_server *s = h->data;
-    tc_conn *c = s->ready_head;
-    s->ready_head = s->ready_tail = NULL;
+    /* Connections deferred while these run go into a new vector. */
+    tc_conn **ready = s->ready;
+    size_t n = s->n_ready, cap = s->cap_ready;
+    s->ready = NULL;
+    s->n_ready = s->cap_ready = 0;
     uv_idle_stop(h);
-    while (c) {
-        tc_conn *next = c->ready_next;
-        c->ready_next = NULL;
+    for (size_t i = 0; i < n; i++) {
+        tc_conn *c = ready[i];
         c->deferred = 0;
         if (!c->closing && !c->shut && c->proto) {
             if (c->proto->on_ready)
@@ -216,7 +218,12 @@ static void on_idle(uv_idle_t *h)
                 tc_conn_resume(c);
         }
         tc_conn_unref(c);
-        c = next;
+    }
+    if (s->ready == NULL) {
+        s->ready = ready; /* nobody deferred again: keep it for next time */
+        s->cap_ready = cap;
+    } else {
+        free(ready);
     }
 }
 
@@ -238,21 +245,19 @@ static void on_connection(uv_stream_t *l, int status)
         tc_conn_abort(c);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        tc_addr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
-    c->client = c->peer;
+    tc_addr peer;
+    tc_conn_peer_addr(c, &peer);
+    c->client = peer;
     if (full) {
         refuse(s, c, 503, 1, "server is at its connection limit");
         return;
     }
     uint32_t retry;
     const char *why;
-    if (s->opts.n_trusted && tc_cidr_any(s->opts.trusted, s->opts.n_trusted, &c->peer)) {
+    if (s->opts.n_trusted && tc_cidr_any(s->opts.trusted, s->opts.n_trusted, &peer)) {
         /* Its requests name the client (tc_conn_forwarded). */
         c->via_proxy = 1;
-    } else if (admit(s, c, &c->peer, true, &retry, &why) != 0) {
+    } else if (admit(s, c, &peer, true, &retry, &why) != 0) {
         refuse(s, c, 429, retry, why);
         return;
     }
@@ -260,22 +265,56 @@ static void on_connection(uv_stream_t *l, int status)
     tc_conn_start(c);
 }
 
+/* --- the live connections -------------------------------------------------------- */
+
+typedef struct {
+    tc_server *s;
+    void (*fn)(tc_conn *c, uint64_t now);
+    uint64_t now;
+} walk_ctx;
+
+static void walk_one(uv_handle_t *h, void *arg)
+{
+    walk_ctx *w = arg;
+    if (h->type == UV_TCP && h->data == w->s && h != (uv_handle_t *)&w->s->listener)
+        w->fn((tc_conn *)h, w->now);
+}
+
+/* Calls fn for each connection from accept until libuv's close callback
+ * (closing ones included). fn may close connections (that is deferred to
+ * libuv's close callback) and accept none; a connection is never freed
+ * under the walk. */
+static void each_conn(tc_server *s, void (*fn)(tc_conn *c, uint64_t now))
+{
+    walk_ctx w = {.s = s, .fn = fn, .now = uv_now(s->loop)};
+    uv_walk(s->loop, walk_one, &w);
+}
+
+static void sweep_one(tc_conn *c, uint64_t now)
+{
+    /* One-shot: tc_conn_deadline_passed clears it first. */
+    if (!c->closing && tc_conn_deadline_due(c, now)) tc_conn_deadline_passed(c);
+}
+
+static void abort_one(tc_conn *c, uint64_t now)
+{
+    (void)now;
+    tc_conn_abort(c);
+}
+
+static void shutdown_one(tc_conn *c, uint64_t now)
+{
+    (void)now;
+    tc_conn_shutdown(c);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     tc_server *s = t->data;
     uint64_t now = uv_now(s->loop);
-    tc_conn *next;
-    for (tc_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        if (c->deadline && c->deadline <= now && !c->closing) {
-            c->deadline = 0;
-            /* Closing is deferred to libuv's callback, so next stays valid. */
-            tc_conn_deadline_passed(c);
-        }
-    }
+    each_conn(s, sweep_one);
     if (s->shutting_down && (s->n_conns == 0 || now >= s->shutdown_deadline)) {
-        for (tc_conn *c = s->conns; c; c = c->next)
-            tc_conn_abort(c);
+        each_conn(s, abort_one);
         if (s->n_conns == 0 && s->shutdown_done) {
             void (*done)(void *) = s->shutdown_done;
             s->shutdown_done = NULL;
@@ -310,6 +349,8 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     tc_server *s = tc_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->opts = *o;
+    if (s->opts.max_queue > TC_SERVER_MAX_QUEUE_LIMIT)
+        s->opts.max_queue = TC_SERVER_MAX_QUEUE_LIMIT;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
@@ -371,12 +412,6 @@ bool tc_server_is_shutting_down(const tc_server *s)
 
 void tc_server_forget(tc_server *s, tc_conn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (s->conns == c)
-        s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
     s->n_conns--;
     addr_uncount(s, c);
 }
@@ -389,22 +424,16 @@ void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx)
     s->shutdown_ctx = ctx;
     s->shutdown_deadline = uv_now(s->loop) + grace_ms;
     uv_close((uv_handle_t *)&s->listener, NULL);
-    tc_conn *next;
-    for (tc_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        tc_conn_shutdown(c);
-    }
+    each_conn(s, shutdown_one);
 }
 
 void tc_server_free(tc_server *s)
 {
     /* Deferred connections the loop ended before serving: all closed by now,
      * held only by the list. */
-    while (s->ready_head) {
-        tc_conn *c = s->ready_head;
-        s->ready_head = c->ready_next;
-        tc_conn_unref(c);
-    }
+    for (size_t i = 0; i < s->n_ready; i++)
+        tc_conn_unref(s->ready[i]);
+    free(s->ready);
     if (s->addr_slots) {
         for (size_t i = 0; i < ADDR_SLOTS; i++) {
             for (addr_count *e = s->addr_slots[i], *next; e; e = next) {

@@ -14,8 +14,10 @@ typedef struct {
     const tc_proto *initial_proto;
     /* Creates the initial protocol state of an accepted connection. */
     void *(*new_state)(tc_conn *c, void *app);
-    void *app;        /* handed to new_state */
-    size_t max_queue; /* a connection whose queue passes this much heap is closed */
+    void *app; /* handed to new_state */
+    /* A connection whose queue passes this much heap is closed; at most
+     * TC_SERVER_MAX_QUEUE_LIMIT (a larger value is lowered to it). */
+    size_t max_queue;
     /* All connections: past it a new one is answered 503 and closed at once.
      * 0: RLIMIT_NOFILE minus TC_SERVER_FD_RESERVE (also the ceiling). */
     size_t max_conns;
@@ -42,6 +44,9 @@ typedef struct {
  * connections, stdio and logs, the listener, libuv's own descriptors, a
  * static file being served, and the accept that finds the cap reached. */
 #define TC_SERVER_FD_RESERVE 64
+
+/* The largest max_queue: a connection counts its queue's heap in 32 bits. */
+#define TC_SERVER_MAX_QUEUE_LIMIT (1u << 30)
 
 /* Binds and listens. Returns 0 and *out, or a negative code with err. */
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err);

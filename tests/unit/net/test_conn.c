@@ -26,7 +26,8 @@ typedef struct fixture fixture;
 typedef struct {
     fixture *f;
     tc_conn *c;
-    int reads, eofs, deadlines, closed;
+    int reads, eofs, deadlines, closed, readies;
+    bool defer_again;    /* on_ready defers once more (then clears this) */
     bool in_read;        /* on_read is on the stack */
     bool closed_in_read; /* on_closed ran under on_read (it must not) */
     bool slow_at_close;  /* tc_conn_was_slow, seen from on_closed */
@@ -41,12 +42,14 @@ struct fixture {
     void (*read_hook)(rec *r); /* runs inside on_read, after recording */
     int delivered;             /* on_delivered calls */
     uint64_t last_latency_ns;  /* what the last one said */
+    int ready_order[8];        /* client index of each on_ready, in order */
+    int n_ready;
 };
 
 /* Bytes queued in user space and not yet taken by the kernel. */
 static size_t queued_bytes(const tc_conn *c)
 {
-    return c->wq_bytes;
+    return tc_conn_queued_bytes(c);
 }
 
 static void p_read(tc_conn *c, const char *data, size_t len)
@@ -84,6 +87,19 @@ static const tc_proto t_proto = {.name = "test",
                                  .on_eof = p_eof,
                                  .on_deadline = p_deadline,
                                  .on_closed = p_closed};
+static void p_ready(tc_conn *c)
+{
+    rec *r = tc_conn_state(c);
+    r->readies++;
+    if (r->f->n_ready < 8) r->f->ready_order[r->f->n_ready++] = (int)(r - r->f->recs);
+    if (r->defer_again) {
+        r->defer_again = false;
+        tc_conn_defer(c);
+    }
+}
+
+static const tc_proto ready_proto = {
+    .name = "ready", .on_read = p_read, .on_closed = p_closed, .on_ready = p_ready};
 /* No on_eof, no on_deadline: the connection's defaults apply. */
 static const tc_proto bare_proto = {.name = "bare", .on_read = p_read, .on_closed = p_closed};
 
@@ -481,6 +497,111 @@ static void test_null_on_deadline_aborts(void **state)
     assert_int_equal(tc_server_conn_count(f->e.srv), 0);
 }
 
+static void test_deadline_is_never_early(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn *c = r->c;
+    uint64_t now = uv_now(&f->e.loop);
+    assert_false(tc_conn_deadline_due(c, now)); /* none set */
+    tc_conn_set_deadline(c, 1000);
+    assert_false(tc_conn_deadline_due(c, now + 999));
+    assert_true(tc_conn_deadline_due(c, now + 1000 + TC_DEADLINE_UNIT_MS));
+    /* Up to a unit late, never early, whatever the loop time's phase. */
+    for (uint64_t ms = 1; ms < 3 * TC_DEADLINE_UNIT_MS; ms++) {
+        tc_conn_set_deadline(c, ms);
+        assert_false(tc_conn_deadline_due(c, now + ms - 1));
+        assert_true(tc_conn_deadline_due(c, now + ms + TC_DEADLINE_UNIT_MS - 1));
+    }
+    /* A year ahead (the longest configurable duration) is a year ahead. */
+    const uint64_t day = 86400000;
+    tc_conn_set_deadline(c, 365 * day);
+    assert_false(tc_conn_deadline_due(c, now + 364 * day));
+    assert_true(tc_conn_deadline_due(c, now + 365 * day + TC_DEADLINE_UNIT_MS));
+    /* Longer is clamped to 2^31 units (~795 days), never wrapped to the past. */
+    tc_conn_set_deadline(c, 3650 * day);
+    assert_false(tc_conn_deadline_due(c, now));
+    assert_false(tc_conn_deadline_due(c, now + 790 * day));
+    assert_true(tc_conn_deadline_due(c, now + 796 * day));
+    tc_conn_set_deadline(c, 0);
+    assert_false(tc_conn_deadline_due(c, now + 796 * day));
+}
+
+static void test_deadline_across_wraparound(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn *c = r->c;
+    /* Loop time whose unit count is about to pass 2^32: a deadline 10 units
+     * ahead lies beyond the wrap, and is neither due before nor missed after. */
+    uint64_t base = ((uint64_t)UINT32_MAX - 4) * TC_DEADLINE_UNIT_MS;
+    c->deadline = (uint32_t)(UINT32_MAX - 4 + 10); /* wrapped: 5 */
+    c->has_deadline = 1;
+    assert_false(tc_conn_deadline_due(c, base));
+    assert_false(tc_conn_deadline_due(c, base + 9 * TC_DEADLINE_UNIT_MS));
+    assert_true(tc_conn_deadline_due(c, base + 10 * TC_DEADLINE_UNIT_MS));
+    assert_true(tc_conn_deadline_due(c, base + 1000 * TC_DEADLINE_UNIT_MS));
+    c->has_deadline = 0;
+}
+
+/* --- fair turns ------------------------------------------------------------ */
+
+static void test_spend_budget_per_turn(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    for (int i = 0; i < TC_CONN_TURN_BUDGET; i++)
+        assert_true(tc_conn_spend(r->c));
+    assert_false(tc_conn_spend(r->c));
+    assert_false(tc_conn_spend(r->c)); /* counting nothing */
+    uv_run(&f->e.loop, UV_RUN_NOWAIT); /* one loop turn */
+    assert_true(tc_conn_spend(r->c));
+}
+
+static void test_deferred_run_in_order_once_per_turn(void **state)
+{
+    fixture *f = *state;
+    rec *a = connect_client(f, 0);
+    rec *b = connect_client(f, 1);
+    tc_conn_set_proto(a->c, &ready_proto, a);
+    tc_conn_set_proto(b->c, &ready_proto, b);
+    a->defer_again = true;
+    tc_conn_defer(b->c);
+    tc_conn_defer(a->c);
+    tc_conn_defer(b->c); /* already deferred: still once */
+    assert_int_equal(a->c->refs, 2);
+    TL_RUN_UNTIL(&f->e, f->n_ready == 2);
+    /* In order; a, deferred again from its on_ready, waits for the next turn. */
+    assert_int_equal(f->ready_order[0], 1);
+    assert_int_equal(f->ready_order[1], 0);
+    assert_int_equal(a->readies, 1);
+    TL_RUN_UNTIL(&f->e, a->readies == 2);
+    assert_int_equal(b->readies, 1);
+    assert_int_equal(f->n_ready, 3);
+    assert_int_equal(a->c->refs, 1);
+    /* No on_ready deferred: reading resumes. */
+    tc_conn_set_proto(b->c, &t_proto, b);
+    tc_conn_defer(b->c);
+    assert_false(b->c->reading);
+    TL_RUN_UNTIL(&f->e, b->c->reading);
+    tl_client_send_str(&f->cl[1], "go");
+    TL_RUN_UNTIL(&f->e, b->reads == 1);
+}
+
+static void test_deferred_then_closed_gets_no_on_ready(void **state)
+{
+    fixture *f = *state;
+    rec *a = connect_client(f, 0);
+    tc_conn_set_proto(a->c, &ready_proto, a);
+    tc_conn_defer(a->c);
+    tc_conn_abort(a->c);
+    TL_RUN_UNTIL(&f->e, a->closed == 1);
+    rec *b = connect_client(f, 1); /* a few more loop turns */
+    (void)b;
+    assert_int_equal(a->readies, 0);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 1);
+}
+
 /* --- references ------------------------------------------------------------ */
 
 static void test_ref_keeps_conn_after_close(void **state)
@@ -526,6 +647,11 @@ int main(void)
         T(test_close_flushes_the_queue),
         T(test_deadline_calls_on_deadline),
         T(test_null_on_deadline_aborts),
+        T(test_deadline_is_never_early),
+        T(test_deadline_across_wraparound),
+        T(test_spend_budget_per_turn),
+        T(test_deferred_run_in_order_once_per_turn),
+        T(test_deferred_then_closed_gets_no_on_ready),
         T(test_ref_keeps_conn_after_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
