@@ -134,8 +134,11 @@ static int save_send(rd_job *w, bool eval)
     expect[tc_json_int_text(j->expect_version, expect)] = '\0';
     version[tc_json_int_text(j->version, version)] = '\0';
     at[tc_json_int_text(j->updated_at, at)] = '\0';
-    tc_buf header = TC_BUF_INIT;
-    tc_redis_msg_header(&header, q->instance, j->origin);
+    tc_buf header = TC_BUF_INIT, channel = TC_BUF_INIT;
+    tc_redis_msg_header(&header, q->instance, j->origin, j->version);
+    /* The table's channel: only instances following the table hear it. */
+    tc_buf_append_str(&channel, q->channel);
+    tc_json_int(&channel, j->table_id);
     const char *argv[] = {eval ? "EVAL" : "EVALSHA",
                           eval ? tc_redis_carts_script : q->sha,
                           "1",
@@ -144,13 +147,14 @@ static int save_send(rd_job *w, bool eval)
                           version,
                           at,
                           j->json->data,
-                          q->channel,
+                          channel.base,
                           header.base};
     size_t lens[] = {strlen(argv[0]),    strlen(argv[1]), strlen(argv[2]), strlen(key),
                      strlen(expect),     strlen(version), strlen(at),      j->json->len,
-                     strlen(q->channel), header.len};
+                     channel.len,        header.len};
     int rc = tc_redis_link_send(q->link, &w->req, save_answered, 10, argv, lens);
     tc_buf_free(&header);
+    tc_buf_free(&channel);
     return rc;
 }
 

@@ -518,7 +518,8 @@ static void pump(tc_store *s, table_state *t)
     if (t->pumping || s->closing) return;
     t->pumping = true;
     while (t->head && t->phase != T_LOADING && t->phase != T_SAVING) {
-        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s))
+        if (t->phase == T_READY && !t->fresh && s->be->current &&
+            !s->be->current(s, t->table_id))
             forget_cart(t); /* changes made elsewhere may have gone unheard */
         if (t->phase == T_COLD) {
             start_load(s, t);
@@ -627,6 +628,22 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
         t->phase = T_READY;
     }
     feed_new(s, t, cart, dto, 0);
+}
+
+void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
+                         size_t len)
+{
+    if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
+    table_state *t = table_get(s->pipe, table_id);
+    if (version >= 0 && version <= t->seen) return; /* most of a busy table's messages: no parse */
+    tc_cart *c = NULL;
+    if (tc_cart_from_json(json, len, &c) != 0 || tc_cart_table_id(c) != table_id ||
+        (version >= 0 && tc_cart_version(c) != version)) {
+        tc_log_warn("store: an offered cart of table %d is unreadable", (int)table_id);
+        tc_cart_free(c);
+        return;
+    }
+    tc_store_offer(s, c, json, len);
 }
 
 /* ===== the store =============================================================== */

@@ -64,6 +64,7 @@ static struct {
     int conflicts_left;                       /* this many saves lose their race */
     int conflicts;                            /* saves answered TC_ECONFLICT */
     bool deaf;                                /* "changes made elsewhere may have gone unheard" */
+    bool follows;                             /* only followed tables are heard */
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -190,10 +191,10 @@ static int fake_ping(tc_store *s)
     return F.ping_rc;
 }
 
-static bool fake_current(tc_store *s)
+static bool fake_current(tc_store *s, int32_t table_id)
 {
-    (void)s;
-    return !F.deaf;
+    /* follows: like Redis, only the changes of followed tables are heard */
+    return !F.deaf && (!F.follows || tc_store_following(s, table_id) > 0);
 }
 
 static const tc_store_backend fake_backend = {
@@ -905,6 +906,74 @@ static void test_not_current_reads_before_each_use(void **state)
     assert_int_equal(F.cart_loads, 3);
 }
 
+static void test_unfollowed_table_read_before_each_use(void **state)
+{
+    fixture *f = *state;
+    F.follows = true;
+    tc_store_follow(f->store, 123);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 (one read) */
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 1: v1 (one read) */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.cart_loads, 2);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 124, 2, &json)); /* 124 v2, unheard: not followed */
+    get_cart(f, 123);                              /* 2: followed: from memory */
+    get_cart(f, 124);                              /* 3: read again: v2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(F.cart_loads, 3);
+    assert_int_equal(answer_of(f, 2)->version, 1);
+    assert_int_equal(answer_of(f, 3)->version, 2);
+    get_cart(f, 124); /* 4: and again, every use */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(F.cart_loads, 4);
+    /* Followed from now on (the backend says when it hears it): from memory. */
+    tc_store_follow(f->store, 124);
+    get_cart(f, 124); /* 5 */
+    get_cart(f, 124); /* 6 */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(F.cart_loads, 4);
+    /* 123 unfollowed: a change made meanwhile elsewhere is read. */
+    tc_store_unfollow(f->store, 123);
+    tc_cart_free(foreign_write(f, 123, 3, &json)); /* 123 v2 */
+    get_cart(f, 123);                              /* 7 */
+    TL_RUN_UNTIL(&f->e, f->answered == 8);
+    assert_int_equal(F.cart_loads, 5);
+    assert_int_equal(answer_of(f, 7)->version, 2);
+    tc_buf_free(&json);
+}
+
+static void test_offer_json_drops_known_versions_unparsed(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    int fed = count_kind(f, 'F');
+    /* Not above what was fed: never parsed (this is no JSON at all). */
+    tc_store_offer_json(f->store, 123, 1, "not json", 8);
+    assert_int_equal(count_kind(f, 'F'), fed);
+    /* Newer but unreadable, or another version than announced: dropped. */
+    tc_store_offer_json(f->store, 123, 2, "not json", 8);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2 */
+    tc_store_offer_json(f->store, 123, 3, json.base, json.len);
+    tc_store_offer_json(f->store, 124, 2, json.base, json.len); /* another table's */
+    tc_store_offer_json(f->store, 999, 2, json.base, json.len); /* not on the menu */
+    assert_int_equal(count_kind(f, 'F'), fed);
+    /* The right version: parsed, kept and fed. */
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len);
+    assert_int_equal(count_kind(f, 'F'), fed + 1);
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    get_cart(f, 123); /* 1: from memory */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    assert_int_equal(F.cart_loads, 1);
+    /* An unknown version (-1): parsed, kept when newer. */
+    tc_cart_free(foreign_write(f, 123, 1, &json)); /* v3 */
+    tc_store_offer_json(f->store, 123, -1, json.base, json.len);
+    assert_int_equal(f->ev[f->n_ev - 1].version, 3);
+    tc_buf_free(&json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +992,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_saving, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_not_current_reads_before_each_use, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_offer_json_drops_known_versions_unparsed, setup_fake,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
