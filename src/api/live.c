@@ -42,8 +42,8 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     snapshot_call *call = ctx;
     (void)err;
     if (status >= 0)
-        tc_stream_send_cart(call->s, c->version,
-                            (tc_view){c->json->data, c->json->len}, tc_clock_epoch_ms());
+        tc_stream_send_cart(call->s, c->version, (tc_view){c->json->data, c->json->len},
+                            tc_clock_epoch_ms());
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
         if (!tc_conn_is_closing(call->conn)) tc_conn_resume(call->conn);

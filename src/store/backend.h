@@ -106,6 +106,8 @@ typedef struct tc_store_backend {
      * every instance following table_id; this instance's own copy comes
      * back through tc_store_signalled like the others'. */
     void (*signal)(tc_store *s, int32_t table_id, const char *msg, size_t len);
+    /* NULL: none. Appends the backend's own Prometheus metrics to out. */
+    void (*metrics)(tc_store *s, tc_buf *out);
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme

@@ -80,6 +80,8 @@ typedef struct {
     bool reads_unsent; /* a table's read could not be sent: resync sends it */
     bool menu_reading, menu_again;
     bool closing;
+    /* pub/sub messages heard: changes (own ones included), signals, menu */
+    uint64_t heard_changes, heard_signals, heard_menus;
 } rd_store;
 
 /* A read of one table's cart after its subscription, or of the menu. */
@@ -221,7 +223,8 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
     bool *reading = t ? &t->reading : &q->menu_reading, *again = t ? &t->again : &q->menu_again;
     *reading = false;
     if (q->closing) return;
-    bool ok = reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL);
+    bool ok =
+        reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL);
     if (!ok) {
         q->reads_unsent = true; /* the command connection went away: read again */
         tc_redis_link_want_resync(q->link);
@@ -243,6 +246,7 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
 {
     rd_store *q = ctx;
     if (ch_len == q->menu_channel.len && memcmp(ch, q->menu_channel.base, ch_len) == 0) {
+        q->heard_menus++;
         read_send(q, NULL); /* without blocking: the reply comes on the loop */
         return;
     }
@@ -254,14 +258,15 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
         return;
     }
     if (msg.kind == TC_REDIS_MSG_SIGNAL) {
+        q->heard_signals++;
         /* An unsubscribed channel may still deliver until Redis confirms. */
-        if (tc_store_following(q->s, id) > 0)
-            tc_store_signalled(q->s, id, msg.body, msg.body_len);
+        if (tc_store_following(q->s, id) > 0) tc_store_signalled(q->s, id, msg.body, msg.body_len);
         return;
     }
     /* Our own change was fed when its write succeeded, with its origin
      * (connection ids are per process, so origin means nothing here for
      * another instance's change). */
+    q->heard_changes++;
     if (msg.instance == q->instance) return;
     tc_store_offer_json(q->s, id, msg.version, msg.body, msg.body_len);
 }
@@ -411,8 +416,8 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
     tc_buf_free(&alive);
     q->carts = tc_redis_carts_new(q->link, q->name, q->prefix.base, q->instance);
     s->impl = q;
-    tc_log_info("store: %s (instance %016" PRIx64 ", changes on %s<tableId>)", q->name,
-                q->instance, q->prefix.base);
+    tc_log_info("store: %s (instance %016" PRIx64 ", changes on %s<tableId>)", q->name, q->instance,
+                q->prefix.base);
     return 0;
 }
 
@@ -494,6 +499,28 @@ static void rd_signal(tc_store *s, int32_t table_id, const char *msg, size_t len
     tc_buf_free(&body);
 }
 
+static void rd_metrics(tc_store *s, tc_buf *out)
+{
+    rd_store *q = s->impl;
+    size_t subscribed = 0;
+    for (size_t i = 0; i < q->n_buckets; i++)
+        for (const rd_table *t = q->buckets[i]; t; t = t->chain)
+            subscribed += t->have;
+    tc_buf_appendf(out,
+                   "# HELP tablecart_redis_messages_received_total Pub/sub messages this "
+                   "instance heard, by kind.\n"
+                   "# TYPE tablecart_redis_messages_received_total counter\n"
+                   "tablecart_redis_messages_received_total{kind=\"change\"} %llu\n"
+                   "tablecart_redis_messages_received_total{kind=\"signal\"} %llu\n"
+                   "tablecart_redis_messages_received_total{kind=\"menu\"} %llu\n"
+                   "# HELP tablecart_redis_tables_subscribed Tables whose channel this instance "
+                   "subscribes (it has streams of them).\n"
+                   "# TYPE tablecart_redis_tables_subscribed gauge\n"
+                   "tablecart_redis_tables_subscribed %zu\n",
+                   (unsigned long long)q->heard_changes, (unsigned long long)q->heard_signals,
+                   (unsigned long long)q->heard_menus, subscribed);
+}
+
 const tc_store_backend tc_store_backend_redis = {
     .scheme = "redis",
     .open = rd_open,
@@ -505,4 +532,5 @@ const tc_store_backend tc_store_backend_redis = {
     .current = rd_current,
     .follow = rd_follow,
     .signal = rd_signal,
+    .metrics = rd_metrics,
 };

@@ -149,9 +149,8 @@ static int save_send(rd_job *w, bool eval)
                           j->json->data,
                           channel.base,
                           header.base};
-    size_t lens[] = {strlen(argv[0]),    strlen(argv[1]), strlen(argv[2]), strlen(key),
-                     strlen(expect),     strlen(version), strlen(at),      j->json->len,
-                     channel.len,        header.len};
+    size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(key), strlen(expect),
+                     strlen(version), strlen(at),      j->json->len,    channel.len, header.len};
     int rc = tc_redis_link_send(q->link, &w->req, save_answered, 10, argv, lens);
     tc_buf_free(&header);
     tc_buf_free(&channel);

@@ -85,8 +85,8 @@ int tc_redis_sync_load_menu(const tc_redis_url *u, const char *name, tc_menu **o
 
 /* One WATCH round: read, merge, write in MULTI/EXEC. Returns 0 and *landed
  * (false: the menu changed under the WATCH, try again), or TC_ESTORE. */
-static int import_round(redisContext *c, const char *name, int db, const tc_menu *m,
-                        bool *landed, tc_errmsg *err)
+static int import_round(redisContext *c, const char *name, int db, const tc_menu *m, bool *landed,
+                        tc_errmsg *err)
 {
     redisReply *r = redisCommand(c, "WATCH %s", MENU_KEY);
     bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;

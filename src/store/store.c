@@ -518,8 +518,7 @@ static void pump(tc_store *s, table_state *t)
     if (t->pumping || s->closing) return;
     t->pumping = true;
     while (t->head && t->phase != T_LOADING && t->phase != T_SAVING) {
-        if (t->phase == T_READY && !t->fresh && s->be->current &&
-            !s->be->current(s, t->table_id))
+        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s, t->table_id))
             forget_cart(t); /* changes made elsewhere may have gone unheard */
         if (t->phase == T_COLD) {
             start_load(s, t);
@@ -797,6 +796,11 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     r->cb = cb;
     r->ctx = ctx;
     enqueue(s, r);
+}
+
+void tc_store_metrics(tc_store *s, tc_buf *out)
+{
+    if (s->be->metrics) s->be->metrics(s, out);
 }
 
 int tc_store_ping(tc_store *s)

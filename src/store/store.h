@@ -107,6 +107,10 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
 size_t tc_store_idem_bytes(const tc_store *s);
 uint64_t tc_store_idem_evicted(const tc_store *s);
 
+/* Appends the backend's own metrics (Prometheus text; Redis: pub/sub
+ * messages received, channels subscribed) to out; nothing for SQLite. */
+void tc_store_metrics(tc_store *s, tc_buf *out);
+
 /* 0 when the store answers, TC_ESTORE otherwise (for /healthz). */
 int tc_store_ping(tc_store *s);
 

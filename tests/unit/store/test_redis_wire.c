@@ -106,7 +106,7 @@ static void test_channel(void **state)
     assert_int_equal(id, 123);
     assert_int_equal(tc_redis_channel_table("tablecart:table:2147483647", 26, pre, pl, &id), 0);
     assert_int_equal(id, INT32_MAX);
-    const char *bad[] = {"tablecart:table:", "tablecart:table:0123", "tablecart:table:12x",
+    const char *bad[] = {"tablecart:table:",   "tablecart:table:0123",       "tablecart:table:12x",
                          "tablecart:table:-1", "tablecart:table:2147483648", "tablecart:menu",
                          "tablecart:tablf:12"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -178,7 +178,7 @@ static void test_msg_rejects(void **state)
     msg_bad("tc2 00000000000000ab 7 1");
     msg_bad("tc2 00000000000000ab 7 1 \n{}");
     msg_bad("tc2 00000000000000ab 18446744073709551616 1\n{}"); /* 2^64 */
-    msg_bad("tc2 00000000000000ab 7 9223372036854775808\n{}"); /* 2^63 */
+    msg_bad("tc2 00000000000000ab 7 9223372036854775808\n{}");  /* 2^63 */
     msg_bad("tc2 00000000000000ab -1 1\n{}");
     msg_bad("tc2 00000000000000ab 1 -1\n{}");
     /* An empty cart part still splits; the cart parser refuses it later. */
