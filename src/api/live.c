@@ -253,7 +253,7 @@ static void h_ws(tc_http_exchange *x)
 static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
-    tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), c->version,
+    tc_streams_publish(l->app->streams, c->table_id, c->version,
                        (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms());
 }
 

@@ -127,10 +127,13 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
  * have are ignored. On the loop thread, never from inside submit. */
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 
-/* The same for the cart DTO json (borrowed) of table_id, written elsewhere
- * at version (-1: unknown): a version not above the newest this process
- * fed for the table is dropped without parsing json; otherwise json is
- * parsed (an unreadable one, or one of another table or version, is
+/* The same for the cart DTO json (borrowed, copied) of table_id, written
+ * elsewhere at version (-1: unknown): a version not above the newest this
+ * process fed for the table is dropped without parsing json. A newer one,
+ * while the table is idle, is kept and fed as it is (the feed's cart is
+ * NULL) and parsed only when a request needs the cart (unreadable then: the
+ * cart is read again); otherwise, or for an unknown version, json is parsed
+ * at once (an unreadable one, or one of another table or version, is
  * logged and dropped) and offered. */
 void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
                          size_t len);
