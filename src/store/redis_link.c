@@ -369,7 +369,7 @@ tc_redis_link *tc_redis_link_open(uv_loop_t *loop, const tc_redis_link_opts *o,
     l->alive_len = strlen(o->alive);
     l->script = tc_xstrdup(o->script);
     l->hooks = *hooks;
-    tc_buf_appendf(&l->resubscribed, "subscribed to %s again", o->channel);
+    tc_buf_append_str(&l->resubscribed, "subscribed to its channels again");
     tc_redis_conn_opts co = {.url = &l->url,
                              .name = l->name,
                              .role = "commands",

@@ -148,3 +148,18 @@ def test_menu_import_reaches_running_instances(redis, two, tmp_path):
         assert envelope(srv.add(126, 1001, 1))["tableId"] == 126
         assert metric(srv, "tablecart_redis_messages_received_total", "menu") == 1
         assert "the menu changed; serving the new one" in srv.stderr()
+
+
+def test_a_new_subscriber_connection_subscribes_the_followed_tables_again(redis, two, clients):
+    a, b = two
+    s = sse(a, 123, clients)
+    assert s.next_update().id == "0"
+    wait_numsub(redis, 123, 1)
+    envelope(a.add(124, 1001, 1))  # used, not followed
+    assert redis.command("CLIENT", "KILL", "TYPE", "pubsub") >= 1  # A's subscriber connection
+    wait_until(lambda: "subscribed to its channels again" in a.stderr(), IO_TIMEOUT,
+               "A resubscribing")
+    wait_numsub(redis, 123, 1)
+    assert numsub(redis, 124) == 0 and subscribed(a) == 1
+    envelope(b.add(123, 1001, 1))
+    assert s.next_update().id == "1"
