@@ -161,6 +161,7 @@ bench: bench-deps build build/bench/tcload
 	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/fanout.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/hostile_memory.py --bin $(CURDIR)/build/tablecart
+	/usr/bin/python3 bench/diners100k.py --bin $(CURDIR)/build/tablecart --load $(CURDIR)/build/bench/tcload
 
 # --- fuzzing: a short smoke run in make test; tests/fuzz/run.sh for longer ---
 

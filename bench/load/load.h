@@ -45,6 +45,9 @@ struct options {
     uint32_t src_ips;    /* bind subscribers round-robin to 127.0.0.1..K (0: none) */
     double connect_rate; /* new subscriber connections per second */
     uint32_t max_inflight;
+    int32_t pub_port;     /* fanout: publishers connect here (0: --port), e.g. another instance */
+    bool go_signal;       /* fanout: once synced, print "synced" and wait for SIGUSR1 */
+    const char *lat_file; /* fanout: the delivery latencies (uint32 microseconds) go here */
     bool quiet;
 };
 
@@ -79,6 +82,7 @@ struct stats {
     uint64_t started, ready, synced, failed, closed_by_server, head_errors;
     uint64_t planned, sent, ok, failed_mut, skipped, waited;
     uint64_t received, gaps, dups, unexpected, stale, events;
+    uint64_t subs_delivered; /* subscribers that received at least one change */
     uint64_t pub_reconnects;
     uint32_t *lat; /* delivery latencies in microseconds */
     size_t nlat, caplat;
@@ -102,6 +106,7 @@ struct conn {
     conn_cb on_connect;
     conn_read_cb on_read;
     conn_cb on_close; /* after the handle is closed; may free the conn */
+    int32_t port;     /* 0: opt.port */
     bool open, closing;
 };
 

@@ -30,7 +30,7 @@ uv_loop_t *loop;
 struct table *tables;
 struct stats st;
 
-enum phase { PH_CONNECT, PH_PUBS, PH_WARMUP, PH_RUN, PH_DRAIN, PH_SETTLE, PH_DONE };
+enum phase { PH_CONNECT, PH_HOLD, PH_PUBS, PH_WARMUP, PH_RUN, PH_DRAIN, PH_SETTLE, PH_DONE };
 static enum phase phase;
 static uint32_t nsubs;         /* subscribers to open */
 static uint64_t t0, t_phase;   /* start of the run, of the phase */
@@ -39,7 +39,7 @@ static uint64_t rr;            /* the next table, round-robin */
 static uint32_t warm_next;     /* nchan: the next table to warm up */
 static uint64_t ready_at_measure;
 static uv_timer_t tick;
-static uv_signal_t sigint, sigterm;
+static uv_signal_t sigint, sigterm, sigusr1;
 
 void sample_add(uint32_t **v, size_t *n, size_t *cap, uint64_t ns)
 {
@@ -196,6 +196,12 @@ static void report_fanout(void)
     uint64_t missing = expected > st.received ? expected - st.received : 0;
     qsort(st.lat, st.nlat, sizeof *st.lat, cmp_u32);
     qsort(st.rtt, st.nrtt, sizeof *st.rtt, cmp_u32);
+    if (opt.lat_file) {
+        FILE *f = fopen(opt.lat_file, "wb");
+        if (!f || fwrite(st.lat, sizeof *st.lat, st.nlat, f) != st.nlat)
+            fprintf(stderr, "tcload: cannot write %s\n", opt.lat_file);
+        if (f) fclose(f);
+    }
     double window = secs(t_run, t_done);
     double scpu =
         mark_run.server >= 0 && mark_done.server >= 0 ? mark_done.server - mark_run.server : -1;
@@ -243,14 +249,15 @@ static void report_fanout(void)
            "\"lat_p999_us\":%u,\"lat_max_us\":%u,\"lat_mean_us\":%.1f,\"pub_rtt_p50_us\":%u,"
            "\"pub_rtt_p99_us\":%u,\"deliveries_per_s\":%.1f,\"window_s\":%.3f,"
            "\"server_cpu_s\":%.3f,\"deliveries_per_server_cpu_s\":%.1f,\"loadgen_cpu_s\":%.3f,"
-           "\"other_cpu_s\":%.3f,\"server_closed\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
+           "\"other_cpu_s\":%.3f,\"server_closed\":%" PRIu64 ",\"subs_with_delivery\":%" PRIu64
+           ",\"last_error\":\"%s\"}\n",
            target_name(), transport_name(), opt.tables, opt.subs, st.synced, st.failed, opt.rate,
            opt.duration, opt.payload, opt.pub_conns, st.planned, st.sent, st.ok, st.failed_mut,
            st.skipped, st.waited, (double)st.ok / run_s, expected, st.received, missing, st.gaps,
            st.dups, st.unexpected, st.stale, pct(st.lat, st.nlat, .5), pct(st.lat, st.nlat, .9),
            pct(st.lat, st.nlat, .99), pct(st.lat, st.nlat, .999), pct(st.lat, st.nlat, 1), mean,
            pct(st.rtt, st.nrtt, .5), pct(st.rtt, st.nrtt, .99), dps, window, scpu, dpc, lcpu, other,
-           st.closed_by_server, st.last_error ? st.last_error : "");
+           st.closed_by_server, st.subs_delivered, st.last_error ? st.last_error : "");
 }
 
 static void finish(void)
@@ -304,8 +311,15 @@ static void connected_all(void)
         set_phase(PH_SETTLE);
         return;
     }
-    set_phase(PH_PUBS);
     pubs_start(opt.pub_conns);
+    if (opt.go_signal) {
+        /* Several tcload processes start publishing together (SIGUSR1), each with all
+         * its subscribers connected: the connections of all of them are live at once. */
+        set_phase(PH_HOLD);
+        printf("synced %" PRIu64 " of %u\n", st.synced, nsubs);
+        return;
+    }
+    set_phase(PH_PUBS);
 }
 
 void on_sub_ready(void)
@@ -462,6 +476,13 @@ static void on_tick(uv_timer_t *h)
     }
 }
 
+static void on_go(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+    if (phase == PH_HOLD) set_phase(PH_PUBS);
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     (void)h;
@@ -488,6 +509,9 @@ static void usage(FILE *f)
           "  --src-ips K                bind subscribers to 127.0.0.1..K (default 1 + N/4000)\n"
           "  --settle S                 idle: second RSS reading after S seconds (default 2)\n"
           "  --timeout S                give up connecting after S seconds (default 120)\n"
+          "  --pub-port P               fanout: publish through port P (another instance)\n"
+          "  --go-signal                fanout: once synced print \"synced\", wait for SIGUSR1\n"
+          "  --lat-file PATH            fanout: write the latencies (uint32 us, sorted) to PATH\n"
           "  --quiet                    no progress lines on stderr\n"
           "Prints what it measured, then one JSON line. Traffic goes to 127.0.0.1 only.\n",
           f);
@@ -530,6 +554,7 @@ static const struct numeric numerics[] = {
     {"--connect-rate", &opt.connect_rate, NULL, NULL, 1, 1e6},
     {"--max-inflight", NULL, &opt.max_inflight, NULL, 1, 1e5},
     {"--src-ips", NULL, &opt.src_ips, NULL, 0, 254},
+    {"--pub-port", NULL, NULL, &opt.pub_port, 1, 65535},
 };
 
 static const struct numeric *numeric_flag(const char *name)
@@ -580,6 +605,10 @@ static void parse(int argc, char **argv)
                 *nf->u32 = (uint32_t)d;
             else
                 *nf->i32 = (int32_t)d;
+        } else if (!strcmp(f, "--lat-file") && v) {
+            opt.lat_file = v;
+        } else if (!strcmp(f, "--go-signal")) {
+            opt.go_signal = true, takes = false;
         } else if (!strcmp(f, "--quiet"))
             opt.quiet = true, takes = false;
         else {
@@ -633,6 +662,8 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigusr1);
+    uv_signal_start(&sigusr1, on_go, SIGUSR1);
     /* Hard bound on the whole run, whatever happens. */
     double limit = opt.timeout + 10 + opt.duration + opt.drain + opt.settle + opt.timeout;
     uint64_t end = t0 + (uint64_t)(limit * 1e9);

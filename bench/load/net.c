@@ -119,7 +119,7 @@ int conn_start(struct conn *c, uint32_t src_index)
         return rc;
     }
     struct sockaddr_in dst;
-    uv_ip4_addr("127.0.0.1", opt.port, &dst);
+    uv_ip4_addr("127.0.0.1", c->port ? c->port : opt.port, &dst);
     c->creq.data = c;
     rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&dst, connect_cb);
     if (rc < 0) conn_close(c);

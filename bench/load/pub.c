@@ -131,6 +131,7 @@ static void pub_connect(struct pub *p)
     p->c.on_connect = pub_connected;
     p->c.on_read = pub_read;
     p->c.on_close = pub_closed;
+    p->c.port = opt.pub_port;
     if (conn_start(&p->c, 0) < 0 && !p->c.closing) failures++;
 }
 

@@ -70,6 +70,7 @@ static void delivered(struct sub *s, int64_t k, uint64_t now)
         return;
     }
     st.gaps += (uint64_t)(k - s->last_k - 1);
+    if (s->last_k == 0) st.subs_delivered++;
     s->last_k = k;
     st.received++;
     sample_add(&st.lat, &st.nlat, &st.caplat, now - t->t_send[k]);

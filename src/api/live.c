@@ -255,9 +255,21 @@ static void h_ws(tc_http_exchange *x)
 static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
-    tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), c->version,
+    tc_streams_publish(l->app->streams, c->table_id, c->version,
                        (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms(),
                        uv_hrtime());
+}
+
+/* A stream of table_id started or ended here: the store hears this
+ * instance's changes of a table only while it is followed. */
+static void on_follow(void *ctx, int32_t table_id, bool on)
+{
+    tc_live *l = ctx;
+    if (l->app->store == NULL) return; /* closed at shutdown, after every stream */
+    if (on)
+        tc_store_follow(l->app->store, table_id);
+    else
+        tc_store_unfollow(l->app->store, table_id);
 }
 
 tc_live *tc_live_start(tc_app *app, tc_router *router)
@@ -269,6 +281,8 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
         .ws_ping_ms = app->cfg->ws_ping_s * 1000ull,
         .ws_max_message = app->cfg->ws_max_message,
         .expired_reason = TOKEN_EXPIRED,
+        .follow = on_follow,
+        .follow_ctx = l,
     };
     app->streams = tc_streams_new(app->loop, &so);
     app->live = l;

@@ -307,6 +307,7 @@ static void h_metrics(tc_http_exchange *x)
     tc_buf out = TC_BUF_INIT;
     tc_metrics_render(app->metrics, tc_streams_stats_of(app->streams),
                       tc_server_conn_count(app->server), &out);
+    tc_store_metrics(app->store, &out);
     tc_http_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.base, out.len);
     tc_buf_free(&out);
 }

@@ -87,6 +87,7 @@ static void stream_closed(tc_conn *c)
     if (s->sub.kind == TC_SUB_WS && s->backlog.len) ws_drain_backlog(s, true);
     tc_hub_unsubscribe(s->ss->hub, &s->sub);
     (*open_gauge(s))--;
+    if (s->ss->opts.follow) s->ss->opts.follow(s->ss->opts.follow_ctx, s->sub.table_id, false);
     if (tc_conn_was_slow(c)) s->ss->stats.slow_closed++;
     s->gone = true;
     tc_conn_unref(c);
@@ -115,6 +116,7 @@ static void stream_subscribe(tc_stream *s)
 {
     tc_hub_subscribe(s->ss->hub, &s->sub);
     (*open_gauge(s))++;
+    if (s->ss->opts.follow) s->ss->opts.follow(s->ss->opts.follow_ctx, s->sub.table_id, true);
 }
 
 /* ===== SSE ===================================================================== */

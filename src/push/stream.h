@@ -27,6 +27,11 @@ typedef struct {
     uint64_t ws_ping_ms;        /* WebSocket ping period; a peer silent 2.5 periods is dropped */
     size_t ws_max_message;      /* largest WebSocket message a client may send (1009 above) */
     const char *expired_reason; /* the 1008 close reason at a WebSocket's lifetime end (static) */
+    /* May be NULL. Called with on when a stream of table_id starts (before
+     * its snapshot is read) and without when it ends, whatever ends it:
+     * the calls of one table balance. */
+    void (*follow)(void *ctx, int32_t table_id, bool on);
+    void *follow_ctx;
 } tc_streams_opts;
 
 /* Counters for /metrics. */

@@ -105,11 +105,12 @@ typedef struct tc_store_backend {
      * in one transaction: all commit or none does. */
     void (*submit)(tc_store *s, tc_store_job *j);
     /* NULL when this process hears of every change (it is the only writer).
-     * Otherwise false while a change made elsewhere may have gone unheard
-     * (Redis: the subscription is down, or its resync is unfinished): the
-     * pipeline then reads a table's cart again before each use instead of
-     * trusting the one in memory. */
-    bool (*current)(tc_store *s);
+     * Otherwise false while a change of table_id made elsewhere may have
+     * gone unheard (Redis: the table is not followed here, its subscription
+     * is not confirmed or its cart not read since, or the subscriber
+     * connection is down): the pipeline then reads the table's cart again
+     * before each use instead of trusting the one in memory. */
+    bool (*current)(tc_store *s, int32_t table_id);
     /* NULL: the tables this instance follows do not matter to the backend.
      * Otherwise told when table_id gets its first follower here (on) and
      * loses its last (off). */
@@ -124,6 +125,8 @@ typedef struct tc_store_backend {
      * then applied again, those keys replayed. false: this process's
      * answers are all there are (load_idem). */
     bool shared_idem;
+    /* NULL: none. Appends the backend's own Prometheus metrics to out. */
+    void (*metrics)(tc_store *s, tc_buf *out);
 } tc_store_backend;
 
 /* Opens a store on backend be, as tc_store_open does once the URL's scheme
@@ -142,6 +145,17 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
  * once, with origin 0; otherwise it is dropped. Tables the menu does not
  * have are ignored. On the loop thread, never from inside submit. */
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
+
+/* The same for the cart DTO json (borrowed, copied) of table_id, written
+ * elsewhere at version (-1: unknown): a version not above the newest this
+ * process fed for the table is dropped without parsing json. A newer one,
+ * while the table is idle, is kept and fed as it is (the feed's cart is
+ * NULL) and parsed only when a request needs the cart (unreadable then: the
+ * cart is read again); otherwise, or for an unknown version, json is parsed
+ * at once (an unreadable one, or one of another table or version, is
+ * logged and dropped) and offered. */
+void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
+                         size_t len);
 
 /* A backend heard a signal for table_id (msg borrowed): hands it to the
  * signal feed. On the loop thread, never from inside the signal hook. */

@@ -10,15 +10,23 @@
  *   menu load and import).
  * store.c feeds this instance's own changes when their write succeeds; a
  * message heard on pub/sub from this instance is that same change and is
- * skipped. A message from another instance is offered to store.c
- * (tc_store_offer), which keeps it as the table's cart and feeds it when it
- * is newer than what it has. After a (re)subscription every cart of the
- * menu is read once and offered the same way (a resync); until those reads
- * are answered the carts in memory are not trusted (rd_current).
+ * skipped. Each table has its own channel, subscribed while the table is
+ * followed here (the live layer follows a table while it has streams):
+ * a message from another instance is offered to store.c
+ * (tc_store_offer_json), which drops a version it has without parsing and
+ * otherwise keeps the cart and feeds it. Once a table's subscription is
+ * confirmed its cart is read once more and offered the same way; until then,
+ * and whenever it is not followed, the table is not current (rd_current) and
+ * the pipeline reads its cart before each use. A new subscriber connection
+ * subscribes every followed table again (on_resubscribe), and each is read
+ * again as its subscription is confirmed. Signals travel on the same
+ * channels; `menu import` publishes on the menu channel, and the menu is
+ * then read again on the command connection (never blocking the loop).
  *
  * Keys and messages: docs/redis.md. */
 #include "store/backend.h"
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/redis_carts.h"
@@ -41,86 +49,298 @@
 /* Knuth's MMIX LCG multiplier: spreads the clock's bits over all 64 when
  * getrandom is unavailable and the instance id comes from clock and pid. */
 #define MIX_MULTIPLIER 6364136223846793005ull
+/* The followed tables' index starts with this many buckets and doubles. */
+#define TABLES_MIN_BUCKETS 64
+
+/* A table this instance follows, or whose channel is still being
+ * unsubscribed. Only one (UN)SUBSCRIBE per channel is unconfirmed at a time
+ * (see tc_redis_link_subscribe): a follow or unfollow meanwhile is caught up
+ * when the confirmation comes. */
+typedef struct rd_table rd_table;
+struct rd_table {
+    rd_table *chain;
+    int32_t id;
+    bool want;    /* followed here */
+    bool have;    /* the last command sent for its channel was SUBSCRIBE */
+    bool busy;    /* and it is not confirmed yet */
+    bool current; /* subscribed, then read: messages keep its cart current */
+    bool reading; /* a read of its cart is on its way */
+    bool again;   /* read it again when that read is answered */
+};
 
 typedef struct {
     tc_store *s; /* NULL once closed */
     tc_redis_url url;
     char name[NAME_SIZE]; /* "redis://[user@]host:port/db", for messages */
-    tc_buf channel;
+    tc_buf prefix;        /* of the table channels */
+    tc_buf menu_channel;
     uint64_t instance;
     tc_redis_link *link;
     tc_redis_carts *carts;
-    int resync_reads;   /* resync reads not answered yet */
-    bool resync_unsent; /* a resync could not send all its reads */
+    rd_table **buckets; /* the followed tables by id */
+    size_t n_buckets, n_tables;
+    bool reads_unsent; /* a table's read could not be sent: resync sends it */
+    bool menu_reading, menu_again;
     bool closing;
+    /* pub/sub messages heard: changes (own ones included), signals, menu */
+    uint64_t heard_changes, heard_signals, heard_menus;
 } rd_store;
 
-/* A resync read of one table's cart. */
+/* A read of one table's cart after its subscription, or of the menu. */
 typedef struct {
     tc_redis_req req; /* first: the link hands back &req */
     rd_store *q;
-} rd_resync;
+    rd_table *t; /* NULL: the menu */
+} rd_read;
+
+/* --- the followed tables -------------------------------------------------- */
+
+static rd_table **table_slot(rd_store *q, int32_t id)
+{
+    rd_table **pp = &q->buckets[((uint32_t)id * 2654435761u) & (q->n_buckets - 1)];
+    while (*pp && (*pp)->id != id)
+        pp = &(*pp)->chain;
+    return pp;
+}
+
+static rd_table *table_find(rd_store *q, int32_t id)
+{
+    return *table_slot(q, id);
+}
+
+static rd_table *table_add(rd_store *q, int32_t id)
+{
+    if (q->n_tables + 1 > q->n_buckets) {
+        rd_table **old = q->buckets;
+        size_t n = q->n_buckets;
+        q->n_buckets *= 2;
+        q->buckets = tc_xcalloc(q->n_buckets, sizeof *q->buckets);
+        for (size_t i = 0; i < n; i++)
+            for (rd_table *t = old[i], *next; t; t = next) {
+                next = t->chain;
+                rd_table **pp = table_slot(q, t->id);
+                t->chain = *pp;
+                *pp = t;
+            }
+        free(old);
+    }
+    rd_table *t = tc_xcalloc(1, sizeof *t);
+    t->id = id;
+    *table_slot(q, id) = t;
+    q->n_tables++;
+    return t;
+}
+
+/* Forgets t once nothing about its channel or its cart is pending. */
+static void table_maybe_free(rd_store *q, rd_table *t)
+{
+    if (t->want || t->have || t->busy || t->reading) return;
+    rd_table **pp = table_slot(q, t->id);
+    *pp = t->chain;
+    q->n_tables--;
+    free(t);
+}
+
+static void table_channel(const rd_store *q, int32_t id, tc_buf *out)
+{
+    tc_buf_append(out, q->prefix.base, q->prefix.len);
+    tc_json_int(out, id);
+}
+
+/* Sends the command that brings t's channel to what is wanted, unless one
+ * is unconfirmed (its confirmation calls this again). */
+static void table_sync(rd_store *q, rd_table *t)
+{
+    if (t->busy || t->want == t->have) return;
+    tc_buf ch = TC_BUF_INIT;
+    table_channel(q, t->id, &ch);
+    const char *chans[] = {ch.base};
+    size_t lens[] = {ch.len};
+    /* No subscriber connection: the next one subscribes what is wanted. */
+    if (tc_redis_link_subscribe(q->link, t->want, 1, chans, lens) == 0) {
+        t->busy = true;
+        t->have = t->want;
+    }
+    tc_buf_free(&ch);
+}
 
 /* --- the change feed ------------------------------------------------------ */
 
-/* Offers a cart another instance wrote (or a resync read) to the store. */
-static void offer_cart(rd_store *q, const char *json, size_t len)
+static void read_answered(tc_redis_req *req, redisReply *reply);
+
+/* Sends a read of t's cart (NULL: of the menu); one in flight at a time. */
+static void read_send(rd_store *q, rd_table *t)
 {
-    tc_cart *c = NULL;
-    if (tc_cart_from_json(json, len, &c) != 0) {
-        tc_log_warn("store: %s: a change message holds an unreadable cart", q->name);
+    bool *reading = t ? &t->reading : &q->menu_reading, *again = t ? &t->again : &q->menu_again;
+    if (t) t->current = false;
+    if (*reading) {
+        *again = true;
         return;
     }
-    tc_store_offer(q->s, c, json, len);
+    rd_read *r = tc_xcalloc(1, sizeof *r);
+    r->q = q;
+    r->t = t;
+    int rc;
+    if (t) {
+        rc = tc_redis_carts_read(q->carts, &r->req, t->id, read_answered);
+    } else {
+        const char *argv[] = {"GET", TC_REDIS_MENU_KEY};
+        size_t lens[] = {3, sizeof TC_REDIS_MENU_KEY - 1};
+        rc = tc_redis_link_send(q->link, &r->req, read_answered, 2, argv, lens);
+    }
+    if (rc != 0) {
+        free(r);
+        q->reads_unsent = true;
+        tc_redis_link_want_resync(q->link);
+        return;
+    }
+    *reading = true;
 }
 
-static void on_message(void *ctx, const char *p, size_t n)
+/* A stored menu unlike the served one becomes the served one. */
+static void menu_read(rd_store *q, const char *text, size_t len)
+{
+    tc_buf now = TC_BUF_INIT;
+    tc_redis_menu_json(q->s->menu, &now);
+    bool same = now.len == len && memcmp(now.base, text, len) == 0;
+    tc_buf_free(&now);
+    if (same) return;
+    tc_menu *m = NULL;
+    tc_errmsg err = {{0}};
+    if (tc_menu_parse(text, len, &m, &err) != 0) {
+        tc_log_warn("store: %s: the stored menu is unreadable, still serving the old one: %s",
+                    q->name, err.text);
+        return;
+    }
+    tc_log_info("store: %s: the menu changed; serving the new one", q->name);
+    tc_store_menu_replace(q->s, m);
+}
+
+static void read_answered(tc_redis_req *req, redisReply *reply)
+{
+    rd_read *r = (rd_read *)req;
+    rd_store *q = r->q;
+    rd_table *t = r->t;
+    free(r);
+    bool *reading = t ? &t->reading : &q->menu_reading, *again = t ? &t->again : &q->menu_again;
+    *reading = false;
+    if (q->closing) return;
+    bool ok =
+        reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL);
+    if (!ok) {
+        q->reads_unsent = true; /* the command connection went away: read again */
+        tc_redis_link_want_resync(q->link);
+    } else if (t == NULL) {
+        if (reply->type == REDIS_REPLY_STRING) menu_read(q, reply->str, reply->len);
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        tc_store_offer_json(q->s, t->id, -1, reply->str, reply->len);
+    }
+    if (ok && *again) {
+        *again = false;
+        read_send(q, t);
+    } else if (ok && t && t->want && t->have && !t->busy) {
+        t->current = true; /* every later change comes as a message */
+    }
+    if (t) table_maybe_free(q, t);
+}
+
+static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, size_t n)
 {
     rd_store *q = ctx;
+    if (ch_len == q->menu_channel.len && memcmp(ch, q->menu_channel.base, ch_len) == 0) {
+        q->heard_menus++;
+        read_send(q, NULL); /* without blocking: the reply comes on the loop */
+        return;
+    }
+    int32_t id;
     tc_redis_msg msg;
-    if (tc_redis_msg_decode(p, n, &msg) != 0) {
-        tc_log_warn("store: %s: ignoring a malformed message on %s", q->name, q->channel.base);
+    if (tc_redis_channel_table(ch, ch_len, q->prefix.base, q->prefix.len, &id) != 0 ||
+        tc_redis_msg_decode(p, n, &msg) != 0) {
+        tc_log_warn("store: %s: ignoring a malformed message on %.*s", q->name, (int)ch_len, ch);
+        return;
+    }
+    if (msg.kind == TC_REDIS_MSG_SIGNAL) {
+        q->heard_signals++;
+        /* An unsubscribed channel may still deliver until Redis confirms. */
+        if (tc_store_following(q->s, id) > 0) tc_store_signalled(q->s, id, msg.body, msg.body_len);
         return;
     }
     /* Our own change was fed when its write succeeded, with its origin
      * (connection ids are per process, so origin means nothing here for
      * another instance's change). */
+    q->heard_changes++;
     if (msg.instance == q->instance) return;
-    offer_cart(q, msg.cart, msg.cart_len);
+    tc_store_offer_json(q->s, id, msg.version, msg.body, msg.body_len);
 }
 
-static void resync_answered(tc_redis_req *req, redisReply *reply)
+static void on_subscribed(void *ctx, const char *ch, size_t ch_len, bool on)
 {
-    rd_resync *r = (rd_resync *)req;
-    rd_store *q = r->q;
-    q->resync_reads--;
-    if (!q->closing && reply != NULL && reply->type == REDIS_REPLY_STRING)
-        offer_cart(q, reply->str, reply->len);
-    free(r);
+    rd_store *q = ctx;
+    int32_t id;
+    (void)on;
+    if (tc_redis_channel_table(ch, ch_len, q->prefix.base, q->prefix.len, &id) != 0) return;
+    rd_table *t = table_find(q, id);
+    if (t == NULL || !t->busy) return;
+    t->busy = false;
+    if (t->want != t->have) {
+        table_sync(q, t);
+    } else if (t->want) {
+        /* Subscribed: from now on every change is heard. One may have
+         * landed between the reads before and the subscription: read the
+         * cart once more and offer it. */
+        read_send(q, t);
+    }
+    table_maybe_free(q, t);
 }
 
-/* After a (re)subscription changes may have been missed: every stored cart
- * is read once more and offered to the store, which keeps and feeds those
- * newer than its own. Subscribers skip versions they already have, so this
- * only heals streams that fell behind. */
+/* A new subscriber connection: every followed table's channel again, in one
+ * go; the reads follow their confirmations. */
+static void on_resubscribe(void *ctx)
+{
+    rd_store *q = ctx;
+    tc_buf names = TC_BUF_INIT;
+    size_t n = 0, cap = q->n_tables;
+    size_t *ends = tc_xcalloc(cap ? cap : 1, sizeof *ends);
+    for (size_t i = 0; i < q->n_buckets; i++)
+        for (rd_table *t = q->buckets[i], *next; t; t = next) {
+            next = t->chain;
+            t->busy = t->have = t->current = false;
+            if (!t->want) {
+                table_maybe_free(q, t);
+                continue;
+            }
+            table_channel(q, t->id, &names);
+            ends[n++] = names.len;
+        }
+    const char **chans = tc_xcalloc(n ? n : 1, sizeof *chans);
+    size_t *lens = tc_xcalloc(n ? n : 1, sizeof *lens);
+    for (size_t i = 0; i < n; i++) {
+        size_t begin = i ? ends[i - 1] : 0;
+        chans[i] = names.base + begin;
+        lens[i] = ends[i] - begin;
+    }
+    if (n > 0 && tc_redis_link_subscribe(q->link, true, n, chans, lens) == 0)
+        for (size_t i = 0; i < q->n_buckets; i++)
+            for (rd_table *t = q->buckets[i]; t; t = t->chain)
+                if (t->want) t->busy = t->have = true;
+    free(chans);
+    free(lens);
+    free(ends);
+    tc_buf_free(&names);
+}
+
+/* After a (re)subscription: the menu may have changed meanwhile, and reads
+ * that could not be sent are sent now. The followed tables are read as
+ * their subscriptions are confirmed (on_subscribed). */
 static int on_resync(void *ctx)
 {
     rd_store *q = ctx;
-    const tc_menu *m = q->s->menu;
-    q->resync_unsent = false;
-    for (size_t i = 0; m != NULL && i < tc_menu_table_count(m); i++) {
-        rd_resync *r = tc_xcalloc(1, sizeof *r);
-        r->q = q;
-        int rc = tc_redis_carts_read(q->carts, &r->req, tc_menu_table_at(m, i)->table_id,
-                                     resync_answered);
-        if (rc != 0) {
-            free(r);
-            q->resync_unsent = true; /* the link calls again */
-            return rc;
-        }
-        q->resync_reads++;
-    }
-    return 0;
+    q->reads_unsent = false;
+    read_send(q, NULL);
+    for (size_t i = 0; i < q->n_buckets && !q->reads_unsent; i++)
+        for (rd_table *t = q->buckets[i]; t; t = t->chain)
+            if (t->want && t->have && !t->busy && !t->current && !t->reading) read_send(q, t);
+    return q->reads_unsent ? TC_ESTORE : 0;
 }
 
 /* --- open / close / the vtable -------------------------------------------- */
@@ -142,7 +362,14 @@ static void on_link_closed(void *ctx)
 {
     rd_store *q = ctx;
     tc_redis_carts_free(q->carts);
-    tc_buf_free(&q->channel);
+    for (size_t i = 0; i < q->n_buckets; i++)
+        for (rd_table *t = q->buckets[i], *next; t; t = next) {
+            next = t->chain;
+            free(t);
+        }
+    free(q->buckets);
+    tc_buf_free(&q->prefix);
+    tc_buf_free(&q->menu_channel);
     explicit_bzero(&q->url, sizeof q->url);
     free(q);
 }
@@ -185,24 +412,32 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
     }
 
     q->s = s;
-    tc_redis_channel(u.db, &q->channel);
-    tc_buf_cstr(&q->channel);
+    tc_redis_table_channel_prefix(u.db, &q->prefix);
+    tc_buf_cstr(&q->prefix);
+    tc_redis_menu_channel(u.db, &q->menu_channel);
+    tc_buf_cstr(&q->menu_channel);
+    q->n_buckets = TABLES_MIN_BUCKETS;
+    q->buckets = tc_xcalloc(q->n_buckets, sizeof *q->buckets);
     q->instance = random_instance_id();
     tc_buf alive = TC_BUF_INIT;
     tc_buf_appendf(&alive, "tablecart:alive:%016" PRIx64, q->instance);
     tc_redis_link_opts o = {.url = &q->url,
                             .name = q->name,
-                            .channel = q->channel.base,
+                            .channel = q->menu_channel.base,
                             .alive = tc_buf_cstr(&alive),
                             .script = tc_redis_carts_script};
-    tc_redis_link_hooks hooks = {
-        .ctx = q, .message = on_message, .resync = on_resync, .closed = on_link_closed};
+    tc_redis_link_hooks hooks = {.ctx = q,
+                                 .message = on_message,
+                                 .subscribed = on_subscribed,
+                                 .resubscribe = on_resubscribe,
+                                 .resync = on_resync,
+                                 .closed = on_link_closed};
     q->link = tc_redis_link_open(s->loop, &o, &hooks);
     tc_buf_free(&alive);
-    q->carts = tc_redis_carts_new(q->link, q->name, q->channel.base, q->instance);
+    q->carts = tc_redis_carts_new(q->link, q->name, q->prefix.base, q->instance);
     s->impl = q;
-    tc_log_info("store: %s (instance %016" PRIx64 ", changes on %s)", q->name, q->instance,
-                q->channel.base);
+    tc_log_info("store: %s (instance %016" PRIx64 ", changes on %s<tableId>)", q->name, q->instance,
+                q->prefix.base);
     return 0;
 }
 
@@ -234,17 +469,76 @@ static void rd_submit(tc_store *s, tc_store_job *j)
     tc_redis_carts_submit(q->carts, j);
 }
 
-/* Every change made elsewhere was heard: both connections are up, the
- * subscription is confirmed and the resync after it is over. */
-static bool rd_current(tc_store *s)
+/* Every change of table_id made elsewhere was heard: both connections are
+ * up, and the table's channel was subscribed and its cart read since. */
+static bool rd_current(tc_store *s, int32_t table_id)
 {
     rd_store *q = s->impl;
-    return tc_redis_link_ready(q->link) && q->resync_reads == 0 && !q->resync_unsent;
+    if (!tc_redis_link_ready(q->link)) return false;
+    const rd_table *t = table_find(q, table_id);
+    return t != NULL && t->current;
 }
 
+/* Both connections are up and every read a resync asked for could be sent. */
 static int rd_ping(tc_store *s)
 {
-    return rd_current(s) ? 0 : TC_ESTORE;
+    rd_store *q = s->impl;
+    return tc_redis_link_ready(q->link) && !q->reads_unsent ? 0 : TC_ESTORE;
+}
+
+static void rd_follow(tc_store *s, int32_t table_id, bool on)
+{
+    rd_store *q = s->impl;
+    rd_table *t = table_find(q, table_id);
+    if (t == NULL && !on) return;
+    if (t == NULL) t = table_add(q, table_id);
+    t->want = on;
+    if (!on) t->current = false; /* its changes are not heard any more */
+    table_sync(q, t);
+    table_maybe_free(q, t);
+}
+
+static void signal_answered(tc_redis_req *r, redisReply *reply)
+{
+    (void)reply; /* a signal lost is sent again by its sender (store.h) */
+    free(r);
+}
+
+static void rd_signal(tc_store *s, int32_t table_id, const char *msg, size_t len)
+{
+    rd_store *q = s->impl;
+    tc_buf ch = TC_BUF_INIT, body = TC_BUF_INIT;
+    table_channel(q, table_id, &ch);
+    tc_buf_append_str(&body, TC_REDIS_SIGNAL_HEADER);
+    tc_buf_append(&body, msg, len);
+    const char *argv[] = {"PUBLISH", ch.base, body.base};
+    size_t lens[] = {7, ch.len, body.len};
+    tc_redis_req *r = tc_xcalloc(1, sizeof *r);
+    if (tc_redis_link_send(q->link, r, signal_answered, 3, argv, lens) != 0) free(r);
+    tc_buf_free(&ch);
+    tc_buf_free(&body);
+}
+
+static void rd_metrics(tc_store *s, tc_buf *out)
+{
+    rd_store *q = s->impl;
+    size_t subscribed = 0;
+    for (size_t i = 0; i < q->n_buckets; i++)
+        for (const rd_table *t = q->buckets[i]; t; t = t->chain)
+            subscribed += t->have;
+    tc_buf_appendf(out,
+                   "# HELP tablecart_redis_messages_received_total Pub/sub messages this "
+                   "instance heard, by kind.\n"
+                   "# TYPE tablecart_redis_messages_received_total counter\n"
+                   "tablecart_redis_messages_received_total{kind=\"change\"} %llu\n"
+                   "tablecart_redis_messages_received_total{kind=\"signal\"} %llu\n"
+                   "tablecart_redis_messages_received_total{kind=\"menu\"} %llu\n"
+                   "# HELP tablecart_redis_tables_subscribed Tables whose channel this instance "
+                   "subscribes (it has streams of them).\n"
+                   "# TYPE tablecart_redis_tables_subscribed gauge\n"
+                   "tablecart_redis_tables_subscribed %zu\n",
+                   (unsigned long long)q->heard_changes, (unsigned long long)q->heard_signals,
+                   (unsigned long long)q->heard_menus, subscribed);
 }
 
 const tc_store_backend tc_store_backend_redis = {
@@ -258,4 +552,7 @@ const tc_store_backend tc_store_backend_redis = {
     .submit = rd_submit,
     .current = rd_current,
     .shared_idem = true,
+    .follow = rd_follow,
+    .signal = rd_signal,
+    .metrics = rd_metrics,
 };

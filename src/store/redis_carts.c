@@ -212,8 +212,11 @@ static int save_send(rd_job *w, bool eval)
         num[i][tc_json_int_text(fixed[i], num[i])] = '\0';
     char key[TC_REDIS_CART_KEY_SIZE];
     tc_redis_cart_key(j->table_id, key);
-    tc_buf header = TC_BUF_INIT;
-    tc_redis_msg_header(&header, q->instance, j->origin);
+    tc_buf header = TC_BUF_INIT, channel = TC_BUF_INIT;
+    tc_redis_msg_header(&header, q->instance, j->origin, j->version);
+    /* The table's channel: only instances following the table hear it. */
+    tc_buf_append_str(&channel, q->channel);
+    tc_json_int(&channel, j->table_id);
     const char *head[SAVE_ARGS] = {eval ? "EVAL" : "EVALSHA",
                                    eval ? tc_redis_carts_script : q->sha,
                                    "1",
@@ -222,7 +225,7 @@ static int save_send(rd_job *w, bool eval)
                                    num[1],
                                    num[2],
                                    j->json ? j->json->data : "",
-                                   q->channel,
+                                   tc_buf_cstr(&channel),
                                    tc_buf_cstr(&header),
                                    num[3],
                                    num[4],
@@ -232,6 +235,7 @@ static int save_send(rd_job *w, bool eval)
         lens[i] = strlen(head[i]);
     }
     lens[7] = j->json ? j->json->len : 0;
+    lens[8] = channel.len;
     lens[9] = header.len;
     size_t k = SAVE_ARGS, n = 6;
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next, n += 2) {
@@ -248,6 +252,7 @@ static int save_send(rd_job *w, bool eval)
     }
     int rc = tc_redis_link_send(q->link, &w->req, save_answered, (int)argc, argv, lens);
     tc_buf_free(&header);
+    tc_buf_free(&channel);
     free(num);
     free(lens);
     free(argv);

@@ -25,8 +25,9 @@ typedef struct tc_redis_carts tc_redis_carts;
 extern const char tc_redis_carts_script[];
 
 /* Jobs run through link (borrowed; it must outlive the result). name
- * ("redis://…") is for messages and channel is where changes are
- * published; both copied. instance names this process in change messages.
+ * ("redis://…") is for messages and channel is the prefix of the table
+ * channels (tc_redis_table_channel_prefix): a change is published on the
+ * prefix followed by its table id; both copied. instance names this process in change messages.
  * The caller frees the result with tc_redis_carts_free. */
 tc_redis_carts *tc_redis_carts_new(tc_redis_link *link, const char *name, const char *channel,
                                    uint64_t instance);

@@ -25,6 +25,8 @@
 /* Closing waits this long for replies already on their way (a write in
  * flight lands) before it ends the command connection anyway. */
 #define CLOSE_WAIT_MS 2000
+/* Channels per SUBSCRIBE or UNSUBSCRIBE command when many are sent. */
+#define SUBSCRIBE_BATCH 256
 /* Room for a decimal int, NUL included: the SELECT index. */
 #define INT_SIZE (sizeof "-2147483648")
 
@@ -33,7 +35,7 @@ struct tc_redis_link {
     tc_redis_url url;
     char *name, *channel, *alive, *script;
     tc_buf resubscribed; /* the subscriber connection's "again" message */
-    size_t channel_len;
+    size_t channel_len, alive_len;
     tc_redis_link_hooks hooks;
     tc_redis_conn *cmd, *sub;
     /* Replies come in order, so the oldest request has the nearest deadline. */
@@ -175,23 +177,54 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
     /* NULL: the connection is going away (its disconnect callback follows). */
     if (reply == NULL || tc_redis_conn_ctx(l->sub) != ac || l->closing) return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING)
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = reply->element[0]->str;
     const redisReply *ch = reply->element[1];
-    bool changes = ch->type == REDIS_REPLY_STRING && ch->len == l->channel_len &&
-                   memcmp(ch->str, l->channel, ch->len) == 0;
-    if (!changes) {
+    bool alive = ch->len == l->alive_len && memcmp(ch->str, l->alive, ch->len) == 0;
+    bool global = ch->len == l->channel_len && memcmp(ch->str, l->channel, ch->len) == 0;
+    if (alive) {
         /* Our heartbeat channel: a subscription confirmed or a heartbeat. */
         l->heard_at = uv_now(l->loop);
     } else if (strcmp(kind, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
-        l->hooks.message(l->hooks.ctx, reply->element[2]->str, reply->element[2]->len);
-    } else if (strcmp(kind, "subscribe") == 0) {
+        l->hooks.message(l->hooks.ctx, ch->str, ch->len, reply->element[2]->str,
+                         reply->element[2]->len);
+    } else if (!global && (strcmp(kind, "subscribe") == 0 || strcmp(kind, "unsubscribe") == 0)) {
+        l->hooks.subscribed(l->hooks.ctx, ch->str, ch->len, kind[0] == 's');
+    } else if (global && strcmp(kind, "subscribe") == 0) {
+        /* Subscribed last on a new connection: every channel is in effect. */
         if (!tc_redis_conn_answered(l->sub)) return;
         l->heard_at = uv_now(l->loop);
         l->resync_wanted = true;
         maybe_resync(l);
     }
+}
+
+int tc_redis_link_subscribe(tc_redis_link *l, bool on, size_t n, const char *const *channels,
+                            const size_t *lens)
+{
+    redisAsyncContext *ac = tc_redis_conn_ctx(l->sub);
+    if (l->closing || ac == NULL || (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        return TC_ESTORE;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < SUBSCRIBE_BATCH ? n - done : SUBSCRIBE_BATCH;
+        const char *argv[SUBSCRIBE_BATCH + 1];
+        size_t argl[SUBSCRIBE_BATCH + 1];
+        argv[0] = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
+        argl[0] = strlen(argv[0]);
+        memcpy(argv + 1, channels + done, k * sizeof *argv);
+        memcpy(argl + 1, lens + done, k * sizeof *argl);
+        if (redisAsyncCommandArgv(ac, on_sub_reply, l, (int)k + 1, argv, argl) != REDIS_OK)
+            return TC_ESTORE;
+        done += k;
+    }
+    return 0;
+}
+
+void tc_redis_link_want_resync(tc_redis_link *l)
+{
+    l->resync_wanted = true; /* the next tick asks for it */
 }
 
 /* --- the connections' life ----------------------------------------------- */
@@ -264,10 +297,13 @@ static void cmd_started(void *ctx, redisAsyncContext *ac)
 static void sub_started(void *ctx, redisAsyncContext *ac)
 {
     tc_redis_link *l = ctx;
-    /* Pub/sub ignores SELECT: the channel name carries the database. The
-     * second channel carries our own heartbeats (on_tick): a subscription
-     * that went silent is noticed even when no table changes. */
-    redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %s %s", l->channel, l->alive);
+    /* Pub/sub ignores SELECT: the channel names carry the database. Our
+     * heartbeat channel first (on_tick): a subscription that went silent is
+     * noticed even when no table changes; then the owner's channels; the
+     * global channel last, so its confirmation means all are in effect. */
+    redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %s", l->alive);
+    l->hooks.resubscribe(l->hooks.ctx);
+    redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %s", l->channel);
 }
 
 /* --- the sweep: timeouts and heartbeat ------------------------------------ */
@@ -297,6 +333,7 @@ static void on_tick(uv_timer_t *t)
     }
     tc_redis_conn_sweep(l->cmd, now);
     tc_redis_conn_sweep(l->sub, now);
+    maybe_resync(l);
     bool both_up = tc_redis_conn_is_up(l->cmd) && tc_redis_conn_is_up(l->sub);
     if (both_up && now >= l->heard_at + SUB_SILENT_MS) {
         /* Redis answers commands but our heartbeats do not come back: the
@@ -330,9 +367,10 @@ tc_redis_link *tc_redis_link_open(uv_loop_t *loop, const tc_redis_link_opts *o,
     l->channel = tc_xstrdup(o->channel);
     l->channel_len = strlen(o->channel);
     l->alive = tc_xstrdup(o->alive);
+    l->alive_len = strlen(o->alive);
     l->script = tc_xstrdup(o->script);
     l->hooks = *hooks;
-    tc_buf_appendf(&l->resubscribed, "subscribed to %s again", o->channel);
+    tc_buf_append_str(&l->resubscribed, "subscribed to its channels again");
     tc_redis_conn_opts co = {.url = &l->url,
                              .name = l->name,
                              .role = "commands",

@@ -5,13 +5,14 @@
  * A link is one command connection and one subscriber connection to the
  * same Redis, each a tc_redis_conn (redis_conn.h: connect, back-off,
  * reconnect). Commands are sent in order on the first; a command unanswered
- * for 2 s ends both connections. The second SUBSCRIBEs to the changes
- * channel and to this instance's heartbeat channel, to which the command
- * connection PUBLISHes every second; none heard for 3.5 s ends the
- * subscriber connection. The link knows no carts: it hands messages of the
- * changes channel to its owner and asks the owner to resync after every
- * (re)subscription. Behaviour and what is logged: docs/redis.md, "Outages
- * and timeouts". */
+ * for 2 s ends both connections. The second SUBSCRIBEs to this instance's
+ * heartbeat channel, to which the command connection PUBLISHes every second
+ * (none heard for 3.5 s ends the subscriber connection), to the channels
+ * its owner asks for, and last to the owner's global channel. The link
+ * knows no carts: it hands every message but heartbeats to its owner, asks
+ * the owner to subscribe its channels again on every new subscriber
+ * connection, and to resync once the global channel is confirmed. Behaviour
+ * and what is logged: docs/redis.md, "Outages and timeouts". */
 #ifndef TC_STORE_REDIS_LINK_H
 #define TC_STORE_REDIS_LINK_H
 
@@ -46,10 +47,17 @@ struct tc_redis_req {
  * the loop's callbacks, never from inside a tc_redis_link_* call. */
 typedef struct {
     void *ctx;
-    /* A message on the changes channel; p is borrowed for the call. Not
-     * called once tc_redis_link_close was called. */
-    void (*message)(void *ctx, const char *p, size_t n);
-    /* The subscription was confirmed (again): changes published meanwhile
+    /* A message on any channel but the heartbeat's; ch and p are borrowed
+     * for the call. Not called once tc_redis_link_close was called. */
+    void (*message)(void *ctx, const char *ch, size_t ch_len, const char *p, size_t n);
+    /* Redis confirmed a SUBSCRIBE (on) or UNSUBSCRIBE (off) of channel ch
+     * sent with tc_redis_link_subscribe: one call per channel and command. */
+    void (*subscribed)(void *ctx, const char *ch, size_t ch_len, bool on);
+    /* A new subscriber connection: nothing is subscribed on it yet. Send
+     * the owner's channels (tc_redis_link_subscribe) now: they are in
+     * effect when the global channel, sent right after, is confirmed. */
+    void (*resubscribe)(void *ctx);
+    /* The global channel was confirmed (again): changes published meanwhile
      * were not heard. Called once the command connection can also send.
      * Returns 0, or a negative tc_err when a command could not be sent:
      * then called again when the command connection next starts. */
@@ -62,7 +70,7 @@ typedef struct {
 typedef struct {
     const tc_redis_url *url;
     const char *name;    /* "redis://host:port/db", for messages */
-    const char *channel; /* the changes channel (tc_redis_channel) */
+    const char *channel; /* the global channel, subscribed last (the menu's) */
     const char *alive;   /* this instance's heartbeat channel */
     const char *script;  /* Lua loaded with SCRIPT LOAD at every connect */
 } tc_redis_link_opts;
@@ -87,6 +95,22 @@ void tc_redis_link_close(tc_redis_link *l);
  * when the command connection is down or closing (fn is not called then). */
 int tc_redis_link_send(tc_redis_link *l, tc_redis_req *r, tc_redis_reply_fn fn, int argc,
                        const char **argv, const size_t *lens);
+
+/* SUBSCRIBEs (on) or UNSUBSCRIBEs (off) the n channels (lens bytes each;
+ * copied) on the subscriber connection, in commands of at most 256
+ * channels. Each channel's confirmation comes back through
+ * hooks.subscribed. Returns 0, or TC_ESTORE when there is no subscriber
+ * connection now (hooks.resubscribe runs when there is one again). Send no
+ * command for a channel while its last one is unconfirmed: hiredis 0.14
+ * loses track of a channel unsubscribed and subscribed again before the
+ * confirmations came. */
+int tc_redis_link_subscribe(tc_redis_link *l, bool on, size_t n, const char *const *channels,
+                            const size_t *lens);
+
+/* Asks for hooks.resync as soon as the command connection can send (at
+ * the next 100 ms tick at the latest): the owner has reads it could not
+ * send. */
+void tc_redis_link_want_resync(tc_redis_link *l);
 
 /* True when tc_redis_link_send would accept a command now. */
 bool tc_redis_link_can_send(const tc_redis_link *l);

@@ -13,10 +13,10 @@
 /* WATCH rounds of one import: only another import racing this one makes a
  * round fail, so a few are plenty; more means something keeps rewriting it. */
 #define IMPORT_ATTEMPTS 10
-/* An import's write is MULTI, SET, EXEC: three replies. */
-#define TX_REPLIES 3
+/* An import's write is MULTI, SET, PUBLISH, EXEC: four replies. */
+#define TX_REPLIES 4
 
-#define MENU_KEY "tablecart:menu"
+#define MENU_KEY TC_REDIS_MENU_KEY
 
 static int sync_connect(const tc_redis_url *u, const char *name, redisContext **out, tc_errmsg *err)
 {
@@ -82,7 +82,7 @@ int tc_redis_sync_load_menu(const tc_redis_url *u, const char *name, tc_menu **o
 
 /* One WATCH round: read, merge, write in MULTI/EXEC. Returns 0 and *landed
  * (false: the menu changed under the WATCH, try again), or TC_ESTORE. */
-static int import_round(redisContext *c, const char *name, const tc_menu *m, bool *landed,
+static int import_round(redisContext *c, const char *name, int db, const tc_menu *m, bool *landed,
                         tc_errmsg *err)
 {
     redisReply *r = redisCommand(c, "WATCH %s", MENU_KEY);
@@ -99,7 +99,13 @@ static int import_round(redisContext *c, const char *name, const tc_menu *m, boo
     tc_menu_free(merged);
     redisAppendCommand(c, "MULTI");
     redisAppendCommand(c, "SET %s %b", MENU_KEY, json.base, json.len);
+    /* In the same transaction: every serving instance reads the menu again
+     * (redis.c), and none can hear of it before it is there. */
+    tc_buf channel = TC_BUF_INIT;
+    tc_redis_menu_channel(db, &channel);
+    redisAppendCommand(c, "PUBLISH %b 1", channel.base, channel.len);
     redisAppendCommand(c, "EXEC");
+    tc_buf_free(&channel);
     tc_buf_free(&json);
     redisReply *replies[TX_REPLIES] = {NULL};
     for (int i = 0; i < TX_REPLIES; i++)
@@ -130,7 +136,7 @@ int tc_redis_sync_import_menu(const tc_redis_url *u, const char *name, const tc_
     if (rc != 0) return rc;
     bool landed = false;
     for (int attempt = 0; rc == 0 && !landed && attempt < IMPORT_ATTEMPTS; attempt++)
-        rc = import_round(c, name, m, &landed, err);
+        rc = import_round(c, name, u->db, m, &landed, err);
     if (rc == 0 && !landed)
         rc = tc_errmsg_set(err, TC_ESTORE, "store: %s: %s kept changing during the import", name,
                            MENU_KEY);

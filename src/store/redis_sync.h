@@ -24,7 +24,9 @@ int tc_redis_sync_load_menu(const tc_redis_url *u, const char *name, tc_menu **o
 /* Merges m (borrowed) into the menu kept in Redis: an upsert by id, nothing
  * deleted (tc_redis_menu_merge). Read and write happen under WATCH, so two
  * imports at once both land; one that keeps losing the race gives up after
- * a few attempts. Returns 0, or TC_ESTORE with err. */
+ * a few attempts. The write PUBLISHes on the menu channel
+ * (tc_redis_menu_channel) in the same transaction, so serving instances
+ * read the menu again. Returns 0, or TC_ESTORE with err. */
 int tc_redis_sync_import_menu(const tc_redis_url *u, const char *name, const tc_menu *m,
                               tc_errmsg *err);
 

@@ -89,10 +89,49 @@ int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
     return 0;
 }
 
-void tc_redis_channel(int db, tc_buf *out)
+void tc_redis_table_channel_prefix(int db, tc_buf *out)
 {
-    tc_buf_append_str(out, "tablecart:changes");
-    if (db != 0) tc_buf_appendf(out, ":%d", db);
+    if (db == 0)
+        tc_buf_append_str(out, "tablecart:table:");
+    else
+        tc_buf_appendf(out, "tablecart:db%d:table:", db);
+}
+
+void tc_redis_menu_channel(int db, tc_buf *out)
+{
+    if (db == 0)
+        tc_buf_append_str(out, "tablecart:menu");
+    else
+        tc_buf_appendf(out, "tablecart:db%d:menu", db);
+}
+
+/* A canonical decimal (no sign, no leading zero) in p[*i..n) up to a byte
+ * that is no digit: 0 and *v, or TC_EINVAL (none, leading zero, above max). */
+static int read_decimal(const char *p, size_t n, size_t *i, uint64_t max, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t start = *i;
+    for (; *i < n && isdigit((unsigned char)p[*i]); (*i)++) {
+        uint64_t d = (uint64_t)(p[*i] - '0');
+        if (x > (max - d) / 10) return TC_EINVAL;
+        x = x * 10 + d;
+    }
+    size_t digits = *i - start;
+    /* One canonical form: no leading zeros, so encode(decode(x)) == x. */
+    if (digits == 0 || (digits > 1 && p[start] == '0')) return TC_EINVAL;
+    *v = x;
+    return 0;
+}
+
+int tc_redis_channel_table(const char *ch, size_t n, const char *prefix, size_t plen,
+                           int32_t *table_id)
+{
+    if (n <= plen || memcmp(ch, prefix, plen) != 0) return TC_EINVAL;
+    size_t i = plen;
+    uint64_t v;
+    if (read_decimal(ch, n, &i, INT32_MAX, &v) != 0 || i != n) return TC_EINVAL;
+    *table_id = (int32_t)v;
+    return 0;
 }
 
 #define CART_KEY_PREFIX "tablecart:cart:"
@@ -109,9 +148,9 @@ void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE])
 
 /* --- change messages ----------------------------------------------------- */
 
-#define MSG_MAGIC "tc1 "
+#define MSG_MAGIC "tc2 "
 
-void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin)
+void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version)
 {
     static const char hex[] = "0123456789abcdef";
     char id[16];
@@ -121,13 +160,20 @@ void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin)
     tc_buf_append(out, id, sizeof id);
     tc_buf_append(out, " ", 1);
     tc_buf_append_udec(out, origin);
+    tc_buf_append(out, " ", 1);
+    tc_buf_append_udec(out, (uint64_t)version);
     tc_buf_append(out, "\n", 1);
 }
 
 int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
 {
+    size_t sig = sizeof TC_REDIS_SIGNAL_HEADER - 1;
+    if (n >= sig && memcmp(p, TC_REDIS_SIGNAL_HEADER, sig) == 0) {
+        *out = (tc_redis_msg){.kind = TC_REDIS_MSG_SIGNAL, .body = p + sig, .body_len = n - sig};
+        return 0;
+    }
     size_t magic = sizeof MSG_MAGIC - 1, i;
-    if (n < magic + 16 + 3 || memcmp(p, MSG_MAGIC, magic) != 0) return TC_EINVAL;
+    if (n < magic + 16 + 5 || memcmp(p, MSG_MAGIC, magic) != 0) return TC_EINVAL;
     uint64_t instance = 0;
     for (i = magic; i < magic + 16; i++) {
         char ch = p[i];
@@ -136,21 +182,18 @@ int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
         instance = instance << 4 | (uint64_t)d;
     }
     if (p[i++] != ' ') return TC_EINVAL;
-    uint64_t origin = 0;
-    size_t digits = 0;
-    for (; i < n && isdigit((unsigned char)p[i]); i++, digits++) {
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (origin > (UINT64_MAX - d) / 10) return TC_EINVAL;
-        origin = origin * 10 + d;
-    }
-    /* One canonical form: no leading zeros, so encode(decode(x)) == x. */
-    if (digits == 0 || (digits > 1 && p[i - digits] == '0')) return TC_EINVAL;
+    uint64_t origin, version;
+    if (read_decimal(p, n, &i, UINT64_MAX, &origin) != 0) return TC_EINVAL;
+    if (i >= n || p[i++] != ' ') return TC_EINVAL;
+    if (read_decimal(p, n, &i, INT64_MAX, &version) != 0) return TC_EINVAL;
     if (i >= n || p[i] != '\n') return TC_EINVAL;
     i++;
-    out->instance = instance;
-    out->origin = origin;
-    out->cart = p + i;
-    out->cart_len = n - i;
+    *out = (tc_redis_msg){.kind = TC_REDIS_MSG_CART,
+                          .instance = instance,
+                          .origin = origin,
+                          .version = (int64_t)version,
+                          .body = p + i,
+                          .body_len = n - i};
     return 0;
 }
 

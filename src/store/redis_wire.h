@@ -40,10 +40,20 @@ typedef struct {
  * ("store: redis://h:0: port must be 1-65535"). */
 int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err);
 
-/* The pub/sub channel of a database: "tablecart:changes" for db 0, else
- * "tablecart:changes:<db>" (pub/sub is not scoped by database in Redis, so
- * two deployments on two databases of one server must not share it). */
-void tc_redis_channel(int db, tc_buf *out);
+/* The key of the stored menu (a string holding a menu file). */
+#define TC_REDIS_MENU_KEY "tablecart:menu"
+
+/* Pub/sub is not scoped by database in Redis, so every channel name carries
+ * it: two deployments on two databases of one server stay apart. */
+
+/* Appends the prefix of the table channels of database db:
+ * "tablecart:table:" for db 0, else "tablecart:db<db>:table:". A table's
+ * changes and signals go to the prefix followed by its id in decimal. */
+void tc_redis_table_channel_prefix(int db, tc_buf *out);
+
+/* Appends the channel on which `menu import` says the stored menu changed:
+ * "tablecart:menu" for db 0, else "tablecart:db<db>:menu". */
+void tc_redis_menu_channel(int db, tc_buf *out);
 
 /* Room for the key of any table's cart, its NUL included. */
 #define TC_REDIS_CART_KEY_SIZE (sizeof "tablecart:cart:-2147483648")
@@ -52,24 +62,41 @@ void tc_redis_channel(int db, tc_buf *out);
  * out (NUL-terminated). */
 void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE]);
 
-/* A change message is "tc1 <instance> <origin>\n<cart JSON>": instance as 16
- * lowercase hex digits (the id of the instance that made the change), origin
- * in decimal (the connection of that instance that asked, 0 = none).
- * tc_redis_msg_header appends the first line, newline included; the Lua
- * script appends the cart JSON, so the JSON is sent to Redis only once. */
-void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin);
+/* A table channel carries two kinds of message:
+ * - a change: "tc2 <instance> <origin> <version>\n<cart JSON>", instance as
+ *   16 lowercase hex digits (the id of the instance that made the change),
+ *   origin (the connection of that instance that asked, 0 = none) and the
+ *   cart's version in decimal. tc_redis_msg_header appends the first line,
+ *   newline included; the Lua script appends the cart JSON, so the JSON is
+ *   sent to Redis only once. The version in the header lets a receiver drop
+ *   a cart it already has without parsing the JSON.
+ * - a signal: "ts1\n<bytes>" (tc_redis_signal_header), any bytes.
+ * The table is the channel's. */
+void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version);
+
+#define TC_REDIS_SIGNAL_HEADER "ts1\n"
+
+typedef enum { TC_REDIS_MSG_CART, TC_REDIS_MSG_SIGNAL } tc_redis_msg_kind;
 
 typedef struct {
-    uint64_t instance;
-    uint64_t origin;
-    const char *cart; /* borrowed from the decoded bytes */
-    size_t cart_len;
+    tc_redis_msg_kind kind;
+    uint64_t instance; /* a change's */
+    uint64_t origin;   /* a change's */
+    int64_t version;   /* a change's */
+    const char *body;  /* the cart JSON or the signal, borrowed from the decoded bytes */
+    size_t body_len;
 } tc_redis_msg;
 
 /* Splits a message. Returns 0 and *out (pointing into p), or TC_EINVAL for
- * anything that is not exactly the format above (the cart JSON itself is
- * not checked here). */
+ * anything that is not exactly one of the formats above (the cart JSON
+ * itself is not checked here); *out is untouched then. */
 int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out);
+
+/* The table id a table channel names: ch (n bytes) must be prefix (plen
+ * bytes, tc_redis_table_channel_prefix) followed by a canonical decimal
+ * int32. Returns 0 and *table_id, or TC_EINVAL. */
+int tc_redis_channel_table(const char *ch, size_t n, const char *prefix, size_t plen,
+                           int32_t *table_id);
 
 /* Appends m as a menu file (SPEC §9): {"stores":[{storeId,name,tables[],
  * cuisines[]}]}, ids in ascending order, prices in yuan with two decimals,

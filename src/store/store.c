@@ -86,6 +86,10 @@ typedef struct table_state {
      * still the newest */
     tc_cart *newer;
     tc_rbuf *newer_json;
+    /* offered as JSON while idle, newer than cart (then NULL): parsed only
+     * when a request needs it, so a table changed elsewhere again and again
+     * costs no parse here */
+    tc_rbuf *lazy;
     int64_t seen; /* the highest version fed; -1: none */
 } table_state;
 
@@ -144,7 +148,7 @@ static void answer(tc_store *s, request *r, int status, const tc_cart *cart, tc_
                    const tc_errmsg *err)
 {
     if (!s->closing) {
-        tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1};
+        tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1, r->op.table_id};
         r->cb(r->ctx, status, cart ? &c : NULL, err);
     }
     request_free(r);
@@ -154,7 +158,7 @@ static void answer(tc_store *s, request *r, int status, const tc_cart *cart, tc_
 static void answer_replay(tc_store *s, request *r)
 {
     if (!s->closing) {
-        tc_store_cart c = {NULL, r->json, r->version};
+        tc_store_cart c = {NULL, r->json, r->version, r->op.table_id};
         r->cb(r->ctx, TC_STORE_REPLAYED, &c, NULL);
     }
     request_free(r);
@@ -193,17 +197,23 @@ static void free_all(request *r)
     }
 }
 
-/* Hands cart to the feed when its version is above every one fed for t. */
-static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
-                     uint64_t origin)
+/* Hands version v (its DTO json; cart, when parsed) to the feed when it is
+ * above every one fed for t. */
+static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json, int64_t v,
+                         uint64_t origin)
 {
-    int64_t v = tc_cart_version(cart);
     if (v <= t->seen) return;
     t->seen = v;
     if (s->feed && !s->closing) {
-        tc_store_cart c = {cart, json, v};
+        tc_store_cart c = {cart, json, v, t->table_id};
         s->feed(s->feed_ctx, &c, origin);
     }
+}
+
+static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
+                     uint64_t origin)
+{
+    feed_version(s, t, cart, json, tc_cart_version(cart), origin);
 }
 
 /* Makes cart (and json, both owned) t's cart in memory. */
@@ -211,8 +221,31 @@ static void set_cart(table_state *t, tc_cart *cart, tc_rbuf *json)
 {
     tc_cart_free(t->cart);
     tc_rbuf_unref(t->json);
+    tc_rbuf_unref(t->lazy);
+    t->lazy = NULL;
     t->cart = cart;
     t->json = json;
+}
+
+/* Parses the cart offered as JSON only (t->lazy) into t's cart; one that
+ * cannot be read is dropped and the table read again. */
+static void take_lazy(table_state *t)
+{
+    tc_rbuf *dto = t->lazy;
+    t->lazy = NULL;
+    tc_cart *c = NULL;
+    if (tc_cart_from_json(dto->data, dto->len, &c) == 0 && tc_cart_table_id(c) == t->table_id &&
+        tc_cart_version(c) == t->seen) {
+        set_cart(t, c, dto);
+        return;
+    }
+    tc_log_warn("store: an offered cart of table %d is unreadable; reading it again",
+                (int)t->table_id);
+    tc_cart_free(c);
+    tc_rbuf_unref(dto);
+    set_cart(t, NULL, NULL);
+    t->phase = T_COLD;
+    t->seen = -1; /* its version was no truth either: the read sets it */
 }
 
 static void drop_newer(table_state *t)
@@ -415,10 +448,10 @@ static void saved(tc_store_job *j)
             }
             if (s->closing) continue;
             if (r->status == 0 || r->status == TC_UNCHANGED) {
-                tc_store_cart c = {shown, shown_json, tc_cart_version(shown)};
+                tc_store_cart c = {shown, shown_json, tc_cart_version(shown), t->table_id};
                 r->cb(r->ctx, r->status, &c, NULL);
             } else if (r->status == TC_STORE_REPLAYED) {
-                tc_store_cart c = {NULL, r->json, r->version};
+                tc_store_cart c = {NULL, r->json, r->version, t->table_id};
                 r->cb(r->ctx, r->status, &c, NULL);
             } else {
                 r->cb(r->ctx, r->status, NULL, &r->err);
@@ -546,8 +579,9 @@ static void pump(tc_store *s, table_state *t)
     if (t->pumping || s->closing) return;
     t->pumping = true;
     while (t->head && t->phase != T_LOADING && t->phase != T_SAVING) {
-        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s))
+        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s, t->table_id))
             forget_cart(t); /* changes made elsewhere may have gone unheard */
+        if (t->lazy) take_lazy(t);
         if (t->phase == T_COLD) {
             start_load(s, t);
             continue;
@@ -625,6 +659,7 @@ static void pipeline_free(tc_store *s)
             tc_rbuf_unref(t->json);
             tc_cart_free(t->newer);
             tc_rbuf_unref(t->newer_json);
+            tc_rbuf_unref(t->lazy);
             free(t);
         }
     free(p->buckets);
@@ -655,6 +690,31 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
         t->phase = T_READY;
     }
     feed_new(s, t, cart, dto, 0);
+}
+
+void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
+                         size_t len)
+{
+    if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
+    table_state *t = table_get(s->pipe, table_id);
+    if (version >= 0 && version <= t->seen) return; /* known already: no parse */
+    if (version >= 0 && !t->pumping && (t->phase == T_READY || t->phase == T_COLD)) {
+        /* Idle: kept and fed as it is, parsed when a request needs it. */
+        tc_rbuf *dto = tc_rbuf_new(json, len);
+        set_cart(t, NULL, NULL);
+        t->lazy = dto;
+        t->phase = T_READY;
+        feed_version(s, t, NULL, dto, version, 0);
+        return;
+    }
+    tc_cart *c = NULL;
+    if (tc_cart_from_json(json, len, &c) != 0 || tc_cart_table_id(c) != table_id ||
+        (version >= 0 && tc_cart_version(c) != version)) {
+        tc_log_warn("store: an offered cart of table %d is unreadable", (int)table_id);
+        tc_cart_free(c);
+        return;
+    }
+    tc_store_offer(s, c, json, len);
 }
 
 /* ===== the store =============================================================== */
@@ -826,6 +886,11 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     r->cb = cb;
     r->ctx = ctx;
     enqueue(s, r);
+}
+
+void tc_store_metrics(tc_store *s, tc_buf *out)
+{
+    if (s->be->metrics) s->be->metrics(s, out);
 }
 
 int tc_store_ping(tc_store *s)

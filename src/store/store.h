@@ -34,9 +34,13 @@ typedef struct tc_store tc_store;
  * once when the cart was made. Both are borrowed for the callback; take a
  * reference to json (tc_rbuf_ref) to keep the bytes. */
 typedef struct {
-    const tc_cart *cart; /* NULL for a replayed answer (TC_STORE_REPLAYED) */
+    /* NULL for a replayed answer (TC_STORE_REPLAYED), and in the feed for a
+     * cart another instance wrote that this one did not need to parse: use
+     * json, version and table_id, which are always there. */
+    const tc_cart *cart;
     tc_rbuf *json;
     int64_t version;
+    int32_t table_id;
 } tc_store_cart;
 
 /* A mutate's positive status: the op carried an Idempotency-Key already
@@ -114,6 +118,10 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
  * forgotten early because the overall budget was full. */
 size_t tc_store_idem_bytes(const tc_store *s);
 uint64_t tc_store_idem_evicted(const tc_store *s);
+
+/* Appends the backend's own metrics (Prometheus text; Redis: pub/sub
+ * messages received, channels subscribed) to out; nothing for SQLite. */
+void tc_store_metrics(tc_store *s, tc_buf *out);
 
 /* 0 when the store answers, TC_ESTORE otherwise (for /healthz). */
 int tc_store_ping(tc_store *s);

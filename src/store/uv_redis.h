@@ -5,7 +5,10 @@
  * reset connection is never noticed and its callbacks never run. Here an
  * error is handed to hiredis as readiness, so it reads or checks the socket,
  * sees the error and disconnects (running every pending callback with a NULL
- * reply). */
+ * reply). Commands queued while connected are written once per loop turn,
+ * at its end (a uv_check handle), all together and without first waiting
+ * for the socket to be writable; only what the socket does not take then
+ * waits for writability. */
 #ifndef TC_STORE_UV_REDIS_H
 #define TC_STORE_UV_REDIS_H
 

@@ -1,10 +1,10 @@
 /* fuzz_redis_msg.c — libFuzzer driver for the Redis change message decoder
- * (tc_redis_msg_decode), fed what the subscriber connection hears on the
- * changes channel. A refused message must leave *out untouched; a decoded
- * one must point into the input, and its header written again with
- * tc_redis_msg_header followed by its cart must give back the input byte
- * for byte (one canonical form). The cart part then goes where the store
- * sends it (tc_cart_from_json), as on_message does. */
+ * (tc_redis_msg_decode), fed what the subscriber connection hears on a
+ * table channel. A refused message must leave *out untouched; a decoded
+ * one must point into the input, and its header written again
+ * (tc_redis_msg_header, or the signal header) followed by its body must
+ * give back the input byte for byte (one canonical form). A cart goes
+ * where the store sends it (tc_cart_from_json), as on_message does. */
 #include "cart/cart.h"
 #include "store/redis_wire.h"
 
@@ -23,12 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memcmp(&msg, &before, sizeof msg) != 0) abort();
         return 0;
     }
-    if (msg.cart < p || msg.cart > p + size || msg.cart_len != size - (size_t)(msg.cart - p))
+    if (msg.body < p || msg.body > p + size || msg.body_len != size - (size_t)(msg.body - p))
         abort();
 
     tc_buf again = TC_BUF_INIT;
-    tc_redis_msg_header(&again, msg.instance, msg.origin);
-    tc_buf_append(&again, msg.cart, msg.cart_len);
+    if (msg.kind == TC_REDIS_MSG_SIGNAL)
+        tc_buf_append_str(&again, TC_REDIS_SIGNAL_HEADER);
+    else
+        tc_redis_msg_header(&again, msg.instance, msg.origin, msg.version);
+    tc_buf_append(&again, msg.body, msg.body_len);
     if (again.len != size || memcmp(again.base, p, size) != 0) {
         fprintf(stderr, "not canonical: decoded then encoded differs\n");
         abort();
@@ -36,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tc_buf_free(&again);
 
     tc_cart *c = NULL;
-    if (tc_cart_from_json(msg.cart, msg.cart_len, &c) == 0) tc_cart_free(c);
+    if (msg.kind == TC_REDIS_MSG_CART && tc_cart_from_json(msg.body, msg.body_len, &c) == 0)
+        tc_cart_free(c);
     return 0;
 }

@@ -67,7 +67,7 @@ def read_resp(f):
 
 def test_change_message_on_the_channel(redis, server):
     with socket.create_connection(("127.0.0.1", redis.port), timeout=IO_TIMEOUT) as sub:
-        sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$17\r\ntablecart:changes\r\n")
+        sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$19\r\ntablecart:table:124\r\n")
         f = sub.makefile("rb")
         assert read_resp(f)[0] == b"subscribe"
         # No-ops and refusals publish nothing: the first message is the change.
@@ -76,11 +76,12 @@ def test_change_message_on_the_channel(redis, server):
         error(server.remove(124, 1001), 404)
         d = envelope(server.add(124, 1030, 1))
         kind, channel, payload = read_resp(f)
-        assert (kind, channel) == (b"message", b"tablecart:changes")
+        assert (kind, channel) == (b"message", b"tablecart:table:124")
         head, _, body = payload.partition(b"\n")
-        magic, instance, origin = head.split(b" ")
-        assert magic == b"tc1" and len(instance) == 16 and int(instance, 16) > 0
+        magic, instance, origin, version = head.split(b" ")
+        assert magic == b"tc2" and len(instance) == 16 and int(instance, 16) > 0
         assert origin.isdigit()  # the asking connection of that instance
+        assert int(version) == d["version"] == 1
         assert parse_json(body) == d
 
 

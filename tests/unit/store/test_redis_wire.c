@@ -96,12 +96,32 @@ static void test_channel(void **state)
 {
     (void)state;
     tc_buf b = TC_BUF_INIT;
-    tc_redis_channel(0, &b);
-    assert_string_equal(tc_buf_cstr(&b), "tablecart:changes");
+    tc_redis_table_channel_prefix(0, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:table:");
     tc_buf_reset(&b);
-    tc_redis_channel(7, &b);
-    assert_string_equal(tc_buf_cstr(&b), "tablecart:changes:7");
+    tc_redis_table_channel_prefix(7, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:db7:table:");
+    tc_buf_reset(&b);
+    tc_redis_menu_channel(0, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:menu");
+    tc_buf_reset(&b);
+    tc_redis_menu_channel(7, &b);
+    assert_string_equal(tc_buf_cstr(&b), "tablecart:db7:menu");
     tc_buf_free(&b);
+
+    const char *pre = "tablecart:table:";
+    size_t pl = strlen(pre);
+    int32_t id = 0;
+    assert_int_equal(tc_redis_channel_table("tablecart:table:123", 19, pre, pl, &id), 0);
+    assert_int_equal(id, 123);
+    assert_int_equal(tc_redis_channel_table("tablecart:table:2147483647", 26, pre, pl, &id), 0);
+    assert_int_equal(id, INT32_MAX);
+    const char *bad[] = {"tablecart:table:",   "tablecart:table:0123",       "tablecart:table:12x",
+                         "tablecart:table:-1", "tablecart:table:2147483648", "tablecart:menu",
+                         "tablecart:tablf:12"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tc_redis_channel_table(bad[i], strlen(bad[i]), pre, pl, &id) != TC_EINVAL)
+            fail_msg("accepted %s", bad[i]);
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -110,24 +130,37 @@ static void test_msg_round_trip(void **state)
 {
     (void)state;
     const char *cart = "{\"tableId\":123,\"version\":1}";
-    uint64_t cases[][2] = {{1, 0}, {0x1edb510268d29542ull, 42}, {UINT64_MAX, UINT64_MAX}};
+    struct {
+        uint64_t instance, origin;
+        int64_t version;
+    } cases[] = {{1, 0, 1}, {0x1edb510268d29542ull, 42, 7}, {UINT64_MAX, UINT64_MAX, INT64_MAX}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tc_buf b = TC_BUF_INIT;
-        tc_redis_msg_header(&b, cases[i][0], cases[i][1]);
+        tc_redis_msg_header(&b, cases[i].instance, cases[i].origin, cases[i].version);
         assert_int_equal(b.base[b.len - 1], '\n');
         tc_buf_append_str(&b, cart);
         tc_redis_msg m;
         assert_int_equal(tc_redis_msg_decode(b.base, b.len, &m), 0);
-        assert_true(m.instance == cases[i][0]);
-        assert_true(m.origin == cases[i][1]);
-        assert_int_equal(m.cart_len, strlen(cart));
-        assert_memory_equal(m.cart, cart, m.cart_len);
+        assert_int_equal(m.kind, TC_REDIS_MSG_CART);
+        assert_true(m.instance == cases[i].instance);
+        assert_true(m.origin == cases[i].origin);
+        assert_true(m.version == cases[i].version);
+        assert_int_equal(m.body_len, strlen(cart));
+        assert_memory_equal(m.body, cart, m.body_len);
         tc_buf_free(&b);
     }
     tc_buf b = TC_BUF_INIT;
-    tc_redis_msg_header(&b, 0x00000000000000abull, 7);
-    assert_string_equal(tc_buf_cstr(&b), "tc1 00000000000000ab 7\n");
+    tc_redis_msg_header(&b, 0x00000000000000abull, 7, 12);
+    assert_string_equal(tc_buf_cstr(&b), "tc2 00000000000000ab 7 12\n");
     tc_buf_free(&b);
+
+    tc_redis_msg m;
+    assert_int_equal(tc_redis_msg_decode("ts1\n{\"who\":1}", 13, &m), 0);
+    assert_int_equal(m.kind, TC_REDIS_MSG_SIGNAL);
+    assert_int_equal(m.body_len, 9);
+    assert_memory_equal(m.body, "{\"who\":1}", 9);
+    assert_int_equal(tc_redis_msg_decode("ts1\n", 4, &m), 0);
+    assert_int_equal(m.body_len, 0);
 }
 
 static void msg_bad(const char *text)
@@ -140,22 +173,28 @@ static void test_msg_rejects(void **state)
 {
     (void)state;
     msg_bad("");
-    msg_bad("tc1 ");
+    msg_bad("tc2 ");
+    msg_bad("ts1");
+    msg_bad("ts2\n{}");
+    msg_bad("tc1 00000000000000ab 7\n{}"); /* the format before per-table channels */
     msg_bad("tc2 00000000000000ab 7\n{}");
-    msg_bad("tc1 00000000000000AB 7\n{}");  /* uppercase hex */
-    msg_bad("tc1 000000000000000ab 7\n{}"); /* 17 digits */
-    msg_bad("tc1 0000000000000ab 7\n{}");   /* 15 digits */
-    msg_bad("tc1 00000000000000ab  7\n{}");
-    msg_bad("tc1 00000000000000ab 07\n{}");
-    msg_bad("tc1 00000000000000ab \n{}");
-    msg_bad("tc1 00000000000000ab 7");
-    msg_bad("tc1 00000000000000ab 7 \n{}");
-    msg_bad("tc1 00000000000000ab 18446744073709551616\n{}"); /* 2^64 */
-    msg_bad("tc1 00000000000000ab -1\n{}");
+    msg_bad("tc2 00000000000000AB 7 1\n{}");  /* uppercase hex */
+    msg_bad("tc2 000000000000000ab 7 1\n{}"); /* 17 digits */
+    msg_bad("tc2 0000000000000ab 7 1\n{}");   /* 15 digits */
+    msg_bad("tc2 00000000000000ab  7 1\n{}");
+    msg_bad("tc2 00000000000000ab 07 1\n{}");
+    msg_bad("tc2 00000000000000ab 7 01\n{}");
+    msg_bad("tc2 00000000000000ab \n{}");
+    msg_bad("tc2 00000000000000ab 7 1");
+    msg_bad("tc2 00000000000000ab 7 1 \n{}");
+    msg_bad("tc2 00000000000000ab 18446744073709551616 1\n{}"); /* 2^64 */
+    msg_bad("tc2 00000000000000ab 7 9223372036854775808\n{}");  /* 2^63 */
+    msg_bad("tc2 00000000000000ab -1 1\n{}");
+    msg_bad("tc2 00000000000000ab 1 -1\n{}");
     /* An empty cart part still splits; the cart parser refuses it later. */
     tc_redis_msg m;
-    assert_int_equal(tc_redis_msg_decode("tc1 00000000000000ab 0\n", 23, &m), 0);
-    assert_int_equal(m.cart_len, 0);
+    assert_int_equal(tc_redis_msg_decode("tc2 00000000000000ab 0 0\n", 25, &m), 0);
+    assert_int_equal(m.body_len, 0);
 }
 
 /* --- menu ---------------------------------------------------------------- */

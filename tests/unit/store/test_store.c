@@ -69,6 +69,7 @@ static struct {
     const char *known_key;
     int64_t known_version;
     int probes, answers_only; /* probes carried; saves with no cart (version -1) */
+    bool follows;                             /* only followed tables are heard */
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -213,10 +214,10 @@ static int fake_ping(tc_store *s)
     return F.ping_rc;
 }
 
-static bool fake_current(tc_store *s)
+static bool fake_current(tc_store *s, int32_t table_id)
 {
-    (void)s;
-    return !F.deaf;
+    /* follows: like Redis, only the changes of followed tables are heard */
+    return !F.deaf && (!F.follows || tc_store_following(s, table_id) > 0);
 }
 
 /* Not const: shared_idem runs set .shared_idem (setup_fake clears it). */
@@ -255,6 +256,7 @@ typedef struct {
 struct fixture {
     tl_env e;
     tc_store *store;
+    int lazy_feeds; /* carts fed as JSON only (c->cart NULL) */
     event ev[MAX_EVENTS];
     int n_ev;
     call_ctx calls[MAX_CALLS];
@@ -275,8 +277,14 @@ static void add_event(fixture *f, event e)
 static void on_feed(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     fixture *f = ctx;
-    const tc_cart *cart = c->cart;
-    add_event(f, (event){'F', tc_cart_table_id(cart), -1, 0, tc_cart_version(cart), origin});
+    /* The cart is there unless it was offered as JSON only; the rest always is. */
+    if (c->cart) {
+        assert_int_equal(tc_cart_table_id(c->cart), c->table_id);
+        assert_int_equal(tc_cart_version(c->cart), c->version);
+    }
+    assert_true(c->json->len > 0);
+    f->lazy_feeds += c->cart == NULL;
+    add_event(f, (event){'F', c->table_id, -1, 0, c->version, origin});
 }
 
 /* A second feed, to see that tc_store_set_feed replaces the first. */
@@ -299,6 +307,7 @@ static void on_done(void *ctx, int status, const tc_store_cart *c, const tc_errm
     if (status == TC_STORE_REPLAYED) assert_null(cart);
     if (c) assert_int_equal(c->version, cart ? tc_cart_version(cart) : c->version);
     if (cart) assert_int_equal(tc_cart_table_id(cart), k->table_id);
+    if (c) assert_int_equal(c->table_id, k->table_id);
     f->answers[k->call]++;
     f->answered++;
     snprintf(f->err[k->call], sizeof f->err[k->call], "%s", status < 0 ? err->text : "");
@@ -972,6 +981,94 @@ static void test_not_current_reads_before_each_use(void **state)
     assert_int_equal(F.cart_loads, 3);
 }
 
+static void test_unfollowed_table_read_before_each_use(void **state)
+{
+    fixture *f = *state;
+    F.follows = true;
+    tc_store_follow(f->store, 123);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 (one read) */
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 1: v1 (one read) */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.cart_loads, 2);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 124, 2, &json)); /* 124 v2, unheard: not followed */
+    get_cart(f, 123);                              /* 2: followed: from memory */
+    get_cart(f, 124);                              /* 3: read again: v2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(F.cart_loads, 3);
+    assert_int_equal(answer_of(f, 2)->version, 1);
+    assert_int_equal(answer_of(f, 3)->version, 2);
+    get_cart(f, 124); /* 4: and again, every use */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(F.cart_loads, 4);
+    /* Followed from now on (the backend says when it hears it): from memory. */
+    tc_store_follow(f->store, 124);
+    get_cart(f, 124); /* 5 */
+    get_cart(f, 124); /* 6 */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(F.cart_loads, 4);
+    /* 123 unfollowed: a change made meanwhile elsewhere is read. */
+    tc_store_unfollow(f->store, 123);
+    tc_cart_free(foreign_write(f, 123, 3, &json)); /* 123 v2 */
+    get_cart(f, 123);                              /* 7 */
+    TL_RUN_UNTIL(&f->e, f->answered == 8);
+    assert_int_equal(F.cart_loads, 5);
+    assert_int_equal(answer_of(f, 7)->version, 2);
+    tc_buf_free(&json);
+}
+
+static void test_offer_json_parsed_only_when_needed(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    int fed = count_kind(f, 'F');
+    /* Not above what was fed: dropped, never parsed (this is no JSON at all). */
+    tc_store_offer_json(f->store, 123, 1, "not json", 8);
+    assert_int_equal(count_kind(f, 'F'), fed);
+    /* Newer while idle: fed as it is (no cart), kept unparsed. */
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2 */
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len);
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len); /* again: dropped */
+    tc_cart_free(foreign_write(f, 123, 1, &json));              /* v3 */
+    tc_store_offer_json(f->store, 123, 3, json.base, json.len);
+    assert_int_equal(count_kind(f, 'F'), fed + 2);
+    assert_int_equal(f->lazy_feeds, 2);
+    assert_int_equal(f->ev[f->n_ev - 1].version, 3);
+    /* Parsed when needed: a get and a change use it, no read, no lost race. */
+    get_cart(f, 123);                   /* 1 */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 2: v4 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 1)->version, 3);
+    assert_int_equal(answer_of(f, 2)->version, 4);
+    assert_int_equal(F.cart_loads, 1);
+    assert_int_equal(F.conflicts, 0);
+    /* One that turns out unreadable when needed: the cart is read again. */
+    tc_store_offer_json(f->store, 123, 5, "not json", 8);
+    assert_int_equal(f->lazy_feeds, 3);
+    get_cart(f, 123); /* 3: the stored v4 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 4);
+    assert_int_equal(F.cart_loads, 2);
+    /* Parsed at once, and dropped, when the version is unknown and the
+     * cart is another table's, or when the table is not on the menu. */
+    tc_store_offer_json(f->store, 124, -1, json.base, json.len);
+    tc_store_offer_json(f->store, 999, 9, json.base, json.len);
+    assert_int_equal(f->lazy_feeds, 3);
+    assert_int_equal(count_kind(f, 'F'), fed + 4); /* v2, v3, our v4, the unreadable v5 */
+    /* The version of the unreadable one was no truth: a real v5 is fed. */
+    tc_cart_free(foreign_write(f, 123, 1, &json)); /* v5 */
+    tc_store_offer_json(f->store, 123, 5, json.base, json.len);
+    assert_int_equal(count_kind(f, 'F'), fed + 5);
+    /* An unknown version that is newer: parsed, kept and fed with its cart. */
+    tc_cart_free(foreign_write(f, 124, 1, &json)); /* 124 v1 */
+    tc_store_offer_json(f->store, 124, -1, json.base, json.len);
+    assert_int_equal(count_kind(f, 'F'), fed + 6);
+    assert_int_equal(f->lazy_feeds, 4);
+    tc_buf_free(&json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -991,6 +1088,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_saving, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_not_current_reads_before_each_use, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_offer_json_parsed_only_when_needed, setup_fake,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
