@@ -4,11 +4,14 @@
 #include "api/input.h"
 #include "api/limit.h"
 #include "api/ops.h"
+#include "api/presence.h"
 #include "core/clock.h"
 #include "core/mem.h"
 #include "core/wire.h"
 
 #include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +32,7 @@ typedef struct later {
 
 typedef struct {
     tc_app *app;
+    tc_lang lang; /* of the upgrade request: the language of error messages */
     bool has_user;
     int32_t user_id;
     char *phone;                  /* NULL when unknown */
@@ -37,10 +41,11 @@ typedef struct {
     later *head, *tail;
 } client;
 
-void *tc_ws_cmd_client(tc_app *app, const tc_identity *who)
+void *tc_ws_cmd_client(tc_app *app, const tc_identity *who, tc_lang lang)
 {
     client *cl = tc_xcalloc(1, sizeof *cl);
     cl->app = app;
+    cl->lang = lang;
     cl->has_user = who->has_user_id;
     cl->user_id = (int32_t)who->user_id;
     cl->phone = who->phone ? tc_xstrdup(who->phone) : NULL;
@@ -127,9 +132,16 @@ static void call_end(call *c)
     free(c);
 }
 
-static void send_error(tc_stream *s, client *cl, const char *message)
+/* An error message from the catalogue (its parameters follow), in the
+ * socket's language. */
+static void send_error(tc_stream *s, client *cl, tc_text id, ...)
 {
-    in_order(s, cl, TC_WIRE_ERROR, message, 0);
+    tc_errmsg m;
+    va_list ap;
+    va_start(ap, id);
+    tc_errmsg_vsay(&m, TC_EINVAL, id, ap);
+    va_end(ap);
+    in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&m, TC_EINVAL, cl->lang), 0);
 }
 
 static void resynced(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
@@ -158,8 +170,7 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     client *cl = c->cl;
     cl->answered++;
     if (status < 0) {
-        tc_stream_ws_reply(s, TC_WIRE_ERROR, err && err->text[0] ? err->text : tc_strerror(status),
-                           NULL, 0, -1);
+        tc_stream_ws_reply(s, TC_WIRE_ERROR, tc_errmsg_text(err, status, cl->lang), NULL, 0, -1);
     } else if (tc_stream_is_open(s)) {
         char type[ANSWER_TYPE_MAX];
         answer_type(tc_command_type(c->cmd), type);
@@ -175,44 +186,88 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     call_end(c);
 }
 
+/* set_name's answer: set_name_success with the table's presence, or error.
+ * Everyone at the table hears the new name from presence. */
+static void named(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
+{
+    call *c = ctx;
+    tc_stream *s = c->s;
+    client *cl = c->cl;
+    cl->answered++;
+    if (status < 0) {
+        tc_stream_ws_reply(s, TC_WIRE_ERROR, tc_errmsg_text(err, status, cl->lang), NULL, 0, -1);
+    } else {
+        tc_buf data = TC_BUF_INIT;
+        tc_presence_json(cl->app->presence, cart->cart, &data);
+        tc_stream_ws_reply(s, TC_WIRE_SET_NAME TC_WIRE_SUCCESS_SUFFIX, TC_WIRE_OK_MESSAGE,
+                           data.base, data.len, -1);
+        tc_buf_free(&data);
+    }
+    flush_later(s, cl);
+    call_end(c);
+}
+
+/* {"type":"set_name","data":{"name":"张三"}} (docs/api.md, "Presence"). */
+static void set_name(tc_stream *s, client *cl, json_t *data)
+{
+    tc_errmsg err = {0};
+    tc_op op = {.kind = TC_OP_NAME,
+                .table_id = tc_stream_table(s),
+                .expect_version = -1,
+                .origin = tc_stream_conn_id(s),
+                .who = {cl->has_user, cl->user_id, cl->phone}};
+    int r = json_is_object(data) ? 0 : tc_errmsg_say(&err, TC_EINVAL, TC_T_WS_DATA_OBJECT);
+    if (r == 0 && !cl->has_user) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_NEED_USER);
+    if (r == 0) r = tc_input_str(data, "name", &op.name, &err);
+    if (r == 0 && op.name == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
+    if (r != 0) {
+        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, r, cl->lang), 0);
+        return;
+    }
+    cl->submitted++;
+    tc_ops_apply(cl->app, &op, named, call_new(s, cl, NULL));
+}
+
 static void command(tc_stream *s, client *cl, json_t *msg)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     const char *type = NULL;
     if (tc_input_str(msg, "type", &type, &err) != 0 || type == NULL) {
-        send_error(s, cl, "type is required");
+        send_error(s, cl, TC_T_WS_TYPE_REQUIRED);
         return;
     }
     if (strcmp(type, TC_WIRE_HEARTBEAT) == 0) {
         in_order(s, cl, TC_WIRE_HEARTBEAT, TC_WIRE_PONG_MESSAGE, 0);
         return;
     }
+    if (strcmp(type, TC_WIRE_SET_NAME) == 0) {
+        set_name(s, cl, json_object_get(msg, "data"));
+        return;
+    }
     const tc_command *cmd = tc_command_by_type(type);
     if (cmd == NULL) {
-        char m[96];
-        snprintf(m, sizeof m, "unknown message type '%.*s'", UNKNOWN_TYPE_QUOTED, type);
-        send_error(s, cl, m);
+        char m[UNKNOWN_TYPE_QUOTED + 1];
+        snprintf(m, sizeof m, "%s", type);
+        send_error(s, cl, TC_T_WS_UNKNOWN_TYPE, m);
         return;
     }
     json_t *data = json_object_get(msg, "data");
     if (tc_command_has_fields(cmd) && !json_is_object(data)) {
-        send_error(s, cl, "data must be an object");
+        send_error(s, cl, TC_T_WS_DATA_OBJECT);
         return;
     }
     tc_op op = {
         .table_id = tc_stream_table(s), .expect_version = -1, .origin = tc_stream_conn_id(s)};
     tc_command_source src = {.obj = data, .query = NULL};
     if (tc_command_read(cmd, &src, &op, &err) != 0) {
-        send_error(s, cl, err.text);
+        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, cl->lang), 0);
         return;
     }
-    if (op.kind == TC_OP_ADD) op.who = (tc_identity){cl->has_user, cl->user_id, cl->phone};
     tc_identity who = {cl->has_user, cl->user_id, cl->phone};
+    op.who = who;
     uint32_t retry = tc_limit_change(cl->app, &who, tc_stream_client(s), op.table_id);
     if (retry) {
-        char m[96];
-        snprintf(m, sizeof m, TC_LIMIT_MESSAGE_FMT, retry);
-        send_error(s, cl, m);
+        send_error(s, cl, TC_T_TOO_MANY_CHANGES, retry);
         /* 1008, policy violation: it keeps sending what it is told to hold. */
         if (++cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
         return;
@@ -227,7 +282,7 @@ static void on_text(tc_stream *s, void *ctx, const char *data, size_t len)
     tc_errmsg err;
     json_t *msg;
     if (tc_input_object(data, len, &msg, &err) != 0) {
-        send_error(s, ctx, "message is not a valid JSON object");
+        send_error(s, ctx, TC_T_WS_NOT_JSON);
         return;
     }
     command(s, ctx, msg);

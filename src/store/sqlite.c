@@ -14,6 +14,13 @@
  * the caller's thread (start-up, the CLI), under the same lock as the
  * writer's transactions.
  *
+ * A serving store (exclusive) starts its writer at open, and the writer
+ * watches the file for a menu written by another process (`tablecart menu
+ * import` on a running server's database): every MENU_POLL_MS it asks
+ * PRAGMA data_version, which changes only when another connection
+ * committed; then it reads the menu there, on the writer thread, and hands
+ * it to the loop, which serves it (tc_store_menu_replace).
+ *
  * Durability (--durability): process — WAL with synchronous=NORMAL: a commit
  * is in the OS's hands before it is acknowledged, so it survives kill -9 and
  * any crash of the process; the writer syncs at least once a second
@@ -79,10 +86,13 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
 /* In --durability process, the writer syncs what was committed at least this
  * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
 #define SYNC_EVERY_MS 1000
+/* A serving store looks for a menu another process wrote this often. */
+#define MENU_POLL_MS 250
 /* Expired Idempotency-Key answers are deleted from the file this often. */
 #define PRUNE_EVERY_MS 60000
 
 typedef struct {
+    tc_store *store;
     sqlite3 *db;
     char *path;
     int lock_fd; /* holds the flock of an exclusive open, or -1 */
@@ -101,6 +111,7 @@ typedef struct {
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
+    tc_menu *fresh_menu;            /* read by the writer, not yet served */
     uv_async_t *async;              /* wakes the loop; freed in its close callback */
     /* loop only: jobs submitted during this loop turn, handed to the writer
      * together just before the loop waits for I/O (one wake-up per turn,
@@ -108,9 +119,12 @@ typedef struct {
     uv_prepare_t *hand_over;
     tc_store_job *outbox, *outbox_tail;
     /* writer only */
-    bool dirty;         /* committed since the last sync */
-    uint64_t synced_at; /* uv_hrtime of the last sync */
-    uint64_t pruned_at; /* uv_hrtime when expired answers were last deleted */
+    bool watch;           /* look for menus other processes write (set before start) */
+    int64_t data_version; /* PRAGMA data_version when the menu was last read */
+    uint64_t menu_at;     /* uv_hrtime of the last look */
+    bool dirty;           /* committed since the last sync */
+    uint64_t synced_at;   /* uv_hrtime of the last sync */
+    uint64_t pruned_at;   /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
 static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
@@ -242,12 +256,15 @@ static void sq_free(sq_store *q)
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
         tc_log_error("store: sqlite %s: close: %s", q->path, sqlite3_errmsg(q->db));
     if (q->lock_fd >= 0) close(q->lock_fd);
+    tc_menu_free(q->fresh_menu);
     uv_cond_destroy(&q->wake);
     uv_mutex_destroy(&q->lock);
     uv_mutex_destroy(&q->db_lock);
     free(q->path);
     free(q);
 }
+
+static void start_writer(tc_store *s, sq_store *q);
 
 static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
 {
@@ -274,7 +291,16 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         sq_free(q);
         return rc;
     }
+    q->store = s;
     s->impl = q;
+    if (s->opts.exclusive) {
+        /* Serving: watch for menus written by `menu import` from now on. */
+        char v[32];
+        pragma_text(q, "PRAGMA data_version", v, sizeof v);
+        q->data_version = strtoll(v, NULL, 10);
+        q->watch = true;
+        start_writer(s, q);
+    }
     return 0;
 }
 
@@ -521,7 +547,7 @@ static uint64_t since_prune_ms(const sq_store *q)
  * all of them or none. */
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
     for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
         if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0) rc = sq_fail(q, &err, "save cart");
@@ -561,6 +587,62 @@ static uint64_t since_sync_ms(const sq_store *q)
     return (uv_hrtime() - q->synced_at) / 1000000u;
 }
 
+static uint64_t since_menu_ms(const sq_store *q)
+{
+    return (uv_hrtime() - q->menu_at) / 1000000u;
+}
+
+static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err);
+
+/* On the writer thread: when another process committed since the last
+ * look, reads the menu and hands it to the loop (on_async serves it). */
+static void watch_menu(sq_store *q)
+{
+    q->menu_at = uv_hrtime();
+    char v[32];
+    uv_mutex_lock(&q->db_lock);
+    int rc = pragma_text(q, "PRAGMA data_version", v, sizeof v);
+    uv_mutex_unlock(&q->db_lock);
+    int64_t now = strtoll(v, NULL, 10);
+    if (rc != 0 || now == q->data_version) return;
+    q->data_version = now;
+    tc_menu *m;
+    tc_errmsg err;
+    if (sq_load_menu(q->store, &m, &err) != 0) return; /* logged; the next change tries again */
+    uv_mutex_lock(&q->lock);
+    tc_menu_free(q->fresh_menu);
+    q->fresh_menu = m;
+    uv_mutex_unlock(&q->lock);
+    uv_async_send(q->async);
+}
+
+/* Idle work that is due: the sync of --durability process, the menu look. */
+static void idle_work(sq_store *q)
+{
+    if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS) {
+        uv_mutex_lock(&q->db_lock);
+        sync_now(q);
+        uv_mutex_unlock(&q->db_lock);
+    }
+    if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
+}
+
+/* How long the writer may sleep before idle work is due (UINT64_MAX: until
+ * woken). */
+static uint64_t idle_left_ms(const sq_store *q)
+{
+    uint64_t left = UINT64_MAX;
+    if (q->dirty && q->durability == TC_DURABLE_PROCESS)
+        left =
+            SYNC_EVERY_MS - (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
+    if (q->watch) {
+        uint64_t m =
+            MENU_POLL_MS - (since_menu_ms(q) < MENU_POLL_MS ? since_menu_ms(q) : MENU_POLL_MS);
+        if (m < left) left = m;
+    }
+    return left;
+}
+
 /* Runs one list of jobs: the reads, then every save in one transaction. A
  * table has at most one job at a time, so the order between them does not
  * matter. */
@@ -581,37 +663,34 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
 static void writer(void *arg)
 {
     sq_store *q = arg;
-    q->synced_at = uv_hrtime();
+    q->synced_at = q->menu_at = uv_hrtime();
     uv_mutex_lock(&q->lock);
     for (;;) {
         while (q->todo == NULL && !q->stopping) {
-            if (!q->dirty || q->durability != TC_DURABLE_PROCESS) {
+            uint64_t left = idle_left_ms(q);
+            if (left == UINT64_MAX) {
                 q->waiting = true;
                 uv_cond_wait(&q->wake, &q->lock);
                 q->waiting = false;
                 continue;
             }
             /* Committed but not synced: sync within SYNC_EVERY_MS of the
-             * last sync even if nothing else arrives. */
-            uint64_t left = SYNC_EVERY_MS -
-                            (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
-            q->waiting = left > 0;
-            int timed_out =
-                left == 0 || uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u) != 0;
-            q->waiting = false;
-            if (timed_out) {
-                uv_mutex_unlock(&q->lock);
-                uv_mutex_lock(&q->db_lock);
-                sync_now(q);
-                uv_mutex_unlock(&q->db_lock);
-                uv_mutex_lock(&q->lock);
+             * last sync even if nothing else arrives; and the menu look. */
+            if (left > 0) {
+                q->waiting = true;
+                uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u);
+                q->waiting = false;
             }
+            uv_mutex_unlock(&q->lock);
+            idle_work(q);
+            uv_mutex_lock(&q->lock);
         }
         if (q->todo == NULL) break; /* stopping, and nothing left */
         tc_store_job *jobs = q->todo;
         q->todo = q->todo_tail = NULL;
         uv_mutex_unlock(&q->lock);
         run_jobs(q, jobs);
+        if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
         uv_mutex_lock(&q->lock);
         if (q->done_tail)
             q->done_tail->next = jobs;
@@ -647,7 +726,16 @@ static void hand_back(sq_store *q, bool closing)
 
 static void on_async(uv_async_t *a)
 {
-    hand_back(a->data, false);
+    sq_store *q = a->data;
+    hand_back(q, false);
+    uv_mutex_lock(&q->lock);
+    tc_menu *m = q->fresh_menu;
+    q->fresh_menu = NULL;
+    uv_mutex_unlock(&q->lock);
+    if (m) {
+        tc_log_info("store: sqlite %s: the menu changed; serving it", q->path);
+        tc_store_menu_replace(q->store, m);
+    }
 }
 
 /* Hands the jobs of this loop turn to the writer: one lock, and a wake-up
@@ -668,23 +756,27 @@ static void hand_over(uv_prepare_t *h)
     q->outbox = q->outbox_tail = NULL;
 }
 
+/* The writer and its handles: at open for a serving store, else at the
+ * first job (the CLI's menu import never starts it). */
+static void start_writer(tc_store *s, sq_store *q)
+{
+    q->async = tc_xcalloc(1, sizeof *q->async);
+    uv_async_init(s->loop, q->async, on_async);
+    q->async->data = q;
+    q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
+    uv_prepare_init(s->loop, q->hand_over);
+    q->hand_over->data = q;
+    if (uv_thread_create(&q->thread, writer, q) != 0) {
+        tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
+        abort();
+    }
+    q->started = true;
+}
+
 static void sq_submit(tc_store *s, tc_store_job *j)
 {
     sq_store *q = s->impl;
-    if (!q->started) {
-        /* The first job starts the writer (the CLI's menu import never does). */
-        q->async = tc_xcalloc(1, sizeof *q->async);
-        uv_async_init(s->loop, q->async, on_async);
-        q->async->data = q;
-        q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
-        uv_prepare_init(s->loop, q->hand_over);
-        q->hand_over->data = q;
-        if (uv_thread_create(&q->thread, writer, q) != 0) {
-            tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
-            abort();
-        }
-        q->started = true;
-    }
+    if (!q->started) start_writer(s, q);
     j->next = NULL;
     if (q->outbox_tail)
         q->outbox_tail->next = j;

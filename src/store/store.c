@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ typedef struct request {
     struct request *next;
     bool is_get;
     tc_op op; /* strings point into remark, phone and the idem copies */
-    char *remark, *phone, *idem_key, *idem_caller;
+    char *remark, *name, *phone, *idem_key, *idem_caller;
     tc_cart_limits lim;
     tc_store_cb cb;
     void *ctx;
@@ -133,6 +134,7 @@ static void request_free(request *r)
     free(r->idem_key);
     free(r->idem_caller);
     free(r->remark);
+    free(r->name);
     free(r->phone);
     tc_cart_free(r->result);
     tc_rbuf_unref(r->json);
@@ -368,8 +370,7 @@ static void conflicted(tc_store *s, table_state *t, request *batch)
     tc_log_warn("store: table %d: gave up after %d conflicting writes", (int)t->table_id,
                 MAX_CONFLICTS);
     tc_errmsg busy;
-    tc_errmsg_set(&busy, TC_ESTORE, "store busy: table %d is changing too fast, try again",
-                  (int)t->table_id);
+    tc_errmsg_say(&busy, TC_ESTORE, TC_T_STORE_BUSY, (int)t->table_id);
     /* The oldest changes lost most often: answering them first keeps the
      * table's order. */
     for (request *r = give_up, *next; r; r = next) {
@@ -743,7 +744,7 @@ static const tc_table *known_table(tc_store *s, int32_t table_id, tc_store_cb cb
     const tc_table *t = tc_menu_table(s->menu, table_id);
     if (t == NULL) {
         tc_errmsg err;
-        tc_errmsg_set(&err, TC_ENOTFOUND, "table %d not found", (int)table_id);
+        tc_errmsg_say(&err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)table_id);
         cb(ctx, TC_ENOTFOUND, NULL, &err);
     }
     return t;
@@ -769,10 +770,12 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     request *r = tc_xcalloc(1, sizeof *r);
     r->op = *op;
     r->remark = op->remark ? tc_xstrdup(op->remark) : NULL;
+    r->name = op->name ? tc_xstrdup(op->name) : NULL;
     r->phone = op->who.phone ? tc_xstrdup(op->who.phone) : NULL;
     r->idem_key = op->idem_key ? tc_xstrdup(op->idem_key) : NULL;
     r->idem_caller = op->idem_caller ? tc_xstrdup(op->idem_caller) : NULL;
     r->op.remark = r->remark;
+    r->op.name = r->name;
     r->op.who.phone = r->phone;
     r->op.idem_key = r->idem_key;
     r->op.idem_caller = r->idem_caller;

@@ -98,7 +98,7 @@ static tc_op op_of(tc_op_kind kind, int32_t cuisine, int32_t qty)
 
 static void apply_ok(fixture *f, const tc_op *op, int64_t now)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int64_t v = tc_cart_version(f->cart);
     int rc = tc_cart_apply(f->cart, op, f->menu, &lim, now, &err);
     if (rc != 0) fail_msg("apply failed (%d): %s", rc, err.text);
@@ -111,7 +111,7 @@ static void apply_ok(fixture *f, const tc_op *op, int64_t now)
 static void apply_refused(fixture *f, const tc_op *op, int code, const char *msg)
 {
     char *before = to_json(f);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(f->cart, op, f->menu, &lim, NOW + 999, &err), code);
     assert_string_equal(err.text, msg);
     char *after = to_json(f);
@@ -123,7 +123,7 @@ static void apply_refused(fixture *f, const tc_op *op, int code, const char *msg
 static void apply_unchanged(fixture *f, const tc_op *op)
 {
     char *before = to_json(f);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(f->cart, op, f->menu, &lim, NOW + 999, &err), TC_UNCHANGED);
     char *after = to_json(f);
     assert_string_equal(after, before);

@@ -14,7 +14,7 @@
 static void url_ok(const char *rest, const char *host, int port, int db)
 {
     tc_redis_url u;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_redis_url_parse(rest, &u, &err);
     if (rc != 0) fail_msg("%s: %s", rest, err.text);
     assert_string_equal(u.host, host);
@@ -25,7 +25,7 @@ static void url_ok(const char *rest, const char *host, int port, int db)
 static void url_bad(const char *rest, const char *message)
 {
     tc_redis_url u;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_redis_url_parse(rest, &u, &err), TC_EINVAL);
     assert_string_equal(err.text, message);
 }

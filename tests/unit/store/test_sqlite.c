@@ -86,7 +86,7 @@ static void reset_log(fixture *f)
 
 static void open_store(fixture *f)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_store_open(f->url, NULL, &f->loop, &f->store, &err);
     if (rc != 0) fail_msg("open %s: %s", f->url, err.text);
     tc_store_set_feed(f->store, on_feed, f);
@@ -120,7 +120,7 @@ static void store_mutate(fixture *f, tc_store *s, const tc_op *op)
 static void import_text(fixture *f, const char *text)
 {
     tc_menu *m;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), 0);
     assert_int_equal(tc_store_import_menu(f->store, m, &err), 0);
     tc_menu_free(m);
@@ -450,7 +450,7 @@ static void test_one_server_per_file(void **state)
     import_text(f, menu_text);
     tc_store_close(f->store);
     tc_store_opts ex = {.exclusive = true};
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &f->store, &err), 0);
     tc_store_set_feed(f->store, on_feed, f);
     tc_store *other = NULL;
@@ -477,7 +477,7 @@ static void test_open_errors(void **state)
 {
     (void)state;
     tc_store *s = (tc_store *)(uintptr_t)0x5;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open("redis-ish:/x", NULL, NULL, &s, &err), TC_EINVAL);
     assert_string_equal(
         err.text,

@@ -329,7 +329,7 @@ static int setup_fake(void **state)
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
     F.import_text = menu_text_200;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(
         tc_store_open_backend(&fake_backend, "fake-rest", NULL, &f->e.loop, &f->store, &err), 0);
     tc_store_set_feed(f->store, on_feed, f);
@@ -346,7 +346,7 @@ static int setup_sqlite(void **state)
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s", f->path);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     if (tc_store_open(url, NULL, &f->e.loop, &f->store, &err) != 0) fail_msg("open: %s", err.text);
     tc_menu *m;
     assert_int_equal(tc_menu_parse(menu_text, strlen(menu_text), &m, &err), 0);
@@ -592,7 +592,7 @@ static void test_open_failures(void **state)
     uv_loop_t *loop = &loop_storage;
     assert_int_equal(uv_loop_init(loop), 0);
     tc_store *s = (tc_store *)&F; /* must stay untouched */
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
     F.open_rc = TC_EIO;
@@ -624,7 +624,7 @@ static void test_open_failures(void **state)
 static void test_import_reloads_or_keeps_menu(void **state)
 {
     fixture *f = *state;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     tc_menu *m;
     assert_int_equal(tc_menu_parse(menu_text_200, strlen(menu_text_200), &m, &err), 0);
     const tc_menu *before = tc_store_menu(f->store);
@@ -717,7 +717,7 @@ static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf 
     else
         c = tc_cart_new(tc_menu_table(m, table_id));
     tc_op op = {TC_OP_ADD, table_id, 1001, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(c, &op, m, &lim, 1, &err), 0);
     tc_buf_reset(json);
     tc_cart_to_json(c, tc_menu_table(m, table_id), json);
