@@ -241,12 +241,13 @@ static void share_take(tc_cart_item *it, const tc_identity *who, int32_t q)
     it->n_shares = n;
 }
 
-/* Sets the line's remark (NULL or "" clears it) as written by who. */
+/* Sets the line's remark as written by who (NULL clears it; an add keeps
+ * "" as the seed did, an update clears with it). */
 static void set_remark(tc_cart_item *it, const char *remark, const tc_identity *who)
 {
     free(it->remark);
-    it->remark = remark && remark[0] ? tc_xstrdup(remark) : NULL;
-    it->has_remark_user = it->remark != NULL && who->has_user_id;
+    it->remark = tc_xstrdup(remark);
+    it->has_remark_user = remark && remark[0] && who->has_user_id;
     it->remark_user_id = it->has_remark_user ? who->user_id : 0;
 }
 

@@ -155,7 +155,11 @@ static int teardown(void **state)
 
 static tc_op op_add(int32_t table, int32_t cuisine, int32_t qty)
 {
-    tc_op op = {TC_OP_ADD, table, cuisine, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table,
+                .cuisine_id = cuisine,
+                .quantity = qty,
+                .expect_version = -1};
     return op;
 }
 
@@ -205,9 +209,11 @@ static void test_mutate_feed_and_persist(void **state)
     assert_string_equal(f->seq, "FC"); /* feed first, then the caller */
     assert_int_equal(f->origin, 77);
     assert_string_equal(f->feed_json, f->json);
-    assert_non_null(strstr(f->json, "\"quantity\":2,\"subtotalAmount\":76.00,\"addUserId\":100,"
-                                    "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\"}],"
-                                    "\"totalAmount\":76.00,\"totalQuantity\":2,\"version\":1,"));
+    assert_non_null(strstr(f->json,
+                           "\"quantity\":2,\"subtotalAmount\":76.00,\"addUserId\":100,"
+                           "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\","
+                           "\"shares\":[{\"userId\":100,\"quantity\":2}],\"remarkUserId\":100}],"
+                           "\"totalAmount\":76.00,\"totalQuantity\":2,\"version\":1,"));
 
     reset_log(f);
     tc_op add2 = op_add(123, 1002, 1);
@@ -239,7 +245,12 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     fixture *f = *state;
     import_text(f, menu_text);
 
-    tc_op clear = {TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, -1, 5, NULL, NULL};
+    tc_op clear = {.kind = TC_OP_CLEAR,
+                   .table_id = 123,
+                   .cuisine_id = 0,
+                   .quantity = 0,
+                   .expect_version = -1,
+                   .origin = 5};
     store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -250,7 +261,11 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     assert_int_equal(f->feeds, 1);
 
     reset_log(f);
-    tc_op same = {TC_OP_UPDATE, 123, 1001, 3, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op same = {.kind = TC_OP_UPDATE,
+                  .table_id = 123,
+                  .cuisine_id = 1001,
+                  .quantity = 3,
+                  .expect_version = -1};
     store_mutate(f, f->store, &same);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -263,14 +278,22 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
         const char *msg;
     } bad[] = {
         {op_add(123, 1001, 100), TC_EINVAL, "quantity must be between 1 and 99"},
-        {op_add(123, 1001, 97), TC_EINVAL, "quantity would exceed 99 for cuisine 1001"},
+        {op_add(123, 1001, 97), TC_EINVAL, "quantity would exceed 99 for 宫保鸡丁"},
         {op_add(123, 999, 1), TC_ENOTFOUND, "cuisine 999 not found"},
-        {op_add(123, 1003, 1), TC_ESOLDOUT, "cuisine 1003 is sold out"},
+        {op_add(123, 1003, 1), TC_ESOLDOUT, "夫妻肺片 is sold out"},
         {op_add(999, 1001, 1), TC_ENOTFOUND, "table 999 not found"},
-        {{TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 0, NULL, NULL},
+        {{.kind = TC_OP_REMOVE,
+          .table_id = 123,
+          .cuisine_id = 1002,
+          .quantity = 0,
+          .expect_version = -1},
          TC_ENOTFOUND,
-         "cuisine 1002 is not in the cart"},
-        {{TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, 0, 0, NULL, NULL},
+         "米饭 is not in the cart"},
+        {{.kind = TC_OP_CLEAR,
+          .table_id = 123,
+          .cuisine_id = 0,
+          .quantity = 0,
+          .expect_version = 0},
          TC_ECONFLICT,
          "version conflict: cart is at version 1"},
     };

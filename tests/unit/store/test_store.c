@@ -296,8 +296,12 @@ static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
 static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int32_t qty)
 {
     call_ctx *k = next_call(f, table);
-    tc_op op = {kind, table, dish, qty, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
-                NULL, NULL};
+    tc_op op = {.kind = kind,
+                .table_id = table,
+                .cuisine_id = dish,
+                .quantity = qty,
+                .expect_version = -1,
+                .origin = 100u + (uint64_t)k->call};
     tc_store_mutate(f->store, &op, &lim, on_done, k);
 }
 
@@ -305,8 +309,12 @@ static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int
 static void mutate_keyed(fixture *f, int32_t table, int32_t dish, const char *key)
 {
     call_ctx *k = next_call(f, table);
-    tc_op op = {TC_OP_ADD, table, dish, 1, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
-                NULL,      NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table,
+                .cuisine_id = dish,
+                .quantity = 1,
+                .expect_version = -1,
+                .origin = 100u + (uint64_t)k->call};
     op.idem_key = key;
     op.idem_caller = "u:1";
     tc_store_mutate(f->store, &op, &lim, on_done, k);
@@ -716,7 +724,11 @@ static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf 
         assert_int_equal(tc_cart_from_json(*row, strlen(*row), &c), 0);
     else
         c = tc_cart_new(tc_menu_table(m, table_id));
-    tc_op op = {TC_OP_ADD, table_id, 1001, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table_id,
+                .cuisine_id = 1001,
+                .quantity = qty,
+                .expect_version = -1};
     tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(c, &op, m, &lim, 1, &err), 0);
     tc_buf_reset(json);
