@@ -293,9 +293,15 @@ class RawConn:
             got += chunk
 
 
+# The Accept-Language the helpers send unless told otherwise: the English
+# (developer) texts most tests check. Pass Accept-Language yourself (or
+# lang=None to the stream clients) to see what a diner sees.
+DEV_LANG = "en"
+
+
 def http_request(method, path, headers=None, body=b"", version="HTTP/1.1", host="127.0.0.1"):
     """Builds the bytes of one request."""
-    hs = [("Host", host)]
+    hs = [("Host", host), ("Accept-Language", DEV_LANG)]
     if headers:
         hs += list(headers.items()) if isinstance(headers, dict) else list(headers)
     if body and not any(k.lower() == "content-length" for k, _ in hs):
@@ -367,6 +373,9 @@ class Server:
         assert self.port > 0
         self.base = "http://127.0.0.1:%d" % self.port
         self.session = requests.Session()
+        # Most tests check the developer (English) texts; tests of the diners'
+        # Chinese texts send no Accept-Language (test_texts.py).
+        self.session.headers["Accept-Language"] = DEV_LANG
 
     def _wait_first_line(self):
         def first_line():
