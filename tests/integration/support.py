@@ -74,8 +74,12 @@ def cents(d):
     return Decimal(d).quantize(Decimal("0.01"))
 
 
-def expected_item(cid, qty, user=None, phone=None, remark=None):
+def expected_item(cid, qty, user=None, phone=None, remark=None, shares=None, remark_user="same"):
+    """A cart line as the server writes it; shares default to all the first
+    adder's, remarkUserId to whoever added when there is a remark."""
     d = DISHES[cid]
+    if remark_user == "same":
+        remark_user = user if remark else None
     return {
         "cuisineId": cid,
         "cuisineName": d["cuisineName"],
@@ -87,6 +91,8 @@ def expected_item(cid, qty, user=None, phone=None, remark=None):
         "addUserId": user,
         "addUserPhone": phone,
         "remark": remark,
+        "shares": shares if shares is not None else [{"userId": user, "quantity": qty}],
+        "remarkUserId": remark_user,
     }
 
 
