@@ -33,6 +33,10 @@ REL_UNITS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 
 PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
+# The integration suites wait on sockets and child processes far more than
+# they compute: two workers (pytest-xdist) halve their wall time. Every test
+# starts its own servers on port 0 and its own temporary folders.
+PYTEST_PAR = $(PYTEST) -n 2
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
         tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps
@@ -121,16 +125,16 @@ unit-asan: $(ASAN_UNITS)
 # --- integration (pytest against the real binary) ---------------------------
 
 integration: build
-	TABLECART_BIN=$(CURDIR)/build/tablecart $(PYTEST) tests/integration
+	TABLECART_BIN=$(CURDIR)/build/tablecart $(PYTEST_PAR) tests/integration
 
 integration-asan: asan
-	TABLECART_BIN=$(CURDIR)/build/asan/tablecart TABLECART_ASAN=1 $(PYTEST) tests/integration
+	TABLECART_BIN=$(CURDIR)/build/asan/tablecart TABLECART_ASAN=1 $(PYTEST_PAR) tests/integration
 
 # --- ThreadSanitizer: the writer thread's unit tests and the suites that drive it
 
 tsan-tests: tsan $(TSAN_UNITS)
 	@TSAN_OPTIONS=halt_on_error=1 scripts/run-units.sh $(TSAN_UNITS)
-	TABLECART_BIN=$(CURDIR)/build/tsan/tablecart TABLECART_ASAN=1 $(PYTEST) $(TSAN_SUITES)
+	TABLECART_BIN=$(CURDIR)/build/tsan/tablecart TABLECART_ASAN=1 $(PYTEST_PAR) $(TSAN_SUITES)
 
 # --- browser tests (Playwright + Debian's Chromium) -------------------------
 

@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_pkgs=(gcc make pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
     libsqlite3-dev libhiredis-dev libssl-dev libjwt-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-websockets python3-requests
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-pytest-xdist python3-websockets python3-requests
     redis-server nginx-light chromium fonts-wqy-microhei nodejs npm)
 bench_pkgs=(python3 nginx-light libnginx-mod-nchan gnuplot-nox)
 

@@ -10,8 +10,12 @@ void tc_money_append(tc_buf *out, tc_cents c)
     /* Work on the magnitude as unsigned so INT64_MIN prints instead of
      * overflowing on negation. */
     uint64_t mag = c < 0 ? (uint64_t)0 - (uint64_t)c : (uint64_t)c;
-    tc_buf_appendf(out, "%s%" PRIu64 ".%02" PRIu64, c < 0 ? "-" : "", mag / TC_CENTS_PER_YUAN,
-                   mag % TC_CENTS_PER_YUAN);
+    uint64_t frac = mag % TC_CENTS_PER_YUAN;
+    /* Every cart line and total passes here: no printf on the per-change path. */
+    if (c < 0) tc_buf_append(out, "-", 1);
+    tc_buf_append_udec(out, mag / TC_CENTS_PER_YUAN);
+    char cents[3] = {'.', (char)('0' + frac / 10), (char)('0' + frac % 10)};
+    tc_buf_append(out, cents, sizeof cents);
 }
 
 int tc_money_from_yuan(double yuan, tc_cents *out)

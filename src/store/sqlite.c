@@ -751,8 +751,12 @@ static void hand_over(uv_prepare_t *h)
     else
         q->todo = q->outbox;
     q->todo_tail = q->outbox_tail;
-    if (q->waiting) uv_cond_signal(&q->wake);
+    bool sleeping = q->waiting;
+    q->waiting = false; /* one signal per sleep */
     uv_mutex_unlock(&q->lock);
+    /* Signalled after the unlock: a writer woken under the lock would
+     * only block on it again (a second futex round trip per hand-over). */
+    if (sleeping) uv_cond_signal(&q->wake);
     q->outbox = q->outbox_tail = NULL;
 }
 
