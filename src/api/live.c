@@ -78,12 +78,13 @@ typedef struct {
     tc_stream *s;
     tc_conn *conn;  /* WebSocket: reading waits for the snapshot; else NULL */
     tc_buf pending; /* WebSocket: bytes sent right behind the handshake */
+    bool seated;    /* the table's diners are known: presence follows the cart */
 } snapshot_call;
 
-/* The current cart right after connected. The stream subscribed first, so no
- * change falls in between; it skips a version it already sent. A
- * WebSocket's client is heard only after it: its first answers come after
- * the cart, whatever it sent. */
+/* The current cart right after connected, then who is at the table. The
+ * stream subscribed first, so no change falls in between; it skips a version
+ * it already sent. A WebSocket's client is heard only after both: its first
+ * answers come after them, whatever it sent. */
 static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
 {
     snapshot_call *call = ctx;
@@ -91,9 +92,7 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     if (status >= 0) {
         tc_stream_send_cart(call->s, c->version, (tc_view){c->json->data, c->json->len},
                             tc_clock_epoch_ms());
-        /* Then who is at the table (the cart has the seats). */
-        tc_presence_cart(call->app->presence, c->cart);
-        tc_presence_send(call->app->presence, call->s);
+        if (call->seated) tc_presence_send(call->app->presence, call->s);
     }
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
@@ -105,10 +104,19 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     free(call);
 }
 
-/* Reads the snapshot; for a WebSocket (conn), reading is paused until it was
- * sent and leftover (taken) is fed then. A diner with identity is seated
- * first (a JOIN: unchanged when seated already), and the cart after it is
- * the snapshot. */
+/* The diner is seated (a JOIN: nothing is written when seated already; the
+ * cart is not touched) before the snapshot is read, so that the cart and
+ * presence go out together. */
+static void seated(void *ctx, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
+{
+    snapshot_call *call = ctx;
+    (void)list, (void)n, (void)err;
+    call->seated = status >= 0;
+    tc_ops_get(call->app, tc_stream_table(call->s), snapshot_done, call);
+}
+
+/* Reads the snapshot; for a WebSocket (conn), reading is paused until it and
+ * presence were sent and leftover (taken) is fed then. */
 static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *leftover,
                           const tc_identity *who)
 {
@@ -123,16 +131,9 @@ static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *left
         *leftover = (tc_buf)TC_BUF_INIT;
     }
     tc_stream_hold(s);
-    if (who->has_user_id) {
-        tc_op op = {.kind = TC_OP_JOIN,
-                    .table_id = tc_stream_table(s),
-                    .expect_version = -1,
-                    .who = {true, who->user_id, NULL},
-                    .origin = tc_stream_conn_id(s)};
-        tc_ops_apply(app, &op, snapshot_done, call);
-        return;
-    }
-    tc_ops_get(app, tc_stream_table(s), snapshot_done, call);
+    tc_store_diners(app->store, tc_stream_table(s),
+                    who->has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET, who->user_id, NULL, seated,
+                    call);
 }
 
 /* ===== the handshakes ========================================================== */
@@ -322,7 +323,6 @@ static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
     tc_live *l = ctx;
     tc_streams_publish(l->app->streams, tc_cart_table_id(c->cart), c->version,
                        (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms());
-    tc_presence_cart(l->app->presence, c->cart);
 }
 
 /* The served menu was replaced (a `menu import` here or elsewhere): every

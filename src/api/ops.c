@@ -20,8 +20,7 @@ static void done(void *arg, int status, const tc_store_cart *cart, const tc_errm
     tc_metrics *m = call->app->metrics;
     tc_metrics_observe_store(m, (double)(uv_hrtime() - call->started_ns) / 1e9, status);
     if (call->mutation) {
-        /* Seats and names (JOIN, NAME) are not cart changes of the metric. */
-        if (status == 0 && call->kind <= TC_OP_CLEAR)
+        if (status == 0)
             m->mutations[call->kind]++;
         else if (status < 0)
             m->mutations_rejected++;

@@ -50,11 +50,9 @@ typedef struct table {
     size_t n_users;
     bool users_changed; /* say it to the others at the next tick */
     remote *remotes;
-    diner *diners;
-    size_t n_diners;
-    int64_t diners_version; /* -1: not seen yet */
-    tc_buf sent;            /* the presence last pushed here */
-    bool dirty;             /* may differ from sent */
+    tc_buf sent; /* the presence last sent to a stream here */
+    bool behind; /* some stream here may hold an older one than sent */
+    bool dirty;  /* may differ from sent */
 } table;
 
 struct tc_presence {
@@ -73,15 +71,6 @@ static table *find(tc_presence *p, int32_t id)
     return NULL;
 }
 
-static void diners_drop(table *t)
-{
-    for (size_t i = 0; i < t->n_diners; i++)
-        free(t->diners[i].name);
-    free(t->diners);
-    t->diners = NULL;
-    t->n_diners = 0;
-}
-
 static void remote_free(remote *r)
 {
     free(r->users);
@@ -94,7 +83,6 @@ static void table_free(table *t)
         next = r->next;
         remote_free(r);
     }
-    diners_drop(t);
     free(t->users);
     tc_buf_free(&t->sent);
     free(t);
@@ -131,8 +119,9 @@ static size_t online_count(const table *t)
     return n;
 }
 
-/* The presence object; diners from d (n of them). */
-static void render(const table *t, int32_t table_id, const diner *d, size_t n, tc_buf *out)
+/* The presence object; diners from d (n of them), online as t says (NULL:
+ * nobody here or elsewhere is known to be online). */
+static void render(const table *t, int32_t table_id, const tc_diner *d, size_t n, tc_buf *out)
 {
     tc_buf_append_str(out, "{\"tableId\":");
     tc_json_int(out, table_id);
@@ -145,28 +134,44 @@ static void render(const table *t, int32_t table_id, const diner *d, size_t n, t
         tc_buf_append_str(out, ",\"seat\":");
         tc_json_int(out, d[i].seat);
         tc_buf_append_str(out, ",\"name\":");
-        tc_json_cstr_or_null(out, d[i].name);
+        tc_diner_name_json(&d[i], out);
         tc_buf_append_str(out, t && online(t, d[i].user_id) ? ",\"online\":true}"
                                                             : ",\"online\":false}");
     }
     tc_buf_append_str(out, "]}");
 }
 
-/* Pushes t's presence to its streams here when it changed since the last
- * push. */
+static bool same(const tc_buf *a, const tc_buf *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->base, b->base, a->len) == 0);
+}
+
+/* Remembers now (taken) as the presence last sent here. */
+static void set_sent(table *t, tc_buf *now)
+{
+    tc_buf_free(&t->sent);
+    t->sent = *now;
+    *now = (tc_buf)TC_BUF_INIT;
+}
+
+/* Pushes t's presence to its streams here when one of them may not have it:
+ * it changed since the last one sent, or a newer one went to a new stream
+ * only. */
 static void flush(tc_presence *p, table *t)
 {
+    const tc_diner *d;
+    size_t n;
     t->dirty = false;
-    if (t->diners_version < 0) return; /* the first snapshot is on its way */
+    /* Not read yet: the first stream's join reads it (and the feed says). */
+    if (!tc_store_diners_known(p->app->store, t->table_id, &d, &n)) return;
     tc_buf now = TC_BUF_INIT;
-    render(t, t->table_id, t->diners, t->n_diners, &now);
-    if (now.len != t->sent.len || memcmp(now.base, t->sent.base, now.len) != 0) {
+    render(t, t->table_id, d, n, &now);
+    if (t->behind || !same(&now, &t->sent)) {
         tc_streams_send_event(p->app->streams, t->table_id, TC_WIRE_PRESENCE,
                               TC_WIRE_PRESENCE_MESSAGE, (tc_view){now.base, now.len},
                               tc_clock_epoch_ms());
-        tc_buf_free(&t->sent);
-        t->sent = now;
-        return;
+        t->behind = false;
+        set_sent(t, &now);
     }
     tc_buf_free(&now);
 }
@@ -191,18 +196,41 @@ static void say(tc_presence *p, table *t)
     tc_buf_free(&msg);
 }
 
-/* What another instance said of a table followed here. */
+/* The table's diners changed here (a new seat, a name): the others read
+ * them again. */
+static void say_diners(tc_presence *p, int32_t table_id)
+{
+    tc_buf msg = TC_BUF_INIT;
+    tc_buf_append_str(&msg, "{\"inst\":");
+    tc_json_cstr_or_null(&msg, p->inst);
+    tc_buf_append_str(&msg, ",\"diners\":true}");
+    tc_store_signal(p->app->store, table_id, msg.base, msg.len);
+    tc_buf_free(&msg);
+}
+
+/* What another instance said of a table followed here: who is online
+ * there, or that the table's diners changed. */
 static void on_signal(void *ctx, int32_t table_id, const char *msg, size_t len)
 {
     tc_presence *p = ctx;
-    table *t = find(p, table_id);
-    if (t == NULL || p->stopped) return;
+    if (p->stopped) return;
     json_t *j = json_loadb(msg, len, 0, NULL);
     json_t *inst = json_object_get(j, "inst"), *users = json_object_get(j, "users"),
            *ttl = json_object_get(j, "ttl");
-    if (!json_is_string(inst) || json_string_length(inst) > INST_MAX || !json_is_array(users) ||
-        !json_is_integer(ttl) || strcmp(json_string_value(inst), p->inst) == 0) {
+    if (!json_is_string(inst) || json_string_length(inst) > INST_MAX ||
+        strcmp(json_string_value(inst), p->inst) == 0) {
         json_decref(j); /* malformed, or our own */
+        return;
+    }
+    if (json_is_true(json_object_get(j, "diners"))) {
+        json_decref(j);
+        /* Read again; the diners feed marks the table when they differ. */
+        tc_store_diners_reread(p->app->store, table_id);
+        return;
+    }
+    table *t = find(p, table_id);
+    if (t == NULL || !json_is_array(users) || !json_is_integer(ttl)) {
+        json_decref(j);
         return;
     }
     remote **pp = &t->remotes;
@@ -262,6 +290,16 @@ static void on_tick(uv_timer_t *h)
 
 /* ===== the live layer's calls ================================================== */
 
+/* The store's diners feed: a table's seats or names changed. */
+static void on_diners(void *ctx, int32_t table_id, bool mine)
+{
+    tc_presence *p = ctx;
+    if (p->stopped) return;
+    table *t = find(p, table_id);
+    if (t) t->dirty = true;
+    if (mine) say_diners(p, table_id);
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     free(h);
@@ -277,6 +315,7 @@ tc_presence *tc_presence_new(tc_app *app)
     uv_timer_init(app->loop, p->timer);
     p->timer->data = p;
     tc_store_set_signal_feed(app->store, on_signal, p);
+    tc_store_set_diners_feed(app->store, on_diners, p);
     return p;
 }
 
@@ -284,7 +323,10 @@ void tc_presence_stop(tc_presence *p)
 {
     if (p == NULL || p->stopped) return;
     p->stopped = true;
-    if (p->app->store) tc_store_set_signal_feed(p->app->store, NULL, NULL);
+    if (p->app->store) {
+        tc_store_set_signal_feed(p->app->store, NULL, NULL);
+        tc_store_set_diners_feed(p->app->store, NULL, NULL);
+    }
     uv_close((uv_handle_t *)p->timer, timer_closed);
     p->timer = NULL;
 }
@@ -306,7 +348,6 @@ void tc_presence_enter(tc_presence *p, int32_t table_id, const tc_identity *who)
     if (t == NULL) {
         t = tc_xcalloc(1, sizeof *t);
         t->table_id = table_id;
-        t->diners_version = -1;
         t->next = p->tables;
         p->tables = t;
         if (p->tables->next == NULL)
@@ -347,40 +388,24 @@ void tc_presence_leave(tc_presence *p, int32_t table_id, const tc_identity *who)
     if (p->tables == NULL && !p->stopped) uv_timer_stop(p->timer);
 }
 
-void tc_presence_cart(tc_presence *p, const tc_cart *c)
+void tc_presence_json(tc_presence *p, int32_t table_id, const tc_diner *list, size_t n, tc_buf *out)
 {
-    table *t = c ? find(p, tc_cart_table_id(c)) : NULL;
-    if (t == NULL || tc_cart_version(c) < t->diners_version) return;
-    t->diners_version = tc_cart_version(c);
-    diners_drop(t);
-    t->n_diners = tc_cart_diner_count(c);
-    t->diners = tc_xcalloc(t->n_diners ? t->n_diners : 1, sizeof *t->diners);
-    for (size_t i = 0; i < t->n_diners; i++) {
-        const tc_cart_diner *d = tc_cart_diner_at(c, i);
-        t->diners[i] = (diner){d->user_id, d->seat, tc_xstrdup(d->name)};
-    }
-    t->dirty = true;
-}
-
-void tc_presence_json(tc_presence *p, const tc_cart *c, tc_buf *out)
-{
-    size_t n = tc_cart_diner_count(c);
-    diner *d = tc_xcalloc(n ? n : 1, sizeof *d);
-    for (size_t i = 0; i < n; i++) {
-        const tc_cart_diner *cd = tc_cart_diner_at(c, i);
-        d[i] = (diner){cd->user_id, cd->seat, cd->name};
-    }
-    render(find(p, tc_cart_table_id(c)), tc_cart_table_id(c), d, n, out);
-    free(d);
+    render(find(p, table_id), table_id, list, n, out);
 }
 
 void tc_presence_send(tc_presence *p, tc_stream *s)
 {
     table *t = find(p, tc_stream_table(s));
-    if (t == NULL || t->diners_version < 0) return;
+    const tc_diner *d;
+    size_t n;
+    if (t == NULL || !tc_store_diners_known(p->app->store, t->table_id, &d, &n)) return;
     tc_buf now = TC_BUF_INIT;
-    render(t, t->table_id, t->diners, t->n_diners, &now);
+    render(t, t->table_id, d, n, &now);
     tc_stream_send_event(s, TC_WIRE_PRESENCE, TC_WIRE_PRESENCE_MESSAGE,
                          (tc_view){now.base, now.len}, tc_clock_epoch_ms());
+    /* The others here got what was sent before (nothing yet: none needs
+     * it again); when that is older, the next tick pushes this to all. */
+    if (t->sent.len > 0 && !same(&now, &t->sent)) t->behind = t->dirty = true;
+    set_sent(t, &now);
     tc_buf_free(&now);
 }

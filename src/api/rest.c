@@ -284,15 +284,23 @@ static void h_clear(tc_http_exchange *x)
 /* --- a diner's name ----------------------------------------------------------- */
 
 /* Answers the presence object of the table after the change. */
-static void named(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
+typedef struct {
+    tc_http_exchange *x;
+    int32_t table_id;
+} name_call;
+
+static void named(void *ctx, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
 {
-    tc_http_exchange *x = ctx;
+    name_call *call = ctx;
+    tc_http_exchange *x = call->x;
+    int32_t table_id = call->table_id;
+    free(call);
     if (status < 0) {
         fail_code(x, status, err);
         return;
     }
     tc_buf data = TC_BUF_INIT;
-    tc_presence_json(app_of(x)->presence, cart->cart, &data);
+    tc_presence_json(app_of(x)->presence, table_id, list, n, &data);
     tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data.base, data.len, NULL);
     tc_buf_free(&data);
 }
@@ -306,28 +314,34 @@ static void h_name(tc_http_exchange *x)
     json_t *body = NULL;
     tc_buf phone = TC_BUF_INIT;
     tc_principal who;
-    tc_op op = {.kind = TC_OP_NAME, .expect_version = -1, .origin = tc_conn_id(x->conn)};
-    int r = table_param(x, &op.table_id, &err);
-    if (r == 0) r = tc_access_check(app, x->req, op.table_id, &who, &phone, &err);
+    int32_t table_id = 0;
+    const char *asked = NULL;
+    char *name = NULL;
+    int r = table_param(x, &table_id, &err);
+    if (r == 0) r = tc_access_check(app, x->req, table_id, &who, &phone, &err);
     if (r == 0 && !who.who.has_user_id) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_NEED_USER);
     if (r == 0 && !is_json(tc_http_header_get(x->req, "Content-Type")))
         r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
     if (r == 0) r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err);
-    if (r == 0) r = tc_input_str(body, "name", &op.name, &err);
-    if (r == 0 && op.name == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
+    if (r == 0) r = tc_input_str(body, "name", &asked, &err);
+    if (r == 0 && asked == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
+    if (r == 0) r = tc_diner_name_check(asked, &name, &err);
     if (r != 0) {
         json_decref(body);
         tc_buf_free(&phone);
         fail_code(x, r, &err);
         return;
     }
-    op.who = who.who;
-    uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), op.table_id);
+    uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), table_id);
     if (retry) {
         too_many(x, retry);
     } else {
-        tc_ops_apply(app, &op, named, x);
+        name_call *call = tc_xcalloc(1, sizeof *call);
+        call->x = x;
+        call->table_id = table_id;
+        tc_store_diners(app->store, table_id, TC_DINERS_NAME, who.who.user_id, name, named, call);
     }
+    free(name);
     json_decref(body);
     tc_buf_free(&phone);
 }

@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 /* First capacity of a cart's line array, doubled from there (a cart holds at
@@ -22,8 +21,6 @@ struct tc_cart {
     int64_t updated_at;
     tc_cart_item *items;
     size_t n, cap;
-    tc_cart_diner *diners; /* in seat order */
-    size_t n_diners;
 };
 
 tc_cart *tc_cart_new(const tc_table *t)
@@ -57,13 +54,6 @@ static void item_drop(tc_cart_item *it)
     free(it->shares);
 }
 
-static void diners_free(tc_cart_diner *d, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(d[i].name);
-    free(d);
-}
-
 tc_cart *tc_cart_clone(const tc_cart *c)
 {
     tc_cart *d = tc_xcalloc(1, sizeof *d);
@@ -76,14 +66,6 @@ tc_cart *tc_cart_clone(const tc_cart *c)
         for (size_t i = 0; i < c->n; i++)
             item_copy(&d->items[i], &c->items[i]);
     }
-    if (c->n_diners > 0) {
-        d->diners = tc_xmalloc(c->n_diners * sizeof *d->diners);
-        d->n_diners = c->n_diners;
-        for (size_t i = 0; i < c->n_diners; i++) {
-            d->diners[i] = c->diners[i];
-            d->diners[i].name = tc_xstrdup(c->diners[i].name);
-        }
-    }
     return d;
 }
 
@@ -93,7 +75,6 @@ void tc_cart_free(tc_cart *c)
     for (size_t i = 0; i < c->n; i++)
         item_drop(&c->items[i]);
     free(c->items);
-    diners_free(c->diners, c->n_diners);
     free(c);
 }
 
@@ -120,23 +101,6 @@ size_t tc_cart_item_count(const tc_cart *c)
 const tc_cart_item *tc_cart_item_at(const tc_cart *c, size_t i)
 {
     return i < c->n ? &c->items[i] : NULL;
-}
-
-size_t tc_cart_diner_count(const tc_cart *c)
-{
-    return c->n_diners;
-}
-
-const tc_cart_diner *tc_cart_diner_at(const tc_cart *c, size_t i)
-{
-    return i < c->n_diners ? &c->diners[i] : NULL;
-}
-
-const tc_cart_diner *tc_cart_diner_find(const tc_cart *c, int64_t user_id)
-{
-    for (size_t i = 0; i < c->n_diners; i++)
-        if (c->diners[i].user_id == user_id) return &c->diners[i];
-    return NULL;
 }
 
 /* Cannot overflow: every way into a cart (tc_cart_apply, tc_cart_from_json)
@@ -371,93 +335,6 @@ static int apply_update(tc_cart *c, const tc_op *op, const tc_table *t, const tc
     return 0;
 }
 
-/* --- diners ---------------------------------------------------------------- */
-
-static bool is_space(const char *s, size_t *len)
-{
-    if (*s == ' ' || *s == '\t') {
-        *len = 1;
-        return true;
-    }
-    if ((unsigned char)s[0] == 0xE3 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x80) {
-        *len = 3; /* U+3000, the full-width space */
-        return true;
-    }
-    return false;
-}
-
-/* The name without leading and trailing spaces into out (a new string), if
- * it is 1..max characters of text without control characters. */
-static int check_name(const char *name, char **out, tc_errmsg *err)
-{
-    if (name == NULL) return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
-    size_t k, n = strlen(name);
-    while (n > 0 && is_space(name, &k))
-        name += k, n -= k;
-    for (bool trimmed = true; trimmed && n > 0;) {
-        trimmed = false;
-        if (name[n - 1] == ' ' || name[n - 1] == '\t') {
-            n--;
-            trimmed = true;
-        } else if (n >= 3 && is_space(name + n - 3, &k) && k == 3) {
-            n -= 3;
-            trimmed = true;
-        }
-    }
-    long chars = tc_utf8_count(name, n);
-    if (chars < 1 || chars > TC_CART_MAX_NAME) return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b = (unsigned char)name[i];
-        /* C0 controls and DEL; C1 controls are U+0080..U+009F (C2 80..C2 9F) */
-        if (b < 0x20 || b == 0x7F || (b == 0xC2 && i + 1 < n && (unsigned char)name[i + 1] < 0xA0))
-            return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
-    }
-    *out = tc_xmalloc(n + 1);
-    memcpy(*out, name, n);
-    (*out)[n] = '\0';
-    return 0;
-}
-
-/* Seats who (the next seat, named "{seat}号"); NULL when the table is full. */
-static tc_cart_diner *seat(tc_cart *c, int64_t user_id)
-{
-    if (c->n_diners >= TC_CART_MAX_DINERS) return NULL;
-    c->diners = tc_xrealloc(c->diners, (c->n_diners + 1) * sizeof *c->diners);
-    tc_cart_diner *d = &c->diners[c->n_diners++];
-    d->user_id = user_id;
-    d->seat = (int32_t)c->n_diners;
-    char name[24];
-    snprintf(name, sizeof name, "%d号", (int)d->seat);
-    d->name = tc_xstrdup(name);
-    return d;
-}
-
-static int apply_diner(tc_cart *c, const tc_op *op, int64_t now_ms, tc_errmsg *err)
-{
-    if (!op->who.has_user_id) return tc_errmsg_say(err, TC_EINVAL, TC_T_NEED_USER);
-    tc_cart_diner *d = (tc_cart_diner *)tc_cart_diner_find(c, op->who.user_id);
-    if (op->kind == TC_OP_JOIN) {
-        if (d != NULL || seat(c, op->who.user_id) == NULL) return TC_UNCHANGED;
-        bump(c, now_ms);
-        return 0;
-    }
-    char *name = NULL;
-    int rc = check_name(op->name, &name, err);
-    if (rc != 0) return rc;
-    if (d && strcmp(d->name, name) == 0) {
-        free(name);
-        return TC_UNCHANGED;
-    }
-    if (d == NULL && (d = seat(c, op->who.user_id)) == NULL) {
-        free(name);
-        return tc_errmsg_say(err, TC_ELIMIT, TC_T_TABLE_FULL, TC_CART_MAX_DINERS);
-    }
-    free(d->name);
-    d->name = name;
-    bump(c, now_ms);
-    return 0;
-}
-
 int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
                   int64_t now_ms, tc_errmsg *err)
 {
@@ -478,8 +355,6 @@ int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_car
         break;
     case TC_OP_REMOVE:
     case TC_OP_CLEAR:
-    case TC_OP_JOIN:
-    case TC_OP_NAME:
         break;
     default:
         return tc_errmsg_say(err, TC_EINVAL, TC_T_UNKNOWN_OP);
@@ -506,16 +381,12 @@ int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_car
         bump(c, now_ms);
         return 0;
     case TC_OP_CLEAR:
-        /* Seats and names stay: they belong to the table, not its order. */
         if (c->n == 0) return TC_UNCHANGED;
         for (size_t i = 0; i < c->n; i++)
             item_drop(&c->items[i]);
         c->n = 0;
         bump(c, now_ms);
         return 0;
-    case TC_OP_JOIN:
-    case TC_OP_NAME:
-        return apply_diner(c, op, now_ms, err);
     }
     return tc_errmsg_say(err, TC_EINVAL, TC_T_UNKNOWN_OP);
 }
@@ -593,19 +464,6 @@ void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out)
         tc_json_int(out, c->updated_at);
     else
         tc_buf_append_str(out, "null");
-    if (c->n_diners > 0) {
-        tc_buf_append_str(out, ",\"diners\":[");
-        for (size_t i = 0; i < c->n_diners; i++) {
-            tc_buf_append_str(out, i ? ",{\"userId\":" : "{\"userId\":");
-            tc_json_int(out, c->diners[i].user_id);
-            tc_buf_append_str(out, ",\"seat\":");
-            tc_json_int(out, c->diners[i].seat);
-            tc_buf_append_str(out, ",\"name\":");
-            tc_json_cstr_or_null(out, c->diners[i].name);
-            tc_buf_append(out, "}", 1);
-        }
-        tc_buf_append(out, "]", 1);
-    }
     tc_buf_append(out, "}", 1);
 }
 
@@ -702,26 +560,6 @@ static bool shares_from_json(json_t *ji, tc_cart_item *it)
     return sum == it->quantity;
 }
 
-/* The table's seated diners: seats 1, 2, 3, … in order. */
-static bool diners_from_json(json_t *root, tc_cart *c)
-{
-    json_t *arr = json_object_get(root, "diners");
-    if (arr == NULL) return true;
-    if (!json_is_array(arr) || json_array_size(arr) > TC_CART_MAX_DINERS) return false;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *d = json_array_get(arr, i), *name = json_object_get(d, "name");
-        json_int_t uid, seat_no;
-        if (!json_is_object(d) || !int_in(d, "userId", INT64_MIN, INT64_MAX, &uid) ||
-            !int_in(d, "seat", (json_int_t)i + 1, (json_int_t)i + 1, &seat_no) ||
-            !json_is_string(name) || tc_cart_diner_find(c, uid) != NULL)
-            return false;
-        tc_cart_diner *nd = seat(c, uid);
-        free(nd->name);
-        nd->name = tc_xstrdup(json_string_value(name));
-    }
-    return true;
-}
-
 int tc_cart_from_json(const char *text, size_t len, tc_cart **out)
 {
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
@@ -740,7 +578,7 @@ int tc_cart_from_json(const char *text, size_t len, tc_cart **out)
         c->updated_at = -1;
     else
         ok = false;
-    ok = ok && json_is_array(items) && diners_from_json(root, c);
+    ok = ok && json_is_array(items);
     if (ok && json_array_size(items) > 0) {
         c->cap = json_array_size(items);
         c->items = tc_xcalloc(c->cap, sizeof *c->items);

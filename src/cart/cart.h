@@ -39,15 +39,6 @@ typedef struct {
     int64_t remark_user_id;
 } tc_cart_item;
 
-/* A diner seated at the table: seats are given 1, 2, 3, … in the order
- * diners first join; the name defaults to "{seat}号". Kept with the cart, so
- * clearing the cart keeps them. */
-typedef struct {
-    int64_t user_id;
-    int32_t seat;
-    char *name;
-} tc_cart_diner;
-
 typedef struct tc_cart tc_cart;
 
 /* The caller's identity, as far as it is known (all optional). */
@@ -57,16 +48,7 @@ typedef struct {
     const char *phone; /* NULL when unknown; borrowed */
 } tc_identity;
 
-/* JOIN seats who at the table (unchanged when already seated); NAME sets
- * who's name (seating them first). Both need who.has_user_id. */
-typedef enum {
-    TC_OP_ADD,
-    TC_OP_UPDATE,
-    TC_OP_REMOVE,
-    TC_OP_CLEAR,
-    TC_OP_JOIN,
-    TC_OP_NAME
-} tc_op_kind;
+typedef enum { TC_OP_ADD, TC_OP_UPDATE, TC_OP_REMOVE, TC_OP_CLEAR } tc_op_kind;
 
 /* One change, as validated input. Strings are borrowed for the call. */
 typedef struct {
@@ -76,8 +58,7 @@ typedef struct {
     int32_t quantity;       /* ADD: 1..99; UPDATE: 0..99 (0 removes) */
     bool keep_quantity;     /* UPDATE: only the remark is set */
     const char *remark;     /* ADD, UPDATE; NULL keeps the line's remark, "" clears it */
-    const char *name;       /* NAME */
-    tc_identity who;        /* the caller: shares, remarkUserId, seats */
+    tc_identity who;        /* the caller: shares, remarkUserId */
     int64_t expect_version; /* If-Match; -1 when unconditional */
     uint64_t origin;        /* id of the connection that asked; 0 = none.
                                Not used by the rules: carried to the change feed */
@@ -97,8 +78,6 @@ typedef struct {
 #define TC_CART_MAX_QUANTITY 99 /* a line's quantity: 1..99 */
 #define TC_CART_MAX_LINES 100   /* distinct dishes in one cart */
 #define TC_CART_MAX_REMARK 200  /* characters (code points) of a remark */
-#define TC_CART_MAX_DINERS 50   /* seats at one table (later diners are not seated) */
-#define TC_CART_MAX_NAME 12     /* characters of a diner's name */
 
 #define TC_CART_LIMITS_DEFAULT                                                                     \
     {                                                                                              \
@@ -115,10 +94,6 @@ int64_t tc_cart_version(const tc_cart *c);
 int64_t tc_cart_updated_at(const tc_cart *c); /* epoch ms, -1 = never */
 size_t tc_cart_item_count(const tc_cart *c);
 const tc_cart_item *tc_cart_item_at(const tc_cart *c, size_t i);
-size_t tc_cart_diner_count(const tc_cart *c);
-const tc_cart_diner *tc_cart_diner_at(const tc_cart *c, size_t i);
-/* The seated diner user_id, or NULL. */
-const tc_cart_diner *tc_cart_diner_find(const tc_cart *c, int64_t user_id);
 tc_cents tc_cart_total_amount(const tc_cart *c);
 int64_t tc_cart_total_quantity(const tc_cart *c);
 
@@ -129,25 +104,21 @@ int64_t tc_cart_total_quantity(const tc_cart *c);
  *   TC_ECONFLICT  expect_version >= 0 and != version
  *   TC_ENOTFOUND  cuisine unknown or of another store; UPDATE/REMOVE of a line not in the cart
  *   TC_ESOLDOUT   ADD (or an UPDATE raising the quantity) of a dish not available
- *   TC_EINVAL     quantity out of range, remark too long or not UTF-8, add past max_quantity,
- *                 JOIN/NAME without a user, a name not 1..max characters
+ *   TC_EINVAL     quantity out of range, remark too long or not UTF-8, add past max_quantity
  *   TC_ELIMIT     a new line past max_lines
  * Shares: an ADD adds to the caller's share; an UPDATE that lowers the
  * quantity takes from the caller's share first, then from the most recently
  * added other shares; one that raises it adds to the caller's. A line that
  * changes is re-priced at the menu's current price (when the menu still has
  * the dish). A non-NULL remark replaces the line's and records who wrote it.
- * A diner is seated (JOIN, NAME) only while fewer than TC_CART_MAX_DINERS
- * are; past that JOIN is TC_UNCHANGED and NAME TC_ELIMIT. */
+ * Who sits at the table is not the cart's (cart/diner.h). */
 int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
                   int64_t now_ms, tc_errmsg *err);
 
 /* Appends the cart DTO (SPEC §1, seed §4.1) as one line of JSON:
  * {"tableId":123,"tableNumber":"A01","storeId":1,"items":[...],"totalAmount":76.00,
  *  "totalQuantity":2,"version":3,"updatedAt":1704067200000}
- * beyond the seed: each item's "shares" and "remarkUserId", and after
- * updatedAt "diners":[{"userId":101,"seat":1,"name":"1号"}] once anyone is
- * seated (docs/api.md).
+ * beyond the seed: each item's "shares" and "remarkUserId" (docs/api.md).
  * tableNumber and storeId come from t. */
 void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out);
 

@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
-#define SCHEMA_VERSION 2 /* 2: the idem table */
+#define SCHEMA_VERSION 3 /* 2: the idem table; 3: the diners table */
 /* How long a write waits for a lock held by another process on the same
  * file (a `menu import`) before failing. */
 #define BUSY_TIMEOUT_MS 5000
@@ -81,7 +81,17 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " version INTEGER NOT NULL,"
                                  " cart_json TEXT NOT NULL,"
                                  " expires_at INTEGER NOT NULL);"
-                                 "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);";
+                                 "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);"
+                                 /* Who sits at each table (store.h): seats 1, 2, 3, … per
+                                  * table, never taken back; name NULL until the diner set
+                                  * one. */
+                                 "CREATE TABLE IF NOT EXISTS diners ("
+                                 " table_id INTEGER NOT NULL,"
+                                 " user_id INTEGER NOT NULL,"
+                                 " seat INTEGER NOT NULL,"
+                                 " name TEXT,"
+                                 " PRIMARY KEY (table_id, user_id),"
+                                 " UNIQUE (table_id, seat));";
 
 /* In --durability process, the writer syncs what was committed at least this
  * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
@@ -100,6 +110,7 @@ typedef struct {
     /* Prepared once at open, reset after every use. */
     sqlite3_stmt *begin, *commit, *rollback, *ping;
     sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem;
+    sqlite3_stmt *get_diners, *seat_diner, *name_diner;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
@@ -212,6 +223,14 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
         {&q->put_idem, "INSERT OR REPLACE INTO idem (key, caller, version, cart_json, expires_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)"},
         {&q->prune_idem, "DELETE FROM idem WHERE expires_at <= ?1"},
+        {&q->get_diners,
+         "SELECT user_id, seat, name FROM diners WHERE table_id = ?1 ORDER BY seat"},
+        /* The next seat, unless seated already (the key) or the table is
+         * full: one statement, inside the writer's transaction. */
+        {&q->seat_diner, "INSERT OR IGNORE INTO diners (table_id, user_id, seat, name)"
+                         " SELECT ?1, ?2, n + 1, NULL FROM"
+                         " (SELECT count(*) AS n FROM diners WHERE table_id = ?1) WHERE n < ?3"},
+        {&q->name_diner, "UPDATE diners SET name = ?3 WHERE table_id = ?1 AND user_id = ?2"},
         {&q->put_store, "INSERT INTO stores (store_id, name) VALUES (?1, ?2)"
                         " ON CONFLICT (store_id) DO UPDATE SET name = excluded.name"},
         {&q->put_table, "INSERT INTO tables (table_id, table_number, store_id)"
@@ -248,9 +267,9 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 
 static void sq_free(sq_store *q)
 {
-    sqlite3_stmt *all[] = {q->begin,     q->commit,    q->rollback,   q->ping,
-                           q->get_cart,  q->put_cart,  q->put_idem,   q->prune_idem,
-                           q->put_store, q->put_table, q->put_cuisine};
+    sqlite3_stmt *all[] = {q->begin,       q->commit,     q->rollback,   q->ping,      q->get_cart,
+                           q->put_cart,    q->put_idem,   q->prune_idem, q->put_store, q->put_table,
+                           q->put_cuisine, q->get_diners, q->seat_diner, q->name_diner};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
@@ -538,19 +557,75 @@ static int run_save(sq_store *q, const tc_store_job *j)
     return sq_exec(st);
 }
 
+/* --- diners: the writer thread ------------------------------------------ */
+
+/* Reads table j->table_id's diners, in seat order, into j->diners. */
+static int run_diners_read(sq_store *q, tc_store_job *j)
+{
+    sqlite3_stmt *st = q->get_diners;
+    sqlite3_bind_int(st, 1, j->table_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (j->n_diners == cap) {
+            cap = cap ? cap * 2 : 8;
+            j->diners = tc_xrealloc(j->diners, cap * sizeof *j->diners);
+        }
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        j->diners[j->n_diners++] = (tc_diner){
+            sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), name ? tc_xstrdup(name) : NULL};
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static bool is_diners_write(const tc_store_job *j)
+{
+    return j->kind == TC_JOB_DINERS && j->diners_op != TC_DINERS_GET;
+}
+
+/* Seats j->user_id (unless seated or the table is full) and, for a NAME,
+ * sets the name; then reads the list. Inside the writer's transaction. */
+static int run_diners_write(sq_store *q, tc_store_job *j)
+{
+    sqlite3_stmt *st = q->seat_diner;
+    sqlite3_bind_int(st, 1, j->table_id);
+    sqlite3_bind_int64(st, 2, j->user_id);
+    sqlite3_bind_int(st, 3, TC_DINER_MAX_SEATS);
+    if (sq_exec(st) != 0) return -1;
+    j->wrote = sqlite3_changes(q->db) > 0;
+    if (j->diners_op == TC_DINERS_NAME) {
+        st = q->name_diner;
+        sqlite3_bind_int(st, 1, j->table_id);
+        sqlite3_bind_int64(st, 2, j->user_id);
+        sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
+        if (sq_exec(st) != 0) return -1;
+        if (sqlite3_changes(q->db) == 0) j->status = TC_ELIMIT; /* not seated: full */
+        j->wrote = j->wrote || sqlite3_changes(q->db) > 0;
+    }
+    tc_diners_free(j->diners, j->n_diners);
+    j->diners = NULL;
+    j->n_diners = 0;
+    return run_diners_read(q, j);
+}
+
 static uint64_t since_prune_ms(const sq_store *q)
 {
     return (uv_hrtime() - q->pruned_at) / 1000000u;
 }
 
-/* Commits every save of the list (loads are skipped) in one transaction:
- * all of them or none. */
+/* Commits every save and every change of diners of the list (reads are
+ * skipped) in one transaction: all of them or none. */
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
     tc_errmsg err = {0};
     int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
     for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
-        if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0) rc = sq_fail(q, &err, "save cart");
+        if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0)
+            rc = sq_fail(q, &err, "save cart");
+        else if (is_diners_write(j) && run_diners_write(q, j) != 0)
+            rc = sq_fail(q, &err, "seat diner");
     if (rc == 0 && since_prune_ms(q) >= PRUNE_EVERY_MS) {
         /* Answers past their 24 h go in the same transaction, now and then. */
         sqlite3_bind_int64(q->prune_idem, 1, tc_clock_epoch_ms());
@@ -560,9 +635,11 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
     if (rc == 0 && sq_exec(q->commit) != 0) rc = sq_fail(q, &err, "commit");
     if (rc != 0) sq_rollback(q);
     for (tc_store_job *j = jobs; j; j = j->next) {
-        if (j->kind != TC_JOB_SAVE) continue;
+        if (j->kind != TC_JOB_SAVE && !is_diners_write(j)) continue;
+        if (rc == 0 && j->status != 0) continue; /* a NAME at a full table */
         j->status = rc;
         j->err = err;
+        if (rc != 0) j->wrote = false;
     }
     if (rc == 0) q->dirty = true;
     uv_mutex_lock(&q->lock);
@@ -643,8 +720,9 @@ static uint64_t idle_left_ms(const sq_store *q)
     return left;
 }
 
-/* Runs one list of jobs: the reads, then every save in one transaction. A
- * table has at most one job at a time, so the order between them does not
+/* Runs one list of jobs: the reads, then every save and change of diners in
+ * one transaction. A table has at most one cart job and one diners job at a
+ * time, and they touch different rows, so the order between them does not
  * matter. */
 static void run_jobs(sq_store *q, tc_store_job *jobs)
 {
@@ -652,7 +730,9 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
     uv_mutex_lock(&q->db_lock);
     for (tc_store_job *j = jobs; j; j = j->next) {
         if (j->kind == TC_JOB_LOAD) run_load(q, j);
-        any_save = any_save || j->kind == TC_JOB_SAVE;
+        if (j->kind == TC_JOB_DINERS && j->diners_op == TC_DINERS_GET && run_diners_read(q, j) != 0)
+            j->status = sq_fail(q, &j->err, "read diners");
+        any_save = any_save || j->kind == TC_JOB_SAVE || is_diners_write(j);
     }
     if (any_save) run_saves(q, jobs);
     if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS)

@@ -56,7 +56,7 @@ typedef struct request {
     struct request *next;
     bool is_get;
     tc_op op; /* strings point into remark, phone and the idem copies */
-    char *remark, *name, *phone, *idem_key, *idem_caller;
+    char *remark, *phone, *idem_key, *idem_caller;
     tc_cart_limits lim;
     tc_store_cb cb;
     void *ctx;
@@ -134,7 +134,6 @@ static void request_free(request *r)
     free(r->idem_key);
     free(r->idem_caller);
     free(r->remark);
-    free(r->name);
     free(r->phone);
     tc_cart_free(r->result);
     tc_rbuf_unref(r->json);
@@ -683,6 +682,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->pipe->n_buckets = TABLES_MIN_BUCKETS;
     s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
     tc_store_relay_open(s);
+    tc_store_diners_open(s);
     *out = s;
     return 0;
 }
@@ -693,6 +693,7 @@ void tc_store_close(tc_store *s)
     s->closing = true;
     s->be->close(s);
     tc_store_relay_close(s);
+    tc_store_diners_close(s);
     pipeline_free(s);
     tc_idem_free(s->idem);
     tc_menu_free(s->menu);
@@ -770,12 +771,10 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     request *r = tc_xcalloc(1, sizeof *r);
     r->op = *op;
     r->remark = op->remark ? tc_xstrdup(op->remark) : NULL;
-    r->name = op->name ? tc_xstrdup(op->name) : NULL;
     r->phone = op->who.phone ? tc_xstrdup(op->who.phone) : NULL;
     r->idem_key = op->idem_key ? tc_xstrdup(op->idem_key) : NULL;
     r->idem_caller = op->idem_caller ? tc_xstrdup(op->idem_caller) : NULL;
     r->op.remark = r->remark;
-    r->op.name = r->name;
     r->op.who.phone = r->phone;
     r->op.idem_key = r->idem_key;
     r->op.idem_caller = r->idem_caller;

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/tmp_dir.h"
+
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -129,8 +131,7 @@ static void import_text(fixture *f, const char *text)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tc-sqlite-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) return -1;
+    if (tt_dir_make(f->dir, sizeof f->dir, "tc-sqlite") != 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
     if (uv_loop_init(&f->loop) != 0) return -1;
@@ -146,9 +147,7 @@ static int teardown(void **state)
     tc_store_close(f->store);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* the writer's handle closes */
     if (uv_loop_close(&f->loop) != 0) return -1;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    if (tt_dir_remove(f->dir) != 0) return -1;
     free(f);
     return 0;
 }

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/tmp_dir.h"
+
 #include "core/mem.h"
 #include "store/backend.h"
 #include "support/uv_harness.h"
@@ -349,8 +351,7 @@ static int setup_sqlite(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     tl_init(&f->e);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tc-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) return -1;
+    if (tt_dir_make(f->dir, sizeof f->dir, "tc-store") != 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s", f->path);
@@ -370,11 +371,7 @@ static int teardown(void **state)
     fixture *f = *state;
     tc_store_close(f->store);
     tl_finish(&f->e, NULL, 0);
-    if (f->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-        if (system(cmd) != 0) return -1;
-    }
+    if (f->dir[0] && tt_dir_remove(f->dir) != 0) return -1;
     free(f->saved_row);
     free(f);
     return 0;
