@@ -317,9 +317,10 @@ class SSEStream:
         assert ev.event == "cart_update", "expected cart_update, got %r" % ev
         return ev
 
-    def read_to_end(self, timeout=IO_TIMEOUT):
-        """Reads until the server closes. Returns the events read on the way.
-        A chunked stream must have ended with the last chunk."""
+    def read_to_end(self, timeout=IO_TIMEOUT, skip_presence=True):
+        """Reads until the server closes. Returns the events read on the way
+        (presence, beyond the seed, left out unless asked for). A chunked
+        stream must have ended with the last chunk."""
         deadline = time.monotonic() + timeout
         got = []
         while not self.eof:
@@ -336,7 +337,8 @@ class SSEStream:
                 ev = self._take_event()
                 if ev is None:
                     break
-                got.append(ev)
+                if not (skip_presence and ev.event == "presence"):
+                    got.append(ev)
         self.ended_at = time.monotonic()
         if self.chunked:
             assert self.terminated, "chunked stream closed without 0\\r\\n\\r\\n; tail %r" % self.raw[-60:]
@@ -432,8 +434,12 @@ class Frame:
 class RawWS:
     """A WebSocket client on a plain socket: every byte is ours to choose."""
 
-    def __init__(self, port, table=123, path=None, rcvbuf=None, timeout=IO_TIMEOUT, query=""):
+    skip_presence = True  # presence messages (beyond the seed) are skipped
+
+    def __init__(self, port, table=123, path=None, rcvbuf=None, timeout=IO_TIMEOUT, query="",
+                 skip_presence=True):
         self.port = port
+        self.skip_presence = skip_presence
         self.path = path or "/ws/cart/%s%s" % (table, query)
         self.sock = connect(port, rcvbuf=rcvbuf, timeout=timeout)
         self.timeout = timeout
@@ -474,8 +480,16 @@ class RawWS:
             self._fill(deadline)
 
     def recv_frame(self, timeout=IO_TIMEOUT):
-        """The next frame from the server; asserts it is unmasked with RSV 0."""
+        """The next frame from the server; asserts it is unmasked with RSV 0.
+        A presence message (one text frame) is skipped unless asked for."""
         deadline = time.monotonic() + timeout
+        while True:
+            f = self._frame(deadline)
+            if not (self.skip_presence and f.opcode == OP_TEXT and f.fin
+                    and f.payload.startswith(b'{"type":"presence"')):
+                return f
+
+    def _frame(self, deadline):
         try:
             self._need(2, deadline)
             b0, b1 = self.buf[0], self.buf[1]
@@ -494,8 +508,8 @@ class RawWS:
                 hl += 4
             self._need(hl + n, deadline)
         except socket.timeout:
-            raise AssertionError("no WebSocket frame within %.1fs on %s (buffered %r)"
-                                 % (timeout, self.path, self.buf[:100]))
+            raise AssertionError("no WebSocket frame in time on %s (buffered %r)"
+                                 % (self.path, self.buf[:100]))
         payload = self.buf[hl:hl + n]
         self.buf = self.buf[hl + n:]
         f = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, masked, payload)
