@@ -178,6 +178,13 @@ def test_presence_seats_names_and_restart(start_server, clients):
                      headers={"X-User-Id": "101"}), 400) == "名字须为 1 到 12 个字"
     assert msg(plain(server, "PUT", "/store/order/table/123/name", json={"name": "x"}),
                400) == "需要用户身份"
+    # Seats and names are not the cart's: no version, no cart_update, no diners in the DTO.
+    cart = server.cart(123)
+    assert cart["version"] == 0 and "diners" not in cart
+    # The first change after all that is version 1, and it is the next event a sees.
+    envelope(server.add(123, 1001, 1))
+    ev = a.next_event(skip_heartbeats=True)
+    assert (ev.event, ev.id, ev.json()["version"]) == ("cart_update", "1", 1)
 
     c.close()
     presence_sse(a, lambda d: d["online"] == 2 and not d["diners"][2]["online"])
@@ -210,11 +217,11 @@ def test_shares_and_remark_only_update(server):
                                 json={"tableId": 123, "cuisineId": 1001, "quantity": 2},
                                 headers={"X-User-Id": "102"}))
     assert d["items"][0]["shares"] == [{"userId": 101, "quantity": 2}]
-    v = d["version"]
+    assert d["version"] == 4
     d = envelope(server.request("PUT", "/store/order/cart/update",
                                 json={"tableId": 123, "cuisineId": 1001, "remark": "不要葱"},
                                 headers={"X-User-Id": "101"}))
-    assert d["version"] == v + 1 and d["items"][0]["quantity"] == 2
+    assert d["version"] == 5 and d["items"][0]["quantity"] == 2
     assert d["items"][0]["remark"] == "不要葱" and d["items"][0]["remarkUserId"] == 101
     d = envelope(server.request("PUT", "/store/order/cart/update",
                                 json={"tableId": 123, "cuisineId": 1001, "remark": ""},
