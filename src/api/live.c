@@ -166,7 +166,9 @@ static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf 
 static uint64_t lifetime_ms(uint64_t timeout_ms, const tc_principal *p)
 {
     if (p->expires_s == INT64_MAX) return timeout_ms;
-    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms();
+    /* One ms more: the loop's clock counts whole ms, so a timer may fire up
+     * to 1 ms early, and the stream must not end before exp. */
+    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms() + 1;
     if (left <= 0) return 1;
     if (timeout_ms && (uint64_t)left >= timeout_ms) return timeout_ms;
     return (uint64_t)left;
