@@ -54,8 +54,7 @@ size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json
                       int64_t now_ms);
 
 /* Calls fn for every subscriber of table_id. fn may unsubscribe s. */
-void tc_hub_each_of_table(tc_hub *h, int32_t table_id, void (*fn)(tc_sub *s, void *ctx),
-                          void *ctx);
+void tc_hub_each_of_table(tc_hub *h, int32_t table_id, void (*fn)(tc_sub *s, void *ctx), void *ctx);
 /* True when table_id has a subscriber. */
 bool tc_hub_has_table(tc_hub *h, int32_t table_id);
 

@@ -41,7 +41,7 @@ static int clean_env(void **state)
 /* Parses; asserts success. */
 #define PARSE_OK(cfg, ...)                                                                         \
     do {                                                                                           \
-        tc_errmsg err_ = {0};                                                                    \
+        tc_errmsg err_ = {0};                                                                      \
         int rc_ = tc_config_parse((cfg), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &err_);             \
         if (rc_ != 0) fail_msg("parse failed (%d): %s", rc_, err_.text);                           \
     } while (0)
@@ -49,7 +49,7 @@ static int clean_env(void **state)
 #define PARSE_ERR(msg, ...)                                                                        \
     do {                                                                                           \
         tc_config cfg_;                                                                            \
-        tc_errmsg err_ = {0};                                                                    \
+        tc_errmsg err_ = {0};                                                                      \
         int rc_ = tc_config_parse(&cfg_, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &err_);             \
         assert_int_equal(rc_, TC_EINVAL);                                                          \
         assert_string_equal(err_.text, (msg));                                                     \
