@@ -16,6 +16,7 @@ typedef struct tc_auth tc_auth;
 typedef struct tc_metrics tc_metrics;
 typedef struct tc_server tc_server;
 typedef struct tc_ratelimit tc_ratelimit;
+typedef struct tc_presence tc_presence;
 
 typedef struct tc_app {
     const tc_config *cfg;
@@ -28,6 +29,7 @@ typedef struct tc_app {
     tc_server *server;
     tc_cart_limits limits;
     tc_ratelimit *change_limit; /* --rate-changes (api/limit.h); NULL: off */
+    tc_presence *presence;      /* who is at each table (api/presence.h) */
 } tc_app;
 
 #endif

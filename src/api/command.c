@@ -17,7 +17,7 @@ struct tc_command {
 /* SPEC §3 (REST) and §5 (WebSocket): the same four commands. */
 static const tc_command commands[] = {
     {TC_OP_ADD, TC_WIRE_ADD_ITEM, F_DISH | F_QUANTITY | F_REMARK},
-    {TC_OP_UPDATE, TC_WIRE_UPDATE_QUANTITY, F_DISH | F_QUANTITY},
+    {TC_OP_UPDATE, TC_WIRE_UPDATE_QUANTITY, F_DISH | F_QUANTITY | F_REMARK},
     {TC_OP_REMOVE, TC_WIRE_REMOVE_ITEM, F_DISH},
     {TC_OP_CLEAR, TC_WIRE_CLEAR_CART, 0},
 };
@@ -94,10 +94,18 @@ int tc_command_read(const tc_command *c, const tc_command_source *src, tc_op *op
         if ((r = read_int(src, &CUISINE_ID, &v, err)) != 0) return r;
         op->cuisine_id = (int32_t)v;
     }
+    if (c->fields & F_REMARK && (r = tc_input_str(src->obj, "remark", &op->remark, err)) != 0)
+        return r;
+    /* Beyond the seed: an update with a remark and no quantity sets only
+     * the remark. */
+    json_t *q = json_object_get(src->obj, QUANTITY.name);
+    if (c->kind == TC_OP_UPDATE && op->remark != NULL && (q == NULL || json_is_null(q))) {
+        op->keep_quantity = true;
+        return 0;
+    }
     if (c->fields & F_QUANTITY) {
         if ((r = read_int(src, &QUANTITY, &v, err)) != 0) return r;
         op->quantity = (int32_t)v;
     }
-    if (c->fields & F_REMARK) return tc_input_str(src->obj, "remark", &op->remark, err);
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "api/input.h"
 
 #include "core/json.h"
+#include "core/text.h"
 
 #include <limits.h>
 #include <string.h>
@@ -14,7 +15,7 @@ int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool req
     json_t *v = json_object_get(obj, field);
     *present = v != NULL && !json_is_null(v);
     if (!*present) {
-        if (required) return tc_errmsg_set(err, TC_EINVAL, "%s is required", field);
+        if (required) return tc_errmsg_say(err, TC_EINVAL, TC_T_REQUIRED, field);
         return 0;
     }
     if (json_is_integer(v)) return tc_parse_int_range(json_integer_value(v), field, kind, out, err);
@@ -29,7 +30,7 @@ int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errm
     json_t *v = json_object_get(obj, field);
     *out = NULL;
     if (v == NULL || json_is_null(v)) return 0;
-    if (!json_is_string(v)) return tc_errmsg_set(err, TC_EINVAL, "%s must be a string", field);
+    if (!json_is_string(v)) return tc_errmsg_say(err, TC_EINVAL, TC_T_NOT_STRING, field);
     *out = json_string_value(v);
     return 0;
 }
@@ -48,10 +49,9 @@ static int duplicate_key(const json_error_t *je, tc_errmsg *err)
     int r;
     if (json_is_string(key) && json_string_length(key) <= KEY_NAMED_MAX &&
         strlen(json_string_value(key)) == json_string_length(key))
-        r = tc_errmsg_set(err, TC_EINVAL, "duplicate key '%s' in request body",
-                          json_string_value(key));
+        r = tc_errmsg_say(err, TC_EINVAL, TC_T_DUP_KEY, json_string_value(key));
     else
-        r = tc_errmsg_set(err, TC_EINVAL, "duplicate key in request body");
+        r = tc_errmsg_say(err, TC_EINVAL, TC_T_DUP_KEY_ANY);
     json_decref(key);
     return r;
 }
@@ -63,11 +63,11 @@ int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (j == NULL) {
         if (json_error_code(&je) == json_error_duplicate_key) return duplicate_key(&je, err);
-        return tc_errmsg_set(err, TC_EINVAL, "request body is not valid JSON");
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_BODY_NOT_JSON);
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        return tc_errmsg_set(err, TC_EINVAL, "request body must be a JSON object");
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_BODY_NOT_OBJECT);
     }
     *out = j;
     return 0;

@@ -10,8 +10,8 @@
 
 /* Refused changes in a row after which a WebSocket is closed with 1008. */
 #define TC_LIMIT_WS_STRIKES 5
-/* The message of a refused change (REST 429 envelope, WebSocket error). */
-#define TC_LIMIT_MESSAGE_FMT "too many changes to this table, retry in %u s"
+/* A refused change is answered TC_T_TOO_MANY_CHANGES (core/text.h): the
+ * REST 429 envelope's message, the WebSocket error. */
 
 /* The limiter for app->change_limit: cfg->rate_changes per second, burst
  * twice that (NULL when the limit is off). Owned by the caller

@@ -2,11 +2,13 @@
 
 #include "api/access.h"
 #include "api/ops.h"
+#include "api/presence.h"
 #include "api/ws_cmd.h"
 #include "auth/auth.h"
 #include "core/clock.h"
 #include "core/mem.h"
 #include "core/parse.h"
+#include "core/wire.h"
 #include "http/response.h"
 #include "http/session.h"
 #include "push/stream.h"
@@ -24,6 +26,51 @@ struct tc_live {
     tc_app *app;
 };
 
+/* ===== a stream's diner ========================================================= */
+
+/* Who opened a stream: presence counts them while it is open, and the store
+ * follows its table (store.h: what instances tell each other). */
+typedef struct {
+    tc_app *app;
+    int32_t table_id;
+    tc_identity who; /* phone not kept */
+    void *ws_client; /* a WebSocket's command state (api/ws_cmd); NULL for SSE */
+} diner;
+
+/* A stream of table_id began: the one place streams are counted in, undone
+ * by stream_ended exactly once (the stream's on_free). */
+static diner *stream_started(tc_app *app, int32_t table_id, const tc_identity *who, void *ws_client)
+{
+    diner *d = tc_xcalloc(1, sizeof *d);
+    d->app = app;
+    d->table_id = table_id;
+    d->who = (tc_identity){who->has_user_id, who->user_id, NULL};
+    d->ws_client = ws_client;
+    tc_store_follow(app->store, table_id);
+    tc_presence_enter(app->presence, table_id, &d->who);
+    return d;
+}
+
+static void stream_ended(void *ctx)
+{
+    diner *d = ctx;
+    if (d->ws_client) tc_ws_cmd_hooks.on_free(d->ws_client);
+    /* At shutdown the store may be closed before a held stream is freed. */
+    if (d->app->store) {
+        tc_presence_leave(d->app->presence, d->table_id, &d->who);
+        tc_store_unfollow(d->app->store, d->table_id);
+    }
+    free(d);
+}
+
+static void diner_text(tc_stream *s, void *ctx, const char *data, size_t len)
+{
+    tc_ws_cmd_hooks.on_text(s, ((diner *)ctx)->ws_client, data, len);
+}
+
+static const tc_stream_hooks sse_hooks = {.on_free = stream_ended};
+static const tc_stream_hooks ws_hooks = {.on_text = diner_text, .on_free = stream_ended};
+
 /* ===== the snapshot ============================================================ */
 
 typedef struct {
@@ -31,19 +78,22 @@ typedef struct {
     tc_stream *s;
     tc_conn *conn;  /* WebSocket: reading waits for the snapshot; else NULL */
     tc_buf pending; /* WebSocket: bytes sent right behind the handshake */
+    bool seated;    /* the table's diners are known: presence follows the cart */
 } snapshot_call;
 
-/* The current cart right after connected. The stream subscribed first, so no
- * change falls in between; it skips a version it already sent. A
- * WebSocket's client is heard only after it: its first answers come after
- * the cart, whatever it sent. */
+/* The current cart right after connected, then who is at the table. The
+ * stream subscribed first, so no change falls in between; it skips a version
+ * it already sent. A WebSocket's client is heard only after both: its first
+ * answers come after them, whatever it sent. */
 static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
 {
     snapshot_call *call = ctx;
     (void)err;
-    if (status >= 0)
+    if (status >= 0) {
         tc_stream_send_cart(call->s, c->version, (tc_view){c->json->data, c->json->len},
                             tc_clock_epoch_ms());
+        if (call->seated) tc_presence_send(call->app->presence, call->s);
+    }
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
         if (!tc_conn_is_closing(call->conn)) tc_conn_resume(call->conn);
@@ -54,9 +104,21 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     free(call);
 }
 
-/* Reads the snapshot; for a WebSocket (conn), reading is paused until it was
- * sent and leftover (taken) is fed then. */
-static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *leftover)
+/* The diner is seated (a JOIN: nothing is written when seated already; the
+ * cart is not touched) before the snapshot is read, so that the cart and
+ * presence go out together. */
+static void seated(void *ctx, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
+{
+    snapshot_call *call = ctx;
+    (void)list, (void)n, (void)err;
+    call->seated = status >= 0;
+    tc_ops_get(call->app, tc_stream_table(call->s), snapshot_done, call);
+}
+
+/* Reads the snapshot; for a WebSocket (conn), reading is paused until it and
+ * presence were sent and leftover (taken) is fed then. */
+static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *leftover,
+                          const tc_identity *who)
 {
     snapshot_call *call = tc_xcalloc(1, sizeof *call);
     call->app = app;
@@ -69,7 +131,9 @@ static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *left
         *leftover = (tc_buf)TC_BUF_INIT;
     }
     tc_stream_hold(s);
-    tc_ops_get(app, tc_stream_table(s), snapshot_done, call);
+    tc_store_diners(app->store, tc_stream_table(s),
+                    who->has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET, who->user_id, NULL, seated,
+                    call);
 }
 
 /* ===== the handshakes ========================================================== */
@@ -80,7 +144,7 @@ static int path_table(tc_http_exchange *x, int32_t *table_id)
     tc_errmsg err;
     int64_t id;
     if (tc_parse_int(x->route.params[0], "tableId", TC_IN_ID, &id, &err) != 0) {
-        tc_http_reply_error(x, 400, err.text);
+        tc_http_reply_errmsg(x, 400, TC_EINVAL, &err);
         return -1;
     }
     *table_id = (int32_t)id;
@@ -93,7 +157,7 @@ static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf 
 {
     tc_errmsg err;
     int r = tc_access_check(x->app, x->req, table_id, p, phone, &err);
-    if (r) tc_http_reply_error(x, tc_ops_http_status(r), err.text);
+    if (r) tc_http_reply_errmsg(x, tc_ops_http_status(r), r, &err);
     return r;
 }
 
@@ -102,7 +166,9 @@ static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf 
 static uint64_t lifetime_ms(uint64_t timeout_ms, const tc_principal *p)
 {
     if (p->expires_s == INT64_MAX) return timeout_ms;
-    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms();
+    /* One ms more: the loop's clock counts whole ms, so a timer may fire up
+     * to 1 ms early, and the stream must not end before exp. */
+    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms() + 1;
     if (left <= 0) return 1;
     if (timeout_ms && (uint64_t)left >= timeout_ms) return timeout_ms;
     return (uint64_t)left;
@@ -131,6 +197,7 @@ static void h_sse(tc_http_exchange *x)
     if (r == 0) r = admit(x, table_id, &p, &phone);
     tc_buf_free(&phone);
     if (r) return;
+    p.who.phone = NULL;
     if (x->head_only) {
         /* HEAD: the head a GET would get, no stream; the connection stays HTTP. */
         tc_http_reply_stream_head(x, "text/event-stream;charset=UTF-8",
@@ -143,6 +210,8 @@ static void h_sse(tc_http_exchange *x)
         .lifetime_ms = lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p),
         .chunked = chunked,
         .shown_version = last_event_id(x->req),
+        .hooks = &sse_hooks,
+        .ctx = stream_started(app, table_id, &p.who, NULL),
     };
     tc_buf head = TC_BUF_INIT;
     tc_resp_start(&head, 200);
@@ -155,7 +224,7 @@ static void h_sse(tc_http_exchange *x)
                                  : "Connection: close\r\n\r\n");
     tc_conn *c = tc_http_takeover(x, 200, &head, NULL);
     tc_buf_free(&head);
-    send_snapshot(app, tc_stream_sse(app->streams, c, &sp), NULL, NULL);
+    send_snapshot(app, tc_stream_sse(app->streams, c, &sp), NULL, NULL, &p.who);
 }
 
 /* True when header `name` holds `token` in its comma-separated list. */
@@ -185,18 +254,18 @@ static bool header_has_token(const tc_http_req *r, const char *name, const char 
 static int check_upgrade(tc_http_exchange *x, const tc_view **key)
 {
     if (x->head_only) {
-        tc_http_reply_error(x, 400, "a WebSocket handshake must be a GET request");
+        tc_http_reply_say(x, 400, TC_T_WS_GET);
         return -1;
     }
     if (!header_has_token(x->req, "Upgrade", "websocket") ||
         !header_has_token(x->req, "Connection", "upgrade")) {
-        tc_http_reply_error(x, 400, "WebSocket upgrade required (Upgrade: websocket)");
+        tc_http_reply_say(x, 400, TC_T_WS_UPGRADE);
         return -1;
     }
     const tc_view *ver = tc_http_header_get(x->req, "Sec-WebSocket-Version");
     if (!ver || !tc_view_eq(*ver, "13")) {
         tc_buf body = TC_BUF_INIT;
-        tc_envelope(&body, 400, "Sec-WebSocket-Version must be 13", NULL, 0);
+        tc_envelope(&body, 400, tc_text_format(TC_T_WS_VERSION, tc_http_lang(x->req)), NULL, 0);
         tc_http_reply(x, 400, "application/json;charset=UTF-8", "Sec-WebSocket-Version: 13\r\n",
                       body.base, body.len);
         tc_buf_free(&body);
@@ -204,7 +273,7 @@ static int check_upgrade(tc_http_exchange *x, const tc_view **key)
     }
     *key = tc_http_header_get(x->req, "Sec-WebSocket-Key");
     if (!*key || tc_ws_key_valid((*key)->base, (*key)->len) != 0) {
-        tc_http_reply_error(x, 400, "Sec-WebSocket-Key is missing or malformed");
+        tc_http_reply_say(x, 400, TC_T_WS_KEY);
         return -1;
     }
     return 0;
@@ -220,9 +289,10 @@ static void h_ws(tc_http_exchange *x)
     tc_principal p;
     tc_buf phone = TC_BUF_INIT;
     int r = admit(x, table_id, &p, &phone);
-    void *client = r == 0 ? tc_ws_cmd_client(app, &p.who) : NULL;
+    void *client = r == 0 ? tc_ws_cmd_client(app, &p.who, tc_http_lang(x->req)) : NULL;
     tc_buf_free(&phone);
     if (r) return;
+    p.who.phone = NULL;
 
     char accept[29];
     tc_ws_accept_key(key->base, key->len, accept);
@@ -238,11 +308,11 @@ static void h_ws(tc_http_exchange *x)
         .table_id = table_id,
         .lifetime_ms = lifetime_ms(0, &p),
         .shown_version = -1,
-        .hooks = &tc_ws_cmd_hooks,
-        .ctx = client,
+        .hooks = &ws_hooks,
+        .ctx = stream_started(app, table_id, &p.who, client),
     };
     tc_stream *s = tc_stream_ws(app->streams, c, &sp);
-    send_snapshot(app, s, c, &rest);
+    send_snapshot(app, s, c, &rest, &p.who);
     tc_buf_free(&rest);
 }
 
@@ -272,6 +342,26 @@ static void on_follow(void *ctx, int32_t table_id, bool on)
         tc_store_unfollow(l->app->store, table_id);
 }
 
+/* The served menu was replaced (a `menu import` here or elsewhere): every
+ * stream of each table gets the table's new menu, as GET menu/{tableId}
+ * answers it. Carts are not changed (docs/api.md, "Live menu"). */
+static void on_menu(void *ctx)
+{
+    tc_live *l = ctx;
+    const tc_menu *m = tc_store_menu(l->app->store);
+    tc_buf data = TC_BUF_INIT;
+    for (size_t i = 0; i < tc_menu_table_count(m); i++) {
+        const tc_table *t = tc_menu_table_at(m, i);
+        if (!tc_streams_has_table(l->app->streams, t->table_id)) continue;
+        tc_buf_reset(&data);
+        tc_menu_table_json(m, t, &data);
+        tc_streams_send_event(l->app->streams, t->table_id, TC_WIRE_MENU_UPDATE,
+                              TC_WIRE_MENU_UPDATE_MESSAGE, (tc_view){data.base, data.len},
+                              tc_clock_epoch_ms());
+    }
+    tc_buf_free(&data);
+}
+
 tc_live *tc_live_start(tc_app *app, tc_router *router)
 {
     tc_live *l = tc_xcalloc(1, sizeof *l);
@@ -286,7 +376,9 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
     };
     app->streams = tc_streams_new(app->loop, &so);
     app->live = l;
+    app->presence = tc_presence_new(app);
     tc_store_set_feed(app->store, on_change, l);
+    tc_store_set_menu_feed(app->store, on_menu, l);
     tc_router_add(router, TC_M_GET, app->cfg->api_prefix, "/store/order/sse/{}", h_sse);
     tc_router_add(router, TC_M_GET, "", "/ws/cart/{}", h_ws);
     return l;
@@ -295,7 +387,9 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
 void tc_live_stop(tc_live *l)
 {
     tc_streams_stop(l->app->streams);
+    tc_presence_stop(l->app->presence);
     tc_store_set_feed(l->app->store, NULL, NULL);
+    tc_store_set_menu_feed(l->app->store, NULL, NULL);
 }
 
 void tc_live_free(tc_live *l)
@@ -303,5 +397,7 @@ void tc_live_free(tc_live *l)
     if (!l) return;
     tc_streams_free(l->app->streams);
     l->app->streams = NULL;
+    tc_presence_free(l->app->presence);
+    l->app->presence = NULL;
     free(l);
 }

@@ -7,6 +7,7 @@
 #include "api/limit.h"
 #include "api/metrics.h"
 #include "api/ops.h"
+#include "api/presence.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "http/response.h"
@@ -25,14 +26,9 @@ static tc_app *app_of(tc_http_exchange *x)
     return x->app;
 }
 
-static void fail(tc_http_exchange *x, int status, const char *message)
-{
-    tc_http_reply_error(x, status, message);
-}
-
 static void fail_code(tc_http_exchange *x, int code, const tc_errmsg *err)
 {
-    fail(x, tc_ops_http_status(code), err && err->text[0] ? err->text : tc_strerror(code));
+    tc_http_reply_errmsg(x, tc_ops_http_status(code), code, err);
 }
 
 /* "v12" (optionally weak, W/"v12") → 12; -1 when the tag is not ours. */
@@ -176,6 +172,17 @@ static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t tabl
     tc_buf_append(scoped, key.base, key.len);
 }
 
+/* 429 for a change past --rate-changes, with Retry-After. */
+static void too_many(tc_http_exchange *x, uint32_t retry)
+{
+    char extra[48];
+    tc_errmsg m;
+    tc_errmsg_say(&m, TC_EBUSY, TC_T_TOO_MANY_CHANGES, retry);
+    snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry);
+    tc_http_reply_envelope(x, 429, tc_errmsg_text(&m, TC_EBUSY, tc_http_lang(x->req)), NULL, 0,
+                           extra);
+}
+
 static bool is_json(const tc_view *ct)
 {
     if (ct == NULL) return false;
@@ -189,7 +196,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
 {
     tc_app *app = app_of(x);
     const tc_command *cmd = tc_command_of(kind);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     json_t *body = NULL;
     tc_buf phone = TC_BUF_INIT;
     int r = 0;
@@ -203,7 +210,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
     if (key && (key->len == 0 || key->len > IDEM_KEY_MAX)) {
         tc_buf_free(&phone);
-        fail(x, 400, "Idempotency-Key must be 1 to 255 characters");
+        tc_http_reply_say(x, 400, TC_T_IDEM_KEY);
         return;
     }
 
@@ -211,7 +218,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
     if (needs_body || x->req->body.len > 0) {
         if (!is_json(tc_http_header_get(x->req, "Content-Type"))) {
-            r = tc_errmsg_set(&err, TC_EMEDIA, "Content-Type must be application/json");
+            r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
             goto bad;
         }
         if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0) goto bad;
@@ -222,12 +229,12 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     if ((r = tc_command_read_table(&src, &op.table_id, &err)) != 0) goto bad;
     if ((r = tc_access_table(app, &who, op.table_id, &err)) != 0) goto bad;
     if ((r = tc_command_read(cmd, &src, &op, &err)) != 0) goto bad;
-    if (kind == TC_OP_ADD) op.who = who.who;
+    op.who = who.who;
     const tc_view *im = tc_http_header_get(x->req, "If-Match");
     if (im && !tc_view_eq(*im, "*")) {
         op.expect_version = parse_tag(*im);
         if (op.expect_version < 0) {
-            r = tc_errmsg_set(&err, TC_EINVAL, "If-Match must be an ETag of this API, like \"v3\"");
+            r = tc_errmsg_say(&err, TC_EINVAL, TC_T_IF_MATCH);
             goto bad;
         }
     }
@@ -239,10 +246,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
     uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), op.table_id);
     if (retry) {
-        char msg[96], extra[48];
-        snprintf(msg, sizeof msg, TC_LIMIT_MESSAGE_FMT, retry);
-        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry);
-        tc_http_reply_envelope(x, 429, msg, NULL, 0, extra);
+        too_many(x, retry);
     } else {
         tc_ops_apply(app, &op, mutated, x);
     }
@@ -277,6 +281,71 @@ static void h_clear(tc_http_exchange *x)
     mutate(x, TC_OP_CLEAR);
 }
 
+/* --- a diner's name ----------------------------------------------------------- */
+
+/* Answers the presence object of the table after the change. */
+typedef struct {
+    tc_http_exchange *x;
+    int32_t table_id;
+} name_call;
+
+static void named(void *ctx, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
+{
+    name_call *call = ctx;
+    tc_http_exchange *x = call->x;
+    int32_t table_id = call->table_id;
+    free(call);
+    if (status < 0) {
+        fail_code(x, status, err);
+        return;
+    }
+    tc_buf data = TC_BUF_INIT;
+    tc_presence_json(app_of(x)->presence, table_id, list, n, &data);
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, data.base, data.len, NULL);
+    tc_buf_free(&data);
+}
+
+/* PUT {prefix}/store/order/table/{tableId}/name {"name":"张三"}: the caller's
+ * name at the table (docs/api.md, "Presence"). */
+static void h_name(tc_http_exchange *x)
+{
+    tc_app *app = app_of(x);
+    tc_errmsg err = {0};
+    json_t *body = NULL;
+    tc_buf phone = TC_BUF_INIT;
+    tc_principal who;
+    int32_t table_id = 0;
+    const char *asked = NULL;
+    char *name = NULL;
+    int r = table_param(x, &table_id, &err);
+    if (r == 0) r = tc_access_check(app, x->req, table_id, &who, &phone, &err);
+    if (r == 0 && !who.who.has_user_id) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_NEED_USER);
+    if (r == 0 && !is_json(tc_http_header_get(x->req, "Content-Type")))
+        r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
+    if (r == 0) r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err);
+    if (r == 0) r = tc_input_str(body, "name", &asked, &err);
+    if (r == 0 && asked == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
+    if (r == 0) r = tc_diner_name_check(asked, &name, &err);
+    if (r != 0) {
+        json_decref(body);
+        tc_buf_free(&phone);
+        fail_code(x, r, &err);
+        return;
+    }
+    uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), table_id);
+    if (retry) {
+        too_many(x, retry);
+    } else {
+        name_call *call = tc_xcalloc(1, sizeof *call);
+        call->x = x;
+        call->table_id = table_id;
+        tc_store_diners(app->store, table_id, TC_DINERS_NAME, who.who.user_id, name, named, call);
+    }
+    free(name);
+    json_decref(body);
+    tc_buf_free(&phone);
+}
+
 /* --- menu, health, metrics --------------------------------------------------- */
 
 static void h_menu(tc_http_exchange *x)
@@ -293,7 +362,7 @@ static void h_menu(tc_http_exchange *x)
 static void h_healthz(tc_http_exchange *x)
 {
     if (tc_store_ping(app_of(x)->store) != 0) {
-        fail(x, 503, "store unavailable");
+        tc_http_reply_say(x, 503, TC_T_STORE_DOWN);
         return;
     }
     const char *data = "{\"status\":\"up\"}";
@@ -320,6 +389,7 @@ void tc_rest_routes(tc_router *r, const char *prefix)
     tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/remove", h_remove);
     tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/clear", h_clear);
     tc_router_add(r, TC_M_GET, prefix, "/store/order/menu/{}", h_menu);
+    tc_router_add(r, TC_M_PUT, prefix, "/store/order/table/{}/name", h_name);
     tc_router_add(r, TC_M_GET, "", "/healthz", h_healthz);
     tc_router_add(r, TC_M_GET, "", "/metrics", h_metrics);
 }

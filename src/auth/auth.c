@@ -3,6 +3,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/parse.h"
+#include "core/text.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -95,9 +96,9 @@ static bool claim_id(json_t *v, int64_t *out)
 int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_s, tc_claims *out,
                    tc_errmsg *err)
 {
-    if (a->mode != TC_AUTH_JWT) return tc_errmsg_set(err, TC_EAUTH, "tokens are not in use");
+    if (a->mode != TC_AUTH_JWT) return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_NOT_IN_USE);
     if (len == 0 || len > TOKEN_MAX || memchr(token, '\0', len))
-        return tc_errmsg_set(err, TC_EAUTH, "invalid token");
+        return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_INVALID);
     char *text = tc_xstrndup(token, len);
     jwt_t *jwt = NULL;
     /* The key is always passed: without it libjwt accepts unsigned tokens. */
@@ -105,14 +106,14 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
     free(text);
     if (rc != 0 || jwt == NULL) {
         jwt_free(jwt);
-        return tc_errmsg_set(err, TC_EAUTH, "invalid token");
+        return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_INVALID);
     }
     /* libjwt maps the header's alg to an enum ignoring case ("hs256"); JWS
      * names are case-sensitive (RFC 7515 §4.1.1), so the literal is checked. */
     const char *alg = jwt_get_header(jwt, "alg");
     if (jwt_get_alg(jwt) != JWT_ALG_HS256 || alg == NULL || strcmp(alg, "HS256") != 0) {
         jwt_free(jwt);
-        return tc_errmsg_set(err, TC_EAUTH, "invalid token: only HS256 is accepted");
+        return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_ALG);
     }
     char *claims_json = jwt_get_grants_json(jwt, NULL);
     jwt_free(jwt);
@@ -123,22 +124,22 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
     json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
     int64_t v = 0;
     if (!json_is_object(claims)) {
-        r = tc_errmsg_set(err, TC_EAUTH, "invalid token");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_INVALID);
     } else if (!json_is_number(exp)) {
-        r = tc_errmsg_set(err, TC_EAUTH, "token has no exp");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_NO_EXP);
     } else if (json_number_value(exp) < 0 || json_number_value(exp) > 1e15) {
         /* Outside any plausible date (and outside int64 for the cast). */
-        r = tc_errmsg_set(err, TC_EAUTH, "token has a bad exp");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_EXP);
     } else if ((out->exp = (int64_t)json_number_value(exp)) <= now_s) {
-        r = tc_errmsg_set(err, TC_EAUTH, "token expired");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_EXPIRED);
     } else if (nbf && !json_is_null(nbf) && !json_is_number(nbf)) {
-        r = tc_errmsg_set(err, TC_EAUTH, "token has a bad nbf");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_NBF);
     } else if (json_is_number(nbf) && json_number_value(nbf) > (double)now_s) {
         /* libjwt does not check nbf (RFC 7519 §4.1.5): not before this time. */
-        r = tc_errmsg_set(err, TC_EAUTH, "token is not yet valid (nbf)");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_NBF);
     } else if (!claim_id(json_object_get(claims, "userId"), &out->user_id) &&
                !claim_id(json_object_get(claims, "sub"), &out->user_id)) {
-        r = tc_errmsg_set(err, TC_EAUTH, "token has no userId");
+        r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_NO_USER);
     } else {
         json_t *phone = json_object_get(claims, "phone");
         if (json_is_string(phone) && json_string_length(phone) < sizeof out->phone &&
@@ -146,11 +147,11 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
             snprintf(out->phone, sizeof out->phone, "%s", json_string_value(phone));
         json_t *t = json_object_get(claims, "tableId"), *s = json_object_get(claims, "storeId");
         if (t && !json_is_null(t)) {
-            if (!claim_id(t, &v)) r = tc_errmsg_set(err, TC_EAUTH, "token has a bad tableId");
+            if (!claim_id(t, &v)) r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_TABLE);
             out->table_id = (int32_t)v;
         }
         if (r == 0 && s && !json_is_null(s)) {
-            if (!claim_id(s, &v)) r = tc_errmsg_set(err, TC_EAUTH, "token has a bad storeId");
+            if (!claim_id(s, &v)) r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_STORE);
             out->store_id = (int32_t)v;
         }
     }
@@ -218,8 +219,7 @@ int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phon
     const char *bytes = phone->base ? phone->base : "";
     long n = tc_utf8_count(bytes, phone->len);
     if (n < 0 || n > TC_AUTH_PHONE_MAX || memchr(bytes, 0, phone->len))
-        return tc_errmsg_set(err, TC_EINVAL, "%s must be at most %d characters of text", name,
-                             TC_AUTH_PHONE_MAX);
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_TEXT_TOO_LONG, name, TC_AUTH_PHONE_MAX);
     if (phone->len) who->phone = tc_buf_cstr(phone);
     return 0;
 }
@@ -236,7 +236,7 @@ int tc_auth_identify(const tc_auth *a, const tc_http_req *r, int64_t now_s, tc_p
     tc_buf tok = TC_BUF_INIT;
     int rc = request_token(r, &tok)
                  ? tc_auth_verify(a, tok.base ? tok.base : "", tok.len, now_s, &c, err)
-                 : tc_errmsg_set(err, TC_EAUTH, "a token is required (Authorization: Bearer)");
+                 : tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_REQUIRED);
     tc_buf_free(&tok);
     if (rc) return rc;
     p->who.has_user_id = true;
@@ -254,9 +254,9 @@ int tc_auth_identify(const tc_auth *a, const tc_http_req *r, int64_t now_s, tc_p
 int tc_auth_allow(const tc_principal *p, const tc_menu *menu, int32_t table_id, tc_errmsg *err)
 {
     const tc_table *t = tc_menu_table(menu, table_id);
-    if (t == NULL) return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", table_id);
+    if (t == NULL) return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, table_id);
     if ((p->table_id && p->table_id != table_id) || (p->store_id && p->store_id != t->store_id))
-        return tc_errmsg_set(err, TC_EFORBIDDEN, "token is not valid for table %d", table_id);
+        return tc_errmsg_say(err, TC_EFORBIDDEN, TC_T_TOKEN_OTHER_TABLE, table_id);
     return 0;
 }
 

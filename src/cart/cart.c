@@ -2,6 +2,7 @@
 
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/text.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -37,6 +38,11 @@ static void item_copy(tc_cart_item *dst, const tc_cart_item *src)
     dst->cuisine_image = tc_xstrdup(src->cuisine_image);
     dst->add_user_phone = tc_xstrdup(src->add_user_phone);
     dst->remark = tc_xstrdup(src->remark);
+    dst->shares = NULL;
+    if (src->n_shares) {
+        dst->shares = tc_xmalloc(src->n_shares * sizeof *dst->shares);
+        memcpy(dst->shares, src->shares, src->n_shares * sizeof *dst->shares);
+    }
 }
 
 static void item_drop(tc_cart_item *it)
@@ -45,6 +51,7 @@ static void item_drop(tc_cart_item *it)
     free(it->cuisine_image);
     free(it->add_user_phone);
     free(it->remark);
+    free(it->shares);
 }
 
 tc_cart *tc_cart_clone(const tc_cart *c)
@@ -152,45 +159,115 @@ static int check_remark(const char *remark, const tc_cart_limits *lim, tc_errmsg
 {
     if (remark == NULL) return 0;
     long n = tc_utf8_count(remark, strlen(remark));
-    if (n < 0) return tc_errmsg_set(err, TC_EINVAL, "remark must be valid UTF-8");
+    if (n < 0) return tc_errmsg_say(err, TC_EINVAL, TC_T_REMARK_UTF8);
     if (n > lim->max_remark)
-        return tc_errmsg_set(err, TC_EINVAL, "remark must be at most %d characters",
-                             (int)lim->max_remark);
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_REMARK_LONG, (int)lim->max_remark);
     return 0;
+}
+
+/* --- shares ---------------------------------------------------------------- */
+
+static bool same_diner(const tc_cart_share *sh, const tc_identity *who)
+{
+    return sh->has_user_id == who->has_user_id && (!sh->has_user_id || sh->user_id == who->user_id);
+}
+
+static void share_add(tc_cart_item *it, const tc_identity *who, int32_t q)
+{
+    for (size_t i = 0; i < it->n_shares; i++)
+        if (same_diner(&it->shares[i], who)) {
+            it->shares[i].quantity += q;
+            return;
+        }
+    it->shares = tc_xrealloc(it->shares, (it->n_shares + 1) * sizeof *it->shares);
+    it->shares[it->n_shares++] =
+        (tc_cart_share){who->has_user_id, who->has_user_id ? who->user_id : 0, q};
+}
+
+/* Takes q portions away: the caller's own share first, then the most
+ * recently added other shares. Emptied shares go. */
+static void share_take(tc_cart_item *it, const tc_identity *who, int32_t q)
+{
+    for (size_t i = 0; i < it->n_shares && q > 0; i++)
+        if (same_diner(&it->shares[i], who)) {
+            int32_t k = it->shares[i].quantity < q ? it->shares[i].quantity : q;
+            it->shares[i].quantity -= k;
+            q -= k;
+        }
+    for (size_t i = it->n_shares; i-- > 0 && q > 0;) {
+        int32_t k = it->shares[i].quantity < q ? it->shares[i].quantity : q;
+        it->shares[i].quantity -= k;
+        q -= k;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < it->n_shares; i++)
+        if (it->shares[i].quantity > 0) it->shares[n++] = it->shares[i];
+    it->n_shares = n;
+}
+
+/* Sets the line's remark as written by who (NULL clears it; an add keeps
+ * "" as the seed did, an update clears with it). */
+static void set_remark(tc_cart_item *it, const char *remark, const tc_identity *who)
+{
+    free(it->remark);
+    it->remark = tc_xstrdup(remark);
+    it->has_remark_user = remark && remark[0] && who->has_user_id;
+    it->remark_user_id = it->has_remark_user ? who->user_id : 0;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* The dish of a line as this table's menu has it now, or NULL. */
+static const tc_cuisine *dish_of(const tc_menu *menu, const tc_table *t, int32_t cuisine_id)
+{
+    const tc_cuisine *d = tc_menu_cuisine(menu, cuisine_id);
+    return d && t && d->store_id == t->store_id ? d : NULL;
+}
+
+/* The refusal for a line that is not in the cart, naming the dish when the
+ * menu has it. */
+static int not_in_cart(const tc_menu *menu, const tc_table *t, int32_t cuisine_id, tc_errmsg *err)
+{
+    const tc_cuisine *d = dish_of(menu, t, cuisine_id);
+    if (d) return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_NOT_IN_CART, d->cuisine_name);
+    return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_ID_NOT_IN_CART, (int)cuisine_id);
 }
 
 static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_menu *menu,
                      const tc_cart_limits *lim, int64_t now_ms, tc_errmsg *err)
 {
-    const tc_cuisine *dish = tc_menu_cuisine(menu, op->cuisine_id);
     /* A dish of another restaurant is as unknown to this table as one that
      * does not exist. */
-    if (dish == NULL || dish->store_id != t->store_id)
-        return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d not found", (int)op->cuisine_id);
-    if (!dish->available)
-        return tc_errmsg_set(err, TC_ESOLDOUT, "cuisine %d is sold out", (int)op->cuisine_id);
+    const tc_cuisine *dish = dish_of(menu, t, op->cuisine_id);
+    if (dish == NULL)
+        return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_DISH_NOT_FOUND, (int)op->cuisine_id);
+    if (!dish->available) return tc_errmsg_say(err, TC_ESOLDOUT, TC_T_SOLD_OUT, dish->cuisine_name);
 
     tc_cart_item *line = find_line(c, op->cuisine_id);
     if (line != NULL) {
         if (op->quantity > lim->max_quantity - line->quantity)
-            return tc_errmsg_set(err, TC_EINVAL, "quantity would exceed %d for cuisine %d",
-                                 (int)lim->max_quantity, (int)op->cuisine_id);
+            return tc_errmsg_say(err, TC_EINVAL, TC_T_QTY_MAX, (int)lim->max_quantity,
+                                 dish->cuisine_name);
         int32_t q = line->quantity + op->quantity;
-        if (!total_fits(c, op->cuisine_id, line->unit_price, q))
-            return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
+        /* A line that changes is re-priced at the menu's current price. */
+        if (!total_fits(c, op->cuisine_id, dish->unit_price, q))
+            return tc_errmsg_say(err, TC_EINVAL, TC_T_TOTAL_MAX);
         line->quantity = q;
-        if (op->remark != NULL) {
-            free(line->remark);
-            line->remark = tc_xstrdup(op->remark);
-        }
+        line->unit_price = dish->unit_price;
+        share_add(line, &op->who, op->quantity);
+        if (op->remark != NULL) set_remark(line, op->remark, &op->who);
         bump(c, now_ms);
         return 0;
     }
 
     if (c->n >= (size_t)(lim->max_lines > 0 ? lim->max_lines : 0))
-        return tc_errmsg_set(err, TC_ELIMIT, "cart already has %d lines", (int)lim->max_lines);
+        return tc_errmsg_say(err, TC_ELIMIT, TC_T_LINES_MAX, (int)lim->max_lines);
     if (!total_fits(c, op->cuisine_id, dish->unit_price, op->quantity))
-        return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_TOTAL_MAX);
 
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : CART_MIN_LINES;
@@ -199,6 +276,7 @@ static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_me
     /* Name, type, picture and price are a snapshot of the menu at the time
      * the line is created; the request never supplies them. */
     tc_cart_item *it = &c->items[c->n++];
+    memset(it, 0, sizeof *it);
     it->cuisine_id = dish->cuisine_id;
     it->cuisine_name = tc_xstrdup(dish->cuisine_name);
     it->cuisine_type = dish->cuisine_type;
@@ -208,7 +286,11 @@ static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_me
     it->has_user_id = op->who.has_user_id;
     it->add_user_id = op->who.has_user_id ? op->who.user_id : 0;
     it->add_user_phone = tc_xstrdup(op->who.phone);
+    /* The seed keeps a new line's remark as sent, "" included. */
     it->remark = tc_xstrdup(op->remark);
+    it->has_remark_user = op->remark && op->remark[0] && op->who.has_user_id;
+    it->remark_user_id = it->has_remark_user ? op->who.user_id : 0;
+    share_add(it, &op->who, op->quantity);
     bump(c, now_ms);
     return 0;
 }
@@ -222,6 +304,37 @@ static void remove_line(tc_cart *c, tc_cart_item *line)
     c->n--;
 }
 
+static int apply_update(tc_cart *c, const tc_op *op, const tc_table *t, const tc_menu *menu,
+                        int64_t now_ms, tc_errmsg *err)
+{
+    tc_cart_item *line = find_line(c, op->cuisine_id);
+    if (line == NULL) return not_in_cart(menu, t, op->cuisine_id, err);
+    int32_t q = op->keep_quantity ? line->quantity : op->quantity;
+    const char *remark = op->remark && op->remark[0] ? op->remark : NULL;
+    bool new_remark = op->remark != NULL && !same_text(remark, line->remark);
+    if (q == line->quantity && !new_remark) return TC_UNCHANGED;
+    if (q == 0) {
+        remove_line(c, line);
+        bump(c, now_ms);
+        return 0;
+    }
+    const tc_cuisine *dish = dish_of(menu, t, op->cuisine_id);
+    if (q > line->quantity && dish && !dish->available)
+        return tc_errmsg_say(err, TC_ESOLDOUT, TC_T_SOLD_OUT, dish->cuisine_name);
+    tc_cents price = dish ? dish->unit_price : line->unit_price;
+    if (!total_fits(c, op->cuisine_id, price, q))
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_TOTAL_MAX);
+    if (q > line->quantity)
+        share_add(line, &op->who, q - line->quantity);
+    else if (q < line->quantity)
+        share_take(line, &op->who, line->quantity - q);
+    line->quantity = q;
+    line->unit_price = price;
+    if (new_remark) set_remark(line, remark, &op->who);
+    bump(c, now_ms);
+    return 0;
+}
+
 int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
                   int64_t now_ms, tc_errmsg *err)
 {
@@ -232,56 +345,38 @@ int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_car
     switch (op->kind) {
     case TC_OP_ADD:
         if (op->quantity < 1 || op->quantity > lim->max_quantity)
-            return tc_errmsg_set(err, TC_EINVAL, "quantity must be between 1 and %d",
-                                 (int)lim->max_quantity);
+            return tc_errmsg_say(err, TC_EINVAL, TC_T_QTY_RANGE, 1, (int)lim->max_quantity);
         if ((rc = check_remark(op->remark, lim, err)) != 0) return rc;
         break;
     case TC_OP_UPDATE:
-        if (op->quantity < 0 || op->quantity > lim->max_quantity)
-            return tc_errmsg_set(err, TC_EINVAL, "quantity must be between 0 and %d",
-                                 (int)lim->max_quantity);
+        if (!op->keep_quantity && (op->quantity < 0 || op->quantity > lim->max_quantity))
+            return tc_errmsg_say(err, TC_EINVAL, TC_T_QTY_RANGE, 0, (int)lim->max_quantity);
+        if ((rc = check_remark(op->remark, lim, err)) != 0) return rc;
         break;
     case TC_OP_REMOVE:
     case TC_OP_CLEAR:
         break;
     default:
-        return tc_errmsg_set(err, TC_EINVAL, "unknown operation");
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_UNKNOWN_OP);
     }
     if (op->table_id != c->table_id)
-        return tc_errmsg_set(err, TC_EINVAL, "tableId %d does not match the cart of table %d",
-                             (int)op->table_id, (int)c->table_id);
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_TABLE_MISMATCH, (int)op->table_id,
+                             (int)c->table_id);
     if (op->expect_version >= 0 && op->expect_version != c->version)
-        return tc_errmsg_set(err, TC_ECONFLICT, "version conflict: cart is at version %lld",
-                             (long long)c->version);
+        return tc_errmsg_say(err, TC_ECONFLICT, TC_T_CONFLICT, (long long)c->version);
 
+    const tc_table *t = tc_menu_table(menu, c->table_id);
     tc_cart_item *line;
     switch (op->kind) {
-    case TC_OP_ADD: {
-        const tc_table *t = tc_menu_table(menu, c->table_id);
+    case TC_OP_ADD:
         if (t == NULL)
-            return tc_errmsg_set(err, TC_ENOTFOUND, "table %d not found", (int)c->table_id);
+            return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)c->table_id);
         return apply_add(c, op, t, menu, lim, now_ms, err);
-    }
     case TC_OP_UPDATE:
-        line = find_line(c, op->cuisine_id);
-        if (line == NULL)
-            return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d is not in the cart",
-                                 (int)op->cuisine_id);
-        if (line->quantity == op->quantity) return TC_UNCHANGED;
-        if (op->quantity == 0) {
-            remove_line(c, line);
-        } else {
-            if (!total_fits(c, op->cuisine_id, line->unit_price, op->quantity))
-                return tc_errmsg_set(err, TC_EINVAL, "cart total would exceed 99999999.99");
-            line->quantity = op->quantity;
-        }
-        bump(c, now_ms);
-        return 0;
+        return apply_update(c, op, t, menu, now_ms, err);
     case TC_OP_REMOVE:
         line = find_line(c, op->cuisine_id);
-        if (line == NULL)
-            return tc_errmsg_set(err, TC_ENOTFOUND, "cuisine %d is not in the cart",
-                                 (int)op->cuisine_id);
+        if (line == NULL) return not_in_cart(menu, t, op->cuisine_id, err);
         remove_line(c, line);
         bump(c, now_ms);
         return 0;
@@ -293,7 +388,7 @@ int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_car
         bump(c, now_ms);
         return 0;
     }
-    return tc_errmsg_set(err, TC_EINVAL, "unknown operation");
+    return tc_errmsg_say(err, TC_EINVAL, TC_T_UNKNOWN_OP);
 }
 
 /* --- JSON ---------------------------------------------------------------- */
@@ -323,6 +418,22 @@ static void item_to_json(const tc_cart_item *it, tc_buf *out)
     tc_json_cstr_or_null(out, it->add_user_phone);
     tc_buf_append_str(out, ",\"remark\":");
     tc_json_cstr_or_null(out, it->remark);
+    tc_buf_append_str(out, ",\"shares\":[");
+    for (size_t i = 0; i < it->n_shares; i++) {
+        tc_buf_append_str(out, i ? ",{\"userId\":" : "{\"userId\":");
+        if (it->shares[i].has_user_id)
+            tc_json_int(out, it->shares[i].user_id);
+        else
+            tc_buf_append_str(out, "null");
+        tc_buf_append_str(out, ",\"quantity\":");
+        tc_json_int(out, it->shares[i].quantity);
+        tc_buf_append(out, "}", 1);
+    }
+    tc_buf_append_str(out, "],\"remarkUserId\":");
+    if (it->has_remark_user)
+        tc_json_int(out, it->remark_user_id);
+    else
+        tc_buf_append_str(out, "null");
     tc_buf_append(out, "}", 1);
 }
 
@@ -376,6 +487,8 @@ static bool str_or_null(json_t *obj, const char *key, char **out)
     return true;
 }
 
+static bool shares_from_json(json_t *ji, tc_cart_item *it);
+
 static bool item_from_json(json_t *ji, tc_cart_item *it)
 {
     memset(it, 0, sizeof *it);
@@ -409,9 +522,42 @@ static bool item_from_json(json_t *ji, tc_cart_item *it)
     json_t *name = json_object_get(ji, "cuisineName");
     if (!json_is_string(name)) return false;
     it->cuisine_name = tc_xstrdup(json_string_value(name));
+    json_t *ru = json_object_get(ji, "remarkUserId");
+    if (json_is_integer(ru)) {
+        it->has_remark_user = true;
+        it->remark_user_id = json_integer_value(ru);
+    } else if (ru != NULL && !json_is_null(ru)) {
+        return false;
+    }
     return str_or_null(ji, "cuisineImage", &it->cuisine_image) &&
            str_or_null(ji, "addUserPhone", &it->add_user_phone) &&
-           str_or_null(ji, "remark", &it->remark);
+           str_or_null(ji, "remark", &it->remark) && shares_from_json(ji, it);
+}
+
+/* A line's shares; a line stored before shares existed is all its first
+ * adder's. The shares must add up to the line's quantity. */
+static bool shares_from_json(json_t *ji, tc_cart_item *it)
+{
+    json_t *arr = json_object_get(ji, "shares");
+    if (arr == NULL) {
+        tc_identity who = {it->has_user_id, it->add_user_id, NULL};
+        share_add(it, &who, it->quantity);
+        return true;
+    }
+    if (!json_is_array(arr) || json_array_size(arr) > (size_t)it->quantity) return false;
+    int64_t sum = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *sh = json_array_get(arr, i), *uid = json_object_get(sh, "userId");
+        json_int_t q;
+        if (!json_is_object(sh) || !int_in(sh, "quantity", 1, TC_CART_MAX_QUANTITY, &q))
+            return false;
+        if (!json_is_integer(uid) && !json_is_null(uid)) return false;
+        tc_identity who = {json_is_integer(uid), json_is_integer(uid) ? json_integer_value(uid) : 0,
+                           NULL};
+        share_add(it, &who, (int32_t)q);
+        sum += q;
+    }
+    return sum == it->quantity;
 }
 
 int tc_cart_from_json(const char *text, size_t len, tc_cart **out)

@@ -12,6 +12,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* One diner's part of a line: who added it (has_user_id false: added
+ * without identity) and how many portions. */
+typedef struct {
+    bool has_user_id;
+    int64_t user_id;
+    int32_t quantity;
+} tc_cart_share;
+
 typedef struct {
     int32_t cuisine_id;
     char *cuisine_name;
@@ -23,6 +31,12 @@ typedef struct {
     int64_t add_user_id;
     char *add_user_phone; /* may be NULL */
     char *remark;         /* may be NULL */
+    /* Who added how much, in the order each first added; the quantities sum
+     * to quantity. Owned by the item. */
+    tc_cart_share *shares;
+    size_t n_shares;
+    bool has_remark_user; /* who wrote the current remark (false: nobody known) */
+    int64_t remark_user_id;
 } tc_cart_item;
 
 typedef struct tc_cart tc_cart;
@@ -42,8 +56,9 @@ typedef struct {
     int32_t table_id;
     int32_t cuisine_id;     /* ADD, UPDATE, REMOVE */
     int32_t quantity;       /* ADD: 1..99; UPDATE: 0..99 (0 removes) */
-    const char *remark;     /* ADD only; NULL keeps an existing remark */
-    tc_identity who;        /* ADD: recorded on a new line */
+    bool keep_quantity;     /* UPDATE: only the remark is set */
+    const char *remark;     /* ADD, UPDATE; NULL keeps the line's remark, "" clears it */
+    tc_identity who;        /* the caller: shares, remarkUserId */
     int64_t expect_version; /* If-Match; -1 when unconditional */
     uint64_t origin;        /* id of the connection that asked; 0 = none.
                                Not used by the rules: carried to the change feed */
@@ -85,22 +100,30 @@ int64_t tc_cart_total_quantity(const tc_cart *c);
 /* Applies op to c using names and prices from menu (never from the request).
  * Returns 0 when c changed (version + 1, updated_at = now_ms),
  * TC_UNCHANGED when the op was valid but changed nothing (c untouched),
- * or a negative code with err saying why, c untouched:
+ * or a negative code with err saying why (core/text.h), c untouched:
  *   TC_ECONFLICT  expect_version >= 0 and != version
  *   TC_ENOTFOUND  cuisine unknown or of another store; UPDATE/REMOVE of a line not in the cart
- *   TC_ESOLDOUT   ADD of a dish that is not available
+ *   TC_ESOLDOUT   ADD (or an UPDATE raising the quantity) of a dish not available
  *   TC_EINVAL     quantity out of range, remark too long or not UTF-8, add past max_quantity
- *   TC_ELIMIT     a new line past max_lines */
+ *   TC_ELIMIT     a new line past max_lines
+ * Shares: an ADD adds to the caller's share; an UPDATE that lowers the
+ * quantity takes from the caller's share first, then from the most recently
+ * added other shares; one that raises it adds to the caller's. A line that
+ * changes is re-priced at the menu's current price (when the menu still has
+ * the dish). A non-NULL remark replaces the line's and records who wrote it.
+ * Who sits at the table is not the cart's (cart/diner.h). */
 int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
                   int64_t now_ms, tc_errmsg *err);
 
 /* Appends the cart DTO (SPEC §1, seed §4.1) as one line of JSON:
  * {"tableId":123,"tableNumber":"A01","storeId":1,"items":[...],"totalAmount":76.00,
  *  "totalQuantity":2,"version":3,"updatedAt":1704067200000}
+ * beyond the seed: each item's "shares" and "remarkUserId" (docs/api.md).
  * tableNumber and storeId come from t. */
 void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out);
 
-/* Parses what tc_cart_to_json wrote (the stored form). Returns 0 and a new
+/* Parses what tc_cart_to_json wrote (the stored form). A line stored without
+ * shares (before they existed) is all its first adder's. Returns 0 and a new
  * cart in *out, or TC_EINVAL. */
 int tc_cart_from_json(const char *text, size_t len, tc_cart **out);
 

@@ -25,6 +25,8 @@ int tc_errmsg_set(tc_errmsg *m, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(m->text, sizeof m->text, fmt, ap);
         va_end(ap);
+        m->zh[0] = '\0';
+        m->id = 0;
     }
     return code;
 }

@@ -39,13 +39,18 @@ enum tc_err {
 const char *tc_strerror(int code);
 
 /* A message for a person, naming the field that is wrong
- * ("quantity must be between 1 and 99"). Always NUL-terminated. */
+ * ("quantity must be between 1 and 99"). Always NUL-terminated. text is
+ * English (logs, the CLI, developers); a message from the catalogue of
+ * diner texts (core/text.h, tc_errmsg_say) also carries its Chinese text and
+ * id — answer it with tc_errmsg_text in the caller's language. */
 typedef struct {
     char text[256];
+    char zh[256]; /* "" for a developer text */
+    int id;       /* its tc_text, 0 for a developer text */
 } tc_errmsg;
 
-/* Formats into m (truncating), if m is not NULL. Returns code, so callers can
- * write `return tc_errmsg_set(m, TC_EINVAL, "...")`. */
+/* Formats a developer text into m (truncating), if m is not NULL. Returns
+ * code, so callers can write `return tc_errmsg_set(m, TC_EINVAL, "...")`. */
 int tc_errmsg_set(tc_errmsg *m, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

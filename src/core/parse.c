@@ -1,5 +1,7 @@
 #include "core/parse.h"
 
+#include "core/text.h"
+
 #include <stdbool.h>
 
 /* More digits than any 32-bit value needs, with room for leading zeros;
@@ -8,8 +10,7 @@
 
 int tc_parse_int_refuse(const char *field, tc_in_kind kind, tc_errmsg *err)
 {
-    return tc_errmsg_set(err, TC_EINVAL, "%s must be %s", field,
-                         kind == TC_IN_ID ? "a positive integer" : "an integer");
+    return tc_errmsg_say(err, TC_EINVAL, kind == TC_IN_ID ? TC_T_NOT_ID : TC_T_NOT_INT, field);
 }
 
 int tc_parse_int_range(int64_t v, const char *field, tc_in_kind kind, int64_t *out, tc_errmsg *err)

@@ -26,6 +26,14 @@
 #define TC_WIRE_REMOVE_ITEM "remove_item"
 #define TC_WIRE_CLEAR_CART "clear_cart"
 
+/* Beyond the seed (docs/api.md): who is at the table, the menu changed, and
+ * the WebSocket command that sets one's name. */
+#define TC_WIRE_PRESENCE "presence"
+#define TC_WIRE_PRESENCE_MESSAGE "在线"
+#define TC_WIRE_MENU_UPDATE "menu_update"
+#define TC_WIRE_MENU_UPDATE_MESSAGE "菜单更新"
+#define TC_WIRE_SET_NAME "set_name"
+
 /* The SSE reconnect delay sent once with the first event, in ms (SPEC §4). */
 #define TC_WIRE_SSE_RETRY_MS 3000
 

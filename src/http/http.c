@@ -268,6 +268,23 @@ tc_http_req *tc_http_request(tc_http_parser *p)
     return &p->req;
 }
 
+tc_lang tc_http_lang(const tc_http_req *r)
+{
+    const tc_view *h = tc_http_header_get(r, "Accept-Language");
+    return h ? tc_lang_parse(h->base, h->len) : TC_LANG_ZH;
+}
+
+tc_lang tc_http_head_lang(const tc_http_parser *p)
+{
+    if (p == NULL || !p->head_done) return TC_LANG_ZH;
+    const char *base = p->head.base ? p->head.base : "";
+    for (size_t i = 0; i < p->n_hdrs; i++)
+        if (tc_view_ieq((tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len},
+                        "Accept-Language"))
+            return tc_lang_parse(base + p->hdrs[i].value_off, p->hdrs[i].value_len);
+    return TC_LANG_ZH;
+}
+
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name)
 {
     for (size_t i = 0; i < r->n_headers; i++)

@@ -8,6 +8,7 @@
 #define TC_HTTP_HTTP_H
 
 #include "core/buf.h"
+#include "core/text.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,6 +70,12 @@ bool tc_http_started(const tc_http_parser *p);
 
 /* The request after TC_HTTP_DONE; borrowed from p. */
 tc_http_req *tc_http_request(tc_http_parser *p);
+
+/* The language the request asks for (Accept-Language, core/text.h). */
+tc_lang tc_http_lang(const tc_http_req *r);
+/* The same for a request refused while it arrived: read from the headers
+ * when its head was complete, else Chinese. */
+tc_lang tc_http_head_lang(const tc_http_parser *p);
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);

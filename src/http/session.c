@@ -172,17 +172,31 @@ void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message
     tc_buf_free(&body);
 }
 
-void tc_http_reply_error(tc_http_exchange *x, int status, const char *message)
+void tc_http_reply_errmsg(tc_http_exchange *x, int status, int code, const tc_errmsg *m)
 {
-    tc_http_reply_envelope(x, status, message, NULL, 0, NULL);
+    tc_http_reply_envelope(x, status, tc_errmsg_text(m, code, tc_http_lang(x->req)), NULL, 0, NULL);
 }
 
-/* tc_http_refuse; returns the bytes queued. */
-static size_t refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
+void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...)
+{
+    tc_errmsg m;
+    va_list ap;
+    va_start(ap, id);
+    tc_errmsg_vsay(&m, TC_EINVAL, id, ap);
+    va_end(ap);
+    tc_http_reply_errmsg(x, status, TC_EINVAL, &m);
+}
+
+/* A refusal's envelope: net/'s English reason, said in lang; returns the
+ * bytes queued. */
+static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const char *message,
+                        tc_lang lang)
 {
     tc_buf body = TC_BUF_INIT;
     char extra[48];
     snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry_after_s);
+    tc_text id = tc_text_by_en(message);
+    if (id != TC_T_NONE) message = tc_text_format(id, lang);
     tc_envelope(&body, status, message, NULL, 0);
     size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra, body.base,
                               body.len, false, FRAME_LENGTH);
@@ -192,7 +206,7 @@ static size_t refuse(tc_conn *c, int status, uint32_t retry_after_s, const char 
 
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
-    refuse(c, status, retry_after_s, message);
+    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's
@@ -266,7 +280,7 @@ static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
     uint32_t retry;
     const char *why;
     if (tc_conn_forwarded(s->conn, xff ? *xff : (tc_view){"", 0}, &retry, &why) == 0) return false;
-    size_t sent = refuse(s->conn, 429, retry, why);
+    size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req));
     count_answer(s->site, s->conn, req, s->started_ns, 429, sent);
     tc_http_free(s->parser);
     s->parser = NULL;
@@ -301,9 +315,8 @@ static void dispatch(tc_http_session *s)
     if (!tc_http_query_check(req, &bad)) {
         /* Rather than a parameter silently missing (?tableId=%zz). */
         tc_buf msg = TC_BUF_INIT;
-        tc_buf_appendf(&msg, "malformed query string: bad percent-escape in parameter '%.*s'",
-                       (int)(bad.len < 64 ? bad.len : 64), bad.base);
-        tc_http_reply_error(x, 400, msg.base);
+        tc_buf_append(&msg, bad.base, bad.len < 64 ? bad.len : 64);
+        tc_http_reply_say(x, 400, TC_T_BAD_QUERY, tc_buf_cstr(&msg));
         tc_buf_free(&msg);
         return;
     }
@@ -317,34 +330,36 @@ static void dispatch(tc_http_session *s)
         tc_buf_append_str(&allow, "Allow: ");
         tc_router_allow_header(x->route.allowed | TC_M_OPTIONS, &allow);
         tc_buf_append_str(&allow, "\r\n");
-        tc_buf msg = TC_BUF_INIT;
-        tc_buf_appendf(&msg, "method %s is not allowed on %.*s", req->method_name,
-                       (int)req->path.len, req->path.base);
-        tc_http_reply_envelope(x, 405, msg.base, NULL, 0, allow.base);
+        tc_buf path = TC_BUF_INIT;
+        tc_buf_append(&path, req->path.base, req->path.len);
+        tc_errmsg m;
+        tc_errmsg_say(&m, TC_EMETHOD, TC_T_METHOD, req->method_name, tc_buf_cstr(&path));
+        tc_http_reply_envelope(x, 405, tc_errmsg_text(&m, TC_EMETHOD, tc_http_lang(req)), NULL, 0,
+                               allow.base);
         tc_buf_free(&allow);
-        tc_buf_free(&msg);
+        tc_buf_free(&path);
         return;
     }
     if ((bit == TC_M_GET || bit == TC_M_HEAD) && s->site->fallback) {
         s->site->fallback(x);
         return;
     }
-    tc_buf msg = TC_BUF_INIT;
-    tc_buf_appendf(&msg, "no route for %s %.*s", req->method_name, (int)req->path.len,
-                   req->path.base);
-    tc_http_reply_error(x, 404, msg.base);
-    tc_buf_free(&msg);
+    tc_buf path = TC_BUF_INIT;
+    tc_buf_append(&path, req->path.base, req->path.len);
+    tc_http_reply_say(x, 404, TC_T_NO_ROUTE, req->method_name, tc_buf_cstr(&path));
+    tc_buf_free(&path);
 }
 
 /* A request we cannot parse: answer and close, whatever else was sent. */
 static void fail(tc_http_session *s, int status)
 {
-    const char *msg = status == 413   ? "request body is larger than the limit"
-                      : status == 431 ? "request head is larger than the limit"
-                      : status == 408 ? "request took too long to arrive"
-                      : status == 501 ? "transfer coding not supported"
-                      : status == 505 ? "HTTP version not supported"
-                                      : "malformed HTTP request";
+    tc_text id = status == 413   ? TC_T_BODY_TOO_BIG
+                 : status == 431 ? TC_T_HEAD_TOO_BIG
+                 : status == 408 ? TC_T_TOO_SLOW
+                 : status == 501 ? TC_T_CODING
+                 : status == 505 ? TC_T_HTTP_VERSION
+                                 : TC_T_MALFORMED;
+    const char *msg = tc_text_format(id, tc_http_head_lang(s->parser));
     tc_buf body = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
     size_t sent = write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL,

@@ -72,8 +72,12 @@ void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message
  * connection then goes on as HTTP (keep-alive as the request asked). */
 void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
                                const char *extra_headers);
-/* Shorthand for an error envelope. */
-void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
+/* An error envelope whose message is m's (core/text.h) in the language the
+ * request asks for; code names the failure when m has no message. */
+void tc_http_reply_errmsg(tc_http_exchange *x, int status, int code, const tc_errmsg *m);
+/* An error envelope with catalogue text id (its parameters follow) in the
+ * request's language. */
+void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...);
 
 /* Hands the connection to another protocol: writes head (the response head
  * of status, e.g. 101 or a stream's 200; NULL: nothing to write), ends the
@@ -84,7 +88,9 @@ void tc_http_reply_error(tc_http_exchange *x, int status, const char *message);
 tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover);
 
 /* tc_server_opts.refuse: writes a status (429, 503) envelope with
- * Retry-After and Connection: close to a connection that gets no session. */
+ * Retry-After and Connection: close to a connection that gets no session.
+ * message is net/'s English reason; the envelope says it in Chinese (no
+ * request was read to ask for another language). */
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
 
 /* Adds the CORS headers for an allowed origin (when x->cors) to out. */

@@ -40,7 +40,7 @@ const char *tc_static_content_type(const char *name)
 
 static void not_found(tc_http_exchange *x)
 {
-    tc_http_reply_error(x, 404, "file not found");
+    tc_http_reply_say(x, 404, TC_T_FILE_NOT_FOUND);
 }
 
 void tc_static_handler(tc_http_exchange *x)
@@ -49,7 +49,7 @@ void tc_static_handler(tc_http_exchange *x)
     tc_buf rel = TC_BUF_INIT, path = TC_BUF_INIT, body = TC_BUF_INIT, hdr = TC_BUF_INIT;
     if (!tc_http_unescape(x->req->path, false, &rel) || rel.len == 0 || rel.base[0] != '/' ||
         memchr(rel.base, '\0', rel.len) || strstr(rel.base, "/..") || strstr(rel.base, "//")) {
-        tc_http_reply_error(x, 400, "bad path");
+        tc_http_reply_say(x, 400, TC_T_BAD_PATH);
         goto out;
     }
     /* No web folder: no files at all. Hidden files (/.git, /.env) are never

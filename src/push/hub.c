@@ -181,6 +181,23 @@ size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json
     return delivered;
 }
 
+void tc_hub_each_of_table(tc_hub *h, int32_t table_id, void (*fn)(tc_sub *s, void *ctx), void *ctx)
+{
+    table_node *n = *find(h, table_id);
+    if (n == NULL) return;
+    tc_sub *saved = h->cursor;
+    for (tc_sub *s = n->head; s; s = h->cursor) {
+        h->cursor = s->next;
+        fn(s, ctx);
+    }
+    h->cursor = saved;
+}
+
+bool tc_hub_has_table(tc_hub *h, int32_t table_id)
+{
+    return *find(h, table_id) != NULL;
+}
+
 void tc_hub_foreach(tc_hub *h, tc_sub_kind kind, void (*fn)(tc_sub *s, void *ctx), void *ctx)
 {
     tc_sub *saved = h->cursor;

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "push/sse.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct tc_hub tc_hub;
@@ -51,6 +52,11 @@ void tc_hub_unsubscribe(tc_hub *h, tc_sub *s);
  * equals origin (0: none). Returns how many were delivered to. */
 size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json, uint64_t origin,
                       int64_t now_ms);
+
+/* Calls fn for every subscriber of table_id. fn may unsubscribe s. */
+void tc_hub_each_of_table(tc_hub *h, int32_t table_id, void (*fn)(tc_sub *s, void *ctx), void *ctx);
+/* True when table_id has a subscriber. */
+bool tc_hub_has_table(tc_hub *h, int32_t table_id);
 
 /* Calls fn for every subscriber of `kind` (heartbeats, pings, shutdown). fn
  * may unsubscribe s. */

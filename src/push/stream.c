@@ -439,6 +439,73 @@ void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t ti
     tc_rbuf_unref(ev.ws);
 }
 
+/* One event's frames, built on first use and shared by the streams. */
+typedef struct {
+    const char *name, *message;
+    tc_view json;
+    int64_t timestamp_ms;
+    tc_sse_frame sse;
+    tc_rbuf *ws;
+    size_t written;
+} event_frames;
+
+static void event_write(tc_sub *sub, void *ctx)
+{
+    tc_stream *s = (tc_stream *)sub;
+    event_frames *ev = ctx;
+    if (!tc_stream_is_open(s)) return;
+    ev->written++;
+    if (sub->kind == TC_SUB_SSE) {
+        if (ev->sse.buf == NULL)
+            ev->sse = tc_sse_frame_new(ev->name, NULL, ev->json.base, ev->json.len, -1);
+        sse_write(s, &ev->sse, TC_WQ_PLAIN);
+        return;
+    }
+    if (!tc_ws_can_inject(s->ws)) {
+        /* wslay has a frame of its own on the way: let it order ours. */
+        ws_send(s, ev->name, ev->message, ev->json.base, ev->json.len, ev->timestamp_ms);
+        return;
+    }
+    if (ev->ws == NULL) {
+        tc_buf msg = TC_BUF_INIT;
+        tc_ws_message(&msg, ev->name, ev->message, ev->json.base, ev->json.len, ev->timestamp_ms);
+        ev->ws = tc_ws_text_frame(msg.base, msg.len);
+        tc_buf_free(&msg);
+    }
+    tc_conn_write_rbuf(s->conn, ev->ws, 0, ev->ws->len, TC_WQ_PLAIN);
+}
+
+static size_t event_send(tc_streams *ss, tc_stream *one, int32_t table_id, const char *name,
+                         const char *message, tc_view json, int64_t timestamp_ms)
+{
+    event_frames ev = {
+        .name = name, .message = message, .json = json, .timestamp_ms = timestamp_ms};
+    if (one)
+        event_write(&one->sub, &ev);
+    else
+        tc_hub_each_of_table(ss->hub, table_id, event_write, &ev);
+    tc_sse_frame_release(&ev.sse);
+    tc_rbuf_unref(ev.ws);
+    return ev.written;
+}
+
+size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
+                             const char *message, tc_view json, int64_t timestamp_ms)
+{
+    return event_send(ss, NULL, table_id, name, message, json, timestamp_ms);
+}
+
+void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
+                          int64_t timestamp_ms)
+{
+    event_send(s->ss, s, s->sub.table_id, name, message, json, timestamp_ms);
+}
+
+bool tc_streams_has_table(tc_streams *ss, int32_t table_id)
+{
+    return tc_hub_has_table(ss->hub, table_id);
+}
+
 void tc_stream_hold(tc_stream *s)
 {
     s->holds++;

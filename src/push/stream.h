@@ -81,6 +81,18 @@ const tc_streams_stats *tc_streams_stats_of(const tc_streams *ss);
 size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_view json,
                           uint64_t origin, int64_t timestamp_ms, uint64_t committed_ns);
 
+/* An event that is not a cart (presence, menu_update: docs/api.md), for
+ * every stream of a table or one stream: SSE "event: NAME" with data json
+ * and no id; WebSocket {"type":NAME,"message":message,"data":json,
+ * "timestamp":…}. Never conflated: each is written in order. json is
+ * borrowed for the call. Returns how many streams were written to. */
+size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
+                             const char *message, tc_view json, int64_t timestamp_ms);
+void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
+                          int64_t timestamp_ms);
+/* True when table_id has a stream here. */
+bool tc_streams_has_table(tc_streams *ss, int32_t table_id);
+
 /* Turns connection c (already taken over from HTTP, its response head
  * queued) into an SSE stream: writes retry + connected, subscribes. The
  * snapshot is the caller's to send (tc_stream_send_cart). Returns the stream,

@@ -3,7 +3,8 @@
  * store.c owns the tc_store, the served menu, the change pipeline and the
  * change feed, and picks a backend by the URL's scheme. A backend moves
  * carts and menu rows in and out of its database: `submit` takes jobs —
- * load one table's stored cart, save an encoded cart — and finishes them
+ * load one table's stored cart, save an encoded cart, read or change a
+ * table's diners (seats and names, apart from the cart) — and finishes them
  * later on the loop thread; store.c does everything else. SQLite saves on a
  * writer thread (group commit); Redis saves by compare-and-set (a save whose
  * expected version moved on ends TC_ECONFLICT and store.c reloads and
@@ -18,6 +19,7 @@
 
 typedef struct tc_store_pipeline tc_store_pipeline;
 typedef struct tc_store_relay tc_store_relay;
+typedef struct tc_store_seats tc_store_seats;
 
 struct tc_store {
     const struct tc_store_backend *be;
@@ -30,6 +32,7 @@ struct tc_store {
     tc_store_pipeline *pipe; /* the per-table state (pipeline backends) */
     tc_idem *idem;           /* remembered Idempotency-Key answers */
     tc_store_relay *relay;   /* follows, signals and the menu feed (relay.c) */
+    tc_store_seats *diners;  /* the tables' diners known here (diners.c) */
     bool closing;            /* tc_store_close began: answer nobody */
 };
 
@@ -53,7 +56,7 @@ typedef struct tc_store_idem_rec {
 /* One unit of work handed to a pipeline backend. Owned by store.c; the
  * backend keeps it from submit until it calls done. */
 typedef struct tc_store_job {
-    enum { TC_JOB_LOAD, TC_JOB_SAVE } kind;
+    enum { TC_JOB_LOAD, TC_JOB_SAVE, TC_JOB_DINERS } kind;
     int32_t table_id;
     /* save: the new cart's version (-1: no cart change, answers only),
      * updated_at (ms, -1 for none) and DTO; the version of the stored cart
@@ -67,8 +70,21 @@ typedef struct tc_store_job {
     /* load: the stored DTO (found false: none stored yet) */
     bool found;
     tc_buf row;
-    /* result: 0, TC_ESTORE with err, or (a save) TC_ECONFLICT when the
-     * stored version was not expect_version, or TC_JOB_KNOWN: nothing was
+    /* diners: read the table's diners (TC_DINERS_GET); seat user_id unless
+     * seated already or the table has TC_DINER_MAX_SEATS (JOIN); or seat
+     * them likewise and set their name (NAME; name owned by the job) — one
+     * atomic step in the database, whatever other instances do. Then the
+     * table's whole list, in seat order, in diners (the backend allocates
+     * it, store.c takes it). */
+    tc_diners_op diners_op;
+    int64_t user_id;
+    char *name;
+    tc_diner *diners;
+    size_t n_diners;
+    bool wrote; /* diners: the job seated or renamed someone */
+    /* result: 0, TC_ESTORE with err, (a save) TC_ECONFLICT when the stored
+     * version was not expect_version or TC_JOB_KNOWN, or (a NAME) TC_ELIMIT
+     * when the user is not seated and the table is full: nothing was
      * written */
     int status;
     tc_store_idem_rec *known; /* TC_JOB_KNOWN: the stored answers (store.c frees) */
@@ -165,6 +181,15 @@ void tc_store_signalled(tc_store *s, int32_t table_id, const char *msg, size_t l
  * or another instance): it becomes the served menu (the store takes m) and
  * the menu feed is called. On the loop thread. */
 void tc_store_menu_replace(tc_store *s, tc_menu *m);
+
+/* diners.c's part of opening and closing a store (after the backend
+ * closed: every job has ended by then). */
+void tc_store_diners_open(tc_store *s);
+void tc_store_diners_close(tc_store *s);
+/* relay.c tells diners.c that table_id has no follower here any more:
+ * with a shared backend what is known of its diners may go stale, so it is
+ * read again at its next use. */
+void tc_store_diners_unfollowed(tc_store *s, int32_t table_id);
 
 /* relay.c's part of opening and closing a store. */
 void tc_store_relay_open(tc_store *s);

@@ -206,7 +206,7 @@ static void menu_read(rd_store *q, const char *text, size_t len)
     tc_buf_free(&now);
     if (same) return;
     tc_menu *m = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     if (tc_menu_parse(text, len, &m, &err) != 0) {
         tc_log_warn("store: %s: the stored menu is unreadable, still serving the old one: %s",
                     q->name, err.text);

@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "store/redis_diners.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -314,6 +315,22 @@ static void save_answered(tc_redis_req *req, redisReply *reply)
     finish(w, rc);
 }
 
+/* --- diners (redis_diners.c builds and reads the script) ------------------- */
+
+static void diners_answered(tc_redis_req *req, redisReply *reply)
+{
+    rd_job *w = (rd_job *)req;
+    tc_store_job *j = w->job;
+    int rc;
+    if (j == NULL)
+        rc = TC_ECLOSED;
+    else if (reply == NULL)
+        rc = tc_redis_link_unavailable(w->q->link, &j->err);
+    else
+        rc = tc_redis_diners_read(j, reply, w->q->name);
+    finish(w, rc);
+}
+
 /* --- jobs ----------------------------------------------------------------- */
 
 void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j)
@@ -322,7 +339,8 @@ void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j)
     w->q = q;
     w->job = j;
     int rc = j->kind == TC_JOB_LOAD ? tc_redis_carts_read(q, &w->req, j->table_id, load_answered)
-                                    : save_send(w, false);
+             : j->kind == TC_JOB_DINERS ? tc_redis_diners_send(q->link, &w->req, j, diners_answered)
+                                        : save_send(w, false);
     if (rc != 0) {
         free(w);
         j->status = tc_redis_link_unavailable(q->link, &j->err);

@@ -32,9 +32,9 @@ extern const char tc_redis_carts_script[];
 tc_redis_carts *tc_redis_carts_new(tc_redis_link *link, const char *name, const char *channel,
                                    uint64_t instance);
 
-/* Runs j (a load or a save, see above) and calls j->done once: when Redis
- * answers, or under this call when the command connection is down (status
- * TC_ESTORE, "store unavailable: …"). */
+/* Runs j (a load, a save or a diners job: redis_diners.h) and calls
+ * j->done once: when Redis answers, or under this call when the command
+ * connection is down (status TC_ESTORE, "store unavailable: …"). */
 void tc_redis_carts_submit(tc_redis_carts *q, tc_store_job *j);
 
 /* Sends HGET of table_id's stored cart on q's link for r (see

@@ -155,6 +155,7 @@ void tc_store_unfollow(tc_store *s, int32_t table_id)
     free(f);
     r->n_follows--;
     if (s->be->follow && !s->closing) s->be->follow(s, table_id, false);
+    tc_store_diners_unfollowed(s, table_id);
 }
 
 unsigned tc_store_following(const tc_store *s, int32_t table_id)

@@ -14,6 +14,13 @@
  * the caller's thread (start-up, the CLI), under the same lock as the
  * writer's transactions.
  *
+ * A serving store (exclusive) starts its writer at open, and the writer
+ * watches the file for a menu written by another process (`tablecart menu
+ * import` on a running server's database): every MENU_POLL_MS it asks
+ * PRAGMA data_version, which changes only when another connection
+ * committed; then it reads the menu there, on the writer thread, and hands
+ * it to the loop, which serves it (tc_store_menu_replace).
+ *
  * Durability (--durability): process — WAL with synchronous=NORMAL: a commit
  * is in the OS's hands before it is acknowledged, so it survives kill -9 and
  * any crash of the process; the writer syncs at least once a second
@@ -35,7 +42,7 @@
 #include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
-#define SCHEMA_VERSION 2 /* 2: the idem table */
+#define SCHEMA_VERSION 3 /* 2: the idem table; 3: the diners table */
 /* How long a write waits for a lock held by another process on the same
  * file (a `menu import`) before failing. */
 #define BUSY_TIMEOUT_MS 5000
@@ -75,15 +82,28 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " version INTEGER NOT NULL,"
                                  " cart_json TEXT NOT NULL,"
                                  " expires_at INTEGER NOT NULL);"
-                                 "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);";
+                                 "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);"
+                                 /* Who sits at each table (store.h): seats 1, 2, 3, … per
+                                  * table, never taken back; name NULL until the diner set
+                                  * one. */
+                                 "CREATE TABLE IF NOT EXISTS diners ("
+                                 " table_id INTEGER NOT NULL,"
+                                 " user_id INTEGER NOT NULL,"
+                                 " seat INTEGER NOT NULL,"
+                                 " name TEXT,"
+                                 " PRIMARY KEY (table_id, user_id),"
+                                 " UNIQUE (table_id, seat));";
 
 /* In --durability process, the writer syncs what was committed at least this
  * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
 #define SYNC_EVERY_MS 1000
+/* A serving store looks for a menu another process wrote this often. */
+#define MENU_POLL_MS 250
 /* Expired Idempotency-Key answers are deleted from the file this often. */
 #define PRUNE_EVERY_MS 60000
 
 typedef struct {
+    tc_store *store;
     sqlite3 *db;
     char *path;
     int lock_fd; /* holds the flock of an exclusive open, or -1 */
@@ -91,6 +111,7 @@ typedef struct {
     /* Prepared once at open, reset after every use. */
     sqlite3_stmt *begin, *commit, *rollback, *ping;
     sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem;
+    sqlite3_stmt *get_diners, *seat_diner, *name_diner;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
@@ -102,6 +123,7 @@ typedef struct {
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
+    tc_menu *fresh_menu;            /* read by the writer, not yet served */
     uv_async_t *async;              /* wakes the loop; freed in its close callback */
     /* loop only: jobs submitted during this loop turn, handed to the writer
      * together just before the loop waits for I/O (one wake-up per turn,
@@ -109,9 +131,12 @@ typedef struct {
     uv_prepare_t *hand_over;
     tc_store_job *outbox, *outbox_tail;
     /* writer only */
-    bool dirty;         /* committed since the last sync */
-    uint64_t synced_at; /* uv_hrtime of the last sync */
-    uint64_t pruned_at; /* uv_hrtime when expired answers were last deleted */
+    bool watch;           /* look for menus other processes write (set before start) */
+    int64_t data_version; /* PRAGMA data_version when the menu was last read */
+    uint64_t menu_at;     /* uv_hrtime of the last look */
+    bool dirty;           /* committed since the last sync */
+    uint64_t synced_at;   /* uv_hrtime of the last sync */
+    uint64_t pruned_at;   /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
 static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
@@ -217,6 +242,14 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
         {&q->put_idem, "INSERT OR REPLACE INTO idem (key, caller, version, cart_json, expires_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)"},
         {&q->prune_idem, "DELETE FROM idem WHERE expires_at <= ?1"},
+        {&q->get_diners,
+         "SELECT user_id, seat, name FROM diners WHERE table_id = ?1 ORDER BY seat"},
+        /* The next seat, unless seated already (the key) or the table is
+         * full: one statement, inside the writer's transaction. */
+        {&q->seat_diner, "INSERT OR IGNORE INTO diners (table_id, user_id, seat, name)"
+                         " SELECT ?1, ?2, n + 1, NULL FROM"
+                         " (SELECT count(*) AS n FROM diners WHERE table_id = ?1) WHERE n < ?3"},
+        {&q->name_diner, "UPDATE diners SET name = ?3 WHERE table_id = ?1 AND user_id = ?2"},
         {&q->put_store, "INSERT INTO stores (store_id, name) VALUES (?1, ?2)"
                         " ON CONFLICT (store_id) DO UPDATE SET name = excluded.name"},
         {&q->put_table, "INSERT INTO tables (table_id, table_number, store_id)"
@@ -255,20 +288,23 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 
 static void sq_free(sq_store *q)
 {
-    sqlite3_stmt *all[] = {q->begin,     q->commit,    q->rollback,   q->ping,
-                           q->get_cart,  q->put_cart,  q->put_idem,   q->prune_idem,
-                           q->put_store, q->put_table, q->put_cuisine};
+    sqlite3_stmt *all[] = {q->begin,       q->commit,     q->rollback,   q->ping,      q->get_cart,
+                           q->put_cart,    q->put_idem,   q->prune_idem, q->put_store, q->put_table,
+                           q->put_cuisine, q->get_diners, q->seat_diner, q->name_diner};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
         tc_log_error("store: sqlite %s: close: %s", q->path, sqlite3_errmsg(q->db));
     if (q->lock_fd >= 0) close(q->lock_fd);
+    tc_menu_free(q->fresh_menu);
     uv_cond_destroy(&q->wake);
     uv_mutex_destroy(&q->lock);
     uv_mutex_destroy(&q->db_lock);
     free(q->path);
     free(q);
 }
+
+static void start_writer(tc_store *s, sq_store *q);
 
 static int sq_check_url(const char *rest, tc_errmsg *err)
 {
@@ -301,7 +337,16 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         sq_free(q);
         return rc;
     }
+    q->store = s;
     s->impl = q;
+    if (s->opts.exclusive) {
+        /* Serving: watch for menus written by `menu import` from now on. */
+        char v[32];
+        pragma_text(q, "PRAGMA data_version", v, sizeof v);
+        q->data_version = strtoll(v, NULL, 10);
+        q->watch = true;
+        start_writer(s, q);
+    }
     return 0;
 }
 
@@ -544,19 +589,75 @@ static int run_save(sq_store *q, const tc_store_job *j)
     return sq_exec(st);
 }
 
+/* --- diners: the writer thread ------------------------------------------ */
+
+/* Reads table j->table_id's diners, in seat order, into j->diners. */
+static int run_diners_read(sq_store *q, tc_store_job *j)
+{
+    sqlite3_stmt *st = q->get_diners;
+    sqlite3_bind_int(st, 1, j->table_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (j->n_diners == cap) {
+            cap = cap ? cap * 2 : 8;
+            j->diners = tc_xrealloc(j->diners, cap * sizeof *j->diners);
+        }
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        j->diners[j->n_diners++] = (tc_diner){
+            sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), name ? tc_xstrdup(name) : NULL};
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static bool is_diners_write(const tc_store_job *j)
+{
+    return j->kind == TC_JOB_DINERS && j->diners_op != TC_DINERS_GET;
+}
+
+/* Seats j->user_id (unless seated or the table is full) and, for a NAME,
+ * sets the name; then reads the list. Inside the writer's transaction. */
+static int run_diners_write(sq_store *q, tc_store_job *j)
+{
+    sqlite3_stmt *st = q->seat_diner;
+    sqlite3_bind_int(st, 1, j->table_id);
+    sqlite3_bind_int64(st, 2, j->user_id);
+    sqlite3_bind_int(st, 3, TC_DINER_MAX_SEATS);
+    if (sq_exec(st) != 0) return -1;
+    j->wrote = sqlite3_changes(q->db) > 0;
+    if (j->diners_op == TC_DINERS_NAME) {
+        st = q->name_diner;
+        sqlite3_bind_int(st, 1, j->table_id);
+        sqlite3_bind_int64(st, 2, j->user_id);
+        sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
+        if (sq_exec(st) != 0) return -1;
+        if (sqlite3_changes(q->db) == 0) j->status = TC_ELIMIT; /* not seated: full */
+        j->wrote = j->wrote || sqlite3_changes(q->db) > 0;
+    }
+    tc_diners_free(j->diners, j->n_diners);
+    j->diners = NULL;
+    j->n_diners = 0;
+    return run_diners_read(q, j);
+}
+
 static uint64_t since_prune_ms(const sq_store *q)
 {
     return (uv_hrtime() - q->pruned_at) / 1000000u;
 }
 
-/* Commits every save of the list (loads are skipped) in one transaction:
- * all of them or none. */
+/* Commits every save and every change of diners of the list (reads are
+ * skipped) in one transaction: all of them or none. */
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
     for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
-        if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0) rc = sq_fail(q, &err, "save cart");
+        if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0)
+            rc = sq_fail(q, &err, "save cart");
+        else if (is_diners_write(j) && run_diners_write(q, j) != 0)
+            rc = sq_fail(q, &err, "seat diner");
     if (rc == 0 && since_prune_ms(q) >= PRUNE_EVERY_MS) {
         /* Answers past their 24 h go in the same transaction, now and then. */
         sqlite3_bind_int64(q->prune_idem, 1, tc_clock_epoch_ms());
@@ -566,9 +667,11 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
     if (rc == 0 && sq_exec(q->commit) != 0) rc = sq_fail(q, &err, "commit");
     if (rc != 0) sq_rollback(q);
     for (tc_store_job *j = jobs; j; j = j->next) {
-        if (j->kind != TC_JOB_SAVE) continue;
+        if (j->kind != TC_JOB_SAVE && !is_diners_write(j)) continue;
+        if (rc == 0 && j->status != 0) continue; /* a NAME at a full table */
         j->status = rc;
         j->err = err;
+        if (rc != 0) j->wrote = false;
     }
     if (rc == 0) q->dirty = true;
     uv_mutex_lock(&q->lock);
@@ -593,8 +696,65 @@ static uint64_t since_sync_ms(const sq_store *q)
     return (uv_hrtime() - q->synced_at) / 1000000u;
 }
 
-/* Runs one list of jobs: the reads, then every save in one transaction. A
- * table has at most one job at a time, so the order between them does not
+static uint64_t since_menu_ms(const sq_store *q)
+{
+    return (uv_hrtime() - q->menu_at) / 1000000u;
+}
+
+static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err);
+
+/* On the writer thread: when another process committed since the last
+ * look, reads the menu and hands it to the loop (on_async serves it). */
+static void watch_menu(sq_store *q)
+{
+    q->menu_at = uv_hrtime();
+    char v[32];
+    uv_mutex_lock(&q->db_lock);
+    int rc = pragma_text(q, "PRAGMA data_version", v, sizeof v);
+    uv_mutex_unlock(&q->db_lock);
+    int64_t now = strtoll(v, NULL, 10);
+    if (rc != 0 || now == q->data_version) return;
+    q->data_version = now;
+    tc_menu *m;
+    tc_errmsg err;
+    if (sq_load_menu(q->store, &m, &err) != 0) return; /* logged; the next change tries again */
+    uv_mutex_lock(&q->lock);
+    tc_menu_free(q->fresh_menu);
+    q->fresh_menu = m;
+    uv_mutex_unlock(&q->lock);
+    uv_async_send(q->async);
+}
+
+/* Idle work that is due: the sync of --durability process, the menu look. */
+static void idle_work(sq_store *q)
+{
+    if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS) {
+        uv_mutex_lock(&q->db_lock);
+        sync_now(q);
+        uv_mutex_unlock(&q->db_lock);
+    }
+    if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
+}
+
+/* How long the writer may sleep before idle work is due (UINT64_MAX: until
+ * woken). */
+static uint64_t idle_left_ms(const sq_store *q)
+{
+    uint64_t left = UINT64_MAX;
+    if (q->dirty && q->durability == TC_DURABLE_PROCESS)
+        left =
+            SYNC_EVERY_MS - (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
+    if (q->watch) {
+        uint64_t m =
+            MENU_POLL_MS - (since_menu_ms(q) < MENU_POLL_MS ? since_menu_ms(q) : MENU_POLL_MS);
+        if (m < left) left = m;
+    }
+    return left;
+}
+
+/* Runs one list of jobs: the reads, then every save and change of diners in
+ * one transaction. A table has at most one cart job and one diners job at a
+ * time, and they touch different rows, so the order between them does not
  * matter. */
 static void run_jobs(sq_store *q, tc_store_job *jobs)
 {
@@ -602,7 +762,9 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
     uv_mutex_lock(&q->db_lock);
     for (tc_store_job *j = jobs; j; j = j->next) {
         if (j->kind == TC_JOB_LOAD) run_load(q, j);
-        any_save = any_save || j->kind == TC_JOB_SAVE;
+        if (j->kind == TC_JOB_DINERS && j->diners_op == TC_DINERS_GET && run_diners_read(q, j) != 0)
+            j->status = sq_fail(q, &j->err, "read diners");
+        any_save = any_save || j->kind == TC_JOB_SAVE || is_diners_write(j);
     }
     if (any_save) run_saves(q, jobs);
     if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS)
@@ -613,37 +775,34 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
 static void writer(void *arg)
 {
     sq_store *q = arg;
-    q->synced_at = uv_hrtime();
+    q->synced_at = q->menu_at = uv_hrtime();
     uv_mutex_lock(&q->lock);
     for (;;) {
         while (q->todo == NULL && !q->stopping) {
-            if (!q->dirty || q->durability != TC_DURABLE_PROCESS) {
+            uint64_t left = idle_left_ms(q);
+            if (left == UINT64_MAX) {
                 q->waiting = true;
                 uv_cond_wait(&q->wake, &q->lock);
                 q->waiting = false;
                 continue;
             }
             /* Committed but not synced: sync within SYNC_EVERY_MS of the
-             * last sync even if nothing else arrives. */
-            uint64_t left = SYNC_EVERY_MS -
-                            (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
-            q->waiting = left > 0;
-            int timed_out =
-                left == 0 || uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u) != 0;
-            q->waiting = false;
-            if (timed_out) {
-                uv_mutex_unlock(&q->lock);
-                uv_mutex_lock(&q->db_lock);
-                sync_now(q);
-                uv_mutex_unlock(&q->db_lock);
-                uv_mutex_lock(&q->lock);
+             * last sync even if nothing else arrives; and the menu look. */
+            if (left > 0) {
+                q->waiting = true;
+                uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u);
+                q->waiting = false;
             }
+            uv_mutex_unlock(&q->lock);
+            idle_work(q);
+            uv_mutex_lock(&q->lock);
         }
         if (q->todo == NULL) break; /* stopping, and nothing left */
         tc_store_job *jobs = q->todo;
         q->todo = q->todo_tail = NULL;
         uv_mutex_unlock(&q->lock);
         run_jobs(q, jobs);
+        if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
         uv_mutex_lock(&q->lock);
         if (q->done_tail)
             q->done_tail->next = jobs;
@@ -679,7 +838,16 @@ static void hand_back(sq_store *q, bool closing)
 
 static void on_async(uv_async_t *a)
 {
-    hand_back(a->data, false);
+    sq_store *q = a->data;
+    hand_back(q, false);
+    uv_mutex_lock(&q->lock);
+    tc_menu *m = q->fresh_menu;
+    q->fresh_menu = NULL;
+    uv_mutex_unlock(&q->lock);
+    if (m) {
+        tc_log_info("store: sqlite %s: the menu changed; serving it", q->path);
+        tc_store_menu_replace(q->store, m);
+    }
 }
 
 /* Hands the jobs of this loop turn to the writer: one lock, and a wake-up
@@ -704,23 +872,27 @@ static void hand_over(uv_prepare_t *h)
     q->outbox = q->outbox_tail = NULL;
 }
 
+/* The writer and its handles: at open for a serving store, else at the
+ * first job (the CLI's menu import never starts it). */
+static void start_writer(tc_store *s, sq_store *q)
+{
+    q->async = tc_xcalloc(1, sizeof *q->async);
+    uv_async_init(s->loop, q->async, on_async);
+    q->async->data = q;
+    q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
+    uv_prepare_init(s->loop, q->hand_over);
+    q->hand_over->data = q;
+    if (uv_thread_create(&q->thread, writer, q) != 0) {
+        tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
+        abort();
+    }
+    q->started = true;
+}
+
 static void sq_submit(tc_store *s, tc_store_job *j)
 {
     sq_store *q = s->impl;
-    if (!q->started) {
-        /* The first job starts the writer (the CLI's menu import never does). */
-        q->async = tc_xcalloc(1, sizeof *q->async);
-        uv_async_init(s->loop, q->async, on_async);
-        q->async->data = q;
-        q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
-        uv_prepare_init(s->loop, q->hand_over);
-        q->hand_over->data = q;
-        if (uv_thread_create(&q->thread, writer, q) != 0) {
-            tc_log_error("store: sqlite %s: cannot start the writer thread", q->path);
-            abort();
-        }
-        q->started = true;
-    }
+    if (!q->started) start_writer(s, q);
     j->next = NULL;
     if (q->outbox_tail)
         q->outbox_tail->next = j;

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -405,8 +406,7 @@ static void conflicted(tc_store *s, table_state *t, request *batch, bool drop_ca
     tc_log_warn("store: table %d: gave up after %d conflicting writes", (int)t->table_id,
                 MAX_CONFLICTS);
     tc_errmsg busy;
-    tc_errmsg_set(&busy, TC_ESTORE, "store busy: table %d is changing too fast, try again",
-                  (int)t->table_id);
+    tc_errmsg_say(&busy, TC_ESTORE, TC_T_STORE_BUSY, (int)t->table_id);
     /* The oldest changes lost most often: answering them first keeps the
      * table's order. */
     for (request *r = give_up, *next; r; r = next) {
@@ -788,6 +788,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
     s->pipe->n_buckets = TABLES_MIN_BUCKETS;
     s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
     tc_store_relay_open(s);
+    tc_store_diners_open(s);
     *out = s;
     return 0;
 }
@@ -798,6 +799,7 @@ void tc_store_close(tc_store *s)
     s->closing = true;
     s->be->close(s);
     tc_store_relay_close(s);
+    tc_store_diners_close(s);
     pipeline_free(s);
     tc_idem_free(s->idem);
     tc_menu_free(s->menu);
@@ -849,7 +851,7 @@ static const tc_table *known_table(tc_store *s, int32_t table_id, tc_store_cb cb
     const tc_table *t = tc_menu_table(s->menu, table_id);
     if (t == NULL) {
         tc_errmsg err;
-        tc_errmsg_set(&err, TC_ENOTFOUND, "table %d not found", (int)table_id);
+        tc_errmsg_say(&err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)table_id);
         cb(ctx, TC_ENOTFOUND, NULL, &err);
     }
     return t;

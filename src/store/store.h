@@ -21,6 +21,7 @@
 #define TC_STORE_STORE_H
 
 #include "cart/cart.h"
+#include "cart/diner.h"
 #include "cart/menu.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -149,6 +150,49 @@ typedef void (*tc_store_signal_cb)(void *ctx, int32_t table_id, const char *msg,
 void tc_store_set_signal_feed(tc_store *s, tc_store_signal_cb cb, void *ctx);
 /* Sends msg (copied) for table_id. */
 void tc_store_signal(tc_store *s, int32_t table_id, const char *msg, size_t len);
+
+/* ===== who sits at a table (beyond the seed; docs/api.md, "Presence") ======
+ * Implemented in store/diners.c. Seats and names are kept per table apart
+ * from the cart (a seat never changes a cart's version), stored by the
+ * backend in one atomic step per change — the same on every instance and
+ * across restarts. A table's list is read once, on its first use, and kept
+ * in memory: seating a diner who is seated already costs nothing. Per table
+ * the calls are answered in order. With a shared backend (Redis) the list of
+ * a table nobody here follows is read again at its next use, and
+ * tc_store_diners_reread reads it again when another instance said it
+ * changed. */
+
+typedef enum { TC_DINERS_GET, TC_DINERS_JOIN, TC_DINERS_NAME } tc_diners_op;
+
+/* The answer: status 0 (the list changed), TC_UNCHANGED, or a negative
+ * code with err: TC_ENOTFOUND (no such table), TC_ELIMIT (a NAME of a diner
+ * not seated at a full table), TC_ESTORE. list (n diners, seat order) is the
+ * table's whole list after the call, borrowed for the callback; NULL on
+ * error. */
+typedef void (*tc_store_diners_cb)(void *ctx, int status, const tc_diner *list, size_t n,
+                                   const tc_errmsg *err);
+
+/* GET: the list. JOIN: seats user_id (the next seat) unless seated already
+ * or the table has TC_DINER_MAX_SEATS diners (TC_UNCHANGED then: online but
+ * seatless). NAME: seats user_id likewise, then sets their name (checked
+ * already: tc_diner_name_check; copied). cb may run under this call (a
+ * list known in memory) or later. */
+void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t user_id,
+                     const char *name, tc_store_diners_cb cb, void *ctx);
+
+/* The list of table_id as known here now: true with *list (*n diners;
+ * borrowed until the next call into the store), false when not read yet. */
+bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n);
+
+/* Another instance changed table_id's diners: reads them again now if they
+ * were read before (the diners feed then hears of a difference). */
+void tc_store_diners_reread(tc_store *s, int32_t table_id);
+
+/* Called on the loop thread whenever the list known of a table changed:
+ * mine is true when a call of this process changed it (tell the other
+ * instances), false when a read found it changed elsewhere. */
+typedef void (*tc_store_diners_feed_cb)(void *ctx, int32_t table_id, bool mine);
+void tc_store_set_diners_feed(tc_store *s, tc_store_diners_feed_cb cb, void *ctx);
 
 /* Called on the loop thread after the served menu was replaced: by
  * tc_store_import_menu in this process, or when the backend saw a newer

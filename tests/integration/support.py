@@ -74,8 +74,12 @@ def cents(d):
     return Decimal(d).quantize(Decimal("0.01"))
 
 
-def expected_item(cid, qty, user=None, phone=None, remark=None):
+def expected_item(cid, qty, user=None, phone=None, remark=None, shares=None, remark_user="same"):
+    """A cart line as the server writes it; shares default to all the first
+    adder's, remarkUserId to whoever added when there is a remark."""
     d = DISHES[cid]
+    if remark_user == "same":
+        remark_user = user if remark else None
     return {
         "cuisineId": cid,
         "cuisineName": d["cuisineName"],
@@ -87,6 +91,8 @@ def expected_item(cid, qty, user=None, phone=None, remark=None):
         "addUserId": user,
         "addUserPhone": phone,
         "remark": remark,
+        "shares": shares if shares is not None else [{"userId": user, "quantity": qty}],
+        "remarkUserId": remark_user,
     }
 
 
@@ -293,9 +299,15 @@ class RawConn:
             got += chunk
 
 
+# The Accept-Language the helpers send unless told otherwise: the English
+# (developer) texts most tests check. Pass Accept-Language yourself (or
+# lang=None to the stream clients) to see what a diner sees.
+DEV_LANG = "en"
+
+
 def http_request(method, path, headers=None, body=b"", version="HTTP/1.1", host="127.0.0.1"):
     """Builds the bytes of one request."""
-    hs = [("Host", host)]
+    hs = [("Host", host), ("Accept-Language", DEV_LANG)]
     if headers:
         hs += list(headers.items()) if isinstance(headers, dict) else list(headers)
     if body and not any(k.lower() == "content-length" for k, _ in hs):
@@ -367,6 +379,9 @@ class Server:
         assert self.port > 0
         self.base = "http://127.0.0.1:%d" % self.port
         self.session = requests.Session()
+        # Most tests check the developer (English) texts; tests of the diners'
+        # Chinese texts send no Accept-Language (test_texts.py).
+        self.session.headers["Accept-Language"] = DEV_LANG
 
     def _wait_first_line(self):
         def first_line():

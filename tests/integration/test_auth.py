@@ -18,7 +18,7 @@ import requests
 from auth_support import (OTHER_SECRET, SECRET, b64url, bearer, decode, hs256_valid, jwt_server,
                           sign, token)
 from live_support import OP_CLOSE, RawWS, SSEStream, raw_get
-from support import (BIN, IO_TIMEOUT, SCALE, envelope, error, parse_json, run_cli, wait_until)
+from support import (BIN, DEV_LANG, IO_TIMEOUT, SCALE, envelope, error, parse_json, run_cli, wait_until)
 
 DISH = {123: 1001, 124: 1001, 200: 2001}
 TABLE_ENDPOINTS = ["cart", "add", "update", "remove", "clear", "menu", "sse", "ws"]
@@ -42,6 +42,7 @@ def call(server, ep, table, headers=None, query=None):
     stream or a 101 is checked by the caller with the live clients).
     Returns (status, body dict)."""
     headers = dict(headers or {})
+    headers.setdefault("Accept-Language", DEV_LANG)  # the English texts checked here
     qs = query or ""
     api = server.base + server.prefix + "/store/order"
     cid = DISH.get(table, 1001)
@@ -282,11 +283,13 @@ def test_idempotent_replay_stays_in_scope(start_server):
     b = token(user=2, table=124)
     url = server.api("/store/order/cart/add")
     r = requests.post(url, json={"tableId": 123, "cuisineId": 1001, "quantity": 2},
-                      headers=bearer(a, **{"Idempotency-Key": "order-1"}), timeout=IO_TIMEOUT)
+                      headers=bearer(a, **{"Idempotency-Key": "order-1", "Accept-Language": DEV_LANG}),
+                      timeout=IO_TIMEOUT)
     assert envelope(r)["tableId"] == 123
     # The same key, table 123, with a token for 124: outside its scope.
     r = requests.post(url, json={"tableId": 123, "cuisineId": 1001, "quantity": 2},
-                      headers=bearer(b, **{"Idempotency-Key": "order-1"}), timeout=IO_TIMEOUT)
+                      headers=bearer(b, **{"Idempotency-Key": "order-1", "Accept-Language": DEV_LANG}),
+                      timeout=IO_TIMEOUT)
     error(r, 403, "token is not valid for table 123")
 
 

@@ -78,7 +78,7 @@ def test_add_first_line_exact(server):
     assert ('{"cuisineId":1001,"cuisineName":"宫保鸡丁","cuisineType":1,'
             '"cuisineImage":"https://example.com/1001.jpg","unitPrice":38.00,"quantity":2,'
             '"subtotalAmount":76.00,"addUserId":100,"addUserPhone":"13800138000",'
-            '"remark":"不要花生"}') in raw
+            '"remark":"不要花生","shares":[{"userId":100,"quantity":2}],"remarkUserId":100}') in raw
     assert '"totalAmount":76.00,"totalQuantity":2,"version":1,"updatedAt":' in raw
     # GET answers the same cart
     g = server.get_cart(123)
@@ -173,7 +173,8 @@ def test_identity_of_existing_line_is_kept(server):
     envelope(server.add(123, 1001, 1, headers={"X-User-Id": "100", "X-User-Phone": "13800138000"}))
     data = envelope(server.add(123, 1001, 2, headers={"X-User-Id": "200",
                                                       "X-User-Phone": "13900139000"}))
-    assert data["items"] == [expected_item(1001, 3, 100, "13800138000")]
+    assert data["items"] == [expected_item(1001, 3, 100, "13800138000", shares=[
+        {"userId": 100, "quantity": 1}, {"userId": 200, "quantity": 2}])]
 
 
 def test_request_names_and_prices_are_ignored(server):
@@ -239,8 +240,10 @@ def test_update_sets_quantity(server):
     envelope(server.add(123, 1001, 2, remark="微辣",
                         headers={"X-User-Id": "100", "X-User-Phone": "13800138000"}))
     data = envelope(server.update(123, 1001, 7))
+    # The anonymous caller's raise is its own share (docs/api.md, "Shares").
     assert cart_view(data) == expected_cart(
-        123, [expected_item(1001, 7, 100, "13800138000", "微辣")], 2)
+        123, [expected_item(1001, 7, 100, "13800138000", "微辣", shares=[
+            {"userId": 100, "quantity": 2}, {"userId": None, "quantity": 5}])], 2)
     data = envelope(server.update(123, 1001, 99))
     assert data["items"][0]["quantity"] == 99 and data["version"] == 3
     assert data["totalAmount"] == Decimal("3762.00")

@@ -48,6 +48,7 @@ STORE1_DISHES = sorted(c for c, d in DISHES.items() if d["storeId"] == 1 and d["
 # What a transport error looks like once the server is gone.
 GONE = (requests.RequestException, websockets.ConnectionClosed, OSError)
 CART_UPDATE = '{"type":"cart_update"'  # the envelope's first key (WS_ENVELOPE_KEYS)
+PRESENCE = '{"type":"presence"'  # who is at the table (beyond the seed)
 
 
 class Ledger:
@@ -132,8 +133,8 @@ class Writer(threading.Thread):
         ws.send({"type": "add_item", "data": {"cuisineId": line[1], "quantity": 1}})
         while True:
             raw = ws.recv_raw()
-            if raw.startswith(CART_UPDATE):  # another writer's change: not the answer
-                continue
+            if raw.startswith(CART_UPDATE) or raw.startswith(PRESENCE):
+                continue  # another writer's change, or who is at the table: not the answer
             m = parse_json(raw)
             assert m["type"] == "add_item_success", m
             ws.messages.clear()  # recv_raw keeps every message; a round has thousands

@@ -139,7 +139,7 @@ def test_without_a_web_folder_no_file_is_served_from_the_working_directory(
     for path in ("/tablecart.db", "/secret.txt", "/", "/index.html", "/etc/passwd"):
         r = requests.get(s.url(path), timeout=5)
         assert r.status_code == 404, (path, r.content[:100])
-        assert r.json()["message"] == "file not found"
+        assert r.json()["message"] == "文件不存在"  # a diner may meet it: Chinese
     # the API keeps working
     assert requests.get(s.url(CART), timeout=5).json()["data"]["version"] == 0
     assert "no web/ folder beside the binary" in s.stderr()

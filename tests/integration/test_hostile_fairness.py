@@ -174,6 +174,13 @@ def test_ws_changes_over_the_rate_get_errors_then_1008(start_server):
 # --- (c) per-address connection limits, trusted proxies -------------------------------------------
 
 
+# Refused before the request's head is read, so in the diners' language
+# (docs/api.md, "Language").
+TOO_MANY_CONNS = "来自这个地址的连接太多，请稍后再试"
+TOO_MANY_NEW = "来自这个地址的新连接太多，请稍后再试"
+TOO_MANY_CONNS_EN = "too many connections from this address"
+
+
 def refused_429(conn, why):
     got = conn.wait_closed()
     head, _, body = got.partition(b"\r\n\r\n")
@@ -189,7 +196,7 @@ def test_open_connections_per_address_are_capped(start_server):
     held = [RawConn(s.port) for _ in range(3)]
     for c in held:
         assert healthz(c).status == 200
-    refused_429(RawConn(s.port), "too many connections from this address")
+    refused_429(RawConn(s.port), TOO_MANY_CONNS)
     held.pop().close()
     wait_until(lambda: _healthz_ok(s.port), IO_TIMEOUT, "a connection slot freed")
     for c in held:
@@ -211,7 +218,7 @@ def test_new_connections_per_address_are_rate_limited(start_server):
     # burst 2 (the server's own start-up made none)
     a, b = RawConn(s.port), RawConn(s.port)
     assert healthz(a).status == 200 and healthz(b).status == 200
-    refused_429(RawConn(s.port), "too many new connections from this address")
+    refused_429(RawConn(s.port), TOO_MANY_NEW)
 
 
 def test_loopback_is_exempt_by_default(start_server):
@@ -229,14 +236,15 @@ def test_forwarded_address_counts_only_from_a_trusted_proxy(start_server):
     held = [RawConn(s.port) for _ in range(2)]
     for c in held:
         assert healthz(c, xff).status == 200
-    # The third connection of 203.0.113.5 through the proxy: 429, closed.
+    # The third connection of 203.0.113.5 through the proxy: 429, closed (the head
+    # was read, with its Accept-Language).
     c = RawConn(s.port)
     c.send(http_request("GET", "/healthz", xff))
-    refused_429(c, "too many connections from this address")
+    refused_429(c, TOO_MANY_CONNS_EN)
     # The rightmost hop that is not a trusted proxy is the client: 10.9.1.1 is a proxy.
     c = RawConn(s.port)
     c.send(http_request("GET", "/healthz", {"X-Forwarded-For": "203.0.113.5, 10.9.1.1"}))
-    refused_429(c, "too many connections from this address")
+    refused_429(c, TOO_MANY_CONNS_EN)
     # A hop the client wrote itself on the left does not help it.
     c = RawConn(s.port)
     assert healthz(c, {"X-Forwarded-For": "203.0.113.5, 198.51.100.7"}).status == 200
@@ -252,7 +260,7 @@ def test_forwarded_for_is_ignored_from_an_untrusted_peer(start_server):
     held = [RawConn(s.port) for _ in range(2)]
     for i, c in enumerate(held):
         assert healthz(c, {"X-Forwarded-For": "198.51.100.%d" % i}).status == 200
-    refused_429(RawConn(s.port), "too many connections from this address")
+    refused_429(RawConn(s.port), TOO_MANY_CONNS)
 
 
 # --- (d) the cap on all connections ----------------------------------------------------------------

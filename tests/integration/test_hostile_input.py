@@ -11,7 +11,7 @@ import time
 import pytest
 
 from auth_support import SECRET, b64url, bearer, jwt_server, token
-from support import RawConn, envelope, error, http_request, parse_json
+from support import DEV_LANG, RawConn, envelope, error, http_request, parse_json
 
 ADD = "/api/store/order/cart/add"
 CART = "/api/store/order/cart/123"
@@ -32,6 +32,7 @@ def raw_exchange(server, data):
 def chunked(method, path, body, trailers, headers=()):
     """A chunked request whose body is one chunk, followed by trailer lines."""
     head = "%s %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" % (method, path)
+    head += "Accept-Language: %s\r\n" % DEV_LANG  # the English texts checked here
     head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
     tail = "".join("%s: %s\r\n" % t for t in trailers)
     return head.encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n" + tail.encode() + b"\r\n"

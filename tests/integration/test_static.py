@@ -51,7 +51,9 @@ def test_head_gives_length_without_body(server):
 def test_missing_file_is_404_envelope(server):
     r = requests.get(server.url("/no-such-file.js"), timeout=5)
     assert r.status_code == 404
-    assert r.json() == {"code": 404, "success": False, "message": "file not found", "data": None}
+    assert r.json() == {"code": 404, "success": False, "message": "文件不存在", "data": None}
+    r = requests.get(server.url("/no-such-file.js"), headers={"Accept-Language": "en"}, timeout=5)
+    assert r.json()["message"] == "file not found"
 
 
 @pytest.mark.parametrize("path", ["/../Makefile", "/%2e%2e/Makefile", "/img/../../Makefile"])

@@ -27,7 +27,8 @@ def test_changes_survive_kill9(start_server):
     raw123 = s.cart_raw(123)
     assert last123["version"] == 7 and last124["version"] == 2
     assert cart_view(last123) == expected_cart(123, [
-        expected_item(1001, 5, 100, "13800138000", "不要花生"),
+        expected_item(1001, 5, 100, "13800138000", "不要花生",
+                      shares=[{"userId": 100, "quantity": 2}, {"userId": None, "quantity": 3}]),
         expected_item(1011, 1), expected_item(1013, 1),
         expected_item(1030, 1, 101, "13900139000")], 7)
     s.kill9()

@@ -21,7 +21,7 @@ import time
 import requests
 import websockets
 
-from support import IO_TIMEOUT, parse_json, wait_until
+from support import DEV_LANG, IO_TIMEOUT, parse_json, wait_until
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SSE_CT = "text/event-stream;charset=UTF-8"
@@ -167,7 +167,7 @@ class SSEStream:
     plain and ends with the close."""
 
     def __init__(self, port, table=123, headers=None, version="HTTP/1.1", path=None,
-                 rcvbuf=None, timeout=IO_TIMEOUT, query="", keep=True):
+                 rcvbuf=None, timeout=IO_TIMEOUT, query="", keep=True, lang=DEV_LANG):
         self.keep = keep  # False: neither the raw bytes nor old events are kept
         self.port = port
         self.path = path or "/api/store/order/sse/%s%s" % (table, query)
@@ -175,6 +175,8 @@ class SSEStream:
         self.sock = connect(port, rcvbuf=rcvbuf, timeout=timeout)
         self.timeout = timeout
         hs = [("Host", "127.0.0.1:%d" % port), ("Accept", "text/event-stream")]
+        if lang:
+            hs.append(("Accept-Language", lang))
         if headers:
             hs += list(headers.items()) if isinstance(headers, dict) else list(headers)
         req = "GET %s %s\r\n" % (self.path, version) + "".join("%s: %s\r\n" % kv for kv in hs) + "\r\n"
@@ -286,14 +288,17 @@ class SSEStream:
         self._feed(early)
         return self
 
-    def next_event(self, timeout=IO_TIMEOUT, skip_heartbeats=False):
-        """The next complete event; fails on timeout or end of stream."""
+    def next_event(self, timeout=IO_TIMEOUT, skip_heartbeats=False, skip_presence=True):
+        """The next complete event; fails on timeout or end of stream. presence
+        events (beyond the seed) are skipped unless asked for."""
         deadline = time.monotonic() + timeout
         while True:
             self._split_lines()
             ev = self._take_event()
             if ev is not None:
                 if skip_heartbeats and ev.event == "heartbeat":
+                    continue
+                if skip_presence and ev.event == "presence":
                     continue
                 return ev
             if self.terminated or self.eof:
@@ -312,9 +317,10 @@ class SSEStream:
         assert ev.event == "cart_update", "expected cart_update, got %r" % ev
         return ev
 
-    def read_to_end(self, timeout=IO_TIMEOUT):
-        """Reads until the server closes. Returns the events read on the way.
-        A chunked stream must have ended with the last chunk."""
+    def read_to_end(self, timeout=IO_TIMEOUT, skip_presence=True):
+        """Reads until the server closes. Returns the events read on the way
+        (presence, beyond the seed, left out unless asked for). A chunked
+        stream must have ended with the last chunk."""
         deadline = time.monotonic() + timeout
         got = []
         while not self.eof:
@@ -331,7 +337,8 @@ class SSEStream:
                 ev = self._take_event()
                 if ev is None:
                     break
-                got.append(ev)
+                if not (skip_presence and ev.event == "presence"):
+                    got.append(ev)
         self.ended_at = time.monotonic()
         if self.chunked:
             assert self.terminated, "chunked stream closed without 0\\r\\n\\r\\n; tail %r" % self.raw[-60:]
@@ -350,7 +357,7 @@ def raw_get(port, path, headers=None, version="HTTP/1.1", timeout=IO_TIMEOUT):
     """One request on a fresh connection; returns (status, headers dict, body bytes)."""
     s = connect(port, timeout=timeout)
     try:
-        hs = [("Host", "127.0.0.1:%d" % port)]
+        hs = [("Host", "127.0.0.1:%d" % port), ("Accept-Language", DEV_LANG)]
         if headers:
             hs += list(headers.items()) if isinstance(headers, dict) else list(headers)
         req = "GET %s %s\r\n" % (path, version) + "".join("%s: %s\r\n" % kv for kv in hs) + "\r\n"
@@ -404,7 +411,7 @@ def build_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, mask_key=None, 
 def ws_handshake_request(port, path, key=None, version="13", extra=None, omit=()):
     hs = [("Host", "127.0.0.1:%d" % port), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
           ("Sec-WebSocket-Key", key if key is not None else base64.b64encode(os.urandom(16)).decode()),
-          ("Sec-WebSocket-Version", version)]
+          ("Sec-WebSocket-Version", version), ("Accept-Language", DEV_LANG)]
     hs = [kv for kv in hs if kv[0] not in omit]
     if extra:
         hs += list(extra.items()) if isinstance(extra, dict) else list(extra)
@@ -427,8 +434,12 @@ class Frame:
 class RawWS:
     """A WebSocket client on a plain socket: every byte is ours to choose."""
 
-    def __init__(self, port, table=123, path=None, rcvbuf=None, timeout=IO_TIMEOUT, query=""):
+    skip_presence = True  # presence messages (beyond the seed) are skipped
+
+    def __init__(self, port, table=123, path=None, rcvbuf=None, timeout=IO_TIMEOUT, query="",
+                 skip_presence=True):
         self.port = port
+        self.skip_presence = skip_presence
         self.path = path or "/ws/cart/%s%s" % (table, query)
         self.sock = connect(port, rcvbuf=rcvbuf, timeout=timeout)
         self.timeout = timeout
@@ -469,8 +480,16 @@ class RawWS:
             self._fill(deadline)
 
     def recv_frame(self, timeout=IO_TIMEOUT):
-        """The next frame from the server; asserts it is unmasked with RSV 0."""
+        """The next frame from the server; asserts it is unmasked with RSV 0.
+        A presence message (one text frame) is skipped unless asked for."""
         deadline = time.monotonic() + timeout
+        while True:
+            f = self._frame(deadline)
+            if not (self.skip_presence and f.opcode == OP_TEXT and f.fin
+                    and f.payload.startswith(b'{"type":"presence"')):
+                return f
+
+    def _frame(self, deadline):
         try:
             self._need(2, deadline)
             b0, b1 = self.buf[0], self.buf[1]
@@ -489,8 +508,8 @@ class RawWS:
                 hl += 4
             self._need(hl + n, deadline)
         except socket.timeout:
-            raise AssertionError("no WebSocket frame within %.1fs on %s (buffered %r)"
-                                 % (timeout, self.path, self.buf[:100]))
+            raise AssertionError("no WebSocket frame in time on %s (buffered %r)"
+                                 % (self.path, self.buf[:100]))
         payload = self.buf[hl:hl + n]
         self.buf = self.buf[hl + n:]
         f = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, masked, payload)
@@ -604,8 +623,11 @@ def run_async(coro, timeout=IO_TIMEOUT):
 class WSClient:
     """A python3-websockets client with blocking calls."""
 
-    def __init__(self, port, table=123, query="", path=None, timeout=IO_TIMEOUT, **kw):
+    def __init__(self, port, table=123, query="", path=None, timeout=IO_TIMEOUT, lang=DEV_LANG,
+                 **kw):
         self.timeout = timeout
+        if lang:
+            kw.setdefault("extra_headers", {"Accept-Language": lang})
         self.url = "ws://127.0.0.1:%d%s" % (port, path or "/ws/cart/%s%s" % (table, query))
         kw.setdefault("ping_interval", None)
         kw.setdefault("max_size", 1 << 24)
@@ -631,9 +653,12 @@ class WSClient:
         self.messages.append(m)
         return m
 
-    def recv(self, timeout=None):
-        """The next message, parsed (money as Decimal); checks the envelope keys."""
+    def recv(self, timeout=None, skip_presence=True):
+        """The next message, parsed (money as Decimal); checks the envelope keys.
+        presence messages (beyond the seed) are skipped unless asked for."""
         m = parse_json(self.recv_raw(timeout))
+        while skip_presence and m.get("type") == "presence":
+            m = parse_json(self.recv_raw(timeout))
         assert list(m.keys()) == WS_ENVELOPE_KEYS, "envelope keys %r" % list(m.keys())
         assert isinstance(m["timestamp"], int) and not isinstance(m["timestamp"], bool), m
         return m

@@ -20,13 +20,18 @@ def open_sse(port, table):
     return s
 
 
+# User 5 added 2, an anonymous caller raised the line to 7 (its own share).
+SHARES_5_ANON = [{"userId": 5, "quantity": 2}, {"userId": None, "quantity": 5}]
+
+
 def test_http_mutations_reach_ws_and_sse(server, clients):
     ws = [clients(open_ws(server.port, 123)) for _ in range(3)]
     sse = [clients(open_sse(server.port, 123)) for _ in range(3)]
     ops = [
         (lambda: server.add(123, 1001, 2, headers={"X-User-Id": "5"}), [expected_item(1001, 2, 5)]),
-        (lambda: server.update(123, 1001, 7), [expected_item(1001, 7, 5)]),
-        (lambda: server.add(123, 1050, 1), [expected_item(1001, 7, 5), expected_item(1050, 1)]),
+        (lambda: server.update(123, 1001, 7), [expected_item(1001, 7, 5, shares=SHARES_5_ANON)]),
+        (lambda: server.add(123, 1050, 1), [expected_item(1001, 7, 5, shares=SHARES_5_ANON),
+                                            expected_item(1050, 1)]),
         (lambda: server.remove(123, 1001), [expected_item(1050, 1)]),
         (lambda: server.update(123, 1050, 0), []),
         (lambda: server.add(123, 1040, 1), [expected_item(1040, 1)]),

@@ -46,7 +46,8 @@ class AsyncSSE:
                     k, _, v = ln.partition(": ")
                     assert k not in fields, block
                     fields[k] = v
-                self.pending.append(fields)
+                if fields.get("event") != "presence":  # beyond the seed: not looked at here
+                    self.pending.append(fields)
         return self.pending.pop(0)
 
     async def next_update(self):
@@ -71,6 +72,8 @@ class AsyncWS:
 
     async def next_message(self):
         m = parse_json(await self.ws.recv())
+        while m["type"] == "presence":  # beyond the seed: not looked at here
+            m = parse_json(await self.ws.recv())
         return m
 
     async def next_update(self):

@@ -29,7 +29,7 @@ static void ok_id(const char *json_value, int64_t want)
 {
     int64_t v = -99;
     bool present = false;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = read_int(json_value, "tableId", TC_IN_ID, true, &v, &present, &err);
     if (rc != 0) fail_msg("%s: %s", json_value, err.text);
     assert_true(present);
@@ -40,7 +40,7 @@ static void bad_id(const char *json_value)
 {
     int64_t v = -99;
     bool present = false;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = read_int(json_value, "tableId", TC_IN_ID, true, &v, &present, &err);
     if (rc != TC_EINVAL) fail_msg("%s: got %d, want TC_EINVAL", json_value, rc);
     assert_string_equal(err.text, "tableId must be a positive integer");
@@ -51,7 +51,7 @@ static void ok_qty(const char *json_value, int64_t want)
 {
     int64_t v = -99;
     bool present = false;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = read_int(json_value, "quantity", TC_IN_QUANTITY, true, &v, &present, &err);
     if (rc != 0) fail_msg("%s: %s", json_value, err.text);
     assert_int_equal(v, want);
@@ -61,7 +61,7 @@ static void bad_qty(const char *json_value)
 {
     int64_t v = -99;
     bool present = false;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = read_int(json_value, "quantity", TC_IN_QUANTITY, true, &v, &present, &err);
     if (rc != TC_EINVAL) fail_msg("%s: got %d, want TC_EINVAL", json_value, rc);
     assert_string_equal(err.text, "quantity must be an integer");
@@ -109,7 +109,7 @@ static void test_ids(void **state)
                                      3));
     int64_t v;
     bool present;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_input_int(obj, "tableId", TC_IN_ID, true, &v, &present, &err), TC_EINVAL);
     assert_string_equal(err.text, "tableId must be a positive integer");
     json_decref(obj);
@@ -145,7 +145,7 @@ static void test_required_absent(void **state)
     json_t *obj = json_loads("{\"a\":1,\"n\":null}", 0, NULL);
     int64_t v = 77;
     bool present = true;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_input_int(obj, "cuisineId", TC_IN_ID, true, &v, &present, &err), TC_EINVAL);
     assert_string_equal(err.text, "cuisineId is required");
     assert_false(present);
@@ -173,7 +173,7 @@ static void test_str(void **state)
     (void)state;
     json_t *obj = json_loads("{\"remark\":\"少辣\",\"n\":null,\"num\":5}", 0, NULL);
     const char *s = "sentinel";
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_input_str(obj, "remark", &s, &err), 0);
     assert_string_equal(s, "少辣");
     assert_int_equal(tc_input_str(obj, "n", &s, &err), 0);
@@ -191,7 +191,7 @@ static void test_object(void **state)
 {
     (void)state;
     json_t *j = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     const char good[] = "{\"tableId\":\"123\",\"quantity\":2}";
     assert_int_equal(tc_input_object(good, sizeof good - 1, &j, &err), 0);
     assert_true(json_is_object(j));
@@ -256,7 +256,7 @@ static void test_object_scalar_message(void **state)
     const char *scalars[] = {"42", "\"s\"", "null", "true"};
     for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
         json_t *j = NULL;
-        tc_errmsg err = {{0}};
+        tc_errmsg err = {0};
         assert_int_equal(tc_input_object(scalars[i], strlen(scalars[i]), &j, &err), TC_EINVAL);
         assert_string_equal(err.text, "request body must be a JSON object");
         assert_null(j);

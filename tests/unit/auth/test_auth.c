@@ -34,7 +34,7 @@
 static tc_auth *jwt_auth(void)
 {
     tc_auth *a = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_auth_new(TC_AUTH_JWT, SECRET, strlen(SECRET), &a, &err);
     if (rc != 0) fail_msg("tc_auth_new: %s", err.text);
     return a;
@@ -43,7 +43,7 @@ static tc_auth *jwt_auth(void)
 static tc_auth *none_auth(void)
 {
     tc_auth *a = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_auth_new(TC_AUTH_NONE, NULL, 0, &a, &err), 0);
     return a;
 }
@@ -121,7 +121,7 @@ static void test_new_secret_length(void **state)
 {
     (void)state;
     tc_auth *a = (tc_auth *)0x1;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     /* 31 bytes: one short. */
     assert_int_equal(tc_auth_new(TC_AUTH_JWT, SECRET, 31, &a, &err), TC_EINVAL);
     assert_string_equal(err.text, "the JWT secret must be at least 32 bytes");
@@ -167,7 +167,7 @@ static void test_sign_verify_round_trip(void **state)
 {
     (void)state;
     tc_auth *a = jwt_auth();
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
 
     tc_claims in = {.user_id = 100, .exp = NOW + 14400, .table_id = 123, .store_id = 0};
     snprintf(in.phone, sizeof in.phone, "%s", "13800138000");
@@ -767,21 +767,21 @@ static tc_menu *test_menu(void)
         "{\"storeId\":2,\"name\":\"Two\",\"tables\":[{\"tableId\":200,\"tableNumber\":\"B01\"}],"
         "\"cuisines\":[]}]}";
     tc_menu *m = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     if (tc_menu_parse(text, strlen(text), &m, &err) != 0) fail_msg("menu: %s", err.text);
     return m;
 }
 
 static void allowed(const tc_principal *p, const tc_menu *m, int32_t table)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_auth_allow(p, m, table, &err);
     if (rc != 0) fail_msg("table %d: %d %s", table, rc, err.text);
 }
 
 static void forbidden(const tc_principal *p, const tc_menu *m, int32_t table)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_auth_allow(p, m, table, &err), TC_EFORBIDDEN);
     char want[64];
     snprintf(want, sizeof want, "token is not valid for table %d", table);
@@ -790,7 +790,7 @@ static void forbidden(const tc_principal *p, const tc_menu *m, int32_t table)
 
 static void not_found(const tc_principal *p, const tc_menu *m, int32_t table)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_auth_allow(p, m, table, &err), TC_ENOTFOUND);
     char want[64];
     snprintf(want, sizeof want, "table %d not found", table);
@@ -848,7 +848,7 @@ static void test_load_secret(void **state)
 {
     (void)state;
     tc_buf out = TC_BUF_INIT;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     unsetenv("TABLECART_JWT_SECRET");
 
     /* From a file, the trailing newline dropped. */

@@ -84,21 +84,37 @@ static void expect_json(fixture *f, const char *want)
     free(got);
 }
 
+static void expect_json_contains(fixture *f, const char *part)
+{
+    char *got = to_json(f);
+    if (strstr(got, part) == NULL) fail_msg("%s lacks %s", got, part);
+    free(got);
+}
+
 static tc_op op_add(int32_t cuisine, int32_t qty, const char *remark)
 {
-    tc_op op = {TC_OP_ADD, 123, cuisine, qty, remark, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = 123,
+                .cuisine_id = cuisine,
+                .quantity = qty,
+                .remark = remark,
+                .expect_version = -1};
     return op;
 }
 
 static tc_op op_of(tc_op_kind kind, int32_t cuisine, int32_t qty)
 {
-    tc_op op = {kind, 123, cuisine, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op op = {.kind = kind,
+                .table_id = 123,
+                .cuisine_id = cuisine,
+                .quantity = qty,
+                .expect_version = -1};
     return op;
 }
 
 static void apply_ok(fixture *f, const tc_op *op, int64_t now)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int64_t v = tc_cart_version(f->cart);
     int rc = tc_cart_apply(f->cart, op, f->menu, &lim, now, &err);
     if (rc != 0) fail_msg("apply failed (%d): %s", rc, err.text);
@@ -111,7 +127,7 @@ static void apply_ok(fixture *f, const tc_op *op, int64_t now)
 static void apply_refused(fixture *f, const tc_op *op, int code, const char *msg)
 {
     char *before = to_json(f);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(f->cart, op, f->menu, &lim, NOW + 999, &err), code);
     assert_string_equal(err.text, msg);
     char *after = to_json(f);
@@ -123,7 +139,7 @@ static void apply_refused(fixture *f, const tc_op *op, int code, const char *msg
 static void apply_unchanged(fixture *f, const tc_op *op)
 {
     char *before = to_json(f);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(f->cart, op, f->menu, &lim, NOW + 999, &err), TC_UNCHANGED);
     char *after = to_json(f);
     assert_string_equal(after, before);
@@ -158,7 +174,8 @@ static void test_add_seed_example(void **state)
                    "\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
                    "\"cuisineImage\":\"https://example.com/image.jpg\",\"unitPrice\":38.00,"
                    "\"quantity\":2,\"subtotalAmount\":76.00,\"addUserId\":100,"
-                   "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\"}],"
+                   "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\","
+                   "\"shares\":[{\"userId\":100,\"quantity\":2}],\"remarkUserId\":100}],"
                    "\"totalAmount\":76.00,\"totalQuantity\":2,\"version\":1,"
                    "\"updatedAt\":1704067200000}");
     const tc_cart_item *it = tc_cart_item_at(f->cart, 0);
@@ -175,7 +192,8 @@ static void test_add_anonymous_nulls(void **state)
                    "\"cuisineId\":1002,\"cuisineName\":\"米饭\",\"cuisineType\":1,"
                    "\"cuisineImage\":null,\"unitPrice\":0.10,\"quantity\":1,"
                    "\"subtotalAmount\":0.10,\"addUserId\":null,\"addUserPhone\":null,"
-                   "\"remark\":null}],\"totalAmount\":0.10,\"totalQuantity\":1,\"version\":1,"
+                   "\"remark\":null,\"shares\":[{\"userId\":null,\"quantity\":1}],"
+                   "\"remarkUserId\":null}],\"totalAmount\":0.10,\"totalQuantity\":1,\"version\":1,"
                    "\"updatedAt\":5}");
 }
 
@@ -239,12 +257,12 @@ static void test_quantity_limits(void **state)
     op.quantity = 99;
     apply_ok(f, &op, NOW);
     op.quantity = 1;
-    apply_refused(f, &op, TC_EINVAL, "quantity would exceed 99 for cuisine 1001");
+    apply_refused(f, &op, TC_EINVAL, "quantity would exceed 99 for 宫保鸡丁");
 
     tc_op up = op_of(TC_OP_UPDATE, 1001, 98);
     apply_ok(f, &up, NOW + 1);
     op.quantity = 2;
-    apply_refused(f, &op, TC_EINVAL, "quantity would exceed 99 for cuisine 1001");
+    apply_refused(f, &op, TC_EINVAL, "quantity would exceed 99 for 宫保鸡丁");
     op.quantity = 1;
     apply_ok(f, &op, NOW + 2);
     assert_int_equal(tc_cart_item_at(f->cart, 0)->quantity, 99);
@@ -266,7 +284,7 @@ static void test_menu_rules(void **state)
     op.cuisine_id = 3001; /* exists, but at another restaurant */
     apply_refused(f, &op, TC_ENOTFOUND, "cuisine 3001 not found");
     op.cuisine_id = 1005;
-    apply_refused(f, &op, TC_ESOLDOUT, "cuisine 1005 is sold out");
+    apply_refused(f, &op, TC_ESOLDOUT, "夫妻肺片 is sold out");
     assert_int_equal(tc_cart_version(f->cart), 0);
 
     /* A set meal, name and price from the menu. */
@@ -335,7 +353,7 @@ static void test_remark_escaped(void **state)
     tc_op op = op_add(1002, 1, "say \"hi\"\n\\ok");
     apply_ok(f, &op, NOW);
     char *json = to_json(f);
-    assert_non_null(strstr(json, "\"remark\":\"say \\\"hi\\\"\\n\\\\ok\"}"));
+    assert_non_null(strstr(json, "\"remark\":\"say \\\"hi\\\"\\n\\\\ok\","));
     free(json);
 }
 
@@ -362,9 +380,9 @@ static void test_update_remove_clear(void **state)
 {
     fixture *f = *state;
     tc_op up = op_of(TC_OP_UPDATE, 1001, 3);
-    apply_refused(f, &up, TC_ENOTFOUND, "cuisine 1001 is not in the cart");
+    apply_refused(f, &up, TC_ENOTFOUND, "宫保鸡丁 is not in the cart");
     tc_op rm = op_of(TC_OP_REMOVE, 1001, 0);
-    apply_refused(f, &rm, TC_ENOTFOUND, "cuisine 1001 is not in the cart");
+    apply_refused(f, &rm, TC_ENOTFOUND, "宫保鸡丁 is not in the cart");
     tc_op clear = op_of(TC_OP_CLEAR, 0, 0);
     apply_unchanged(f, &clear); /* clearing an empty cart */
     assert_int_equal(tc_cart_version(f->cart), 0);
@@ -388,13 +406,13 @@ static void test_update_remove_clear(void **state)
     assert_int_equal(tc_cart_item_at(f->cart, 0)->cuisine_id, 1001);
     assert_int_equal(tc_cart_item_at(f->cart, 1)->cuisine_id, 1003);
     assert_int_equal(tc_cart_item_at(f->cart, 2)->cuisine_id, 1004);
-    apply_refused(f, &zero, TC_ENOTFOUND, "cuisine 1002 is not in the cart");
+    apply_refused(f, &zero, TC_ENOTFOUND, "米饭 is not in the cart");
 
     rm.cuisine_id = 1003;
     apply_ok(f, &rm, NOW + 12);
     assert_int_equal(tc_cart_item_count(f->cart), 2);
     assert_int_equal(tc_cart_item_at(f->cart, 1)->cuisine_id, 1004);
-    apply_refused(f, &rm, TC_ENOTFOUND, "cuisine 1003 is not in the cart");
+    apply_refused(f, &rm, TC_ENOTFOUND, "Tea is not in the cart");
 
     apply_ok(f, &clear, NOW + 13);
     assert_int_equal(tc_cart_version(f->cart), 8);
@@ -574,6 +592,225 @@ static void test_from_json_rejects(void **state)
                          "\"version\":1,\"updatedAt\":null}");
 }
 
+/* --- shares and remarks (beyond the seed, docs/api.md) --------------------- */
+
+static tc_identity user(int64_t id)
+{
+    return (tc_identity){true, id, NULL};
+}
+
+static const tc_identity anon = {false, 0, NULL};
+
+/* The shares of the line at index i as "101:3,102:1" ("-" for no user). */
+static void expect_shares(fixture *f, size_t i, const char *want)
+{
+    const tc_cart_item *it = tc_cart_item_at(f->cart, i);
+    char got[256] = "";
+    int32_t sum = 0;
+    for (size_t k = 0; k < it->n_shares; k++) {
+        char one[40];
+        if (it->shares[k].has_user_id)
+            snprintf(one, sizeof one, "%s%lld:%d", k ? "," : "", (long long)it->shares[k].user_id,
+                     (int)it->shares[k].quantity);
+        else
+            snprintf(one, sizeof one, "%s-:%d", k ? "," : "", (int)it->shares[k].quantity);
+        strcat(got, one);
+        sum += it->shares[k].quantity;
+    }
+    assert_string_equal(got, want);
+    assert_int_equal(sum, it->quantity);
+}
+
+static void add_as(fixture *f, tc_identity who, int32_t cuisine, int32_t qty, const char *remark,
+                   int64_t now)
+{
+    tc_op op = op_add(cuisine, qty, remark);
+    op.who = who;
+    apply_ok(f, &op, now);
+}
+
+static tc_op update_as(tc_identity who, int32_t cuisine, int32_t qty)
+{
+    tc_op op = op_of(TC_OP_UPDATE, cuisine, qty);
+    op.who = who;
+    return op;
+}
+
+static void test_shares(void **state)
+{
+    fixture *f = *state;
+    add_as(f, user(101), 1001, 2, NULL, NOW);
+    add_as(f, user(102), 1001, 1, NULL, NOW + 1);
+    add_as(f, user(103), 1001, 2, NULL, NOW + 2);
+    add_as(f, user(101), 1001, 1, NULL, NOW + 3);
+    /* One share per diner, in the order each first added. */
+    expect_shares(f, 0, "101:3,102:1,103:2");
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->add_user_id, 101);
+
+    /* 102 lowers 6 to 4: its own share goes first, then the latest other's. */
+    tc_op op = update_as(user(102), 1001, 4);
+    apply_ok(f, &op, NOW + 4);
+    expect_shares(f, 0, "101:3,103:1");
+    /* Raising adds to the caller's share, a new one last. */
+    op = update_as(anon, 1001, 6);
+    apply_ok(f, &op, NOW + 5);
+    expect_shares(f, 0, "101:3,103:1,-:2");
+    /* 101 lowers 6 to 1: its 3, then 2 from the most recent others. */
+    op = update_as(user(101), 1001, 1);
+    apply_ok(f, &op, NOW + 6);
+    expect_shares(f, 0, "103:1");
+    /* The line's first adder stays the seed's addUserId. */
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->add_user_id, 101);
+    /* Someone without a share lowering a line takes from the latest shares. */
+    add_as(f, user(104), 1001, 3, NULL, NOW + 7);
+    op = update_as(user(105), 1001, 2);
+    apply_ok(f, &op, NOW + 8);
+    expect_shares(f, 0, "103:1,104:1");
+    expect_json_contains(f, "\"shares\":[{\"userId\":103,\"quantity\":1},"
+                            "{\"userId\":104,\"quantity\":1}]");
+
+    /* The shares survive the stored form and a clone. */
+    char *json = to_json(f);
+    tc_cart *back = NULL;
+    assert_int_equal(tc_cart_from_json(json, strlen(json), &back), 0);
+    tc_cart *old = f->cart;
+    f->cart = back;
+    expect_shares(f, 0, "103:1,104:1");
+    f->cart = old;
+    tc_cart_free(back);
+    free(json);
+}
+
+static void test_shares_from_old_rows(void **state)
+{
+    fixture *f = *state;
+    /* A line stored before shares existed is all its first adder's. */
+    const char *old = "{\"tableId\":123,\"tableNumber\":\"A01\",\"storeId\":1,\"items\":["
+                      "{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+                      "\"cuisineImage\":null,\"unitPrice\":38.00,\"quantity\":3,"
+                      "\"subtotalAmount\":114.00,\"addUserId\":100,\"addUserPhone\":null,"
+                      "\"remark\":\"微辣\"}],\"totalAmount\":114.00,\"totalQuantity\":3,"
+                      "\"version\":4,\"updatedAt\":5}";
+    tc_cart_free(f->cart);
+    assert_int_equal(tc_cart_from_json(old, strlen(old), &f->cart), 0);
+    expect_shares(f, 0, "100:3");
+    assert_false(tc_cart_item_at(f->cart, 0)->has_remark_user);
+    /* Shares that do not sum to the quantity are not a cart of ours. */
+    char *bad = to_json(f);
+    char *at = strstr(bad, "\"quantity\":3}]");
+    assert_non_null(at);
+    at[11] = '2';
+    tc_cart *c = NULL;
+    assert_int_equal(tc_cart_from_json(bad, strlen(bad), &c), TC_EINVAL);
+    assert_null(c);
+    at[11] = '3';
+    assert_int_equal(tc_cart_from_json(bad, strlen(bad), &c), 0);
+    tc_cart_free(c);
+    free(bad);
+}
+
+static void test_remarks_beyond_the_seed(void **state)
+{
+    fixture *f = *state;
+    add_as(f, user(101), 1001, 1, "微辣", NOW);
+    const tc_cart_item *it = tc_cart_item_at(f->cart, 0);
+    assert_true(it->has_remark_user);
+    assert_int_equal(it->remark_user_id, 101);
+    /* An add without a remark keeps the line's (the page's + button). */
+    add_as(f, user(102), 1001, 1, NULL, NOW + 1);
+    it = tc_cart_item_at(f->cart, 0);
+    assert_string_equal(it->remark, "微辣");
+    assert_int_equal(it->remark_user_id, 101);
+    /* A non-null remark replaces it, and says who wrote it. */
+    add_as(f, user(102), 1001, 1, "不辣", NOW + 2);
+    it = tc_cart_item_at(f->cart, 0);
+    assert_string_equal(it->remark, "不辣");
+    assert_int_equal(it->remark_user_id, 102);
+    assert_int_equal(it->quantity, 3);
+
+    /* A remark-only update: the remark, no portion, a new version. */
+    tc_op op = update_as(user(101), 1001, 0);
+    op.keep_quantity = true;
+    op.remark = "多放醋";
+    int64_t v = tc_cart_version(f->cart);
+    apply_ok(f, &op, NOW + 3);
+    it = tc_cart_item_at(f->cart, 0);
+    assert_int_equal(tc_cart_version(f->cart), v + 1);
+    assert_int_equal(it->quantity, 3);
+    assert_string_equal(it->remark, "多放醋");
+    assert_int_equal(it->remark_user_id, 101);
+    expect_shares(f, 0, "101:1,102:2");
+    /* The same remark again changes nothing. */
+    apply_unchanged(f, &op);
+    /* Both at once. */
+    op = update_as(user(102), 1001, 5);
+    op.remark = "少盐";
+    apply_ok(f, &op, NOW + 4);
+    it = tc_cart_item_at(f->cart, 0);
+    assert_int_equal(it->quantity, 5);
+    assert_string_equal(it->remark, "少盐");
+    assert_int_equal(it->remark_user_id, 102);
+    /* "" clears it, and who wrote it with it. */
+    op = update_as(user(101), 1001, 0);
+    op.keep_quantity = true;
+    op.remark = "";
+    apply_ok(f, &op, NOW + 5);
+    it = tc_cart_item_at(f->cart, 0);
+    assert_null(it->remark);
+    assert_false(it->has_remark_user);
+    expect_json_contains(f, "\"remark\":null,");
+    expect_json_contains(f, "\"remarkUserId\":null}");
+    apply_unchanged(f, &op);
+    /* An anonymous remark has no writer. */
+    op = update_as(anon, 1001, 0);
+    op.keep_quantity = true;
+    op.remark = "打包";
+    apply_ok(f, &op, NOW + 6);
+    assert_false(tc_cart_item_at(f->cart, 0)->has_remark_user);
+    /* The limits of add; a line not in the cart. */
+    char long_remark[TC_CART_MAX_REMARK * 3 + 4] = "";
+    for (int i = 0; i <= TC_CART_MAX_REMARK; i++)
+        strcat(long_remark, "长");
+    op.remark = long_remark;
+    apply_refused(f, &op, TC_EINVAL, "remark must be at most 200 characters");
+    op.remark = "x";
+    op.cuisine_id = 1002;
+    apply_refused(f, &op, TC_ENOTFOUND, "米饭 is not in the cart");
+}
+
+static void test_changed_line_is_repriced(void **state)
+{
+    fixture *f = *state;
+    add_as(f, user(101), 1001, 1, NULL, NOW);
+    add_as(f, user(101), 1002, 1, NULL, NOW + 1);
+    /* The menu changes: 1001 costs 40.00, 1002 is sold out. */
+    tc_menu *m = tc_menu_new();
+    tc_store_info s1 = {1, "Demo Kitchen"};
+    tc_menu_add_store(m, &s1);
+    tc_table t1 = {123, "A01", 1};
+    tc_menu_add_table(m, &t1);
+    tc_cuisine d1 = {1001, 1, "宫保鸡丁", 1, NULL, 4000, true, NULL};
+    tc_cuisine d2 = {1002, 1, "米饭", 1, NULL, 10, false, NULL};
+    tc_menu_add_cuisine(m, &d1);
+    tc_menu_add_cuisine(m, &d2);
+    tc_menu_freeze(m);
+    tc_menu *old = f->menu;
+    f->menu = m;
+    /* Lines keep the price they were added at until they change. */
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->unit_price, 3800);
+    tc_op op = update_as(user(101), 1001, 2);
+    apply_ok(f, &op, NOW + 2);
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->unit_price, 4000);
+    /* A sold-out line stays; more of it is refused, less is fine. */
+    op = update_as(user(101), 1002, 2);
+    apply_refused(f, &op, TC_ESOLDOUT, "米饭 is sold out");
+    tc_op add = op_add(1002, 1, NULL);
+    apply_refused(f, &add, TC_ESOLDOUT, "米饭 is sold out");
+    assert_int_equal(tc_cart_item_count(f->cart), 2);
+    f->menu = old;
+    tc_menu_free(m);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -595,6 +832,10 @@ int main(void)
         T(test_total_bounded),
         T(test_unknown_op),
         T(test_json_roundtrip_and_clone),
+        T(test_shares),
+        T(test_shares_from_old_rows),
+        T(test_remarks_beyond_the_seed),
+        T(test_changed_line_is_repriced),
         cmocka_unit_test(test_from_json_rejects),
     };
     return cmocka_run_group_tests_name("cart", tests, NULL, NULL);

@@ -14,7 +14,7 @@
 static tc_menu *parse_ok(const char *text)
 {
     tc_menu *m = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_menu_parse(text, strlen(text), &m, &err);
     if (rc != 0) fail_msg("parse failed: %s", err.text);
     assert_non_null(m);
@@ -26,7 +26,7 @@ static void parse_bad(const char *text, const char *want)
 {
     tc_menu *sentinel = (tc_menu *)(uintptr_t)0x1234;
     tc_menu *m = sentinel;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), TC_EINVAL);
     assert_ptr_equal(m, sentinel);
     assert_string_equal(err.text, want);
@@ -38,7 +38,7 @@ static void parse_bad_syntax(const char *text, const char *prefix, const char *g
 {
     tc_menu *sentinel = (tc_menu *)(uintptr_t)0x1234;
     tc_menu *m = sentinel;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), TC_EINVAL);
     assert_ptr_equal(m, sentinel);
     assert_int_equal(strncmp(err.text, prefix, strlen(prefix)), 0);

@@ -41,7 +41,7 @@ static int clean_env(void **state)
 /* Parses; asserts success. */
 #define PARSE_OK(cfg, ...)                                                                         \
     do {                                                                                           \
-        tc_errmsg err_ = {{0}};                                                                    \
+        tc_errmsg err_ = {0};                                                                      \
         int rc_ = tc_config_parse((cfg), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &err_);             \
         if (rc_ != 0) fail_msg("parse failed (%d): %s", rc_, err_.text);                           \
     } while (0)
@@ -49,7 +49,7 @@ static int clean_env(void **state)
 #define PARSE_ERR(msg, ...)                                                                        \
     do {                                                                                           \
         tc_config cfg_;                                                                            \
-        tc_errmsg err_ = {{0}};                                                                    \
+        tc_errmsg err_ = {0};                                                                      \
         int rc_ = tc_config_parse(&cfg_, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), &err_);             \
         assert_int_equal(rc_, TC_EINVAL);                                                          \
         assert_string_equal(err_.text, (msg));                                                     \
@@ -341,7 +341,7 @@ static void test_cors_repeated(void **state)
         argv[argc++] = "https://x";
     }
     argv[argc] = NULL;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_config_parse(&c, argc - 2, argv, &err), 0);
     assert_int_equal(c.n_cors, TC_MAX_CORS);
     assert_int_equal(tc_config_parse(&c, argc, argv, &err), TC_EINVAL);
@@ -393,7 +393,7 @@ static void test_unknown_and_misplaced(void **state)
     PARSE_ERR("--heartbeat: missing value", "serve", "--heartbeat");
     PARSE_ERR("unknown command 'start' (try --help)", "start");
     tc_config c;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_config_parse(&c, 1, ARGV(NULL), &err), TC_EINVAL);
     assert_string_equal(err.text, "missing command (try --help)");
 }

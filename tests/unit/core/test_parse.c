@@ -13,7 +13,7 @@ static void test_parse_int(void **state)
 {
     (void)state;
     int64_t v = 0;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_parse_int((tc_view){"42xyz", 2}, "tableId", TC_IN_ID, &v, &err), 0);
     assert_int_equal(v, 42); /* only len bytes */
     assert_int_equal(tc_parse_int((tc_view){"", 0}, "userId", TC_IN_ID, &v, &err), TC_EINVAL);

@@ -60,7 +60,7 @@ static tc_cart *make_cart(const tc_menu *m, int32_t table_id, int32_t dish, int3
                 .remark = "少辣",
                 .who = {true, 100, "13800138000"},
                 .expect_version = -1};
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_cart_apply(c, &op, m, &lim, NOW, &err);
     if (rc != 0) fail_msg("tc_cart_apply: %d %s", rc, err.text);
     assert_int_equal(tc_cart_version(c), 1);

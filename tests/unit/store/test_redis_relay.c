@@ -103,7 +103,7 @@ static int redis_start(void **state)
     assert_non_null(c);
     redisFree(c);
     snprintf(R.url, sizeof R.url, "redis://127.0.0.1:%d", R.port);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_redis_url_parse(R.url + 6, &R.u, &err), 0);
     return 0;
 }
@@ -133,7 +133,7 @@ static long long numsub(int32_t table_id)
 static void import(const char *text)
 {
     tc_menu *m;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), 0);
     assert_int_equal(tc_redis_sync_import_menu(&R.u, R.url, m, &err), 0);
     tc_menu_free(m);
@@ -167,7 +167,7 @@ static void on_menu(void *ctx)
 
 static void open_instance(fixture *f, instance *i)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open(R.url, NULL, &f->e.loop, &i->s, &err), 0);
     tc_store_set_signal_feed(i->s, on_signal, i);
     tc_store_set_menu_feed(i->s, on_menu, i);

@@ -14,7 +14,7 @@
 static void url_ok(const char *rest, const char *host, int port, int db)
 {
     tc_redis_url u;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_redis_url_parse(rest, &u, &err);
     if (rc != 0) fail_msg("%s: %s", rest, err.text);
     assert_string_equal(u.host, host);
@@ -25,7 +25,7 @@ static void url_ok(const char *rest, const char *host, int port, int db)
 static void url_bad(const char *rest, const char *message)
 {
     tc_redis_url u;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_redis_url_parse(rest, &u, &err), TC_EINVAL);
     assert_string_equal(err.text, message);
 }
@@ -41,7 +41,7 @@ static void test_url_forms(void **state)
     url_ok("//[::1]:6379", "::1", 6379, 0);
     url_ok("//[::1]/2", "::1", 6379, 2);
     tc_redis_url u;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_redis_url_parse("//app@redis.internal:6380/1", &u, &err), 0);
     assert_string_equal(u.user, "app");
     assert_string_equal(u.host, "redis.internal");

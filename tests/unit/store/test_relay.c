@@ -138,7 +138,7 @@ static int setup_with(void **state, const tc_store_backend *be)
     tl_init(&f->e);
     memset(&B, 0, sizeof B);
     B.menu = menu_text;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open_backend(be, "", NULL, &f->e.loop, &f->s, &err), 0);
     tc_store_set_signal_feed(f->s, on_signal, f);
     tc_store_set_menu_feed(f->s, on_menu, f);
@@ -218,7 +218,7 @@ static void test_menu_feed_after_import_and_replace(void **state)
     fixture *f = *state;
     assert_null(tc_menu_table(tc_store_menu(f->s), 124));
     tc_menu *m;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(menu_text_2, strlen(menu_text_2), &m, &err), 0);
     assert_int_equal(tc_store_import_menu(f->s, m, &err), 0);
     tc_menu_free(m);

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/tmp_dir.h"
+
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -86,7 +88,7 @@ static void reset_log(fixture *f)
 
 static void open_store(fixture *f)
 {
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_store_open(f->url, NULL, &f->loop, &f->store, &err);
     if (rc != 0) fail_msg("open %s: %s", f->url, err.text);
     tc_store_set_feed(f->store, on_feed, f);
@@ -120,7 +122,7 @@ static void store_mutate(fixture *f, tc_store *s, const tc_op *op)
 static void import_text(fixture *f, const char *text)
 {
     tc_menu *m;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), 0);
     assert_int_equal(tc_store_import_menu(f->store, m, &err), 0);
     tc_menu_free(m);
@@ -129,8 +131,7 @@ static void import_text(fixture *f, const char *text)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tc-sqlite-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) return -1;
+    if (tt_dir_make(f->dir, sizeof f->dir, "tc-sqlite") != 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
     if (uv_loop_init(&f->loop) != 0) return -1;
@@ -146,16 +147,18 @@ static int teardown(void **state)
     tc_store_close(f->store);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* the writer's handle closes */
     if (uv_loop_close(&f->loop) != 0) return -1;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    if (tt_dir_remove(f->dir) != 0) return -1;
     free(f);
     return 0;
 }
 
 static tc_op op_add(int32_t table, int32_t cuisine, int32_t qty)
 {
-    tc_op op = {TC_OP_ADD, table, cuisine, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table,
+                .cuisine_id = cuisine,
+                .quantity = qty,
+                .expect_version = -1};
     return op;
 }
 
@@ -205,9 +208,11 @@ static void test_mutate_feed_and_persist(void **state)
     assert_string_equal(f->seq, "FC"); /* feed first, then the caller */
     assert_int_equal(f->origin, 77);
     assert_string_equal(f->feed_json, f->json);
-    assert_non_null(strstr(f->json, "\"quantity\":2,\"subtotalAmount\":76.00,\"addUserId\":100,"
-                                    "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\"}],"
-                                    "\"totalAmount\":76.00,\"totalQuantity\":2,\"version\":1,"));
+    assert_non_null(strstr(f->json,
+                           "\"quantity\":2,\"subtotalAmount\":76.00,\"addUserId\":100,"
+                           "\"addUserPhone\":\"13800138000\",\"remark\":\"不要花生\","
+                           "\"shares\":[{\"userId\":100,\"quantity\":2}],\"remarkUserId\":100}],"
+                           "\"totalAmount\":76.00,\"totalQuantity\":2,\"version\":1,"));
 
     reset_log(f);
     tc_op add2 = op_add(123, 1002, 1);
@@ -239,7 +244,12 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     fixture *f = *state;
     import_text(f, menu_text);
 
-    tc_op clear = {TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, -1, 5, NULL, NULL};
+    tc_op clear = {.kind = TC_OP_CLEAR,
+                   .table_id = 123,
+                   .cuisine_id = 0,
+                   .quantity = 0,
+                   .expect_version = -1,
+                   .origin = 5};
     store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -250,7 +260,11 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     assert_int_equal(f->feeds, 1);
 
     reset_log(f);
-    tc_op same = {TC_OP_UPDATE, 123, 1001, 3, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
+    tc_op same = {.kind = TC_OP_UPDATE,
+                  .table_id = 123,
+                  .cuisine_id = 1001,
+                  .quantity = 3,
+                  .expect_version = -1};
     store_mutate(f, f->store, &same);
     assert_int_equal(f->status, TC_UNCHANGED);
     assert_string_equal(f->seq, "C");
@@ -263,14 +277,22 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
         const char *msg;
     } bad[] = {
         {op_add(123, 1001, 100), TC_EINVAL, "quantity must be between 1 and 99"},
-        {op_add(123, 1001, 97), TC_EINVAL, "quantity would exceed 99 for cuisine 1001"},
+        {op_add(123, 1001, 97), TC_EINVAL, "quantity would exceed 99 for 宫保鸡丁"},
         {op_add(123, 999, 1), TC_ENOTFOUND, "cuisine 999 not found"},
-        {op_add(123, 1003, 1), TC_ESOLDOUT, "cuisine 1003 is sold out"},
+        {op_add(123, 1003, 1), TC_ESOLDOUT, "夫妻肺片 is sold out"},
         {op_add(999, 1001, 1), TC_ENOTFOUND, "table 999 not found"},
-        {{TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 0, NULL, NULL},
+        {{.kind = TC_OP_REMOVE,
+          .table_id = 123,
+          .cuisine_id = 1002,
+          .quantity = 0,
+          .expect_version = -1},
          TC_ENOTFOUND,
-         "cuisine 1002 is not in the cart"},
-        {{TC_OP_CLEAR, 123, 0, 0, NULL, {false, 0, NULL}, 0, 0, NULL, NULL},
+         "米饭 is not in the cart"},
+        {{.kind = TC_OP_CLEAR,
+          .table_id = 123,
+          .cuisine_id = 0,
+          .quantity = 0,
+          .expect_version = 0},
          TC_ECONFLICT,
          "version conflict: cart is at version 1"},
     };
@@ -450,7 +472,7 @@ static void test_one_server_per_file(void **state)
     import_text(f, menu_text);
     tc_store_close(f->store);
     tc_store_opts ex = {.exclusive = true};
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &f->store, &err), 0);
     tc_store_set_feed(f->store, on_feed, f);
     tc_store *other = NULL;
@@ -477,7 +499,7 @@ static void test_open_errors(void **state)
 {
     (void)state;
     tc_store *s = (tc_store *)(uintptr_t)0x5;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(tc_store_open("redis-ish:/x", NULL, NULL, &s, &err), TC_EINVAL);
     assert_string_equal(
         err.text,

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/tmp_dir.h"
+
 #include "core/mem.h"
 #include "store/backend.h"
 #include "support/uv_harness.h"
@@ -329,8 +331,12 @@ static const tc_cart_limits lim = TC_CART_LIMITS_DEFAULT;
 static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int32_t qty)
 {
     call_ctx *k = next_call(f, table);
-    tc_op op = {kind, table, dish, qty, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
-                NULL, NULL};
+    tc_op op = {.kind = kind,
+                .table_id = table,
+                .cuisine_id = dish,
+                .quantity = qty,
+                .expect_version = -1,
+                .origin = 100u + (uint64_t)k->call};
     tc_store_mutate(f->store, &op, &lim, on_done, k);
 }
 
@@ -338,8 +344,12 @@ static void mutate(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int
 static void mutate_keyed(fixture *f, int32_t table, int32_t dish, const char *key)
 {
     call_ctx *k = next_call(f, table);
-    tc_op op = {TC_OP_ADD, table, dish, 1, NULL, {false, 0, NULL}, -1, 100u + (uint64_t)k->call,
-                NULL,      NULL};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table,
+                .cuisine_id = dish,
+                .quantity = 1,
+                .expect_version = -1,
+                .origin = 100u + (uint64_t)k->call};
     op.idem_key = key;
     op.idem_caller = "u:1";
     tc_store_mutate(f->store, &op, &lim, on_done, k);
@@ -363,7 +373,7 @@ static int setup_fake(void **state)
     F.menu_text = menu_text;
     fake_backend.shared_idem = false;
     F.import_text = menu_text_200;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     assert_int_equal(
         tc_store_open_backend(&fake_backend, "fake-rest", NULL, &f->e.loop, &f->store, &err), 0);
     tc_store_set_feed(f->store, on_feed, f);
@@ -375,12 +385,11 @@ static int setup_sqlite(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     tl_init(&f->e);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tc-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) return -1;
+    if (tt_dir_make(f->dir, sizeof f->dir, "tc-store") != 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s", f->path);
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     if (tc_store_open(url, NULL, &f->e.loop, &f->store, &err) != 0) fail_msg("open: %s", err.text);
     tc_menu *m;
     assert_int_equal(tc_menu_parse(menu_text, strlen(menu_text), &m, &err), 0);
@@ -396,11 +405,7 @@ static int teardown(void **state)
     fixture *f = *state;
     tc_store_close(f->store);
     tl_finish(&f->e, NULL, 0);
-    if (f->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-        if (system(cmd) != 0) return -1;
-    }
+    if (f->dir[0] && tt_dir_remove(f->dir) != 0) return -1;
     free(f->saved_row);
     free(f);
     return 0;
@@ -626,7 +631,7 @@ static void test_open_failures(void **state)
     uv_loop_t *loop = &loop_storage;
     assert_int_equal(uv_loop_init(loop), 0);
     tc_store *s = (tc_store *)&F; /* must stay untouched */
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
     fake_backend.shared_idem = false;
@@ -660,7 +665,7 @@ static void test_open_failures(void **state)
 static void test_import_reloads_or_keeps_menu(void **state)
 {
     fixture *f = *state;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     tc_menu *m;
     assert_int_equal(tc_menu_parse(menu_text_200, strlen(menu_text_200), &m, &err), 0);
     const tc_menu *before = tc_store_menu(f->store);
@@ -751,7 +756,13 @@ static void test_keys_answered_elsewhere(void **state)
 
     /* A refused keyed change: its key is probed, nothing else is written. */
     call_ctx *k = next_call(f, 123);
-    tc_op rm = {TC_OP_REMOVE, 123, 1002, 0, NULL, {false, 0, NULL}, -1, 7, "k-refused", "u:1"};
+    tc_op rm = {.kind = TC_OP_REMOVE,
+                .table_id = 123,
+                .cuisine_id = 1002,
+                .expect_version = -1,
+                .origin = 7,
+                .idem_key = "k-refused",
+                .idem_caller = "u:1"};
     tc_store_mutate(f->store, &rm, &lim, on_done, k); /* 2: 404 after a probe */
     TL_RUN_UNTIL(&f->e, f->answered == 3);
     assert_int_equal(f->ev[3].status, TC_ENOTFOUND);
@@ -792,8 +803,12 @@ static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf 
         assert_int_equal(tc_cart_from_json(*row, strlen(*row), &c), 0);
     else
         c = tc_cart_new(tc_menu_table(m, table_id));
-    tc_op op = {TC_OP_ADD, table_id, 1001, qty, NULL, {false, 0, NULL}, -1, 0, NULL, NULL};
-    tc_errmsg err = {{0}};
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = table_id,
+                .cuisine_id = 1001,
+                .quantity = qty,
+                .expect_version = -1};
+    tc_errmsg err = {0};
     assert_int_equal(tc_cart_apply(c, &op, m, &lim, 1, &err), 0);
     tc_buf_reset(json);
     tc_cart_to_json(c, tc_menu_table(m, table_id), json);

@@ -81,7 +81,7 @@ static inline tc_server *tl_server_start(tl_env *e, tc_server_opts o)
 {
     o.host = "127.0.0.1";
     o.port = 0;
-    tc_errmsg err = {{0}};
+    tc_errmsg err = {0};
     int rc = tc_server_start(&e->loop, &o, &e->srv, &err);
     if (rc != 0) fail_msg("tc_server_start: %s", err.text);
     return e->srv;

@@ -1,0 +1,52 @@
+/* diner.h — who sits at a table (docs/api.md, "Presence"). Pure: no I/O.
+ *
+ * Seats and names are not part of the cart: opening a stream never changes
+ * a cart's version. They are kept per table by the store (store.h,
+ * tc_store_diners), which gives seats 1, 2, 3, … in the order diners first
+ * join, at most TC_DINER_MAX_SEATS per table, and keeps a seat for its
+ * userId for good. This module holds the rules that need no store: the
+ * list's type, the name rule and the default name. */
+#ifndef TC_CART_DINER_H
+#define TC_CART_DINER_H
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Seats at one table: later diners count as online but get no seat. */
+#define TC_DINER_MAX_SEATS 50
+/* Characters (code points) of a diner's name. */
+#define TC_DINER_MAX_NAME 12
+
+/* One seated diner. name is NULL until the diner set one: it reads
+ * "{seat}号" then (tc_diner_name). Lists are in seat order. */
+typedef struct {
+    int64_t user_id;
+    int32_t seat;
+    char *name; /* owned by the list it is in */
+} tc_diner;
+
+/* The name a diner has: d->name, or "{seat}号" for none, appended to out
+ * as a JSON string. */
+void tc_diner_name_json(const tc_diner *d, tc_buf *out);
+
+/* Checks a name a diner asked for: without leading and trailing spaces
+ * (ASCII and U+3000), 1..TC_DINER_MAX_NAME characters and no control
+ * character. Returns 0 with the trimmed name in *out (new, caller frees), or
+ * TC_EINVAL with err (TC_T_NAME_LEN). name may be NULL (refused). */
+int tc_diner_name_check(const char *name, char **out, tc_errmsg *err);
+
+/* The diner of user_id in list (n of them), or NULL. */
+const tc_diner *tc_diner_find(const tc_diner *list, size_t n, int64_t user_id);
+
+/* True when both lists hold the same diners, seats and names. */
+bool tc_diners_equal(const tc_diner *a, size_t na, const tc_diner *b, size_t nb);
+
+/* A deep copy of list (n of them; NULL when n is 0), and its release. */
+tc_diner *tc_diners_copy(const tc_diner *list, size_t n);
+void tc_diners_free(tc_diner *list, size_t n);
+
+#endif

@@ -1,0 +1,261 @@
+/* diners.c — who sits at each table, apart from the cart (store.h, "who
+ * sits at a table"): the lists known in memory and the order of the calls.
+ *
+ * Per table, calls wait in one FIFO and at most one backend job is on its
+ * way. A call the list in memory can answer (a GET, a JOIN of someone
+ * seated already or at a full table, a NAME that changes nothing) is
+ * answered from it; any other call becomes one job that changes the table's
+ * diners in the database and brings back the whole list. So the first
+ * stream of a table costs one job and every later stream of a seated diner
+ * none, however many open together: they queue behind that first job. */
+#include "store/backend.h"
+
+#include "core/mem.h"
+#include "core/text.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tables whose diners were asked for are kept in a chained hash of this
+ * many buckets (a restaurant's tables: a few per bucket at most). */
+#define DINERS_BUCKETS 1024
+
+typedef struct dcall {
+    struct dcall *next;
+    tc_diners_op op;
+    int64_t user_id;
+    char *name;
+    tc_store_diners_cb cb;
+    void *ctx;
+} dcall;
+
+typedef struct dtable {
+    struct dtable *chain;
+    int32_t table_id;
+    bool known;    /* list was read */
+    bool stale;    /* read it again before answering from it */
+    bool busy;     /* a job is on its way */
+    bool for_head; /* ... and it answers the call at the head */
+    bool reread;   /* read again once that job ended */
+    tc_diner *list;
+    size_t n;
+    dcall *head, *tail;
+} dtable;
+
+struct tc_store_seats {
+    dtable *buckets[DINERS_BUCKETS];
+    tc_store_diners_feed_cb feed;
+    void *feed_ctx;
+};
+
+static dtable **slot(tc_store_seats *d, int32_t id)
+{
+    dtable **pp = &d->buckets[((uint32_t)id * 2654435761u) % DINERS_BUCKETS];
+    while (*pp && (*pp)->table_id != id)
+        pp = &(*pp)->chain;
+    return pp;
+}
+
+static dtable *table_of(tc_store_seats *d, int32_t id)
+{
+    dtable **pp = slot(d, id);
+    if (*pp == NULL) {
+        *pp = tc_xcalloc(1, sizeof **pp);
+        (*pp)->table_id = id;
+    }
+    return *pp;
+}
+
+static void call_free(dcall *c)
+{
+    free(c->name);
+    free(c);
+}
+
+/* Takes the call at t's head off the queue. */
+static dcall *pop(dtable *t)
+{
+    dcall *c = t->head;
+    t->head = c->next;
+    if (t->head == NULL) t->tail = NULL;
+    return c;
+}
+
+/* Answers c (already off the queue) and frees it. */
+static void answer(tc_store *s, dtable *t, dcall *c, int status, const tc_errmsg *err)
+{
+    if (!s->closing) {
+        if (status < 0)
+            c->cb(c->ctx, status, NULL, 0, err);
+        else
+            c->cb(c->ctx, status, t->list, t->n, NULL);
+    }
+    call_free(c);
+}
+
+static void job_done(tc_store_job *j);
+
+static void start_job(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, const char *name,
+                      bool for_head)
+{
+    tc_store_job *j = tc_xcalloc(1, sizeof *j);
+    j->kind = TC_JOB_DINERS;
+    j->table_id = t->table_id;
+    j->diners_op = op;
+    j->user_id = user_id;
+    j->name = name ? tc_xstrdup(name) : NULL;
+    j->done = job_done;
+    j->ctx = s;
+    t->busy = true;
+    t->for_head = for_head;
+    t->reread = false; /* this job reads the latest list anyway */
+    s->be->submit(s, j);
+}
+
+/* True when the list in memory answers c: *status is its answer. */
+static bool from_memory(const dtable *t, const dcall *c, int *status)
+{
+    if (!t->known || t->stale) return false;
+    *status = TC_UNCHANGED;
+    if (c->op == TC_DINERS_GET) {
+        *status = 0;
+        return true;
+    }
+    const tc_diner *d = tc_diner_find(t->list, t->n, c->user_id);
+    if (c->op == TC_DINERS_JOIN) return d != NULL || t->n >= TC_DINER_MAX_SEATS;
+    return d != NULL && d->name != NULL && strcmp(d->name, c->name) == 0;
+}
+
+/* Answers what memory can, in order, until a call needs a job. */
+static void pump(tc_store *s, dtable *t)
+{
+    while (!t->busy && !s->closing) {
+        if (t->head == NULL) {
+            if (t->reread) start_job(s, t, TC_DINERS_GET, 0, NULL, false);
+            return;
+        }
+        int rc;
+        if (!from_memory(t, t->head, &rc)) {
+            start_job(s, t, t->head->op, t->head->user_id, t->head->name, true);
+            return;
+        }
+        answer(s, t, pop(t), rc, NULL);
+    }
+}
+
+static void job_done(tc_store_job *j)
+{
+    tc_store *s = j->ctx;
+    if (s->closing) {
+        tc_diners_free(j->diners, j->n_diners);
+        free(j->name);
+        free(j);
+        return;
+    }
+    dtable *t = table_of(s->diners, j->table_id);
+    t->busy = false;
+    bool changed = false;
+    if (j->status == 0 || j->status == TC_ELIMIT) {
+        changed = !t->known || !tc_diners_equal(t->list, t->n, j->diners, j->n_diners);
+        tc_diners_free(t->list, t->n);
+        t->list = j->diners;
+        t->n = j->n_diners;
+        j->diners = NULL;
+        j->n_diners = 0;
+        t->known = true;
+        t->stale = false;
+    }
+    if (j->status == TC_ELIMIT)
+        tc_errmsg_say(&j->err, TC_ELIMIT, TC_T_TABLE_FULL, TC_DINER_MAX_SEATS);
+    if (t->for_head) {
+        int rc = j->status;
+        if (rc == 0 && j->diners_op != TC_DINERS_GET && !j->wrote) rc = TC_UNCHANGED;
+        answer(s, t, pop(t), rc, &j->err);
+    }
+    bool mine = j->wrote;
+    tc_diners_free(j->diners, j->n_diners);
+    free(j->name);
+    free(j);
+    tc_store_seats *d = s->diners;
+    if ((changed || mine) && d->feed && !s->closing) d->feed(d->feed_ctx, t->table_id, mine);
+    pump(s, t);
+}
+
+void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t user_id,
+                     const char *name, tc_store_diners_cb cb, void *ctx)
+{
+    if (s->closing) return;
+    if (tc_menu_table(s->menu, table_id) == NULL) {
+        tc_errmsg err;
+        tc_errmsg_say(&err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)table_id);
+        cb(ctx, TC_ENOTFOUND, NULL, 0, &err);
+        return;
+    }
+    dtable *t = table_of(s->diners, table_id);
+    dcall *c = tc_xcalloc(1, sizeof *c);
+    c->op = op;
+    c->user_id = user_id;
+    c->name = op == TC_DINERS_NAME && name ? tc_xstrdup(name) : NULL;
+    if (op == TC_DINERS_NAME && c->name == NULL) c->name = tc_xstrdup("");
+    c->cb = cb;
+    c->ctx = ctx;
+    if (t->tail)
+        t->tail->next = c;
+    else
+        t->head = c;
+    t->tail = c;
+    pump(s, t);
+}
+
+bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n)
+{
+    dtable *t = *slot(s->diners, table_id);
+    if (t == NULL || !t->known) return false;
+    *list = t->list;
+    *n = t->n;
+    return true;
+}
+
+void tc_store_diners_reread(tc_store *s, int32_t table_id)
+{
+    dtable *t = *slot(s->diners, table_id);
+    if (t == NULL || !t->known || s->closing) return;
+    t->reread = true;
+    pump(s, t);
+}
+
+void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
+{
+    if (s->be->current == NULL || s->diners == NULL) return; /* the only writer: never stale */
+    dtable *t = *slot(s->diners, table_id);
+    if (t) t->stale = true;
+}
+
+void tc_store_set_diners_feed(tc_store *s, tc_store_diners_feed_cb cb, void *ctx)
+{
+    s->diners->feed = cb;
+    s->diners->feed_ctx = ctx;
+}
+
+void tc_store_diners_open(tc_store *s)
+{
+    s->diners = tc_xcalloc(1, sizeof *s->diners);
+}
+
+void tc_store_diners_close(tc_store *s)
+{
+    tc_store_seats *d = s->diners;
+    if (d == NULL) return;
+    for (size_t i = 0; i < DINERS_BUCKETS; i++)
+        for (dtable *t = d->buckets[i], *next; t; t = next) {
+            next = t->chain;
+            for (dcall *c = t->head, *cn; c; c = cn) {
+                cn = c->next;
+                call_free(c);
+            }
+            tc_diners_free(t->list, t->n);
+            free(t);
+        }
+    free(d);
+    s->diners = NULL;
+}

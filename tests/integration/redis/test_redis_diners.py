@@ -1,0 +1,61 @@
+"""Seats and names with two instances on one Redis (docs/api.md, "Presence";
+docs/redis.md): diners joining through both instances at once get distinct
+seats 1..n in Redis, a diner keeps one seat whatever instance they come
+through, names are the same everywhere, and none of it touches the cart."""
+
+import requests
+
+from live_support import SSEStream
+from support import IO_TIMEOUT, envelope
+
+USERS = 24  # joining at once, half through each instance
+
+
+def presence(stream, pred):
+    while True:
+        ev = stream.next_event(skip_heartbeats=True, skip_presence=False)
+        if ev.event == "presence" and pred(ev.json()):
+            return ev.json()
+
+
+def name(server, user, text):
+    r = requests.put(server.api("/store/order/table/123/name"), json={"name": text},
+                     headers={"X-User-Id": str(user)}, timeout=IO_TIMEOUT)
+    return envelope(r)
+
+
+def seated(p, user):
+    return any(d["userId"] == user for d in p["diners"])
+
+
+def test_two_instances_seat_at_once_without_duplicates(two, clients):
+    a, b = two
+    # Every stream's request is sent before any answer is read.
+    streams = [clients(SSEStream((a if u % 2 else b).port, 123, query="?userId=%d" % u))
+               for u in range(1, USERS + 1)]
+    for u, s in enumerate(streams, 1):
+        s.start()
+        p = presence(s, lambda d, u=u: seated(d, u))
+        assert p["tableId"] == 123
+
+    # The list as Redis has it, through either instance's name answer.
+    whole = name(a, 1, "张三")
+    seats = sorted(d["seat"] for d in whole["diners"])
+    assert seats == list(range(1, USERS + 1)), whole
+    assert sorted(d["userId"] for d in whole["diners"]) == list(range(1, USERS + 1))
+    assert [d["seat"] for d in whole["diners"]] == seats  # in seat order
+    by_user = {d["userId"]: d for d in whole["diners"]}
+    assert by_user[1]["name"] == "张三"
+    assert all(d["name"] == "%d号" % d["seat"] for d in whole["diners"] if d["userId"] != 1)
+
+    # A diner keeps the seat through the other instance, and B sees A's name.
+    other = name(b, 2, "李四")
+    mine = {d["userId"]: (d["seat"], d["name"]) for d in other["diners"]}
+    assert mine[2] == (by_user[2]["seat"], "李四")
+    assert mine[1] == (by_user[1]["seat"], "张三")
+    s = clients(SSEStream(b.port, 123, query="?userId=1")).start()
+    p = presence(s, lambda d: seated(d, 1))
+    assert {d["userId"]: d["seat"] for d in p["diners"]} == {u: sd[0] for u, sd in mine.items()}
+
+    # Seats are not cart changes: both instances still serve version 0.
+    assert a.cart(123)["version"] == 0 and b.cart(123)["version"] == 0
