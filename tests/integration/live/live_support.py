@@ -508,7 +508,7 @@ class RawWS:
                 hl += 4
             self._need(hl + n, deadline)
         except socket.timeout:
-            raise AssertionError("no WebSocket frame in time on %s (buffered %r)"
+            raise AssertionError("no WebSocket frame within the deadline on %s (buffered %r)"
                                  % (self.path, self.buf[:100]))
         payload = self.buf[hl:hl + n]
         self.buf = self.buf[hl + n:]
