@@ -18,8 +18,8 @@ def presence(stream, pred):
             return ev.json()
 
 
-def name(server, user, text):
-    r = requests.put(server.api("/store/order/table/123/name"), json={"name": text},
+def name(server, user, text, table=123):
+    r = requests.put(server.api("/store/order/table/%d/name" % table), json={"name": text},
                      headers={"X-User-Id": str(user)}, timeout=IO_TIMEOUT)
     return envelope(r)
 
@@ -59,3 +59,35 @@ def test_two_instances_seat_at_once_without_duplicates(two, clients):
 
     # Seats are not cart changes: both instances still serve version 0.
     assert a.cart(123)["version"] == 0 and b.cart(123)["version"] == 0
+
+
+def test_presence_counts_and_names_across_instances(two, clients):
+    """Who is at the table across instances (issue 11 over the Redis routing):
+    each instance signals its own diners on the table's channel, so a stream on
+    A counts a diner whose phone is on B, hears B's rename, and stops counting
+    B's diners when B's stream closes and when B is killed (their entries
+    expire)."""
+    a, b = two
+    on_a = clients(SSEStream(a.port, 124, query="?userId=7")).start()
+    presence(on_a, lambda d: d["online"] == 1)
+    on_b = clients(SSEStream(b.port, 124, query="?userId=8")).start()
+    p = presence(on_a, lambda d: d["online"] == 2)
+    assert [(d["userId"], d["online"]) for d in p["diners"]] == [(7, True), (8, True)]
+    presence(on_b, lambda d: d["online"] == 2)
+
+    # B's diner renames through B: A's stream hears the new name.
+    name(b, 8, "王五", table=124)
+    p = presence(on_a, lambda d: any(x["name"] == "王五" for x in d["diners"]))
+    assert {d["userId"]: d["name"] for d in p["diners"]} == {7: "1号", 8: "王五"}
+
+    # The phone on B goes away: A counts one again.
+    on_b.close()
+    p = presence(on_a, lambda d: d["online"] == 1)
+    assert [(d["userId"], d["online"]) for d in p["diners"]] == [(7, True), (8, False)]
+
+    # A diner on B again, then B is killed: its entry expires on A.
+    clients(SSEStream(b.port, 124, query="?userId=9")).start()
+    presence(on_a, lambda d: d["online"] == 2)
+    b.kill9()
+    p = presence(on_a, lambda d: d["online"] == 1)
+    assert [d["userId"] for d in p["diners"] if d["online"]] == [7]
