@@ -52,11 +52,12 @@ void tc_ws_accept_key(const char *key, size_t len, char out[29])
     EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
 }
 
-tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
+/* The header of an unmasked, unfragmented server frame of opcode carrying
+ * len bytes, into head; returns its length. */
+static size_t frame_head(unsigned char head[10], unsigned opcode, size_t len)
 {
-    unsigned char head[10];
     size_t hn;
-    head[0] = 0x81; /* FIN + text */
+    head[0] = (unsigned char)(0x80u | opcode); /* FIN */
     if (len < 126) {
         head[1] = (unsigned char)len;
         hn = 2;
@@ -72,6 +73,13 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
             head[2 + i] = (unsigned char)(n >> (56 - 8 * i));
         hn = 10;
     }
+    return hn;
+}
+
+tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
+{
+    unsigned char head[10];
+    size_t hn = frame_head(head, 0x1, len);
     tc_buf b = TC_BUF_INIT;
     tc_buf_reserve(&b, hn + len);
     tc_buf_append(&b, head, hn);
@@ -572,6 +580,18 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
 static int queue_and_flush(tc_ws *ws, uint8_t opcode, const char *data, size_t len)
 {
     if (ws->finished || ws->doomed || ws->close_queued || ws->close_sent) return TC_ECLOSED;
+    if (ws->a == NULL) {
+        /* Idle: nothing of ours is queued or half-written, so the frame goes
+         * out as wslay would write it, without its ~9.4 KB context (which,
+         * made and freed for every socket's first message, would leave the
+         * heap fragmented). */
+        unsigned char head[10];
+        size_t hn = frame_head(head, opcode, len);
+        enter(ws);
+        ws->cb->write(ws->ctx, (const char *)head, hn);
+        if (len && !ws->doomed) ws->cb->write(ws->ctx, data, len);
+        return leave(ws, 0);
+    }
     enter(ws);
     ensure_ev(ws);
     struct wslay_event_msg m = {opcode, (const uint8_t *)data, len};

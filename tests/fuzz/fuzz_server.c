@@ -103,9 +103,9 @@ static client cl;
 static bool trace; /* FUZZ_SERVER_TRACE=1: a line per input (what came back) */
 static char readbuf[65536];
 
-static void count_answer(void *app, int status)
+static void count_answer(void *app, const tc_http_answer *a)
 {
-    tc_metrics_count_answer(((tc_app *)app)->metrics, status);
+    tc_metrics_count_answer(((tc_app *)app)->metrics, a->method_bit, a->status);
 }
 
 static void die(const char *what, const char *why)
