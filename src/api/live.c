@@ -28,48 +28,50 @@ struct tc_live {
 
 /* ===== a stream's diner ========================================================= */
 
-/* Who opened a stream: presence counts them while it is open, and the store
- * follows its table (store.h: what instances tell each other). */
+/* Who opened an SSE stream, in its user bytes (a WebSocket's are its
+ * commands' client, api/ws_cmd): presence counts them while it is open. */
 typedef struct {
-    tc_app *app;
-    int32_t table_id;
-    tc_identity who; /* phone not kept */
-    void *ws_client; /* a WebSocket's command state (api/ws_cmd); NULL for SSE */
-} diner;
+    int32_t user_id;
+    bool has_user;
+} sse_diner;
 
-/* A stream of table_id began: the one place streams are counted in, undone
- * by stream_ended exactly once (the stream's on_free). */
-static diner *stream_started(tc_app *app, int32_t table_id, const tc_identity *who, void *ws_client)
+_Static_assert(sizeof(sse_diner) <= TC_STREAM_SSE_USER, "an SSE stream's user bytes");
+
+/* A stream of table_id begins: the one place streams are counted in, undone
+ * by stream_ended exactly once (the streams' on_free); the store follows
+ * its table (store.h: what instances tell each other). */
+static void stream_started(tc_app *app, int32_t table_id, const tc_identity *who)
 {
-    diner *d = tc_xcalloc(1, sizeof *d);
-    d->app = app;
-    d->table_id = table_id;
-    d->who = (tc_identity){who->has_user_id, who->user_id, NULL};
-    d->ws_client = ws_client;
     tc_store_follow(app->store, table_id);
-    tc_presence_enter(app->presence, table_id, &d->who);
-    return d;
+    tc_identity w = {who->has_user_id, who->user_id, NULL};
+    tc_presence_enter(app->presence, table_id, &w);
 }
 
-static void stream_ended(void *ctx)
+static void stream_ended(void *ctx, tc_stream *s)
 {
-    diner *d = ctx;
-    if (d->ws_client) tc_ws_cmd_hooks.on_free(d->ws_client);
-    /* At shutdown the store may be closed before a held stream is freed. */
-    if (d->app->store) {
-        tc_presence_leave(d->app->presence, d->table_id, &d->who);
-        tc_store_unfollow(d->app->store, d->table_id);
+    tc_app *app = ctx;
+    void *user = tc_stream_user(s);
+    tc_identity who;
+    if (tc_stream_is_ws(s)) {
+        who = tc_ws_cmd_client_who(user);
+        tc_ws_cmd_client_free(user);
+    } else {
+        const sse_diner *d = user;
+        who = (tc_identity){d->has_user, d->user_id, NULL};
     }
-    free(d);
+    /* At shutdown the store may be closed before a held stream is freed. */
+    if (app->store) {
+        tc_presence_leave(app->presence, tc_stream_table(s), &who);
+        tc_store_unfollow(app->store, tc_stream_table(s));
+    }
 }
 
-static void diner_text(tc_stream *s, void *ctx, const char *data, size_t len)
+static void diner_text(void *ctx, tc_stream *s, const char *data, size_t len)
 {
-    tc_ws_cmd_hooks.on_text(s, ((diner *)ctx)->ws_client, data, len);
+    tc_ws_cmd_text(ctx, s, data, len);
 }
 
-static const tc_stream_hooks sse_hooks = {.on_free = stream_ended};
-static const tc_stream_hooks ws_hooks = {.on_text = diner_text, .on_free = stream_ended};
+static const tc_stream_hooks stream_hooks = {.on_text = diner_text, .on_free = stream_ended};
 
 /* ===== the snapshot ============================================================ */
 
@@ -210,8 +212,7 @@ static void h_sse(tc_http_exchange *x)
         .lifetime_ms = lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p),
         .chunked = chunked,
         .shown_version = last_event_id(x->req),
-        .hooks = &sse_hooks,
-        .ctx = stream_started(app, table_id, &p.who, NULL),
+        .user_size = sizeof(sse_diner),
     };
     tc_buf head = TC_BUF_INIT;
     tc_resp_start(&head, 200);
@@ -224,7 +225,12 @@ static void h_sse(tc_http_exchange *x)
                                  : "Connection: close\r\n\r\n");
     tc_conn *c = tc_http_takeover(x, 200, &head, NULL);
     tc_buf_free(&head);
-    send_snapshot(app, tc_stream_sse(app->streams, c, &sp), NULL, NULL, &p.who);
+    stream_started(app, table_id, &p.who);
+    tc_stream *s = tc_stream_sse(app->streams, c, &sp);
+    sse_diner *d = tc_stream_user(s);
+    d->has_user = p.who.has_user_id;
+    d->user_id = (int32_t)p.who.user_id;
+    send_snapshot(app, s, NULL, NULL, &p.who);
 }
 
 /* True when header `name` holds `token` in its comma-separated list. */
@@ -288,11 +294,11 @@ static void h_ws(tc_http_exchange *x)
     /* Commands on this socket act as whoever opened it. */
     tc_principal p;
     tc_buf phone = TC_BUF_INIT;
-    int r = admit(x, table_id, &p, &phone);
-    void *client = r == 0 ? tc_ws_cmd_client(app, &p.who, tc_http_lang(x->req)) : NULL;
-    tc_buf_free(&phone);
-    if (r) return;
-    p.who.phone = NULL;
+    if (admit(x, table_id, &p, &phone) != 0) {
+        tc_buf_free(&phone);
+        return;
+    }
+    tc_lang lang = tc_http_lang(x->req);
 
     char accept[29];
     tc_ws_accept_key(key->base, key->len, accept);
@@ -308,10 +314,14 @@ static void h_ws(tc_http_exchange *x)
         .table_id = table_id,
         .lifetime_ms = lifetime_ms(0, &p),
         .shown_version = -1,
-        .hooks = &ws_hooks,
-        .ctx = stream_started(app, table_id, &p.who, client),
+        .user_size = TC_WS_CMD_CLIENT_SIZE,
     };
+    stream_started(app, table_id, &p.who);
     tc_stream *s = tc_stream_ws(app->streams, c, &sp);
+    /* Before any message of the client is read: send_snapshot feeds them. */
+    tc_ws_cmd_client_init(tc_stream_user(s), &p.who, lang);
+    tc_buf_free(&phone);
+    p.who.phone = NULL;
     send_snapshot(app, s, c, &rest, &p.who);
     tc_buf_free(&rest);
 }
@@ -367,6 +377,8 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
     tc_live *l = tc_xcalloc(1, sizeof *l);
     l->app = app;
     tc_streams_opts so = {
+        .hooks = &stream_hooks,
+        .hooks_ctx = app,
         .heartbeat_ms = app->cfg->heartbeat_s * 1000ull,
         .ws_ping_ms = app->cfg->ws_ping_s * 1000ull,
         .ws_max_message = app->cfg->ws_max_message,

@@ -36,25 +36,52 @@ typedef struct later {
     uint16_t code;   /* a close's code */
 } later;
 
+/* One per socket, in its stream's block: every byte counts (docs/memory.md). */
 typedef struct {
-    tc_app *app;
-    tc_lang lang; /* of the upgrade request: the language of error messages */
-    bool has_user;
     int32_t user_id;
-    char *phone;      /* NULL when unknown */
-    unsigned refused; /* changes refused by --rate-changes in a row */
-    later *head, *tail;
+    bool has_user;
+    uint8_t lang;    /* tc_lang of the upgrade request: the language of error messages */
+    uint8_t refused; /* changes refused by --rate-changes in a row (saturating) */
+    char *phone;     /* NULL when unknown */
+    later *tail;     /* the answers held back, a ring: tail->next is the first */
 } client;
 
-void *tc_ws_cmd_client(tc_app *app, const tc_identity *who, tc_lang lang)
+_Static_assert(sizeof(client) == TC_WS_CMD_CLIENT_SIZE, "TC_WS_CMD_CLIENT_SIZE is the client");
+
+void tc_ws_cmd_client_init(void *mem, const tc_identity *who, tc_lang lang)
 {
-    client *cl = tc_xcalloc(1, sizeof *cl);
-    cl->app = app;
-    cl->lang = lang;
+    client *cl = mem;
+    cl->lang = (uint8_t)lang;
     cl->has_user = who->has_user_id;
     cl->user_id = (int32_t)who->user_id;
     cl->phone = who->phone ? tc_xstrdup(who->phone) : NULL;
-    return cl;
+}
+
+tc_identity tc_ws_cmd_client_who(const void *mem)
+{
+    const client *cl = mem;
+    return (tc_identity){cl->has_user, cl->user_id, NULL};
+}
+
+static tc_lang lang_of(const client *cl)
+{
+    return (tc_lang)cl->lang;
+}
+
+static later *first(const client *cl)
+{
+    return cl->tail ? cl->tail->next : NULL;
+}
+
+/* Takes the first answer out of the queue. */
+static later *pop_first(client *cl)
+{
+    later *l = cl->tail->next;
+    if (l == cl->tail)
+        cl->tail = NULL;
+    else
+        cl->tail->next = l->next;
+    return l;
 }
 
 static void later_free(later *l)
@@ -65,23 +92,23 @@ static void later_free(later *l)
     free(l);
 }
 
-static void client_free(void *ctx)
+void tc_ws_cmd_client_free(void *mem)
 {
-    client *cl = ctx;
-    for (later *l = cl->head, *next; l; l = next) {
-        next = l->next;
-        later_free(l);
-    }
+    client *cl = mem;
+    while (cl->tail)
+        later_free(pop_first(cl));
     free(cl->phone);
-    free(cl);
+    cl->phone = NULL;
 }
 
 static void later_append(client *cl, later *l)
 {
-    if (cl->tail)
+    if (cl->tail) {
+        l->next = cl->tail->next;
         cl->tail->next = l;
-    else
-        cl->head = l;
+    } else {
+        l->next = l;
+    }
     cl->tail = l;
 }
 
@@ -90,7 +117,7 @@ static void later_append(client *cl, later *l)
  * message as its reason. */
 static void in_order(tc_stream *s, client *cl, const char *type, const char *message, uint16_t code)
 {
-    if (cl->head == NULL) {
+    if (cl->tail == NULL) {
         if (type)
             tc_stream_ws_reply(s, type, message, NULL, 0, -1);
         else
@@ -115,18 +142,16 @@ static later *reserve(client *cl)
     return l;
 }
 
-static void send_reply(tc_stream *s, client *cl, const char *type, const char *message,
+static void send_reply(tc_app *app, tc_stream *s, const char *type, const char *message,
                        const char *data, size_t len, int64_t version);
 
 /* Sends what is ready at the head of the queue. */
-static void flush_later(tc_stream *s, client *cl)
+static void flush_later(tc_app *app, tc_stream *s, client *cl)
 {
-    while (cl->head && cl->head->ready) {
-        later *l = cl->head;
-        cl->head = l->next;
-        if (cl->head == NULL) cl->tail = NULL;
+    while (first(cl) && first(cl)->ready) {
+        later *l = pop_first(cl);
         if (l->type)
-            send_reply(s, cl, l->type, l->message, l->data, l->data_len, l->version);
+            send_reply(app, s, l->type, l->message, l->data, l->data_len, l->version);
         else
             tc_stream_ws_close(s, l->code, l->message);
         later_free(l);
@@ -135,15 +160,13 @@ static void flush_later(tc_stream *s, client *cl)
 
 /* A store call's answer for slot: sent now when nothing before it waits
  * (without copying data), else kept in slot until it is its turn. */
-static void answer(tc_stream *s, client *cl, later *slot, const char *type, const char *message,
-                   const char *data, size_t len, int64_t version)
+static void answer(tc_app *app, tc_stream *s, client *cl, later *slot, const char *type,
+                   const char *message, const char *data, size_t len, int64_t version)
 {
-    if (slot == cl->head) {
-        cl->head = slot->next;
-        if (cl->head == NULL) cl->tail = NULL;
-        later_free(slot);
-        send_reply(s, cl, type, message, data, len, version);
-        flush_later(s, cl);
+    if (slot == first(cl)) {
+        later_free(pop_first(cl));
+        send_reply(app, s, type, message, data, len, version);
+        flush_later(app, s, cl);
         return;
     }
     slot->ready = true;
@@ -158,15 +181,17 @@ static void answer(tc_stream *s, client *cl, later *slot, const char *type, cons
 }
 
 typedef struct {
+    tc_app *app;
     tc_stream *s;
     client *cl;
     const tc_command *cmd; /* NULL for a resync and a set_name */
     later *slot;           /* where its answer goes; NULL for a resync */
 } call;
 
-static call *call_new(tc_stream *s, client *cl, const tc_command *cmd, bool ordered)
+static call *call_new(tc_app *app, tc_stream *s, client *cl, const tc_command *cmd, bool ordered)
 {
     call *c = tc_xcalloc(1, sizeof *c);
+    c->app = app;
     c->s = s;
     c->cl = cl;
     c->cmd = cmd;
@@ -190,7 +215,7 @@ static void send_error(tc_stream *s, client *cl, tc_text id, ...)
     va_start(ap, id);
     tc_errmsg_vsay(&m, TC_EINVAL, id, ap);
     va_end(ap);
-    in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&m, TC_EINVAL, cl->lang), 0);
+    in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&m, TC_EINVAL, lang_of(cl)), 0);
 }
 
 static void resynced(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
@@ -211,7 +236,7 @@ static void answer_type(const char *cmd, char out[ANSWER_TYPE_MAX])
     memcpy(out + n, TC_WIRE_SUCCESS_SUFFIX, k); /* with its NUL */
 }
 
-static void send_reply(tc_stream *s, client *cl, const char *type, const char *message,
+static void send_reply(tc_app *app, tc_stream *s, const char *type, const char *message,
                        const char *data, size_t len, int64_t version)
 {
     if (!tc_stream_is_open(s)) return;
@@ -219,7 +244,8 @@ static void send_reply(tc_stream *s, client *cl, const char *type, const char *m
     if (stale && version >= 0) {
         /* The client now shows an older cart than it was sent: send the
          * current one again. */
-        tc_ops_get(cl->app, tc_stream_table(s), resynced, call_new(s, cl, NULL, false));
+        tc_ops_get(app, tc_stream_table(s), resynced,
+                   call_new(app, s, tc_stream_user(s), NULL, false));
     }
 }
 
@@ -230,11 +256,12 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     tc_stream *s = c->s;
     client *cl = c->cl;
     if (status < 0) {
-        answer(s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, cl->lang), NULL, 0, -1);
+        answer(c->app, s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(cl)),
+               NULL, 0, -1);
     } else {
         char type[ANSWER_TYPE_MAX];
         answer_type(tc_command_type(c->cmd), type);
-        answer(s, cl, c->slot, type, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,
+        answer(c->app, s, cl, c->slot, type, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,
                cart->version);
     }
     call_end(c);
@@ -248,11 +275,12 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     tc_stream *s = c->s;
     client *cl = c->cl;
     if (status < 0) {
-        answer(s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, cl->lang), NULL, 0, -1);
+        answer(c->app, s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(cl)),
+               NULL, 0, -1);
     } else {
         tc_buf data = TC_BUF_INIT;
-        tc_presence_json(cl->app->presence, tc_stream_table(s), list, n, &data);
-        answer(s, cl, c->slot, TC_WIRE_SET_NAME TC_WIRE_SUCCESS_SUFFIX, TC_WIRE_OK_MESSAGE,
+        tc_presence_json(c->app->presence, tc_stream_table(s), list, n, &data);
+        answer(c->app, s, cl, c->slot, TC_WIRE_SET_NAME TC_WIRE_SUCCESS_SUFFIX, TC_WIRE_OK_MESSAGE,
                data.base, data.len, -1);
         tc_buf_free(&data);
     }
@@ -260,7 +288,7 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
 }
 
 /* {"type":"set_name","data":{"name":"张三"}} (docs/api.md, "Presence"). */
-static void set_name(tc_stream *s, client *cl, json_t *data)
+static void set_name(tc_app *app, tc_stream *s, client *cl, json_t *data)
 {
     tc_errmsg err = {0};
     const char *asked = NULL;
@@ -271,15 +299,15 @@ static void set_name(tc_stream *s, client *cl, json_t *data)
     if (r == 0 && asked == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
     if (r == 0) r = tc_diner_name_check(asked, &name, &err);
     if (r != 0) {
-        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, r, cl->lang), 0);
+        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, r, lang_of(cl)), 0);
         return;
     }
-    tc_store_diners(cl->app->store, tc_stream_table(s), TC_DINERS_NAME, cl->user_id, name, named,
-                    call_new(s, cl, NULL, true));
+    tc_store_diners(app->store, tc_stream_table(s), TC_DINERS_NAME, cl->user_id, name, named,
+                    call_new(app, s, cl, NULL, true));
     free(name);
 }
 
-static void command(tc_stream *s, client *cl, json_t *msg)
+static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
 {
     tc_errmsg err = {0};
     const char *type = NULL;
@@ -292,7 +320,7 @@ static void command(tc_stream *s, client *cl, json_t *msg)
         return;
     }
     if (strcmp(type, TC_WIRE_SET_NAME) == 0) {
-        set_name(s, cl, json_object_get(msg, "data"));
+        set_name(app, s, cl, json_object_get(msg, "data"));
         return;
     }
     const tc_command *cmd = tc_command_by_type(type);
@@ -311,32 +339,32 @@ static void command(tc_stream *s, client *cl, json_t *msg)
         .table_id = tc_stream_table(s), .expect_version = -1, .origin = tc_stream_conn_id(s)};
     tc_command_source src = {.obj = data, .query = NULL};
     if (tc_command_read(cmd, &src, &op, &err) != 0) {
-        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, cl->lang), 0);
+        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, lang_of(cl)), 0);
         return;
     }
     tc_identity who = {cl->has_user, cl->user_id, cl->phone};
     op.who = who;
-    uint32_t retry = tc_limit_change(cl->app, &who, tc_stream_client(s), op.table_id);
+    uint32_t retry = tc_limit_change(app, &who, tc_stream_client(s), op.table_id);
     if (retry) {
         send_error(s, cl, TC_T_TOO_MANY_CHANGES, retry);
         /* 1008, policy violation: it keeps sending what it is told to hold. */
-        if (++cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
+        if (cl->refused < UINT8_MAX) cl->refused++;
+        if (cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
         return;
     }
     cl->refused = 0;
-    tc_ops_apply(cl->app, &op, answered, call_new(s, cl, cmd, true));
+    tc_ops_apply(app, &op, answered, call_new(app, s, cl, cmd, true));
 }
 
-static void on_text(tc_stream *s, void *ctx, const char *data, size_t len)
+void tc_ws_cmd_text(tc_app *app, tc_stream *s, const char *data, size_t len)
 {
+    client *cl = tc_stream_user(s);
     tc_errmsg err;
     json_t *msg;
     if (tc_input_object(data, len, &msg, &err) != 0) {
-        send_error(s, ctx, TC_T_WS_NOT_JSON);
+        send_error(s, cl, TC_T_WS_NOT_JSON);
         return;
     }
-    command(s, ctx, msg);
+    command(app, s, cl, msg);
     json_decref(msg);
 }
-
-const tc_stream_hooks tc_ws_cmd_hooks = {.on_text = on_text, .on_free = client_free};

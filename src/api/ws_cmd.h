@@ -9,13 +9,20 @@
 #include "core/text.h"
 #include "push/stream.h"
 
-/* The hooks of a WebSocket stream whose ctx comes from tc_ws_cmd_client. */
-extern const tc_stream_hooks tc_ws_cmd_hooks;
+/* A client's state for its commands, kept in its stream's block
+ * (tc_stream_user, TC_WS_CMD_CLIENT_SIZE bytes): the identity the socket
+ * was opened with and the language of its error messages (the upgrade
+ * request's Accept-Language), what it was refused in a row, the answers
+ * held back. */
+#define TC_WS_CMD_CLIENT_SIZE 24
 
-/* A client's state for its commands: the app, the identity the socket was
- * opened with (who->phone copied) and the language of its error messages
- * (the upgrade request's Accept-Language). Owned by the stream once
- * started: tc_ws_cmd_hooks.on_free frees it. */
-void *tc_ws_cmd_client(tc_app *app, const tc_identity *who, tc_lang lang);
+/* Fills the zeroed client at mem (who->phone copied). */
+void tc_ws_cmd_client_init(void *mem, const tc_identity *who, tc_lang lang);
+/* The identity of the client at mem; its phone is not set. */
+tc_identity tc_ws_cmd_client_who(const void *mem);
+/* Releases what the client at mem holds (not mem itself). */
+void tc_ws_cmd_client_free(void *mem);
+/* A text message from the client of stream s (its tc_stream_user). */
+void tc_ws_cmd_text(tc_app *app, tc_stream *s, const char *data, size_t len);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http/session.h"
 #include "http/static.h"
 #include "net/server.h"
+#include "push/stream.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -288,6 +289,8 @@ int tc_cli_serve(const tc_config *cfg)
         .initial_proto = &tc_http_proto,
         .new_state = tc_http_session_new,
         .app = &site,
+        .conn_tail = TC_STREAM_CONN_TAIL,
+        .tail_ctx = app->streams,
         .max_queue = MAX_QUEUE_BYTES,
         .max_conns = cfg->max_conns,
         .max_conns_per_addr = cfg->max_conns_per_ip,

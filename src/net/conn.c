@@ -39,7 +39,7 @@ static wq_item *wq_after(const tc_conn *c, const wq_item *it)
 
 tc_conn *tc_conn_accept(tc_server *s)
 {
-    tc_conn *c = tc_xcalloc(1, sizeof *c);
+    tc_conn *c = tc_xcalloc(1, sizeof *c + s->opts.conn_tail);
     c->refs = 1; /* held by the handle until its close callback */
     c->id = ++s->next_id;
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
@@ -513,7 +513,24 @@ void tc_conn_ref(tc_conn *c)
 
 void tc_conn_unref(tc_conn *c)
 {
-    if (--c->refs == 0) free(c);
+    if (--c->refs > 0) return;
+    if (c->proto && c->proto->on_free) c->proto->on_free(c);
+    free(c);
+}
+
+void *tc_conn_tail(tc_conn *c, size_t size)
+{
+    return size <= tc_conn_server(c)->opts.conn_tail ? c + 1 : NULL;
+}
+
+tc_conn *tc_conn_of_tail(const void *tail)
+{
+    return (tc_conn *)tail - 1;
+}
+
+void *tc_conn_tail_ctx(const tc_conn *c)
+{
+    return tc_conn_server(c)->opts.tail_ctx;
 }
 
 void tc_conn_deadline_passed(tc_conn *c)

@@ -39,6 +39,9 @@ typedef struct tc_proto {
     /* A later loop turn after tc_conn_defer: go on with the buffered work
      * (and resume reading once it is done). NULL: resume reading. */
     void (*on_ready)(tc_conn *c);
+    /* After on_closed, once the last reference is dropped: the connection's
+     * memory, its tail included, is freed right after. NULL: nothing. */
+    void (*on_free)(tc_conn *c);
 } tc_proto;
 
 /* Requests or WebSocket messages one connection may have handled in one loop
@@ -117,5 +120,14 @@ void tc_conn_set_deadline(tc_conn *c, uint64_t ms);
 
 void tc_conn_ref(tc_conn *c);
 void tc_conn_unref(tc_conn *c);
+
+/* The room the server reserved after each connection (tc_server_opts
+ * conn_tail), zeroed at accept and freed with the connection: NULL when it
+ * is smaller than size. The connection's protocol owns it. */
+void *tc_conn_tail(tc_conn *c, size_t size);
+/* The connection whose tail is at tail. */
+tc_conn *tc_conn_of_tail(const void *tail);
+/* The server's tail_ctx (valid while the server is). */
+void *tc_conn_tail_ctx(const tc_conn *c);
 
 #endif

@@ -15,6 +15,11 @@ typedef struct {
     /* Creates the initial protocol state of an accepted connection. */
     void *(*new_state)(tc_conn *c, void *app);
     void *app; /* handed to new_state */
+    /* Bytes allocated after every connection, in the same heap block, for the
+     * protocol a connection turns into (a push stream: docs/memory.md);
+     * zeroed; tail_ctx is what tc_conn_tail_ctx gives back. 0: none. */
+    size_t conn_tail;
+    void *tail_ctx;
     /* A connection whose queue passes this much heap is closed; at most
      * TC_SERVER_MAX_QUEUE_LIMIT (a larger value is lowered to it). */
     size_t max_queue;

@@ -16,6 +16,7 @@ typedef struct table_node {
 } table_node;
 
 struct tc_hub {
+    const tc_hub_ops *ops;
     table_node **buckets;
     size_t n_buckets, n_tables;
     size_t counts[2];
@@ -24,9 +25,10 @@ struct tc_hub {
     tc_sub *cursor;
 };
 
-tc_hub *tc_hub_new(void)
+tc_hub *tc_hub_new(const tc_hub_ops *ops)
 {
     tc_hub *h = tc_xcalloc(1, sizeof *h);
+    h->ops = ops;
     h->n_buckets = 256;
     h->buckets = tc_xcalloc(h->n_buckets, sizeof *h->buckets);
     return h;
@@ -171,8 +173,8 @@ size_t tc_hub_publish(tc_hub *h, int32_t table_id, int64_t version, tc_view json
     tc_sub *saved = h->cursor;
     for (tc_sub *s = n->head; s; s = h->cursor) {
         h->cursor = s->next;
-        if (origin != 0 && s->conn_id == origin) continue;
-        s->deliver(s, &ev);
+        if (origin != 0 && h->ops->conn_id(s) == origin) continue;
+        h->ops->deliver(s, &ev);
         delivered++;
     }
     h->cursor = saved;

@@ -19,13 +19,21 @@ typedef struct tc_hub_event tc_hub_event;
 
 typedef enum { TC_SUB_SSE, TC_SUB_WS } tc_sub_kind;
 
+/* One per connection, so it keeps only what the hub needs to find it: what
+ * to deliver and whom to skip is asked of the hub's tc_hub_ops. */
 struct tc_sub {
     tc_sub *prev, *next; /* the table's list; owned by the hub while subscribed */
     int32_t table_id;
-    tc_sub_kind kind;
-    uint64_t conn_id; /* a change whose origin is this id is not sent here */
-    void (*deliver)(tc_sub *s, tc_hub_event *ev);
+    uint8_t kind;  /* tc_sub_kind */
+    uint8_t owner; /* the subscriber's own bits; the hub never touches them */
 };
+
+/* What the hub calls back, the same for every subscriber. */
+typedef struct {
+    void (*deliver)(tc_sub *s, tc_hub_event *ev);
+    /* The id of s's connection: a change whose origin it is is not sent to s. */
+    uint64_t (*conn_id)(const tc_sub *s);
+} tc_hub_ops;
 
 /* One change being fanned out; the frames are built on first use. */
 struct tc_hub_event {
@@ -38,11 +46,12 @@ struct tc_hub_event {
     tc_rbuf *ws;      /* {"type":"cart_update",...} text frame */
 };
 
-tc_hub *tc_hub_new(void);
+/* ops is static (kept, not copied). */
+tc_hub *tc_hub_new(const tc_hub_ops *ops);
 /* Every subscriber must have unsubscribed. */
 void tc_hub_free(tc_hub *h);
 
-/* Adds s (its table_id, kind, conn_id and deliver set) to its table. */
+/* Adds s (its table_id and kind set) to its table. */
 void tc_hub_subscribe(tc_hub *h, tc_sub *s);
 /* Removes s; safe to call during a publish (from deliver) and twice. */
 void tc_hub_unsubscribe(tc_hub *h, tc_sub *s);

@@ -19,10 +19,18 @@
  * 2.5 periods lets one ping and its pong be lost or late. */
 #define WS_SILENT_HALF_PERIODS 5
 
+/* The WebSocket times are kept in units of this many ms of loop time, in 32
+ * bits compared with wrap-around (like the connection's deadline): a
+ * deadline lies at most 2^31 units (~795 days) ahead, longer ones are
+ * clamped; the sweep's resolution (250 ms) is coarser anyway. */
+#define WS_UNIT_MS 32
+#define WS_UNITS_MAX INT32_MAX
+
 struct tc_streams {
     uv_loop_t *loop;
     tc_streams_opts opts;
     tc_hub *hub;
+    tc_ws_callbacks ws_cb; /* the same for every WebSocket */
     uv_timer_t heartbeat;
     tc_sse_frame hello;           /* retry + connected, shared by every SSE stream */
     tc_sse_frame heartbeat_frame; /* shared by every SSE stream */
@@ -30,123 +38,190 @@ struct tc_streams {
     uint64_t committed_ns; /* the commit time of the change being published now, else 0 */
 };
 
+/* sub.owner bits */
+#define STREAM_GONE 1u    /* the connection is closed */
+#define STREAM_CHUNKED 2u /* SSE: HTTP/1.1 chunked framing */
+
+/* One per connection, in the connection's tail (tc_conn_tail: the same heap
+ * block, docs/memory.md), so it holds only what an idle SSE stream needs; the
+ * connection, the set of streams (its tail_ctx) and the holds (the
+ * connection's references) are the connection's. A WebSocket's own state is
+ * one more block: its tc_ws, then ws_part, then the layer above's bytes. */
 struct tc_stream {
     tc_sub sub; /* first: the hub hands it back to deliver */
-    tc_streams *ss;
-    tc_conn *conn;
-    const tc_stream_hooks *hooks;
-    void *ctx;
-    int64_t sent_version;  /* newest cart version written to this stream */
-    int64_t shown_version; /* what the client said it shows (Last-Event-ID), or -1 */
-    unsigned holds;        /* asynchronous calls of the layer above in flight */
-    bool gone;             /* the connection is closed */
-    bool chunked;          /* SSE: HTTP/1.1 chunked framing */
-    /* WebSocket only: an SSE stream is allocated without these (see
-     * SSE_STREAM_SIZE), which keeps an idle SSE connection smaller. */
-    tc_ws *ws;
-    uint64_t last_rx, last_ping, end_at; /* loop ms; end_at 0: no lifetime */
+    /* The newest cart version written to this stream; before the first, -1
+     * or -2 - v when the client said it shows version v (Last-Event-ID):
+     * negative either way, so no version (>= 0) counts as sent. */
+    int64_t sent;
+    union {
+        unsigned char user[TC_STREAM_SSE_USER]; /* SSE: the layer above's bytes */
+        tc_ws *ws;                              /* WebSocket: its block */
+    } u;
+};
+
+_Static_assert(sizeof(tc_stream) == TC_STREAM_CONN_TAIL, "TC_STREAM_CONN_TAIL is the stream");
+
+/* What a message still waiting needs, allocated only then. */
+typedef struct {
     /* Messages read past the connection's share of a loop turn, in order,
      * each a uint32_t length then its bytes; reading waits until they are
      * handled (at most one read's worth). */
     tc_buf backlog;
     /* A close asked for while tc_ws_feed runs waits until it returns, so it
      * follows the answers already queued (wslay sends control frames first). */
-    bool in_feed;
-    bool refusing;       /* we closed it for policy: later messages are dropped */
-    uint16_t close_code; /* 0: none pending */
     const char *close_reason;
-};
+    uint16_t close_code; /* 0: none pending */
+} ws_pending;
 
-/* An SSE stream's allocation: everything before the WebSocket-only fields. */
-#define SSE_STREAM_SIZE offsetof(tc_stream, ws)
+/* A WebSocket stream's part of its block (after the tc_ws). */
+typedef struct {
+    uint32_t last_rx, last_ping; /* WS_UNIT_MS units of loop time, rounded down */
+    uint32_t end_at;             /* units, rounded up; valid when has_end */
+    bool has_end : 1;            /* the stream has a lifetime */
+    bool in_feed : 1;            /* inside tc_ws_feed */
+    bool refusing : 1;           /* we closed it for policy: later messages are dropped */
+    ws_pending *pending;         /* NULL: no message or close waits */
+} ws_part;
 
-static void stream_free_if_done(tc_stream *s)
+static tc_conn *conn_of(const tc_stream *s)
 {
-    if (!s->gone || s->holds) return;
-    if (s->hooks && s->hooks->on_free) s->hooks->on_free(s->ctx);
-    if (s->sub.kind == TC_SUB_WS) {
-        tc_ws_free(s->ws);
-        tc_buf_free(&s->backlog);
+    return tc_conn_of_tail(s);
+}
+
+static tc_streams *ss_of(const tc_stream *s)
+{
+    return tc_conn_tail_ctx(conn_of(s));
+}
+
+static bool is_ws(const tc_stream *s)
+{
+    return s->sub.kind == TC_SUB_WS;
+}
+
+static ws_part *wsp(const tc_stream *s)
+{
+    return tc_ws_extra(s->u.ws);
+}
+
+static tc_buf *backlog_of(tc_stream *s)
+{
+    ws_part *w = wsp(s);
+    return w->pending ? &w->pending->backlog : NULL;
+}
+
+static ws_pending *pending_of(tc_stream *s)
+{
+    ws_part *w = wsp(s);
+    if (w->pending == NULL) w->pending = tc_xcalloc(1, sizeof *w->pending);
+    return w->pending;
+}
+
+/* Frees the pending state once nothing waits in it. */
+static void pending_trim(tc_stream *s)
+{
+    ws_part *w = wsp(s);
+    if (w->pending && w->pending->backlog.len == 0 && w->pending->close_code == 0) {
+        tc_buf_free(&w->pending->backlog);
+        free(w->pending);
+        w->pending = NULL;
     }
-    free(s);
+}
+
+/* The connection's last reference is gone (its on_closed ran before): the
+ * layer above releases its part, then the WebSocket's block goes. */
+static void stream_free(tc_conn *c)
+{
+    tc_stream *s = tc_conn_tail(c, sizeof *s);
+    tc_streams *ss = tc_conn_tail_ctx(c);
+    if (ss->opts.hooks && ss->opts.hooks->on_free) ss->opts.hooks->on_free(ss->opts.hooks_ctx, s);
+    if (is_ws(s)) {
+        ws_part *w = wsp(s);
+        if (w->pending) {
+            tc_buf_free(&w->pending->backlog);
+            free(w->pending);
+        }
+        tc_ws_free(s->u.ws);
+    }
 }
 
 static uint64_t *open_gauge(tc_stream *s)
 {
-    return s->sub.kind == TC_SUB_SSE ? &s->ss->stats.open_sse : &s->ss->stats.open_ws;
+    tc_streams *ss = ss_of(s);
+    return s->sub.kind == TC_SUB_SSE ? &ss->stats.open_sse : &ss->stats.open_ws;
 }
 
 static bool ws_drain_backlog(tc_stream *s, bool all);
 
-/* The connection is gone: leave the hub; free once no call holds the stream. */
+/* The connection is gone: leave the hub. The stream is freed with the
+ * connection, once no call holds it (stream_free). */
 static void stream_closed(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
+    tc_streams *ss = ss_of(s);
     /* Messages it sent before it was closed (say, as a client that stopped
      * reading) are still carried out; only their answers are lost. */
-    if (s->sub.kind == TC_SUB_WS && s->backlog.len) ws_drain_backlog(s, true);
-    tc_hub_unsubscribe(s->ss->hub, &s->sub);
+    if (is_ws(s) && backlog_of(s) && backlog_of(s)->len) ws_drain_backlog(s, true);
+    tc_hub_unsubscribe(ss->hub, &s->sub);
     (*open_gauge(s))--;
-    if (s->ss->opts.follow) s->ss->opts.follow(s->ss->opts.follow_ctx, s->sub.table_id, false);
-    if (tc_conn_was_slow(c)) s->ss->stats.slow_closed++;
-    s->gone = true;
-    tc_conn_unref(c);
-    stream_free_if_done(s);
+    if (ss->opts.follow) ss->opts.follow(ss->opts.follow_ctx, s->sub.table_id, false);
+    if (tc_conn_was_slow(c)) ss->stats.slow_closed++;
+    s->sub.owner |= STREAM_GONE;
 }
 
 static tc_stream *stream_new(tc_streams *ss, tc_conn *c, const tc_stream_params *p,
-                             tc_sub_kind kind, void (*deliver)(tc_sub *, tc_hub_event *))
+                             tc_sub_kind kind)
 {
-    tc_stream *s = tc_xcalloc(1, kind == TC_SUB_SSE ? SSE_STREAM_SIZE : sizeof *s);
-    s->ss = ss;
-    s->conn = c;
-    tc_conn_ref(c); /* dropped in stream_closed */
-    s->hooks = p->hooks;
-    s->ctx = p->ctx;
-    s->sent_version = -1;
-    s->shown_version = -1;
-    s->sub = (tc_sub){
-        .table_id = p->table_id, .kind = kind, .conn_id = tc_conn_id(c), .deliver = deliver};
+    tc_stream *s = tc_conn_tail(c, sizeof *s);
+    if (s == NULL || tc_conn_tail_ctx(c) != ss) {
+        tc_log_error("stream: the server reserves no stream after its connections");
+        abort();
+    }
+    s->sent = p->shown_version >= 0 ? -2 - p->shown_version : -1;
+    s->sub = (tc_sub){.table_id = p->table_id, .kind = (uint8_t)kind};
     return s;
+}
+
+static uint64_t stream_conn_id(const tc_sub *sub)
+{
+    return tc_conn_id(conn_of((const tc_stream *)sub));
 }
 
 /* Subscribes s (before the caller reads the snapshot, so that no change can
  * fall in between) and counts it. */
 static void stream_subscribe(tc_stream *s)
 {
-    tc_hub_subscribe(s->ss->hub, &s->sub);
+    tc_streams *ss = ss_of(s);
+    tc_hub_subscribe(ss->hub, &s->sub);
     (*open_gauge(s))++;
-    if (s->ss->opts.follow) s->ss->opts.follow(s->ss->opts.follow_ctx, s->sub.table_id, true);
+    if (ss->opts.follow) ss->opts.follow(ss->opts.follow_ctx, s->sub.table_id, true);
 }
 
 /* ===== SSE ===================================================================== */
 
 static void sse_write(tc_stream *s, const tc_sse_frame *f, tc_wq_kind kind)
 {
-    if (s->chunked)
-        tc_conn_write_rbuf(s->conn, f->buf, 0, f->buf->len, kind);
+    if (s->sub.owner & STREAM_CHUNKED)
+        tc_conn_write_rbuf(conn_of(s), f->buf, 0, f->buf->len, kind);
     else
-        tc_conn_write_rbuf(s->conn, f->buf, f->body_off, f->body_len, kind);
+        tc_conn_write_rbuf(conn_of(s), f->buf, f->body_off, f->body_len, kind);
 }
 
-static void sse_deliver(tc_sub *sub, tc_hub_event *ev)
+static void sse_deliver(tc_stream *s, tc_hub_event *ev)
 {
-    tc_stream *s = (tc_stream *)sub;
-    if (ev->version <= s->sent_version) return;
-    s->sent_version = ev->version;
+    tc_streams *ss = ss_of(s);
     const tc_sse_frame *f = tc_hub_event_sse(ev);
-    if (s->chunked)
-        tc_conn_write_cart(s->conn, f->buf, 0, f->buf->len, s->ss->committed_ns);
+    if (s->sub.owner & STREAM_CHUNKED)
+        tc_conn_write_cart(conn_of(s), f->buf, 0, f->buf->len, ss->committed_ns);
     else
-        tc_conn_write_cart(s->conn, f->buf, f->body_off, f->body_len, s->ss->committed_ns);
-    s->ss->stats.events_sse++;
+        tc_conn_write_cart(conn_of(s), f->buf, f->body_off, f->body_len, ss->committed_ns);
+    ss->stats.events_sse++;
 }
 
 /* End of stream: the last chunk, then close (the browser reconnects). */
 static void sse_end(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
-    if (s->chunked) {
+    if (s->sub.owner & STREAM_CHUNKED) {
         tc_view last = tc_sse_last_chunk();
         tc_conn_write(c, last.base, last.len);
     }
@@ -168,13 +243,14 @@ static const tc_proto sse_proto = {
     .on_deadline = sse_end,
     .on_shutdown = sse_end,
     .on_closed = stream_closed,
+    .on_free = stream_free,
 };
 
 tc_stream *tc_stream_sse(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
 {
-    tc_stream *s = stream_new(ss, c, p, TC_SUB_SSE, sse_deliver);
-    s->chunked = p->chunked;
-    s->shown_version = p->shown_version;
+    if (p->user_size > TC_STREAM_SSE_USER) abort(); /* the caller's mistake */
+    tc_stream *s = stream_new(ss, c, p, TC_SUB_SSE);
+    if (p->chunked) s->sub.owner |= STREAM_CHUNKED;
     sse_write(s, &ss->hello, TC_WQ_PLAIN);
     if (p->lifetime_ms) tc_conn_set_deadline(c, p->lifetime_ms);
     tc_conn_set_proto(c, &sse_proto, s);
@@ -186,7 +262,7 @@ static void heartbeat_one(tc_sub *sub, void *ctx)
 {
     (void)ctx;
     tc_stream *s = (tc_stream *)sub;
-    sse_write(s, &s->ss->heartbeat_frame, TC_WQ_HEARTBEAT);
+    sse_write(s, &ss_of(s)->heartbeat_frame, TC_WQ_HEARTBEAT);
 }
 
 static void on_heartbeat(uv_timer_t *t)
@@ -197,10 +273,42 @@ static void on_heartbeat(uv_timer_t *t)
 
 /* ===== WebSocket =============================================================== */
 
+/* Loop time in WS_UNIT_MS units, rounded down. */
+static uint32_t ws_now(const tc_streams *ss)
+{
+    return (uint32_t)(uv_now(ss->loop) / WS_UNIT_MS);
+}
+
+/* A duration of ms in units, rounded up, clamped to WS_UNITS_MAX - 2 (so
+ * that one unit more is still ahead when compared with wrap-around). */
+static uint32_t ws_units(uint64_t ms)
+{
+    uint64_t u = (ms + WS_UNIT_MS - 1) / WS_UNIT_MS;
+    return u > WS_UNITS_MAX - 2 ? WS_UNITS_MAX - 2 : (uint32_t)u;
+}
+
+/* Units from now until t (negative: past), with wrap-around. */
+static int64_t ws_until(uint32_t t, uint32_t now)
+{
+    return (int32_t)(t - now);
+}
+
+/* A ping is due one period after the last (a unit more: times are rounded
+ * down); the peer is dead when silent 2.5 periods (and a unit). */
+static uint32_t ws_ping_units(const tc_streams *ss)
+{
+    return ws_units(ss->opts.ws_ping_ms) + 1;
+}
+
+static uint32_t ws_silent_units(const tc_streams *ss)
+{
+    return ws_units(ss->opts.ws_ping_ms * WS_SILENT_HALF_PERIODS / 2) + 1;
+}
+
 static void ws_write(void *ctx, const char *data, size_t len)
 {
     tc_stream *s = ctx;
-    tc_conn_write(s->conn, data, len);
+    tc_conn_write(conn_of(s), data, len);
 }
 
 static void ws_send(tc_stream *s, const char *type, const char *message, const char *data,
@@ -208,19 +316,17 @@ static void ws_send(tc_stream *s, const char *type, const char *message, const c
 {
     tc_buf msg = TC_BUF_INIT;
     tc_ws_message(&msg, type, message, data, len, timestamp_ms);
-    tc_ws_send_text(s->ws, msg.base, msg.len);
+    tc_ws_send_text(s->u.ws, msg.base, msg.len);
     tc_buf_free(&msg);
 }
 
-static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
+static void ws_deliver(tc_stream *s, tc_hub_event *ev)
 {
-    tc_stream *s = (tc_stream *)sub;
-    if (ev->version <= s->sent_version) return;
-    s->sent_version = ev->version;
-    s->ss->stats.events_ws++;
-    if (tc_ws_can_inject(s->ws)) {
+    tc_streams *ss = ss_of(s);
+    ss->stats.events_ws++;
+    if (tc_ws_can_inject(s->u.ws)) {
         tc_rbuf *f = tc_hub_event_ws(ev);
-        tc_conn_write_cart(s->conn, f, 0, f->len, s->ss->committed_ns);
+        tc_conn_write_cart(conn_of(s), f, 0, f->len, ss->committed_ns);
     } else {
         /* wslay has a frame of its own on the way: let it order ours. */
         ws_send(s, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base, ev->json.len,
@@ -228,15 +334,37 @@ static void ws_deliver(tc_sub *sub, tc_hub_event *ev)
     }
 }
 
+static void stream_deliver(tc_sub *sub, tc_hub_event *ev)
+{
+    tc_stream *s = (tc_stream *)sub;
+    if (ev->version <= s->sent) return;
+    s->sent = ev->version;
+    if (is_ws(s))
+        ws_deliver(s, ev);
+    else
+        sse_deliver(s, ev);
+}
+
+static const tc_hub_ops hub_ops = {.deliver = stream_deliver, .conn_id = stream_conn_id};
+
+/* True once the stream's lifetime is over. */
+static bool ws_expired(const tc_stream *s, uint32_t now)
+{
+    ws_part *w = wsp(s);
+    return w->has_end && ws_until(w->end_at, now) <= 0;
+}
+
 static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 {
-    if (s->refusing) return; /* closed by us for policy: nothing more is done */
-    if (s->end_at && uv_now(s->ss->loop) >= s->end_at) {
+    tc_streams *ss = ss_of(s);
+    if (wsp(s)->refusing) return; /* closed by us for policy: nothing more is done */
+    if (ws_expired(s, ws_now(ss))) {
         /* 1008: policy violation — the stream outlived what it was allowed. */
-        tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
+        tc_ws_close(s->u.ws, 1008, ss->opts.expired_reason);
         return;
     }
-    if (s->hooks && s->hooks->on_text) s->hooks->on_text(s, s->ctx, data, len);
+    if (ss->opts.hooks && ss->opts.hooks->on_text)
+        ss->opts.hooks->on_text(ss->opts.hooks_ctx, s, data, len);
 }
 
 /* Handles backlogged messages while the connection has its share of the
@@ -244,33 +372,40 @@ static void ws_handle_text(tc_stream *s, const char *data, size_t len)
  * ours came after them). True when none is left. */
 static bool ws_drain_backlog(tc_stream *s, bool all)
 {
+    tc_buf *b = backlog_of(s);
+    if (b == NULL) return true;
+    tc_conn *c = conn_of(s);
     size_t off = 0;
-    while (off < s->backlog.len &&
-           (all || (!tc_conn_is_closing(s->conn) && tc_conn_spend(s->conn)))) {
+    while (off < b->len && (all || (!tc_conn_is_closing(c) && tc_conn_spend(c)))) {
         uint32_t n;
-        memcpy(&n, s->backlog.base + off, sizeof n);
+        memcpy(&n, b->base + off, sizeof n);
         off += sizeof n;
-        ws_handle_text(s, s->backlog.base + off, n);
+        ws_handle_text(s, b->base + off, n);
+        b = backlog_of(s); /* still there: only this function consumes it */
         off += n;
     }
     /* On a closing connection stream_closed carries out the rest. */
-    tc_buf_consume(&s->backlog, off);
-    if (s->backlog.len == 0) tc_buf_free(&s->backlog);
-    return s->backlog.len == 0;
+    tc_buf_consume(b, off);
+    bool done = b->len == 0;
+    if (done) tc_buf_free(b);
+    pending_trim(s);
+    return done;
 }
 
 static void ws_on_text(void *ctx, const char *data, size_t len)
 {
     tc_stream *s = ctx;
-    if (s->backlog.len == 0 && tc_conn_spend(s->conn)) {
+    tc_buf *b = backlog_of(s);
+    if ((b == NULL || b->len == 0) && tc_conn_spend(conn_of(s))) {
         ws_handle_text(s, data, len);
         return;
     }
     /* Past this connection's share of the turn: kept, in order, for the next
      * turns (ws_on_ready). */
+    b = &pending_of(s)->backlog;
     uint32_t n = (uint32_t)len;
-    tc_buf_append(&s->backlog, (const char *)&n, sizeof n);
-    tc_buf_append(&s->backlog, data, len);
+    tc_buf_append(b, (const char *)&n, sizeof n);
+    tc_buf_append(b, data, len);
 }
 
 static void ws_on_closed(void *ctx, uint16_t code)
@@ -280,22 +415,24 @@ static void ws_on_closed(void *ctx, uint16_t code)
     /* The peer's close came after these: what they ask is still done (their
      * answers can no longer be sent). */
     ws_drain_backlog(s, true);
-    tc_conn_close(s->conn);
+    tc_conn_close(conn_of(s));
 }
 
 static void ws_on_read(tc_conn *c, const char *data, size_t len)
 {
     tc_stream *s = tc_conn_state(c);
-    s->last_rx = uv_now(s->ss->loop);
-    s->in_feed = true;
-    tc_ws_feed(s->ws, data, len);
-    s->in_feed = false;
-    if (s->close_code) {
-        tc_ws_close(s->ws, s->close_code, s->close_reason);
-        s->close_code = 0;
-        tc_buf_free(&s->backlog);
+    ws_part *w = wsp(s);
+    w->last_rx = ws_now(ss_of(s));
+    w->in_feed = true;
+    tc_ws_feed(s->u.ws, data, len);
+    w->in_feed = false;
+    if (w->pending && w->pending->close_code) {
+        tc_ws_close(s->u.ws, w->pending->close_code, w->pending->close_reason);
+        w->pending->close_code = 0;
+        tc_buf_free(&w->pending->backlog);
+        pending_trim(s);
     }
-    if (s->backlog.len && !tc_conn_is_closing(c)) tc_conn_defer(c);
+    if (backlog_of(s) && backlog_of(s)->len && !tc_conn_is_closing(c)) tc_conn_defer(c);
 }
 
 static void ws_on_ready(tc_conn *c)
@@ -307,39 +444,44 @@ static void ws_on_ready(tc_conn *c)
         tc_conn_defer(c);
 }
 
-/* The next moment something is due: a ping, the silence limit, the end of
- * the stream's lifetime. */
+/* Sets the connection's deadline to the next moment something is due: a
+ * ping, the silence limit, the end of the stream's lifetime. */
 static void ws_schedule(tc_stream *s)
 {
-    uint64_t ping = s->ss->opts.ws_ping_ms;
-    uint64_t now = uv_now(s->ss->loop);
-    uint64_t at = s->last_rx + ping * WS_SILENT_HALF_PERIODS / 2;
-    if (s->last_ping + ping < at) at = s->last_ping + ping;
-    if (s->end_at && s->end_at < at) at = s->end_at;
-    tc_conn_set_deadline(s->conn, at > now ? at - now : 1);
+    tc_streams *ss = ss_of(s);
+    ws_part *w = wsp(s);
+    uint32_t now = ws_now(ss);
+    int64_t in = ws_until(w->last_rx + ws_silent_units(ss), now);
+    int64_t ping = ws_until(w->last_ping + ws_ping_units(ss), now);
+    if (ping < in) in = ping;
+    if (w->has_end && ws_until(w->end_at, now) < in) in = ws_until(w->end_at, now);
+    uint64_t ms = 1;
+    /* From now, not from the start of its unit. */
+    if (in > 0) ms = (uint64_t)in * WS_UNIT_MS - uv_now(ss->loop) % WS_UNIT_MS;
+    tc_conn_set_deadline(conn_of(s), ms);
 }
 
 static void ws_on_deadline(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
-    uint64_t now = uv_now(s->ss->loop);
-    if (!tc_ws_close_sent(s->ws) && s->end_at && now >= s->end_at) {
-        tc_ws_close(s->ws, 1008, s->ss->opts.expired_reason);
+    tc_streams *ss = ss_of(s);
+    ws_part *w = wsp(s);
+    uint32_t now = ws_now(ss);
+    if (!tc_ws_close_sent(s->u.ws) && ws_expired(s, now)) {
+        tc_ws_close(s->u.ws, 1008, ss->opts.expired_reason);
         tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
-        s->last_rx = 0;
         return;
     }
-    uint64_t ping = s->ss->opts.ws_ping_ms;
-    if (tc_ws_close_sent(s->ws) || now >= s->last_rx + ping * WS_SILENT_HALF_PERIODS / 2) {
+    if (tc_ws_close_sent(s->u.ws) || ws_until(w->last_rx + ws_silent_units(ss), now) <= 0) {
         char peer[80];
         tc_log_info("ws conn %llu %s: no answer, dropped", (unsigned long long)tc_conn_id(c),
                     tc_conn_peer(c, peer, sizeof peer));
         tc_conn_abort(c);
         return;
     }
-    if (now >= s->last_ping + ping) {
-        tc_ws_send_ping(s->ws);
-        s->last_ping = now;
+    if (ws_until(w->last_ping + ws_ping_units(ss), now) <= 0) {
+        tc_ws_send_ping(s->u.ws);
+        w->last_ping = now;
     }
     ws_schedule(s);
 }
@@ -347,12 +489,12 @@ static void ws_on_deadline(tc_conn *c)
 static void ws_on_shutdown(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
-    if (tc_ws_close(s->ws, 1001, "server shutting down") != 0) {
+    if (tc_ws_close(s->u.ws, 1001, "server shutting down") != 0) {
         tc_conn_close(c);
         return;
     }
-    /* Wait briefly for the peer's close; the sweep aborts after that. */
-    s->last_rx = 0;
+    /* Wait briefly for the peer's close; the sweep aborts after that (the
+     * close is sent: the next deadline drops the connection). */
     tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
 }
 
@@ -364,17 +506,24 @@ static const tc_proto ws_proto = {
     .on_shutdown = ws_on_shutdown,
     .on_closed = stream_closed,
     .on_ready = ws_on_ready,
+    .on_free = stream_free,
 };
 
 tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
 {
-    tc_stream *s = stream_new(ss, c, p, TC_SUB_WS, ws_deliver);
-    tc_ws_callbacks cb = {
-        .ctx = s, .write = ws_write, .on_text = ws_on_text, .on_closed = ws_on_closed};
-    s->ws = tc_ws_new(&cb, ss->opts.ws_max_message);
-    uint64_t now = uv_now(ss->loop);
-    s->last_rx = s->last_ping = now;
-    s->end_at = p->lifetime_ms ? now + p->lifetime_ms : 0;
+    tc_stream *s = stream_new(ss, c, p, TC_SUB_WS);
+    s->u.ws = tc_ws_new(&ss->ws_cb, s, sizeof(ws_part) + p->user_size);
+    ws_part *w = wsp(s);
+    uint32_t now = ws_now(ss);
+    w->last_rx = w->last_ping = now;
+    if (p->lifetime_ms) {
+        w->has_end = true;
+        /* Rounded up: never before it; clamped like every time here. */
+        uint64_t end_ms = uv_now(ss->loop) + p->lifetime_ms;
+        w->end_at = ws_units(p->lifetime_ms) >= WS_UNITS_MAX - 2
+                        ? now + WS_UNITS_MAX - 1
+                        : (uint32_t)((end_ms + WS_UNIT_MS - 1) / WS_UNIT_MS & UINT32_MAX);
+    }
     ws_send(s, TC_WIRE_CONNECTED, TC_WIRE_CONNECTED_MESSAGE, NULL, 0, tc_clock_epoch_ms());
     tc_conn_set_proto(c, &ws_proto, s);
     stream_subscribe(s);
@@ -384,35 +533,43 @@ tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
 
 void tc_stream_ws_feed(tc_stream *s, tc_view bytes)
 {
-    if (bytes.len && !s->gone && !tc_conn_is_closing(s->conn))
-        ws_on_read(s->conn, bytes.base, bytes.len);
+    tc_conn *c = conn_of(s);
+    if (bytes.len && !(s->sub.owner & STREAM_GONE) && !tc_conn_is_closing(c))
+        ws_on_read(c, bytes.base, bytes.len);
 }
 
 bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,
                         size_t len, int64_t version)
 {
     if (!tc_stream_is_open(s)) return false;
-    bool stale = version >= 0 && version < s->sent_version;
+    bool stale = version >= 0 && version < s->sent;
     /* The client shows this version now: a later broadcast of the same
      * version would be a duplicate, and after a stale answer any newer
      * version must be sent again. */
-    if (version >= 0 && (stale || version > s->sent_version)) s->sent_version = version;
+    if (version >= 0 && (stale || version > s->sent)) s->sent = version;
     ws_send(s, type, message, data, len, tc_clock_epoch_ms());
     return stale;
 }
 
 void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
 {
-    if (s->sub.kind != TC_SUB_WS || s->gone) return;
-    s->refusing = true;
-    if (s->in_feed) {
-        if (s->close_code == 0) {
-            s->close_code = code;
-            s->close_reason = reason;
+    if (!is_ws(s) || (s->sub.owner & STREAM_GONE)) return;
+    ws_part *w = wsp(s);
+    w->refusing = true;
+    if (w->in_feed) {
+        ws_pending *p = pending_of(s);
+        if (p->close_code == 0) {
+            p->close_code = code;
+            p->close_reason = reason;
         }
         return;
     }
-    tc_ws_close(s->ws, code, reason);
+    tc_ws_close(s->u.ws, code, reason);
+}
+
+void *tc_stream_user(tc_stream *s)
+{
+    return is_ws(s) ? (void *)(wsp(s) + 1) : (void *)s->u.user;
 }
 
 /* ===== both ==================================================================== */
@@ -420,21 +577,22 @@ void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
 void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t timestamp_ms)
 {
     if (!tc_stream_is_open(s)) return;
-    if (s->sent_version < 0 && version == s->shown_version) {
+    if (s->sent < -1 && version == -2 - s->sent) {
         /* The client already shows this version: nothing to send. */
-        s->sent_version = version;
+        s->sent = version;
         return;
     }
-    if (version <= s->sent_version) return;
+    if (version <= s->sent) return;
     tc_hub_event ev = {.table_id = s->sub.table_id,
                        .version = version,
                        .json = json,
                        .timestamp_ms = timestamp_ms};
     /* A snapshot, not a change being published: its delivery is not timed. */
-    uint64_t publishing = s->ss->committed_ns;
-    s->ss->committed_ns = 0;
-    s->sub.deliver(&s->sub, &ev);
-    s->ss->committed_ns = publishing;
+    tc_streams *ss = ss_of(s);
+    uint64_t publishing = ss->committed_ns;
+    ss->committed_ns = 0;
+    stream_deliver(&s->sub, &ev);
+    ss->committed_ns = publishing;
     tc_sse_frame_release(&ev.sse);
     tc_rbuf_unref(ev.ws);
 }
@@ -461,7 +619,7 @@ static void event_write(tc_sub *sub, void *ctx)
         sse_write(s, &ev->sse, TC_WQ_PLAIN);
         return;
     }
-    if (!tc_ws_can_inject(s->ws)) {
+    if (!tc_ws_can_inject(s->u.ws)) {
         /* wslay has a frame of its own on the way: let it order ours. */
         ws_send(s, ev->name, ev->message, ev->json.base, ev->json.len, ev->timestamp_ms);
         return;
@@ -472,7 +630,7 @@ static void event_write(tc_sub *sub, void *ctx)
         ev->ws = tc_ws_text_frame(msg.base, msg.len);
         tc_buf_free(&msg);
     }
-    tc_conn_write_rbuf(s->conn, ev->ws, 0, ev->ws->len, TC_WQ_PLAIN);
+    tc_conn_write_rbuf(conn_of(s), ev->ws, 0, ev->ws->len, TC_WQ_PLAIN);
 }
 
 static size_t event_send(tc_streams *ss, tc_stream *one, int32_t table_id, const char *name,
@@ -498,7 +656,7 @@ size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
 void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
                           int64_t timestamp_ms)
 {
-    event_send(s->ss, s, s->sub.table_id, name, message, json, timestamp_ms);
+    event_send(ss_of(s), s, s->sub.table_id, name, message, json, timestamp_ms);
 }
 
 bool tc_streams_has_table(tc_streams *ss, int32_t table_id)
@@ -506,21 +664,26 @@ bool tc_streams_has_table(tc_streams *ss, int32_t table_id)
     return tc_hub_has_table(ss->hub, table_id);
 }
 
+/* A hold is a reference to the connection: the stream is freed with it. */
 void tc_stream_hold(tc_stream *s)
 {
-    s->holds++;
+    tc_conn_ref(conn_of(s));
 }
 
 void tc_stream_release(tc_stream *s)
 {
-    s->holds--;
-    stream_free_if_done(s);
+    tc_conn_unref(conn_of(s));
 }
 
 bool tc_stream_is_open(const tc_stream *s)
 {
-    return !s->gone && !tc_conn_is_closing(s->conn) &&
-           !(s->sub.kind == TC_SUB_WS && tc_ws_close_sent(s->ws));
+    return !(s->sub.owner & STREAM_GONE) && !tc_conn_is_closing(conn_of(s)) &&
+           !(is_ws(s) && tc_ws_close_sent(s->u.ws));
+}
+
+bool tc_stream_is_ws(const tc_stream *s)
+{
+    return is_ws(s);
 }
 
 int32_t tc_stream_table(const tc_stream *s)
@@ -530,12 +693,12 @@ int32_t tc_stream_table(const tc_stream *s)
 
 uint64_t tc_stream_conn_id(const tc_stream *s)
 {
-    return tc_conn_id(s->conn);
+    return tc_conn_id(conn_of(s));
 }
 
 const tc_addr *tc_stream_client(const tc_stream *s)
 {
-    return tc_conn_client(s->conn);
+    return tc_conn_client(conn_of(s));
 }
 
 /* ===== the set of streams ====================================================== */
@@ -545,7 +708,11 @@ tc_streams *tc_streams_new(uv_loop_t *loop, const tc_streams_opts *o)
     tc_streams *ss = tc_xcalloc(1, sizeof *ss);
     ss->loop = loop;
     ss->opts = *o;
-    ss->hub = tc_hub_new();
+    ss->hub = tc_hub_new(&hub_ops);
+    ss->ws_cb = (tc_ws_callbacks){.write = ws_write,
+                                  .on_text = ws_on_text,
+                                  .on_closed = ws_on_closed,
+                                  .max_message = o->ws_max_message};
     ss->hello = tc_sse_frame_new(TC_WIRE_CONNECTED, NULL, TC_WIRE_CONNECTED_MESSAGE,
                                  strlen(TC_WIRE_CONNECTED_MESSAGE), TC_WIRE_SSE_RETRY_MS);
     ss->heartbeat_frame = tc_sse_frame_new(TC_WIRE_HEARTBEAT, NULL, TC_WIRE_HEARTBEAT_DATA,

@@ -5,9 +5,11 @@
  * SSE heartbeats and WebSocket pings, ends at its lifetime and closes
  * cleanly at shutdown.
  *
- * Lifetime: a stream lives while its connection is open and, after that,
- * while the layer above holds it (tc_stream_hold) for an asynchronous call;
- * when both are over, hooks->on_free(ctx) runs and the stream is freed.
+ * Lifetime: a stream lives in its connection's tail (net/conn.h) while the
+ * connection is open and, after that, while the layer above holds it
+ * (tc_stream_hold: a reference to the connection) for an asynchronous call;
+ * when both are over, hooks->on_free runs and the stream is freed with its
+ * connection.
  * Every function here runs on the loop thread. */
 #ifndef TC_PUSH_STREAM_H
 #define TC_PUSH_STREAM_H
@@ -22,7 +24,27 @@
 typedef struct tc_streams tc_streams;
 typedef struct tc_stream tc_stream;
 
+/* What the layer above hears of its streams; ctx is tc_streams_opts.hooks_ctx
+ * and tc_stream_user(s) the stream's own bytes for it. */
 typedef struct {
+    /* A WebSocket text message from the client (UTF-8, data valid during the
+     * call only). */
+    void (*on_text)(void *ctx, tc_stream *s, const char *data, size_t len);
+    /* The stream is being freed: release what its user bytes hold. Runs
+     * exactly once per stream. */
+    void (*on_free)(void *ctx, tc_stream *s);
+} tc_stream_hooks;
+
+/* An idle stream costs what every connection's tail holds (docs/memory.md):
+ * a server whose connections may become streams reserves this much after
+ * each (tc_server_opts conn_tail, with the streams as tail_ctx). */
+#define TC_STREAM_CONN_TAIL 40
+/* The layer above's bytes in an SSE stream (tc_stream_params.user_size). */
+#define TC_STREAM_SSE_USER 8
+
+typedef struct {
+    const tc_stream_hooks *hooks; /* static; may be NULL */
+    void *hooks_ctx;
     uint64_t heartbeat_ms;      /* SSE heartbeat period */
     uint64_t ws_ping_ms;        /* WebSocket ping period; a peer silent 2.5 periods is dropped */
     size_t ws_max_message;      /* largest WebSocket message a client may send (1009 above) */
@@ -41,26 +63,18 @@ typedef struct {
     uint64_t slow_closed;           /* streams closed for not reading */
 } tc_streams_stats;
 
-/* What the layer above hears of a stream; ctx is the one given at start. */
-typedef struct {
-    /* A WebSocket text message from the client (UTF-8, data valid during the
-     * call only). NULL for SSE. */
-    void (*on_text)(tc_stream *s, void *ctx, const char *data, size_t len);
-    /* The stream is being freed: release ctx. Runs exactly once. */
-    void (*on_free)(void *ctx);
-} tc_stream_hooks;
-
 typedef struct {
     int32_t table_id;
     /* How long the stream may live (0: no limit). SSE: the stream ends (the
      * browser reconnects). WebSocket: closed with 1008 and the streams'
      * expired_reason; a message after it closes the same way. */
     uint64_t lifetime_ms;
+    /* Bytes kept with the stream for the layer above (tc_stream_user),
+     * zeroed: at most TC_STREAM_SSE_USER for SSE. */
+    size_t user_size;
     /* SSE only */
-    bool chunked;                 /* HTTP/1.1: chunked; HTTP/1.0: delimited by close */
-    int64_t shown_version;        /* the version the client already shows (Last-Event-ID), or -1 */
-    const tc_stream_hooks *hooks; /* static; may be NULL */
-    void *ctx;
+    bool chunked;          /* HTTP/1.1: chunked; HTTP/1.0: delimited by close */
+    int64_t shown_version; /* the version the client already shows (Last-Event-ID), or -1 */
 } tc_stream_params;
 
 /* Every stream of one server: the hub, the shared frames, the heartbeat
@@ -132,9 +146,14 @@ void tc_stream_release(tc_stream *s);
  * nothing more is worth writing. */
 bool tc_stream_is_open(const tc_stream *s);
 int32_t tc_stream_table(const tc_stream *s);
+/* True for a WebSocket stream, false for SSE. */
+bool tc_stream_is_ws(const tc_stream *s);
 /* The id of the stream's connection (the origin of its own changes). */
 uint64_t tc_stream_conn_id(const tc_stream *s);
 /* The client address of the stream's connection (tc_conn_client). */
 const tc_addr *tc_stream_client(const tc_stream *s);
+/* The layer above's bytes of s (tc_stream_params.user_size), zeroed at start,
+ * 8-byte aligned; they live as long as s. */
+void *tc_stream_user(tc_stream *s);
 
 #endif

@@ -52,11 +52,12 @@ void tc_ws_accept_key(const char *key, size_t len, char out[29])
     EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
 }
 
-tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
+/* The header of an unmasked, unfragmented server frame of opcode carrying
+ * len bytes, into head; returns its length. */
+static size_t frame_head(unsigned char head[10], unsigned opcode, size_t len)
 {
-    unsigned char head[10];
     size_t hn;
-    head[0] = 0x81; /* FIN + text */
+    head[0] = (unsigned char)(0x80u | opcode); /* FIN */
     if (len < 126) {
         head[1] = (unsigned char)len;
         hn = 2;
@@ -72,6 +73,13 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
             head[2 + i] = (unsigned char)(n >> (56 - 8 * i));
         hn = 10;
     }
+    return hn;
+}
+
+tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
+{
+    unsigned char head[10];
+    size_t hn = frame_head(head, 0x1, len);
     tc_buf b = TC_BUF_INIT;
     tc_buf_reserve(&b, hn + len);
     tc_buf_append(&b, head, hn);
@@ -83,22 +91,15 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
 
 /* --- session ----------------------------------------------------------------- */
 
-/* What a session receives into, allocated only while in use (see
- * release_if_idle): the text message being received, all its fragments in one
- * block that never grows past max_message + 1 bytes (wslay buffers nothing:
- * no_buffering), a ping being received and the pong answering the newest
- * complete ping. */
+/* What a session needs only while a frame, a fragmented message or a send
+ * is in progress, allocated then and freed as soon as none is (see
+ * release_if_idle): wslay's context, where the input stands, the text
+ * message being received (all its fragments in one block that never grows
+ * past max_message + 1 bytes: wslay buffers nothing, no_buffering), a ping
+ * being received and the pong answering the newest complete ping. Zeroed,
+ * it is what an idle session would hold. */
 typedef struct {
-    tc_buf msg;
-    unsigned char ping[125], pong[125];
-    unsigned char ping_len, pong_len;
-} ws_rx;
-
-struct tc_ws {
-    tc_ws_callbacks cb;
-    size_t max_message;
-    /* wslay's context (~8.5 KB of buffers): created on demand, dropped again
-     * as soon as it holds no state (see release_if_idle). */
+    /* wslay's context (~9.4 KB of buffers). */
     wslay_event_context_ptr ev;
     /* Input of the running tc_ws_feed, handed to wslay by recv_cb. */
     const unsigned char *in;
@@ -106,14 +107,11 @@ struct tc_ws {
     /* Where the input stands in the frame sequence: header bytes seen so far
      * of the current frame, or payload bytes still to come. It lets recv_cb
      * hand wslay one frame at a time, so that at a frame boundary wslay holds
-     * no unparsed bytes and its context may be dropped. */
+     * no unparsed bytes and this state may be dropped. */
     uint64_t payload_left;
     unsigned char hdr[14];
     unsigned char hdr_len;
     unsigned char hdr_total; /* 0 until the first two header bytes are in */
-    ws_rx *rx;
-    /* Pings answered by a later one (their pong dropped), reads in a row. */
-    unsigned pings_dropped;
     /* Our own UTF-8 check of a close frame's reason (wslay 1.1.1 checks text
      * messages but not close reasons): payload offset and decoder state. */
     unsigned char close_off;
@@ -125,16 +123,30 @@ struct tc_ws {
      * frame being received is a ping; a pong is still to be written; the
      * running tc_ws_feed dropped one. */
     bool in_ping, pong_pending, dropped;
-    uint16_t fail_code; /* violation found here rather than by wslay */
-    uint16_t sent_code; /* code of our close frame, once close_sent */
-    unsigned busy;      /* nesting depth of public calls */
-    bool msg_open;      /* a fragmented text message is in progress */
-    bool feeding;       /* inside wslay_event_recv: sends wait for settle */
-    bool sending;       /* inside wslay_event_send */
-    bool close_queued;  /* tc_ws_close called: drop further messages */
-    bool close_sent;
-    bool finished; /* on_closed called */
-    bool doomed;   /* tc_ws_free called from a callback */
+    bool msg_open; /* a fragmented text message is in progress */
+    tc_buf msg;
+    unsigned char ping[125], pong[125];
+    unsigned char ping_len, pong_len;
+} ws_act;
+
+/* One per idle WebSocket, so it keeps only what outlives a frame
+ * (docs/memory.md): 32 bytes, then the caller's extra bytes. */
+struct tc_ws {
+    const tc_ws_callbacks *cb; /* static: the same for every session of a server */
+    void *ctx;
+    ws_act *a; /* NULL while idle */
+    /* Pings answered by a later one (their pong dropped), reads in a row
+     * (saturating; over TC_WS_MAX_COALESCED_PINGS the peer is closed). */
+    uint16_t pings_dropped;
+    uint16_t fail_code;    /* violation found here rather than by wslay */
+    uint16_t sent_code;    /* code of our close frame, once close_sent */
+    uint8_t busy;          /* nesting depth of public calls */
+    bool feeding : 1;      /* inside wslay_event_recv: sends wait for settle */
+    bool sending : 1;      /* inside wslay_event_send */
+    bool close_queued : 1; /* tc_ws_close called: drop further messages */
+    bool close_sent : 1;
+    bool finished : 1; /* on_closed called */
+    bool doomed : 1;   /* tc_ws_free called from a callback */
 };
 
 static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int flags, void *user);
@@ -154,51 +166,44 @@ static const struct wslay_event_callbacks wslay_cbs = {
 
 static void ensure_ev(tc_ws *ws)
 {
-    if (ws->ev != NULL) return;
-    if (wslay_event_context_server_init(&ws->ev, &wslay_cbs, ws) != 0) {
+    if (ws->a != NULL) return;
+    ws->a = tc_xcalloc(1, sizeof *ws->a);
+    if (wslay_event_context_server_init(&ws->a->ev, &wslay_cbs, ws) != 0) {
         tc_log_error("ws: out of memory");
         abort();
     }
-    wslay_event_config_set_max_recv_msg_length(ws->ev, ws->max_message);
+    wslay_event_config_set_max_recv_msg_length(ws->a->ev, ws->cb->max_message);
     /* wslay would keep a block per fragment and allocate a frame's declared
-     * length before its payload arrives: we reassemble into rx->msg. */
-    wslay_event_config_set_no_buffering(ws->ev, 1);
+     * length before its payload arrives: we reassemble into a->msg. */
+    wslay_event_config_set_no_buffering(ws->a->ev, 1);
     /* A fresh context must not send a second close (e.g. echo the peer's
      * close answering ours): it learns from us that ours is out. */
-    if (ws->close_sent) wslay_event_shutdown_write(ws->ev);
+    if (ws->close_sent) wslay_event_shutdown_write(ws->a->ev);
 }
 
-static ws_rx *get_rx(tc_ws *ws)
+static void free_act(tc_ws *ws)
 {
-    if (ws->rx == NULL) ws->rx = tc_xcalloc(1, sizeof *ws->rx);
-    return ws->rx;
-}
-
-static void free_rx(tc_ws *ws)
-{
-    if (ws->rx == NULL) return;
-    tc_buf_free(&ws->rx->msg);
-    free(ws->rx);
-    ws->rx = NULL;
+    if (ws->a == NULL) return;
+    wslay_event_context_free(ws->a->ev);
+    tc_buf_free(&ws->a->msg);
+    free(ws->a);
+    ws->a = NULL;
 }
 
 /* Drops wslay's context and our buffers when they hold nothing we would
  * lose: no partial frame, no fragmented message, nothing queued to send. */
 static void release_if_idle(tc_ws *ws)
 {
-    bool idle =
-        ws->finished || (ws->hdr_len == 0 && ws->payload_left == 0 && !ws->msg_open &&
-                         !ws->pong_pending && (ws->ev == NULL || !wslay_event_want_write(ws->ev)));
-    if (!idle) return;
-    wslay_event_context_free(ws->ev);
-    ws->ev = NULL;
-    free_rx(ws);
+    ws_act *a = ws->a;
+    if (a == NULL) return;
+    bool idle = ws->finished || (a->hdr_len == 0 && a->payload_left == 0 && !a->msg_open &&
+                                 !a->pong_pending && !wslay_event_want_write(a->ev));
+    if (idle) free_act(ws);
 }
 
 static void destroy(tc_ws *ws)
 {
-    wslay_event_context_free(ws->ev);
-    free_rx(ws);
+    free_act(ws);
     free(ws);
 }
 
@@ -224,21 +229,21 @@ static void fail(tc_ws *ws, uint16_t code)
 {
     if (ws->fail_code == 0) ws->fail_code = code;
     /* Fails harmlessly (NO_MORE_MSG) when a close is queued or sent already. */
-    (void)wslay_event_queue_close(ws->ev, code, NULL, 0);
-    wslay_event_shutdown_read(ws->ev);
+    (void)wslay_event_queue_close(ws->a->ev, code, NULL, 0);
+    wslay_event_shutdown_read(ws->a->ev);
 }
 
 static void flush(tc_ws *ws)
 {
-    if (!wslay_event_want_write(ws->ev)) return;
+    if (!wslay_event_want_write(ws->a->ev)) return;
     ws->sending = true;
     /* send_cb takes everything, so this only fails when out of memory, in
      * which case wslay has disabled writing: the session will end by timeout. */
-    if (wslay_event_send(ws->ev) != 0) tc_log_warn("ws: wslay_event_send failed");
+    if (wslay_event_send(ws->a->ev) != 0) tc_log_warn("ws: wslay_event_send failed");
     ws->sending = false;
-    if (!ws->close_sent && wslay_event_get_close_sent(ws->ev)) {
+    if (!ws->close_sent && wslay_event_get_close_sent(ws->a->ev)) {
         ws->close_sent = true;
-        ws->sent_code = wslay_event_get_status_code_sent(ws->ev);
+        ws->sent_code = wslay_event_get_status_code_sent(ws->a->ev);
     }
 }
 
@@ -246,7 +251,7 @@ static void finish(tc_ws *ws, uint16_t code)
 {
     if (ws->finished) return;
     ws->finished = true;
-    if (!ws->doomed) ws->cb.on_closed(ws->cb.ctx, code);
+    if (!ws->doomed) ws->cb->on_closed(ws->ctx, code);
 }
 
 static int err_of(uint16_t code)
@@ -270,44 +275,44 @@ static int err_of(uint16_t code)
  * one-byte close payload, a length not in its shortest form). */
 static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
 {
-    if (ws->hdr_len == 0 && ws->payload_left > 0) {
-        size_t n = ws->payload_left < avail ? (size_t)ws->payload_left : avail;
-        ws->payload_left -= n;
+    if (ws->a->hdr_len == 0 && ws->a->payload_left > 0) {
+        size_t n = ws->a->payload_left < avail ? (size_t)ws->a->payload_left : avail;
+        ws->a->payload_left -= n;
         return n;
     }
     size_t n = 0;
     while (n < avail) {
-        ws->hdr[ws->hdr_len++] = p[n++];
-        unsigned len7 = ws->hdr[1] & 0x7fu, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        ws->a->hdr[ws->a->hdr_len++] = p[n++];
+        unsigned len7 = ws->a->hdr[1] & 0x7fu, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
         /* The first byte says whether wslay sees this frame at all. */
-        if (ws->hdr_len == 1) ws->in_ping = (ws->hdr[0] & 0x0fu) == WSLAY_PING;
-        if (ws->hdr_len == 2) {
-            unsigned op = ws->hdr[0] & 0x0fu, fin = ws->hdr[0] & 0x80u;
+        if (ws->a->hdr_len == 1) ws->a->in_ping = (ws->a->hdr[0] & 0x0fu) == WSLAY_PING;
+        if (ws->a->hdr_len == 2) {
+            unsigned op = ws->a->hdr[0] & 0x0fu, fin = ws->a->hdr[0] & 0x80u;
             /* For a ping, also what wslay would check: reserved bits, mask. */
-            bool bad_ping = ws->in_ping && ((ws->hdr[0] & 0x70u) || !(ws->hdr[1] & 0x80u));
+            bool bad_ping = ws->a->in_ping && ((ws->a->hdr[0] & 0x70u) || !(ws->a->hdr[1] & 0x80u));
             if (bad_ping || ((op & 0x8u) &&
                              (!fin || len7 > 125 || (op == WSLAY_CONNECTION_CLOSE && len7 == 1)))) {
                 fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
                 return 0;
             }
-            ws->hdr_total = (unsigned char)(2 + ext + ((ws->hdr[1] & 0x80u) ? 4 : 0));
-            ws->payload_left = len7;
+            ws->a->hdr_total = (unsigned char)(2 + ext + ((ws->a->hdr[1] & 0x80u) ? 4 : 0));
+            ws->a->payload_left = len7;
         }
-        if (ws->hdr_len < 2) continue;
-        if (ext > 0 && ws->hdr_len == 2 + ext) {
+        if (ws->a->hdr_len < 2) continue;
+        if (ext > 0 && ws->a->hdr_len == 2 + ext) {
             /* Checked before wslay sees the last length byte: it would close
              * without a code. */
             uint64_t plen = 0;
             for (unsigned i = 0; i < ext; i++)
-                plen = plen << 8 | ws->hdr[2 + i];
+                plen = plen << 8 | ws->a->hdr[2 + i];
             if ((ext == 2 && plen < 126) || (ext == 8 && (plen <= 0xffff || plen >> 63 != 0))) {
                 fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
                 return 0;
             }
-            ws->payload_left = plen;
+            ws->a->payload_left = plen;
         }
-        if (ws->hdr_len < ws->hdr_total) continue;
-        ws->hdr_len = ws->hdr_total = 0;
+        if (ws->a->hdr_len < ws->a->hdr_total) continue;
+        ws->a->hdr_len = ws->a->hdr_total = 0;
         break; /* let wslay take the header before any payload */
     }
     return n;
@@ -319,22 +324,22 @@ static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
  * answer only the most recent ping). */
 static void take_ping(tc_ws *ws, const unsigned char *p, size_t n, bool payload)
 {
-    ws_rx *k = get_rx(ws);
+    ws_act *k = ws->a;
     if (!payload) {
-        if (ws->hdr_len > 0) return; /* the header is not complete yet */
+        if (ws->a->hdr_len > 0) return; /* the header is not complete yet */
         k->ping_len = 0;
     }
     for (size_t i = 0; payload && i < n; i++, k->ping_len++)
-        k->ping[k->ping_len] = p[i] ^ ws->hdr[2 + k->ping_len % 4]; /* no extended length */
-    if (ws->payload_left > 0) return;
+        k->ping[k->ping_len] = p[i] ^ ws->a->hdr[2 + k->ping_len % 4]; /* no extended length */
+    if (ws->a->payload_left > 0) return;
     memcpy(k->pong, k->ping, k->ping_len);
     k->pong_len = k->ping_len;
-    if (ws->pong_pending) {
-        ws->pings_dropped++;
-        ws->dropped = true;
+    if (ws->a->pong_pending) {
+        if (ws->pings_dropped < UINT16_MAX) ws->pings_dropped++;
+        ws->a->dropped = true;
     }
-    ws->pong_pending = true;
-    ws->in_ping = false;
+    ws->a->pong_pending = true;
+    ws->a->in_ping = false;
 }
 
 static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int flags, void *user)
@@ -342,22 +347,22 @@ static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int
     (void)flags;
     tc_ws *ws = user;
     size_t n = 0;
-    while (ws->in_len > 0 && ws->fail_code == 0 && !ws->doomed) {
-        bool payload = ws->hdr_len == 0 && ws->payload_left > 0;
-        n = track(ws, ws->in, ws->in_len < len ? ws->in_len : len);
-        if (n == 0 || !ws->in_ping) break;
-        take_ping(ws, ws->in, n, payload);
-        ws->in += n;
-        ws->in_len -= n;
+    while (ws->a->in_len > 0 && ws->fail_code == 0 && !ws->doomed) {
+        bool payload = ws->a->hdr_len == 0 && ws->a->payload_left > 0;
+        n = track(ws, ws->a->in, ws->a->in_len < len ? ws->a->in_len : len);
+        if (n == 0 || !ws->a->in_ping) break;
+        take_ping(ws, ws->a->in, n, payload);
+        ws->a->in += n;
+        ws->a->in_len -= n;
         n = 0;
     }
     if (n == 0) {
         wslay_event_set_error(ev, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    memcpy(buf, ws->in, n);
-    ws->in += n;
-    ws->in_len -= n;
+    memcpy(buf, ws->a->in, n);
+    ws->a->in += n;
+    ws->a->in_len -= n;
     return (ssize_t)n;
 }
 
@@ -367,7 +372,7 @@ static ssize_t send_cb(wslay_event_context_ptr ev, const uint8_t *data, size_t l
     (void)ev;
     (void)flags;
     tc_ws *ws = user;
-    if (!ws->doomed) ws->cb.write(ws->cb.ctx, (const char *)data, len);
+    if (!ws->doomed) ws->cb->write(ws->ctx, (const char *)data, len);
     return (ssize_t)len;
 }
 
@@ -376,10 +381,10 @@ static void frame_start_cb(wslay_event_context_ptr ev,
 {
     (void)ev;
     tc_ws *ws = user;
-    ws->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
-    if (ws->in_close) {
-        ws->close_off = 0;
-        ws->u8_need = 0;
+    ws->a->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    if (ws->a->in_close) {
+        ws->a->close_off = 0;
+        ws->a->u8_need = 0;
     }
     if (wslay_is_ctrl_frame(arg->opcode)) return;
     if (arg->opcode == WSLAY_BINARY_FRAME) {
@@ -387,42 +392,42 @@ static void frame_start_cb(wslay_event_context_ptr ev,
         fail(ws, WSLAY_CODE_UNSUPPORTED_DATA);
         return;
     }
-    ws->msg_open = !arg->fin;
-    tc_buf *msg = &get_rx(ws)->msg;
+    ws->a->msg_open = !arg->fin;
+    tc_buf *msg = &ws->a->msg;
     if (arg->opcode == WSLAY_TEXT_FRAME) tc_buf_reset(msg);
     /* wslay checks each frame's length; the message's is ours. Nothing is
      * allocated for the frame until its payload arrives. */
-    if (msg->len + arg->payload_length > ws->max_message) {
+    if (msg->len + arg->payload_length > ws->cb->max_message) {
         fail(ws, WSLAY_CODE_MESSAGE_TOO_BIG);
         return;
     }
-    ws->in_text = true;
+    ws->a->in_text = true;
 }
 
 /* One step of a strict UTF-8 decoder (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF). Returns false on an invalid byte. */
 static bool utf8_step(tc_ws *ws, unsigned char c)
 {
-    if (ws->u8_need > 0) {
-        if (c < ws->u8_lo || c > ws->u8_hi) return false;
-        ws->u8_need--;
-        ws->u8_lo = 0x80;
-        ws->u8_hi = 0xbf;
+    if (ws->a->u8_need > 0) {
+        if (c < ws->a->u8_lo || c > ws->a->u8_hi) return false;
+        ws->a->u8_need--;
+        ws->a->u8_lo = 0x80;
+        ws->a->u8_hi = 0xbf;
         return true;
     }
-    ws->u8_lo = 0x80;
-    ws->u8_hi = 0xbf;
+    ws->a->u8_lo = 0x80;
+    ws->a->u8_hi = 0xbf;
     if (c < 0x80) return true;
     if (c >= 0xc2 && c <= 0xdf) {
-        ws->u8_need = 1;
+        ws->a->u8_need = 1;
     } else if (c >= 0xe0 && c <= 0xef) {
-        ws->u8_need = 2;
-        if (c == 0xe0) ws->u8_lo = 0xa0;
-        if (c == 0xed) ws->u8_hi = 0x9f;
+        ws->a->u8_need = 2;
+        if (c == 0xe0) ws->a->u8_lo = 0xa0;
+        if (c == 0xed) ws->a->u8_hi = 0x9f;
     } else if (c >= 0xf0 && c <= 0xf4) {
-        ws->u8_need = 3;
-        if (c == 0xf0) ws->u8_lo = 0x90;
-        if (c == 0xf4) ws->u8_hi = 0x8f;
+        ws->a->u8_need = 3;
+        if (c == 0xf0) ws->a->u8_lo = 0x90;
+        if (c == 0xf4) ws->a->u8_hi = 0x8f;
     } else {
         return false;
     }
@@ -434,19 +439,19 @@ static void frame_chunk_cb(wslay_event_context_ptr ev,
 {
     (void)ev;
     tc_ws *ws = user;
-    if (ws->in_text && ws->fail_code == 0) {
-        tc_buf *msg = &get_rx(ws)->msg;
-        tc_buf_reserve_upto(msg, arg->data_length, ws->max_message);
+    if (ws->a->in_text && ws->fail_code == 0) {
+        tc_buf *msg = &ws->a->msg;
+        tc_buf_reserve_upto(msg, arg->data_length, ws->cb->max_message);
         tc_buf_append(msg, arg->data, arg->data_length);
         return;
     }
-    if (!ws->in_close) return;
+    if (!ws->a->in_close) return;
     for (size_t i = 0; i < arg->data_length; i++) {
         /* the first two bytes are the code; the reason follows (<= 123 bytes) */
-        if (ws->close_off < 2) {
-            ws->close_off++;
+        if (ws->a->close_off < 2) {
+            ws->a->close_off++;
         } else if (!utf8_step(ws, arg->data[i])) {
-            ws->in_close = false;
+            ws->a->in_close = false;
             fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
             return;
         }
@@ -457,9 +462,9 @@ static void frame_end_cb(wslay_event_context_ptr ev, void *user)
 {
     (void)ev;
     tc_ws *ws = user;
-    if (ws->in_close && ws->u8_need > 0) fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
-    ws->in_close = false;
-    ws->in_text = false;
+    if (ws->a->in_close && ws->a->u8_need > 0) fail(ws, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA);
+    ws->a->in_close = false;
+    ws->a->in_text = false;
 }
 
 static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_recv_arg *arg,
@@ -468,19 +473,24 @@ static void msg_cb(wslay_event_context_ptr ev, const struct wslay_event_on_msg_r
     (void)ev;
     tc_ws *ws = user;
     if (arg->opcode != WSLAY_TEXT_FRAME) return; /* pong, close: wslay answers */
-    tc_buf *msg = &get_rx(ws)->msg;
+    tc_buf *msg = &ws->a->msg;
     if (!(ws->fail_code || ws->close_queued || ws->close_sent || ws->doomed))
-        ws->cb.on_text(ws->cb.ctx, msg->base ? msg->base : "", msg->len);
+        ws->cb->on_text(ws->ctx, msg->base ? msg->base : "", msg->len);
     /* on_text may have doomed the session: it is freed later, by leave(). */
     tc_buf_free(msg);
 }
 
-tc_ws *tc_ws_new(const tc_ws_callbacks *cb, size_t max_message)
+tc_ws *tc_ws_new(const tc_ws_callbacks *cb, void *ctx, size_t extra)
 {
-    tc_ws *ws = tc_xcalloc(1, sizeof *ws);
-    ws->cb = *cb;
-    ws->max_message = max_message;
+    tc_ws *ws = tc_xcalloc(1, sizeof *ws + extra);
+    ws->cb = cb;
+    ws->ctx = ctx;
     return ws;
+}
+
+void *tc_ws_extra(tc_ws *ws)
+{
+    return ws + 1;
 }
 
 void tc_ws_free(tc_ws *ws)
@@ -497,16 +507,16 @@ void tc_ws_free(tc_ws *ws)
  * making us drop answers is flooding and is closed with 1008. */
 static void answer_pings(tc_ws *ws)
 {
-    if (!ws->dropped) ws->pings_dropped = 0;
-    ws->dropped = false;
+    if (!ws->a->dropped) ws->pings_dropped = 0;
+    ws->a->dropped = false;
     if (ws->pings_dropped > TC_WS_MAX_COALESCED_PINGS && ws->fail_code == 0)
         fail(ws, WSLAY_CODE_POLICY_VIOLATION);
-    if (!ws->pong_pending) return;
-    ws->pong_pending = false;
+    if (!ws->a->pong_pending) return;
+    ws->a->pong_pending = false;
     if (ws->fail_code || ws->close_queued || ws->close_sent) return;
-    struct wslay_event_msg m = {WSLAY_PONG, ws->rx->pong, ws->rx->pong_len};
+    struct wslay_event_msg m = {WSLAY_PONG, ws->a->pong, ws->a->pong_len};
     /* Fails harmlessly (NO_MORE_MSG) once the peer's close was echoed. */
-    (void)wslay_event_queue_msg(ws->ev, &m);
+    (void)wslay_event_queue_msg(ws->a->ev, &m);
 }
 
 /* After wslay_event_recv: writes what is queued, then ends the session if a
@@ -517,11 +527,11 @@ static int settle(tc_ws *ws)
     answer_pings(ws);
     flush(ws);
     /* A bad close reason still counts as a received close for wslay. */
-    if (wslay_event_get_close_received(ws->ev) && ws->fail_code == 0) {
-        finish(ws, ours_first ? ws->sent_code : wslay_event_get_status_code_received(ws->ev));
+    if (wslay_event_get_close_received(ws->a->ev) && ws->fail_code == 0) {
+        finish(ws, ours_first ? ws->sent_code : wslay_event_get_status_code_received(ws->a->ev));
         return 0;
     }
-    if (wslay_event_get_read_enabled(ws->ev)) return 0;
+    if (wslay_event_get_read_enabled(ws->a->ev)) return 0;
     /* Reading stopped without a close: a violation, ours or wslay's. */
     uint16_t code = ws->fail_code;
     if (code == 0) code = (!ours_first && ws->close_sent) ? ws->sent_code : 1002;
@@ -535,27 +545,28 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
     if (len == 0) return 0;
     enter(ws);
     ensure_ev(ws);
-    ws->in = (const unsigned char *)data;
-    ws->in_len = len;
+    ws->a->in = (const unsigned char *)data;
+    ws->a->in_len = len;
     ws->feeding = true;
     int r = 0;
-    while (ws->in_len > 0 && !ws->doomed && wslay_event_get_read_enabled(ws->ev)) {
-        size_t before = ws->in_len;
+    while (ws->a->in_len > 0 && !ws->doomed && wslay_event_get_read_enabled(ws->a->ev)) {
+        size_t before = ws->a->in_len;
         /* recv_cb hands out one header or payload at a time and wslay stops
          * at the first short read, so it takes several rounds. */
-        r = wslay_event_recv(ws->ev);
+        r = wslay_event_recv(ws->a->ev);
         if (r != 0) break;
-        if (ws->in_len == before && ws->fail_code == 0 && wslay_event_get_read_enabled(ws->ev)) {
+        if (ws->a->in_len == before && ws->fail_code == 0 &&
+            wslay_event_get_read_enabled(ws->a->ev)) {
             /* Never seen: wslay wanted no input although it has some. Stop
              * rather than drop bytes or spin. */
             tc_log_error("ws: wslay made no progress");
             fail(ws, WSLAY_CODE_INTERNAL_SERVER_ERROR);
         }
-        if (ws->in_len == before) break;
+        if (ws->a->in_len == before) break;
     }
     ws->feeding = false;
-    ws->in = NULL;
-    ws->in_len = 0;
+    ws->a->in = NULL;
+    ws->a->in_len = 0;
     if (r != 0) {
         /* Out of memory, or a header wslay refused that track() let through:
          * wslay queued a code-less close and stopped reading. */
@@ -569,10 +580,22 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
 static int queue_and_flush(tc_ws *ws, uint8_t opcode, const char *data, size_t len)
 {
     if (ws->finished || ws->doomed || ws->close_queued || ws->close_sent) return TC_ECLOSED;
+    if (ws->a == NULL) {
+        /* Idle: nothing of ours is queued or half-written, so the frame goes
+         * out as wslay would write it, without its ~9.4 KB context (which,
+         * made and freed for every socket's first message, would leave the
+         * heap fragmented). */
+        unsigned char head[10];
+        size_t hn = frame_head(head, opcode, len);
+        enter(ws);
+        ws->cb->write(ws->ctx, (const char *)head, hn);
+        if (len && !ws->doomed) ws->cb->write(ws->ctx, data, len);
+        return leave(ws, 0);
+    }
     enter(ws);
     ensure_ev(ws);
     struct wslay_event_msg m = {opcode, (const uint8_t *)data, len};
-    int rc = wslay_event_queue_msg(ws->ev, &m) == 0 ? 0 : TC_ECLOSED;
+    int rc = wslay_event_queue_msg(ws->a->ev, &m) == 0 ? 0 : TC_ECLOSED;
     if (rc == 0 && !ws->feeding) flush(ws);
     return leave(ws, rc);
 }
@@ -595,7 +618,7 @@ int tc_ws_close(tc_ws *ws, uint16_t code, const char *reason)
     enter(ws);
     ensure_ev(ws);
     int rc = TC_ECLOSED;
-    if (wslay_event_queue_close(ws->ev, code, (const uint8_t *)reason, rlen) == 0) {
+    if (wslay_event_queue_close(ws->a->ev, code, (const uint8_t *)reason, rlen) == 0) {
         ws->close_queued = true;
         rc = 0;
         if (!ws->feeding) flush(ws);
@@ -606,7 +629,7 @@ int tc_ws_close(tc_ws *ws, uint16_t code, const char *reason)
 bool tc_ws_can_inject(const tc_ws *ws)
 {
     if (ws->finished || ws->close_queued || ws->close_sent || ws->sending) return false;
-    return ws->ev == NULL || !wslay_event_want_write(ws->ev);
+    return ws->a == NULL || !wslay_event_want_write(ws->a->ev);
 }
 
 bool tc_ws_close_sent(const tc_ws *ws)

@@ -8,7 +8,7 @@
  * binary messages, 1007 for a close reason that is not UTF-8, 1002 (instead
  * of a close without a code) for malformed headers. It keeps wslay's ~8.5 KB
  * context only while a frame, a fragmented message or a send is in progress,
- * so an idle session costs about a hundred bytes.
+ * so an idle session costs 32 bytes.
  *
  * Memory a peer can make it hold is bounded whatever it sends: wslay runs
  * with no_buffering (it would keep a block per fragment and allocate a
@@ -48,8 +48,9 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len);
 /* One server-side WebSocket session. Opaque. */
 typedef struct tc_ws tc_ws;
 
+/* What a session calls back, and its limit: the same for every session of a
+ * server, so a session keeps only a pointer to it (it must outlive them). */
 typedef struct {
-    void *ctx; /* passed back to every callback */
     /* Bytes to put on the wire, in order. data is only valid during the call:
      * copy it. A frame may arrive in several calls (header, then payload). */
     void (*write)(void *ctx, const char *data, size_t len);
@@ -62,13 +63,20 @@ typedef struct {
      * received for a peer-initiated close (1005 when it carried none), else
      * the code we sent. After it, the caller closes the socket. */
     void (*on_closed)(void *ctx, uint16_t code);
+    /* Bounds a received message (all its fragments together); bigger closes
+     * with 1009. */
+    size_t max_message;
 } tc_ws_callbacks;
 
-/* New session after the 101 answer went out. cb is copied; all callbacks are
- * required. max_message bounds a received message (all its fragments
- * together); bigger closes with 1009. Returns the session, owned by the
- * caller (tc_ws_free). Never fails (out of memory aborts). */
-tc_ws *tc_ws_new(const tc_ws_callbacks *cb, size_t max_message);
+/* New session after the 101 answer went out. cb (all callbacks required) is
+ * kept, not copied; ctx is passed back to every callback. extra bytes,
+ * zeroed, are allocated with the session for the caller (tc_ws_extra): one
+ * heap block instead of two. Returns the session, owned by the caller
+ * (tc_ws_free, which frees the extra bytes too). Never fails (out of memory
+ * aborts). */
+tc_ws *tc_ws_new(const tc_ws_callbacks *cb, void *ctx, size_t extra);
+/* The extra bytes asked for at tc_ws_new, 16-byte aligned. */
+void *tc_ws_extra(tc_ws *ws);
 
 /* Frees the session without writing anything (send a close first if the
  * peer should get one). NULL is fine. Called from inside one of the

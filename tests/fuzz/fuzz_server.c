@@ -36,6 +36,7 @@
 #include "http/session.h"
 #include "http/static.h"
 #include "net/server.h"
+#include "push/stream.h"
 #include "store/store.h"
 
 #include <signal.h>
@@ -102,9 +103,9 @@ static client cl;
 static bool trace; /* FUZZ_SERVER_TRACE=1: a line per input (what came back) */
 static char readbuf[65536];
 
-static void count_answer(void *app, int status)
+static void count_answer(void *app, const tc_http_answer *a)
 {
-    tc_metrics_count_answer(((tc_app *)app)->metrics, status);
+    tc_metrics_count_answer(((tc_app *)app)->metrics, a->method_bit, a->status);
 }
 
 static void die(const char *what, const char *why)
@@ -155,6 +156,8 @@ static void instance_start(instance *in, bool jwt)
         .initial_proto = &tc_http_proto,
         .new_state = tc_http_session_new,
         .app = &in->site,
+        .conn_tail = TC_STREAM_CONN_TAIL,
+        .tail_ctx = app->streams,
         .max_queue = 1u << 20,
     };
     if (tc_server_start(&loop, &so, &app->server, &err)) die("listen", err.text);

@@ -129,8 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 2;
     size_t chunk = (s.mode >> 4) ? (size_t)(s.mode >> 4) * 7 : 1;
 
-    tc_ws_callbacks cb = {&s, on_write, on_text, on_closed};
-    s.ws = tc_ws_new(&cb, max_message);
+    tc_ws_callbacks cb = {on_write, on_text, on_closed, max_message};
+    s.ws = tc_ws_new(&cb, &s, 0);
     if (s.mode & 4) tc_ws_send_ping(s.ws);
     bool over = false;
     for (size_t off = 0; off < n && !over;) {

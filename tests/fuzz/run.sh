@@ -26,7 +26,7 @@ ALL_TARGETS="http menu cart_json ws redis_msg server"
 
 # The src files each driver needs (main.c and everything with I/O stay out).
 srcs_for() {
-    local core="src/core/buf.c src/core/mem.c src/core/err.c src/core/log.c"
+    local core="src/core/buf.c src/core/mem.c src/core/err.c src/core/log.c src/core/text.c"
     case "$1" in
     http) echo "$core src/http/http.c" ;;
     menu) echo "$core src/cart/menu.c src/core/json.c src/cart/money.c" ;;
