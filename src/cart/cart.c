@@ -535,7 +535,9 @@ static bool item_from_json(json_t *ji, tc_cart_item *it)
 }
 
 /* A line's shares; a line stored before shares existed is all its first
- * adder's. The shares must add up to the line's quantity. */
+ * adder's. The shares must add up to the line's quantity (each is bounded by
+ * it, not by the add limit: a stored line may hold more than one add may
+ * give, and what is stored must read back). */
 static bool shares_from_json(json_t *ji, tc_cart_item *it)
 {
     json_t *arr = json_object_get(ji, "shares");
@@ -549,7 +551,7 @@ static bool shares_from_json(json_t *ji, tc_cart_item *it)
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *sh = json_array_get(arr, i), *uid = json_object_get(sh, "userId");
         json_int_t q;
-        if (!json_is_object(sh) || !int_in(sh, "quantity", 1, TC_CART_MAX_QUANTITY, &q))
+        if (!json_is_object(sh) || !int_in(sh, "quantity", 1, it->quantity, &q))
             return false;
         if (!json_is_integer(uid) && !json_is_null(uid)) return false;
         tc_identity who = {json_is_integer(uid), json_is_integer(uid) ? json_integer_value(uid) : 0,

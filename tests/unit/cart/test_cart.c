@@ -707,6 +707,19 @@ static void test_shares_from_old_rows(void **state)
     assert_int_equal(tc_cart_from_json(bad, strlen(bad), &c), 0);
     tc_cart_free(c);
     free(bad);
+
+    /* A stored line over the add limit (the fuzzer's find): its one share
+     * holds the whole quantity and reads back. */
+    const char *big = "{\"tableId\":123,\"items\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\","
+                      "\"cuisineType\":1,\"unitPrice\":38.00,\"quantity\":150,\"addUserId\":100}],"
+                      "\"version\":4,\"updatedAt\":5}";
+    tc_cart_free(f->cart);
+    assert_int_equal(tc_cart_from_json(big, strlen(big), &f->cart), 0);
+    expect_shares(f, 0, "100:150");
+    char *again = to_json(f);
+    assert_int_equal(tc_cart_from_json(again, strlen(again), &c), 0);
+    tc_cart_free(c);
+    free(again);
 }
 
 static void test_remarks_beyond_the_seed(void **state)
