@@ -1,3 +1,9 @@
+/* cart.c — the cart rules (cart/cart.h): add, update, remove, clear, the
+ * limits, shares and remarks; and the stored form (to and from JSON).
+ *
+ * Longer than 500 lines on purpose: the rules and the stored form are read
+ * together — every field a rule sets is one the stored form writes and
+ * reads back (the fuzzer checks the round trip). */
 #include "cart/cart.h"
 
 #include "core/json.h"

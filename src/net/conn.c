@@ -1,3 +1,11 @@
+/* conn.c — one client connection (net/conn.h): reading, the bounded write
+ * queue, deadlines, fair turns and a close that is safe at any moment.
+ *
+ * Longer than 500 lines on purpose: the write queue (a ring held by its
+ * tail, its heap count and cap, cart replacement, heartbeat dropping) and
+ * the close paths share the connection's few bits of state, and splitting
+ * them would spread one invariant — nothing is written after a close is
+ * asked for — over several files. */
 #include "net/conn_internal.h"
 
 #include "core/log.h"

@@ -1,3 +1,10 @@
+/* stream.c — subscriber streams (push/stream.h): SSE and WebSocket streams
+ * of a table, their hub subscription, snapshot, conflation, heartbeats,
+ * pings, lifetime and close.
+ *
+ * Longer than 500 lines on purpose: both transports share one stream
+ * state, kept in the connection's tail, and every path that ends a stream
+ * must release it the same way. */
 #include "push/stream.h"
 
 #include "core/clock.h"

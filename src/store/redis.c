@@ -1,6 +1,10 @@
 /* redis.c — the "redis://HOST:PORT[/DB]" store backend: carts and the menu
  * live in Redis, so any number of instances can serve the same tables.
  *
+ * Longer than 500 lines on purpose: the followed tables, their channels'
+ * (un)subscriptions and the resync after a reconnect are one state machine
+ * per table and are read together.
+ *
  * This file wires the parts together and runs the change feed:
  * - redis_link: the command and subscriber connections (command timeout,
  *   heartbeat), each a redis_conn (reconnects with back-off);
