@@ -1,6 +1,7 @@
 #include "api/presence.h"
 
 #include "core/clock.h"
+#include "core/idmap.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -43,7 +44,7 @@ typedef struct {
 } diner;
 
 typedef struct table {
-    struct table *next;
+    tc_idmap_node node; /* in tables, by table id */
     int32_t table_id;
     unsigned streams; /* local streams, anonymous ones included */
     local_user *users;
@@ -58,17 +59,20 @@ typedef struct table {
 struct tc_presence {
     tc_app *app;
     char inst[INST_MAX + 1];
-    table *tables; /* tables with a stream here: few per instance, a list */
+    tc_idmap tables; /* table by id: the tables with a stream here */
     uv_timer_t *timer;
     unsigned ticks;
     bool stopped;
 };
 
+static table *entry(tc_idmap_node *n)
+{
+    return n ? TC_IDMAP_ENTRY(n, table, node) : NULL;
+}
+
 static table *find(tc_presence *p, int32_t id)
 {
-    for (table *t = p->tables; t; t = t->next)
-        if (t->table_id == id) return t;
-    return NULL;
+    return entry(tc_idmap_find(&p->tables, id));
 }
 
 static void remote_free(remote *r)
@@ -281,7 +285,9 @@ static void on_tick(uv_timer_t *h)
 {
     tc_presence *p = h->data;
     bool resend = ++p->ticks % RESEND_TICKS == 0;
-    for (table *t = p->tables; t; t = t->next) {
+    size_t pos = 0;
+    for (table *t = entry(tc_idmap_next(&p->tables, &pos, NULL)); t;
+         t = entry(tc_idmap_next(&p->tables, &pos, &t->node))) {
         if (t->users_changed || (resend && t->n_users > 0)) say(p, t);
         if (resend) expire(p, t);
         if (t->dirty) flush(p, t);
@@ -309,6 +315,7 @@ tc_presence *tc_presence_new(tc_app *app)
 {
     tc_presence *p = tc_xcalloc(1, sizeof *p);
     p->app = app;
+    tc_idmap_init(&p->tables);
     /* Unique enough among instances: the process and the moment it started. */
     snprintf(p->inst, sizeof p->inst, "%ld-%llx", (long)getpid(), (unsigned long long)uv_hrtime());
     p->timer = tc_xcalloc(1, sizeof *p->timer);
@@ -334,10 +341,12 @@ void tc_presence_stop(tc_presence *p)
 void tc_presence_free(tc_presence *p)
 {
     if (p == NULL) return;
-    for (table *t = p->tables, *next; t; t = next) {
-        next = t->next;
-        table_free(t);
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&p->tables, &pos, NULL), *nx; n; n = nx) {
+        nx = tc_idmap_next(&p->tables, &pos, n);
+        table_free(entry(n));
     }
+    tc_idmap_free(&p->tables);
     free(p);
 }
 
@@ -348,9 +357,8 @@ void tc_presence_enter(tc_presence *p, int32_t table_id, const tc_identity *who)
     if (t == NULL) {
         t = tc_xcalloc(1, sizeof *t);
         t->table_id = table_id;
-        t->next = p->tables;
-        p->tables = t;
-        if (p->tables->next == NULL)
+        tc_idmap_add(&p->tables, &t->node, table_id);
+        if (p->tables.count == 1)
             uv_timer_start(p->timer, on_tick, PRESENCE_COALESCE_MS, PRESENCE_COALESCE_MS);
     }
     t->streams++;
@@ -379,13 +387,9 @@ void tc_presence_leave(tc_presence *p, int32_t table_id, const tc_identity *who)
     if (--t->streams > 0) return;
     /* No stream here any more: nobody to push to. The others hear we left. */
     if (!p->stopped) say(p, t);
-    for (table **pp = &p->tables; *pp; pp = &(*pp)->next)
-        if (*pp == t) {
-            *pp = t->next;
-            break;
-        }
+    tc_idmap_remove(&p->tables, &t->node);
     table_free(t);
-    if (p->tables == NULL && !p->stopped) uv_timer_stop(p->timer);
+    if (p->tables.count == 0 && !p->stopped) uv_timer_stop(p->timer);
 }
 
 void tc_presence_json(tc_presence *p, int32_t table_id, const tc_diner *list, size_t n, tc_buf *out)

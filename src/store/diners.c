@@ -10,15 +10,12 @@
  * none, however many open together: they queue behind that first job. */
 #include "store/backend.h"
 
+#include "core/idmap.h"
 #include "core/mem.h"
 #include "core/text.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Tables whose diners were asked for are kept in a chained hash of this
- * many buckets (a restaurant's tables: a few per bucket at most). */
-#define DINERS_BUCKETS 1024
 
 typedef struct dcall {
     struct dcall *next;
@@ -30,7 +27,7 @@ typedef struct dcall {
 } dcall;
 
 typedef struct dtable {
-    struct dtable *chain;
+    tc_idmap_node node; /* in tables, by table id */
     int32_t table_id;
     bool known;    /* list was read */
     bool stale;    /* read it again before answering from it */
@@ -43,27 +40,26 @@ typedef struct dtable {
 } dtable;
 
 struct tc_store_seats {
-    dtable *buckets[DINERS_BUCKETS];
+    tc_idmap tables; /* dtable by table id: those whose diners were asked for */
     tc_store_diners_feed_cb feed;
     void *feed_ctx;
 };
 
-static dtable **slot(tc_store_seats *d, int32_t id)
+static dtable *find(tc_store_seats *d, int32_t id)
 {
-    dtable **pp = &d->buckets[((uint32_t)id * 2654435761u) % DINERS_BUCKETS];
-    while (*pp && (*pp)->table_id != id)
-        pp = &(*pp)->chain;
-    return pp;
+    tc_idmap_node *n = tc_idmap_find(&d->tables, id);
+    return n ? TC_IDMAP_ENTRY(n, dtable, node) : NULL;
 }
 
 static dtable *table_of(tc_store_seats *d, int32_t id)
 {
-    dtable **pp = slot(d, id);
-    if (*pp == NULL) {
-        *pp = tc_xcalloc(1, sizeof **pp);
-        (*pp)->table_id = id;
+    dtable *t = find(d, id);
+    if (t == NULL) {
+        t = tc_xcalloc(1, sizeof *t);
+        t->table_id = id;
+        tc_idmap_add(&d->tables, &t->node, id);
     }
-    return *pp;
+    return t;
 }
 
 static void call_free(dcall *c)
@@ -209,7 +205,7 @@ void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t use
 
 bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n)
 {
-    dtable *t = *slot(s->diners, table_id);
+    dtable *t = find(s->diners, table_id);
     if (t == NULL || !t->known) return false;
     *list = t->list;
     *n = t->n;
@@ -218,7 +214,7 @@ bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner *
 
 void tc_store_diners_reread(tc_store *s, int32_t table_id)
 {
-    dtable *t = *slot(s->diners, table_id);
+    dtable *t = find(s->diners, table_id);
     if (t == NULL || !t->known || s->closing) return;
     t->reread = true;
     pump(s, t);
@@ -227,7 +223,7 @@ void tc_store_diners_reread(tc_store *s, int32_t table_id)
 void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
 {
     if (s->be->current == NULL || s->diners == NULL) return; /* the only writer: never stale */
-    dtable *t = *slot(s->diners, table_id);
+    dtable *t = find(s->diners, table_id);
     if (t) t->stale = true;
 }
 
@@ -240,22 +236,25 @@ void tc_store_set_diners_feed(tc_store *s, tc_store_diners_feed_cb cb, void *ctx
 void tc_store_diners_open(tc_store *s)
 {
     s->diners = tc_xcalloc(1, sizeof *s->diners);
+    tc_idmap_init(&s->diners->tables);
 }
 
 void tc_store_diners_close(tc_store *s)
 {
     tc_store_seats *d = s->diners;
     if (d == NULL) return;
-    for (size_t i = 0; i < DINERS_BUCKETS; i++)
-        for (dtable *t = d->buckets[i], *next; t; t = next) {
-            next = t->chain;
-            for (dcall *c = t->head, *cn; c; c = cn) {
-                cn = c->next;
-                call_free(c);
-            }
-            tc_diners_free(t->list, t->n);
-            free(t);
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&d->tables, &pos, NULL), *nx; n; n = nx) {
+        nx = tc_idmap_next(&d->tables, &pos, n);
+        dtable *t = TC_IDMAP_ENTRY(n, dtable, node);
+        for (dcall *c = t->head, *cn; c; c = cn) {
+            cn = c->next;
+            call_free(c);
         }
+        tc_diners_free(t->list, t->n);
+        free(t);
+    }
+    tc_idmap_free(&d->tables);
     free(d);
     s->diners = NULL;
 }

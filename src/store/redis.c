@@ -31,6 +31,7 @@
 #include "store/backend.h"
 
 #include "core/json.h"
+#include "core/idmap.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/redis_carts.h"
@@ -53,8 +54,6 @@
 /* Knuth's MMIX LCG multiplier: spreads the clock's bits over all 64 when
  * getrandom is unavailable and the instance id comes from clock and pid. */
 #define MIX_MULTIPLIER 6364136223846793005ull
-/* The followed tables' index starts with this many buckets and doubles. */
-#define TABLES_MIN_BUCKETS 64
 
 /* A table this instance follows, or whose channel is still being
  * unsubscribed. Only one (UN)SUBSCRIBE per channel is unconfirmed at a time
@@ -62,7 +61,7 @@
  * when the confirmation comes. */
 typedef struct rd_table rd_table;
 struct rd_table {
-    rd_table *chain;
+    tc_idmap_node node; /* in tables, by id */
     int32_t id;
     bool want;    /* followed here */
     bool have;    /* the last command sent for its channel was SUBSCRIBE */
@@ -81,8 +80,7 @@ typedef struct {
     uint64_t instance;
     tc_redis_link *link;
     tc_redis_carts *carts;
-    rd_table **buckets; /* the followed tables by id */
-    size_t n_buckets, n_tables;
+    tc_idmap tables;   /* rd_table by id: the followed tables */
     bool reads_unsent; /* a table's read could not be sent: resync sends it */
     bool menu_reading, menu_again;
     bool closing;
@@ -99,39 +97,21 @@ typedef struct {
 
 /* --- the followed tables -------------------------------------------------- */
 
-static rd_table **table_slot(rd_store *q, int32_t id)
+static rd_table *entry(tc_idmap_node *n)
 {
-    rd_table **pp = &q->buckets[((uint32_t)id * 2654435761u) & (q->n_buckets - 1)];
-    while (*pp && (*pp)->id != id)
-        pp = &(*pp)->chain;
-    return pp;
+    return n ? TC_IDMAP_ENTRY(n, rd_table, node) : NULL;
 }
 
 static rd_table *table_find(rd_store *q, int32_t id)
 {
-    return *table_slot(q, id);
+    return entry(tc_idmap_find(&q->tables, id));
 }
 
 static rd_table *table_add(rd_store *q, int32_t id)
 {
-    if (q->n_tables + 1 > q->n_buckets) {
-        rd_table **old = q->buckets;
-        size_t n = q->n_buckets;
-        q->n_buckets *= 2;
-        q->buckets = tc_xcalloc(q->n_buckets, sizeof *q->buckets);
-        for (size_t i = 0; i < n; i++)
-            for (rd_table *t = old[i], *next; t; t = next) {
-                next = t->chain;
-                rd_table **pp = table_slot(q, t->id);
-                t->chain = *pp;
-                *pp = t;
-            }
-        free(old);
-    }
     rd_table *t = tc_xcalloc(1, sizeof *t);
     t->id = id;
-    *table_slot(q, id) = t;
-    q->n_tables++;
+    tc_idmap_add(&q->tables, &t->node, id);
     return t;
 }
 
@@ -139,9 +119,7 @@ static rd_table *table_add(rd_store *q, int32_t id)
 static void table_maybe_free(rd_store *q, rd_table *t)
 {
     if (t->want || t->have || t->busy || t->reading) return;
-    rd_table **pp = table_slot(q, t->id);
-    *pp = t->chain;
-    q->n_tables--;
+    tc_idmap_remove(&q->tables, &t->node);
     free(t);
 }
 
@@ -303,19 +281,19 @@ static void on_resubscribe(void *ctx)
 {
     rd_store *q = ctx;
     tc_buf names = TC_BUF_INIT;
-    size_t n = 0, cap = q->n_tables;
+    size_t n = 0, cap = q->tables.count, pos = 0;
     size_t *ends = tc_xcalloc(cap ? cap : 1, sizeof *ends);
-    for (size_t i = 0; i < q->n_buckets; i++)
-        for (rd_table *t = q->buckets[i], *next; t; t = next) {
-            next = t->chain;
-            t->busy = t->have = t->current = false;
-            if (!t->want) {
-                table_maybe_free(q, t);
-                continue;
-            }
-            table_channel(q, t->id, &names);
-            ends[n++] = names.len;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL), *nx; nd; nd = nx) {
+        nx = tc_idmap_next(&q->tables, &pos, nd);
+        rd_table *t = entry(nd);
+        t->busy = t->have = t->current = false;
+        if (!t->want) {
+            table_maybe_free(q, t);
+            continue;
         }
+        table_channel(q, t->id, &names);
+        ends[n++] = names.len;
+    }
     const char **chans = tc_xcalloc(n ? n : 1, sizeof *chans);
     size_t *lens = tc_xcalloc(n ? n : 1, sizeof *lens);
     for (size_t i = 0; i < n; i++) {
@@ -323,10 +301,11 @@ static void on_resubscribe(void *ctx)
         chans[i] = names.base + begin;
         lens[i] = ends[i] - begin;
     }
+    pos = 0;
     if (n > 0 && tc_redis_link_subscribe(q->link, true, n, chans, lens) == 0)
-        for (size_t i = 0; i < q->n_buckets; i++)
-            for (rd_table *t = q->buckets[i]; t; t = t->chain)
-                if (t->want) t->busy = t->have = true;
+        for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd;
+             nd = tc_idmap_next(&q->tables, &pos, nd))
+            if (entry(nd)->want) entry(nd)->busy = entry(nd)->have = true;
     free(chans);
     free(lens);
     free(ends);
@@ -341,9 +320,12 @@ static int on_resync(void *ctx)
     rd_store *q = ctx;
     q->reads_unsent = false;
     read_send(q, NULL);
-    for (size_t i = 0; i < q->n_buckets && !q->reads_unsent; i++)
-        for (rd_table *t = q->buckets[i]; t; t = t->chain)
-            if (t->want && t->have && !t->busy && !t->current && !t->reading) read_send(q, t);
+    size_t pos = 0;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd && !q->reads_unsent;
+         nd = tc_idmap_next(&q->tables, &pos, nd)) {
+        rd_table *t = entry(nd);
+        if (t->want && t->have && !t->busy && !t->current && !t->reading) read_send(q, t);
+    }
     return q->reads_unsent ? TC_ESTORE : 0;
 }
 
@@ -366,12 +348,12 @@ static void on_link_closed(void *ctx)
 {
     rd_store *q = ctx;
     tc_redis_carts_free(q->carts);
-    for (size_t i = 0; i < q->n_buckets; i++)
-        for (rd_table *t = q->buckets[i], *next; t; t = next) {
-            next = t->chain;
-            free(t);
-        }
-    free(q->buckets);
+    size_t pos = 0;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL), *nx; nd; nd = nx) {
+        nx = tc_idmap_next(&q->tables, &pos, nd);
+        free(entry(nd));
+    }
+    tc_idmap_free(&q->tables);
     tc_buf_free(&q->prefix);
     tc_buf_free(&q->menu_channel);
     explicit_bzero(&q->url, sizeof q->url);
@@ -420,8 +402,7 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
     tc_buf_cstr(&q->prefix);
     tc_redis_menu_channel(u.db, &q->menu_channel);
     tc_buf_cstr(&q->menu_channel);
-    q->n_buckets = TABLES_MIN_BUCKETS;
-    q->buckets = tc_xcalloc(q->n_buckets, sizeof *q->buckets);
+    tc_idmap_init(&q->tables);
     q->instance = random_instance_id();
     tc_buf alive = TC_BUF_INIT;
     tc_buf_appendf(&alive, "tablecart:alive:%016" PRIx64, q->instance);
@@ -526,10 +507,10 @@ static void rd_signal(tc_store *s, int32_t table_id, const char *msg, size_t len
 static void rd_metrics(tc_store *s, tc_buf *out)
 {
     rd_store *q = s->impl;
-    size_t subscribed = 0;
-    for (size_t i = 0; i < q->n_buckets; i++)
-        for (const rd_table *t = q->buckets[i]; t; t = t->chain)
-            subscribed += t->have;
+    size_t subscribed = 0, pos = 0;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd;
+         nd = tc_idmap_next(&q->tables, &pos, nd))
+        subscribed += entry(nd)->have;
     tc_buf_appendf(out,
                    "# HELP tablecart_redis_messages_received_total Pub/sub messages this "
                    "instance heard, by kind.\n"

@@ -2,22 +2,21 @@
  * this instance follows, short signals about a table, and the menu feed
  * (store.h, "what instances tell each other").
  *
- * Follow counts live in a small chained hash by table id; the backend hears
+ * Follow counts live in a core/idmap by table id; the backend hears
  * only a table's first follow and last unfollow. Signals go to the backend
  * when it has a signal hook (Redis: over the network, back to every
  * follower); otherwise they stay in this process and are handed to the feed
  * from a uv_async callback, so the feed never runs under tc_store_signal. */
 #include "store/backend.h"
 
+#include "core/idmap.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define FOLLOW_BUCKETS_MIN 64
-
 typedef struct follow {
-    struct follow *chain;
+    tc_idmap_node node; /* in follows, by table id */
     int32_t table_id;
     unsigned count;
 } follow;
@@ -30,9 +29,8 @@ typedef struct pending {
 } pending;
 
 struct tc_store_relay {
-    tc_store *store; /* NULL once closing: the async handle outlives it */
-    follow **buckets;
-    size_t n_buckets, n_follows;
+    tc_store *store;      /* NULL once closing: the async handle outlives it */
+    tc_idmap follows;     /* follow by table id */
     pending *head, *tail; /* local signals not yet fed */
     uv_async_t wake;
     tc_store_signal_cb signal_cb;
@@ -41,33 +39,10 @@ struct tc_store_relay {
     void *menu_ctx;
 };
 
-static size_t bucket_of(size_t n, int32_t id)
+static follow *follow_of(const tc_store_relay *r, int32_t id)
 {
-    return ((uint32_t)id * 2654435761u) & (n - 1);
-}
-
-static follow **follow_slot(tc_store_relay *r, int32_t id)
-{
-    follow **pp = &r->buckets[bucket_of(r->n_buckets, id)];
-    while (*pp && (*pp)->table_id != id)
-        pp = &(*pp)->chain;
-    return pp;
-}
-
-static void grow(tc_store_relay *r)
-{
-    size_t nb = r->n_buckets * 2;
-    follow **b = tc_xcalloc(nb, sizeof *b);
-    for (size_t i = 0; i < r->n_buckets; i++)
-        for (follow *f = r->buckets[i], *next; f; f = next) {
-            next = f->chain;
-            size_t k = bucket_of(nb, f->table_id);
-            f->chain = b[k];
-            b[k] = f;
-        }
-    free(r->buckets);
-    r->buckets = b;
-    r->n_buckets = nb;
+    tc_idmap_node *n = tc_idmap_find(&r->follows, id);
+    return n ? TC_IDMAP_ENTRY(n, follow, node) : NULL;
 }
 
 static void pending_free(pending *p)
@@ -100,8 +75,7 @@ void tc_store_relay_open(tc_store *s)
 {
     tc_store_relay *r = tc_xcalloc(1, sizeof *r);
     r->store = s;
-    r->n_buckets = FOLLOW_BUCKETS_MIN;
-    r->buckets = tc_xcalloc(r->n_buckets, sizeof *r->buckets);
+    tc_idmap_init(&r->follows);
     uv_async_init(s->loop, &r->wake, on_wake);
     r->wake.data = r;
     uv_unref((uv_handle_t *)&r->wake); /* pending signals do not keep a loop alive */
@@ -112,13 +86,12 @@ void tc_store_relay_close(tc_store *s)
 {
     tc_store_relay *r = s->relay;
     if (r == NULL) return;
-    for (size_t i = 0; i < r->n_buckets; i++)
-        for (follow *f = r->buckets[i], *next; f; f = next) {
-            next = f->chain;
-            free(f);
-        }
-    free(r->buckets);
-    r->buckets = NULL;
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&r->follows, &pos, NULL), *nx; n; n = nx) {
+        nx = tc_idmap_next(&r->follows, &pos, n);
+        free(TC_IDMAP_ENTRY(n, follow, node));
+    }
+    tc_idmap_free(&r->follows);
     r->store = NULL;
     s->relay = NULL;
     uv_close((uv_handle_t *)&r->wake, on_closed);
@@ -127,40 +100,33 @@ void tc_store_relay_close(tc_store *s)
 void tc_store_follow(tc_store *s, int32_t table_id)
 {
     tc_store_relay *r = s->relay;
-    follow **pp = follow_slot(r, table_id);
-    if (*pp) {
-        (*pp)->count++;
+    follow *f = follow_of(r, table_id);
+    if (f) {
+        f->count++;
         return;
     }
-    if (r->n_follows + 1 > r->n_buckets) {
-        grow(r);
-        pp = follow_slot(r, table_id);
-    }
-    follow *f = tc_xcalloc(1, sizeof *f);
+    f = tc_xcalloc(1, sizeof *f);
     f->table_id = table_id;
     f->count = 1;
-    *pp = f;
-    r->n_follows++;
+    tc_idmap_add(&r->follows, &f->node, table_id);
     if (s->be->follow && !s->closing) s->be->follow(s, table_id, true);
 }
 
 void tc_store_unfollow(tc_store *s, int32_t table_id)
 {
     tc_store_relay *r = s->relay;
-    follow **pp = follow_slot(r, table_id);
-    follow *f = *pp;
+    follow *f = follow_of(r, table_id);
     if (f == NULL) return; /* unbalanced: nothing to undo */
     if (--f->count > 0) return;
-    *pp = f->chain;
+    tc_idmap_remove(&r->follows, &f->node);
     free(f);
-    r->n_follows--;
     if (s->be->follow && !s->closing) s->be->follow(s, table_id, false);
     tc_store_diners_unfollowed(s, table_id);
 }
 
 unsigned tc_store_following(const tc_store *s, int32_t table_id)
 {
-    follow *f = *follow_slot(s->relay, table_id);
+    follow *f = follow_of(s->relay, table_id);
     return f ? f->count : 0;
 }
 

@@ -27,6 +27,7 @@
 #include "store/backend.h"
 
 #include "core/clock.h"
+#include "core/idmap.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/text.h"
@@ -37,8 +38,6 @@
 /* The most changes of one table applied and saved together: bounds how long
  * a get queued behind a burst of changes waits. */
 #define BATCH_MAX 64
-/* The table index starts with this many buckets and doubles as it fills. */
-#define TABLES_MIN_BUCKETS 64
 /* Lost compare-and-set races of one change before it gives up with "store
  * busy": each means another instance changed the table in between, so 16 in
  * a row means it changes far faster than people order, and the caller's
@@ -72,7 +71,7 @@ typedef struct request {
 typedef enum { T_COLD, T_LOADING, T_READY, T_SAVING } table_phase;
 
 typedef struct table_state {
-    struct table_state *chain;
+    tc_idmap_node node; /* in the pipeline's index, by table id */
     int32_t table_id;
     table_phase phase;
     bool pumping;  /* pump() is on the stack for this table */
@@ -95,41 +94,17 @@ typedef struct table_state {
 } table_state;
 
 struct tc_store_pipeline {
-    table_state **buckets;
-    size_t n_buckets, n_tables;
+    tc_idmap tables; /* table_state by table id */
 };
-
-static size_t bucket_of(size_t n_buckets, int32_t id)
-{
-    return ((uint32_t)id * 2654435761u) & (n_buckets - 1);
-}
 
 static table_state *table_get(tc_store_pipeline *p, int32_t id)
 {
-    table_state **pp = &p->buckets[bucket_of(p->n_buckets, id)];
-    for (table_state *t = *pp; t; t = t->chain)
-        if (t->table_id == id) return t;
-    if (p->n_tables + 1 > p->n_buckets) {
-        size_t nb = p->n_buckets * 2;
-        table_state **b = tc_xcalloc(nb, sizeof *b);
-        for (size_t i = 0; i < p->n_buckets; i++)
-            for (table_state *t = p->buckets[i], *next; t; t = next) {
-                next = t->chain;
-                size_t k = bucket_of(nb, t->table_id);
-                t->chain = b[k];
-                b[k] = t;
-            }
-        free(p->buckets);
-        p->buckets = b;
-        p->n_buckets = nb;
-        pp = &p->buckets[bucket_of(nb, id)];
-    }
+    tc_idmap_node *n = tc_idmap_find(&p->tables, id);
+    if (n) return TC_IDMAP_ENTRY(n, table_state, node);
     table_state *t = tc_xcalloc(1, sizeof *t);
     t->table_id = id;
     t->seen = -1;
-    t->chain = *pp;
-    *pp = t;
-    p->n_tables++;
+    tc_idmap_add(&p->tables, &t->node, id);
     return t;
 }
 
@@ -648,21 +623,22 @@ static void pipeline_free(tc_store *s)
 {
     tc_store_pipeline *p = s->pipe;
     if (!p) return;
-    for (size_t i = 0; i < p->n_buckets; i++)
-        for (table_state *t = p->buckets[i], *next; t; t = next) {
-            next = t->chain;
-            free_all(t->head);
-            free_all(t->batch);
-            idem_recs_free(t->idem);
-            tc_cart_free(t->work);
-            tc_cart_free(t->cart);
-            tc_rbuf_unref(t->json);
-            tc_cart_free(t->newer);
-            tc_rbuf_unref(t->newer_json);
-            tc_rbuf_unref(t->lazy);
-            free(t);
-        }
-    free(p->buckets);
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&p->tables, &pos, NULL), *nx; n; n = nx) {
+        nx = tc_idmap_next(&p->tables, &pos, n);
+        table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
+        free_all(t->head);
+        free_all(t->batch);
+        idem_recs_free(t->idem);
+        tc_cart_free(t->work);
+        tc_cart_free(t->cart);
+        tc_rbuf_unref(t->json);
+        tc_cart_free(t->newer);
+        tc_rbuf_unref(t->newer_json);
+        tc_rbuf_unref(t->lazy);
+        free(t);
+    }
+    tc_idmap_free(&p->tables);
     free(p);
     s->pipe = NULL;
 }
@@ -785,8 +761,7 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
         return rc;
     }
     s->pipe = tc_xcalloc(1, sizeof *s->pipe);
-    s->pipe->n_buckets = TABLES_MIN_BUCKETS;
-    s->pipe->buckets = tc_xcalloc(TABLES_MIN_BUCKETS, sizeof *s->pipe->buckets);
+    tc_idmap_init(&s->pipe->tables);
     tc_store_relay_open(s);
     tc_store_diners_open(s);
     *out = s;
