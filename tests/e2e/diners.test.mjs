@@ -155,6 +155,10 @@ test('remarks: edited in place without adding a portion; + keeps it; another din
   assert.equal(await B.textContent('#confirm-remark-text'), '这条备注是张三写的：“微辣”。');
   await B.click('#confirm-remark-cancel');
   await B.waitForSelector('#confirm-remark', { state: 'hidden' });
+  // the dialog's close event (which puts the remark back) is queued after it hides
+  await B.waitForFunction(
+    () => document.querySelector('#cart-items .remark-input[data-cuisine-id="1001"]').value === '微辣'
+  );
   assert.equal(await bInput.inputValue(), '微辣');
   assert.equal(await B.evaluate(() => window.__tablecart.version), vb);
   // …and 确定修改 replaces it, over B's WebSocket, still without a portion
