@@ -182,8 +182,17 @@ static void flush(tc_presence *p, table *t)
 
 /* ===== telling the others ====================================================== */
 
+/* Whether anyone else hears what this instance says: with one instance
+ * (SQLite) a signal would only come back to be ignored as our own. */
+static bool others_listen(const tc_presence *p)
+{
+    return p->app->store && tc_store_shared(p->app->store);
+}
+
 static void say(tc_presence *p, table *t)
 {
+    t->users_changed = false;
+    if (!others_listen(p)) return;
     tc_buf msg = TC_BUF_INIT;
     tc_buf_append_str(&msg, "{\"inst\":");
     tc_json_cstr_or_null(&msg, p->inst);
@@ -195,8 +204,7 @@ static void say(tc_presence *p, table *t)
     tc_buf_append_str(&msg, "],\"ttl\":");
     tc_json_int(&msg, PRESENCE_TTL_S);
     tc_buf_append(&msg, "}", 1);
-    t->users_changed = false;
-    if (p->app->store) tc_store_signal(p->app->store, t->table_id, msg.base, msg.len);
+    tc_store_signal(p->app->store, t->table_id, msg.base, msg.len);
     tc_buf_free(&msg);
 }
 
@@ -204,6 +212,7 @@ static void say(tc_presence *p, table *t)
  * them again. */
 static void say_diners(tc_presence *p, int32_t table_id)
 {
+    if (!others_listen(p)) return;
     tc_buf msg = TC_BUF_INIT;
     tc_buf_append_str(&msg, "{\"inst\":");
     tc_json_cstr_or_null(&msg, p->inst);

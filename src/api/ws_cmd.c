@@ -249,6 +249,13 @@ static void send_reply(tc_app *app, tc_stream *s, const char *type, const char *
     }
 }
 
+/* A command's error answer, in the language of the socket's upgrade. */
+static void answer_error(call *c, int status, const tc_errmsg *err)
+{
+    answer(c->app, c->s, c->cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(c->cl)),
+           NULL, 0, -1);
+}
+
 /* A command's answer to the sender: TYPE_success with the cart, or error. */
 static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
@@ -256,8 +263,7 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     tc_stream *s = c->s;
     client *cl = c->cl;
     if (status < 0) {
-        answer(c->app, s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(cl)),
-               NULL, 0, -1);
+        answer_error(c, status, err);
     } else {
         char type[ANSWER_TYPE_MAX];
         answer_type(tc_command_type(c->cmd), type);
@@ -275,8 +281,7 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     tc_stream *s = c->s;
     client *cl = c->cl;
     if (status < 0) {
-        answer(c->app, s, cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(cl)),
-               NULL, 0, -1);
+        answer_error(c, status, err);
     } else {
         tc_buf data = TC_BUF_INIT;
         tc_presence_json(c->app->presence, tc_stream_table(s), list, n, &data);

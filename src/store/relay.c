@@ -130,6 +130,11 @@ unsigned tc_store_following(const tc_store *s, int32_t table_id)
     return f ? f->count : 0;
 }
 
+bool tc_store_shared(const tc_store *s)
+{
+    return s->be->signal != NULL;
+}
+
 void tc_store_set_signal_feed(tc_store *s, tc_store_signal_cb cb, void *ctx)
 {
     s->relay->signal_cb = cb;

@@ -138,6 +138,10 @@ int tc_store_ping(tc_store *s);
  * so the pipeline reads such a table again before using it. */
 void tc_store_follow(tc_store *s, int32_t table_id);
 void tc_store_unfollow(tc_store *s, int32_t table_id);
+/* True when other instances share this store and hear its signals (Redis);
+ * false when this process is the only one (SQLite): a signal would only
+ * come back to its sender. */
+bool tc_store_shared(const tc_store *s);
 /* How many times table_id is followed here (0: not followed). */
 unsigned tc_store_following(const tc_store *s, int32_t table_id);
 

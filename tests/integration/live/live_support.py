@@ -28,6 +28,11 @@ SSE_CT = "text/event-stream;charset=UTF-8"
 WS_ENVELOPE_KEYS = ["type", "message", "data", "timestamp"]
 
 
+class NothingYet(AssertionError):
+    """No event, frame or message arrived before the deadline (the stream is
+    still open: a poller may simply try again)."""
+
+
 class Closed(Exception):
     """The peer closed the connection."""
 
@@ -306,7 +311,7 @@ class SSEStream:
             try:
                 self._feed(self._recv(deadline))
             except socket.timeout:
-                raise AssertionError("no SSE event within %.1fs on %s (have %r, partial %r)"
+                raise NothingYet("no SSE event within %.1fs on %s (have %r, partial %r)"
                                      % (timeout, self.path, self.events[-3:], self.text[:200]))
             except Closed:
                 self.eof = True
@@ -508,7 +513,7 @@ class RawWS:
                 hl += 4
             self._need(hl + n, deadline)
         except socket.timeout:
-            raise AssertionError("no WebSocket frame within the deadline on %s (buffered %r)"
+            raise NothingYet("no WebSocket frame within the deadline on %s (buffered %r)"
                                  % (self.path, self.buf[:100]))
         payload = self.buf[hl:hl + n]
         self.buf = self.buf[hl + n:]
@@ -586,10 +591,8 @@ class RawWS:
             except Closed:
                 self.close()  # as a client does on EOF
                 return got
-            except AssertionError as e:
-                if "no WebSocket frame" in str(e):
-                    raise AssertionError("connection still open %.1fs after close: %s" % (timeout, e))
-                raise
+            except NothingYet as e:
+                raise AssertionError("connection still open %.1fs after close: %s" % (timeout, e))
 
     def close(self):
         try:
@@ -647,7 +650,7 @@ class WSClient:
         try:
             m = run_async(one(), timeout + 1)
         except asyncio.TimeoutError:
-            raise AssertionError("no WebSocket message within %.1fs on %s (earlier: %r)"
+            raise NothingYet("no WebSocket message within %.1fs on %s (earlier: %r)"
                                  % (timeout, self.url, self.messages[-3:]))
         assert isinstance(m, str), "binary message from the server: %r" % m[:100]
         self.messages.append(m)

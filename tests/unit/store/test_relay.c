@@ -196,6 +196,7 @@ static void test_many_tables_followed(void **state)
 static void test_local_signal_fed_later_in_order(void **state)
 {
     fixture *f = *state;
+    assert_false(tc_store_shared(f->s)); /* signals stay in this process */
     tc_store_signal(f->s, 123, "a", 1);
     tc_store_signal(f->s, 124, "bc", 2);
     assert_int_equal(f->signals, 0); /* never from inside tc_store_signal */
@@ -206,6 +207,7 @@ static void test_local_signal_fed_later_in_order(void **state)
 static void test_backend_signal_hook_carries_signals(void **state)
 {
     fixture *f = *state;
+    assert_true(tc_store_shared(f->s)); /* a backend with a signal hook */
     tc_store_signal(f->s, 123, "hi", 2);
     assert_string_equal(B.log, "s123:hi ");
     assert_int_equal(f->signals, 0);
