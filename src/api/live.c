@@ -376,6 +376,7 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
 {
     tc_live *l = tc_xcalloc(1, sizeof *l);
     l->app = app;
+    tc_ws_prepare();
     tc_streams_opts so = {
         .hooks = &stream_hooks,
         .hooks_ctx = app,
@@ -411,5 +412,6 @@ void tc_live_free(tc_live *l)
     l->app->streams = NULL;
     tc_presence_free(l->app->presence);
     l->app->presence = NULL;
+    tc_ws_release();
     free(l);
 }

@@ -380,8 +380,13 @@ static void process(tc_http_session *s, const char *data, size_t len)
     for (;;) {
         if (tc_conn_is_closing(c)) break;
         if (s->x != NULL) {
-            /* An exchange is open: keep the bytes for after its answer. */
-            if (len) tc_buf_append(&s->pending, data, len);
+            /* An exchange is open: keep the bytes for after its answer, and
+             * read no more until then (a client that pipelines gets one
+             * read's worth held, not an unbounded buffer). */
+            if (len) {
+                tc_buf_append(&s->pending, data, len);
+                tc_conn_pause(c);
+            }
             break;
         }
         if (len == 0) {
@@ -419,7 +424,9 @@ static void process(tc_http_session *s, const char *data, size_t len)
          * or the WebSocket's after an upgrade (tc_http_takeover hands them on). */
         if (len > used) tc_buf_append(&s->pending, data + used, len - used);
         len = 0;
-        tc_conn_pause(c);
+        /* Reading goes on while the exchange is open: stopping and starting
+         * it costs two epoll_ctl calls per request. Bytes that arrive before
+         * the answer are held and pause the connection (above). */
         dispatch(s);
         if (s->conn == NULL) {
             /* Taken over by SSE or WebSocket. */

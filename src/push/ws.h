@@ -30,8 +30,18 @@
  * then "==". Returns 0 when valid, TC_EINVAL otherwise. */
 int tc_ws_key_valid(const char *key, size_t len);
 
-/* Writes the Sec-WebSocket-Accept value for key (len bytes): base64 of the
- * SHA-1 of key + the RFC 6455 GUID. out receives 28 characters and a NUL. */
+/* Readies the handshake's SHA-1 (fetched from OpenSSL once and checked
+ * against RFC 6455's example); aborts when OpenSSL has none. Call before
+ * serving, so that the first handshake costs no more than the others;
+ * tc_ws_accept_key calls it too. Idempotent. Loop thread only. */
+void tc_ws_prepare(void);
+
+/* Releases what tc_ws_prepare fetched. */
+void tc_ws_release(void);
+
+/* Writes the Sec-WebSocket-Accept value for key (len bytes, a valid key:
+ * tc_ws_key_valid): base64 of the SHA-1 of key + the RFC 6455 GUID. out
+ * receives 28 characters and a NUL. */
 void tc_ws_accept_key(const char *key, size_t len, char out[29]);
 
 /* Encodes one server-to-client text frame (FIN, opcode 1, unmasked) carrying
