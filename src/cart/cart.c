@@ -1,9 +1,10 @@
 /* cart.c — the cart rules (cart/cart.h): add, update, remove, clear, the
- * limits, shares and remarks; and the stored form (to and from JSON).
+ * limits, shares and remarks; the stored form (to and from JSON); and the
+ * packed form instances exchange beside it.
  *
  * Longer than 500 lines on purpose: the rules and the stored form are read
  * together — every field a rule sets is one the stored form writes and
- * reads back (the fuzzer checks the round trip). */
+ * reads back, in both forms (the fuzzers check the round trips). */
 #include "cart/cart.h"
 
 #include "core/json.h"
@@ -557,8 +558,7 @@ static bool shares_from_json(json_t *ji, tc_cart_item *it)
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *sh = json_array_get(arr, i), *uid = json_object_get(sh, "userId");
         json_int_t q;
-        if (!json_is_object(sh) || !int_in(sh, "quantity", 1, it->quantity, &q))
-            return false;
+        if (!json_is_object(sh) || !int_in(sh, "quantity", 1, it->quantity, &q)) return false;
         if (!json_is_integer(uid) && !json_is_null(uid)) return false;
         tc_identity who = {json_is_integer(uid), json_is_integer(uid) ? json_integer_value(uid) : 0,
                            NULL};
@@ -604,6 +604,180 @@ int tc_cart_from_json(const char *text, size_t len, tc_cart **out)
     }
     json_decref(root);
     if (!ok) {
+        tc_cart_free(c);
+        return TC_EINVAL;
+    }
+    *out = c;
+    return 0;
+}
+
+/* --- the packed form ------------------------------------------------------ */
+
+/* Layout (all integers little-endian, fixed width): "C1"; table id (i32),
+ * version (i64), updatedAt (i64, -1 none), line count (u32); per line:
+ * cuisine id, type (i32), unit price in cents (i64), quantity (i32), flags
+ * (u8: 1 add user known, 2 remark user known), add user, remark user (i64),
+ * name, image, phone, remark (each a u32 length, 0xffffffff for none, then
+ * the bytes), share count (u32), per share: user known (u8), user (i64),
+ * quantity (i32). */
+#define PACK_MAGIC "C1"
+#define PACK_NONE 0xffffffffu
+/* The smallest packed line: 4 + 4 + 8 + 4 + 1 + 8 + 8 + 4 * 4 + 4 + 13. */
+#define PACK_MIN_LINE 70
+
+static void put_le(tc_buf *out, uint64_t v, size_t n)
+{
+    unsigned char b[8];
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    tc_buf_append(out, b, n);
+}
+
+static void put_str(tc_buf *out, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    put_le(out, s ? (uint64_t)n : PACK_NONE, 4);
+    if (n) tc_buf_append(out, s, n);
+}
+
+void tc_cart_pack(const tc_cart *c, tc_buf *out)
+{
+    tc_buf_append(out, PACK_MAGIC, 2);
+    put_le(out, (uint32_t)c->table_id, 4);
+    put_le(out, (uint64_t)c->version, 8);
+    put_le(out, (uint64_t)c->updated_at, 8);
+    put_le(out, c->n, 4);
+    for (size_t i = 0; i < c->n; i++) {
+        const tc_cart_item *it = &c->items[i];
+        put_le(out, (uint32_t)it->cuisine_id, 4);
+        put_le(out, (uint32_t)it->cuisine_type, 4);
+        put_le(out, (uint64_t)it->unit_price, 8);
+        put_le(out, (uint32_t)it->quantity, 4);
+        put_le(out, (it->has_user_id ? 1u : 0u) | (it->has_remark_user ? 2u : 0u), 1);
+        put_le(out, (uint64_t)it->add_user_id, 8);
+        put_le(out, (uint64_t)it->remark_user_id, 8);
+        put_str(out, it->cuisine_name);
+        put_str(out, it->cuisine_image);
+        put_str(out, it->add_user_phone);
+        put_str(out, it->remark);
+        put_le(out, it->n_shares, 4);
+        for (size_t k = 0; k < it->n_shares; k++) {
+            put_le(out, it->shares[k].has_user_id ? 1u : 0u, 1);
+            put_le(out, (uint64_t)it->shares[k].user_id, 8);
+            put_le(out, (uint32_t)it->shares[k].quantity, 4);
+        }
+    }
+}
+
+/* A read position in packed bytes; ok turns false at the first read past
+ * the end, and every later read gives 0. */
+typedef struct {
+    const unsigned char *p, *end;
+    bool ok;
+} reader;
+
+static uint64_t get_le(reader *r, size_t n)
+{
+    if (!r->ok || (size_t)(r->end - r->p) < n) {
+        r->ok = false;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += n;
+    return v;
+}
+
+static int32_t get_i32(reader *r)
+{
+    return (int32_t)(uint32_t)get_le(r, 4);
+}
+
+static int64_t get_i64(reader *r)
+{
+    return (int64_t)get_le(r, 8);
+}
+
+/* A string as the JSON form would give it: valid UTF-8 without NUL. */
+static bool get_str(reader *r, char **out, bool required)
+{
+    *out = NULL;
+    uint32_t n = (uint32_t)get_le(r, 4);
+    if (!r->ok) return false;
+    if (n == PACK_NONE) return !required;
+    if ((size_t)(r->end - r->p) < n) return r->ok = false;
+    const char *s = (const char *)r->p;
+    if (memchr(s, 0, n) || tc_utf8_count(s, n) < 0) return false;
+    *out = tc_xmalloc((size_t)n + 1);
+    memcpy(*out, s, n);
+    (*out)[n] = '\0';
+    r->p += n;
+    return true;
+}
+
+/* One line, with the checks tc_cart_from_json makes. */
+static bool item_unpack(reader *r, tc_cart_item *it)
+{
+    memset(it, 0, sizeof *it);
+    it->cuisine_id = get_i32(r);
+    it->cuisine_type = get_i32(r);
+    it->unit_price = get_i64(r);
+    it->quantity = get_i32(r);
+    unsigned flags = (unsigned)get_le(r, 1);
+    it->has_user_id = flags & 1u;
+    it->has_remark_user = (flags & 2u) != 0;
+    it->add_user_id = get_i64(r);
+    it->remark_user_id = get_i64(r);
+    if (!r->ok || it->cuisine_id < 1 || it->quantity < 1 || it->unit_price < 0 ||
+        it->unit_price > TC_MONEY_MAX || flags > 3u || (!it->has_user_id && it->add_user_id != 0) ||
+        (!it->has_remark_user && it->remark_user_id != 0))
+        return false;
+    if (!get_str(r, &it->cuisine_name, true) || !get_str(r, &it->cuisine_image, false) ||
+        !get_str(r, &it->add_user_phone, false) || !get_str(r, &it->remark, false))
+        return false;
+    uint32_t n = (uint32_t)get_le(r, 4);
+    if (!r->ok || n > (uint32_t)it->quantity) return false;
+    int64_t sum = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        unsigned known = (unsigned)get_le(r, 1);
+        int64_t user = get_i64(r);
+        int32_t q = get_i32(r);
+        if (!r->ok || known > 1u || (!known && user != 0) || q < 1 || q > it->quantity)
+            return false;
+        tc_identity who = {known == 1u, user, NULL};
+        share_add(it, &who, q);
+        sum += q;
+    }
+    return sum == it->quantity;
+}
+
+int tc_cart_unpack(const char *p, size_t len, tc_cart **out)
+{
+    reader r = {(const unsigned char *)p, (const unsigned char *)p + len, true};
+    if (len < 2 || memcmp(p, PACK_MAGIC, 2) != 0) return TC_EINVAL;
+    r.p += 2;
+    tc_cart *c = tc_xcalloc(1, sizeof *c);
+    c->table_id = get_i32(&r);
+    c->version = get_i64(&r);
+    c->updated_at = get_i64(&r);
+    uint32_t n = (uint32_t)get_le(&r, 4);
+    bool ok = r.ok && c->table_id >= 1 && c->version >= 0 && c->updated_at >= -1 &&
+              n <= (size_t)(r.end - r.p) / PACK_MIN_LINE;
+    if (ok && n > 0) {
+        c->cap = n;
+        c->items = tc_xcalloc(c->cap, sizeof *c->items);
+    }
+    for (uint32_t i = 0; ok && i < n; i++) {
+        tc_cart_item *it = &c->items[c->n];
+        ok = item_unpack(&r, it) && find_line(c, it->cuisine_id) == NULL &&
+             total_fits(c, it->cuisine_id, it->unit_price, it->quantity);
+        if (!ok)
+            item_drop(it);
+        else
+            c->n++;
+    }
+    if (!ok || !r.ok || r.p != r.end) {
         tc_cart_free(c);
         return TC_EINVAL;
     }

@@ -127,4 +127,16 @@ void tc_cart_to_json(const tc_cart *c, const tc_table *t, tc_buf *out);
  * cart in *out, or TC_EINVAL. */
 int tc_cart_from_json(const char *text, size_t len, tc_cart **out);
 
+/* Appends c in a compact binary form of our own (layout in cart.c): what
+ * tc_cart_unpack reads back to the same cart much faster than the JSON is
+ * parsed. Instances send it beside the DTO (store/redis_wire.h), so that a
+ * cart changed on another instance costs no JSON parse here. Not stored. */
+void tc_cart_pack(const tc_cart *c, tc_buf *out);
+
+/* Reads what tc_cart_pack wrote (len bytes, exactly), with the checks
+ * tc_cart_from_json makes (valid UTF-8 without NUL in every string, a name
+ * for each line, one line per dish, shares adding up to the quantity, a
+ * bounded total). Returns 0 and a new cart in *out, or TC_EINVAL. */
+int tc_cart_unpack(const char *p, size_t len, tc_cart **out);
+
 #endif

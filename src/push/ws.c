@@ -49,8 +49,7 @@ static void sha1_accept(const char *key, size_t len, char out[29])
     if (len > sizeof in - (sizeof WS_GUID - 1)) len = sizeof in - (sizeof WS_GUID - 1);
     memcpy(in, key, len);
     memcpy(in + len, WS_GUID, sizeof WS_GUID - 1);
-    if (EVP_Digest(in, len + sizeof WS_GUID - 1, md, &md_len, sha1_md, NULL) != 1 ||
-        md_len != 20) {
+    if (EVP_Digest(in, len + sizeof WS_GUID - 1, md, &md_len, sha1_md, NULL) != 1 || md_len != 20) {
         /* Only an allocation failure inside libcrypto gets here. */
         tc_log_error("ws: SHA-1 failed");
         abort();

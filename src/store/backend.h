@@ -65,6 +65,7 @@ typedef struct tc_store_job {
      * same transaction */
     int64_t version, updated_at, expect_version;
     tc_rbuf *json;
+    const tc_cart *cart; /* save: the new cart itself (NULL with version -1); borrowed */
     uint64_t origin;
     tc_store_idem_rec *idem;
     /* load: the stored DTO (found false: none stored yet) */
@@ -163,15 +164,17 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 
 /* The same for the cart DTO json (borrowed, copied) of table_id, written
- * elsewhere at version (-1: unknown): a version not above the newest this
- * process fed for the table is dropped without parsing json. A newer one,
- * while the table is idle, is kept and fed as it is (the feed's cart is
- * NULL) and parsed only when a request needs the cart (unreadable then: the
- * cart is read again); otherwise, or for an unknown version, json is parsed
- * at once (an unreadable one, or one of another table or version, is
- * logged and dropped) and offered. */
+ * elsewhere at version (-1: unknown), and the same cart packed (pack,
+ * pack_len: tc_cart_pack; borrowed, copied; NULL when the backend has none),
+ * read instead of parsing json: a version not above the newest this
+ * process fed for the table is dropped unread. A newer one, while the table
+ * is idle, is kept and fed as it is (the feed's cart is NULL) and read only
+ * when a request needs the cart (unreadable then: the cart is read again);
+ * otherwise, or for an unknown version, it is read at once (an unreadable
+ * one, or one of another table or version, is logged and dropped) and
+ * offered. */
 void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
-                         size_t len);
+                         size_t len, const char *pack, size_t pack_len);
 
 /* A backend heard a signal for table_id (msg borrowed): hands it to the
  * signal feed. On the loop thread, never from inside the signal hook. */

@@ -215,7 +215,7 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
     } else if (t == NULL) {
         if (reply->type == REDIS_REPLY_STRING) menu_read(q, reply->str, reply->len);
     } else if (reply->type == REDIS_REPLY_STRING) {
-        tc_store_offer_json(q->s, t->id, -1, reply->str, reply->len);
+        tc_store_offer_json(q->s, t->id, -1, reply->str, reply->len, NULL, 0);
     }
     if (ok && *again) {
         *again = false;
@@ -252,7 +252,7 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
      * another instance's change). */
     q->heard_changes++;
     if (msg.instance == q->instance) return;
-    tc_store_offer_json(q->s, id, msg.version, msg.body, msg.body_len);
+    tc_store_offer_json(q->s, id, msg.version, msg.body, msg.body_len, msg.pack, msg.pack_len);
 }
 
 static void on_subscribed(void *ctx, const char *ch, size_t ch_len, bool on)

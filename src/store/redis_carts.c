@@ -213,8 +213,11 @@ static int save_send(rd_job *w, bool eval)
         num[i][tc_json_int_text(fixed[i], num[i])] = '\0';
     char key[TC_REDIS_CART_KEY_SIZE];
     tc_redis_cart_key(j->table_id, key);
-    tc_buf header = TC_BUF_INIT, channel = TC_BUF_INIT;
-    tc_redis_msg_header(&header, q->instance, j->origin, j->version);
+    tc_buf header = TC_BUF_INIT, channel = TC_BUF_INIT, pack = TC_BUF_INIT;
+    /* The cart packed too: the instances that hear it need not parse it. */
+    if (j->cart) tc_cart_pack(j->cart, &pack);
+    tc_redis_msg_header(&header, q->instance, j->origin, j->version, pack.base, pack.len);
+    tc_buf_free(&pack);
     /* The table's channel: only instances following the table hear it. */
     tc_buf_append_str(&channel, q->channel);
     tc_json_int(&channel, j->table_id);

@@ -148,21 +148,28 @@ void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE])
 
 /* --- change messages ----------------------------------------------------- */
 
-#define MSG_MAGIC "tc2 "
+#define MSG_MAGIC "tc2 "      /* a change without its packed cart */
+#define MSG_MAGIC_PACK "tc3 " /* with it */
 
-void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version)
+void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version,
+                         const char *pack, size_t pack_len)
 {
     static const char hex[] = "0123456789abcdef";
     char id[16];
     for (int i = 15; i >= 0; i--, instance >>= 4)
         id[i] = hex[instance & 15];
-    tc_buf_append_str(out, MSG_MAGIC);
+    tc_buf_append_str(out, pack_len ? MSG_MAGIC_PACK : MSG_MAGIC);
     tc_buf_append(out, id, sizeof id);
     tc_buf_append(out, " ", 1);
     tc_buf_append_udec(out, origin);
     tc_buf_append(out, " ", 1);
     tc_buf_append_udec(out, (uint64_t)version);
+    if (pack_len) {
+        tc_buf_append(out, " ", 1);
+        tc_buf_append_udec(out, pack_len);
+    }
     tc_buf_append(out, "\n", 1);
+    if (pack_len) tc_buf_append(out, pack, pack_len);
 }
 
 int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
@@ -173,7 +180,9 @@ int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
         return 0;
     }
     size_t magic = sizeof MSG_MAGIC - 1, i;
-    if (n < magic + 16 + 5 || memcmp(p, MSG_MAGIC, magic) != 0) return TC_EINVAL;
+    if (n < magic + 16 + 5) return TC_EINVAL;
+    bool packed = memcmp(p, MSG_MAGIC_PACK, magic) == 0;
+    if (!packed && memcmp(p, MSG_MAGIC, magic) != 0) return TC_EINVAL;
     uint64_t instance = 0;
     for (i = magic; i < magic + 16; i++) {
         char ch = p[i];
@@ -182,18 +191,26 @@ int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
         instance = instance << 4 | (uint64_t)d;
     }
     if (p[i++] != ' ') return TC_EINVAL;
-    uint64_t origin, version;
+    uint64_t origin, version, pack_len = 0;
     if (read_decimal(p, n, &i, UINT64_MAX, &origin) != 0) return TC_EINVAL;
     if (i >= n || p[i++] != ' ') return TC_EINVAL;
     if (read_decimal(p, n, &i, INT64_MAX, &version) != 0) return TC_EINVAL;
+    if (packed) {
+        /* One canonical form: a change without a packed cart is a tc2. */
+        if (i >= n || p[i++] != ' ') return TC_EINVAL;
+        if (read_decimal(p, n, &i, n, &pack_len) != 0 || pack_len == 0) return TC_EINVAL;
+    }
     if (i >= n || p[i] != '\n') return TC_EINVAL;
     i++;
+    if (pack_len > n - i) return TC_EINVAL;
     *out = (tc_redis_msg){.kind = TC_REDIS_MSG_CART,
                           .instance = instance,
                           .origin = origin,
                           .version = (int64_t)version,
-                          .body = p + i,
-                          .body_len = n - i};
+                          .pack = pack_len ? p + i : NULL,
+                          .pack_len = (size_t)pack_len,
+                          .body = p + i + pack_len,
+                          .body_len = n - i - (size_t)pack_len};
     return 0;
 }
 

@@ -63,16 +63,21 @@ void tc_redis_menu_channel(int db, tc_buf *out);
 void tc_redis_cart_key(int32_t table_id, char out[TC_REDIS_CART_KEY_SIZE]);
 
 /* A table channel carries two kinds of message:
- * - a change: "tc2 <instance> <origin> <version>\n<cart JSON>", instance as
- *   16 lowercase hex digits (the id of the instance that made the change),
- *   origin (the connection of that instance that asked, 0 = none) and the
- *   cart's version in decimal. tc_redis_msg_header appends the first line,
- *   newline included; the Lua script appends the cart JSON, so the JSON is
- *   sent to Redis only once. The version in the header lets a receiver drop
- *   a cart it already has without parsing the JSON.
+ * - a change: "tc3 <instance> <origin> <version> <n>\n<packed cart><cart
+ *   JSON>", instance as 16 lowercase hex digits (the id of the instance that
+ *   made the change), origin (the connection of that instance that asked,
+ *   0 = none), the cart's version and n, the length of the packed cart
+ *   (tc_cart_pack), in decimal. tc_redis_msg_header appends all before the
+ *   JSON; the Lua script appends the cart JSON, so the JSON is sent to Redis
+ *   only once. The version in the header lets a receiver drop a cart it
+ *   already has without reading further; the packed cart lets it take the
+ *   cart without parsing the JSON, which only goes to its subscribers. A
+ *   change without a packed cart (what earlier builds send) is
+ *   "tc2 <instance> <origin> <version>\n<cart JSON>".
  * - a signal: "ts1\n<bytes>" (tc_redis_signal_header), any bytes.
  * The table is the channel's. */
-void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version);
+void tc_redis_msg_header(tc_buf *out, uint64_t instance, uint64_t origin, int64_t version,
+                         const char *pack, size_t pack_len);
 
 #define TC_REDIS_SIGNAL_HEADER "ts1\n"
 
@@ -83,7 +88,9 @@ typedef struct {
     uint64_t instance; /* a change's */
     uint64_t origin;   /* a change's */
     int64_t version;   /* a change's */
-    const char *body;  /* the cart JSON or the signal, borrowed from the decoded bytes */
+    const char *pack;  /* a change's packed cart (NULL: none sent), borrowed like body */
+    size_t pack_len;
+    const char *body; /* the cart JSON or the signal, borrowed from the decoded bytes */
     size_t body_len;
 } tc_redis_msg;
 

@@ -88,8 +88,11 @@ typedef struct table_state {
     tc_rbuf *newer_json;
     /* offered as JSON while idle, newer than cart (then NULL): parsed only
      * when a request needs it, so a table changed elsewhere again and again
-     * costs no parse here */
+     * costs no parse here; lazy_pack, when the backend had it, is the same
+     * cart packed (tc_cart_pack), read instead of the JSON */
     tc_rbuf *lazy;
+    char *lazy_pack;
+    size_t lazy_pack_len;
     int64_t seen; /* the highest version fed; -1: none */
 } table_state;
 
@@ -199,19 +202,32 @@ static void set_cart(table_state *t, tc_cart *cart, tc_rbuf *json)
     tc_rbuf_unref(t->json);
     tc_rbuf_unref(t->lazy);
     t->lazy = NULL;
+    free(t->lazy_pack);
+    t->lazy_pack = NULL;
     t->cart = cart;
     t->json = json;
 }
 
-/* Parses the cart offered as JSON only (t->lazy) into t's cart; one that
- * cannot be read is dropped and the table read again. */
+/* The cart offered: from its packed form when there is one, else from its
+ * JSON. */
+static int read_offered(const char *json, size_t len, const char *pack, size_t pack_len,
+                        tc_cart **out)
+{
+    return pack ? tc_cart_unpack(pack, pack_len, out) : tc_cart_from_json(json, len, out);
+}
+
+/* Reads the cart offered without a cart (t->lazy, t->lazy_pack) into t's
+ * cart; one that cannot be read is dropped and the table read again. */
 static void take_lazy(table_state *t)
 {
     tc_rbuf *dto = t->lazy;
+    char *pack = t->lazy_pack;
     t->lazy = NULL;
+    t->lazy_pack = NULL;
     tc_cart *c = NULL;
-    if (tc_cart_from_json(dto->data, dto->len, &c) == 0 && tc_cart_table_id(c) == t->table_id &&
-        tc_cart_version(c) == t->seen) {
+    int rc = read_offered(dto->data, dto->len, pack, t->lazy_pack_len, &c);
+    free(pack);
+    if (rc == 0 && tc_cart_table_id(c) == t->table_id && tc_cart_version(c) == t->seen) {
         set_cart(t, c, dto);
         return;
     }
@@ -578,6 +594,7 @@ static void pump(tc_store *s, table_state *t)
             j->version = last ? tc_cart_version(last->result) : -1;
             j->updated_at = last ? tc_cart_updated_at(last->result) : -1;
             j->json = last ? tc_rbuf_ref(last->json) : NULL;
+            j->cart = last ? last->result : NULL;
             j->expect_version = tc_cart_version(t->cart);
             j->origin = last ? last->op.origin : 0;
             j->idem = t->idem;
@@ -636,6 +653,7 @@ static void pipeline_free(tc_store *s)
         tc_cart_free(t->newer);
         tc_rbuf_unref(t->newer_json);
         tc_rbuf_unref(t->lazy);
+        free(t->lazy_pack);
         free(t);
     }
     tc_idmap_free(&p->tables);
@@ -669,7 +687,7 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
 }
 
 void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
-                         size_t len)
+                         size_t len, const char *pack, size_t pack_len)
 {
     if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
     table_state *t = table_get(s->pipe, table_id);
@@ -679,12 +697,17 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
         tc_rbuf *dto = tc_rbuf_new(json, len);
         set_cart(t, NULL, NULL);
         t->lazy = dto;
+        if (pack) {
+            t->lazy_pack = tc_xmalloc(pack_len);
+            memcpy(t->lazy_pack, pack, pack_len);
+            t->lazy_pack_len = pack_len;
+        }
         t->phase = T_READY;
         feed_version(s, t, NULL, dto, version, 0);
         return;
     }
     tc_cart *c = NULL;
-    if (tc_cart_from_json(json, len, &c) != 0 || tc_cart_table_id(c) != table_id ||
+    if (read_offered(json, len, pack, pack_len, &c) != 0 || tc_cart_table_id(c) != table_id ||
         (version >= 0 && tc_cart_version(c) != version)) {
         tc_log_warn("store: an offered cart of table %d is unreadable", (int)table_id);
         tc_cart_free(c);

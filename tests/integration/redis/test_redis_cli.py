@@ -4,9 +4,11 @@ cart hashes and the change messages on the channel."""
 
 import json
 import socket
+import struct
 
 import pytest
 
+from live_support import SSEStream
 from support import IO_TIMEOUT, MENU_FILE, envelope, error, parse_json, run_cli
 
 OTHER_MENU = {"stores": [
@@ -77,12 +79,68 @@ def test_change_message_on_the_channel(redis, server):
         d = envelope(server.add(124, 1030, 1))
         kind, channel, payload = read_resp(f)
         assert (kind, channel) == (b"message", b"tablecart:table:124")
-        head, _, body = payload.partition(b"\n")
-        magic, instance, origin, version = head.split(b" ")
-        assert magic == b"tc2" and len(instance) == 16 and int(instance, 16) > 0
+        head, _, rest = payload.partition(b"\n")
+        magic, instance, origin, version, pack_len = head.split(b" ")
+        assert magic == b"tc3" and len(instance) == 16 and int(instance, 16) > 0
         assert origin.isdigit()  # the asking connection of that instance
         assert int(version) == d["version"] == 1
+        # The packed cart (docs/redis.md), then the cart's JSON.
+        pack, body = rest[: int(pack_len)], rest[int(pack_len) :]
+        assert pack[:2] == b"C1"
+        assert int.from_bytes(pack[2:6], "little") == 124
+        assert int.from_bytes(pack[6:14], "little") == 1
         assert parse_json(body) == d
+
+
+def pack_cart(table, version, updated_at, dish, name, cents, qty, user):
+    """A cart in tablecart's packed form (src/cart/cart.c): one line, no image,
+    phone or remark, all of it the share of one user."""
+    def s(b):
+        return struct.pack("<I", len(b)) + b
+    none = b"\xff\xff\xff\xff"
+    line = (struct.pack("<iiqiBqq", dish, 1, cents, qty, 1, user, 0) + s(name.encode())
+            + none + none + none + struct.pack("<I", 1) + struct.pack("<Bqi", 1, user, qty))
+    return b"C1" + struct.pack("<iqqI", table, version, updated_at, 1) + line
+
+
+def test_a_cart_heard_from_another_instance_is_read_from_its_packed_form(redis, server):
+    """Another instance's change comes with the cart packed beside its JSON: the
+    next change here starts from the packed cart, never parsing the JSON. A
+    message without it (tc2, what earlier builds send) is read from the JSON."""
+    stream = SSEStream(server.port, table=124).start()
+    try:
+        assert stream.next_event().event == "connected"
+        assert int(stream.next_update().id) == 0
+        d = envelope(server.add(124, 1001, 1, headers={"X-User-Id": "5"}))
+        assert int(stream.next_update().id) == d["version"] == 1
+
+        stored = json.loads(redis.command("HGET", "tablecart:cart:124", "cart"))
+
+        def heard(version, qty_json, pack):
+            body = dict(stored, version=version)
+            body["items"] = [dict(stored["items"][0], quantity=qty_json,
+                                  shares=[{"userId": 5, "quantity": qty_json}])]
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            # Stored as another instance would, then announced on the channel.
+            redis.command("HSET", "tablecart:cart:124", "version", version, "cart", text)
+            head = b"tc3 00000000000000ff 0 %d %d\n" % (version, len(pack)) if pack else \
+                b"tc2 00000000000000ff 0 %d\n" % version
+            redis.command("PUBLISH", "tablecart:table:124", head + pack + text)
+            ev = stream.next_update()
+            assert int(ev.id) == version and ev.json()["items"][0]["quantity"] == qty_json
+
+        # JSON says 2, the packed form 5: the packed form is what a change here reads.
+        heard(2, 2, pack_cart(124, 2, d["updatedAt"], 1001, "x", 100, 5, 5))
+        after = envelope(server.add(124, 1001, 1, headers={"X-User-Id": "5"}))
+        assert (after["version"], after["items"][0]["quantity"]) == (3, 6)
+        assert int(stream.next_update().id) == 3
+        # Without a packed form, the JSON (9) is read.
+        heard(4, 9, b"")
+        after = envelope(server.add(124, 1001, 1, headers={"X-User-Id": "5"}))
+        assert (after["version"], after["items"][0]["quantity"]) == (5, 10)
+        assert "unreadable" not in server.stderr()
+    finally:
+        stream.close()
 
 
 def test_database_index_keeps_deployments_apart(redis, start_server):

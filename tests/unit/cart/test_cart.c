@@ -548,6 +548,114 @@ static void test_json_roundtrip_and_clone(void **state)
     free(json);
 }
 
+/* The packed form reads back to the same cart (its JSON is the same), and
+ * every shorter prefix, and every change of one byte that unpacks at all,
+ * is refused or packs again to a form that reads back the same way. */
+static void test_pack_roundtrip(void **state)
+{
+    fixture *f = *state;
+    fill(f);
+    tc_op more = op_add(1001, 4, NULL); /* a second diner's share of line 1 */
+    more.who.has_user_id = true;
+    more.who.user_id = 7;
+    apply_ok(f, &more, NOW + 3);
+    char *json = to_json(f);
+    tc_buf pack = TC_BUF_INIT, b = TC_BUF_INIT;
+    tc_cart_pack(f->cart, &pack);
+    tc_cart *back = NULL;
+    assert_int_equal(tc_cart_unpack(pack.base, pack.len, &back), 0);
+    tc_cart_to_json(back, tc_menu_table(f->menu, 123), &b);
+    assert_string_equal(tc_buf_cstr(&b), json);
+    assert_int_equal(tc_cart_item_at(back, 0)->n_shares, 2);
+    assert_int_equal(tc_cart_item_at(back, 0)->shares[1].user_id, 7);
+    assert_int_equal(tc_cart_item_at(back, 0)->shares[1].quantity, 4);
+    assert_string_equal(tc_cart_item_at(back, 0)->add_user_phone, "13800138000");
+    tc_cart_free(back);
+
+    tc_cart *sentinel = (tc_cart *)(uintptr_t)0x99, *c = sentinel;
+    for (size_t n = 0; n < pack.len; n++)
+        if (tc_cart_unpack(pack.base, n, &c) != TC_EINVAL) fail_msg("accepted %zu bytes", n);
+    assert_ptr_equal(c, sentinel);
+    tc_buf longer = TC_BUF_INIT;
+    tc_buf_append(&longer, pack.base, pack.len);
+    tc_buf_append(&longer, "x", 1);
+    assert_int_equal(tc_cart_unpack(longer.base, longer.len, &c), TC_EINVAL);
+    tc_buf_free(&longer);
+
+    size_t accepted = 0;
+    for (size_t i = 0; i < pack.len; i++)
+        for (unsigned v = 0; v < 256; v += 51) {
+            tc_buf m = TC_BUF_INIT, again = TC_BUF_INIT, twice = TC_BUF_INIT;
+            tc_buf_append(&m, pack.base, pack.len);
+            m.base[i] = (char)v;
+            if (tc_cart_unpack(m.base, m.len, &c) == 0) {
+                accepted++;
+                tc_cart_pack(c, &again);
+                tc_cart_free(c);
+                assert_int_equal(tc_cart_unpack(again.base, again.len, &c), 0);
+                tc_cart_pack(c, &twice);
+                tc_cart_free(c);
+                assert_int_equal(again.len, twice.len);
+                assert_memory_equal(again.base, twice.base, again.len);
+            }
+            tc_buf_free(&m);
+            tc_buf_free(&again);
+            tc_buf_free(&twice);
+        }
+    /* Some bytes are free (ids, a user, letters of a name): not all refused. */
+    assert_true(accepted > 0);
+    tc_buf_free(&pack);
+    tc_buf_free(&b);
+    free(json);
+
+    /* An empty never-touched cart too (updatedAt none). */
+    tc_cart *empty = tc_cart_new(tc_menu_table(f->menu, 124));
+    tc_cart_pack(empty, &pack);
+    tc_cart_free(empty);
+    assert_int_equal(pack.len, 26);
+    assert_int_equal(tc_cart_unpack(pack.base, pack.len, &back), 0);
+    assert_int_equal(tc_cart_updated_at(back), -1);
+    assert_int_equal(tc_cart_table_id(back), 124);
+    assert_int_equal(tc_cart_item_count(back), 0);
+    tc_cart_free(back);
+    tc_buf_free(&pack);
+}
+
+/* What tc_cart_from_json refuses in a line, the packed form refuses too. */
+static void test_unpack_rejects(void **state)
+{
+    fixture *f = *state;
+    tc_op op = op_add(1001, 2, "ok");
+    apply_ok(f, &op, NOW);
+    tc_buf pack = TC_BUF_INIT;
+    tc_cart_pack(f->cart, &pack);
+    /* Offsets in the one line: after "C1", table, version, updatedAt, count. */
+    size_t line = 2 + 4 + 8 + 8 + 4, qty = line + 16, name = line + 37;
+    struct {
+        size_t at;
+        unsigned char byte;
+    } bad[] = {
+        {0, 'X'},          /* magic */
+        {2, 0},            /* table id 0 */
+        {2 + 4 + 7, 0x80}, /* a negative version */
+        {line + 3, 0x80},  /* a negative cuisine id */
+        {qty, 0},          /* quantity 0 (shares no longer add up) */
+        {qty + 4, 4},      /* unknown flags */
+        {name + 4, 0},     /* a NUL in the name */
+        {name + 4, 0xff},  /* not UTF-8 */
+        {name, 0xff},      /* a name longer than what is left */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tc_buf m = TC_BUF_INIT;
+        tc_buf_append(&m, pack.base, pack.len);
+        m.base[bad[i].at] = (char)bad[i].byte;
+        tc_cart *c = NULL;
+        if (tc_cart_unpack(m.base, m.len, &c) != TC_EINVAL) fail_msg("accepted case %zu", i);
+        tc_buf_free(&m);
+    }
+    tc_buf_free(&pack);
+}
+
 static void expect_from_json_bad(const char *text)
 {
     tc_cart *sentinel = (tc_cart *)(uintptr_t)0x99;
@@ -710,9 +818,10 @@ static void test_shares_from_old_rows(void **state)
 
     /* A stored line over the add limit (the fuzzer's find): its one share
      * holds the whole quantity and reads back. */
-    const char *big = "{\"tableId\":123,\"items\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\","
-                      "\"cuisineType\":1,\"unitPrice\":38.00,\"quantity\":150,\"addUserId\":100}],"
-                      "\"version\":4,\"updatedAt\":5}";
+    const char *big =
+        "{\"tableId\":123,\"items\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\","
+        "\"cuisineType\":1,\"unitPrice\":38.00,\"quantity\":150,\"addUserId\":100}],"
+        "\"version\":4,\"updatedAt\":5}";
     tc_cart_free(f->cart);
     assert_int_equal(tc_cart_from_json(big, strlen(big), &f->cart), 0);
     expect_shares(f, 0, "100:150");
@@ -849,6 +958,8 @@ int main(void)
         T(test_shares_from_old_rows),
         T(test_remarks_beyond_the_seed),
         T(test_changed_line_is_repriced),
+        T(test_pack_roundtrip),
+        T(test_unpack_rejects),
         cmocka_unit_test(test_from_json_rejects),
     };
     return cmocka_run_group_tests_name("cart", tests, NULL, NULL);

@@ -136,7 +136,7 @@ static void test_msg_round_trip(void **state)
     } cases[] = {{1, 0, 1}, {0x1edb510268d29542ull, 42, 7}, {UINT64_MAX, UINT64_MAX, INT64_MAX}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tc_buf b = TC_BUF_INIT;
-        tc_redis_msg_header(&b, cases[i].instance, cases[i].origin, cases[i].version);
+        tc_redis_msg_header(&b, cases[i].instance, cases[i].origin, cases[i].version, NULL, 0);
         assert_int_equal(b.base[b.len - 1], '\n');
         tc_buf_append_str(&b, cart);
         tc_redis_msg m;
@@ -150,8 +150,23 @@ static void test_msg_round_trip(void **state)
         tc_buf_free(&b);
     }
     tc_buf b = TC_BUF_INIT;
-    tc_redis_msg_header(&b, 0x00000000000000abull, 7, 12);
+    tc_redis_msg_header(&b, 0x00000000000000abull, 7, 12, NULL, 0);
     assert_string_equal(tc_buf_cstr(&b), "tc2 00000000000000ab 7 12\n");
+    tc_buf_reset(&b);
+
+    /* With the packed cart: any bytes, a newline and a NUL included. */
+    tc_redis_msg_header(&b, 0x00000000000000abull, 7, 12, "p\n\0q", 4);
+    assert_int_equal(b.len, 32);
+    assert_memory_equal(b.base, "tc3 00000000000000ab 7 12 4\np\n\0q", 32);
+    tc_buf_append_str(&b, cart);
+    tc_redis_msg pm;
+    assert_int_equal(tc_redis_msg_decode(b.base, b.len, &pm), 0);
+    assert_int_equal(pm.kind, TC_REDIS_MSG_CART);
+    assert_true(pm.version == 12 && pm.origin == 7 && pm.instance == 0xab);
+    assert_int_equal(pm.pack_len, 4);
+    assert_ptr_equal(pm.pack, b.base + 28);
+    assert_int_equal(pm.body_len, strlen(cart));
+    assert_memory_equal(pm.body, cart, pm.body_len);
     tc_buf_free(&b);
 
     tc_redis_msg m;
@@ -191,9 +206,18 @@ static void test_msg_rejects(void **state)
     msg_bad("tc2 00000000000000ab 7 9223372036854775808\n{}");  /* 2^63 */
     msg_bad("tc2 00000000000000ab -1 1\n{}");
     msg_bad("tc2 00000000000000ab 1 -1\n{}");
+    msg_bad("tc3 00000000000000ab 7 1\n{}");     /* no pack length */
+    msg_bad("tc3 00000000000000ab 7 1 0\n{}");   /* an empty pack is a tc2 */
+    msg_bad("tc3 00000000000000ab 7 1 03\nabc"); /* not canonical */
+    msg_bad("tc3 00000000000000ab 7 1 4\nabc");  /* longer than the message */
+    msg_bad("tc3 00000000000000ab 7 1 3 \nabc");
     /* An empty cart part still splits; the cart parser refuses it later. */
     tc_redis_msg m;
     assert_int_equal(tc_redis_msg_decode("tc2 00000000000000ab 0 0\n", 25, &m), 0);
+    assert_int_equal(m.body_len, 0);
+    assert_null(m.pack);
+    assert_int_equal(tc_redis_msg_decode("tc3 00000000000000ab 0 0 3\nabc", 30, &m), 0);
+    assert_int_equal(m.pack_len, 3);
     assert_int_equal(m.body_len, 0);
 }
 

@@ -71,7 +71,7 @@ static struct {
     const char *known_key;
     int64_t known_version;
     int probes, answers_only; /* probes carried; saves with no cart (version -1) */
-    bool follows;                             /* only followed tables are heard */
+    bool follows;             /* only followed tables are heard */
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -1039,15 +1039,15 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     TL_RUN_UNTIL(&f->e, f->answered == 1);
     int fed = count_kind(f, 'F');
     /* Not above what was fed: dropped, never parsed (this is no JSON at all). */
-    tc_store_offer_json(f->store, 123, 1, "not json", 8);
+    tc_store_offer_json(f->store, 123, 1, "not json", 8, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed);
     /* Newer while idle: fed as it is (no cart), kept unparsed. */
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2 */
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len);
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len); /* again: dropped */
-    tc_cart_free(foreign_write(f, 123, 1, &json));              /* v3 */
-    tc_store_offer_json(f->store, 123, 3, json.base, json.len);
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0); /* again: dropped */
+    tc_cart_free(foreign_write(f, 123, 1, &json));                       /* v3 */
+    tc_store_offer_json(f->store, 123, 3, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 2);
     assert_int_equal(f->lazy_feeds, 2);
     assert_int_equal(f->ev[f->n_ev - 1].version, 3);
@@ -1060,7 +1060,7 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     assert_int_equal(F.cart_loads, 1);
     assert_int_equal(F.conflicts, 0);
     /* One that turns out unreadable when needed: the cart is read again. */
-    tc_store_offer_json(f->store, 123, 5, "not json", 8);
+    tc_store_offer_json(f->store, 123, 5, "not json", 8, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     get_cart(f, 123); /* 3: the stored v4 */
     TL_RUN_UNTIL(&f->e, f->answered == 4);
@@ -1068,17 +1068,17 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     assert_int_equal(F.cart_loads, 2);
     /* Parsed at once, and dropped, when the version is unknown and the
      * cart is another table's, or when the table is not on the menu. */
-    tc_store_offer_json(f->store, 124, -1, json.base, json.len);
-    tc_store_offer_json(f->store, 999, 9, json.base, json.len);
+    tc_store_offer_json(f->store, 124, -1, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 999, 9, json.base, json.len, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     assert_int_equal(count_kind(f, 'F'), fed + 4); /* v2, v3, our v4, the unreadable v5 */
     /* The version of the unreadable one was no truth: a real v5 is fed. */
     tc_cart_free(foreign_write(f, 123, 1, &json)); /* v5 */
-    tc_store_offer_json(f->store, 123, 5, json.base, json.len);
+    tc_store_offer_json(f->store, 123, 5, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 5);
     /* An unknown version that is newer: parsed, kept and fed with its cart. */
     tc_cart_free(foreign_write(f, 124, 1, &json)); /* 124 v1 */
-    tc_store_offer_json(f->store, 124, -1, json.base, json.len);
+    tc_store_offer_json(f->store, 124, -1, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 6);
     assert_int_equal(f->lazy_feeds, 4);
     tc_buf_free(&json);
