@@ -11,9 +11,15 @@
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 struct wq_item {
     wq_item *next;
@@ -29,10 +35,31 @@ struct wq_item {
  * every connection can borrow the same read buffer. Idle connections hold no
  * read buffer at all. */
 static char read_buf[64 * 1024];
-static bool read_buf_busy;
 
 static void conn_flush(tc_conn *c);
+static void conn_write_out(tc_conn *c);
 static void conn_free_queue(tc_conn *c);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* The socket; -1 once the handle is closing (the descriptor is closed then). */
+static int conn_fd(const tc_conn *c)
+{
+    uv_os_fd_t fd;
+    return uv_fileno((const uv_handle_t *)&c->poll, &fd) == 0 ? fd : -1;
+}
+
+/* Makes the handle's mask what reading and writing ask for: a poll with no
+ * events is stopped (uv_poll_start does not take 0). */
+static void conn_watch(tc_conn *c)
+{
+    if (c->closing) return;
+    int events = (c->reading ? UV_READABLE : 0) | (c->writing ? UV_WRITABLE : 0);
+    if (events == 0) {
+        uv_poll_stop(&c->poll);
+    } else if (uv_poll_start(&c->poll, events, on_poll) != 0) {
+        tc_conn_abort(c);
+    }
+}
 
 /* The queue is a ring through wq_tail: its head is wq_tail->next. */
 static wq_item *wq_first(const tc_conn *c)
@@ -45,23 +72,19 @@ static wq_item *wq_after(const tc_conn *c, const wq_item *it)
     return it == c->wq_tail ? NULL : it->next;
 }
 
-tc_conn *tc_conn_accept(tc_server *s)
+tc_conn *tc_conn_accept(tc_server *s, int fd)
 {
     tc_conn *c = tc_xcalloc(1, sizeof *c + s->opts.conn_tail);
     c->refs = 1; /* held by the handle until its close callback */
     c->id = ++s->next_id;
-    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+    if (uv_poll_init(s->loop, &c->poll, fd) != 0) {
+        close(fd);
         free(c);
         return NULL;
     }
-    c->tcp.data = s;
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
-        c->closing = 1;
-        c->proto_closed = 1;
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-        return NULL;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
+    c->poll.data = s;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     s->n_conns++;
     return c;
 }
@@ -84,14 +107,21 @@ uint64_t tc_conn_id(const tc_conn *c)
 
 tc_server *tc_conn_server(const tc_conn *c)
 {
-    return c->tcp.data;
+    return c->poll.data;
+}
+
+/* getpeername on the socket while it is open. */
+static int conn_peername(const tc_conn *c, struct sockaddr_storage *ss)
+{
+    socklen_t n = sizeof *ss;
+    int fd = conn_fd(c);
+    return fd >= 0 && getpeername(fd, (struct sockaddr *)ss, &n) == 0 ? 0 : -1;
 }
 
 void tc_conn_peer_addr(const tc_conn *c, tc_addr *out)
 {
     struct sockaddr_storage ss;
-    int n = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) == 0)
+    if (conn_peername(c, &ss) == 0)
         tc_addr_from_sockaddr((struct sockaddr *)&ss, out);
     else
         *out = (tc_addr){0};
@@ -100,10 +130,9 @@ void tc_conn_peer_addr(const tc_conn *c, tc_addr *out)
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
 {
     struct sockaddr_storage ss;
-    int n = sizeof ss;
     char host[64] = "?";
     int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) == 0) {
+    if (conn_peername(c, &ss) == 0) {
         if (ss.ss_family == AF_INET6) {
             uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -118,29 +147,19 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
 
 /* --- reading --------------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* The socket is readable: one read per wake-up (the loop polls again, and
+ * everyone else gets their turn in between). */
+static void conn_read(tc_conn *c)
 {
-    (void)h;
-    (void)suggested;
-    if (read_buf_busy) {
-        /* Cannot happen with one thread, but never hand out the buffer twice. */
-        *buf = uv_buf_init(NULL, 0);
+    ssize_t n = read(conn_fd(c), read_buf, sizeof read_buf);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) tc_conn_abort(c);
         return;
     }
-    read_buf_busy = true;
-    *buf = uv_buf_init(read_buf, sizeof read_buf);
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    tc_conn *c = (tc_conn *)st;
-    if (buf->base == read_buf) read_buf_busy = false;
-    if (n == 0) return;
-    if (c->closing) return;
-    if (n < 0) {
-        if (n == UV_EOF && !c->shut && c->proto && c->proto->on_eof) {
-            uv_read_stop(st);
+    if (n == 0) {
+        if (!c->shut && c->proto && c->proto->on_eof) {
             c->reading = 0;
+            conn_watch(c);
             c->proto->on_eof(c);
         } else {
             tc_conn_abort(c);
@@ -150,8 +169,21 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (c->shut) return; /* after our FIN: the peer's last bytes are dropped */
     /* The protocol may close, pause or switch protocol while handling this. */
     tc_conn_ref(c);
-    c->proto->on_read(c, buf->base, (size_t)n);
+    c->proto->on_read(c, read_buf, (size_t)n);
     tc_conn_unref(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    tc_conn *c = (tc_conn *)h;
+    if (c->closing) return;
+    if (status < 0) {
+        /* An error on the socket (libuv has stopped the handle). */
+        tc_conn_abort(c);
+        return;
+    }
+    if ((events & UV_WRITABLE) && c->writing) conn_write_out(c);
+    if ((events & UV_READABLE) && c->reading && !c->closing) conn_read(c);
 }
 
 void tc_conn_start(tc_conn *c)
@@ -162,9 +194,10 @@ void tc_conn_start(tc_conn *c)
 void tc_conn_pause(tc_conn *c)
 {
     c->paused = 1;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+    /* After our FIN, reading only drains the peer until its EOF. */
+    if (c->reading && !c->shut) {
         c->reading = 0;
+        conn_watch(c);
     }
 }
 
@@ -172,7 +205,8 @@ void tc_conn_resume(tc_conn *c)
 {
     c->paused = 0;
     if (!c->reading && !c->closing) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+        c->reading = 1;
+        conn_watch(c);
     }
 }
 
@@ -253,9 +287,8 @@ size_t tc_conn_queued_bytes(const tc_conn *c)
 static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
 {
     wq_item *prev = c->wq_tail;
-    size_t idx = 0;
-    for (wq_item *it = wq_first(c); it; prev = it, it = wq_after(c, it), idx++) {
-        if (idx < c->inflight_items || it->started || it->kind != kind) continue;
+    for (wq_item *it = wq_first(c); it; prev = it, it = wq_after(c, it)) {
+        if (it->started || it->kind != kind) continue;
         if (it == prev) {
             c->wq_tail = NULL; /* it was the only item */
         } else {
@@ -335,12 +368,12 @@ static void wq_consume(tc_conn *c, size_t n)
 
 enum { MAX_IOV = 16 };
 
-static unsigned gather(tc_conn *c, uv_buf_t *bufs, size_t *total)
+static unsigned gather(tc_conn *c, struct iovec *iov, size_t *total)
 {
     unsigned n = 0;
     *total = 0;
     for (wq_item *it = wq_first(c); it && n < MAX_IOV; it = wq_after(c, it)) {
-        bufs[n++] = uv_buf_init(it->rb->data + it->off, (unsigned)it->len);
+        iov[n++] = (struct iovec){.iov_base = it->rb->data + it->off, .iov_len = it->len};
         *total += it->len;
     }
     return n;
@@ -348,61 +381,40 @@ static unsigned gather(tc_conn *c, uv_buf_t *bufs, size_t *total)
 
 static void after_drain_close(tc_conn *c);
 
-static void on_written(uv_write_t *req, int status)
+/* Writes what the queue holds until it is empty or the kernel takes no more;
+ * then waits for room (UV_WRITABLE in the mask) or, drained, stops waiting. */
+static void conn_write_out(tc_conn *c)
 {
-    tc_conn *c = req->data;
-    free(req);
-    c->writing = 0;
-    size_t items = c->inflight_items;
-    c->inflight_items = 0;
-    if (status < 0) {
-        tc_conn_abort(c);
-        tc_conn_unref(c);
-        return;
+    if (c->closing || c->shut) return;
+    int fd = conn_fd(c);
+    while (c->wq_tail) {
+        struct iovec iov[MAX_IOV];
+        size_t total;
+        struct msghdr m = {.msg_iov = iov};
+        m.msg_iovlen = gather(c, iov, &total);
+        /* SIGPIPE is ignored process-wide; MSG_NOSIGNAL says so here too. */
+        ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            tc_conn_abort(c); /* EPIPE, ECONNRESET, ... */
+            return;
+        }
+        wq_consume(c, (size_t)r);
+        if ((size_t)r < total) break; /* the kernel is full */
     }
-    while (items-- > 0 && c->wq_tail) {
-        /* The whole of each in-flight item went out. */
-        wq_consume(c, wq_first(c)->len);
+    bool wait = c->wq_tail != NULL;
+    if (wait != c->writing) {
+        c->writing = wait;
+        conn_watch(c);
     }
-    conn_flush(c);
-    tc_conn_unref(c);
+    if (!wait && c->close_after_flush) after_drain_close(c);
 }
 
 static void conn_flush(tc_conn *c)
 {
-    if (c->writing || c->closing || c->shut) return;
-    while (c->wq_tail) {
-        uv_buf_t bufs[MAX_IOV];
-        size_t total;
-        unsigned n = gather(c, bufs, &total);
-        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-        if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
-        if (r < 0) {
-            tc_conn_abort(c);
-            return;
-        }
-        wq_consume(c, (size_t)r);
-        if ((size_t)r == total) continue;
-        /* The kernel is full: hand the rest to libuv and wait. */
-        n = gather(c, bufs, &total);
-        uv_write_t *req = tc_xmalloc(sizeof *req);
-        req->data = c;
-        c->writing = 1;
-        c->inflight_items = (uint8_t)n;
-        unsigned left = n;
-        for (wq_item *it = wq_first(c); it && left; it = wq_after(c, it), left--)
-            it->started = true;
-        tc_conn_ref(c);
-        if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, on_written) != 0) {
-            free(req);
-            c->writing = 0;
-            c->inflight_items = 0;
-            tc_conn_unref(c);
-            tc_conn_abort(c);
-        }
-        return;
-    }
-    if (c->close_after_flush) after_drain_close(c);
+    if (c->writing) return; /* the kernel was full: the rest goes when there is room */
+    conn_write_out(c);
 }
 
 /* --- closing --------------------------------------------------------------- */
@@ -419,37 +431,23 @@ static void on_handle_closed(uv_handle_t *h)
     tc_conn_unref(c);
 }
 
-static void on_shutdown_done(uv_shutdown_t *req, int status)
-{
-    tc_conn *c = req->data;
-    free(req);
-    if (status < 0 || c->closing) {
-        tc_conn_abort(c);
-    } else {
-        /* Reading until the peer's EOF avoids a reset that could destroy our
-         * last response in the peer's receive buffer. */
-        tc_conn_set_deadline(c, 2000);
-        tc_conn_resume(c);
-    }
-    tc_conn_unref(c);
-}
-
 /* The queue is empty and the connection should end: FIN, then read and drop
- * what the peer still sends until its EOF or a short deadline. The protocol's
- * state stays until libuv's close callback (on_closed), so nothing is freed
- * under a caller that is still on the stack. */
+ * what the peer still sends until its EOF or a short deadline (reading until
+ * the peer's EOF avoids a reset that could destroy our last response in the
+ * peer's receive buffer). From here the drain owns reading and the deadline:
+ * tc_conn_pause and tc_conn_set_deadline leave them. The protocol's state
+ * stays until libuv's close callback (on_closed), so nothing is freed under a
+ * caller that is still on the stack. */
 static void after_drain_close(tc_conn *c)
 {
     if (c->shut || c->closing) return;
-    c->shut = 1;
-    uv_shutdown_t *req = tc_xmalloc(sizeof *req);
-    req->data = c;
-    tc_conn_ref(c);
-    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
-        free(req);
-        tc_conn_unref(c);
+    if (shutdown(conn_fd(c), SHUT_WR) != 0) {
         tc_conn_abort(c);
+        return;
     }
+    tc_conn_set_deadline(c, 2000);
+    c->shut = 1;
+    tc_conn_resume(c);
 }
 
 void tc_conn_close(tc_conn *c)
@@ -457,18 +455,20 @@ void tc_conn_close(tc_conn *c)
     if (c->closing || c->close_after_flush) return;
     c->close_after_flush = 1;
     tc_conn_pause(c);
-    if (!c->wq_tail && !c->writing) after_drain_close(c);
+    if (!c->wq_tail) after_drain_close(c);
 }
 
 void tc_conn_abort(tc_conn *c)
 {
     if (c->closing) return;
+    int fd = conn_fd(c);
     c->closing = 1;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
-    }
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    c->reading = 0;
+    c->writing = 0;
+    /* uv_close takes the descriptor out of the loop's epoll set, so it is
+     * closed right after: once, here. */
+    uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+    close(fd);
 }
 
 bool tc_conn_was_slow(const tc_conn *c)
@@ -483,9 +483,8 @@ bool tc_conn_is_closing(const tc_conn *c)
 
 static void conn_free_queue(tc_conn *c)
 {
-    /* Items in flight are released by libuv's write callback first (it runs
-     * with UV_ECANCELED before the close callback), so all that is left here
-     * is ours. */
+    /* Nothing is in flight outside the queue: the kernel has taken what
+     * left it. */
     while (c->wq_tail)
         wq_release(c, wq_pop(c));
 }
@@ -495,6 +494,7 @@ enum { DEADLINE_MAX_UNITS = INT32_MAX };
 
 void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
 {
+    if (c->shut) return; /* the drain's deadline (after_drain_close) stays */
     if (ms == 0) {
         c->has_deadline = 0;
         return;

@@ -15,31 +15,37 @@ typedef struct wq_item wq_item;
  * ones. The sweep's own resolution (250 ms) is coarser anyway. */
 #define TC_DEADLINE_UNIT_MS 32
 
-/* One per connection, so every byte counts (docs/memory.md): 248 bytes of
- * uv_tcp_t, then 69 of our own; 320 in all, a 336-byte malloc chunk. The
- * handle's data is the server (tc_conn_server), and the server finds its
- * connections among the loop's handles (uv_walk) rather than in a list of
- * its own: they are the TCP handles whose data it is, but its listener. Counters
- * are as wide as their bounds need: the queue's heap is capped by max_queue
- * (at most TC_SERVER_MAX_QUEUE_LIMIT), a write covers at most 16 items, a
- * turn's budget is TC_CONN_TURN_BUDGET, turns are only compared for equality. */
+/* One per connection, so every byte counts (docs/memory.md): 160 bytes of
+ * uv_poll_t, then 68 of our own; 232 in all, and with the server's conn_tail
+ * after it in the same block (40 bytes: a push stream) 272, a 288-byte malloc
+ * chunk. The connection is a
+ * non-blocking socket that conn.c reads, writes and shuts down itself; libuv
+ * only tells it when the socket is readable or writable. The handle's data is
+ * the server (tc_conn_server), and the server finds its connections among the
+ * loop's handles (uv_walk) rather than in a list of its own: they are the poll
+ * handles whose data it is, but its listener (other modules' poll handles,
+ * such as the Redis adapter's, hold their own data). Counters are as wide as
+ * their bounds need: the queue's heap is capped by max_queue (at most
+ * TC_SERVER_MAX_QUEUE_LIMIT), a turn's budget is TC_CONN_TURN_BUDGET, turns
+ * are only compared for equality. */
 struct tc_conn {
-    uv_tcp_t tcp; /* first: the handle's address is the connection's; data: the server */
+    uv_poll_t poll; /* first: the handle's address is the connection's; data: the server */
     const tc_proto *proto;
     void *state;
     uint64_t id;
-    wq_item *wq_tail;       /* the write queue, a ring: wq_tail->next is its head */
-    uint32_t deadline;      /* TC_DEADLINE_UNIT_MS units of loop time; valid if has_deadline */
-    uint32_t wq_heap;       /* heap held by the queue: items and their buffers */
-    uint32_t turn;          /* the loop turn `spent` counts for (low 32 bits) */
-    uint32_t refs;          /* the handle's, the write in flight's, and tc_conn_ref's */
-    uint8_t inflight_items; /* queue items covered by the write in flight */
-    uint8_t spent;          /* requests or messages handled in that turn */
+    wq_item *wq_tail;  /* the write queue, a ring: wq_tail->next is its head */
+    uint32_t deadline; /* TC_DEADLINE_UNIT_MS units of loop time; valid if has_deadline */
+    uint32_t wq_heap;  /* heap held by the queue: items and their buffers */
+    uint32_t turn;     /* the loop turn `spent` counts for (low 32 bits) */
+    uint32_t refs;     /* the handle's and tc_conn_ref's */
+    uint8_t spent;     /* requests or messages handled in that turn */
+    /* reading: UV_READABLE is in the handle's mask; writing: UV_WRITABLE is
+     * (the kernel took less than was queued: the rest waits for room). */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
         proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1,
         writing : 1, has_deadline : 1;
     /* The client: the socket's peer, or the one a trusted proxy names. The
-     * peer itself is not kept: uv_tcp_getpeername when needed. */
+     * peer itself is not kept: getpeername when needed. */
     tc_addr client;
 };
 
@@ -48,7 +54,9 @@ typedef struct tc_ratelimit tc_ratelimit;
 
 struct tc_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    uv_poll_t listener; /* on listen_fd, a socket of our own (server.c) */
+    int listen_fd;      /* -1 once closed */
+    int reserve_fd;     /* a descriptor given up to accept and drop clients on EMFILE; -1: none */
     uv_timer_t sweep;
     tc_server_opts opts;
     int port;
@@ -72,8 +80,9 @@ struct tc_server {
     void *shutdown_ctx;
 };
 
-/* Creates a connection for an accepted socket (conn.c); NULL on failure. */
-tc_conn *tc_conn_accept(tc_server *s);
+/* Creates a connection for fd, a socket just accepted (non-blocking), which
+ * it then owns (conn.c); NULL on failure, fd closed. */
+tc_conn *tc_conn_accept(tc_server *s, int fd);
 /* Starts reading; the connection is live. */
 void tc_conn_start(tc_conn *c);
 /* The sweep found c's deadline passed: the protocol's on_deadline, or abort

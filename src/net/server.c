@@ -5,10 +5,14 @@
 #include "core/ratelimit.h"
 #include "net/conn_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Deadlines are checked by one sweep over all connections rather than a
  * timer per connection: a uv_timer_t costs ~150 bytes each, the sweep costs a
@@ -17,6 +21,10 @@ enum { SWEEP_MS = 250 };
 /* Pending connections the kernel may queue before accept: a burst of diners
  * opening pages at once (the kernel caps it at net.core.somaxconn). */
 enum { LISTEN_BACKLOG = 4096 };
+/* Connections accepted per wake-up of the listener at most: the rest wait
+ * for the next loop turn, after everyone else's input (the listener stays
+ * readable, so the loop comes back at once). */
+enum { ACCEPT_BATCH = 128 };
 /* Chains of the open-connections-per-address table (a power of two). */
 enum { ADDR_SLOTS = 4096 };
 /* Addresses whose connection rate is tracked at once: a bound on memory; past
@@ -229,17 +237,13 @@ static void on_idle(uv_idle_t *h)
 
 /* --- accepting ------------------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *l, int status)
+/* A new client on fd. */
+static void on_connection(tc_server *s, int fd)
 {
-    tc_server *s = l->data;
-    if (status < 0) {
-        tc_log_warn("accept failed: %s", uv_strerror(status));
-        return;
-    }
     /* Full: the connection is still accepted (else the listener stays
      * readable and the loop spins), answered and closed at once. */
     bool full = s->n_conns >= s->max_conns;
-    tc_conn *c = tc_conn_accept(s);
+    tc_conn *c = tc_conn_accept(s, fd);
     if (c == NULL) return;
     if (s->shutting_down) {
         tc_conn_abort(c);
@@ -265,6 +269,55 @@ static void on_connection(uv_stream_t *l, int status)
     tc_conn_start(c);
 }
 
+/* Out of descriptors (EMFILE, ENFILE), below the connection cap: the reserve
+ * descriptor is given up to accept the waiting clients and close them at
+ * once, so the listener does not stay readable and spin the loop. Returns
+ * how many were dropped. */
+static unsigned drop_waiting(tc_server *s)
+{
+    unsigned n = 0;
+    if (s->reserve_fd < 0) return 0;
+    close(s->reserve_fd);
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0 && errno == EINTR) continue;
+        if (fd < 0) break;
+        close(fd);
+        n++;
+    }
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return n;
+}
+
+static void on_listener(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    tc_server *s = h->data;
+    if (status < 0) {
+        /* libuv stopped the handle on the socket's error: keep listening. */
+        tc_log_warn("accept failed: %s", uv_strerror(status));
+        if (!s->shutting_down) uv_poll_start(h, UV_READABLE, on_listener);
+        return;
+    }
+    for (int i = 0; i < ACCEPT_BATCH && !s->shutting_down; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            on_connection(s, fd);
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) return;
+        if (e == EMFILE || e == ENFILE) {
+            unsigned n = drop_waiting(s);
+            tc_log_warn("accept failed: %s (%u waiting clients dropped)", uv_strerror(-e), n);
+        } else {
+            tc_log_warn("accept failed: %s", uv_strerror(-e));
+        }
+        return;
+    }
+}
+
 /* --- the live connections -------------------------------------------------------- */
 
 typedef struct {
@@ -276,7 +329,7 @@ typedef struct {
 static void walk_one(uv_handle_t *h, void *arg)
 {
     walk_ctx *w = arg;
-    if (h->type == UV_TCP && h->data == w->s && h != (uv_handle_t *)&w->s->listener)
+    if (h->type == UV_POLL && h->data == w->s && h != (uv_handle_t *)&w->s->listener)
         w->fn((tc_conn *)h, w->now);
 }
 
@@ -351,19 +404,29 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     s->opts = *o;
     if (s->opts.max_queue > TC_SERVER_MAX_QUEUE_LIMIT)
         s->opts.max_queue = TC_SERVER_MAX_QUEUE_LIMIT;
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) != 0 ||
-        (r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection)) != 0) {
-        uv_close((uv_handle_t *)&s->listener, NULL);
-        uv_run(loop, UV_RUN_NOWAIT);
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    socklen_t alen =
+        addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    r = fd < 0 ? -errno : 0;
+    if (r == 0 &&
+        (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+         bind(fd, (struct sockaddr *)&addr, alen) != 0 || listen(fd, LISTEN_BACKLOG) != 0))
+        r = -errno;
+    if (r == 0) r = uv_poll_init(loop, &s->listener, fd);
+    if (r != 0) {
+        if (fd >= 0) close(fd);
         free(s);
         return tc_errmsg_set(err, TC_EIO, "cannot listen on %s:%d: %s", o->host, o->port,
                              uv_strerror(r));
     }
+    s->listen_fd = fd;
+    s->listener.data = s;
+    uv_poll_start(&s->listener, UV_READABLE, on_listener);
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    socklen_t len = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &len);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     uv_timer_init(loop, &s->sweep);
@@ -423,7 +486,10 @@ void tc_server_shutdown(tc_server *s, uint64_t grace_ms, void (*done)(void *ctx)
     s->shutdown_done = done;
     s->shutdown_ctx = ctx;
     s->shutdown_deadline = uv_now(s->loop) + grace_ms;
+    /* uv_close takes the socket out of the loop's epoll set: then it closes. */
     uv_close((uv_handle_t *)&s->listener, NULL);
+    close(s->listen_fd);
+    s->listen_fd = -1;
     each_conn(s, shutdown_one);
 }
 
@@ -444,5 +510,6 @@ void tc_server_free(tc_server *s)
         free(s->addr_slots);
     }
     tc_ratelimit_free(s->conn_rate);
+    if (s->reserve_fd >= 0) close(s->reserve_fd);
     free(s);
 }

@@ -2,7 +2,9 @@
  * tc_server on 127.0.0.1:0, a libuv client on the same loop, and a test
  * protocol that counts its callbacks. Covers the close paths (on_closed runs
  * exactly once, never under the caller), conflation in the write queue, the
- * slow-client limit, close-after-flush, the deadline sweep and references. */
+ * slow-client limit, close-after-flush, the deadline sweep and references,
+ * and the accepting side: running out of descriptors, other modules' poll
+ * handles on the same loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +16,14 @@
 #include "net/server.h"
 #include "support/uv_harness.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 enum { MAX_QUEUE = 256 * 1024, CHUNK = 64 * 1024, N_CLIENTS = 2 };
 
@@ -629,6 +636,92 @@ static void test_ref_keeps_conn_after_close(void **state)
     tc_conn_unref(c); /* the last reference: freed here */
 }
 
+/* --- accepting and finding the connections ---------------------------------- */
+
+enum { FD_LIMIT = 128 };
+
+/* Out of descriptors below the connection cap (the limit lowered after the
+ * server computed its cap): a waiting client is accepted with the server's
+ * reserve descriptor and closed at once, not left hanging; once descriptors
+ * are free again the next client is served. */
+static void test_out_of_descriptors_drops_waiting_clients(void **state)
+{
+    fixture *f = *state;
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < FD_LIMIT) skip();
+    /* The loop's first TCP handle makes libuv take a reserve descriptor of
+     * its own: the client's, made before the descriptors run out. */
+    uv_tcp_t first;
+    uv_tcp_init(&f->e.loop, &first);
+    uv_close((uv_handle_t *)&first, NULL);
+    struct rlimit low = {.rlim_cur = FD_LIMIT, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fill[FD_LIMIT];
+    int n = 0;
+    for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+        fill[n++] = fd;
+    assert_int_equal(errno, EMFILE);
+    assert_true(n > 1);
+    close(fill[--n]); /* room for the client's socket, none for the server's */
+    tl_client_connect(&f->e, &f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err != 0);
+    assert_int_equal(f->n_recs, 0);
+    assert_int_equal(f->cl[0].in.len, 0);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+    while (n > 0)
+        close(fill[--n]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    tl_client_connect(&f->e, &f->cl[1]);
+    TL_RUN_UNTIL(&f->e, f->n_recs == 1);
+    rec *r = &f->recs[0];
+    tl_client_send_str(&f->cl[1], "hi");
+    TL_RUN_UNTIL(&f->e, r->reads == 1);
+    assert_string_equal(tc_buf_cstr(&r->got), "hi");
+    assert_int_equal(tc_server_conn_count(f->e.srv), 1);
+}
+
+/* Another module's poll handle (the Redis adapter's), with room after it
+ * where a connection would keep its state. */
+typedef struct {
+    uv_poll_t poll;
+    unsigned char after[sizeof(tc_conn)];
+} foreign_poll;
+
+static void on_foreign(uv_poll_t *h, int status, int events)
+{
+    (void)h;
+    (void)status;
+    (void)events;
+}
+
+/* The server finds its connections among the loop's handles: a poll handle
+ * that is not its own is left alone by the sweep and at shutdown. */
+static void test_foreign_poll_handle_is_no_connection(void **state)
+{
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    static foreign_poll fp;
+    memset(&fp, 0, sizeof fp);
+    assert_int_equal(uv_poll_init(&f->e.loop, &fp.poll, sv[0]), 0);
+    fp.poll.data = &fp;
+    assert_int_equal(uv_poll_start(&fp.poll, UV_READABLE, on_foreign), 0);
+    rec *r = connect_client(f, 0);
+    tc_conn_set_deadline(r->c, 1);
+    TL_RUN_UNTIL(&f->e, r->deadlines == 1); /* the sweep walked the handles */
+    tc_server_shutdown(f->e.srv, 0, NULL, NULL);
+    TL_RUN_UNTIL(&f->e, tc_server_conn_count(f->e.srv) == 0);
+    assert_int_equal(r->closed, 1);
+    assert_true(uv_is_active((uv_handle_t *)&fp.poll));
+    for (size_t i = 0; i < sizeof fp.after; i++)
+        if (fp.after[i]) fail_msg("byte %zu after the foreign handle was written", i);
+    uv_close((uv_handle_t *)&fp.poll, NULL);
+    uv_run(&f->e.loop, UV_RUN_NOWAIT);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -653,6 +746,8 @@ int main(void)
         T(test_deferred_run_in_order_once_per_turn),
         T(test_deferred_then_closed_gets_no_on_ready),
         T(test_ref_keeps_conn_after_close),
+        T(test_out_of_descriptors_drops_waiting_clients),
+        T(test_foreign_poll_handle_is_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
