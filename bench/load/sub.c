@@ -351,7 +351,9 @@ static void sub_connected(struct conn *c, int status)
     }
     char req[512];
     int n;
-    const char *host = "Host: 127.0.0.1\r\nUser-Agent: tcload\r\n";
+    /* A diner's page says who it is (and the yardstick's subscribers do): the
+     * stream then takes part in presence, as in real use. */
+    const char *host = "Host: 127.0.0.1\r\nUser-Agent: tcload\r\nX-User-Id: 1\r\n";
     if (opt.transport == TR_WS) {
         char key[25];
         ws_make_key(key, s->accept);
