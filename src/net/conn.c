@@ -149,12 +149,14 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
 
 /* The socket is readable: one read per wake-up (the loop polls again, and
  * everyone else gets their turn in between). */
-static void conn_read(tc_conn *c)
+/* One read; returns the bytes handed to the protocol (0: none, at EOF, on
+ * an error or when there were none yet). */
+static ssize_t conn_read(tc_conn *c)
 {
     ssize_t n = read(conn_fd(c), read_buf, sizeof read_buf);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) tc_conn_abort(c);
-        return;
+        return 0;
     }
     if (n == 0) {
         if (!c->shut && c->proto && c->proto->on_eof) {
@@ -164,13 +166,14 @@ static void conn_read(tc_conn *c)
         } else {
             tc_conn_abort(c);
         }
-        return;
+        return 0;
     }
-    if (c->shut) return; /* after our FIN: the peer's last bytes are dropped */
+    if (c->shut) return 0; /* after our FIN: the peer's last bytes are dropped */
     /* The protocol may close, pause or switch protocol while handling this. */
     tc_conn_ref(c);
     c->proto->on_read(c, read_buf, (size_t)n);
     tc_conn_unref(c);
+    return n;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -178,7 +181,12 @@ static void on_poll(uv_poll_t *h, int status, int events)
     tc_conn *c = (tc_conn *)h;
     if (c->closing) return;
     if (status < 0) {
-        /* An error on the socket (libuv has stopped the handle). */
+        /* An error on the socket (libuv has stopped the handle), e.g. a reset.
+         * What the peer sent before it is still in the socket and is read
+         * and handled first, as a stream's reads would: a command followed
+         * at once by a reset is carried out. */
+        while (c->reading && !c->closing && conn_read(c) > 0) {
+        }
         tc_conn_abort(c);
         return;
     }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -289,6 +290,29 @@ static void test_peer_reset(void **state)
     connect_client(f, 1);
     assert_int_equal(r->closed, 1);
     assert_int_equal(tc_server_conn_count(f->e.srv), 1);
+}
+
+/* Bytes followed at once by a reset, before the server has read anything:
+ * the socket reports its error with the bytes still in it, and they are
+ * read and handed to the protocol before the connection closes (a command
+ * sent just before a client vanished is carried out). */
+static void test_bytes_before_a_reset_are_read(void **state)
+{
+    fixture *f = *state;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", tc_server_port(f->e.srv), &addr);
+    /* The kernel completes the handshake; the server accepts later. */
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(send(fd, "abc", 3, 0), 3);
+    struct linger lg = {1, 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(fd); /* a reset */
+    TL_RUN_UNTIL(&f->e, f->n_recs == 1 && f->recs[0].closed == 1);
+    assert_string_equal(tc_buf_cstr(&f->recs[0].got), "abc");
+    assert_int_equal(f->recs[0].eofs, 0);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
 }
 
 static void test_peer_eof_then_answer(void **state)
@@ -731,6 +755,7 @@ int main(void)
         T(test_abort_after_close_inside_on_read),
         T(test_abort_after_close_with_queue),
         T(test_peer_reset),
+        T(test_bytes_before_a_reset_are_read),
         T(test_peer_eof_then_answer),
         T(test_peer_eof_without_on_eof_closes),
         T(test_pending_cart_is_replaced),
