@@ -345,6 +345,14 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         pragma_text(q, "PRAGMA data_version", v, sizeof v);
         q->data_version = strtoll(v, NULL, 10);
         q->watch = true;
+        /* --durability process: the writer's own passive checkpoint, once a
+         * second (sync_now), is the only one. SQLite's automatic one (every
+         * 1,000 WAL pages: several times a second under load) would run
+         * inside a commit, with two fsyncs, and hold up every change of its
+         * group and those queued behind it. With power every commit syncs
+         * anyway, and the automatic checkpoint bounds the WAL. */
+        if (q->durability == TC_DURABLE_PROCESS)
+            sqlite3_exec(q->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
         start_writer(s, q);
     }
     return 0;
@@ -725,7 +733,8 @@ static void watch_menu(sq_store *q)
     uv_async_send(q->async);
 }
 
-/* Idle work that is due: the sync of --durability process, the menu look. */
+/* Work that is due whatever else goes on, after each group and while idle:
+ * the sync of --durability process, the menu look. */
 static void idle_work(sq_store *q)
 {
     if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS) {
@@ -767,8 +776,6 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
         any_save = any_save || j->kind == TC_JOB_SAVE || is_diners_write(j);
     }
     if (any_save) run_saves(q, jobs);
-    if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS)
-        sync_now(q);
     uv_mutex_unlock(&q->db_lock);
 }
 
@@ -802,7 +809,6 @@ static void writer(void *arg)
         q->todo = q->todo_tail = NULL;
         uv_mutex_unlock(&q->lock);
         run_jobs(q, jobs);
-        if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
         uv_mutex_lock(&q->lock);
         if (q->done_tail)
             q->done_tail->next = jobs;
@@ -813,6 +819,9 @@ static void writer(void *arg)
         q->done_tail = jobs;
         uv_mutex_unlock(&q->lock);
         uv_async_send(q->async);
+        /* The group is answered first: the once-a-second sync (fsyncs)
+         * and the menu look are due work of their own, not its. */
+        idle_work(q);
         uv_mutex_lock(&q->lock);
     }
     uv_mutex_unlock(&q->lock);
