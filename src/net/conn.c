@@ -322,6 +322,29 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         return;
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
+    bool started = false, full = false;
+    if (c->wq_tail == NULL && !c->writing) {
+        /* Nothing queued: straight to the socket, and only what the kernel
+         * does not take is queued (most deliveries need no queue item). */
+        ssize_t n;
+        do
+            n = send(conn_fd(c), r->data + off, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            tc_conn_abort(c); /* EPIPE, ECONNRESET, ... */
+            return;
+        }
+        if (n == (ssize_t)len) {
+            if (committed_ns) delivered(c, committed_ns);
+            return;
+        }
+        if (n > 0) {
+            off += (size_t)n;
+            len -= (size_t)n;
+            started = true;
+        }
+        full = true; /* the kernel took less than all of it */
+    }
     size_t cost = wq_cost(r);
     if (cost > tc_conn_server(c)->opts.max_queue - c->wq_heap) {
         /* This write would take the queue past the cap: nothing more goes
@@ -335,6 +358,13 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         return;
     }
     wq_push(c, tc_rbuf_ref(r), off, len, kind, cost, committed_ns);
+    c->wq_tail->started = started; /* part of it is out: it must not be dropped */
+    if (full) {
+        /* No second try now: the rest goes when the socket has room. */
+        c->writing = 1;
+        conn_watch(c);
+        return;
+    }
     conn_flush(c);
 }
 

@@ -384,6 +384,42 @@ static void test_pending_cart_is_replaced(void **state)
     TL_RUN_UNTIL(&f->e, r->closed == 1);
 }
 
+/* A cart larger than the kernel takes at once, written with nothing queued:
+ * what the socket took goes straight out and the rest is queued, started —
+ * so a newer cart queues behind it instead of replacing it (half a cart
+ * followed by another would be a broken stream). */
+static void test_cart_partly_sent_at_once_is_kept(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].no_read = true;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    /* A small send buffer: the kernel takes less than the cart at once. */
+    uv_os_fd_t fd;
+    assert_int_equal(uv_fileno((uv_handle_t *)&r->c->poll, &fd), 0);
+    int sndbuf = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+    size_t big = MAX_QUEUE * 3 / 4;
+    char *text = malloc(big);
+    memset(text, 'a', big);
+    tc_rbuf *a = tc_rbuf_new(text, big);
+    free(text);
+    tc_rbuf *b = tc_rbuf_new("CART-B\n", 7);
+    tc_conn_write_cart(r->c, a, 0, big, uv_hrtime());
+    size_t queued = queued_bytes(r->c);
+    assert_true(queued > 0 && queued < big); /* part of it went straight out */
+    tc_conn_write_cart(r->c, b, 0, 7, uv_hrtime());
+    assert_int_equal(queued_bytes(r->c), queued + 7); /* queued behind, A kept */
+    tc_rbuf_unref(a);
+    tc_rbuf_unref(b);
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len >= big + 7);
+    assert_int_equal(f->delivered, 2);
+    assert_int_equal(f->cl[0].in.len, big + 7);
+    assert_run_of(&f->cl[0], 0, big, 'a');
+    assert_memory_equal(f->cl[0].in.base + big, "CART-B\n", 7);
+}
+
 /* A timed cart is heard of once its last byte is handed to the kernel: at
  * once when nothing waits, after the queue drains otherwise; a cart replaced
  * before it went out never is. */
@@ -759,6 +795,7 @@ int main(void)
         T(test_peer_eof_then_answer),
         T(test_peer_eof_without_on_eof_closes),
         T(test_pending_cart_is_replaced),
+        T(test_cart_partly_sent_at_once_is_kept),
         T(test_heartbeat_behind_pending_is_dropped),
         T(test_timed_cart_is_heard_of_when_written),
         T(test_slow_client_is_closed),
