@@ -1,8 +1,9 @@
 #include "api/limit.h"
 
+#include "core/json.h"
 #include "core/ratelimit.h"
 
-#include <stdio.h>
+#include <string.h>
 
 /* Distinct (caller, table) buckets kept at once; a bucket lives only while it
  * is not full (burst / rate seconds after its caller's last change). */
@@ -18,14 +19,23 @@ uint32_t tc_limit_change(tc_app *app, const tc_identity *who, const tc_addr *cli
                          int32_t table_id)
 {
     if (app->change_limit == NULL) return 0;
-    char key[96];
-    int n;
+    /* The bucket's key: "u<user> t<table>", or 'a', the address's family and
+     * bytes, then " t<table>". Built without printf: it runs for every change. */
+    char key[2 + TC_JSON_INT_MAX + 1 + sizeof client->b + 2 + TC_JSON_INT_MAX];
+    size_t n = 0;
     if (who->has_user_id) {
-        n = snprintf(key, sizeof key, "u%lld t%d", (long long)who->user_id, table_id);
+        key[n++] = 'u';
+        n += tc_json_int_text(who->user_id, key + n);
     } else {
-        char host[TC_ADDR_STRLEN];
-        n = snprintf(key, sizeof key, "a%s t%d", tc_addr_str(client, host, sizeof host), table_id);
+        key[n++] = 'a';
+        key[n++] = (char)client->family;
+        size_t alen = client->family == 4 ? 4 : sizeof client->b;
+        memcpy(key + n, client->b, alen);
+        n += alen;
     }
-    uint64_t wait = tc_ratelimit_take(app->change_limit, key, (size_t)n, uv_now(app->loop));
+    key[n++] = ' ';
+    key[n++] = 't';
+    n += tc_json_int_text(table_id, key + n);
+    uint64_t wait = tc_ratelimit_take(app->change_limit, key, n, uv_now(app->loop));
     return wait ? tc_retry_after_s(wait) : 0;
 }

@@ -54,10 +54,85 @@ void tc_addr_from_sockaddr(const struct sockaddr *sa, tc_addr *out)
     }
 }
 
+/* Appends v in decimal at p; returns the end. */
+static char *put_dec(char *p, unsigned v)
+{
+    char d[3];
+    int n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    while (n > 0)
+        *p++ = d[--n];
+    return p;
+}
+
+/* Appends v in lowercase hex without leading zeros at p; returns the end. */
+static char *put_hex(char *p, unsigned v)
+{
+    static const char hex[] = "0123456789abcdef";
+    bool started = false;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        unsigned nib = (v >> shift) & 15u;
+        if (nib || started || shift == 0) {
+            *p++ = hex[nib];
+            started = true;
+        }
+    }
+    return p;
+}
+
+/* RFC 5952: groups in lowercase hex without leading zeros, the longest run
+ * of two or more zero groups (the first of equal ones) as "::". */
+static char *put_v6(char *p, const unsigned char b[16])
+{
+    unsigned g[8];
+    for (int i = 0; i < 8; i++)
+        g[i] = (unsigned)b[2 * i] << 8 | b[2 * i + 1];
+    int best = -1, best_len = 1;
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && g[j] == 0)
+            j++;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            *p++ = ':';
+            *p++ = ':';
+            i += best_len - 1;
+            continue;
+        }
+        if (i > 0 && i != best + best_len) *p++ = ':';
+        p = put_hex(p, g[i]);
+    }
+    return p;
+}
+
 const char *tc_addr_str(const tc_addr *a, char *out, size_t len)
 {
-    int af = a->family == 4 ? AF_INET : a->family == 6 ? AF_INET6 : 0;
-    if (af == 0 || inet_ntop(af, a->b, out, (socklen_t)len) == NULL) snprintf(out, len, "?");
+    /* No printf (nor inet_ntop, which uses it): this runs for every request
+     * with the access log on. */
+    char tmp[TC_ADDR_STRLEN], *p = tmp;
+    if (a->family == 4) {
+        for (int i = 0; i < 4; i++) {
+            if (i) *p++ = '.';
+            p = put_dec(p, a->b[i]);
+        }
+    } else if (a->family == 6) {
+        p = put_v6(p, a->b);
+    } else {
+        *p++ = '?';
+    }
+    size_t n = (size_t)(p - tmp);
+    if (len == 0) return out;
+    if (n >= len) n = len - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
     return out;
 }
 

@@ -9,6 +9,8 @@
 #include "core/addr.h"
 #include "core/err.h"
 
+#include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 static tc_addr A(const char *s)
@@ -46,6 +48,51 @@ static void test_parse_and_format(void **state)
     assert_true(tc_addr_is_loopback(&a));
     a = A("128.0.0.1");
     assert_false(tc_addr_is_loopback(&a));
+}
+
+/* Written without printf, the text is libc's inet_ntop's (RFC 5952: lowercase,
+ * no leading zeros, the longest run of zero groups, the first of equal
+ * ones, as "::", a single zero group kept), checked on fixed cases and on
+ * addresses made of random groups, most of them zero. The v4-compatible
+ * ::a.b.c.d, which inet_ntop writes in dotted form, is left out. */
+static void test_format_is_inet_ntop(void **state)
+{
+    (void)state;
+    const char *fixed[] = {"::",
+                           "::1",
+                           "1::",
+                           "1::1",
+                           "2001:db8::1:0:0:1",
+                           "2001:db8:0:1:1:1:1:1",
+                           "fe80::1:2",
+                           "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                           "0.0.0.0",
+                           "255.255.255.255",
+                           "10.0.100.9"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        tc_addr a = A(fixed[i]);
+        assert_string_equal(str(&a), fixed[i]);
+    }
+    srand(7);
+    for (int n = 0; n < 20000; n++) {
+        tc_addr a = {.family = 6};
+        for (int g = 0; g < 8; g++) {
+            unsigned v = rand() % 3 ? 0u : (unsigned)rand() & 0xffffu;
+            a.b[2 * g] = (unsigned char)(v >> 8);
+            a.b[2 * g + 1] = (unsigned char)v;
+        }
+        static const unsigned char zero12[12];
+        if (memcmp(a.b, zero12, 12) == 0) continue;
+        char want[INET6_ADDRSTRLEN];
+        assert_non_null(inet_ntop(AF_INET6, a.b, want, sizeof want));
+        assert_string_equal(str(&a), want);
+    }
+    tc_addr v4 = {.family = 4, .b = {1, 22, 133, 0}};
+    assert_string_equal(str(&v4), "1.22.133.0");
+    tc_addr none = {0};
+    assert_string_equal(str(&none), "?");
+    char small[5];
+    assert_string_equal(tc_addr_str(&v4, small, sizeof small), "1.22");
 }
 
 static void test_cidr(void **state)
@@ -105,6 +152,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_format),
+        cmocka_unit_test(test_format_is_inet_ntop),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_forwarded_rightmost_untrusted),
     };
