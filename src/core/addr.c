@@ -1,10 +1,10 @@
 #include "core/addr.h"
 
 #include "core/err.h"
+#include "core/json.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,19 +52,6 @@ void tc_addr_from_sockaddr(const struct sockaddr *sa, tc_addr *out)
     } else if (sa->sa_family == AF_INET6) {
         set_v6(out, ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
     }
-}
-
-/* Appends v in decimal at p; returns the end. */
-static char *put_dec(char *p, unsigned v)
-{
-    char d[3];
-    int n = 0;
-    do
-        d[n++] = (char)('0' + v % 10);
-    while ((v /= 10) > 0);
-    while (n > 0)
-        *p++ = d[--n];
-    return p;
 }
 
 /* Appends v in lowercase hex without leading zeros at p; returns the end. */
@@ -121,7 +108,7 @@ const char *tc_addr_str(const tc_addr *a, char *out, size_t len)
     if (a->family == 4) {
         for (int i = 0; i < 4; i++) {
             if (i) *p++ = '.';
-            p = put_dec(p, a->b[i]);
+            p += tc_json_int_text(a->b[i], p);
         }
     } else if (a->family == 6) {
         p = put_v6(p, a->b);

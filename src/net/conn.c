@@ -233,6 +233,22 @@ static void delivered(tc_conn *c, uint64_t committed_ns)
         srv->opts.on_delivered(srv->opts.delivered_ctx, uv_hrtime() - committed_ns);
 }
 
+/* Hands n buffers to the socket. Returns the bytes the kernel took (0 when
+ * it is full), or -1 after aborting the connection on an error (EPIPE,
+ * ECONNRESET, ...). */
+static ssize_t conn_send(tc_conn *c, struct iovec *iov, size_t n)
+{
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t r;
+    do /* SIGPIPE is ignored process-wide; MSG_NOSIGNAL says so here too. */
+        r = sendmsg(conn_fd(c), &m, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) return r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    tc_conn_abort(c);
+    return -1;
+}
+
 /* Frees an item already unlinked from the queue, and its share of wq_heap. */
 static void wq_release(tc_conn *c, wq_item *it)
 {
@@ -326,14 +342,9 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
     if (c->wq_tail == NULL && !c->writing) {
         /* Nothing queued: straight to the socket, and only what the kernel
          * does not take is queued (most deliveries need no queue item). */
-        ssize_t n;
-        do
-            n = send(conn_fd(c), r->data + off, len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            tc_conn_abort(c); /* EPIPE, ECONNRESET, ... */
-            return;
-        }
+        struct iovec one = {.iov_base = r->data + off, .iov_len = len};
+        ssize_t n = conn_send(c, &one, 1);
+        if (n < 0) return;
         if (n == (ssize_t)len) {
             if (committed_ns) delivered(c, committed_ns);
             return;
@@ -424,20 +435,12 @@ static void after_drain_close(tc_conn *c);
 static void conn_write_out(tc_conn *c)
 {
     if (c->closing || c->shut) return;
-    int fd = conn_fd(c);
     while (c->wq_tail) {
         struct iovec iov[MAX_IOV];
         size_t total;
-        struct msghdr m = {.msg_iov = iov};
-        m.msg_iovlen = gather(c, iov, &total);
-        /* SIGPIPE is ignored process-wide; MSG_NOSIGNAL says so here too. */
-        ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            tc_conn_abort(c); /* EPIPE, ECONNRESET, ... */
-            return;
-        }
+        unsigned n = gather(c, iov, &total);
+        ssize_t r = conn_send(c, iov, n);
+        if (r < 0) return;
         wq_consume(c, (size_t)r);
         if ((size_t)r < total) break; /* the kernel is full */
     }

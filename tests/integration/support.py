@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -319,6 +320,30 @@ def http_request(method, path, headers=None, body=b"", version="HTTP/1.1", host=
 # ---------------------------------------------------------------------------
 # the server process
 # ---------------------------------------------------------------------------
+
+
+def race_keyed_adds(servers, key="k-race", user="7"):
+    """The same keyed add (one of dish 1001 to table 123) sent at once, on its own connection, to
+    each of servers (a server may repeat): the (status, body) of every answer."""
+    results = []
+    go = threading.Event()
+
+    def send(srv):
+        sess = requests.Session()
+        go.wait(IO_TIMEOUT)
+        r = sess.post(srv.api("/store/order/cart/add"), timeout=IO_TIMEOUT,
+                      json={"tableId": 123, "cuisineId": 1001, "quantity": 1},
+                      headers={"Idempotency-Key": key, "X-User-Id": user})
+        results.append((r.status_code, r.content))
+        sess.close()
+
+    threads = [threading.Thread(target=send, args=(srv,)) for srv in servers]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(IO_TIMEOUT * 2)
+    return results
 
 
 def free_port():

@@ -2,11 +2,10 @@
 kill -9, a retry racing its original is a replay, and one caller cannot push out another's
 answers however many keys it spends (the hostile-clients issue, item 5)."""
 
-import threading
 
 import requests
 
-from support import IO_TIMEOUT, envelope
+from support import IO_TIMEOUT, envelope, race_keyed_adds
 
 
 def keyed_add(server, key, quantity=1, user="100", cuisine=1001, table=123, remark=None):
@@ -57,24 +56,7 @@ def test_an_unchanged_answer_is_remembered_too(start_server):
 def test_a_retry_racing_its_original_applies_once(server):
     """Twenty copies of one keyed change sent at once on twenty connections: one change, twenty
     identical answers."""
-    results = []
-    go = threading.Event()
-
-    def send():
-        sess = requests.Session()
-        go.wait(IO_TIMEOUT)
-        r = sess.post(server.api("/store/order/cart/add"), timeout=IO_TIMEOUT,
-                      json={"tableId": 123, "cuisineId": 1001, "quantity": 1},
-                      headers={"Idempotency-Key": "k-race", "X-User-Id": "7"})
-        results.append((r.status_code, r.content))
-        sess.close()
-
-    threads = [threading.Thread(target=send) for _ in range(20)]
-    for t in threads:
-        t.start()
-    go.set()
-    for t in threads:
-        t.join(IO_TIMEOUT * 2)
+    results = race_keyed_adds([server] * 20)
     assert len(results) == 20
     assert {st for st, _ in results} == {200}
     assert len({body for _, body in results}) == 1

@@ -3,11 +3,7 @@ round-robin balancer a retry lands on another instance and is still a replay, a 
 two instances applies once, answers carry a TTL, and one caller's answers cannot push out
 another's."""
 
-import threading
-
-import requests
-
-from support import IO_TIMEOUT, envelope, error
+from support import envelope, error, race_keyed_adds
 
 ADD = "/store/order/cart/add"
 DAY_MS = 24 * 3600 * 1000
@@ -82,24 +78,7 @@ def test_an_unchanged_answer_travels_too(two):
 
 def test_a_key_raced_on_both_instances_applies_once(two):
     a, b = two
-    results = []
-    go = threading.Event()
-
-    def send(srv):
-        sess = requests.Session()
-        go.wait(IO_TIMEOUT)
-        r = sess.post(srv.api(ADD), timeout=IO_TIMEOUT,
-                      json={"tableId": 123, "cuisineId": 1001, "quantity": 1},
-                      headers={"Idempotency-Key": "k-race", "X-User-Id": "7"})
-        results.append((r.status_code, r.content))
-        sess.close()
-
-    threads = [threading.Thread(target=send, args=(srv,)) for srv in (a, b) * 10]
-    for t in threads:
-        t.start()
-    go.set()
-    for t in threads:
-        t.join(IO_TIMEOUT * 2)
+    results = race_keyed_adds((a, b) * 10)
     assert len(results) == 20
     assert {st for st, _ in results} == {200}
     assert len({body for _, body in results}) == 1
