@@ -431,14 +431,19 @@ static void saved(tc_store_job *j)
             work = NULL;
         } /* else only answers were saved: the cart did not change */
         t->fresh = true;
+        /* Each change's caller first, then its subscribers: the caller waits
+         * for one answer, while a feed may be thousands of writes (a
+         * publisher answered after them could not send its next change
+         * meanwhile). Change by change, so that a connection that is both
+         * a caller and a subscriber still sees versions in order. */
         for (request *r = batch; r; r = r->next) {
             if (r->status == 0) {
                 shown = r->result;
                 shown_json = r->json;
-                feed_new(s, t, r->result, r->json, r->op.origin);
             }
-            if (s->closing) continue;
-            if (r->status == 0 || r->status == TC_UNCHANGED) {
+            if (s->closing) {
+                /* nothing answered or fed */
+            } else if (r->status == 0 || r->status == TC_UNCHANGED) {
                 tc_store_cart c = {shown, shown_json, tc_cart_version(shown), t->table_id};
                 r->cb(r->ctx, r->status, &c, NULL);
             } else if (r->status == TC_STORE_REPLAYED) {
@@ -447,6 +452,7 @@ static void saved(tc_store_job *j)
             } else {
                 r->cb(r->ctx, r->status, NULL, &r->err);
             }
+            if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
         }
         free_all(batch);
         tc_cart_free(work);

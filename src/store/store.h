@@ -13,9 +13,10 @@
  * durable; a save that fails answers TC_ESTORE and feeds nothing.
  *
  * Every committed change is delivered to the change feed (set with
- * tc_store_set_feed) before its caller's callback, and so is every newer
- * cart another instance wrote (origin 0); per table the feed sees versions
- * in increasing order, each at most once. The hub listens to the feed;
+ * tc_store_set_feed) right after its caller's callback, before the next
+ * change of its table is answered, and so is every newer cart another
+ * instance wrote (origin 0); per table the feed sees versions in increasing
+ * order, each at most once. The hub listens to the feed;
  * nothing else publishes changes. */
 #ifndef TC_STORE_STORE_H
 #define TC_STORE_STORE_H

@@ -205,7 +205,7 @@ static void test_mutate_feed_and_persist(void **state)
     op.origin = 77;
     store_mutate(f, f->store, &op);
     assert_int_equal(f->status, 0);
-    assert_string_equal(f->seq, "FC"); /* feed first, then the caller */
+    assert_string_equal(f->seq, "CF"); /* the caller first, then the feed */
     assert_int_equal(f->origin, 77);
     assert_string_equal(f->feed_json, f->json);
     assert_non_null(strstr(f->json,
@@ -217,7 +217,7 @@ static void test_mutate_feed_and_persist(void **state)
     reset_log(f);
     tc_op add2 = op_add(123, 1002, 1);
     store_mutate(f, f->store, &add2);
-    assert_string_equal(f->seq, "FC");
+    assert_string_equal(f->seq, "CF");
     assert_int_equal(f->origin, 0);
     assert_non_null(strstr(f->json, "\"totalAmount\":78.00,\"totalQuantity\":3,\"version\":2,"));
     char saved[4096];
@@ -317,7 +317,7 @@ static void test_unchanged_and_errors_do_not_feed(void **state)
     reset_log(f);
     store_mutate(f, f->store, &clear);
     assert_int_equal(f->status, 0);
-    assert_string_equal(f->seq, "FC");
+    assert_string_equal(f->seq, "CF");
     assert_int_equal(f->origin, 5);
     assert_non_null(strstr(f->json, "\"items\":[],"));
     assert_non_null(strstr(f->json, "\"version\":2,"));

@@ -516,11 +516,12 @@ static void run_contract(fixture *f, const failure_hooks *h)
             /* Versions seen by the feed: 1, 2, 3 per table. */
             assert_int_equal(e->version, last_fed[e->table_id] + 1);
             last_fed[e->table_id] = e->version;
-            /* Its callback comes next for that table, with that version. */
-            int j = i + 1;
-            while (j < f->n_ev && f->ev[j].table_id != e->table_id)
-                j++;
-            assert_true(j < f->n_ev);
+            /* Its callback came just before for that table, with that
+             * version: the caller is answered first. */
+            int j = i - 1;
+            while (j >= 0 && f->ev[j].table_id != e->table_id)
+                j--;
+            assert_true(j >= 0);
             assert_int_equal(f->ev[j].kind, 'C');
             assert_int_equal(f->ev[j].status, 0);
             assert_int_equal(f->ev[j].version, e->version);
@@ -535,11 +536,11 @@ static void run_contract(fixture *f, const failure_hooks *h)
         assert_true(c + 1 > last_call[e->table_id]);
         last_call[e->table_id] = c + 1;
         if (e->status == 0) {
-            /* A change was fed just before (checked from the feed's side too). */
-            int j = i - 1;
-            while (j >= 0 && f->ev[j].table_id != e->table_id)
-                j--;
-            assert_true(j >= 0);
+            /* The change is fed right after (checked from the feed's side too). */
+            int j = i + 1;
+            while (j < f->n_ev && f->ev[j].table_id != e->table_id)
+                j++;
+            assert_true(j < f->n_ev);
             assert_int_equal(f->ev[j].kind, 'F');
         }
     }
@@ -583,7 +584,8 @@ static void test_fake_answers_later(void **state)
     assert_int_equal(f->n_ev, 0);
     TL_RUN_UNTIL(&f->e, f->answered == 2);
     assert_int_equal(f->n_ev, 3);
-    assert_int_equal(f->ev[0].kind, 'F');
+    assert_int_equal(f->ev[0].kind, 'C'); /* the caller, then the feed */
+    assert_int_equal(f->ev[1].kind, 'F');
     assert_int_equal(f->ev[2].kind, 'C');
     assert_int_equal(f->ev[2].call, 1);
     assert_int_equal(f->ev[2].version, 1); /* the get sees the change before it */
@@ -715,7 +717,9 @@ static void test_idempotency_in_the_pipeline(void **state)
     mutate_keyed(f, 123, 1001, "k1"); /* 2: replay from memory */
     TL_RUN_UNTIL(&f->e, f->answered == 3);
     assert_int_equal(count_kind(f, 'F'), 1);
-    assert_int_equal(f->ev[1].status, 0);
+    assert_int_equal(f->ev[0].kind, 'C');
+    assert_int_equal(f->ev[0].status, 0);
+    assert_int_equal(f->ev[1].kind, 'F');
     assert_int_equal(f->ev[2].status, TC_STORE_REPLAYED);
     assert_int_equal(f->ev[2].version, 1);
     assert_int_equal(f->ev[3].status, TC_STORE_REPLAYED);
@@ -726,8 +730,9 @@ static void test_idempotency_in_the_pipeline(void **state)
     assert_int_equal(f->ev[4].status, TC_ESTORE);
     mutate_keyed(f, 123, 1001, "k2"); /* 4: the key was forgotten: applies, v2 */
     TL_RUN_UNTIL(&f->e, f->answered == 5);
-    assert_int_equal(f->ev[6].status, 0);
-    assert_int_equal(f->ev[6].version, 2);
+    assert_int_equal(f->ev[5].status, 0);
+    assert_int_equal(f->ev[5].version, 2);
+    assert_int_equal(f->ev[6].kind, 'F');
     assert_int_equal(count_kind(f, 'F'), 2);
     assert_true(tc_store_idem_bytes(f->store) > 0);
 }
@@ -747,9 +752,10 @@ static void test_keys_answered_elsewhere(void **state)
     TL_RUN_UNTIL(&f->e, f->answered == 2);
     assert_int_equal(f->ev[0].status, TC_STORE_REPLAYED);
     assert_int_equal(f->ev[0].version, 7);
-    assert_int_equal(f->ev[1].kind, 'F');
+    assert_int_equal(f->ev[1].kind, 'C');
+    assert_int_equal(f->ev[1].status, 0);
     assert_int_equal(f->ev[1].version, 1);
-    assert_int_equal(f->ev[2].status, 0);
+    assert_int_equal(f->ev[2].kind, 'F');
     assert_int_equal(f->ev[2].version, 1);
     assert_int_equal(F.saves, 2); /* the known round, then v1 with k-new */
     assert_int_equal(F.conflicts, 0);
@@ -879,7 +885,7 @@ static void test_lost_race_reloads_and_applies_again(void **state)
     assert_int_equal(v[0], 1);
     assert_int_equal(v[1], 2);
     assert_int_equal(v[2], 3);
-    assert_int_equal(f->ev[f->n_ev - 2].origin, 101);
+    assert_int_equal(f->ev[f->n_ev - 1].origin, 101);
     assert_int_equal(f->ev[f->n_ev - 3].origin, 0);
     /* The re-applied change built on the foreign one. */
     char **row = fake_row(123);
