@@ -137,6 +137,7 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
         return;
     }
     tc_buf body = TC_BUF_INIT;
+    tc_buf_reserve(&body, cart->json->len + 96); /* the envelope around it */
     tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len);
     tc_buf etag = TC_BUF_INIT;
     etag_header(&etag, cart->version);

@@ -80,16 +80,21 @@ void tc_buf_append_udec(tc_buf *b, uint64_t v)
     append_magnitude(b, v, false);
 }
 
-void tc_buf_append_hex(tc_buf *b, uint64_t v)
+size_t tc_hex_text(uint64_t v, char *out)
 {
     static const char digits[] = "0123456789abcdef";
-    char tmp[16];
-    size_t n = 0;
-    do {
-        tmp[sizeof tmp - 1 - n++] = digits[v & 15];
-        v >>= 4;
-    } while (v);
-    tc_buf_append(b, tmp + sizeof tmp - n, n);
+    size_t n = 1;
+    for (uint64_t x = v >> 4; x; x >>= 4)
+        n++;
+    for (size_t i = n; i-- > 0; v >>= 4)
+        out[i] = digits[v & 15];
+    return n;
+}
+
+void tc_buf_append_hex(tc_buf *b, uint64_t v)
+{
+    char tmp[TC_HEX_TEXT_MAX];
+    tc_buf_append(b, tmp, tc_hex_text(v, tmp));
 }
 
 void tc_buf_append_str(tc_buf *b, const char *s)
@@ -136,6 +141,23 @@ tc_rbuf *tc_rbuf_new(const void *data, size_t n)
     r->len = n;
     if (n) memcpy(r->data, data, n);
     r->data[n] = '\0';
+    return r;
+}
+
+tc_rbuf *tc_rbuf_concat(const tc_view *parts, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += parts[i].len;
+    tc_rbuf *r = tc_xmalloc(sizeof *r + total + 1);
+    r->refs = 1;
+    r->len = total;
+    char *at = r->data;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len) memcpy(at, parts[i].base, parts[i].len);
+        at += parts[i].len;
+    }
+    *at = '\0';
     return r;
 }
 

@@ -60,6 +60,10 @@ void tc_buf_appendf(tc_buf *b, const char *fmt, ...) __attribute__((format(print
 void tc_buf_append_dec(tc_buf *b, int64_t v);
 void tc_buf_append_udec(tc_buf *b, uint64_t v);
 void tc_buf_append_hex(tc_buf *b, uint64_t n);
+/* Writes v in lowercase hex (no leading zeros, "0" for zero) to out, which
+ * has room for TC_HEX_TEXT_MAX bytes; returns the digits written (no NUL). */
+#define TC_HEX_TEXT_MAX 16
+size_t tc_hex_text(uint64_t v, char *out);
 /* Drops the first n bytes (n <= len). */
 void tc_buf_consume(tc_buf *b, size_t n);
 /* Empties b but keeps its block. */
@@ -78,6 +82,9 @@ typedef struct {
 
 /* New rbuf holding a copy of data, with one reference (the caller's). */
 tc_rbuf *tc_rbuf_new(const void *data, size_t n);
+/* New rbuf holding copies of the n parts one after the other (one
+ * allocation), with one reference (the caller's). */
+tc_rbuf *tc_rbuf_concat(const tc_view *parts, size_t n);
 /* Adds a reference and returns r. */
 tc_rbuf *tc_rbuf_ref(tc_rbuf *r);
 /* Drops a reference; frees at zero. NULL is fine. */

@@ -51,9 +51,16 @@ static int too_big_head(tc_http_parser *p, size_t more)
     return 0;
 }
 
-/* Head bytes go into one block that never grows past max_head + 1 bytes. */
+/* Head bytes go into one block that never grows past max_head + 1 bytes;
+ * its first size takes a usual API request's head (target and header
+ * bytes, no line ends) at once. */
+#define HEAD_FIRST 256
 static void head_append(tc_http_parser *p, const char *at, size_t len)
 {
+    if (p->head.cap == 0) {
+        size_t first = p->lim.max_head < HEAD_FIRST ? p->lim.max_head : HEAD_FIRST;
+        tc_buf_reserve_upto(&p->head, first, p->lim.max_head);
+    }
     tc_buf_reserve_upto(&p->head, len, p->lim.max_head);
     tc_buf_append(&p->head, at, len);
 }

@@ -167,6 +167,7 @@ void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message
                             size_t data_len, const char *extra_headers)
 {
     tc_buf body = TC_BUF_INIT;
+    tc_buf_reserve(&body, data_len + 96); /* the envelope around data */
     tc_envelope(&body, status, message, status >= 200 && status < 300 ? data : NULL, data_len);
     tc_http_reply(x, status, "application/json;charset=UTF-8", extra_headers, body.base, body.len);
     tc_buf_free(&body);

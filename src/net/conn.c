@@ -325,6 +325,19 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
     return false;
 }
 
+/* Queues len bytes of r from off (what a direct send left, when tried:
+ * started = part of it is out, full = the kernel took less than all). */
+static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+                       uint64_t committed_ns, bool started, bool full);
+
+/* Nothing queued: straight to the socket. Returns the bytes the kernel took
+ * (len: all of it), or -1 after an error (the connection is aborted). */
+static ssize_t send_direct(tc_conn *c, const char *p, size_t len)
+{
+    struct iovec one = {.iov_base = (void *)p, .iov_len = len};
+    return conn_send(c, &one, 1);
+}
+
 /* tc_conn_write_rbuf, and tc_conn_write_cart when committed_ns is not 0. */
 static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
                        uint64_t committed_ns)
@@ -342,8 +355,7 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
     if (c->wq_tail == NULL && !c->writing) {
         /* Nothing queued: straight to the socket, and only what the kernel
          * does not take is queued (most deliveries need no queue item). */
-        struct iovec one = {.iov_base = r->data + off, .iov_len = len};
-        ssize_t n = conn_send(c, &one, 1);
+        ssize_t n = send_direct(c, r->data + off, len);
         if (n < 0) return;
         if (n == (ssize_t)len) {
             if (committed_ns) delivered(c, committed_ns);
@@ -356,6 +368,12 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         }
         full = true; /* the kernel took less than all of it */
     }
+    queue_rbuf(c, r, off, len, kind, committed_ns, started, full);
+}
+
+static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+                       uint64_t committed_ns, bool started, bool full)
+{
     size_t cost = wq_cost(r);
     if (cost > tc_conn_server(c)->opts.max_queue - c->wq_heap) {
         /* This write would take the queue past the cap: nothing more goes
@@ -392,8 +410,17 @@ void tc_conn_write_cart(tc_conn *c, tc_rbuf *r, size_t off, size_t len, uint64_t
 void tc_conn_write(tc_conn *c, const void *data, size_t len)
 {
     if (tc_conn_is_closing(c) || len == 0) return;
-    tc_rbuf *r = tc_rbuf_new(data, len);
-    tc_conn_write_rbuf(c, r, 0, len, TC_WQ_PLAIN);
+    const char *p = data;
+    size_t sent = 0;
+    bool tried = c->wq_tail == NULL && !c->writing;
+    if (tried) {
+        /* As write_rbuf does, but the bytes are copied only if some are left. */
+        ssize_t n = send_direct(c, p, len);
+        if (n < 0 || n == (ssize_t)len) return;
+        sent = (size_t)n;
+    }
+    tc_rbuf *r = tc_rbuf_new(p + sent, len - sent);
+    queue_rbuf(c, r, 0, len - sent, TC_WQ_PLAIN, 0, sent > 0, tried);
     tc_rbuf_unref(r);
 }
 

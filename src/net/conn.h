@@ -62,7 +62,9 @@ tc_server *tc_conn_server(const tc_conn *c);
 /* "127.0.0.1:5555" of the peer, for logs. */
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len);
 
-/* Queues a copy of data. Dropped once the connection is closing. */
+/* Writes data: to the socket at once when nothing is queued, and a copy of
+ * what the kernel did not take is queued. Dropped once the connection is
+ * closing. data stays the caller's. */
 void tc_conn_write(tc_conn *c, const void *data, size_t len);
 /* Queues len bytes of r from off, taking a new reference to r. kind lets the
  * queue conflate (see tc_wq_kind). */

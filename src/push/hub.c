@@ -151,6 +151,7 @@ tc_rbuf *tc_hub_event_ws(tc_hub_event *ev)
 {
     if (ev->ws == NULL) {
         tc_buf msg = TC_BUF_INIT;
+        tc_buf_reserve(&msg, ev->json.len + 128); /* the envelope around it */
         tc_ws_message(&msg, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base,
                       ev->json.len, ev->timestamp_ms);
         ev->ws = tc_ws_text_frame(msg.base, msg.len);

@@ -36,6 +36,9 @@ tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *dat
     if (data == NULL) data = "";
 
     tc_buf body = TC_BUF_INIT;
+    /* One allocation for the usual frame: a one-line payload and short
+     * fields (more lines only grow it). */
+    tc_buf_reserve(&body, len + 64 + (event ? strlen(event) : 0) + (id ? strlen(id) : 0));
     if (retry >= 0) {
         tc_buf_append_str(&body, "retry: ");
         tc_buf_append_dec(&body, retry);
@@ -54,16 +57,13 @@ tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *dat
     append_data_lines(&body, data, len);
     tc_buf_append(&body, "\n", 1);
 
-    tc_buf chunk = TC_BUF_INIT;
-    tc_buf_reserve(&chunk, 2 * sizeof(size_t) + 2 + body.len + 2);
-    tc_buf_append_hex(&chunk, body.len);
-    tc_buf_append(&chunk, "\r\n", 2);
-    size_t hn = chunk.len;
-    tc_buf_append(&chunk, body.base, body.len);
-    tc_buf_append(&chunk, "\r\n", 2);
-
-    tc_sse_frame f = {tc_rbuf_new(chunk.base, chunk.len), hn, body.len};
-    tc_buf_free(&chunk);
+    /* The chunk: its size in hex, CRLF, the body, CRLF. */
+    char head[TC_HEX_TEXT_MAX + 2];
+    size_t hn = tc_hex_text(body.len, head);
+    head[hn++] = '\r';
+    head[hn++] = '\n';
+    tc_view parts[] = {{head, hn}, {body.base, body.len}, {"\r\n", 2}};
+    tc_sse_frame f = {tc_rbuf_concat(parts, 3), hn, body.len};
     tc_buf_free(&body);
     return f;
 }

@@ -110,13 +110,8 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
 {
     unsigned char head[10];
     size_t hn = frame_head(head, 0x1, len);
-    tc_buf b = TC_BUF_INIT;
-    tc_buf_reserve(&b, hn + len);
-    tc_buf_append(&b, head, hn);
-    if (len) tc_buf_append(&b, payload, len);
-    tc_rbuf *r = tc_rbuf_new(b.base, b.len);
-    tc_buf_free(&b);
-    return r;
+    tc_view parts[] = {{(const char *)head, hn}, {payload, len}};
+    return tc_rbuf_concat(parts, 2);
 }
 
 /* --- session ----------------------------------------------------------------- */

@@ -270,6 +270,8 @@ static tc_cart *take_newer(table_state *t, tc_cart *cart, tc_rbuf **json)
 tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart)
 {
     tc_buf out = TC_BUF_INIT;
+    /* Room for the usual cart at once: a line takes 200–300 bytes. */
+    tc_buf_reserve(&out, 256 + 320 * tc_cart_item_count(cart));
     tc_cart_to_json(cart, tc_menu_table(s->menu, tc_cart_table_id(cart)), &out);
     tc_rbuf *r = tc_rbuf_new(out.base, out.len);
     tc_buf_free(&out);

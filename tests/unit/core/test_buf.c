@@ -173,6 +173,39 @@ static void test_rbuf(void **state)
     tc_rbuf_unref(c);
 }
 
+static void test_rbuf_concat(void **state)
+{
+    (void)state;
+    char part[4] = "abc";
+    tc_view parts[] = {{"12", 2}, {"", 0}, {part, 3}, {"\r\n", 2}};
+    tc_rbuf *r = tc_rbuf_concat(parts, 4);
+    part[0] = 'X'; /* a copy */
+    assert_int_equal(r->refs, 1);
+    assert_int_equal(r->len, 7);
+    assert_memory_equal(r->data, "12abc\r\n", 8); /* NUL-terminated */
+    tc_rbuf_unref(r);
+    tc_rbuf *e = tc_rbuf_concat(NULL, 0);
+    assert_int_equal(e->len, 0);
+    assert_int_equal(e->data[0], '\0');
+    tc_rbuf_unref(e);
+}
+
+static void test_hex_text(void **state)
+{
+    (void)state;
+    char out[TC_HEX_TEXT_MAX];
+    assert_int_equal(tc_hex_text(0, out), 1);
+    assert_memory_equal(out, "0", 1);
+    assert_int_equal(tc_hex_text(15, out), 1);
+    assert_memory_equal(out, "f", 1);
+    assert_int_equal(tc_hex_text(16, out), 2);
+    assert_memory_equal(out, "10", 2);
+    assert_int_equal(tc_hex_text(0x1a2b, out), 4);
+    assert_memory_equal(out, "1a2b", 4);
+    assert_int_equal(tc_hex_text(UINT64_MAX, out), 16);
+    assert_memory_equal(out, "ffffffffffffffff", 16);
+}
+
 static void test_append_numbers(void **state)
 {
     (void)state;
@@ -204,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_append_and_cstr),   cmocka_unit_test(test_grow_large),
         cmocka_unit_test(test_reserve),           cmocka_unit_test(test_appendf),
         cmocka_unit_test(test_consume_and_reset), cmocka_unit_test(test_rbuf),
+        cmocka_unit_test(test_rbuf_concat),       cmocka_unit_test(test_hex_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

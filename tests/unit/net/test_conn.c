@@ -420,6 +420,40 @@ static void test_cart_partly_sent_at_once_is_kept(void **state)
     assert_memory_equal(f->cl[0].in.base + big, "CART-B\n", 7);
 }
 
+/* Plain bytes (tc_conn_write) go straight out with nothing queued, and only
+ * what the kernel did not take is copied into the queue: the caller's block
+ * may change at once, and what follows queues behind the rest. */
+static void test_plain_write_partly_sent_copies_the_rest(void **state)
+{
+    fixture *f = *state;
+    f->cl[0].no_read = true;
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    uv_os_fd_t fd;
+    assert_int_equal(uv_fileno((uv_handle_t *)&r->c->poll, &fd), 0);
+    int sndbuf = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+    tc_conn_write(r->c, "HEAD\n", 5); /* small: all taken, nothing queued */
+    assert_int_equal(queued_bytes(r->c), 0);
+    size_t big = MAX_QUEUE / 2;
+    char *text = malloc(big);
+    memset(text, 'a', big);
+    tc_conn_write(r->c, text, big);
+    memset(text, 'X', big); /* the caller's again */
+    free(text);
+    size_t queued = queued_bytes(r->c);
+    assert_true(queued > 0 && queued < big); /* part of it went straight out */
+    tc_conn_write(r->c, "TAIL\n", 5);
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len >= 5 + big + 5);
+    assert_int_equal(f->cl[0].in.len, 5 + big + 5);
+    assert_memory_equal(f->cl[0].in.base, "HEAD\n", 5);
+    assert_run_of(&f->cl[0], 5, big, 'a');
+    assert_memory_equal(f->cl[0].in.base + 5 + big, "TAIL\n", 5);
+    tc_conn_close(r->c);
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
 /* A timed cart is heard of once its last byte is handed to the kernel: at
  * once when nothing waits, after the queue drains otherwise; a cart replaced
  * before it went out never is. */
@@ -796,6 +830,7 @@ int main(void)
         T(test_peer_eof_without_on_eof_closes),
         T(test_pending_cart_is_replaced),
         T(test_cart_partly_sent_at_once_is_kept),
+        T(test_plain_write_partly_sent_copies_the_rest),
         T(test_heartbeat_behind_pending_is_dropped),
         T(test_timed_cart_is_heard_of_when_written),
         T(test_slow_client_is_closed),
