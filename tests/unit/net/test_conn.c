@@ -388,17 +388,24 @@ static void test_pending_cart_is_replaced(void **state)
  * what the socket took goes straight out and the rest is queued, started —
  * so a newer cart queues behind it instead of replacing it (half a cart
  * followed by another would be a broken stream). */
-static void test_cart_partly_sent_at_once_is_kept(void **state)
+/* A client that does not read yet, on a connection whose send buffer is
+ * small: the kernel takes less than a large write at once. */
+static rec *connect_small_sndbuf(fixture *f)
 {
-    fixture *f = *state;
     f->cl[0].no_read = true;
     f->cl[0].close_on_eof = true;
     rec *r = connect_client(f, 0);
-    /* A small send buffer: the kernel takes less than the cart at once. */
     uv_os_fd_t fd;
     assert_int_equal(uv_fileno((uv_handle_t *)&r->c->poll, &fd), 0);
     int sndbuf = 4096;
     assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+    return r;
+}
+
+static void test_cart_partly_sent_at_once_is_kept(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_small_sndbuf(f);
     size_t big = MAX_QUEUE * 3 / 4;
     char *text = malloc(big);
     memset(text, 'a', big);
@@ -426,13 +433,7 @@ static void test_cart_partly_sent_at_once_is_kept(void **state)
 static void test_plain_write_partly_sent_copies_the_rest(void **state)
 {
     fixture *f = *state;
-    f->cl[0].no_read = true;
-    f->cl[0].close_on_eof = true;
-    rec *r = connect_client(f, 0);
-    uv_os_fd_t fd;
-    assert_int_equal(uv_fileno((uv_handle_t *)&r->c->poll, &fd), 0);
-    int sndbuf = 4096;
-    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+    rec *r = connect_small_sndbuf(f);
     tc_conn_write(r->c, "HEAD\n", 5); /* small: all taken, nothing queued */
     assert_int_equal(queued_bytes(r->c), 0);
     size_t big = MAX_QUEUE / 2;
