@@ -136,14 +136,11 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
         fail_code(x, status, err);
         return;
     }
-    tc_buf body = TC_BUF_INIT;
-    tc_buf_reserve(&body, cart->json->len + 96); /* the envelope around it */
-    tc_envelope(&body, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len);
     tc_buf etag = TC_BUF_INIT;
     etag_header(&etag, cart->version);
-    tc_http_reply(x, 200, "application/json;charset=UTF-8", etag.base, body.base, body.len);
+    tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,
+                           etag.base);
     tc_buf_free(&etag);
-    tc_buf_free(&body);
 }
 
 /* The Idempotency-Key as the store remembers it: the caller's own, for one

@@ -1,5 +1,6 @@
 #include "core/addr.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/json.h"
 
@@ -54,21 +55,6 @@ void tc_addr_from_sockaddr(const struct sockaddr *sa, tc_addr *out)
     }
 }
 
-/* Appends v in lowercase hex without leading zeros at p; returns the end. */
-static char *put_hex(char *p, unsigned v)
-{
-    static const char hex[] = "0123456789abcdef";
-    bool started = false;
-    for (int shift = 12; shift >= 0; shift -= 4) {
-        unsigned nib = (v >> shift) & 15u;
-        if (nib || started || shift == 0) {
-            *p++ = hex[nib];
-            started = true;
-        }
-    }
-    return p;
-}
-
 /* RFC 5952: groups in lowercase hex without leading zeros, the longest run
  * of two or more zero groups (the first of equal ones) as "::". */
 static char *put_v6(char *p, const unsigned char b[16])
@@ -95,7 +81,7 @@ static char *put_v6(char *p, const unsigned char b[16])
             continue;
         }
         if (i > 0 && i != best + best_len) *p++ = ':';
-        p = put_hex(p, g[i]);
+        p += tc_hex_text(g[i], p);
     }
     return p;
 }

@@ -147,9 +147,8 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
 
 /* --- reading --------------------------------------------------------------- */
 
-/* The socket is readable: one read per wake-up (the loop polls again, and
- * everyone else gets their turn in between). */
-/* One read; returns the bytes handed to the protocol (0: none, at EOF, on
+/* One read per readable wake-up (the loop polls again, and everyone else
+ * gets their turn in between); returns the bytes handed to the protocol (0: none, at EOF, on
  * an error or when there were none yet). */
 static ssize_t conn_read(tc_conn *c)
 {
@@ -329,15 +328,21 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
     return false;
 }
 
-/* Queues len bytes of r from off (what a direct send left, when tried:
- * started = part of it is out, full = the kernel took less than all). */
+/* Queues len bytes of r from off: what write_direct left (started: part of
+ * it is out; tried: the kernel took less than all, so the rest waits for
+ * room). */
 static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
-                       uint64_t committed_ns, bool started, bool full);
+                       uint64_t committed_ns, bool started, bool tried);
 
-/* Nothing queued: straight to the socket. Returns the bytes the kernel took
- * (len: all of it), or -1 after an error (the connection is aborted). */
-static ssize_t send_direct(tc_conn *c, const char *p, size_t len)
+/* A write of len > 0 bytes: with nothing queued, straight to the socket
+ * (*tried), and only what the kernel does not take is queued — most
+ * deliveries need no queue item. Returns the bytes the kernel took (len: all
+ * of it; 0 when something is queued already or the kernel is full), or -1
+ * after an error (the connection is aborted). */
+static ssize_t write_direct(tc_conn *c, const char *p, size_t len, bool *tried)
 {
+    *tried = c->wq_tail == NULL && !c->writing;
+    if (!*tried) return 0;
     struct iovec one = {.iov_base = (void *)p, .iov_len = len};
     return conn_send(c, &one, 1);
 }
@@ -355,28 +360,18 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         return;
     }
     if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
-    bool started = false, full = false;
-    if (c->wq_tail == NULL && !c->writing) {
-        /* Nothing queued: straight to the socket, and only what the kernel
-         * does not take is queued (most deliveries need no queue item). */
-        ssize_t n = send_direct(c, r->data + off, len);
-        if (n < 0) return;
-        if (n == (ssize_t)len) {
-            if (committed_ns) delivered(c, committed_ns);
-            return;
-        }
-        if (n > 0) {
-            off += (size_t)n;
-            len -= (size_t)n;
-            started = true;
-        }
-        full = true; /* the kernel took less than all of it */
+    bool tried;
+    ssize_t n = write_direct(c, r->data + off, len, &tried);
+    if (n < 0) return;
+    if ((size_t)n == len) {
+        if (committed_ns) delivered(c, committed_ns);
+        return;
     }
-    queue_rbuf(c, r, off, len, kind, committed_ns, started, full);
+    queue_rbuf(c, r, off + (size_t)n, len - (size_t)n, kind, committed_ns, n > 0, tried);
 }
 
 static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
-                       uint64_t committed_ns, bool started, bool full)
+                       uint64_t committed_ns, bool started, bool tried)
 {
     size_t cost = wq_cost(r);
     if (cost > tc_conn_server(c)->opts.max_queue - c->wq_heap) {
@@ -392,7 +387,7 @@ static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
     }
     wq_push(c, tc_rbuf_ref(r), off, len, kind, cost, committed_ns);
     c->wq_tail->started = started; /* part of it is out: it must not be dropped */
-    if (full) {
+    if (tried) {
         /* No second try now: the rest goes when the socket has room. */
         c->writing = 1;
         conn_watch(c);
@@ -414,17 +409,12 @@ void tc_conn_write_cart(tc_conn *c, tc_rbuf *r, size_t off, size_t len, uint64_t
 void tc_conn_write(tc_conn *c, const void *data, size_t len)
 {
     if (tc_conn_is_closing(c) || len == 0) return;
-    const char *p = data;
-    size_t sent = 0;
-    bool tried = c->wq_tail == NULL && !c->writing;
-    if (tried) {
-        /* As write_rbuf does, but the bytes are copied only if some are left. */
-        ssize_t n = send_direct(c, p, len);
-        if (n < 0 || n == (ssize_t)len) return;
-        sent = (size_t)n;
-    }
-    tc_rbuf *r = tc_rbuf_new(p + sent, len - sent);
-    queue_rbuf(c, r, 0, len - sent, TC_WQ_PLAIN, 0, sent > 0, tried);
+    bool tried;
+    ssize_t n = write_direct(c, data, len, &tried);
+    if (n < 0 || (size_t)n == len) return;
+    /* Only what the kernel left is copied. */
+    tc_rbuf *r = tc_rbuf_new((const char *)data + n, len - (size_t)n);
+    queue_rbuf(c, r, 0, r->len, TC_WQ_PLAIN, 0, n > 0, tried);
     tc_rbuf_unref(r);
 }
 
