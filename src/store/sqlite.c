@@ -1,5 +1,6 @@
 /* sqlite.c — the "sqlite:PATH" store backend: one embedded database file,
- * one connection, and a writer thread of its own.
+ * one connection, a writer thread of its own, and a checkpointer thread
+ * with a second connection (sqlite_ckpt.h).
  *
  * Longer than 500 lines on purpose: the schema, the prepared statements and
  * the lock around the one connection are shared by the menu's rows, the
@@ -9,8 +10,9 @@
  * The loop never touches the disk while serving: store.c submits jobs (read
  * a table's cart, save a new cart) and the writer thread runs them. Every
  * save that arrived while the last transaction was committing goes into the
- * next one (group commit), checkpoints happen there too, and finished jobs
- * go back to the loop through a uv_async. The menu is read and written from
+ * next one (group commit), and finished jobs go back to the loop through a
+ * uv_async. Checkpoints happen beside it, on the checkpointer's thread, so
+ * that no commit waits for one. The menu is read and written from
  * the caller's thread (start-up, the CLI), under the same lock as the
  * writer's transactions.
  *
@@ -23,11 +25,12 @@
  *
  * Durability (--durability): process — WAL with synchronous=NORMAL: a commit
  * is in the OS's hands before it is acknowledged, so it survives kill -9 and
- * any crash of the process; the writer syncs at least once a second
+ * any crash of the process; the checkpointer syncs at least once a second
  * (a passive checkpoint syncs the WAL), so a power loss costs at most the
  * last second. power — synchronous=FULL: every group is synced before
  * anyone is answered. */
 #include "store/backend.h"
+#include "store/sqlite_ckpt.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -94,9 +97,13 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " PRIMARY KEY (table_id, user_id),"
                                  " UNIQUE (table_id, seat));";
 
-/* In --durability process, the writer syncs what was committed at least this
- * often (the promise of docs/operations.md: a power loss costs at most 1 s). */
+/* The checkpointer syncs what was committed at least this often (the
+ * promise of --durability process in docs/operations.md: a power loss
+ * costs at most 1 s) and copies it into the database file. */
 #define SYNC_EVERY_MS 1000
+/* WAL pages after which a commit checkpoints on the writer itself: the
+ * bound of the WAL (about 40 MB) when the checkpointer cannot keep up. */
+#define WAL_BOUND_PAGES 10000
 /* A serving store looks for a menu another process wrote this often. */
 #define MENU_POLL_MS 250
 /* Expired Idempotency-Key answers are deleted from the file this often. */
@@ -125,6 +132,7 @@ typedef struct {
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
     tc_menu *fresh_menu;            /* read by the writer, not yet served */
     uv_async_t *async;              /* wakes the loop; freed in its close callback */
+    tc_sqlite_ckpt *ckpt;           /* a serving store's checkpointer; the writer stops it */
     /* loop only: jobs submitted during this loop turn, handed to the writer
      * together just before the loop waits for I/O (one wake-up per turn,
      * and one transaction for all of them) */
@@ -134,8 +142,7 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
-    bool dirty;           /* committed since the last sync */
-    uint64_t synced_at;   /* uv_hrtime of the last sync */
+    bool dirty;           /* committed since start: the last checkpoint at stop */
     uint64_t pruned_at;   /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
@@ -345,14 +352,18 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         pragma_text(q, "PRAGMA data_version", v, sizeof v);
         q->data_version = strtoll(v, NULL, 10);
         q->watch = true;
-        /* --durability process: the writer's own passive checkpoint, once a
-         * second (sync_now), is the only one. SQLite's automatic one (every
-         * 1,000 WAL pages: several times a second under load) would run
-         * inside a commit, with two fsyncs, and hold up every change of its
-         * group and those queued behind it. With power every commit syncs
-         * anyway, and the automatic checkpoint bounds the WAL. */
-        if (q->durability == TC_DURABLE_PROCESS)
-            sqlite3_exec(q->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+        /* The checkpointer's passive checkpoint, once a second, is the
+         * usual one. SQLite's automatic one (every 1,000 WAL pages by
+         * default: several times a second under load) would run inside a
+         * commit, with two fsyncs, and hold up every change of its group
+         * and those queued behind it; at WAL_BOUND_PAGES it only bounds the
+         * WAL when the checkpointer cannot keep up. */
+        sqlite3_wal_autocheckpoint(q->db, WAL_BOUND_PAGES);
+        if ((rc = tc_sqlite_ckpt_start(q->path, SYNC_EVERY_MS, &q->db_lock, &q->ckpt, err)) != 0) {
+            s->impl = NULL;
+            sq_free(q);
+            return rc;
+        }
         start_writer(s, q);
     }
     return 0;
@@ -381,6 +392,7 @@ static void sq_close(tc_store *s)
         hand_back(q, true);
         uv_close((uv_handle_t *)q->async, free_handle);
     }
+    tc_sqlite_ckpt_stop(q->ckpt); /* stopped by the writer already, unless it never ran */
     sq_free(q);
     s->impl = NULL;
 }
@@ -681,14 +693,17 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
         j->err = err;
         if (rc != 0) j->wrote = false;
     }
-    if (rc == 0) q->dirty = true;
+    if (rc == 0) {
+        q->dirty = true;
+        if (q->ckpt) tc_sqlite_ckpt_committed(q->ckpt);
+    }
     uv_mutex_lock(&q->lock);
     q->health = rc;
     uv_mutex_unlock(&q->lock);
 }
 
-/* Syncs what was committed: a passive checkpoint syncs the WAL first (and
- * moves what it can into the database file). */
+/* Syncs what was committed, at stop: a passive checkpoint syncs the WAL
+ * first (and moves what it can into the database file). */
 static void sync_now(sq_store *q)
 {
     if (sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
@@ -696,12 +711,6 @@ static void sync_now(sq_store *q)
         sqlite3_errcode(q->db) != SQLITE_BUSY)
         tc_log_error("store: sqlite %s: checkpoint: %s", q->path, sqlite3_errmsg(q->db));
     q->dirty = false;
-    q->synced_at = uv_hrtime();
-}
-
-static uint64_t since_sync_ms(const sq_store *q)
-{
-    return (uv_hrtime() - q->synced_at) / 1000000u;
 }
 
 static uint64_t since_menu_ms(const sq_store *q)
@@ -734,14 +743,9 @@ static void watch_menu(sq_store *q)
 }
 
 /* Work that is due whatever else goes on, after each group and while idle:
- * the sync of --durability process, the menu look. */
+ * the menu look. */
 static void idle_work(sq_store *q)
 {
-    if (q->dirty && q->durability == TC_DURABLE_PROCESS && since_sync_ms(q) >= SYNC_EVERY_MS) {
-        uv_mutex_lock(&q->db_lock);
-        sync_now(q);
-        uv_mutex_unlock(&q->db_lock);
-    }
     if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
 }
 
@@ -749,16 +753,8 @@ static void idle_work(sq_store *q)
  * woken). */
 static uint64_t idle_left_ms(const sq_store *q)
 {
-    uint64_t left = UINT64_MAX;
-    if (q->dirty && q->durability == TC_DURABLE_PROCESS)
-        left =
-            SYNC_EVERY_MS - (since_sync_ms(q) < SYNC_EVERY_MS ? since_sync_ms(q) : SYNC_EVERY_MS);
-    if (q->watch) {
-        uint64_t m =
-            MENU_POLL_MS - (since_menu_ms(q) < MENU_POLL_MS ? since_menu_ms(q) : MENU_POLL_MS);
-        if (m < left) left = m;
-    }
-    return left;
+    if (!q->watch) return UINT64_MAX;
+    return MENU_POLL_MS - (since_menu_ms(q) < MENU_POLL_MS ? since_menu_ms(q) : MENU_POLL_MS);
 }
 
 /* Runs one list of jobs: the reads, then every save and change of diners in
@@ -782,7 +778,7 @@ static void run_jobs(sq_store *q, tc_store_job *jobs)
 static void writer(void *arg)
 {
     sq_store *q = arg;
-    q->synced_at = q->menu_at = uv_hrtime();
+    q->menu_at = uv_hrtime();
     uv_mutex_lock(&q->lock);
     for (;;) {
         while (q->todo == NULL && !q->stopping) {
@@ -793,8 +789,8 @@ static void writer(void *arg)
                 q->waiting = false;
                 continue;
             }
-            /* Committed but not synced: sync within SYNC_EVERY_MS of the
-             * last sync even if nothing else arrives; and the menu look. */
+            /* The menu look is due every MENU_POLL_MS even if nothing
+             * else arrives. */
             if (left > 0) {
                 q->waiting = true;
                 uv_cond_timedwait(&q->wake, &q->lock, left * 1000000u);
@@ -819,13 +815,17 @@ static void writer(void *arg)
         q->done_tail = jobs;
         uv_mutex_unlock(&q->lock);
         uv_async_send(q->async);
-        /* The group is answered first: the once-a-second sync (fsyncs)
-         * and the menu look are due work of their own, not its. */
+        /* The group is answered first: the menu look is due work of its
+         * own, not the group's. */
         idle_work(q);
         uv_mutex_lock(&q->lock);
     }
     uv_mutex_unlock(&q->lock);
-    /* What is committed is synced before the store closes. */
+    /* The checkpointer stops first (a round in progress finishes), then the
+     * writer's own last checkpoint syncs whatever is committed before the
+     * store closes. */
+    tc_sqlite_ckpt_stop(q->ckpt);
+    q->ckpt = NULL;
     uv_mutex_lock(&q->db_lock);
     if (q->dirty) sync_now(q);
     uv_mutex_unlock(&q->db_lock);

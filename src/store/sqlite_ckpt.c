@@ -1,0 +1,153 @@
+/* sqlite_ckpt.c — the checkpointer thread of the SQLite store (see
+ * sqlite_ckpt.h). */
+#include "store/sqlite_ckpt.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <uv.h>
+
+struct tc_sqlite_ckpt {
+    sqlite3 *db; /* the checkpointer's own connection: used by its thread only */
+    char *path;
+    uv_mutex_t *writer_lock; /* held by the writer while it uses its connection */
+    uint64_t every_ns;
+    uv_thread_t thread;
+    uv_mutex_t lock; /* guards stopping and rounds */
+    uv_cond_t wake;
+    bool stopping;
+    uint64_t rounds;
+    _Atomic uint64_t commits; /* counted by the writer */
+    uint64_t seen;            /* commits when the last round began (its thread only) */
+};
+
+/* A passive checkpoint: copies what it can of the WAL into the database
+ * file. Returns 0, or -1 when it could not run (BUSY: another checkpoint
+ * holds the lock, and the next round tries again). */
+static int checkpoint(tc_sqlite_ckpt *c)
+{
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_OK) return 0;
+    if (rc != SQLITE_BUSY)
+        tc_log_error("store: sqlite %s: checkpoint: %s", c->path, sqlite3_errmsg(c->db));
+    return -1;
+}
+
+/* Syncs the database file through the checkpointer's connection. */
+static void sync_db(tc_sqlite_ckpt *c)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+        f == NULL || f->pMethods == NULL)
+        return;
+    if (f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+        tc_log_error("store: sqlite %s: sync the database file", c->path);
+}
+
+/* One round. The long part runs beside the writer: the checkpoint syncs the
+ * WAL and copies it, then the database file is synced. SQLite syncs the
+ * database file and marks the WAL as copied only when no frame came in
+ * meanwhile, which under a steady stream of changes is never; so a short
+ * last checkpoint runs with the writer held (writer_lock): it copies the
+ * few frames written during the long part, and the writer's next
+ * transaction starts the WAL over from its beginning. Returns false when
+ * there was nothing to do (no commit since the last round) or the
+ * checkpoint could not run. */
+static bool round_once(tc_sqlite_ckpt *c)
+{
+    uint64_t commits = atomic_load(&c->commits);
+    if (commits == c->seen) return false;
+    if (checkpoint(c) != 0) return false; /* c->seen unchanged: the next round tries */
+    c->seen = commits;
+    sync_db(c);
+    uv_mutex_lock(c->writer_lock);
+    checkpoint(c);
+    uv_mutex_unlock(c->writer_lock);
+    return true;
+}
+
+static void run(void *arg)
+{
+    tc_sqlite_ckpt *c = arg;
+    uv_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        /* A spurious or early wake-up only brings a round forward: a round
+         * with nothing to copy costs no fsync. */
+        uv_cond_timedwait(&c->wake, &c->lock, c->every_ns);
+        if (c->stopping) break;
+        uv_mutex_unlock(&c->lock);
+        bool ran = round_once(c);
+        uv_mutex_lock(&c->lock);
+        if (ran) c->rounds++;
+    }
+    uv_mutex_unlock(&c->lock);
+}
+
+static void ckpt_free(tc_sqlite_ckpt *c)
+{
+    if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
+        tc_log_error("store: sqlite %s: close the checkpointer: %s", c->path,
+                     sqlite3_errmsg(c->db));
+    uv_cond_destroy(&c->wake);
+    uv_mutex_destroy(&c->lock);
+    free(c->path);
+    free(c);
+}
+
+int tc_sqlite_ckpt_start(const char *path, unsigned every_ms, uv_mutex_t *writer_lock,
+                         tc_sqlite_ckpt **out, tc_errmsg *err)
+{
+    tc_sqlite_ckpt *c = tc_xcalloc(1, sizeof *c);
+    c->path = tc_xstrdup(path);
+    c->writer_lock = writer_lock;
+    c->seen = UINT64_MAX; /* the first round runs: what an earlier run left in the WAL */
+    c->every_ns = (uint64_t)every_ms * 1000000u;
+    if (uv_mutex_init(&c->lock) || uv_cond_init(&c->wake))
+        abort(); /* only out of memory makes these fail */
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL);
+    /* NORMAL, like the writer's process durability: a checkpoint syncs the
+     * WAL before it copies and the database file after (SQLite syncs
+     * there at NORMAL and FULL alike). */
+    if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: open the checkpointer: %s", path,
+                           c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        ckpt_free(c);
+        return rc;
+    }
+    if (uv_thread_create(&c->thread, run, c) != 0) {
+        rc = tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: cannot start the checkpointer", path);
+        ckpt_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void tc_sqlite_ckpt_committed(tc_sqlite_ckpt *c)
+{
+    atomic_fetch_add(&c->commits, 1);
+}
+
+uint64_t tc_sqlite_ckpt_rounds(tc_sqlite_ckpt *c)
+{
+    uv_mutex_lock(&c->lock);
+    uint64_t n = c->rounds;
+    uv_mutex_unlock(&c->lock);
+    return n;
+}
+
+void tc_sqlite_ckpt_stop(tc_sqlite_ckpt *c)
+{
+    if (c == NULL) return;
+    uv_mutex_lock(&c->lock);
+    c->stopping = true;
+    uv_cond_signal(&c->wake);
+    uv_mutex_unlock(&c->lock);
+    uv_thread_join(&c->thread);
+    ckpt_free(c);
+}
