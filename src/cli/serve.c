@@ -236,6 +236,8 @@ static void print_table_links(const tc_menu *menu, const char *host, int port)
 int tc_cli_serve(const tc_config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Before any thread (the store's): see tc_server_presize_fds. */
+    tc_server_presize_fds(cfg->max_conns);
     server_main m = {0};
     tc_app *app = &m.app;
     app->cfg = cfg;

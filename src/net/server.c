@@ -392,6 +392,22 @@ static size_t fd_cap(size_t configured)
     return cap;
 }
 
+size_t tc_server_presize_fds(size_t max_conns)
+{
+    size_t cap = fd_cap(max_conns);
+    if (cap == SIZE_MAX || cap > (size_t)INT32_MAX - TC_SERVER_FD_RESERVE) return 0;
+    size_t slots = cap + TC_SERVER_FD_RESERVE;
+    /* A descriptor duplicated onto the highest slot makes the kernel size
+     * the table for it; closing it leaves the table as it is. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return 0;
+    int high = fcntl(probe, F_DUPFD_CLOEXEC, (int)slots - 1);
+    close(probe);
+    if (high < 0) return 0;
+    close(high);
+    return slots;
+}
+
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err)
 {
     struct sockaddr_storage addr;

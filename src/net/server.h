@@ -53,6 +53,18 @@ typedef struct {
 /* The largest max_queue: a connection counts its queue's heap in 32 bits. */
 #define TC_SERVER_MAX_QUEUE_LIMIT (1u << 30)
 
+/* Grows this process's descriptor table at once to hold the connection
+ * cap for max_conns (as tc_server_opts.max_conns: 0 is the RLIMIT_NOFILE
+ * cap) and TC_SERVER_FD_RESERVE. Call it while the process has one thread,
+ * before the store starts its own: the kernel otherwise grows the table as
+ * connections arrive, by doubling, inside accept(), and in a process of
+ * several threads each growth waits for an RCU grace period (10–30 ms on
+ * this machine) with the loop held. The table costs the kernel 8 bytes per
+ * slot (256 KB for 20,000 connections, slots rounded up). Returns the slots
+ * asked for, or 0 when there is no finite cap or the table could not grow
+ * (harmless: it then grows as before). */
+size_t tc_server_presize_fds(size_t max_conns);
+
 /* Binds and listens. Returns 0 and *out, or a negative code with err. */
 int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, tc_errmsg *err);
 /* The port actually bound. */
