@@ -328,12 +328,6 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
     return false;
 }
 
-/* Queues len bytes of r from off: what write_direct left (started: part of
- * it is out; tried: the kernel took less than all, so the rest waits for
- * room). */
-static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
-                       uint64_t committed_ns, bool started, bool tried);
-
 /* A write of len > 0 bytes: with nothing queued, straight to the socket
  * (*tried), and only what the kernel does not take is queued — most
  * deliveries need no queue item. Returns the bytes the kernel took (len: all
@@ -347,29 +341,9 @@ static ssize_t write_direct(tc_conn *c, const char *p, size_t len, bool *tried)
     return conn_send(c, &one, 1);
 }
 
-/* tc_conn_write_rbuf, and tc_conn_write_cart when committed_ns is not 0. */
-static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
-                       uint64_t committed_ns)
-{
-    /* Once a close is asked for, the last bytes are written (an SSE stream's
-     * last chunk, a WebSocket close frame): nothing may follow them, whether or
-     * not the queue has drained yet. */
-    if (tc_conn_is_closing(c) || len == 0) return;
-    if (kind == TC_WQ_HEARTBEAT && c->wq_tail) {
-        /* Anything still queued proves the stream is alive better than a ping. */
-        return;
-    }
-    if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
-    bool tried;
-    ssize_t n = write_direct(c, r->data + off, len, &tried);
-    if (n < 0) return;
-    if ((size_t)n == len) {
-        if (committed_ns) delivered(c, committed_ns);
-        return;
-    }
-    queue_rbuf(c, r, off + (size_t)n, len - (size_t)n, kind, committed_ns, n > 0, tried);
-}
-
+/* Queues len bytes of r from off: what write_direct left (started: part of
+ * it is out; tried: the kernel took less than all, so the rest waits for
+ * room). */
 static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
                        uint64_t committed_ns, bool started, bool tried)
 {
@@ -394,6 +368,29 @@ static void queue_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         return;
     }
     conn_flush(c);
+}
+
+/* tc_conn_write_rbuf, and tc_conn_write_cart when committed_ns is not 0. */
+static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind,
+                       uint64_t committed_ns)
+{
+    /* Once a close is asked for, the last bytes are written (an SSE stream's
+     * last chunk, a WebSocket close frame): nothing may follow them, whether or
+     * not the queue has drained yet. */
+    if (tc_conn_is_closing(c) || len == 0) return;
+    if (kind == TC_WQ_HEARTBEAT && c->wq_tail) {
+        /* Anything still queued proves the stream is alive better than a ping. */
+        return;
+    }
+    if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
+    bool tried;
+    ssize_t n = write_direct(c, r->data + off, len, &tried);
+    if (n < 0) return;
+    if ((size_t)n == len) {
+        if (committed_ns) delivered(c, committed_ns);
+        return;
+    }
+    queue_rbuf(c, r, off + (size_t)n, len - (size_t)n, kind, committed_ns, n > 0, tried);
 }
 
 void tc_conn_write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kind kind)

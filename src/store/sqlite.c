@@ -142,7 +142,6 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
-    bool dirty;           /* committed since start: the last checkpoint at stop */
     uint64_t pruned_at;   /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
@@ -295,6 +294,7 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 
 static void sq_free(sq_store *q)
 {
+    tc_sqlite_ckpt_stop(q->ckpt); /* NULL: never started, or stopped by the writer */
     sqlite3_stmt *all[] = {q->begin,       q->commit,     q->rollback,   q->ping,      q->get_cart,
                            q->put_cart,    q->put_idem,   q->prune_idem, q->put_store, q->put_table,
                            q->put_cuisine, q->get_diners, q->seat_diner, q->name_diner};
@@ -392,7 +392,6 @@ static void sq_close(tc_store *s)
         hand_back(q, true);
         uv_close((uv_handle_t *)q->async, free_handle);
     }
-    tc_sqlite_ckpt_stop(q->ckpt); /* stopped by the writer already, unless it never ran */
     sq_free(q);
     s->impl = NULL;
 }
@@ -693,24 +692,21 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
         j->err = err;
         if (rc != 0) j->wrote = false;
     }
-    if (rc == 0) {
-        q->dirty = true;
-        if (q->ckpt) tc_sqlite_ckpt_committed(q->ckpt);
-    }
+    if (rc == 0 && q->ckpt) tc_sqlite_ckpt_committed(q->ckpt);
     uv_mutex_lock(&q->lock);
     q->health = rc;
     uv_mutex_unlock(&q->lock);
 }
 
 /* Syncs what was committed, at stop: a passive checkpoint syncs the WAL
- * first (and moves what it can into the database file). */
+ * first (and moves what it can into the database file); with nothing to
+ * copy it costs no fsync. */
 static void sync_now(sq_store *q)
 {
     if (sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
             SQLITE_OK &&
         sqlite3_errcode(q->db) != SQLITE_BUSY)
         tc_log_error("store: sqlite %s: checkpoint: %s", q->path, sqlite3_errmsg(q->db));
-    q->dirty = false;
 }
 
 static uint64_t since_menu_ms(const sq_store *q)
@@ -827,7 +823,7 @@ static void writer(void *arg)
     tc_sqlite_ckpt_stop(q->ckpt);
     q->ckpt = NULL;
     uv_mutex_lock(&q->db_lock);
-    if (q->dirty) sync_now(q);
+    sync_now(q);
     uv_mutex_unlock(&q->db_lock);
 }
 

@@ -122,25 +122,33 @@ static void request_free(request *r)
     free(r);
 }
 
+/* Calls r's callback unless the store is closing; r stays as it is. A
+ * TC_STORE_REPLAYED answer is r's remembered JSON and version. */
+static void reply(tc_store *s, const request *r, int status, const tc_cart *cart, tc_rbuf *json,
+                  const tc_errmsg *err)
+{
+    if (s->closing) return;
+    if (status == TC_STORE_REPLAYED) {
+        tc_store_cart c = {NULL, r->json, r->version, r->op.table_id};
+        r->cb(r->ctx, status, &c, NULL);
+        return;
+    }
+    tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1, r->op.table_id};
+    r->cb(r->ctx, status, cart ? &c : NULL, err);
+}
+
 /* Calls r's callback (unless the store is closing) and frees r. */
 static void answer(tc_store *s, request *r, int status, const tc_cart *cart, tc_rbuf *json,
                    const tc_errmsg *err)
 {
-    if (!s->closing) {
-        tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1, r->op.table_id};
-        r->cb(r->ctx, status, cart ? &c : NULL, err);
-    }
+    reply(s, r, status, cart, json, err);
     request_free(r);
 }
 
 /* The answer to a change whose key was answered before. */
 static void answer_replay(tc_store *s, request *r)
 {
-    if (!s->closing) {
-        tc_store_cart c = {NULL, r->json, r->version, r->op.table_id};
-        r->cb(r->ctx, TC_STORE_REPLAYED, &c, NULL);
-    }
-    request_free(r);
+    answer(s, r, TC_STORE_REPLAYED, NULL, NULL, NULL);
 }
 
 static void idem_recs_free(tc_store_idem_rec *rec)
@@ -443,17 +451,10 @@ static void saved(tc_store_job *j)
                 shown = r->result;
                 shown_json = r->json;
             }
-            if (s->closing) {
-                /* nothing answered or fed */
-            } else if (r->status == 0 || r->status == TC_UNCHANGED) {
-                tc_store_cart c = {shown, shown_json, tc_cart_version(shown), t->table_id};
-                r->cb(r->ctx, r->status, &c, NULL);
-            } else if (r->status == TC_STORE_REPLAYED) {
-                tc_store_cart c = {NULL, r->json, r->version, t->table_id};
-                r->cb(r->ctx, r->status, &c, NULL);
-            } else {
-                r->cb(r->ctx, r->status, NULL, &r->err);
-            }
+            if (r->status == 0 || r->status == TC_UNCHANGED)
+                reply(s, r, r->status, shown, shown_json, NULL);
+            else
+                reply(s, r, r->status, NULL, NULL, &r->err); /* also TC_STORE_REPLAYED */
             if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
         }
         free_all(batch);
