@@ -40,7 +40,8 @@ PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider
 PYTEST_PAR = $(PYTEST) -n 2
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
-        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps install
+        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps bench-smoke \
+        install
 
 all: build
 
@@ -61,7 +62,7 @@ deps-test:
 
 test-all: build asan tsan
 	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e \
-	    fuzz-smoke
+	    fuzz-smoke bench-smoke
 	@echo "all suites passed"
 
 # --- build ------------------------------------------------------------------
@@ -163,6 +164,22 @@ bench: bench-deps build build/bench/tcload
 	/usr/bin/python3 bench/fanout.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/hostile_memory.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/diners100k.py --bin $(CURDIR)/build/tablecart --load $(CURDIR)/build/bench/tcload
+
+# Every script of make bench, small and short, against tablecart alone: the
+# benchmarks keep running as the server changes (their figures mean nothing
+# at this size; compare.py --check fails on a failed change, a missing
+# delivery, a gap or a connection not made; the others when they cannot run
+# to their end).
+BENCH_BIN = --bin $(CURDIR)/build/tablecart
+bench-smoke: build build/bench/tcload
+	/usr/bin/python3 bench/compare.py $(BENCH_BIN) --load $(CURDIR)/build/bench/tcload --quick \
+	    --no-nchan --only idle,fanout,rest --check --out $(CURDIR)/build/bench/smoke
+	/usr/bin/python3 bench/idle_memory.py $(BENCH_BIN) --sse 200 --ws 200 --tables 10 --procs 1
+	/usr/bin/python3 bench/fanout.py $(BENCH_BIN) --writers 2 --writes 50 --subs 40 --tables 4 --changes 20
+	/usr/bin/python3 bench/hostile_memory.py $(BENCH_BIN) --n 5
+	/usr/bin/python3 bench/fairness.py $(BENCH_BIN) --changes 100 --rounds 2
+	/usr/bin/python3 bench/diners100k.py $(BENCH_BIN) --load $(CURDIR)/build/bench/tcload \
+	    --instances 2 --diners 400 --subs 10 --rate 20 --duration 2
 
 # --- fuzzing: a short smoke run in make test; tests/fuzz/run.sh for longer ---
 

@@ -325,6 +325,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small and short: 2,000 idle, 2 s runs, 2 sweep rates")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per tcload run at most (default 300)")
     ap.add_argument("--replot", metavar="RESULTS", help="only print the table and draw the plot of a results.jsonl")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every run has a result with no failed change, no missing delivery, no gap")
     args = ap.parse_args()
     if args.replot:
         rows = [json.loads(line) for line in open(args.replot) if line.strip()]
@@ -384,7 +386,25 @@ def main():
     print_table(run.rows)
     plot(run.rows, args.out)
     print("raw results: %s" % os.path.join(args.out, "results.jsonl"))
+    if args.check:
+        bad = [r for r in run.rows if not run_ok(r)]
+        for r in bad:
+            print("CHECK FAILED: %s %s: %s" % (r["peer"], r["test"], r.get("error") or json.dumps(r)))
+        return 1 if bad else 0
+    return 0
+
+
+def run_ok(row):
+    """A run that measured what it was asked: a result; idle: every
+    connection ready; the others: every change accepted, every delivery
+    received, no version skipped."""
+    if "error" in row:
+        return False
+    if row.get("mode") == "idle":
+        return row.get("conn_failed") == 0 and row.get("conns_ready") == row.get("conns")
+    return (row.get("mutations_failed") == 0 and row.get("deliveries_missing") == 0
+            and row.get("gaps") == 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
