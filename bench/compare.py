@@ -326,7 +326,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=300, help="seconds per tcload run at most (default 300)")
     ap.add_argument("--replot", metavar="RESULTS", help="only print the table and draw the plot of a results.jsonl")
     ap.add_argument("--check", action="store_true",
-                    help="exit 1 unless every run has a result with no failed change, no missing delivery, no gap")
+                    help="exit 1 unless every run measured what it was asked: a result; idle: every "
+                         "connection made; the others: no failed change, no missing delivery, no gap")
     args = ap.parse_args()
     if args.replot:
         rows = [json.loads(line) for line in open(args.replot) if line.strip()]
