@@ -148,8 +148,8 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
 /* --- reading --------------------------------------------------------------- */
 
 /* One read per readable wake-up (the loop polls again, and everyone else
- * gets their turn in between); returns the bytes handed to the protocol (0: none, at EOF, on
- * an error or when there were none yet). */
+ * gets their turn in between); returns the bytes handed to the protocol
+ * (0: none, at EOF, on an error or when there were none yet). */
 static ssize_t conn_read(tc_conn *c)
 {
     ssize_t n = read(conn_fd(c), read_buf, sizeof read_buf);

@@ -698,17 +698,6 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
     uv_mutex_unlock(&q->lock);
 }
 
-/* Syncs what was committed, at stop: a passive checkpoint syncs the WAL
- * first (and moves what it can into the database file); with nothing to
- * copy it costs no fsync. */
-static void sync_now(sq_store *q)
-{
-    if (sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
-            SQLITE_OK &&
-        sqlite3_errcode(q->db) != SQLITE_BUSY)
-        tc_log_error("store: sqlite %s: checkpoint: %s", q->path, sqlite3_errmsg(q->db));
-}
-
 static uint64_t since_menu_ms(const sq_store *q)
 {
     return (uv_hrtime() - q->menu_at) / 1000000u;
@@ -823,7 +812,7 @@ static void writer(void *arg)
     tc_sqlite_ckpt_stop(q->ckpt);
     q->ckpt = NULL;
     uv_mutex_lock(&q->db_lock);
-    sync_now(q);
+    tc_sqlite_checkpoint(q->db, q->path);
     uv_mutex_unlock(&q->db_lock);
 }
 

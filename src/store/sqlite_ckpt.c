@@ -5,7 +5,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,15 +24,12 @@ struct tc_sqlite_ckpt {
     uint64_t seen;            /* commits when the last round began (its thread only) */
 };
 
-/* A passive checkpoint: copies what it can of the WAL into the database
- * file. Returns 0, or -1 when it could not run (BUSY: another checkpoint
- * holds the lock, and the next round tries again). */
-static int checkpoint(tc_sqlite_ckpt *c)
+int tc_sqlite_checkpoint(sqlite3 *db, const char *path)
 {
-    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc == SQLITE_OK) return 0;
     if (rc != SQLITE_BUSY)
-        tc_log_error("store: sqlite %s: checkpoint: %s", c->path, sqlite3_errmsg(c->db));
+        tc_log_error("store: sqlite %s: checkpoint: %s", path, sqlite3_errmsg(db));
     return -1;
 }
 
@@ -61,11 +57,12 @@ static bool round_once(tc_sqlite_ckpt *c)
 {
     uint64_t commits = atomic_load(&c->commits);
     if (commits == c->seen) return false;
-    if (checkpoint(c) != 0) return false; /* c->seen unchanged: the next round tries */
+    /* Could not run: c->seen stays, and the next round tries again. */
+    if (tc_sqlite_checkpoint(c->db, c->path) != 0) return false;
     c->seen = commits;
     sync_db(c);
     uv_mutex_lock(c->writer_lock);
-    checkpoint(c);
+    tc_sqlite_checkpoint(c->db, c->path);
     uv_mutex_unlock(c->writer_lock);
     return true;
 }
