@@ -155,9 +155,13 @@ void tc_idem_put(tc_idem *d, tc_view caller_name, tc_view key, int64_t version, 
     e->cost = tc_heap_cost(sizeof *e + key.len) + tc_heap_cost(sizeof *json + json->len);
     caller *c = caller_of(d, caller_name);
     e->owner = c;
-    /* A caller past its share forgets its own oldest answers, nobody else's. */
-    while (c->oldest && c->bytes + e->cost > d->max_caller_bytes)
+    /* A caller past its share forgets its own oldest answers, nobody else's.
+     * Its record goes with its last answer: then there is nothing left. */
+    while (c->oldest && c->bytes + e->cost > d->max_caller_bytes) {
+        bool last = c->oldest == c->newest;
         remove_entry(d, c->oldest);
+        if (last) break;
+    }
     /* The caller may have been emptied and freed above: look it up again. */
     c = caller_of(d, caller_name);
     e->owner = c;

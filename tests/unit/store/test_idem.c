@@ -95,6 +95,40 @@ static void test_a_caller_pushes_out_only_its_own(void **state)
     tc_rbuf_unref(json);
 }
 
+/* An answer that needs every older answer of its caller forgotten: the
+ * caller's record goes with its last answer and is made again for the new
+ * one (under ASan, a read of the freed record fails here). */
+static void test_a_big_answer_pushes_out_all_of_its_callers(void **state)
+{
+    (void)state;
+    tc_rbuf *small = json_of_size(1000), *big = json_of_size(2500);
+    tc_idem *probe = tc_idem_new(1u << 20, 1u << 20);
+    size_t cost = one_cost(probe, "s-0", small), big_cost = one_cost(probe, "big", big);
+    tc_idem_free(probe);
+    assert_true(big_cost > 2 * cost && big_cost <= 3 * cost);
+    tc_idem *d = tc_idem_new(100 * cost, 3 * cost);
+    tc_idem_put(d, tc_view_of("u:B"), tc_view_of("b-0"), 9, small, NOW + DAY, NOW);
+    tc_idem_put(d, tc_view_of("u:A"), tc_view_of("s-0"), 1, small, NOW + DAY, NOW);
+    tc_idem_put(d, tc_view_of("u:A"), tc_view_of("s-1"), 2, small, NOW + DAY, NOW);
+    tc_idem_put(d, tc_view_of("u:A"), tc_view_of("big"), 3, big, NOW + DAY, NOW);
+    assert_null(tc_idem_get(d, tc_view_of("s-0"), NOW));
+    assert_null(tc_idem_get(d, tc_view_of("s-1"), NOW));
+    assert_int_equal(tc_idem_get(d, tc_view_of("big"), NOW)->version, 3);
+    assert_int_equal(tc_idem_get(d, tc_view_of("b-0"), NOW)->version, 9);
+    assert_int_equal(tc_idem_bytes(d), cost + big_cost);
+    /* A's share is counted from the big answer alone: the next small one
+     * (past the share with it) pushes it out, and A's record is reused. */
+    tc_idem_put(d, tc_view_of("u:A"), tc_view_of("s-2"), 4, small, NOW + DAY, NOW);
+    assert_null(tc_idem_get(d, tc_view_of("big"), NOW));
+    assert_int_equal(tc_idem_get(d, tc_view_of("s-2"), NOW)->version, 4);
+    assert_int_equal(tc_idem_bytes(d), 2 * cost);
+    tc_idem_free(d);
+    assert_int_equal(small->refs, 1);
+    assert_int_equal(big->refs, 1);
+    tc_rbuf_unref(small);
+    tc_rbuf_unref(big);
+}
+
 static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
 {
     (void)state;
@@ -128,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_put_expire_replace_forget),
         cmocka_unit_test(test_a_caller_pushes_out_only_its_own),
+        cmocka_unit_test(test_a_big_answer_pushes_out_all_of_its_callers),
         cmocka_unit_test(test_overall_budget_forgets_the_oldest_and_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
