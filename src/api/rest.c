@@ -147,7 +147,8 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
  * table, method and path — another diner reusing a key neither replays this
  * answer nor loses their change, and the replay comes after the access
  * check, so it never shows a table the caller may not see. Whose it is, for
- * the per-caller budget: the user id, else the client address. */
+ * the scope and the per-caller budget: the user id, else the client
+ * address. */
 static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t table_id, tc_view key,
                        tc_buf *scoped, tc_buf *caller)
 {
@@ -159,7 +160,12 @@ static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t tabl
         tc_buf_append_str(caller, "a:");
         tc_buf_append_str(caller, tc_addr_str(tc_conn_client(x->conn), addr, sizeof addr));
     }
-    tc_buf_append_dec(scoped, who->has_user_id ? who->user_id : 0);
+    /* A user's keys by the user id alone (the same on every instance and
+     * address); a caller without one by its address, as for the budget. */
+    if (who->has_user_id)
+        tc_buf_append_dec(scoped, who->user_id);
+    else
+        tc_buf_append(scoped, caller->base, caller->len);
     tc_buf_append(scoped, "|", 1);
     tc_buf_append_dec(scoped, table_id);
     tc_buf_append(scoped, "|", 1);

@@ -1,7 +1,11 @@
 """Idempotency-Key answers kept by the store (SPEC §3; docs/api.md): they survive a restart and
 kill -9, a retry racing its original is a replay, and one caller cannot push out another's
-answers however many keys it spends (the hostile-clients issue, item 5)."""
+answers however many keys it spends (the hostile-clients issue, item 5); callers without a user id
+are told apart by their address."""
 
+
+import http.client
+import json
 
 import requests
 
@@ -88,3 +92,32 @@ def test_one_caller_cannot_push_out_anothers_answers(server):
                        headers={"Idempotency-Key": "flood-0", "X-User-Id": "200"})
     data = envelope(r)                                             # forgotten: applied again
     assert (data["version"], data["items"][0]["quantity"]) == (before["version"] + 1, 2)
+
+
+def anonymous_add(server, source, key, cuisine, quantity):
+    """A keyed add with no identity (--auth none), sent from the loopback address `source`."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=IO_TIMEOUT,
+                                      source_address=(source, 0))
+    body = json.dumps({"tableId": 123, "cuisineId": cuisine, "quantity": quantity})
+    conn.request("POST", server.api("/store/order/cart/add")[len(server.base):], body=body,
+                 headers={"Content-Type": "application/json", "Idempotency-Key": key})
+    r = conn.getresponse()
+    out = (r.status, r.read())
+    conn.close()
+    return out
+
+
+def test_callers_without_identity_are_told_apart_by_address(server):
+    """Two diners with no user id, at two addresses, happen to use the same key: each change is
+    applied (the second is not a replay of the first's answer), and each one's retry replays its
+    own answer."""
+    st, first = anonymous_add(server, "127.0.0.1", "order-1", 1001, 1)
+    assert st == 200 and json.loads(first)["data"]["version"] == 1
+    st, second = anonymous_add(server, "127.0.0.2", "order-1", 1002, 3)
+    assert st == 200
+    data = json.loads(second)["data"]
+    assert data["version"] == 2
+    assert [(i["cuisineId"], i["quantity"]) for i in data["items"]] == [(1001, 1), (1002, 3)]
+    assert anonymous_add(server, "127.0.0.1", "order-1", 1001, 1) == (200, first)
+    assert anonymous_add(server, "127.0.0.2", "order-1", 1002, 3) == (200, second)
+    assert server.cart(123)["version"] == 2
