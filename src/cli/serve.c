@@ -294,6 +294,7 @@ int tc_cli_serve(const tc_config *cfg)
         .conn_tail = TC_STREAM_CONN_TAIL,
         .tail_ctx = app->streams,
         .max_queue = MAX_QUEUE_BYTES,
+        .close_flush_ms = cfg->request_timeout_s * MS_PER_S,
         .max_conns = cfg->max_conns,
         .max_conns_per_addr = cfg->max_conns_per_ip,
         .conn_rate = cfg->rate_conns,

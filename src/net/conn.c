@@ -447,6 +447,7 @@ static unsigned gather(tc_conn *c, struct iovec *iov, size_t *total)
 }
 
 static void after_drain_close(tc_conn *c);
+static void set_deadline(tc_conn *c, uint64_t ms);
 
 /* Writes what the queue holds until it is empty or the kernel takes no more;
  * then waits for room (UV_WRITABLE in the mask) or, drained, stops waiting. */
@@ -504,7 +505,7 @@ static void after_drain_close(tc_conn *c)
         tc_conn_abort(c);
         return;
     }
-    tc_conn_set_deadline(c, 2000);
+    set_deadline(c, 2000);
     c->shut = 1;
     tc_conn_resume(c);
 }
@@ -514,7 +515,10 @@ void tc_conn_close(tc_conn *c)
     if (c->closing || c->close_after_flush) return;
     c->close_after_flush = 1;
     tc_conn_pause(c);
-    if (!c->wq_tail) after_drain_close(c);
+    if (!c->wq_tail)
+        after_drain_close(c);
+    else /* the peer has this long to read the rest (tc_conn_deadline_passed) */
+        set_deadline(c, tc_conn_server(c)->opts.close_flush_ms);
 }
 
 void tc_conn_abort(tc_conn *c)
@@ -551,9 +555,8 @@ static void conn_free_queue(tc_conn *c)
 /* Deadlines: TC_DEADLINE_UNIT_MS units, 32 bits, compared with wrap-around. */
 enum { DEADLINE_MAX_UNITS = INT32_MAX };
 
-void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
+static void set_deadline(tc_conn *c, uint64_t ms)
 {
-    if (c->shut) return; /* the drain's deadline (after_drain_close) stays */
     if (ms == 0) {
         c->has_deadline = 0;
         return;
@@ -565,6 +568,14 @@ void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
     if (ahead > DEADLINE_MAX_UNITS) ahead = DEADLINE_MAX_UNITS;
     c->deadline = (uint32_t)(now / TC_DEADLINE_UNIT_MS + ahead);
     c->has_deadline = 1;
+}
+
+void tc_conn_set_deadline(tc_conn *c, uint64_t ms)
+{
+    /* Once closing, the connection's own deadline (the flush's, then the
+     * drain's) stays. */
+    if (c->close_after_flush || c->shut) return;
+    set_deadline(c, ms);
 }
 
 bool tc_conn_deadline_due(const tc_conn *c, uint64_t now)
@@ -604,10 +615,17 @@ void tc_conn_deadline_passed(tc_conn *c)
 {
     c->has_deadline = 0;
     if (c->closing) return;
-    if (!c->shut && c->proto && c->proto->on_deadline)
-        c->proto->on_deadline(c);
-    else
+    if (c->close_after_flush && !c->shut) {
+        /* The peer did not read the rest in time: a reset, so that the
+         * kernel does not keep the unsent bytes for it either. */
+        struct linger now = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(conn_fd(c), SOL_SOCKET, SO_LINGER, &now, sizeof now);
         tc_conn_abort(c);
+    } else if (!c->shut && c->proto && c->proto->on_deadline) {
+        c->proto->on_deadline(c);
+    } else {
+        tc_conn_abort(c); /* the drain is over, or no on_deadline */
+    }
 }
 
 void tc_conn_shutdown(tc_conn *c)

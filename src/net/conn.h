@@ -80,8 +80,10 @@ void tc_conn_write_cart(tc_conn *c, tc_rbuf *r, size_t off, size_t len, uint64_t
  * takes it past the cap closes the connection (tc_conn_was_slow). */
 size_t tc_conn_queued_heap(const tc_conn *c);
 
-/* Closes after the queue is flushed (FIN, then drain the peer briefly).
- * Writes after this call are dropped. */
+/* Closes after the queue is flushed (FIN, then drain the peer briefly), or
+ * aborts when the peer has not read it within the server's close_flush_ms.
+ * Writes after this call are dropped, and so are the protocol's deadlines
+ * (tc_conn_set_deadline). */
 void tc_conn_close(tc_conn *c);
 /* Closes now, dropping anything queued. */
 void tc_conn_abort(tc_conn *c);
@@ -117,7 +119,8 @@ bool tc_conn_via_proxy(const tc_conn *c);
 int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const char **why);
 
 /* Calls the protocol's on_deadline at loop time now+ms (0 clears). The
- * resolution is the server's sweep interval. */
+ * resolution is the server's sweep interval. Does nothing once the
+ * connection is closing (tc_conn_close): its own deadline stays. */
 void tc_conn_set_deadline(tc_conn *c, uint64_t ms);
 
 void tc_conn_ref(tc_conn *c);

@@ -420,6 +420,7 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     s->opts = *o;
     if (s->opts.max_queue > TC_SERVER_MAX_QUEUE_LIMIT)
         s->opts.max_queue = TC_SERVER_MAX_QUEUE_LIMIT;
+    if (s->opts.close_flush_ms == 0) s->opts.close_flush_ms = TC_SERVER_CLOSE_FLUSH_MS;
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     socklen_t alen =

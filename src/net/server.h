@@ -23,6 +23,11 @@ typedef struct {
     /* A connection whose queue passes this much heap is closed; at most
      * TC_SERVER_MAX_QUEUE_LIMIT (a larger value is lowered to it). */
     size_t max_queue;
+    /* A connection closed with output still queued (tc_conn_close) is
+     * aborted when the peer has not read it within this long: a peer that
+     * stopped reading holds neither its descriptor nor its queue. 0:
+     * TC_SERVER_CLOSE_FLUSH_MS. */
+    uint64_t close_flush_ms;
     /* All connections: past it a new one is answered 503 and closed at once.
      * 0: RLIMIT_NOFILE minus TC_SERVER_FD_RESERVE (also the ceiling). */
     size_t max_conns;
@@ -49,6 +54,9 @@ typedef struct {
  * connections, stdio and logs, the listener, libuv's own descriptors, a
  * static file being served, and the accept that finds the cap reached. */
 #define TC_SERVER_FD_RESERVE 64
+
+/* The default close_flush_ms. */
+#define TC_SERVER_CLOSE_FLUSH_MS 10000
 
 /* The largest max_queue: a connection counts its queue's heap in 32 bits. */
 #define TC_SERVER_MAX_QUEUE_LIMIT (1u << 30)

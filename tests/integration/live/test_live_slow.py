@@ -246,3 +246,26 @@ def test_client_over_the_hard_limit_is_closed_and_counted(server, clients):
     assert m["data"] == final
     closed = [v for k, v in metrics_of(server).items() if k.startswith("tablecart_slow_clients_closed_total")]
     assert closed == [1.0], "tablecart_slow_clients_closed_total = %r after closing one slow client" % closed
+
+
+def test_stream_ended_to_a_client_that_does_not_read_is_gone(start_server, clients):
+    """An SSE stream reaches --sse-timeout while its client has stopped reading with megabytes
+    still unsent: the end of the stream cannot be delivered, so the connection is reset
+    --request-timeout later instead of holding its descriptor, its queue and its place in the
+    table's subscribers for good."""
+    sse_timeout, flush = 6, 2
+    server = start_server("--sse-timeout", str(sse_timeout), "--request-timeout", str(flush),
+                          "--heartbeat", "600", env=asan_env())
+    plan = change_plan()[:N_LINES + 300]  # 100-line carts of ~25 KB: ~10 MB in all, never read
+    stuck = clients(SSEStream(server.port, 123, rcvbuf=4096, keep=False))
+    opened = time.monotonic()
+    wait_gauge(server, "sse", 1)
+    for method, path, body in plan:
+        envelope(server.session.request(method, server.api(path), json=body, timeout=IO_TIMEOUT))
+    assert time.monotonic() - opened < sse_timeout, "the changes took longer than the stream's life"
+    assert conn_gauge(server, "sse") == 1
+    wait_gauge(server, "sse", 0, timeout=sse_timeout + flush + IO_TIMEOUT)
+    assert time.monotonic() - opened >= sse_timeout
+    assert stuck.sock is not None
+    envelope(server.add(123, 1001, 1))  # the table's changes go on
+    assert server.alive()

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_QUEUE = 256 * 1024, CHUNK = 64 * 1024, N_CLIENTS = 2 };
+enum { MAX_QUEUE = 256 * 1024, CHUNK = 64 * 1024, N_CLIENTS = 2, CLOSE_FLUSH_MS = 1000 };
 
 typedef struct fixture fixture;
 
@@ -136,6 +136,7 @@ static int setup(void **state)
                         .new_state = new_state,
                         .app = f,
                         .max_queue = MAX_QUEUE,
+                        .close_flush_ms = CLOSE_FLUSH_MS,
                         .on_delivered = on_delivered,
                         .delivered_ctx = f};
     tl_server_start(&f->e, o);
@@ -567,6 +568,29 @@ static void test_close_flushes_the_queue(void **state)
     assert_false(r->slow_at_close);
 }
 
+/* A peer that stops reading after tc_conn_close has close_flush_ms to take
+ * the rest; then the connection is reset and gone, with its queue, whatever
+ * deadline its protocol asks for meanwhile. */
+static void test_close_unread_is_reset_after_the_flush_time(void **state)
+{
+    fixture *f = *state;
+    size_t filler;
+    rec *r = connect_filled(f, 0, &filler);
+    uint64_t t0 = uv_now(&f->e.loop);
+    tc_conn_close(r->c);
+    tc_conn_set_deadline(r->c, 1); /* closing: ignored */
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+    assert_true(uv_now(&f->e.loop) - t0 >= CLOSE_FLUSH_MS);
+    assert_int_equal(r->deadlines, 0);
+    assert_false(r->slow_at_close);
+    assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err != 0);
+    /* Reset: what the kernel still held for the peer never arrives (this
+     * kernel then reports the end as an EOF to the reader). */
+    assert_true(f->cl[0].in.len < filler);
+}
+
 /* --- deadlines ----------------------------------------------------------- */
 
 static void test_deadline_calls_on_deadline(void **state)
@@ -836,6 +860,7 @@ int main(void)
         T(test_timed_cart_is_heard_of_when_written),
         T(test_slow_client_is_closed),
         T(test_close_flushes_the_queue),
+        T(test_close_unread_is_reset_after_the_flush_time),
         T(test_deadline_calls_on_deadline),
         T(test_null_on_deadline_aborts),
         T(test_deadline_is_never_early),
