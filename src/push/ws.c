@@ -148,6 +148,10 @@ typedef struct {
      * frame being received is a ping; a pong is still to be written; the
      * running tc_ws_feed dropped one. */
     bool in_ping, pong_pending, dropped;
+    /* The peer's close is next while answers are queued: tc_ws_feed writes
+     * them first (wslay would send its echo ahead of them and then drop
+     * them); close_let_in: done, the close may go to wslay. */
+    bool close_waits, close_let_in;
     bool msg_open; /* a fragmented text message is in progress */
     tc_buf msg;
     unsigned char ping[125], pong[125];
@@ -297,7 +301,8 @@ static int err_of(uint16_t code)
  * p wslay may read now: the rest of the current header or payload, never past
  * its end. Returns 0 after queueing a 1002 close for a header wslay would
  * reject without a close code (fragmented or over-long control frame, a
- * one-byte close payload, a length not in its shortest form). */
+ * one-byte close payload, a length not in its shortest form), and 0 with
+ * close_waits set when the peer's close is next while answers are queued. */
 static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
 {
     if (ws->a->hdr_len == 0 && ws->a->payload_left > 0) {
@@ -306,6 +311,11 @@ static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
         return n;
     }
     size_t n = 0;
+    if (ws->a->hdr_len == 0 && avail > 0 && (p[0] & 0x0fu) == WSLAY_CONNECTION_CLOSE &&
+        !ws->a->close_let_in && (ws->a->pong_pending || wslay_event_want_write(ws->a->ev))) {
+        ws->a->close_waits = true;
+        return 0;
+    }
     while (n < avail) {
         ws->a->hdr[ws->a->hdr_len++] = p[n++];
         unsigned len7 = ws->a->hdr[1] & 0x7fu, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
@@ -580,6 +590,15 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
          * at the first short read, so it takes several rounds. */
         r = wslay_event_recv(ws->a->ev);
         if (r != 0) break;
+        if (ws->a->close_waits) {
+            /* What came before the peer's close is answered before its
+             * echo (RFC 6455 5.5.2: a ping before a close is owed its pong). */
+            ws->a->close_waits = false;
+            ws->a->close_let_in = true;
+            answer_pings(ws);
+            flush(ws);
+            continue;
+        }
         if (ws->a->in_len == before && ws->fail_code == 0 &&
             wslay_event_get_read_enabled(ws->a->ev)) {
             /* Never seen: wslay wanted no input although it has some. Stop

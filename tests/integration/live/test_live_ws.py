@@ -4,6 +4,7 @@ replies, fragmentation, ping/pong, server pings and dropping a silent peer,
 message size, protocol violations and their close codes, the close handshake.
 Normal flows use python3-websockets; protocol details use a raw socket."""
 
+import json
 import socket
 import struct
 import threading
@@ -414,6 +415,25 @@ def test_ws_client_close_is_echoed(server, clients, code, reason):
     w.send_frame(OP_CLOSE, struct.pack("!H", code) + reason)
     f = w.recv_frame()
     assert f.opcode == OP_CLOSE and f.close_code == code, f
+    assert w.wait_eof() == []
+    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+
+
+def test_ws_answers_before_the_close_of_the_same_read(server, clients):
+    """A ping and a message followed by the client's close, all in one TCP segment: the pong
+    (RFC 6455 5.5.2: owed to a ping that came before the close) and the message's answer go
+    out before the echo of the close, not dropped behind it."""
+    w, _ = opened(server.port, raw=True)
+    clients(w)
+    w.send(build_frame(OP_PING, b"P") + build_frame(OP_TEXT, '{"type":"heartbeat"}')
+           + build_frame(OP_CLOSE, struct.pack("!H", 1000)))
+    f = w.recv_frame()
+    assert f.opcode == OP_PONG and f.payload == b"P", f
+    f = w.recv_frame()
+    assert f.opcode == OP_TEXT, f
+    assert_env(json.loads(f.payload), "heartbeat", "pong", data=None)
+    f = w.recv_frame()
+    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
     assert w.wait_eof() == []
     wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
 

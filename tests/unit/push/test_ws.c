@@ -703,6 +703,28 @@ static void test_client_close_is_echoed(void **state)
     tc_buf_free(&in);
 }
 
+/* A ping and a message, then the peer's close, in one read (and byte by
+ * byte): the pong and the answer go out before the echo of the close. */
+static void test_answers_go_before_the_close_echo(void **state)
+{
+    (void)state;
+    tc_buf in = TC_BUF_INIT;
+    frame(&in, 0x89, "P", 1);
+    frame(&in, 0x81, "hi", 2);
+    close_frame(&in, 1000, "");
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        rec *r = rec_new(65536);
+        r->echo = true;
+        assert_int_equal(bytewise ? feed_bytewise(r, &in) : feed_all(r, &in), 0);
+        assert_out(r, "\x8a\x01P\x81\x02hi\x88\x02\x03\xe8");
+        assert_int_equal(r->ntexts, 1);
+        assert_int_equal(r->nclosed, 1);
+        assert_int_equal(r->code, 1000);
+        rec_free(r);
+    }
+    tc_buf_free(&in);
+}
+
 static void test_server_close_completes_on_peer_close(void **state)
 {
     (void)state;
@@ -1015,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_oversize_1009),
         cmocka_unit_test(test_message_before_violation_is_delivered),
         cmocka_unit_test(test_client_close_is_echoed),
+        cmocka_unit_test(test_answers_go_before_the_close_echo),
         cmocka_unit_test(test_server_close_completes_on_peer_close),
         cmocka_unit_test(test_server_close_then_violation),
         cmocka_unit_test(test_close_reason_limits),
