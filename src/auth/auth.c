@@ -62,11 +62,14 @@ int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err)
             tc_buf_append(out, chunk, n);
         fclose(f);
     } else {
-        const char *env = getenv("TABLECART_JWT_SECRET");
+        char *env = getenv("TABLECART_JWT_SECRET");
         if (env == NULL)
             return tc_errmsg_set(err, TC_EINVAL,
                                  "--auth jwt needs --jwt-secret-file or TABLECART_JWT_SECRET");
         tc_buf_append_str(out, env);
+        /* The value lives in the memory /proc/PID/environ shows. */
+        explicit_bzero(env, strlen(env));
+        unsetenv("TABLECART_JWT_SECRET");
     }
     while (out->len > 0 && strchr(" \t\r\n", out->base[out->len - 1]))
         out->len--;
@@ -115,6 +118,13 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
         jwt_free(jwt);
         return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_ALG);
     }
+    /* We understand no extension, so none may be critical (RFC 7515 §4.1.11). */
+    char *crit = jwt_get_headers_json(jwt, "crit");
+    if (crit != NULL) {
+        free(crit);
+        jwt_free(jwt);
+        return tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_INVALID);
+    }
     char *claims_json = jwt_get_grants_json(jwt, NULL);
     jwt_free(jwt);
     json_t *claims = claims_json ? json_loads(claims_json, 0, NULL) : NULL;
@@ -142,15 +152,19 @@ int tc_auth_verify(const tc_auth *a, const char *token, size_t len, int64_t now_
         r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_NO_USER);
     } else {
         json_t *phone = json_object_get(claims, "phone");
-        if (json_is_string(phone) && json_string_length(phone) < sizeof out->phone &&
-            tc_utf8_count(json_string_value(phone), json_string_length(phone)) >= 0)
+        long chars = json_is_string(phone)
+                         ? tc_utf8_count(json_string_value(phone), json_string_length(phone))
+                         : -1;
+        if (chars >= 0 && chars <= TC_AUTH_PHONE_MAX &&
+            json_string_length(phone) < sizeof out->phone)
             snprintf(out->phone, sizeof out->phone, "%s", json_string_value(phone));
         json_t *t = json_object_get(claims, "tableId"), *s = json_object_get(claims, "storeId");
-        if (t && !json_is_null(t)) {
+        /* A scope claim that is there must be an id: null is no way out. */
+        if (t) {
             if (!claim_id(t, &v)) r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_TABLE);
             out->table_id = (int32_t)v;
         }
-        if (r == 0 && s && !json_is_null(s)) {
+        if (r == 0 && s) {
             if (!claim_id(s, &v)) r = tc_errmsg_say(err, TC_EAUTH, TC_T_TOKEN_BAD_STORE);
             out->store_id = (int32_t)v;
         }
@@ -184,7 +198,10 @@ static bool request_token(const tc_http_req *r, tc_buf *out)
     const tc_view *h = tc_http_header_get(r, "Authorization");
     if (h) {
         if (h->len > 7 && tc_view_ieq((tc_view){h->base, 7}, "Bearer ")) {
-            tc_buf_append(out, h->base + 7, h->len - 7);
+            size_t at = 7; /* 1*SP after the scheme (RFC 6750 §2.1) */
+            while (at < h->len && h->base[at] == ' ')
+                at++;
+            tc_buf_append(out, h->base + at, h->len - at);
             return true;
         }
         return false;

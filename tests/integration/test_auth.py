@@ -564,6 +564,18 @@ def test_serve_jwt_refuses_to_start_without_a_good_secret(tmp_path, case):
     assert err.count("\n") == 1 and want in err, repr(err)
 
 
+def test_serve_jwt_secret_from_the_environment_is_wiped(start_server):
+    """The secret read from TABLECART_JWT_SECRET is not left in /proc/PID/environ (readable by
+    the same user and by root long after start), nor in the command line or the logs."""
+    server = jwt_server(start_server)
+    assert server.request("GET", "/store/order/cart/123",
+                          headers=bearer(token())).status_code == 200
+    for what in ("cmdline", "environ"):
+        with open("/proc/%d/%s" % (server.proc.pid, what), "rb") as f:
+            assert SECRET.encode() not in f.read(), what
+    assert SECRET not in server.stderr()
+
+
 def test_serve_jwt_secret_file_with_newline(start_server, tmp_path):
     f = tmp_path / "secret"
     f.write_text(SECRET + "\n")

@@ -479,6 +479,27 @@ static void test_alg_is_case_sensitive(void **state)
     }
 }
 
+/* A critical extension we do not know (any, since we know none) makes the
+ * token unusable (RFC 7515 §4.1.11); the same header without crit passes. */
+static void test_crit_header_refused(void **state)
+{
+    (void)state;
+    char tok[1024];
+    hs256_with_header("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"b64\":true}", CLAIMS_OK, SECRET, tok,
+                      sizeof tok);
+    assert_int_equal(verify(tok).rc, 0);
+    const char *crits[] = {"[\"b64\"]", "[\"exp\"]", "[]", "\"b64\""};
+    for (size_t i = 0; i < sizeof crits / sizeof crits[0]; i++) {
+        char header[128];
+        snprintf(header, sizeof header,
+                 "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"b64\":true,\"crit\":%s}", crits[i]);
+        hs256_with_header(header, CLAIMS_OK, SECRET, tok, sizeof tok);
+        verdict v = verify(tok);
+        if (v.rc != TC_EAUTH) fail_msg("crit %s: got %d", crits[i], v.rc);
+        assert_string_equal(v.err.text, "invalid token");
+    }
+}
+
 static void test_nbf(void **state)
 {
     (void)state;
@@ -550,6 +571,13 @@ static void test_phone(void **state)
     assert_string_equal(c.phone, "");
     c = accepted_claims("{\"userId\":1,\"phone\":13800138000,\"exp\":1700003600}"); /* not text */
     assert_string_equal(c.phone, "");
+    /* TC_AUTH_PHONE_MAX characters at most, as for X-User-Phone. */
+    c = accepted_claims("{\"userId\":1,\"phone\":\"12345678901234567890123456789012\","
+                        "\"exp\":1700003600}");
+    assert_string_equal(c.phone, "12345678901234567890123456789012");
+    c = accepted_claims("{\"userId\":1,\"phone\":\"123456789012345678901234567890123\","
+                        "\"exp\":1700003600}"); /* 33 characters: not taken */
+    assert_string_equal(c.phone, "");
 }
 
 /* ---------------------------------------------------------------------------
@@ -585,6 +613,9 @@ static void test_scope_claims(void **state)
     refused_claims("{\"userId\":1,\"storeId\":\"x\",\"exp\":1700003600}",
                    "token has a bad storeId");
     refused_claims("{\"userId\":1,\"storeId\":0,\"exp\":1700003600}", "token has a bad storeId");
+    /* null is not an absent claim: it would open every table. */
+    refused_claims("{\"userId\":1,\"tableId\":null,\"exp\":1700003600}", "token has a bad tableId");
+    refused_claims("{\"userId\":1,\"storeId\":null,\"exp\":1700003600}", "token has a bad storeId");
 }
 
 /* ---------------------------------------------------------------------------
@@ -638,6 +669,11 @@ static void test_identify_jwt(void **state)
 
     /* The scheme is case-insensitive. */
     snprintf(headers, sizeof headers, "Authorization: bearer %s\r\n", t1);
+    id = identify(a, NOW, "/x", headers);
+    assert_int_equal(id.rc, 0);
+    assert_int_equal(id.p.who.user_id, 1);
+    /* One or more spaces after it (RFC 6750 §2.1: 1*SP). */
+    snprintf(headers, sizeof headers, "Authorization: Bearer   %s\r\n", t1);
     id = identify(a, NOW, "/x", headers);
     assert_int_equal(id.rc, 0);
     assert_int_equal(id.p.who.user_id, 1);
@@ -949,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_load_secret),
         cmocka_unit_test(test_now),
         cmocka_unit_test(test_alg_is_case_sensitive),
+        cmocka_unit_test(test_crit_header_refused),
         cmocka_unit_test(test_nbf),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
