@@ -128,6 +128,16 @@ static int on_headers_complete(http_parser *hp)
 {
     tc_http_parser *p = of(hp);
     p->head_done = true;
+    /* http-parser skips the whitespace before a value but keeps the one after
+     * it, which RFC 9110 §5.5 says is not part of the value. */
+    for (size_t i = 0; i < p->n_hdrs; i++) {
+        hdr_pos *h = &p->hdrs[i];
+        while (h->value_len > 0) {
+            char last = p->head.base[h->value_off + h->value_len - 1];
+            if (last != ' ' && last != '\t') break;
+            h->value_len--;
+        }
+    }
     /* http-parser takes any digit.digit version; we speak 1.0 and 1.1 only. */
     if (hp->http_major != 1 || hp->http_minor > 1) {
         p->error_status = 505;

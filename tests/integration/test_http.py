@@ -366,6 +366,26 @@ def test_garbage_gets_400_and_close(server, garbage):
     assert server.cart(123)["version"] == 0
 
 
+def test_whitespace_after_a_header_value_is_not_part_of_it(server):
+    """RFC 9110 §5.5: `If-Match: "v0" ` is `"v0"`, `X-User-Id: 5\t` is 5."""
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD, [("Content-Type", "application/json "),
+                                                   ("If-Match", '"v0" '),
+                                                   ("X-User-Id", "5 \t")], ADD_BODY))
+        d = raw_envelope(c.read_response(), 200)["data"]
+        assert (d["version"], d["items"][0]["addUserId"]) == (1, 5)
+        # the same stale version with and without trailing whitespace: the same 409
+        for value in ('"v0"', '"v0" ', '"v0"\t'):
+            c.send(http_request("POST", "/api" + ADD, [("Content-Type", "application/json"),
+                                                       ("If-Match", value)], ADD_BODY))
+            body = raw_envelope(c.read_response(), 409)
+            assert body["message"] == "version conflict: cart is at version 1", body
+    finally:
+        c.close()
+    assert server.cart(123)["version"] == 1
+
+
 def test_one_byte_at_a_time(server):
     c = server.raw()
     try:

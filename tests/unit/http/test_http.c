@@ -652,6 +652,30 @@ static void test_header_case_insensitive(void **state)
     tc_http_free(p);
 }
 
+/* RFC 9110 §5.5: whitespace around a value is not part of it, also when the
+ * value arrives a byte at a time. */
+static void test_header_value_whitespace_trimmed(void **state)
+{
+    (void)state;
+    const char req[] = "GET / HTTP/1.1\r\n"
+                       "If-Match: \"v9\" \r\n"
+                       "X-User-Id: \t5 \t \r\n"
+                       "X-Empty:  \t \r\n"
+                       "X-Inner: a  b\r\n"
+                       "\r\n";
+    for (int bytewise = 0; bytewise <= 1; bytewise++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        assert_int_equal(feed_mode(p, req, sizeof req - 1, bytewise, &used), TC_HTTP_DONE);
+        tc_http_req *r = tc_http_request(p);
+        assert_view(*tc_http_header_get(r, "If-Match"), "\"v9\"");
+        assert_view(*tc_http_header_get(r, "X-User-Id"), "5");
+        assert_view(*tc_http_header_get(r, "X-Empty"), "");
+        assert_view(*tc_http_header_get(r, "X-Inner"), "a  b");
+        tc_http_free(p);
+    }
+}
+
 static void test_free_null_and_unfinished(void **state)
 {
     (void)state;
@@ -691,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_query_check),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_header_case_insensitive),
+        cmocka_unit_test(test_header_value_whitespace_trimmed),
         cmocka_unit_test(test_free_null_and_unfinished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
