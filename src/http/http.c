@@ -84,6 +84,13 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     tc_http_parser *p = of(hp);
     if (too_big_head(p, len)) return -1;
+    /* Debian's non-strict http-parser takes a space as a name character, so
+     * "If-None-Match : x" would be a header of another name; RFC 9112 §5.1
+     * says such a request is refused. */
+    if (memchr(at, ' ', len) || memchr(at, '\t', len)) {
+        p->error_status = 400;
+        return -1;
+    }
     /* A field after the head is a chunked trailer's: RFC 9110 §6.5 forbids
      * taking it as a header (a trailer X-User-Id or Content-Type would
      * otherwise win). Its bytes still count against the head limit. */

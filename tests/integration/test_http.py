@@ -386,6 +386,22 @@ def test_whitespace_after_a_header_value_is_not_part_of_it(server):
     assert server.cart(123)["version"] == 1
 
 
+@pytest.mark.parametrize("line", [b'If-None-Match : "v0"', b"X-User-Id : 5", b"X-User Id: 5"],
+                         ids=["space-before-colon", "user-id-space-before-colon", "space-inside"])
+def test_header_name_with_whitespace_is_400_and_close(server, line):
+    """RFC 9112 §5.1: whitespace in a field name is refused, not taken as another name."""
+    c = server.raw()
+    try:
+        c.send(b"GET /api/store/order/cart/123 HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n")
+        resp = c.read_response()
+        body = raw_envelope(resp, 400)
+        assert body == {"code": 400, "success": False, "message": "请求格式有误", "data": None}
+        assert resp.header("Connection") == "close"
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
 def test_one_byte_at_a_time(server):
     c = server.raw()
     try:

@@ -505,6 +505,9 @@ static void test_garbage(void **state)
         "GET / HTTX/1.1\r\n\r\n", /* http-parser alone takes it (non-strict build) */
         "GET /a b HTTP/1.1\r\n\r\n",
         "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nIf-None-Match : \"v2\"\r\n\r\n", /* RFC 9112 §5.1 */
+        "GET / HTTP/1.1\r\nX-User Id: 5\r\n\r\n",
+        "GET / HTTP/1.1\r\nX-User-Id\t: 5\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tc_http_parser *p = tc_http_new(&lim);
