@@ -27,6 +27,7 @@ struct tc_http_parser {
     size_t n_hdrs, cap_hdrs;
     bool in_value; /* last callback was a header value */
     bool head_done;
+    bool wants_continue; /* Expect: 100-continue, and no body byte yet (tc_http_take_continue) */
     bool done;
     bool started;
     int error_status;
@@ -154,12 +155,26 @@ static int on_headers_complete(http_parser *hp)
         p->error_status = 413;
         return -1;
     }
+    /* RFC 9110 §10.1.1: an HTTP/1.0 client's expectation is ignored, and one
+     * without a body to send waits for nothing. */
+    bool has_body =
+        (hp->flags & F_CHUNKED) || (hp->content_length != ULLONG_MAX && hp->content_length > 0);
+    if (hp->http_minor == 1 && has_body) {
+        const char *base = p->head.base;
+        for (size_t i = 0; i < p->n_hdrs; i++)
+            if (tc_view_ieq((tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len}, "Expect")) {
+                p->wants_continue = tc_view_ieq(
+                    (tc_view){base + p->hdrs[i].value_off, p->hdrs[i].value_len}, "100-continue");
+                break;
+            }
+    }
     return 0;
 }
 
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
     tc_http_parser *p = of(hp);
+    p->wants_continue = false; /* the client did not wait */
     if (p->req.body.len + len > p->lim.max_body) {
         p->error_status = 413;
         return -1;
@@ -285,6 +300,13 @@ int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used)
         return 400;
     }
     return TC_HTTP_MORE;
+}
+
+bool tc_http_take_continue(tc_http_parser *p)
+{
+    bool wants = p->wants_continue && !p->done && !p->error_status;
+    p->wants_continue = false;
+    return wants;
 }
 
 tc_http_req *tc_http_request(tc_http_parser *p)

@@ -68,6 +68,13 @@ int tc_http_feed(tc_http_parser *p, const char *data, size_t len, size_t *used);
 /* True once any byte of a request has been fed (for timeouts). */
 bool tc_http_started(const tc_http_parser *p);
 
+/* True once per request, after a feed that answered TC_HTTP_MORE, when the
+ * client waits for "100 Continue" before it sends the body (RFC 9110
+ * §10.1.1): an HTTP/1.1 head with "Expect: 100-continue" (any case) and a
+ * body to come is complete, and no byte of that body has arrived. The caller
+ * writes the interim answer; later calls return false. */
+bool tc_http_take_continue(tc_http_parser *p);
+
 /* The request after TC_HTTP_DONE; borrowed from p. */
 tc_http_req *tc_http_request(tc_http_parser *p);
 

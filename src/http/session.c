@@ -373,6 +373,9 @@ static void fail(tc_http_session *s, int status)
     tc_conn_close(s->conn);
 }
 
+/* The interim answer to a client that waits before sending its body. */
+static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
 static void process(tc_http_session *s, const char *data, size_t len)
 {
     tc_conn *c = s->conn;
@@ -414,6 +417,8 @@ static void process(tc_http_session *s, const char *data, size_t len)
         size_t used;
         int r = tc_http_feed(s->parser, data, len, &used);
         if (r == TC_HTTP_MORE) {
+            /* Not counted as an answer: the final one follows the body. */
+            if (tc_http_take_continue(s->parser)) tc_conn_write(c, CONTINUE, sizeof CONTINUE - 1);
             len = 0;
             continue;
         }

@@ -206,15 +206,73 @@ def test_chunked_body_over_64k_is_413(server):
     assert server.cart(123)["version"] == 0
 
 
-def test_expect_100_continue(server):
+def test_expect_100_continue_with_the_body_sent_at_once_gets_the_answer(server):
+    """The body came with the head: no interim answer, the 200 is the first."""
     c = server.raw()
     try:
         c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
                                                    "Expect": "100-continue"}, ADD_BODY))
         resp = c.read_response()
-        if resp.status == 100:
-            resp = c.read_response()
         assert raw_envelope(resp, 200)["data"]["version"] == 1
+        assert c.buf == b""
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_expect_100_continue_waits_for_100_before_the_body(server, expect, chunked):
+    """RFC 9110 §10.1.1: a client that sends the head alone gets 100 Continue, then its answer."""
+    c = server.raw()
+    try:
+        framing = ({"Transfer-Encoding": "chunked"} if chunked
+                   else {"Content-Length": str(len(ADD_BODY))})
+        c.send(http_request("POST", "/api" + ADD, dict({"Content-Type": "application/json",
+                                                        "Expect": expect}, **framing)))
+        interim = c.read_response()
+        assert (interim.version, interim.status, interim.reason, interim.header_list) == \
+            ("HTTP/1.1", 100, "Continue", [])
+        assert c.buf == b""
+        c.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(ADD_BODY), ADD_BODY) if chunked else ADD_BODY)
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+        # the next request on the connection is an ordinary one
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+def test_expect_100_continue_of_http10_is_ignored(server):
+    """RFC 9110 §10.1.1: an HTTP/1.0 request's expectation is ignored."""
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Expect": "100-continue",
+                                                   "Content-Length": str(len(ADD_BODY))},
+                            version="HTTP/1.0"))
+        # The loop read that head no later than this request sent after it, and would have
+        # written its 100 Continue at once: once this is answered, nothing is waiting on c.
+        assert requests.get(server.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+        c.sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            c.sock.recv(1)
+        c.sock.setblocking(True)
+        c.sock.settimeout(IO_TIMEOUT)
+        c.send(ADD_BODY)
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
+def test_expect_100_continue_with_a_declared_body_over_64k_is_413_at_once(server):
+    c = server.raw()
+    try:
+        c.send(http_request("POST", "/api" + ADD, {"Content-Type": "application/json",
+                                                   "Expect": "100-continue",
+                                                   "Content-Length": "65537"}))
+        raw_envelope(c.read_response(), 413)
+        assert c.wait_closed() == b""
     finally:
         c.close()
 

@@ -679,6 +679,45 @@ static void test_header_value_whitespace_trimmed(void **state)
     }
 }
 
+/* RFC 9110 §10.1.1: 100 Continue is owed once, to an HTTP/1.1 client that
+ * sent the head alone with a body to come. */
+static void test_take_continue(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *head;
+        int want;
+    } cases[] = {
+        {"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", 1},
+        {"POST /x HTTP/1.1\r\nexpect: 100-CONTINUE \r\nTransfer-Encoding: chunked\r\n\r\n", 1},
+        {"POST /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", 0},
+        {"POST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\n", 0},
+        {"POST /x HTTP/1.1\r\nExpect: 100-continue, x\r\nContent-Length: 2\r\n\r\n", 0},
+        {"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\na", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tc_http_parser *p = tc_http_new(&lim);
+        size_t used;
+        assert_int_equal(feed_all(p, cases[i].head, strlen(cases[i].head), &used), TC_HTTP_MORE);
+        if (tc_http_take_continue(p) != cases[i].want) fail_msg("case %zu", i);
+        assert_false(tc_http_take_continue(p)); /* once */
+        tc_http_free(p);
+    }
+    /* Head and body at once: answered without it. */
+    const char all[] = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab";
+    tc_http_parser *p = tc_http_new(&lim);
+    size_t used;
+    assert_int_equal(feed_all(p, all, sizeof all - 1, &used), TC_HTTP_DONE);
+    assert_false(tc_http_take_continue(p));
+    tc_http_free(p);
+    /* No body to wait for. */
+    const char empty[] = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n";
+    p = tc_http_new(&lim);
+    assert_int_equal(feed_all(p, empty, sizeof empty - 1, &used), TC_HTTP_DONE);
+    assert_false(tc_http_take_continue(p));
+    tc_http_free(p);
+}
+
 static void test_free_null_and_unfinished(void **state)
 {
     (void)state;
@@ -719,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_header_case_insensitive),
         cmocka_unit_test(test_header_value_whitespace_trimmed),
+        cmocka_unit_test(test_take_continue),
         cmocka_unit_test(test_free_null_and_unfinished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
