@@ -159,15 +159,10 @@ static int on_headers_complete(http_parser *hp)
      * without a body to send waits for nothing. */
     bool has_body =
         (hp->flags & F_CHUNKED) || (hp->content_length != ULLONG_MAX && hp->content_length > 0);
-    if (hp->http_minor == 1 && has_body) {
-        const char *base = p->head.base;
-        for (size_t i = 0; i < p->n_hdrs; i++)
-            if (tc_view_ieq((tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len}, "Expect")) {
-                p->wants_continue = tc_view_ieq(
-                    (tc_view){base + p->hdrs[i].value_off, p->hdrs[i].value_len}, "100-continue");
-                break;
-            }
-    }
+    tc_view expect;
+    p->wants_continue = hp->http_minor == 1 && has_body &&
+                        tc_http_head_header(p, "Expect", &expect) &&
+                        tc_view_ieq(expect, "100-continue");
     return 0;
 }
 
@@ -320,15 +315,23 @@ tc_lang tc_http_lang(const tc_http_req *r)
     return h ? tc_lang_parse(h->base, h->len) : TC_LANG_ZH;
 }
 
-tc_lang tc_http_head_lang(const tc_http_parser *p)
+bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *value)
 {
-    if (p == NULL || !p->head_done) return TC_LANG_ZH;
+    if (p == NULL || !p->head_done) return false;
     const char *base = p->head.base ? p->head.base : "";
     for (size_t i = 0; i < p->n_hdrs; i++)
-        if (tc_view_ieq((tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len},
-                        "Accept-Language"))
-            return tc_lang_parse(base + p->hdrs[i].value_off, p->hdrs[i].value_len);
-    return TC_LANG_ZH;
+        if (tc_view_ieq((tc_view){base + p->hdrs[i].name_off, p->hdrs[i].name_len}, name)) {
+            *value = (tc_view){base + p->hdrs[i].value_off, p->hdrs[i].value_len};
+            return true;
+        }
+    return false;
+}
+
+tc_lang tc_http_head_lang(const tc_http_parser *p)
+{
+    tc_view v;
+    return tc_http_head_header(p, "Accept-Language", &v) ? tc_lang_parse(v.base, v.len)
+                                                         : TC_LANG_ZH;
 }
 
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name)

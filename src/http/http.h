@@ -83,6 +83,11 @@ tc_lang tc_http_lang(const tc_http_req *r);
 /* The same for a request refused while it arrived: read from the headers
  * when its head was complete, else Chinese. */
 tc_lang tc_http_head_lang(const tc_http_parser *p);
+/* For a request refused while it arrived (p may be NULL): once its head is
+ * complete, sets *value to the first header named `name` (ASCII
+ * case-insensitive; a view into p, valid until tc_http_free) and returns
+ * true. False when the head is not complete or has no such header. */
+bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *value);
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);

@@ -49,11 +49,20 @@ static void session_free(tc_http_session *s)
 
 /* --- answering ------------------------------------------------------------- */
 
+/* The CORS headers of an answer to a listed origin (NULL: none). A page
+ * reads only the response headers exposed to it: ETag for If-Match and
+ * If-None-Match, Retry-After of a 429. */
+static void cors_for(const char *origin, tc_buf *out)
+{
+    if (!origin) return;
+    tc_resp_header(out, "Access-Control-Allow-Origin", origin);
+    tc_resp_header(out, "Vary", "Origin");
+    tc_resp_header(out, "Access-Control-Expose-Headers", "ETag, Retry-After");
+}
+
 void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out)
 {
-    if (!x->cors) return;
-    tc_resp_header(out, "Access-Control-Allow-Origin", x->cors);
-    tc_resp_header(out, "Vary", "Origin");
+    cors_for(x->cors, out);
 }
 
 static void exchange_free(tc_http_exchange *x)
@@ -188,26 +197,27 @@ void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...)
     tc_http_reply_errmsg(x, status, TC_EINVAL, &m);
 }
 
-/* A refusal's envelope: net/'s English reason, said in lang; returns the
- * bytes queued. */
+/* A refusal's envelope: net/'s English reason, said in lang, with the CORS
+ * headers of origin (NULL: none); returns the bytes queued. */
 static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const char *message,
-                        tc_lang lang)
+                        tc_lang lang, const char *origin)
 {
-    tc_buf body = TC_BUF_INIT;
-    char extra[48];
-    snprintf(extra, sizeof extra, "Retry-After: %u\r\n", retry_after_s);
+    tc_buf body = TC_BUF_INIT, extra = TC_BUF_INIT;
+    cors_for(origin, &extra);
+    tc_buf_appendf(&extra, "Retry-After: %u\r\n", retry_after_s);
     tc_text id = tc_text_by_en(message);
     if (id != TC_T_NONE) message = tc_text_format(id, lang);
     tc_envelope(&body, status, message, NULL, 0);
-    size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra, body.base,
-                              body.len, false, FRAME_LENGTH);
+    size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra.base,
+                              body.base, body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
+    tc_buf_free(&extra);
     return n;
 }
 
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
-    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH);
+    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's
@@ -247,9 +257,9 @@ tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, t
 
 /* --- requests -------------------------------------------------------------- */
 
-static const char *allowed_origin(const tc_http_site *site, const tc_http_req *r)
+/* The listed origin a request's Origin header (NULL: none) names, or NULL. */
+static const char *allowed_origin(const tc_http_site *site, const tc_view *o)
 {
-    const tc_view *o = tc_http_header_get(r, "Origin");
     if (!o) return NULL;
     for (size_t i = 0; i < site->n_cors; i++)
         if (tc_view_eq(*o, site->cors_origins[i])) return site->cors_origins[i];
@@ -264,7 +274,6 @@ static void preflight(tc_http_exchange *x)
         tc_resp_header(&h, "Access-Control-Allow-Headers",
                        "Content-Type, Authorization, If-Match, If-None-Match, Idempotency-Key, "
                        "X-User-Id, X-User-Phone, Last-Event-ID");
-        tc_resp_header(&h, "Access-Control-Expose-Headers", "ETag");
         tc_resp_header(&h, "Access-Control-Max-Age", "600");
     }
     tc_resp_header(&h, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
@@ -281,7 +290,8 @@ static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
     uint32_t retry;
     const char *why;
     if (tc_conn_forwarded(s->conn, xff ? *xff : (tc_view){"", 0}, &retry, &why) == 0) return false;
-    size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req));
+    size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req),
+                            allowed_origin(s->site, tc_http_header_get(req, "Origin")));
     count_answer(s->site, s->conn, req, s->started_ns, 429, sent);
     tc_http_free(s->parser);
     s->parser = NULL;
@@ -304,7 +314,7 @@ static void dispatch(tc_http_session *s)
     x->session = s;
     e->started_ns = s->started_ns;
     x->head_only = req->method == HTTP_HEAD;
-    x->cors = allowed_origin(s->site, req);
+    x->cors = allowed_origin(s->site, tc_http_header_get(req, "Origin"));
     s->x = x;
     tc_conn_set_deadline(s->conn, 0);
     unsigned bit = tc_router_method_bit(req->method);
@@ -361,11 +371,17 @@ static void fail(tc_http_session *s, int status)
                  : status == 505 ? TC_T_HTTP_VERSION
                                  : TC_T_MALFORMED;
     const char *msg = tc_text_format(id, tc_http_head_lang(s->parser));
-    tc_buf body = TC_BUF_INIT;
+    tc_buf body = TC_BUF_INIT, cors = TC_BUF_INIT;
     tc_envelope(&body, status, msg, NULL, 0);
-    size_t sent = write_response(s->conn, false, status, "application/json;charset=UTF-8", NULL,
-                                 body.base, body.len, false, FRAME_LENGTH);
+    /* Once the head is read, a listed page can read why (a 413, a 408). */
+    tc_view origin;
+    if (tc_http_head_header(s->parser, "Origin", &origin))
+        cors_for(allowed_origin(s->site, &origin), &cors);
+    size_t sent =
+        write_response(s->conn, false, status, "application/json;charset=UTF-8",
+                       cors.len ? cors.base : NULL, body.base, body.len, false, FRAME_LENGTH);
     tc_buf_free(&body);
+    tc_buf_free(&cors);
     count_answer(s->site, s->conn, NULL, s->started_ns, status, sent);
     tc_http_free(s->parser);
     s->parser = NULL;

@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from support import (DEV_LANG, IO_TIMEOUT, SCALE, RawConn, envelope, error, http_request, parse_json)
+from support import (DEV_LANG, IO_TIMEOUT, SCALE, RawConn, RawResponse, envelope, error, http_request,
+                     parse_json)
 
 ADD = "/store/order/cart/add"
 ADD_BODY = b'{"tableId":123,"cuisineId":1001,"quantity":1}'
@@ -647,6 +648,116 @@ def test_cors_normal_responses_carry_acao_and_vary(start_server):
     # no Origin: no ACAO
     r = s.get_cart(123)
     assert "Access-Control-Allow-Origin" not in r.headers
+
+
+EXPOSED = "ETag, Retry-After"
+
+
+def cors_of(resp):
+    """The CORS headers of an answer (a requests.Response or a RawResponse), by name."""
+    get = resp.header if isinstance(resp, RawResponse) else resp.headers.get
+    return {k: get(k) for k in ("Access-Control-Allow-Origin", "Vary",
+                                "Access-Control-Expose-Headers")}
+
+
+A_CORS = {"Access-Control-Allow-Origin": "http://a.example", "Vary": "Origin",
+          "Access-Control-Expose-Headers": EXPOSED}
+NO_CORS = {"Access-Control-Allow-Origin": None, "Vary": None, "Access-Control-Expose-Headers": None}
+
+
+def test_cors_answers_expose_etag_and_retry_after(start_server):
+    """A page reads ETag (for If-Match / If-None-Match) and a 429's Retry-After only when the
+    actual answer exposes them; the preflight's list counts for nothing."""
+    s = start_server("--cors-origin", "http://a.example", env={"TABLECART_RATE_CHANGES": "1"})
+    o = {"Origin": "http://a.example"}
+    r = s.get_cart(123, headers=o)
+    envelope(r)
+    assert (r.headers["ETag"], cors_of(r)) == ('"v0"', A_CORS)
+    r = s.get_cart(123, headers=dict(o, **{"If-None-Match": '"v0"'}))
+    assert (r.status_code, r.headers["ETag"], cors_of(r)) == (304, '"v0"', A_CORS)
+    # 1 change/s per caller and table, burst 2: the third is a 429 the page can read
+    got = [s.add(123, 1001, 1, headers=o) for _ in range(3)]
+    assert [r.status_code for r in got] == [200, 200, 429]
+    assert (got[2].headers["Retry-After"], cors_of(got[2])) == ("1", A_CORS)
+    r = preflight(s, "http://a.example")
+    assert (r.status_code, cors_of(r)) == (204, A_CORS)
+    # other origins, and no Origin at all: nothing
+    assert cors_of(s.get_cart(123, headers={"Origin": "http://b.example"})) == NO_CORS
+    assert cors_of(s.get_cart(123)) == NO_CORS
+
+
+def refused_after_the_head(s, request, origin, send_more=b""):
+    """Sends a request refused once its head is read; returns the answer (the connection is
+    closed after it)."""
+    c = s.raw()
+    try:
+        c.send(request)
+        try:
+            if send_more:
+                c.send(send_more)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered and closed before taking it all
+        resp = c.read_response()
+        assert resp.header("Connection") == "close"
+        return resp
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("origin,want", [("http://a.example", A_CORS),
+                                         ("http://b.example", NO_CORS)], ids=["listed", "other"])
+def test_cors_on_answers_refused_after_the_head(start_server, origin, want):
+    """413, 505 and a malformed chunked body are answered once the head, with its Origin, was
+    read: a listed page gets the CORS headers and can read the answer instead of a network
+    error."""
+    s = start_server("--cors-origin", "http://a.example")
+    hs = {"Content-Type": "application/json", "Origin": origin}
+    # a declared body over 64 KiB
+    resp = refused_after_the_head(s, http_request("POST", "/api" + ADD,
+                                                  dict(hs, **{"Content-Length": "65537"})), origin)
+    assert (resp.status, raw_envelope(resp, 413)["message"],
+            cors_of(resp)) == (413, "request body is larger than the limit", want)
+    # a chunked body that grows past 64 KiB
+    piece = b" " * 8192
+    resp = refused_after_the_head(
+        s, http_request("POST", "/api" + ADD, dict(hs, **{"Transfer-Encoding": "chunked"})),
+        origin, b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(9)))
+    assert (resp.status, cors_of(resp)) == (413, want)
+    # a malformed chunk after the head
+    resp = refused_after_the_head(
+        s, http_request("POST", "/api" + ADD, dict(hs, **{"Transfer-Encoding": "chunked"}))
+        + b"zz\r\n", origin)
+    assert (resp.status, raw_envelope(resp, 400)["message"],
+            cors_of(resp)) == (400, "malformed HTTP request", want)
+    # an HTTP version we do not speak
+    resp = refused_after_the_head(s, http_request("GET", "/api/store/order/cart/123", hs,
+                                                  version="HTTP/1.2"), origin)
+    assert (resp.status, cors_of(resp)) == (505, want)
+
+
+def test_cors_not_on_a_request_refused_before_its_head_was_read(start_server):
+    s = start_server("--cors-origin", "http://a.example")
+    resp = refused_after_the_head(s, b"GET /api/store/order/cart/123 HTTP/1.1\r\n"
+                                     b"Origin: http://a.example\r\nBad Header\r\n\r\n", None)
+    assert (resp.status, cors_of(resp)) == (400, NO_CORS)
+
+
+def test_cors_on_a_forwarded_client_refused_at_its_request(start_server):
+    """From a trusted proxy the client's limits are checked once its head is read: its 429 is
+    readable by a listed page."""
+    s = start_server("--cors-origin", "http://a.example",
+                     env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "1",
+                          "TABLECART_RATE_CONNS": "0", "TABLECART_TRUSTED_PROXY": "127.0.0.1/32"})
+    hs = {"X-Forwarded-For": "203.0.113.5", "Origin": "http://a.example"}
+    held = s.raw()
+    try:
+        held.send(http_request("GET", "/healthz", hs))
+        assert held.read_response().status == 200
+        resp = refused_after_the_head(s, http_request("GET", "/healthz", hs), None)
+        assert (resp.status, resp.header("Retry-After"), cors_of(resp)) == \
+            (429, "1", A_CORS)
+    finally:
+        held.close()
 
 
 def test_cors_several_origins(start_server):
