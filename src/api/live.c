@@ -206,7 +206,7 @@ static void h_sse(tc_http_exchange *x)
                                   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
         return;
     }
-    bool chunked = x->req->http_major == 1 && x->req->http_minor >= 1;
+    bool chunked = tc_http_stream_chunked(x->req);
     tc_stream_params sp = {
         .table_id = table_id,
         .lifetime_ms = lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p),
@@ -217,12 +217,11 @@ static void h_sse(tc_http_exchange *x)
     tc_buf head = TC_BUF_INIT;
     tc_resp_start(&head, 200);
     tc_resp_header(&head, "Content-Type", "text/event-stream;charset=UTF-8");
+    /* In the order tc_http_reply_stream_head writes HEAD's. */
+    tc_http_cors_headers(x, &head);
     tc_resp_header(&head, "Cache-Control", "no-cache");
     tc_resp_header(&head, "X-Accel-Buffering", "no");
-    tc_http_cors_headers(x, &head);
-    tc_buf_append_str(&head, chunked
-                                 ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
-                                 : "Connection: close\r\n\r\n");
+    tc_http_stream_head_end(x->req, true, &head);
     tc_conn *c = tc_http_takeover(x, 200, &head, NULL);
     tc_buf_free(&head);
     stream_started(app, table_id, &p.who);

@@ -88,14 +88,27 @@ static void exchange_done(tc_http_session *s, bool keep_alive)
     process(s, NULL, 0);
 }
 
+bool tc_http_stream_chunked(const tc_http_req *r)
+{
+    return r->http_major == 1 && r->http_minor >= 1;
+}
+
+void tc_http_stream_head_end(const tc_http_req *r, bool keep_alive, tc_buf *out)
+{
+    bool chunked = tc_http_stream_chunked(r);
+    if (chunked) tc_buf_append_str(out, "Transfer-Encoding: chunked\r\n");
+    tc_buf_append_str(out, chunked && r->keep_alive && keep_alive ? "Connection: keep-alive\r\n\r\n"
+                                                                  : "Connection: close\r\n\r\n");
+}
+
 /* How a response is framed: a body with its length, or the head of a stream
- * answered to HEAD (what GET would say, chunked, with no body). */
+ * answered to HEAD (what GET would say, with no body). */
 typedef enum { FRAME_LENGTH, FRAME_STREAM_HEAD } framing;
 
-/* Returns the bytes queued. */
+/* Returns the bytes queued. req: the request, for FRAME_STREAM_HEAD. */
 static size_t write_response(tc_conn *c, bool keep_alive, int status, const char *ctype,
                              const char *cors_and_extra, const char *body, size_t len,
-                             bool head_only, framing fr)
+                             bool head_only, framing fr, const tc_http_req *req)
 {
     tc_buf out = TC_BUF_INIT;
     tc_buf_reserve(&out, 256 + len);
@@ -103,9 +116,7 @@ static size_t write_response(tc_conn *c, bool keep_alive, int status, const char
     if (ctype) tc_resp_header(&out, "Content-Type", ctype);
     if (cors_and_extra) tc_buf_append_str(&out, cors_and_extra);
     if (fr == FRAME_STREAM_HEAD) {
-        tc_buf_append_str(&out, keep_alive
-                                    ? "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
-                                    : "Connection: close\r\n\r\n");
+        tc_http_stream_head_end(req, keep_alive, &out);
     } else if (status == 304 || status == 204) {
         tc_buf_append_str(&out, keep_alive ? "Connection: keep-alive\r\n\r\n"
                                            : "Connection: close\r\n\r\n");
@@ -149,11 +160,14 @@ static void reply(tc_http_exchange *x, int status, const char *content_type,
     }
     bool keep_alive = x->req->keep_alive && status != 408 && status != 413 && status != 431 &&
                       !tc_server_is_shutting_down(tc_conn_server(x->conn));
+    /* A stream's head says close on HTTP/1.0 (GET's stream ends with the
+     * connection): so does HEAD's, and it does. */
+    if (fr == FRAME_STREAM_HEAD) keep_alive = keep_alive && tc_http_stream_chunked(x->req);
     tc_buf hdr = TC_BUF_INIT;
     tc_http_cors_headers(x, &hdr);
     if (extra_headers) tc_buf_append_str(&hdr, extra_headers);
     size_t sent = write_response(x->conn, keep_alive, status, content_type,
-                                 hdr.len ? hdr.base : NULL, body, len, x->head_only, fr);
+                                 hdr.len ? hdr.base : NULL, body, len, x->head_only, fr, x->req);
     tc_buf_free(&hdr);
     count_answer(x->site, x->conn, x->req, started, status, sent);
     exchange_done(s, keep_alive);
@@ -209,7 +223,7 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
     if (id != TC_T_NONE) message = tc_text_format(id, lang);
     tc_envelope(&body, status, message, NULL, 0);
     size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra.base,
-                              body.base, body.len, false, FRAME_LENGTH);
+                              body.base, body.len, false, FRAME_LENGTH, NULL);
     tc_buf_free(&body);
     tc_buf_free(&extra);
     return n;
@@ -379,7 +393,7 @@ static void fail(tc_http_session *s, int status)
         cors_for(allowed_origin(s->site, &origin), &cors);
     size_t sent =
         write_response(s->conn, false, status, "application/json;charset=UTF-8",
-                       cors.len ? cors.base : NULL, body.base, body.len, false, FRAME_LENGTH);
+                       cors.len ? cors.base : NULL, body.base, body.len, false, FRAME_LENGTH, NULL);
     tc_buf_free(&body);
     tc_buf_free(&cors);
     count_answer(s->site, s->conn, NULL, s->started_ns, status, sent);

@@ -68,10 +68,20 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
 void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,
                             size_t data_len, const char *extra_headers);
 /* Answers a HEAD of a stream (SSE) with the head GET would get — 200,
- * content_type, extra header lines, chunked framing — and no body; the
- * connection then goes on as HTTP (keep-alive as the request asked). */
+ * content_type, extra header lines, the framing of tc_http_stream_head_end —
+ * and no body; the connection then goes on as HTTP when that head says
+ * keep-alive, else it is closed. */
 void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
                                const char *extra_headers);
+
+/* True when a stream (SSE) answered to r is sent chunked: on HTTP/1.1. An
+ * HTTP/1.0 stream ends with the connection. */
+bool tc_http_stream_chunked(const tc_http_req *r);
+/* Appends the lines that end the head of a stream answered to r, for GET and
+ * HEAD alike: Transfer-Encoding when tc_http_stream_chunked, Connection
+ * (keep-alive when chunked, r asked for it and keep_alive allows it, else
+ * close), and the blank line. */
+void tc_http_stream_head_end(const tc_http_req *r, bool keep_alive, tc_buf *out);
 /* An error envelope whose message is m's (core/text.h) in the language the
  * request asks for; code names the failure when m has no message. */
 void tc_http_reply_errmsg(tc_http_exchange *x, int status, int code, const tc_errmsg *m);

@@ -83,6 +83,52 @@ def test_head_of_the_event_stream_over_http10_closes_after_the_head(server):
     assert server.alive()
 
 
+def raw_head(c):
+    """The bytes of the next response head on c, up to and including its blank line."""
+    while b"\r\n\r\n" not in c.buf:
+        chunk = c.sock.recv(65536)
+        assert chunk, "closed before a whole head: %r" % c.buf
+        c.buf += chunk
+    head, c.buf = c.buf.split(b"\r\n\r\n", 1)
+    return head + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("version,connection,stays", [
+    ("HTTP/1.1", None, True), ("HTTP/1.1", "keep-alive", True), ("HTTP/1.1", "close", False),
+    ("HTTP/1.0", None, False), ("HTTP/1.0", "keep-alive", False)])
+def test_head_of_the_event_stream_is_byte_for_byte_the_head_of_get(start_server, version,
+                                                                    connection, stays):
+    """SPEC §2: HEAD answers GET's status and headers. An HTTP/1.0 stream ends with the
+    connection (no chunked framing), so its HEAD says close and closes, keep-alive or not."""
+    s = start_server("--cors-origin", "http://a.example")
+    hs = {"Origin": "http://a.example"}
+    if connection:
+        hs["Connection"] = connection
+    heads = {}
+    for method in ("GET", "HEAD"):
+        c = RawConn(s.port)
+        try:
+            c.send(http_request(method, "/api/store/order/sse/123", hs, version=version))
+            heads[method] = raw_head(c)
+            if method == "HEAD":
+                if stays:
+                    c.send(http_request("GET", "/healthz", version=version))
+                    assert c.read_response().json()["data"] == {"status": "up"}
+                else:
+                    assert c.wait_closed() == b""
+        finally:
+            c.close()
+    assert heads["HEAD"] == heads["GET"]
+    chunked = b"Transfer-Encoding: chunked\r\n" if version == "HTTP/1.1" else b""
+    assert heads["GET"] == (b"HTTP/1.1 200 OK\r\nServer: tablecart\r\n"
+                            b"Content-Type: text/event-stream;charset=UTF-8\r\n"
+                            b"Access-Control-Allow-Origin: http://a.example\r\nVary: Origin\r\n"
+                            b"Access-Control-Expose-Headers: ETag, Retry-After\r\n"
+                            b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" + chunked
+                            + b"Connection: " + (b"keep-alive" if stays else b"close")
+                            + b"\r\n\r\n")
+
+
 def test_many_heads_of_the_stream_then_close_leave_the_server_serving(server):
     """The crash: HEAD of the SSE route, then the client goes away."""
     for _ in range(20):
