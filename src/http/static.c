@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STATIC_MAX_FILE (8u << 20)
-
 const char *tc_static_content_type(const char *name)
 {
     static const struct {
@@ -68,7 +66,7 @@ void tc_static_handler(tc_http_exchange *x)
         tc_buf_append_str(&path, "/index.html");
         fd = open(path.base, O_RDONLY | O_CLOEXEC);
     }
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_FILE) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TC_STATIC_MAX_FILE) {
         if (fd >= 0) close(fd);
         not_found(x);
         goto out;

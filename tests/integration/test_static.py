@@ -85,3 +85,37 @@ def test_web_flag_serves_another_folder(start_server, tmp_path):
     assert r.headers["Content-Type"] == "image/svg+xml"
     # The API is still there under its prefix.
     assert requests.get(s.api("/store/order/cart/123"), timeout=5).status_code == 200
+
+
+# src/http/static.h TC_STATIC_MAX_FILE: below the connection's 1 MiB write queue, so a file never
+# waits there past the cap and gets cut off on a slow network (docs/web.md).
+MAX_FILE = 983040
+
+
+def test_files_up_to_the_limit_are_served_whole_and_larger_ones_are_404(start_server, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    at = bytes(range(256)) * (MAX_FILE // 256)
+    assert len(at) == MAX_FILE
+    (site / "at.bin").write_bytes(at)
+    (site / "over.bin").write_bytes(at + b"x")
+    s = start_server("--web", str(site))
+    c = RawConn(s.port)
+    try:
+        c.send(http_request("GET", "/at.bin"))
+        resp = c.read_response()
+        assert (resp.status, resp.header("Content-Length"), resp.body == at) == \
+            (200, str(MAX_FILE), True)
+        for method in ("GET", "HEAD"):
+            c.send(http_request(method, "/over.bin"))
+            resp = c.read_response(head_only=method == "HEAD")
+            assert resp.status == 404, resp
+            if method == "GET":
+                assert resp.json() == {"code": 404, "success": False, "message": "file not found",
+                                       "data": None}
+        # the connection stays usable
+        c.send(http_request("HEAD", "/at.bin"))
+        resp = c.read_response(head_only=True)
+        assert (resp.status, resp.header("Content-Length")) == (200, str(MAX_FILE))
+    finally:
+        c.close()
