@@ -179,19 +179,39 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+/* The length of the "http://host:port" that begins an absolute-form target
+ * (RFC 9112 §3.2.2: a server must accept one), else 0. */
+static size_t scheme_and_authority(tc_view t)
+{
+    size_t n = 0;
+    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0)
+        n = 7;
+    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0)
+        n = 8;
+    else
+        return 0;
+    while (n < t.len && t.base[n] != '/' && t.base[n] != '?')
+        n++;
+    return n;
+}
+
 static void build_views(tc_http_parser *p)
 {
     tc_http_req *r = &p->req;
     const char *base = p->head.base ? p->head.base : "";
     r->target = (tc_view){base, p->target_len};
-    const char *q = memchr(r->target.base, '?', r->target.len);
+    size_t skip = scheme_and_authority(r->target);
+    tc_view rest = {r->target.base + skip, r->target.len - skip};
+    const char *q = memchr(rest.base, '?', rest.len);
     if (q) {
-        r->path = (tc_view){r->target.base, (size_t)(q - r->target.base)};
-        r->query = (tc_view){q + 1, r->target.len - r->path.len - 1};
+        r->path = (tc_view){rest.base, (size_t)(q - rest.base)};
+        r->query = (tc_view){q + 1, rest.len - r->path.len - 1};
     } else {
-        r->path = r->target;
+        r->path = rest;
         r->query = (tc_view){base, 0};
     }
+    /* "http://host" and "http://host?x" name the root. */
+    if (skip && r->path.len == 0) r->path = (tc_view){"/", 1};
     r->headers = tc_xcalloc(p->n_hdrs ? p->n_hdrs : 1, sizeof *r->headers);
     r->n_headers = p->n_hdrs;
     for (size_t i = 0; i < p->n_hdrs; i++) {

@@ -36,8 +36,9 @@ typedef struct {
     int method; /* enum http_method (HTTP_GET ...) */
     const char *method_name;
     unsigned short http_major, http_minor;
-    tc_view target; /* as sent: path?query */
-    tc_view path;   /* percent-decoding is left to the user of each segment */
+    tc_view target; /* as sent: path?query, or absolute-form http://host/path?query */
+    tc_view path;   /* without scheme and host; percent-decoding is left to the user of
+                       each segment */
     tc_view query;  /* without '?', empty when none */
     tc_http_header *headers;
     size_t n_headers;

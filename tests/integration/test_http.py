@@ -101,6 +101,37 @@ def test_healthz(server):
     assert r.status_code == 200
 
 
+@pytest.mark.parametrize("target", ["http://example.com/api/store/order/cart/123?x=1",
+                                    "HTTP://example.com:8080/api/store/order/cart/123",
+                                    "https://127.0.0.1/api/store/order/cart/123"])
+def test_absolute_form_target_is_accepted(server, target):
+    """RFC 9112 §3.2.2: a server must accept a request target in absolute form."""
+    server.add(123, 1001, 2)
+    c = server.raw()
+    try:
+        c.send(http_request("GET", target))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+    finally:
+        c.close()
+
+
+def test_absolute_form_of_the_root_and_the_api_prefix(server):
+    c = server.raw()
+    try:
+        c.send(http_request("GET", "http://example.com/healthz"))
+        assert raw_envelope(c.read_response(), 200)["data"] == {"status": "up"}
+        c.send(http_request("GET", "http://example.com"))
+        resp = c.read_response()
+        assert (resp.status, resp.header("Content-Type")) == (200, "text/html; charset=utf-8")
+        c.send(http_request("POST", "http://example.com/api/store/order/cart/add",
+                            {"Content-Type": "application/json"}, ADD_BODY))
+        assert raw_envelope(c.read_response(), 200)["data"]["version"] == 1
+        c.send(http_request("GET", "http://example.com/nope"))
+        assert raw_envelope(c.read_response(), 404)["message"] == "file not found"
+    finally:
+        c.close()
+
+
 def test_percent_encoded_query(server):
     envelope(server.add(123, 1001, 1))
     r = requests.delete(server.api("/store/order/cart/remove") + "?tableId=%31%32%33&cuisineId=1001",

@@ -718,6 +718,33 @@ static void test_take_continue(void **state)
     tc_http_free(p);
 }
 
+/* RFC 9112 §3.2.2: an absolute-form target's path and query are those after
+ * its scheme and authority; the target stays as sent. */
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target, *path, *query;
+    } cases[] = {
+        {"http://example.com/a/b?x=1", "/a/b", "x=1"},
+        {"HTTPS://example.com:8443/a", "/a", ""},
+        {"http://example.com", "/", ""},
+        {"http://example.com?table=1", "/", "table=1"},
+        {"http://user@[::1]:80/p", "/p", ""},
+        {"/http://example.com/a", "/http://example.com/a", ""}, /* origin-form: as it is */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n\r\n", cases[i].target);
+        tc_http_parser *p;
+        tc_http_req *r = parse_ok(&p, req);
+        assert_view(r->target, cases[i].target);
+        assert_view(r->path, cases[i].path);
+        assert_view(r->query, cases[i].query);
+        tc_http_free(p);
+    }
+}
+
 static void test_free_null_and_unfinished(void **state)
 {
     (void)state;
@@ -759,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_header_case_insensitive),
         cmocka_unit_test(test_header_value_whitespace_trimmed),
         cmocka_unit_test(test_take_continue),
+        cmocka_unit_test(test_absolute_form),
         cmocka_unit_test(test_free_null_and_unfinished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
