@@ -369,7 +369,8 @@ static int hexval(char c)
     return -1;
 }
 
-bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
+/* tc_http_unescape; keep_sep keeps "%2F" and "%00" as they are. */
+static bool unescape(tc_view in, bool plus_is_space, bool keep_sep, tc_buf *out)
 {
     tc_buf_reset(out);
     tc_buf_reserve(out, in.len);
@@ -380,7 +381,11 @@ bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
             int hi = hexval(in.base[i + 1]), lo = hexval(in.base[i + 2]);
             if (hi < 0 || lo < 0) return false;
             char d = (char)(hi * 16 + lo);
-            tc_buf_append(out, &d, 1);
+            if (keep_sep && (d == '/' || d == '\0')) {
+                tc_buf_append(out, in.base + i, 3);
+            } else {
+                tc_buf_append(out, &d, 1);
+            }
             i += 2;
         } else if (c == '+' && plus_is_space) {
             tc_buf_append(out, " ", 1);
@@ -390,6 +395,16 @@ bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
     }
     tc_buf_cstr(out);
     return true;
+}
+
+bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out)
+{
+    return unescape(in, plus_is_space, false, out);
+}
+
+bool tc_http_unescape_path(tc_view path, tc_buf *out)
+{
+    return unescape(path, false, true, out);
 }
 
 /* Calls fn for each name=value pair of the query (value NULL without '=');

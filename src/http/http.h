@@ -37,8 +37,7 @@ typedef struct {
     const char *method_name;
     unsigned short http_major, http_minor;
     tc_view target; /* as sent: path?query, or absolute-form http://host/path?query */
-    tc_view path;   /* without scheme and host; percent-decoding is left to the user of
-                       each segment */
+    tc_view path;   /* without scheme and host; as sent, routed by tc_http_unescape_path */
     tc_view query;  /* without '?', empty when none */
     tc_http_header *headers;
     size_t n_headers;
@@ -105,5 +104,10 @@ bool tc_http_query_check(const tc_http_req *r, tc_view *bad);
 /* Percent-decodes a path segment or query value ('+' stays '+' in paths and
  * becomes ' ' when plus_is_space). Returns false on a malformed escape. */
 bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out);
+
+/* Percent-decodes a whole path for routing into out (reset first), but for
+ * "%2F" and "%00", kept as they are: an escaped '/' belongs to its segment,
+ * and no segment holds a NUL. Returns false on a malformed escape. */
+bool tc_http_unescape_path(tc_view path, tc_buf *out);
 
 #endif

@@ -27,6 +27,7 @@ typedef struct {
     tc_http_exchange pub; /* first: a tc_http_exchange* is an exchange* */
     tc_http_parser *orphan;
     uint64_t started_ns; /* the session's started_ns for this request */
+    tc_buf route_path;   /* the path routed, percent-decoded: pub.route's params point here */
 } exchange;
 
 static void process(tc_http_session *s, const char *data, size_t len);
@@ -69,6 +70,7 @@ static void exchange_free(tc_http_exchange *x)
 {
     exchange *e = (exchange *)x;
     tc_http_free(e->orphan);
+    tc_buf_free(&e->route_path);
     tc_conn_unref(x->conn);
     free(e);
 }
@@ -345,7 +347,14 @@ static void dispatch(tc_http_session *s)
         tc_buf_free(&msg);
         return;
     }
-    tc_router_match(s->site->router, bit, req->path, &x->route);
+    /* Routed by its decoded segments (/cart/%3123 is /cart/123); a malformed
+     * escape is routed as sent and refused by whoever reads the segment. A
+     * path without escapes (most) is routed as it is, with no copy. */
+    tc_view route_path = req->path;
+    if (memchr(req->path.base, '%', req->path.len) &&
+        tc_http_unescape_path(req->path, &e->route_path))
+        route_path = (tc_view){e->route_path.base, e->route_path.len};
+    tc_router_match(s->site->router, bit, route_path, &x->route);
     if (x->route.handler) {
         x->route.handler(x);
         return;

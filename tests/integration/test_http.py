@@ -139,6 +139,41 @@ def test_percent_encoded_query(server):
     assert envelope(r)["items"] == []
 
 
+@pytest.mark.parametrize("path", ["/api/store/order/cart/%3123", "/api/store/order/cart/%31%32%33",
+                                  "/%61pi/store/order/cart/123"])
+def test_percent_encoded_path_segments_are_decoded(server, path):
+    """/cart/%3123 is /cart/123 (RFC 3986 §2.1): the same cart, not a 400. (Raw: requests
+    would decode the escapes itself.)"""
+    envelope(server.add(123, 1001, 2))
+    c = server.raw()
+    try:
+        c.send(http_request("GET", path))
+        resp = c.read_response()
+        d = raw_envelope(resp, 200)["data"]
+        assert (d["tableId"], d["version"], resp.header("ETag")) == (123, 1, '"v1"')
+    finally:
+        c.close()
+
+
+def test_percent_encoded_slash_or_bad_escape_stays_in_its_segment(server):
+    c = server.raw()
+    try:
+        # 1%2F23 is one segment that is no table id; a malformed escape is refused as it is
+        for path in ("/api/store/order/cart/1%2F23", "/api/store/order/cart/%zz"):
+            c.send(http_request("GET", path))
+            assert raw_envelope(c.read_response(), 400)["message"] == \
+                "tableId must be a positive integer"
+        # %2F does not make one segment two
+        c.send(http_request("GET", "/api/store/order%2Fcart/123"))
+        assert raw_envelope(c.read_response(), 404)["message"] == "file not found"
+        # the live routes too
+        c.send(http_request("HEAD", "/api/store/order/sse/%3123"))
+        resp = c.read_response(head_only=True)
+        assert (resp.status, resp.header("Content-Type")) == (200, "text/event-stream;charset=UTF-8")
+    finally:
+        c.close()
+
+
 # --- media types and bodies ------------------------------------------------------------------
 
 

@@ -636,6 +636,31 @@ static void test_unescape(void **state)
     tc_buf_free(&out);
 }
 
+/* A path for routing: decoded but for the escapes that would split or cut a
+ * segment. */
+static void test_unescape_path(void **state)
+{
+    (void)state;
+    tc_buf out = TC_BUF_INIT;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"/api/store/order/cart/%3123", "/api/store/order/cart/123"},
+        {"/%61pi/x+y%20z", "/api/x+y z"},
+        {"/cart/1%2F2%2f3", "/cart/1%2F2%2f3"},
+        {"/cart/1%002", "/cart/1%002"},
+        {"/cart/%252F", "/cart/%2F"}, /* decoded once */
+        {"/plain", "/plain"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_true(tc_http_unescape_path(tc_view_of(cases[i].in), &out));
+        assert_string_equal(tc_buf_cstr(&out), cases[i].want);
+    }
+    assert_false(tc_http_unescape_path(tc_view_of("/cart/%zz"), &out));
+    assert_false(tc_http_unescape_path(tc_view_of("/cart/%3"), &out));
+    tc_buf_free(&out);
+}
+
 static void test_header_case_insensitive(void **state)
 {
     (void)state;
@@ -783,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_query_check),
         cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_unescape_path),
         cmocka_unit_test(test_header_case_insensitive),
         cmocka_unit_test(test_header_value_whitespace_trimmed),
         cmocka_unit_test(test_take_continue),
