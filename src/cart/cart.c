@@ -244,15 +244,31 @@ static int not_in_cart(const tc_menu *menu, const tc_table *t, int32_t cuisine_i
     return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_ID_NOT_IN_CART, (int)cuisine_id);
 }
 
-static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_menu *menu,
-                     const tc_cart_limits *lim, int64_t now_ms, tc_errmsg *err)
+/* The dish an ADD of cuisine_id to table t takes: known to t's store and
+ * available; otherwise NULL, with *rc and err. */
+static const tc_cuisine *dish_to_add(const tc_menu *menu, const tc_table *t, int32_t cuisine_id,
+                                     int *rc, tc_errmsg *err)
 {
     /* A dish of another restaurant is as unknown to this table as one that
      * does not exist. */
-    const tc_cuisine *dish = dish_of(menu, t, op->cuisine_id);
-    if (dish == NULL)
-        return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_DISH_NOT_FOUND, (int)op->cuisine_id);
-    if (!dish->available) return tc_errmsg_say(err, TC_ESOLDOUT, TC_T_SOLD_OUT, dish->cuisine_name);
+    const tc_cuisine *dish = dish_of(menu, t, cuisine_id);
+    if (dish == NULL) {
+        *rc = tc_errmsg_say(err, TC_ENOTFOUND, TC_T_DISH_NOT_FOUND, (int)cuisine_id);
+        return NULL;
+    }
+    if (!dish->available) {
+        *rc = tc_errmsg_say(err, TC_ESOLDOUT, TC_T_SOLD_OUT, dish->cuisine_name);
+        return NULL;
+    }
+    return dish;
+}
+
+static int apply_add(tc_cart *c, const tc_op *op, const tc_table *t, const tc_menu *menu,
+                     const tc_cart_limits *lim, int64_t now_ms, tc_errmsg *err)
+{
+    int rc = 0;
+    const tc_cuisine *dish = dish_to_add(menu, t, op->cuisine_id, &rc, err);
+    if (dish == NULL) return rc;
 
     tc_cart_item *line = find_line(c, op->cuisine_id);
     if (line != NULL) {
@@ -342,12 +358,9 @@ static int apply_update(tc_cart *c, const tc_op *op, const tc_table *t, const tc
     return 0;
 }
 
-int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
-                  int64_t now_ms, tc_errmsg *err)
+/* The op's own shape: quantity range, remark, a known kind. */
+static int check_shape(const tc_op *op, const tc_cart_limits *lim, tc_errmsg *err)
 {
-    /* Every check comes before the first write, so a refused op leaves the
-     * cart exactly as it was. Input shape first, then the If-Match
-     * precondition, then rules that depend on the cart and the menu. */
     int rc;
     switch (op->kind) {
     case TC_OP_ADD:
@@ -366,6 +379,27 @@ int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_car
     default:
         return tc_errmsg_say(err, TC_EINVAL, TC_T_UNKNOWN_OP);
     }
+    return 0;
+}
+
+int tc_cart_check_op(const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
+                     tc_errmsg *err)
+{
+    int rc = check_shape(op, lim, err);
+    if (rc != 0 || op->kind != TC_OP_ADD) return rc;
+    const tc_table *t = tc_menu_table(menu, op->table_id);
+    if (t == NULL) return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)op->table_id);
+    return dish_to_add(menu, t, op->cuisine_id, &rc, err) ? 0 : rc;
+}
+
+int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
+                  int64_t now_ms, tc_errmsg *err)
+{
+    /* Every check comes before the first write, so a refused op leaves the
+     * cart exactly as it was. Input shape first, then the If-Match
+     * precondition, then rules that depend on the cart and the menu. */
+    int rc = check_shape(op, lim, err);
+    if (rc != 0) return rc;
     if (op->table_id != c->table_id)
         return tc_errmsg_say(err, TC_EINVAL, TC_T_TABLE_MISMATCH, (int)op->table_id,
                              (int)c->table_id);

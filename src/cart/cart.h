@@ -115,6 +115,16 @@ int64_t tc_cart_total_quantity(const tc_cart *c);
 int tc_cart_apply(tc_cart *c, const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
                   int64_t now_ms, tc_errmsg *err);
 
+/* The checks of tc_cart_apply that no cart's content changes: the op's
+ * shape (quantity range, remark, kind) and, for an ADD, a dish of the
+ * table's store that is available. Returns 0 when op passes them, so that
+ * a refusal of tc_cart_apply came from the cart (its version under
+ * If-Match, its lines, a limit) and may differ on a newer cart; otherwise
+ * the refusal, err filled, which tc_cart_apply gives on every cart (an
+ * ADD's dish after If-Match). Pure, like tc_cart_apply. */
+int tc_cart_check_op(const tc_op *op, const tc_menu *menu, const tc_cart_limits *lim,
+                     tc_errmsg *err);
+
 /* Appends the cart DTO (SPEC §1, seed §4.1) as one line of JSON:
  * {"tableId":123,"tableNumber":"A01","storeId":1,"items":[...],"totalAmount":76.00,
  *  "totalQuantity":2,"version":3,"updatedAt":1704067200000}

@@ -20,8 +20,11 @@
  * Where other processes write too (Redis), a save is a compare-and-set
  * against the version the batch was applied to. A lost race (TC_ECONFLICT)
  * drops the cart in memory, reloads it and applies the batch again, at most
- * MAX_CONFLICTS times per change. Carts the others wrote are offered by the
- * backend (tc_store_offer). Per table the feed sees every version at most
+ * MAX_CONFLICTS times per change. An answer the cart in memory decides
+ * without changing it (unchanged, or refused because of its content) waits
+ * for a save that writes nothing and only compares the version, since that
+ * cart may be behind the stored one. Carts the others wrote are offered by
+ * the backend (tc_store_offer). Per table the feed sees every version at most
  * once and in increasing order: a version not above the highest one fed
  * (seen) is never fed. */
 #include "store/backend.h"
@@ -439,7 +442,8 @@ static void saved(tc_store_job *j)
             t->cart = take_newer(t, work, &json);
             t->json = json;
             work = NULL;
-        } /* else only answers were saved: the cart did not change */
+        } /* else only answers were saved, or the version compared: the cart
+           * did not change, and the answers show it as compared */
         t->fresh = true;
         /* Each change's caller first, then its subscribers: the caller waits
          * for one answer, while a feed may be thousands of writes (a
@@ -456,6 +460,13 @@ static void saved(tc_store_job *j)
             else
                 reply(s, r, r->status, NULL, NULL, &r->err); /* also TC_STORE_REPLAYED */
             if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
+        }
+        if (j->version < 0) {
+            /* A newer cart offered meanwhile (fed already) is the one to
+             * serve from now on. */
+            tc_rbuf *json = NULL;
+            tc_cart *newer = take_newer(t, NULL, &json);
+            if (newer) set_cart(t, newer, json);
         }
         free_all(batch);
         tc_cart_free(work);
@@ -495,8 +506,6 @@ static void saved(tc_store_job *j)
     pump(s, t);
 }
 
-/* Applies up to BATCH_MAX changes at the head of t's queue to a copy of its
- * cart. Returns true when one of them changed it (a save is needed). */
 /* Remembers r's answer (the cart as r leaves it) at once, so that a retry
  * later in the queue is a replay, and adds it to the batch's save; a failed
  * or lost save forgets it again. */
@@ -534,11 +543,37 @@ static void probe(table_state *t, const request *r)
     t->idem = rec;
 }
 
+/* Whether r's answer, as applied to the cart in memory, depends on that
+ * cart's content: it changed nothing, or it was refused by If-Match, for a
+ * line not in the cart or for a limit the cart's lines reach. A refusal
+ * that no cart could change (a bad quantity, an unknown or sold-out dish)
+ * does not. */
+static bool depends_on_cart(const tc_store *s, const request *r)
+{
+    if (r->status == TC_UNCHANGED || r->status == TC_ECONFLICT) return true;
+    if (r->status >= 0) return false; /* changed (saved anyway) or replayed */
+    tc_errmsg err;
+    return tc_cart_check_op(&r->op, s->menu, &r->lim, &err) == 0;
+}
+
+/* Applies up to BATCH_MAX changes at the head of t's queue to a copy of its
+ * cart. Returns true when a save is needed: one of them changed it, answers
+ * are to be remembered or probed, or an answer needs the stored version
+ * compared. */
 static bool apply_batch(tc_store *s, table_state *t)
 {
     tc_cart *work = tc_cart_clone(t->cart);
     request **tail = &t->batch;
     bool changed = false;
+    /* Where others write too, the cart in memory may be behind the stored
+     * one for as long as their change's message takes to arrive: an answer
+     * that depends on its content is given only once a save that writes
+     * nothing (version -1) found the stored version still the one in
+     * memory. Otherwise that save loses its race and the batch is applied
+     * again to the stored cart. A cart read or saved by this very pump is
+     * as recent as that compare would be. */
+    bool compare = false;
+    bool may_be_behind = s->be->current != NULL && !t->fresh;
     for (int n = 0; n < BATCH_MAX && t->head && !t->head->is_get; n++) {
         request *r = t->head;
         t->head = r->next;
@@ -566,9 +601,10 @@ static bool apply_batch(tc_store *s, table_state *t)
             remember(s, t, r, work, now);
         else if (r->idem_key && s->be->shared_idem)
             probe(t, r);
+        if (may_be_behind && !compare) compare = depends_on_cart(s, r);
     }
     t->work = work;
-    return changed || t->idem != NULL;
+    return changed || t->idem != NULL || compare;
 }
 
 /* Moves t's queue along as far as it can. Re-entered from an answer's

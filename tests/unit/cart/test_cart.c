@@ -468,6 +468,44 @@ static void test_expect_version(void **state)
     assert_int_equal(tc_cart_version(f->cart), 6);
 }
 
+/* What tc_cart_check_op refuses, tc_cart_apply refuses on every cart; what
+ * it passes, a cart's content decides (the store compares those answers
+ * with the stored version where others write too). */
+static void test_check_op(void **state)
+{
+    fixture *f = *state;
+    tc_errmsg err = {0};
+    tc_op op = op_add(1001, 0, NULL);
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_EINVAL);
+    assert_string_equal(err.text, "quantity must be between 1 and 99");
+    op = op_add(1001, 1, "\xff");
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_EINVAL);
+    op = op_add(999, 1, NULL);
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_ENOTFOUND);
+    assert_string_equal(err.text, "cuisine 999 not found");
+    op.cuisine_id = 3001; /* another restaurant's */
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_ENOTFOUND);
+    op.cuisine_id = 1005;
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_ESOLDOUT);
+    op = op_of(TC_OP_UPDATE, 1001, 100);
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_EINVAL);
+    op = op_of(99, 1001, 1);
+    assert_int_equal(tc_cart_check_op(&op, f->menu, &lim, &err), TC_EINVAL);
+
+    /* Refusals that depend on the cart pass: a line not in it, a line
+     * taken past 99, If-Match, a raise of a sold-out dish's line. */
+    tc_op fine[] = {op_of(TC_OP_UPDATE, 1001, 5), op_of(TC_OP_REMOVE, 1001, 0),
+                    op_of(TC_OP_CLEAR, 0, 0), op_add(1001, 99, NULL), op_of(TC_OP_UPDATE, 1005, 3)};
+    fine[3].expect_version = 7;
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+        assert_int_equal(tc_cart_check_op(&fine[i], f->menu, &lim, &err), 0);
+    apply_refused(f, &fine[0], TC_ENOTFOUND, "宫保鸡丁 is not in the cart");
+    tc_op one = op_add(1001, 1, NULL);
+    apply_ok(f, &one, NOW);
+    fine[3].expect_version = -1;
+    apply_refused(f, &fine[3], TC_EINVAL, "quantity would exceed 99 for 宫保鸡丁");
+}
+
 static void test_total_bounded(void **state)
 {
     fixture *f = *state;
@@ -951,6 +989,7 @@ int main(void)
         T(test_update_remove_clear),
         T(test_first_added_order),
         T(test_expect_version),
+        T(test_check_op),
         T(test_total_bounded),
         T(test_unknown_op),
         T(test_json_roundtrip_and_clone),

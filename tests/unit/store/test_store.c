@@ -222,7 +222,8 @@ static bool fake_current(tc_store *s, int32_t table_id)
     return !F.deaf && (!F.follows || tc_store_following(s, table_id) > 0);
 }
 
-/* Not const: shared_idem runs set .shared_idem (setup_fake clears it). */
+/* Not const: shared_idem runs set .shared_idem, and a run as the only
+ * writer clears .current (setup_fake sets both back). */
 static tc_store_backend fake_backend = {
     .scheme = "fake",
     .open = fake_open,
@@ -372,6 +373,7 @@ static int setup_fake(void **state)
     memset(&F, 0, sizeof F);
     F.menu_text = menu_text;
     fake_backend.shared_idem = false;
+    fake_backend.current = fake_current;
     F.import_text = menu_text_200;
     tc_errmsg err = {0};
     assert_int_equal(
@@ -798,9 +800,10 @@ static void test_close_drops_pending(void **state)
 
 /* ===== writes of other instances: lost races and offered carts ============== */
 
-/* Another instance adds qty of dish 1001 to table_id's stored cart. Returns
- * the cart it stored; its DTO in *json. */
-static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf *json)
+/* Another instance adds qty of dish to table_id's stored cart. Returns the
+ * cart it stored; its DTO in *json. */
+static tc_cart *foreign_write_dish(fixture *f, int32_t table_id, int32_t dish, int32_t qty,
+                                   tc_buf *json)
 {
     const tc_menu *m = tc_store_menu(f->store);
     char **row = fake_row(table_id);
@@ -811,7 +814,7 @@ static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf 
         c = tc_cart_new(tc_menu_table(m, table_id));
     tc_op op = {.kind = TC_OP_ADD,
                 .table_id = table_id,
-                .cuisine_id = 1001,
+                .cuisine_id = dish,
                 .quantity = qty,
                 .expect_version = -1};
     tc_errmsg err = {0};
@@ -821,6 +824,12 @@ static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf 
     free(*row);
     *row = tc_xstrdup(tc_buf_cstr(json));
     return c;
+}
+
+/* The same with dish 1001. */
+static tc_cart *foreign_write(fixture *f, int32_t table_id, int32_t qty, tc_buf *json)
+{
+    return foreign_write_dish(f, table_id, 1001, qty, json);
 }
 
 /* ...and this instance hears of it: the backend offers it to the store. */
@@ -1038,6 +1047,113 @@ static void test_unfollowed_table_read_before_each_use(void **state)
     tc_buf_free(&json);
 }
 
+/* A change under If-Match: "v{expect}". */
+static void mutate_if(fixture *f, tc_op_kind kind, int32_t table, int32_t dish, int32_t qty,
+                      int64_t expect)
+{
+    call_ctx *k = next_call(f, table);
+    tc_op op = {.kind = kind,
+                .table_id = table,
+                .cuisine_id = dish,
+                .quantity = qty,
+                .expect_version = expect,
+                .origin = 100u + (uint64_t)k->call};
+    tc_store_mutate(f->store, &op, &lim, on_done, k);
+}
+
+/* Where others write too (the backend has current), the cart in memory may
+ * be behind the stored one: an answer that depends on its content — nothing
+ * changed, If-Match refused, a line not in the cart — is given only after a
+ * save that writes nothing compared the stored version, and decided again
+ * on the stored cart when that compare lost. A refusal no cart could change
+ * costs no save, and a process that is the only writer (current NULL, as
+ * SQLite) answers all of them from memory. */
+static void test_answers_compared_with_stored_version(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1, 1 x 1001 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2: 3 x 1001, not heard here */
+    mutate(f, TC_OP_UPDATE, 123, 1001, 1);         /* 1: unchanged here; on v2 it is v3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->status, 0);
+    assert_int_equal(answer_of(f, 1)->version, 3);
+    assert_non_null(strstr(*fake_row(123), "\"version\":3"));
+    assert_non_null(strstr(*fake_row(123), "\"totalQuantity\":1"));
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(F.cart_loads, 2);
+    int64_t v[16];
+    assert_int_equal(fed_versions(f, 123, v, 16), 3); /* 1, the stored 2, 3 */
+
+    /* If-Match of a stored version not heard here yet: applied. */
+    tc_cart_free(foreign_write(f, 123, 1, &json)); /* v4: 2 x 1001 */
+    mutate_if(f, TC_OP_UPDATE, 123, 1001, 5, 4);   /* 2: v5 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->status, 0);
+    assert_int_equal(answer_of(f, 2)->version, 5);
+    /* A line stored but not here: removed, not "not in the cart". */
+    tc_cart_free(foreign_write_dish(f, 123, 1002, 1, &json)); /* v6: + 1 x 1002 */
+    mutate(f, TC_OP_REMOVE, 123, 1002, 0);                    /* 3: v7 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->status, 0);
+    assert_int_equal(answer_of(f, 3)->version, 7);
+    assert_int_equal(F.conflicts, 3);
+    assert_int_equal(F.answers_only, 0);
+
+    /* Up to date: the compare holds, nothing is written, and the answers
+     * are the ones memory gave. */
+    int saves = F.saves;
+    mutate(f, TC_OP_UPDATE, 123, 1001, 5);       /* 4: unchanged, v7 */
+    mutate_if(f, TC_OP_UPDATE, 123, 1001, 2, 6); /* 5: 409 */
+    mutate(f, TC_OP_REMOVE, 123, 1002, 0);       /* 6: not in the cart */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(answer_of(f, 4)->status, TC_UNCHANGED);
+    assert_int_equal(answer_of(f, 4)->version, 7);
+    assert_int_equal(answer_of(f, 5)->status, TC_ECONFLICT);
+    assert_int_equal(answer_of(f, 6)->status, TC_ENOTFOUND);
+    /* One compare: 5 and 6, queued behind it, use the cart it compared. */
+    assert_int_equal(F.saves - saves, 1);
+    assert_int_equal(F.answers_only, 1);
+    assert_int_equal(F.conflicts, 3);
+    /* Refusals no cart could change: no save at all. */
+    saves = F.saves;
+    mutate(f, TC_OP_ADD, 123, 9999, 1); /* 7: unknown dish */
+    mutate(f, TC_OP_ADD, 123, 1001, 0); /* 8: quantity out of range */
+    TL_RUN_UNTIL(&f->e, f->answered == 9);
+    assert_int_equal(answer_of(f, 7)->status, TC_ENOTFOUND);
+    assert_int_equal(answer_of(f, 8)->status, TC_EINVAL);
+    assert_int_equal(F.saves, saves);
+
+    /* A newer cart offered while the compare was on its way: the answer is
+     * about the compared cart, and the newer one is served after it. */
+    mutate(f, TC_OP_UPDATE, 123, 1001, 5); /* 9: unchanged, v7 */
+    char *row = tc_xstrdup(*fake_row(123));
+    foreign_offer(f, 123, 1); /* v8, heard, but stored only after the compare */
+    free(*fake_row(123));
+    *fake_row(123) = row;
+    get_cart(f, 123); /* 10: v8, from memory */
+    TL_RUN_UNTIL(&f->e, f->answered == 11);
+    assert_int_equal(answer_of(f, 9)->status, TC_UNCHANGED);
+    assert_int_equal(answer_of(f, 9)->version, 7);
+    assert_int_equal(answer_of(f, 10)->version, 8);
+    assert_int_equal(F.answers_only, 2);
+    assert_int_equal(F.cart_loads, 4);
+
+    /* The only writer: every answer from memory, no save. */
+    fake_backend.current = NULL;
+    saves = F.saves;
+    mutate(f, TC_OP_UPDATE, 123, 1001, 6);       /* 11: unchanged */
+    mutate_if(f, TC_OP_UPDATE, 123, 1001, 2, 7); /* 12: 409 */
+    mutate(f, TC_OP_REMOVE, 123, 1002, 0);       /* 13: not in the cart */
+    TL_RUN_UNTIL(&f->e, f->answered == 14);
+    assert_int_equal(answer_of(f, 11)->status, TC_UNCHANGED);
+    assert_int_equal(answer_of(f, 12)->status, TC_ECONFLICT);
+    assert_int_equal(answer_of(f, 13)->status, TC_ENOTFOUND);
+    assert_int_equal(F.saves, saves);
+    tc_buf_free(&json);
+}
+
 static void test_offer_json_parsed_only_when_needed(void **state)
 {
     fixture *f = *state;
@@ -1113,6 +1229,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offer_json_parsed_only_when_needed, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_answers_compared_with_stored_version, setup_fake,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
