@@ -23,9 +23,11 @@
  * and whenever it is not followed, the table is not current (rd_current) and
  * the pipeline reads its cart before each use. A new subscriber connection
  * subscribes every followed table again (on_resubscribe), and each is read
- * again as its subscription is confirmed. Signals travel on the same
- * channels; `menu import` publishes on the menu channel, and the menu is
- * then read again on the command connection (never blocking the loop).
+ * again as its subscription is confirmed; a lost command connection has every
+ * followed table read again too (a write's reply may be what was lost).
+ * Signals travel on the same channels; `menu import` publishes on the menu
+ * channel, and the menu is then read again on the command connection (never
+ * blocking the loop).
  *
  * Keys and messages: docs/redis.md. */
 #include "store/backend.h"
@@ -314,7 +316,9 @@ static void on_resubscribe(void *ctx)
 
 /* After a (re)subscription: the menu may have changed meanwhile, and reads
  * that could not be sent are sent now. The followed tables are read as
- * their subscriptions are confirmed (on_subscribed). */
+ * their subscriptions are confirmed (on_subscribed). After the command
+ * connection was lost, every followed table is read again here
+ * (on_commands_lost made them not current). */
 static int on_resync(void *ctx)
 {
     rd_store *q = ctx;
@@ -327,6 +331,18 @@ static int on_resync(void *ctx)
         if (t->want && t->have && !t->busy && !t->current && !t->reading) read_send(q, t);
     }
     return q->reads_unsent ? TC_ESTORE : 0;
+}
+
+/* Replies of the command connection were lost: a write of this instance
+ * may have landed unanswered, and its own message is skipped, so no table
+ * is current until it was read again (on_resync reads the followed ones). */
+static void on_commands_lost(void *ctx)
+{
+    rd_store *q = ctx;
+    size_t pos = 0;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd;
+         nd = tc_idmap_next(&q->tables, &pos, nd))
+        entry(nd)->current = false;
 }
 
 /* --- open / close / the vtable -------------------------------------------- */
@@ -416,6 +432,7 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
                                  .subscribed = on_subscribed,
                                  .resubscribe = on_resubscribe,
                                  .resync = on_resync,
+                                 .commands_lost = on_commands_lost,
                                  .closed = on_link_closed};
     q->link = tc_redis_link_open(s->loop, &o, &hooks);
     tc_buf_free(&alive);

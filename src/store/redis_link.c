@@ -264,6 +264,13 @@ static void cmd_down(void *ctx)
 {
     tc_redis_link *l = ctx;
     l->ping_outstanding = false;
+    if (!l->closing) {
+        /* The subscriber connection may well be up and hear everything,
+         * but a write whose reply was lost is the owner's own, whose
+         * message it skips: it reads back what it follows. */
+        l->hooks.commands_lost(l->hooks.ctx);
+        l->resync_wanted = true;
+    }
     maybe_finished(l);
 }
 

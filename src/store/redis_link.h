@@ -11,7 +11,8 @@
  * its owner asks for, and last to the owner's global channel. The link
  * knows no carts: it hands every message but heartbeats to its owner, asks
  * the owner to subscribe its channels again on every new subscriber
- * connection, and to resync once the global channel is confirmed. Behaviour
+ * connection, and to resync once the global channel is confirmed and after
+ * the command connection was lost (its unread replies lost too). Behaviour
  * and what is logged: docs/redis.md, "Outages and timeouts". */
 #ifndef TC_STORE_REDIS_LINK_H
 #define TC_STORE_REDIS_LINK_H
@@ -62,6 +63,11 @@ typedef struct {
      * Returns 0, or a negative tc_err when a command could not be sent:
      * then called again when the command connection next starts. */
     int (*resync)(void *ctx);
+    /* The command connection went away (not while closing): the replies
+     * not read by then are lost, so what their commands did is unknown — a
+     * write among them may have landed. resync is asked for as well, and
+     * runs once the command connection can send again. */
+    void (*commands_lost)(void *ctx);
     /* Closing is over: both connections are gone, every reply callback has
      * run and the link is freed as soon as this returns. */
     void (*closed)(void *ctx);

@@ -13,7 +13,8 @@
  * the last one handed to the backend as one save. Everything in the batch is
  * answered, and every new version fed, when the save is durable — nothing a
  * crash could take back is ever shown; a failed save answers TC_ESTORE to
- * the whole batch and the cart in memory stays as it was. One save per
+ * the whole batch and the cart in memory stays as it was (where others
+ * write too, the save may have landed: the cart is read again). One save per
  * table at a time keeps versions strictly increasing without gaps; saves of
  * many tables share a transaction in the backend (group commit).
  *
@@ -490,15 +491,31 @@ static void saved(tc_store_job *j)
     } else {
         tc_cart_free(work);
         idem_forget_batch(s, t);
-        /* The cart in memory stays, or a newer one offered meanwhile. */
-        tc_rbuf *json = NULL;
-        tc_cart *newer = take_newer(t, NULL, &json);
-        if (newer) set_cart(t, newer, json);
-        t->phase = T_READY;
+        bool unknown = s->be->current != NULL && !s->closing;
+        if (unknown) {
+            /* Where others write too, a save that failed may still have
+             * landed (its reply was lost with the connection), and its
+             * message would be skipped as this process's own: what is
+             * stored is unknown, so the cart is read again before its next
+             * use — and now, for its subscribers, if it has any. */
+            drop_newer(t);
+            forget_cart(t);
+        } else {
+            /* The cart in memory stays, or a newer one offered meanwhile. */
+            tc_rbuf *json = NULL;
+            tc_cart *newer = take_newer(t, NULL, &json);
+            if (newer) set_cart(t, newer, json);
+            t->phase = T_READY;
+        }
         for (request *r = batch, *next; r; r = next) {
             next = r->next;
             answer_failed(s, r, &j->err);
         }
+        /* An answer may have queued a request, which started the read. A
+         * read that cannot be sent now fails at once; the backend reads its
+         * followed tables again when it can (tc_store_offer). */
+        if (unknown && t->phase == T_COLD && tc_store_following(s, t->table_id) > 0)
+            start_load(s, t);
     }
     tc_rbuf_unref(j->json);
     idem_recs_free(j->known);

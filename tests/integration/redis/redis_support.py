@@ -183,6 +183,7 @@ class ResetProxy:
         self.mute_epoch = 0  # bumped by mute_subscribers()
         self.resetting = False
         self.closed = False
+        self.cut = None  # cut_after_write(): set once the cut is done
         threading.Thread(target=self._accept, daemon=True).start()
 
     @staticmethod
@@ -226,12 +227,38 @@ class ResetProxy:
                         first, is_sub = False, b"SUBSCRIBE" in data[:32].upper()
                     if is_sub and epoch != self.mute_epoch:
                         continue  # muted: bytes vanish both ways, nothing is closed
+                    if s is c and self.cut is not None and not self.cut.is_set() and \
+                            b"EVALSHA" in data and b"tablecart:cart:" in data:
+                        self._cut(c, u, data)
+                        return
                     peer[s].sendall(data)
         except OSError:
             return
         finally:
             self._rst(c)
             u.close()
+
+    def _cut(self, c, u, data):
+        u.sendall(data)
+        u.shutdown(socket.SHUT_WR)  # Redis still runs what it read before the FIN
+        self._rst(c)  # before any reply can reach the instance
+        u.settimeout(IO_TIMEOUT)
+        try:
+            while u.recv(65536):  # Redis answers, then closes on the FIN
+                pass
+        except OSError:
+            pass
+        self.cut.set()
+
+    def cut_after_write(self):
+        """The next cart write (an EVALSHA on a cart key) reaches Redis, which runs
+        it, and the connection that sent it is reset before its reply comes back:
+        the sender cannot know whether it landed. Other connections, the
+        subscriber's included, and new ones go on. Returns a threading.Event set
+        once Redis ran the write and closed its end."""
+        import threading
+        self.cut = threading.Event()
+        return self.cut
 
     def reset(self):
         """Resets every open connection and every new one until heal()."""

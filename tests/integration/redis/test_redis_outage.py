@@ -3,6 +3,7 @@ with 503 while it is gone, live streams stay open, and everything works again
 (pub/sub included) once it is back. A Redis that stops answering is noticed
 by our own command timeout. Acknowledged changes survive kill -9 of Redis."""
 
+import json
 import time
 
 import requests
@@ -163,5 +164,38 @@ def test_silent_subscription_is_noticed_and_resynced(redis, start_server, client
         assert "no heartbeat heard on the subscription" in a.stderr()
         envelope(b.add(123, 1001, 1))  # and the new subscription works
         assert sse_a.next_update().id == "2"
+    finally:
+        proxy.close()
+
+
+def test_write_whose_reply_is_lost(redis, start_server, clients):
+    """The command connection is reset after a cart write reached Redis and
+    before its reply came back, while the subscriber connection stays up. The
+    caller gets 503 (the outcome is unknown to it); the write landed, and the
+    instance serves the stored cart from then on: its stream gets it without
+    any new change, although the instance skips its own pub/sub message."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        s = start_server(url=proxy.url)
+        sse_s, _ = open_streams(s, clients)
+        assert sse_s.next_update().id == "0"
+        envelope(s.add(123, 1001, 2))
+        assert sse_s.next_update().id == "1"
+
+        cut = proxy.cut_after_write()
+        error(s.update(123, 1001, 5), 503, "store unavailable")
+        assert cut.wait(IO_TIMEOUT)
+        version, cart = redis.command("HMGET", "tablecart:cart:123", "version", "cart")
+        assert version == "2" and json.loads(cart)["items"][0]["quantity"] == 5
+        ev = sse_s.next_update(timeout=RECOVER)
+        assert ev.id == "2" and ev.json() == json.loads(cart)
+        assert s.cart(123) == json.loads(cart)
+        # Built on the stored cart: "2" is a change again, v3.
+        d = envelope(s.update(123, 1001, 2))
+        assert d["version"] == 3 and d["totalQuantity"] == 2
+        assert sse_s.next_update().id == "3"
+        err = s.stderr()
+        assert "commands connection lost" in err and "subscriber connection" not in err, err
     finally:
         proxy.close()

@@ -63,9 +63,10 @@ static struct {
     int opens, closes, loads, imports, pings, cart_loads, saves;
     int open_rc, load_rc, import_rc, ping_rc; /* forced results, 0 = work */
     int32_t fail_table;                       /* the next save of this table fails */
-    int conflicts_left;                       /* this many saves lose their race */
-    int conflicts;                            /* saves answered TC_ECONFLICT */
-    bool deaf;                                /* "changes made elsewhere may have gone unheard" */
+    int32_t lose_table; /* the next save of this table lands, and fails (reply lost) */
+    int conflicts_left; /* this many saves lose their race */
+    int conflicts;      /* saves answered TC_ECONFLICT */
+    bool deaf;          /* "changes made elsewhere may have gone unheard" */
     /* Another process answered this key (shared_idem runs): a save carrying
      * it ends TC_JOB_KNOWN with that answer's version. */
     const char *known_key;
@@ -137,6 +138,10 @@ static void fake_run(tc_store_job *j)
     }
     free(*row);
     *row = tc_xstrdup(j->json->data);
+    if (F.lose_table == j->table_id) {
+        F.lose_table = 0;
+        j->status = tc_errmsg_set(&j->err, TC_ESTORE, "fake: reply lost");
+    }
 }
 
 static void fake_tick(uv_async_t *a)
@@ -560,9 +565,10 @@ static void test_contract_fake(void **state)
     static const failure_hooks h = {fake_fail_next, fake_fail_done};
     run_contract(f, &h);
     assert_string_equal(f->err[5], "fake: save failed");
-    /* Each table's cart was read once; saves: call 5's (failed), and the
-     * batches of the other changes — fewer than the 6 changes. */
-    assert_int_equal(F.cart_loads, 2);
+    /* Each table's cart was read once, and 123's again after call 5's
+     * failed save (others write too: it may have landed); saves: call 5's,
+     * and the batches of the other changes — fewer than the 6 changes. */
+    assert_int_equal(F.cart_loads, 3);
     assert_true(F.saves >= 4 && F.saves <= 7);
 }
 
@@ -1154,6 +1160,51 @@ static void test_answers_compared_with_stored_version(void **state)
     tc_buf_free(&json);
 }
 
+/* Where others write too, a save that failed may have landed (its reply was
+ * lost): its caller hears TC_ESTORE, and the cart is read again — at once
+ * for a followed table, whose subscribers then get the stored version with
+ * no new change; before its next use for another. */
+static void test_failed_save_reads_the_cart_again(void **state)
+{
+    fixture *f = *state;
+    tc_store_follow(f->store, 123);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 1: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.cart_loads, 2);
+    F.lose_table = 123;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 2: lands as v2, answered TC_ESTORE */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->status, TC_ESTORE);
+    assert_string_equal(f->err[2], "fake: reply lost");
+    TL_RUN_UNTIL(&f->e, F.cart_loads == 3);
+    TL_RUN_UNTIL(&f->e, count_kind(f, 'F') == 3);
+    const event *fed = &f->ev[f->n_ev - 1];
+    assert_int_equal(fed->table_id, 123);
+    assert_int_equal(fed->version, 2);
+    assert_int_equal(fed->origin, 0);
+    get_cart(f, 123); /* 3: v2, from memory */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 2);
+    assert_int_equal(F.cart_loads, 3);
+
+    /* Not followed: nothing read now, the next use reads v2. */
+    F.lose_table = 124;
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 4: lands as v2, answered TC_ESTORE */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(answer_of(f, 4)->status, TC_ESTORE);
+    uv_run(&f->e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(F.cart_loads, 3);
+    get_cart(f, 124); /* 5 */
+    TL_RUN_UNTIL(&f->e, f->answered == 6);
+    assert_int_equal(answer_of(f, 5)->version, 2);
+    assert_int_equal(F.cart_loads, 4);
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 6: v3, on the stored v2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(answer_of(f, 6)->version, 3);
+    assert_int_equal(F.conflicts, 0);
+}
+
 static void test_offer_json_parsed_only_when_needed(void **state)
 {
     fixture *f = *state;
@@ -1231,6 +1282,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offer_json_parsed_only_when_needed, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_answers_compared_with_stored_version, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_save_reads_the_cart_again, setup_fake,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
