@@ -388,16 +388,28 @@ static int setup_fake(void **state)
     return 0;
 }
 
+/* The SQLite backend with its jobs counted. */
+static tc_store_backend counted_sqlite;
+static int sqlite_jobs;
+
+static void counted_submit(tc_store *s, tc_store_job *j)
+{
+    sqlite_jobs++;
+    tc_store_backend_sqlite.submit(s, j);
+}
+
 static int setup_sqlite(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     tl_init(&f->e);
     if (tt_dir_make(f->dir, sizeof f->dir, "tc-store") != 0) return -1;
     snprintf(f->path, sizeof f->path, "%s/cart.db", f->dir);
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    counted_sqlite = tc_store_backend_sqlite;
+    counted_sqlite.submit = counted_submit;
+    sqlite_jobs = 0;
     tc_errmsg err = {0};
-    if (tc_store_open(url, NULL, &f->e.loop, &f->store, &err) != 0) fail_msg("open: %s", err.text);
+    if (tc_store_open_backend(&counted_sqlite, f->path, NULL, &f->e.loop, &f->store, &err) != 0)
+        fail_msg("open: %s", err.text);
     tc_menu *m;
     assert_int_equal(tc_menu_parse(menu_text, strlen(menu_text), &m, &err), 0);
     assert_int_equal(tc_store_import_menu(f->store, m, &err), 0);
@@ -1160,6 +1172,26 @@ static void test_answers_compared_with_stored_version(void **state)
     tc_buf_free(&json);
 }
 
+/* SQLite, the only writer, answers what the cart in memory decides without
+ * a change from memory: no job at all. */
+static void test_sqlite_answers_from_memory(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    int jobs = sqlite_jobs;
+    assert_true(jobs >= 2);                      /* a load and a save */
+    mutate(f, TC_OP_UPDATE, 123, 1001, 1);       /* 1: unchanged */
+    mutate_if(f, TC_OP_UPDATE, 123, 1001, 2, 0); /* 2: 409 */
+    mutate(f, TC_OP_REMOVE, 123, 1002, 0);       /* 3: not in the cart */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 1)->status, TC_UNCHANGED);
+    assert_int_equal(answer_of(f, 1)->version, 1);
+    assert_int_equal(answer_of(f, 2)->status, TC_ECONFLICT);
+    assert_int_equal(answer_of(f, 3)->status, TC_ENOTFOUND);
+    assert_int_equal(sqlite_jobs, jobs);
+}
+
 /* Where others write too, a save that failed may have landed (its reply was
  * lost): its caller hears TC_ESTORE, and the cart is read again — at once
  * for a followed table, whose subscribers then get the stored version with
@@ -1285,6 +1317,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_save_reads_the_cart_again, setup_fake,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_answers_from_memory, setup_sqlite, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
