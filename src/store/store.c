@@ -481,13 +481,16 @@ static void saved(tc_store_job *j)
         conflicted(s, t, batch, true);
     } else if (j->status == TC_JOB_KNOWN && !s->closing) {
         /* Another process answered some of these keys: remember its answers,
-         * so that applying the batch again replays them. */
+         * so that applying the batch again replays them — in place of the
+         * batch's own (forgotten first), and before anyone is answered: a
+         * change that gives up may get a retry queued under its callback. */
         tc_cart_free(work);
-        conflicted(s, t, batch, false);
+        idem_forget_batch(s, t);
         int64_t now = tc_clock_epoch_ms();
         for (tc_store_idem_rec *rec = j->known; rec; rec = rec->next)
             tc_idem_put(s->idem, tc_view_of(rec->caller), tc_view_of(rec->key), rec->version,
                         rec->json, rec->expires_ms, now);
+        conflicted(s, t, batch, false);
     } else {
         tc_cart_free(work);
         idem_forget_batch(s, t);

@@ -937,6 +937,49 @@ static void test_lost_race_reloads_and_applies_again(void **state)
     assert_int_equal(v[3], 4);
 }
 
+/* The callback of the change that gives up in test_known_answers_stored_first
+ * sends a retry of call 1's keyed change at once, as a client would. */
+static void on_done_retry_keyed(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
+{
+    call_ctx *k = ctx;
+    on_done(ctx, status, c, err);
+    mutate_keyed(k->f, 123, 1001, "k-elsewhere");
+}
+
+/* A save that finds a key answered elsewhere stores those answers before
+ * anyone of its batch is answered: a change that gave up meanwhile may be
+ * answered with a retry queued under its callback, which must replay the
+ * stored answer, not apply and save once more. */
+static void test_known_answers_stored_first(void **state)
+{
+    fixture *f = *state;
+    fake_backend.shared_idem = true;
+    F.conflicts_left = 15;
+    call_ctx *k = next_call(f, 123);
+    tc_op op = {.kind = TC_OP_ADD,
+                .table_id = 123,
+                .cuisine_id = 1002,
+                .quantity = 1,
+                .expect_version = -1,
+                .origin = 100};
+    tc_store_mutate(f->store, &op, &lim, on_done_retry_keyed, k); /* 0: loses 16 races */
+    TL_RUN_UNTIL(&f->e, F.conflicts == 14);
+    mutate_keyed(f, 123, 1001, "k-elsewhere"); /* 1: joins 0's batch */
+    TL_RUN_UNTIL(&f->e, F.conflicts == 15);
+    F.known_key = "k-elsewhere"; /* another instance answered it meanwhile */
+    F.known_version = 7;
+    int saves = F.saves;
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 0)->status, TC_ESTORE); /* store busy */
+    assert_int_equal(answer_of(f, 1)->status, TC_STORE_REPLAYED);
+    assert_int_equal(answer_of(f, 1)->version, 7);
+    assert_int_equal(answer_of(f, 2)->status, TC_STORE_REPLAYED); /* the retry */
+    assert_int_equal(answer_of(f, 2)->version, 7);
+    /* One save found the key; the replays needed none. */
+    assert_int_equal(F.saves, saves + 1);
+    assert_int_equal(count_kind(f, 'F'), 0);
+}
+
 static void test_offer_while_idle(void **state)
 {
     fixture *f = *state;
@@ -1295,6 +1338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_known_answers_stored_first, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_contract_sqlite, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_fake_answers_later, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_table_answered_by_store, setup_fake, teardown),
