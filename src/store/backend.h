@@ -58,11 +58,12 @@ typedef struct tc_store_idem_rec {
 typedef struct tc_store_job {
     enum { TC_JOB_LOAD, TC_JOB_SAVE, TC_JOB_DINERS } kind;
     int32_t table_id;
-    /* save: the new cart's version (-1: no cart change, answers only),
-     * updated_at (ms, -1 for none) and DTO; the version of the stored cart
-     * it replaces (the batch was applied to it; 0: none stored yet), the
-     * origin of the batch's last change, and the answers to remember in the
-     * same transaction */
+    /* save: the new cart's version (-1: no cart change — answers only, or
+     * nothing but expect_version to compare, which a backend shared with
+     * other writers still does), updated_at (ms, -1 for none) and DTO; the
+     * version of the stored cart it replaces (the batch was applied to it;
+     * 0: none stored yet), the origin of the batch's last change, and the
+     * answers to remember in the same transaction */
     int64_t version, updated_at, expect_version;
     tc_rbuf *json;
     const tc_cart *cart; /* save: the new cart itself (NULL with version -1); borrowed */

@@ -20,10 +20,10 @@
 /* The script's SHA-1 in lowercase hex, as EVALSHA takes it. */
 #define SHA1_HEX_SIZE (2 * SHA_DIGEST_LENGTH + 1)
 
-/* KEYS[1] the cart hash. ARGV: expected version, new version ("-1": only
- * answers to save), updatedAt, cart JSON, channel, message header, now (epoch
- * ms), the byte budgets per caller and overall, then 6 per Idempotency-Key:
- * kind ("a" an answer to save, "p" a probe), scoped key, caller, version,
+/* KEYS[1] the cart hash. ARGV: expected version, new version ("-1": no cart
+ * to write, only answers to save or the version to compare), updatedAt, cart
+ * JSON, channel, message header, now (epoch ms), the byte budgets per caller and overall, then 6
+ * per Idempotency-Key: kind ("a" an answer to save, "p" a probe), scoped key, caller, version,
  * expires (epoch ms), answer JSON.
  * Returns {2, i, version, expires, JSON, ...} when the key of the i-th
  * (0-based) is answered already (nothing written), 0 when the stored
