@@ -157,6 +157,34 @@ bool tc_cidr_any(const tc_cidr *list, size_t n, const tc_addr *a)
     return false;
 }
 
+/* Only digits, at least one. */
+static bool all_digits(const char *p, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9') return false;
+    return true;
+}
+
+/* One hop of X-Forwarded-For: an address, or one with the port some proxies
+ * add ("203.0.113.5:4711", "[2001:db8::7]:4711", "[2001:db8::7]"). */
+static int parse_hop(const char *p, size_t n, tc_addr *out)
+{
+    if (tc_addr_parse(p, n, out) == 0) return 0;
+    if (n > 2 && p[0] == '[') {
+        const char *close = memchr(p, ']', n);
+        if (close == NULL) return TC_EINVAL;
+        size_t after = n - (size_t)(close + 1 - p);
+        if (after > 0 && (close[1] != ':' || !all_digits(close + 2, after - 1))) return TC_EINVAL;
+        return tc_addr_parse(p + 1, (size_t)(close - p - 1), out);
+    }
+    const char *colon = memchr(p, ':', n);
+    if (colon == NULL || memchr(colon + 1, ':', n - (size_t)(colon + 1 - p)) != NULL)
+        return TC_EINVAL; /* none, or an IPv6 address that did not parse */
+    if (!all_digits(colon + 1, n - (size_t)(colon + 1 - p))) return TC_EINVAL;
+    return tc_addr_parse(p, (size_t)(colon - p), out);
+}
+
 void tc_addr_forwarded(tc_view xff, const tc_cidr *trusted, size_t n, const tc_addr *peer,
                        tc_addr *out)
 {
@@ -174,7 +202,7 @@ void tc_addr_forwarded(tc_view xff, const tc_cidr *trusted, size_t n, const tc_a
         end = start > xff.base ? start - 1 : xff.base;
         if (b == e) continue; /* an empty element ("a,,b") says nothing */
         tc_addr hop;
-        if (tc_addr_parse(b, (size_t)(e - b), &hop) != 0) return;
+        if (parse_hop(b, (size_t)(e - b), &hop) != 0) return;
         *out = hop;
         if (!tc_cidr_any(trusted, n, &hop)) return;
     }

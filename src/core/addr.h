@@ -45,10 +45,11 @@ bool tc_cidr_match(const tc_cidr *c, const tc_addr *a);
 bool tc_cidr_any(const tc_cidr *list, size_t n, const tc_addr *a);
 
 /* The client of a request that came from peer, a trusted proxy, with the
- * X-Forwarded-For value xff: walking the list from the right, the first hop
- * that is not a trusted proxy. If every hop is trusted, the leftmost one; if
- * a hop does not parse, the trusted hop to its right (or peer). Empty xff:
- * peer. */
+ * X-Forwarded-For value xff (all its lines joined): walking the list from
+ * the right, the first hop that is not a trusted proxy. A hop may carry a
+ * port ("203.0.113.5:4711", "[2001:db8::7]:4711"). If every hop is trusted,
+ * the leftmost one; if a hop does not parse, the trusted hop to its right
+ * (or peer). Empty xff: peer. */
 void tc_addr_forwarded(tc_view xff, const tc_cidr *trusted, size_t n, const tc_addr *peer,
                        tc_addr *out);
 

@@ -361,6 +361,17 @@ const tc_view *tc_http_header_get(const tc_http_req *r, const char *name)
     return NULL;
 }
 
+size_t tc_http_header_join(const tc_http_req *r, const char *name, tc_buf *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (!tc_view_ieq(r->headers[i].name, name)) continue;
+        if (n++ > 0) tc_buf_append(out, ", ", 2);
+        tc_buf_append(out, r->headers[i].value.base, r->headers[i].value.len);
+    }
+    return n;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

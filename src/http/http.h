@@ -91,6 +91,10 @@ bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *val
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);
+/* Every header named `name`, in order, appended to out as one list joined
+ * with ", " (RFC 9110 §5.3: lines of a list header are one list). Returns
+ * how many there were. */
+size_t tc_http_header_join(const tc_http_req *r, const char *name, tc_buf *out);
 
 /* Finds query parameter `name` in r->query and percent-decodes its value into
  * out (reset first). Returns true when present. */

@@ -302,10 +302,15 @@ static void preflight(tc_http_exchange *x)
  * that client's limits, answers 429 and closes. Returns true when it did. */
 static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
 {
-    const tc_view *xff = tc_http_header_get(req, "X-Forwarded-For");
+    /* Every line of it: a proxy that adds a line of its own leaves the
+     * client's forged one first. */
+    tc_buf xff = TC_BUF_INIT;
+    tc_http_header_join(req, "X-Forwarded-For", &xff);
     uint32_t retry;
     const char *why;
-    if (tc_conn_forwarded(s->conn, xff ? *xff : (tc_view){"", 0}, &retry, &why) == 0) return false;
+    int rc = tc_conn_forwarded(s->conn, (tc_view){xff.base ? xff.base : "", xff.len}, &retry, &why);
+    tc_buf_free(&xff);
+    if (rc == 0) return false;
     size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req),
                             allowed_origin(s->site, tc_http_header_get(req, "Origin")));
     count_answer(s->site, s->conn, req, s->started_ns, 429, sent);

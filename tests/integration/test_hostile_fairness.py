@@ -255,6 +255,26 @@ def test_forwarded_address_counts_only_from_a_trusted_proxy(start_server):
     assert healthz(RawConn(s.port)).status == 200
 
 
+def test_forwarded_for_is_read_across_all_its_lines(start_server):
+    """A proxy that adds its own X-Forwarded-For line leaves the client's forged line first: the
+    lines are one list (RFC 9110 5.3), so the client is still the rightmost untrusted hop, and
+    forging a new address on each connection does not escape its cap. A port after a hop is not
+    part of the address."""
+    s = start_server(env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "2",
+                          "TABLECART_RATE_CONNS": "0", "TABLECART_TRUSTED_PROXY": "127.0.0.1/32"})
+    held = []
+    for i in range(2):
+        c = RawConn(s.port)
+        lines = [("X-Forwarded-For", "198.51.100.%d" % i), ("X-Forwarded-For", "203.0.113.7")]
+        assert healthz(c, lines).status == 200
+        held.append(c)
+    c = RawConn(s.port)
+    c.send(http_request("GET", "/healthz", [("X-Forwarded-For", "198.51.100.9"),
+                                            ("X-Forwarded-For", "203.0.113.7:4711")]))
+    refused_429(c, TOO_MANY_CONNS_EN)
+    assert healthz(RawConn(s.port), [("X-Forwarded-For", "198.51.100.9")]).status == 200
+
+
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(start_server):
     s = start_server(env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "2",
                           "TABLECART_RATE_CONNS": "0", "TABLECART_TRUSTED_PROXY": "10.0.0.0/8"})

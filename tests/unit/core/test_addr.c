@@ -146,6 +146,16 @@ static void test_forwarded_rightmost_untrusted(void **state)
     assert_string_equal(fwd("unknown"), "127.0.0.1");
     assert_string_equal(fwd("203.0.113.5,,"), "203.0.113.5");
     assert_string_equal(fwd("2001:db8::7"), "2001:db8::7");
+    /* A port some proxies add is not part of the address. */
+    assert_string_equal(fwd("203.0.113.5:4711"), "203.0.113.5");
+    assert_string_equal(fwd("1.1.1.1, 203.0.113.5:4711, 10.1.1.1:80"), "203.0.113.5");
+    assert_string_equal(fwd("[2001:db8::7]:4711"), "2001:db8::7");
+    assert_string_equal(fwd("[2001:db8::7]"), "2001:db8::7");
+    assert_string_equal(fwd("203.0.113.5:"), "127.0.0.1");
+    assert_string_equal(fwd("203.0.113.5:47x1"), "127.0.0.1");
+    assert_string_equal(fwd("[2001:db8::7]4711"), "127.0.0.1");
+    assert_string_equal(fwd("[2001:db8::7"), "127.0.0.1");
+    assert_string_equal(fwd("2001:db8::7:x"), "127.0.0.1");
 }
 
 int main(void)

@@ -677,6 +677,17 @@ static void test_header_case_insensitive(void **state)
     assert_view(*tc_http_header_get(r, "X-DUP"), "one"); /* the first */
     assert_null(tc_http_header_get(r, "X-User"));
     assert_null(tc_http_header_get(r, "X-User-Phone-2"));
+    /* All lines of a name as one list, in order (RFC 9110 §5.3). */
+    tc_buf all = TC_BUF_INIT;
+    assert_int_equal(tc_http_header_join(r, "X-Dup", &all), 2);
+    assert_string_equal(tc_buf_cstr(&all), "one, two");
+    tc_buf_reset(&all);
+    assert_int_equal(tc_http_header_join(r, "content-type", &all), 1);
+    assert_string_equal(tc_buf_cstr(&all), "text/plain");
+    tc_buf_reset(&all);
+    assert_int_equal(tc_http_header_join(r, "X-None", &all), 0);
+    assert_int_equal(all.len, 0);
+    tc_buf_free(&all);
     tc_http_free(p);
 }
 
