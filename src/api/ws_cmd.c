@@ -292,6 +292,24 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     call_end(c);
 }
 
+/* The caller's change to this table is past --rate-changes: answers the
+ * error (and after TC_LIMIT_WS_STRIKES refusals in a row closes with 1008)
+ * and returns true. A change and a name count alike. */
+static bool over_limit(tc_app *app, tc_stream *s, client *cl)
+{
+    tc_identity who = {cl->has_user, cl->user_id, cl->phone};
+    uint32_t retry = tc_limit_change(app, &who, tc_stream_client(s), tc_stream_table(s));
+    if (retry == 0) {
+        cl->refused = 0;
+        return false;
+    }
+    send_error(s, cl, TC_T_TOO_MANY_CHANGES, retry);
+    /* 1008, policy violation: it keeps sending what it is told to hold. */
+    if (cl->refused < UINT8_MAX) cl->refused++;
+    if (cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
+    return true;
+}
+
 /* {"type":"set_name","data":{"name":"张三"}} (docs/api.md, "Presence"). */
 static void set_name(tc_app *app, tc_stream *s, client *cl, json_t *data)
 {
@@ -305,6 +323,10 @@ static void set_name(tc_app *app, tc_stream *s, client *cl, json_t *data)
     if (r == 0) r = tc_diner_name_check(asked, &name, &err);
     if (r != 0) {
         in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, r, lang_of(cl)), 0);
+        return;
+    }
+    if (over_limit(app, s, cl)) {
+        free(name);
         return;
     }
     tc_store_diners(app->store, tc_stream_table(s), TC_DINERS_NAME, cl->user_id, name, named,
@@ -349,15 +371,7 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
     }
     tc_identity who = {cl->has_user, cl->user_id, cl->phone};
     op.who = who;
-    uint32_t retry = tc_limit_change(app, &who, tc_stream_client(s), op.table_id);
-    if (retry) {
-        send_error(s, cl, TC_T_TOO_MANY_CHANGES, retry);
-        /* 1008, policy violation: it keeps sending what it is told to hold. */
-        if (cl->refused < UINT8_MAX) cl->refused++;
-        if (cl->refused >= TC_LIMIT_WS_STRIKES) in_order(s, cl, NULL, "too many changes", 1008);
-        return;
-    }
-    cl->refused = 0;
+    if (over_limit(app, s, cl)) return;
     tc_ops_apply(app, &op, answered, call_new(app, s, cl, cmd, true));
 }
 

@@ -172,6 +172,27 @@ def test_ws_changes_over_the_rate_get_errors_then_1008(start_server):
     assert s.cart()["version"] == 2
 
 
+def test_ws_names_count_against_the_rate_like_changes(start_server):
+    """set_name writes to the store and pushes presence to the whole table: it is counted against
+    --rate-changes with the caller's changes (docs/api.md, Presence), errors then 1008."""
+    s = start_server(env={"TABLECART_RATE_CHANGES": "1"})
+    ws = RawWS(s.port, TABLE, query="?userId=7", skip_presence=True)
+    assert ws.recv_json()["type"] == "connected"
+    assert ws.recv_json()["type"] == "cart_update"
+    from live_support import build_frame, OP_TEXT
+    name = {"type": "set_name", "data": {"name": "小明"}}
+    add = {"type": "add_item", "data": {"cuisineId": CUISINE, "quantity": 1}}
+    ws.send(build_frame(OP_TEXT, json.dumps(name).encode()) + build_frame(OP_TEXT, json.dumps(add).encode())
+            + b"".join(build_frame(OP_TEXT, json.dumps(name).encode()) for _ in range(6)))
+    assert [ws.recv_json()["type"] for _ in range(2)] == ["set_name_success", "add_item_success"]
+    for _ in range(5):
+        m = ws.recv_json()
+        assert m["type"] == "error", m
+        assert m["message"] == "too many changes to this table, retry in 1 s"
+    ws.expect_close(1008)
+    assert s.cart()["version"] == 1
+
+
 # --- (c) per-address connection limits, trusted proxies -------------------------------------------
 
 
