@@ -20,7 +20,6 @@
 /* Last-Event-ID longer than this many digits is no version of ours. */
 #define LAST_EVENT_ID_MAX_DIGITS 18
 /* The close reason of a WebSocket whose token expired (with code 1008). */
-#define TOKEN_EXPIRED "token expired"
 
 struct tc_live {
     tc_app *app;
@@ -318,7 +317,7 @@ static void h_ws(tc_http_exchange *x)
     stream_started(app, table_id, &p.who);
     tc_stream *s = tc_stream_ws(app->streams, c, &sp);
     /* Before any message of the client is read: send_snapshot feeds them. */
-    tc_ws_cmd_client_init(tc_stream_user(s), &p.who, lang);
+    tc_ws_cmd_client_init(tc_stream_user(s), &p.who, p.expires_s, lang);
     tc_buf_free(&phone);
     p.who.phone = NULL;
     send_snapshot(app, s, c, &rest, &p.who);
@@ -382,7 +381,7 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
         .heartbeat_ms = app->cfg->heartbeat_s * 1000ull,
         .ws_ping_ms = app->cfg->ws_ping_s * 1000ull,
         .ws_max_message = app->cfg->ws_max_message,
-        .expired_reason = TOKEN_EXPIRED,
+        .expired_reason = TC_WS_CMD_EXPIRED_REASON,
         .follow = on_follow,
         .follow_ctx = l,
     };

@@ -40,17 +40,19 @@ typedef struct later {
 typedef struct {
     int32_t user_id;
     bool has_user;
-    uint8_t lang;    /* tc_lang of the upgrade request: the language of error messages */
-    uint8_t refused; /* changes refused by --rate-changes in a row (saturating) */
-    char *phone;     /* NULL when unknown */
-    later *tail;     /* the answers held back, a ring: tail->next is the first */
+    uint8_t lang;       /* tc_lang of the upgrade request: the language of error messages */
+    uint8_t refused;    /* changes refused by --rate-changes in a row (saturating) */
+    char *phone;        /* NULL when unknown */
+    later *tail;        /* the answers held back, a ring: tail->next is the first */
+    int64_t expires_ms; /* the token's exp, epoch ms; INT64_MAX: none */
 } client;
 
 _Static_assert(sizeof(client) == TC_WS_CMD_CLIENT_SIZE, "TC_WS_CMD_CLIENT_SIZE is the client");
 
-void tc_ws_cmd_client_init(void *mem, const tc_identity *who, tc_lang lang)
+void tc_ws_cmd_client_init(void *mem, const tc_identity *who, int64_t expires_s, tc_lang lang)
 {
     client *cl = mem;
+    cl->expires_ms = expires_s >= INT64_MAX / 1000 ? INT64_MAX : expires_s * 1000;
     cl->lang = (uint8_t)lang;
     cl->has_user = who->has_user_id;
     cl->user_id = (int32_t)who->user_id;
@@ -380,6 +382,11 @@ void tc_ws_cmd_text(tc_app *app, tc_stream *s, const char *data, size_t len)
     client *cl = tc_stream_user(s);
     tc_errmsg err;
     json_t *msg;
+    if (tc_clock_epoch_ms() >= cl->expires_ms) {
+        /* To the ms: the stream's own end is rounded up to its timer's. */
+        in_order(s, cl, NULL, TC_WS_CMD_EXPIRED_REASON, 1008);
+        return;
+    }
     if (tc_input_object(data, len, &msg, &err) != 0) {
         send_error(s, cl, TC_T_WS_NOT_JSON);
         return;

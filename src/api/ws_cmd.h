@@ -11,13 +11,20 @@
 
 /* A client's state for its commands, kept in its stream's block
  * (tc_stream_user, TC_WS_CMD_CLIENT_SIZE bytes): the identity the socket
- * was opened with and the language of its error messages (the upgrade
- * request's Accept-Language), what it was refused in a row, the answers
- * held back. */
-#define TC_WS_CMD_CLIENT_SIZE 24
+ * was opened with, its token's expiry and the language of its error
+ * messages (the upgrade request's Accept-Language), what it was refused in
+ * a row, the answers held back. */
+#define TC_WS_CMD_CLIENT_SIZE 32
 
-/* Fills the zeroed client at mem (who->phone copied). */
-void tc_ws_cmd_client_init(void *mem, const tc_identity *who, tc_lang lang);
+/* The reason of the 1008 close of a socket whose token expired. */
+#define TC_WS_CMD_EXPIRED_REASON "token expired"
+
+/* Fills the zeroed client at mem (who->phone copied). expires_s: the
+ * token's exp, epoch seconds (INT64_MAX: none); a message that arrives at
+ * or after it is not carried out: the socket is closed with 1008 and
+ * TC_WS_CMD_EXPIRED_REASON (the stream's own lifetime end, rounded up to
+ * its timer's resolution, closes it the same way). */
+void tc_ws_cmd_client_init(void *mem, const tc_identity *who, int64_t expires_s, tc_lang lang);
 /* The identity of the client at mem; its phone is not set. */
 tc_identity tc_ws_cmd_client_who(const void *mem);
 /* Releases what the client at mem holds (not mem itself). */

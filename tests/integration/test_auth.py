@@ -340,7 +340,10 @@ def test_identity_comes_from_claims_not_headers(start_server):
 
 
 def test_ws_command_after_expiry_closes_1008(start_server):
-    server = jwt_server(start_server)
+    """Commands a few a second, then back to back from 100 ms before exp: every one applied was
+    sent before exp (it arrived after it was sent, and one arriving at or after exp is refused, to
+    the millisecond), and the first refused closes the socket with 1008."""
+    server = jwt_server(start_server, "--rate-changes", "0")
     exp = int(time.time()) + 2 * SCALE
     tok = token(user=100, table=123, exp=exp)
     w = RawWS(server.port, 123, query="?token=" + tok)
@@ -355,14 +358,19 @@ def test_ws_command_after_expiry_closes_1008(start_server):
             assert time.time() < deadline, "no close %.1fs after the token expired" % (
                 time.time() - exp)
             sent_at = time.time()
-            w.send_text({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}})
+            # The line is added, then set to 2, 3, ... 99, 1, 2, ...: each command a change.
+            kind = "add_item" if applied == 0 else "update_quantity"
+            w.send_text({"type": kind, "data": {"cuisineId": 1001, "quantity": applied % 99 + 1}})
             m = w.recv_message()
             if isinstance(m, str):
                 msg = parse_json(m)
-                assert msg["type"] == "add_item_success", msg
-                assert sent_at < exp + 0.5, "a command %.2fs after exp was applied" % (sent_at - exp)
+                assert msg["type"] == kind + "_success", msg
+                assert sent_at < exp, "a command sent %.1f ms after exp was applied" % (
+                    (sent_at - exp) * 1000)
                 applied += 1
-                wait_until(lambda: time.time() >= sent_at + 0.2, 1, "the next command's turn")
+                if sent_at < exp - 0.1:
+                    next_at = min(sent_at + 0.2, exp - 0.1)
+                    wait_until(lambda: time.time() >= next_at, 1, "the next command's turn")
             else:
                 closed = m
         assert time.time() >= exp, "closed %.2fs before exp" % (exp - time.time())
@@ -375,7 +383,8 @@ def test_ws_command_after_expiry_closes_1008(start_server):
         w.close()
     # The command that met the close was not applied.
     data = cart_of(server, 123, token(user=1))
-    assert data["items"][0]["quantity"] == applied, (data, applied)
+    assert data["items"][0]["quantity"] == (applied - 1) % 99 + 1, (data, applied)
+    assert data["version"] == applied
     # The same token cannot open a new socket.
     assert_refused(server, "ws", 123, 401, "token expired", query="token=" + tok)
 
