@@ -29,6 +29,10 @@
 /* A connection whose unsent output passes 1 MiB is closed: a client that
  * stopped reading (docs/architecture.md, "Bounded output"). */
 #define MAX_QUEUE_BYTES (1u << 20)
+/* A static file goes out in one write: what the kernel does not take must
+ * fit the queue, with its head (src/http/static.h). */
+_Static_assert(TC_STATIC_MAX_FILE + (64u << 10) <= MAX_QUEUE_BYTES,
+               "a static file at the limit must fit the write queue");
 /* Table links logged at start: enough for the demo, not a wall of text. */
 #define MAX_TABLE_LINKS 20
 /* The config counts seconds; the HTTP layer's deadlines are milliseconds. */
