@@ -342,7 +342,12 @@ static int apply_update(tc_cart *c, const tc_op *op, const tc_table *t, const tc
         return 0;
     }
     const tc_cuisine *dish = dish_of(menu, t, op->cuisine_id);
-    if (q > line->quantity && dish && !dish->available)
+    /* More of a dish the table's menu no longer has (gone, or the table
+     * moved to another store) is refused as an add of it would be; less is
+     * fine. */
+    if (q > line->quantity && dish == NULL)
+        return tc_errmsg_say(err, TC_ENOTFOUND, TC_T_DISH_NOT_FOUND, (int)op->cuisine_id);
+    if (q > line->quantity && !dish->available)
         return tc_errmsg_say(err, TC_ESOLDOUT, TC_T_SOLD_OUT, dish->cuisine_name);
     tc_cents price = dish ? dish->unit_price : line->unit_price;
     if (!total_fits(c, op->cuisine_id, price, q))

@@ -969,6 +969,28 @@ static void test_changed_line_is_repriced(void **state)
     assert_int_equal(tc_cart_item_count(f->cart), 2);
     f->menu = old;
     tc_menu_free(m);
+
+    /* The table moves to another store, whose menu has neither dish: more
+     * of a line is refused as an add (404), less and removal are fine. */
+    m = tc_menu_new();
+    tc_store_info s2 = {2, "Other Kitchen"};
+    tc_menu_add_store(m, &s2);
+    tc_table moved = {123, "B09", 2};
+    tc_menu_add_table(m, &moved);
+    tc_menu_add_cuisine(m, &d1); /* store 1's: not this table's */
+    tc_menu_freeze(m);
+    f->menu = m;
+    op = update_as(user(101), 1001, 9);
+    apply_refused(f, &op, TC_ENOTFOUND, "cuisine 1001 not found");
+    add = op_add(1001, 1, NULL);
+    apply_refused(f, &add, TC_ENOTFOUND, "cuisine 1001 not found");
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->quantity, 2);
+    op = update_as(user(101), 1001, 1);
+    apply_ok(f, &op, NOW + 3);
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->quantity, 1);
+    assert_int_equal(tc_cart_item_at(f->cart, 0)->unit_price, 4000); /* kept: no dish to price it */
+    f->menu = old;
+    tc_menu_free(m);
 }
 
 int main(void)
