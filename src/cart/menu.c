@@ -351,12 +351,10 @@ static int get_category(json_t *jc, const char *path, char **out, tc_errmsg *err
     if (!json_is_string(v))
         return tc_errmsg_set(err, TC_EINVAL, "%s.category: must be a string or null", path);
     const char *s = json_string_value(v);
-    size_t points = 0;
-    for (const char *p = s; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20)
-            return tc_errmsg_set(err, TC_EINVAL, "%s.category: no control characters", path);
-        points += ((unsigned char)*p & 0xC0) != 0x80; /* jansson checked the UTF-8 */
-    }
+    size_t len = json_string_length(v);
+    if (tc_utf8_has_control(s, len))
+        return tc_errmsg_set(err, TC_EINVAL, "%s.category: no control characters", path);
+    long points = tc_utf8_count(s, len); /* jansson checked the UTF-8 */
     if (points > TC_CATEGORY_MAX)
         return tc_errmsg_set(err, TC_EINVAL, "%s.category: at most %d characters", path,
                              TC_CATEGORY_MAX);

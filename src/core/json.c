@@ -46,6 +46,16 @@ long tc_utf8_count(const char *s, size_t n)
     return count;
 }
 
+bool tc_utf8_has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b < 0x20 || b == 0x7F || (b == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] < 0xA0))
+            return true;
+    }
+    return false;
+}
+
 /* Writes the escape for a quote, a backslash or a control byte into tmp and
  * returns its length. */
 static size_t escape_ascii(unsigned char ch, char tmp[6])

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +26,8 @@ void tc_json_raw_or_null(tc_buf *out, const char *raw, size_t len);
 /* Checks that s is valid UTF-8 (no overlongs, no surrogates). On success
  * returns the number of code points; on failure -1. */
 long tc_utf8_count(const char *s, size_t n);
+/* True when s (n bytes of UTF-8) holds a control character: C0, DEL, or C1
+ * (U+0080..U+009F). */
+bool tc_utf8_has_control(const char *s, size_t n);
 
 #endif

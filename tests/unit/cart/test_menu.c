@@ -348,6 +348,14 @@ static void test_category(void **state)
               "stores[0].cuisines[1].category: must be a string or null");
     parse_bad(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"a\\tb\"")),
               "stores[0].cuisines[1].category: no control characters");
+    /* DEL and C1 controls (U+0085) are control characters too (jansson refuses NUL). */
+    parse_bad(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"热\\u007f菜\"")),
+              "stores[0].cuisines[1].category: no control characters");
+    parse_bad(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"热\\u0085菜\"")),
+              "stores[0].cuisines[1].category: no control characters");
+    m = parse_ok(ONE_DISH(DISH(",\"unitPrice\":1,\"category\":\"热\\u00a0菜\""))); /* NBSP */
+    assert_string_equal(tc_menu_cuisine(m, 2)->category, "热\u00a0菜");
+    tc_menu_free(m);
 }
 
 /* The bundled demo menu parses and holds what SPEC §9 promises. The test runs
