@@ -204,6 +204,10 @@ void tc_store_relay_menu_changed(tc_store *s);
 /* Encodes cart's DTO with its table from s->menu into a new buffer (one
  * reference, the caller's). */
 tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart);
+/* After s->menu replaced old: the carts kept in memory whose table changed
+ * in it (tableNumber, storeId) are encoded again, at the same version (the
+ * cart did not change, its table's name did). */
+void tc_store_menu_reencode(tc_store *s, const tc_menu *old);
 
 extern const tc_store_backend tc_store_backend_sqlite;
 extern const tc_store_backend tc_store_backend_redis;

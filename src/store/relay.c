@@ -183,7 +183,9 @@ void tc_store_relay_menu_changed(tc_store *s)
 
 void tc_store_menu_replace(tc_store *s, tc_menu *m)
 {
-    tc_menu_free(s->menu);
+    tc_menu *old = s->menu;
     s->menu = m;
+    tc_store_menu_reencode(s, old);
+    tc_menu_free(old);
     tc_store_relay_menu_changed(s);
 }

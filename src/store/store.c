@@ -290,6 +290,34 @@ tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart)
     return r;
 }
 
+static bool same_table(const tc_table *a, const tc_table *b)
+{
+    if (a == NULL || b == NULL) return a == b;
+    return a->store_id == b->store_id &&
+           (a->table_number == b->table_number ||
+            (a->table_number && b->table_number && strcmp(a->table_number, b->table_number) == 0));
+}
+
+void tc_store_menu_reencode(tc_store *s, const tc_menu *old)
+{
+    if (s->pipe == NULL) return;
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&s->pipe->tables, &pos, NULL); n;
+         n = tc_idmap_next(&s->pipe->tables, &pos, n)) {
+        table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
+        if (same_table(tc_menu_table(old, t->table_id), tc_menu_table(s->menu, t->table_id)))
+            continue;
+        if (t->cart && t->json) {
+            tc_rbuf_unref(t->json);
+            t->json = tc_store_encode(s, t->cart);
+        }
+        if (t->newer && t->newer_json) {
+            tc_rbuf_unref(t->newer_json);
+            t->newer_json = tc_store_encode(s, t->newer);
+        }
+    }
+}
+
 static void pump(tc_store *s, table_state *t);
 
 /* ===== load ==================================================================== */

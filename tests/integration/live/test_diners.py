@@ -129,6 +129,36 @@ def test_menu_import_reaches_a_running_server(server, clients, tmp_path):
     assert str(d["items"][0]["unitPrice"]) == "40.00" and str(d["totalAmount"]) == "80.00"
 
 
+def test_a_renamed_table_is_named_anew_in_its_cart(server, clients, tmp_path):
+    """A menu import that renames a table whose cart is in memory: GET, the SSE snapshot and the
+    WebSocket snapshot name it anew at once, at the same version (the cart did not change), as
+    the server would after a restart."""
+    envelope(server.add(123, 1001, 1))
+    assert server.cart(123)["tableNumber"] == "A01"
+    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
+    for t in menu["stores"][0]["tables"]:
+        if t["tableId"] == 123:
+            t["tableNumber"] = "Z99"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    r = run_cli("menu", "import", path, "--store", "sqlite:%s" % server.db)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: envelope(server.request("GET", "/store/order/menu/123"))["table"]["tableNumber"]
+               == "Z99", IO_TIMEOUT, "the new menu served")
+    got = server.request("GET", "/store/order/cart/123")
+    assert got.headers["ETag"] == '"v1"'
+    cart = envelope(got)
+    assert (cart["tableNumber"], cart["version"]) == ("Z99", 1)
+    sse = clients(SSEStream(server.port, 123))
+    sse.start()
+    assert sse.next_event().event == "connected"
+    snap = sse.next_event()
+    assert snap.event == "cart_update" and snap.json() == cart
+    ws = clients(WSClient(server.port, 123))
+    assert ws.recv()["type"] == "connected"
+    assert ws.recv()["data"] == cart
+
+
 # --- presence ------------------------------------------------------------------------------
 
 
