@@ -44,6 +44,11 @@ void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx)
     tc_store_get(app->store, table_id, done, call_new(app, cb, ctx));
 }
 
+void tc_ops_refused(tc_app *app)
+{
+    app->metrics->mutations_rejected++;
+}
+
 void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx)
 {
     op_call *call = call_new(app, cb, ctx);

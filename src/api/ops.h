@@ -6,6 +6,11 @@
 
 #include "api/app.h"
 
+/* Counts a change refused before it reached the store (bad input, access,
+ * --rate-changes): tablecart_mutations_rejected_total counts every refused
+ * change, these and the store's refusals alike. */
+void tc_ops_refused(tc_app *app);
+
 /* The cart of table_id. cb as tc_store_cb. */
 void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx);
 /* Applies a validated op (see tc_cart_apply for the statuses). */

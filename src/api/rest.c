@@ -207,6 +207,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     tc_principal who;
     if ((r = tc_access_identify(app, x->req, &who, &phone, &err)) != 0) {
         tc_buf_free(&phone);
+        tc_ops_refused(app);
         fail_code(x, r, &err);
         return;
     }
@@ -214,6 +215,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
     if (key && (key->len == 0 || key->len > IDEM_KEY_MAX)) {
         tc_buf_free(&phone);
+        tc_ops_refused(app);
         tc_http_reply_say(x, 400, TC_T_IDEM_KEY);
         return;
     }
@@ -250,6 +252,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
     uint32_t retry = tc_limit_change(app, &who.who, tc_conn_client(x->conn), op.table_id);
     if (retry) {
+        tc_ops_refused(app);
         too_many(x, retry);
     } else {
         tc_ops_apply(app, &op, mutated, x);
@@ -262,6 +265,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
 bad:
     json_decref(body);
     tc_buf_free(&phone);
+    tc_ops_refused(app);
     fail_code(x, r, &err);
 }
 

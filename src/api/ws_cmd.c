@@ -361,6 +361,7 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
     }
     json_t *data = json_object_get(msg, "data");
     if (tc_command_has_fields(cmd) && !json_is_object(data)) {
+        tc_ops_refused(app);
         send_error(s, cl, TC_T_WS_DATA_OBJECT);
         return;
     }
@@ -368,12 +369,16 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
         .table_id = tc_stream_table(s), .expect_version = -1, .origin = tc_stream_conn_id(s)};
     tc_command_source src = {.obj = data, .query = NULL};
     if (tc_command_read(cmd, &src, &op, &err) != 0) {
+        tc_ops_refused(app);
         in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, lang_of(cl)), 0);
         return;
     }
     tc_identity who = {cl->has_user, cl->user_id, cl->phone};
     op.who = who;
-    if (over_limit(app, s, cl)) return;
+    if (over_limit(app, s, cl)) {
+        tc_ops_refused(app);
+        return;
+    }
     tc_ops_apply(app, &op, answered, call_new(app, s, cl, cmd, true));
 }
 

@@ -142,6 +142,43 @@ def test_requests_by_method_and_code_exact(server):
     assert value(fams, "tablecart_mutations", "tablecart_mutations_total", op="clear") == 1
 
 
+def test_every_refused_change_is_counted(start_server):
+    """tablecart_mutations_rejected_total counts a change refused wherever it was refused: bad
+    input, an unknown table, the rate limit (REST and WebSocket), and the store's own refusals."""
+    server = start_server(env={"TABLECART_RATE_CHANGES": "1"})
+
+    def add(body, **kw):
+        return server.request("POST", "/store/order/cart/add", json=body, **kw).status_code
+
+    assert add({"tableId": 123, "cuisineId": 1001, "quantity": 0}) == 400     # the store's rule
+    assert add({"tableId": 123, "cuisineId": 9999, "quantity": 1}) == 404     # unknown dish
+    assert add({"tableId": 123, "cuisineId": 1001}) == 400                    # no quantity
+    assert add({"tableId": 123, "cuisineId": "abc", "quantity": 1}) == 400    # not an id
+    assert add({"tableId": 999, "cuisineId": 1001, "quantity": 1}) == 404     # unknown table
+    assert server.request("POST", "/store/order/cart/add", data="xx",
+                          headers={"Content-Type": "application/json"}).status_code == 400
+    assert server.request("POST", "/store/order/cart/add", data="{}",
+                          headers={"Content-Type": "text/plain"}).status_code == 415
+    statuses = [add({"tableId": 123, "cuisineId": 1001, "quantity": 1}, headers={"X-User-Id": "7"})
+                for _ in range(3)]
+    assert statuses == [200, 200, 429]                       # another caller's burst of 2
+    ws = RawWS(server.port, 124, query="?userId=5")
+    try:
+        assert ws.recv_json()["type"] == "connected"
+        assert ws.recv_json()["type"] == "cart_update"
+        ws.send_text({"type": "add_item", "data": {"cuisineId": 1001}})       # no quantity
+        assert ws.recv_json()["type"] == "error"
+        ws.send_text({"type": "add_item", "data": 5})                         # data not an object
+        assert ws.recv_json()["type"] == "error"
+        ws.send_text({"type": "heartbeat"})                                   # not a change
+        assert ws.recv_json()["type"] == "heartbeat"
+    finally:
+        ws.close()
+    _, fams = scrape(server)
+    assert value(fams, "tablecart_mutations_rejected", "tablecart_mutations_rejected_total") == 10
+    assert value(fams, "tablecart_mutations", "tablecart_mutations_total", op="add") == 2
+
+
 def test_stream_kinds_and_delivery_latency(server, clients):
     sse = clients(SSEStream(server.port, 123)).start()
     ws = clients(RawWS(server.port, 123))
