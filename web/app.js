@@ -130,6 +130,9 @@
     }
   }
 
+  /** 401 / 403: the token is missing, expired, bad or not for this table; no retry can help. */
+  const isAuthError = (e) => !!e && (e.status === 401 || e.status === 403);
+
   const reduceMotion = () => window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 
   // ---------------------------------------------------------------------------------------
@@ -156,6 +159,7 @@
     ownVersions: new Set(),
     maybeOthers: new Set(),
     busy: new Set(), // cuisineIds (or 'all', 'name') with a change in flight
+    stopped: false, // a 401/403 ended the page: nothing reconnects any more
   };
 
   // For tests and curious people: read-only view of what the page is doing.
@@ -347,6 +351,10 @@
       }
       return true;
     } catch (e) {
+      if (isAuthError(e)) {
+        authFatal(e);
+        return false;
+      }
       toastError(e.message || '操作失败，请重试。');
       flushNotices();
       return false;
@@ -504,7 +512,8 @@
       closeNameForm();
       applyPresence(presence);
     } catch (e) {
-      toastError(e.message || '昵称没有保存，请重试。');
+      if (isAuthError(e)) authFatal(e);
+      else toastError(e.message || '昵称没有保存，请重试。');
     } finally {
       S.busy.delete('name');
       $('name-save').disabled = false;
@@ -859,6 +868,18 @@
     document.body.classList.add('has-fatal');
   }
 
+  /**
+   * The server refused the diner's token (401: missing, expired, bad; 403: not for this table):
+   * reconnecting cannot help, so the page stops for good and says why in the server's words
+   * (`登录已过期，请重新扫码`), with no 重试 button.
+   */
+  function authFatal(e) {
+    S.stopped = true;
+    fatal(e.status === 403 ? '不能在这张桌点餐' : '登录已失效', e.message);
+    $('fatal-retry').hidden = true;
+    setConn('disconnected');
+  }
+
   // ---------------------------------------------------------------------------------------
   // live channels. Each opener takes callbacks and returns {close()}; `onConnected` fires on the
   // server's own `connected` message (not on TCP open: a proxy that accepts and drops does not
@@ -1068,7 +1089,7 @@
       } catch (e) {
         if (stopped) return;
         stopped = true;
-        onFail(connected);
+        onFail(connected, e);
       }
     };
     tick();
@@ -1123,7 +1144,7 @@
       onPresence: (p) => {
         if (tag.gen === generation) applyPresence(p);
       },
-      onFail: (wasConnected) => {
+      onFail: (wasConnected, err) => {
         if (tag.gen === -1) {
           // a trial that did not make it: keep polling, try again later
           if (upgradeTrial === tag) {
@@ -1134,6 +1155,10 @@
         }
         if (tag.gen !== generation) return;
         live = wsConn = null;
+        if (isAuthError(err)) {
+          authFatal(err);
+          return;
+        }
         setConn('disconnected');
         handleFailure(tag.gen, tag.kind, wasConnected);
       },
@@ -1147,6 +1172,7 @@
   }
 
   function startLive() {
+    if (S.stopped) return;
     stopLive();
     const kind = S.order[S.idx];
     S.transport = kind;
@@ -1171,19 +1197,26 @@
   }
 
   async function handleFailure(gen, kind, wasConnected) {
-    if (!wasConnected && kind !== 'poll' && S.idx < S.order.length - 1) {
-      // Did the stream fail, or is the whole server gone? Ask with a plain GET (which also
-      // brings the cart up to date while we are without a live channel).
+    if (kind !== 'poll') {
+      // A stream cannot say why it failed (EventSource and WebSocket hide the status). Ask with
+      // a plain GET: a 401/403 there (token expired, bad, not for this table) ends the page;
+      // an answer means the server is up (and brings the cart up to date while we are without
+      // a live channel); no answer means the server or the network is down.
       let reachable = false;
       try {
         const cart = await api('GET', `/store/order/cart/${S.tableId}`);
         reachable = true;
         if (gen === generation) applyCart(cart, {});
-      } catch (_) {
+      } catch (e) {
+        if (gen === generation && isAuthError(e)) {
+          authFatal(e);
+          return;
+        }
         /* server down or network gone: not the transport's fault */
       }
       if (gen !== generation) return;
-      if (reachable && ++failsHere >= FAILS_BEFORE_FALLBACK) {
+      // a stream that failed before it ever said `connected` while plain HTTP works is blocked
+      if (reachable && !wasConnected && S.idx < S.order.length - 1 && ++failsHere >= FAILS_BEFORE_FALLBACK) {
         failsHere = 0;
         S.idx++;
         attempt = 0;
@@ -1242,7 +1275,8 @@
     try {
       [menu, cart] = await Promise.all([api('GET', `/store/order/menu/${S.tableId}`), api('GET', `/store/order/cart/${S.tableId}`)]);
     } catch (e) {
-      if (e.status === 404) {
+      if (isAuthError(e)) authFatal(e);
+      else if (e.status === 404) {
         fatal('找不到这张餐桌', `桌号 ${S.tableId} 不存在，请重新扫描餐桌上的二维码。`);
         $('fatal-retry').hidden = true;
       } else if (e.network) fatal('无法连接服务器', e.message);
@@ -1299,7 +1333,7 @@
   });
   window.addEventListener('pagehide', () => stopLive());
   window.addEventListener('pageshow', (ev) => {
-    if (ev.persisted && S.cart) startLive(); // back from the back/forward cache
+    if (ev.persisted && S.cart && !S.stopped) startLive(); // back from the back/forward cache
   });
 
   chooseTransport((params.get('transport') || 'sse').toLowerCase());

@@ -36,7 +36,7 @@ export class Server {
    * extraWeb: files or folders (absolute paths) served next to web/ — the server then serves a
    * temp copy of web/ with them added, so a test page is a real static file of the real server.
    */
-  constructor({ menu = MENU, args = [], extraWeb = [] } = {}) {
+  constructor({ menu = MENU, args = [], extraWeb = [], auth = 'none', env = {} } = {}) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'tablecart-e2e-'));
     this.web = WEB;
     if (extraWeb.length) {
@@ -47,6 +47,8 @@ export class Server {
     this.db = path.join(this.dir, 't.db');
     this.menu = menu;
     this.args = args;
+    this.auth = auth; // 'jwt': the secret comes from env.TABLECART_JWT_SECRET
+    this.env = env;
     this.proc = null;
     this.port = 0;
     this.url = null;
@@ -55,10 +57,10 @@ export class Server {
 
   /** Starts the binary; resolves once its first stdout line names the port it listens on. */
   async start(port = 0) {
-    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--store', `sqlite:${this.db}`, '--web', this.web, '--auth', 'none'];
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--store', `sqlite:${this.db}`, '--web', this.web, '--auth', this.auth];
     if (this.menu) args.push('--menu', this.menu);
     args.push(...this.args);
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.proc = proc;
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (d) => {
@@ -141,6 +143,13 @@ export class Server {
     if (p.status !== 0) throw new Error(`menu import failed (${p.status}): ${p.stderr}`);
   }
 
+  /** `tablecart token …` signed with this server's secret (--auth jwt): what a QR code carries. */
+  token(...args) {
+    const p = spawnSync(BIN, ['token', ...args], { encoding: 'utf8', timeout: 10000, env: { ...process.env, ...this.env } });
+    if (p.status !== 0) throw new Error(`token failed (${p.status}): ${p.stderr}`);
+    return p.stdout.trim();
+  }
+
   /** Calls the REST API as some other diner (a phone we do not drive). */
   async api(method, p, body, headers = {}) {
     const init = { method, headers: { 'X-User-Id': '777', ...headers } };
@@ -170,7 +179,7 @@ export async function launch() {
  * One diner: a fresh browser context (own localStorage, so own diner id) on a phone-sized
  * viewport, with the page's console errors collected for failure reports.
  */
-export async function diner(browser, server, { table = 123, transport = null, setup = null, wait = true, scale = 1 } = {}) {
+export async function diner(browser, server, { table = 123, transport = null, query = '', setup = null, wait = true, scale = 1 } = {}) {
   const context = await browser.newContext({
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: scale,
@@ -187,6 +196,7 @@ export async function diner(browser, server, { table = 123, transport = null, se
   if (setup) await setup(page, context);
   let q = `?table=${table}`;
   if (transport) q += `&transport=${transport}`;
+  q += query;
   await page.goto(server.url + '/' + q);
   if (wait) await waitConnected(page);
   return page;
