@@ -156,6 +156,7 @@
     transport: null, // what is actually running: 'sse' | 'ws' | 'poll'
     conn: 'connecting',
     pendingHttp: 0,
+    ownSeq: 0, // answers to the page's own changes applied so far (a poll sent before one may be older)
     ownVersions: new Set(),
     maybeOthers: new Set(),
     busy: new Set(), // cuisineIds (or 'all', 'name') with a change in flight
@@ -239,13 +240,16 @@
   // applying a cart, a menu, a presence
 
   /**
-   * Shows a cart. `own`: it answers this page's own request. `snapshot`: the first state after a
-   * (re)connect, taken whatever its version. A change nobody here asked for gets a notice.
+   * Shows a cart. `own`: it answers this page's own request. `snapshot`: the server's word (the
+   * first state after a (re)connect, a poll's answer), taken whatever its version — after a
+   * restart on a new database the version goes down, or comes back to the same number with
+   * other lines. A change nobody here asked for gets a notice.
    */
   function applyCart(cart, { own = false, snapshot = false } = {}) {
     if (!cart || typeof cart !== 'object' || !Array.isArray(cart.items)) return;
     const v = typeof cart.version === 'number' ? cart.version : null;
     const cur = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
+    if (own) S.ownSeq++;
     if (own && v !== null) {
       S.ownVersions.add(v);
       S.maybeOthers.delete(v);
@@ -255,13 +259,19 @@
     // a seat taken or a name changed bumps the version too: only changed lines are news
     const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
     if (v !== null && cur !== null) {
-      if (v === cur) {
+      if (v === cur && !(snapshot && linesChanged)) {
         flushNotices();
         return; // already showing it
       }
       if (v < cur && !snapshot) {
         flushNotices();
         return; // an older state overtaken by a newer one
+      }
+      if (v <= cur) {
+        // the server's word went back, or the same version has other lines (a new database):
+        // the versions we knew mean nothing now
+        S.ownVersions.clear();
+        S.maybeOthers.clear();
       }
     }
     S.cart = cart;
@@ -1071,6 +1081,7 @@
     const tick = async () => {
       if (stopped) return;
       const v = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
+      const seq = S.ownSeq;
       try {
         const data = await api('GET', `/store/order/cart/${S.tableId}`, undefined, v !== null ? { 'If-None-Match': `"v${v}"` } : undefined);
         if (stopped) return;
@@ -1078,7 +1089,10 @@
           connected = true;
           onConnected();
         }
-        if (!data.notModified) onCart(data, {});
+        // A 200 is the server's word at this moment, taken even when its version is lower
+        // (a restart on a new database); unless the answer to one of our own changes was applied
+        // while this poll was on its way: then it may be the older one, and the next poll says.
+        if (!data.notModified) onCart(data, { snapshot: S.ownSeq === seq });
         // no menu_update without a stream: read the menu again now and then
         if (++ticks % POLL_MENU_EVERY === 0) {
           const menu = await api('GET', `/store/order/menu/${S.tableId}`);

@@ -2,6 +2,7 @@
 // polling the cart with If-None-Match, and still shows other diners' changes within seconds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { Server, launch, diner, waitConnected, waitLine, waitCart, lineRemark, dish, openCart, shot } from './harness.mjs';
 
 let server, browser;
@@ -104,4 +105,35 @@ test('once streams get through again, a polling page goes back to SSE by itself'
   await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1003, quantity: 1 });
   await waitLine(P, 1003, 1);
   assert.deepEqual(P.errors, []);
+});
+
+test('a polling page takes the server word when the version goes down (restart on a new database)', async () => {
+  const fresh = await new Server().start();
+  try {
+    const P = await diner(browser, fresh, { table: 123, transport: 'poll' });
+    pages.push(P);
+    for (const id of [1001, 1002, 1003]) await dish(P, id).locator('.btn-add').click();
+    await waitCart(P, { 1001: 1, 1002: 1, 1003: 1 });
+    assert.equal(await P.evaluate(() => window.__tablecart.version), 3);
+
+    // the server comes back on the same port with an empty database: the cart is version 0
+    await fresh.stop();
+    for (const f of ['', '-wal', '-shm']) rmSync(fresh.db + f, { force: true });
+    await fresh.restart();
+    await waitCart(P, {}, 15000);
+    assert.equal(await P.evaluate(() => window.__tablecart.version), 0);
+    assert.equal(await P.textContent('#bar-quantity'), '0');
+
+    // another diner's change and the page's own tap both show
+    await fresh.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1004, quantity: 1 });
+    await waitCart(P, { 1004: 1 });
+    await dish(P, 1002).locator('.btn-add').click();
+    await waitCart(P, { 1004: 1, 1002: 1 });
+    assert.equal(await P.evaluate(() => window.__tablecart.version), 2);
+    const cart = await fresh.api('GET', '/store/order/cart/123');
+    assert.deepEqual(cart.data.items.map((i) => [i.cuisineId, i.quantity]), [[1004, 1], [1002, 1]]);
+    assert.deepEqual(P.errors, []);
+  } finally {
+    await fresh.close();
+  }
 });
