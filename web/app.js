@@ -22,6 +22,7 @@
   const FAILS_BEFORE_FALLBACK = 2; // failures of one transport while the server answers HTTP
   const WS_REPLY_TIMEOUT_MS = 10000;
   const NOTICE_MS = 2500;
+  const CONFLICT_TEXT = '购物车已被他人更新，请再试一次。';
   const MAX_QTY = 99;
   const MAX_REMARK = 200; // code points, as the server counts
   const MAX_NAME = 12;
@@ -339,14 +340,19 @@
   // ---------------------------------------------------------------------------------------
   // changing the cart
 
-  /** One change: over the WebSocket when it is the live channel, else over HTTP. */
+  /**
+   * One change: over the WebSocket when it is the live channel, else over HTTP. A change made
+   * from what the page shows (`extra.ifMatch`: the version it showed) always goes over HTTP with
+   * `If-Match` — WebSocket commands carry no version — and is refused 409 when the cart moved on.
+   */
   async function mutate(kind, cuisineId, extra) {
     const key = cuisineId === null ? 'all' : cuisineId;
     if (S.busy.has(key)) return false;
     S.busy.add(key);
     refreshControls();
     try {
-      if (S.transport === 'ws' && wsConn && wsConn.isOpen()) {
+      const conditional = extra && typeof extra.ifMatch === 'number';
+      if (!conditional && S.transport === 'ws' && wsConn && wsConn.isOpen()) {
         const cart = await wsConn.command(kind, cuisineId, extra);
         applyCart(cart, { own: true });
       } else {
@@ -365,6 +371,14 @@
         authFatal(e);
         return false;
       }
+      if (e.status === 409) {
+        // the cart moved on since the page drew it: the tap is not applied; show the cart as
+        // it is now and let the diner decide again
+        await refreshCart();
+        toastError(CONFLICT_TEXT);
+        flushNotices();
+        return false;
+      }
       toastError(e.message || '操作失败，请重试。');
       flushNotices();
       return false;
@@ -374,17 +388,27 @@
     }
   }
 
+  /** The current cart, asked for (after a 409). Errors are left to the live channel. */
+  async function refreshCart() {
+    try {
+      applyCart(await api('GET', `/store/order/cart/${S.tableId}`), {});
+    } catch (_) {
+      /* the live channel will bring it */
+    }
+  }
+
   function httpMutation(kind, cuisineId, extra) {
     const t = S.tableId;
+    const cond = extra && typeof extra.ifMatch === 'number' ? { 'If-Match': `"v${extra.ifMatch}"` } : undefined;
     switch (kind) {
       case 'add_item': // no remark: the line keeps the one it has (the + button)
         return api('POST', '/store/order/cart/add', { tableId: t, cuisineId, quantity: extra.quantity });
       case 'update_quantity':
-        return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, quantity: extra.quantity });
+        return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, quantity: extra.quantity }, cond);
       case 'update_remark': // remark only: no portion added (wire format of issue 11)
         return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, remark: extra.remark });
       case 'remove_item':
-        return api('DELETE', `/store/order/cart/remove?tableId=${t}&cuisineId=${cuisineId}`);
+        return api('DELETE', `/store/order/cart/remove?tableId=${t}&cuisineId=${cuisineId}`, undefined, cond);
       case 'clear_cart':
         return api('DELETE', `/store/order/cart/clear?tableId=${t}`);
     }
@@ -399,9 +423,21 @@
     mutate('add_item', cuisineId, { quantity: 1 });
   }
 
+  /** The version the page shows: what − and 删除 were computed from. */
+  const shownVersion = () => (S.cart && typeof S.cart.version === 'number' ? S.cart.version : undefined);
+
+  /**
+   * − (to `quantity`, computed from the line as shown) and 删除: absolute changes, so they are
+   * conditional on the version shown; if another diner changed the cart meanwhile (added
+   * portions, say) the server refuses (409) rather than take their portions away.
+   */
   function setQuantity(cuisineId, quantity) {
-    if (quantity <= 0) mutate('remove_item', cuisineId);
-    else mutate('update_quantity', cuisineId, { quantity });
+    if (quantity <= 0) removeLine(cuisineId);
+    else mutate('update_quantity', cuisineId, { quantity, ifMatch: shownVersion() });
+  }
+
+  function removeLine(cuisineId) {
+    mutate('remove_item', cuisineId, { ifMatch: shownVersion() });
   }
 
   /** Saves a line's remark (Enter or 保存); another diner's remark is only replaced after asking. */
@@ -819,7 +855,7 @@
               el('span', { className: 'qty', text: String(item.quantity) }),
               el('button', { type: 'button', className: 'btn-round btn-plus', text: '+', 'aria-label': '加一份', onclick: () => addDish(id) })
             ),
-            el('button', { type: 'button', className: 'btn btn-link btn-remove', text: '删除', onclick: () => mutate('remove_item', id) })
+            el('button', { type: 'button', className: 'btn btn-link btn-remove', text: '删除', onclick: () => removeLine(id) })
           )
         )
       );

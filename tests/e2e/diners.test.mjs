@@ -228,7 +228,8 @@ test('live menu: `tablecart menu import` while pages are open → sold out withi
 });
 
 test('the server\'s messages reach diners in Chinese (HTTP and WebSocket pages)', async () => {
-  // stale pages: the line vanishes on the server, then A (HTTP) and B (WebSocket) press its −
+  // stale pages: the line vanishes on the server, then A (SSE) and B (WebSocket) press its −,
+  // which goes over HTTP with If-Match on both (of the version they show now: the 404 is the news)
   await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1003, quantity: 2 });
   for (const p of [A, B]) {
     await waitLine(p, 1003, 2);
@@ -243,6 +244,18 @@ test('the server\'s messages reach diners in Chinese (HTTP and WebSocket pages)'
     await p.waitForSelector('#toast-error:not([hidden])');
     assert.equal(await p.textContent('#toast-error'), '购物车里没有麻婆豆腐');
   }
+  // a command refused over the socket: B's + on the cart line of the sold-out 鱼香肉丝, forced past
+  // its disabled state
+  await B.waitForSelector('#toast-error', { state: 'hidden' });
+  const sent = B.sent.length;
+  await B.evaluate(() => {
+    const plus = document.querySelector('#cart-items .cart-line[data-cuisine-id="1002"] .btn-plus');
+    plus.disabled = false;
+    plus.click();
+  });
+  await B.waitForSelector('#toast-error:not([hidden])');
+  assert.equal(await B.textContent('#toast-error'), '鱼香肉丝已售罄');
+  assert.deepEqual(B.sent.slice(sent).map((m) => [m.type, m.data?.cuisineId]), [['add_item', 1002]]);
   // an unknown table: the page's own words
   const E = await diner(browser, server, { table: 999999, wait: false });
   await E.waitForSelector('#fatal:not([hidden])');

@@ -91,10 +91,16 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
     msgs.some((m) => m.type === 'add_item' && m.data.cuisineId === 1001 && m.data.quantity === 1 && m.data.remark === null),
     'B sent add_item without a remark over the socket: ' + sent.join(' ')
   );
-  // − sends update_quantity
+  // − goes over HTTP with If-Match of the version B shows (a socket command carries none)
+  const version = await B.evaluate(() => window.__tablecart.version);
+  const minus = B.waitForRequest((r) => r.url().includes('/cart/update'));
   await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-minus').click();
   await waitLine(A, 1001, 1);
-  assert.ok(sent.some((s) => /"type":"update_quantity".*"quantity":1/.test(s)), sent.join(' '));
+  const put = await minus;
+  assert.equal(put.method(), 'PUT');
+  assert.equal(put.headers()['if-match'], `"v${version}"`);
+  assert.deepEqual(put.postDataJSON(), { tableId: 123, cuisineId: 1001, quantity: 1 });
+  assert.ok(!sent.some((s) => JSON.parse(s).type === 'update_quantity'), sent.join(' '));
   await B.locator('#cart-items .cart-line[data-cuisine-id="1001"] .btn-plus').click();
   await waitLine(A, 1001, 2);
   await closeCart(B);
@@ -123,11 +129,15 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
   assert.equal(await B.textContent('#total-quantity'), '6');
   assert.equal(await B.textContent('#bar-amount'), '128.05');
 
-  // B removes the set meal over the socket
+  // B removes the set meal: 删除 goes over HTTP with If-Match too
   await openCart(B);
+  await waitLine(B, 1004, 3);
+  const shown = await B.evaluate(() => window.__tablecart.version);
+  const removal = B.waitForRequest((r) => r.url().includes('/cart/remove'));
   await B.locator('#cart-items .cart-line[data-cuisine-id="2002"] .btn-remove').click();
   await waitLine(A, 2002, 0);
-  assert.ok(sent.some((s) => JSON.parse(s).type === 'remove_item'));
+  assert.equal((await removal).headers()['if-match'], `"v${shown}"`);
+  assert.ok(!sent.some((s) => JSON.parse(s).type === 'remove_item'));
   // the menu's − on A's page takes rice back down to 2 (update over HTTP)
   await dish(A, 1004).locator('.btn-minus').click();
   await waitLine(B, 1004, 2);
