@@ -480,7 +480,7 @@
 
   function confirmRemark(who, old) {
     const d = $('confirm-remark');
-    $('confirm-remark-text').textContent = `这条备注是${who}写的：“${old}”。`;
+    $('confirm-remark-text').replaceChildren('这条备注是', isolated(who), '写的：“', isolated(old), '”。');
     return new Promise((resolve) => {
       d.returnValue = '';
       d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
@@ -754,18 +754,27 @@
   // ---------------------------------------------------------------------------------------
   // rendering: the cart
 
+  /**
+   * A name (or any text a diner wrote) in its own <bdi>: direction marks or overrides inside it
+   * (U+202E…) cannot reorder what comes after it, such as the portions or another diner's name.
+   */
+  const isolated = (text) => el('bdi', { text });
+
   /** Who added to a line: `张三 2 份 · 我 1 份` from shares; without shares, the first adder. */
-  function whoText(item) {
+  function whoNodes(item) {
     if (Array.isArray(item.shares) && item.shares.length > 0) {
-      return item.shares
-        .map((s) => `${s.userId !== null && s.userId !== undefined && Number(s.userId) === userId ? '我' : nameOf(s.userId)} ${s.quantity} 份`)
-        .join(' · ');
+      const out = [];
+      item.shares.forEach((s, i) => {
+        if (i > 0) out.push(' · ');
+        out.push(isolated(s.userId !== null && s.userId !== undefined && Number(s.userId) === userId ? '我' : nameOf(s.userId)), ` ${s.quantity} 份`);
+      });
+      return out;
     }
     const id = item.addUserId;
-    if (id !== null && id !== undefined && Number(id) === userId) return '我点的';
-    if (diner(id)) return nameOf(id) + '点的';
-    if (item.addUserPhone) return maskPhone(item.addUserPhone) + '点的';
-    return nameOf(id) + '点的';
+    if (id !== null && id !== undefined && Number(id) === userId) return ['我点的'];
+    if (diner(id)) return [isolated(nameOf(id)), '点的'];
+    if (item.addUserPhone) return [isolated(maskPhone(item.addUserPhone)), '点的'];
+    return [isolated(nameOf(id)), '点的'];
   }
 
   /** Remarks being typed survive a re-render (somebody else's change must not wipe them). */
@@ -841,7 +850,7 @@
               el('span', { className: 'money cart-line-price', text: '¥' + money(item.unitPrice) }),
               now ? el('span', { className: 'money cart-line-now', text: `现价 ¥${now}` }) : null
             ),
-            el('div', { className: 'cart-line-who', text: whoText(item) }),
+            el('div', { className: 'cart-line-who' }, ...whoNodes(item)),
             form
           ),
           el(

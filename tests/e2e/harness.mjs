@@ -150,6 +150,16 @@ export class Server {
     return p.stdout.trim();
   }
 
+  /**
+   * Runs one SQL statement with parameters on this server's database (Python's sqlite3, as the
+   * integration tests have it): for stored states the API refuses to create.
+   */
+  sql(statement, params = []) {
+    const code = 'import sqlite3,sys,json\nc=sqlite3.connect(sys.argv[1],timeout=10)\nc.execute(sys.argv[2],json.loads(sys.argv[3]))\nc.commit()';
+    const p = spawnSync('/usr/bin/python3', ['-c', code, this.db, statement, JSON.stringify(params)], { encoding: 'utf8', timeout: 20000 });
+    if (p.status !== 0) throw new Error(`sql failed (${p.status}): ${p.stderr}`);
+  }
+
   /** Calls the REST API as some other diner (a phone we do not drive). */
   async api(method, p, body, headers = {}) {
     const init = { method, headers: { 'X-User-Id': '777', ...headers } };
