@@ -34,6 +34,21 @@ static bool is_space(const char *s, size_t n, size_t *len)
     return false;
 }
 
+/* A text direction or zero-width character at s (n bytes, valid UTF-8 as
+ * tc_utf8_count found it): U+061C ARABIC LETTER MARK, U+200B..U+200D (zero
+ * width space, non-joiner, joiner), U+200E/U+200F (LRM, RLM), U+202A..U+202E
+ * (embeddings, overrides, PDF), U+2060 WORD JOINER, U+2066..U+2069
+ * (isolates, PDI), U+FEFF (zero width no-break space). */
+static bool is_invisible(const unsigned char *s, size_t n)
+{
+    if (n >= 2 && s[0] == 0xD8 && s[1] == 0x9C) return true; /* U+061C */
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80)
+        return (s[2] >= 0x8B && s[2] <= 0x8F) || (s[2] >= 0xAA && s[2] <= 0xAE);
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81)
+        return s[2] == 0xA0 || (s[2] >= 0xA6 && s[2] <= 0xA9);
+    return n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF; /* U+FEFF */
+}
+
 int tc_diner_name_check(const char *name, char **out, tc_errmsg *err)
 {
     if (name == NULL) return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
@@ -55,6 +70,8 @@ int tc_diner_name_check(const char *name, char **out, tc_errmsg *err)
         /* C0 controls and DEL; C1 controls are U+0080..U+009F (C2 80..C2 9F) */
         if (b < 0x20 || b == 0x7F || (b == 0xC2 && i + 1 < n && (unsigned char)name[i + 1] < 0xA0))
             return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
+        if (is_invisible((const unsigned char *)name + i, n - i))
+            return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_INVISIBLE);
     }
     *out = tc_xmalloc(n + 1);
     memcpy(*out, name, n);

@@ -35,8 +35,12 @@ void tc_diner_name_json(const tc_diner *d, tc_buf *out);
 
 /* Checks a name a diner asked for: without leading and trailing spaces
  * (ASCII and U+3000), 1..TC_DINER_MAX_NAME characters and no control
- * character. Returns 0 with the trimmed name in *out (new, caller frees), or
- * TC_EINVAL with err (TC_T_NAME_LEN). name may be NULL (refused). */
+ * character (else TC_T_NAME_LEN), and no text direction or zero-width
+ * character (else TC_T_NAME_INVISIBLE): U+061C, U+200B..U+200F,
+ * U+202A..U+202E, U+2060, U+2066..U+2069, U+FEFF, which would reorder or
+ * hide what other diners' pages show next to the name. Returns 0 with the
+ * trimmed name in *out (new, caller frees), or TC_EINVAL with err. name may
+ * be NULL (refused). */
 int tc_diner_name_check(const char *name, char **out, tc_errmsg *err);
 
 /* The diner of user_id in list (n of them), or NULL. */

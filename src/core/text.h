@@ -59,6 +59,8 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_TABLE_NOT_FOUND, "d", "桌号不存在", "table %d not found")                               \
     X(TC_T_NEED_USER, "", "需要用户身份", "user identity required")                                \
     X(TC_T_NAME_LEN, "", "名字须为 1 到 12 个字", "name must be 1 to 12 characters")               \
+    X(TC_T_NAME_INVISIBLE, "", "名字不能含有看不见的字符",                                         \
+      "name must not contain invisible or text direction characters")                              \
     X(TC_T_TABLE_FULL, "d", "这桌已坐满 %d 人", "the table already seats %d diners")               \
     /* the store */                                                                                \
     X(TC_T_STORE_BUSY, "d", "这桌点得太快了，请稍后再试",                                          \

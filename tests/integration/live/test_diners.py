@@ -85,6 +85,36 @@ def test_ws_errors_follow_the_upgrade_language(server, clients):
     assert zh.recv()["message"] == "未知的消息类型“nope”"
 
 
+def test_names_with_direction_or_zero_width_characters_are_refused(server, clients):
+    """A name with a text direction or zero-width character would reorder or hide what the
+    other diners' pages show next to it ("\u202e张三" turned "我 12 份" into "份 21 我"):
+    400 over HTTP, an error over the WebSocket, in both languages; nothing stored, nobody told."""
+    a = clients(SSEStream(server.port, 123, query="?userId=101"))
+    a.start()
+    presence_sse(a, lambda d: d["online"] == 1)
+    for name in ("\u202e张三", "张\u200b三", "\u2066李四\u2069", "王五\ufeff", "\u061c赵六",
+                 "a\u200fb", "a\u2060b"):
+        assert msg(plain(server, "PUT", "/store/order/table/123/name", json={"name": name},
+                         headers={"X-User-Id": "101"}), 400) == "名字不能含有看不见的字符"
+    assert msg(plain(server, "PUT", "/store/order/table/123/name", json={"name": "\u202e张三"},
+                     headers={"X-User-Id": "101", "Accept-Language": "en"}), 400) == \
+        "name must not contain invisible or text direction characters"
+    ws = clients(WSClient(server.port, 123, query="?userId=102", lang=None))
+    presence_ws(ws, lambda d: d["online"] == 2)
+    ws.send({"type": "set_name", "data": {"name": "\u202d李四"}})
+    while True:
+        m = ws.recv()
+        if m["type"] in ("set_name_success", "error"):
+            break
+    assert (m["type"], m["message"], m["data"]) == ("error", "名字不能含有看不见的字符", None)
+    # a name with ordinary right-to-left letters is a name like any other
+    data = envelope(plain(server, "PUT", "/store/order/table/123/name", json={"name": "علي"},
+                          headers={"X-User-Id": "101"}))
+    assert [(d["userId"], d["name"]) for d in data["diners"]] == [(101, "علي"), (102, "2号")]
+    p = presence_sse(a, lambda d: d["diners"][0]["name"] != "1号")
+    assert [d["name"] for d in p["diners"]] == ["علي", "2号"]
+
+
 # --- live menu -----------------------------------------------------------------------------
 
 

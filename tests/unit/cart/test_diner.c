@@ -8,6 +8,7 @@
 #include "cart/diner.h"
 #include "core/text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,77 @@ static void test_name_rule(void **state)
     name_refused("\xff\xfe");  /* not UTF-8 */
 }
 
+static void name_invisible(const char *in)
+{
+    char *out = NULL;
+    tc_errmsg err = {0};
+    if (tc_diner_name_check(in, &out, &err) != TC_EINVAL) fail_msg("'%s' not refused", in);
+    assert_null(out);
+    assert_string_equal(tc_errmsg_text(&err, TC_EINVAL, TC_LANG_ZH), "名字不能含有看不见的字符");
+    assert_string_equal(tc_errmsg_text(&err, TC_EINVAL, TC_LANG_EN),
+                        "name must not contain invisible or text direction characters");
+}
+
+/* Text direction and zero-width characters reorder or hide what other
+ * diners' pages show next to the name ("\u202e张三" turned "我 12 份"
+ * after it into "份 21 我"): refused wherever they are, each of them. */
+static void test_name_invisible(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "\xd8\x9c",                                     /* U+061C */
+        "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", /* U+200B..D */
+        "\xe2\x80\x8e", "\xe2\x80\x8f",                 /* LRM, RLM */
+        "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad",
+        "\xe2\x80\xae",                                                 /* U+202A..E */
+        "\xe2\x81\xa0",                                                 /* U+2060 */
+        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* U+2066..9 */
+        "\xef\xbb\xbf",                                                 /* U+FEFF */
+    };
+    char buf[32];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(buf, sizeof buf, "%s张三", refused[i]);
+        name_invisible(buf);
+        snprintf(buf, sizeof buf, "张%s三", refused[i]);
+        name_invisible(buf);
+        snprintf(buf, sizeof buf, "张三%s", refused[i]);
+        name_invisible(buf);
+        snprintf(buf, sizeof buf, " %s ", refused[i]);
+        name_invisible(buf);
+    }
+    /* their neighbours are ordinary characters */
+    name_ok("\xd8\x9b", "\xd8\x9b");           /* U+061B, Arabic semicolon */
+    name_ok("a\xe2\x80\x8a", "a\xe2\x80\x8a"); /* U+200A, hair space */
+    name_ok("a\xe2\x80\x90"
+            "b",
+            "a\xe2\x80\x90"
+            "b"); /* U+2010, hyphen */
+    name_ok("a\xe2\x80\xa9"
+            "b",
+            "a\xe2\x80\xa9"
+            "b"); /* U+2029 */
+    name_ok("a\xe2\x80\xaf"
+            "b",
+            "a\xe2\x80\xaf"
+            "b"); /* U+202F, narrow no-break space */
+    name_ok("a\xe2\x81\xa1"
+            "b",
+            "a\xe2\x81\xa1"
+            "b"); /* U+2061 */
+    name_ok("a\xe2\x81\xaa"
+            "b",
+            "a\xe2\x81\xaa"
+            "b"); /* U+206A */
+    name_ok("a\xef\xbb\xbe"
+            "b",
+            "a\xef\xbb\xbe"
+            "b"); /* U+FEFE */
+    name_ok("\xd8\xb9\xd9\x84\xd9\x8a",
+            "\xd8\xb9\xd9\x84\xd9\x8a"); /* علي: Arabic letters are fine */
+    /* the length rule is checked first */
+    name_refused("\xe2\x80\xae一二三四五六七八九十一二");
+}
+
 static void test_default_name_and_lists(void **state)
 {
     (void)state;
@@ -83,6 +155,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_rule),
+        cmocka_unit_test(test_name_invisible),
         cmocka_unit_test(test_default_name_and_lists),
     };
     return cmocka_run_group_tests_name("cart/diner", tests, NULL, NULL);
