@@ -1235,6 +1235,13 @@
     stopLive();
     const kind = S.order[S.idx];
     S.transport = kind;
+    if (kind === 'poll' && S.presence) {
+      // polling seats nobody and hears no presence: an old count or name would only mislead
+      S.presence = null;
+      $('name-form').hidden = true;
+      renderPresence();
+      if (S.cart) renderCart(); // names on the lines: from the cart's own diners, if any
+    }
     setConn('connecting');
     live = open(kind, generation);
     if (kind === 'ws') wsConn = live.handle;

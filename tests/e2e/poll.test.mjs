@@ -137,3 +137,38 @@ test('a polling page takes the server word when the version goes down (restart o
     await fresh.close();
   }
 });
+
+test('a page that falls back to polling shows no count and no name (it has no presence)', async () => {
+  let blocked = false;
+  const own = await new Server().start(); // restarted below: its own server
+  try {
+    const P = await diner(browser, own, {
+      table: 125,
+      setup: async (page) => {
+        await page.route('**/api/store/order/sse/**', (route) => (blocked ? route.abort('connectionrefused') : route.continue()));
+        await page.routeWebSocket(/\/ws\/cart\//, (ws) => (blocked ? ws.close({ code: 1008 }) : ws.connectToServer()));
+      },
+    });
+    const Q = await diner(browser, own, { table: 125 });
+    pages.push(P, Q);
+    await P.waitForFunction(() => document.getElementById('presence').dataset.online === '2', null, { timeout: 3000 });
+    assert.equal(await P.textContent('#presence'), '2 人在点餐');
+    assert.equal(await P.isVisible('#my-name'), true);
+
+    // a proxy starts blocking streams and the server restarts: P ends up polling
+    blocked = true;
+    await own.restart();
+    await P.waitForFunction(() => window.__tablecart.transport === 'poll' && window.__tablecart.state === 'connected', null, { timeout: 60000 });
+    assert.equal(await P.isHidden('#presence'), true);
+    assert.equal(await P.isHidden('#my-name'), true);
+    assert.equal(await P.evaluate(() => window.__tablecart.presence), null);
+    // still live: Q's change shows
+    await waitConnected(Q, 30000);
+    await dish(Q, 1003).locator('.btn-add, .btn-plus').click();
+    await P.waitForFunction(() => document.querySelector('#cart-items .cart-line[data-cuisine-id="1003"]') !== null);
+    assert.equal(await P.isHidden('#presence'), true);
+    assert.deepEqual(P.errors, []);
+  } finally {
+    await own.close();
+  }
+});
