@@ -777,13 +777,16 @@
     return [isolated(nameOf(id)), '点的'];
   }
 
-  /** Remarks being typed survive a re-render (somebody else's change must not wipe them). */
+  /**
+   * Remarks being typed survive a re-render (somebody else's change must not wipe them); a field
+   * that only has focus keeps its focus and selection but shows the server's remark.
+   */
   function draftsOf() {
     const drafts = new Map();
     for (const input of document.querySelectorAll('#cart-items .remark-input')) {
       if (input.dataset.dirty === '1' || document.activeElement === input) {
         drafts.set(input.dataset.cuisineId, {
-          value: input.value,
+          value: input.dataset.dirty === '1' ? input.value : null,
           dirty: input.dataset.dirty,
           focused: document.activeElement === input,
           start: input.selectionStart,
@@ -829,7 +832,7 @@
         el('button', { type: 'submit', className: 'btn btn-ghost btn-small btn-remark-save', text: '保存' })
       );
       const d = drafts.get(String(id));
-      if (d) {
+      if (d && d.value !== null) {
         input.value = d.value;
         input.dataset.dirty = d.dirty || '';
       }

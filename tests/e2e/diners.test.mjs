@@ -262,3 +262,30 @@ test('the server\'s messages reach diners in Chinese (HTTP and WebSocket pages)'
   assert.equal(await E.textContent('#fatal-message'), '桌号 999999 不存在，请重新扫描餐桌上的二维码。');
   await E.context().close();
 });
+
+test('a remark field that has focus but was not typed in shows another diner\'s new remark, keeping focus', async () => {
+  const E = await diner(browser, server, { table: 125 });
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1001, quantity: 1, remark: '微辣' }, { 'X-User-Id': '555' });
+  await waitLine(E, 1001, 1);
+  await openCart(E);
+  const input = E.locator('#cart-items .cart-line[data-cuisine-id="1001"] .remark-input');
+  await input.focus(); // tapped, nothing typed
+  await E.evaluate(() => document.activeElement.setSelectionRange(1, 1)); // the caret after 微
+  await server.api('PUT', '/store/order/cart/update', { tableId: 125, cuisineId: 1001, remark: '不要辣' }, { 'X-User-Id': '555' });
+  await waitRemark(E, 1001, '不要辣');
+  assert.deepEqual(
+    await E.evaluate(() => {
+      const el = document.activeElement;
+      return [el.classList.contains('remark-input'), el.dataset.cuisineId, el.selectionStart, el.selectionEnd, el.dataset.dirty];
+    }),
+    [true, '1001', 1, 1, undefined]
+  );
+  // once typed in, the field is the diner's: another change keeps the draft
+  await input.pressSequentially('很');
+  await server.api('PUT', '/store/order/cart/update', { tableId: 125, cuisineId: 1001, remark: '多放醋' }, { 'X-User-Id': '555' });
+  await E.waitForFunction(() => window.__tablecart.cart.items[0].remark === '多放醋');
+  assert.equal(await input.inputValue(), '不很要辣');
+  assert.equal(await E.evaluate(() => document.activeElement.dataset.cuisineId), '1001');
+  assert.deepEqual(E.errors, []);
+  await E.context().close();
+});
