@@ -21,6 +21,8 @@
   const BACKOFF_CAP_MS = 15000;
   const FAILS_BEFORE_FALLBACK = 2; // failures of one transport while the server answers HTTP
   const WS_REPLY_TIMEOUT_MS = 10000;
+  const HTTP_CHANGE_TIMEOUT_MS = 10000; // a change over HTTP not answered by then is given up
+  const NO_ANSWER_TEXT = '服务器没有回应，请重试。';
   const NOTICE_MS = 2500;
   const CONFLICT_TEXT = '购物车已被他人更新，请再试一次。';
   const MAX_QTY = 99;
@@ -207,27 +209,59 @@
     return token ? 'token=' + encodeURIComponent(token) : 'userId=' + encodeURIComponent(userId);
   }
 
-  /** Calls the API; resolves to the envelope's data, rejects with an ApiError saying why. */
-  async function api(method, path, body, extraHeaders) {
+  /** A random key for one tap's change (Idempotency-Key): 128 bits, hex. */
+  function changeKey() {
+    const a = new Uint8Array(16);
+    crypto.getRandomValues(a); // also on plain http, where crypto.randomUUID is missing
+    return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /**
+   * Calls the API; resolves to the envelope's data, rejects with an ApiError saying why.
+   * `timeoutMs`: give up (abort) when the whole answer has not arrived by then — for changes, so
+   * that one lost request does not keep a dish busy and every notice held for good.
+   */
+  async function api(method, path, body, extraHeaders, timeoutMs) {
     const headers = Object.assign({ Accept: 'application/json' }, authHeaders(), extraHeaders);
     const init = { method, headers, cache: 'no-store' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    let res;
-    try {
-      res = await fetch(API + path, init);
-    } catch (e) {
-      throw new ApiError('无法连接服务器，请检查网络。', 0, true);
+    // A timer of the page (not AbortSignal.timeout) so that tests can drive it with a page clock.
+    let timedOut = false;
+    let timer = null;
+    if (timeoutMs) {
+      const ctl = new AbortController();
+      init.signal = ctl.signal;
+      timer = setTimeout(() => {
+        timedOut = true;
+        ctl.abort();
+      }, timeoutMs);
     }
-    if (res.status === 304) return { notModified: true };
-    let env = null;
     try {
-      env = await res.json();
-    } catch (_) {
-      /* not JSON: a proxy's error page, say */
+      let res;
+      try {
+        res = await fetch(API + path, init);
+      } catch (e) {
+        if (timedOut) throw new ApiError(NO_ANSWER_TEXT, 0, true);
+        throw new ApiError('无法连接服务器，请检查网络。', 0, true);
+      }
+      if (res.status === 304) return { notModified: true };
+      let env = null;
+      try {
+        env = await res.json();
+      } catch (_) {
+        /* not JSON: a proxy's error page, say */
+        if (timedOut) throw new ApiError(NO_ANSWER_TEXT, 0, true);
+      }
+      return envelopeData(res, env);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  function envelopeData(res, env) {
     if (env && typeof env === 'object' && 'success' in env) {
       if (env.success && res.ok) return env.data;
       // the server's own words (Chinese for diners), shown as they come
@@ -359,7 +393,7 @@
         S.pendingHttp++;
         let cart;
         try {
-          cart = await httpMutation(kind, cuisineId, extra);
+          cart = await httpMutation(kind, cuisineId, extra, changeKey());
         } finally {
           S.pendingHttp--;
         }
@@ -397,20 +431,26 @@
     }
   }
 
-  function httpMutation(kind, cuisineId, extra) {
+  /**
+   * One change over HTTP. Each tap gets its own Idempotency-Key (`key`): a retry of the same tap
+   * (by the browser, a proxy, or the page) with the same key is applied once by the server.
+   */
+  function httpMutation(kind, cuisineId, extra, key) {
     const t = S.tableId;
-    const cond = extra && typeof extra.ifMatch === 'number' ? { 'If-Match': `"v${extra.ifMatch}"` } : undefined;
+    const h = { 'Idempotency-Key': key };
+    if (extra && typeof extra.ifMatch === 'number') h['If-Match'] = `"v${extra.ifMatch}"`;
+    const call = (method, path, body) => api(method, path, body, h, HTTP_CHANGE_TIMEOUT_MS);
     switch (kind) {
       case 'add_item': // no remark: the line keeps the one it has (the + button)
-        return api('POST', '/store/order/cart/add', { tableId: t, cuisineId, quantity: extra.quantity });
+        return call('POST', '/store/order/cart/add', { tableId: t, cuisineId, quantity: extra.quantity });
       case 'update_quantity':
-        return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, quantity: extra.quantity }, cond);
+        return call('PUT', '/store/order/cart/update', { tableId: t, cuisineId, quantity: extra.quantity });
       case 'update_remark': // remark only: no portion added (wire format of issue 11)
-        return api('PUT', '/store/order/cart/update', { tableId: t, cuisineId, remark: extra.remark });
+        return call('PUT', '/store/order/cart/update', { tableId: t, cuisineId, remark: extra.remark });
       case 'remove_item':
-        return api('DELETE', `/store/order/cart/remove?tableId=${t}&cuisineId=${cuisineId}`, undefined, cond);
+        return call('DELETE', `/store/order/cart/remove?tableId=${t}&cuisineId=${cuisineId}`);
       case 'clear_cart':
-        return api('DELETE', `/store/order/cart/clear?tableId=${t}`);
+        return call('DELETE', `/store/order/cart/clear?tableId=${t}`);
     }
     return Promise.reject(new Error('未知的操作'));
   }
@@ -554,7 +594,7 @@
     try {
       let presence;
       if (S.transport === 'ws' && wsConn && wsConn.isOpen()) presence = await wsConn.command('set_name', null, { name });
-      else presence = await api('PUT', `/store/order/table/${S.tableId}/name`, { name });
+      else presence = await api('PUT', `/store/order/table/${S.tableId}/name`, { name }, { 'Idempotency-Key': changeKey() }, HTTP_CHANGE_TIMEOUT_MS);
       closeNameForm();
       applyPresence(presence);
     } catch (e) {
@@ -1104,7 +1144,7 @@
           const timer = setTimeout(() => {
             const i = waiting.indexOf(w);
             if (i >= 0) waiting.splice(i, 1);
-            reject(new Error('服务器没有回应，请重试。'));
+            reject(new Error(NO_ANSWER_TEXT));
           }, WS_REPLY_TIMEOUT_MS);
           w.resolve = (v) => (clearTimeout(timer), resolve(v));
           w.reject = (e) => (clearTimeout(timer), reject(e));
