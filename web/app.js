@@ -291,7 +291,7 @@
       if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
     }
     const first = S.cart === null;
-    // a seat taken or a name changed bumps the version too: only changed lines are news
+    // only changed lines are news (a push may repeat what is shown: a reconnect's snapshot)
     const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
     if (v !== null && cur !== null) {
       if (v === cur && !(snapshot && linesChanged)) {
@@ -329,11 +329,22 @@
     notice();
   }
 
+  /** The table number in the top bar and the title (from the menu call's `table`). */
+  function renderTable() {
+    const t = S.table;
+    const tn = !t || t.tableNumber == null ? String(S.tableId) : String(t.tableNumber);
+    $('table-number').textContent = tn;
+    document.title = `${tn} 桌 · 扫码点餐`;
+  }
+
   /** A new menu (the first, a menu_update, or a re-read while polling). */
   function applyMenu(menu, { first = false } = {}) {
     if (!menu || !Array.isArray(menu.cuisines)) return;
     const same = !first && JSON.stringify(menu.cuisines) === JSON.stringify(S.menu);
-    if (menu.table) S.table = menu.table;
+    if (menu.table) {
+      S.table = menu.table;
+      renderTable(); // a menu_update may rename the table
+    }
     if (same) return;
     S.menu = menu.cuisines;
     S.menuById = new Map(S.menu.map((c) => [c.cuisineId, c]));
@@ -1396,9 +1407,6 @@
       fatal('服务器出错了', '菜单数据不完整，请稍后重试。');
       return;
     }
-    const tn = menu.table.tableNumber == null ? String(S.tableId) : String(menu.table.tableNumber);
-    $('table-number').textContent = tn;
-    document.title = `${tn} 桌 · 扫码点餐`;
     $('loading').hidden = true;
     $('menu').hidden = false;
     $('bottombar').hidden = false;

@@ -57,7 +57,7 @@ test('presence: the count goes up as diners open the page and down as they leave
   // C puts the phone away: the others see 2 again
   await C.context().close();
   for (const p of [A, B]) await waitText(p, '#presence', '2 人在点餐');
-  // joining bumped the cart's version, but the lines did not change: no 购物车已更新
+  // joining is presence, not a cart change: no 购物车已更新
   assert.equal(await A.evaluate(() => window.__tablecart.notices), 0);
   assert.deepEqual(A.errors, []);
 });
@@ -288,4 +288,20 @@ test('a remark field that has focus but was not typed in shows another diner\'s 
   assert.equal(await E.evaluate(() => document.activeElement.dataset.cuisineId), '1001');
   assert.deepEqual(E.errors, []);
   await E.context().close();
+});
+
+test('a menu_update that renames the table shows the new table number', async () => {
+  const F = await diner(browser, server, { table: 124 });
+  assert.equal(await F.textContent('#table-number'), 'A02');
+  assert.equal(await F.title(), 'A02 桌 · 扫码点餐');
+  // the menu as the earlier import left it, with table 124 now called B09
+  const menu = JSON.parse(readFileSync(path.join(server.dir, 'menu-changed.json'), 'utf8'));
+  menu.stores.find((s) => s.storeId === 1).tables.find((t) => t.tableId === 124).tableNumber = 'B09';
+  const file = path.join(server.dir, 'menu-renamed.json');
+  writeFileSync(file, JSON.stringify(menu));
+  server.importMenu(file);
+  await waitText(F, '#table-number', 'B09');
+  assert.equal(await F.title(), 'B09 桌 · 扫码点餐');
+  assert.deepEqual(F.errors, []);
+  await F.context().close();
 });
