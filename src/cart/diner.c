@@ -65,14 +65,10 @@ int tc_diner_name_check(const char *name, char **out, tc_errmsg *err)
     }
     long chars = tc_utf8_count(name, n);
     if (chars < 1 || chars > TC_DINER_MAX_NAME) return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b = (unsigned char)name[i];
-        /* C0 controls and DEL; C1 controls are U+0080..U+009F (C2 80..C2 9F) */
-        if (b < 0x20 || b == 0x7F || (b == 0xC2 && i + 1 < n && (unsigned char)name[i + 1] < 0xA0))
-            return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
+    if (tc_utf8_has_control(name, n)) return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_LEN);
+    for (size_t i = 0; i < n; i++)
         if (is_invisible((const unsigned char *)name + i, n - i))
             return tc_errmsg_say(err, TC_EINVAL, TC_T_NAME_INVISIBLE);
-    }
     *out = tc_xmalloc(n + 1);
     memcpy(*out, name, n);
     (*out)[n] = '\0';
