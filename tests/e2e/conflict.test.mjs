@@ -34,7 +34,7 @@ const shares = async (table, id) => {
 };
 
 test('a polling page behind the cart taps − at 1: 409, the other diner portions stay, the page says so', async () => {
-  // A polls, but its clock is frozen after the first poll: its view stays behind
+  // A polls, but its clock stands still once it is open: no poll brings it B's changes
   const A = await diner(browser, server, {
     table: 124,
     transport: 'poll',
@@ -45,6 +45,9 @@ test('a polling page behind the cart taps − at 1: 409, the other diner portion
   });
   const B = await diner(browser, server, { table: 124 });
   pages.push(A, B);
+  // install() alone lets the page's time flow (a poll a second): stop it, a second on (a poll
+  // then may run: B has changed nothing yet; the margin is for the round trip to the page)
+  await A.clock.pauseAt(await A.evaluate(() => Date.now() + 1000));
   const aId = await A.evaluate(() => window.__tablecart.userId);
   const bId = await B.evaluate(() => window.__tablecart.userId);
   await dish(A, 1001).locator('.btn-add').click();

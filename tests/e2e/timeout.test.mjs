@@ -30,6 +30,9 @@ test('an HTTP change with no answer is given up after 10 s; each tap has its own
       await page.route('**/api/store/order/cart/add', (route) => (lose ? lost.push(route) : route.continue()));
     },
   });
+  // install() alone lets the page's time flow: stop it (a second on, the margin for the round
+  // trip to the page), so the 10 s below are counted from the tap by the test alone
+  await P.clock.pauseAt(await P.evaluate(() => Date.now() + 1000));
   const plus = dish(P, 1001).locator('.btn-add');
   await plus.click();
   await P.waitForFunction(() => document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-add')?.disabled === true);
