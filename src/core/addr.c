@@ -157,6 +157,13 @@ bool tc_cidr_any(const tc_cidr *list, size_t n, const tc_addr *a)
     return false;
 }
 
+tc_addr tc_addr_limit_key(const tc_addr *a)
+{
+    tc_addr k = *a;
+    if (k.family == 6 && !tc_addr_is_loopback(&k)) memset(k.b + 8, 0, 8);
+    return k;
+}
+
 /* Only digits, at least one. */
 static bool all_digits(const char *p, size_t n)
 {

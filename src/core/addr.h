@@ -36,6 +36,11 @@ const char *tc_addr_str(const tc_addr *a, char *out, size_t len);
 bool tc_addr_eq(const tc_addr *a, const tc_addr *b);
 /* 127.0.0.0/8 or ::1. */
 bool tc_addr_is_loopback(const tc_addr *a);
+/* What the per-address limits count a as: an IPv4 address as it is; an IPv6
+ * one by its /64, the network one site gets and in which a host takes any
+ * address it likes (RFC 4291 §2.5.1, RFC 8981), so that stepping through
+ * addresses does not escape the caps; ::1 as it is. */
+tc_addr tc_addr_limit_key(const tc_addr *a);
 
 /* Parses "10.0.0.0/8", "fd00::/8", or a bare address (a range of one).
  * Host bits set below the prefix are ignored. Returns 0 or TC_EINVAL. */

@@ -61,9 +61,10 @@ static void addr_uncount(tc_server *s, tc_conn *c)
 {
     if (!c->counted) return;
     c->counted = 0;
-    for (addr_count **pp = addr_slot(s, &c->client); *pp; pp = &(*pp)->next) {
+    tc_addr key = tc_addr_limit_key(&c->client);
+    for (addr_count **pp = addr_slot(s, &key); *pp; pp = &(*pp)->next) {
         addr_count *e = *pp;
-        if (!tc_addr_eq(&e->a, &c->client)) continue;
+        if (!tc_addr_eq(&e->a, &key)) continue;
         if (--e->n == 0) {
             *pp = e->next;
             free(e);
@@ -81,7 +82,9 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
     addr_uncount(s, c);
     c->client = *a;
     if (s->opts.exempt_loopback && tc_addr_is_loopback(a)) return 0;
-    addr_count *e = s->addr_slots ? addr_find(s, a) : NULL;
+    /* Counted by its limit key: an IPv6 client by its /64. */
+    tc_addr key = tc_addr_limit_key(a);
+    addr_count *e = s->addr_slots ? addr_find(s, &key) : NULL;
     if (e && e->n >= s->opts.max_conns_per_addr) {
         /* A connection frees up when a page closes or idles out: a second is
          * as good a guess as any, and keeps a retrying client slow. */
@@ -90,7 +93,7 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
         return TC_EBUSY;
     }
     if (new_conn && s->conn_rate) {
-        uint64_t wait = tc_ratelimit_take(s->conn_rate, a, sizeof *a, uv_now(s->loop));
+        uint64_t wait = tc_ratelimit_take(s->conn_rate, &key, sizeof key, uv_now(s->loop));
         if (wait) {
             *retry = tc_retry_after_s(wait);
             *why = "too many new connections from this address";
@@ -100,8 +103,8 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
     if (s->addr_slots) {
         if (e == NULL) {
             e = tc_xcalloc(1, sizeof *e);
-            e->a = *a;
-            addr_count **slot = addr_slot(s, a);
+            e->a = key;
+            addr_count **slot = addr_slot(s, &key);
             e->next = *slot;
             *slot = e;
         }

@@ -296,6 +296,22 @@ def test_forwarded_for_is_read_across_all_its_lines(start_server):
     assert healthz(RawConn(s.port), [("X-Forwarded-For", "198.51.100.9")]).status == 200
 
 
+def test_an_ipv6_client_is_counted_by_its_64(start_server):
+    """A host picks any address in its /64: stepping through them does not escape the per-address
+    cap; another /64 is another client."""
+    s = start_server(env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "2",
+                          "TABLECART_RATE_CONNS": "0", "TABLECART_TRUSTED_PROXY": "127.0.0.1/32"})
+    held = []
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"):
+        c = RawConn(s.port)
+        assert healthz(c, {"X-Forwarded-For": host}).status == 200
+        held.append(c)
+    c = RawConn(s.port)
+    c.send(http_request("GET", "/healthz", {"X-Forwarded-For": "2001:db8:1:2:abcd::77"}))
+    refused_429(c, TOO_MANY_CONNS_EN)
+    assert healthz(RawConn(s.port), {"X-Forwarded-For": "2001:db8:1:3::1"}).status == 200
+
+
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(start_server):
     s = start_server(env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "2",
                           "TABLECART_RATE_CONNS": "0", "TABLECART_TRUSTED_PROXY": "10.0.0.0/8"})

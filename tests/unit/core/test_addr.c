@@ -158,6 +158,25 @@ static void test_forwarded_rightmost_untrusted(void **state)
     assert_string_equal(fwd("2001:db8::7:x"), "127.0.0.1");
 }
 
+/* The per-address limits count an IPv6 client by its /64, IPv4 and ::1 as
+ * they are. */
+static void test_limit_key(void **state)
+{
+    (void)state;
+    tc_addr a = A("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), b = A("2001:db8:1:2::7");
+    tc_addr other = A("2001:db8:1:3::7");
+    tc_addr ka = tc_addr_limit_key(&a), kb = tc_addr_limit_key(&b), ko = tc_addr_limit_key(&other);
+    assert_true(tc_addr_eq(&ka, &kb));
+    assert_false(tc_addr_eq(&ka, &ko));
+    assert_string_equal(str(&ka), "2001:db8:1:2::");
+    tc_addr v4 = A("203.0.113.5"), k4 = tc_addr_limit_key(&v4);
+    assert_string_equal(str(&k4), "203.0.113.5");
+    tc_addr mapped = A("::ffff:203.0.113.6"), km = tc_addr_limit_key(&mapped);
+    assert_string_equal(str(&km), "203.0.113.6");
+    tc_addr lo = A("::1"), kl = tc_addr_limit_key(&lo);
+    assert_string_equal(str(&kl), "::1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_format_is_inet_ntop),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_forwarded_rightmost_untrusted),
+        cmocka_unit_test(test_limit_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
