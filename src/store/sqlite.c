@@ -106,6 +106,8 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
 #define WAL_BOUND_PAGES 10000
 /* A serving store looks for a menu another process wrote this often. */
 #define MENU_POLL_MS 250
+/* A menu that could not be read is read again this often. */
+#define MENU_RETRY_MS 5000
 /* Expired Idempotency-Key answers are deleted from the file this often. */
 #define PRUNE_EVERY_MS 60000
 
@@ -142,7 +144,11 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
-    uint64_t pruned_at;   /* uv_hrtime when expired answers were last deleted */
+    /* A data_version whose menu could not be read, and when: tried again
+     * every MENU_RETRY_MS (not at every look: a bad row logs once a while). */
+    int64_t menu_failed_version;
+    uint64_t menu_failed_at;
+    uint64_t pruned_at; /* uv_hrtime when expired answers were last deleted */
 } sq_store;
 
 static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
@@ -351,6 +357,7 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         char v[32];
         pragma_text(q, "PRAGMA data_version", v, sizeof v);
         q->data_version = strtoll(v, NULL, 10);
+        q->menu_failed_version = -1;
         q->watch = true;
         /* The checkpointer's passive checkpoint, once a second, is the
          * usual one. SQLite's automatic one (every 1,000 WAL pages by
@@ -716,10 +723,19 @@ static void watch_menu(sq_store *q)
     uv_mutex_unlock(&q->db_lock);
     int64_t now = strtoll(v, NULL, 10);
     if (rc != 0 || now == q->data_version) return;
-    q->data_version = now;
+    if (now == q->menu_failed_version &&
+        (uv_hrtime() - q->menu_failed_at) / 1000000u < MENU_RETRY_MS)
+        return;
     tc_menu *m;
     tc_errmsg err;
-    if (sq_load_menu(q->store, &m, &err) != 0) return; /* logged; the next change tries again */
+    if (sq_load_menu(q->store, &m, &err) != 0) {
+        /* Logged. The version is not taken as read: with no further commit
+         * (a transient failure) the menu would otherwise never be served. */
+        q->menu_failed_version = now;
+        q->menu_failed_at = uv_hrtime();
+        return;
+    }
+    q->data_version = now;
     uv_mutex_lock(&q->lock);
     tc_menu_free(q->fresh_menu);
     q->fresh_menu = m;
