@@ -1152,10 +1152,14 @@
           } else if (type === 'remove_item') msg.data = { cuisineId };
           else if (type === 'set_name') msg.data = { name: extra.name };
           const w = { resolve, reject };
+          // No reply in time: the socket is dead (half-open after a network change, say) or
+          // lost its place. Replies are paired with commands by order, so a late one would be
+          // taken as the next command's: close the socket (the commands still waiting on it,
+          // sent after this one, got no reply either) and reconnect the usual way, which reads
+          // the cart again. Earlier commands were answered or timed out first, so `w` is first.
           const timer = setTimeout(() => {
-            const i = waiting.indexOf(w);
-            if (i >= 0) waiting.splice(i, 1);
-            reject(new Error(NO_ANSWER_TEXT));
+            while (waiting.length) waiting.shift().reject(new Error(NO_ANSWER_TEXT));
+            fail();
           }, WS_REPLY_TIMEOUT_MS);
           w.resolve = (v) => (clearTimeout(timer), resolve(v));
           w.reject = (e) => (clearTimeout(timer), reject(e));
