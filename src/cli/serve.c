@@ -314,6 +314,15 @@ int tc_cli_serve(const tc_config *cfg)
         fprintf(stderr, "tablecart: %s\n", err.text);
         return TC_EXIT_FAIL;
     }
+    /* Before the first line says we listen: whoever reads it may stop us at
+     * once, and SIGTERM must then be a graceful stop, not the default death. */
+    uv_signal_init(app->loop, &m.sigterm);
+    uv_signal_init(app->loop, &m.sigint);
+    uv_signal_init(app->loop, &m.sighup);
+    m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+    uv_signal_start(&m.sighup, on_sighup, SIGHUP);
     const char *shown = strchr(cfg->listen_host, ':') ? "[%s]" : "%s";
     char host[80];
     snprintf(host, sizeof host, shown, cfg->listen_host);
@@ -327,13 +336,6 @@ int tc_cli_serve(const tc_config *cfg)
                 tc_server_max_conns(app->server), cfg->max_conns_per_ip, cfg->rate_conns,
                 cfg->exempt_loopback ? " (loopback exempt)" : "", cfg->rate_changes);
 
-    uv_signal_init(app->loop, &m.sigterm);
-    uv_signal_init(app->loop, &m.sigint);
-    uv_signal_init(app->loop, &m.sighup);
-    m.sigterm.data = m.sigint.data = &m;
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-    uv_signal_start(&m.sighup, on_sighup, SIGHUP);
     uv_check_init(app->loop, &m.log_flush);
     uv_check_start(&m.log_flush, on_log_flush);
     uv_unref((uv_handle_t *)&m.log_flush);
