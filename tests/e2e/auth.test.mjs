@@ -2,7 +2,7 @@
 // with the server's own words and no 重试 button; it never reconnects forever behind an old cart.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitConnected, dish, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, dish, finish } from './harness.mjs';
 
 const SECRET = 'e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 let server, browser;
@@ -13,11 +13,7 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  for (const [i, p] of pages.entries()) await shot(p, `auth-${i}`);
-  await browser?.close();
-  await server?.close();
-});
+after(() => finish('auth', pages, browser, server));
 
 /** The page's full-page message, once it is shown. */
 async function fatalOf(page, timeout = 15000) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Server, launch, shot, HERE, REPO, LIVE_MS } from './harness.mjs';
+import { Server, launch, HERE, REPO, LIVE_MS, finish } from './harness.mjs';
 import { buildComponents } from './components/build.mjs';
 
 const SEED = [process.env.TABLECART_SEED, path.join(REPO, '../shared/seed/cart-realtime-manual.zh.md')].find((p) => p && existsSync(p));
@@ -22,9 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const [i, p] of pages.entries()) await shot(p, `component-${i}`);
-  await browser?.close();
-  await server?.close();
+  await finish('component', pages, browser, server);
   if (out) rmSync(out, { recursive: true, force: true });
 });
 

@@ -3,7 +3,7 @@
 // tap is not applied, the page shows the cart as it is and says so).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitLine, dish, openCart, shot } from './harness.mjs';
+import { Server, launch, diner, waitLine, dish, openCart, finish } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -13,11 +13,7 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  for (const [i, p] of pages.entries()) await shot(p, `conflict-${i}`);
-  await browser?.close();
-  await server?.close();
-});
+after(() => finish('conflict', pages, browser, server));
 
 /** Records the page's cart changes over HTTP: method, path, If-Match. */
 function recordChanges(page) {

@@ -277,3 +277,11 @@ export async function shot(page, name) {
     /* a screenshot is a bonus, never the failure */
   }
 }
+
+/** The end of a test file: a screenshot of each page it kept (`name-0.png`, ...), then its
+ * browser and its server. */
+export async function finish(name, pages, browser, server) {
+  for (const [i, p] of pages.entries()) await shot(p, `${name}-${i}`);
+  await browser?.close();
+  await server?.close();
+}

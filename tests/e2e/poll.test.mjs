@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Server, launch, diner, waitConnected, waitLine, waitCart, lineRemark, dish, openCart, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitLine, waitCart, lineRemark, dish, openCart, finish } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -13,11 +13,7 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  for (const [i, p] of pages.entries()) await shot(p, `poll-${i}`);
-  await browser?.close();
-  await server?.close();
-});
+after(() => finish('poll', pages, browser, server));
 
 /** Blocks the page's SSE and WebSocket for real: the requests fail, HTTP still works. */
 async function blockStreams(page) {

@@ -2,7 +2,7 @@
 // (jittered back-off) and shows the cart as the database kept it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitConnected, waitCart, dish, openCart, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitCart, dish, openCart, finish } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -12,11 +12,7 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  for (const [i, p] of pages.entries()) await shot(p, `restart-${i}`);
-  await browser?.close();
-  await server?.close();
-});
+after(() => finish('restart', pages, browser, server));
 
 test('every page reconnects after a server restart and shows the right cart', async () => {
   const sse = await diner(browser, server, { table: 123 });
