@@ -209,6 +209,26 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
      * is waited for briefly instead of failing at once. */
     sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
 
+    /* Looked at before anything is written: a file this build cannot use
+     * (newer, or another program's) is refused as it is. */
+    char ver[24], objects[24];
+    if (pragma_text(q, "PRAGMA user_version", ver, sizeof ver) != 0)
+        return sq_fail(q, err, "read schema version");
+    long v = strtol(ver, NULL, 10);
+    if (v > SCHEMA_VERSION)
+        return tc_errmsg_set(err, TC_ESTORE,
+                             "store: %s has schema version %ld, newer than this build (%d)",
+                             q->path, v, SCHEMA_VERSION);
+    /* Every build wrote its schema version with its tables (one
+     * transaction, below): tables without one are another program's. */
+    if (pragma_text(q, "SELECT count(*) FROM sqlite_schema", objects, sizeof objects) != 0)
+        return sq_fail(q, err, "read schema");
+    if (v == 0 && strcmp(objects, "0") != 0)
+        return tc_errmsg_set(err, TC_ESTORE,
+                             "store: %s is not a tablecart database (it holds tables but no "
+                             "tablecart schema version)",
+                             q->path);
+
     char mode[16];
     if (pragma_text(q, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0)
         return sq_fail(q, err, "enable WAL");
@@ -221,21 +241,27 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     if (sqlite3_exec(q->db, sync, NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(q, err, "set synchronous");
 
-    char ver[24];
-    if (pragma_text(q, "PRAGMA user_version", ver, sizeof ver) != 0)
-        return sq_fail(q, err, "read schema version");
-    long v = strtol(ver, NULL, 10);
-    if (v > SCHEMA_VERSION)
-        return tc_errmsg_set(err, TC_ESTORE,
-                             "store: %s has schema version %ld, newer than this build (%d)",
-                             q->path, v, SCHEMA_VERSION);
-    if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
-        return sq_fail(q, err, "create schema");
-    if (add_category_column(q) != 0) return sq_fail(q, err, "add cuisines.category");
+    /* The tables and the schema version in one transaction, so that a
+     * crash in between never leaves tables without a version (a file the
+     * check above would take for another program's). */
     char set_ver[40];
     snprintf(set_ver, sizeof set_ver, "PRAGMA user_version=%d", SCHEMA_VERSION);
-    if (v < SCHEMA_VERSION && sqlite3_exec(q->db, set_ver, NULL, NULL, NULL) != SQLITE_OK)
-        return sq_fail(q, err, "write schema version");
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(q, err, "begin schema");
+    const char *what = NULL;
+    if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+        what = "create schema";
+    else if (add_category_column(q) != 0)
+        what = "add cuisines.category";
+    else if (v < SCHEMA_VERSION && sqlite3_exec(q->db, set_ver, NULL, NULL, NULL) != SQLITE_OK)
+        what = "write schema version";
+    else if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        what = "commit schema";
+    if (what != NULL) {
+        int rc = sq_fail(q, err, what);
+        if (!sqlite3_get_autocommit(q->db)) sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
 
     struct {
         sqlite3_stmt **st;

@@ -425,6 +425,42 @@ static void test_file_format(void **state)
     assert_string_equal(got, "{oops");
 }
 
+/* A SQLite file of another program (tables, no tablecart schema version) is
+ * refused, and left exactly as it was: no tables of ours, no WAL, no schema
+ * version written. Its "stores" table here even has the columns ours has,
+ * so the menu would have gone into it. */
+static void test_foreign_file_refused_untouched(void **state)
+{
+    fixture *f = *state;
+    char path[128], url[160], got[256];
+    snprintf(path, sizeof path, "%s/other.db", f->dir);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    exec_sql(path, "CREATE TABLE stores (store_id INTEGER PRIMARY KEY, name TEXT NOT NULL)", NULL,
+             0);
+    exec_sql(path, "INSERT INTO stores VALUES (1, 'theirs')", NULL, 0);
+    for (int exclusive = 0; exclusive < 2; exclusive++) {
+        tc_store_opts opts = {.exclusive = exclusive == 1};
+        tc_store *s = NULL;
+        tc_errmsg err = {0};
+        assert_int_equal(tc_store_open(url, &opts, &f->loop, &s, &err), TC_ESTORE);
+        assert_null(s);
+        char want[256];
+        snprintf(want, sizeof want,
+                 "store: %s is not a tablecart database (it holds tables but no tablecart "
+                 "schema version)",
+                 path);
+        assert_string_equal(err.text, want);
+    }
+    exec_sql(path, "SELECT group_concat(name, ',') FROM sqlite_schema", got, sizeof got);
+    assert_string_equal(got, "stores");
+    exec_sql(path, "PRAGMA journal_mode", got, sizeof got);
+    assert_string_equal(got, "delete");
+    exec_sql(path, "PRAGMA user_version", got, sizeof got);
+    assert_string_equal(got, "0");
+    exec_sql(path, "SELECT group_concat(store_id || name, ',') FROM stores", got, sizeof got);
+    assert_string_equal(got, "1theirs");
+}
+
 static void kill_self_when_done(void *ctx, int status, const tc_store_cart *cart,
                                 const tc_errmsg *err)
 {
@@ -523,6 +559,7 @@ int main(void)
         T(test_feed_once_per_change),
         T(test_reimport_updates_menu),
         T(test_file_format),
+        T(test_foreign_file_refused_untouched),
         T(test_survives_kill),
         T(test_one_server_per_file),
         cmocka_unit_test(test_open_errors),
