@@ -132,11 +132,15 @@ void tc_log(enum tc_log_level level, const char *fmt, ...)
 /* Written once it holds this much, or at the end of the loop turn. */
 #define FLUSH_AT 16384
 
-static tc_buf pending;
+/* Per thread: the loop's buffer is the loop's alone. The store's writer and
+ * checkpointer threads only ever call tc_log, whose flush of "buffered lines
+ * first" then finds their own (empty) buffer instead of writing and emptying
+ * the loop's under its appends. */
+static _Thread_local tc_buf pending;
 /* "YYYY-MM-DDTHH:MM:SS." of the second last formatted, and that second. */
-static char second_text[24];
-static size_t second_len;
-static time_t second_of = -1;
+static _Thread_local char second_text[24];
+static _Thread_local size_t second_len;
+static _Thread_local time_t second_of = -1;
 
 tc_buf *tc_log_begin(enum tc_log_level level)
 {

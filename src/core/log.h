@@ -13,7 +13,8 @@ enum tc_log_level { TC_LOG_DEBUG, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR };
 void tc_log_set_level(enum tc_log_level level);
 /* True when lines of level are written (a caller can skip formatting). */
 bool tc_log_enabled(enum tc_log_level level);
-/* Writes one line to stderr, with every secret redacted (tc_log_redact). */
+/* Writes one line to stderr, with every secret redacted (tc_log_redact).
+ * Any thread: the calling thread's buffered lines (below) go first. */
 void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copies in (len bytes) to out (cap bytes, NUL-terminated, truncated to fit)
@@ -25,8 +26,10 @@ size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap);
 
 /* Lines written on every request (the access log) go through a buffer
  * instead: built without printf and written with one write(2) per loop turn
- * (the server calls tc_log_flush after each turn, and at exit). Loop thread
- * only; a crash loses at most the last turn's buffered lines. Usage:
+ * (the server calls tc_log_flush after each turn, and at exit). The buffer
+ * is the calling thread's own: the loop thread's, in practice (another
+ * thread's tc_log never touches it); a crash loses at most the last turn's
+ * buffered lines. Usage:
  *     tc_buf *b = tc_log_begin(TC_LOG_INFO);   NULL: the level is off
  *     if (b) { tc_buf_append(b, ...); tc_log_end(b); }
  * Whatever is appended must hold no secret: pass request targets through
