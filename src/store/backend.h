@@ -69,6 +69,11 @@ typedef struct tc_store_job {
     const tc_cart *cart; /* save: the new cart itself (NULL with version -1); borrowed */
     uint64_t origin;
     tc_store_idem_rec *idem;
+    /* save: keys of answers the memory forgot for its budgets since the last
+     * save (tc_idem_take_dropped, each ended by a NUL): a backend that keeps
+     * its own copies (not shared_idem) deletes them in the same transaction,
+     * before writing j->idem */
+    tc_buf idem_dropped;
     /* load: the stored DTO (found false: none stored yet) */
     bool found;
     tc_buf row;

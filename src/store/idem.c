@@ -40,6 +40,7 @@ struct tc_idem {
     entry *oldest, *newest;
     size_t bytes, max_bytes, max_caller_bytes;
     uint64_t evicted;
+    tc_buf dropped; /* keys forgotten for a budget since tc_idem_take_dropped */
 };
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -93,6 +94,17 @@ static void caller_drop_if_empty(tc_idem *d, caller *c)
     free(c);
 }
 
+static void remove_entry(tc_idem *d, entry *e);
+
+/* Forgets e before its time, for a budget: its key is listed for the store,
+ * whose saved copy must go too. */
+static void drop_entry(tc_idem *d, entry *e)
+{
+    tc_buf_append(&d->dropped, e->key, e->key_len);
+    tc_buf_append(&d->dropped, "", 1);
+    remove_entry(d, e);
+}
+
 static void remove_entry(tc_idem *d, entry *e)
 {
     entry **pp = find(d, (tc_view){e->key, e->key_len}, e->hash);
@@ -126,6 +138,7 @@ void tc_idem_free(tc_idem *d)
     if (!d) return;
     while (d->oldest)
         remove_entry(d, d->oldest);
+    tc_buf_free(&d->dropped);
     free(d);
 }
 
@@ -159,14 +172,14 @@ void tc_idem_put(tc_idem *d, tc_view caller_name, tc_view key, int64_t version, 
      * Its record goes with its last answer: then there is nothing left. */
     while (c->oldest && c->bytes + e->cost > d->max_caller_bytes) {
         bool last = c->oldest == c->newest;
-        remove_entry(d, c->oldest);
+        drop_entry(d, c->oldest);
         if (last) break;
     }
     /* The caller may have been emptied and freed above: look it up again. */
     c = caller_of(d, caller_name);
     e->owner = c;
     while (d->oldest && d->bytes + e->cost > d->max_bytes) {
-        remove_entry(d, d->oldest);
+        drop_entry(d, d->oldest);
         d->evicted++;
         c = caller_of(d, caller_name);
         e->owner = c;
@@ -199,6 +212,12 @@ void tc_idem_forget(tc_idem *d, tc_view key)
 size_t tc_idem_bytes(const tc_idem *d)
 {
     return d->bytes;
+}
+
+void tc_idem_take_dropped(tc_idem *d, tc_buf *out)
+{
+    *out = d->dropped;
+    d->dropped = (tc_buf){0};
 }
 
 uint64_t tc_idem_evicted(const tc_idem *d)

@@ -45,6 +45,13 @@ void tc_idem_put(tc_idem *d, tc_view caller, tc_view key, int64_t version, tc_rb
 /* Forgets key (a change whose save failed). */
 void tc_idem_forget(tc_idem *d, tc_view key);
 
+/* Moves to *out (the caller frees it with tc_buf_free) the keys forgotten
+ * for a budget since the last call, each ended by a NUL; not those that
+ * expired, were replaced or were forgotten with tc_idem_forget. The store
+ * deletes their saved copies, so what it saves stays bounded like this
+ * index. */
+void tc_idem_take_dropped(tc_idem *d, tc_buf *out);
+
 /* Heap held now, and how many answers were forgotten before their time
  * because the overall budget was full. */
 size_t tc_idem_bytes(const tc_idem *d);

@@ -119,7 +119,7 @@ typedef struct {
     tc_durability durability;
     /* Prepared once at open, reset after every use. */
     sqlite3_stmt *begin, *commit, *rollback, *ping;
-    sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem;
+    sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem, *drop_idem;
     sqlite3_stmt *get_diners, *seat_diner, *name_diner;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
@@ -280,6 +280,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
         {&q->put_idem, "INSERT OR REPLACE INTO idem (key, caller, version, cart_json, expires_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)"},
         {&q->prune_idem, "DELETE FROM idem WHERE expires_at <= ?1"},
+        {&q->drop_idem, "DELETE FROM idem WHERE key = ?1"},
         {&q->get_diners,
          "SELECT user_id, seat, name FROM diners WHERE table_id = ?1 ORDER BY seat"},
         /* The next seat, unless seated already (the key) or the table is
@@ -327,9 +328,10 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 static void sq_free(sq_store *q)
 {
     tc_sqlite_ckpt_stop(q->ckpt); /* NULL: never started, or stopped by the writer */
-    sqlite3_stmt *all[] = {q->begin,       q->commit,     q->rollback,   q->ping,      q->get_cart,
-                           q->put_cart,    q->put_idem,   q->prune_idem, q->put_store, q->put_table,
-                           q->put_cuisine, q->get_diners, q->seat_diner, q->name_diner};
+    sqlite3_stmt *all[] = {q->begin,      q->commit,     q->rollback,    q->ping,
+                           q->get_cart,   q->put_cart,   q->put_idem,    q->prune_idem,
+                           q->put_store,  q->put_table,  q->put_cuisine, q->get_diners,
+                           q->seat_diner, q->name_diner, q->drop_idem};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
@@ -627,6 +629,15 @@ static int run_save_idem(sq_store *q, const tc_store_idem_rec *rec)
  * to remember. */
 static int run_save(sq_store *q, const tc_store_job *j)
 {
+    /* The answers memory forgot go first: a key forgotten and then used
+     * again in this very batch is saved anew below. */
+    const tc_buf *gone = &j->idem_dropped;
+    for (size_t at = 0; at < gone->len;) {
+        size_t n = strlen(gone->base + at);
+        sqlite3_bind_text(q->drop_idem, 1, gone->base + at, (int)n, SQLITE_STATIC);
+        if (sq_exec(q->drop_idem) != 0) return -1;
+        at += n + 1;
+    }
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next)
         if (run_save_idem(q, rec) != 0) return -1;
     if (j->version < 0) return 0;

@@ -550,6 +550,7 @@ static void saved(tc_store_job *j)
     }
     tc_rbuf_unref(j->json);
     idem_recs_free(j->known);
+    tc_buf_free(&j->idem_dropped);
     free(j);
     pump(s, t);
 }
@@ -691,6 +692,7 @@ static void pump(tc_store *s, table_state *t)
             j->expect_version = tc_cart_version(t->cart);
             j->origin = last ? last->op.origin : 0;
             j->idem = t->idem;
+            tc_idem_take_dropped(s->idem, &j->idem_dropped);
             j->done = saved;
             j->ctx = s;
             t->phase = T_SAVING;

@@ -6,6 +6,8 @@ are told apart by their address."""
 
 import http.client
 import json
+import re
+import sqlite3
 
 import requests
 
@@ -83,6 +85,19 @@ def test_one_caller_cannot_push_out_anothers_answers(server):
                      headers={"Idempotency-Key": "flood-%d" % i, "X-User-Id": "200"})
         assert r.status_code == 200, r.text
     sess.close()
+    # Saved as in memory: the database holds 200's newest answers, with no gap, and no more than
+    # memory keeps (each forgotten answer's row went with the change that pushed it out).
+    with sqlite3.connect("file:%s?mode=ro" % server.db, uri=True) as db:
+        keys = [k for (k,) in db.execute("SELECT key FROM idem")]
+    kept = sorted(int(m.group(1)) for m in (re.search(r"flood-(\d+)$", k) for k in keys) if m)
+    assert 0 < len(kept) < 1100 and len(keys) == len(kept) + 1        # and 100's "mine"
+    oldest = 1200 - len(kept)
+    assert kept == list(range(oldest, 1200))
+    version = server.cart(124)["version"]
+    r = server.request("PUT", "/store/order/cart/update",                # still remembered
+                       json={"tableId": 124, "cuisineId": 1001, "quantity": 2 - oldest % 2},
+                       headers={"Idempotency-Key": "flood-%d" % oldest, "X-User-Id": "200"})
+    assert r.status_code == 200 and server.cart(124)["version"] == version
     assert keyed_add(server, "mine", 1, user="100", cuisine=1001).content == mine.content
     assert server.cart(123)["version"] == 1
     before = server.cart(124)

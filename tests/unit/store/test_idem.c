@@ -1,6 +1,7 @@
 /* test_idem.c — the index of remembered Idempotency-Key answers: lookup and
  * expiry, replacement, the per-caller budget (a caller pushes out only its
- * own answers), and the overall budget (the oldest of anyone, counted). */
+ * own answers), and the overall budget (the oldest of anyone, counted); the
+ * keys forgotten for a budget, and only those, listed for the store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,20 @@ static tc_rbuf *json_of_size(size_t n)
     char buf[4096];
     memset(buf, 'x', n);
     return tc_rbuf_new(buf, n);
+}
+
+/* The keys tc_idem_take_dropped hands over, joined with commas. */
+static void take_dropped(tc_idem *d, char *out, size_t cap)
+{
+    tc_buf gone = TC_BUF_INIT;
+    tc_idem_take_dropped(d, &gone);
+    out[0] = '\0';
+    for (size_t at = 0; at < gone.len; at += strlen(gone.base + at) + 1) {
+        assert_true(strlen(out) + strlen(gone.base + at) + 2 <= cap);
+        if (at > 0) strcat(out, ",");
+        strcat(out, gone.base + at);
+    }
+    tc_buf_free(&gone);
 }
 
 /* The heap one answer costs with this key and DTO: what the budgets count. */
@@ -60,6 +75,10 @@ static void test_get_put_expire_replace_forget(void **state)
     assert_int_equal(tc_idem_bytes(d), 0);
     assert_int_equal(b->refs, 1);
     tc_idem_forget(d, tc_view_of("nothing")); /* harmless */
+    /* Expired, replaced, forgotten: nothing the store must delete. */
+    char gone[64];
+    take_dropped(d, gone, sizeof gone);
+    assert_string_equal(gone, "");
     tc_idem_free(d);
     tc_rbuf_unref(a);
     tc_rbuf_unref(b);
@@ -90,6 +109,14 @@ static void test_a_caller_pushes_out_only_its_own(void **state)
     }
     assert_int_equal(tc_idem_bytes(d), 4 * cost);
     assert_int_equal(tc_idem_evicted(d), 0); /* B's own, not counted as early loss */
+    /* The 47 B forgot are listed for the store, oldest first, once. */
+    char gone[47 * 7 + 1], want[47 * 7 + 1] = "";
+    for (int i = 0; i < 47; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%sb-%04d", i ? "," : "", i);
+    take_dropped(d, gone, sizeof gone);
+    assert_string_equal(gone, want);
+    take_dropped(d, gone, sizeof gone);
+    assert_string_equal(gone, "");
     tc_idem_free(d);
     assert_int_equal(json->refs, 1);
     tc_rbuf_unref(json);
@@ -145,6 +172,9 @@ static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
     }
     assert_int_equal(tc_idem_evicted(d), 3);
     assert_int_equal(tc_idem_bytes(d), 5 * cost);
+    char gone[64];
+    take_dropped(d, gone, sizeof gone);
+    assert_string_equal(gone, "k-0000,k-0001,k-0002");
     assert_null(tc_idem_get(d, tc_view_of("k-0002"), NOW));
     assert_non_null(tc_idem_get(d, tc_view_of("k-0003"), NOW));
     /* Expired answers go first, without counting as early. */
@@ -153,6 +183,8 @@ static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
     assert_non_null(tc_idem_get(d, tc_view_of("k-0009"), NOW + DAY + 5));
     assert_non_null(tc_idem_get(d, tc_view_of("k-0007"), NOW + DAY + 5));
     assert_null(tc_idem_get(d, tc_view_of("k-0005"), NOW + DAY + 5));
+    take_dropped(d, gone, sizeof gone); /* expired, not dropped: the store prunes those */
+    assert_string_equal(gone, "");
     tc_idem_free(d);
     tc_rbuf_unref(json);
 }
