@@ -238,8 +238,13 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
     }
     int32_t id;
     tc_redis_msg msg;
+    /* Another instance's change is fed as it came: a cart that is not what
+     * an instance writes for this table at this version is not fed at all
+     * (it would reach the streams, and its version hide the real ones). */
     if (tc_redis_channel_table(ch, ch_len, q->prefix.base, q->prefix.len, &id) != 0 ||
-        tc_redis_msg_decode(p, n, &msg) != 0) {
+        tc_redis_msg_decode(p, n, &msg) != 0 ||
+        (msg.kind == TC_REDIS_MSG_CART && msg.instance != q->instance &&
+         !tc_redis_msg_cart_fits(&msg, id))) {
         tc_log_warn("store: %s: ignoring a malformed message on %.*s", q->name, (int)ch_len, ch);
         return;
     }

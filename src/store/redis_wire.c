@@ -214,6 +214,44 @@ int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out)
     return 0;
 }
 
+/* Appends lit (a literal) and then v in decimal at *at. */
+#define PUT(buf, at, lit, v)                                                                       \
+    do {                                                                                           \
+        memcpy((buf) + (at), lit, sizeof lit - 1);                                                 \
+        (at) += sizeof lit - 1;                                                                    \
+        (at) += tc_json_int_text(v, (buf) + (at));                                                 \
+    } while (0)
+
+bool tc_redis_msg_cart_fits(const tc_redis_msg *m, int32_t table_id)
+{
+    const char *p = m->body;
+    size_t n = m->body_len;
+    if (m->kind != TC_REDIS_MSG_CART || n == 0 || memchr(p, '\n', n) || memchr(p, '\r', n))
+        return false;
+    char head[sizeof "{\"tableId\":" + TC_JSON_INT_MAX];
+    char tail[sizeof ",\"version\":,\"updatedAt\":" + TC_JSON_INT_MAX];
+    size_t hl = 0, tl = 0;
+    PUT(head, hl, "{\"tableId\":", table_id);
+    PUT(tail, tl, ",\"version\":", m->version);
+    memcpy(tail + tl, ",\"updatedAt\":", sizeof ",\"updatedAt\":" - 1);
+    tl += sizeof ",\"updatedAt\":" - 1;
+    /* Where updatedAt's value starts: digits or null, then the final "}". */
+    size_t end = n - 1;
+    if (p[end] != '}') return false;
+    if (end >= 4 && memcmp(p + end - 4, "null", 4) == 0) {
+        end -= 4;
+    } else {
+        while (end > 0 && isdigit((unsigned char)p[end - 1]))
+            end--;
+        if (end == n - 1) return false; /* no value */
+    }
+    /* tableId's value ends at a comma: the tail's own, at the least. */
+    return end >= hl + tl && memcmp(p, head, hl) == 0 && p[hl] == ',' &&
+           memcmp(p + end - tl, tail, tl) == 0;
+}
+
+#undef PUT
+
 /* --- menu ---------------------------------------------------------------- */
 
 void tc_redis_menu_json(const tc_menu *m, tc_buf *out)

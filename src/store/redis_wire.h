@@ -99,6 +99,15 @@ typedef struct {
  * itself is not checked here); *out is untouched then. */
 int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out);
 
+/* Whether m, a change heard on table_id's channel, carries a cart JSON as
+ * this build writes it for that table at m's version, on one line: it
+ * starts {"tableId":<table_id>, and ends ,"version":<version>,"updatedAt":
+ * <digits or null>}, with no CR or LF (a line break would end an SSE data
+ * line). Not a parse (the JSON goes to the streams as it is, and is parsed
+ * only when a request needs it): what a foreign writer or a corrupted
+ * message sends is told apart from a cart cheaply, before anything is fed. */
+bool tc_redis_msg_cart_fits(const tc_redis_msg *m, int32_t table_id);
+
 /* The table id a table channel names: ch (n bytes) must be prefix (plen
  * bytes, tc_redis_table_channel_prefix) followed by a canonical decimal
  * int32. Returns 0 and *table_id, or TC_EINVAL. */

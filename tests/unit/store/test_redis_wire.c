@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cart/cart.h"
 #include "store/redis_wire.h"
 
 #include <stdio.h>
@@ -221,6 +222,57 @@ static void test_msg_rejects(void **state)
     assert_int_equal(m.body_len, 0);
 }
 
+/* Whether body, heard as a change of version on table's channel, is fed. */
+static bool fits(const char *body, int64_t version, int32_t table)
+{
+    tc_redis_msg m = {
+        .kind = TC_REDIS_MSG_CART, .version = version, .body = body, .body_len = strlen(body)};
+    return tc_redis_msg_cart_fits(&m, table);
+}
+
+static void test_msg_cart_fits(void **state)
+{
+    (void)state;
+    /* What the encoder writes: a new cart (updatedAt null), then a changed one. */
+    tc_table tab = {.table_id = 123, .table_number = "A01", .store_id = 1};
+    tc_cart *c = tc_cart_new(&tab);
+    tc_buf b = TC_BUF_INIT;
+    tc_cart_to_json(c, &tab, &b);
+    tc_cart_free(c);
+    assert_true(fits(tc_buf_cstr(&b), 0, 123));
+    assert_false(fits(b.base, 1, 123));
+    assert_false(fits(b.base, 0, 124));
+    tc_buf_free(&b);
+    const char *v7 = "{\"tableId\":123,\"items\":[],\"version\":7,\"updatedAt\":1704067200000}";
+    assert_true(fits(v7, 7, 123));
+    assert_false(fits(v7, 77, 123));
+    assert_false(fits(v7, 6, 123));
+    assert_false(fits(v7, 7, 12));
+    assert_false(fits(v7, 7, 1234));
+    assert_true(fits("{\"tableId\":-5,\"version\":1,\"updatedAt\":1}", 1, -5));
+
+    /* What no instance writes. */
+    assert_false(fits("", 1, 123));
+    assert_false(fits("{bad", 999, 123));
+    assert_false(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":}", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":12", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":1x}", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":nul}", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"updatedAt\":1}", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":1} ", 7, 123));
+    assert_true(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":null}", 7, 123));
+    /* Head and tail may not share bytes. */
+    assert_true(fits("{\"tableId\":7,\"version\":7,\"updatedAt\":1}", 7, 7));
+    assert_true(fits("{\"tableId\":123,\"version\":7,\"updatedAt\":1}", 7, 123));
+    /* A line break would end the SSE data line: an event of its own. */
+    assert_false(
+        fits("{\"tableId\":123,\"items\":[\n\nevent: x\n],\"version\":7,\"updatedAt\":1}", 7, 123));
+    assert_false(fits("{\"tableId\":123,\"items\":[\r],\"version\":7,\"updatedAt\":1}", 7, 123));
+    /* A signal is no cart. */
+    tc_redis_msg sig = {.kind = TC_REDIS_MSG_SIGNAL, .body = v7, .body_len = strlen(v7)};
+    assert_false(tc_redis_msg_cart_fits(&sig, 123));
+}
+
 /* --- menu ---------------------------------------------------------------- */
 
 static const char menu_a[] =
@@ -354,8 +406,8 @@ int main(void)
         cmocka_unit_test(test_url_forms),      cmocka_unit_test(test_url_errors),
         cmocka_unit_test(test_channel),        cmocka_unit_test(test_cart_key),
         cmocka_unit_test(test_msg_round_trip), cmocka_unit_test(test_msg_rejects),
-        cmocka_unit_test(test_menu_json),      cmocka_unit_test(test_menu_empty),
-        cmocka_unit_test(test_menu_merge),
+        cmocka_unit_test(test_msg_cart_fits),  cmocka_unit_test(test_menu_json),
+        cmocka_unit_test(test_menu_empty),     cmocka_unit_test(test_menu_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
