@@ -25,6 +25,8 @@
  * subscribes every followed table again (on_resubscribe), and each is read
  * again as its subscription is confirmed; a lost command connection has every
  * followed table read again too (a write's reply may be what was lost).
+ * After either, a followed table's diners are read again too, once its cart
+ * was: a "diners" signal sent meanwhile was not heard.
  * Signals travel on the same channels; `menu import` publishes on the menu
  * channel, and the menu is then read again on the command connection (never
  * blocking the loop).
@@ -71,6 +73,7 @@ struct rd_table {
     bool current; /* subscribed, then read: messages keep its cart current */
     bool reading; /* a read of its cart is on its way */
     bool again;   /* read it again when that read is answered */
+    bool diners;  /* and its diners once it is current: a signal may be lost */
 };
 
 typedef struct {
@@ -224,6 +227,13 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
         read_send(q, t);
     } else if (ok && t && t->want && t->have && !t->busy) {
         t->current = true; /* every later change comes as a message */
+        if (t->diners) {
+            /* Its diners may have changed while the subscription was down
+             * (or a change of them here lost its reply): the "diners"
+             * signal of that change was not heard. */
+            t->diners = false;
+            tc_store_diners_reread(q->s, t->id);
+        }
     }
     if (t) table_maybe_free(q, t);
 }
@@ -294,6 +304,7 @@ static void on_resubscribe(void *ctx)
         nx = tc_idmap_next(&q->tables, &pos, nd);
         rd_table *t = entry(nd);
         t->busy = t->have = t->current = false;
+        t->diners = t->want;
         if (!t->want) {
             table_maybe_free(q, t);
             continue;
@@ -346,8 +357,10 @@ static void on_commands_lost(void *ctx)
     rd_store *q = ctx;
     size_t pos = 0;
     for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd;
-         nd = tc_idmap_next(&q->tables, &pos, nd))
+         nd = tc_idmap_next(&q->tables, &pos, nd)) {
         entry(nd)->current = false;
+        entry(nd)->diners = true;
+    }
 }
 
 /* --- open / close / the vtable -------------------------------------------- */

@@ -199,3 +199,38 @@ def test_write_whose_reply_is_lost(redis, start_server, clients):
         assert "commands connection lost" in err and "subscriber connection" not in err, err
     finally:
         proxy.close()
+
+
+def test_diners_changed_while_the_subscription_was_down_are_read_again(redis, start_server,
+                                                                        clients):
+    """A's subscription goes silent while B renames a diner and seats a new
+    one: the "diners" signal never reaches A. Once A subscribed again its
+    streams get the table's diners as Redis has them, as they get its cart."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)
+        s = clients(SSEStream(a.port, table=123, query="?userId=101")).start()
+        assert s.next_event().event == "connected"
+
+        def presence(pred, timeout=IO_TIMEOUT):
+            while True:
+                ev = s.next_event(timeout=timeout, skip_heartbeats=True, skip_presence=False)
+                if ev.event == "presence" and pred(ev.json()):
+                    return ev.json()
+
+        presence(lambda p: [d["userId"] for d in p["diners"]] == [101])
+        proxy.mute_subscribers()
+        r = requests.put(b.api("/store/order/table/123/name"), json={"name": "张三"},
+                         headers={"X-User-Id": "101"}, timeout=IO_TIMEOUT)
+        envelope(r)
+        r = requests.put(b.api("/store/order/table/123/name"), json={"name": "李四"},
+                         headers={"X-User-Id": "102"}, timeout=IO_TIMEOUT)
+        envelope(r)
+        p = presence(lambda p: len(p["diners"]) == 2, timeout=RECOVER)
+        assert "no heartbeat heard on the subscription" in a.stderr()
+        assert [(d["userId"], d["seat"], d["name"], d["online"]) for d in p["diners"]] == [
+            (101, 1, "张三", True), (102, 2, "李四", False)]
+    finally:
+        proxy.close()
