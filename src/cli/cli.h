@@ -55,9 +55,15 @@ char *tc_cli_find_beside_binary(const char *rel);
  * new string (caller frees) or NULL. */
 char *tc_cli_find_resource(const char *rel);
 
-/* Appends the whole file at path to out. Returns 0, or TC_EIO with err
- * "PATH: cannot open: <reason>". */
-int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err);
+/* Appends the whole file at path to out. Returns 0, TC_EIO with err
+ * "PATH: cannot open: <reason>", or TC_ELIMIT when the file holds more than
+ * max bytes (read no further than the first chunk past max: /dev/zero
+ * fails, it does not fill memory). */
+int tc_cli_read_file(const char *path, size_t max, tc_buf *out, tc_errmsg *err);
+
+/* The largest menu file read (a menu of 10,000 tables and 1,000 dishes is
+ * about 1 MiB). */
+#define TC_CLI_MENU_FILE_MAX (64u << 20)
 
 /* Reads and parses the menu file at path, touching no store. Returns 0 and
  * *out (free with tc_menu_free), or a negative code with err naming the file

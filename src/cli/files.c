@@ -41,17 +41,22 @@ char *tc_cli_find_resource(const char *rel)
     return access(rel, R_OK) == 0 ? tc_xstrdup(rel) : NULL;
 }
 
-int tc_cli_read_file(const char *path, tc_buf *out, tc_errmsg *err)
+int tc_cli_read_file(const char *path, size_t max, tc_buf *out, tc_errmsg *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return tc_errmsg_set(err, TC_EIO, "%s: cannot open: %s", path, strerror(errno));
     char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    size_t n, got = 0;
+    while (got <= max && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         tc_buf_append(out, chunk, n);
+        got += n;
+    }
+    explicit_bzero(chunk, sizeof chunk); /* it may have held a secret */
     int bad = ferror(f);
     fclose(f);
-    return bad ? tc_errmsg_set(err, TC_EIO, "%s: cannot read", path) : 0;
+    if (bad) return tc_errmsg_set(err, TC_EIO, "%s: cannot read", path);
+    if (got > max) return tc_errmsg_set(err, TC_ELIMIT, "%s: larger than %zu bytes", path, max);
+    return 0;
 }
 
 static int read_redis_password(const tc_config *cfg, tc_buf *out)
@@ -62,7 +67,11 @@ static int read_redis_password(const tc_config *cfg, tc_buf *out)
     if (cfg->redis_password_file) {
         tc_errmsg err;
         src = cfg->redis_password_file;
-        if (tc_cli_read_file(src, out, &err) != 0) {
+        /* Room for the longest password and its line end, reserved at
+         * once: no copy of it is left behind by a realloc. */
+        tc_buf_reserve(out, TC_REDIS_PASSWORD_SIZE + 8192);
+        int rc = tc_cli_read_file(src, TC_REDIS_PASSWORD_SIZE + 1, out, &err);
+        if (rc != 0 && rc != TC_ELIMIT) { /* too long: said below */
             fprintf(stderr, "tablecart: --redis-password-file: %s\n", err.text);
             return -1;
         }

@@ -14,7 +14,7 @@
 int tc_cli_load_menu(const char *path, tc_menu **out, tc_errmsg *err)
 {
     tc_buf text = TC_BUF_INIT;
-    int r = tc_cli_read_file(path, &text, err);
+    int r = tc_cli_read_file(path, TC_CLI_MENU_FILE_MAX, &text, err);
     if (r == 0) {
         tc_errmsg perr;
         r = tc_menu_parse(text.base ? text.base : "", text.len, out, &perr);

@@ -255,6 +255,14 @@ def test_menu_import_missing_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_menu_import_of_an_endless_file_stops_at_the_limit(tmp_path):
+    """/dev/zero is refused once past 64 MiB, instead of filling memory."""
+    p = import_menu("/dev/zero", tmp_path / "imp.db")
+    assert p.returncode == 2
+    assert one_line(p.stderr) == "tablecart: /dev/zero: larger than 67108864 bytes"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("case", sorted(BAD_MENUS) + ["missing"])
 @pytest.mark.parametrize("store", ["default", "flag"])
 def test_failed_menu_import_leaves_no_database_behind(tmp_path, case, store):

@@ -163,7 +163,9 @@ def test_bad_password_setups_are_usage_errors(tmp_path, locked):
     assert r.returncode == 2 and PASSWORD.encode() not in r.stderr, r.stderr
     for f, why in ((tmp_path / "missing.pw", "cannot open"),
                    (password_file(tmp_path, "\n", "empty.pw"), "is empty"),
-                   (password_file(tmp_path, "a\nb\n", "two.pw"), "one line")):
+                   (password_file(tmp_path, "a\nb\n", "two.pw"), "one line"),
+                   (password_file(tmp_path, "p" * 512, "long.pw"), "at most 511 bytes"),
+                   ("/dev/zero", "at most 511 bytes")):    # read no further, not to the end
         r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", locked.url,
                     "--redis-password-file", f, env=env)
         assert r.returncode == 2, r.stderr
