@@ -526,6 +526,7 @@ void tc_conn_abort(tc_conn *c)
     if (c->closing) return;
     int fd = conn_fd(c);
     c->closing = 1;
+    tc_conn_server(c)->n_aborted++;
     c->reading = 0;
     c->writing = 0;
     /* uv_close takes the descriptor out of the loop's epoll set, so it is

@@ -40,10 +40,12 @@ struct tc_conn {
     uint32_t refs;     /* the handle's and tc_conn_ref's */
     uint8_t spent;     /* requests or messages handled in that turn */
     /* reading: UV_READABLE is in the handle's mask; writing: UV_WRITABLE is
-     * (the kernel took less than was queued: the rest waits for room). */
+     * (the kernel took less than was queued: the rest waits for room).
+     * counted: one of its address's open connections; refusal: one of its
+     * refused connections still draining (server.c). */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
         proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1,
-        writing : 1, has_deadline : 1;
+        writing : 1, has_deadline : 1, refusal : 1;
     /* The client: the socket's peer, or the one a trusted proxy names. The
      * peer itself is not kept: getpeername when needed. */
     tc_addr client;
@@ -61,6 +63,10 @@ struct tc_server {
     tc_server_opts opts;
     int port;
     size_t n_conns; /* connections accepted and not yet closed */
+    /* Of those, aborted ones: their descriptor is closed, libuv's close
+     * callback is still to come (in the same loop turn). The cap counts
+     * descriptors, so not these. */
+    size_t n_aborted;
     uint64_t next_id;
     uv_idle_t idle;   /* runs the deferred connections; active only while there are some */
     uv_check_t check; /* counts loop turns */

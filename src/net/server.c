@@ -36,7 +36,8 @@ enum { REFUSED_LOG_MS = 1000 };
 struct addr_count {
     addr_count *next;
     tc_addr a;
-    uint32_t n;
+    uint32_t n;        /* connections admitted and open */
+    uint32_t refusals; /* refused connections still draining (may_drain) */
 };
 
 /* --- per-address limits ------------------------------------------------------ */
@@ -56,21 +57,38 @@ static addr_count *addr_find(tc_server *s, const tc_addr *a)
     return NULL;
 }
 
+/* key's entry, made (with nothing counted) when there is none. */
+static addr_count *addr_get(tc_server *s, const tc_addr *key)
+{
+    addr_count *e = addr_find(s, key);
+    if (e == NULL) {
+        e = tc_xcalloc(1, sizeof *e);
+        e->a = *key;
+        addr_count **slot = addr_slot(s, key);
+        e->next = *slot;
+        *slot = e;
+    }
+    return e;
+}
+
 /* c no longer counts against its client address. */
 static void addr_uncount(tc_server *s, tc_conn *c)
 {
-    if (!c->counted) return;
-    c->counted = 0;
+    if (!c->counted && !c->refusal) return;
     tc_addr key = tc_addr_limit_key(&c->client);
     for (addr_count **pp = addr_slot(s, &key); *pp; pp = &(*pp)->next) {
         addr_count *e = *pp;
         if (!tc_addr_eq(&e->a, &key)) continue;
-        if (--e->n == 0) {
+        if (c->counted) e->n--;
+        if (c->refusal) e->refusals--;
+        if (e->n == 0 && e->refusals == 0) {
             *pp = e->next;
             free(e);
         }
-        return;
+        break;
     }
+    c->counted = 0;
+    c->refusal = 0;
 }
 
 /* Makes a c's client and checks the per-address limits: 0, or TC_EBUSY with
@@ -101,17 +119,29 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
         }
     }
     if (s->addr_slots) {
-        if (e == NULL) {
-            e = tc_xcalloc(1, sizeof *e);
-            e->a = key;
-            addr_count **slot = addr_slot(s, &key);
-            e->next = *slot;
-            *slot = e;
-        }
+        if (e == NULL) e = addr_get(s, &key);
         e->n++;
         c->counted = 1;
     }
     return 0;
+}
+
+/* A connection refused for its address's limits is closed politely: its
+ * answer is read before our FIN, then up to 2 s of draining (tc_conn_close),
+ * with its descriptor held all along. It counts against its address
+ * meanwhile, and one refused while its address already has its cap of them
+ * draining is closed at once: an address that opens connections faster than
+ * they drain holds at most twice its cap of descriptors, not every one the
+ * server has. Returns whether c may drain. */
+static bool may_drain(tc_server *s, tc_conn *c)
+{
+    if (s->addr_slots == NULL) return true; /* no cap on an address's connections at all */
+    tc_addr key = tc_addr_limit_key(&c->client);
+    addr_count *e = addr_get(s, &key);
+    if (e->refusals >= s->opts.max_conns_per_addr) return false; /* not new: cap >= 1 */
+    e->refusals++;
+    c->refusal = 1;
+    return true;
 }
 
 static void log_refused(tc_server *s, tc_conn *c, int status, const char *why)
@@ -126,9 +156,10 @@ static void log_refused(tc_server *s, tc_conn *c, int status, const char *why)
 }
 
 /* Answers a connection we will not serve, then closes it: politely (its
- * answer is read before our FIN) for a per-address limit; at once when every
- * descriptor counts. */
-static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const char *why)
+ * answer is read before our FIN) for a per-address limit, unless at_once (see
+ * may_drain); at once when every descriptor counts. */
+static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const char *why,
+                   bool at_once)
 {
     if (status == 503)
         s->refused_full++;
@@ -136,7 +167,7 @@ static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const c
         s->refused++;
     log_refused(s, c, status, why);
     if (s->opts.refuse) s->opts.refuse(c, status, retry, why);
-    if (status == 503)
+    if (status == 503 || at_once)
         tc_conn_abort(c);
     else
         tc_conn_close(c);
@@ -244,8 +275,9 @@ static void on_idle(uv_idle_t *h)
 static void on_connection(tc_server *s, int fd)
 {
     /* Full: the connection is still accepted (else the listener stays
-     * readable and the loop spins), answered and closed at once. */
-    bool full = s->n_conns >= s->max_conns;
+     * readable and the loop spins), answered and closed at once. Those
+     * closed at once earlier in this batch hold no descriptor any more. */
+    bool full = s->n_conns - s->n_aborted >= s->max_conns;
     tc_conn *c = tc_conn_accept(s, fd);
     if (c == NULL) return;
     if (s->shutting_down) {
@@ -256,7 +288,7 @@ static void on_connection(tc_server *s, int fd)
     tc_conn_peer_addr(c, &peer);
     c->client = peer;
     if (full) {
-        refuse(s, c, 503, 1, "server is at its connection limit");
+        refuse(s, c, 503, 1, "server is at its connection limit", true);
         return;
     }
     uint32_t retry;
@@ -265,7 +297,7 @@ static void on_connection(tc_server *s, int fd)
         /* Its requests name the client (tc_conn_forwarded). */
         c->via_proxy = 1;
     } else if (admit(s, c, &peer, true, &retry, &why) != 0) {
-        refuse(s, c, 429, retry, why);
+        refuse(s, c, 429, retry, why, !may_drain(s, c));
         return;
     }
     tc_conn_set_proto(c, s->opts.initial_proto, s->opts.new_state(c, s->opts.app));
@@ -496,6 +528,7 @@ bool tc_server_is_shutting_down(const tc_server *s)
 void tc_server_forget(tc_server *s, tc_conn *c)
 {
     s->n_conns--;
+    s->n_aborted--; /* every connection ends by tc_conn_abort */
     addr_uncount(s, c);
 }
 
