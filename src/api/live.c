@@ -253,6 +253,19 @@ static bool header_has_token(const tc_http_req *r, const char *name, const char 
     return false;
 }
 
+/* Header `name` when the request has exactly one line of it, else NULL
+ * (RFC 6455 11.3.1, 11.3.5: the key and the version appear once). */
+static const tc_view *header_once(const tc_http_req *r, const char *name)
+{
+    const tc_view *v = NULL;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (!tc_view_ieq(r->headers[i].name, name)) continue;
+        if (v) return NULL;
+        v = &r->headers[i].value;
+    }
+    return v;
+}
+
 /* The RFC 6455 handshake's checks; answers 400 and returns non-zero when
  * the request is no WebSocket handshake of ours. */
 static int check_upgrade(tc_http_exchange *x, const tc_view **key)
@@ -266,7 +279,7 @@ static int check_upgrade(tc_http_exchange *x, const tc_view **key)
         tc_http_reply_say(x, 400, TC_T_WS_UPGRADE);
         return -1;
     }
-    const tc_view *ver = tc_http_header_get(x->req, "Sec-WebSocket-Version");
+    const tc_view *ver = header_once(x->req, "Sec-WebSocket-Version");
     if (!ver || !tc_view_eq(*ver, "13")) {
         tc_buf body = TC_BUF_INIT;
         tc_envelope(&body, 400, tc_text_format(TC_T_WS_VERSION, tc_http_lang(x->req)), NULL, 0);
@@ -275,7 +288,7 @@ static int check_upgrade(tc_http_exchange *x, const tc_view **key)
         tc_buf_free(&body);
         return -1;
     }
-    *key = tc_http_header_get(x->req, "Sec-WebSocket-Key");
+    *key = header_once(x->req, "Sec-WebSocket-Key");
     if (!*key || tc_ws_key_valid((*key)->base, (*key)->len) != 0) {
         tc_http_reply_say(x, 400, TC_T_WS_KEY);
         return -1;

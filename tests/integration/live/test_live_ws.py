@@ -483,6 +483,11 @@ def handshake(server, path="/ws/cart/123", **kw):
     ("15-byte key", dict(key="AAAAAAAAAAAAAAAAAAAA"), 400),
     ("key not base64", dict(key="!!!!!!!!!!!!!!!!!!!!!!=="), 400),
     ("version 8", dict(version="8"), 400),
+    # RFC 6455 11.3.1 and 11.3.5: each appears once; a second one is no handshake of ours.
+    ("two keys", dict(extra=[("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")]), 400),
+    ("two keys, same", dict(key="AAAAAAAAAAAAAAAAAAAAAA==",
+                            extra=[("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")]), 400),
+    ("two versions", dict(extra=[("Sec-WebSocket-Version", "8")]), 400),
     ("no version", dict(omit=("Sec-WebSocket-Version",)), 400),
     ("unknown table", dict(path="/ws/cart/999"), 404),
     ("table abc", dict(path="/ws/cart/abc"), 400),
