@@ -231,11 +231,9 @@ static void h_sse(tc_http_exchange *x)
     send_snapshot(app, s, NULL, NULL, &p.who);
 }
 
-/* True when header `name` holds `token` in its comma-separated list. */
-static bool header_has_token(const tc_http_req *r, const char *name, const char *token)
+/* True when the comma-separated list h holds token. */
+static bool list_has_token(const tc_view *h, const char *token)
 {
-    const tc_view *h = tc_http_header_get(r, name);
-    if (!h) return false;
     size_t tl = strlen(token);
     const char *s = h->base, *end = h->base + h->len;
     while (s < end) {
@@ -250,6 +248,16 @@ static bool header_has_token(const tc_http_req *r, const char *name, const char 
         if ((size_t)(te - s) == tl && strncasecmp(s, token, tl) == 0) return true;
         s = e;
     }
+    return false;
+}
+
+/* True when header `name` holds `token` in its comma-separated list, which
+ * may come as several lines (RFC 9110 5.3: one list in all). */
+static bool header_has_token(const tc_http_req *r, const char *name, const char *token)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (tc_view_ieq(r->headers[i].name, name) && list_has_token(&r->headers[i].value, token))
+            return true;
     return false;
 }
 

@@ -528,6 +528,25 @@ def test_ws_firefox_style_handshake_with_frame_behind_it(server, clients):
     assert_env(w.recv_json(), "heartbeat", "pong", data=None)
 
 
+@pytest.mark.parametrize("lines", [
+    [("Connection", "keep-alive"), ("Connection", "Upgrade")],
+    [("Upgrade", "h2c"), ("Upgrade", "websocket")],
+])
+def test_ws_handshake_tokens_on_several_lines(server, clients, lines):
+    """RFC 9110 5.3: a list header may come as several lines, one list in all: `Connection:
+    keep-alive` then `Connection: Upgrade` asks for the upgrade."""
+    s = clients(connect(server.port))
+    req = ws_handshake_request(server.port, "/ws/cart/123", omit=(lines[0][0],), extra=lines)
+    s.sendall(req)
+    line, hl, rest = read_head(s, b"", time.monotonic() + IO_TIMEOUT)
+    assert line.startswith("HTTP/1.1 101"), (line, rest[:200])
+    w = RawWS.__new__(RawWS)
+    w.sock, w.buf, w.frames, w.eof, w.path, w.timeout = s, rest, [], False, "/ws/cart/123", IO_TIMEOUT
+    w.skip_presence = True
+    assert_env(w.recv_json(), "connected", "连接成功", data=None)
+    assert_env(w.recv_json(), "cart_update", "购物车更新")
+
+
 def test_ws_pipelined_commands_answered_in_order(server, clients):
     a, _ = opened(server.port, 124, raw=True)
     b, _ = opened(server.port, 124, raw=True)
