@@ -70,7 +70,14 @@ static void diner_text(void *ctx, tc_stream *s, const char *data, size_t len)
     tc_ws_cmd_text(ctx, s, data, len);
 }
 
-static const tc_stream_hooks stream_hooks = {.on_text = diner_text, .on_free = stream_ended};
+static bool diner_busy(void *ctx, tc_stream *s)
+{
+    (void)ctx;
+    return tc_stream_is_ws(s) && tc_ws_cmd_busy(tc_stream_user(s));
+}
+
+static const tc_stream_hooks stream_hooks = {
+    .on_text = diner_text, .on_free = stream_ended, .busy = diner_busy};
 
 /* ===== the snapshot ============================================================ */
 

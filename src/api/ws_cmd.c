@@ -65,6 +65,12 @@ tc_identity tc_ws_cmd_client_who(const void *mem)
     return (tc_identity){cl->has_user, cl->user_id, NULL};
 }
 
+bool tc_ws_cmd_busy(const void *mem)
+{
+    const client *cl = mem;
+    return cl->tail != NULL;
+}
+
 static tc_lang lang_of(const client *cl)
 {
     return (tc_lang)cl->lang;
@@ -169,6 +175,8 @@ static void answer(tc_app *app, tc_stream *s, client *cl, later *slot, const cha
         later_free(pop_first(cl));
         send_reply(app, s, type, message, data, len, version);
         flush_later(app, s, cl);
+        /* All answered: a close the client sent after them is read now. */
+        if (cl->tail == NULL) tc_stream_ws_idle(s);
         return;
     }
     slot->ready = true;

@@ -27,6 +27,9 @@
 void tc_ws_cmd_client_init(void *mem, const tc_identity *who, int64_t expires_s, tc_lang lang);
 /* The identity of the client at mem; its phone is not set. */
 tc_identity tc_ws_cmd_client_who(const void *mem);
+/* True while a command's answer is still to come (the store's, or one
+ * queued behind it): the socket's close waits for it (tc_stream_ws_idle). */
+bool tc_ws_cmd_busy(const void *mem);
 /* Releases what the client at mem holds (not mem itself). */
 void tc_ws_cmd_client_free(void *mem);
 /* A text message from the client of stream s (its tc_stream_user). */

@@ -425,13 +425,28 @@ static void ws_on_closed(void *ctx, uint16_t code)
     tc_conn_close(conn_of(s));
 }
 
-static void ws_on_read(tc_conn *c, const char *data, size_t len)
+/* The peer's close waits while the messages before it are unanswered:
+ * those in the backlog, or those the layer above is still answering. */
+static bool ws_hold_close(void *ctx)
 {
-    tc_stream *s = tc_conn_state(c);
+    tc_stream *s = ctx;
+    tc_streams *ss = ss_of(s);
+    if (backlog_of(s) && backlog_of(s)->len) return true;
+    return ss->opts.hooks && ss->opts.hooks->busy && ss->opts.hooks->busy(ss->opts.hooks_ctx, s);
+}
+
+/* Feeds data to the session (NULL: the close it held), then sends a close
+ * asked for meanwhile; reading pauses while messages wait in the backlog or
+ * the peer's close is held. */
+static void ws_feed(tc_stream *s, const char *data, size_t len)
+{
+    tc_conn *c = conn_of(s);
     ws_part *w = wsp(s);
-    w->last_rx = ws_now(ss_of(s));
     w->in_feed = true;
-    tc_ws_feed(s->u.ws, data, len);
+    if (data)
+        tc_ws_feed(s->u.ws, data, len);
+    else
+        tc_ws_resume(s->u.ws);
     w->in_feed = false;
     if (w->pending && w->pending->close_code) {
         tc_ws_close(s->u.ws, w->pending->close_code, w->pending->close_reason);
@@ -439,16 +454,37 @@ static void ws_on_read(tc_conn *c, const char *data, size_t len)
         tc_buf_free(&w->pending->backlog);
         pending_trim(s);
     }
-    if (backlog_of(s) && backlog_of(s)->len && !tc_conn_is_closing(c)) tc_conn_defer(c);
+    if (tc_conn_is_closing(c)) return;
+    if (backlog_of(s) && backlog_of(s)->len)
+        tc_conn_defer(c);
+    else if (tc_ws_close_held(s->u.ws))
+        tc_conn_pause(c);
+}
+
+static void ws_on_read(tc_conn *c, const char *data, size_t len)
+{
+    tc_stream *s = tc_conn_state(c);
+    wsp(s)->last_rx = ws_now(ss_of(s));
+    ws_feed(s, data, len);
 }
 
 static void ws_on_ready(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
-    if (ws_drain_backlog(s, false))
+    if (!ws_drain_backlog(s, false)) {
+        if (!tc_conn_is_closing(c)) tc_conn_defer(c);
+    } else if (tc_ws_close_held(s->u.ws)) {
+        ws_feed(s, NULL, 0);
+    } else {
         tc_conn_resume(c);
-    else if (!tc_conn_is_closing(c))
-        tc_conn_defer(c);
+    }
+}
+
+void tc_stream_ws_idle(tc_stream *s)
+{
+    if (!is_ws(s) || (s->sub.owner & STREAM_GONE) || !tc_ws_close_held(s->u.ws)) return;
+    if (backlog_of(s) && backlog_of(s)->len) return; /* ws_on_ready resumes it */
+    ws_feed(s, NULL, 0);
 }
 
 /* Sets the connection's deadline to the next moment something is due: a
@@ -719,7 +755,8 @@ tc_streams *tc_streams_new(uv_loop_t *loop, const tc_streams_opts *o)
     ss->ws_cb = (tc_ws_callbacks){.write = ws_write,
                                   .on_text = ws_on_text,
                                   .on_closed = ws_on_closed,
-                                  .max_message = o->ws_max_message};
+                                  .max_message = o->ws_max_message,
+                                  .hold_close = ws_hold_close};
     ss->hello = tc_sse_frame_new(TC_WIRE_CONNECTED, NULL, TC_WIRE_CONNECTED_MESSAGE,
                                  strlen(TC_WIRE_CONNECTED_MESSAGE), TC_WIRE_SSE_RETRY_MS);
     ss->heartbeat_frame = tc_sse_frame_new(TC_WIRE_HEARTBEAT, NULL, TC_WIRE_HEARTBEAT_DATA,

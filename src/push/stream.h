@@ -33,6 +33,9 @@ typedef struct {
     /* The stream is being freed: release what its user bytes hold. Runs
      * exactly once per stream. */
     void (*on_free)(void *ctx, tc_stream *s);
+    /* May be NULL. True while answers to a WebSocket's messages are still to
+     * come: the client's close waits (unread) until tc_stream_ws_idle. */
+    bool (*busy)(void *ctx, tc_stream *s);
 } tc_stream_hooks;
 
 /* An idle stream costs what every connection's tail holds (docs/memory.md):
@@ -133,6 +136,9 @@ void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t ti
  * close has begun. */
 bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,
                         size_t len, int64_t version);
+/* The layer above has answered every message of s (busy turned false): a
+ * client's close held for those answers is read now. */
+void tc_stream_ws_idle(tc_stream *s);
 /* Starts the WebSocket close handshake with code and reason (a string that
  * outlives the call: asked for while a message is being handled, the close
  * is sent once the answers queued before it have been written). */

@@ -152,6 +152,10 @@ typedef struct {
      * them first (wslay would send its echo ahead of them and then drop
      * them); close_let_in: done, the close may go to wslay. */
     bool close_waits, close_let_in;
+    /* The peer's close waits for the caller (hold_close): it and the bytes
+     * after it, unread until tc_ws_resume. */
+    bool close_held;
+    tc_buf held;
     bool msg_open; /* a fragmented text message is in progress */
     tc_buf msg;
     unsigned char ping[125], pong[125];
@@ -215,6 +219,7 @@ static void free_act(tc_ws *ws)
     if (ws->a == NULL) return;
     wslay_event_context_free(ws->a->ev);
     tc_buf_free(&ws->a->msg);
+    tc_buf_free(&ws->a->held);
     free(ws->a);
     ws->a = NULL;
 }
@@ -225,8 +230,9 @@ static void release_if_idle(tc_ws *ws)
 {
     ws_act *a = ws->a;
     if (a == NULL) return;
-    bool idle = ws->finished || (a->hdr_len == 0 && a->payload_left == 0 && !a->msg_open &&
-                                 !a->pong_pending && !wslay_event_want_write(a->ev));
+    bool idle =
+        ws->finished || (a->hdr_len == 0 && a->payload_left == 0 && !a->msg_open &&
+                         !a->pong_pending && !a->close_held && !wslay_event_want_write(a->ev));
     if (idle) free_act(ws);
 }
 
@@ -312,9 +318,15 @@ static size_t track(tc_ws *ws, const unsigned char *p, size_t avail)
     }
     size_t n = 0;
     if (ws->a->hdr_len == 0 && avail > 0 && (p[0] & 0x0fu) == WSLAY_CONNECTION_CLOSE &&
-        !ws->a->close_let_in && (ws->a->pong_pending || wslay_event_want_write(ws->a->ev))) {
-        ws->a->close_waits = true;
-        return 0;
+        !ws->a->close_let_in) {
+        if (ws->cb->hold_close && ws->cb->hold_close(ws->ctx)) {
+            ws->a->close_held = true;
+            return 0;
+        }
+        if (ws->a->pong_pending || wslay_event_want_write(ws->a->ev)) {
+            ws->a->close_waits = true;
+            return 0;
+        }
     }
     while (n < avail) {
         ws->a->hdr[ws->a->hdr_len++] = p[n++];
@@ -382,7 +394,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ev, uint8_t *buf, size_t len, int
     (void)flags;
     tc_ws *ws = user;
     size_t n = 0;
-    while (ws->a->in_len > 0 && ws->fail_code == 0 && !ws->doomed) {
+    while (ws->a->in_len > 0 && ws->fail_code == 0 && !ws->doomed && !ws->a->close_held) {
         bool payload = ws->a->hdr_len == 0 && ws->a->payload_left > 0;
         n = track(ws, ws->a->in, ws->a->in_len < len ? ws->a->in_len : len);
         if (n == 0 || !ws->a->in_ping) break;
@@ -578,6 +590,11 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
 {
     if (ws->finished || ws->doomed) return TC_ECLOSED;
     if (len == 0) return 0;
+    if (ws->a && ws->a->close_held) {
+        /* After the held close: kept behind it. */
+        tc_buf_append(&ws->a->held, data, len);
+        return 0;
+    }
     enter(ws);
     ensure_ev(ws);
     ws->a->in = (const unsigned char *)data;
@@ -590,6 +607,12 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
          * at the first short read, so it takes several rounds. */
         r = wslay_event_recv(ws->a->ev);
         if (r != 0) break;
+        if (ws->a->close_held) {
+            /* The close and what follows wait for tc_ws_resume. */
+            tc_buf_append(&ws->a->held, (const char *)ws->a->in, ws->a->in_len);
+            ws->a->in_len = 0;
+            break;
+        }
         if (ws->a->close_waits) {
             /* What came before the peer's close is answered before its
              * echo (RFC 6455 5.5.2: a ping before a close is owed its pong). */
@@ -619,6 +642,22 @@ int tc_ws_feed(tc_ws *ws, const char *data, size_t len)
     }
     int rc = ws->doomed ? TC_ECLOSED : settle(ws);
     return leave(ws, rc);
+}
+
+bool tc_ws_close_held(const tc_ws *ws)
+{
+    return ws->a != NULL && ws->a->close_held;
+}
+
+int tc_ws_resume(tc_ws *ws)
+{
+    if (!tc_ws_close_held(ws)) return 0;
+    tc_buf held = ws->a->held;
+    ws->a->held = (tc_buf)TC_BUF_INIT;
+    ws->a->close_held = false;
+    int rc = tc_ws_feed(ws, held.base, held.len);
+    tc_buf_free(&held);
+    return rc;
 }
 
 static int queue_and_flush(tc_ws *ws, uint8_t opcode, const char *data, size_t len)

@@ -76,6 +76,11 @@ typedef struct {
     /* Bounds a received message (all its fragments together); bigger closes
      * with 1009. */
     size_t max_message;
+    /* May be NULL. Asked when the peer's close is next: true while answers to
+     * messages already delivered are still to come. The close and what
+     * follows it are then kept, unread (tc_ws_close_held), until
+     * tc_ws_resume, so that those answers go out before its echo. */
+    bool (*hold_close)(void *ctx);
 } tc_ws_callbacks;
 
 /* New session after the 101 answer went out. cb (all callbacks required) is
@@ -109,6 +114,14 @@ void tc_ws_free(tc_ws *ws);
  * when the session was already over (data ignored) or was freed by one of its
  * callbacks during this call (ws is gone then). */
 int tc_ws_feed(tc_ws *ws, const char *data, size_t len);
+
+/* True while the peer's close waits for hold_close: the caller should stop
+ * reading and call tc_ws_resume once its answers are out. */
+bool tc_ws_close_held(const tc_ws *ws);
+/* Reads the held close (and what came after it) as tc_ws_feed would, unless
+ * hold_close still says to wait. Returns tc_ws_feed's result (0 when nothing
+ * was held). */
+int tc_ws_resume(tc_ws *ws);
 
 /* Queues one unfragmented text message (len bytes of UTF-8, copied) and
  * writes it (from inside tc_ws_feed's callbacks: before tc_ws_feed returns).

@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 2;
     size_t chunk = (s.mode >> 4) ? (size_t)(s.mode >> 4) * 7 : 1;
 
-    tc_ws_callbacks cb = {on_write, on_text, on_closed, max_message};
+    tc_ws_callbacks cb = {on_write, on_text, on_closed, max_message, NULL};
     s.ws = tc_ws_new(&cb, &s, 0);
     if (s.mode & 4) tc_ws_send_ping(s.ws);
     bool over = false;

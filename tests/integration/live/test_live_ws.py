@@ -438,6 +438,29 @@ def test_ws_answers_before_the_close_of_the_same_read(server, clients):
     wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
 
 
+def test_ws_store_answer_and_backlog_go_before_the_close(server, clients):
+    """A change (answered by the store, after the read that brought it) and more messages than
+    one turn handles (TC_CONN_TURN_BUDGET, 8), then the client's close, in one segment: every
+    answer goes out before the echo of the close, which waits for them."""
+    w, _ = opened(server.port, raw=True)
+    clients(w)
+    w.send(build_frame(OP_TEXT, '{"type":"add_item","data":{"cuisineId":1001,"quantity":2}}')
+           + b"".join(build_frame(OP_TEXT, '{"type":"heartbeat"}') for _ in range(12))
+           + build_frame(OP_CLOSE, struct.pack("!H", 1000)))
+    f = w.recv_frame()
+    assert f.opcode == OP_TEXT, f
+    added = assert_env(json.loads(f.payload), "add_item_success", "操作成功")
+    assert cart_view(added) == expected_cart(123, [expected_item(1001, 2)], 1)
+    for _ in range(12):
+        f = w.recv_frame()
+        assert f.opcode == OP_TEXT, f
+        assert_env(json.loads(f.payload), "heartbeat", "pong", data=None)
+    f = w.recv_frame()
+    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
+    assert w.wait_eof() == []
+    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+
+
 def test_ws_client_close_with_library(server, clients):
     c, _ = opened(server.port)
     c.close(1000, "done")

@@ -27,6 +27,7 @@ typedef struct {
     bool close_on_text; /* on_text starts a close (1000) */
     bool free_on_text;
     bool free_on_close;
+    bool hold;          /* hold_close's answer */
     tc_ws_callbacks cb; /* kept by the session: lives as long as r */
 } rec;
 
@@ -61,10 +62,16 @@ static void rec_closed(void *ctx, uint16_t code)
     }
 }
 
+static bool rec_hold(void *ctx)
+{
+    rec *r = ctx;
+    return r->hold;
+}
+
 static rec *rec_new(size_t max_message)
 {
     rec *r = calloc(1, sizeof *r);
-    r->cb = (tc_ws_callbacks){rec_write, rec_text, rec_closed, max_message};
+    r->cb = (tc_ws_callbacks){rec_write, rec_text, rec_closed, max_message, NULL};
     r->ws = tc_ws_new(&r->cb, r, 0);
     return r;
 }
@@ -725,6 +732,42 @@ static void test_answers_go_before_the_close_echo(void **state)
     tc_buf_free(&in);
 }
 
+/* A message, then the peer's close and bytes after it, while the caller
+ * still owes answers (hold_close): the close is kept unread, whatever comes
+ * after it too, until tc_ws_resume; then the answer written meanwhile goes
+ * out before its echo. */
+static void test_close_held_until_resume(void **state)
+{
+    (void)state;
+    tc_buf in = TC_BUF_INIT;
+    frame(&in, 0x81, "hi", 2);
+    close_frame(&in, 1000, "");
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        rec *r = rec_new(65536);
+        r->cb.hold_close = rec_hold;
+        r->hold = true;
+        assert_int_equal(bytewise ? feed_bytewise(r, &in) : feed_all(r, &in), 0);
+        assert_int_equal(r->ntexts, 1);
+        assert_out(r, "");
+        assert_true(tc_ws_close_held(r->ws));
+        assert_int_equal(tc_ws_feed(r->ws, "\x81", 1), 0); /* after the close: kept */
+        assert_int_equal(tc_ws_resume(r->ws), 0);          /* still held */
+        assert_true(tc_ws_close_held(r->ws));
+        assert_int_equal(r->nclosed, 0);
+        assert_int_equal(tc_ws_send_text(r->ws, "ok", 2), 0); /* the answer */
+        assert_out(r, "\x81\x02ok");
+        r->hold = false;
+        assert_int_equal(tc_ws_resume(r->ws), 0);
+        assert_out(r, "\x81\x02ok\x88\x02\x03\xe8");
+        assert_false(tc_ws_close_held(r->ws));
+        assert_int_equal(r->nclosed, 1);
+        assert_int_equal(r->code, 1000);
+        assert_int_equal(r->ntexts, 1);
+        rec_free(r);
+    }
+    tc_buf_free(&in);
+}
+
 static void test_server_close_completes_on_peer_close(void **state)
 {
     (void)state;
@@ -1038,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_message_before_violation_is_delivered),
         cmocka_unit_test(test_client_close_is_echoed),
         cmocka_unit_test(test_answers_go_before_the_close_echo),
+        cmocka_unit_test(test_close_held_until_resume),
         cmocka_unit_test(test_server_close_completes_on_peer_close),
         cmocka_unit_test(test_server_close_then_violation),
         cmocka_unit_test(test_close_reason_limits),
