@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -165,6 +166,19 @@ static bool url_has_password(const char *v)
     return at != NULL && memchr(p, ':', (size_t)(at - p)) != NULL;
 }
 
+/* An IPv4 or IPv6 address as the listener takes it (an IPv6 one may name
+ * its zone after '%'); --listen takes no host names. */
+static bool is_ip_address(const char *h)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, h, a) == 1) return true;
+    char v6[INET6_ADDRSTRLEN];
+    size_t n = strcspn(h, "%");
+    if (n >= sizeof v6) return false;
+    memcpy(v6, h, n);
+    v6[n] = '\0';
+    return inet_pton(AF_INET6, v6, a) == 1;
+}
 static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *src, tc_errmsg *err)
 {
     uint64_t n;
@@ -251,6 +265,10 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected HOST:PORT, got '%s'", src, v);
         memcpy(c->listen_host, h, hl);
         c->listen_host[hl] = '\0';
+        if (!is_ip_address(c->listen_host))
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "%s: HOST must be an IPv4 or IPv6 address ([::1]:8080), got '%s'",
+                                 src, v);
         c->listen_port = (int)n;
         return 0;
     }

@@ -39,6 +39,8 @@ def test_help():
     (["serve", "--listen", "nope"], "listen"),
     (["serve", "--listen", "127.0.0.1:99999"], "listen"),
     (["serve", "--listen", "127.0.0.1"], "listen"),
+    (["serve", "--listen", "localhost:0"], "listen"),
+    (["serve", "--listen", "999.1.1.1:0"], "listen"),
     (["serve", "--heartbeat", "-1"], "heartbeat"),
     (["serve", "--heartbeat", "abc"], "heartbeat"),
     (["serve", "--heartbeat"], "heartbeat"),
@@ -63,6 +65,24 @@ def test_bad_flag_exits_2_with_one_line(tmp_path, args, name):
     line = one_line(p.stderr)
     assert name in line, line
     assert b"listening on" not in p.stdout
+
+
+@pytest.mark.parametrize("listen", ["localhost:0", "nope:8080", "[::1:0"])
+def test_listen_host_not_an_address_exits_2_before_the_store_is_opened(tmp_path, listen):
+    """A --listen HOST that is no address is a bad value: status 2 and one line, before the
+    store is opened (it was status 1 when the socket was made, after an empty database had
+    been created and given the demo menu)."""
+    db = tmp_path / "x.db"
+    try:
+        p = run_cli("serve", "--listen", listen, "--store", "sqlite:%s" % db, cwd=tmp_path,
+                    timeout=10 * SCALE)
+    except subprocess.TimeoutExpired:
+        pytest.fail("server started with --listen %s" % listen)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert one_line(p.stderr) == ("tablecart: --listen: HOST must be an IPv4 or IPv6 address "
+                                  "([::1]:8080), got '%s'" % listen)
+    assert b"listening on" not in p.stdout
+    assert not db.exists()
 
 
 def test_bad_env_value_exits_2(tmp_path):
