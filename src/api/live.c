@@ -285,13 +285,15 @@ static const tc_view *header_once(const tc_http_req *r, const char *name)
  * the request is no WebSocket handshake of ours. */
 static int check_upgrade(tc_http_exchange *x, const tc_view **key)
 {
-    if (x->head_only) {
-        tc_http_reply_say(x, 400, TC_T_WS_GET);
-        return -1;
-    }
+    /* Without the upgrade headers HEAD gets what GET gets (SPEC §2); with
+     * them only GET can be a handshake. */
     if (!header_has_token(x->req, "Upgrade", "websocket") ||
         !header_has_token(x->req, "Connection", "upgrade")) {
         tc_http_reply_say(x, 400, TC_T_WS_UPGRADE);
+        return -1;
+    }
+    if (x->head_only) {
+        tc_http_reply_say(x, 400, TC_T_WS_GET);
         return -1;
     }
     const tc_view *ver = header_once(x->req, "Sec-WebSocket-Version");

@@ -61,6 +61,24 @@ def test_head_answers_like_get_without_a_body_and_keeps_the_connection(server, p
     assert server.alive()
 
 
+@pytest.mark.parametrize("path,status", [(p, s) for p, s in GET_ROUTES
+                                         if "/sse/123" not in p and p != "/metrics"])
+def test_head_gets_the_headers_get_gets(server, path, status):
+    """SPEC §2: HEAD gets the same status and headers as GET. (The stream's head has its own
+    tests below; /metrics counts the GET itself, so its length moves.) For /ws/cart/123
+    without upgrade headers HEAD said "WebSocket 握手须为 GET 请求" where GET said "需要
+    WebSocket 升级", so its Content-Length was another."""
+    c = RawConn(server.port)
+    try:
+        c.send(http_request("GET", path) + http_request("HEAD", path))
+        got = c.read_response()
+        head = c.read_response(head_only=True)
+    finally:
+        c.close()
+    assert got.status == status, got
+    assert (head.status, head.header_list) == (got.status, got.header_list)
+
+
 def test_head_of_the_event_stream_has_the_streams_head(server):
     head, _, _ = head_then_get(server, "/api/store/order/sse/123")
     assert head.status == 200
