@@ -165,7 +165,7 @@ static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf 
 {
     tc_errmsg err;
     int r = tc_access_check(x->app, x->req, table_id, p, phone, &err);
-    if (r) tc_http_reply_errmsg(x, tc_ops_http_status(r), r, &err);
+    if (r) tc_ops_reply_error(x, r, &err);
     return r;
 }
 

@@ -90,3 +90,10 @@ int tc_ops_http_status(int code)
         return 500;
     }
 }
+
+void tc_ops_reply_error(tc_http_exchange *x, int code, const tc_errmsg *err)
+{
+    int status = tc_ops_http_status(code);
+    tc_http_reply_envelope(x, status, tc_errmsg_text(err, code, tc_http_lang(x->req)), NULL, 0,
+                           status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
+}

@@ -5,6 +5,7 @@
 #define TC_API_OPS_H
 
 #include "api/app.h"
+#include "http/session.h"
 
 /* Counts a change refused before it reached the store (bad input, access,
  * --rate-changes): tablecart_mutations_rejected_total counts every refused
@@ -18,5 +19,10 @@ void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx);
 
 /* The HTTP status for a tc_err (0 and TC_UNCHANGED are 200). */
 int tc_ops_http_status(int code);
+
+/* Answers x with the error envelope of code (a tc_err) and err's message, at
+ * tc_ops_http_status(code); a 401 carries its challenge, WWW-Authenticate:
+ * Bearer (RFC 9110 §15.5.2, RFC 6750 §3). */
+void tc_ops_reply_error(tc_http_exchange *x, int code, const tc_errmsg *err);
 
 #endif

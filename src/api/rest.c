@@ -28,7 +28,7 @@ static tc_app *app_of(tc_http_exchange *x)
 
 static void fail_code(tc_http_exchange *x, int code, const tc_errmsg *err)
 {
-    tc_http_reply_errmsg(x, tc_ops_http_status(code), code, err);
+    tc_ops_reply_error(x, code, err);
 }
 
 /* "v12" (optionally weak, W/"v12") → 12; -1 when the tag is not ours. */

@@ -36,11 +36,12 @@ def _raw(server, path, query, headers):
     return status, h, body
 
 
-def call(server, ep, table, headers=None, query=None):
+def call(server, ep, table, headers=None, query=None, head=None):
     """Calls endpoint ep for table; query: extra query string (e.g.
     "token=..."). For sse and ws only error answers are expected here (a 200
     stream or a 101 is checked by the caller with the live clients).
-    Returns (status, body dict)."""
+    Returns (status, body dict); head, a dict, gets the answer's headers
+    (names in lower case)."""
     headers = dict(headers or {})
     headers.setdefault("Accept-Language", DEV_LANG)  # the English texts checked here
     qs = query or ""
@@ -56,6 +57,8 @@ def call(server, ep, table, headers=None, query=None):
                             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
                             "Sec-WebSocket-Version": "13"})
         status, h, body = _raw(server, path, qs, headers)
+        if head is not None:
+            head.update(h)
         assert status not in (101, 200), "%s %s opened a stream" % (ep, table)
         assert h.get("content-type", "").startswith("application/json"), h
         return status, parse_json(body)
@@ -77,6 +80,8 @@ def call(server, ep, table, headers=None, query=None):
         r = requests.delete(api + "/cart/clear?tableId=%s%s" % (table, "&" + qs if qs else ""), **kw)
     else:
         raise AssertionError(ep)
+    if head is not None:
+        head.update({k.lower(): v for k, v in r.headers.items()})
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
     if r.status_code != 200:
         envelope(r, r.status_code)  # a proper error envelope
@@ -137,6 +142,25 @@ def test_every_table_endpoint_refuses_without_a_good_token(start_server, cred):
     for table in (123, 200):
         data = cart_of(server, table, good)
         assert data["items"] == [] and data["version"] == 0, data
+
+
+def test_every_401_carries_a_bearer_challenge_and_403_none(start_server):
+    """RFC 9110 §15.5.2: a 401 MUST carry WWW-Authenticate with a challenge (RFC 6750 §3:
+    Bearer); it carried none, which clients such as Java's HttpURLConnection take as a
+    protocol error rather than as the envelope's 401."""
+    server = jwt_server(start_server)
+    for cred in ("none", "basic", "garbage-header", "garbage-query", "expired", "hs512"):
+        headers, query, _ = _credentials()[cred]
+        for ep in TABLE_ENDPOINTS:
+            for table in (123, 999):
+                h = {}
+                st, _ = call(server, ep, table, headers=headers, query=query, head=h)
+                assert (st, h.get("www-authenticate")) == (401, "Bearer"), (cred, ep, table, h)
+    other = token(user=1, table=124)
+    for ep in TABLE_ENDPOINTS:
+        h = {}
+        st, _ = call(server, ep, 123, headers=bearer(other), head=h)
+        assert (st, h.get("www-authenticate")) == (403, None), (ep, h)
 
 
 # ---------------------------------------------------------------------------
