@@ -42,6 +42,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
@@ -311,18 +313,51 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     return 0;
 }
 
+/* The process holding a flock on the file open as fd, from /proc/locks
+ * ("1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"); 0 when not known
+ * (no /proc, or a holder outside our PID namespace). */
+static long flock_holder(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) return 0;
+    FILE *f = fopen("/proc/locks", "re");
+    if (f == NULL) return 0;
+    char line[256];
+    long pid = 0;
+    while (pid == 0 && fgets(line, sizeof line, f) != NULL) {
+        char kind[16];
+        long p;
+        unsigned maj, min;
+        unsigned long long ino;
+        /* Waiters are listed as "1: -> FLOCK …" and do not match. */
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) == 5 &&
+            strcmp(kind, "FLOCK") == 0 && ino == (unsigned long long)st.st_ino &&
+            maj == major(st.st_dev) && min == minor(st.st_dev) && p > 0)
+            pid = p;
+    }
+    fclose(f);
+    return pid;
+}
+
 /* Takes the file for this process: a flock (independent of SQLite's own
  * fcntl locks, so `menu import` from another process still works) held
- * until the store closes. */
+ * until the store closes. Refused, it says which process holds it
+ * (SPEC §7). */
 static int hold_file(sq_store *q, tc_errmsg *err)
 {
     q->lock_fd = open(q->path, O_RDONLY | O_CLOEXEC);
     if (q->lock_fd < 0) return sq_fail(q, err, "open for locking");
     if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    long holder = flock_holder(q->lock_fd);
+    if (holder == 0)
+        return tc_errmsg_set(err, TC_ESTORE,
+                             "store: another tablecart serves %s (one server per SQLite file; "
+                             "many instances share redis://)",
+                             q->path);
     return tc_errmsg_set(err, TC_ESTORE,
-                         "store: another tablecart serves %s (one server per SQLite file; many "
-                         "instances share redis://)",
-                         q->path);
+                         "store: another tablecart (pid %ld) serves %s (one server per SQLite "
+                         "file; many instances share redis://)",
+                         holder, q->path);
 }
 
 static void sq_free(sq_store *q)

@@ -514,11 +514,13 @@ static void test_one_server_per_file(void **state)
     tc_store *other = NULL;
     assert_int_equal(tc_store_open(f->url, &ex, &f->loop, &other, &err), TC_ESTORE);
     assert_null(other);
+    /* SPEC §7: the message says which process holds the file (here this
+     * one: flock locks are per open file, so a second open conflicts). */
     char want[256];
     snprintf(want, sizeof want,
-             "store: another tablecart serves %s (one server per SQLite file; many instances "
-             "share redis://)",
-             f->path);
+             "store: another tablecart (pid %d) serves %s (one server per SQLite file; many "
+             "instances share redis://)",
+             (int)getpid(), f->path);
     assert_string_equal(err.text, want);
     assert_int_equal(tc_store_open(f->url, NULL, &f->loop, &other, &err), 0);
     tc_store_close(other);
