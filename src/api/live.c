@@ -296,6 +296,11 @@ static int check_upgrade(tc_http_exchange *x, const tc_view **key)
         tc_http_reply_say(x, 400, TC_T_WS_GET);
         return -1;
     }
+    /* RFC 6455 4.1: HTTP/1.1 or later (1.0 has no Upgrade). */
+    if (x->req->http_minor == 0) {
+        tc_http_reply_say(x, 400, TC_T_WS_HTTP11);
+        return -1;
+    }
     const tc_view *ver = header_once(x->req, "Sec-WebSocket-Version");
     if (!ver || !tc_view_eq(*ver, "13")) {
         tc_buf body = TC_BUF_INIT;

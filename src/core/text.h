@@ -107,6 +107,8 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_WS_UPGRADE, "", "需要 WebSocket 升级（Upgrade: websocket）",                            \
       "WebSocket upgrade required (Upgrade: websocket)")                                           \
     X(TC_T_WS_VERSION, "", "Sec-WebSocket-Version 须为 13", "Sec-WebSocket-Version must be 13")    \
+    X(TC_T_WS_HTTP11, "", "WebSocket 握手须为 HTTP/1.1 请求",                                      \
+      "a WebSocket handshake must be an HTTP/1.1 request")                                         \
     X(TC_T_WS_KEY, "", "Sec-WebSocket-Key 缺失或格式有误",                                         \
       "Sec-WebSocket-Key is missing or malformed")                                                 \
     /* WebSocket messages (api/ws_cmd) */                                                          \

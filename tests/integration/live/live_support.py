@@ -413,14 +413,14 @@ def build_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, mask_key=None, 
     return head + payload
 
 
-def ws_handshake_request(port, path, key=None, version="13", extra=None, omit=()):
+def ws_handshake_request(port, path, key=None, version="13", extra=None, omit=(), http="1.1"):
     hs = [("Host", "127.0.0.1:%d" % port), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
           ("Sec-WebSocket-Key", key if key is not None else base64.b64encode(os.urandom(16)).decode()),
           ("Sec-WebSocket-Version", version), ("Accept-Language", DEV_LANG)]
     hs = [kv for kv in hs if kv[0] not in omit]
     if extra:
         hs += list(extra.items()) if isinstance(extra, dict) else list(extra)
-    return ("GET %s HTTP/1.1\r\n" % path + "".join("%s: %s\r\n" % kv for kv in hs) + "\r\n").encode()
+    return ("GET %s HTTP/%s\r\n" % (path, http) + "".join("%s: %s\r\n" % kv for kv in hs) + "\r\n").encode()
 
 
 class Frame:

@@ -512,6 +512,7 @@ def handshake(server, path="/ws/cart/123", **kw):
                             extra=[("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")]), 400),
     ("two versions", dict(extra=[("Sec-WebSocket-Version", "8")]), 400),
     ("no version", dict(omit=("Sec-WebSocket-Version",)), 400),
+    ("HTTP/1.0", dict(http="1.0"), 400),                  # RFC 6455 4.1: HTTP/1.1 at least
     ("unknown table", dict(path="/ws/cart/999"), 404),
     ("table abc", dict(path="/ws/cart/abc"), 400),
     ("table 0", dict(path="/ws/cart/0"), 400),
