@@ -11,6 +11,7 @@ int main(int argc, char **argv)
 {
     tc_config cfg = {0};
     tc_errmsg err;
+    tc_cli_open_std_fds();
     const char *lvl = getenv("TABLECART_LOG_LEVEL");
     if (lvl && strcmp(lvl, "debug") == 0) tc_log_set_level(TC_LOG_DEBUG);
     if (lvl && strcmp(lvl, "warn") == 0) tc_log_set_level(TC_LOG_WARN);

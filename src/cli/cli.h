@@ -46,6 +46,13 @@ int tc_cli_token(const tc_config *cfg);
 
 /* --- shared by the commands ----------------------------------------------- */
 
+/* Opens /dev/null on each of descriptors 0, 1 and 2 that is closed (a
+ * process started with `<&- >&- 2>&-`), before anything else opens a file:
+ * else the first descriptors opened (libuv's signal pipe, a socket, a
+ * database) take those numbers, and log lines and the "listening on" line
+ * are written into them. Called first by main. */
+void tc_cli_open_std_fds(void);
+
 /* Finds a file shipped with tablecart (data/demo-menu.json, web/): beside
  * the binary or up to three folders above it (build/, build/asan/). Returns a
  * new string (caller frees) or NULL. */

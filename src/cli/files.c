@@ -1,16 +1,30 @@
 /* files.c — the files the commands read: resources shipped beside the
- * binary, and whole files (menu files). */
+ * binary, and whole files (menu files); the standard descriptors. */
 #include "cli/cli.h"
 
 #include "core/mem.h"
 #include "store/redis_wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+void tc_cli_open_std_fds(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        /* The lowest free number: fd itself. */
+        int got = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+        if (got != fd) {
+            if (got >= 0) close(got);
+            _exit(TC_EXIT_FAIL); /* cannot happen: fd was free */
+        }
+    }
+}
 
 /* The binary's own folder and three above it: build/tablecart and
  * build/asan/tablecart both find the repository's web/ and data/. */

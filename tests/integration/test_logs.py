@@ -4,15 +4,18 @@ at its start and never per event, --access-log off, SIGHUP handled (logs go to
 stderr: nothing to reopen, the server keeps serving), and no token, secret or
 ?token= value in any line, whatever the level."""
 
+import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
 from auth_support import SECRET, token
-from support import IO_TIMEOUT, envelope, wait_until
+from support import (BIN, IO_TIMEOUT, MENU_FILE, START_TIMEOUT, STOP_TIMEOUT, envelope,
+                     wait_until)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))  # live_support
 from live_support import RawWS, SSEStream  # noqa: E402
@@ -102,3 +105,48 @@ def test_no_token_or_secret_in_any_log_line(start_server, tmp_path):
             assert part not in err, "a secret reached the log:\n" + err
     assert "GET /api/store/order/sse/123?token=[redacted] 200" in err
     assert "GET /nope?token=[redacted]&x=1 404" in err
+
+
+def listening_port(pid):
+    """The TCP port process pid listens on (its stdout is closed: no first line)."""
+    inodes = set()
+    for fd in Path("/proc/%d/fd" % pid).iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    for row in Path("/proc/%d/net/tcp" % pid).read_text().splitlines()[1:]:
+        f = row.split()
+        if f[3] == "0A" and f[9] in inodes:  # LISTEN
+            return int(f[1].split(":")[1], 16)
+    return None
+
+
+def test_closed_stdin_stdout_stderr_do_not_hang_the_server(tmp_path):
+    # Started with descriptors 0, 1 and 2 closed (a supervisor or `cmd <&- >&- 2>&-`), the
+    # descriptors the process opens first must not take their numbers: libuv's signal lock pipe
+    # took 2, and every log line went into it until the pipe was full and the loop blocked in
+    # write() for good. Each request writes an access line; 2,000 of them are ~160 KB.
+    cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "t.db"),
+           "--menu", str(MENU_FILE)]
+    env = dict(os.environ, TABLECART_AUTH="none", TABLECART_RATE_CHANGES="0")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=str(tmp_path),
+                            preexec_fn=lambda: [os.close(fd) for fd in (0, 1, 2)])
+    try:
+        port = wait_until(lambda: proc.poll() is None and listening_port(proc.pid), START_TIMEOUT,
+                          "the listening socket")
+        with requests.Session() as s:
+            for _ in range(2000):
+                r = s.get("http://127.0.0.1:%d/healthz" % port, timeout=IO_TIMEOUT)
+                assert r.status_code == 200
+        std = [os.readlink("/proc/%d/fd/%d" % (proc.pid, fd)) for fd in (0, 1, 2)]
+        assert std == ["/dev/null"] * 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
