@@ -312,6 +312,17 @@ int tc_cli_serve(const tc_config *cfg)
     tc_errmsg err;
     if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
+        /* As a stop with no connection: the store finishes and closes. */
+        tc_live_stop(m.live);
+        tc_store_close(app->store);
+        app->store = NULL;
+        uv_run(app->loop, UV_RUN_DEFAULT);
+        tc_live_free(m.live);
+        tc_router_free(router);
+        tc_ratelimit_free(app->change_limit);
+        tc_auth_free(app->auth);
+        free(web);
+        uv_loop_close(app->loop);
         return TC_EXIT_FAIL;
     }
     /* Before the first line says we listen: whoever reads it may stop us at

@@ -2,13 +2,14 @@
 variables, `menu import`, malformed menu files, the bundled demo menu."""
 
 import re
+import socket
 import sqlite3
 import subprocess
 
 import pytest
 import requests
 
-from support import IO_TIMEOUT, SCALE, envelope, error, run_cli
+from support import IO_TIMEOUT, SCALE, check_sanitizers, envelope, error, run_cli
 
 
 def one_line(text):
@@ -349,3 +350,21 @@ def test_demo_menu_on_empty_database(tmp_path, start_server):
     assert envelope(s.request("GET", "/store/order/menu/124"))["table"]["tableNumber"] == "A02"
     cart = envelope(s.add(123, 1001, 2))
     assert str(cart["totalAmount"]) == "76.00"
+
+
+def test_serve_on_a_port_in_use_exits_1_and_frees_everything(tmp_path):
+    # The listener fails after the store was opened: exit 1 with the reason, and the store,
+    # the live push and the routes closed and freed on the way out (under ASan+UBSan the
+    # leak checker found 16 allocations left, and the store's threads still ran at exit).
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = run_cli("serve", "--listen", "127.0.0.1:%d" % port,
+                    "--store", "sqlite:%s" % (tmp_path / "x.db"), cwd=tmp_path)
+    err = p.stderr.decode("utf-8", "replace")
+    check_sanitizers(err)
+    assert p.returncode == 1, (p.returncode, err)
+    assert err.splitlines()[-1] == \
+        "tablecart: cannot listen on 127.0.0.1:%d: address already in use" % port, err
+    assert p.stdout == b""
