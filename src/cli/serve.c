@@ -86,7 +86,7 @@ static void on_answer(void *ctx, const tc_http_answer *a)
     if (b == NULL) return;
     /* Built without printf and written once per loop turn: this runs for
      * every change made over REST. */
-    char client[64], target[MAX_LOGGED_TARGET + 16];
+    char client[64], target[MAX_LOGGED_TARGET + 1]; /* tc_log_redact ends it with a NUL */
     tc_addr_str(tc_conn_client(a->conn), client, sizeof client);
     size_t tlen =
         a->target.len ? tc_log_redact(a->target.base, a->target.len, target, sizeof target) : 0;

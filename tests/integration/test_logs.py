@@ -150,3 +150,11 @@ def test_closed_stdin_stdout_stderr_do_not_hang_the_server(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_access_line_shows_at_most_512_bytes_of_the_target(server):
+    # operations.md: the target as sent, at most 512 bytes (it was cut at 527).
+    target = "/x?" + "a" * 2000
+    assert requests.get(server.url(target), timeout=IO_TIMEOUT).status_code == 404
+    wait_until(lambda: len(access_lines(server)) == 1, IO_TIMEOUT, "the access line")
+    assert access_lines(server)[0][1:4] == ("GET", target[:512], "404")
