@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -13,8 +12,14 @@ int main(int argc, char **argv)
     tc_errmsg err;
     tc_cli_open_std_fds();
     const char *lvl = getenv("TABLECART_LOG_LEVEL");
-    if (lvl && strcmp(lvl, "debug") == 0) tc_log_set_level(TC_LOG_DEBUG);
-    if (lvl && strcmp(lvl, "warn") == 0) tc_log_set_level(TC_LOG_WARN);
+    enum tc_log_level level = TC_LOG_INFO;
+    if (lvl && tc_log_level_parse(lvl, &level) != 0) {
+        fprintf(stderr,
+                "tablecart: TABLECART_LOG_LEVEL: expected debug, info, warn or error, got '%s'\n",
+                lvl);
+        return TC_EXIT_USAGE;
+    }
+    tc_log_set_level(level);
     int rc = TC_EXIT_USAGE;
     if (tc_config_parse(&cfg, argc, argv, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);

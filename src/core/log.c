@@ -1,6 +1,7 @@
 #include "core/log.h"
 
 #include "core/buf.h"
+#include "core/err.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +18,16 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 void tc_log_set_level(enum tc_log_level level)
 {
     min_level = level;
+}
+
+int tc_log_level_parse(const char *name, enum tc_log_level *out)
+{
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (enum tc_log_level)i;
+            return 0;
+        }
+    return TC_EINVAL;
 }
 
 bool tc_log_enabled(enum tc_log_level level)

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from auth_support import SECRET, token
-from support import (BIN, IO_TIMEOUT, MENU_FILE, START_TIMEOUT, STOP_TIMEOUT, envelope,
+from support import (BIN, IO_TIMEOUT, MENU_FILE, START_TIMEOUT, STOP_TIMEOUT, envelope, run_cli,
                      wait_until)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))  # live_support
@@ -158,3 +159,25 @@ def test_access_line_shows_at_most_512_bytes_of_the_target(server):
     assert requests.get(server.url(target), timeout=IO_TIMEOUT).status_code == 404
     wait_until(lambda: len(access_lines(server)) == 1, IO_TIMEOUT, "the access line")
     assert access_lines(server)[0][1:4] == ("GET", target[:512], "404")
+
+
+def test_log_level_error_keeps_only_errors(start_server):
+    # operations.md names four levels; TABLECART_LOG_LEVEL=error was taken as info (only debug
+    # and warn were read), so the access log and every info line still came out.
+    s = start_server(env={"TABLECART_LOG_LEVEL": "error"})
+    envelope(s.add(123, 1001, 1))
+    assert requests.get(s.url("/no/such/file"), timeout=IO_TIMEOUT).status_code == 404
+    rc, err = s.stop()
+    assert rc == 0
+    assert err == ""
+
+
+@pytest.mark.parametrize("level", ["verbose", "WARN", "", "info "])
+def test_unknown_log_level_exits_2(tmp_path, level):
+    p = run_cli("serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "x.db"),
+                env={"TABLECART_LOG_LEVEL": level}, cwd=tmp_path)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert p.stderr.decode() == "tablecart: TABLECART_LOG_LEVEL: expected debug, info, warn " \
+        "or error, got '%s'\n" % level
+    assert p.stdout == b""
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/err.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -173,6 +174,23 @@ static void test_flush_writes_everything_once(void **state)
     free(text);
 }
 
+static void test_level_names(void **state)
+{
+    (void)state;
+    const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++) {
+        enum tc_log_level l = TC_LOG_ERROR;
+        assert_int_equal(tc_log_level_parse(names[i], &l), 0);
+        assert_int_equal(l, i);
+    }
+    const char *bad[] = {"", "DEBUG", "Info", "warning", "err", "info ", "verbose"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        enum tc_log_level l = TC_LOG_WARN;
+        assert_int_equal(tc_log_level_parse(bad[i], &l), TC_EINVAL);
+        assert_int_equal(l, TC_LOG_WARN);
+    }
+}
+
 static void log_from_thread(void *arg)
 {
     (void)arg;
@@ -217,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_buffered_lines_wait_for_flush),
         cmocka_unit_test(test_flush_writes_everything_once),
         cmocka_unit_test(test_other_threads_leave_the_buffer_alone),
+        cmocka_unit_test(test_level_names),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
