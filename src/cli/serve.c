@@ -240,6 +240,8 @@ static void print_table_links(const tc_menu *menu, const char *host, int port)
 int tc_cli_serve(const tc_config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* A stderr nobody reads must not stop the loop (docs/operations.md, "Logs"). */
+    tc_log_nonblocking();
     /* Before any thread (the store's): see tc_server_presize_fds. */
     tc_server_presize_fds(cfg->max_conns);
     server_main m = {0};

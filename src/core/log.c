@@ -3,11 +3,17 @@
 #include "core/buf.h"
 #include "core/err.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,10 +120,68 @@ size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap)
     return o;
 }
 
+/* The buffered lines belong to the thread that began the first of them (the
+ * loop's); set once, before `owned` says so. */
+static pthread_t owner;
+static atomic_bool owned;
+
+static bool on_owner_thread(void)
+{
+    return atomic_load_explicit(&owned, memory_order_acquire) &&
+           pthread_equal(owner, pthread_self());
+}
+
+/* Written once it holds this much, or at the end of the loop turn. */
+#define FLUSH_AT 16384
+/* What waits for a stderr that is not being read, at most; the lines past
+ * it are dropped and counted. */
+#define PENDING_MAX (1u << 20)
+
+static tc_buf pending;
+/* The last flush found stderr full: the next is at the end of the turn. */
+static bool stalled;
+static uint64_t dropped;
+/* Set by tc_log_nonblocking: how the owner writes without blocking. */
+static enum { OUT_BLOCKING, OUT_PIPE, OUT_SOCKET } out_mode = OUT_BLOCKING;
+static int out_fd = STDERR_FILENO;
+
+void tc_log_nonblocking(void)
+{
+    owner = pthread_self();
+    atomic_store_explicit(&owned, true, memory_order_release);
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) return;
+    if (S_ISSOCK(st.st_mode)) {
+        out_mode = OUT_SOCKET; /* journald's stream: send() can say not now */
+    } else if (S_ISFIFO(st.st_mode)) {
+        /* A description of our own: O_NONBLOCK on the inherited one would
+         * reach whoever shares it. */
+        int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            out_fd = fd;
+            out_mode = OUT_PIPE;
+        }
+    }
+}
+
+static ssize_t out(const char *p, size_t n)
+{
+    if (out_mode == OUT_SOCKET) return send(STDERR_FILENO, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return write(out_fd, p, n);
+}
+
+/* The line that starts at pending.base + start was just added: it stays,
+ * unless the lines waiting for stderr are past PENDING_MAX. */
+static void keep_or_drop(size_t start)
+{
+    if (pending.len <= PENDING_MAX) return;
+    pending.len = start;
+    dropped++;
+}
+
 void tc_log(enum tc_log_level level, const char *fmt, ...)
 {
     if (level < min_level) return;
-    tc_log_flush(); /* buffered lines come first */
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -135,27 +199,35 @@ void tc_log(enum tc_log_level level, const char *fmt, ...)
     /* Every line: a token (?token=, Authorization, any JWT) is never written. */
     if (n > 0 && (size_t)n < sizeof line)
         tc_log_redact(msg, (size_t)m, line + n, sizeof line - (size_t)n);
+    if (on_owner_thread()) {
+        /* After the buffered lines, and like them never blocking the loop. */
+        size_t start = pending.len;
+        tc_buf_append_str(&pending, line);
+        tc_buf_append(&pending, "\n", 1);
+        keep_or_drop(start);
+        if (!stalled) tc_log_flush();
+        return;
+    }
     fprintf(stderr, "%s\n", line);
 }
 
 /* ===== buffered lines =========================================================== */
 
-/* Written once it holds this much, or at the end of the loop turn. */
-#define FLUSH_AT 16384
-
-/* Per thread: the loop's buffer is the loop's alone. The store's writer and
- * checkpointer threads only ever call tc_log, whose flush of "buffered lines
- * first" then finds their own (empty) buffer instead of writing and emptying
- * the loop's under its appends. */
-static _Thread_local tc_buf pending;
+/* Where the line being built began. */
+static size_t line_start;
 /* "YYYY-MM-DDTHH:MM:SS." of the second last formatted, and that second. */
-static _Thread_local char second_text[24];
-static _Thread_local size_t second_len;
-static _Thread_local time_t second_of = -1;
+static char second_text[24];
+static size_t second_len;
+static time_t second_of = -1;
 
 tc_buf *tc_log_begin(enum tc_log_level level)
 {
     if (level < min_level) return NULL;
+    if (!atomic_load_explicit(&owned, memory_order_relaxed)) {
+        owner = pthread_self();
+        atomic_store_explicit(&owned, true, memory_order_release);
+    }
+    line_start = pending.len;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     if (tv.tv_sec != second_of) {
@@ -178,16 +250,40 @@ tc_buf *tc_log_begin(enum tc_log_level level)
 void tc_log_end(tc_buf *b)
 {
     tc_buf_append(b, "\n", 1);
-    if (b->len >= FLUSH_AT) tc_log_flush();
+    keep_or_drop(line_start);
+    if (b->len >= FLUSH_AT && !stalled) tc_log_flush();
 }
 
 void tc_log_flush(void)
 {
     size_t off = 0;
     while (off < pending.len) {
-        ssize_t n = write(STDERR_FILENO, pending.base + off, pending.len - off);
-        if (n <= 0) break; /* stderr gone: drop the lines, never block the loop on it */
-        off += (size_t)n;
+        ssize_t n = out(pending.base + off, pending.len - off);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* Full: the rest waits for a later turn. */
+            memmove(pending.base, pending.base + off, pending.len - off);
+            pending.len -= off;
+            stalled = true;
+            return;
+        }
+        break; /* stderr gone: drop the lines, never block the loop on it */
     }
     pending.len = 0;
+    stalled = false;
+    if (dropped) {
+        uint64_t n = dropped;
+        dropped = 0;
+        tc_buf *b = tc_log_begin(TC_LOG_WARN);
+        if (b == NULL) return;
+        tc_buf_append_str(b, "log: ");
+        tc_buf_append_udec(b, n);
+        tc_buf_append_str(b, " lines dropped: stderr was not being read");
+        tc_log_end(b);
+        tc_log_flush();
+    }
 }

@@ -17,7 +17,8 @@ int tc_log_level_parse(const char *name, enum tc_log_level *out);
 /* True when lines of level are written (a caller can skip formatting). */
 bool tc_log_enabled(enum tc_log_level level);
 /* Writes one line to stderr, with every secret redacted (tc_log_redact).
- * Any thread: the calling thread's buffered lines (below) go first. */
+ * Any thread; on the thread of the buffered lines below, those are written
+ * first. */
 void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copies in (len bytes) to out (cap bytes, NUL-terminated, truncated to fit)
@@ -29,19 +30,25 @@ size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap);
 
 /* Lines written on every request (the access log) go through a buffer
  * instead: built without printf and written with one write(2) per loop turn
- * (the server calls tc_log_flush after each turn, and at exit). The buffer
- * is the calling thread's own: the loop thread's, in practice (another
- * thread's tc_log never touches it); a crash loses at most the last turn's
- * buffered lines. Usage:
+ * (the server calls tc_log_flush after each turn, and at exit). Loop thread
+ * only; a crash loses at most the last turn's buffered lines. Usage:
  *     tc_buf *b = tc_log_begin(TC_LOG_INFO);   NULL: the level is off
  *     if (b) { tc_buf_append(b, ...); tc_log_end(b); }
  * Whatever is appended must hold no secret: pass request targets through
- * tc_log_redact first. */
+ * tc_log_redact first. The first thread to call tc_log_begin owns the
+ * buffer; only it may call these three. */
 tc_buf *tc_log_begin(enum tc_log_level level);
 /* Ends the line begun by tc_log_begin; writes the buffer once it is large. */
 void tc_log_end(tc_buf *b);
 /* Writes every buffered line (cheap when there is none). */
 void tc_log_flush(void);
+/* From now on the calling thread (the loop's) never blocks on stderr: its
+ * lines (tc_log's included) are written without blocking when stderr is a
+ * pipe or a socket, and what a full stderr does not take waits for a later
+ * flush, up to 1 MiB; lines past that are dropped, and a warn line says how
+ * many once stderr takes lines again. Other threads' tc_log lines are
+ * written as before. */
+void tc_log_nonblocking(void);
 
 #define tc_log_debug(...) tc_log(TC_LOG_DEBUG, __VA_ARGS__)
 #define tc_log_info(...) tc_log(TC_LOG_INFO, __VA_ARGS__)

@@ -181,3 +181,71 @@ def test_unknown_log_level_exits_2(tmp_path, level):
         "or error, got '%s'\n" % level
     assert p.stdout == b""
     assert list(tmp_path.iterdir()) == []
+
+
+DROPPED = re.compile(r"^\S+ warn log: (\d+) lines dropped: stderr was not being read$")
+
+
+def test_stderr_nobody_reads_does_not_stop_the_server(tmp_path):
+    # stderr a pipe whose reader does not read: the server wrote its log lines with blocking
+    # writes, and once the pipe's 64 KiB were full (~800 access lines) the loop stopped for
+    # good, every client with it. Now the lines wait (up to 1 MiB), then are dropped and
+    # counted, and a line says how many once stderr is read again.
+    r, w = os.pipe()
+    cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % (tmp_path / "t.db"),
+           "--menu", str(MENU_FILE)]
+    env = dict(os.environ, TABLECART_AUTH="none", TABLECART_RATE_CHANGES="0")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=w,
+                            env=env, cwd=str(tmp_path))
+    os.close(w)
+    text = b""
+    try:
+        first = proc.stdout.readline().decode()
+        port = int(re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", first).group(1))
+        url = "http://127.0.0.1:%d/healthz?pad=%s" % (port, "p" * 400)
+        sent = 0
+        with requests.Session() as s:
+            # ~470 bytes a line: 4,000 lines are past the pipe and the 1 MiB that waits
+            for _ in range(4000):
+                assert s.get(url, timeout=IO_TIMEOUT).status_code == 200
+                sent += 1
+            os.set_blocking(r, False)
+
+            def drained_and_told():
+                nonlocal text, sent
+                try:
+                    while True:
+                        chunk = os.read(r, 1 << 16)
+                        if not chunk:
+                            break
+                        text += chunk
+                except BlockingIOError:
+                    pass
+                if any(map(DROPPED.match, text.decode().splitlines())):
+                    return True
+                # a request: a loop turn that writes what waits
+                assert s.get(url, timeout=IO_TIMEOUT).status_code == 200
+                sent += 1
+                return False
+            wait_until(drained_and_told, IO_TIMEOUT, "the dropped-lines line")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT) == 0
+        os.set_blocking(r, True)
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(r)
+    lines = text.decode().splitlines()
+    for ln in lines:
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info|warn|error) ", ln), ln
+    told = [int(m.group(1)) for m in map(DROPPED.match, lines) if m]
+    assert len(told) == 1 and told[0] > 0, told
+    answered = sum(1 for ln in lines if " info access 127.0.0.1 GET /healthz?pad=p" in ln)
+    assert answered + told[0] == sent
+    assert lines[-1].endswith(" info stopped")
