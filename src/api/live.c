@@ -104,7 +104,6 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     }
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
-        if (!tc_conn_is_closing(call->conn)) tc_conn_resume(call->conn);
         tc_conn_unref(call->conn);
     }
     tc_buf_free(&call->pending);

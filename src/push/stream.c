@@ -459,6 +459,8 @@ static void ws_feed(tc_stream *s, const char *data, size_t len)
         tc_conn_defer(c);
     else if (tc_ws_close_held(s->u.ws))
         tc_conn_pause(c);
+    else if (data == NULL)
+        tc_conn_resume(c); /* the close let in was not all of it: read on */
 }
 
 static void ws_on_read(tc_conn *c, const char *data, size_t len)
@@ -577,8 +579,14 @@ tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p)
 void tc_stream_ws_feed(tc_stream *s, tc_view bytes)
 {
     tc_conn *c = conn_of(s);
-    if (bytes.len && !(s->sub.owner & STREAM_GONE) && !tc_conn_is_closing(c))
-        ws_on_read(c, bytes.base, bytes.len);
+    /* Gone: its connection is closed (stream_closed), nothing to read. */
+    if ((s->sub.owner & STREAM_GONE) || tc_conn_is_closing(c)) return;
+    if (bytes.len) ws_on_read(c, bytes.base, bytes.len);
+    /* Reading goes on, unless those bytes left messages waiting (the
+     * backlog's turn resumes it) or a close held for their answers. */
+    if (!tc_conn_is_closing(c) && !(backlog_of(s) && backlog_of(s)->len) &&
+        !tc_ws_close_held(s->u.ws))
+        tc_conn_resume(c);
 }
 
 bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,

@@ -120,7 +120,9 @@ tc_stream *tc_stream_sse(tc_streams *ss, tc_conn *c, const tc_stream_params *p);
 tc_stream *tc_stream_ws(tc_streams *ss, tc_conn *c, const tc_stream_params *p);
 /* Reads bytes the WebSocket client sent right behind its handshake (after the
  * caller queued the snapshot, so that they are answered after it), as if
- * they had just arrived. */
+ * they had just arrived, then lets reading go on (the caller paused it for
+ * the snapshot) unless those bytes left messages waiting for their turn or
+ * a close held for their answers. */
 void tc_stream_ws_feed(tc_stream *s, tc_view bytes);
 
 /* Writes a cart of version (its DTO json, copied) as a cart_update, unless

@@ -461,6 +461,26 @@ def test_ws_store_answer_and_backlog_go_before_the_close(server, clients):
     wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
 
 
+def test_ws_close_cut_short_behind_a_change_is_read_to_its_end(server, clients):
+    """A change and the first bytes of the client's close in one segment, the rest of the close
+    once the change is answered: the close held for the answer is read on to its end and echoed
+    (reading once stayed paused after the held part was let in: no echo, a connection left open;
+    found by fuzz_server)."""
+    w, _ = opened(server.port, raw=True)
+    clients(w)
+    close = build_frame(OP_CLOSE, struct.pack("!H", 1000) + b"bye")
+    w.send(build_frame(OP_TEXT, '{"type":"add_item","data":{"cuisineId":1001,"quantity":2}}')
+           + close[:3])
+    f = w.recv_frame()
+    assert f.opcode == OP_TEXT, f
+    assert_env(json.loads(f.payload), "add_item_success", "操作成功")
+    w.send(close[3:])
+    f = w.recv_frame()
+    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
+    assert w.wait_eof() == []
+    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+
+
 def test_ws_client_close_with_library(server, clients):
     c, _ = opened(server.port)
     c.close(1000, "done")
