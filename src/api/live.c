@@ -367,6 +367,11 @@ static void h_ws(tc_http_exchange *x)
 static void on_change(void *ctx, const tc_store_cart *c, uint64_t origin)
 {
     tc_live *l = ctx;
+    if (c->reset) {
+        /* A version below the one the streams show: they start over. */
+        tc_streams_restart(l->app->streams, c->table_id, TC_WS_CART_RESET_REASON);
+        return;
+    }
     tc_streams_publish(l->app->streams, c->table_id, c->version,
                        (tc_view){c->json->data, c->json->len}, origin, tc_clock_epoch_ms(),
                        uv_hrtime());

@@ -18,6 +18,9 @@
 
 /* The reason of the 1008 close of a socket whose token expired. */
 #define TC_WS_CMD_EXPIRED_REASON "token expired"
+/* The reason of the 1012 close of every socket of a table whose stored cart
+ * went back to an older version (the store lost it): reconnect and read it. */
+#define TC_WS_CART_RESET_REASON "cart reset, reconnect"
 
 /* Fills the zeroed client at mem (who->phone copied). expires_s: the
  * token's exp, epoch seconds (INT64_MAX: none); a message that arrives at

@@ -710,6 +710,30 @@ void tc_stream_send_event(tc_stream *s, const char *name, const char *message, t
     event_send(ss_of(s), s, s->sub.table_id, name, message, json, timestamp_ms);
 }
 
+typedef struct {
+    const char *reason;
+    size_t n;
+} restart_ctx;
+
+static void restart_one(tc_sub *sub, void *ctx)
+{
+    restart_ctx *rc = ctx;
+    tc_stream *s = (tc_stream *)sub;
+    if (!tc_stream_is_open(s)) return;
+    rc->n++;
+    if (is_ws(s))
+        tc_stream_ws_close(s, 1012, rc->reason);
+    else
+        sse_end(conn_of(s));
+}
+
+size_t tc_streams_restart(tc_streams *ss, int32_t table_id, const char *reason)
+{
+    restart_ctx rc = {reason, 0};
+    tc_hub_each_of_table(ss->hub, table_id, restart_one, &rc);
+    return rc.n;
+}
+
 bool tc_streams_has_table(tc_streams *ss, int32_t table_id)
 {
     return tc_hub_has_table(ss->hub, table_id);

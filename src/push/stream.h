@@ -107,6 +107,11 @@ size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
                              const char *message, tc_view json, int64_t timestamp_ms);
 void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
                           int64_t timestamp_ms);
+/* Ends every stream of table_id, for its clients to come back and start
+ * from a snapshot: an SSE stream as at the end of its lifetime, a WebSocket
+ * with close code 1012 and reason. For a cart whose version went back
+ * (tc_store_cart.reset), which a stream would never send. Returns how many. */
+size_t tc_streams_restart(tc_streams *ss, int32_t table_id, const char *reason);
 /* True when table_id has a stream here. */
 bool tc_streams_has_table(tc_streams *ss, int32_t table_id);
 

@@ -182,6 +182,15 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
                          size_t len, const char *pack, size_t pack_len);
 
+/* A backend read table_id's stored cart itself (its DTO json, borrowed,
+ * copied; NULL: nothing stored, the empty version-0 cart), not from a
+ * message: after a resubscription, say. A newer cart is offered as above.
+ * One older than a version this process fed means the store lost the
+ * table's cart (a Redis restarted with no persistence, a key evicted): while
+ * the table is idle it becomes the cart in memory and is fed as a reset
+ * (tc_store_cart.reset); a load or save in flight finds it when it ends. */
+void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len);
+
 /* A backend heard a signal for table_id (msg borrowed): hands it to the
  * signal feed. On the loop thread, never from inside the signal hook. */
 void tc_store_signalled(tc_store *s, int32_t table_id, const char *msg, size_t len);

@@ -219,8 +219,11 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
         tc_redis_link_want_resync(q->link);
     } else if (t == NULL) {
         if (reply->type == REDIS_REPLY_STRING) menu_read(q, reply->str, reply->len);
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        tc_store_offer_json(q->s, t->id, -1, reply->str, reply->len, NULL, 0);
+    } else {
+        /* Nothing stored is the empty cart: one Redis lost (restarted with
+         * no persistence, evicted) is not served from memory. */
+        tc_store_offer_read(q->s, t->id, reply->type == REDIS_REPLY_STRING ? reply->str : NULL,
+                            reply->type == REDIS_REPLY_STRING ? reply->len : 0);
     }
     if (ok && *again) {
         *again = false;

@@ -133,11 +133,11 @@ static void reply(tc_store *s, const request *r, int status, const tc_cart *cart
 {
     if (s->closing) return;
     if (status == TC_STORE_REPLAYED) {
-        tc_store_cart c = {NULL, r->json, r->version, r->op.table_id};
+        tc_store_cart c = {NULL, r->json, r->version, r->op.table_id, false};
         r->cb(r->ctx, status, &c, NULL);
         return;
     }
-    tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1, r->op.table_id};
+    tc_store_cart c = {cart, json, cart ? tc_cart_version(cart) : -1, r->op.table_id, false};
     r->cb(r->ctx, status, cart ? &c : NULL, err);
 }
 
@@ -196,7 +196,7 @@ static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rb
     if (v <= t->seen) return;
     t->seen = v;
     if (s->feed && !s->closing) {
-        tc_store_cart c = {cart, json, v, t->table_id};
+        tc_store_cart c = {cart, json, v, t->table_id, false};
         s->feed(s->feed_ctx, &c, origin);
     }
 }
@@ -205,6 +205,22 @@ static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *
                      uint64_t origin)
 {
     feed_version(s, t, cart, json, tc_cart_version(cart), origin);
+}
+
+/* The stored cart read for t is older than a version fed for it: the store
+ * lost the table's cart. Its version is the truth from now on, and the feed
+ * is told it went back. */
+static void feed_reset(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json)
+{
+    int64_t v = tc_cart_version(cart);
+    tc_log_warn("store: table %d: the stored cart is at version %lld, below %lld seen before; "
+                "the store lost it, its streams start over",
+                (int)t->table_id, (long long)v, (long long)t->seen);
+    t->seen = v;
+    if (s->feed && !s->closing) {
+        tc_store_cart c = {cart, json, v, t->table_id, true};
+        s->feed(s->feed_ctx, &c, 0);
+    }
 }
 
 /* Makes cart (and json, both owned) t's cart in memory. */
@@ -352,7 +368,10 @@ static void loaded(tc_store_job *j)
                  * (after a lost race, or while not current): feed it. The
                  * first read of a table feeds nothing — whoever watches it
                  * started from this very read. */
-                if (t->seen >= 0) feed_new(s, t, c, json, 0);
+                if (tc_cart_version(c) < t->seen)
+                    feed_reset(s, t, c, json);
+                else if (t->seen >= 0)
+                    feed_new(s, t, c, json, 0);
                 if (t->seen < tc_cart_version(c)) t->seen = tc_cart_version(c);
             }
             set_cart(t, c, json);
@@ -809,6 +828,36 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
         return;
     }
     tc_store_offer(s, c, json, len);
+}
+
+void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len)
+{
+    const tc_table *tab = tc_menu_table(s->menu, table_id);
+    if (s->closing || tab == NULL) return;
+    tc_cart *c = NULL;
+    if (json == NULL) {
+        c = tc_cart_new(tab);
+    } else if (tc_cart_from_json(json, len, &c) != 0 || tc_cart_table_id(c) != table_id) {
+        tc_log_warn("store: an offered cart of table %d is unreadable", (int)table_id);
+        tc_cart_free(c);
+        return;
+    }
+    table_state *t = table_get(s->pipe, table_id);
+    if (tc_cart_version(c) > t->seen) {
+        tc_rbuf *dto = json ? NULL : tc_store_encode(s, c);
+        tc_store_offer(s, c, json ? json : dto->data, json ? len : dto->len);
+        tc_rbuf_unref(dto);
+        return;
+    }
+    if (tc_cart_version(c) == t->seen || t->pumping ||
+        (t->phase != T_READY && t->phase != T_COLD)) {
+        tc_cart_free(c);
+        return;
+    }
+    drop_newer(t);
+    set_cart(t, c, json ? tc_rbuf_new(json, len) : tc_store_encode(s, c));
+    t->phase = T_READY;
+    feed_reset(s, t, t->cart, t->json);
 }
 
 /* ===== the store =============================================================== */

@@ -43,6 +43,10 @@ typedef struct {
     tc_rbuf *json;
     int64_t version;
     int32_t table_id;
+    /* In the feed: the store went back (it lost the table's cart: a Redis
+     * restarted empty, a key evicted), so version is below one fed before
+     * and every later one would be too; the table's streams start over. */
+    bool reset;
 } tc_store_cart;
 
 /* A mutate's positive status: the op carried an Idempotency-Key already

@@ -234,3 +234,60 @@ def test_diners_changed_while_the_subscription_was_down_are_read_again(redis, st
             (101, 1, "张三", True), (102, 2, "李四", False)]
     finally:
         proxy.close()
+
+
+def test_redis_back_empty_streams_start_over(tmp_path, start_server, clients):
+    """Redis restarted with no persistence (or a cart lost to eviction, a
+    failover, FLUSHALL): the stored carts are gone, versions start again at 0.
+    Redis is the truth: the instances serve the empty cart, not the one they
+    kept in memory, and their streams, which showed a higher version that
+    every later one would hide, end so that their clients come back and get
+    the stored cart as a snapshot (SSE ends, WebSocket closes 1012)."""
+    from live_support import Closed
+    from redis_support import RedisServer
+    r = RedisServer(tmp_path, extra=["--appendonly", "no"], name="volatile")
+    try:
+        a = start_server(redis=r)
+        b = start_server(redis=r, menu=None)
+        sse_a, ws_a = open_streams(a, clients)
+        sse_b, ws_b = open_streams(b, clients)
+        assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+        assert sse_b.next_update().id == "0" and ws_b.recv()["data"]["version"] == 0
+        for q in (1, 2, 3):
+            envelope(a.update(123, 1001, q) if q > 1 else a.add(123, 1001, 1))
+        for s in (sse_a, sse_b):
+            assert [s.next_update().id for _ in range(3)] == ["1", "2", "3"]
+        for w in (ws_a, ws_b):
+            assert [w.recv()["data"]["version"] for _ in range(3)] == [1, 2, 3]
+
+        r.kill9()
+        r.start()  # empty
+        for srv in (a, b):
+            wait_status(lambda: healthz(srv), 200, RECOVER, "healthz 200 again")
+        for srv in (a, b):
+            c = srv.cart(123)
+            assert (c["version"], c["items"]) == (0, []), c
+        for s in (sse_a, sse_b):
+            try:
+                ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+                raise AssertionError("stream still open, got %r" % ev)
+            except Closed:
+                pass
+        for w in (ws_a, ws_b):
+            w.wait_closed(RECOVER)
+            assert w.close_code == 1012
+        # The clients come back: the stored cart, then every change from v1.
+        sse_a2, ws_a2 = open_streams(a, clients)
+        sse_b2, ws_b2 = open_streams(b, clients)
+        for s in (sse_a2, sse_b2):
+            assert s.next_update().id == "0"
+        for w in (ws_a2, ws_b2):
+            assert w.recv()["data"]["version"] == 0
+        d = envelope(b.add(123, 1002, 2))
+        assert d["version"] == 1 and d["totalQuantity"] == 2
+        for s in (sse_a2, sse_b2):
+            assert s.next_update().json() == d
+        for w in (ws_a2, ws_b2):
+            assert w.recv()["data"] == d
+    finally:
+        r.kill9()
