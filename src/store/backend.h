@@ -191,6 +191,10 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
  * (tc_store_cart.reset); a load or save in flight finds it when it ends. */
 void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len);
 
+/* The highest version of table_id this process fed (-1: none, or not known
+ * here). */
+int64_t tc_store_seen(const tc_store *s, int32_t table_id);
+
 /* A backend heard a signal for table_id (msg borrowed): hands it to the
  * signal feed. On the loop thread, never from inside the signal hook. */
 void tc_store_signalled(tc_store *s, int32_t table_id, const char *msg, size_t len);

@@ -830,6 +830,12 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
     tc_store_offer(s, c, json, len);
 }
 
+int64_t tc_store_seen(const tc_store *s, int32_t table_id)
+{
+    tc_idmap_node *n = s->pipe ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
+    return n ? TC_IDMAP_ENTRY(n, table_state, node)->seen : -1;
+}
+
 void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len)
 {
     const tc_table *tab = tc_menu_table(s->menu, table_id);

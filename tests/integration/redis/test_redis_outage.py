@@ -291,3 +291,37 @@ def test_redis_back_empty_streams_start_over(tmp_path, start_server, clients):
             assert w.recv()["data"] == d
     finally:
         r.kill9()
+
+
+def test_cart_evicted_streams_start_over(redis, two, clients):
+    """A cart key Redis dropped while the connections stayed up (evicted
+    under allkeys-lru, deleted): the next change reads the stored cart again
+    (its write lost the race) and, found below the version the streams show,
+    writes v1 and ends the table's streams, whose clients come back to it."""
+    from live_support import Closed
+    a, b = two
+    sse_a, ws_a = open_streams(a, clients)
+    sse_b, _ = open_streams(b, clients)
+    assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+    assert sse_b.next_update().id == "0"
+    envelope(a.add(123, 1001, 1))
+    envelope(a.update(123, 1001, 2))
+    assert [sse_b.next_update().id for _ in range(2)] == ["1", "2"]
+    assert redis.command("DEL", "tablecart:cart:123") == 1
+    d = envelope(a.add(123, 1002, 3))
+    assert (d["version"], d["totalQuantity"]) == (1, 3), (a.stderr(), b.stderr())
+    assert "the store lost it" in a.stderr(), a.stderr()
+    for s in (sse_a, sse_b):
+        try:
+            ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+            while ev.event == "cart_update" and ev.id in ("1", "2"):
+                ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+            raise AssertionError("stream still open, got %r" % ev)
+        except Closed:
+            pass
+    ws_a.wait_closed(RECOVER)
+    assert ws_a.close_code == 1012
+    for srv in (a, b):
+        s2 = clients(SSEStream(srv.port, table=123)).start()
+        assert s2.next_event().event == "connected"
+        assert s2.next_update().json() == d
