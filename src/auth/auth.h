@@ -32,11 +32,11 @@ typedef struct tc_auth tc_auth;
 
 /* What a verified token says. */
 typedef struct {
-    int64_t user_id;  /* userId, else sub */
-    char phone[64];   /* "" when absent */
-    int64_t exp;      /* epoch seconds */
-    int32_t table_id; /* 0: any table */
-    int32_t store_id; /* 0: any store */
+    int64_t user_id;                       /* userId, else sub */
+    char phone[TC_AUTH_PHONE_MAX * 4 + 1]; /* "" when absent; up to 4 bytes a character */
+    int64_t exp;                           /* epoch seconds */
+    int32_t table_id;                      /* 0: any table */
+    int32_t store_id;                      /* 0: any store */
 } tc_claims;
 
 /* A caller: identity, how long it holds, and where it may go. */

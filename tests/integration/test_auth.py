@@ -358,6 +358,22 @@ def test_identity_comes_from_claims_not_headers(start_server):
         w.close()
 
 
+def test_phone_claim_counts_characters_not_bytes(start_server):
+    """A phone claim of 32 characters is kept whatever their bytes, as
+    X-User-Phone is under --auth none (auth.md); `tablecart token` signs one."""
+    server = jwt_server(start_server)
+    phone = "\u4e00" * 32  # 96 bytes of UTF-8
+    st, body = call(server, "add", 123, headers=bearer(token(user=100, phone=phone)))
+    assert st == 200, body
+    line = body["data"]["items"][0]
+    assert (line["addUserId"], line["addUserPhone"]) == (100, phone), line
+    p = _run("token", "--user", "100", "--phone", phone,
+             env=_clean_env(TABLECART_JWT_SECRET=SECRET))
+    assert (p.returncode, p.stderr) == (0, b""), p
+    _, claims = decode(p.stdout.decode().strip())
+    assert claims["phone"] == phone, claims
+
+
 # ---------------------------------------------------------------------------
 # expiry of live connections
 # ---------------------------------------------------------------------------

@@ -578,6 +578,25 @@ static void test_phone(void **state)
     c = accepted_claims("{\"userId\":1,\"phone\":\"123456789012345678901234567890123\","
                         "\"exp\":1700003600}"); /* 33 characters: not taken */
     assert_string_equal(c.phone, "");
+    /* Characters, not bytes: 32 of three bytes each (96 bytes) are taken
+     * whole, as X-User-Phone takes them; 33 are not. */
+    char json[512], want[200] = "";
+    for (int i = 0; i < TC_AUTH_PHONE_MAX; i++)
+        strcat(want, "\xe4\xb8\x80"); /* U+4E00 */
+    snprintf(json, sizeof json, "{\"userId\":1,\"phone\":\"%s\",\"exp\":1700003600}", want);
+    c = accepted_claims(json);
+    assert_string_equal(c.phone, want);
+    snprintf(json, sizeof json, "{\"userId\":1,\"phone\":\"%s\xe4\xb8\x80\",\"exp\":1700003600}",
+             want);
+    c = accepted_claims(json);
+    assert_string_equal(c.phone, "");
+    /* Four-byte characters too (128 bytes). */
+    want[0] = '\0';
+    for (int i = 0; i < TC_AUTH_PHONE_MAX; i++)
+        strcat(want, "\xf0\x9f\x93\x9e"); /* U+1F4DE */
+    snprintf(json, sizeof json, "{\"userId\":1,\"phone\":\"%s\",\"exp\":1700003600}", want);
+    c = accepted_claims(json);
+    assert_string_equal(c.phone, want);
 }
 
 /* ---------------------------------------------------------------------------
