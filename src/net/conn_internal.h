@@ -76,7 +76,7 @@ struct tc_server {
     tc_conn **ready;
     size_t n_ready, cap_ready;
     size_t max_conns;        /* opts.max_conns, or the descriptor limit minus a reserve */
-    addr_count **addr_slots; /* open connections per client address; NULL: no cap */
+    addr_count **addr_slots; /* open and refused connections per client address; NULL: no limit */
     tc_ratelimit *conn_rate; /* new connections per client address; NULL: no limit */
     uint64_t refused_log_at; /* loop ms of the last "refused" log line */
     uint64_t refused, refused_full;

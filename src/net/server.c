@@ -102,7 +102,8 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
     if (s->opts.exempt_loopback && tc_addr_is_loopback(a)) return 0;
     /* Counted by its limit key: an IPv6 client by its /64. */
     tc_addr key = tc_addr_limit_key(a);
-    addr_count *e = s->addr_slots ? addr_find(s, &key) : NULL;
+    bool capped = s->opts.max_conns_per_addr != 0;
+    addr_count *e = capped ? addr_find(s, &key) : NULL;
     if (e && e->n >= s->opts.max_conns_per_addr) {
         /* A connection frees up when a page closes or idles out: a second is
          * as good a guess as any, and keeps a retrying client slow. */
@@ -118,7 +119,7 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
             return TC_EBUSY;
         }
     }
-    if (s->addr_slots) {
+    if (capped) {
         if (e == NULL) e = addr_get(s, &key);
         e->n++;
         c->counted = 1;
@@ -132,13 +133,17 @@ static int admit(tc_server *s, tc_conn *c, const tc_addr *a, bool new_conn, uint
  * meanwhile, and one refused while its address already has its cap of them
  * draining is closed at once: an address that opens connections faster than
  * they drain holds at most twice its cap of descriptors, not every one the
- * server has. Returns whether c may drain. */
+ * server has. With no cap on open connections (--max-conns-per-ip 0) the
+ * connection rate's burst caps the refusals instead. Returns whether c may
+ * drain. */
 static bool may_drain(tc_server *s, tc_conn *c)
 {
-    if (s->addr_slots == NULL) return true; /* no cap on an address's connections at all */
+    if (s->addr_slots == NULL) return true; /* no per-address limit refuses anything */
+    uint64_t cap =
+        s->opts.max_conns_per_addr ? s->opts.max_conns_per_addr : 2 * (uint64_t)s->opts.conn_rate;
     tc_addr key = tc_addr_limit_key(&c->client);
     addr_count *e = addr_get(s, &key);
-    if (e->refusals >= s->opts.max_conns_per_addr) return false; /* not new: cap >= 1 */
+    if (e->refusals >= cap) return false; /* not new: cap >= 1 */
     e->refusals++;
     c->refusal = 1;
     return true;
@@ -492,7 +497,10 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     uv_check_start(&s->check, on_check);
     uv_unref((uv_handle_t *)&s->check);
     s->max_conns = fd_cap(o->max_conns);
-    if (o->max_conns_per_addr) s->addr_slots = tc_xcalloc(ADDR_SLOTS, sizeof *s->addr_slots);
+    /* Open connections per address, or only the refusals still draining
+     * when the connection rate alone is limited (may_drain). */
+    if (o->max_conns_per_addr || o->conn_rate)
+        s->addr_slots = tc_xcalloc(ADDR_SLOTS, sizeof *s->addr_slots);
     if (o->conn_rate)
         s->conn_rate = tc_ratelimit_new(o->conn_rate, 2 * o->conn_rate, MAX_RATE_KEYS);
     *out = s;

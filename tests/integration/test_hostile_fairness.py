@@ -278,6 +278,39 @@ def test_refused_connections_do_not_hold_the_servers_descriptors(start_server):
         assert healthz(c).status == 200
 
 
+def test_refusals_of_the_connection_rate_are_capped_with_no_cap_per_address(start_server):
+    """--max-conns-per-ip 0 turns off the cap on an address's open connections, not the one on
+    its refusals still draining: an address refused by --rate-conns that opens connections faster
+    than they drain must not fill the server with them either (another address got 503 before)."""
+    s = start_server("--max-conns", "40",
+                     env={"TABLECART_EXEMPT_LOOPBACK": "no", "TABLECART_MAX_CONNS_PER_IP": "0",
+                          "TABLECART_RATE_CONNS": "1"})
+    held = [RawConn(s.port) for _ in range(2)]  # the burst: twice the rate
+    for c in held:
+        assert healthz(c).status == 200
+    refused = [RawConn(s.port) for _ in range(60)]  # never closed by the client
+    other = socket.socket()
+    other.bind(("127.0.0.2", 0))
+    other.settimeout(IO_TIMEOUT)
+    other.connect(("127.0.0.1", s.port))  # accepted after the 60, while they would drain
+    other.sendall(http_request("GET", "/healthz", {"Connection": "close"}))
+    got = b""
+    while True:
+        try:
+            chunk = other.recv(65536)
+        except ConnectionResetError:  # a 503 closed at once
+            break
+        if not chunk:
+            break
+        got += chunk
+    other.close()
+    assert got.startswith(b"HTTP/1.1 200 "), got[:200]
+    for c in refused:
+        refused_429(c, TOO_MANY_NEW)
+    for c in held:
+        assert healthz(c).status == 200
+
+
 def test_loopback_is_exempt_by_default(start_server):
     s = start_server(env={"TABLECART_MAX_CONNS_PER_IP": "4", "TABLECART_RATE_CONNS": "2"})
     held = [RawConn(s.port) for _ in range(40)]
