@@ -645,6 +645,7 @@
   let railLockUntil = 0; // after a tap on the rail, the tapped category stays lit while we scroll
 
   function renderMenu() {
+    noteFocus();
     const groups = $('menu-groups');
     const rail = $('menu-rail');
     groups.replaceChildren();
@@ -699,8 +700,72 @@
     return li;
   }
 
+  // Keyboard and screen-reader focus. Every answer and every push rebuilds the steppers (and the
+  // cart's lines), and a busy control is disabled: the button the diner was on would be gone,
+  // focus thrown back to the top of the page after each tap or each change by someone else. The
+  // control that had focus is remembered by what it is (menu or cart, dish, −/+/删除) and the
+  // new one gets the focus back — once it is enabled again, if it was busy. A − or a line that
+  // went hands it on: to the dish's +, or to the line that took the removed one's place.
+  let focusWanted = null;
+
+  function controlKey(node) {
+    if (!(node instanceof HTMLButtonElement)) return null;
+    const cl = node.classList;
+    const role = cl.contains('btn-minus') ? 'minus' : cl.contains('btn-plus') || cl.contains('btn-add') ? 'plus' : cl.contains('btn-remove') ? 'remove' : cl.contains('btn-remark-save') ? 'save' : null;
+    if (!role) return null;
+    const dishLi = node.closest('#menu-groups .dish');
+    if (dishLi) return { area: 'menu', id: dishLi.dataset.cuisineId, role };
+    const line = node.closest('#cart-items .cart-line');
+    if (line) return { area: 'cart', id: line.dataset.cuisineId, role, index: Array.prototype.indexOf.call(line.parentNode.children, line) };
+    return null;
+  }
+
+  const ROLE_SELECTOR = { minus: '.btn-minus', plus: '.btn-plus, .btn-add', remove: '.btn-remove', save: '.btn-remark-save' };
+
+  function focusTarget(k) {
+    if (k.area === 'menu') {
+      const li = document.querySelector(`#menu-groups .dish[data-cuisine-id="${k.id}"]`);
+      if (!li) return null;
+      return li.querySelector(ROLE_SELECTOR[k.role]) || li.querySelector(ROLE_SELECTOR.plus);
+    }
+    const lines = document.querySelectorAll('#cart-items .cart-line');
+    const li = document.querySelector(`#cart-items .cart-line[data-cuisine-id="${k.id}"]`) || lines[Math.min(k.index, lines.length - 1)];
+    if (!li) return $('cart').hidden ? null : $('cart-close');
+    return li.querySelector(ROLE_SELECTOR[k.role]);
+  }
+
+  /** Before a redraw: remember the control that has focus. */
+  function noteFocus() {
+    const k = controlKey(document.activeElement);
+    if (k) focusWanted = k;
+  }
+
+  /** After a redraw: give the focus back to the control that had it, when it can take it. */
+  function restoreFocus() {
+    if (!focusWanted) return;
+    const a = document.activeElement;
+    const t = focusTarget(focusWanted);
+    if (t && t === a) {
+      // a disabled control loses its focus a moment later (the browser's focus fixup): keep
+      // wanting it until it is enabled again
+      if (!t.disabled) focusWanted = null;
+      return;
+    }
+    if (a && a !== document.body) {
+      focusWanted = null; // the diner moved on
+      return;
+    }
+    if (!t || t.disabled) return; // busy: once it is enabled again
+    focusWanted = null;
+    t.focus({ preventScroll: true });
+  }
+
+  // a tap or a key elsewhere means the diner moved on
+  document.addEventListener('pointerdown', () => (focusWanted = null), true);
+
   /** Refreshes each dish's stepper (+, or − n +) and the cart's buttons from the cart. */
   function refreshControls() {
+    noteFocus();
     for (const li of document.querySelectorAll('#menu-groups .dish')) {
       const c = li._dish;
       const controls = li._controls;
@@ -739,6 +804,7 @@
       }
     }
     $('clear-cart').disabled = S.busy.has('all') || !S.cart || S.cart.items.length === 0;
+    restoreFocus();
   }
 
   // The category rail: the section whose heading has passed under the top bar is lit; a tap
@@ -852,6 +918,7 @@
     const cart = S.cart;
     const ul = $('cart-items');
     const drafts = draftsOf();
+    noteFocus();
     ul.replaceChildren();
     for (const item of cart.items) {
       const id = item.cuisineId;

@@ -1,0 +1,67 @@
+// Keyboard and screen-reader focus: every answer and every push redraws the steppers and the
+// cart's lines; the control the diner was on must still have focus afterwards.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, diner, dish, openCart, finish } from './harness.mjs';
+
+let server, browser, P;
+
+before(async () => {
+  server = await new Server().start();
+  browser = await launch();
+});
+
+after(() => finish('focus', [P].filter(Boolean), browser, server));
+
+/** What has focus, as "area cuisineId role" (or the element's id / tag). */
+const focused = (page) =>
+  page.evaluate(() => {
+    const a = document.activeElement;
+    if (!a || a === document.body) return 'body';
+    const li = a.closest('.dish, .cart-line');
+    const role = ['btn-minus', 'btn-plus', 'btn-add', 'btn-remove'].find((c) => a.classList.contains(c)) || a.tagName;
+    return li ? `${li.classList.contains('dish') ? 'menu' : 'cart'} ${li.dataset.cuisineId} ${role}` : a.id || a.tagName;
+  });
+
+test('a stepper worked from the keyboard keeps focus through its own answer and through pushes', async () => {
+  P = await diner(browser, server, { table: 125 });
+  await dish(P, 1001).locator('.btn-add').focus();
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 1 && !document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-plus').disabled);
+  assert.equal(await focused(P), 'menu 1001 btn-plus'); // + became "− 1 +": still on its +
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 2 && !document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-plus').disabled);
+  assert.equal(await focused(P), 'menu 1001 btn-plus');
+  // another diner's change redraws everything: focus stays where it was
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1002, quantity: 1 });
+  await P.waitForFunction(() => window.__tablecart.version === 3);
+  assert.equal(await focused(P), 'menu 1001 btn-plus');
+  // − from the keyboard; at 1 the line goes and its − with it: focus lands on the dish's +
+  await dish(P, 1001).locator('.btn-minus').focus();
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 4 && !document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-minus').disabled);
+  assert.equal(await focused(P), 'menu 1001 btn-minus');
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 5 && !document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-add').disabled);
+  assert.equal(await focused(P), 'menu 1001 btn-add');
+});
+
+test('the cart drawer\'s buttons keep focus through answers and pushes; a removed line hands it on', async () => {
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1003, quantity: 1 });
+  await P.waitForFunction(() => window.__tablecart.version === 6);
+  await openCart(P);
+  const line = (id) => P.locator(`#cart-items .cart-line[data-cuisine-id="${id}"]`);
+  await line(1002).locator('.btn-plus').focus();
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 7 && !document.querySelector('#cart-items .cart-line[data-cuisine-id="1002"] .btn-plus').disabled);
+  assert.equal(await focused(P), 'cart 1002 btn-plus');
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1004, quantity: 1 });
+  await P.waitForFunction(() => window.__tablecart.version === 8);
+  assert.equal(await focused(P), 'cart 1002 btn-plus');
+  // 删除 of the first line: the line that takes its place gets the focus on its own 删除
+  await line(1002).locator('.btn-remove').focus();
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => window.__tablecart.version === 9 && !document.querySelector('#cart-items .cart-line .btn-remove').disabled);
+  assert.equal(await focused(P), 'cart 1003 btn-remove');
+  assert.equal(P.errors.length, 0, P.errors.join('\n'));
+});
