@@ -587,8 +587,10 @@
   }
 
   function closeNameForm() {
+    const inside = $('name-form').contains(document.activeElement);
     $('name-form').hidden = true;
     renderPresence();
+    if (inside && !$('my-name').hidden) $('my-name').focus({ preventScroll: true }); // not to nowhere
   }
 
   async function saveName(ev) {
@@ -1010,18 +1012,24 @@
 
   // The cart drawer: opened from the bottom bar, closed by ×, the backdrop or Escape.
 
+  // Focus goes into the drawer when it opens (a keyboard or screen-reader user is then in it, not
+  // behind it) and back to 查看 when it closes, rather than to nowhere with the hidden drawer.
+
   function openCart() {
     $('cart').hidden = false;
     $('drawer-backdrop').hidden = false;
     $('cart-open').setAttribute('aria-expanded', 'true');
     document.body.classList.add('drawer-open');
+    $('cart-close').focus({ preventScroll: true });
   }
 
   function closeCart() {
+    const inside = $('cart').contains(document.activeElement);
     $('cart').hidden = true;
     $('drawer-backdrop').hidden = true;
     $('cart-open').setAttribute('aria-expanded', 'false');
     document.body.classList.remove('drawer-open');
+    if (inside) $('cart-open').focus({ preventScroll: true });
   }
 
   function setConn(state) {

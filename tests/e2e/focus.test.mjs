@@ -65,3 +65,36 @@ test('the cart drawer\'s buttons keep focus through answers and pushes; a remove
   assert.equal(await focused(P), 'cart 1003 btn-remove');
   assert.equal(P.errors.length, 0, P.errors.join('\n'));
 });
+
+test('the cart drawer takes focus when it opens and gives it back to 查看 when it closes', async () => {
+  await P.click('#cart-close');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  await P.focus('#cart-open');
+  await P.keyboard.press('Enter');
+  await P.waitForSelector('#cart', { state: 'visible' });
+  assert.equal(await P.evaluate(() => document.getElementById('cart').contains(document.activeElement)), true);
+  await P.keyboard.press('Escape');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.equal(await focused(P), 'cart-open');
+  await P.keyboard.press('Enter');
+  await P.waitForSelector('#cart', { state: 'visible' });
+  await P.focus('#cart-close');
+  await P.keyboard.press('Enter');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.equal(await focused(P), 'cart-open');
+});
+
+test('the name form gives focus back to 我的昵称 when it is saved or cancelled', async () => {
+  await P.focus('#my-name');
+  await P.keyboard.press('Enter');
+  assert.equal(await focused(P), 'name-input');
+  await P.keyboard.press('Escape');
+  await P.waitForSelector('#name-form', { state: 'hidden' });
+  assert.equal(await focused(P), 'my-name');
+  await P.keyboard.press('Enter');
+  await P.fill('#name-input', '小明');
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => document.getElementById('my-name-text').textContent === '小明');
+  assert.equal(await focused(P), 'my-name');
+  assert.equal(P.errors.length, 0, P.errors.join('\n'));
+});
