@@ -927,6 +927,9 @@
       const dish = S.menuById.get(id);
       const unavailable = S.menu.length > 0 && (!dish || dish.available === false);
       const now = dish && !unavailable && money(dish.unitPrice) !== money(item.unitPrice) ? money(dish.unitPrice) : null;
+      // each control names its line's dish: a screen reader reads a control alone, and a cart
+      // of many lines would otherwise be a list of identical 减一份 / 删除 / 备注
+      const dname = item.cuisineName == null ? '' : String(item.cuisineName);
       const input = el('input', {
         className: 'remark-input',
         type: 'text',
@@ -934,7 +937,7 @@
         placeholder: '加备注，如：微辣',
         maxLength: 400, // code units; the 200-character rule is checked on save
         enterKeyHint: 'done',
-        'aria-label': '备注',
+        'aria-label': `${dname} 的备注`,
         dataset: { cuisineId: String(id) },
         oninput: () => (input.dataset.dirty = '1'),
       });
@@ -949,7 +952,7 @@
         },
         el('label', { className: 'remark-label', text: '备注：' }),
         input,
-        el('button', { type: 'submit', className: 'btn btn-ghost btn-small btn-remark-save', text: '保存' })
+        el('button', { type: 'submit', className: 'btn btn-ghost btn-small btn-remark-save', text: '保存', 'aria-label': `保存 ${dname} 的备注` })
       );
       const d = drafts.get(String(id));
       if (d && d.value !== null) {
@@ -966,7 +969,7 @@
           el(
             'div',
             { className: 'cart-line-main' },
-            el('div', { className: 'cart-line-name' }, el('span', { text: item.cuisineName == null ? '' : String(item.cuisineName) }), unavailable ? el('span', { className: 'sold-out-badge', text: '已售罄' }) : null),
+            el('div', { className: 'cart-line-name' }, el('span', { text: dname }), unavailable ? el('span', { className: 'sold-out-badge', text: '已售罄' }) : null),
             el(
               'div',
               { className: 'cart-line-meta' },
@@ -983,11 +986,11 @@
             el(
               'div',
               { className: 'stepper qty-controls' },
-              el('button', { type: 'button', className: 'btn-round btn-minus', text: '−', 'aria-label': '减一份', onclick: () => setQuantity(id, item.quantity - 1) }),
+              el('button', { type: 'button', className: 'btn-round btn-minus', text: '−', 'aria-label': '减一份 ' + dname, onclick: () => setQuantity(id, item.quantity - 1) }),
               el('span', { className: 'qty', text: String(item.quantity) }),
-              el('button', { type: 'button', className: 'btn-round btn-plus', text: '+', 'aria-label': '加一份', onclick: () => addDish(id) })
+              el('button', { type: 'button', className: 'btn-round btn-plus', text: '+', 'aria-label': '加一份 ' + dname, onclick: () => addDish(id) })
             ),
-            el('button', { type: 'button', className: 'btn btn-link btn-remove', text: '删除', onclick: () => removeLine(id) })
+            el('button', { type: 'button', className: 'btn btn-link btn-remove', text: '删除', 'aria-label': '删除 ' + dname, onclick: () => removeLine(id) })
           )
         )
       );

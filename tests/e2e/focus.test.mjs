@@ -98,3 +98,18 @@ test('the name form gives focus back to 我的昵称 when it is saved or cancell
   assert.equal(await focused(P), 'my-name');
   assert.equal(P.errors.length, 0, P.errors.join('\n'));
 });
+
+test('each cart line\'s controls name their dish (a screen reader hears which line, not ten 删除)', async () => {
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1002, quantity: 1 });
+  await P.waitForFunction(() => document.querySelectorAll('#cart-items .cart-line').length >= 3);
+  await openCart(P);
+  const items = P.locator('#cart-items');
+  for (const name of ['鱼香肉丝', '麻婆豆腐', '米饭']) {
+    const line = P.locator('#cart-items .cart-line', { hasText: name });
+    assert.equal(await items.getByRole('button', { name: `减一份 ${name}`, exact: true }).count(), 1, name);
+    assert.equal(await items.getByRole('button', { name: `加一份 ${name}`, exact: true }).count(), 1, name);
+    assert.equal(await items.getByRole('button', { name: `删除 ${name}`, exact: true }).count(), 1, name);
+    assert.equal(await items.getByRole('textbox', { name: `${name} 的备注`, exact: true }).count(), 1, name);
+    assert.equal(await line.getByRole('button', { name: `保存 ${name} 的备注`, exact: true }).count(), 1, name);
+  }
+});
