@@ -87,6 +87,7 @@ typedef struct {
     bool has_end : 1;            /* the stream has a lifetime */
     bool in_feed : 1;            /* inside tc_ws_feed */
     bool refusing : 1;           /* we closed it for policy: later messages are dropped */
+    bool shutdown_waits : 1;     /* the server stops: its 1001 waits for the answers owed */
     ws_pending *pending;         /* NULL: no message or close waits */
 } ws_part;
 
@@ -425,14 +426,40 @@ static void ws_on_closed(void *ctx, uint16_t code)
     tc_conn_close(conn_of(s));
 }
 
-/* The peer's close waits while the messages before it are unanswered:
- * those in the backlog, or those the layer above is still answering. */
-static bool ws_hold_close(void *ctx)
+/* True while messages the client sent are unanswered: those in the
+ * backlog, or those the layer above is still answering. */
+static bool ws_owes_answers(tc_stream *s)
 {
-    tc_stream *s = ctx;
     tc_streams *ss = ss_of(s);
     if (backlog_of(s) && backlog_of(s)->len) return true;
     return ss->opts.hooks && ss->opts.hooks->busy && ss->opts.hooks->busy(ss->opts.hooks_ctx, s);
+}
+
+/* The peer's close waits while the messages before it are unanswered. */
+static bool ws_hold_close(void *ctx)
+{
+    return ws_owes_answers(ctx);
+}
+
+/* The server's close at shutdown (1001), then a short wait for the peer's:
+ * the sweep drops the connection after that (the close is sent: the next
+ * deadline drops it). */
+static void ws_shutdown_close(tc_stream *s)
+{
+    tc_conn *c = conn_of(s);
+    wsp(s)->shutdown_waits = false;
+    if (tc_ws_close(s->u.ws, 1001, "server shutting down") != 0) {
+        tc_conn_close(c);
+        return;
+    }
+    tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
+}
+
+/* Everything the client sent is answered: a 1001 that waited goes now. */
+static void ws_answered(tc_stream *s)
+{
+    if (wsp(s)->shutdown_waits && !tc_conn_is_closing(conn_of(s)) && !ws_owes_answers(s))
+        ws_shutdown_close(s);
 }
 
 /* Feeds data to the session (NULL: the close it held), then sends a close
@@ -477,6 +504,8 @@ static void ws_on_ready(tc_conn *c)
         if (!tc_conn_is_closing(c)) tc_conn_defer(c);
     } else if (tc_ws_close_held(s->u.ws)) {
         ws_feed(s, NULL, 0);
+    } else if (wsp(s)->shutdown_waits) {
+        ws_answered(s); /* reading stays paused: the server is stopping */
     } else {
         tc_conn_resume(c);
     }
@@ -484,9 +513,10 @@ static void ws_on_ready(tc_conn *c)
 
 void tc_stream_ws_idle(tc_stream *s)
 {
-    if (!is_ws(s) || (s->sub.owner & STREAM_GONE) || !tc_ws_close_held(s->u.ws)) return;
+    if (!is_ws(s) || (s->sub.owner & STREAM_GONE)) return;
     if (backlog_of(s) && backlog_of(s)->len) return; /* ws_on_ready resumes it */
-    ws_feed(s, NULL, 0);
+    if (tc_ws_close_held(s->u.ws)) ws_feed(s, NULL, 0);
+    ws_answered(s);
 }
 
 /* Sets the connection's deadline to the next moment something is due: a
@@ -534,13 +564,17 @@ static void ws_on_deadline(tc_conn *c)
 static void ws_on_shutdown(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
-    if (tc_ws_close(s->u.ws, 1001, "server shutting down") != 0) {
-        tc_conn_close(c);
+    if (tc_stream_is_open(s) && ws_owes_answers(s)) {
+        /* What the client sent before is answered first (a change with the
+         * store is committed: a client told nothing would send it again),
+         * as an HTTP request in flight is; nothing more is read. The last
+         * answer sends the 1001 (ws_answered); the server's grace period
+         * bounds the wait. */
+        wsp(s)->shutdown_waits = true;
+        tc_conn_pause(c);
         return;
     }
-    /* Wait briefly for the peer's close; the sweep aborts after that (the
-     * close is sent: the next deadline drops the connection). */
-    tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
+    ws_shutdown_close(s);
 }
 
 static const tc_proto ws_proto = {

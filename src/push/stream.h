@@ -34,7 +34,8 @@ typedef struct {
      * exactly once per stream. */
     void (*on_free)(void *ctx, tc_stream *s);
     /* May be NULL. True while answers to a WebSocket's messages are still to
-     * come: the client's close waits (unread) until tc_stream_ws_idle. */
+     * come: the client's close, and the server's 1001 at shutdown, wait
+     * (nothing more is read) until tc_stream_ws_idle. */
     bool (*busy)(void *ctx, tc_stream *s);
 } tc_stream_hooks;
 
@@ -144,7 +145,8 @@ void tc_stream_send_cart(tc_stream *s, int64_t version, tc_view json, int64_t ti
 bool tc_stream_ws_reply(tc_stream *s, const char *type, const char *message, const char *data,
                         size_t len, int64_t version);
 /* The layer above has answered every message of s (busy turned false): a
- * client's close held for those answers is read now. */
+ * client's close held for those answers is read now, and a shutdown's 1001
+ * waiting for them is sent. */
 void tc_stream_ws_idle(tc_stream *s);
 /* Starts the WebSocket close handshake with code and reason (a string that
  * outlives the call: asked for while a message is being handled, the close

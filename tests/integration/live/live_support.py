@@ -758,6 +758,21 @@ def sigterm(server):
     server.proc.send_signal(signal.SIGTERM)
 
 
+def unread_by_server(port, sock):
+    """Bytes sock sent to the server on 127.0.0.1:port that the server has not
+    read yet (its socket's receive queue, /proc/net/tcp); None when the
+    server's socket is not found. On loopback what sendall returned with is in
+    that queue already, so 0 means the server's read took it all."""
+    local = "0100007F:%04X" % port
+    remote = "0100007F:%04X" % sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            p = line.split()
+            if p[1] == local and p[2] == remote:
+                return int(p[4].split(":")[1], 16)
+    return None
+
+
 def wait_exit_ok(server):
     """Waits for a SIGTERM'd server; asserts exit status 0 and clean sanitizers."""
     from support import STOP_TIMEOUT, check_sanitizers

@@ -2,11 +2,15 @@
 streams cleanly, stops accepting, exits 0; what was acknowledged survives
 SIGTERM and kill -9."""
 
+import json
 import socket
+import sqlite3
 import time
 
 from support import SCALE, envelope, expected_cart, expected_item, cart_view
-from live_support import (RawWS, SSEStream, WSClient, connect, sigterm, wait_exit_ok)
+from support import IO_TIMEOUT, wait_until
+from live_support import (RawWS, SSEStream, WSClient, connect, sigterm, unread_by_server,
+                          wait_exit_ok)
 
 
 def test_sigterm_ends_streams_cleanly(server, clients):
@@ -79,6 +83,38 @@ def test_change_acknowledged_before_sigterm_survives(start_server, clients):
     assert s.next_update().id == "1"
     assert envelope(again.add(200, 2001, 1))["version"] == 2
     assert s.next_update().id == "2"
+
+
+def test_ws_change_with_the_store_at_sigterm_is_answered_before_1001(start_server, clients):
+    """A command the server read before SIGTERM is answered before the close
+    1001, as an HTTP change in flight is: its change is committed, and a
+    client told nothing would send it again."""
+    server = start_server()
+    raw = clients(RawWS(server.port, 123))
+    raw.recv_json(), raw.recv_json()  # connected, the cart
+    other = clients(RawWS(server.port, 123))  # nothing in flight: its 1001 at once
+    other.recv_json(), other.recv_json()
+    # Another program holds SQLite's write lock: the save waits for it.
+    lock = sqlite3.connect(str(server.db), timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        raw.send_text(json.dumps({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 2}}))
+        wait_until(lambda: unread_by_server(server.port, raw.sock) == 0, IO_TIMEOUT,
+                   "the server to read the command")
+        sigterm(server)
+        wait_until(lambda: "SIGTERM: stopping" in server.stderr(), IO_TIMEOUT,
+                   "the server to take SIGTERM")
+        other.expect_close(1001)
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+    ans = raw.recv_json()
+    assert ans["type"] == "add_item_success", ans
+    assert ans["data"]["version"] == 1
+    assert cart_view(ans["data"]) == expected_cart(123, [expected_item(1001, 2)], 1)
+    raw.expect_close(1001)
+    wait_exit_ok(server)
+    assert start_server(db=server.db).cart(123) == ans["data"]
 
 
 def test_changes_acknowledged_before_kill9_survive(start_server, clients):
