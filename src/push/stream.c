@@ -87,8 +87,11 @@ typedef struct {
     bool has_end : 1;            /* the stream has a lifetime */
     bool in_feed : 1;            /* inside tc_ws_feed */
     bool refusing : 1;           /* we closed it for policy: later messages are dropped */
-    bool shutdown_waits : 1;     /* the server stops: its 1001 waits for the answers owed */
-    ws_pending *pending;         /* NULL: no message or close waits */
+    /* Our close waits for the answers owed (ws_answered): the server stops
+     * (1001), the stream's lifetime is over (1008). */
+    bool shutdown_waits : 1;
+    bool expiry_waits : 1;
+    ws_pending *pending; /* NULL: no message or close waits */
 } ws_part;
 
 static tc_conn *conn_of(const tc_stream *s)
@@ -362,13 +365,14 @@ static bool ws_expired(const tc_stream *s, uint32_t now)
     return w->has_end && ws_until(w->end_at, now) <= 0;
 }
 
+static void ws_expire(tc_stream *s);
+
 static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 {
     tc_streams *ss = ss_of(s);
     if (wsp(s)->refusing) return; /* closed by us for policy: nothing more is done */
     if (ws_expired(s, ws_now(ss))) {
-        /* 1008: policy violation — the stream outlived what it was allowed. */
-        tc_ws_close(s->u.ws, 1008, ss->opts.expired_reason);
+        ws_expire(s);
         return;
     }
     if (ss->opts.hooks && ss->opts.hooks->on_text)
@@ -441,25 +445,50 @@ static bool ws_hold_close(void *ctx)
     return ws_owes_answers(ctx);
 }
 
-/* The server's close at shutdown (1001), then a short wait for the peer's:
- * the sweep drops the connection after that (the close is sent: the next
- * deadline drops it). */
-static void ws_shutdown_close(tc_stream *s)
+/* Our close (the server stops, the lifetime is over), then a short wait
+ * for the peer's: the next deadline drops the connection after that (the
+ * close is sent). */
+static void ws_our_close(tc_stream *s, uint16_t code, const char *reason)
 {
     tc_conn *c = conn_of(s);
-    wsp(s)->shutdown_waits = false;
-    if (tc_ws_close(s->u.ws, 1001, "server shutting down") != 0) {
+    ws_part *w = wsp(s);
+    w->shutdown_waits = w->expiry_waits = false;
+    if (tc_ws_close(s->u.ws, code, reason) != 0) {
         tc_conn_close(c);
         return;
     }
     tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
 }
 
-/* Everything the client sent is answered: a 1001 that waited goes now. */
+/* Everything the client sent is answered: a close that waited goes now. */
 static void ws_answered(tc_stream *s)
 {
-    if (wsp(s)->shutdown_waits && !tc_conn_is_closing(conn_of(s)) && !ws_owes_answers(s))
-        ws_shutdown_close(s);
+    ws_part *w = wsp(s);
+    if (!(w->shutdown_waits || w->expiry_waits) || tc_conn_is_closing(conn_of(s)) ||
+        ws_owes_answers(s))
+        return;
+    if (w->shutdown_waits)
+        ws_our_close(s, 1001, "server shutting down");
+    else
+        ws_our_close(s, 1008, ss_of(s)->opts.expired_reason);
+}
+
+/* The stream outlived what it was allowed: 1008, policy violation. What the
+ * client sent before is answered first (a change with the store is
+ * committed: a client told nothing would send it again), for at most
+ * WS_CLOSE_WAIT_MS; nothing more it sends is read or done. */
+static void ws_expire(tc_stream *s)
+{
+    tc_conn *c = conn_of(s);
+    ws_part *w = wsp(s);
+    w->refusing = true;
+    if (!w->expiry_waits && tc_stream_is_open(s) && ws_owes_answers(s)) {
+        w->expiry_waits = true;
+        tc_conn_pause(c);
+        tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
+        return;
+    }
+    ws_our_close(s, 1008, ss_of(s)->opts.expired_reason);
 }
 
 /* Feeds data to the session (NULL: the close it held), then sends a close
@@ -504,8 +533,8 @@ static void ws_on_ready(tc_conn *c)
         if (!tc_conn_is_closing(c)) tc_conn_defer(c);
     } else if (tc_ws_close_held(s->u.ws)) {
         ws_feed(s, NULL, 0);
-    } else if (wsp(s)->shutdown_waits) {
-        ws_answered(s); /* reading stays paused: the server is stopping */
+    } else if (wsp(s)->shutdown_waits || wsp(s)->expiry_waits) {
+        ws_answered(s); /* reading stays paused: our close is next */
     } else {
         tc_conn_resume(c);
     }
@@ -543,8 +572,7 @@ static void ws_on_deadline(tc_conn *c)
     ws_part *w = wsp(s);
     uint32_t now = ws_now(ss);
     if (!tc_ws_close_sent(s->u.ws) && ws_expired(s, now)) {
-        tc_ws_close(s->u.ws, 1008, ss->opts.expired_reason);
-        tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
+        ws_expire(s); /* a second time: the answers did not come in time */
         return;
     }
     if (tc_ws_close_sent(s->u.ws) || ws_until(w->last_rx + ws_silent_units(ss), now) <= 0) {
@@ -574,7 +602,7 @@ static void ws_on_shutdown(tc_conn *c)
         tc_conn_pause(c);
         return;
     }
-    ws_shutdown_close(s);
+    ws_our_close(s, 1001, "server shutting down");
 }
 
 static const tc_proto ws_proto = {
@@ -617,9 +645,11 @@ void tc_stream_ws_feed(tc_stream *s, tc_view bytes)
     if ((s->sub.owner & STREAM_GONE) || tc_conn_is_closing(c)) return;
     if (bytes.len) ws_on_read(c, bytes.base, bytes.len);
     /* Reading goes on, unless those bytes left messages waiting (the
-     * backlog's turn resumes it) or a close held for their answers. */
+     * backlog's turn resumes it), a close held for their answers, or our
+     * close waiting for them. */
+    ws_part *w = wsp(s);
     if (!tc_conn_is_closing(c) && !(backlog_of(s) && backlog_of(s)->len) &&
-        !tc_ws_close_held(s->u.ws))
+        !tc_ws_close_held(s->u.ws) && !w->shutdown_waits && !w->expiry_waits)
         tc_conn_resume(c);
 }
 

@@ -7,6 +7,7 @@ code under test, except where `tablecart token` itself is the subject."""
 
 import json
 import os
+import sqlite3
 import subprocess
 import struct
 import time
@@ -17,7 +18,7 @@ import requests
 
 from auth_support import (OTHER_SECRET, SECRET, b64url, bearer, decode, hs256_valid, jwt_server,
                           sign, token)
-from live_support import OP_CLOSE, RawWS, SSEStream, raw_get
+from live_support import OP_CLOSE, RawWS, SSEStream, raw_get, unread_by_server
 from support import (BIN, DEV_LANG, IO_TIMEOUT, SCALE, envelope, error, parse_json, run_cli, wait_until)
 
 DISH = {123: 1001, 124: 1001, 200: 2001}
@@ -427,6 +428,47 @@ def test_ws_command_after_expiry_closes_1008(start_server):
     assert data["version"] == applied
     # The same token cannot open a new socket.
     assert_refused(server, "ws", 123, 401, "token expired", query="token=" + tok)
+
+
+def test_ws_change_with_the_store_at_expiry_is_answered_before_1008(start_server):
+    """A command read before exp whose change is still with the store when the token expires
+    is answered first (it is committed: a client told nothing would send it again), then the
+    socket is closed with 1008."""
+    server = jwt_server(start_server)
+    # Not scaled: the lock is held until 1 s past exp, within the server's 5 s SQLite busy
+    # timeout (past it the save fails).
+    exp = int(time.time()) + 2
+    w = RawWS(server.port, 123, query="?token=" + token(user=100, table=123, exp=exp))
+    # Another program holds SQLite's write lock: the save waits for it past exp.
+    lock = sqlite3.connect(str(server.db), timeout=5, isolation_level=None)
+    try:
+        assert w.recv_json()["type"] == "connected"
+        assert w.recv_json()["type"] == "cart_update"
+        lock.execute("BEGIN IMMEDIATE")
+        w.send_text({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 2}})
+        wait_until(lambda: unread_by_server(server.port, w.sock) == 0, IO_TIMEOUT,
+                   "the server to read the command")
+        assert time.time() < exp, "the command was read after exp: too slow a machine"
+        # Past exp, and past the server's check of it (its sweep runs every 250 ms).
+        wait_until(lambda: time.time() >= exp + 1, 5, "exp to pass")
+        lock.execute("COMMIT")
+        m = w.recv_message()
+        assert isinstance(m, str), "the close came before the answer: %r" % (m,)
+        msg = parse_json(m)
+        assert msg["type"] == "add_item_success", msg
+        assert msg["data"]["version"] == 1
+        closed = w.recv_message()
+        assert closed.opcode == OP_CLOSE, closed
+        assert struct.unpack("!H", closed.payload[:2])[0] == 1008
+        assert closed.payload[2:] == b"token expired", closed.payload
+        w.send_frame(OP_CLOSE, closed.payload[:2])
+        w.wait_eof()
+    finally:
+        if lock.in_transaction:
+            lock.execute("COMMIT")
+        lock.close()
+        w.close()
+    assert cart_of(server, 123, token(user=1)) == msg["data"]
 
 
 def test_idle_ws_is_closed_1008_when_its_token_expires(start_server):
