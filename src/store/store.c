@@ -98,6 +98,9 @@ typedef struct table_state {
     char *lazy_pack;
     size_t lazy_pack_len;
     int64_t seen; /* the highest version fed; -1: none */
+    /* the menu renamed or moved the table while a batch, encoded before,
+     * was being saved: the cart it leaves is encoded again */
+    bool renamed;
 } table_state;
 
 struct tc_store_pipeline {
@@ -331,6 +334,7 @@ void tc_store_menu_reencode(tc_store *s, const tc_menu *old)
             tc_rbuf_unref(t->newer_json);
             t->newer_json = tc_store_encode(s, t->newer);
         }
+        if (t->batch) t->renamed = true;
     }
 }
 
@@ -475,6 +479,8 @@ static void saved(tc_store_job *j)
     t->batch = NULL;
     tc_cart *work = t->work;
     t->work = NULL;
+    bool renamed = t->renamed;
+    t->renamed = false;
     if (j->status == 0) {
         /* Durable: the batch's carts are the truth now — unless a newer one
          * written elsewhere was offered meanwhile. Each answer shows the cart
@@ -490,6 +496,13 @@ static void saved(tc_store_job *j)
             t->cart = take_newer(t, work, &json);
             t->json = json;
             work = NULL;
+            if (renamed) {
+                /* The batch's DTOs name the table as the old menu did; its
+                 * answers and pushes say what the change did then, the cart
+                 * served from now on is named as the menu has it now. */
+                tc_rbuf_unref(t->json);
+                t->json = tc_store_encode(s, t->cart);
+            }
         } /* else only answers were saved, or the version compared: the cart
            * did not change, and the answers show it as compared */
         t->fresh = true;

@@ -271,6 +271,7 @@ struct fixture {
     int answers[MAX_CALLS];
     int answered;
     char err[MAX_CALLS][256];
+    char json[MAX_CALLS][1024]; /* the cart DTO answered, "" for none */
     /* SQLite runs: where the file is, and the row a forced failure spoils. */
     char dir[64], path[96];
     char *saved_row;
@@ -319,6 +320,8 @@ static void on_done(void *ctx, int status, const tc_store_cart *c, const tc_errm
     f->answers[k->call]++;
     f->answered++;
     snprintf(f->err[k->call], sizeof f->err[k->call], "%s", status < 0 ? err->text : "");
+    snprintf(f->json[k->call], sizeof f->json[k->call], "%.*s",
+             c && c->json ? (int)c->json->len : 0, c && c->json ? c->json->data : "");
     add_event(f, (event){'C', k->table_id, k->call, status, c ? c->version : -1, 0});
 }
 
@@ -1332,6 +1335,44 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     tc_buf_free(&json);
 }
 
+/* The menu with table 123 renamed A01 -> Z99. */
+static const char menu_text_renamed[] =
+    "{\"stores\":[{\"storeId\":1,\"name\":\"Demo Kitchen\","
+    "\"tables\":[{\"tableId\":123,\"tableNumber\":\"Z99\"},{\"tableId\":124,"
+    "\"tableNumber\":\"A02\"}],"
+    "\"cuisines\":[{\"cuisineId\":1001,\"cuisineName\":\"宫保鸡丁\",\"cuisineType\":1,"
+    "\"unitPrice\":38.00},"
+    "{\"cuisineId\":1002,\"cuisineName\":\"米饭\",\"cuisineType\":1,\"unitPrice\":2}]}]}";
+
+static void replace_menu(fixture *f, const char *text)
+{
+    tc_menu *m;
+    tc_errmsg err = {0};
+    assert_int_equal(tc_menu_parse(text, strlen(text), &m, &err), 0);
+    tc_store_menu_replace(f->store, m); /* the store takes m */
+}
+
+/* A menu that renames a table while a change of its cart is being saved:
+ * once the save is in, the cart served from memory names the table anew,
+ * as one renamed while idle does (tc_store_menu_reencode). */
+static void test_rename_while_saving(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    assert_non_null(strstr(f->json[0], "\"tableNumber\":\"A01\""));
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: its save (of v2) is on its way */
+    assert_int_equal(f->answered, 1);
+    replace_menu(f, menu_text_renamed);
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    get_cart(f, 123); /* 2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 2);
+    assert_non_null(strstr(f->json[2], "\"tableNumber\":\"Z99\""));
+    assert_null(strstr(f->json[2], "A01"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1362,6 +1403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_save_reads_the_cart_again, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_answers_from_memory, setup_sqlite, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_while_saving, setup_fake, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
