@@ -326,6 +326,9 @@ void tc_store_menu_reencode(tc_store *s, const tc_menu *old)
         table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
         if (same_table(tc_menu_table(old, t->table_id), tc_menu_table(s->menu, t->table_id)))
             continue;
+        /* Another instance's cart kept as it came names the table as that
+         * instance's menu did: read now, encoded below. */
+        if (t->lazy) take_lazy(t);
         if (t->cart && t->json) {
             tc_rbuf_unref(t->json);
             t->json = tc_store_encode(s, t->cart);

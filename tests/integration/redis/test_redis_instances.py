@@ -145,3 +145,36 @@ def test_if_match_across_instances(two):
     r = a.add(123, 1001, 1, headers={"If-Match": '"v1"'})
     assert r.status_code == 409
     assert envelope(a.get_cart(123))["version"] == 2
+
+
+def test_renamed_table_after_another_instances_change(two, clients, redis, tmp_path):
+    """B changes the cart; A hears it and keeps it as it came (named A01). A menu import then
+    renames the table: both instances serve the cart named anew at the same version, as one
+    that made the change itself does (docs/api.md, "Live menu")."""
+    import json
+
+    from support import MENU_FILE, run_cli
+
+    a, b = two
+    sse_a = sse(a.port, 123, clients)
+    sse_b = sse(b.port, 123, clients)
+    assert update_version(sse_a.next_update()) == 0
+    assert update_version(sse_b.next_update()) == 0
+    envelope(b.add(123, 1001, 1))
+    assert update_version(sse_a.next_update()) == 1
+    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
+    for t in menu["stores"][0]["tables"]:
+        if t["tableId"] == 123:
+            t["tableNumber"] = "Z99"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    r = run_cli("menu", "import", path, "--store", redis.url)
+    assert r.returncode == 0, r.stderr
+    for s in (a, b):
+        wait_until(lambda: envelope(s.request("GET", "/store/order/menu/123"))["table"]
+                   ["tableNumber"] == "Z99", IO_TIMEOUT, "the new menu served")
+    for s in (a, b):
+        got = s.request("GET", "/store/order/cart/123")
+        assert got.headers["ETag"] == '"v1"'
+        cart = envelope(got)
+        assert (cart["tableNumber"], cart["version"]) == ("Z99", 1), s

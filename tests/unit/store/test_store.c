@@ -1373,6 +1373,28 @@ static void test_rename_while_saving(void **state)
     assert_null(strstr(f->json[2], "A01"));
 }
 
+/* Another instance's change kept as it came (unparsed, the table idle), then
+ * a menu that renames the table: the cart served names it anew, as the
+ * instance that made the change serves it. */
+static void test_rename_with_an_offered_cart_kept_unparsed(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2, named A01 */
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
+    tc_buf_free(&json);
+    assert_int_equal(f->lazy_feeds, 1);
+    replace_menu(f, menu_text_renamed);
+    get_cart(f, 123); /* 1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    assert_non_null(strstr(f->json[1], "\"tableNumber\":\"Z99\""));
+    assert_null(strstr(f->json[1], "A01"));
+    assert_int_equal(F.cart_loads, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1404,6 +1426,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_answers_from_memory, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_rename_while_saving, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_with_an_offered_cart_kept_unparsed, setup_fake,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
