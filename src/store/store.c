@@ -843,7 +843,17 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
         tc_cart_free(c);
         return;
     }
-    tc_store_offer(s, c, json, len);
+    if (version >= 0) {
+        tc_store_offer(s, c, json, len);
+        return;
+    }
+    /* The cart as stored (a read, not a change being told): it names the
+     * table as the menu did when it was last changed, so it is encoded with
+     * the menu served now, as a cart loaded from the store is. */
+    tc_buf now = TC_BUF_INIT;
+    tc_cart_to_json(c, tc_menu_table(s->menu, table_id), &now);
+    tc_store_offer(s, c, now.base, now.len);
+    tc_buf_free(&now);
 }
 
 int64_t tc_store_seen(const tc_store *s, int32_t table_id)

@@ -178,3 +178,32 @@ def test_renamed_table_after_another_instances_change(two, clients, redis, tmp_p
         assert got.headers["ETag"] == '"v1"'
         cart = envelope(got)
         assert (cart["tableNumber"], cart["version"]) == ("Z99", 1), s
+
+
+def test_renamed_table_read_from_redis_by_a_new_stream(two, clients, redis, tmp_path):
+    """Table 124 changed through B, then renamed by a menu import: Redis still holds the cart as
+    B stored it (named A02). A, which never read it, opens a stream of it: the snapshot (read
+    when A follows the table) and GET name it anew (docs/api.md, "Live menu": as after a
+    restart)."""
+    import json
+
+    from support import MENU_FILE, run_cli
+
+    a, b = two
+    envelope(b.add(124, 1001, 1))
+    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
+    for t in menu["stores"][0]["tables"]:
+        if t["tableId"] == 124:
+            t["tableNumber"] = "B99"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    r = run_cli("menu", "import", path, "--store", redis.url)
+    assert r.returncode == 0, r.stderr
+    for s in (a, b):
+        wait_until(lambda: envelope(s.request("GET", "/store/order/menu/124"))["table"]
+                   ["tableNumber"] == "B99", IO_TIMEOUT, "the new menu served")
+    sse_a = sse(a.port, 124, clients)
+    snap = sse_a.next_update()
+    assert (snap.json()["tableNumber"], update_version(snap)) == ("B99", 1)
+    cart = envelope(a.request("GET", "/store/order/cart/124"))
+    assert (cart["tableNumber"], cart["version"]) == ("B99", 1)

@@ -1395,6 +1395,27 @@ static void test_rename_with_an_offered_cart_kept_unparsed(void **state)
     assert_int_equal(F.cart_loads, 1);
 }
 
+/* The cart as stored, read for a table this instance had not read (a
+ * resubscription's read: version unknown) after a menu renamed the table:
+ * what was stored names it as the menu did then; the cart served names it
+ * anew, as a read of a cold table (loaded) does. */
+static void test_rename_then_stored_cart_offered(void **state)
+{
+    fixture *f = *state;
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json)); /* v1, stored named A01 */
+    replace_menu(f, menu_text_renamed);
+    tc_store_offer_json(f->store, 123, -1, json.base, json.len, NULL, 0);
+    tc_buf_free(&json);
+    assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
+    get_cart(f, 123); /* 0 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    assert_int_equal(answer_of(f, 0)->version, 1);
+    assert_int_equal(F.cart_loads, 0);
+    assert_non_null(strstr(f->json[0], "\"tableNumber\":\"Z99\""));
+    assert_null(strstr(f->json[0], "A01"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1428,6 +1449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_while_saving, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_rename_with_an_offered_cart_kept_unparsed, setup_fake,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rename_then_stored_cart_offered, setup_fake, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
