@@ -170,21 +170,23 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 
 /* The same for the cart DTO json (borrowed, copied) of table_id, written
- * elsewhere at version (-1: unknown), and the same cart packed (pack,
+ * elsewhere at version (told by a message of the change), and the same cart
+ * packed (pack,
  * pack_len: tc_cart_pack; borrowed, copied; NULL when the backend has none),
  * read instead of parsing json: a version not above the newest this
  * process fed for the table is dropped unread. A newer one, while the table
  * is idle, is kept and fed as it is (the feed's cart is NULL) and read only
  * when a request needs the cart (unreadable then: the cart is read again);
- * otherwise, or for an unknown version, it is read at once (an unreadable
- * one, or one of another table or version, is logged and dropped) and
- * offered. */
+ * otherwise it is read at once (an unreadable one, or one of another table
+ * or version, is logged and dropped) and offered as it came. */
 void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
                          size_t len, const char *pack, size_t pack_len);
 
 /* A backend read table_id's stored cart itself (its DTO json, borrowed,
  * copied; NULL: nothing stored, the empty version-0 cart), not from a
- * message: after a resubscription, say. A newer cart is offered as above.
+ * message: after a resubscription, say. It names the table as the menu did
+ * at its last change, so it is encoded with the menu served now; a newer
+ * cart is then offered as above.
  * One older than a version this process fed means the store lost the
  * table's cart (a Redis restarted with no persistence, a key evicted): while
  * the table is idle it becomes the cart in memory and is fed as a reset

@@ -821,8 +821,8 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
 {
     if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
     table_state *t = table_get(s->pipe, table_id);
-    if (version >= 0 && version <= t->seen) return; /* known already: no parse */
-    if (version >= 0 && !t->pumping && (t->phase == T_READY || t->phase == T_COLD)) {
+    if (version <= t->seen) return; /* known already: no parse */
+    if (!t->pumping && (t->phase == T_READY || t->phase == T_COLD)) {
         /* Idle: kept and fed as it is, parsed when a request needs it. */
         tc_rbuf *dto = tc_rbuf_new(json, len);
         set_cart(t, NULL, NULL);
@@ -838,22 +838,12 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
     }
     tc_cart *c = NULL;
     if (read_offered(json, len, pack, pack_len, &c) != 0 || tc_cart_table_id(c) != table_id ||
-        (version >= 0 && tc_cart_version(c) != version)) {
+        tc_cart_version(c) != version) {
         tc_log_warn("store: an offered cart of table %d is unreadable", (int)table_id);
         tc_cart_free(c);
         return;
     }
-    if (version >= 0) {
-        tc_store_offer(s, c, json, len);
-        return;
-    }
-    /* The cart as stored (a read, not a change being told): it names the
-     * table as the menu did when it was last changed, so it is encoded with
-     * the menu served now, as a cart loaded from the store is. */
-    tc_buf now = TC_BUF_INIT;
-    tc_cart_to_json(c, tc_menu_table(s->menu, table_id), &now);
-    tc_store_offer(s, c, now.base, now.len);
-    tc_buf_free(&now);
+    tc_store_offer(s, c, json, len);
 }
 
 int64_t tc_store_seen(const tc_store *s, int32_t table_id)
@@ -875,9 +865,12 @@ void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t
         return;
     }
     table_state *t = table_get(s->pipe, table_id);
+    /* The cart as stored (a read, not a change being told) names the table
+     * as the menu did when it was last changed: it is encoded with the menu
+     * served now, as a cart loaded by a job is. */
     if (tc_cart_version(c) > t->seen) {
-        tc_rbuf *dto = json ? NULL : tc_store_encode(s, c);
-        tc_store_offer(s, c, json ? json : dto->data, json ? len : dto->len);
+        tc_rbuf *dto = tc_store_encode(s, c);
+        tc_store_offer(s, c, dto->data, dto->len);
         tc_rbuf_unref(dto);
         return;
     }
@@ -887,7 +880,7 @@ void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t
         return;
     }
     drop_newer(t);
-    set_cart(t, c, json ? tc_rbuf_new(json, len) : tc_store_encode(s, c));
+    set_cart(t, c, tc_store_encode(s, c));
     t->phase = T_READY;
     feed_reset(s, t, t->cart, t->json);
 }

@@ -1317,9 +1317,10 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     TL_RUN_UNTIL(&f->e, f->answered == 4);
     assert_int_equal(answer_of(f, 3)->version, 4);
     assert_int_equal(F.cart_loads, 2);
-    /* Parsed at once, and dropped, when the version is unknown and the
-     * cart is another table's, or when the table is not on the menu. */
-    tc_store_offer_json(f->store, 124, -1, json.base, json.len, NULL, 0);
+    /* Parsed at once, and dropped, when it is read from the store (no
+     * version told) and the cart is another table's, or when the table is
+     * not on the menu. */
+    tc_store_offer_read(f->store, 124, json.base, json.len);
     tc_store_offer_json(f->store, 999, 9, json.base, json.len, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     assert_int_equal(count_kind(f, 'F'), fed + 4); /* v2, v3, our v4, the unreadable v5 */
@@ -1327,9 +1328,9 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     tc_cart_free(foreign_write(f, 123, 1, &json)); /* v5 */
     tc_store_offer_json(f->store, 123, 5, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 5);
-    /* An unknown version that is newer: parsed, kept and fed with its cart. */
+    /* Read from the store and newer: parsed, kept and fed with its cart. */
     tc_cart_free(foreign_write(f, 124, 1, &json)); /* 124 v1 */
-    tc_store_offer_json(f->store, 124, -1, json.base, json.len, NULL, 0);
+    tc_store_offer_read(f->store, 124, json.base, json.len);
     assert_int_equal(count_kind(f, 'F'), fed + 6);
     assert_int_equal(f->lazy_feeds, 4);
     tc_buf_free(&json);
@@ -1405,7 +1406,7 @@ static void test_rename_then_stored_cart_offered(void **state)
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 2, &json)); /* v1, stored named A01 */
     replace_menu(f, menu_text_renamed);
-    tc_store_offer_json(f->store, 123, -1, json.base, json.len, NULL, 0);
+    tc_store_offer_read(f->store, 123, json.base, json.len);
     tc_buf_free(&json);
     assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
     get_cart(f, 123); /* 0 */
