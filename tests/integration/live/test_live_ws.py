@@ -408,15 +408,21 @@ def test_ws_protocol_violation_closes_with_code(server, clients, name):
     wait_until(lambda: conn_gauge(server, "ws") == 1, IO_TIMEOUT, "ws gauge back to 1")
 
 
+def echoed_and_closed(w, server, code):
+    """The next frame is the echo of the client's close (code), then TCP ends and the server
+    counts the socket gone."""
+    f = w.recv_frame()
+    assert f.opcode == OP_CLOSE and f.close_code == code, f
+    assert w.wait_eof() == []
+    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+
+
 @pytest.mark.parametrize("code,reason", [(1000, b"bye"), (1001, b""), (4000, b"app")])
 def test_ws_client_close_is_echoed(server, clients, code, reason):
     w, _ = opened(server.port, raw=True)
     clients(w)
     w.send_frame(OP_CLOSE, struct.pack("!H", code) + reason)
-    f = w.recv_frame()
-    assert f.opcode == OP_CLOSE and f.close_code == code, f
-    assert w.wait_eof() == []
-    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+    echoed_and_closed(w, server, code)
 
 
 def test_ws_answers_before_the_close_of_the_same_read(server, clients):
@@ -432,10 +438,7 @@ def test_ws_answers_before_the_close_of_the_same_read(server, clients):
     f = w.recv_frame()
     assert f.opcode == OP_TEXT, f
     assert_env(json.loads(f.payload), "heartbeat", "pong", data=None)
-    f = w.recv_frame()
-    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
-    assert w.wait_eof() == []
-    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+    echoed_and_closed(w, server, 1000)
 
 
 def test_ws_store_answer_and_backlog_go_before_the_close(server, clients):
@@ -455,10 +458,7 @@ def test_ws_store_answer_and_backlog_go_before_the_close(server, clients):
         f = w.recv_frame()
         assert f.opcode == OP_TEXT, f
         assert_env(json.loads(f.payload), "heartbeat", "pong", data=None)
-    f = w.recv_frame()
-    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
-    assert w.wait_eof() == []
-    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+    echoed_and_closed(w, server, 1000)
 
 
 def test_ws_close_cut_short_behind_a_change_is_read_to_its_end(server, clients):
@@ -475,10 +475,7 @@ def test_ws_close_cut_short_behind_a_change_is_read_to_its_end(server, clients):
     assert f.opcode == OP_TEXT, f
     assert_env(json.loads(f.payload), "add_item_success", "操作成功")
     w.send(close[3:])
-    f = w.recv_frame()
-    assert f.opcode == OP_CLOSE and f.close_code == 1000, f
-    assert w.wait_eof() == []
-    wait_until(lambda: conn_gauge(server, "ws") == 0, IO_TIMEOUT, "ws gauge back to 0")
+    echoed_and_closed(w, server, 1000)
 
 
 def test_ws_client_close_with_library(server, clients):

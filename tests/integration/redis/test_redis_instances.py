@@ -3,12 +3,14 @@ the table on every instance, through pub/sub; the WebSocket that sent a
 command gets its _success and no echo; other tables hear nothing; races
 between instances are settled by the versioned write."""
 
+import json
 import threading
 
 import requests
 
 from live_support import SSEStream, WSClient
-from support import IO_TIMEOUT, envelope, expected_cart, expected_item, cart_view, wait_until
+from support import (IO_TIMEOUT, MENU_FILE, envelope, expected_cart, expected_item, cart_view,
+                     run_cli, wait_until)
 
 
 def sse(port, table, clients):
@@ -27,6 +29,22 @@ def ws(port, table, clients):
 def update_version(ev):
     assert ev.event == "cart_update", ev
     return int(ev.id)
+
+
+def rename_table(redis, tmp_path, servers, table, number):
+    """Renames table in the test menu with `menu import` into Redis, and waits until every one
+    of servers serves the new menu."""
+    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
+    for t in menu["stores"][0]["tables"]:
+        if t["tableId"] == table:
+            t["tableNumber"] = number
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    r = run_cli("menu", "import", path, "--store", redis.url)
+    assert r.returncode == 0, r.stderr
+    for s in servers:
+        wait_until(lambda: envelope(s.request("GET", "/store/order/menu/%d" % table))["table"]
+                   ["tableNumber"] == number, IO_TIMEOUT, "the new menu served")
 
 
 def test_changes_cross_instances_both_ways(two, clients):
@@ -151,10 +169,6 @@ def test_renamed_table_after_another_instances_change(two, clients, redis, tmp_p
     """B changes the cart; A hears it and keeps it as it came (named A01). A menu import then
     renames the table: both instances serve the cart named anew at the same version, as one
     that made the change itself does (docs/api.md, "Live menu")."""
-    import json
-
-    from support import MENU_FILE, run_cli
-
     a, b = two
     sse_a = sse(a.port, 123, clients)
     sse_b = sse(b.port, 123, clients)
@@ -162,17 +176,7 @@ def test_renamed_table_after_another_instances_change(two, clients, redis, tmp_p
     assert update_version(sse_b.next_update()) == 0
     envelope(b.add(123, 1001, 1))
     assert update_version(sse_a.next_update()) == 1
-    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
-    for t in menu["stores"][0]["tables"]:
-        if t["tableId"] == 123:
-            t["tableNumber"] = "Z99"
-    path = tmp_path / "renamed.json"
-    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
-    r = run_cli("menu", "import", path, "--store", redis.url)
-    assert r.returncode == 0, r.stderr
-    for s in (a, b):
-        wait_until(lambda: envelope(s.request("GET", "/store/order/menu/123"))["table"]
-                   ["tableNumber"] == "Z99", IO_TIMEOUT, "the new menu served")
+    rename_table(redis, tmp_path, (a, b), 123, "Z99")
     for s in (a, b):
         got = s.request("GET", "/store/order/cart/123")
         assert got.headers["ETag"] == '"v1"'
@@ -185,23 +189,9 @@ def test_renamed_table_read_from_redis_by_a_new_stream(two, clients, redis, tmp_
     B stored it (named A02). A, which never read it, opens a stream of it: the snapshot (read
     when A follows the table) and GET name it anew (docs/api.md, "Live menu": as after a
     restart)."""
-    import json
-
-    from support import MENU_FILE, run_cli
-
     a, b = two
     envelope(b.add(124, 1001, 1))
-    menu = json.loads(MENU_FILE.read_text(encoding="utf-8"))
-    for t in menu["stores"][0]["tables"]:
-        if t["tableId"] == 124:
-            t["tableNumber"] = "B99"
-    path = tmp_path / "renamed.json"
-    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
-    r = run_cli("menu", "import", path, "--store", redis.url)
-    assert r.returncode == 0, r.stderr
-    for s in (a, b):
-        wait_until(lambda: envelope(s.request("GET", "/store/order/menu/124"))["table"]
-                   ["tableNumber"] == "B99", IO_TIMEOUT, "the new menu served")
+    rename_table(redis, tmp_path, (a, b), 124, "B99")
     sse_a = sse(a.port, 124, clients)
     snap = sse_a.next_update()
     assert (snap.json()["tableNumber"], update_version(snap)) == ("B99", 1)
