@@ -316,6 +316,9 @@ static void on_connection(tc_server *s, int fd)
 static unsigned drop_waiting(tc_server *s)
 {
     unsigned n = 0;
+    /* A reserve lost to another thread's open (the store's, between the
+     * close and the reopen below) is taken back once a descriptor is free. */
+    if (s->reserve_fd < 0) s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (s->reserve_fd < 0) return 0;
     close(s->reserve_fd);
     for (;;) {
