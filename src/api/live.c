@@ -138,9 +138,8 @@ static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *left
         *leftover = (tc_buf)TC_BUF_INIT;
     }
     tc_stream_hold(s);
-    tc_store_diners(app->store, tc_stream_table(s),
-                    who->has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET, who->user_id, NULL, seated,
-                    call);
+    tc_ops_diners(app, tc_stream_table(s), who->has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET,
+                  who->user_id, NULL, seated, call);
 }
 
 /* ===== the handshakes ========================================================== */

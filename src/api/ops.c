@@ -44,6 +44,33 @@ void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx)
     tc_store_get(app->store, table_id, done, call_new(app, cb, ctx));
 }
 
+typedef struct {
+    tc_app *app;
+    tc_store_diners_cb cb;
+    void *ctx;
+    uint64_t started_ns;
+} diners_call;
+
+static void diners_done(void *arg, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
+{
+    diners_call *call = arg;
+    tc_metrics_observe_store(call->app->metrics, (double)(uv_hrtime() - call->started_ns) / 1e9,
+                             status);
+    call->cb(call->ctx, status, list, n, err);
+    free(call);
+}
+
+void tc_ops_diners(tc_app *app, int32_t table_id, tc_diners_op op, int64_t user_id,
+                   const char *name, tc_store_diners_cb cb, void *ctx)
+{
+    diners_call *call = tc_xcalloc(1, sizeof *call);
+    call->app = app;
+    call->cb = cb;
+    call->ctx = ctx;
+    call->started_ns = uv_hrtime();
+    tc_store_diners(app->store, table_id, op, user_id, name, diners_done, call);
+}
+
 void tc_ops_refused(tc_app *app)
 {
     app->metrics->mutations_rejected++;

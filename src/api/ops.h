@@ -17,6 +17,12 @@ void tc_ops_get(tc_app *app, int32_t table_id, tc_store_cb cb, void *ctx);
 /* Applies a validated op (see tc_cart_apply for the statuses). */
 void tc_ops_apply(tc_app *app, const tc_op *op, tc_store_cb cb, void *ctx);
 
+/* Who sits at table_id: tc_store_diners, timed and counted as a store call
+ * (tablecart_store_latency_seconds, tablecart_store_errors_total) as a cart's
+ * are. */
+void tc_ops_diners(tc_app *app, int32_t table_id, tc_diners_op op, int64_t user_id,
+                   const char *name, tc_store_diners_cb cb, void *ctx);
+
 /* The HTTP status for a tc_err (0 and TC_UNCHANGED are 200). */
 int tc_ops_http_status(int code);
 

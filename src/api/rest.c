@@ -347,7 +347,7 @@ static void h_name(tc_http_exchange *x)
         name_call *call = tc_xcalloc(1, sizeof *call);
         call->x = x;
         call->table_id = table_id;
-        tc_store_diners(app->store, table_id, TC_DINERS_NAME, who.who.user_id, name, named, call);
+        tc_ops_diners(app, table_id, TC_DINERS_NAME, who.who.user_id, name, named, call);
     }
     free(name);
     json_decref(body);

@@ -339,8 +339,8 @@ static void set_name(tc_app *app, tc_stream *s, client *cl, json_t *data)
         free(name);
         return;
     }
-    tc_store_diners(app->store, tc_stream_table(s), TC_DINERS_NAME, cl->user_id, name, named,
-                    call_new(app, s, cl, NULL, true));
+    tc_ops_diners(app, tc_stream_table(s), TC_DINERS_NAME, cl->user_id, name, named,
+                  call_new(app, s, cl, NULL, true));
     free(name);
 }
 

@@ -7,6 +7,7 @@ subscriber, none for a snapshot), build info and the process's own figures."""
 
 import os
 import re
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -213,3 +214,33 @@ def test_stream_kinds_and_delivery_latency(server, clients):
     for kind in ("sse", "ws"):
         assert value(fams, "tablecart_events_sent", "tablecart_events_sent_total",
                      kind=kind) == changes + 1
+
+
+def store_calls(server):
+    """(calls timed by tablecart_store_latency_seconds, tablecart_store_errors_total)."""
+    _, fams = scrape(server)
+    return (value(fams, "tablecart_store_latency_seconds",
+                  "tablecart_store_latency_seconds_count"),
+            value(fams, "tablecart_store_errors", "tablecart_store_errors_total"))
+
+
+def test_seats_and_names_are_store_calls(server, clients):
+    """A stream's seat (its diners read or joined) and a name set are store calls, as a cart's
+    read and change are: each is timed once and counted as an error when the store failed."""
+    name = server.api("/store/order/table/123/name")
+    assert store_calls(server) == (0, 0)
+    ws = clients(RawWS(server.port, 123, query="?userId=5"))
+    assert ws.recv_json()["type"] == "connected" and ws.recv_json()["type"] == "cart_update"
+    assert store_calls(server) == (2, 0)  # the seat, then the snapshot
+    r = requests.put(name, json={"name": "Ann"}, headers={"X-User-Id": "5"}, timeout=IO_TIMEOUT)
+    envelope(r)
+    assert store_calls(server) == (3, 0)
+    sse = clients(SSEStream(server.port, 124)).start()  # no user: its diners are read
+    assert sse.next_event().event == "connected" and sse.next_event().event == "cart_update"
+    assert store_calls(server) == (5, 0)
+    # Another program drops the diners' table: the next name the store must write fails.
+    with sqlite3.connect(str(server.db), timeout=IO_TIMEOUT, isolation_level=None) as db:
+        db.execute("DROP TABLE diners")
+    r = requests.put(name, json={"name": "Bob"}, headers={"X-User-Id": "5"}, timeout=IO_TIMEOUT)
+    assert r.status_code == 503, r.text
+    assert store_calls(server) == (6, 1)
