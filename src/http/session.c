@@ -50,20 +50,24 @@ static void session_free(tc_http_session *s)
 
 /* --- answering ------------------------------------------------------------- */
 
-/* The CORS headers of an answer to a listed origin (NULL: none). A page
- * reads only the response headers exposed to it: ETag for If-Match and
- * If-None-Match, Retry-After of a 429. */
-static void cors_for(const char *origin, tc_buf *out)
+/* The CORS headers of an answer of site to a request from origin, a listed
+ * one (NULL: none, or another). A page reads only the response headers
+ * exposed to it: ETag for If-Match and If-None-Match, Retry-After of a 429.
+ * With any origin listed, every answer depends on the request's Origin, so
+ * every one says Vary: Origin — else a shared cache could hand a listed
+ * page the copy it kept of an answer without CORS headers (Fetch, "CORS
+ * protocol and HTTP caches"). */
+static void cors_for(const tc_http_site *site, const char *origin, tc_buf *out)
 {
-    if (!origin) return;
-    tc_resp_header(out, "Access-Control-Allow-Origin", origin);
+    if (site->n_cors == 0) return;
+    if (origin) tc_resp_header(out, "Access-Control-Allow-Origin", origin);
     tc_resp_header(out, "Vary", "Origin");
-    tc_resp_header(out, "Access-Control-Expose-Headers", "ETag, Retry-After");
+    if (origin) tc_resp_header(out, "Access-Control-Expose-Headers", "ETag, Retry-After");
 }
 
 void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out)
 {
-    cors_for(x->cors, out);
+    cors_for(x->site, x->cors, out);
 }
 
 static void exchange_free(tc_http_exchange *x)
@@ -213,13 +217,14 @@ void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...)
     tc_http_reply_errmsg(x, status, TC_EINVAL, &m);
 }
 
-/* A refusal's envelope: net/'s English reason, said in lang, with the CORS
- * headers of origin (NULL: none); returns the bytes queued. */
+/* A refusal's envelope: net/'s English reason, said in lang, with site's
+ * CORS headers for origin (site NULL: none, no request was read); returns the
+ * bytes queued. */
 static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const char *message,
-                        tc_lang lang, const char *origin)
+                        tc_lang lang, const tc_http_site *site, const char *origin)
 {
     tc_buf body = TC_BUF_INIT, extra = TC_BUF_INIT;
-    cors_for(origin, &extra);
+    if (site) cors_for(site, origin, &extra);
     tc_buf_appendf(&extra, "Retry-After: %u\r\n", retry_after_s);
     tc_text id = tc_text_by_en(message);
     if (id != TC_T_NONE) message = tc_text_format(id, lang);
@@ -233,7 +238,7 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
 
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
-    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL);
+    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's
@@ -311,7 +316,7 @@ static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
     int rc = tc_conn_forwarded(s->conn, (tc_view){xff.base ? xff.base : "", xff.len}, &retry, &why);
     tc_buf_free(&xff);
     if (rc == 0) return false;
-    size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req),
+    size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req), s->site,
                             allowed_origin(s->site, tc_http_header_get(req, "Origin")));
     count_answer(s->site, s->conn, req, s->started_ns, 429, sent);
     tc_http_free(s->parser);
@@ -403,8 +408,8 @@ static void fail(tc_http_session *s, int status)
     tc_envelope(&body, status, msg, NULL, 0);
     /* Once the head is read, a listed page can read why (a 413, a 408). */
     tc_view origin;
-    if (tc_http_head_header(s->parser, "Origin", &origin))
-        cors_for(allowed_origin(s->site, &origin), &cors);
+    bool has_origin = tc_http_head_header(s->parser, "Origin", &origin);
+    cors_for(s->site, has_origin ? allowed_origin(s->site, &origin) : NULL, &cors);
     size_t sent =
         write_response(s->conn, false, status, "application/json;charset=UTF-8",
                        cors.len ? cors.base : NULL, body.base, body.len, false, FRAME_LENGTH, NULL);

@@ -103,7 +103,9 @@ tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, t
  * request was read to ask for another language). */
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
 
-/* Adds the CORS headers for an allowed origin (when x->cors) to out. */
+/* Adds x's CORS headers to out: none without --cors-origin; else Vary:
+ * Origin, and for an allowed origin (x->cors) Access-Control-Allow-Origin and
+ * -Expose-Headers. */
 void tc_http_cors_headers(const tc_http_exchange *x, tc_buf *out);
 
 #endif

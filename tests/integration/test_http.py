@@ -728,7 +728,13 @@ def cors_of(resp):
 
 A_CORS = {"Access-Control-Allow-Origin": "http://a.example", "Vary": "Origin",
           "Access-Control-Expose-Headers": EXPOSED}
-NO_CORS = {"Access-Control-Allow-Origin": None, "Vary": None, "Access-Control-Expose-Headers": None}
+# With --cors-origin, an answer to no Origin or another one: Vary only (a shared cache must not
+# hand it to a listed origin's request, nor the listed one's to others).
+NO_CORS = {"Access-Control-Allow-Origin": None, "Vary": "Origin",
+           "Access-Control-Expose-Headers": None}
+# Without --cors-origin: nothing at all.
+CORS_OFF = {"Access-Control-Allow-Origin": None, "Vary": None,
+            "Access-Control-Expose-Headers": None}
 
 
 def test_cors_answers_expose_etag_and_retry_after(start_server):
@@ -838,9 +844,30 @@ def test_cors_several_origins(start_server):
 def test_no_cors_by_default(server):
     r = server.get_cart(123, headers={"Origin": "http://a.example"})
     envelope(r)
-    assert "Access-Control-Allow-Origin" not in r.headers
+    assert cors_of(r) == CORS_OFF
     r = preflight(server, "http://a.example")
-    assert "Access-Control-Allow-Origin" not in r.headers
+    assert cors_of(r) == CORS_OFF
+    assert cors_of(requests.get(server.url("/app.js"), timeout=IO_TIMEOUT)) == CORS_OFF
+
+
+def test_cors_vary_origin_on_answers_without_a_listed_origin(start_server):
+    """With --cors-origin, whether an answer carries Access-Control-Allow-Origin depends on the
+    request's Origin, so every answer says Vary: Origin (Fetch, "CORS protocol and HTTP
+    caches"): else a shared cache could hand the copy made for a request without Origin (a
+    static file is Cache-Control: public) to a listed page's request, which then fails."""
+    s = start_server("--cors-origin", "http://a.example")
+    r = requests.get(s.url("/app.js"), timeout=IO_TIMEOUT)
+    assert (r.status_code, r.headers["Cache-Control"], cors_of(r)) == \
+        (200, "public, max-age=3600", NO_CORS)
+    r = requests.get(s.url("/app.js"), headers={"Origin": "http://a.example"}, timeout=IO_TIMEOUT)
+    assert (r.status_code, cors_of(r)) == (200, A_CORS)
+    r = s.get_cart(123)
+    envelope(r)
+    assert cors_of(r) == NO_CORS
+    r = s.add(123, 1020, 1)  # an error too
+    assert (r.status_code, cors_of(r)) == (400, NO_CORS)
+    r = preflight(s, "http://b.example")
+    assert (r.status_code, cors_of(r)) == (204, NO_CORS)
 
 
 def test_idle_keep_alive_closed_after_idle_timeout(start_server):
