@@ -20,9 +20,20 @@
 /* Last-Event-ID longer than this many digits is no version of ours. */
 #define LAST_EVENT_ID_MAX_DIGITS 18
 /* The close reason of a WebSocket whose token expired (with code 1008). */
+/* A snapshot the store could not give (TC_ESTORE: Redis down) is read again
+ * at the first tick of this period at which the store answers
+ * (tc_store_ping); one that fails again then waits twice as many ticks
+ * each time, up to SNAPSHOT_RETRY_MAX_TICKS. */
+#define SNAPSHOT_RETRY_MS 250
+#define SNAPSHOT_RETRY_MAX_TICKS 16
+
+typedef struct snapshot_call snapshot_call;
 
 struct tc_live {
     tc_app *app;
+    snapshot_call *retry;    /* snapshots to read again, their streams held */
+    uv_timer_t *retry_timer; /* runs while retry is not empty */
+    bool stopped;
 };
 
 /* ===== a stream's diner ========================================================= */
@@ -81,18 +92,62 @@ static const tc_stream_hooks stream_hooks = {
 
 /* ===== the snapshot ============================================================ */
 
-typedef struct {
+struct snapshot_call {
+    snapshot_call *next; /* in tc_live's retry list */
     tc_app *app;
     tc_stream *s;
     tc_conn *conn;  /* WebSocket: reading waits for the snapshot; else NULL */
     tc_buf pending; /* WebSocket: bytes sent right behind the handshake */
-    bool seated;    /* the table's diners are known: presence follows the cart */
-} snapshot_call;
+    tc_identity who;
+    bool seated;     /* the table's diners are known: presence follows the cart */
+    bool unanswered; /* the store could not answer: all read again later */
+    unsigned wait;   /* ticks to let pass before the next read */
+    unsigned backoff;
+};
+
+static void read_snapshot(snapshot_call *call);
+
+static void snapshot_free(snapshot_call *call)
+{
+    tc_buf_free(&call->pending);
+    tc_stream_release(call->s);
+    free(call);
+}
+
+/* Reads again, once the store answers, the snapshot of every stream whose
+ * store was unreachable when it opened (or at its last try). A stream that
+ * closed meanwhile is let go at once, store or not: its end (presence,
+ * unfollow) waits for that. */
+static void retry_tick(uv_timer_t *h)
+{
+    tc_live *l = h->data;
+    bool answers = l->app->store != NULL && tc_store_ping(l->app->store) == 0;
+    snapshot_call *list = l->retry;
+    l->retry = NULL;
+    for (snapshot_call *call = list, *next; call; call = next) {
+        next = call->next;
+        call->next = NULL;
+        if (!tc_stream_is_open(call->s)) {
+            snapshot_free(call);
+        } else if (!answers || call->wait > 0) {
+            if (answers) call->wait--;
+            call->next = l->retry;
+            l->retry = call;
+        } else {
+            read_snapshot(call); /* may be back in l->retry at once */
+        }
+    }
+    if (l->retry == NULL) uv_timer_stop(l->retry_timer);
+}
 
 /* The current cart right after connected, then who is at the table. The
  * stream subscribed first, so no change falls in between; it skips a version
  * it already sent. A WebSocket's client is heard only after both: its first
- * answers come after them, whatever it sent. */
+ * answers come after them, whatever it sent. A store that could not answer
+ * leaves the stream with connected alone (a WebSocket's client is heard
+ * then: its commands get errors): the snapshot is read again once the store
+ * answers (retry_tick), since no change may ever bring the cart (an empty
+ * version 0, or a version this instance knew already and fed no more). */
 static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err)
 {
     snapshot_call *call = ctx;
@@ -102,13 +157,25 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
                             tc_clock_epoch_ms());
         if (call->seated) tc_presence_send(call->app->presence, call->s);
     }
+    if (status == TC_ESTORE) call->unanswered = true;
     if (call->conn) {
         tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
         tc_conn_unref(call->conn);
+        call->conn = NULL;
+        tc_buf_free(&call->pending);
     }
-    tc_buf_free(&call->pending);
-    tc_stream_release(call->s);
-    free(call);
+    tc_live *l = call->app->live;
+    if (!call->unanswered || l == NULL || l->stopped || !tc_stream_is_open(call->s)) {
+        snapshot_free(call);
+        return;
+    }
+    call->wait = call->backoff;
+    call->backoff = call->backoff ? call->backoff * 2 : 1;
+    if (call->backoff > SNAPSHOT_RETRY_MAX_TICKS) call->backoff = SNAPSHOT_RETRY_MAX_TICKS;
+    call->next = l->retry;
+    l->retry = call;
+    if (!uv_is_active((uv_handle_t *)l->retry_timer))
+        uv_timer_start(l->retry_timer, retry_tick, SNAPSHOT_RETRY_MS, SNAPSHOT_RETRY_MS);
 }
 
 /* The diner is seated (a JOIN: nothing is written when seated already; the
@@ -119,7 +186,17 @@ static void seated(void *ctx, int status, const tc_diner *list, size_t n, const 
     snapshot_call *call = ctx;
     (void)list, (void)n, (void)err;
     call->seated = status >= 0;
+    if (status == TC_ESTORE) call->unanswered = true;
     tc_ops_get(call->app, tc_stream_table(call->s), snapshot_done, call);
+}
+
+/* Seats the stream's diner, then reads the cart (seated, snapshot_done). */
+static void read_snapshot(snapshot_call *call)
+{
+    call->seated = call->unanswered = false;
+    tc_ops_diners(call->app, tc_stream_table(call->s),
+                  call->who.has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET, call->who.user_id, NULL,
+                  seated, call);
 }
 
 /* Reads the snapshot; for a WebSocket (conn), reading is paused until it and
@@ -130,6 +207,7 @@ static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *left
     snapshot_call *call = tc_xcalloc(1, sizeof *call);
     call->app = app;
     call->s = s;
+    call->who = (tc_identity){who->has_user_id, who->user_id, NULL};
     if (conn) {
         call->conn = conn;
         tc_conn_ref(conn);
@@ -138,8 +216,7 @@ static void send_snapshot(tc_app *app, tc_stream *s, tc_conn *conn, tc_buf *left
         *leftover = (tc_buf)TC_BUF_INIT;
     }
     tc_stream_hold(s);
-    tc_ops_diners(app, tc_stream_table(s), who->has_user_id ? TC_DINERS_JOIN : TC_DINERS_GET,
-                  who->user_id, NULL, seated, call);
+    read_snapshot(call);
 }
 
 /* ===== the handshakes ========================================================== */
@@ -412,6 +489,9 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
 {
     tc_live *l = tc_xcalloc(1, sizeof *l);
     l->app = app;
+    l->retry_timer = tc_xcalloc(1, sizeof *l->retry_timer);
+    uv_timer_init(app->loop, l->retry_timer);
+    l->retry_timer->data = l;
     tc_ws_prepare();
     tc_streams_opts so = {
         .hooks = &stream_hooks,
@@ -433,8 +513,22 @@ tc_live *tc_live_start(tc_app *app, tc_router *router)
     return l;
 }
 
+static void retry_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 void tc_live_stop(tc_live *l)
 {
+    /* Streams waiting to read their snapshot again are let go: they close. */
+    l->stopped = true;
+    uv_close((uv_handle_t *)l->retry_timer, retry_timer_closed);
+    l->retry_timer = NULL;
+    for (snapshot_call *call = l->retry, *next; call; call = next) {
+        next = call->next;
+        snapshot_free(call);
+    }
+    l->retry = NULL;
     tc_streams_stop(l->app->streams);
     tc_presence_stop(l->app->presence);
     tc_store_set_feed(l->app->store, NULL, NULL);

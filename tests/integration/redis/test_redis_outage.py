@@ -6,6 +6,7 @@ by our own command timeout. Acknowledged changes survive kill -9 of Redis."""
 import json
 import time
 
+import pytest
 import requests
 
 from live_support import SSEStream, WSClient
@@ -325,3 +326,55 @@ def test_cart_evicted_streams_start_over(redis, two, clients):
         s2 = clients(SSEStream(srv.port, table=123)).start()
         assert s2.next_event().event == "connected"
         assert s2.next_update().json() == d
+
+
+@pytest.mark.parametrize("read_before", [False, True], ids=["unread", "read-before"])
+def test_stream_opened_during_the_outage_gets_its_snapshot(redis, server, clients, read_before):
+    """A stream opened while Redis is down gets `connected` only: the cart
+    cannot be read. Once Redis is back it gets its snapshot, exactly once and
+    at the stored version — also for a table never changed (the empty cart at
+    version 0, which no change will ever bring; read_before: already read
+    here, so the resync's read of it is nothing new) — then the table's
+    presence, and every later change in order."""
+    if read_before:
+        assert server.cart(124)["version"] == 0
+    redis.stop()
+    error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
+    s = clients(SSEStream(server.port, table=124, query="?userId=101")).start()
+    assert s.next_event().event == "connected"
+    w = clients(WSClient(server.port, table=124, query="?userId=102"))
+    assert w.recv()["type"] == "connected"
+
+    redis.start()
+    wait_status(lambda: healthz(server), 200, RECOVER, "healthz 200 again")
+    ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+    assert (ev.event, ev.id) == ("cart_update", "0"), ev
+    assert (ev.json()["version"], ev.json()["items"]) == (0, [])
+    ev = s.next_event(timeout=RECOVER, skip_heartbeats=True, skip_presence=False)
+    assert ev.event == "presence", ev
+    assert 101 in [d["userId"] for d in ev.json()["diners"]], ev.json()
+    m = w.recv(timeout=RECOVER)
+    assert (m["type"], m["data"]["version"], m["data"]["items"]) == ("cart_update", 0, []), m
+    m = w.recv(timeout=RECOVER, skip_presence=False)
+    assert m["type"] == "presence", m
+    assert 102 in [d["userId"] for d in m["data"]["diners"]], m
+    # No second snapshot: the next update either stream gets is the change.
+    d = envelope(server.add(124, 1040, 1))
+    assert d["version"] == 1
+    assert s.next_update().json() == d
+    assert w.recv()["data"] == d
+
+
+def test_streams_waiting_for_their_snapshot_close_and_stop(redis, server, clients):
+    """Streams whose snapshot waits for Redis are let go when their client
+    leaves or the server stops, Redis still down: SIGTERM exits 0 in time."""
+    redis.stop()
+    error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
+    s = clients(SSEStream(server.port, table=124, query="?userId=101")).start()
+    assert s.next_event().event == "connected"
+    w = clients(WSClient(server.port, table=124, query="?userId=102"))
+    assert w.recv()["type"] == "connected"
+    s.close()
+    w.send({"type": "heartbeat"})  # heard while its snapshot waits
+    assert w.recv()["message"] == "pong"
+    server.stop_and_check()
