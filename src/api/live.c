@@ -159,7 +159,9 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
     }
     if (status == TC_ESTORE) call->unanswered = true;
     if (call->conn) {
-        tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
+        /* TC_ECLOSED: the store closed holding the read; nothing is heard. */
+        if (status != TC_ECLOSED)
+            tc_stream_ws_feed(call->s, (tc_view){call->pending.base, call->pending.len});
         tc_conn_unref(call->conn);
         call->conn = NULL;
         tc_buf_free(&call->pending);
@@ -184,7 +186,11 @@ static void snapshot_done(void *ctx, int status, const tc_store_cart *c, const t
 static void seated(void *ctx, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
 {
     snapshot_call *call = ctx;
-    (void)list, (void)n, (void)err;
+    (void)list, (void)n;
+    if (status == TC_ECLOSED) {
+        snapshot_done(call, status, NULL, err); /* only frees: no snapshot comes */
+        return;
+    }
     call->seated = status >= 0;
     if (status == TC_ESTORE) call->unanswered = true;
     tc_ops_get(call->app, tc_stream_table(call->s), snapshot_done, call);

@@ -17,6 +17,12 @@ typedef struct {
 static void done(void *arg, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     op_call *call = arg;
+    if (status == TC_ECLOSED) {
+        /* The store closed holding it: no answer, only what to free. */
+        call->cb(call->ctx, status, cart, err);
+        free(call);
+        return;
+    }
     tc_metrics *m = call->app->metrics;
     tc_metrics_observe_store(m, (double)(uv_hrtime() - call->started_ns) / 1e9, status);
     if (call->mutation) {

@@ -87,6 +87,10 @@ static void etag_header(tc_buf *out, int64_t version)
 static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
+    if (status == TC_ECLOSED) {
+        tc_http_abandon(x);
+        return;
+    }
     if (status < 0) {
         fail_code(x, status, err);
         return;
@@ -132,6 +136,10 @@ static void h_get_cart(tc_http_exchange *x)
 static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
+    if (status == TC_ECLOSED) {
+        tc_http_abandon(x); /* the store closed: whether it saved the change is not told */
+        return;
+    }
     if (status < 0) {
         fail_code(x, status, err);
         return;
@@ -303,6 +311,10 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     tc_http_exchange *x = call->x;
     int32_t table_id = call->table_id;
     free(call);
+    if (status == TC_ECLOSED) {
+        tc_http_abandon(x);
+        return;
+    }
     if (status < 0) {
         fail_code(x, status, err);
         return;

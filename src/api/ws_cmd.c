@@ -272,7 +272,10 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     call *c = ctx;
     tc_stream *s = c->s;
     client *cl = c->cl;
-    if (status < 0) {
+    if (status == TC_ECLOSED) {
+        /* The store closed holding it: nothing to tell (its slot goes with
+         * the client). */
+    } else if (status < 0) {
         answer_error(c, status, err);
     } else {
         char type[ANSWER_TYPE_MAX];
@@ -290,7 +293,9 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     call *c = ctx;
     tc_stream *s = c->s;
     client *cl = c->cl;
-    if (status < 0) {
+    if (status == TC_ECLOSED) {
+        /* As in answered: nothing to tell. */
+    } else if (status < 0) {
         answer_error(c, status, err);
     } else {
         tc_buf data = TC_BUF_INIT;

@@ -134,9 +134,12 @@ static void on_shutdown_done(void *ctx)
     uv_close((uv_handle_t *)&m->sighup, NULL);
     /* No connection is left to ask the store anything; a store with
      * connections of its own (Redis) finishes what is pending, then lets the
-     * loop end. */
-    tc_store_close(m->app.store);
+     * loop end. What it still holds is answered TC_ECLOSED under the close:
+     * app.store is NULL by then, so a stream freed by such an answer does
+     * not call into the store being closed. */
+    tc_store *store = m->app.store;
     m->app.store = NULL;
+    tc_store_close(store);
     tc_log_info("stopped");
 }
 

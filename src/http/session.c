@@ -186,6 +186,12 @@ void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
     reply(x, status, content_type, extra_headers, body, len, FRAME_LENGTH);
 }
 
+void tc_http_abandon(tc_http_exchange *x)
+{
+    if (x->session) exchange_done(x->session, false);
+    exchange_free(x);
+}
+
 void tc_http_reply_stream_head(tc_http_exchange *x, const char *content_type,
                                const char *extra_headers)
 {

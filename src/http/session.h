@@ -63,6 +63,10 @@ void *tc_http_session_new(tc_conn *c, void *site);
  * connection is gone the answer is dropped. */
 void tc_http_reply(tc_http_exchange *x, int status, const char *content_type,
                    const char *extra_headers, const char *body, size_t len);
+/* Ends x without an answer: for a handler told that none will come (the
+ * store closed holding its request, TC_ECLOSED). A connection still open is
+ * closed, so that the client knows nothing was answered. Frees x. */
+void tc_http_abandon(tc_http_exchange *x);
 /* Answers with the JSON envelope: success (2xx) carries data (raw JSON), an
  * error carries message and data null. */
 void tc_http_reply_envelope(tc_http_exchange *x, int status, const char *message, const char *data,

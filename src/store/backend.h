@@ -33,7 +33,7 @@ struct tc_store {
     tc_idem *idem;           /* remembered Idempotency-Key answers */
     tc_store_relay *relay;   /* follows, signals and the menu feed (relay.c) */
     tc_store_seats *diners;  /* the tables' diners known here (diners.c) */
-    bool closing;            /* tc_store_close began: answer nobody */
+    bool closing;            /* tc_store_close began: answer TC_ECLOSED only */
 };
 
 /* An Idempotency-Key answer to save with a change. A probe (backends with

@@ -77,15 +77,25 @@ static dcall *pop(dtable *t)
     return c;
 }
 
-/* Answers c (already off the queue) and frees it. */
+/* Tells cb that no answer comes: the store closed (or was closing when
+ * asked), so that its caller frees what it holds for the answer. */
+static void tell_closed(tc_store_diners_cb cb, void *ctx)
+{
+    tc_errmsg err;
+    tc_errmsg_set(&err, TC_ECLOSED, "store: closed before answering");
+    cb(ctx, TC_ECLOSED, NULL, 0, &err);
+}
+
+/* Answers c (already off the queue; TC_ECLOSED while the store closes) and
+ * frees it. */
 static void answer(tc_store *s, dtable *t, dcall *c, int status, const tc_errmsg *err)
 {
-    if (!s->closing) {
-        if (status < 0)
-            c->cb(c->ctx, status, NULL, 0, err);
-        else
-            c->cb(c->ctx, status, t->list, t->n, NULL);
-    }
+    if (s->closing)
+        tell_closed(c->cb, c->ctx);
+    else if (status < 0)
+        c->cb(c->ctx, status, NULL, 0, err);
+    else
+        c->cb(c->ctx, status, t->list, t->n, NULL);
     call_free(c);
 }
 
@@ -180,7 +190,10 @@ static void job_done(tc_store_job *j)
 void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t user_id,
                      const char *name, tc_store_diners_cb cb, void *ctx)
 {
-    if (s->closing) return;
+    if (s->closing) {
+        tell_closed(cb, ctx);
+        return;
+    }
     if (tc_menu_table(s->menu, table_id) == NULL) {
         tc_errmsg err;
         tc_errmsg_say(&err, TC_ENOTFOUND, TC_T_TABLE_NOT_FOUND, (int)table_id);
@@ -247,9 +260,11 @@ void tc_store_diners_close(tc_store *s)
     for (tc_idmap_node *n = tc_idmap_next(&d->tables, &pos, NULL), *nx; n; n = nx) {
         nx = tc_idmap_next(&d->tables, &pos, n);
         dtable *t = TC_IDMAP_ENTRY(n, dtable, node);
-        for (dcall *c = t->head, *cn; c; c = cn) {
+        dcall *head = t->head;
+        t->head = t->tail = NULL;
+        for (dcall *c = head, *cn; c; c = cn) {
             cn = c->next;
-            call_free(c);
+            answer(s, t, c, TC_ECLOSED, NULL);
         }
         tc_diners_free(t->list, t->n);
         free(t);

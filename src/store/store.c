@@ -129,12 +129,26 @@ static void request_free(request *r)
     free(r);
 }
 
-/* Calls r's callback unless the store is closing; r stays as it is. A
- * TC_STORE_REPLAYED answer is r's remembered JSON and version. */
+/* Tells the callback of a request the store still holds as it closes (or
+ * one made after it began to) that no answer comes: TC_ECLOSED, so that the
+ * caller frees what it holds for the answer. */
+static void tell_closed(tc_store_cb cb, void *ctx)
+{
+    tc_errmsg err;
+    tc_errmsg_set(&err, TC_ECLOSED, "store: closed before answering");
+    cb(ctx, TC_ECLOSED, NULL, &err);
+}
+
+/* Calls r's callback; r stays as it is. A TC_STORE_REPLAYED answer is r's
+ * remembered JSON and version. While the store closes, the answer is
+ * TC_ECLOSED whatever it would have been. */
 static void reply(tc_store *s, const request *r, int status, const tc_cart *cart, tc_rbuf *json,
                   const tc_errmsg *err)
 {
-    if (s->closing) return;
+    if (s->closing) {
+        tell_closed(r->cb, r->ctx);
+        return;
+    }
     if (status == TC_STORE_REPLAYED) {
         tc_store_cart c = {NULL, r->json, r->version, r->op.table_id, false};
         r->cb(r->ctx, status, &c, NULL);
@@ -144,7 +158,7 @@ static void reply(tc_store *s, const request *r, int status, const tc_cart *cart
     r->cb(r->ctx, status, cart ? &c : NULL, err);
 }
 
-/* Calls r's callback (unless the store is closing) and frees r. */
+/* Calls r's callback (TC_ECLOSED while the store closes) and frees r. */
 static void answer(tc_store *s, request *r, int status, const tc_cart *cart, tc_rbuf *json,
                    const tc_errmsg *err)
 {
@@ -766,6 +780,16 @@ static void enqueue(tc_store *s, request *r)
     pump(s, t);
 }
 
+/* Every request still queued or in a batch is told the store closed (its
+ * callback is its caller's only way to free what waits for the answer). */
+static void answer_closed(tc_store *s, request *r)
+{
+    for (request *next; r; r = next) {
+        next = r->next;
+        answer(s, r, TC_ECLOSED, NULL, NULL, NULL);
+    }
+}
+
 static void pipeline_free(tc_store *s)
 {
     tc_store_pipeline *p = s->pipe;
@@ -774,8 +798,10 @@ static void pipeline_free(tc_store *s)
     for (tc_idmap_node *n = tc_idmap_next(&p->tables, &pos, NULL), *nx; n; n = nx) {
         nx = tc_idmap_next(&p->tables, &pos, n);
         table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
-        free_all(t->head);
-        free_all(t->batch);
+        request *head = t->head, *batch = t->batch;
+        t->head = t->tail = t->batch = NULL;
+        answer_closed(s, batch);
+        answer_closed(s, head);
         idem_recs_free(t->idem);
         tc_cart_free(t->work);
         tc_cart_free(t->cart);
@@ -1026,6 +1052,10 @@ static const tc_table *known_table(tc_store *s, int32_t table_id, tc_store_cb cb
 
 void tc_store_get(tc_store *s, int32_t table_id, tc_store_cb cb, void *ctx)
 {
+    if (s->closing) {
+        tell_closed(cb, ctx);
+        return;
+    }
     const tc_table *t = known_table(s, table_id, cb, ctx);
     if (t == NULL) return;
     request *r = tc_xcalloc(1, sizeof *r);
@@ -1039,6 +1069,10 @@ void tc_store_get(tc_store *s, int32_t table_id, tc_store_cb cb, void *ctx)
 void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc_store_cb cb,
                      void *ctx)
 {
+    if (s->closing) {
+        tell_closed(cb, ctx);
+        return;
+    }
     const tc_table *t = known_table(s, op->table_id, cb, ctx);
     if (t == NULL) return;
     request *r = tc_xcalloc(1, sizeof *r);

@@ -54,8 +54,9 @@ typedef struct {
 #define TC_STORE_REPLAYED 2
 
 /* Result of a get or mutate. status: 0 changed, TC_UNCHANGED,
- * TC_STORE_REPLAYED, or a negative tc_err with err filled. c is the cart
- * after the call (NULL on error). */
+ * TC_STORE_REPLAYED, or a negative tc_err with err filled — TC_ECLOSED:
+ * the store closed before answering (tc_store_close). c is the cart after
+ * the call (NULL on error). */
 typedef void (*tc_store_cb)(void *ctx, int status, const tc_store_cart *c, const tc_errmsg *err);
 
 /* A change committed to table c->cart's table. origin: the op's origin. */
@@ -85,8 +86,14 @@ int tc_store_check_url(const char *url, tc_errmsg *err);
 int tc_store_open(const char *url, const tc_store_opts *opts, uv_loop_t *loop, tc_store **out,
                   tc_errmsg *err);
 /* Flushes what was submitted (every save already handed to a backend is
- * committed) and closes. Callbacks are not called after this; the loop must
- * run once more to release the backend's handles. NULL is fine. */
+ * committed, if it can be) and closes. Every request the store still holds
+ * (queued, loading, being saved; diners calls too) has its callback called
+ * under this call with TC_ECLOSED (no cart, no list): no answer comes, and
+ * whether such a change was saved is not told — the caller only frees what
+ * it kept for the answer, sends nothing and calls nothing of the store. A
+ * get, mutate or diners call made while it closes is answered so at once.
+ * No callback is called after this; the loop must run once more to release
+ * the backend's handles. NULL is fine. */
 void tc_store_close(tc_store *s);
 
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx);
@@ -175,9 +182,8 @@ typedef enum { TC_DINERS_GET, TC_DINERS_JOIN, TC_DINERS_NAME } tc_diners_op;
 
 /* The answer: status 0 (the list changed), TC_UNCHANGED, or a negative
  * code with err: TC_ENOTFOUND (no such table), TC_ELIMIT (a NAME of a diner
- * not seated at a full table), TC_ESTORE. list (n diners, seat order) is the
- * table's whole list after the call, borrowed for the callback; NULL on
- * error. */
+ * not seated at a full table), TC_ESTORE, TC_ECLOSED (tc_store_close). list (n diners, seat order)
+ * is the table's whole list after the call, borrowed for the callback; NULL on error. */
 typedef void (*tc_store_diners_cb)(void *ctx, int status, const tc_diner *list, size_t n,
                                    const tc_errmsg *err);
 

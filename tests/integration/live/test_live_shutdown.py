@@ -5,6 +5,7 @@ SIGTERM and kill -9."""
 import json
 import socket
 import sqlite3
+import struct
 import time
 
 from support import SCALE, envelope, expected_cart, expected_item, cart_view
@@ -136,3 +137,58 @@ def test_changes_acknowledged_before_kill9_survive(start_server, clients):
     assert again.cart(124) == m["data"]
     assert cart_view(m["data"]) == expected_cart(124, [expected_item(1001, 10)], 10)
     assert envelope(again.add(123, 1001, 1))["version"] == 41
+
+
+def _sent_and_reset(server, request):
+    """Sends request on a new connection, waits until the server has read it,
+    then resets the connection (SO_LINGER 0): nobody waits for its answer."""
+    c = connect(server.port)
+    c.sendall(request)
+    wait_until(lambda: unread_by_server(server.port, c) == 0, IO_TIMEOUT,
+               "the server to read the request")
+    _reset(c)
+
+
+def _http(method, path, body, headers=""):
+    data = json.dumps(body).encode()
+    return (("%s /api%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+             "Content-Length: %d\r\n%s\r\n" % (method, path, len(data), headers)).encode() + data)
+
+
+def _reset(sock):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_requests_the_store_holds_at_sigterm_are_freed(start_server):
+    """Requests still with the store when it closes — a change being saved,
+    one queued behind it, a diner's name, a WebSocket's command and a new
+    WebSocket's snapshot — whose clients are gone: the server frees them
+    (exit 0, no leak under ASan) and commits none of the changes its save
+    could not make."""
+    server = start_server()
+    ws = RawWS(server.port, 124)
+    ws.recv_json(), ws.recv_json()  # connected, the cart: table 124 is read
+    lock = sqlite3.connect(str(server.db), timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # the save waits for it, and fails
+        add = _http("POST", "/store/order/cart/add",
+                    {"tableId": 123, "cuisineId": 1001, "quantity": 2})
+        _sent_and_reset(server, add)  # being saved
+        _sent_and_reset(server, add)  # queued behind that save
+        _sent_and_reset(server, _http("PUT", "/store/order/table/123/name", {"name": "Ann"},
+                                      "X-User-Id: 7\r\n"))
+        ws.send_text(json.dumps({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}}))
+        wait_until(lambda: unread_by_server(server.port, ws.sock) == 0, IO_TIMEOUT,
+                   "the server to read the command")
+        _reset(ws.sock)
+        late = RawWS(server.port, 123)  # its snapshot waits behind the name
+        _reset(late.sock)
+        sigterm(server)
+        wait_exit_ok(server)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    again = start_server(db=server.db)
+    assert again.cart(123)["version"] == 0
+    assert again.cart(124)["version"] == 0

@@ -246,6 +246,26 @@ static void test_kept_across_reopen(void **state)
     assert_string_equal(f->list, "102:1:-");
 }
 
+/* Calls the store still holds when it closes — one on its way to the
+ * database, one queued behind it — are told TC_ECLOSED under the close, so
+ * that their callers can free what waits for the answer; nothing is called
+ * after it, nor for a call made while it closes. */
+static void test_close_tells_pending_closed(void **state)
+{
+    fixture *f = *state;
+    tc_store_diners(f->store, 123, TC_DINERS_JOIN, 101, NULL, on_diners, f);
+    tc_store_diners(f->store, 123, TC_DINERS_NAME, 102, "Ann", on_diners, f);
+    assert_int_equal(f->calls, 0);
+    tc_store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(f->calls, 2);
+    assert_int_equal(f->status, TC_ECLOSED);
+    assert_string_equal(f->err, "store: closed before answering");
+    assert_int_equal(f->feeds, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(f->calls, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -254,6 +274,7 @@ int main(void)
         T(test_names),
         T(test_fifty_seats),
         T(test_kept_across_reopen),
+        T(test_close_tells_pending_closed),
     };
     return cmocka_run_group_tests_name("store/diners", tests, NULL, NULL);
 }

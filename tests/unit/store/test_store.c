@@ -807,16 +807,30 @@ static void test_keys_answered_elsewhere(void **state)
     assert_int_equal(count_kind(f, 'F'), 1);
 }
 
-static void test_close_drops_pending(void **state)
+/* What the store holds when it closes — a change on its way, one queued
+ * behind it — is told TC_ECLOSED under the close, once each and in order,
+ * so that its caller can free what waits for the answer; nothing is fed,
+ * and nothing is called after the close. */
+static void test_close_tells_pending_closed(void **state)
 {
     fixture *f = *state;
-    mutate(f, TC_OP_ADD, 123, 1001, 1);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0 */
+    mutate(f, TC_OP_ADD, 123, 1001, 2); /* 1: queued behind 0 */
+    assert_int_equal(f->answered, 0);
     tc_store_close(f->store);
     f->store = NULL;
     assert_int_equal(F.closes, 1);
+    assert_int_equal(f->answered, 2);
+    assert_int_equal(f->n_ev, 2);
+    assert_int_equal(f->ev[0].call, 0);
+    assert_int_equal(f->ev[0].status, TC_ECLOSED);
+    assert_int_equal(f->ev[0].version, -1);
+    assert_int_equal(f->ev[1].call, 1);
+    assert_int_equal(f->ev[1].status, TC_ECLOSED);
+    assert_string_equal(f->json[0], "");
     uv_run(&f->e.loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->answered, 0);
-    assert_int_equal(f->n_ev, 0);
+    assert_int_equal(f->answered, 2);
+    assert_int_equal(f->n_ev, 2);
 }
 
 /* ===== writes of other instances: lost races and offered carts ============== */
@@ -1431,7 +1445,7 @@ int main(void)
         cmocka_unit_test(test_open_failures),
         cmocka_unit_test_setup_teardown(test_import_reloads_or_keeps_menu, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_ping_passes_through, setup_fake, teardown),
-        cmocka_unit_test_setup_teardown(test_close_drops_pending, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_close_tells_pending_closed, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_lost_race_reloads_and_applies_again, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
