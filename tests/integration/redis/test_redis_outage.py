@@ -328,6 +328,18 @@ def test_cart_evicted_streams_start_over(redis, two, clients):
         assert s2.next_update().json() == d
 
 
+def streams_during_an_outage(redis, server, clients):
+    """Stops Redis, waits for the server to say so, and opens an SSE stream (user 101) and a
+    WebSocket (user 102) of table 124: each gets `connected`."""
+    redis.stop()
+    error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
+    s = clients(SSEStream(server.port, table=124, query="?userId=101")).start()
+    assert s.next_event().event == "connected"
+    w = clients(WSClient(server.port, table=124, query="?userId=102"))
+    assert w.recv()["type"] == "connected"
+    return s, w
+
+
 @pytest.mark.parametrize("read_before", [False, True], ids=["unread", "read-before"])
 def test_stream_opened_during_the_outage_gets_its_snapshot(redis, server, clients, read_before):
     """A stream opened while Redis is down gets `connected` only: the cart
@@ -338,12 +350,7 @@ def test_stream_opened_during_the_outage_gets_its_snapshot(redis, server, client
     presence, and every later change in order."""
     if read_before:
         assert server.cart(124)["version"] == 0
-    redis.stop()
-    error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
-    s = clients(SSEStream(server.port, table=124, query="?userId=101")).start()
-    assert s.next_event().event == "connected"
-    w = clients(WSClient(server.port, table=124, query="?userId=102"))
-    assert w.recv()["type"] == "connected"
+    s, w = streams_during_an_outage(redis, server, clients)
 
     redis.start()
     wait_status(lambda: healthz(server), 200, RECOVER, "healthz 200 again")
@@ -368,12 +375,7 @@ def test_stream_opened_during_the_outage_gets_its_snapshot(redis, server, client
 def test_streams_waiting_for_their_snapshot_close_and_stop(redis, server, clients):
     """Streams whose snapshot waits for Redis are let go when their client
     leaves or the server stops, Redis still down: SIGTERM exits 0 in time."""
-    redis.stop()
-    error(wait_status(lambda: healthz(server), 503, RECOVER, "healthz 503"), 503)
-    s = clients(SSEStream(server.port, table=124, query="?userId=101")).start()
-    assert s.next_event().event == "connected"
-    w = clients(WSClient(server.port, table=124, query="?userId=102"))
-    assert w.recv()["type"] == "connected"
+    s, w = streams_during_an_outage(redis, server, clients)
     s.close()
     w.send({"type": "heartbeat"})  # heard while its snapshot waits
     assert w.recv()["message"] == "pong"
