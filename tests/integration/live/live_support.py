@@ -773,17 +773,19 @@ def unread_by_server(port, sock):
     return None
 
 
-def wait_exit_ok(server):
-    """Waits for a SIGTERM'd server; asserts exit status 0 and clean sanitizers."""
+def wait_exit_ok(server, timeout=None):
+    """Waits for a SIGTERM'd server (STOP_TIMEOUT, or timeout seconds); asserts exit status 0
+    and clean sanitizers."""
     from support import STOP_TIMEOUT, check_sanitizers
     import subprocess
+    timeout = timeout or STOP_TIMEOUT
     try:
-        rc = server.proc.wait(STOP_TIMEOUT)
+        rc = server.proc.wait(timeout)
     except subprocess.TimeoutExpired:
         server.proc.kill()
         server.proc.wait()
         raise AssertionError("server did not exit within %ss of SIGTERM:\n%s"
-                             % (STOP_TIMEOUT, server.stderr()[-3000:]))
+                             % (timeout, server.stderr()[-3000:]))
     check_sanitizers(server.stderr())
     assert rc == 0, "exit status %s after SIGTERM:\n%s" % (rc, server.stderr()[-3000:])
     return rc
