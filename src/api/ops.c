@@ -14,18 +14,20 @@ typedef struct {
     bool mutation;
 } op_call;
 
+/* Times a store call that came back (status): false, and nothing counted,
+ * when the store closed holding it (no answer, only what to free). */
+static bool observed(tc_app *app, uint64_t started_ns, int status)
+{
+    if (status == TC_ECLOSED) return false;
+    tc_metrics_observe_store(app->metrics, (double)(uv_hrtime() - started_ns) / 1e9, status);
+    return true;
+}
+
 static void done(void *arg, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     op_call *call = arg;
-    if (status == TC_ECLOSED) {
-        /* The store closed holding it: no answer, only what to free. */
-        call->cb(call->ctx, status, cart, err);
-        free(call);
-        return;
-    }
     tc_metrics *m = call->app->metrics;
-    tc_metrics_observe_store(m, (double)(uv_hrtime() - call->started_ns) / 1e9, status);
-    if (call->mutation) {
+    if (observed(call->app, call->started_ns, status) && call->mutation) {
         if (status == 0)
             m->mutations[call->kind]++;
         else if (status < 0)
@@ -60,8 +62,7 @@ typedef struct {
 static void diners_done(void *arg, int status, const tc_diner *list, size_t n, const tc_errmsg *err)
 {
     diners_call *call = arg;
-    tc_metrics_observe_store(call->app->metrics, (double)(uv_hrtime() - call->started_ns) / 1e9,
-                             status);
+    observed(call->app, call->started_ns, status);
     call->cb(call->ctx, status, list, n, err);
     free(call);
 }

@@ -26,9 +26,14 @@ static tc_app *app_of(tc_http_exchange *x)
     return x->app;
 }
 
+/* An error answer; TC_ECLOSED (the store closed holding the request)
+ * answers nothing: whether a change was saved is not told. */
 static void fail_code(tc_http_exchange *x, int code, const tc_errmsg *err)
 {
-    tc_ops_reply_error(x, code, err);
+    if (code == TC_ECLOSED)
+        tc_http_abandon(x);
+    else
+        tc_ops_reply_error(x, code, err);
 }
 
 /* "v12" (optionally weak, W/"v12") → 12; -1 when the tag is not ours. */
@@ -87,10 +92,6 @@ static void etag_header(tc_buf *out, int64_t version)
 static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
-    if (status == TC_ECLOSED) {
-        tc_http_abandon(x);
-        return;
-    }
     if (status < 0) {
         fail_code(x, status, err);
         return;
@@ -136,10 +137,6 @@ static void h_get_cart(tc_http_exchange *x)
 static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
 {
     tc_http_exchange *x = ctx;
-    if (status == TC_ECLOSED) {
-        tc_http_abandon(x); /* the store closed: whether it saved the change is not told */
-        return;
-    }
     if (status < 0) {
         fail_code(x, status, err);
         return;
@@ -311,10 +308,6 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     tc_http_exchange *x = call->x;
     int32_t table_id = call->table_id;
     free(call);
-    if (status == TC_ECLOSED) {
-        tc_http_abandon(x);
-        return;
-    }
     if (status < 0) {
         fail_code(x, status, err);
         return;

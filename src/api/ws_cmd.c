@@ -259,9 +259,12 @@ static void send_reply(tc_app *app, tc_stream *s, const char *type, const char *
     }
 }
 
-/* A command's error answer, in the language of the socket's upgrade. */
+/* A command's error answer, in the language of the socket's upgrade;
+ * none for TC_ECLOSED (the store closed holding it: its slot goes with the
+ * client). */
 static void answer_error(call *c, int status, const tc_errmsg *err)
 {
+    if (status == TC_ECLOSED) return;
     answer(c->app, c->s, c->cl, c->slot, TC_WIRE_ERROR, tc_errmsg_text(err, status, lang_of(c->cl)),
            NULL, 0, -1);
 }
@@ -272,10 +275,7 @@ static void answered(void *ctx, int status, const tc_store_cart *cart, const tc_
     call *c = ctx;
     tc_stream *s = c->s;
     client *cl = c->cl;
-    if (status == TC_ECLOSED) {
-        /* The store closed holding it: nothing to tell (its slot goes with
-         * the client). */
-    } else if (status < 0) {
+    if (status < 0) {
         answer_error(c, status, err);
     } else {
         char type[ANSWER_TYPE_MAX];
@@ -293,9 +293,7 @@ static void named(void *ctx, int status, const tc_diner *list, size_t n, const t
     call *c = ctx;
     tc_stream *s = c->s;
     client *cl = c->cl;
-    if (status == TC_ECLOSED) {
-        /* As in answered: nothing to tell. */
-    } else if (status < 0) {
+    if (status < 0) {
         answer_error(c, status, err);
     } else {
         tc_buf data = TC_BUF_INIT;
