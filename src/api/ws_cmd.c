@@ -17,7 +17,7 @@
 
 /* Room for an answer's type: the longest command name plus "_success". */
 #define ANSWER_TYPE_MAX 48
-/* How much of an unknown type is quoted back in the error. */
+/* How much of an unknown type is quoted back in the error, in bytes. */
 #define UNKNOWN_TYPE_QUOTED 40
 
 /* What a socket sends in answer to its commands, in their order: an answer
@@ -365,8 +365,17 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
     }
     const tc_command *cmd = tc_command_by_type(type);
     if (cmd == NULL) {
+        /* At most UNKNOWN_TYPE_QUOTED bytes, cut between characters (type
+         * is valid UTF-8: a cut inside one would be quoted as U+FFFD). */
         char m[UNKNOWN_TYPE_QUOTED + 1];
-        snprintf(m, sizeof m, "%s", type);
+        size_t n = strlen(type);
+        if (n > UNKNOWN_TYPE_QUOTED) {
+            n = UNKNOWN_TYPE_QUOTED;
+            while (n > 0 && ((unsigned char)type[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(m, type, n);
+        m[n] = '\0';
         send_error(s, cl, TC_T_WS_UNKNOWN_TYPE, m);
         return;
     }

@@ -244,6 +244,22 @@ def test_ws_errors_answer_and_keep_connection(server, clients):
     assert m["type"] == "cart_update" and m["data"] == data and data["version"] == 2
 
 
+@pytest.mark.parametrize("typed, quoted", [
+    ("a" * 39 + "宫保鸡丁", "a" * 39),  # 宫 would be cut after its first byte
+    ("宫" * 13 + "保", "宫" * 13),  # 39 bytes, then a character of 3 that does not fit
+    ("a" * 36 + "😀x", "a" * 36 + "😀"),  # a character of 4 that ends at 40
+])
+def test_ws_unknown_type_is_quoted_in_whole_characters(server, clients, typed, quoted):
+    """The error quotes at most 40 bytes of an unknown type, cut between
+    characters: a cut inside one left a broken byte, written as U+FFFD."""
+    a, _ = opened(server.port)
+    clients(a)
+    a.send(json.dumps({"type": typed}, ensure_ascii=False))
+    m = a.recv()
+    assert_env(m, "error", "unknown message type '%s'" % quoted, data=None)
+    pong_roundtrip(a)
+
+
 # --- framing ---------------------------------------------------------------------------------
 
 
