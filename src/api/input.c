@@ -1,13 +1,18 @@
 #include "api/input.h"
 
 #include "core/json.h"
+#include "core/mem.h"
 #include "core/text.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The longest duplicate key a message names, in bytes. */
 #define KEY_NAMED_MAX 64
+/* How many numbers out of range a body may hold and still be read (each
+ * costs one more parse of it); past that it is "not valid JSON". */
+#define NUMBERS_OUT_OF_RANGE_MAX 16
 
 int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool required, int64_t *out,
                  bool *present, tc_errmsg *err)
@@ -56,11 +61,42 @@ static int duplicate_key(const json_error_t *je, tc_errmsg *err)
     return r;
 }
 
+/* A number out of jansson's range (an integer past 64 bits, 1e400) ends at
+ * je->position: it is overwritten in text (a copy of the body) with "true"
+ * and spaces, a value no field takes as a number, so the field is named by
+ * its own reader ("quantity must be an integer", as for 9007199254740993)
+ * and a field nobody reads is ignored, as any other value there. False
+ * when no such number ends there. Every such number is at least 5 bytes
+ * long (1e309; an integer needs 20 digits). */
+static bool overwrite_number(char *text, const json_error_t *je)
+{
+    size_t end = (size_t)je->position, start = end;
+    while (start > 0 && strchr("0123456789+-.eE", text[start - 1]) && text[start - 1] != '\0')
+        start--;
+    if (end - start < 4) return false;
+    memcpy(text + start, "true", 4);
+    memset(text + start + 4, ' ', end - start - 4);
+    return true;
+}
+
 int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
 {
     json_error_t je;
     /* Strings with NUL bytes are refused: nothing downstream could keep them. */
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    char *copy = NULL;
+    for (int tries = 0; j == NULL && json_error_code(&je) == json_error_numeric_overflow &&
+                        tries < NUMBERS_OUT_OF_RANGE_MAX && (size_t)je.position <= len;
+         tries++) {
+        if (copy == NULL) {
+            copy = tc_xmalloc(len + 1);
+            memcpy(copy, body, len);
+            copy[len] = '\0';
+        }
+        if (!overwrite_number(copy, &je)) break;
+        j = json_loadb(copy, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    }
+    free(copy);
     if (j == NULL) {
         if (json_error_code(&je) == json_error_duplicate_key) return duplicate_key(&je, err);
         return tc_errmsg_say(err, TC_EINVAL, TC_T_BODY_NOT_JSON);

@@ -242,6 +242,39 @@ def test_duplicate_key_is_named(server, body, key):
     assert server.cart()["items"] == []
 
 
+# Valid JSON with a number past 64 bits or a double's range: the field is named, as for a
+# number that fits but is out of range (it was "request body is not valid JSON").
+OUT_OF_RANGE = [
+    ('"quantity":123456789012345678901234567890', "quantity must be an integer"),
+    ('"quantity":1e400', "quantity must be an integer"),
+    ('"cuisineId":-99999999999999999999', "cuisineId must be a positive integer"),
+    ('"remark":1e400', "remark must be a string"),
+]
+
+
+@pytest.mark.parametrize("field,message", OUT_OF_RANGE)
+def test_number_out_of_range_names_its_field(server, field, message):
+    envelope(server.add(123, 1001, 1))
+    fields = {"tableId": "123", "cuisineId": "1001", "quantity": "1"}
+    name = field.split('"')[1]
+    fields[name] = field.split(":", 1)[1]
+    body = "{%s}" % ",".join('"%s":%s' % kv for kv in fields.items())
+    r = server.session.post(server.url(ADD), data=body.encode(),
+                            headers={"Content-Type": "application/json"}, timeout=5)
+    assert error(r, 400) == message
+    r = server.session.post(server.url(ADD), timeout=5, headers={"Content-Type": "application/json"},
+                            data=b'{"tableId":99999999999999999999,"cuisineId":1001,"quantity":1}')
+    assert error(r, 400) == "tableId must be a positive integer"
+    cart = server.cart()
+    assert cart["version"] == 1 and cart["items"][0]["quantity"] == 1
+
+
+def test_number_out_of_range_in_a_field_nobody_reads_is_ignored(server):
+    r = server.session.post(server.url(ADD), timeout=5, headers={"Content-Type": "application/json"},
+                            data=b'{"tableId":123,"cuisineId":1001,"quantity":2,"x":1e400}')
+    assert envelope(r)["items"][0]["quantity"] == 2
+
+
 def test_not_json_keeps_its_message(server):
     r = server.session.post(server.url(ADD), data=b'{"tableId":123,',
                             headers={"Content-Type": "application/json"}, timeout=5)

@@ -260,6 +260,23 @@ def test_ws_unknown_type_is_quoted_in_whole_characters(server, clients, typed, q
     pong_roundtrip(a)
 
 
+@pytest.mark.parametrize("data, message", [
+    ('"cuisineId":1001,"quantity":123456789012345678901234567890', "quantity must be an integer"),
+    ('"cuisineId":1001,"quantity":1e400', "quantity must be an integer"),
+    ('"cuisineId":-99999999999999999999,"quantity":1', "cuisineId must be a positive integer"),
+    ('"cuisineId":1001,"quantity":1,"remark":1e400', "remark must be a string"),
+])
+def test_ws_number_out_of_range_names_its_field(server, clients, data, message):
+    """As over REST: valid JSON, the field named (it was 'message is not a valid JSON
+    object'); the cart stays as it was."""
+    a, snap = opened(server.port)
+    clients(a)
+    a.send('{"type":"add_item","data":{%s}}' % data)
+    assert_env(a.recv(), "error", message, data=None)
+    a.send('{"type":"add_item","data":{"cuisineId":1001,"quantity":1},"x":1e400}')
+    assert assert_env(a.recv(), "add_item_success")["version"] == snap["version"] + 1
+
+
 # --- framing ---------------------------------------------------------------------------------
 
 

@@ -249,6 +249,55 @@ static void test_object(void **state)
     }
 }
 
+/* A number past jansson's range is valid JSON: the body is read, with the
+ * number as a value no integer field takes, so its field is named by the
+ * field's reader; a body with more such numbers than are looked at, or one
+ * that is no JSON around them, is "not valid JSON" still. */
+static void test_object_number_out_of_range(void **state)
+{
+    (void)state;
+    const char *in[] = {
+        "{\"tableId\":123,\"quantity\":123456789012345678901234567890}",
+        "{\"quantity\":-99999999999999999999 ,\"tableId\":123}",
+        "{\"tableId\":123,\"quantity\":1e400}",
+        "{\"tableId\":123,\"quantity\":-1.5E+999}",
+        "{\"tableId\":123,\"x\":[1e400,2e400],\"quantity\":1e400}",
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        json_t *j = NULL;
+        tc_errmsg err = {0};
+        int rc = tc_input_object(in[i], strlen(in[i]), &j, &err);
+        if (rc != 0) fail_msg("'%s': %s", in[i], err.text);
+        int64_t v;
+        bool present;
+        assert_int_equal(tc_input_int(j, "tableId", TC_IN_ID, true, &v, &present, &err), 0);
+        assert_int_equal(v, 123);
+        assert_int_equal(tc_input_int(j, "quantity", TC_IN_QUANTITY, true, &v, &present, &err),
+                         TC_EINVAL);
+        assert_string_equal(err.text, "quantity must be an integer");
+        json_decref(j);
+    }
+    /* Only len bytes are read, and the body itself is left as it was. */
+    char body[] = "{\"q\":1e400}garbage";
+    json_t *j = NULL;
+    tc_errmsg err = {0};
+    assert_int_equal(tc_input_object(body, 11, &j, &err), 0);
+    assert_string_equal(body, "{\"q\":1e400}garbage");
+    json_decref(j);
+
+    char many[512] = "{\"a\":[";
+    for (int i = 0; i < 17; i++)
+        strcat(many, i ? ",1e400" : "1e400");
+    strcat(many, "]}");
+    const char *bad[] = {many, "{\"q\":1e400", "{\"q\":true1e400}", "[1e400,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = NULL;
+        assert_int_equal(tc_input_object(bad[i], strlen(bad[i]), &j, &err), TC_EINVAL);
+        assert_string_equal(err.text, "request body is not valid JSON");
+        assert_null(j);
+    }
+}
+
 /* Valid JSON that is not an object is named as such, not as invalid JSON. */
 static void test_object_scalar_message(void **state)
 {
@@ -271,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_required_absent),
         cmocka_unit_test(test_str),
         cmocka_unit_test(test_object),
+        cmocka_unit_test(test_object_number_out_of_range),
         cmocka_unit_test(test_object_scalar_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
