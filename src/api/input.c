@@ -43,7 +43,7 @@ int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errm
 /* jansson says "duplicate object key near '<the key as written>'": the key
  * is decoded from that JSON string to name it. A key too long to name (or
  * cut by jansson's 160-byte text) is not named. */
-static int duplicate_key(const json_error_t *je, tc_errmsg *err)
+static int duplicate_key(const json_error_t *je, tc_input_from from, tc_errmsg *err)
 {
     static const char near[] = " near '";
     const char *at = strstr(je->text, near);
@@ -54,9 +54,11 @@ static int duplicate_key(const json_error_t *je, tc_errmsg *err)
     int r;
     if (json_is_string(key) && json_string_length(key) <= KEY_NAMED_MAX &&
         strlen(json_string_value(key)) == json_string_length(key))
-        r = tc_errmsg_say(err, TC_EINVAL, TC_T_DUP_KEY, json_string_value(key));
+        r = tc_errmsg_say(err, TC_EINVAL, from == TC_INPUT_BODY ? TC_T_DUP_KEY : TC_T_WS_DUP_KEY,
+                          json_string_value(key));
     else
-        r = tc_errmsg_say(err, TC_EINVAL, TC_T_DUP_KEY_ANY);
+        r = tc_errmsg_say(err, TC_EINVAL,
+                          from == TC_INPUT_BODY ? TC_T_DUP_KEY_ANY : TC_T_WS_DUP_KEY_ANY);
     json_decref(key);
     return r;
 }
@@ -79,7 +81,7 @@ static bool overwrite_number(char *text, const json_error_t *je)
     return true;
 }
 
-int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
+int tc_input_object(const char *body, size_t len, tc_input_from from, json_t **out, tc_errmsg *err)
 {
     json_error_t je;
     /* Strings with NUL bytes are refused: nothing downstream could keep them. */
@@ -98,12 +100,14 @@ int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err)
     }
     free(copy);
     if (j == NULL) {
-        if (json_error_code(&je) == json_error_duplicate_key) return duplicate_key(&je, err);
-        return tc_errmsg_say(err, TC_EINVAL, TC_T_BODY_NOT_JSON);
+        if (json_error_code(&je) == json_error_duplicate_key) return duplicate_key(&je, from, err);
+        return tc_errmsg_say(err, TC_EINVAL,
+                             from == TC_INPUT_BODY ? TC_T_BODY_NOT_JSON : TC_T_WS_NOT_JSON);
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        return tc_errmsg_say(err, TC_EINVAL, TC_T_BODY_NOT_OBJECT);
+        return tc_errmsg_say(err, TC_EINVAL,
+                             from == TC_INPUT_BODY ? TC_T_BODY_NOT_OBJECT : TC_T_WS_NOT_JSON);
     }
     *out = j;
     return 0;

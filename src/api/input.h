@@ -23,9 +23,14 @@ int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool req
  * from obj). A non-string is TC_EINVAL. */
 int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errmsg *err);
 
-/* Parses a JSON object from body. TC_EINVAL "request body is not valid
- * JSON" / "duplicate key 'NAME' in request body" / "request body must be a
- * JSON object". Caller decrefs *out. */
-int tc_input_object(const char *body, size_t len, json_t **out, tc_errmsg *err);
+/* Where a JSON object comes from: its refusals name it. */
+typedef enum { TC_INPUT_BODY, TC_INPUT_MESSAGE } tc_input_from;
+
+/* Parses a JSON object from body. TC_EINVAL, from a request body: "request
+ * body is not valid JSON" / "duplicate key 'NAME' in request body" /
+ * "request body must be a JSON object"; from a WebSocket message: "message
+ * is not a valid JSON object" / "duplicate key 'NAME' in message". Caller
+ * decrefs *out. */
+int tc_input_object(const char *body, size_t len, tc_input_from from, json_t **out, tc_errmsg *err);
 
 #endif

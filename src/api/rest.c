@@ -232,7 +232,9 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
             r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
             goto bad;
         }
-        if ((r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err)) != 0) goto bad;
+        if ((r = tc_input_object(x->req->body.base, x->req->body.len, TC_INPUT_BODY, &body,
+                                 &err)) != 0)
+            goto bad;
     }
 
     tc_op op = {.expect_version = -1, .origin = tc_conn_id(x->conn)};
@@ -335,7 +337,8 @@ static void h_name(tc_http_exchange *x)
     if (r == 0 && !who.who.has_user_id) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_NEED_USER);
     if (r == 0 && !is_json(tc_http_header_get(x->req, "Content-Type")))
         r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
-    if (r == 0) r = tc_input_object(x->req->body.base, x->req->body.len, &body, &err);
+    if (r == 0)
+        r = tc_input_object(x->req->body.base, x->req->body.len, TC_INPUT_BODY, &body, &err);
     if (r == 0) r = tc_input_str(body, "name", &asked, &err);
     if (r == 0 && asked == NULL) r = tc_errmsg_say(&err, TC_EINVAL, TC_T_REQUIRED, "name");
     if (r == 0) r = tc_diner_name_check(asked, &name, &err);

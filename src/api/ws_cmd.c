@@ -412,8 +412,8 @@ void tc_ws_cmd_text(tc_app *app, tc_stream *s, const char *data, size_t len)
         in_order(s, cl, NULL, TC_WS_CMD_EXPIRED_REASON, 1008);
         return;
     }
-    if (tc_input_object(data, len, &msg, &err) != 0) {
-        send_error(s, cl, TC_T_WS_NOT_JSON);
+    if (tc_input_object(data, len, TC_INPUT_MESSAGE, &msg, &err) != 0) {
+        in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, lang_of(cl)), 0);
         return;
     }
     command(app, s, cl, msg);

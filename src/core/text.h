@@ -32,6 +32,8 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_TEXT_TOO_LONG, "fd", "%s最多 %d 个字", "%s must be at most %d characters of text")      \
     X(TC_T_DUP_KEY, "s", "请求内容里的“%s”重复了", "duplicate key '%s' in request body")           \
     X(TC_T_DUP_KEY_ANY, "", "请求内容里有重复的键", "duplicate key in request body")               \
+    X(TC_T_WS_DUP_KEY, "s", "消息里的“%s”重复了", "duplicate key '%s' in message")                 \
+    X(TC_T_WS_DUP_KEY_ANY, "", "消息里有重复的键", "duplicate key in message")                     \
     X(TC_T_BODY_NOT_JSON, "", "请求内容不是有效的 JSON", "request body is not valid JSON")         \
     X(TC_T_BODY_NOT_OBJECT, "", "请求内容须为 JSON 对象", "request body must be a JSON object")    \
     X(TC_T_CONTENT_TYPE, "", "请求内容须为 JSON（Content-Type: application/json）",                \

@@ -277,6 +277,22 @@ def test_ws_number_out_of_range_names_its_field(server, clients, data, message):
     assert assert_env(a.recv(), "add_item_success")["version"] == snap["version"] + 1
 
 
+@pytest.mark.parametrize("text, message", [
+    ('{"type":"add_item","data":{"cuisineId":1001,"quantity":1,"quantity":2}}',
+     "duplicate key 'quantity' in message"),
+    ('{"type":"add_item","type":"clear_cart"}', "duplicate key 'type' in message"),
+])
+def test_ws_duplicate_key_is_named(server, clients, text, message):
+    """A key twice is named as over REST (it was 'message is not a valid JSON object');
+    nothing changes, and the next command goes through at the next version."""
+    a, snap = opened(server.port)
+    clients(a)
+    a.send(text)
+    assert_env(a.recv(), "error", message, data=None)
+    a.send('{"type":"add_item","data":{"cuisineId":1001,"quantity":1}}')
+    assert assert_env(a.recv(), "add_item_success")["version"] == snap["version"] + 1
+
+
 # --- framing ---------------------------------------------------------------------------------
 
 

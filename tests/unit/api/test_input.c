@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "api/input.h"
+#include "core/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +194,7 @@ static void test_object(void **state)
     json_t *j = NULL;
     tc_errmsg err = {0};
     const char good[] = "{\"tableId\":\"123\",\"quantity\":2}";
-    assert_int_equal(tc_input_object(good, sizeof good - 1, &j, &err), 0);
+    assert_int_equal(tc_input_object(good, sizeof good - 1, TC_INPUT_BODY, &j, &err), 0);
     assert_true(json_is_object(j));
     int64_t v;
     bool present;
@@ -202,19 +203,19 @@ static void test_object(void **state)
     json_decref(j);
 
     /* Only len bytes are read. */
-    assert_int_equal(tc_input_object("{}garbage", 2, &j, &err), 0);
+    assert_int_equal(tc_input_object("{}garbage", 2, TC_INPUT_BODY, &j, &err), 0);
     json_decref(j);
 
     const char *not_json[] = {"", "{", "{\"a\":}", "{'a':1}", "{}garbage", "nul"};
     for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++) {
         j = NULL;
         err.text[0] = '\0';
-        int rc = tc_input_object(not_json[i], strlen(not_json[i]), &j, &err);
+        int rc = tc_input_object(not_json[i], strlen(not_json[i]), TC_INPUT_BODY, &j, &err);
         if (rc != TC_EINVAL) fail_msg("'%s': got %d", not_json[i], rc);
         assert_string_equal(err.text, "request body is not valid JSON");
         assert_null(j);
     }
-    assert_int_equal(tc_input_object(NULL, 0, &j, &err), TC_EINVAL);
+    assert_int_equal(tc_input_object(NULL, 0, TC_INPUT_BODY, &j, &err), TC_EINVAL);
     assert_string_equal(err.text, "request body is not valid JSON");
 
     /* A duplicate key is named (jansson's message says which). */
@@ -233,7 +234,7 @@ static void test_object(void **state)
     };
     for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
         j = NULL;
-        int rc = tc_input_object(dups[i].in, strlen(dups[i].in), &j, &err);
+        int rc = tc_input_object(dups[i].in, strlen(dups[i].in), TC_INPUT_BODY, &j, &err);
         if (rc != TC_EINVAL) fail_msg("'%s': got %d", dups[i].in, rc);
         assert_string_equal(err.text, dups[i].message);
         assert_null(j);
@@ -242,9 +243,40 @@ static void test_object(void **state)
     const char *not_object[] = {"[]", "[1,2]", "[{}]"};
     for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {
         j = NULL;
-        int rc = tc_input_object(not_object[i], strlen(not_object[i]), &j, &err);
+        int rc = tc_input_object(not_object[i], strlen(not_object[i]), TC_INPUT_BODY, &j, &err);
         if (rc != TC_EINVAL) fail_msg("'%s': got %d", not_object[i], rc);
         assert_string_equal(err.text, "request body must be a JSON object");
+        assert_null(j);
+    }
+}
+
+/* A WebSocket message's refusals name the message, not a request body: a
+ * key twice is named as over REST, anything else that is no JSON object is
+ * "message is not a valid JSON object". */
+static void test_object_from_message(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *text, *zh;
+    } cases[] = {
+        {"{\"type\":\"add_item\",\"data\":{\"quantity\":1,\"quantity\":2}}",
+         "duplicate key 'quantity' in message", "消息里的“quantity”重复了"},
+        {"{\"type\":\"add_item\",\"type\":\"clear_cart\"}", "duplicate key 'type' in message",
+         "消息里的“type”重复了"},
+        {"{\"k0123456789012345678901234567890123456789012345678901234567890123\":1,"
+         "\"k0123456789012345678901234567890123456789012345678901234567890123\":2}",
+         "duplicate key in message", "消息里有重复的键"},
+        {"{\"type\":", "message is not a valid JSON object", "消息须为 JSON 对象"},
+        {"[1]", "message is not a valid JSON object", "消息须为 JSON 对象"},
+        {"\"add_item\"", "message is not a valid JSON object", "消息须为 JSON 对象"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j = NULL;
+        tc_errmsg err;
+        int rc = tc_input_object(cases[i].in, strlen(cases[i].in), TC_INPUT_MESSAGE, &j, &err);
+        if (rc != TC_EINVAL) fail_msg("'%s': got %d", cases[i].in, rc);
+        assert_string_equal(err.text, cases[i].text);
+        assert_string_equal(tc_errmsg_text(&err, TC_EINVAL, TC_LANG_ZH), cases[i].zh);
         assert_null(j);
     }
 }
@@ -266,7 +298,7 @@ static void test_object_number_out_of_range(void **state)
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         json_t *j = NULL;
         tc_errmsg err = {0};
-        int rc = tc_input_object(in[i], strlen(in[i]), &j, &err);
+        int rc = tc_input_object(in[i], strlen(in[i]), TC_INPUT_BODY, &j, &err);
         if (rc != 0) fail_msg("'%s': %s", in[i], err.text);
         int64_t v;
         bool present;
@@ -281,7 +313,7 @@ static void test_object_number_out_of_range(void **state)
     char body[] = "{\"q\":1e400}garbage";
     json_t *j = NULL;
     tc_errmsg err = {0};
-    assert_int_equal(tc_input_object(body, 11, &j, &err), 0);
+    assert_int_equal(tc_input_object(body, 11, TC_INPUT_BODY, &j, &err), 0);
     assert_string_equal(body, "{\"q\":1e400}garbage");
     json_decref(j);
 
@@ -292,7 +324,8 @@ static void test_object_number_out_of_range(void **state)
     const char *bad[] = {many, "{\"q\":1e400", "{\"q\":true1e400}", "[1e400,"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = NULL;
-        assert_int_equal(tc_input_object(bad[i], strlen(bad[i]), &j, &err), TC_EINVAL);
+        assert_int_equal(tc_input_object(bad[i], strlen(bad[i]), TC_INPUT_BODY, &j, &err),
+                         TC_EINVAL);
         assert_string_equal(err.text, "request body is not valid JSON");
         assert_null(j);
     }
@@ -306,7 +339,8 @@ static void test_object_scalar_message(void **state)
     for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
         json_t *j = NULL;
         tc_errmsg err = {0};
-        assert_int_equal(tc_input_object(scalars[i], strlen(scalars[i]), &j, &err), TC_EINVAL);
+        assert_int_equal(tc_input_object(scalars[i], strlen(scalars[i]), TC_INPUT_BODY, &j, &err),
+                         TC_EINVAL);
         assert_string_equal(err.text, "request body must be a JSON object");
         assert_null(j);
     }
@@ -320,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_required_absent),
         cmocka_unit_test(test_str),
         cmocka_unit_test(test_object),
+        cmocka_unit_test(test_object_from_message),
         cmocka_unit_test(test_object_number_out_of_range),
         cmocka_unit_test(test_object_scalar_message),
     };
