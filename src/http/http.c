@@ -467,10 +467,31 @@ typedef struct {
     bool found;
 } find_ctx;
 
+/* True when name, percent-decoded ('+' as a space), is want: a client may
+ * escape any character of a name as of a value (tabl%65Id is tableId). */
+static bool name_is(tc_view name, const char *want, size_t wlen)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < name.len; i++, w++) {
+        char c = name.base[i];
+        if (c == '%') {
+            if (i + 2 >= name.len) return false;
+            int hi = hexval(name.base[i + 1]), lo = hexval(name.base[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (w >= wlen || c != want[w]) return false;
+    }
+    return w == wlen;
+}
+
 static bool pair_find(tc_view name, const tc_view *value, void *ctx)
 {
     find_ctx *f = ctx;
-    if (name.len != f->nlen || memcmp(name.base, f->name, f->nlen) != 0) return true;
+    if (!name_is(name, f->name, f->nlen)) return true;
     f->found = true;
     f->value = value ? *value : (tc_view){name.base + name.len, 0};
     return false;

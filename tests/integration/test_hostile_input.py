@@ -223,6 +223,16 @@ def test_good_escapes_still_pass(server):
     assert resp.json()["data"]["tableId"] == 123
 
 
+def test_escaped_parameter_names_are_read(server):
+    """A name is percent-decoded as a value is (Spring does the same): tabl%65Id is tableId
+    (it was '400 tableId is required')."""
+    assert server.add().status_code == 200
+    resp = raw_call(server, "DELETE", "/api/store/order/cart/clear?tabl%65Id=123")
+    assert resp.status == 200, resp
+    assert resp.json()["data"]["items"] == []
+    assert server.cart()["items"] == []
+
+
 # ---------------------------------------------------------------------------
 # 6. duplicate JSON keys are named
 # ---------------------------------------------------------------------------

@@ -564,6 +564,24 @@ static void test_query_get(void **state)
     tc_buf_free(&out);
     tc_http_free(p);
 
+    /* Names are percent-decoded as values are: the first that decodes to
+     * the name wins, escaped or not. */
+    r = req_with_query(&p, "tabl%65Id=123&tableId=9&%74oken%3d=x&my+id=7&%E5%AE%AB=1&c%4=2&c%=3");
+    assert_true(tc_http_query_get(r, "tableId", &out));
+    assert_string_equal(tc_buf_cstr(&out), "123");
+    assert_false(tc_http_query_get(r, "token", &out));
+    assert_true(tc_http_query_get(r, "token=", &out));
+    assert_string_equal(tc_buf_cstr(&out), "x");
+    assert_true(tc_http_query_get(r, "my id", &out));
+    assert_string_equal(tc_buf_cstr(&out), "7");
+    assert_true(tc_http_query_get(r, "宫", &out));
+    assert_string_equal(tc_buf_cstr(&out), "1");
+    assert_false(tc_http_query_get(r, "c", &out));
+    assert_false(tc_http_query_get(r, "tabl", &out));
+    assert_false(tc_http_query_get(r, "tableIdx", &out));
+    tc_buf_free(&out);
+    tc_http_free(p);
+
     r = req_with_query(&p, "bad=%zz&good=1");
     assert_false(tc_http_query_get(r, "bad", &out));
     assert_true(tc_http_query_get(r, "good", &out));
