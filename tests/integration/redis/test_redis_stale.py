@@ -11,6 +11,8 @@ version before it in memory for as long as the test wants."""
 
 import re
 
+import requests
+
 from live_support import SSEStream
 from support import IO_TIMEOUT, envelope, error, wait_until
 
@@ -106,3 +108,30 @@ def test_answers_are_compared_with_the_stored_cart(redis, two, clients):
     error(b.add(T, 1001, 0), 400)
     assert calls(redis, "evalsha") == before + 1
     assert stored(redis)[0] == 12
+
+
+def scraped(server, sample):
+    """The value of one sample line of /metrics (name with its labels, as sent)."""
+    text = requests.get(server.url("/metrics"), timeout=IO_TIMEOUT).text
+    m = re.search(r"^%s (\S+)$" % re.escape(sample), text, re.M)
+    assert m, "%s not in /metrics" % sample
+    return float(m.group(1))
+
+
+def test_a_change_that_always_loses_its_race_is_store_busy_and_a_store_error(redis, server):
+    """The stored version is moved past the cart stored with it, so every compare-and-set of the
+    instance loses, as if another instance won each race: the change is applied again on the
+    cart read anew 16 times, then answered 503 "store busy" (docs/redis.md, "How a change is
+    made"), and counted once as a failed store call (docs/operations.md, "Health and metrics")."""
+    envelope(server.add(T, 1001, 1))
+    redis.command("HSET", cart_key(), "version", 50)
+    cart_before = stored(redis)[1]
+    calls_before = scraped(server, "tablecart_store_latency_seconds_count")
+    evals_before = calls(redis, "evalsha")
+    r = server.add(T, 1001, 1, headers={"Accept-Language": "en"})
+    assert error(r, 503) == "store busy: table 123 is changing too fast, try again"
+    assert calls(redis, "evalsha") == evals_before + 16
+    assert stored(redis) == (50, cart_before)  # nothing written
+    assert scraped(server, "tablecart_store_latency_seconds_count") == calls_before + 1
+    assert scraped(server, "tablecart_store_errors_total") == 1
+    assert scraped(server, "tablecart_mutations_rejected_total") == 1
