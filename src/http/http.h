@@ -21,7 +21,7 @@
 #define TC_HTTP_HEADER_COST 64
 
 typedef struct {
-    size_t max_head; /* request line + headers, bytes (16 KiB) */
+    size_t max_head; /* target + headers as counted (each header + 4 + its cost), 16 KiB */
     size_t max_body; /* bytes (64 KiB) */
 } tc_http_limits;
 

@@ -382,6 +382,55 @@ def test_many_headers_over_16k_is_431(server):
         c.close()
 
 
+# What the 16 KiB head limit counts (docs/memory.md, "Hostile clients"): the
+# request target, and per header its name, its value (without the spaces after
+# the colon) and 68 (its ": " and CRLF, and 64 for the two records the parser
+# keeps for it, which bound a head's memory however small its headers are).
+HEAD_LIMIT = 16 * 1024
+HEADER_COST = 4 + 64
+
+
+def head_cost(target, headers):
+    return len(target) + sum(len(n) + len(v) + HEADER_COST for n, v in headers)
+
+
+def head_status(server, target, headers):
+    """The status of GET target with exactly these header lines."""
+    raw = ("GET %s HTTP/1.1\r\n" % target + "".join("%s: %s\r\n" % h for h in headers) +
+           "\r\n").encode()
+    c = server.raw()
+    try:
+        try:
+            c.send(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return c.read_response().status, len(raw)
+    finally:
+        c.close()
+
+
+def test_head_limit_boundary_exact(server):
+    host = [("Host", "127.0.0.1")]
+    # One long header: the largest value accepted, and one byte more.
+    pad = HEAD_LIMIT - head_cost("/healthz", host + [("X-Pad", "")])
+    fits = host + [("X-Pad", "a" * pad)]
+    assert head_cost("/healthz", fits) == HEAD_LIMIT
+    assert head_status(server, "/healthz", fits) == (200, 16273)  # bytes on the wire
+    assert head_status(server, "/healthz", host + [("X-Pad", "a" * (pad + 1))])[0] == 431
+    # The same in the target: one byte more of it is refused too.
+    target = "/healthz?" + "q" * (pad + len("X-Pad") + HEADER_COST - 1)
+    assert head_cost(target, host) == HEAD_LIMIT
+    assert head_status(server, target, host)[0] == 200
+    assert head_status(server, target + "q", host)[0] == 431
+    # Many empty headers ("A: " and CRLF, 5 bytes on the wire each, 69 counted): 236 fit, the
+    # 237th is refused with 1,227 bytes on the wire.
+    many = host + [("A", "")] * 236
+    assert head_cost("/healthz", many) == HEAD_LIMIT - 11
+    assert head_status(server, "/healthz", many) == (200, 1222)
+    assert head_status(server, "/healthz", many + [("A", "")]) == (431, 1227)
+    assert requests.get(server.url("/healthz"), timeout=IO_TIMEOUT).status_code == 200
+
+
 def test_long_url_refused(server):
     c = server.raw()
     try:
