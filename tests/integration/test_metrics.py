@@ -7,6 +7,7 @@ subscriber, none for a snapshot), build info and the process's own figures."""
 
 import os
 import re
+import socket
 import sqlite3
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import IO_TIMEOUT, RawConn, envelope, http_request, run_cli
+from support import IO_TIMEOUT, RawConn, envelope, http_request, run_cli, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))  # live_support
 from live_support import Clients, RawWS, SSEStream  # noqa: E402
@@ -244,3 +245,26 @@ def test_seats_and_names_are_store_calls(server, clients):
     r = requests.put(name, json={"name": "Bob"}, headers={"X-User-Id": "5"}, timeout=IO_TIMEOUT)
     assert r.status_code == 503, r.text
     assert store_calls(server) == (6, 1)
+
+
+def test_slow_clients_closed_counts_subscribers_only(server):
+    """An HTTP client that pipelines requests and reads none of the answers is closed when its
+    write queue passes the cap, as a subscriber is (docs/memory.md, "Hostile clients"), but
+    tablecart_slow_clients_closed_total counts subscribers only (docs/operations.md;
+    test_live_slow.py counts the subscriber's case)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        # 400 answers of app.js (58 KB) are far past the 1 MiB queue and the socket buffers.
+        sock.sendall(http_request("GET", "/app.js") * 400)
+
+        def closed():
+            _, fams = scrape(server)
+            return value(fams, "tablecart_connections", kind="http") == 1  # the scrape only
+        wait_until(closed, IO_TIMEOUT * 2, "the pipelining client closed")
+        assert "closing slow client" in server.stderr()
+        _, fams = scrape(server)
+        assert value(fams, "tablecart_slow_clients_closed", "tablecart_slow_clients_closed_total") == 0
+    finally:
+        sock.close()
