@@ -100,7 +100,7 @@ def open_conns(port):
     text = data.decode()
     sse = int(re.search(r'^tablecart_connections\{kind="sse"\} (\d+)$', text, re.M).group(1))
     ws = int(re.search(r'^tablecart_connections\{kind="ws"\} (\d+)$', text, re.M).group(1))
-    subs = int(re.search(r"^tablecart_redis_tables_subscribed (\d+)$", text, re.M).group(1))
+    subs = int(re.search(r"^tablecart_redis_subscribed_tables (\d+)$", text, re.M).group(1))
     return sse, ws, subs
 
 

@@ -565,10 +565,10 @@ static void rd_metrics(tc_store *s, tc_buf *out)
                    "tablecart_redis_messages_received_total{kind=\"change\"} %llu\n"
                    "tablecart_redis_messages_received_total{kind=\"signal\"} %llu\n"
                    "tablecart_redis_messages_received_total{kind=\"menu\"} %llu\n"
-                   "# HELP tablecart_redis_tables_subscribed Tables whose channel this instance "
+                   "# HELP tablecart_redis_subscribed_tables Tables whose channel this instance "
                    "subscribes (it has streams of them).\n"
-                   "# TYPE tablecart_redis_tables_subscribed gauge\n"
-                   "tablecart_redis_tables_subscribed %zu\n",
+                   "# TYPE tablecart_redis_subscribed_tables gauge\n"
+                   "tablecart_redis_subscribed_tables %zu\n",
                    (unsigned long long)q->heard_changes, (unsigned long long)q->heard_signals,
                    (unsigned long long)q->heard_menus, subscribed);
 }

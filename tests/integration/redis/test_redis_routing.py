@@ -42,7 +42,7 @@ def heard(server):
 
 
 def subscribed(server):
-    return metric(server, "tablecart_redis_tables_subscribed")
+    return metric(server, "tablecart_redis_subscribed_tables")
 
 
 def sse(server, table, clients):
