@@ -22,7 +22,7 @@ CC=${CC:-clang}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${FUZZ_JOBS:-1}
 
-ALL_TARGETS="http menu cart_json ws redis_msg server"
+ALL_TARGETS="http menu cart_json ws redis_msg auth addr input json_str lang server"
 
 # The src files each driver needs (main.c and everything with I/O stay out).
 srcs_for() {
@@ -33,6 +33,11 @@ srcs_for() {
     cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     ws) echo "$core src/push/ws.c" ;;
     redis_msg) echo "$core src/store/redis_wire.c src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
+    auth) echo "$core src/auth/auth.c src/core/parse.c src/core/json.c src/core/clock.c src/http/http.c src/cart/menu.c src/cart/money.c" ;;
+    addr) echo "$core src/core/addr.c src/core/json.c" ;;
+    input) echo "$core src/api/input.c src/core/parse.c src/core/json.c" ;;
+    json_str) echo "$core src/core/json.c" ;;
+    lang) echo "$core" ;;
     # The whole server but main.c and the commands (cli/): fuzz_server.c wires it.
     server) (cd "$root" && find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort | tr '\n' ' ') ;;
     *) echo "unknown target $1" >&2; return 1 ;;
@@ -44,6 +49,8 @@ libs_for() {
     http) echo "-lhttp_parser" ;;
     menu | cart_json | redis_msg) echo "-ljansson -lm" ;;
     ws) echo "-lwslay -lcrypto" ;;
+    auth) echo "-ljwt -ljansson -lcrypto -lhttp_parser -lm" ;;
+    input | json_str) echo "-ljansson" ;;
     server) echo "$(pkg-config --libs libuv jansson sqlite3 hiredis libjwt openssl) -lwslay -lhttp_parser -lm" ;;
     esac
 }

@@ -1,0 +1,171 @@
+/* fuzz_input.c — libFuzzer driver for the typed input of bodies and
+ * WebSocket commands (src/api/input.c) and integers from text
+ * (tc_parse_int, src/core/parse.c).
+ *
+ * Byte 0 is a mode. Even: the rest is a body for tc_input_object: it is
+ * accepted exactly when jansson (rejecting duplicate keys) reads a JSON
+ * object; a refusal is TC_EINVAL with one of the three documented messages
+ * (a duplicate key refusal exactly when jansson found one; a named key at
+ * most 64 bytes) and leaves *out
+ * untouched. Then every field of an accepted body (and "absent") is read
+ * with tc_input_int as an id and as a quantity, required or not, and with
+ * tc_input_str. Odd: the rest is text for tc_parse_int, as an id and as a
+ * quantity. Everywhere: a refusal is TC_EINVAL with a message and leaves
+ * *out untouched; an accepted integer is in its kind's range (id
+ * 1..2^31-1, quantity 32-bit) and equal to what the text or JSON says
+ * (text: optional '-', 1..12 digits). */
+#include "api/input.h"
+#include "core/text.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SENTINEL ((int64_t)0x5a5a5a5a5a5a5a5a)
+
+static void fail(const char *why)
+{
+    fprintf(stderr, "property failed: %s\n", why);
+    abort();
+}
+
+/* What the text says: false when it is no integer of the documented form. */
+static bool text_value(const char *s, size_t n, int64_t *v)
+{
+    size_t i = s && n > 0 && s[0] == '-';
+    if (i == n || n - i > 12) return false;
+    int64_t x = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = s[0] == '-' ? -x : x;
+    return true;
+}
+
+static bool in_range(int64_t v, tc_in_kind kind)
+{
+    return kind == TC_IN_ID ? v >= 1 && v <= INT32_MAX : v >= INT32_MIN && v <= INT32_MAX;
+}
+
+static void check(int rc, const tc_errmsg *err, int64_t got, bool says, int64_t want,
+                  tc_in_kind kind)
+{
+    bool ok = says && in_range(want, kind);
+    if (rc == 0) {
+        if (!ok) fail("accepted what is no integer of its kind");
+        if (got != want) fail("accepted value differs from what the input says");
+    } else {
+        if (rc != TC_EINVAL) fail("refusal is not TC_EINVAL");
+        if (err->text[0] == '\0' || err->zh[0] == '\0') fail("refusal without a message");
+        if (got != SENTINEL) fail("refusal changed *out");
+        if (ok) fail("refused an integer of its kind");
+    }
+}
+
+static void fuzz_text(const char *s, size_t n)
+{
+    int64_t want = 0;
+    bool says = text_value(s, n, &want);
+    for (int k = 0; k < 2; k++) {
+        tc_in_kind kind = k ? TC_IN_QUANTITY : TC_IN_ID;
+        int64_t got = SENTINEL;
+        tc_errmsg err;
+        memset(&err, 0, sizeof err);
+        int rc = tc_parse_int((tc_view){s, n}, "quantity", kind, &got, &err);
+        check(rc, &err, got, says, want, kind);
+    }
+}
+
+static void fuzz_field(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    bool absent = v == NULL || json_is_null(v);
+    for (int k = 0; k < 4; k++) {
+        tc_in_kind kind = k & 1 ? TC_IN_QUANTITY : TC_IN_ID;
+        bool required = k & 2;
+        int64_t got = SENTINEL, want = 0;
+        bool present = !absent, says = false;
+        tc_errmsg err;
+        memset(&err, 0, sizeof err);
+        int rc = tc_input_int(obj, key, kind, required, &got, &present, &err);
+        if (present == absent) fail("present wrong");
+        if (absent) {
+            if (got != SENTINEL) fail("absent field changed *out");
+            if (required != (rc != 0)) fail("absent field: refusal only when required");
+            if (rc && (rc != TC_EINVAL || err.text[0] == '\0')) fail("required without a message");
+            continue;
+        }
+        if (json_is_integer(v)) {
+            want = json_integer_value(v);
+            says = true;
+        } else if (json_is_string(v)) {
+            says = text_value(json_string_value(v), json_string_length(v), &want);
+        }
+        check(rc, &err, got, says, want, kind);
+    }
+    const char *str = (const char *)1;
+    tc_errmsg err;
+    memset(&err, 0, sizeof err);
+    int rc = tc_input_str(obj, key, &str, &err);
+    if (json_is_string(v)) {
+        if (rc != 0 || str != json_string_value(v)) fail("string field not read");
+    } else if (absent) {
+        if (rc != 0 || str != NULL) fail("absent string not NULL");
+    } else if (rc != TC_EINVAL || err.text[0] == '\0' || str != NULL) {
+        fail("non-string refusal wrong");
+    }
+}
+
+static void fuzz_body(const char *s, size_t n)
+{
+    json_t *out = (json_t *)&out, *j;
+    tc_errmsg err;
+    memset(&err, 0, sizeof err);
+    int rc = tc_input_object(s, n, &out, &err);
+    json_error_t je;
+    json_t *ref = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (rc != 0) {
+        if (out != (json_t *)&out) fail("refusal changed *out");
+        if (rc != TC_EINVAL || err.text[0] == '\0') fail("body refusal without a message");
+        if (json_is_object(ref)) fail("refused a JSON object");
+        if (err.id != TC_T_BODY_NOT_JSON && err.id != TC_T_BODY_NOT_OBJECT &&
+            err.id != TC_T_DUP_KEY && err.id != TC_T_DUP_KEY_ANY)
+            fail("body refusal is none of the documented messages");
+        if ((err.id == TC_T_DUP_KEY || err.id == TC_T_DUP_KEY_ANY) !=
+            (ref == NULL && json_error_code(&je) == json_error_duplicate_key))
+            fail("duplicate key refusal for a body without one");
+        if (err.id == TC_T_DUP_KEY) {
+            /* The key named is the one jansson found twice, at most 64 bytes. */
+            static const char pre[] = "duplicate key '", post[] = "' in request body";
+            size_t len = strlen(err.text);
+            if (strncmp(err.text, pre, sizeof pre - 1) != 0 || len < sizeof pre + sizeof post - 2 ||
+                strcmp(err.text + len - (sizeof post - 1), post) != 0)
+                fail("duplicate key message malformed");
+            if (len - (sizeof pre - 1) - (sizeof post - 1) > 64) fail("named key too long");
+        }
+        json_decref(ref);
+        return;
+    }
+    if (!json_is_object(ref)) fail("accepted what is not a JSON object");
+    if (!json_equal(ref, out)) fail("accepted object differs from jansson's");
+    j = out;
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) fuzz_field(j, key);
+    fuzz_field(j, "tableId");
+    json_decref(j);
+    json_decref(ref);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    if (data[0] & 1)
+        fuzz_text((const char *)data + 1, size - 1);
+    else
+        fuzz_body((const char *)data + 1, size - 1);
+    return 0;
+}
