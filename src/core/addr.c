@@ -28,7 +28,8 @@ int tc_addr_parse(const char *s, size_t len, tc_addr *out)
 {
     char tmp[TC_ADDR_STRLEN];
     unsigned char b[16];
-    if (len == 0 || len >= sizeof tmp) return TC_EINVAL;
+    /* A NUL inside would end the text inet_pton reads before len does. */
+    if (len == 0 || len >= sizeof tmp || memchr(s, '\0', len)) return TC_EINVAL;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     memset(out, 0, sizeof *out);

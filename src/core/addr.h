@@ -26,7 +26,7 @@ typedef struct {
 /* Room for tc_addr_str's text. */
 #define TC_ADDR_STRLEN 48
 
-/* Parses "1.2.3.4" or "2001:db8::1" (len bytes, no brackets, no port).
+/* Parses "1.2.3.4" or "2001:db8::1" (len bytes, no brackets, no port, no NUL).
  * Returns 0 and *out, or TC_EINVAL. */
 int tc_addr_parse(const char *s, size_t len, tc_addr *out);
 /* The address of a sockaddr_in/sockaddr_in6; family 0 for anything else. */

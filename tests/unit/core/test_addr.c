@@ -26,6 +26,25 @@ static const char *str(const tc_addr *a)
     return tc_addr_str(a, buf, sizeof buf);
 }
 
+/* len bytes are the address: a NUL inside them does not end it early
+ * (found by tests/fuzz/fuzz_addr.c). */
+static void test_parse_nul_inside(void **state)
+{
+    (void)state;
+    static const char v6[] = "2001:db8::1\0:d", v4[] = "10.0.0.1\0junk";
+    tc_addr a;
+    assert_int_equal(tc_addr_parse(v6, sizeof v6 - 1, &a), TC_EINVAL);
+    assert_int_equal(tc_addr_parse(v4, sizeof v4 - 1, &a), TC_EINVAL);
+    assert_int_equal(tc_addr_parse(v4, 8, &a), 0);
+    assert_string_equal(str(&a), "10.0.0.1");
+    tc_view xff = {"203.0.113.5\0, 10.0.0.2", 22};
+    tc_cidr lan;
+    assert_int_equal(tc_cidr_parse("10.0.0.0/8", &lan), 0);
+    tc_addr peer = A("10.0.0.1"), out;
+    tc_addr_forwarded(xff, &lan, 1, &peer, &out);
+    assert_string_equal(str(&out), "10.0.0.2");
+}
+
 static void test_parse_and_format(void **state)
 {
     (void)state;
@@ -185,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_forwarded_rightmost_untrusted),
         cmocka_unit_test(test_limit_key),
+        cmocka_unit_test(test_parse_nul_inside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
