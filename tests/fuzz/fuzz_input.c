@@ -2,12 +2,14 @@
  * WebSocket commands (src/api/input.c) and integers from text
  * (tc_parse_int, src/core/parse.c).
  *
- * Byte 0 is a mode. Even: the rest is a body for tc_input_object: it is
- * accepted exactly when jansson (rejecting duplicate keys) reads a JSON
- * object; a refusal is TC_EINVAL with one of the three documented messages
- * (a duplicate key refusal exactly when jansson found one; a named key at
- * most 64 bytes) and leaves *out
- * untouched. Then every field of an accepted body (and "absent") is read
+ * Byte 0 is a mode. Even: the rest is a body for tc_input_object (bit 1:
+ * from a WebSocket message, else a request body): it is accepted when
+ * jansson (rejecting duplicate keys) reads a JSON object, and otherwise
+ * only when jansson stopped at a number out of its range (read as a value
+ * that is no number, src/api/input.c); a refusal is TC_EINVAL with one of
+ * the documented messages of its source (a duplicate key refusal when
+ * jansson found one, or maybe one past such a number; a named key at most
+ * 64 bytes) and leaves *out untouched. Then every field of an accepted body (and "absent") is read
  * with tc_input_int as an id and as a quantity, required or not, and with
  * tc_input_str. Odd: the rest is text for tc_parse_int, as an id and as a
  * quantity. Everywhere: a refusal is TC_EINVAL with a message and leaves
@@ -18,6 +20,7 @@
 #include "core/text.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,38 +122,46 @@ static void fuzz_field(json_t *obj, const char *key)
     }
 }
 
-static void fuzz_body(const char *s, size_t n)
+static void fuzz_body(const char *s, size_t n, tc_input_from from)
 {
     json_t *out = (json_t *)&out, *j;
     tc_errmsg err;
     memset(&err, 0, sizeof err);
-    int rc = tc_input_object(s, n, &out, &err);
+    int rc = tc_input_object(s, n, from, &out, &err);
     json_error_t je;
     json_t *ref = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    bool ref_dup = ref == NULL && json_error_code(&je) == json_error_duplicate_key;
+    bool ref_overflow = ref == NULL && json_error_code(&je) == json_error_numeric_overflow;
+    bool body = from == TC_INPUT_BODY;
+    int dup = body ? TC_T_DUP_KEY : TC_T_WS_DUP_KEY;
+    int dup_any = body ? TC_T_DUP_KEY_ANY : TC_T_WS_DUP_KEY_ANY;
     if (rc != 0) {
         if (out != (json_t *)&out) fail("refusal changed *out");
         if (rc != TC_EINVAL || err.text[0] == '\0') fail("body refusal without a message");
         if (json_is_object(ref)) fail("refused a JSON object");
-        if (err.id != TC_T_BODY_NOT_JSON && err.id != TC_T_BODY_NOT_OBJECT &&
-            err.id != TC_T_DUP_KEY && err.id != TC_T_DUP_KEY_ANY)
-            fail("body refusal is none of the documented messages");
-        if ((err.id == TC_T_DUP_KEY || err.id == TC_T_DUP_KEY_ANY) !=
-            (ref == NULL && json_error_code(&je) == json_error_duplicate_key))
+        bool named_dup = err.id == dup || err.id == dup_any;
+        if (!named_dup && (body ? err.id != TC_T_BODY_NOT_JSON && err.id != TC_T_BODY_NOT_OBJECT
+                                : err.id != TC_T_WS_NOT_JSON))
+            fail("refusal is none of the documented messages of its source");
+        if (ref_dup && !named_dup) fail("duplicate key not named");
+        if (named_dup && !ref_dup && !ref_overflow)
             fail("duplicate key refusal for a body without one");
-        if (err.id == TC_T_DUP_KEY) {
+        if (err.id == dup) {
             /* The key named is the one jansson found twice, at most 64 bytes. */
-            static const char pre[] = "duplicate key '", post[] = "' in request body";
-            size_t len = strlen(err.text);
-            if (strncmp(err.text, pre, sizeof pre - 1) != 0 || len < sizeof pre + sizeof post - 2 ||
-                strcmp(err.text + len - (sizeof post - 1), post) != 0)
+            static const char pre[] = "duplicate key '";
+            const char *post = body ? "' in request body" : "' in message";
+            size_t len = strlen(err.text), plen = strlen(post);
+            if (strncmp(err.text, pre, sizeof pre - 1) != 0 || len < sizeof pre - 1 + plen ||
+                strcmp(err.text + len - plen, post) != 0)
                 fail("duplicate key message malformed");
-            if (len - (sizeof pre - 1) - (sizeof post - 1) > 64) fail("named key too long");
+            if (len - (sizeof pre - 1) - plen > 64) fail("named key too long");
         }
         json_decref(ref);
         return;
     }
-    if (!json_is_object(ref)) fail("accepted what is not a JSON object");
-    if (!json_equal(ref, out)) fail("accepted object differs from jansson's");
+    if (ref == NULL ? !ref_overflow : !json_is_object(ref))
+        fail("accepted what is not a JSON object");
+    if (ref != NULL && !json_equal(ref, out)) fail("accepted object differs from jansson's");
     j = out;
     const char *key;
     json_t *v;
@@ -166,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         fuzz_text((const char *)data + 1, size - 1);
     else
-        fuzz_body((const char *)data + 1, size - 1);
+        fuzz_body((const char *)data + 1, size - 1,
+                  (data[0] & 2) ? TC_INPUT_MESSAGE : TC_INPUT_BODY);
     return 0;
 }
