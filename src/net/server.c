@@ -276,8 +276,9 @@ static void on_idle(uv_idle_t *h)
 
 /* --- accepting ------------------------------------------------------------------ */
 
-/* A new client on fd. */
-static void on_connection(tc_server *s, int fd)
+/* A new client on fd, from the address accept gave (a client that reset
+ * before it was accepted has one too, where getpeername fails). */
+static void on_connection(tc_server *s, int fd, const struct sockaddr *from)
 {
     /* Full: the connection is still accepted (else the listener stays
      * readable and the loop spins), answered and closed at once. Those
@@ -290,7 +291,7 @@ static void on_connection(tc_server *s, int fd)
         return;
     }
     tc_addr peer;
-    tc_conn_peer_addr(c, &peer);
+    tc_addr_from_sockaddr(from, &peer);
     c->client = peer;
     if (full) {
         refuse(s, c, 503, 1, "server is at its connection limit", true);
@@ -343,9 +344,12 @@ static void on_listener(uv_poll_t *h, int status, int events)
         return;
     }
     for (int i = 0; i < ACCEPT_BATCH && !s->shutting_down; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof from;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&from, &from_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            on_connection(s, fd);
+            on_connection(s, fd, (struct sockaddr *)&from);
             continue;
         }
         int e = errno;

@@ -16,8 +16,10 @@ bench/fairness.py; these tests assert on order and counts only.
 
 import json
 import os
+import signal
 import socket
 import stat
+import struct
 import sys
 from pathlib import Path
 
@@ -289,6 +291,29 @@ def test_loopback_is_exempt_by_default(start_server):
     held = [RawConn(s.port) for _ in range(40)]
     for c in held:
         assert healthz(c).status == 200
+
+
+def test_loopback_client_gone_before_accept_is_still_exempt(start_server):
+    """A client that sent its change and reset before the server accepted it is
+    still from 127.0.0.1: its change is carried out (as one reset after accept,
+    93ec800) and no limit refuses it. The address was read with getpeername,
+    which fails once the peer reset, so such clients were 'from ?': not
+    loopback, all in one bucket, over the connection rate refused with 429 and
+    logged as 'too many new connections from this address'."""
+    n = 8
+    s = start_server(env={"TABLECART_RATE_CONNS": "1", "TABLECART_MAX_CONNS_PER_IP": "2"})
+    os.kill(s.proc.pid, signal.SIGSTOP)  # nothing is accepted until SIGCONT
+    try:
+        for i in range(n):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=IO_TIMEOUT)
+            c.sendall(add_request(user=str(100 + i), table=124))
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # RST, with the request in the server's receive queue
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    wait_until(lambda: s.cart(124)["version"] == n, IO_TIMEOUT, "every change carried out")
+    assert s.cart(124)["items"][0]["quantity"] == n
+    assert "refused" not in s.stderr()
 
 
 def test_forwarded_address_counts_only_from_a_trusted_proxy(start_server):
