@@ -112,6 +112,11 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
 #define MENU_RETRY_MS 5000
 /* Expired Idempotency-Key answers are deleted from the file this often. */
 #define PRUNE_EVERY_MS 60000
+/* Said (logged, and answered to a refused change) while the database file is
+ * not at its path. */
+#define GONE_TEXT                                                                                  \
+    "store: sqlite %s: the database file was removed or replaced while serving; changes are "      \
+    "refused (503) until it is back at that path"
 
 typedef struct {
     tc_store *store;
@@ -134,6 +139,7 @@ typedef struct {
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
+    bool gone;                      /* the file is not at its path (check_file) */
     tc_menu *fresh_menu;            /* read by the writer, not yet served */
     uv_async_t *async;              /* wakes the loop; freed in its close callback */
     tc_sqlite_ckpt *ckpt;           /* a serving store's checkpointer; the writer stops it */
@@ -146,6 +152,7 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
+    bool file_gone;       /* the writer's reading of gone (it alone sets it) */
     /* A data_version whose menu could not be read, and when: tried again
      * every MENU_RETRY_MS (not at every look: a bad row logs once a while). */
     int64_t menu_failed_version;
@@ -750,6 +757,19 @@ static uint64_t since_prune_ms(const sq_store *q)
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
     tc_errmsg err = {0};
+    if (q->file_gone) {
+        /* Committed, it would be lost with the file: refused, unlogged
+         * (check_file logged it once), and the health stays the last
+         * transaction's (sq_ping reports gone itself). */
+        tc_errmsg_set(&err, TC_ESTORE, GONE_TEXT, q->path);
+        for (tc_store_job *j = jobs; j; j = j->next)
+            if (j->kind == TC_JOB_SAVE || is_diners_write(j)) {
+                j->status = TC_ESTORE;
+                j->err = err;
+                j->wrote = false;
+            }
+        return;
+    }
     int rc = sq_exec(q->begin) == 0 ? 0 : sq_fail(q, &err, "begin");
     for (tc_store_job *j = jobs; rc == 0 && j; j = j->next)
         if (j->kind == TC_JOB_SAVE && run_save(q, j) != 0)
@@ -815,11 +835,37 @@ static void watch_menu(sq_store *q)
     uv_async_send(q->async);
 }
 
+/* On the writer thread: whether the database file is still the one open at
+ * its path. SQLite goes on writing to a file removed or renamed under it (in
+ * WAL mode it never notices), so a change committed then would be lost at
+ * the next start: while the file is gone, run_saves refuses changes and
+ * /healthz is 503. One stat (SQLITE_FCNTL_HAS_MOVED). */
+static void check_file(sq_store *q)
+{
+    int moved = 0;
+    uv_mutex_lock(&q->db_lock);
+    int rc = sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+    uv_mutex_unlock(&q->db_lock);
+    bool gone = rc == SQLITE_OK && moved != 0;
+    if (gone == q->file_gone) return;
+    q->file_gone = gone;
+    if (gone)
+        tc_log_error(GONE_TEXT, q->path);
+    else
+        tc_log_info("store: sqlite %s: the database file is back; serving changes", q->path);
+    uv_mutex_lock(&q->lock);
+    q->gone = gone;
+    uv_mutex_unlock(&q->lock);
+}
+
 /* Work that is due whatever else goes on, after each group and while idle:
- * the menu look. */
+ * the menu look and the file's check. */
 static void idle_work(sq_store *q)
 {
-    if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) watch_menu(q);
+    if (q->watch && since_menu_ms(q) >= MENU_POLL_MS) {
+        watch_menu(q);
+        check_file(q);
+    }
 }
 
 /* How long the writer may sleep before idle work is due (UINT64_MAX: until
@@ -984,15 +1030,17 @@ static void sq_submit(tc_store *s, tc_store_job *j)
     uv_prepare_start(q->hand_over, hand_over);
 }
 
-/* The writer's last transaction: a failed commit (a full disk, a removed
- * file) shows here until one succeeds. Never touches the disk. */
+/* The writer's last transaction: a failed commit (a full disk) shows here
+ * until one succeeds; and the database file not at its path (check_file),
+ * until it is back. Never touches the disk. */
 static int sq_ping(tc_store *s)
 {
     sq_store *q = s->impl;
     uv_mutex_lock(&q->lock);
     int rc = q->health;
+    bool gone = q->gone;
     uv_mutex_unlock(&q->lock);
-    return rc == 0 ? 0 : TC_ESTORE;
+    return rc == 0 && !gone ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_sqlite = {
