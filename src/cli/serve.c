@@ -243,6 +243,10 @@ static void print_table_links(const tc_menu *menu, const char *host, int port)
 int tc_cli_serve(const tc_config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* A write past RLIMIT_FSIZE fails with EFBIG, as on a full disk (a
+     * commit answered 503), instead of killing the server (docs/operations.md,
+     * "Durability"). */
+    signal(SIGXFSZ, SIG_IGN);
     /* A stderr nobody reads must not stop the loop (docs/operations.md, "Logs"). */
     tc_log_nonblocking();
     /* Before any thread (the store's): see tc_server_presize_fds. */

@@ -78,3 +78,60 @@ def test_database_files_removed_while_serving_nothing_acknowledged_after(start_s
     rc, err = s.stop()
     assert rc == 0, err
     assert err.count("error " + GONE_LINE % s.db) == 1
+
+
+def test_file_size_limit_reached_while_serving_answers_503_and_recovers(start_server):
+    """A write past RLIMIT_FSIZE (a quota, `ulimit -f`, systemd's LimitFSIZE)
+    raises SIGXFSZ, whose default action killed the server mid-commit (exit
+    153, every connection cut; found in review). The signal is ignored, so the
+    write fails (EFBIG) as on a full disk: the change is answered 503 and
+    pushed to nobody, /healthz is 503, and once the limit is lifted the server
+    goes on from the last acknowledged version, without a restart."""
+    import os
+    import resource
+    from support import IO_TIMEOUT, error, wait_until
+    import requests
+    s = start_server()
+    last = envelope(s.add(quantity=1))
+    assert last["version"] == 1
+    stream = requests.get(s.api("/store/order/sse/123"), stream=True, timeout=IO_TIMEOUT)
+    lines = stream.iter_lines(decode_unicode=True)
+
+    def versions_until(v):
+        got = []
+        for line in lines:
+            if line.startswith("data:") and '"version"' in line:
+                import json
+                d = json.loads(line[5:])
+                got.append((d.get("data") or d)["version"])
+                if got[-1] >= v:
+                    return got
+        raise AssertionError("stream ended")
+
+    assert versions_until(1) == [1]
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    size = max(os.path.getsize(str(s.db) + sfx) for sfx in ("", "-wal"))
+    resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (size, hard))
+    refused = None
+    for _ in range(200):
+        r = s.clear() if last["items"] else s.add(quantity=1)
+        if r.status_code != 200:
+            refused = r
+            break
+        last = envelope(r)
+    assert refused is not None, "no write reached the limit"
+    error(refused, 503)
+    assert s.alive()
+    assert _healthz(s) == 503
+    assert s.cart()["version"] == last["version"]
+    resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    after = envelope(s.add(quantity=1))
+    assert after["version"] == last["version"] + 1
+    assert _healthz(s) == 200
+    # every acknowledged version pushed once, in order; the refused one never
+    assert versions_until(after["version"]) == list(range(2, after["version"] + 1))
+    stream.close()
+    s.kill9()
+    s2 = start_server(db=s.db)
+    got = s2.cart()
+    assert got["version"] == after["version"] and got["items"] == after["items"]
