@@ -412,6 +412,16 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         sq_free(q);
         return rc;
     }
+    /* SQLite opens a file it may not write read-only, without a word: every
+     * change would be refused while /healthz said up. */
+    if (sqlite3_db_readonly(q->db, "main") == 1) {
+        rc = tc_errmsg_set(err, TC_ESTORE,
+                           "store: sqlite %s: the database file is read-only (this user may not "
+                           "write it)",
+                           rest);
+        sq_free(q);
+        return rc;
+    }
     if (s->opts.exclusive && (rc = hold_file(q, err)) != 0) {
         sq_free(q);
         return rc;

@@ -135,3 +135,43 @@ def test_file_size_limit_reached_while_serving_answers_503_and_recovers(start_se
     s2 = start_server(db=s.db)
     got = s2.cart()
     assert got["version"] == after["version"] and got["items"] == after["items"]
+
+
+def test_read_only_database_file_refuses_to_start(tmp_path):
+    """A tablecart database its user cannot write (chmod 444, a file copied in
+    as another user) was opened read-only by SQLite without a word: the server
+    started, /healthz answered 200, and every change was 503 'attempt to write
+    a readonly database', with a checkpoint error logged every second (found in
+    review). It is a store that cannot be used: exit 1 and one line saying
+    why, before anything listens."""
+    import shutil
+    import subprocess
+    import tempfile
+    from support import BIN, MENU_FILE, START_TIMEOUT, run_cli
+    work = tempfile.mkdtemp(dir="/tmp")  # pytest's folders are 0700: nobody could not get in
+    try:
+        os_ = __import__("os")
+        os_.chmod(work, 0o777)  # the server's own folder: it may make t.db-wal and t.db-shm
+        db = work + "/t.db"
+        r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s" % db)
+        assert r.returncode == 0, r.stderr
+        os_.chmod(db, 0o444)
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % db]
+        if os_.geteuid() == 0:  # root writes whatever the mode: run as nobody
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, cwd=work,
+                             env={"TABLECART_AUTH": "none", "PATH": "/usr/bin:/bin"})
+        try:
+            out, err = p.communicate(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise AssertionError("started on a read-only database: %r" % out)
+        assert p.returncode == 1, err
+        assert out == b""
+        assert err.decode().splitlines()[-1] == (
+            "tablecart: store: sqlite %s: the database file is read-only (this user may not "
+            "write it)" % db)
+    finally:
+        shutil.rmtree(work)
