@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -538,6 +539,13 @@ void tc_conn_abort(tc_conn *c)
 bool tc_conn_was_slow(const tc_conn *c)
 {
     return c->slow;
+}
+
+bool tc_conn_has_unread(const tc_conn *c)
+{
+    int n = 0;
+    int fd = conn_fd(c);
+    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 bool tc_conn_is_closing(const tc_conn *c)

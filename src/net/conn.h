@@ -91,6 +91,9 @@ bool tc_conn_is_closing(const tc_conn *c);
 /* True when the connection was closed because its write queue passed the
  * server's max_queue (a client that does not read). */
 bool tc_conn_was_slow(const tc_conn *c);
+/* True when the peer's bytes wait in the socket, not read yet (one ioctl:
+ * for a decision at a deadline, not per read). */
+bool tc_conn_has_unread(const tc_conn *c);
 
 /* Stops/starts reading (while an async operation owns the connection). */
 void tc_conn_pause(tc_conn *c);

@@ -2,7 +2,9 @@
 keep-alive, pipelining, HTTP/1.0, garbage, slow and vanishing clients,
 timeouts, the API prefix, CORS, /healthz."""
 
+import os
 import re
+import signal
 import socket
 import struct
 import time
@@ -929,6 +931,31 @@ def test_idle_keep_alive_closed_after_idle_timeout(start_server):
         assert c.wait_closed(timeout=10 * SCALE) == b""
         elapsed = time.monotonic() - t0
         assert 0.8 <= elapsed < 8 * SCALE, elapsed
+    finally:
+        c.close()
+
+
+def test_request_sent_in_time_to_a_stopped_server_is_answered_not_closed(start_server):
+    """A keep-alive client's request sent well inside --idle-timeout, while the server's
+    process was stopped (SIGSTOP, a stalled host) past that timeout: on resume the idle
+    deadline came first (timers run before reads) and closed the connection with the request
+    unread and unanswered. The bytes that wait are read first now."""
+    s = start_server("--idle-timeout", "2")
+    c = s.raw()
+    try:
+        c.send(http_request("GET", "/api/store/order/cart/123"))
+        raw_envelope(c.read_response(), 200)
+        answered = time.monotonic()
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            c.send(http_request("GET", "/healthz"))  # 2 s of idle still ahead
+            # The server, stopped, lives through its idle deadline: time itself is awaited.
+            time.sleep(max(0.0, answered + 3.0 - time.monotonic()))
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        assert c.read_response().status == 200
+        # Idle again, it is closed after its idle timeout as usual.
+        assert c.wait_closed(timeout=10 * SCALE) == b""
     finally:
         c.close()
 
