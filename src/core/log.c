@@ -36,11 +36,6 @@ int tc_log_level_parse(const char *name, enum tc_log_level *out)
     return TC_EINVAL;
 }
 
-bool tc_log_enabled(enum tc_log_level level)
-{
-    return level >= min_level;
-}
-
 static const char REDACTED[] = "[redacted]";
 
 static bool base64url_char(char c)

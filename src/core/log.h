@@ -14,8 +14,6 @@ void tc_log_set_level(enum tc_log_level level);
 /* The level named debug, info, warn or error (TABLECART_LOG_LEVEL) into
  * *out. Returns 0, or TC_EINVAL for any other name. */
 int tc_log_level_parse(const char *name, enum tc_log_level *out);
-/* True when lines of level are written (a caller can skip formatting). */
-bool tc_log_enabled(enum tc_log_level level);
 /* Writes one line to stderr, with every secret redacted (tc_log_redact).
  * Any thread; on the thread of the buffered lines below, those are written
  * first. */

@@ -533,12 +533,6 @@ size_t tc_server_max_conns(const tc_server *s)
     return s->max_conns;
 }
 
-uint64_t tc_server_refused(const tc_server *s, uint64_t *by_cap)
-{
-    if (by_cap) *by_cap = s->refused_full;
-    return s->refused;
-}
-
 bool tc_server_is_shutting_down(const tc_server *s)
 {
     return s->shutting_down;

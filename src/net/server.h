@@ -80,8 +80,6 @@ int tc_server_port(const tc_server *s);
 size_t tc_server_conn_count(const tc_server *s);
 /* The cap on all connections in force (see tc_server_opts.max_conns). */
 size_t tc_server_max_conns(const tc_server *s);
-/* Connections refused so far: by a per-address limit, and by the cap on all. */
-uint64_t tc_server_refused(const tc_server *s, uint64_t *by_cap);
 bool tc_server_is_shutting_down(const tc_server *s);
 
 /* Stops accepting and asks every connection to finish (on_shutdown).

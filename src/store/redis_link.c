@@ -102,11 +102,6 @@ static redisAsyncContext *cmd_ctx(const tc_redis_link *l)
     return ac;
 }
 
-bool tc_redis_link_can_send(const tc_redis_link *l)
-{
-    return cmd_ctx(l) != NULL;
-}
-
 bool tc_redis_link_ready(const tc_redis_link *l)
 {
     return tc_redis_conn_is_up(l->cmd) && tc_redis_conn_is_up(l->sub);

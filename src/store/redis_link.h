@@ -118,9 +118,6 @@ int tc_redis_link_subscribe(tc_redis_link *l, bool on, size_t n, const char *con
  * send. */
 void tc_redis_link_want_resync(tc_redis_link *l);
 
-/* True when tc_redis_link_send would accept a command now. */
-bool tc_redis_link_can_send(const tc_redis_link *l);
-
 /* True when Redis answered the command connection's setup and confirmed
  * the subscription (what /healthz reports). */
 bool tc_redis_link_ready(const tc_redis_link *l);

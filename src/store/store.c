@@ -1004,11 +1004,6 @@ size_t tc_store_idem_bytes(const tc_store *s)
     return tc_idem_bytes(s->idem);
 }
 
-uint64_t tc_store_idem_evicted(const tc_store *s)
-{
-    return tc_idem_evicted(s->idem);
-}
-
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx)
 {
     s->feed = cb;

@@ -127,10 +127,8 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
 #define TC_STORE_IDEM_MAX_BYTES (64u << 20)
 #define TC_STORE_IDEM_CALLER_BYTES (1u << 20)
 
-/* Remembered Idempotency-Key answers: their heap, and how many were
- * forgotten early because the overall budget was full. */
+/* The heap the remembered Idempotency-Key answers take now. */
 size_t tc_store_idem_bytes(const tc_store *s);
-uint64_t tc_store_idem_evicted(const tc_store *s);
 
 /* Appends the backend's own metrics (Prometheus text; Redis: pub/sub
  * messages received, channels subscribed) to out; nothing for SQLite. */
