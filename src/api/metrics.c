@@ -10,11 +10,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-const double tc_metrics_latency_bounds[TC_LATENCY_BUCKETS] = {0.0001, 0.0005, 0.001, 0.005,
-                                                              0.01,   0.05,   0.1,   1.0};
-/* From a quarter of a millisecond on one machine to a second through a slow
+/* Upper bounds, in seconds, of the store latency histogram's buckets. */
+static const double latency_bounds[TC_LATENCY_BUCKETS] = {0.0001, 0.0005, 0.001, 0.005,
+                                                          0.01,   0.05,   0.1,   1.0};
+/* Upper bounds, in seconds, of the delivery latency histogram's buckets: from
+ * a quarter of a millisecond on one machine to a second through a slow
  * reader's queue. */
-const double tc_metrics_delivery_bounds[TC_DELIVERY_BUCKETS] = {
+static const double delivery_bounds[TC_DELIVERY_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
 
 static const char *const method_names[TC_METRICS_METHODS] = {"GET",    "HEAD",    "POST", "PUT",
@@ -72,7 +74,7 @@ void tc_metrics_observe_store(tc_metrics *m, double seconds, int status)
     m->store_calls++;
     if (status == TC_ESTORE || status == TC_EIO) m->store_errors++;
     m->store_seconds_sum += seconds;
-    observe(seconds, tc_metrics_latency_bounds, m->store_buckets, TC_LATENCY_BUCKETS);
+    observe(seconds, latency_bounds, m->store_buckets, TC_LATENCY_BUCKETS);
 }
 
 void tc_metrics_count_answer(tc_metrics *m, unsigned method_bit, int status)
@@ -90,7 +92,7 @@ void tc_metrics_observe_delivery(tc_metrics *m, uint64_t latency_ns)
     double s = (double)latency_ns / NS_PER_S;
     m->delivery_count++;
     m->delivery_seconds_sum += s;
-    observe(s, tc_metrics_delivery_bounds, m->delivery_buckets, TC_DELIVERY_BUCKETS);
+    observe(s, delivery_bounds, m->delivery_buckets, TC_DELIVERY_BUCKETS);
 }
 
 static void counter(tc_buf *out, const char *name, const char *help, uint64_t v)
@@ -185,12 +187,12 @@ void tc_metrics_render(const tc_metrics *m, const tc_streams_stats *st, uint64_t
     counter(out, "tablecart_store_errors_total", "Store calls that failed.", m->store_errors);
 
     histogram(out, "tablecart_store_latency_seconds", "Store call latency in seconds.",
-              tc_metrics_latency_bounds, m->store_buckets, TC_LATENCY_BUCKETS, m->store_calls,
+              latency_bounds, m->store_buckets, TC_LATENCY_BUCKETS, m->store_calls,
               m->store_seconds_sum);
     histogram(out, "tablecart_delivery_latency_seconds",
               "From a change's commit to its cart update handed whole to a subscriber's socket.",
-              tc_metrics_delivery_bounds, m->delivery_buckets, TC_DELIVERY_BUCKETS,
-              m->delivery_count, m->delivery_seconds_sum);
+              delivery_bounds, m->delivery_buckets, TC_DELIVERY_BUCKETS, m->delivery_count,
+              m->delivery_seconds_sum);
 
     render_process(m, out);
 }

@@ -36,11 +36,6 @@ struct tc_metrics {
 
 typedef struct tc_metrics tc_metrics;
 
-/* Upper bounds, in seconds, of the store latency histogram's buckets. */
-extern const double tc_metrics_latency_bounds[TC_LATENCY_BUCKETS];
-/* Upper bounds, in seconds, of the delivery latency histogram's buckets. */
-extern const double tc_metrics_delivery_bounds[TC_DELIVERY_BUCKETS];
-
 /* Zeroes m and notes the start time; version (static) is the build's. */
 void tc_metrics_init(tc_metrics *m, const char *version);
 void tc_metrics_observe_store(tc_metrics *m, double seconds, int status);

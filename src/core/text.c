@@ -37,7 +37,9 @@ static const char *const field_names[][2] = {
     {"X-User-Id", "用户编号"}, {"phone", "手机号"},       {"X-User-Phone", "手机号"},
 };
 
-const char *tc_field_zh(const char *field)
+/* The Chinese name of a request field ("tableId" → "桌号"); the field
+ * itself when it has none. */
+static const char *field_zh(const char *field)
 {
     for (size_t i = 0; i < sizeof field_names / sizeof field_names[0]; i++)
         if (strcmp(field_names[i][0], field) == 0) return field_names[i][1];
@@ -75,7 +77,7 @@ static void render(char *out, size_t size, const char *fmt, const arg *args, siz
             if (a->kind == 's')
                 add = a->s;
             else if (a->kind == 'f')
-                add = zh ? tc_field_zh(a->s) : a->s;
+                add = zh ? field_zh(a->s) : a->s;
             else
                 snprintf(piece, sizeof piece, "%lld", a->n);
         }

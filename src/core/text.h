@@ -5,7 +5,7 @@
  * full-width punctuation, naming things by their names) and an English one,
  * both printf formats over the same parameters, declared by a signature:
  * "d" an int, "s" a string, "f" a field's name (a string the Chinese text
- * shows by its Chinese name, tc_field_zh), "u" an unsigned, "l" a long long.
+ * shows by its Chinese name), "u" an unsigned, "l" a long long.
  * Formats use %d, %s, %u, %lld and %% only, in the signature's order. A format may
  * use a prefix of its parameters (the Chinese often leaves out an id the
  * English names). Producers (cart rules, the command reader, access, limits,
@@ -146,10 +146,6 @@ tc_text tc_text_by_en(const char *en);
  * English text to a developer and to a diner the plain Chinese word for
  * code ("请求有误", "服务暂时不可用，请稍后再试"). Never NULL. */
 const char *tc_errmsg_text(const tc_errmsg *m, int code, tc_lang lang);
-
-/* The Chinese name of a request field ("tableId" → "桌号"); the field
- * itself when it has none. */
-const char *tc_field_zh(const char *field);
 
 /* The language an Accept-Language value asks for: English when an en tag
  * ("en", "en-US", …) has a higher q than every zh tag (q=0 counts as not
