@@ -38,6 +38,8 @@ typedef struct tc_metrics tc_metrics;
 
 /* Zeroes m and notes the start time; version (static) is the build's. */
 void tc_metrics_init(tc_metrics *m, const char *version);
+/* Counts one store call that took seconds; a status of TC_ESTORE or TC_EIO
+ * also counts as a store error. */
 void tc_metrics_observe_store(tc_metrics *m, double seconds, int status);
 /* Counts one HTTP answer of status to a request of method_bit (a TC_M_* bit,
  * 0: another method or none). A status outside 100-599 is not counted. */

@@ -50,7 +50,9 @@ typedef struct {
 /* mode none: secret ignored. mode jwt: secret of at least TC_AUTH_MIN_SECRET
  * bytes (copied). Returns 0 and *out, or TC_EINVAL with err. */
 int tc_auth_new(tc_auth_mode mode, const char *secret, size_t len, tc_auth **out, tc_errmsg *err);
+/* Frees a and its copy of the secret; NULL is fine. */
 void tc_auth_free(tc_auth *a);
+/* The mode a was made with. */
 tc_auth_mode tc_auth_mode_of(const tc_auth *a);
 
 /* Reads the secret from the file named by --jwt-secret-file, else from the

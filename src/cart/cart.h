@@ -86,9 +86,14 @@ typedef struct {
 
 /* A new empty cart for table t: version 0, updated_at -1 (JSON null). */
 tc_cart *tc_cart_new(const tc_table *t);
+/* A deep copy of c (lines, names, remarks, shares), same version. Both are
+ * freed with tc_cart_free, which takes NULL. */
 tc_cart *tc_cart_clone(const tc_cart *c);
 void tc_cart_free(tc_cart *c);
 
+/* Readers. tc_cart_item_at gives line i in the cart's order (NULL past the
+ * end), borrowed until c is next changed or freed. The totals are computed
+ * over the lines: the amount in cents, the quantity in units. */
 int32_t tc_cart_table_id(const tc_cart *c);
 int64_t tc_cart_version(const tc_cart *c);
 int64_t tc_cart_updated_at(const tc_cart *c); /* epoch ms, -1 = never */

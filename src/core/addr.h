@@ -33,6 +33,7 @@ int tc_addr_parse(const char *s, size_t len, tc_addr *out);
 void tc_addr_from_sockaddr(const struct sockaddr *sa, tc_addr *out);
 /* "1.2.3.4", "2001:db8::1", or "?" for an unknown address; returns out. */
 const char *tc_addr_str(const tc_addr *a, char *out, size_t len);
+/* True when a and b are the same family and address. */
 bool tc_addr_eq(const tc_addr *a, const tc_addr *b);
 /* 127.0.0.0/8 or ::1. */
 bool tc_addr_is_loopback(const tc_addr *a);
@@ -45,6 +46,8 @@ tc_addr tc_addr_limit_key(const tc_addr *a);
 /* Parses "10.0.0.0/8", "fd00::/8", or a bare address (a range of one).
  * Host bits set below the prefix are ignored. Returns 0 or TC_EINVAL. */
 int tc_cidr_parse(const char *s, tc_cidr *out);
+/* True when a is in the range c (same family; an unknown address is in
+ * none). */
 bool tc_cidr_match(const tc_cidr *c, const tc_addr *a);
 /* True when a is in one of the n ranges. */
 bool tc_cidr_any(const tc_cidr *list, size_t n, const tc_addr *a);

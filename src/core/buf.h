@@ -52,6 +52,9 @@ void tc_buf_reserve(tc_buf *b, size_t extra);
  * grows by doubling but never past max_len + 1 bytes while the content fits,
  * so its heap is bounded by the limit rather than twice it. */
 void tc_buf_reserve_upto(tc_buf *b, size_t extra, size_t max_len);
+/* Append n bytes of data, the string s (without its NUL), or printf's
+ * output; the buffer grows as needed (never fails) and stays
+ * NUL-terminated. */
 void tc_buf_append(tc_buf *b, const void *data, size_t n);
 void tc_buf_append_str(tc_buf *b, const char *s);
 void tc_buf_appendf(tc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* malloc, calloc and realloc that never return NULL: out of memory prints
+ * the size asked for and aborts. A size of 0 is taken as 1, so the result
+ * is never NULL either way. Caller frees with free(). */
 void *tc_xmalloc(size_t n);
 void *tc_xcalloc(size_t count, size_t size);
 void *tc_xrealloc(void *p, size_t n);

@@ -16,7 +16,7 @@ const char *tc_http_reason(int status);
  * (Date is omitted on purpose: clients do not need it and it costs a
  * syscall-free but non-trivial format per response). */
 void tc_resp_start(tc_buf *out, int status);
-/* Appends "name: value\r\n". */
+/* Appends "name: value\r\n" (value a string, or a view). */
 void tc_resp_header(tc_buf *out, const char *name, const char *value);
 void tc_resp_headerv(tc_buf *out, const char *name, tc_view value);
 /* Ends the head with Connection (keep-alive or close) and Content-Length,

@@ -35,6 +35,8 @@ typedef struct {
     unsigned allowed; /* methods the path takes (for 405 and Allow) */
 } tc_route_match;
 
+/* An empty router; never NULL. Owned by the caller: tc_router_free (NULL
+ * is fine) frees it and its copies of the patterns. */
 tc_router *tc_router_new(void);
 void tc_router_free(tc_router *r);
 /* Registers handler for the methods in `methods` on prefix+pattern (both

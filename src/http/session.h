@@ -54,7 +54,11 @@ struct tc_http_exchange {
     struct tc_http_session *session; /* NULL once the connection is gone */
 };
 
-/* The protocol and state constructor for tc_server_opts (app = tc_http_site*). */
+/* The protocol and state constructor for tc_server_opts (app = tc_http_site*).
+ * tc_http_session_new makes the HTTP state of a new connection c and arms
+ * its keep-alive deadline; site (a tc_http_site*) is borrowed and must
+ * outlive c. The state is the connection's: tc_http_proto's on_closed (or
+ * the takeover by a stream) frees it. */
 extern const tc_proto tc_http_proto;
 void *tc_http_session_new(tc_conn *c, void *site);
 

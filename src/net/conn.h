@@ -55,8 +55,10 @@ typedef enum { TC_WQ_PLAIN = 0, TC_WQ_CART = 1, TC_WQ_HEARTBEAT = 2 } tc_wq_kind
 
 /* Switches the protocol. The old protocol's state is the caller's to free. */
 void tc_conn_set_proto(tc_conn *c, const tc_proto *p, void *state);
+/* The current protocol's state (borrowed: the protocol owns it). */
 void *tc_conn_state(const tc_conn *c);
 
+/* The connection's id (unique on its server, never 0) and its server. */
 uint64_t tc_conn_id(const tc_conn *c);
 tc_server *tc_conn_server(const tc_conn *c);
 /* "127.0.0.1:5555" of the peer, for logs. */
@@ -87,6 +89,8 @@ size_t tc_conn_queued_heap(const tc_conn *c);
 void tc_conn_close(tc_conn *c);
 /* Closes now, dropping anything queued. */
 void tc_conn_abort(tc_conn *c);
+/* True once a close, an abort or a close after flush was asked for: nothing
+ * more written to c will be sent. */
 bool tc_conn_is_closing(const tc_conn *c);
 /* True when the connection was closed because its write queue passed the
  * server's max_queue (a client that does not read). */
@@ -126,6 +130,10 @@ int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const ch
  * connection is closing (tc_conn_close): its own deadline stays. */
 void tc_conn_set_deadline(tc_conn *c, uint64_t ms);
 
+/* Keeps c's memory alive (not the connection: it may still close) across
+ * an asynchronous call; every ref is given back with tc_conn_unref. The
+ * last unref after the close callback runs the protocol's on_free and frees
+ * c, so c must not be used after one's own unref. */
 void tc_conn_ref(tc_conn *c);
 void tc_conn_unref(tc_conn *c);
 

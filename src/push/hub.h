@@ -71,9 +71,13 @@ bool tc_hub_has_table(tc_hub *h, int32_t table_id);
  * may unsubscribe s. */
 void tc_hub_foreach(tc_hub *h, tc_sub_kind kind, void (*fn)(tc_sub *s, void *ctx), void *ctx);
 
+/* How many subscribers of `kind` the hub holds now. */
 size_t tc_hub_count(const tc_hub *h, tc_sub_kind kind);
 
-/* The shared frames of an event (built once, then cached in ev). */
+/* The shared frames of an event (built once, then cached in ev). Both are
+ * borrowed for the deliver call: the hub releases them after the publish,
+ * so a subscriber that queues one takes its own reference (tc_rbuf_ref,
+ * as tc_conn_write_cart does). */
 const tc_sse_frame *tc_hub_event_sse(tc_hub_event *ev);
 tc_rbuf *tc_hub_event_ws(tc_hub_event *ev);
 

@@ -88,6 +88,7 @@ tc_streams *tc_streams_new(uv_loop_t *loop, const tc_streams_opts *o);
 void tc_streams_stop(tc_streams *ss);
 /* Frees what tc_streams_new made; every stream must be gone. NULL is fine. */
 void tc_streams_free(tc_streams *ss);
+/* The streams' counters (for /metrics), borrowed: they live as long as ss. */
 const tc_streams_stats *tc_streams_stats_of(const tc_streams *ss);
 
 /* Fans a committed cart out to every stream of table_id except the one on
@@ -160,6 +161,7 @@ void tc_stream_release(tc_stream *s);
 /* False once the connection is closing or gone, or a WebSocket close began:
  * nothing more is worth writing. */
 bool tc_stream_is_open(const tc_stream *s);
+/* The table the stream follows. */
 int32_t tc_stream_table(const tc_stream *s);
 /* True for a WebSocket stream, false for SSE. */
 bool tc_stream_is_ws(const tc_stream *s);

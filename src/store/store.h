@@ -96,6 +96,9 @@ int tc_store_open(const char *url, const tc_store_opts *opts, uv_loop_t *loop, t
  * the backend's handles. NULL is fine. */
 void tc_store_close(tc_store *s);
 
+/* Sets the change feed (one; cb NULL: none). It is called on the loop
+ * thread once per committed change, after that change's caller was
+ * answered; c is borrowed for the call. */
 void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx);
 
 /* The menu currently served; borrowed, valid until the next import. */
