@@ -2,6 +2,7 @@
  * sqlite_ckpt.h). */
 #include "store/sqlite_ckpt.h"
 
+#include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -28,9 +29,9 @@ int tc_sqlite_checkpoint(sqlite3 *db, const char *path)
 {
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc == SQLITE_OK) return 0;
-    if (rc != SQLITE_BUSY)
-        tc_log_error("store: sqlite %s: checkpoint: %s", path, sqlite3_errmsg(db));
-    return -1;
+    if (rc == SQLITE_BUSY) return TC_EBUSY;
+    tc_log_error("store: sqlite %s: checkpoint: %s", path, sqlite3_errmsg(db));
+    return TC_ESTORE;
 }
 
 /* Syncs the database file through the checkpointer's connection. */

@@ -33,8 +33,8 @@ typedef struct tc_sqlite_ckpt tc_sqlite_ckpt;
 /* One passive checkpoint on db, the file at path (for the log): syncs the
  * WAL, then copies into the database file what no reader still needs; with
  * nothing to copy it costs no fsync. The caller holds db's connection.
- * Returns 0, or -1 when it could not run: BUSY (another checkpoint holds
- * the lock; the next one tries again) or an error, which is logged. */
+ * Returns 0; TC_EBUSY when another checkpoint holds the lock (the next one
+ * tries again); TC_ESTORE for an error, which is logged. */
 int tc_sqlite_checkpoint(sqlite3 *db, const char *path);
 
 /* Opens a connection of its own to the SQLite file at path (which must

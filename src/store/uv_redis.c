@@ -1,5 +1,6 @@
 #include "store/uv_redis.h"
 
+#include "core/err.h"
 #include "core/mem.h"
 
 #include <stdbool.h>
@@ -122,11 +123,11 @@ static void ev_cleanup(void *arg)
 
 int tc_uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
-    if (ac->ev.data != NULL) return -1;
+    if (ac->ev.data != NULL) return TC_EINVAL;
     uvr *p = tc_xcalloc(1, sizeof *p);
     if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
         free(p);
-        return -1;
+        return TC_EIO;
     }
     uv_check_init(loop, &p->flush);
     uv_idle_init(loop, &p->nudge);

@@ -19,8 +19,9 @@
  * through ac->ev. Call before redisAsyncSetConnectCallback, which asks for
  * the first write event. The adapter's state belongs to ac: hiredis calls
  * its cleanup when ac is freed, and the poll handle is then closed and
- * freed by libuv's close callback. Returns 0, or -1 if ac already has an
- * event library or its fd cannot be polled. */
+ * freed by libuv's close callback. Returns 0; TC_EINVAL if ac already has
+ * an event library, TC_EIO if its fd cannot be polled (ac is then left as
+ * it was: the caller frees it). */
 int tc_uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
 #endif
