@@ -61,14 +61,16 @@ int tc_cli_read_file(const char *path, size_t max, tc_buf *out, tc_errmsg *err)
     if (!f) return tc_errmsg_set(err, TC_EIO, "%s: cannot open: %s", path, strerror(errno));
     char chunk[8192];
     size_t n, got = 0;
+    errno = 0;
     while (got <= max && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         tc_buf_append(out, chunk, n);
         got += n;
     }
+    /* errno before fclose or anything else sets it (EIO should it say nothing). */
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
     explicit_bzero(chunk, sizeof chunk); /* it may have held a secret */
-    int bad = ferror(f);
     fclose(f);
-    if (bad) return tc_errmsg_set(err, TC_EIO, "%s: cannot read", path);
+    if (bad) return tc_errmsg_set(err, TC_EIO, "%s: cannot read: %s", path, strerror(bad));
     if (got > max) return tc_errmsg_set(err, TC_ELIMIT, "%s: larger than %zu bytes", path, max);
     return 0;
 }

@@ -276,6 +276,17 @@ def test_menu_import_missing_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_menu_import_of_an_unreadable_file_says_why(tmp_path):
+    """A read that fails (a folder opens, then reading it fails) names the
+    system's reason, as a failed open does: errno is not dropped."""
+    folder = tmp_path / "menu.d"
+    folder.mkdir()
+    p = import_menu(folder, tmp_path / "imp.db")
+    assert p.returncode == 2
+    assert one_line(p.stderr) == "tablecart: %s: cannot read: Is a directory" % folder
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["menu.d"]
+
+
 def test_menu_import_of_an_endless_file_stops_at_the_limit(tmp_path):
     """/dev/zero is refused once past 64 MiB, instead of filling memory."""
     p = import_menu("/dev/zero", tmp_path / "imp.db")
