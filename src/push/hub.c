@@ -122,20 +122,6 @@ void tc_hub_unsubscribe(tc_hub *h, tc_sub *s)
     }
 }
 
-void tc_ws_message(tc_buf *out, const char *type, const char *message, const char *data,
-                   size_t data_len, int64_t timestamp_ms)
-{
-    tc_buf_append_str(out, "{\"type\":");
-    tc_json_cstr_or_null(out, type);
-    tc_buf_append_str(out, ",\"message\":");
-    tc_json_cstr_or_null(out, message);
-    tc_buf_append_str(out, ",\"data\":");
-    tc_json_raw_or_null(out, data, data_len);
-    tc_buf_append_str(out, ",\"timestamp\":");
-    tc_json_int(out, timestamp_ms);
-    tc_buf_append_str(out, "}");
-}
-
 const tc_sse_frame *tc_hub_event_sse(tc_hub_event *ev)
 {
     if (ev->sse.buf == NULL) {

@@ -81,9 +81,4 @@ size_t tc_hub_count(const tc_hub *h, tc_sub_kind kind);
 const tc_sse_frame *tc_hub_event_sse(tc_hub_event *ev);
 tc_rbuf *tc_hub_event_ws(tc_hub_event *ev);
 
-/* Appends a WebSocket server message {"type":..,"message":..,"data":..,
- * "timestamp":..}; data is raw JSON or NULL for null. */
-void tc_ws_message(tc_buf *out, const char *type, const char *message, const char *data,
-                   size_t data_len, int64_t timestamp_ms);
-
 #endif

@@ -7,6 +7,7 @@
 #include "push/ws.h"
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -112,6 +113,20 @@ tc_rbuf *tc_ws_text_frame(const char *payload, size_t len)
     size_t hn = frame_head(head, 0x1, len);
     tc_view parts[] = {{(const char *)head, hn}, {payload, len}};
     return tc_rbuf_concat(parts, 2);
+}
+
+void tc_ws_message(tc_buf *out, const char *type, const char *message, const char *data,
+                   size_t data_len, int64_t timestamp_ms)
+{
+    tc_buf_append_str(out, "{\"type\":");
+    tc_json_cstr_or_null(out, type);
+    tc_buf_append_str(out, ",\"message\":");
+    tc_json_cstr_or_null(out, message);
+    tc_buf_append_str(out, ",\"data\":");
+    tc_json_raw_or_null(out, data, data_len);
+    tc_buf_append_str(out, ",\"timestamp\":");
+    tc_json_int(out, timestamp_ms);
+    tc_buf_append_str(out, "}");
 }
 
 /* --- session ----------------------------------------------------------------- */

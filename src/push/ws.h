@@ -1,6 +1,7 @@
-/* ws.h — WebSocket (RFC 6455) handshake values and server session glue over
- * wslay, I/O-free: bytes read from the socket go in through tc_ws_feed, bytes
- * for the socket come out through the write callback.
+/* ws.h — WebSocket (RFC 6455) handshake values, the server's frames and
+ * message envelope, and server session glue over wslay, I/O-free: bytes
+ * read from the socket go in through tc_ws_feed, bytes for the socket come
+ * out through the write callback.
  *
  * wslay does the input framing and its checks (masking, reserved bits and
  * opcodes, fragmentation order, UTF-8 of text messages, frame size, close
@@ -49,6 +50,13 @@ void tc_ws_accept_key(const char *key, size_t len, char out[29]);
  * bytes to many sessions. Returns a new buffer with one reference, owned by
  * the caller (tc_rbuf_unref). Never fails (out of memory aborts). */
 tc_rbuf *tc_ws_text_frame(const char *payload, size_t len);
+
+/* Appends a WebSocket server message {"type":..,"message":..,"data":..,
+ * "timestamp":..} (SPEC §5's envelope; type and message NULL for null) to
+ * out: the payload of such a text frame. data is raw JSON, data_len bytes,
+ * or NULL for null. */
+void tc_ws_message(tc_buf *out, const char *type, const char *message, const char *data,
+                   size_t data_len, int64_t timestamp_ms);
 
 /* A peer whose pings we answer only in part (one pong per read, for the
  * newest ping) more than this many times in a row, read after read, is

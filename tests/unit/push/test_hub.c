@@ -605,25 +605,6 @@ static void test_many_tables(void **state)
     tc_menu_free(m);
 }
 
-static void test_ws_message(void **state)
-{
-    (void)state;
-    tc_buf b = TC_BUF_INIT;
-    tc_ws_message(&b, "connected", "连接成功", NULL, 0, 1704067200000LL);
-    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"connected\",\"message\":\"连接成功\","
-                                         "\"data\":null,\"timestamp\":1704067200000}");
-    tc_buf_reset(&b);
-    tc_ws_message(&b, "error", "quantity must be \"1..99\"", NULL, 0, 0);
-    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"error\","
-                                         "\"message\":\"quantity must be \\\"1..99\\\"\","
-                                         "\"data\":null,\"timestamp\":0}");
-    tc_buf_reset(&b);
-    tc_ws_message(&b, "add_item_success", NULL, "{\"a\":1}xx", 7, -1);
-    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"add_item_success\",\"message\":null,"
-                                         "\"data\":{\"a\":1},\"timestamp\":-1}");
-    tc_buf_free(&b);
-}
-
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, reset_order)
@@ -638,7 +619,6 @@ int main(void)
         T(test_nested_publish),
         T(test_foreach_by_kind),
         T(test_many_tables),
-        T(test_ws_message),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

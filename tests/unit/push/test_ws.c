@@ -1055,12 +1055,32 @@ static void test_fragments_held_in_one_block(void **state)
 #endif
 }
 
+static void test_ws_message(void **state)
+{
+    (void)state;
+    tc_buf b = TC_BUF_INIT;
+    tc_ws_message(&b, "connected", "连接成功", NULL, 0, 1704067200000LL);
+    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"connected\",\"message\":\"连接成功\","
+                                         "\"data\":null,\"timestamp\":1704067200000}");
+    tc_buf_reset(&b);
+    tc_ws_message(&b, "error", "quantity must be \"1..99\"", NULL, 0, 0);
+    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"error\","
+                                         "\"message\":\"quantity must be \\\"1..99\\\"\","
+                                         "\"data\":null,\"timestamp\":0}");
+    tc_buf_reset(&b);
+    tc_ws_message(&b, "add_item_success", NULL, "{\"a\":1}xx", 7, -1);
+    assert_string_equal(tc_buf_cstr(&b), "{\"type\":\"add_item_success\",\"message\":null,"
+                                         "\"data\":{\"a\":1},\"timestamp\":-1}");
+    tc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_key_rfc_sample),
         cmocka_unit_test(test_key_valid),
         cmocka_unit_test(test_text_frame_lengths),
+        cmocka_unit_test(test_ws_message),
         cmocka_unit_test(test_rfc_masked_hello_bytewise),
         cmocka_unit_test(test_several_messages_one_feed),
         cmocka_unit_test(test_fragmented_with_ping_between),
