@@ -103,6 +103,10 @@ bool tc_conn_has_unread(const tc_conn *c);
 void tc_conn_pause(tc_conn *c);
 void tc_conn_resume(tc_conn *c);
 
+/* Fair turns and the client's address: these five are implemented in
+ * server.c, beside the per-turn counting (a uv_check of the server) and the
+ * per-address limits they share with accepting. */
+
 /* Counts one request or message about to be handled on c. Returns true
  * while c is within TC_CONN_TURN_BUDGET for this loop turn; false (counting
  * nothing) once it has had its share: keep the rest buffered and call
