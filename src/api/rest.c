@@ -51,26 +51,6 @@ static int64_t parse_tag(tc_view t)
     return t.len - 1 > i + 2 ? v : -1;
 }
 
-/* True when If-None-Match names version (or is "*"). */
-static bool none_match_hits(tc_view h, int64_t version)
-{
-    const char *s = h.base, *end = h.base + h.len;
-    while (s < end) {
-        while (s < end && (*s == ' ' || *s == ','))
-            s++;
-        const char *e = s;
-        while (e < end && *e != ',')
-            e++;
-        const char *te = e;
-        while (te > s && te[-1] == ' ')
-            te--;
-        tc_view tok = {s, (size_t)(te - s)};
-        if (tc_view_eq(tok, "*") || (tok.len && parse_tag(tok) == version)) return true;
-        s = e;
-    }
-    return false;
-}
-
 static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
 {
     int64_t v;
@@ -99,9 +79,10 @@ static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_
     int64_t version = cart->version;
     tc_buf etag = TC_BUF_INIT;
     etag_header(&etag, version);
+    size_t tag_len = etag.len - (sizeof "ETag: " - 1) - 2; /* the line less its name and CRLF */
     tc_buf_append_str(&etag, "Cache-Control: no-cache\r\n");
     const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
-    if (inm && none_match_hits(*inm, version))
+    if (inm && tc_http_none_match(*inm, (tc_view){etag.base + sizeof "ETag: " - 1, tag_len}))
         tc_http_reply(x, 304, NULL, etag.base, NULL, 0);
     else
         tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,

@@ -335,6 +335,54 @@ tc_lang tc_http_lang(const tc_http_req *r)
     return h ? tc_lang_parse(h->base, h->len) : TC_LANG_ZH;
 }
 
+static const char *skip_list_space(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    return s;
+}
+
+bool tc_http_none_match(tc_view value, tc_view etag)
+{
+    if (etag.len >= 2 && etag.base[0] == 'W' && etag.base[1] == '/') {
+        etag.base += 2;
+        etag.len -= 2;
+    }
+    const char *s = value.base, *end = s + value.len;
+    while (s < end) {
+        s = skip_list_space(s, end);
+        if (s < end && *s == ',') {
+            s++;
+            continue;
+        }
+        if (s == end) break;
+        const char *member = s;
+        bool hit = false;
+        if (*s == '*') {
+            s++;
+            hit = true;
+        } else {
+            if (end - s >= 2 && s[0] == 'W' && s[1] == '/') s += 2;
+            const char *close =
+                s < end && *s == '"' ? memchr(s + 1, '"', (size_t)(end - s - 1)) : NULL;
+            if (close) {
+                hit = (size_t)(close + 1 - s) == etag.len && memcmp(s, etag.base, etag.len) == 0;
+                s = close + 1;
+            }
+        }
+        s = skip_list_space(s, end);
+        if (s < end && *s != ',') {
+            /* Not a member as a whole ("*x", a tag with a tail): skipped. */
+            hit = false;
+            while (s < end && *s != ',')
+                s++;
+        }
+        if (hit) return true;
+        if (s == member) s++;
+    }
+    return false;
+}
+
 bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *value)
 {
     if (p == NULL || !p->head_done) return false;

@@ -91,6 +91,12 @@ bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *val
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);
+
+/* True when an If-None-Match value matches etag (an entity-tag with its
+ * quotes, "\"v12\""), by RFC 9110's weak comparison: the value is "*", or a
+ * list of which one entity-tag has etag's opaque tag, with or without W/.
+ * A malformed member matches nothing. */
+bool tc_http_none_match(tc_view value, tc_view etag);
 /* Every header named `name`, in order, appended to out as one list joined
  * with ", " (RFC 9110 §5.3: lines of a list header are one list). Returns
  * how many there were. */

@@ -81,7 +81,7 @@ void tc_static_handler(tc_http_exchange *x)
     tc_buf_appendf(&hdr, "ETag: %s\r\nCache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
                    etag, is_html ? "no-cache" : "public, max-age=3600");
     const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
-    if (inm && tc_view_eq(*inm, etag)) {
+    if (inm && tc_http_none_match(*inm, (tc_view){etag, strlen(etag)})) {
         close(fd);
         tc_http_reply(x, 304, NULL, hdr.base, NULL, 0);
         goto out;

@@ -24,6 +24,18 @@ def test_index_served_at_root_with_html_type_and_revalidation(server):
     assert again.headers["ETag"] == etag
 
 
+def test_if_none_match_is_read_as_a_list_for_files_as_for_the_cart(server):
+    """A file's If-None-Match is read as the cart's is (RFC 9110's weak comparison): a list,
+    "*", W/. It matched only the one exact tag (200 for each of these)."""
+    etag = requests.get(server.url("/"), timeout=5).headers["ETag"]
+    for value in ('"x", ' + etag, "*", "W/" + etag, '"x",%s , "y"' % etag):
+        r = requests.get(server.url("/"), headers={"If-None-Match": value}, timeout=5)
+        assert (r.status_code, r.content) == (304, b""), value
+    for value in ('"x"', etag[:-1], etag + "x"):
+        assert requests.get(server.url("/"), headers={"If-None-Match": value},
+                            timeout=5).status_code == 200, value
+
+
 @pytest.mark.parametrize("name,ctype", [
     ("app.js", "text/javascript; charset=utf-8"),
     ("app.css", "text/css; charset=utf-8"),

@@ -590,6 +590,49 @@ static void test_query_get(void **state)
     tc_http_free(p);
 }
 
+/* If-None-Match by RFC 9110's weak comparison: "*", or a list member with
+ * the same opaque tag, W/ or not on either side; a malformed member
+ * matches nothing and does not hide the next one. */
+static void test_none_match(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        bool hit;
+    } cases[] = {
+        {"\"v12\"", true},
+        {"W/\"v12\"", true},
+        {"*", true},
+        {" * ", true},
+        {"\"x\", \"v12\"", true},
+        {"\"x\",\"v12\" , \"y\"", true},
+        {",,\"v12\",", true},
+        {"\"a,b\", W/\"v12\"", true},
+        {"junk, \"v12\"", true},
+        {"\"v12\"x, \"v12\"", true},
+        {"\"v1\"", false},
+        {"\"v12", false},
+        {"v12", false},
+        {"\"v120\"", false},
+        {"\"V12\"", false},
+        {"*x", false},
+        {"\"v12\"x", false},
+        {"w/\"v12\"", false},
+        {"", false},
+        {" , ", false},
+        {"\"", false},
+        {"W/", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tc_view v = {cases[i].value, strlen(cases[i].value)};
+        if (tc_http_none_match(v, (tc_view){"\"v12\"", 5}) != cases[i].hit)
+            fail_msg("'%s' against \"v12\": expected %d", cases[i].value, cases[i].hit);
+        /* A weak tag of ours compares the same. */
+        if (tc_http_none_match(v, (tc_view){"W/\"v12\"", 7}) != cases[i].hit)
+            fail_msg("'%s' against W/\"v12\": expected %d", cases[i].value, cases[i].hit);
+    }
+}
+
 static void check_query(const char *query, const char *bad_name)
 {
     tc_http_parser *p;
@@ -835,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_none_match),
         cmocka_unit_test(test_query_check),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_unescape_path),
