@@ -63,7 +63,8 @@ char *tc_cli_find_beside_binary(const char *rel);
 char *tc_cli_find_resource(const char *rel);
 
 /* Appends the whole file at path to out. Returns 0, TC_EIO with err
- * "PATH: cannot open: <reason>", or TC_ELIMIT when the file holds more than
+ * "PATH: cannot open: <reason>" or "PATH: cannot read: <reason>" (a folder:
+ * "Is a directory"), or TC_ELIMIT when the file holds more than
  * max bytes (read no further than the first chunk past max: /dev/zero
  * fails, it does not fill memory). */
 int tc_cli_read_file(const char *path, size_t max, tc_buf *out, tc_errmsg *err);
