@@ -20,17 +20,20 @@ uint32_t tc_limit_change(tc_app *app, const tc_identity *who, const tc_addr *cli
 {
     if (app->change_limit == NULL) return 0;
     /* The bucket's key: "u<user> t<table>", or 'a', the address's family and
-     * bytes, then " t<table>". Built without printf: it runs for every change. */
+     * bytes (tc_addr_limit_key's), then " t<table>". Built without printf: it runs for every
+     * change. */
     char key[2 + TC_JSON_INT_MAX + 1 + sizeof client->b + 2 + TC_JSON_INT_MAX];
     size_t n = 0;
     if (who->has_user_id) {
         key[n++] = 'u';
         n += tc_json_int_text(who->user_id, key + n);
     } else {
+        /* As the per-address limits count it: IPv6 by its /64. */
+        tc_addr a = tc_addr_limit_key(client);
         key[n++] = 'a';
-        key[n++] = (char)client->family;
-        size_t alen = client->family == 4 ? 4 : sizeof client->b;
-        memcpy(key + n, client->b, alen);
+        key[n++] = (char)a.family;
+        size_t alen = a.family == 4 ? 4 : sizeof a.b;
+        memcpy(key + n, a.b, alen);
         n += alen;
     }
     key[n++] = ' ';

@@ -127,8 +127,9 @@ static void test_anonymous_is_its_address(void **state)
     assert_int_equal(tc_limit_change(&f->app, &anon, &same, 9), 1);
 }
 
-/* IPv6: all sixteen bytes; the family is part of the key, so an IPv4
- * address and an IPv6 one starting with the same bytes are two callers. */
+/* IPv6: by its /64, as the per-address limits count it; the family is part
+ * of the key, so an IPv4 address and an IPv6 one starting with the same
+ * bytes are two callers. */
 static void test_ipv6_and_family(void **state)
 {
     fx *f = *state;
@@ -138,10 +139,15 @@ static void test_ipv6_and_family(void **state)
     tc_addr v6b = v6;
     v6b.b[15] = 2;
     tc_addr four = {.family = 4, .b = {0x20, 0x01, 0x0d, 0xb8}};
+    tc_addr other64 = v6;
+    other64.b[7] = 1;
     take_ok(f, &anon, &v6, 4, 2);
     assert_int_equal(tc_limit_change(&f->app, &anon, &v6, 4), 1);
+    /* Another address of the same /64 is the same caller, as for the
+     * per-address connection limits; another /64 is not. */
+    assert_int_equal(tc_limit_change(&f->app, &anon, &v6b, 4), 1);
+    take_ok(f, &anon, &other64, 4, 2);
     take_ok(f, &anon, &four, 4, 2);
-    take_ok(f, &anon, &v6b, 4, 2);
     assert_int_equal(tc_ratelimit_size(f->app.change_limit), 3);
 }
 
