@@ -31,7 +31,7 @@ srcs_for() {
     http) echo "$core src/http/http.c" ;;
     menu) echo "$core src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     cart_json) echo "$core src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
-    ws) echo "$core src/push/ws.c" ;;
+    ws) echo "$core src/push/ws.c src/core/json.c" ;;
     redis_msg) echo "$core src/store/redis_wire.c src/cart/cart.c src/cart/menu.c src/core/json.c src/cart/money.c" ;;
     auth) echo "$core src/auth/auth.c src/core/parse.c src/core/json.c src/core/clock.c src/http/http.c src/cart/menu.c src/cart/money.c" ;;
     addr) echo "$core src/core/addr.c src/core/json.c" ;;
