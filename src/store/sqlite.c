@@ -37,6 +37,8 @@
 #include "core/mem.h"
 
 #include <sqlite3.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +169,82 @@ static int sq_fail(sq_store *q, tc_errmsg *err, const char *what)
     return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: %s: %s", q->path, what, why);
 }
 
+enum { FOLDER_OK, FOLDER_MISSING, FOLDER_READ_ONLY };
+
+/* Whether the folder of path (copied to dir) is there and this user may
+ * write in it, where SQLite makes the file and its -wal and -shm. */
+static int folder_of(const char *path, char *dir, size_t dirlen)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, dirlen, ".");
+    else if (slash == path)
+        snprintf(dir, dirlen, "/");
+    else
+        snprintf(dir, dirlen, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return FOLDER_MISSING;
+    if (access(dir, W_OK | X_OK) != 0) return FOLDER_READ_ONLY;
+    return FOLDER_OK;
+}
+
+/* A store that cannot be opened at start (or whose menu cannot be read),
+ * said once (the caller prints or logs it: nothing is logged here) for the
+ * operator who must fix it: what is wrong with the path, not which step
+ * failed (that only when SQLite's answer is none of these). */
+static int sq_start_fail(sq_store *q, tc_errmsg *err, const char *what)
+{
+    if (q->db == NULL)
+        return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: out of memory", q->path);
+    int code = sqlite3_extended_errcode(q->db), sys = sqlite3_system_errno(q->db);
+    const char *why = sqlite3_errmsg(q->db);
+    char dir[PATH_MAX];
+    switch (code & 0xff) {
+    case SQLITE_CANTOPEN: {
+        struct stat st;
+        if (stat(q->path, &st) == 0 && S_ISDIR(st.st_mode))
+            return tc_errmsg_set(err, TC_ESTORE,
+                                 "store: sqlite %s: is a folder, not a database file", q->path);
+        int f = folder_of(q->path, dir, sizeof dir);
+        if (f == FOLDER_READ_ONLY) break;
+        if (f == FOLDER_MISSING)
+            return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: the folder %s does not exist",
+                                 q->path, dir);
+        return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: cannot open it (%s%s%s)", q->path,
+                             why, sys ? ": " : "", sys ? strerror(sys) : "");
+    }
+    case SQLITE_READONLY:
+        if (code != SQLITE_READONLY_DIRECTORY) goto other;
+        break;
+    case SQLITE_NOTADB:
+        return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: not a SQLite database file (%s)",
+                             q->path, why);
+    case SQLITE_BUSY:
+        return tc_errmsg_set(err, TC_ESTORE,
+                             "store: sqlite %s: another process holds it locked and did not let go "
+                             "within %d s (%s)",
+                             q->path, BUSY_TIMEOUT_MS / 1000, why);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+        return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: cannot write the database: %s%s",
+                             q->path, sys ? strerror(sys) : why,
+                             sys == EFBIG ? " (the file size limit: ulimit -f, LimitFSIZE)" : "");
+    case SQLITE_CORRUPT:
+        return tc_errmsg_set(
+            err, TC_ESTORE, "store: sqlite %s: the database file is damaged (%s): restore a backup",
+            q->path, why);
+    default:
+        goto other;
+    }
+    folder_of(q->path, dir, sizeof dir);
+    return tc_errmsg_set(err, TC_ESTORE,
+                         "store: sqlite %s: this user may not write in the folder %s (SQLite makes "
+                         "the database and its -wal and -shm files there)",
+                         q->path, dir);
+other:
+    return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: %s: %s", q->path, what, why);
+}
+
 /* Runs a statement that returns no rows, then resets it. */
 static int sq_exec(sqlite3_stmt *st)
 {
@@ -222,7 +300,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
      * (newer, or another program's) is refused as it is. */
     char ver[24], objects[24];
     if (pragma_text(q, "PRAGMA user_version", ver, sizeof ver) != 0)
-        return sq_fail(q, err, "read schema version");
+        return sq_start_fail(q, err, "read schema version");
     long v = strtol(ver, NULL, 10);
     if (v > SCHEMA_VERSION)
         return tc_errmsg_set(err, TC_ESTORE,
@@ -231,7 +309,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     /* Every build wrote its schema version with its tables (one
      * transaction, below): tables without one are another program's. */
     if (pragma_text(q, "SELECT count(*) FROM sqlite_schema", objects, sizeof objects) != 0)
-        return sq_fail(q, err, "read schema");
+        return sq_start_fail(q, err, "read schema");
     if (v == 0 && strcmp(objects, "0") != 0)
         return tc_errmsg_set(err, TC_ESTORE,
                              "store: %s is not a tablecart database (it holds tables but no "
@@ -240,7 +318,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
 
     char mode[16];
     if (pragma_text(q, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0)
-        return sq_fail(q, err, "enable WAL");
+        return sq_start_fail(q, err, "enable WAL");
     if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
         tc_log_warn("store: sqlite %s: journal mode is %s, not wal", q->path, mode);
     /* FULL: every commit is synced (power). NORMAL: a commit is written to
@@ -248,7 +326,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     const char *sync =
         q->durability == TC_DURABLE_POWER ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
     if (sqlite3_exec(q->db, sync, NULL, NULL, NULL) != SQLITE_OK)
-        return sq_fail(q, err, "set synchronous");
+        return sq_start_fail(q, err, "set synchronous");
 
     /* The tables and the schema version in one transaction, so that a
      * crash in between never leaves tables without a version (a file the
@@ -256,7 +334,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     char set_ver[40];
     snprintf(set_ver, sizeof set_ver, "PRAGMA user_version=%d", SCHEMA_VERSION);
     if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return sq_fail(q, err, "begin schema");
+        return sq_start_fail(q, err, "begin schema");
     const char *what = NULL;
     if (sqlite3_exec(q->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
         what = "create schema";
@@ -267,7 +345,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     else if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         what = "commit schema";
     if (what != NULL) {
-        int rc = sq_fail(q, err, what);
+        int rc = sq_start_fail(q, err, what);
         if (!sqlite3_get_autocommit(q->db)) sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
@@ -316,7 +394,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         if (sqlite3_prepare_v3(q->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
                                NULL) != SQLITE_OK)
-            return sq_fail(q, err, "prepare statements");
+            return sq_start_fail(q, err, "prepare statements");
     return 0;
 }
 
@@ -353,7 +431,9 @@ static long flock_holder(int fd)
 static int hold_file(sq_store *q, tc_errmsg *err)
 {
     q->lock_fd = open(q->path, O_RDONLY | O_CLOEXEC);
-    if (q->lock_fd < 0) return sq_fail(q, err, "open for locking");
+    if (q->lock_fd < 0)
+        return tc_errmsg_set(err, TC_ESTORE, "store: sqlite %s: cannot open it: %s", q->path,
+                             strerror(errno));
     if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
     long holder = flock_holder(q->lock_fd);
     if (holder == 0)
@@ -407,8 +487,7 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         abort(); /* only out of memory makes these fail */
     int rc = sqlite3_open_v2(rest, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        rc = tc_errmsg_set(err, TC_ESTORE, "store: cannot open %s: %s", rest,
-                           q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        rc = sq_start_fail(q, err, "open");
         sq_free(q);
         return rc;
     }
@@ -553,7 +632,8 @@ static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err)
                   "SELECT cuisine_id, store_id, cuisine_name, cuisine_type,"
                   " cuisine_image, unit_price_cents, available, category FROM cuisines",
                   ROWS_CUISINES) == 0;
-    int rc = ok ? 0 : sq_fail(q, err, "load menu");
+    /* Not logged here: at start the caller prints it, watch_menu logs it. */
+    int rc = ok ? 0 : sq_start_fail(q, err, "load menu");
     sq_rollback(q);
     uv_mutex_unlock(&q->db_lock);
     if (rc != 0) {
@@ -831,8 +911,9 @@ static void watch_menu(sq_store *q)
     tc_menu *m;
     tc_errmsg err;
     if (sq_load_menu(q->store, &m, &err) != 0) {
-        /* Logged. The version is not taken as read: with no further commit
-         * (a transient failure) the menu would otherwise never be served. */
+        /* The version is not taken as read: with no further commit (a
+         * transient failure) the menu would otherwise never be served. */
+        tc_log_error("%s", err.text);
         q->menu_failed_version = now;
         q->menu_failed_at = uv_hrtime();
         return;

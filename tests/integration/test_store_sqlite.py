@@ -175,3 +175,93 @@ def test_read_only_database_file_refuses_to_start(tmp_path):
             "write it)" % db)
     finally:
         shutil.rmtree(work)
+
+
+def _start_failure(cmd, work, prefix=()):
+    """Runs `serve` that must not start: its exit status, stdout and stderr."""
+    import subprocess
+    from support import BIN, START_TIMEOUT
+    p = subprocess.run(list(prefix) + [BIN, "serve", "--listen", "127.0.0.1:0"] + cmd,
+                       capture_output=True, timeout=START_TIMEOUT + 10, stdin=subprocess.DEVNULL,
+                       cwd=work, env={"TABLECART_AUTH": "none", "PATH": "/usr/bin:/bin"})
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
+    """Each way a SQLite store cannot be opened at start says so in ONE line
+    (exit 1, nothing on stdout) that names the path and what is wrong, not an
+    internal step: before, a folder that does not exist, a path that is a
+    folder and a folder the user may not write all read 'unable to open
+    database file'; an existing database in a folder the user may not write
+    read 'read schema version: attempt to write a readonly database', a file
+    that is not SQLite 'read schema version: file is not a database', a
+    database another process holds locked 'begin schema: database is locked'
+    a file size limit of 0 'enable WAL: disk I/O error' and a damaged file
+    'load menu: database disk image is malformed' -- each of the last five
+    twice (an error log line, then the same 'tablecart: ...')."""
+    import os
+    import shutil
+    import sqlite3
+    import tempfile
+    from support import MENU_FILE, run_cli
+    work = tempfile.mkdtemp(dir="/tmp")  # pytest's folders are 0700: nobody could not get in
+    try:
+        os.chmod(work, 0o755)
+        as_nobody = NOBODY if os.geteuid() == 0 else ()
+        cases = []
+        cases.append((["--store", "sqlite:%s/nope/t.db" % work], (),
+                      "store: sqlite %s/nope/t.db: the folder %s/nope does not exist"
+                      % (work, work)))
+        os.mkdir(work + "/d")
+        cases.append((["--store", "sqlite:%s/d" % work], (),
+                      "store: sqlite %s/d: is a folder, not a database file" % work))
+        os.mkdir(work + "/ro", 0o755)
+        cases.append((["--store", "sqlite:%s/ro/t.db" % work], as_nobody,
+                      "store: sqlite %s/ro/t.db: this user may not write in the folder %s/ro "
+                      "(SQLite makes the database and its -wal and -shm files there)"
+                      % (work, work)))
+        os.mkdir(work + "/ro2", 0o777)
+        r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s/ro2/t.db" % work)
+        assert r.returncode == 0, r.stderr
+        os.chmod(work + "/ro2/t.db", 0o666)
+        os.chmod(work + "/ro2", 0o755)
+        cases.append((["--store", "sqlite:%s/ro2/t.db" % work], as_nobody,
+                      "store: sqlite %s/ro2/t.db: this user may not write in the folder %s/ro2 "
+                      "(SQLite makes the database and its -wal and -shm files there)"
+                      % (work, work)))
+        with open(work + "/text.db", "w") as f:
+            f.write("not a database, " * 10)
+        cases.append((["--store", "sqlite:%s/text.db" % work], (),
+                      "store: sqlite %s/text.db: not a SQLite database file (file is not a "
+                      "database)" % work))
+        cases.append((["--store", "sqlite:%s/big.db" % work], ("prlimit", "--fsize=0"),
+                      "store: sqlite %s/big.db: cannot write the database: File too large (the "
+                      "file size limit: ulimit -f, LimitFSIZE)" % work))
+        r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s/bad.db" % work)
+        assert r.returncode == 0, r.stderr
+        with open(work + "/bad.db", "r+b") as f:  # the menu's pages, after the schema's
+            f.seek(4096)
+            f.write(b"\xff" * 2000)
+        cases.append((["--store", "sqlite:%s/bad.db" % work], (),
+                      "store: sqlite %s/bad.db: the database file is damaged (database disk image "
+                      "is malformed): restore a backup" % work))
+        for cmd, prefix, line in cases:
+            rc, out, err = _start_failure(cmd, work, prefix)
+            assert (rc, out, err.splitlines()) == (1, "", ["tablecart: " + line]), cmd
+
+        r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s/held.db" % work)
+        assert r.returncode == 0, r.stderr
+        con = sqlite3.connect(work + "/held.db", isolation_level=None)
+        con.execute("BEGIN EXCLUSIVE")
+        try:
+            rc, out, err = _start_failure(["--store", "sqlite:%s/held.db" % work], work)
+        finally:
+            con.close()
+        assert (rc, out, err.splitlines()) == (1, "", [
+            "tablecart: store: sqlite %s/held.db: another process holds it locked and did not "
+            "let go within 5 s (database is locked)" % work])
+    finally:
+        shutil.rmtree(work)
