@@ -119,6 +119,15 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
 #define GONE_TEXT                                                                                  \
     "store: sqlite %s: the database file was removed or replaced while serving; changes are "      \
     "refused (503) until it is back at that path"
+/* The same for its -wal file, where commits go until the checkpointer copies
+ * them into the database file: a new start would not read the one open. */
+#define WAL_GONE_TEXT                                                                              \
+    "store: sqlite %s: its -wal file was removed or replaced while serving; changes are refused "  \
+    "(503) until it is back at that path or the server is restarted"
+
+/* Why changes are refused (check_file): not refused, the database file or
+ * its -wal file is not at its path. */
+enum { GONE_NO, GONE_DB, GONE_WAL };
 
 typedef struct {
     tc_store *store;
@@ -154,7 +163,10 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
-    bool file_gone;       /* the writer's reading of gone (it alone sets it) */
+    int gone_why;         /* the writer's reading of gone: GONE_* (it alone sets it) */
+    char *wal_path;       /* PATH-wal, and the -wal file open when serving started */
+    dev_t wal_dev;
+    ino_t wal_ino; /* 0: not known (not in WAL mode), not checked */
     /* A data_version whose menu could not be read, and when: tried again
      * every MENU_RETRY_MS (not at every look: a bad row logs once a while). */
     int64_t menu_failed_version;
@@ -463,6 +475,7 @@ static void sq_free(sq_store *q)
     uv_cond_destroy(&q->wake);
     uv_mutex_destroy(&q->lock);
     uv_mutex_destroy(&q->db_lock);
+    free(q->wal_path);
     free(q->path);
     free(q);
 }
@@ -518,6 +531,16 @@ static int sq_open(tc_store *s, const char *rest, tc_errmsg *err)
         q->data_version = strtoll(v, NULL, 10);
         q->menu_failed_version = -1;
         q->watch = true;
+        /* The -wal file SQLite keeps open from now on (check_file). */
+        struct stat st;
+        size_t n = strlen(q->path);
+        q->wal_path = tc_xmalloc(n + 5);
+        memcpy(q->wal_path, q->path, n);
+        memcpy(q->wal_path + n, "-wal", 5);
+        if (stat(q->wal_path, &st) == 0) {
+            q->wal_dev = st.st_dev;
+            q->wal_ino = st.st_ino;
+        }
         /* The checkpointer's passive checkpoint, once a second, is the
          * usual one. SQLite's automatic one (every 1,000 WAL pages by
          * default: several times a second under load) would run inside a
@@ -847,11 +870,12 @@ static uint64_t since_prune_ms(const sq_store *q)
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
     tc_errmsg err = {0};
-    if (q->file_gone) {
+    if (q->gone_why != GONE_NO) {
         /* Committed, it would be lost with the file: refused, unlogged
          * (check_file logged it once), and the health stays the last
          * transaction's (sq_ping reports gone itself). */
-        tc_errmsg_set(&err, TC_ESTORE, GONE_TEXT, q->path);
+        tc_errmsg_set(&err, TC_ESTORE, q->gone_why == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT,
+                      q->path);
         for (tc_store_job *j = jobs; j; j = j->next)
             if (j->kind == TC_JOB_SAVE || is_diners_write(j)) {
                 j->status = TC_ESTORE;
@@ -930,22 +954,32 @@ static void watch_menu(sq_store *q)
  * its path. SQLite goes on writing to a file removed or renamed under it (in
  * WAL mode it never notices), so a change committed then would be lost at
  * the next start: while the file is gone, run_saves refuses changes and
- * /healthz is 503. One stat (SQLITE_FCNTL_HAS_MOVED). */
+ * /healthz is 503. One stat (SQLITE_FCNTL_HAS_MOVED). The same for the
+ * -wal file (one stat of its path against the one open at start): commits
+ * go there until the checkpointer copies them, and a new start would not
+ * read an unlinked one, so a kill -9 would lose them. */
 static void check_file(sq_store *q)
 {
     int moved = 0;
     uv_mutex_lock(&q->db_lock);
     int rc = sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
     uv_mutex_unlock(&q->db_lock);
-    bool gone = rc == SQLITE_OK && moved != 0;
-    if (gone == q->file_gone) return;
-    q->file_gone = gone;
-    if (gone)
-        tc_log_error(GONE_TEXT, q->path);
+    struct stat st;
+    int why = rc == SQLITE_OK && moved != 0 ? GONE_DB
+              : q->wal_ino != 0 && (stat(q->wal_path, &st) != 0 || st.st_ino != q->wal_ino ||
+                                    st.st_dev != q->wal_dev)
+                  ? GONE_WAL
+                  : GONE_NO;
+    if (why == q->gone_why) return;
+    if (why != GONE_NO)
+        tc_log_error(why == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT, q->path);
+    else if (q->gone_why == GONE_WAL)
+        tc_log_info("store: sqlite %s: its -wal file is back; serving changes", q->path);
     else
         tc_log_info("store: sqlite %s: the database file is back; serving changes", q->path);
+    q->gone_why = why;
     uv_mutex_lock(&q->lock);
-    q->gone = gone;
+    q->gone = why != GONE_NO;
     uv_mutex_unlock(&q->lock);
 }
 

@@ -265,3 +265,55 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
             "let go within 5 s (database is locked)" % work])
     finally:
         shutil.rmtree(work)
+
+
+WAL_GONE_LINE = ("store: sqlite %s: its -wal file was removed or replaced while serving; changes "
+                 "are refused (503) until it is back at that path or the server is restarted")
+
+
+def test_wal_file_renamed_while_serving_refuses_changes_until_it_is_back(start_server):
+    """Only the -wal file removed or renamed was not noticed (the check looked
+    at the database file alone): every change went on being answered 200 into
+    a WAL no later start would read, so a kill -9 lost what the checkpointer
+    had not copied yet (found in review). Now it is treated as the database
+    file's removal: 503, /healthz 503, one error line; renamed back, the
+    server goes on."""
+    import os
+    from support import IO_TIMEOUT, error, wait_until
+    s = start_server()
+    assert envelope(s.add(quantity=2))["version"] == 1
+    wal = str(s.db) + "-wal"
+    os.rename(wal, wal + ".moved")
+    wait_until(lambda: _healthz(s) == 503, IO_TIMEOUT, "/healthz 503")
+    assert error(s.add(quantity=1), 503) == WAL_GONE_LINE % s.db
+    assert s.cart()["version"] == 1
+    assert s.stderr().count("error " + WAL_GONE_LINE % s.db) == 1
+    os.rename(wal + ".moved", wal)
+    wait_until(lambda: _healthz(s) == 200, IO_TIMEOUT, "/healthz 200")
+    assert "info store: sqlite %s: its -wal file is back; serving changes" % s.db in s.stderr()
+    assert envelope(s.add(quantity=1))["version"] == 2
+    s.kill9()
+    s2 = start_server(db=s.db)
+    got = s2.cart()
+    assert got["version"] == 2 and got["items"][0]["quantity"] == 3
+
+
+def test_wal_file_removed_while_serving_nothing_acknowledged_is_lost_at_restart(start_server):
+    """`rm tablecart.db-wal` alone: changes are refused from the moment the
+    server saw it, and what was acknowledged before is in the database file
+    after a stop and a new start."""
+    import os
+    from support import IO_TIMEOUT, error, wait_until
+    s = start_server()
+    for q in range(1, 4):
+        assert envelope(s.add(quantity=1))["version"] == q
+    os.unlink(str(s.db) + "-wal")
+    wait_until(lambda: _healthz(s) == 503, IO_TIMEOUT, "/healthz 503")
+    assert error(s.add(quantity=1), 503) == WAL_GONE_LINE % s.db
+    rc, err = s.stop()
+    assert rc == 0, err
+    assert err.count("error " + WAL_GONE_LINE % s.db) == 1
+    s2 = start_server(db=s.db)
+    got = s2.cart()
+    assert got["version"] == 3 and got["items"][0]["quantity"] == 3
+    assert envelope(s2.add(quantity=1))["version"] == 4
