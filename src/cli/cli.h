@@ -54,8 +54,9 @@ int tc_cli_token(const tc_config *cfg);
 void tc_cli_open_std_fds(void);
 
 /* Finds a file shipped with tablecart (data/demo-menu.json, web/): beside
- * the binary or up to three folders above it (build/, build/asan/). Returns a
- * new string (caller frees) or NULL. */
+ * the binary or up to three folders above it (build/, build/asan/), as rel
+ * or as share/tablecart/rel (where `make install` puts it, beside
+ * PREFIX/bin). Returns a new string (caller frees) or NULL. */
 char *tc_cli_find_beside_binary(const char *rel);
 
 /* As tc_cli_find_beside_binary, else rel in the working directory. Returns a

@@ -40,8 +40,12 @@ char *tc_cli_find_beside_binary(const char *rel)
             char *slash = strrchr(exe, '/');
             if (!slash) break;
             *slash = '\0';
+            /* A checkout or a build tree: rel as it is; `make install`:
+             * PREFIX/share/tablecart/rel beside PREFIX/bin. */
             char cand[PATH_MAX + 64];
             snprintf(cand, sizeof cand, "%s/%s", exe, rel);
+            if (access(cand, R_OK) == 0) return tc_xstrdup(cand);
+            snprintf(cand, sizeof cand, "%s/share/tablecart/%s", exe, rel);
             if (access(cand, R_OK) == 0) return tc_xstrdup(cand);
         }
     }

@@ -175,6 +175,33 @@ def test_installed_binary_runs_with_the_units_command_line(installed, tmp_path):
     assert "demo menu" not in err.decode()
 
 
+def test_installed_binary_finds_its_installed_page_and_demo_menu(installed, tmp_path):
+    """Started by hand, without --web or --menu, in an empty folder: the installed binary
+    serves PREFIX/share/tablecart/web and seeds the empty store with
+    PREFIX/share/tablecart/data/demo-menu.json (it looked only beside itself and up to three
+    folders above: 'no web/ folder' and 'no demo menu found: serving no tables')."""
+    env = {"PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([str(installed / "usr/local/bin/tablecart"), "serve", "--listen",
+                             "127.0.0.1:0", "--store", "sqlite:t.db"], cwd=str(tmp_path),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        line = proc.stdout.readline().decode()
+        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
+        assert m, (line, proc.stderr.read().decode() if proc.poll() is not None else "")
+        base = "http://127.0.0.1:%s" % m.group(1)
+        page = requests.get(base + "/?table=123", timeout=IO_TIMEOUT)
+        assert page.status_code == 200
+        assert page.content == (installed / "usr/local/share/tablecart/web/index.html").read_bytes()
+        r = requests.get(base + "/api/store/order/menu/123", timeout=IO_TIMEOUT)
+        assert r.status_code == 200 and r.json()["data"]["table"]["tableNumber"] == "A01", r.text
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10 * SCALE)
+    assert proc.returncode == 0, err.decode()
+    assert "no demo menu found" not in err.decode() and "no web/ folder" not in err.decode()
+
+
 # ---------------------------------------------------------------------------
 # nginx over TLS
 # ---------------------------------------------------------------------------
