@@ -447,17 +447,21 @@ static bool ws_hold_close(void *ctx)
 
 /* Our close (the server stops, the lifetime is over), then a short wait
  * for the peer's: the next deadline drops the connection after that (the
- * close is sent). */
+ * close is sent). A close that waited for answers had reading paused: it
+ * reads again, for the peer's close (nothing else is done with what it
+ * reads). */
 static void ws_our_close(tc_stream *s, uint16_t code, const char *reason)
 {
     tc_conn *c = conn_of(s);
     ws_part *w = wsp(s);
+    bool waited = w->shutdown_waits || w->expiry_waits;
     w->shutdown_waits = w->expiry_waits = false;
     if (tc_ws_close(s->u.ws, code, reason) != 0) {
         tc_conn_close(c);
         return;
     }
     tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
+    if (waited && !tc_ws_close_held(s->u.ws)) tc_conn_resume(c);
 }
 
 /* Everything the client sent is answered: a close that waited goes now. */
@@ -534,7 +538,7 @@ static void ws_on_ready(tc_conn *c)
     } else if (tc_ws_close_held(s->u.ws)) {
         ws_feed(s, NULL, 0);
     } else if (wsp(s)->shutdown_waits || wsp(s)->expiry_waits) {
-        ws_answered(s); /* reading stays paused: our close is next */
+        ws_answered(s); /* our close is next (reading resumes for its answer) */
     } else {
         tc_conn_resume(c);
     }

@@ -709,7 +709,13 @@ static void test_ws_shutdown_waits_for_answers(void **state)
     assert_memory_equal(fr.payload, want, strlen(want));
     off = fr.end;
     expect_close(f, 0, &off, 1001, "server shutting down");
+    /* The client's answer completes the handshake: a clean close, not a
+     * drop after WS_CLOSE_WAIT_MS of a peer deemed silent. */
     client_close(&f->cl[0], 1001);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err);
+    assert_int_equal(f->cl[0].read_err, 0);
+    assert_true(f->cl[0].eof);
+    assert_int_equal(f->cl[0].in.len, off);
     TL_RUN_UNTIL(&f->e, f->frees == 1);
     finish(f);
 }
