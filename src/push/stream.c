@@ -509,7 +509,8 @@ static void ws_feed(tc_stream *s, const char *data, size_t len)
         tc_ws_resume(s->u.ws);
     w->in_feed = false;
     if (w->pending && w->pending->close_code) {
-        tc_ws_close(s->u.ws, w->pending->close_code, w->pending->close_reason);
+        if (tc_ws_close(s->u.ws, w->pending->close_code, w->pending->close_reason) == 0)
+            tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS); /* for the peer's answer */
         w->pending->close_code = 0;
         tc_buf_free(&w->pending->backlog);
         pending_trim(s);
@@ -683,7 +684,8 @@ void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
         }
         return;
     }
-    tc_ws_close(s->u.ws, code, reason);
+    /* The peer's answer is waited for as long as after our own closes. */
+    if (tc_ws_close(s->u.ws, code, reason) == 0) tc_conn_set_deadline(conn_of(s), WS_CLOSE_WAIT_MS);
 }
 
 void *tc_stream_user(tc_stream *s)

@@ -720,6 +720,30 @@ static void test_ws_shutdown_waits_for_answers(void **state)
     finish(f);
 }
 
+/* A close the layer above asks for (a policy close, a restart's 1012) waits
+ * for the peer's answer as long as the server's own closes do: a peer that
+ * never answers is dropped after WS_CLOSE_WAIT_MS (2 s), not at its next
+ * ping (30 s here). */
+static void test_ws_close_unanswered_is_dropped(void **state)
+{
+    (void)state;
+    fixture *f = start(60000, 30000, 0);
+    tc_stream *s = open_stream(f, 0, "W");
+    tc_stream *r = open_stream(f, 1, "W");
+    size_t off = 0, off1 = 0;
+    expect_connected(f, 0, &off);
+    expect_connected(f, 1, &off1);
+    tc_stream_ws_close(s, 1008, "too many commands");
+    expect_close(f, 0, &off, 1008, "too many commands");
+    assert_false(tc_stream_is_open(s));
+    assert_true(tc_stream_is_open(r));
+    assert_int_equal(tc_streams_restart(f->ss, TABLE, "cart reset, reconnect"), 1);
+    expect_close(f, 1, &off1, 1012, "cart reset, reconnect");
+    /* Neither client answers. */
+    TL_RUN_UNTIL(&f->e, f->frees == 2);
+    finish(f);
+}
+
 /* A client that does not read what cannot be conflated is closed at the
  * queue cap, counted, and released. */
 static void test_slow_client_closed_and_counted(void **state)
@@ -840,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_ws_early_bytes_after_snapshot),
         cmocka_unit_test(test_ws_close_waits_for_answers),
         cmocka_unit_test(test_ws_shutdown_waits_for_answers),
+        cmocka_unit_test(test_ws_close_unanswered_is_dropped),
         cmocka_unit_test(test_slow_client_closed_and_counted),
         cmocka_unit_test(test_restart_ends_the_tables_streams),
         cmocka_unit_test(test_send_event_in_order),
