@@ -322,26 +322,29 @@ static void ws_write(void *ctx, const char *data, size_t len)
     tc_conn_write(conn_of(s), data, len);
 }
 
-static void ws_send(tc_stream *s, const char *type, const char *message, const char *data,
-                    size_t len, int64_t timestamp_ms)
+/* Returns tc_ws_send_text's result: TC_ECLOSED once our close is queued. */
+static int ws_send(tc_stream *s, const char *type, const char *message, const char *data,
+                   size_t len, int64_t timestamp_ms)
 {
     tc_buf msg = TC_BUF_INIT;
     tc_ws_message(&msg, type, message, data, len, timestamp_ms);
-    tc_ws_send_text(s->u.ws, msg.base, msg.len);
+    int r = tc_ws_send_text(s->u.ws, msg.base, msg.len);
     tc_buf_free(&msg);
+    return r;
 }
 
 static void ws_deliver(tc_stream *s, tc_hub_event *ev)
 {
     tc_streams *ss = ss_of(s);
-    ss->stats.events_ws++;
     if (tc_ws_can_inject(s->u.ws)) {
         tc_rbuf *f = tc_hub_event_ws(ev);
         tc_conn_write_cart(conn_of(s), f, 0, f->len, ss->committed_ns);
-    } else {
-        /* wslay has a frame of its own on the way: let it order ours. */
-        ws_send(s, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base, ev->json.len,
-                ev->timestamp_ms);
+        ss->stats.events_ws++;
+    } else if (ws_send(s, TC_WIRE_CART_UPDATE, TC_WIRE_CART_UPDATE_MESSAGE, ev->json.base,
+                       ev->json.len, ev->timestamp_ms) == 0) {
+        /* wslay had a frame of its own on the way: it ordered ours. Nothing
+         * goes after our close, and nothing is counted then. */
+        ss->stats.events_ws++;
     }
 }
 

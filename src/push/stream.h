@@ -95,8 +95,9 @@ const tc_streams_stats *tc_streams_stats_of(const tc_streams *ss);
  * connection origin (0: none): json is the cart DTO of that version, encoded
  * once and shared by all (borrowed for the call). committed_ns (uv_hrtime)
  * is when the store committed it: each frame's write measures its delivery
- * latency from there (tc_conn_write_cart). Returns how many streams were
- * written to. */
+ * latency from there (tc_conn_write_cart). Returns how many streams it was
+ * offered to (a stream that has sent this version or a newer one skips it;
+ * stats count what was sent). */
 size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_view json,
                           uint64_t origin, int64_t timestamp_ms, uint64_t committed_ns);
 

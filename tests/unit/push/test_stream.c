@@ -737,6 +737,11 @@ static void test_ws_close_unanswered_is_dropped(void **state)
     expect_close(f, 0, &off, 1008, "too many commands");
     assert_false(tc_stream_is_open(s));
     assert_true(tc_stream_is_open(r));
+    /* A cart for a socket whose close is sent is not sent, nor counted. */
+    uint64_t sent = tc_streams_stats_of(f->ss)->events_ws;
+    publish(f, TABLE, 1, 0);
+    expect_text(f, 1, &off1, ws_cart(1, TS));
+    assert_int_equal(tc_streams_stats_of(f->ss)->events_ws, sent + 1);
     assert_int_equal(tc_streams_restart(f->ss, TABLE, "cart reset, reconnect"), 1);
     expect_close(f, 1, &off1, 1012, "cart reset, reconnect");
     /* Neither client answers. */
