@@ -79,6 +79,20 @@ def verify_unit(dest, unit_dir):
     assert m and float(m.group(1)) <= 2.0, p.stdout.decode()[-2000:]
 
 
+def start_installed(cmd, cwd, env):
+    """Starts an installed binary's serve command line (listening on 127.0.0.1:0) in cwd;
+    returns the process and its base URL."""
+    proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    line = proc.stdout.readline().decode()
+    m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
+    if not m:
+        proc.kill()
+        out, err = proc.communicate(timeout=10 * SCALE)
+        pytest.fail("no listening line: %r %s" % (line, err.decode()))
+    return proc, "http://127.0.0.1:%s" % m.group(1)
+
+
 def test_make_install_lays_out_what_the_unit_expects(installed):
     unit = (installed / "usr/local/lib/systemd/system/tablecart.service").read_text()
     settings = unit_settings(unit)
@@ -142,13 +156,8 @@ def test_installed_binary_runs_with_the_units_command_line(installed, tmp_path):
         a = a.replace("/usr/local/", "%s/usr/local/" % installed)
         mapped.append("127.0.0.1:0" if a == "127.0.0.1:8080" else a)
     env = {"PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(mapped, cwd=str(state), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc, base = start_installed(mapped, state, env)
     try:
-        line = proc.stdout.readline().decode()
-        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
-        assert m, (line, proc.stderr.read().decode() if proc.poll() is not None else "")
-        base = "http://127.0.0.1:%s" % m.group(1)
         page = requests.get(base + "/?table=123", timeout=IO_TIMEOUT)
         assert page.status_code == 200 and "<title>扫码点餐</title>" in page.text
         assert requests.get(base + "/api/store/order/cart/123", timeout=IO_TIMEOUT).status_code \
@@ -181,15 +190,10 @@ def test_installed_binary_finds_its_installed_page_and_demo_menu(installed, tmp_
     PREFIX/share/tablecart/data/demo-menu.json (it looked only beside itself and up to three
     folders above: 'no web/ folder' and 'no demo menu found: serving no tables')."""
     env = {"PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([str(installed / "usr/local/bin/tablecart"), "serve", "--listen",
-                             "127.0.0.1:0", "--store", "sqlite:t.db"], cwd=str(tmp_path),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+    proc, base = start_installed([str(installed / "usr/local/bin/tablecart"), "serve",
+                                  "--listen", "127.0.0.1:0", "--store", "sqlite:t.db"],
+                                 tmp_path, env)
     try:
-        line = proc.stdout.readline().decode()
-        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
-        assert m, (line, proc.stderr.read().decode() if proc.poll() is not None else "")
-        base = "http://127.0.0.1:%s" % m.group(1)
         page = requests.get(base + "/?table=123", timeout=IO_TIMEOUT)
         assert page.status_code == 200
         assert page.content == (installed / "usr/local/share/tablecart/web/index.html").read_bytes()
