@@ -124,7 +124,7 @@ const char *tc_config_usage(void)
            "                            costs at most 1 s; power: synced before every answer\n"
            "  --jwt-secret-file FILE    (or TABLECART_JWT_SECRET)\n"
            "  --cors-origin ORIGIN      repeatable; TABLECART_CORS_ORIGIN takes a comma list\n"
-           "  --web DIR                 the diners' page (default: the repository's web/)\n"
+           "  --web DIR                 the diners' page (default: web/ beside the binary)\n"
            "  --rate-changes N          20   changes/s per caller and table (burst 2N); 0: off\n"
            "  --rate-conns N            50   new connections/s per address (burst 2N); 0: off\n"
            "  --max-conns-per-ip N      256  open connections per address; 0: off\n"

@@ -141,6 +141,12 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
             uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
+    } else if (c->client.family != 0) {
+        /* A peer that reset has no name any more: the client's address
+         * (accept's, or the one a trusted proxy named), without a port. */
+        char a[TC_ADDR_STRLEN];
+        snprintf(out, len, "%s", tc_addr_str(&c->client, a, sizeof a));
+        return out;
     }
     snprintf(out, len, "%s:%d", host, port);
     return out;

@@ -61,7 +61,8 @@ void *tc_conn_state(const tc_conn *c);
 /* The connection's id (unique on its server, never 0) and its server. */
 uint64_t tc_conn_id(const tc_conn *c);
 tc_server *tc_conn_server(const tc_conn *c);
-/* "127.0.0.1:5555" of the peer, for logs. */
+/* "127.0.0.1:5555" of the peer, for logs; once the peer has reset, the
+ * client's address alone ("127.0.0.1"), or "?:0" when none is known. */
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len);
 
 /* Writes data: to the socket at once when nothing is queued, and a copy of

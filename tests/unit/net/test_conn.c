@@ -40,6 +40,7 @@ typedef struct {
     bool closed_in_read; /* on_closed ran under on_read (it must not) */
     bool slow_at_close;  /* tc_conn_was_slow, seen from on_closed */
     tc_buf got;          /* every byte read */
+    char peer[80];       /* tc_conn_peer at the first read */
 } rec;
 
 struct fixture {
@@ -64,7 +65,7 @@ static void p_read(tc_conn *c, const char *data, size_t len)
 {
     rec *r = tc_conn_state(c);
     r->in_read = true;
-    r->reads++;
+    if (r->reads++ == 0) tc_conn_peer(c, r->peer, sizeof r->peer);
     tc_buf_append(&r->got, data, len);
     if (r->f->read_hook) r->f->read_hook(r);
     r->in_read = false;
@@ -284,6 +285,9 @@ static void test_peer_reset(void **state)
     rec *r = connect_client(f, 0);
     tl_client_send_str(&f->cl[0], "abc");
     TL_RUN_UNTIL(&f->e, r->reads == 1);
+    /* Connected, the peer is named with its port. */
+    assert_int_equal(strncmp(r->peer, "127.0.0.1:", 10), 0);
+    assert_true(atoi(r->peer + 10) > 0);
     tl_client_reset(&f->cl[0]);
     TL_RUN_UNTIL(&f->e, r->closed == 1);
     assert_int_equal(r->eofs, 0); /* a reset is not an orderly EOF */
@@ -314,6 +318,8 @@ static void test_bytes_before_a_reset_are_read(void **state)
     assert_string_equal(tc_buf_cstr(&f->recs[0].got), "abc");
     assert_int_equal(f->recs[0].eofs, 0);
     assert_int_equal(tc_server_conn_count(f->e.srv), 0);
+    /* Gone, the peer has no name: logs name the address accept gave. */
+    assert_string_equal(f->recs[0].peer, "127.0.0.1");
 }
 
 static void test_peer_eof_then_answer(void **state)
