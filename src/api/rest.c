@@ -61,12 +61,25 @@ static int table_param(tc_http_exchange *x, int32_t *out, tc_errmsg *err)
 
 /* --- GET cart ---------------------------------------------------------------- */
 
+/* The entity-tag of a cart version, "v12" with its quotes, in tag. */
+static tc_view etag_of(int64_t version, char tag[TC_JSON_INT_MAX + 3])
+{
+    size_t n = 0;
+    tag[n++] = '"';
+    tag[n++] = 'v';
+    n += tc_json_int_text(version, tag + n);
+    tag[n++] = '"';
+    return (tc_view){tag, n};
+}
+
 /* Appends the ETag header line of a cart version: ETag: "v12". */
 static void etag_header(tc_buf *out, int64_t version)
 {
-    tc_buf_append_str(out, "ETag: \"v");
-    tc_buf_append_dec(out, version);
-    tc_buf_append_str(out, "\"\r\n");
+    char tag[TC_JSON_INT_MAX + 3];
+    tc_view t = etag_of(version, tag);
+    tc_buf_append_str(out, "ETag: ");
+    tc_buf_append(out, t.base, t.len);
+    tc_buf_append_str(out, "\r\n");
 }
 
 static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_errmsg *err)
@@ -79,10 +92,10 @@ static void got_cart(void *ctx, int status, const tc_store_cart *cart, const tc_
     int64_t version = cart->version;
     tc_buf etag = TC_BUF_INIT;
     etag_header(&etag, version);
-    size_t tag_len = etag.len - (sizeof "ETag: " - 1) - 2; /* the line less its name and CRLF */
     tc_buf_append_str(&etag, "Cache-Control: no-cache\r\n");
     const tc_view *inm = tc_http_header_get(x->req, "If-None-Match");
-    if (inm && tc_http_none_match(*inm, (tc_view){etag.base + sizeof "ETag: " - 1, tag_len}))
+    char tag[TC_JSON_INT_MAX + 3];
+    if (inm && tc_http_none_match(*inm, etag_of(version, tag)))
         tc_http_reply(x, 304, NULL, etag.base, NULL, 0);
     else
         tc_http_reply_envelope(x, 200, TC_WIRE_OK_MESSAGE, cart->json->data, cart->json->len,

@@ -428,29 +428,34 @@ static int hexval(char c)
     return -1;
 }
 
+/* The character of in at *i, percent-decoded ('+' a space when
+ * plus_is_space); *i moves to the last byte read. -1: a malformed escape. */
+static int decode_at(tc_view in, size_t *i, bool plus_is_space)
+{
+    char c = in.base[*i];
+    if (c == '+' && plus_is_space) return ' ';
+    if (c != '%') return (unsigned char)c;
+    if (*i + 2 >= in.len) return -1;
+    int hi = hexval(in.base[*i + 1]), lo = hexval(in.base[*i + 2]);
+    if (hi < 0 || lo < 0) return -1;
+    *i += 2;
+    return hi * 16 + lo;
+}
+
 /* tc_http_unescape; keep_sep keeps "%2F" and "%00" as they are. */
 static bool unescape(tc_view in, bool plus_is_space, bool keep_sep, tc_buf *out)
 {
     tc_buf_reset(out);
     tc_buf_reserve(out, in.len);
     for (size_t i = 0; i < in.len; i++) {
-        char c = in.base[i];
-        if (c == '%') {
-            if (i + 2 >= in.len) return false;
-            int hi = hexval(in.base[i + 1]), lo = hexval(in.base[i + 2]);
-            if (hi < 0 || lo < 0) return false;
-            char d = (char)(hi * 16 + lo);
-            if (keep_sep && (d == '/' || d == '\0')) {
-                tc_buf_append(out, in.base + i, 3);
-            } else {
-                tc_buf_append(out, &d, 1);
-            }
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            tc_buf_append(out, " ", 1);
-        } else {
-            tc_buf_append(out, &c, 1);
-        }
+        size_t at = i;
+        int d = decode_at(in, &i, plus_is_space);
+        if (d < 0) return false;
+        char ch = (char)d;
+        if (keep_sep && i != at && (ch == '/' || ch == '\0'))
+            tc_buf_append(out, in.base + at, 3);
+        else
+            tc_buf_append(out, &ch, 1);
     }
     tc_buf_cstr(out);
     return true;
@@ -521,17 +526,8 @@ static bool name_is(tc_view name, const char *want, size_t wlen)
 {
     size_t w = 0;
     for (size_t i = 0; i < name.len; i++, w++) {
-        char c = name.base[i];
-        if (c == '%') {
-            if (i + 2 >= name.len) return false;
-            int hi = hexval(name.base[i + 1]), lo = hexval(name.base[i + 2]);
-            if (hi < 0 || lo < 0) return false;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (w >= wlen || c != want[w]) return false;
+        int c = decode_at(name, &i, true);
+        if (c < 0 || w >= wlen || c != (unsigned char)want[w]) return false;
     }
     return w == wlen;
 }

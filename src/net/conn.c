@@ -125,7 +125,7 @@ void tc_conn_peer_addr(const tc_conn *c, tc_addr *out)
     if (conn_peername(c, &ss) == 0)
         tc_addr_from_sockaddr((struct sockaddr *)&ss, out);
     else
-        *out = (tc_addr){0};
+        *out = c->client; /* a peer that reset has no name any more */
 }
 
 const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
@@ -144,9 +144,7 @@ const char *tc_conn_peer(const tc_conn *c, char *out, size_t len)
     } else if (c->client.family != 0) {
         /* A peer that reset has no name any more: the client's address
          * (accept's, or the one a trusted proxy named), without a port. */
-        char a[TC_ADDR_STRLEN];
-        snprintf(out, len, "%s", tc_addr_str(&c->client, a, sizeof a));
-        return out;
+        return tc_addr_str(&c->client, out, len);
     }
     snprintf(out, len, "%s:%d", host, port);
     return out;

@@ -98,7 +98,9 @@ void tc_conn_deadline_passed(tc_conn *c);
 void tc_conn_shutdown(tc_conn *c);
 /* Whether c has a deadline at or before loop time now (ms). */
 bool tc_conn_deadline_due(const tc_conn *c, uint64_t now);
-/* The socket's peer address; family 0 when the socket no longer has one. */
+/* The socket's peer address; once the peer has reset (getpeername fails),
+ * c->client: the address accept gave until a first request is attributed,
+ * the attributed client after (family 0 when neither is known). */
 void tc_conn_peer_addr(const tc_conn *c, tc_addr *out);
 /* Payload bytes queued and not yet taken by the kernel (walks the queue). */
 size_t tc_conn_queued_bytes(const tc_conn *c);

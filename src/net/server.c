@@ -183,10 +183,6 @@ int tc_conn_forwarded(tc_conn *c, tc_view xff, uint32_t *retry_after_s, const ch
     tc_server *s = tc_conn_server(c);
     tc_addr peer, client;
     tc_conn_peer_addr(c, &peer);
-    /* A peer that reset has no name any more: before its first request is
-     * attributed, c->client is still the address accept gave; after it,
-     * the connection's client stays as it was. */
-    if (peer.family == 0) peer = c->client;
     tc_addr_forwarded(xff, s->opts.trusted, s->opts.n_trusted, &peer, &client);
     bool first = !c->attributed;
     if (!first && tc_addr_eq(&client, &c->client)) return 0;

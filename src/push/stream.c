@@ -448,9 +448,18 @@ static bool ws_hold_close(void *ctx)
     return ws_owes_answers(ctx);
 }
 
+/* Sends a close of ours and gives the peer WS_CLOSE_WAIT_MS to answer it:
+ * the next deadline drops the connection after that. Returns tc_ws_close's
+ * result (nonzero: nothing was sent, the session is over). */
+static int ws_close_and_wait(tc_stream *s, uint16_t code, const char *reason)
+{
+    int r = tc_ws_close(s->u.ws, code, reason);
+    if (r == 0) tc_conn_set_deadline(conn_of(s), WS_CLOSE_WAIT_MS);
+    return r;
+}
+
 /* Our close (the server stops, the lifetime is over), then a short wait
- * for the peer's: the next deadline drops the connection after that (the
- * close is sent). A close that waited for answers had reading paused: it
+ * for the peer's. A close that waited for answers had reading paused: it
  * reads again, for the peer's close (nothing else is done with what it
  * reads). */
 static void ws_our_close(tc_stream *s, uint16_t code, const char *reason)
@@ -459,11 +468,10 @@ static void ws_our_close(tc_stream *s, uint16_t code, const char *reason)
     ws_part *w = wsp(s);
     bool waited = w->shutdown_waits || w->expiry_waits;
     w->shutdown_waits = w->expiry_waits = false;
-    if (tc_ws_close(s->u.ws, code, reason) != 0) {
+    if (ws_close_and_wait(s, code, reason) != 0) {
         tc_conn_close(c);
         return;
     }
-    tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS);
     if (waited && !tc_ws_close_held(s->u.ws)) tc_conn_resume(c);
 }
 
@@ -512,8 +520,7 @@ static void ws_feed(tc_stream *s, const char *data, size_t len)
         tc_ws_resume(s->u.ws);
     w->in_feed = false;
     if (w->pending && w->pending->close_code) {
-        if (tc_ws_close(s->u.ws, w->pending->close_code, w->pending->close_reason) == 0)
-            tc_conn_set_deadline(c, WS_CLOSE_WAIT_MS); /* for the peer's answer */
+        ws_close_and_wait(s, w->pending->close_code, w->pending->close_reason);
         w->pending->close_code = 0;
         tc_buf_free(&w->pending->backlog);
         pending_trim(s);
@@ -687,8 +694,7 @@ void tc_stream_ws_close(tc_stream *s, uint16_t code, const char *reason)
         }
         return;
     }
-    /* The peer's answer is waited for as long as after our own closes. */
-    if (tc_ws_close(s->u.ws, code, reason) == 0) tc_conn_set_deadline(conn_of(s), WS_CLOSE_WAIT_MS);
+    ws_close_and_wait(s, code, reason);
 }
 
 void *tc_stream_user(tc_stream *s)

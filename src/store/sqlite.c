@@ -150,10 +150,10 @@ typedef struct {
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
-    bool gone;                      /* the file is not at its path (check_file) */
-    tc_menu *fresh_menu;            /* read by the writer, not yet served */
-    uv_async_t *async;              /* wakes the loop; freed in its close callback */
-    tc_sqlite_ckpt *ckpt;           /* a serving store's checkpointer; the writer stops it */
+    int gone;             /* GONE_*, check_file's reading: the writer alone sets it, under lock */
+    tc_menu *fresh_menu;  /* read by the writer, not yet served */
+    uv_async_t *async;    /* wakes the loop; freed in its close callback */
+    tc_sqlite_ckpt *ckpt; /* a serving store's checkpointer; the writer stops it */
     /* loop only: jobs submitted during this loop turn, handed to the writer
      * together just before the loop waits for I/O (one wake-up per turn,
      * and one transaction for all of them) */
@@ -163,7 +163,6 @@ typedef struct {
     bool watch;           /* look for menus other processes write (set before start) */
     int64_t data_version; /* PRAGMA data_version when the menu was last read */
     uint64_t menu_at;     /* uv_hrtime of the last look */
-    int gone_why;         /* the writer's reading of gone: GONE_* (it alone sets it) */
     char *wal_path;       /* PATH-wal, and the -wal file open when serving started */
     dev_t wal_dev;
     ino_t wal_ino; /* 0: not known (not in WAL mode), not checked */
@@ -870,12 +869,11 @@ static uint64_t since_prune_ms(const sq_store *q)
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
     tc_errmsg err = {0};
-    if (q->gone_why != GONE_NO) {
+    if (q->gone != GONE_NO) {
         /* Committed, it would be lost with the file: refused, unlogged
          * (check_file logged it once), and the health stays the last
          * transaction's (sq_ping reports gone itself). */
-        tc_errmsg_set(&err, TC_ESTORE, q->gone_why == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT,
-                      q->path);
+        tc_errmsg_set(&err, TC_ESTORE, q->gone == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT, q->path);
         for (tc_store_job *j = jobs; j; j = j->next)
             if (j->kind == TC_JOB_SAVE || is_diners_write(j)) {
                 j->status = TC_ESTORE;
@@ -970,16 +968,15 @@ static void check_file(sq_store *q)
                                     st.st_dev != q->wal_dev)
                   ? GONE_WAL
                   : GONE_NO;
-    if (why == q->gone_why) return;
+    if (why == q->gone) return; /* read without the lock: only this thread writes it */
     if (why != GONE_NO)
         tc_log_error(why == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT, q->path);
-    else if (q->gone_why == GONE_WAL)
+    else if (q->gone == GONE_WAL)
         tc_log_info("store: sqlite %s: its -wal file is back; serving changes", q->path);
     else
         tc_log_info("store: sqlite %s: the database file is back; serving changes", q->path);
-    q->gone_why = why;
     uv_mutex_lock(&q->lock);
-    q->gone = why != GONE_NO;
+    q->gone = why;
     uv_mutex_unlock(&q->lock);
 }
 
@@ -1163,9 +1160,9 @@ static int sq_ping(tc_store *s)
     sq_store *q = s->impl;
     uv_mutex_lock(&q->lock);
     int rc = q->health;
-    bool gone = q->gone;
+    int gone = q->gone;
     uv_mutex_unlock(&q->lock);
-    return rc == 0 && !gone ? 0 : TC_ESTORE;
+    return rc == 0 && gone == GONE_NO ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_sqlite = {
