@@ -24,6 +24,14 @@ int tc_input_int(const json_t *obj, const char *field, tc_in_kind kind, bool req
         return 0;
     }
     if (json_is_integer(v)) return tc_parse_int_range(json_integer_value(v), field, kind, out, err);
+    if (json_is_real(v)) {
+        /* A whole number written as a real (1001.0, 1e2), as Jackson took
+         * it: Gson and other clients that keep numbers as doubles send ids
+         * so. 1.5 stays refused (SPEC §2); the bounds keep the cast defined. */
+        double d = json_real_value(v);
+        if (d >= -9e15 && d <= 9e15 && d == (double)(int64_t)d)
+            return tc_parse_int_range((int64_t)d, field, kind, out, err);
+    }
     if (json_is_string(v))
         return tc_parse_int((tc_view){json_string_value(v), json_string_length(v)}, field, kind,
                             out, err);

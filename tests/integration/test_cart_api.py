@@ -199,6 +199,21 @@ def test_ids_as_strings_accepted(server):
     assert data["items"] == [] and data["version"] == 5
 
 
+def test_whole_numbers_written_as_reals_accepted(server):
+    """1001.0 and 2.0 are ids and quantities, as the Jackson-based service took them: a client
+    that keeps numbers as doubles (Gson's Map) sends them so. 1.5 stays 400."""
+    body = '{"tableId":123.0,"cuisineId":1001.0,"quantity":2.0}'
+    data = envelope(server.request("POST", ADD, data=body, headers={"Content-Type": "application/json"}))
+    assert cart_view(data) == expected_cart(123, [expected_item(1001, 2)], 1)
+    data = envelope(server.request("PUT", UPDATE, data='{"tableId":1.23e2,"cuisineId":1001,"quantity":5.0}',
+                                   headers={"Content-Type": "application/json"}))
+    assert data["items"][0]["quantity"] == 5 and data["version"] == 2
+    r = server.request("PUT", UPDATE, data='{"tableId":123,"cuisineId":1001,"quantity":5.5}',
+                       headers={"Content-Type": "application/json"})
+    assert error(r, 400) == "quantity must be an integer"
+    assert server.cart(123)["version"] == 2
+
+
 def test_items_keep_first_added_order(server):
     for cid in (1030, 1001, 1011):
         envelope(server.add(123, cid, 1))

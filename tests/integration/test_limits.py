@@ -17,7 +17,7 @@ GOOD_UPDATE = {"tableId": 123, "cuisineId": 1001, "quantity": 3}
 
 # JSON values that are not a positive 32-bit integer (or a string holding one)
 BAD_IDS = [1.5, True, False, "abc", "1e2", 0, -5, 2147483648, "2147483648", "-5", "0", "1.5",
-           "", "12abc", [], {}, 1e2]
+           "", "12abc", [], {}, 0.5, 123.25]
 BAD_QUANTITIES = [1.5, True, "abc", "1e2", 0, -1, -5, 100, 2147483648, "100", "0", "", [], {}]
 
 

@@ -277,6 +277,20 @@ def test_ws_number_out_of_range_names_its_field(server, clients, data, message):
     assert assert_env(a.recv(), "add_item_success")["version"] == snap["version"] + 1
 
 
+def test_ws_whole_numbers_written_as_reals_accepted(server, clients):
+    """As over REST: 1001.0 is a dish id and 2.0 a quantity (a client keeping numbers as
+    doubles sends them so); 1.5 is still an error and changes nothing."""
+    a, snap = opened(server.port)
+    clients(a)
+    a.send('{"type":"add_item","data":{"cuisineId":1001.0,"quantity":2.0}}')
+    data = assert_env(a.recv(), "add_item_success")
+    assert data["version"] == snap["version"] + 1
+    assert [(i["cuisineId"], i["quantity"]) for i in data["items"]] == [(1001, 2)]
+    a.send('{"type":"add_item","data":{"cuisineId":1001,"quantity":1.5}}')
+    assert_env(a.recv(), "error", "quantity must be an integer", data=None)
+    assert server.cart(123)["version"] == snap["version"] + 1
+
+
 @pytest.mark.parametrize("text, message", [
     ('{"type":"add_item","data":{"cuisineId":1001,"quantity":1,"quantity":2}}',
      "duplicate key 'quantity' in message"),

@@ -87,8 +87,18 @@ static void test_ids(void **state)
     bad_id("9223372036854775807");
     bad_id("\"99999999999999999999\"");
     bad_id("1.5");
-    bad_id("1.0");
-    bad_id("1e2");
+    ok_id("1.0", 1); /* a whole number as a real, as Jackson took it (Gson sends ids so) */
+    ok_id("1001.0", 1001);
+    ok_id("1e2", 100);
+    ok_id("2147483647.0", INT32_MAX);
+    bad_id("2147483648.0");
+    bad_id("0.0");
+    bad_id("-0.0");
+    bad_id("-3.0");
+    bad_id("1.0000001");
+    bad_id("1e-2");
+    bad_id("9e15"); /* whole, in the cast's range, past an id's */
+    bad_id("1e300");
     bad_id("true");
     bad_id("false");
     bad_id("[]");
@@ -133,6 +143,11 @@ static void test_quantities(void **state)
     bad_qty("\"2147483648\"");
     bad_qty("\"-2147483649\"");
     bad_qty("1.5");
+    ok_qty("2.0", 2);
+    ok_qty("-1.0", -1);
+    ok_qty("-0.0", 0);
+    bad_qty("2147483648.0");
+    bad_qty("-2147483649.0");
     bad_qty("true");
     bad_qty("\"abc\"");
     bad_qty("\"1e2\"");
