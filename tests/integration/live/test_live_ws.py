@@ -5,6 +5,8 @@ message size, protocol violations and their close codes, the close handshake.
 Normal flows use python3-websockets; protocol details use a raw socket."""
 
 import json
+import os
+import signal
 import socket
 import struct
 import threading
@@ -393,6 +395,60 @@ def test_ws_server_pings_and_drops_silent_peer(start_server, clients):
     pong_roundtrip(live)
     pong_roundtrip(lib)
     wait_until(lambda: conn_gauge(server, "ws") == 2, IO_TIMEOUT, "ws gauge back to 2")
+
+
+def _next_text(w, timeout):
+    """The next text message, answering the server's pings on the way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        f = w.recv_frame(timeout=max(0.01, deadline - time.monotonic()))
+        if f.opcode == OP_PING:
+            w.send_frame(OP_PONG, f.payload)
+            continue
+        assert f.opcode == OP_TEXT and f.fin, f
+        return json.loads(f.payload)
+
+
+def test_ws_peer_that_spoke_while_the_server_was_stopped_is_kept(start_server, clients):
+    """The server's process is stopped (SIGSTOP, a stalled host) past the silence limit
+    (2.5 x --ws-ping) while a peer answers its ping: on resume the silence deadline came
+    first (timers run before reads) and dropped the peer with its pong unread. Bytes waiting
+    unread show the peer spoke: they are read before judging. A peer that sent nothing in
+    the stall is still dropped, and a kept one that then goes silent too."""
+    server = start_server("--ws-ping", "1")
+    talker, _ = opened(server.port, raw=True)
+    clients(talker)
+    mute, _ = opened(server.port, raw=True)
+    clients(mute)
+    f = talker.recv_frame(timeout=5 * SCALE)  # the first ping, a period after the open
+    assert f.opcode == OP_PING, f
+    stopped = time.monotonic()
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        talker.send_frame(OP_PONG, f.payload)  # reaches a stopped server
+        talker.send_text('{"type":"heartbeat"}')
+        # The server, stopped, lives through the silence limit: time itself is awaited.
+        time.sleep(max(0.0, stopped + 3.5 - time.monotonic()))
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    # The heartbeat sent in the stall is answered, and the socket lives on.
+    assert_env(_next_text(talker, 5 * SCALE), "heartbeat", "pong", data=None)
+    # The peer that said nothing (it never answers pings) is dropped on resume.
+    mute.wait_eof(timeout=2 * SCALE)
+    assert conn_gauge(server, "ws") == 1
+    # Answering pings keeps it (past 2.5 periods of the resume)...
+    kept = time.monotonic()
+    while time.monotonic() < kept + 3.0:
+        f = talker.recv_frame(timeout=5 * SCALE)
+        assert f.opcode == OP_PING, f
+        talker.send_frame(OP_PONG, f.payload)
+    talker.send_text('{"type":"heartbeat"}')
+    assert_env(_next_text(talker, 5 * SCALE), "heartbeat", "pong", data=None)
+    # ...and silence still drops it, 2.5 periods after it was last heard.
+    heard = time.monotonic()
+    talker.wait_eof(timeout=5 * SCALE)
+    took = time.monotonic() - heard
+    assert 2.0 <= took <= 2.5 + 1.0 * SCALE, "silent peer dropped after %.2fs (--ws-ping 1)" % took
 
 
 # --- limits and violations -------------------------------------------------------------------

@@ -623,6 +623,31 @@ static void test_ws_ping_then_silent_peer_dropped(void **state)
     finish(f);
 }
 
+/* Bytes waiting unread at the silence limit put it off once (the loop may
+ * have been held up: timers run before reads); still unread at the next
+ * limit, they keep the peer no longer: a stream that does not read them is
+ * dropped. */
+static void test_ws_unread_bytes_put_the_silence_off_once(void **state)
+{
+    (void)state;
+    fixture *f = start(60000, 200, 0);
+    uint64_t opened = uv_now(&f->e.loop);
+    tc_stream *s = open_stream(f, 0, "W");
+    size_t off = 0;
+    expect_connected(f, 0, &off);
+    tc_conn_pause(tc_conn_of_tail(s));
+    client_frame(&f->cl[0], 0x81, "late", 4);
+    TL_RUN_UNTIL(&f->e, f->frees == 1);
+    uint64_t took = uv_now(&f->e.loop) - opened;
+    /* Two silence limits of 2.5 periods (500 ms, in 32 ms units rounded
+     * down), not one. */
+    assert_true(took >= 2 * 16 * 32);
+    assert_true(took < 2000);
+    assert_int_equal(f->text.len, 0); /* never read */
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err);
+    finish(f);
+}
+
 /* Bytes the client sent right behind its handshake are read after the
  * snapshot was queued, so their answers follow it. */
 static void test_ws_early_bytes_after_snapshot(void **state)
@@ -866,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_ws_shutdown_1001),
         cmocka_unit_test(test_ws_lifetime_1008),
         cmocka_unit_test(test_ws_ping_then_silent_peer_dropped),
+        cmocka_unit_test(test_ws_unread_bytes_put_the_silence_off_once),
         cmocka_unit_test(test_ws_early_bytes_after_snapshot),
         cmocka_unit_test(test_ws_close_waits_for_answers),
         cmocka_unit_test(test_ws_shutdown_waits_for_answers),
