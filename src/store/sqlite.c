@@ -315,7 +315,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
     long v = strtol(ver, NULL, 10);
     if (v > SCHEMA_VERSION)
         return tc_errmsg_set(err, TC_ESTORE,
-                             "store: %s has schema version %ld, newer than this build (%d)",
+                             "store: sqlite %s: schema version %ld is newer than this build's (%d)",
                              q->path, v, SCHEMA_VERSION);
     /* Every build wrote its schema version with its tables (one
      * transaction, below): tables without one are another program's. */
@@ -323,7 +323,7 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
         return sq_start_fail(q, err, "read schema");
     if (v == 0 && strcmp(objects, "0") != 0)
         return tc_errmsg_set(err, TC_ESTORE,
-                             "store: %s is not a tablecart database (it holds tables but no "
+                             "store: sqlite %s: not a tablecart database (it holds tables but no "
                              "tablecart schema version)",
                              q->path);
 
@@ -449,13 +449,13 @@ static int hold_file(sq_store *q, tc_errmsg *err)
     long holder = flock_holder(q->lock_fd);
     if (holder == 0)
         return tc_errmsg_set(err, TC_ESTORE,
-                             "store: another tablecart serves %s (one server per SQLite file; "
-                             "many instances share redis://)",
+                             "store: sqlite %s: another tablecart serves it (one server per SQLite "
+                             "file; many instances share redis://)",
                              q->path);
     return tc_errmsg_set(err, TC_ESTORE,
-                         "store: another tablecart (pid %ld) serves %s (one server per SQLite "
-                         "file; many instances share redis://)",
-                         holder, q->path);
+                         "store: sqlite %s: another tablecart (pid %ld) serves it (one server "
+                         "per SQLite file; many instances share redis://)",
+                         q->path, holder);
 }
 
 static void sq_free(sq_store *q)

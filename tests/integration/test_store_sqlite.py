@@ -19,8 +19,8 @@ def test_a_second_server_on_the_same_database_refuses_to_start(start_server):
                        env={"TABLECART_AUTH": "none", "PATH": "/usr/bin:/bin"})
     assert p.returncode == 1, p.stderr
     assert p.stderr.decode().strip().endswith(
-        "store: another tablecart (pid %d) serves %s (one server per SQLite file; many "
-        "instances share redis://)" % (first.proc.pid, first.db))
+        "store: sqlite %s: another tablecart (pid %d) serves it (one server per SQLite file; "
+        "many instances share redis://)" % (first.db, first.proc.pid))
     r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s" % first.db)
     assert r.returncode == 0, r.stderr
     assert envelope(first.get_cart())["items"][0]["quantity"] == 2
@@ -260,6 +260,18 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
         cases.append((["--store", "sqlite:%s/bad.db" % work], (),
                       "store: sqlite %s/bad.db: the database file is damaged (database disk image "
                       "is malformed): restore a backup" % work))
+        con = sqlite3.connect(work + "/theirs.db")
+        con.executescript("CREATE TABLE stores (store_id INTEGER PRIMARY KEY, name TEXT);")
+        con.close()
+        cases.append((["--store", "sqlite:%s/theirs.db" % work], (),
+                      "store: sqlite %s/theirs.db: not a tablecart database (it holds tables but "
+                      "no tablecart schema version)" % work))
+        con = sqlite3.connect(work + "/newer.db")
+        con.executescript("CREATE TABLE later (x INTEGER); PRAGMA user_version=99;")
+        con.close()
+        cases.append((["--store", "sqlite:%s/newer.db" % work], (),
+                      "store: sqlite %s/newer.db: schema version 99 is newer than this build's (3)"
+                      % work))
         for cmd, prefix, line in cases:
             rc, out, err = _start_failure(cmd, work, prefix)
             assert (rc, out, err.splitlines()) == (1, "", ["tablecart: " + line]), cmd

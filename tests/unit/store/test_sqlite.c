@@ -446,8 +446,8 @@ static void test_foreign_file_refused_untouched(void **state)
         assert_null(s);
         char want[256];
         snprintf(want, sizeof want,
-                 "store: %s is not a tablecart database (it holds tables but no tablecart "
-                 "schema version)",
+                 "store: sqlite %s: not a tablecart database (it holds tables but no "
+                 "tablecart schema version)",
                  path);
         assert_string_equal(err.text, want);
     }
@@ -518,9 +518,9 @@ static void test_one_server_per_file(void **state)
      * one: flock locks are per open file, so a second open conflicts). */
     char want[256];
     snprintf(want, sizeof want,
-             "store: another tablecart (pid %d) serves %s (one server per SQLite file; many "
-             "instances share redis://)",
-             (int)getpid(), f->path);
+             "store: sqlite %s: another tablecart (pid %d) serves it (one server per SQLite "
+             "file; many instances share redis://)",
+             f->path, (int)getpid());
     assert_string_equal(err.text, want);
     assert_int_equal(tc_store_open(f->url, NULL, &f->loop, &other, &err), 0);
     tc_store_close(other);
