@@ -193,6 +193,12 @@
       return S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
     },
     notices: 0, // 购物车已更新 shown (changes by somebody else)
+    get held() {
+      return S.maybeOthers.size; // pushed carts held until the diner's own changes on their way end
+    },
+    get otherTabsChanging() {
+      return otherTabs.size; // changes another tab of the same diner said are on their way
+    },
     menuUpdates: 0, // menus applied after the first
     renderedAt: 0, // Date.now() of the last cart render
   };
@@ -285,11 +291,7 @@
     const v = typeof cart.version === 'number' ? cart.version : null;
     const cur = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
     if (own) S.ownSeq++;
-    if (own && v !== null) {
-      S.ownVersions.add(v);
-      S.maybeOthers.delete(v);
-      if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
-    }
+    if (own && v !== null) ownVersion(v);
     const first = S.cart === null;
     // only changed lines are news (a push may repeat what is shown: a reconnect's snapshot)
     const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
@@ -313,20 +315,84 @@
     renderCart();
     if (!own && !first && linesChanged) {
       if (v === null) {
-        if (S.pendingHttp === 0) notice();
+        if (!holding()) notice();
       } else if (!S.ownVersions.has(v)) {
-        if (S.pendingHttp > 0) S.maybeOthers.add(v);
+        if (holding()) S.maybeOthers.add(v);
         else notice();
       }
     }
     flushNotices();
   }
 
+  const versionOf = (cart) => (cart && typeof cart.version === 'number' ? cart.version : null);
+
+  /** A version that answered one of the diner's own changes (made in this tab or another). */
+  function ownVersion(v) {
+    S.ownVersions.add(v);
+    S.maybeOthers.delete(v);
+    if (S.ownVersions.size > 64) S.ownVersions.delete(S.ownVersions.values().next().value);
+  }
+
+  /**
+   * Whether a pushed cart may answer a change of the diner's own still on its way: one of this
+   * tab's HTTP requests (the push can come before the answer), or any change of another tab.
+   */
+  const holding = () => S.pendingHttp > 0 || otherTabs.size > 0;
+
   /** Versions pushed while our own request was in flight that turned out not to be ours. */
   function flushNotices() {
-    if (S.pendingHttp > 0 || S.maybeOthers.size === 0) return;
+    if (holding() || S.maybeOthers.size === 0) return;
     S.maybeOthers.clear();
     notice();
+  }
+
+  // The diner's other tabs. A cart_update does not say who made the change (a cart carries only
+  // who added each portion and who wrote each remark, and a −, a 删除 or 清空 leaves no name), so
+  // a change made in another tab of the same diner would read as somebody else's. Tabs of this
+  // page in one browser share localStorage, hence the diner id: each tells the others, on a
+  // BroadcastChannel, when one of its changes leaves and which version answered it, and they
+  // take that version as their own, holding the carts pushed meanwhile as for their own HTTP
+  // requests. A tab that closes with a change on its way never tells its end: after the longest
+  // a change may take (10 s, then it is given up) the others stop waiting for it.
+  const OTHER_TAB_HOLD_MS = Math.max(HTTP_CHANGE_TIMEOUT_MS, WS_REPLY_TIMEOUT_MS) + 2000;
+  const otherTabs = new Map(); // change id → its give-up timer: another tab's changes on their way
+  const tabChannel = (() => {
+    try {
+      return typeof BroadcastChannel === 'function' ? new BroadcastChannel('tablecart.changes') : null;
+    } catch (_) {
+      return null; // no channel: each tab decides alone, as before
+    }
+  })();
+
+  function tellTabs(msg) {
+    if (!tabChannel || userId === null || S.tableId === null) return;
+    try {
+      tabChannel.postMessage(Object.assign({ userId, tableId: S.tableId }, msg));
+    } catch (_) {
+      /* the channel is gone (the page is closing) */
+    }
+  }
+
+  if (tabChannel) {
+    tabChannel.onmessage = (ev) => {
+      const m = ev.data;
+      // only the same diner at the same table: with ?token= two tabs may be two diners
+      if (!m || typeof m.id !== 'string' || userId === null || m.userId !== userId || m.tableId !== S.tableId) return;
+      clearTimeout(otherTabs.get(m.id));
+      if (m.kind === 'begin') {
+        otherTabs.set(
+          m.id,
+          setTimeout(() => {
+            otherTabs.delete(m.id);
+            flushNotices();
+          }, OTHER_TAB_HOLD_MS)
+        );
+      } else if (m.kind === 'end') {
+        otherTabs.delete(m.id);
+        if (typeof m.version === 'number') ownVersion(m.version);
+        flushNotices();
+      }
+    };
   }
 
   /** The table number in the top bar and the title (from the menu call's `table`). */
@@ -395,10 +461,14 @@
     if (S.busy.has(key)) return false;
     S.busy.add(key);
     refreshControls();
+    const change = changeKey(); // this change, for the diner's other tabs
+    let answered = null; // the version that answered it
+    tellTabs({ kind: 'begin', id: change });
     try {
       const conditional = extra && typeof extra.ifMatch === 'number';
       if (!conditional && S.transport === 'ws' && wsConn && wsConn.isOpen()) {
         const cart = await wsConn.command(kind, cuisineId, extra);
+        answered = versionOf(cart);
         applyCart(cart, { own: true });
       } else {
         S.pendingHttp++;
@@ -408,6 +478,7 @@
         } finally {
           S.pendingHttp--;
         }
+        answered = versionOf(cart);
         applyCart(cart, { own: true });
       }
       return true;
@@ -428,6 +499,7 @@
       flushNotices();
       return false;
     } finally {
+      tellTabs({ kind: 'end', id: change, version: answered });
       S.busy.delete(key);
       refreshControls();
     }
