@@ -86,7 +86,7 @@ async def sse_subscriber(port, table, arrivals, ready):
                 return
             now = time.perf_counter()
             buf += chunk
-            for m in re.finditer(rb"event: cart_update\nid: (\d+)\n", buf):
+            for m in re.finditer(rb"event:cart_update\nid:(\d+)\n", buf):
                 v = int(m.group(1))
                 if not seen_first:
                     seen_first = True

@@ -62,7 +62,7 @@ async def open_sse(port, table):
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError("SSE refused: %r" % head[:100])
     buf = b""
-    while b"event: cart_update" not in buf or not buf.endswith(b"\n\n\r\n"):
+    while b"event:cart_update" not in buf or not buf.endswith(b"\n\n\r\n"):
         chunk = await reader.read(65536)
         if not chunk:
             raise RuntimeError("SSE closed early")

@@ -3,7 +3,21 @@
 #include <assert.h>
 #include <stdio.h>
 
-/* Appends "data: LINE\n" for every line of data. A line ends at "\r\n", "\n"
+/* Appends "data:LINE\n" for one line: no space after the colon, as Spring's
+ * SseEmitter writes it (a client parsing the original service's bytes by
+ * hand may take everything after "data:"), except before a line that begins
+ * with a space, which a parser would otherwise take as the separator. */
+static void append_data_line(tc_buf *b, const char *line, size_t len)
+{
+    if (len > 0 && line[0] == ' ')
+        tc_buf_append(b, "data: ", 6);
+    else
+        tc_buf_append(b, "data:", 5);
+    tc_buf_append(b, line, len);
+    tc_buf_append(b, "\n", 1);
+}
+
+/* Appends a data: line for every line of data. A line ends at "\r\n", "\n"
  * or a lone "\r" (the three line ends of the SSE grammar): a browser rebuilds
  * data by joining the data: lines with "\n", so any other choice would either
  * lose a line break or let a CR inside data end the field early. */
@@ -12,20 +26,18 @@ static void append_data_lines(tc_buf *b, const char *data, size_t len)
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         if (data[i] != '\n' && data[i] != '\r') continue;
-        tc_buf_append(b, "data: ", 6);
-        tc_buf_append(b, data + start, i - start);
-        tc_buf_append(b, "\n", 1);
+        append_data_line(b, data + start, i - start);
         if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n') i++;
         start = i + 1;
     }
-    tc_buf_append(b, "data: ", 6);
-    tc_buf_append(b, data + start, len - start);
-    tc_buf_append(b, "\n", 1);
+    append_data_line(b, data + start, len - start);
 }
 
+/* event and id: one line that does not begin with a space (written after
+ * the colon with none between). */
 static bool is_single_line(const char *s)
 {
-    return s == NULL || strpbrk(s, "\r\n") == NULL;
+    return s == NULL || (strpbrk(s, "\r\n") == NULL && s[0] != ' ');
 }
 
 tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *data, size_t len,
@@ -40,17 +52,17 @@ tc_sse_frame tc_sse_frame_new(const char *event, const char *id, const char *dat
      * fields (more lines only grow it). */
     tc_buf_reserve(&body, len + 64 + (event ? strlen(event) : 0) + (id ? strlen(id) : 0));
     if (retry >= 0) {
-        tc_buf_append_str(&body, "retry: ");
+        tc_buf_append_str(&body, "retry:");
         tc_buf_append_dec(&body, retry);
         tc_buf_append(&body, "\n", 1);
     }
     if (event != NULL) {
-        tc_buf_append_str(&body, "event: ");
+        tc_buf_append_str(&body, "event:");
         tc_buf_append_str(&body, event);
         tc_buf_append(&body, "\n", 1);
     }
     if (id != NULL) {
-        tc_buf_append_str(&body, "id: ");
+        tc_buf_append_str(&body, "id:");
         tc_buf_append_str(&body, id);
         tc_buf_append(&body, "\n", 1);
     }

@@ -20,16 +20,19 @@ typedef struct {
     size_t body_len;
 } tc_sse_frame;
 
-/* Encodes one event:
- *   "retry: N\n"      only when retry >= 0 (sent once, on the first event)
- *   "event: NAME\n"   only when event is not NULL
- *   "id: ID\n"        only when id is not NULL
- *   "data: LINE\n"    once per line of data; "\n", "\r\n" and a lone "\r" all
- *                     end a line, so data = "a\nb\r\nc" gives three data: lines
- *                     and empty data gives one empty data: line
+/* Encodes one event, each field with no space after its colon, as Spring's
+ * SseEmitter (the original service) writes them:
+ *   "retry:N\n"       only when retry >= 0 (sent once, on the first event)
+ *   "event:NAME\n"    only when event is not NULL
+ *   "id:ID\n"         only when id is not NULL
+ *   "data:LINE\n"     once per line of data ("data: LINE\n" when LINE begins
+ *                     with a space, so that a parser keeps it); "\n", "\r\n"
+ *                     and a lone "\r" all end a line, so data = "a\nb\r\nc"
+ *                     gives three data: lines and empty data gives one empty
+ *                     data: line
  *   "\n"              end of event
- * event and id must not contain CR, LF or NUL (they are our own constants and
- * versions); data (len bytes, NULL allowed when len is 0) is copied.
+ * event and id must not contain CR, LF or NUL nor begin with a space (they are
+ * our own constants and versions); data (len bytes, NULL allowed when len is 0) is copied.
  * Returns the frame; the caller owns its reference and gives it back with
  * tc_sse_frame_release (take more with tc_rbuf_ref(frame.buf)). Never fails
  * (out of memory aborts). */

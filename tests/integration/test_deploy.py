@@ -302,13 +302,13 @@ def test_sse_over_tls_streams_each_change(tls_site):
         _read_until(c, b"\r\n\r\n", deadline)
         head = c.buf.split(b"\r\n\r\n", 1)[0].decode()
         assert head.startswith("HTTP/1.1 200") and "text/event-stream" in head, head
-        _read_until(c, b"id: 0\n", deadline)
+        _read_until(c, b"id:0\n", deadline)
         for version in (1, 2):
             r = tls.request("POST", "/api/store/order/cart/add",
                             {"tableId": 124, "cuisineId": 1001, "quantity": 1})
             assert r.status == 200
             # each change arrives through nginx before the next is made: nothing buffered
-            _read_until(c, b"id: %d\n" % version, time.monotonic() + IO_TIMEOUT)
+            _read_until(c, b"id:%d\n" % version, time.monotonic() + IO_TIMEOUT)
     finally:
         c.close()
 

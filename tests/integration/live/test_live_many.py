@@ -43,7 +43,9 @@ class AsyncSSE:
             for block in text[:-2].split("\n\n"):
                 fields = {}
                 for ln in block.split("\n"):
-                    k, _, v = ln.partition(": ")
+                    k, _, v = ln.partition(":")
+                    if v.startswith(" "):  # the SSE grammar's optional space (none is sent)
+                        v = v[1:]
                     assert k not in fields, block
                     fields[k] = v
                 if fields.get("event") != "presence":  # beyond the seed: not looked at here

@@ -145,7 +145,7 @@ def test_slow_subscribers_are_conflated_fast_ones_see_everything(start_server, c
 
     # Now they read: a well-formed stream, versions only going up, ending at N_CHANGES.
     slow_sse.start()
-    assert slow_sse.next_event().lines == ["retry: 3000", "event: connected", "data: 连接成功"]
+    assert slow_sse.next_event().lines == ["retry:3000", "event:connected", "data:连接成功"]
     seen = []
     while not seen or seen[-1] < N_CHANGES:
         ev = slow_sse.next_event(timeout=10 * SCALE, skip_heartbeats=True)

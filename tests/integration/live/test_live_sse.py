@@ -10,8 +10,8 @@ from support import (SCALE, assert_cart_shape, assert_money_two_decimals, cart_v
                      envelope, expected_cart, expected_item)
 from live_support import SSE_CT, SSEStream, raw_get
 
-HELLO = ["retry: 3000", "event: connected", "data: 连接成功"]
-HEARTBEAT = ["event: heartbeat", "data: ping"]
+HELLO = ["retry:3000", "event:connected", "data:连接成功"]  # no space after a colon, as Spring writes them
+HEARTBEAT = ["event:heartbeat", "data:ping"]
 
 
 def assert_update(ev, version, table=123, items=None):
@@ -88,7 +88,7 @@ def test_sse_heartbeats_timeout_and_http10(start_server, clients):
 
     # HTTP/1.0: the same events, plain, ended by the close.
     rest10 = s10.read_to_end(timeout=10 * SCALE)
-    assert s10.raw.startswith("retry: 3000\nevent: connected\ndata: 连接成功\n\n".encode()), s10.raw[:80]
+    assert s10.raw.startswith("retry:3000\nevent:connected\ndata:连接成功\n\n".encode()), s10.raw[:80]
     assert s10.events[0].lines == HELLO
     assert_update(s10.events[1], 0, table=124, items=[])
     assert b"0\r\n\r\n" not in s10.raw and b"\r\n" not in s10.raw, s10.raw[-60:]

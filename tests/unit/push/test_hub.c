@@ -315,7 +315,7 @@ static void test_frames_built_once_and_shared(void **state)
 
     /* SSE: cart_update with the version as id, the JSON on one data line. */
     tc_buf sse = TC_BUF_INIT;
-    tc_buf_appendf(&sse, "event: cart_update\nid: 1\ndata: %s\n\n", want.base);
+    tc_buf_appendf(&sse, "event:cart_update\nid:1\ndata:%s\n\n", want.base);
     assert_int_equal(a.sse_len, sse.len);
     assert_memory_equal(a.sse->data + a.sse_off, sse.base, sse.len);
 

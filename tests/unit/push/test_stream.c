@@ -193,14 +193,13 @@ static void chunk(tc_buf *b, const char *body)
     tc_buf_append_str(b, "\r\n");
 }
 
-#define HELLO "retry: 3000\nevent: connected\ndata: " TC_WIRE_CONNECTED_MESSAGE "\n\n"
-#define HEARTBEAT "event: heartbeat\ndata: ping\n\n"
+#define HELLO "retry:3000\nevent:connected\ndata:" TC_WIRE_CONNECTED_MESSAGE "\n\n"
+#define HEARTBEAT "event:heartbeat\ndata:ping\n\n"
 
 static void sse_cart(tc_buf *b, int64_t v, bool chunked)
 {
     char ev[160];
-    snprintf(ev, sizeof ev, "event: cart_update\nid: %lld\ndata: %s\n\n", (long long)v,
-             cart_json(v));
+    snprintf(ev, sizeof ev, "event:cart_update\nid:%lld\ndata:%s\n\n", (long long)v, cart_json(v));
     if (chunked)
         chunk(b, ev);
     else
@@ -485,7 +484,7 @@ static void test_sse_slow_reader_is_conflated(void **state)
     assert_false(tc_conn_is_closing(c));
     tl_client_read_start(&f->cl[0]);
     char tail[64];
-    snprintf(tail, sizeof tail, "id: %d\ndata: {\"version\":%d,", N, N);
+    snprintf(tail, sizeof tail, "id:%d\ndata:{\"version\":%d,", N, N);
     size_t tail_len = strlen(tail);
     TL_RUN_UNTIL(&f->e, f->cl[0].in.len > BIG + 200 &&
                             memmem(f->cl[0].in.base + f->cl[0].in.len - BIG - 200, BIG + 200, tail,
@@ -509,10 +508,10 @@ static void test_sse_slow_reader_is_conflated(void **state)
             first = false;
         } else {
             long id = 0;
-            assert_int_equal(sscanf(body, "event: cart_update\nid: %ld\n", &id), 1);
+            assert_int_equal(sscanf(body, "event:cart_update\nid:%ld\n", &id), 1);
             assert_true(id > last);
             char head[80];
-            int hn = snprintf(head, sizeof head, "data: {\"version\":%ld,", id);
+            int hn = snprintf(head, sizeof head, "data:{\"version\":%ld,", id);
             assert_non_null(memmem(body, n, head, (size_t)hn));
             last = id;
             events++;
@@ -839,7 +838,7 @@ static void test_send_event_in_order(void **state)
     tc_stream_send_event(ws, "menu_update", "menu", jv("{}"), TS);
     tc_buf w = TC_BUF_INIT;
     chunk(&w, HELLO);
-    chunk(&w, "event: presence\ndata: [1]\n\n");
+    chunk(&w, "event:presence\ndata:[1]\n\n");
     sse_cart(&w, 1, true);
     expect_bytes(f, 0, &w);
     char want[200];
