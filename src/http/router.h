@@ -45,7 +45,9 @@ void tc_router_add(tc_router *r, unsigned methods, const char *prefix, const cha
                    tc_http_handler handler);
 /* Matches; m->handler is NULL when the path is unknown (allowed == 0) or the
  * method is not allowed there (allowed != 0). A path that some route spells
- * out literally matches only the literal routes. */
+ * out literally matches only the literal routes. A path that matches nothing
+ * as written but ends in one slash is matched without it (Spring MVC's
+ * trailing-slash match); params then point into path as given. */
 void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m);
 /* Appends "GET, HEAD, POST" for a method mask. */
 void tc_router_allow_header(unsigned methods, tc_buf *out);

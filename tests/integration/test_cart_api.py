@@ -214,6 +214,18 @@ def test_whole_numbers_written_as_reals_accepted(server):
     assert server.cart(123)["version"] == 2
 
 
+def test_one_trailing_slash_is_ignored(server):
+    """/cart/123/ is /cart/123, as Spring MVC 5 (the original service) matched it; an empty
+    segment (two slashes) stays a bad path."""
+    data = envelope(server.request("POST", ADD + "/", json={"tableId": 123, "cuisineId": 1001,
+                                                              "quantity": 1}))
+    assert data["version"] == 1
+    assert envelope(server.request("GET", "/store/order/cart/123/"))["version"] == 1
+    assert error(server.request("GET", "/store/order/cart/123//"), 400) == "bad path"
+    r = server.request("GET", ADD + "/")
+    assert r.status_code == 405 and r.headers["Allow"] == "POST, OPTIONS"
+
+
 def test_items_keep_first_added_order(server):
     for cid in (1030, 1001, 1011):
         envelope(server.add(123, cid, 1))
