@@ -92,6 +92,16 @@ static bool overwrite_number(char *text, const json_error_t *je)
 int tc_input_object(const char *body, size_t len, tc_input_from from, json_t **out, tc_errmsg *err)
 {
     json_error_t je;
+    /* One UTF-8 byte order mark at the start of a request body is skipped,
+     * as Jackson (the original's reader of bodies) skipped it: .NET's
+     * StreamWriter with Encoding.UTF8 and files saved by Notepad begin so.
+     * A WebSocket message is text, not bytes: a mark there stays refused. */
+    static const char bom[] = "\xef\xbb\xbf";
+    if (from == TC_INPUT_BODY && body && len >= sizeof bom - 1 &&
+        memcmp(body, bom, sizeof bom - 1) == 0) {
+        body += sizeof bom - 1;
+        len -= sizeof bom - 1;
+    }
     /* Strings with NUL bytes are refused: nothing downstream could keep them. */
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     char *copy = NULL;

@@ -26,7 +26,8 @@ int tc_input_str(const json_t *obj, const char *field, const char **out, tc_errm
 /* Where a JSON object comes from: its refusals name it. */
 typedef enum { TC_INPUT_BODY, TC_INPUT_MESSAGE } tc_input_from;
 
-/* Parses a JSON object from body. TC_EINVAL, from a request body: "request
+/* Parses a JSON object from body (a request body's one leading UTF-8 byte
+ * order mark is skipped, as Jackson did). TC_EINVAL, from a request body: "request
  * body is not valid JSON" / "duplicate key 'NAME' in request body" /
  * "request body must be a JSON object"; from a WebSocket message: "message
  * is not a valid JSON object" / "duplicate key 'NAME' in message". Caller

@@ -206,6 +206,23 @@ def test_json_content_types_accepted(server, ctype):
     assert envelope(r)["version"] == 1
 
 
+def test_body_with_a_utf8_byte_order_mark_is_read(server):
+    """Jackson, the original's reader of bodies, skipped a UTF-8 BOM: a .NET client that
+    writes its body through a StreamWriter with Encoding.UTF8 (or curl -d @file of a file
+    saved by Notepad) sends one, and got 200 there. Only one mark, at the very start."""
+    r = requests.post(server.api(ADD), data=b"\xef\xbb\xbf" + ADD_BODY, headers=JSON_CT,
+                      timeout=IO_TIMEOUT)
+    assert envelope(r)["version"] == 1
+    r = requests.delete(server.api("/store/order/cart/clear"), data=b'\xef\xbb\xbf{"tableId":123}',
+                        headers=JSON_CT, timeout=IO_TIMEOUT)
+    assert envelope(r)["items"] == []
+    for bad in (b"\xef\xbb\xbf\xef\xbb\xbf" + ADD_BODY, b" \xef\xbb\xbf" + ADD_BODY):
+        r = requests.post(server.api(ADD), data=bad, headers={**JSON_CT, "Accept-Language": "en"},
+                          timeout=IO_TIMEOUT)
+        assert error(r, 400) == "request body is not valid JSON"
+    assert server.cart(123)["version"] == 2
+
+
 def test_invalid_json_400(server):
     r = requests.post(server.api(ADD), data=b'{"tableId":123,', headers=JSON_CT, timeout=IO_TIMEOUT)
     error(r, 400)
