@@ -62,12 +62,13 @@ bool tc_command_has_fields(const tc_command *c)
 }
 
 /* A required integer: from the query string when allowed and present, else
- * from the JSON object. */
+ * from a form body, else from the JSON object. */
 static int read_int(const tc_command_source *src, const int_field *f, int64_t *out, tc_errmsg *err)
 {
     tc_buf v = TC_BUF_INIT;
     int r;
-    if (f->from_query && src->query && tc_http_query_get(src->query, f->name, &v)) {
+    if (f->from_query && ((src->query && tc_http_query_get(src->query, f->name, &v)) ||
+                          (src->form.base && tc_http_form_get(src->form, f->name, &v)))) {
         r = tc_parse_int((tc_view){v.base ? v.base : "", v.len}, f->name, f->kind, out, err);
     } else {
         bool present;

@@ -21,6 +21,8 @@ typedef struct {
     const json_t *obj;        /* the JSON object (REST body, WS message data); may be NULL */
     const tc_http_req *query; /* REST: tableId and cuisineId may come from the query
                                * string, which wins over the body; NULL for WS */
+    tc_view form;             /* REST DELETE: a form-encoded body (base NULL: none), read
+                               * as the query string is, after it */
 } tc_command_source;
 
 /* The command of an operation (always found). */

@@ -186,13 +186,20 @@ static void too_many(tc_http_exchange *x, uint32_t retry)
                            extra);
 }
 
-static bool is_json(const tc_view *ct)
+/* Whether Content-Type ct (may be NULL) names the media type `want`,
+ * parameters aside. */
+static bool is_media(const tc_view *ct, const char *want)
 {
     if (ct == NULL) return false;
     size_t n = 0;
     while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ')
         n++;
-    return tc_view_ieq((tc_view){ct->base, n}, "application/json");
+    return tc_view_ieq((tc_view){ct->base, n}, want);
+}
+
+static bool is_json(const tc_view *ct)
+{
+    return is_media(ct, "application/json");
 }
 
 static void mutate(tc_http_exchange *x, tc_op_kind kind)
@@ -219,10 +226,23 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
         return;
     }
 
-    /* add and update carry a body; remove and clear may (else the query). */
+    /* add and update carry a body; remove and clear may (else the query),
+     * JSON or, as Spring read a DELETE's parameters, a form. */
     bool needs_body = kind == TC_OP_ADD || kind == TC_OP_UPDATE;
-    if (needs_body || x->req->body.len > 0) {
-        if (!is_json(tc_http_header_get(x->req, "Content-Type"))) {
+    tc_view form = {NULL, 0};
+    const tc_view *ct = tc_http_header_get(x->req, "Content-Type");
+    if (!needs_body && x->req->body.len > 0 && is_media(ct, "application/x-www-form-urlencoded")) {
+        form = (tc_view){x->req->body.base, x->req->body.len};
+        tc_view bad;
+        if (!tc_http_form_check(form, &bad)) {
+            tc_buf msg = TC_BUF_INIT;
+            tc_buf_append(&msg, bad.base, bad.len < 64 ? bad.len : 64);
+            r = tc_errmsg_say(&err, TC_EINVAL, TC_T_BAD_FORM, tc_buf_cstr(&msg));
+            tc_buf_free(&msg);
+            goto bad;
+        }
+    } else if (needs_body || x->req->body.len > 0) {
+        if (!is_json(ct)) {
             r = tc_errmsg_say(&err, TC_EMEDIA, TC_T_CONTENT_TYPE);
             goto bad;
         }
@@ -232,7 +252,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
 
     tc_op op = {.expect_version = -1, .origin = tc_conn_id(x->conn)};
-    tc_command_source src = {.obj = body, .query = x->req};
+    tc_command_source src = {.obj = body, .query = x->req, .form = form};
     if ((r = tc_command_read_table(&src, &op.table_id, &err)) != 0) goto bad;
     if ((r = tc_access_table(app, &who, op.table_id, &err)) != 0) goto bad;
     if ((r = tc_command_read(cmd, &src, &op, &err)) != 0) goto bad;

@@ -96,6 +96,8 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_METHOD, "ss", "这个地址不支持该请求方法", "method %s is not allowed on %s")             \
     X(TC_T_BAD_QUERY, "s", "网址参数“%s”的转义有误",                                               \
       "malformed query string: bad percent-escape in parameter '%s'")                              \
+    X(TC_T_BAD_FORM, "s", "表单参数“%s”的转义有误",                                                \
+      "malformed form body: bad percent-escape in parameter '%s'")                                 \
     X(TC_T_BODY_TOO_BIG, "", "请求内容太大", "request body is larger than the limit")              \
     X(TC_T_HEAD_TOO_BIG, "", "请求头太大", "request head is larger than the limit")                \
     X(TC_T_TOO_SLOW, "", "请求超时", "request took too long to arrive")                            \

@@ -505,12 +505,17 @@ static bool pair_decodes(tc_view name, const tc_view *value, void *ctx)
     return false;
 }
 
-bool tc_http_query_check(const tc_http_req *r, tc_view *bad)
+bool tc_http_form_check(tc_view form, tc_view *bad)
 {
     check_ctx k = {TC_BUF_INIT, bad};
-    bool ok = each_pair(r->query, pair_decodes, &k);
+    bool ok = each_pair(form, pair_decodes, &k);
     tc_buf_free(&k.scratch);
     return ok;
+}
+
+bool tc_http_query_check(const tc_http_req *r, tc_view *bad)
+{
+    return tc_http_form_check(r->query, bad);
 }
 
 typedef struct {
@@ -541,9 +546,14 @@ static bool pair_find(tc_view name, const tc_view *value, void *ctx)
     return false;
 }
 
-bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out)
+bool tc_http_form_get(tc_view form, const char *name, tc_buf *out)
 {
     find_ctx f = {name, strlen(name), {NULL, 0}, false};
-    each_pair(r->query, pair_find, &f);
+    each_pair(form, pair_find, &f);
     return f.found && tc_http_unescape(f.value, true, out);
+}
+
+bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out)
+{
+    return tc_http_form_get(r->query, name, out);
 }

@@ -111,6 +111,15 @@ bool tc_http_query_get(const tc_http_req *r, const char *name, tc_buf *out);
  * (a view into r). */
 bool tc_http_query_check(const tc_http_req *r, tc_view *bad);
 
+/* The same two over name=value pairs in any buffer (an
+ * application/x-www-form-urlencoded body has a query string's syntax):
+ * tc_http_form_get finds `name` and decodes its value into out (reset first),
+ * true when present; tc_http_form_check is true when every pair decodes,
+ * else false with *bad the raw name of the first that does not (a view
+ * into form). */
+bool tc_http_form_get(tc_view form, const char *name, tc_buf *out);
+bool tc_http_form_check(tc_view form, tc_view *bad);
+
 /* Percent-decodes a path segment or query value ('+' stays '+' in paths and
  * becomes ' ' when plus_is_space). Returns false on a malformed escape. */
 bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out);
