@@ -1,0 +1,136 @@
+// The page on real phone sizes, as diners hold them: a small Android (360×640), an iPhone SE
+// (320×568) and a large phone (414×896), touch and mobile viewport emulated, device pixel ratio
+// 2 or 3. Nothing may stick out sideways (a phone then widens its layout viewport: the + of each
+// dish and the cart bar end up off screen), every dish's + and the cart bar are on screen and
+// take a tap, with the demo menu and with the longest data the server takes (a 60-character dish
+// name, a 200-character remark, a 20-character table number, 99 in a line, 100 lines).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Server, launch, waitConnected, waitLine, DEMO_MENU, shot } from './harness.mjs';
+
+const PHONES = [
+  { name: 'iphone-se', width: 320, height: 568, scale: 2 },
+  { name: 'android-small', width: 360, height: 640, scale: 3 },
+  { name: 'large', width: 414, height: 896, scale: 3 },
+];
+
+let demo, long, browser;
+const pages = [];
+
+/** A menu with the longest values: a 60-character name (CJK and unbroken Latin), prices that make
+ * a line of 99 and the total five digits before the point, 100 dishes for 100 lines. */
+function longMenu(dir) {
+  const cuisines = [
+    { cuisineId: 1, cuisineName: '特'.repeat(60), cuisineType: 1, cuisineImage: '/img/gongbao-jiding.svg', unitPrice: 99999.99, category: '超长的分类名称超长的分类名称' },
+    { cuisineId: 2, cuisineName: 'W'.repeat(60), cuisineType: 1, unitPrice: 1010.1, category: '热菜' },
+  ];
+  for (let i = 3; i <= 100; i++) cuisines.push({ cuisineId: i, cuisineName: `菜品${i}号`, cuisineType: 1, unitPrice: 0.01, category: '凉菜' });
+  const file = path.join(dir, 'long-menu.json');
+  const table = { tableId: 123, tableNumber: 'A'.repeat(20) };
+  writeFileSync(file, JSON.stringify({ stores: [{ storeId: 1, name: '长', tables: [table, { tableId: 124, tableNumber: '桌'.repeat(20) }], cuisines }] }));
+  return file;
+}
+
+before(async () => {
+  demo = await new Server({ menu: DEMO_MENU }).start();
+  long = new Server({ args: ['--rate-changes', '0'] });
+  long.menu = longMenu(long.dir);
+  await long.start();
+  browser = await launch();
+  // the long table: a 99 line, a 200-character remark, 100 lines
+  await long.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1, quantity: 1, remark: 'R'.repeat(200) });
+  await long.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 2, quantity: 99, remark: '备'.repeat(200) });
+  for (let i = 3; i <= 100; i++) await long.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: i, quantity: 1 });
+});
+
+after(async () => {
+  for (const [i, p] of pages.entries()) await shot(p, `phone-${i}`);
+  await browser?.close();
+  await demo?.close();
+  await long?.close();
+});
+
+async function phone(server, spec, table = 123) {
+  const context = await browser.newContext({
+    viewport: { width: spec.width, height: spec.height },
+    deviceScaleFactor: spec.scale,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'zh-CN',
+  });
+  context.setDefaultTimeout(10000);
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  await page.goto(`${server.url}/?table=${table}`);
+  await waitConnected(page);
+  pages.push(page);
+  return page;
+}
+
+/** The layout as the phone has it: page and viewport widths, what sticks out, the bars' boxes. */
+function layout(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const e of document.querySelectorAll('body *')) {
+      const r = e.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0 && (r.left < -0.5 || r.right > innerWidth + 0.5)) out.push(`${e.tagName}.${e.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+    const box = (id) => {
+      const r = document.getElementById(id).getBoundingClientRect();
+      return { left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+    };
+    // every dish's last button (its +) inside the screen's width
+    const plus = [...document.querySelectorAll('#menu-groups .dish .stepper button:last-child')].filter((b) => b.getBoundingClientRect().right > innerWidth + 0.5).length;
+    return { scrollWidth: document.scrollingElement.scrollWidth, innerWidth, visual: visualViewport.width, innerHeight, sticking: out.slice(0, 5), plusOff: plus, bar: box('cart-open') };
+  });
+}
+
+function assertFits(l, spec, what) {
+  assert.deepEqual(
+    { scrollWidth: l.scrollWidth, innerWidth: l.innerWidth, visual: l.visual, sticking: l.sticking, plusOff: l.plusOff },
+    { scrollWidth: spec.width, innerWidth: spec.width, visual: spec.width, sticking: [], plusOff: 0 },
+    `${what} at ${spec.width}×${spec.height}`
+  );
+  assert.ok(l.bar.left >= 0 && l.bar.right <= spec.width && l.bar.bottom <= spec.height && l.bar.top >= 0, `${what}: cart bar ${JSON.stringify(l.bar)} on a ${spec.width}×${spec.height} screen`);
+}
+
+for (const spec of PHONES) {
+  test(`the demo menu at ${spec.width}×${spec.height}: nothing sticks out, every + and the cart bar on screen and tappable`, async () => {
+    await demo.api('DELETE', '/store/order/cart/clear?tableId=123'); // each phone starts from an empty cart
+    const P = await phone(demo, spec);
+    assertFits(await layout(P), spec, 'demo menu');
+    // taps, not clicks: the first dish's + then its − n +
+    const d = P.locator('#menu-groups .dish[data-cuisine-id="1001"]');
+    await d.getByRole('button', { name: '加入 宫保鸡丁' }).tap();
+    await waitLine(P, 1001, 1);
+    await d.getByRole('button', { name: '加一份 宫保鸡丁' }).tap();
+    await waitLine(P, 1001, 2);
+    assertFits(await layout(P), spec, 'demo menu with a line');
+    await P.locator('#cart-open').tap();
+    await P.waitForSelector('#cart', { state: 'visible' });
+    assertFits(await layout(P), spec, 'demo menu, drawer open');
+    await P.getByRole('button', { name: '减一份 宫保鸡丁' }).last().tap();
+    await waitLine(P, 1001, 1);
+    await P.getByRole('button', { name: '删除 宫保鸡丁' }).tap();
+    await waitLine(P, 1001, 0);
+    await P.locator('#cart-close').tap();
+    await P.waitForSelector('#cart', { state: 'hidden' });
+    assert.deepEqual(P.errors, []);
+  });
+
+  test(`the longest data at ${spec.width}×${spec.height}: a 60-character name, 200-character remarks, 99 in a line, 100 lines`, async () => {
+    const P = await phone(long, spec);
+    assert.equal(await P.textContent('#bar-quantity'), '198');
+    assert.equal(await P.textContent('#bar-amount'), '200000.87');
+    assertFits(await layout(P), spec, 'long menu');
+    await P.locator('#cart-open').tap();
+    await P.waitForSelector('#cart', { state: 'visible' });
+    assert.equal(await P.locator('#cart-items .cart-line').count(), 100);
+    assertFits(await layout(P), spec, 'long menu, drawer open');
+    assert.deepEqual(P.errors, []);
+  });
+}
