@@ -1599,8 +1599,23 @@
     }
   };
   window.addEventListener('online', wake);
+  // A phone suspends a page in the background and may lose its connection without a word (a NAT
+  // that forgot it, another network): the stream then looks open and brings nothing, and the
+  // page would show an old cart as 已同步 until the watchdog (80 s). Back after a heartbeat
+  // period or more, the page opens a new channel, whose first message is the cart as it is now.
+  const AWAY_RECONNECT_MS = HEARTBEAT_MS;
+  let hiddenAt = null;
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden) wake();
+    if (document.hidden) {
+      hiddenAt = Date.now();
+      return;
+    }
+    const away = hiddenAt === null ? 0 : Date.now() - hiddenAt;
+    hiddenAt = null;
+    if (away >= AWAY_RECONNECT_MS && live && S.cart && !S.stopped) {
+      attempt = 0;
+      startLive();
+    } else wake();
   });
   window.addEventListener('pagehide', () => stopLive());
   window.addEventListener('pageshow', (ev) => {

@@ -134,3 +134,55 @@ for (const spec of PHONES) {
     assert.deepEqual(P.errors, []);
   });
 }
+
+/** Tells the page it went to the background (`hidden`) or came back, as a phone does. */
+function setHidden(page, hidden) {
+  return page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+test('back from a minute in the pocket over a connection that died silently, the page reads the cart again at once', async () => {
+  await demo.api('DELETE', '/store/order/cart/clear?tableId=124');
+  // the phone's first socket goes quiet while it is in the pocket (a NAT that forgot it, a network
+  // that changed): nothing the server sends reaches the page any more, and no close either
+  let sockets = 0;
+  let silent = false;
+  const context = await browser.newContext({ viewport: { width: 360, height: 640 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true, locale: 'zh-CN' });
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+  const P = await context.newPage();
+  await P.clock.install(); // the minute in the pocket is the page's, driven by the test
+  await P.routeWebSocket(/\/ws\/cart\//, (ws) => {
+    const first = ++sockets === 1;
+    const srv = ws.connectToServer();
+    ws.onMessage((m) => srv.send(m));
+    srv.onMessage((m) => {
+      if (!(first && silent)) ws.send(m);
+    });
+  });
+  await P.goto(`${demo.url}/?table=124&transport=ws`);
+  await waitConnected(P);
+  pages.push(P);
+  assert.equal(sockets, 1);
+  // a few seconds away (another app, a glance at a message) keeps the channel it has
+  await setHidden(P, true);
+  await P.clock.runFor(5000);
+  await setHidden(P, false);
+  assert.equal(await P.evaluate(() => window.__tablecart.state), 'connected');
+
+  await setHidden(P, true);
+  silent = true;
+  await demo.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 1001, quantity: 2 });
+  await P.clock.runFor(60000); // a minute: the page's heartbeat goes out, nothing comes back
+  assert.equal(await P.locator('#cart-items .cart-line').count(), 0);
+  await setHidden(P, false);
+  await waitLine(P, 1001, 2);
+  await waitConnected(P);
+  assert.equal(sockets, 2);
+  // and the new socket is live: another change arrives by itself
+  await demo.api('POST', '/store/order/cart/add', { tableId: 124, cuisineId: 1003, quantity: 1 });
+  await waitLine(P, 1003, 1);
+  assert.deepEqual(await P.evaluate(() => [window.__tablecart.state, window.__tablecart.transport]), ['connected', 'ws']);
+});
