@@ -430,10 +430,24 @@
   }
 
   let noticeTimer = null;
+  /**
+   * Tells screen readers `text` through one of the live regions that are in the page from the
+   * start (say-status, say-alert): emptied first and filled a moment later, so the same text
+   * twice is read twice.
+   */
+  const sayTimers = {};
+  function say(id, text) {
+    const r = $(id);
+    r.textContent = '';
+    clearTimeout(sayTimers[id]);
+    sayTimers[id] = setTimeout(() => (r.textContent = text), 100);
+  }
+
   function notice(text = '购物车已更新') {
     const n = $('notice');
     n.textContent = text;
     n.hidden = false;
+    say('say-status', text);
     if (text === '购物车已更新') window.__tablecart.notices++;
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(() => (n.hidden = true), NOTICE_MS);
@@ -444,6 +458,7 @@
     const t = $('toast-error');
     t.textContent = msg;
     t.hidden = false;
+    say('say-alert', msg);
     clearTimeout(errTimer);
     errTimer = setTimeout(() => (t.hidden = true), 4000);
   }

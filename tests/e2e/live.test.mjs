@@ -72,6 +72,16 @@ test('A adds a dish over HTTP, B (WebSocket mode) sees it live, with its remark'
   await B.waitForFunction(() => window.__tablecart.notices >= 1);
   assert.equal(await B.isVisible('#notice'), true);
   assert.equal(await B.textContent('#notice'), '购物车已更新');
+  // and told screen readers through a live region that was in the page all along: rendered
+  // (not display: none), polite, and given the text after it was shown
+  await B.waitForFunction(() => document.getElementById('say-status').textContent === '购物车已更新');
+  assert.deepEqual(
+    await B.evaluate(() => {
+      const r = document.getElementById('say-status');
+      return [r.hidden, getComputedStyle(r).display, r.getAttribute('role'), r.getAttribute('aria-live')];
+    }),
+    [false, 'block', 'status', 'polite']
+  );
 });
 
 test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a notice; no notice for own changes', async () => {
@@ -205,7 +215,17 @@ test('a server error is shown in plain words', async () => {
     body: JSON.stringify({ tableId: 123, cuisineId: 1003, quantity: 98 }),
   });
   assert.equal(res.status, 404);
-  assert.equal(await A.textContent('#toast-error'), (await res.json()).message);
+  const message = (await res.json()).message;
+  assert.equal(await A.textContent('#toast-error'), message);
+  // read out at once (assertive), from a region that is always rendered
+  await A.waitForFunction((m) => document.getElementById('say-alert').textContent === m, message);
+  assert.deepEqual(
+    await A.evaluate(() => {
+      const r = document.getElementById('say-alert');
+      return [r.hidden, getComputedStyle(r).display, r.getAttribute('role'), r.getAttribute('aria-live')];
+    }),
+    [false, 'block', 'alert', 'assertive']
+  );
 });
 
 test('in WebSocket mode the page sends a heartbeat every 30 s and gets pong', async () => {
