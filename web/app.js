@@ -1096,9 +1096,19 @@
     $('bar-quantity').textContent = String(cart.totalQuantity ?? 0);
     $('bar-amount').textContent = money(cart.totalAmount ?? 0);
     $('bottombar').classList.toggle('empty', cart.items.length === 0);
+    fitBar();
     refreshControls();
     window.__tablecart.renderedAt = Date.now();
   }
+
+  /** Drops the bar's 购物车 label when the bar cannot hold it beside the total and 查看. */
+  function fitBar() {
+    const bar = $('bottombar');
+    const button = $('cart-open');
+    bar.classList.remove('tight');
+    if (button.scrollWidth > button.clientWidth) bar.classList.add('tight');
+  }
+  window.addEventListener('resize', fitBar);
 
   // The cart drawer: opened from the bottom bar, closed by ×, the backdrop or Escape.
 

@@ -85,14 +85,23 @@ function layout(page) {
     };
     // every dish's last button (its +) inside the screen's width
     const plus = [...document.querySelectorAll('#menu-groups .dish .stepper button:last-child')].filter((b) => b.getBoundingClientRect().right > innerWidth + 0.5).length;
-    return { scrollWidth: document.scrollingElement.scrollWidth, innerWidth, visual: visualViewport.width, innerHeight, sticking: out.slice(0, 5), plusOff: plus, bar: box('cart-open') };
+    // the bar's words on one line each (购物/车 and 查/看 broke at 320 px): line boxes of their text
+    const lines = (sel) => {
+      const r = document.createRange();
+      r.selectNodeContents(document.querySelector(sel));
+      return r.getClientRects().length;
+    };
+    const button = document.getElementById('cart-open');
+    // (the label may be dropped, class tight, where the bar cannot hold it: 0 lines)
+    const barWords = { labelBroken: lines('.bottombar-label') > 1, go: lines('.bottombar-go'), overflow: button.scrollWidth > button.clientWidth };
+    return { scrollWidth: document.scrollingElement.scrollWidth, innerWidth, visual: visualViewport.width, innerHeight, sticking: out.slice(0, 5), plusOff: plus, bar: box('cart-open'), barWords };
   });
 }
 
 function assertFits(l, spec, what) {
   assert.deepEqual(
-    { scrollWidth: l.scrollWidth, innerWidth: l.innerWidth, visual: l.visual, sticking: l.sticking, plusOff: l.plusOff },
-    { scrollWidth: spec.width, innerWidth: spec.width, visual: spec.width, sticking: [], plusOff: 0 },
+    { scrollWidth: l.scrollWidth, innerWidth: l.innerWidth, visual: l.visual, sticking: l.sticking, plusOff: l.plusOff, barWords: l.barWords },
+    { scrollWidth: spec.width, innerWidth: spec.width, visual: spec.width, sticking: [], plusOff: 0, barWords: { labelBroken: false, go: 1, overflow: false } },
     `${what} at ${spec.width}×${spec.height}`
   );
   assert.ok(l.bar.left >= 0 && l.bar.right <= spec.width && l.bar.bottom <= spec.height && l.bar.top >= 0, `${what}: cart bar ${JSON.stringify(l.bar)} on a ${spec.width}×${spec.height} screen`);
@@ -127,6 +136,14 @@ for (const spec of PHONES) {
     assert.equal(await P.textContent('#bar-quantity'), '198');
     assert.equal(await P.textContent('#bar-amount'), '200000.87');
     assertFits(await layout(P), spec, 'long menu');
+    // a total no cart reaches here, nine digits: where the bar cannot hold 购物车 beside it, the
+    // label goes (the icon and badge say it); 查看 stays whole and nothing overflows
+    await P.evaluate(() => {
+      document.getElementById('bar-amount').textContent = '999999999.99';
+      dispatchEvent(new Event('resize'));
+    });
+    assertFits(await layout(P), spec, 'a nine-digit total');
+    if (spec.width === 320) assert.equal(await P.locator('#bottombar.tight').count(), 1);
     await P.locator('#cart-open').tap();
     await P.waitForSelector('#cart', { state: 'visible' });
     assert.equal(await P.locator('#cart-items .cart-line').count(), 100);
