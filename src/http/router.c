@@ -88,19 +88,7 @@ static bool match_one(const char *pat, tc_view path, tc_route_match *m)
     return true;
 }
 
-static void match_path(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m);
-
-void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m)
-{
-    match_path(r, method_bit, path, m);
-    /* One trailing slash is ignored (/cart/123/ is /cart/123), as Spring
-     * MVC 5 matched it by default: the original service's clients may send
-     * it. Only when nothing matched as written. */
-    if (m->allowed == 0 && path.len > 1 && path.base[path.len - 1] == '/' &&
-        path.base[path.len - 2] != '/')
-        match_path(r, method_bit, (tc_view){path.base, path.len - 1}, m);
-}
-
+/* tc_router_match for the path exactly as written. */
 static void match_path(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m)
 {
     m->handler = NULL;
@@ -126,6 +114,17 @@ static void match_path(const tc_router *r, unsigned method_bit, tc_view path, tc
                 m->params[k] = t.params[k];
         }
     }
+}
+
+void tc_router_match(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m)
+{
+    match_path(r, method_bit, path, m);
+    /* One trailing slash is ignored (/cart/123/ is /cart/123), as Spring
+     * MVC 5 matched it by default: the original service's clients may send
+     * it. Only when nothing matched as written. */
+    if (m->allowed == 0 && path.len > 1 && path.base[path.len - 1] == '/' &&
+        path.base[path.len - 2] != '/')
+        match_path(r, method_bit, (tc_view){path.base, path.len - 1}, m);
 }
 
 void tc_router_allow_header(unsigned methods, tc_buf *out)
