@@ -266,6 +266,22 @@ static void test_trailing_slash(void **state)
     assert_null(m.handler);
     assert_int_equal(m.allowed, 0);
     tc_router_free(r);
+
+    /* A path that matches as written is not trimmed: its own route, or its
+     * own 405, even where the path without the slash has the method. */
+    r = tc_router_new();
+    tc_router_add(r, TC_M_GET, "", "/x", h_cart);
+    tc_router_add(r, TC_M_GET, "", "/x/", h_add);
+    tc_router_add(r, TC_M_GET, "", "/y", h_cart);
+    tc_router_add(r, TC_M_POST, "", "/y/", h_add);
+    match(r, TC_M_GET, "/x/", &m);
+    assert_ptr_equal(m.handler, h_add);
+    match(r, TC_M_GET, "/y/", &m);
+    assert_null(m.handler);
+    assert_int_equal(m.allowed, TC_M_POST);
+    match(r, TC_M_GET, "/y", &m);
+    assert_ptr_equal(m.handler, h_cart);
+    tc_router_free(r);
 }
 
 static void allow(unsigned methods, const char *want)
