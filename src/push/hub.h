@@ -42,7 +42,7 @@ struct tc_hub_event {
     tc_view json;    /* the cart DTO, already encoded; borrowed for the publish */
     uint64_t origin;
     int64_t timestamp_ms;
-    tc_sse_frame sse; /* event: cart_update, id: version */
+    tc_sse_frame sse; /* event:cart_update, id:version */
     tc_rbuf *ws;      /* {"type":"cart_update",...} text frame */
 };
 

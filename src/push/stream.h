@@ -102,7 +102,7 @@ size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_
                           uint64_t origin, int64_t timestamp_ms, uint64_t committed_ns);
 
 /* An event that is not a cart (presence, menu_update: docs/api.md), for
- * every stream of a table or one stream: SSE "event: NAME" with data json
+ * every stream of a table or one stream: SSE "event:NAME" with data json
  * and no id; WebSocket {"type":NAME,"message":message,"data":json,
  * "timestamp":…}. Never conflated: each is written in order. json is
  * borrowed for the call. Returns how many streams were written to. */
