@@ -146,6 +146,9 @@
   const userId = token ? userIdFromToken(token) : loadUserId();
   const tableParam = params.get('table') || params.get('tableId');
 
+  /** A cart's version; null when it carries none. */
+  const versionOf = (cart) => (cart && typeof cart.version === 'number' ? cart.version : null);
+
   const S = {
     tableId: null,
     table: null,
@@ -190,7 +193,7 @@
       return S.transport;
     },
     get version() {
-      return S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
+      return versionOf(S.cart);
     },
     notices: 0, // 购物车已更新 shown (changes by somebody else)
     get held() {
@@ -288,8 +291,8 @@
    */
   function applyCart(cart, { own = false, snapshot = false } = {}) {
     if (!cart || typeof cart !== 'object' || !Array.isArray(cart.items)) return;
-    const v = typeof cart.version === 'number' ? cart.version : null;
-    const cur = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
+    const v = versionOf(cart);
+    const cur = versionOf(S.cart);
     if (own) S.ownSeq++;
     if (own && v !== null) ownVersion(v);
     const first = S.cart === null;
@@ -323,8 +326,6 @@
     }
     flushNotices();
   }
-
-  const versionOf = (cart) => (cart && typeof cart.version === 'number' ? cart.version : null);
 
   /** A version that answered one of the diner's own changes (made in this tab or another). */
   function ownVersion(v) {
@@ -562,7 +563,7 @@
   }
 
   /** The version the page shows: what − and 删除 were computed from. */
-  const shownVersion = () => (S.cart && typeof S.cart.version === 'number' ? S.cart.version : undefined);
+  const shownVersion = () => versionOf(S.cart) ?? undefined;
 
   /**
    * − (to `quantity`, computed from the line as shown) and 删除: absolute changes, so they are
@@ -1358,7 +1359,7 @@
     let ticks = 0;
     const tick = async () => {
       if (stopped) return;
-      const v = S.cart && typeof S.cart.version === 'number' ? S.cart.version : null;
+      const v = versionOf(S.cart);
       const seq = S.ownSeq;
       try {
         const data = await api('GET', `/store/order/cart/${S.tableId}`, undefined, v !== null ? { 'If-None-Match': `"v${v}"` } : undefined);
