@@ -431,12 +431,12 @@
   }
 
   let noticeTimer = null;
+  const sayTimers = {}; // region id → the timer that fills it
   /**
    * Tells screen readers `text` through one of the live regions that are in the page from the
    * start (say-status, say-alert): emptied first and filled a moment later, so the same text
    * twice is read twice.
    */
-  const sayTimers = {};
   function say(id, text) {
     const r = $(id);
     r.textContent = '';
