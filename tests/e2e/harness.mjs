@@ -187,11 +187,12 @@ export async function launch() {
 
 /**
  * One diner: a fresh browser context (own localStorage, so own diner id) on a phone-sized
- * viewport, with the page's console errors collected for failure reports.
+ * viewport (390×844 unless `viewport` says), with the page's console errors collected for
+ * failure reports.
  */
-export async function diner(browser, server, { table = 123, transport = null, query = '', setup = null, wait = true, scale = 1 } = {}) {
+export async function diner(browser, server, { table = 123, transport = null, query = '', setup = null, wait = true, scale = 1, viewport = { width: 390, height: 844 } } = {}) {
   const context = await browser.newContext({
-    viewport: { width: 390, height: 844 },
+    viewport,
     deviceScaleFactor: scale,
     isMobile: true,
     hasTouch: true,

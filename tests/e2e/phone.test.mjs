@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Server, launch, waitConnected, waitLine, DEMO_MENU, shot } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitLine, DEMO_MENU, shot } from './harness.mjs';
 
 const PHONES = [
   { name: 'iphone-se', width: 320, height: 568, scale: 2 },
@@ -53,20 +53,7 @@ after(async () => {
 });
 
 async function phone(server, spec, table = 123) {
-  const context = await browser.newContext({
-    viewport: { width: spec.width, height: spec.height },
-    deviceScaleFactor: spec.scale,
-    isMobile: true,
-    hasTouch: true,
-    locale: 'zh-CN',
-  });
-  context.setDefaultTimeout(10000);
-  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  await page.goto(`${server.url}/?table=${table}`);
-  await waitConnected(page);
+  const page = await diner(browser, server, { table, viewport: { width: spec.width, height: spec.height }, scale: spec.scale });
   pages.push(page);
   return page;
 }
@@ -167,20 +154,23 @@ test('back from a minute in the pocket over a connection that died silently, the
   // that changed): nothing the server sends reaches the page any more, and no close either
   let sockets = 0;
   let silent = false;
-  const context = await browser.newContext({ viewport: { width: 360, height: 640 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true, locale: 'zh-CN' });
-  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
-  const P = await context.newPage();
-  await P.clock.install(); // the minute in the pocket is the page's, driven by the test
-  await P.routeWebSocket(/\/ws\/cart\//, (ws) => {
-    const first = ++sockets === 1;
-    const srv = ws.connectToServer();
-    ws.onMessage((m) => srv.send(m));
-    srv.onMessage((m) => {
-      if (!(first && silent)) ws.send(m);
-    });
+  const P = await diner(browser, demo, {
+    table: 124,
+    transport: 'ws',
+    viewport: { width: 360, height: 640 },
+    scale: 3,
+    setup: async (page) => {
+      await page.clock.install(); // the minute in the pocket is the page's, driven by the test
+      await page.routeWebSocket(/\/ws\/cart\//, (ws) => {
+        const first = ++sockets === 1;
+        const srv = ws.connectToServer();
+        ws.onMessage((m) => srv.send(m));
+        srv.onMessage((m) => {
+          if (!(first && silent)) ws.send(m);
+        });
+      });
+    },
   });
-  await P.goto(`${demo.url}/?table=124&transport=ws`);
-  await waitConnected(P);
   pages.push(P);
   assert.equal(sockets, 1);
   // a few seconds away (another app, a glance at a message) keeps the channel it has
