@@ -199,6 +199,9 @@
     get held() {
       return S.maybeOthers.size; // pushed carts held until the diner's own changes on their way end
     },
+    get otherTab() {
+      return siblingSeen; // another tab of the same diner and table said hello or answered ours
+    },
     get otherTabsChanging() {
       return otherTabs.size; // changes another tab of the same diner said are on their way
     },
@@ -320,6 +323,7 @@
       if (v === null) {
         if (!holding()) notice();
       } else if (!S.ownVersions.has(v)) {
+        if (siblingSeen) siblingGrace();
         if (holding()) S.maybeOthers.add(v);
         else notice();
       }
@@ -338,7 +342,7 @@
    * Whether a pushed cart may answer a change of the diner's own still on its way: one of this
    * tab's HTTP requests (the push can come before the answer), or any change of another tab.
    */
-  const holding = () => S.pendingHttp > 0 || otherTabs.size > 0;
+  const holding = () => S.pendingHttp > 0 || otherTabs.size > 0 || Date.now() < graceUntil;
 
   /** Versions pushed while our own request was in flight that turned out not to be ours. */
   function flushNotices() {
@@ -357,6 +361,19 @@
   // a change may take (10 s, then it is given up) the others stop waiting for it.
   const OTHER_TAB_HOLD_MS = Math.max(HTTP_CHANGE_TIMEOUT_MS, WS_REPLY_TIMEOUT_MS) + 2000;
   const otherTabs = new Map(); // change id → its give-up timer: another tab's changes on their way
+  // The push of another tab's change can come before that tab's word that the change left (the
+  // stream and the channel are two roads). Once the diner has another tab open here (each tab
+  // says hello when it starts, and the others answer), a push nobody explained waits this long
+  // for that word before it is news: a notice comes that much later, only for such a diner.
+  const SIBLING_GRACE_MS = 1000;
+  let siblingSeen = false;
+  let graceUntil = 0;
+  let graceTimer = null;
+  function siblingGrace() {
+    graceUntil = Date.now() + SIBLING_GRACE_MS;
+    clearTimeout(graceTimer);
+    graceTimer = setTimeout(flushNotices, SIBLING_GRACE_MS + 1);
+  }
   const tabChannel = (() => {
     try {
       return typeof BroadcastChannel === 'function' ? new BroadcastChannel('tablecart.changes') : null;
@@ -379,6 +396,9 @@
       const m = ev.data;
       // only the same diner at the same table: with ?token= two tabs may be two diners
       if (!m || typeof m.id !== 'string' || userId === null || m.userId !== userId || m.tableId !== S.tableId) return;
+      siblingSeen = true;
+      if (m.kind === 'hello') tellTabs({ kind: 'here', id: m.id }); // so the new tab knows of this one
+      if (m.kind === 'hello' || m.kind === 'here') return;
       clearTimeout(otherTabs.get(m.id));
       if (m.kind === 'begin') {
         otherTabs.set(
@@ -1592,6 +1612,7 @@
     $('bottombar').hidden = false;
     applyMenu(menu, { first: true });
     applyCart(cart, { snapshot: true });
+    tellTabs({ kind: 'hello', id: changeKey() }); // the diner's other tabs here, if any, answer
     startLive();
   }
 

@@ -109,3 +109,36 @@ test("a tab that closed with its change on its way holds the other tab's notices
   assert.deepEqual(T2.errors, []);
   await T2.context().close();
 });
+
+test("my other tab's change whose push comes before that tab's word is still no notice", async () => {
+  // The stream and the channel are two roads: under load the push of the other tab's change can
+  // reach this tab before the other tab's 'begin'. Here every channel message reaches C1 300 ms
+  // late, so the push always comes first; C1 knows the diner has another tab (its hello, answered)
+  // and holds the push for that word.
+  const C1 = await diner(browser, server, {
+    table: 125,
+    setup: (page) =>
+      page.addInitScript(() => {
+        const set = Object.getOwnPropertyDescriptor(BroadcastChannel.prototype, 'onmessage').set;
+        Object.defineProperty(BroadcastChannel.prototype, 'onmessage', {
+          set(fn) {
+            set.call(this, (ev) => setTimeout(() => fn(ev), 300));
+          },
+        });
+      }),
+  });
+  const C2 = await tab(C1, '?table=125&transport=ws');
+  // each knows of the other (a diner's first change comes long after a tab's hello)
+  for (const p of [C1, C2]) await p.waitForFunction(() => window.__tablecart.otherTab === true, null, { timeout: 5000 });
+  await dish(C2, 1001).getByRole('button', { name: '加入 宫保鸡丁' }).click();
+  await waitLine(C1, 1001, 1);
+  await C1.waitForFunction(() => !(window.__tablecart.held > 0) && window.__tablecart.otherTabsChanging === 0, null, { timeout: 5000 });
+  assert.equal(await notices(C1), 0);
+  assert.equal(await C1.isVisible('#notice'), false);
+  // another diner's change is news in C1 still, a moment later (the same grace)
+  await server.api('POST', '/store/order/cart/add', { tableId: 125, cuisineId: 1002, quantity: 1 });
+  await C1.waitForFunction(() => window.__tablecart.notices === 1, null, { timeout: 5000 });
+  assert.equal(await C1.textContent('#notice'), '购物车已更新');
+  for (const p of [C1, C2]) assert.deepEqual(p.errors, []);
+  await C1.context().close();
+});
