@@ -260,15 +260,14 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
         cases.append((["--store", "sqlite:%s/bad.db" % work], (),
                       "store: sqlite %s/bad.db: the database file is damaged (database disk image "
                       "is malformed): restore a backup" % work))
-        con = sqlite3.connect(work + "/theirs.db")
-        con.executescript("CREATE TABLE stores (store_id INTEGER PRIMARY KEY, name TEXT);")
-        con.close()
+        for name, sql in (("theirs", "CREATE TABLE stores (store_id INTEGER PRIMARY KEY, name TEXT);"),
+                          ("newer", "CREATE TABLE later (x INTEGER); PRAGMA user_version=99;")):
+            con = sqlite3.connect("%s/%s.db" % (work, name))
+            con.executescript(sql)
+            con.close()
         cases.append((["--store", "sqlite:%s/theirs.db" % work], (),
                       "store: sqlite %s/theirs.db: not a tablecart database (it holds tables but "
                       "no tablecart schema version)" % work))
-        con = sqlite3.connect(work + "/newer.db")
-        con.executescript("CREATE TABLE later (x INTEGER); PRAGMA user_version=99;")
-        con.close()
         cases.append((["--store", "sqlite:%s/newer.db" % work], (),
                       "store: sqlite %s/newer.db: schema version 99 is newer than this build's (3)"
                       % work))

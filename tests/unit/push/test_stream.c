@@ -246,14 +246,22 @@ static bool next_frame(tl_client *cl, const size_t *off, srv_frame *fr)
     return true;
 }
 
-/* Waits for the next frame of client i and checks it is a text frame with
- * exactly want. */
-static void expect_text(fixture *f, int i, size_t *off, const char *want)
+/* Waits for the next frame of client i after *off, moves *off past it and
+ * returns it (its payload points into the client's buffer). */
+static srv_frame frame_of(fixture *f, int i, size_t *off)
 {
     srv_frame fr;
     size_t o = *off;
     TL_RUN_UNTIL(&f->e, next_frame(&f->cl[i], &o, &fr));
     *off = fr.end;
+    return fr;
+}
+
+/* Waits for the next frame of client i and checks it is a text frame with
+ * exactly want. */
+static void expect_text(fixture *f, int i, size_t *off, const char *want)
+{
+    srv_frame fr = frame_of(f, i, off);
     assert_int_equal(fr.b0, 0x81);
     char *got = strndup(fr.payload, fr.len);
     assert_string_equal(got, want);
@@ -263,10 +271,7 @@ static void expect_text(fixture *f, int i, size_t *off, const char *want)
 /* Waits for the next frame of client i: a close with code and reason. */
 static void expect_close(fixture *f, int i, size_t *off, uint16_t code, const char *reason)
 {
-    srv_frame fr;
-    size_t o = *off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[i], &o, &fr));
-    *off = fr.end;
+    srv_frame fr = frame_of(f, i, off);
     assert_int_equal(fr.b0, 0x88);
     assert_int_equal(fr.len, 2 + strlen(reason));
     assert_int_equal((unsigned char)fr.payload[0] << 8 | (unsigned char)fr.payload[1], code);
@@ -287,10 +292,7 @@ static char *ws_cart(int64_t v, int64_t ts)
 /* The connected message: its timestamp is the clock's, checked for shape. */
 static void expect_connected(fixture *f, int i, size_t *off)
 {
-    srv_frame fr;
-    size_t o = *off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[i], &o, &fr));
-    *off = fr.end;
+    srv_frame fr = frame_of(f, i, off);
     assert_int_equal(fr.b0, 0x81);
     const char *head =
         "{\"type\":\"connected\",\"message\":\"" TC_WIRE_CONNECTED_MESSAGE "\",\"data\":null,"
@@ -552,17 +554,11 @@ static void test_ws_snapshot_updates_and_replies(void **state)
     /* An answer carrying the cart of version 7 counts it as sent. */
     assert_false(
         tc_stream_ws_reply(s, "add_item_success", "ok", cart_json(7), strlen(cart_json(7)), 7));
-    srv_frame fr;
-    size_t o = off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[0], &o, &fr));
-    off = fr.end;
-    assert_int_equal(fr.b0, 0x81);
+    assert_int_equal(frame_of(f, 0, &off).b0, 0x81);
     publish(f, TABLE, 7, 0);
     /* One older than what was sent: stale, and counted as what it shows. */
     assert_true(tc_stream_ws_reply(s, "x", NULL, cart_json(6), strlen(cart_json(6)), 6));
-    o = off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[0], &o, &fr));
-    off = fr.end;
+    frame_of(f, 0, &off);
     publish(f, TABLE, 7, 0); /* must be sent again: the client shows 6 */
     expect_text(f, 0, &off, ws_cart(7, TS));
     assert_int_equal(tc_streams_stats_of(f->ss)->events_ws, 3);
@@ -611,9 +607,7 @@ static void test_ws_ping_then_silent_peer_dropped(void **state)
     open_stream(f, 0, "W");
     size_t off = 0;
     expect_connected(f, 0, &off);
-    srv_frame fr;
-    size_t o = off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[0], &o, &fr));
+    srv_frame fr = frame_of(f, 0, &off);
     assert_int_equal(fr.b0, 0x89);
     assert_int_equal(fr.len, 0);
     /* Silent for 2.5 periods: dropped, released. */
@@ -672,17 +666,26 @@ static void test_ws_early_bytes_after_snapshot(void **state)
     finish(f);
 }
 
+/* Opens client 0's WebSocket and sends a command the layer above is still
+ * answering (f->busy): the command is read, its answer not given yet.
+ * *off is past the connected message. */
+static tc_stream *ws_answering(fixture *f, size_t *off)
+{
+    tc_stream *s = open_stream(f, 0, "W");
+    expect_connected(f, 0, off);
+    f->busy = true;
+    client_frame(&f->cl[0], 0x81, "cmd", 3);
+    return s;
+}
+
 /* The client's close waits, unread, for the answers of what came before
  * it; tc_stream_ws_idle lets it in. */
 static void test_ws_close_waits_for_answers(void **state)
 {
     (void)state;
     fixture *f = start(60000, 30000, 0);
-    tc_stream *s = open_stream(f, 0, "W");
     size_t off = 0;
-    expect_connected(f, 0, &off);
-    f->busy = true;
-    client_frame(&f->cl[0], 0x81, "cmd", 3);
+    tc_stream *s = ws_answering(f, &off);
     client_close(&f->cl[0], 1000);
     TL_RUN_UNTIL(&f->e, f->text.len == 4);
     /* Something published meanwhile is written: the close is not read yet. */
@@ -692,11 +695,7 @@ static void test_ws_close_waits_for_answers(void **state)
     assert_false(tc_stream_ws_reply(s, "clear_cart_success", "ok", NULL, 0, -1));
     f->busy = false;
     tc_stream_ws_idle(s);
-    srv_frame fr;
-    size_t o = off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[0], &o, &fr));
-    assert_int_equal(fr.b0, 0x81);
-    off = fr.end;
+    assert_int_equal(frame_of(f, 0, &off).b0, 0x81);
     expect_close(f, 0, &off, 1000, "");
     TL_RUN_UNTIL(&f->e, f->frees == 1);
     finish(f);
@@ -708,11 +707,8 @@ static void test_ws_shutdown_waits_for_answers(void **state)
 {
     (void)state;
     fixture *f = start(60000, 30000, 0);
-    tc_stream *s = open_stream(f, 0, "W");
     size_t off = 0;
-    expect_connected(f, 0, &off);
-    f->busy = true;
-    client_frame(&f->cl[0], 0x81, "cmd", 3);
+    tc_stream *s = ws_answering(f, &off);
     TL_RUN_UNTIL(&f->e, f->text.len == 4);
     tc_server_shutdown(f->e.srv, 5000, NULL, NULL);
     tc_stream_hold(s);
@@ -726,12 +722,9 @@ static void test_ws_shutdown_waits_for_answers(void **state)
     f->busy = false;
     tc_stream_ws_idle(s);
     tc_stream_release(s);
-    srv_frame fr;
-    size_t o = off;
-    TL_RUN_UNTIL(&f->e, next_frame(&f->cl[0], &o, &fr));
+    srv_frame fr = frame_of(f, 0, &off);
     assert_int_equal(fr.b0, 0x81);
     assert_memory_equal(fr.payload, want, strlen(want));
-    off = fr.end;
     expect_close(f, 0, &off, 1001, "server shutting down");
     /* The client's answer completes the handshake: a clean close, not a
      * drop after WS_CLOSE_WAIT_MS of a peer deemed silent. */
