@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #define IDEM_KEY_MAX 255
@@ -186,20 +187,35 @@ static void too_many(tc_http_exchange *x, uint32_t retry)
                            extra);
 }
 
+/* The media type of Content-Type ct (may be NULL: an empty view), its
+ * parameters left out. */
+static tc_view media_of(const tc_view *ct)
+{
+    if (ct == NULL) return (tc_view){"", 0};
+    size_t n = 0;
+    while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ')
+        n++;
+    return (tc_view){ct->base, n};
+}
+
 /* Whether Content-Type ct (may be NULL) names the media type `want`,
  * parameters aside. */
 static bool is_media(const tc_view *ct, const char *want)
 {
-    if (ct == NULL) return false;
-    size_t n = 0;
-    while (n < ct->len && ct->base[n] != ';' && ct->base[n] != ' ')
-        n++;
-    return tc_view_ieq((tc_view){ct->base, n}, want);
+    return tc_view_ieq(media_of(ct), want);
 }
 
+/* application/json, or application/NAME+json as Spring's Jackson converter
+ * also read (application/vnd.api+json, application/merge-patch+json, ...). */
 static bool is_json(const tc_view *ct)
 {
-    return is_media(ct, "application/json");
+    static const char type[] = "application/", suffix[] = "+json";
+    const size_t nt = sizeof type - 1, ns = sizeof suffix - 1;
+    tc_view m = media_of(ct);
+    if (tc_view_ieq(m, "application/json")) return true;
+    if (m.len <= nt + ns || !tc_view_ieq((tc_view){m.base, nt}, type)) return false;
+    if (memchr(m.base + nt, '/', m.len - nt) != NULL) return false;
+    return tc_view_ieq((tc_view){m.base + m.len - ns, ns}, suffix);
 }
 
 static void mutate(tc_http_exchange *x, tc_op_kind kind)

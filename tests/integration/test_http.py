@@ -181,7 +181,8 @@ def test_percent_encoded_slash_or_bad_escape_stays_in_its_segment(server):
 
 @pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded",
                                    "multipart/form-data; boundary=x", "application/jsonx",
-                                   "text/json"])
+                                   "text/json", "application/+json", "text/vnd.x+json",
+                                   "application/x+jsonx", "application/x+json/y"])
 def test_post_not_json_is_415(server, ctype):
     headers = {} if ctype is None else {"Content-Type": ctype}
     r = requests.post(server.api(ADD), data=ADD_BODY, headers=headers, timeout=IO_TIMEOUT)
@@ -233,8 +234,11 @@ def test_delete_with_a_form_body(server):
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8",
-                                   "application/json;charset=UTF-8", "Application/JSON"])
+                                   "application/json;charset=UTF-8", "Application/JSON",
+                                   "application/vnd.api+json", "application/merge-patch+json",
+                                   "Application/Problem+JSON; charset=utf-8"])
 def test_json_content_types_accepted(server, ctype):
+    """application/json, and application/*+json as Spring's Jackson converter took it."""
     r = requests.post(server.api(ADD), data=ADD_BODY, headers={"Content-Type": ctype},
                       timeout=IO_TIMEOUT)
     assert envelope(r)["version"] == 1
