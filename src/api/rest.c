@@ -251,10 +251,8 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
         form = (tc_view){x->req->body.base, x->req->body.len};
         tc_view bad;
         if (!tc_http_form_check(form, &bad)) {
-            tc_buf msg = TC_BUF_INIT;
-            tc_buf_append(&msg, bad.base, bad.len < 64 ? bad.len : 64);
-            r = tc_errmsg_say(&err, TC_EINVAL, TC_T_BAD_FORM, tc_buf_cstr(&msg));
-            tc_buf_free(&msg);
+            char name[TC_HTTP_BAD_NAME_MAX + 1];
+            r = tc_errmsg_say(&err, TC_EINVAL, TC_T_BAD_FORM, tc_http_bad_name(bad, name));
             goto bad;
         }
     } else if (needs_body || x->req->body.len > 0) {

@@ -5,6 +5,7 @@
 #include <http_parser.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 typedef struct {
@@ -516,6 +517,14 @@ bool tc_http_form_check(tc_view form, tc_view *bad)
 bool tc_http_query_check(const tc_http_req *r, tc_view *bad)
 {
     return tc_http_form_check(r->query, bad);
+}
+
+const char *tc_http_bad_name(tc_view bad, char out[TC_HTTP_BAD_NAME_MAX + 1])
+{
+    size_t n = bad.len < TC_HTTP_BAD_NAME_MAX ? bad.len : TC_HTTP_BAD_NAME_MAX;
+    if (n > 0) memcpy(out, bad.base, n);
+    out[n] = '\0';
+    return out;
 }
 
 typedef struct {

@@ -120,6 +120,12 @@ bool tc_http_query_check(const tc_http_req *r, tc_view *bad);
 bool tc_http_form_get(tc_view form, const char *name, tc_buf *out);
 bool tc_http_form_check(tc_view form, tc_view *bad);
 
+/* How an error message quotes the *bad of tc_http_query_check or
+ * tc_http_form_check: its first TC_HTTP_BAD_NAME_MAX bytes, written into out
+ * with a NUL. Returns out. */
+#define TC_HTTP_BAD_NAME_MAX 64
+const char *tc_http_bad_name(tc_view bad, char out[TC_HTTP_BAD_NAME_MAX + 1]);
+
 /* Percent-decodes a path segment or query value ('+' stays '+' in paths and
  * becomes ' ' when plus_is_space). Returns false on a malformed escape. */
 bool tc_http_unescape(tc_view in, bool plus_is_space, tc_buf *out);

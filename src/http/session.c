@@ -359,10 +359,8 @@ static void dispatch(tc_http_session *s)
     tc_view bad;
     if (!tc_http_query_check(req, &bad)) {
         /* Rather than a parameter silently missing (?tableId=%zz). */
-        tc_buf msg = TC_BUF_INIT;
-        tc_buf_append(&msg, bad.base, bad.len < 64 ? bad.len : 64);
-        tc_http_reply_say(x, 400, TC_T_BAD_QUERY, tc_buf_cstr(&msg));
-        tc_buf_free(&msg);
+        char name[TC_HTTP_BAD_NAME_MAX + 1];
+        tc_http_reply_say(x, 400, TC_T_BAD_QUERY, tc_http_bad_name(bad, name));
         return;
     }
     /* Routed by its decoded segments (/cart/%3123 is /cart/123); a malformed

@@ -664,6 +664,20 @@ static void test_query_check(void **state)
     check_query("a=%41&b=%4g", "b");
 }
 
+static void test_bad_name(void **state)
+{
+    (void)state;
+    char out[TC_HTTP_BAD_NAME_MAX + 1];
+    char long_name[100];
+    memset(long_name, 'n', sizeof long_name);
+    assert_string_equal(tc_http_bad_name((tc_view){"tableId=1", 7}, out), "tableId");
+    assert_string_equal(tc_http_bad_name((tc_view){NULL, 0}, out), "");
+    const char *got = tc_http_bad_name((tc_view){long_name, sizeof long_name}, out);
+    assert_ptr_equal(got, out);
+    assert_int_equal(strlen(got), TC_HTTP_BAD_NAME_MAX);
+    assert_int_equal(TC_HTTP_BAD_NAME_MAX, 64);
+}
+
 static bool unescape(const char *in, bool plus, tc_buf *out)
 {
     return tc_http_unescape(tc_view_of(in), plus, out);
@@ -880,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_none_match),
         cmocka_unit_test(test_query_check),
+        cmocka_unit_test(test_bad_name),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_unescape_path),
         cmocka_unit_test(test_header_case_insensitive),
