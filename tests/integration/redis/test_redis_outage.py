@@ -294,6 +294,45 @@ def test_redis_back_empty_streams_start_over(tmp_path, start_server, clients):
         r.kill9()
 
 
+def test_redis_full_refuses_changes_then_recovers(redis, two, clients):
+    """Redis at its maxmemory under the noeviction policy (its default, and the
+    one docs/redis.md asks for) refuses the cart script's write (OOM): the
+    change is answered 503 on both instances, over REST and WebSocket, nothing
+    is pushed and the stored version stays; reads and streams go on, and once
+    Redis has room again the next change is the next version, pushed to every
+    stream without a gap."""
+    a, b = two
+    sse_a, ws_a = open_streams(a, clients)
+    sse_b, ws_b = open_streams(b, clients)
+    assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+    assert sse_b.next_update().id == "0" and ws_b.recv()["data"]["version"] == 0
+    envelope(a.add(123, 1001, 1))
+    assert sse_a.next_update().id == sse_b.next_update().id == "1"
+    assert ws_a.recv()["data"]["version"] == ws_b.recv()["data"]["version"] == 1
+    assert redis.command("CONFIG", "SET", "maxmemory-policy", "noeviction") == "OK"
+    assert redis.command("CONFIG", "SET", "maxmemory", "1") == "OK"
+    try:
+        for srv in (a, b):
+            error(srv.add(123, 1002, 1), 503, "store unavailable")
+            error(srv.clear(123), 503, "store unavailable")
+        ws_b.send({"type": "add_item", "data": {"cuisineId": 1002, "quantity": 1}})
+        m = ws_b.recv()
+        assert m["type"] == "error" and "store unavailable" in m["message"], m
+        for srv in (a, b):
+            got = srv.cart(123)
+            assert (got["version"], got["totalQuantity"]) == (1, 1)
+        assert "OOM command not allowed" in a.stderr()
+    finally:
+        assert redis.command("CONFIG", "SET", "maxmemory", "0") == "OK"
+    d = envelope(b.add(123, 1002, 2))
+    assert (d["version"], d["totalQuantity"]) == (2, 3)
+    # the refused changes were pushed to nobody: every stream's next is version 2
+    assert sse_a.next_update().id == sse_b.next_update().id == "2"
+    assert ws_a.recv()["data"]["version"] == 2
+    m = ws_b.recv()
+    assert (m["type"], m["data"]["version"]) == ("cart_update", 2), m
+
+
 def test_cart_evicted_streams_start_over(redis, two, clients):
     """A cart key Redis dropped while the connections stayed up (evicted
     under allkeys-lru, deleted): the next change reads the stored cart again
