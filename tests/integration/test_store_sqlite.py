@@ -292,6 +292,30 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
 
 
 
+def test_shm_file_removed_while_serving_changes_go_on_and_survive_kill9(start_server):
+    """`rm tablecart.db-shm` alone: the -shm is SQLite's index of the -wal,
+    which the server keeps in the file it has mapped, so changes go on being
+    acknowledged, a second server is still refused, and after kill -9 every
+    acknowledged change is there (the next start rebuilds the index)."""
+    import os
+    import subprocess
+    from support import BIN
+    s = start_server()
+    assert envelope(s.add(quantity=1))["version"] == 1
+    os.unlink(str(s.db) + "-shm")
+    for q in range(2, 5):
+        assert envelope(s.add(quantity=1))["version"] == q
+    assert _healthz(s) == 200
+    second = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--store",
+                             "sqlite:" + str(s.db)], capture_output=True, text=True, timeout=30)
+    assert second.returncode != 0 and "another tablecart" in second.stderr, second.stderr
+    s.kill9()
+    s2 = start_server(db=s.db)
+    got = s2.cart()
+    assert got["version"] == 4 and got["items"][0]["quantity"] == 4
+    assert envelope(s2.add(quantity=1))["version"] == 5
+
+
 def test_wal_file_removed_while_serving_nothing_acknowledged_is_lost_at_restart(start_server):
     """`rm tablecart.db-wal` alone: changes are refused from the moment the
     server saw it, and what was acknowledged before is in the database file
