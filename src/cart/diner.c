@@ -110,3 +110,19 @@ void tc_diners_free(tc_diner *list, size_t n)
         free(list[i].name);
     free(list);
 }
+
+bool tc_sitting_over(int64_t now_ms, int64_t active_ms, int64_t gap_ms)
+{
+    return gap_ms > 0 && active_ms >= 0 && now_ms - active_ms >= gap_ms;
+}
+
+int64_t tc_sitting_touch_ms(int64_t gap_ms)
+{
+    return gap_ms / 4 > 0 ? gap_ms / 4 : 1;
+}
+
+int64_t tc_sitting_sweep_ms(int64_t gap_ms)
+{
+    int64_t half = tc_sitting_touch_ms(gap_ms) / 2;
+    return half > 1000 ? 1000 : half > 0 ? half : 1;
+}

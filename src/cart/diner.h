@@ -4,8 +4,10 @@
  * a cart's version. They are kept per table by the store (store.h,
  * tc_store_diners), which gives seats 1, 2, 3, … in the order diners first
  * join, at most TC_DINER_MAX_SEATS per table, and keeps a seat for its
- * userId for good. This module holds the rules that need no store: the
- * list's type, the name rule and the default name. */
+ * userId for the sitting: a party's meal, until the table was away (no
+ * stream of it anywhere) for the sitting gap and a diner is seated again.
+ * This module holds the rules that need no store: the list's type, the name
+ * rule, the default name and the sitting's clock. */
 #ifndef TC_CART_DINER_H
 #define TC_CART_DINER_H
 
@@ -52,5 +54,22 @@ bool tc_diners_equal(const tc_diner *a, size_t na, const tc_diner *b, size_t nb)
 /* A deep copy of list (n of them; NULL when n is 0), and its release. */
 tc_diner *tc_diners_copy(const tc_diner *list, size_t n);
 void tc_diners_free(tc_diner *list, size_t n);
+
+/* Sittings. A table's diners were last known active at active_ms (epoch
+ * ms, as the store keeps it; < 0: not known — a table of a database written
+ * before sittings, which counts as active now). True when at now_ms the table
+ * was away for at least gap_ms (> 0): the next seat forgets the table's seats
+ * and names first. Always false with gap_ms 0 (seats kept for good). */
+bool tc_sitting_over(int64_t now_ms, int64_t active_ms, int64_t gap_ms);
+
+/* How often (ms) an instance with a stream of a table tells the store the
+ * table is active: a quarter of gap_ms (> 0), at least 1. */
+int64_t tc_sitting_touch_ms(int64_t gap_ms);
+
+/* How often (ms) the instance looks for tables due to be told: half the
+ * touch period, at most 1 s and at least 1 ms. So while anyone is at a table
+ * its stored activity time is never older than touch + sweep (under half a
+ * gap) plus one store round trip. */
+int64_t tc_sitting_sweep_ms(int64_t gap_ms);
 
 #endif

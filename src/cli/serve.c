@@ -194,8 +194,10 @@ static int open_store(const tc_config *cfg, const tc_menu *menu, uv_loop_t *loop
     tc_errmsg err;
     tc_buf password = TC_BUF_INIT;
     if (tc_cli_redis_password(cfg, &password) != 0) return TC_EXIT_USAGE;
-    tc_store_opts so = {
-        .durability = cfg->durability, .exclusive = true, .redis_password = password.base};
+    tc_store_opts so = {.durability = cfg->durability,
+                        .exclusive = true,
+                        .redis_password = password.base,
+                        .sitting_gap_ms = (int64_t)cfg->sitting_gap_s * 1000};
     int opened = tc_store_open(cfg->store_url, &so, loop, store, &err);
     if (password.base) explicit_bzero(password.base, password.cap);
     tc_buf_free(&password);

@@ -11,6 +11,7 @@
 typedef enum {
     OPT_STR,
     OPT_SECONDS,
+    OPT_SECONDS0,
     OPT_BYTES,
     OPT_ID,
     OPT_LISTEN,
@@ -34,9 +35,12 @@ typedef struct {
 #define DEFAULT_HEARTBEAT_S 30     /* SPEC §4: an SSE heartbeat every 30 s, as the seed */
 #define DEFAULT_SSE_TIMEOUT_S 1800 /* SPEC §4: a stream ends after 30 min, as the seed */
 #define DEFAULT_WS_PING_S 30       /* SPEC §5: a ping every 30 s, a silent peer dropped at 75 s */
-#define DEFAULT_WS_MAX_MESSAGE 65536   /* SPEC §5: a WebSocket message of at most 64 KiB */
-#define DEFAULT_REQUEST_TIMEOUT_S 10   /* docs/api.md: a slow request head/body gets 408 */
-#define DEFAULT_IDLE_TIMEOUT_S 60      /* docs/api.md: an idle keep-alive connection is closed */
+#define DEFAULT_WS_MAX_MESSAGE 65536 /* SPEC §5: a WebSocket message of at most 64 KiB */
+#define DEFAULT_REQUEST_TIMEOUT_S 10 /* docs/api.md: a slow request head/body gets 408 */
+#define DEFAULT_IDLE_TIMEOUT_S 60    /* docs/api.md: an idle keep-alive connection is closed */
+/* docs/api.md, "Presence": a table away this long seats its next party from 1号
+ * (longer than a pause in a meal, shorter than the time between two parties) */
+#define DEFAULT_SITTING_GAP_S 1800
 #define DEFAULT_MAX_HEAD (16 * 1024)   /* SPEC §2: request head 16 KiB */
 #define DEFAULT_MAX_BODY (64 * 1024)   /* SPEC §2: request body 64 KiB */
 #define DEFAULT_TOKEN_TTL_S (4 * 3600) /* docs/auth.md: a token lasts 4 h unless --ttl says */
@@ -75,6 +79,7 @@ static const opt_spec opts[] = {
     {"ws-max-message", OPT_BYTES, SERVE},
     {"request-timeout", OPT_SECONDS, SERVE},
     {"idle-timeout", OPT_SECONDS, SERVE},
+    {"sitting-gap", OPT_SECONDS0, SERVE},
     {"auth", OPT_AUTH, SERVE},
     {"durability", OPT_DURABILITY, SERVE},
     {"jwt-secret-file", OPT_STR, SERVE | TOKEN},
@@ -119,6 +124,8 @@ const char *tc_config_usage(void)
            "  --ws-max-message BYTES    65536\n"
            "  --request-timeout SECONDS 10   a request head and body must arrive within this\n"
            "  --idle-timeout SECONDS    60   idle keep-alive connections are closed after this\n"
+           "  --sitting-gap SECONDS     1800 a table nobody was at for this long seats its next\n"
+           "                            party from seat 1; 0: seats are kept for good\n"
            "  --auth none|jwt           none (development only) or jwt (HS256 tokens)\n"
            "  --durability process|power  process: a change survives kill -9, a power loss\n"
            "                            costs at most 1 s; power: synced before every answer\n"
@@ -236,6 +243,12 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         else if (strcmp(o->flag, "ttl") == 0)
             c->token_ttl_s = (unsigned)n;
         return 0;
+    case OPT_SECONDS0: /* --sitting-gap: 0 turns sittings off */
+        if (parse_u64(v, MAX_SECONDS, &n) != 0)
+            return tc_errmsg_set(err, TC_EINVAL,
+                                 "%s: expected a whole number of seconds >= 0, got '%s'", src, v);
+        c->sitting_gap_s = (unsigned)n;
+        return 0;
     case OPT_BYTES:
         if (parse_u64(v, MAX_WS_MAX_MESSAGE, &n) != 0 || n < MIN_WS_MAX_MESSAGE)
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected bytes between %u and %u, got '%s'",
@@ -345,6 +358,7 @@ static void defaults(tc_config *c)
     c->ws_max_message = DEFAULT_WS_MAX_MESSAGE;
     c->request_timeout_s = DEFAULT_REQUEST_TIMEOUT_S;
     c->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
+    c->sitting_gap_s = DEFAULT_SITTING_GAP_S;
     c->auth = TC_AUTH_NONE;
     c->durability = TC_DURABLE_PROCESS;
     c->max_head = DEFAULT_MAX_HEAD;

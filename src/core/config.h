@@ -36,6 +36,9 @@ typedef struct {
     size_t ws_max_message;      /* 65536 */
     unsigned request_timeout_s; /* 10: a whole request head+body must arrive in this */
     unsigned idle_timeout_s;    /* 60: an idle keep-alive connection is closed after this */
+    /* 1800: a table nobody had a stream of for this long starts a new sitting
+     * at its next seat (seats and names forgotten); 0: seats are kept for good */
+    unsigned sitting_gap_s;
     tc_auth_mode auth;
     tc_durability durability; /* process */
     const char *jwt_secret_file;

@@ -80,10 +80,15 @@ typedef struct tc_store_job {
     /* diners: read the table's diners (TC_DINERS_GET); seat user_id unless
      * seated already or the table has TC_DINER_MAX_SEATS (JOIN); or seat
      * them likewise and set their name (NAME; name owned by the job) — one
-     * atomic step in the database, whatever other instances do. Then the
-     * table's whole list, in seat order, in diners (the backend allocates
-     * it, store.c takes it). */
+     * atomic step in the database, whatever other instances do. With
+     * gap_ms > 0 (the sitting gap; store.h, "Sittings"), a JOIN or NAME first
+     * forgets the table's diners when its activity time is that old by the
+     * backend's clock (tc_sitting_over; wrote is set then), and sets it to
+     * now; a TOUCH only sets it; a GET of a sitting that is over reads no
+     * diners. Then the table's whole list, in seat order, in diners (the
+     * backend allocates it, store.c takes it). */
     tc_diners_op diners_op;
+    int64_t gap_ms;
     int64_t user_id;
     char *name;
     tc_diner *diners;
@@ -210,9 +215,12 @@ void tc_store_menu_replace(tc_store *s, tc_menu *m);
  * closed: every job has ended by then). */
 void tc_store_diners_open(tc_store *s);
 void tc_store_diners_close(tc_store *s);
-/* relay.c tells diners.c that table_id has no follower here any more:
- * with a shared backend what is known of its diners may go stale, so it is
- * read again at its next use. */
+/* relay.c tells diners.c that table_id has its first follower here (its
+ * activity time is told from now on: sittings), and that it has no follower
+ * here any more: with a shared backend what is known of its diners may go
+ * stale, so it is read again at its next use; with sittings the backend is
+ * told the table was active until now. */
+void tc_store_diners_followed(tc_store *s, int32_t table_id);
 void tc_store_diners_unfollowed(tc_store *s, int32_t table_id);
 
 /* relay.c's part of opening and closing a store. */

@@ -7,7 +7,14 @@
  * answered from it; any other call becomes one job that changes the table's
  * diners in the database and brings back the whole list. So the first
  * stream of a table costs one job and every later stream of a seated diner
- * none, however many open together: they queue behind that first job. */
+ * none, however many open together: they queue behind that first job.
+ *
+ * Sittings (store.h): while a table is followed here, a sweep every
+ * tc_sitting_sweep_ms queues a TOUCH for it when the last step that told the
+ * backend it is active is tc_sitting_touch_ms old, and its last unfollow
+ * queues one more. The list in memory answers only while the table is
+ * "current": followed here since such a step ended well. Otherwise the
+ * backend's step decides, as the sitting may have ended meanwhile. */
 #include "store/backend.h"
 
 #include "core/idmap.h"
@@ -34,6 +41,9 @@ typedef struct dtable {
     bool busy;     /* a job is on its way */
     bool for_head; /* ... and it answers the call at the head */
     bool reread;   /* read again once that job ended */
+    bool current;  /* sittings: followed here since a step told the backend */
+    bool touching; /* sittings: a TOUCH is queued or on its way */
+    uint64_t told; /* sittings: loop ms when the backend was last told */
     tc_diner *list;
     size_t n;
     dcall *head, *tail;
@@ -43,6 +53,8 @@ struct tc_store_seats {
     tc_idmap tables; /* dtable by table id: those whose diners were asked for */
     tc_store_diners_feed_cb feed;
     void *feed_ctx;
+    int64_t gap_ms;    /* s->opts.sitting_gap_ms: 0, no sittings */
+    uv_timer_t *sweep; /* sittings: the touches' sweep */
 };
 
 static dtable *find(tc_store_seats *d, int32_t id)
@@ -62,6 +74,13 @@ static dtable *table_of(tc_store_seats *d, int32_t id)
     return t;
 }
 
+/* Sittings are on, and the list in memory may not hold the table's sitting
+ * (see above). */
+static bool uncertain(const tc_store_seats *d, const dtable *t)
+{
+    return d->gap_ms > 0 && !t->current;
+}
+
 static void call_free(dcall *c)
 {
     free(c->name);
@@ -78,9 +97,11 @@ static dcall *pop(dtable *t)
 }
 
 /* Tells cb that no answer comes: the store closed (or was closing when
- * asked), so that its caller frees what it holds for the answer. */
+ * asked), so that its caller frees what it holds for the answer. cb NULL:
+ * the store's own call (a TOUCH), nobody to tell. */
 static void tell_closed(tc_store_diners_cb cb, void *ctx)
 {
+    if (cb == NULL) return;
     tc_errmsg err;
     tc_errmsg_set(&err, TC_ECLOSED, "store: closed before answering");
     cb(ctx, TC_ECLOSED, NULL, 0, &err);
@@ -90,7 +111,7 @@ static void tell_closed(tc_store_diners_cb cb, void *ctx)
  * frees it. */
 static void answer(tc_store *s, dtable *t, dcall *c, int status, const tc_errmsg *err)
 {
-    if (s->closing)
+    if (s->closing || c->cb == NULL)
         tell_closed(c->cb, c->ctx);
     else if (status < 0)
         c->cb(c->ctx, status, NULL, 0, err);
@@ -108,6 +129,7 @@ static void start_job(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, 
     j->kind = TC_JOB_DINERS;
     j->table_id = t->table_id;
     j->diners_op = op;
+    j->gap_ms = s->diners->gap_ms;
     j->user_id = user_id;
     j->name = name ? tc_xstrdup(name) : NULL;
     j->done = job_done;
@@ -119,9 +141,9 @@ static void start_job(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, 
 }
 
 /* True when the list in memory answers c: *status is its answer. */
-static bool from_memory(const dtable *t, const dcall *c, int *status)
+static bool from_memory(const tc_store_seats *seats, const dtable *t, const dcall *c, int *status)
 {
-    if (!t->known || t->stale) return false;
+    if (!t->known || t->stale || c->op == TC_DINERS_TOUCH || uncertain(seats, t)) return false;
     *status = TC_UNCHANGED;
     if (c->op == TC_DINERS_GET) {
         *status = 0;
@@ -141,7 +163,7 @@ static void pump(tc_store *s, dtable *t)
             return;
         }
         int rc;
-        if (!from_memory(t, t->head, &rc)) {
+        if (!from_memory(s->diners, t, t->head, &rc)) {
             start_job(s, t, t->head->op, t->head->user_id, t->head->name, true);
             return;
         }
@@ -173,6 +195,13 @@ static void job_done(tc_store_job *j)
     }
     if (j->status == TC_ELIMIT)
         tc_errmsg_say(&j->err, TC_ELIMIT, TC_T_TABLE_FULL, TC_DINER_MAX_SEATS);
+    if (j->diners_op != TC_DINERS_GET) {
+        /* The backend was told the table is active (or failed to be). */
+        bool told = j->status == 0 || j->status == TC_ELIMIT;
+        t->current = told && tc_store_following(s, t->table_id) > 0;
+        if (told) t->told = uv_now(s->loop);
+        if (j->diners_op == TC_DINERS_TOUCH) t->touching = false;
+    }
     if (t->for_head) {
         int rc = j->status;
         if (rc == 0 && j->diners_op != TC_DINERS_GET && !j->wrote) rc = TC_UNCHANGED;
@@ -185,6 +214,50 @@ static void job_done(tc_store_job *j)
     tc_store_seats *d = s->diners;
     if ((changed || mine) && d->feed && !s->closing) d->feed(d->feed_ctx, t->table_id, mine);
     pump(s, t);
+}
+
+/* Queues a call of t (cb NULL: the store's own, answered to nobody) and
+ * answers what can be answered. */
+static void enqueue(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, const char *name,
+                    tc_store_diners_cb cb, void *ctx)
+{
+    dcall *c = tc_xcalloc(1, sizeof *c);
+    c->op = op;
+    c->user_id = user_id;
+    c->name = op == TC_DINERS_NAME && name ? tc_xstrdup(name) : NULL;
+    if (op == TC_DINERS_NAME && c->name == NULL) c->name = tc_xstrdup("");
+    c->cb = cb;
+    c->ctx = ctx;
+    if (t->tail)
+        t->tail->next = c;
+    else
+        t->head = c;
+    t->tail = c;
+    pump(s, t);
+}
+
+/* Sittings: tells the backend that t is active now (one TOUCH at a time). */
+static void touch(tc_store *s, dtable *t)
+{
+    if (t->touching || s->closing) return;
+    t->touching = true;
+    enqueue(s, t, TC_DINERS_TOUCH, 0, NULL, NULL, NULL);
+}
+
+/* Sittings: touches every table followed here whose backend was last told
+ * tc_sitting_touch_ms ago. */
+static void on_sweep(uv_timer_t *h)
+{
+    tc_store *s = h->data;
+    tc_store_seats *d = s->diners;
+    if (s->closing) return;
+    uint64_t now = uv_now(s->loop), every = (uint64_t)tc_sitting_touch_ms(d->gap_ms);
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&d->tables, &pos, NULL); n;
+         n = tc_idmap_next(&d->tables, &pos, n)) {
+        dtable *t = TC_IDMAP_ENTRY(n, dtable, node);
+        if (now - t->told >= every && tc_store_following(s, t->table_id) > 0) touch(s, t);
+    }
 }
 
 void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t user_id,
@@ -200,20 +273,7 @@ void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t use
         cb(ctx, TC_ENOTFOUND, NULL, 0, &err);
         return;
     }
-    dtable *t = table_of(s->diners, table_id);
-    dcall *c = tc_xcalloc(1, sizeof *c);
-    c->op = op;
-    c->user_id = user_id;
-    c->name = op == TC_DINERS_NAME && name ? tc_xstrdup(name) : NULL;
-    if (op == TC_DINERS_NAME && c->name == NULL) c->name = tc_xstrdup("");
-    c->cb = cb;
-    c->ctx = ctx;
-    if (t->tail)
-        t->tail->next = c;
-    else
-        t->head = c;
-    t->tail = c;
-    pump(s, t);
+    enqueue(s, table_of(s->diners, table_id), op, user_id, name, cb, ctx);
 }
 
 bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n)
@@ -233,11 +293,28 @@ void tc_store_diners_reread(tc_store *s, int32_t table_id)
     pump(s, t);
 }
 
+void tc_store_diners_followed(tc_store *s, int32_t table_id)
+{
+    tc_store_seats *d = s->diners;
+    if (d == NULL || d->gap_ms == 0 || s->closing) return;
+    /* The stream's own JOIN (or GET) comes next: the sweep touches it from
+     * one period after now on. */
+    dtable *t = table_of(d, table_id);
+    if (t->told == 0) t->told = uv_now(s->loop);
+}
+
 void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
 {
-    if (s->be->current == NULL || s->diners == NULL) return; /* the only writer: never stale */
-    dtable *t = find(s->diners, table_id);
-    if (t) t->stale = true;
+    tc_store_seats *d = s->diners;
+    if (d == NULL) return;
+    dtable *t = find(d, table_id);
+    /* The only writer (no `current` hook) hears every change: never stale. */
+    if (t && s->be->current != NULL) t->stale = true;
+    if (t && d->gap_ms > 0) {
+        /* Nobody here any more: away from now on, as the backend is told. */
+        t->current = false;
+        touch(s, t);
+    }
 }
 
 void tc_store_set_diners_feed(tc_store *s, tc_store_diners_feed_cb cb, void *ctx)
@@ -248,14 +325,29 @@ void tc_store_set_diners_feed(tc_store *s, tc_store_diners_feed_cb cb, void *ctx
 
 void tc_store_diners_open(tc_store *s)
 {
-    s->diners = tc_xcalloc(1, sizeof *s->diners);
-    tc_idmap_init(&s->diners->tables);
+    tc_store_seats *d = tc_xcalloc(1, sizeof *d);
+    s->diners = d;
+    tc_idmap_init(&d->tables);
+    d->gap_ms = s->opts.sitting_gap_ms > 0 ? s->opts.sitting_gap_ms : 0;
+    if (d->gap_ms == 0) return;
+    d->sweep = tc_xcalloc(1, sizeof *d->sweep);
+    uv_timer_init(s->loop, d->sweep);
+    d->sweep->data = s;
+    uint64_t every = (uint64_t)tc_sitting_sweep_ms(d->gap_ms);
+    uv_timer_start(d->sweep, on_sweep, every, every);
+    uv_unref((uv_handle_t *)d->sweep); /* the sweep does not keep a loop alive */
+}
+
+static void sweep_closed(uv_handle_t *h)
+{
+    free(h);
 }
 
 void tc_store_diners_close(tc_store *s)
 {
     tc_store_seats *d = s->diners;
     if (d == NULL) return;
+    if (d->sweep) uv_close((uv_handle_t *)d->sweep, sweep_closed);
     size_t pos = 0;
     for (tc_idmap_node *n = tc_idmap_next(&d->tables, &pos, NULL), *nx; n; n = nx) {
         nx = tc_idmap_next(&d->tables, &pos, n);

@@ -13,11 +13,31 @@
 #define KEY_SIZE (sizeof "tablecart:diners:-2147483648")
 #define I64_SIZE (sizeof "-9223372036854775808")
 
-/* KEYS[1] the table's diners hash; ARGV: get|join|name, userId, the most
- * seats, the name. Returns {full, wrote, HGETALL}: full 1 when a name was
- * not set because the table is full and the diner has no seat. */
+/* KEYS[1] the table's diners hash; ARGV: get|join|name|touch, userId, the
+ * most seats, the name, the sitting gap in ms (0: none). Returns {full,
+ * wrote, HGETALL}: full 1 when a name was not set because the table is full
+ * and the diner has no seat. With a gap, "now" is Redis's clock (TIME), one
+ * for every instance: a join or name first forgets the table's diners when
+ * "active" is at least the gap old (tc_sitting_over: none stored counts as
+ * now), and every step but a get stores now as "active"; a get of a sitting
+ * that is over reads no diners. */
 static const char script[] = "local k, full, wrote = KEYS[1], 0, 0\n"
-                             "if ARGV[1] ~= 'get' then\n"
+                             "local gap, now = tonumber(ARGV[5]), 0\n"
+                             "if gap > 0 then\n"
+                             "  local t = redis.call('TIME')\n"
+                             "  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                             "end\n"
+                             "local function over()\n"
+                             "  local a = redis.call('HGET', k, 'active')\n"
+                             "  return gap > 0 and a and now - tonumber(a) >= gap\n"
+                             "end\n"
+                             "if ARGV[1] == 'get' then\n"
+                             "  if over() then return {0, 0, {}} end\n"
+                             "elseif ARGV[1] ~= 'touch' then\n"
+                             "  if over() then\n"
+                             "    wrote = redis.call('HEXISTS', k, 'next')\n"
+                             "    redis.call('DEL', k)\n"
+                             "  end\n"
                              "  local f = 'seat:' .. ARGV[2]\n"
                              "  local seated = redis.call('HEXISTS', k, f) == 1\n"
                              "  if not seated then\n"
@@ -36,6 +56,9 @@ static const char script[] = "local k, full, wrote = KEYS[1], 0, 0\n"
                              "      full = 1\n"
                              "    end\n"
                              "  end\n"
+                             "end\n"
+                             "if gap > 0 and ARGV[1] ~= 'get' then\n"
+                             "  redis.call('HSET', k, 'active', string.format('%d', now))\n"
                              "end\n"
                              "return {full, wrote, redis.call('HGETALL', k)}\n";
 
@@ -101,13 +124,14 @@ int tc_redis_diners_read(tc_store_job *j, const redisReply *reply, const char *n
 int tc_redis_diners_send(tc_redis_link *link, tc_redis_req *r, const tc_store_job *j,
                          tc_redis_reply_fn fn)
 {
-    static const char *const ops[] = {"get", "join", "name"};
-    char key[KEY_SIZE], user[I64_SIZE], max[I64_SIZE];
+    static const char *const ops[] = {"get", "join", "name", "touch"};
+    char key[KEY_SIZE], user[I64_SIZE], max[I64_SIZE], gap[I64_SIZE];
     snprintf(key, sizeof key, "tablecart:diners:%d", (int)j->table_id);
     snprintf(user, sizeof user, "%lld", (long long)j->user_id);
     snprintf(max, sizeof max, "%d", TC_DINER_MAX_SEATS);
+    snprintf(gap, sizeof gap, "%lld", (long long)j->gap_ms);
     const char *argv[] = {
-        "EVAL", script, "1", key, ops[j->diners_op], user, max, j->name ? j->name : ""};
+        "EVAL", script, "1", key, ops[j->diners_op], user, max, j->name ? j->name : "", gap};
     size_t lens[sizeof argv / sizeof argv[0]];
     for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
         lens[i] = strlen(argv[i]);

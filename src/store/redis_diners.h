@@ -2,10 +2,13 @@
  * table"): the Redis backend's TC_JOB_DINERS jobs.
  *
  * One hash per table, tablecart:diners:<tableId>: "next" the last seat
- * given, "seat:<userId>" a diner's seat, "name:<userId>" the name they set.
- * Every job is one Lua script (EVAL): seat the diner unless seated already
- * or the table is full, set the name, and return the whole hash — atomic, so
- * instances seating diners together never give one seat twice. Keys:
+ * given, "seat:<userId>" a diner's seat, "name:<userId>" the name they set,
+ * "active" when the table's diners were last known active (epoch ms by
+ * Redis's clock; sittings, store.h). Every job is one Lua script (EVAL):
+ * start a new sitting when the last is over, seat the diner unless seated
+ * already or the table is full, set the name, store the activity time, and
+ * return the whole hash — atomic, so instances seating diners together never
+ * give one seat twice, nor end a sitting another one just renewed. Keys:
  * docs/redis.md. */
 #ifndef TC_STORE_REDIS_DINERS_H
 #define TC_STORE_REDIS_DINERS_H

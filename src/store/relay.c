@@ -110,6 +110,7 @@ void tc_store_follow(tc_store *s, int32_t table_id)
     f->count = 1;
     tc_idmap_add(&r->follows, &f->node, table_id);
     if (s->be->follow && !s->closing) s->be->follow(s, table_id, true);
+    tc_store_diners_followed(s, table_id);
 }
 
 void tc_store_unfollow(tc_store *s, int32_t table_id)

@@ -49,7 +49,7 @@
 #include <unistd.h>
 
 /* PRAGMA user_version of the schema below; a newer file is refused. */
-#define SCHEMA_VERSION 3 /* 2: the idem table; 3: the diners table */
+#define SCHEMA_VERSION 4 /* 2: the idem table; 3: the diners table; 4: sittings */
 /* How long a write waits for a lock held by another process on the same
  * file (a `menu import`) before failing. */
 #define BUSY_TIMEOUT_MS 5000
@@ -91,15 +91,21 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
                                  " expires_at INTEGER NOT NULL);"
                                  "CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);"
                                  /* Who sits at each table (store.h): seats 1, 2, 3, … per
-                                  * table, never taken back; name NULL until the diner set
-                                  * one. */
+                                  * table, kept for the sitting; name NULL until the diner
+                                  * set one. */
                                  "CREATE TABLE IF NOT EXISTS diners ("
                                  " table_id INTEGER NOT NULL,"
                                  " user_id INTEGER NOT NULL,"
                                  " seat INTEGER NOT NULL,"
                                  " name TEXT,"
                                  " PRIMARY KEY (table_id, user_id),"
-                                 " UNIQUE (table_id, seat));";
+                                 " UNIQUE (table_id, seat));"
+                                 /* When each table's diners were last known active (epoch
+                                  * ms; store.h, "Sittings"). A table without a row (diners
+                                  * of a file from before sittings) counts as active now. */
+                                 "CREATE TABLE IF NOT EXISTS sittings ("
+                                 " table_id INTEGER PRIMARY KEY,"
+                                 " active INTEGER NOT NULL);";
 
 /* The checkpointer syncs what was committed at least this often (the
  * promise of --durability process in docs/operations.md: a power loss
@@ -139,6 +145,7 @@ typedef struct {
     sqlite3_stmt *begin, *commit, *rollback, *ping;
     sqlite3_stmt *get_cart, *put_cart, *put_idem, *prune_idem, *drop_idem;
     sqlite3_stmt *get_diners, *seat_diner, *name_diner;
+    sqlite3_stmt *get_active, *put_active, *drop_diners;
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
@@ -387,6 +394,10 @@ static int sq_setup(sq_store *q, tc_errmsg *err)
                          " SELECT ?1, ?2, n + 1, NULL FROM"
                          " (SELECT count(*) AS n FROM diners WHERE table_id = ?1) WHERE n < ?3"},
         {&q->name_diner, "UPDATE diners SET name = ?3 WHERE table_id = ?1 AND user_id = ?2"},
+        {&q->get_active, "SELECT active FROM sittings WHERE table_id = ?1"},
+        {&q->put_active, "INSERT INTO sittings (table_id, active) VALUES (?1, ?2)"
+                         " ON CONFLICT (table_id) DO UPDATE SET active = excluded.active"},
+        {&q->drop_diners, "DELETE FROM diners WHERE table_id = ?1"},
         {&q->put_store, "INSERT INTO stores (store_id, name) VALUES (?1, ?2)"
                         " ON CONFLICT (store_id) DO UPDATE SET name = excluded.name"},
         {&q->put_table, "INSERT INTO tables (table_id, table_number, store_id)"
@@ -461,10 +472,10 @@ static int hold_file(sq_store *q, tc_errmsg *err)
 static void sq_free(sq_store *q)
 {
     tc_sqlite_ckpt_stop(q->ckpt); /* NULL: never started, or stopped by the writer */
-    sqlite3_stmt *all[] = {q->begin,      q->commit,     q->rollback,    q->ping,
-                           q->get_cart,   q->put_cart,   q->put_idem,    q->prune_idem,
-                           q->put_store,  q->put_table,  q->put_cuisine, q->get_diners,
-                           q->seat_diner, q->name_diner, q->drop_idem};
+    sqlite3_stmt *all[] = {
+        q->begin,      q->commit,     q->rollback,  q->ping,       q->get_cart,    q->put_cart,
+        q->put_idem,   q->prune_idem, q->put_store, q->put_table,  q->put_cuisine, q->get_diners,
+        q->seat_diner, q->name_diner, q->drop_idem, q->get_active, q->put_active,  q->drop_diners};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
@@ -808,9 +819,29 @@ static int run_save(sq_store *q, const tc_store_job *j)
 
 /* --- diners: the writer thread ------------------------------------------ */
 
-/* Reads table j->table_id's diners, in seat order, into j->diners. */
+/* Whether j's table's sitting is over at now_ms (tc_sitting_over; false
+ * without sittings). Returns 0 or -1 (a failed read). */
+static int sitting_over(sq_store *q, const tc_store_job *j, int64_t now_ms, bool *over)
+{
+    *over = false;
+    int64_t gap = j->gap_ms;
+    if (gap <= 0) return 0;
+    sqlite3_stmt *st = q->get_active;
+    sqlite3_bind_int(st, 1, j->table_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *over = tc_sitting_over(now_ms, sqlite3_column_int64(st, 0), gap);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Reads table j->table_id's diners, in seat order, into j->diners: none
+ * when its sitting is over (the next seat forgets them). */
 static int run_diners_read(sq_store *q, tc_store_job *j)
 {
+    bool over;
+    if (sitting_over(q, j, tc_clock_epoch_ms(), &over) != 0) return -1;
+    if (over) return 0;
     sqlite3_stmt *st = q->get_diners;
     sqlite3_bind_int(st, 1, j->table_id);
     size_t cap = 0;
@@ -834,18 +865,44 @@ static bool is_diners_write(const tc_store_job *j)
     return j->kind == TC_JOB_DINERS && j->diners_op != TC_DINERS_GET;
 }
 
-/* Seats j->user_id (unless seated or the table is full) and, for a NAME,
- * sets the name; then reads the list. Inside the writer's transaction. */
+/* Sittings: forgets the table's diners when its sitting is over (not for a
+ * TOUCH), then stores now as its activity time. */
+static int run_sitting(sq_store *q, tc_store_job *j)
+{
+    if (j->gap_ms <= 0) return 0;
+    int64_t now = tc_clock_epoch_ms();
+    bool over;
+    if (j->diners_op != TC_DINERS_TOUCH) {
+        if (sitting_over(q, j, now, &over) != 0) return -1;
+        if (over) {
+            sqlite3_bind_int(q->drop_diners, 1, j->table_id);
+            if (sq_exec(q->drop_diners) != 0) return -1;
+            j->wrote = sqlite3_changes(q->db) > 0;
+        }
+    }
+    sqlite3_bind_int(q->put_active, 1, j->table_id);
+    sqlite3_bind_int64(q->put_active, 2, now);
+    return sq_exec(q->put_active);
+}
+
+/* A new sitting when the last is over, then seats j->user_id (unless
+ * seated or the table is full) and, for a NAME, sets the name (a TOUCH only
+ * stores the activity time); then reads the list. Inside the writer's
+ * transaction. */
 static int run_diners_write(sq_store *q, tc_store_job *j)
 {
-    sqlite3_stmt *st = q->seat_diner;
-    sqlite3_bind_int(st, 1, j->table_id);
-    sqlite3_bind_int64(st, 2, j->user_id);
-    sqlite3_bind_int(st, 3, TC_DINER_MAX_SEATS);
-    if (sq_exec(st) != 0) return -1;
-    j->wrote = sqlite3_changes(q->db) > 0;
+    j->wrote = false;
+    if (run_sitting(q, j) != 0) return -1;
+    if (j->diners_op != TC_DINERS_TOUCH) {
+        sqlite3_stmt *st = q->seat_diner;
+        sqlite3_bind_int(st, 1, j->table_id);
+        sqlite3_bind_int64(st, 2, j->user_id);
+        sqlite3_bind_int(st, 3, TC_DINER_MAX_SEATS);
+        if (sq_exec(st) != 0) return -1;
+        j->wrote = j->wrote || sqlite3_changes(q->db) > 0;
+    }
     if (j->diners_op == TC_DINERS_NAME) {
-        st = q->name_diner;
+        sqlite3_stmt *st = q->name_diner;
         sqlite3_bind_int(st, 1, j->table_id);
         sqlite3_bind_int64(st, 2, j->user_id);
         sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);

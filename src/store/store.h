@@ -72,6 +72,11 @@ typedef struct {
     /* The Redis password (docs/redis.md, "Authentication"); NULL or "" for
      * none. Borrowed by tc_store_open only: the backend keeps its copy. */
     const char *redis_password;
+    /* Sittings (docs/api.md, "Presence"): a diner seated at a table nobody
+     * had a stream of, on any instance, for at least this long (ms) starts a
+     * new sitting: the table's seats and names are forgotten in the same
+     * atomic step. 0 (the default): seats are kept for good. */
+    int64_t sitting_gap_ms;
 } tc_store_opts;
 
 /* Checks the syntax of a store URL as tc_store_open would, without
@@ -177,9 +182,21 @@ void tc_store_signal(tc_store *s, int32_t table_id, const char *msg, size_t len)
  * the calls are answered in order. With a shared backend (Redis) the list of
  * a table nobody here follows is read again at its next use, and
  * tc_store_diners_reread reads it again when another instance said it
- * changed. */
+ * changed.
+ *
+ * Sittings (tc_store_opts.sitting_gap_ms > 0): the backend keeps per table
+ * the time its diners were last known active. Every seat step (JOIN, NAME)
+ * sets it, and first forgets the table's seats and names when it is at least
+ * the gap old (tc_sitting_over), in the same atomic step; a GET then reads
+ * an empty list. While this instance follows a table (has a stream of it),
+ * the store tells the backend the table is active every
+ * tc_sitting_touch_ms(gap), and once more when the last follower leaves. A
+ * list known in memory answers only while the table has been followed here
+ * since such a step: then no instance can have ended the sitting. */
 
-typedef enum { TC_DINERS_GET, TC_DINERS_JOIN, TC_DINERS_NAME } tc_diners_op;
+/* TC_DINERS_TOUCH is the store's own (the activity time above), never a
+ * caller's. */
+typedef enum { TC_DINERS_GET, TC_DINERS_JOIN, TC_DINERS_NAME, TC_DINERS_TOUCH } tc_diners_op;
 
 /* The answer: status 0 (the list changed), TC_UNCHANGED, or a negative
  * code with err: TC_ENOTFOUND (no such table), TC_ELIMIT (a NAME of a diner

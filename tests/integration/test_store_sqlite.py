@@ -269,7 +269,7 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
                       "store: sqlite %s/theirs.db: not a tablecart database (it holds tables but "
                       "no tablecart schema version)" % work))
         cases.append((["--store", "sqlite:%s/newer.db" % work], (),
-                      "store: sqlite %s/newer.db: schema version 99 is newer than this build's (3)"
+                      "store: sqlite %s/newer.db: schema version 99 is newer than this build's (4)"
                       % work))
         for cmd, prefix, line in cases:
             rc, out, err = _start_failure(cmd, work, prefix)

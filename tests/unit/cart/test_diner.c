@@ -151,12 +151,44 @@ static void test_default_name_and_lists(void **state)
     assert_null(tc_diners_copy(list, 0));
 }
 
+/* A sitting ends when the table was away for the whole gap, not a
+ * millisecond less; an unknown activity time (a table of a database from
+ * before sittings) and a gap of 0 never end one. */
+static void test_sitting_over(void **state)
+{
+    (void)state;
+    const int64_t gap = 1800000, at = 1700000000000;
+    assert_false(tc_sitting_over(at, at, gap));
+    assert_false(tc_sitting_over(at + gap - 1, at, gap));
+    assert_true(tc_sitting_over(at + gap, at, gap));
+    assert_true(tc_sitting_over(at + 10 * gap, at, gap));
+    assert_false(tc_sitting_over(at - 5000, at, gap)); /* a clock behind the writer's */
+    assert_false(tc_sitting_over(at + 10 * gap, -1, gap));
+    assert_false(tc_sitting_over(at + 10 * gap, at, 0));
+}
+
+/* An instance with a stream of a table says it is active every quarter of
+ * the gap: the stored time is never more than half a gap old while anyone
+ * is there (a quarter plus the sweep). */
+static void test_sitting_touch(void **state)
+{
+    (void)state;
+    assert_int_equal(tc_sitting_touch_ms(1800000), 450000);
+    assert_int_equal(tc_sitting_touch_ms(1000), 250);
+    assert_int_equal(tc_sitting_touch_ms(3), 1);
+    assert_int_equal(tc_sitting_sweep_ms(1800000), 1000);
+    assert_int_equal(tc_sitting_sweep_ms(1000), 125);
+    assert_int_equal(tc_sitting_sweep_ms(3), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_rule),
         cmocka_unit_test(test_name_invisible),
         cmocka_unit_test(test_default_name_and_lists),
+        cmocka_unit_test(test_sitting_over),
+        cmocka_unit_test(test_sitting_touch),
     };
     return cmocka_run_group_tests_name("cart/diner", tests, NULL, NULL);
 }

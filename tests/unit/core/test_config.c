@@ -263,6 +263,31 @@ static void test_bad_seconds(void **state)
               "--ttl", "0");
 }
 
+/* --sitting-gap: 1800 s by default; 0 is a value (seats kept for good). */
+static void test_sitting_gap(void **state)
+{
+    (void)state;
+    tc_config c;
+    PARSE_OK(&c, "serve");
+    assert_int_equal(c.sitting_gap_s, 1800);
+    PARSE_OK(&c, "serve", "--sitting-gap", "0");
+    assert_int_equal(c.sitting_gap_s, 0);
+    PARSE_OK(&c, "serve", "--sitting-gap=90");
+    assert_int_equal(c.sitting_gap_s, 90);
+    setenv("TABLECART_SITTING_GAP", "7", 1);
+    PARSE_OK(&c, "serve");
+    assert_int_equal(c.sitting_gap_s, 7);
+    unsetenv("TABLECART_SITTING_GAP");
+    const char *bad[] = {"-1", "abc", "1.5", "", "31536001"};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "--sitting-gap: expected a whole number of seconds >= 0, got '%s'", bad[b]);
+        PARSE_ERR(want, "serve", "--sitting-gap", (char *)bad[b]);
+    }
+    PARSE_ERR("unknown flag --sitting-gap", "token", "--user", "1", "--sitting-gap", "5");
+}
+
 static void test_bad_bytes(void **state)
 {
     (void)state;
@@ -518,6 +543,7 @@ int main(void)
         T(test_env_bad_value_names_variable),
         T(test_env_only_for_its_command),
         T(test_bad_seconds),
+        T(test_sitting_gap),
         T(test_bad_bytes),
         T(test_listen),
         T(test_bad_auth_and_cors),

@@ -35,6 +35,7 @@ typedef struct {
     int feeds, mine_feeds;
     int32_t feed_table;
     int64_t version; /* of the last cart read */
+    int64_t gap_ms;  /* the store's sitting gap (0: seats kept for good) */
 } fixture;
 
 static void list_text(const tc_diner *d, size_t n, char *out, size_t outlen)
@@ -92,7 +93,8 @@ static void wait_calls(fixture *f, int n)
 static void open_store(fixture *f)
 {
     tc_errmsg err = {0};
-    if (tc_store_open(f->url, NULL, &f->loop, &f->store, &err) != 0)
+    tc_store_opts opts = {.sitting_gap_ms = f->gap_ms};
+    if (tc_store_open(f->url, &opts, &f->loop, &f->store, &err) != 0)
         fail_msg("open %s: %s", f->url, err.text);
     tc_store_set_diners_feed(f->store, on_feed, f);
 }
@@ -266,6 +268,101 @@ static void test_close_tells_pending_closed(void **state)
     assert_int_equal(f->calls, 2);
 }
 
+/* Runs the loop until ms have passed: the behaviour under test is what
+ * the store does once that much time went by. */
+static void run_for(fixture *f, uint64_t ms)
+{
+    uint64_t until = uv_hrtime() + ms * 1000000u;
+    while (uv_hrtime() < until) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        uv_sleep(5);
+    }
+}
+
+#define GAP_MS 300
+
+/* The store reopened with a sitting gap. */
+static void with_gap(fixture *f)
+{
+    close_store(f);
+    f->gap_ms = GAP_MS;
+    open_store(f);
+}
+
+/* A party leaves (nobody follows the table): after the gap the next diner
+ * starts a new sitting at seat 1 and the old seats and names are gone, in
+ * one step that the feed reports as this instance's change; a diner of the
+ * old party is a new diner then. A GET after the gap reads no diners. */
+static void test_sitting_starts_again_after_the_gap(void **state)
+{
+    fixture *f = *state;
+    with_gap(f);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 101, NULL), 0);
+    assert_int_equal(call(f, 123, TC_DINERS_NAME, 102, "张三"), 0);
+    assert_string_equal(f->list, "101:1:-,102:2:张三");
+    /* Within the gap a returning diner keeps the seat (the backend decides:
+     * nobody follows the table here). */
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 101, NULL), TC_UNCHANGED);
+    run_for(f, GAP_MS + 50);
+    assert_int_equal(call(f, 123, TC_DINERS_GET, 0, NULL), 0);
+    assert_string_equal(f->list, "");
+    int mine = f->mine_feeds;
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 201, NULL), 0);
+    assert_string_equal(f->list, "201:1:-");
+    assert_int_equal(f->mine_feeds, mine + 1);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 102, NULL), 0);
+    assert_string_equal(f->list, "201:1:-,102:2:-");
+    /* Another table's sitting is its own. */
+    assert_int_equal(call(f, 124, TC_DINERS_JOIN, 7, NULL), 0);
+    assert_string_equal(f->list, "7:1:-");
+}
+
+/* While the table is followed here the store keeps telling the backend it
+ * is active, so the party keeps its seats however long it stays, and a
+ * seated diner's JOIN is answered from memory. Once the last follower left,
+ * the gap counts from then. */
+static void test_a_followed_table_keeps_its_sitting(void **state)
+{
+    fixture *f = *state;
+    with_gap(f);
+    tc_store_follow(f->store, 123);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 101, NULL), 0);
+    assert_int_equal(call(f, 123, TC_DINERS_NAME, 101, "老王"), 0);
+    run_for(f, 3 * GAP_MS);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 102, NULL), 0);
+    assert_string_equal(f->list, "101:1:老王,102:2:-");
+    int before = f->calls;
+    tc_store_diners(f->store, 123, TC_DINERS_JOIN, 101, NULL, on_diners, f);
+    assert_int_equal(f->calls, before + 1); /* from memory, under the call */
+    assert_int_equal(f->status, TC_UNCHANGED);
+
+    tc_store_unfollow(f->store, 123);
+    run_for(f, GAP_MS / 2);
+    /* Not followed: the backend is asked (no answer under the call), and
+     * within the gap the seats hold. */
+    before = f->calls;
+    tc_store_diners(f->store, 123, TC_DINERS_JOIN, 101, NULL, on_diners, f);
+    assert_int_equal(f->calls, before);
+    wait_calls(f, before + 1);
+    assert_int_equal(f->status, TC_UNCHANGED);
+    assert_string_equal(f->list, "101:1:老王,102:2:-");
+    run_for(f, GAP_MS + 50);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 300, NULL), 0);
+    assert_string_equal(f->list, "300:1:-");
+}
+
+/* Seats and the activity time are kept across a reopen within the gap. */
+static void test_sitting_kept_across_reopen(void **state)
+{
+    fixture *f = *state;
+    with_gap(f);
+    call(f, 123, TC_DINERS_JOIN, 101, NULL);
+    close_store(f);
+    open_store(f);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 102, NULL), 0);
+    assert_string_equal(f->list, "101:1:-,102:2:-");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -275,6 +372,9 @@ int main(void)
         T(test_fifty_seats),
         T(test_kept_across_reopen),
         T(test_close_tells_pending_closed),
+        T(test_sitting_starts_again_after_the_gap),
+        T(test_a_followed_table_keeps_its_sitting),
+        T(test_sitting_kept_across_reopen),
     };
     return cmocka_run_group_tests_name("store/diners", tests, NULL, NULL);
 }
