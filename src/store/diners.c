@@ -43,7 +43,7 @@ typedef struct dtable {
     bool reread;   /* read again once that job ended */
     bool current;  /* sittings: followed here since a step told the backend */
     bool touching; /* sittings: a TOUCH is queued or on its way */
-    uint64_t told; /* sittings: loop ms when the backend was last told */
+    uint64_t told; /* sittings: loop ms of the last step telling the backend (or trying) */
     tc_diner *list;
     size_t n;
     dcall *head, *tail;
@@ -196,10 +196,12 @@ static void job_done(tc_store_job *j)
     if (j->status == TC_ELIMIT)
         tc_errmsg_say(&j->err, TC_ELIMIT, TC_T_TABLE_FULL, TC_DINER_MAX_SEATS);
     if (j->diners_op != TC_DINERS_GET) {
-        /* The backend was told the table is active (or failed to be). */
+        /* The backend was told the table is active, or failed to be: a
+         * failed TOUCH is tried again a touch period later, not at every
+         * sweep (a store outage costs no flood of jobs). */
         bool told = j->status == 0 || j->status == TC_ELIMIT;
         t->current = told && tc_store_following(s, t->table_id) > 0;
-        if (told) t->told = uv_now(s->loop);
+        t->told = uv_now(s->loop);
         if (j->diners_op == TC_DINERS_TOUCH) t->touching = false;
     }
     if (t->for_head) {
@@ -300,7 +302,7 @@ void tc_store_diners_followed(tc_store *s, int32_t table_id)
     /* The stream's own JOIN (or GET) comes next: the sweep touches it from
      * one period after now on. */
     dtable *t = table_of(d, table_id);
-    if (t->told == 0) t->told = uv_now(s->loop);
+    t->told = uv_now(s->loop);
 }
 
 void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
