@@ -1,7 +1,7 @@
 """Clients for the live suite (SPEC §4 SSE, §5 WebSocket): a strict raw-socket
 SSE reader (chunked and close-delimited), a raw WebSocket client that can also
 break the protocol on purpose, a blocking wrapper around python3-websockets,
-/metrics and VmRSS readers, and a menu with many tables.
+/metrics and VmRSS readers, presence readers, and a menu with many tables.
 
 Nothing here sleeps to wait for something: every wait blocks on a socket with
 a deadline or polls a condition with one (support.wait_until).
@@ -709,6 +709,45 @@ def conn_gauge(server, kind):
 def wait_gauge(server, kind, value, timeout=IO_TIMEOUT):
     wait_until(lambda: conn_gauge(server, kind) == value, timeout,
                "tablecart_connections{kind=%r} == %d (now %d)" % (kind, value, conn_gauge(server, kind)))
+
+
+def streams_open(server):
+    """SSE and WebSocket streams the server has open."""
+    return conn_gauge(server, "sse") + conn_gauge(server, "ws")
+
+
+# ---------------------------------------------------------------------------
+# presence (docs/api.md, "Presence")
+# ---------------------------------------------------------------------------
+
+
+def wait_out(seconds, what):
+    """Lets seconds pass: for a behaviour that is about time itself (a gap
+    with nobody at a table), once what it counts from has been seen."""
+    until = time.monotonic() + seconds
+    wait_until(lambda: time.monotonic() >= until, seconds + 5, what)
+
+
+def next_presence(stream, pred):
+    """The next presence object of an SSE stream for which pred is true."""
+    while True:
+        ev = stream.next_event(skip_heartbeats=True, skip_presence=False)
+        if ev.event == "presence" and pred(ev.json()):
+            return ev.json()
+
+
+def seats(p):
+    """A presence object's diners as (userId, seat, name), in its order."""
+    return [(d["userId"], d["seat"], d["name"]) for d in p["diners"]]
+
+
+def diner_stream(server, clients, user, table=123):
+    """An SSE stream of user at table (closed with clients), once its presence
+    shows them seated: (stream, that presence)."""
+    s = clients(SSEStream(server.port, table, query="?userId=%d" % user))
+    s.start()
+    p = next_presence(s, lambda d: any(x["userId"] == user for x in d["diners"]))
+    return s, p
 
 
 def status_bytes(pid, field):

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from live_support import SSEStream, WSClient
+from live_support import SSEStream, WSClient, next_presence
 from support import IO_TIMEOUT, MENU_FILE, envelope, run_cli, wait_until
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
@@ -91,7 +91,7 @@ def test_names_with_direction_or_zero_width_characters_are_refused(server, clien
     400 over HTTP, an error over the WebSocket, in both languages; nothing stored, nobody told."""
     a = clients(SSEStream(server.port, 123, query="?userId=101"))
     a.start()
-    presence_sse(a, lambda d: d["online"] == 1)
+    next_presence(a, lambda d: d["online"] == 1)
     for name in ("\u202e张三", "张\u200b三", "\u2066李四\u2069", "王五\ufeff", "\u061c赵六",
                  "a\u200fb", "a\u2060b"):
         assert msg(plain(server, "PUT", "/store/order/table/123/name", json={"name": name},
@@ -111,7 +111,7 @@ def test_names_with_direction_or_zero_width_characters_are_refused(server, clien
     data = envelope(plain(server, "PUT", "/store/order/table/123/name", json={"name": "علي"},
                           headers={"X-User-Id": "101"}))
     assert [(d["userId"], d["name"]) for d in data["diners"]] == [(101, "علي"), (102, "2号")]
-    p = presence_sse(a, lambda d: d["diners"][0]["name"] != "1号")
+    p = next_presence(a, lambda d: d["diners"][0]["name"] != "1号")
     assert [d["name"] for d in p["diners"]] == ["علي", "2号"]
 
 
@@ -192,13 +192,6 @@ def test_a_renamed_table_is_named_anew_in_its_cart(server, clients, tmp_path):
 # --- presence ------------------------------------------------------------------------------
 
 
-def presence_sse(s, pred):
-    while True:
-        ev = s.next_event(skip_heartbeats=True, skip_presence=False)
-        if ev.event == "presence" and pred(ev.json()):
-            return ev.json()
-
-
 def presence_ws(w, pred):
     while True:
         m = w.recv(skip_presence=False)
@@ -210,14 +203,14 @@ def test_presence_seats_names_and_restart(start_server, clients):
     server = start_server()
     a = clients(SSEStream(server.port, 123, query="?userId=101"))
     a.start()
-    p = presence_sse(a, lambda d: d["online"] == 1)
+    p = next_presence(a, lambda d: d["online"] == 1)
     assert p == {"tableId": 123, "online": 1,
                  "diners": [{"userId": 101, "seat": 1, "name": "1号", "online": True}]}
     b = clients(WSClient(server.port, 123, query="?userId=102"))
     presence_ws(b, lambda d: d["online"] == 2)
     c = clients(SSEStream(server.port, 123, query="?userId=103"))
     c.start()
-    p = presence_sse(a, lambda d: d["online"] == 3)
+    p = next_presence(a, lambda d: d["online"] == 3)
     assert [(d["userId"], d["seat"], d["name"]) for d in p["diners"]] == [
         (101, 1, "1号"), (102, 2, "2号"), (103, 3, "3号")]
 
@@ -225,8 +218,8 @@ def test_presence_seats_names_and_restart(start_server, clients):
               headers={"X-User-Id": "102"})
     data = envelope(r)
     assert data["diners"][1]["name"] == "张三"
-    presence_sse(a, lambda d: d["diners"][1]["name"] == "张三")
-    presence_sse(c, lambda d: d["diners"][1]["name"] == "张三")
+    next_presence(a, lambda d: d["diners"][1]["name"] == "张三")
+    next_presence(c, lambda d: d["diners"][1]["name"] == "张三")
     b.send({"type": "set_name", "data": {"name": "李四"}})
     while True:
         m = b.recv()
@@ -247,9 +240,9 @@ def test_presence_seats_names_and_restart(start_server, clients):
     assert (ev.event, ev.id, ev.json()["version"]) == ("cart_update", "1", 1)
 
     c.close()
-    presence_sse(a, lambda d: d["online"] == 2 and not d["diners"][2]["online"])
+    next_presence(a, lambda d: d["online"] == 2 and not d["diners"][2]["online"])
     b.close()
-    presence_sse(a, lambda d: d["online"] == 1)
+    next_presence(a, lambda d: d["online"] == 1)
     a.close()
 
     # Seats and names are the table's stored state: kept across a restart and a clear.
@@ -257,7 +250,7 @@ def test_presence_seats_names_and_restart(start_server, clients):
     again = start_server(db=server.db)
     d = clients(SSEStream(again.port, 123, query="?userId=104"))
     d.start()
-    p = presence_sse(d, lambda x: x["online"] == 1)
+    p = next_presence(d, lambda x: x["online"] == 1)
     assert [(x["userId"], x["seat"], x["name"]) for x in p["diners"]] == [
         (101, 1, "1号"), (102, 2, "李四"), (103, 3, "3号"), (104, 4, "4号")]
 

@@ -8,29 +8,10 @@ import time
 
 import requests
 
-from live_support import SSEStream
+from live_support import diner_stream, next_presence, seats, streams_open, wait_out
 from support import IO_TIMEOUT, envelope, wait_until
 
 GAP = 1  # seconds: --sitting-gap of these tests
-
-
-def presence(s, pred):
-    while True:
-        ev = s.next_event(skip_heartbeats=True, skip_presence=False)
-        if ev.event == "presence" and pred(ev.json()):
-            return ev.json()
-
-
-def seats(p):
-    return [(d["userId"], d["seat"], d["name"]) for d in p["diners"]]
-
-
-def join(server, clients, user, table=123):
-    """A stream of user at table, once its presence shows them seated."""
-    s = clients(SSEStream(server.port, table, query="?userId=%d" % user))
-    s.start()
-    p = presence(s, lambda d: any(x["userId"] == user for x in d["diners"]))
-    return s, p
 
 
 def set_name(server, user, name, table=123):
@@ -39,38 +20,30 @@ def set_name(server, user, name, table=123):
                         timeout=IO_TIMEOUT)
 
 
-def streams_open(server):
-    text = requests.get(server.base + "/metrics", timeout=IO_TIMEOUT).text
-    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith('tablecart_connections{kind="sse"}')
-               or line.startswith('tablecart_connections{kind="ws"}'))
-
-
 def wait_gap_after_last_stream(server, gap=GAP):
     """Waits until the server has closed every stream, then the gap (and a margin) from then:
     the behaviour under test is what happens after that much time away."""
     wait_until(lambda: streams_open(server) == 0, IO_TIMEOUT, "every stream closed")
-    left = time.monotonic() + gap + 0.3
-    wait_until(lambda: time.monotonic() >= left, gap + 5, "the sitting gap")
+    wait_out(gap + 0.3, "the sitting gap")
 
 
 def test_a_new_party_starts_at_seat_one(start_server, clients):
     server = start_server("--sitting-gap", str(GAP))
-    party = [join(server, clients, u)[0] for u in (101, 102, 103)]
+    party = [diner_stream(server, clients, u)[0] for u in (101, 102, 103)]
     envelope(set_name(server, 102, "张三"))
-    p = presence(party[0], lambda d: d["diners"][1]["name"] == "张三")
+    p = next_presence(party[0], lambda d: d["diners"][1]["name"] == "张三")
     assert seats(p) == [(101, 1, "1号"), (102, 2, "张三"), (103, 3, "3号")]
     for s in party:
         s.close()
     wait_gap_after_last_stream(server)
 
     # The next party: its first diner is 1号 and alone in the list.
-    s, p = join(server, clients, 201)
+    s, p = diner_stream(server, clients, 201)
     assert p == {"tableId": 123, "online": 1,
                  "diners": [{"userId": 201, "seat": 1, "name": "1号", "online": True}]}
     # A diner of the last party coming back is a new diner: the next seat, no old name.
-    join(server, clients, 102)
-    p = presence(s, lambda d: d["online"] == 2)
+    diner_stream(server, clients, 102)
+    p = next_presence(s, lambda d: d["online"] == 2)
     assert seats(p) == [(201, 1, "1号"), (102, 2, "2号")]
     # Not a cart change.
     assert server.cart(123)["version"] == 0
@@ -78,29 +51,28 @@ def test_a_new_party_starts_at_seat_one(start_server, clients):
 
 def test_a_party_that_stays_keeps_seats_and_names(start_server, clients):
     server = start_server("--sitting-gap", str(GAP))
-    stays, _ = join(server, clients, 101)
+    stays, _ = diner_stream(server, clients, 101)
     envelope(set_name(server, 101, "老王"))
-    other, _ = join(server, clients, 102)
+    other, _ = diner_stream(server, clients, 102)
     other.close()
     # More than twice the gap with 101 online all along; others come and go meanwhile.
     start = time.monotonic()
     comers = list(range(103, 107))
     for i, u in enumerate(comers):
-        s, _ = join(server, clients, u)
+        s, _ = diner_stream(server, clients, u)
         s.close()
         wait_until(lambda: streams_open(server) == 1, IO_TIMEOUT, "%d's stream closed" % u)
         at = start + (i + 1) * (2 * GAP + 0.5) / len(comers)
         wait_until(lambda: time.monotonic() >= at, 2 * GAP + 5, "the next comer's time")
-    left = time.monotonic() + GAP + 0.3
-    wait_until(lambda: time.monotonic() >= left, GAP + 5, "the gap, 101 still online")
+    wait_out(GAP + 0.3, "the gap, 101 still online")
 
-    join(server, clients, 102)
-    p = presence(stays, lambda d: d["online"] == 2)
+    diner_stream(server, clients, 102)
+    p = next_presence(stays, lambda d: d["online"] == 2)
     want = [(101, 1, "老王"), (102, 2, "2号")] + [(u, u - 100, "%d号" % (u - 100))
                                                  for u in comers]
     assert seats(p) == want
-    newest, _ = join(server, clients, 500)
-    p = presence(stays, lambda d: d["online"] == 3)
+    newest, _ = diner_stream(server, clients, 500)
+    p = next_presence(stays, lambda d: d["online"] == 3)
     assert seats(p) == want + [(500, 7, "7号")]
 
 
@@ -118,24 +90,24 @@ def test_the_51st_diner_of_past_parties_is_seated(start_server):
 
 def test_seats_survive_a_restart_within_a_sitting(start_server, clients):
     server = start_server("--sitting-gap", "60")
-    a, _ = join(server, clients, 101)
-    b, _ = join(server, clients, 102)
+    a, _ = diner_stream(server, clients, 101)
+    b, _ = diner_stream(server, clients, 102)
     envelope(set_name(server, 102, "李四"))
     a.close()
     b.close()
     server.stop_and_check()
     again = start_server("--sitting-gap", "60", db=server.db)
-    _, p = join(again, clients, 103)
+    _, p = diner_stream(again, clients, 103)
     assert seats(p) == [(101, 1, "1号"), (102, 2, "李四"), (103, 3, "3号")]
 
 
 def test_sitting_gap_zero_keeps_seats_for_good(start_server, clients):
     server = start_server("--sitting-gap", "0")
-    a, _ = join(server, clients, 101)
+    a, _ = diner_stream(server, clients, 101)
     envelope(set_name(server, 101, "张三"))
     a.close()
     wait_gap_after_last_stream(server, gap=GAP + 0.5)
-    _, p = join(server, clients, 102)
+    _, p = diner_stream(server, clients, 102)
     assert seats(p) == [(101, 1, "张三"), (102, 2, "2号")]
 
 
@@ -167,7 +139,7 @@ def test_a_database_of_the_last_schema_keeps_its_diners(start_server, clients, t
     con.executescript(V3_SCHEMA)
     con.close()
     server = start_server("--sitting-gap", str(GAP), db=db)
-    _, p = join(server, clients, 103)
+    _, p = diner_stream(server, clients, 103)
     assert seats(p) == [(101, 1, "1号"), (102, 2, "张三"), (103, 3, "3号")]
     clients.close_all()
     server.stop_and_check()

@@ -5,17 +5,10 @@ through, names are the same everywhere, and none of it touches the cart."""
 
 import requests
 
-from live_support import SSEStream
+from live_support import SSEStream, next_presence
 from support import IO_TIMEOUT, envelope
 
 USERS = 24  # joining at once, half through each instance
-
-
-def presence(stream, pred):
-    while True:
-        ev = stream.next_event(skip_heartbeats=True, skip_presence=False)
-        if ev.event == "presence" and pred(ev.json()):
-            return ev.json()
 
 
 def name(server, user, text, table=123):
@@ -35,7 +28,7 @@ def test_two_instances_seat_at_once_without_duplicates(two, clients):
                for u in range(1, USERS + 1)]
     for u, s in enumerate(streams, 1):
         s.start()
-        p = presence(s, lambda d, u=u: seated(d, u))
+        p = next_presence(s, lambda d, u=u: seated(d, u))
         assert p["tableId"] == 123
 
     # The list as Redis has it, through either instance's name answer.
@@ -54,7 +47,7 @@ def test_two_instances_seat_at_once_without_duplicates(two, clients):
     assert mine[2] == (by_user[2]["seat"], "李四")
     assert mine[1] == (by_user[1]["seat"], "张三")
     s = clients(SSEStream(b.port, 123, query="?userId=1")).start()
-    p = presence(s, lambda d: seated(d, 1))
+    p = next_presence(s, lambda d: seated(d, 1))
     assert {d["userId"]: d["seat"] for d in p["diners"]} == {u: sd[0] for u, sd in mine.items()}
 
     # Seats are not cart changes: both instances still serve version 0.
@@ -69,25 +62,25 @@ def test_presence_counts_and_names_across_instances(two, clients):
     expire)."""
     a, b = two
     on_a = clients(SSEStream(a.port, 124, query="?userId=7")).start()
-    presence(on_a, lambda d: d["online"] == 1)
+    next_presence(on_a, lambda d: d["online"] == 1)
     on_b = clients(SSEStream(b.port, 124, query="?userId=8")).start()
-    p = presence(on_a, lambda d: d["online"] == 2)
+    p = next_presence(on_a, lambda d: d["online"] == 2)
     assert [(d["userId"], d["online"]) for d in p["diners"]] == [(7, True), (8, True)]
-    presence(on_b, lambda d: d["online"] == 2)
+    next_presence(on_b, lambda d: d["online"] == 2)
 
     # B's diner renames through B: A's stream hears the new name.
     name(b, 8, "王五", table=124)
-    p = presence(on_a, lambda d: any(x["name"] == "王五" for x in d["diners"]))
+    p = next_presence(on_a, lambda d: any(x["name"] == "王五" for x in d["diners"]))
     assert {d["userId"]: d["name"] for d in p["diners"]} == {7: "1号", 8: "王五"}
 
     # The phone on B goes away: A counts one again.
     on_b.close()
-    p = presence(on_a, lambda d: d["online"] == 1)
+    p = next_presence(on_a, lambda d: d["online"] == 1)
     assert [(d["userId"], d["online"]) for d in p["diners"]] == [(7, True), (8, False)]
 
     # A diner on B again, then B is killed: its entry expires on A.
     clients(SSEStream(b.port, 124, query="?userId=9")).start()
-    presence(on_a, lambda d: d["online"] == 2)
+    next_presence(on_a, lambda d: d["online"] == 2)
     b.kill9()
-    p = presence(on_a, lambda d: d["online"] == 1)
+    p = next_presence(on_a, lambda d: d["online"] == 1)
     assert [d["userId"] for d in p["diners"] if d["online"]] == [7]
