@@ -45,3 +45,15 @@ def test_sitting_across_instances(start_server, clients, redis):
     p = next_presence(on_b, lambda d: len(d["diners"]) == 2)
     assert seats(p) == [(3, 1, "1号"), (1, 2, "2号")]
     assert redis.command("HGET", "tablecart:diners:123", "name:1") is None
+
+
+def test_diners_stored_before_sittings_join_the_first_sitting(start_server, clients, redis):
+    """A table's diners hash written before sittings has no `active`: it counts as active at the
+    first step after the upgrade, which keeps the diners and starts the clock."""
+    redis.command("HSET", "tablecart:diners:123", "next", "2", "seat:101", "1", "seat:102", "2",
+                  "name:102", "张三")
+    a = start_server("--sitting-gap", "1")
+    wait_out(1.5, "longer than the gap since the diners were written")
+    _, p = diner_stream(a, clients, 103)
+    assert seats(p) == [(101, 1, "1号"), (102, 2, "张三"), (103, 3, "3号")]
+    assert int(redis.command("HGET", "tablecart:diners:123", "active")) > 0
