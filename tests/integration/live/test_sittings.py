@@ -9,9 +9,9 @@ import time
 import requests
 
 from live_support import diner_stream, next_presence, seats, streams_open, wait_out
-from support import IO_TIMEOUT, envelope, wait_until
+from support import ASAN, IO_TIMEOUT, envelope, wait_until
 
-GAP = 1  # seconds: --sitting-gap of these tests
+GAP = 2 if ASAN else 1  # seconds: --sitting-gap of these tests (a slower build, a longer gap)
 
 
 def set_name(server, user, name, table=123):

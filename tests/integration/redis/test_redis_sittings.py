@@ -6,9 +6,9 @@ both instances show the same list."""
 import requests
 
 from live_support import diner_stream, next_presence, seats, streams_open, wait_out
-from support import IO_TIMEOUT, wait_until
+from support import ASAN, IO_TIMEOUT, wait_until
 
-GAP = 2  # seconds: --sitting-gap of both instances
+GAP = 4 if ASAN else 2  # seconds: --sitting-gap of both instances (a slower build, a longer gap)
 
 
 def test_sitting_across_instances(start_server, clients, redis):
