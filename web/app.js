@@ -80,6 +80,9 @@
 
   const codePoints = (s) => [...s].length;
 
+  /** `x`, or 0 when it is null or undefined (what `x ?? 0` says, written for the baseline). */
+  const orZero = (x) => (x === null || x === undefined ? 0 : x);
+
   function randomUserId() {
     const a = new Uint32Array(1);
     crypto.getRandomValues(a);
@@ -583,7 +586,10 @@
   }
 
   /** The version the page shows: what − and 删除 were computed from. */
-  const shownVersion = () => versionOf(S.cart) ?? undefined;
+  function shownVersion() {
+    const v = versionOf(S.cart);
+    return v === null ? undefined : v;
+  }
 
   /**
    * − (to `quantity`, computed from the line as shown) and 删除: absolute changes, so they are
@@ -1112,10 +1118,12 @@
       }
     }
     $('cart-empty').hidden = cart.items.length > 0;
-    $('total-quantity').textContent = String(cart.totalQuantity ?? 0);
-    $('total-amount').textContent = money(cart.totalAmount ?? 0);
-    $('bar-quantity').textContent = String(cart.totalQuantity ?? 0);
-    $('bar-amount').textContent = money(cart.totalAmount ?? 0);
+    const count = String(orZero(cart.totalQuantity));
+    const amount = money(orZero(cart.totalAmount));
+    $('total-quantity').textContent = count;
+    $('total-amount').textContent = amount;
+    $('bar-quantity').textContent = count;
+    $('bar-amount').textContent = amount;
     $('bottombar').classList.toggle('empty', cart.items.length === 0);
     fitBar();
     refreshControls();

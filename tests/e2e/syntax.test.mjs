@@ -1,0 +1,41 @@
+// The page's scripts parse on the oldest browsers docs/web.md promises (the baseline): ES2017
+// syntax. A newer construct (`??`, `?.`, object spread, `catch {}`, class fields, a regex flag
+// or group of ES2018+) is a SyntaxError there, and a SyntaxError leaves the whole page blank
+// rather than degraded. acorn is a real JavaScript parser; no browser is needed for this.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'acorn';
+import { WEB } from './harness.mjs';
+
+/** The baseline's syntax (docs/web.md, Browser baseline). */
+const ECMA_VERSION = 2017;
+
+/** Parses `code` as a classic script at the baseline; the error says where, with the line. */
+function parseAtBaseline(code, name) {
+  try {
+    parse(code, { ecmaVersion: ECMA_VERSION, sourceType: 'script', locations: true });
+  } catch (e) {
+    const line = e.loc ? code.split('\n')[e.loc.line - 1] : '';
+    assert.fail(`${name}: not ES${ECMA_VERSION}: ${e.message}\n  ${line && line.trim()}`);
+  }
+}
+
+test('web/app.js parses as ES2017', () => {
+  parseAtBaseline(readFileSync(path.join(WEB, 'app.js'), 'utf8'), 'web/app.js');
+});
+
+test('the inline scripts of web/index.html parse as ES2017', () => {
+  const html = readFileSync(path.join(WEB, 'index.html'), 'utf8');
+  const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+  assert.equal(inline.length, 1); // the "页面加载失败" guard; a new one is checked the same way
+  inline.forEach((code, i) => parseAtBaseline(code, `web/index.html inline script ${i + 1}`));
+});
+
+test('the parser at ES2017 refuses what the baseline lacks (the check can fail)', () => {
+  for (const code of ['a ?? b', 'a?.b', 'x = {...y}', 'try {} catch {}', 'class A { x = 1 }', '/a/s']) {
+    assert.throws(() => parse(code, { ecmaVersion: ECMA_VERSION, sourceType: 'script' }), SyntaxError, code);
+  }
+  parse('async function f() { await 1; return 2 ** 3; }', { ecmaVersion: ECMA_VERSION, sourceType: 'script' });
+});
