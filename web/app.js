@@ -14,6 +14,7 @@
   const API = (document.documentElement.dataset.apiPrefix || '/api').replace(/\/+$/, '');
   const HEARTBEAT_MS = 30000; // WS heartbeat, as the seed manual does it
   const WATCHDOG_MS = 80000; // nothing at all (event, heartbeat) for this long → the stream is dead
+  const CONNECT_MS = 10000; // a stream not `connected` by then failed (a proxy that swallows it)
   const POLL_MS = 1000; // polling fallback: "within a second"; a 304 costs a few bytes
   const POLL_MENU_EVERY = 15; // while polling (no menu_update events), re-read the menu every 15 polls
   const UPGRADE_MS = 60000; // while polling as a fallback, try streaming again this often
@@ -38,6 +39,12 @@
   // small helpers
 
   const $ = (id) => document.getElementById(id);
+
+  /** Empties `node` and puts `children` in (what replaceChildren does: Chrome 86, Safari 14). */
+  function setChildren(node, ...children) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    node.append(...children);
+  }
 
   /** Creates an element; text goes in through textContent, never as markup. */
   function el(tag, props, ...children) {
@@ -244,20 +251,28 @@
       init.body = JSON.stringify(body);
     }
     // A timer of the page (not AbortSignal.timeout) so that tests can drive it with a page clock.
+    // It aborts the request where AbortController exists (Chrome 66, Safari 12.1); everywhere,
+    // the answer is raced against it, so a browser without one gives up all the same (the
+    // request itself is then left to the browser).
     let timedOut = false;
     let timer = null;
+    let late = null; // rejects when the time is up
     if (timeoutMs) {
-      const ctl = new AbortController();
-      init.signal = ctl.signal;
-      timer = setTimeout(() => {
-        timedOut = true;
-        ctl.abort();
-      }, timeoutMs);
+      const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+      if (ctl) init.signal = ctl.signal;
+      late = new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          if (ctl) ctl.abort();
+          reject(new Error('timeout'));
+        }, timeoutMs);
+      });
     }
+    const inTime = (p) => (late ? Promise.race([p, late]) : p);
     try {
       let res;
       try {
-        res = await fetch(API + path, init);
+        res = await inTime(fetch(API + path, init));
       } catch (e) {
         if (timedOut) throw new ApiError(NO_ANSWER_TEXT, 0, true);
         throw new ApiError('无法连接服务器，请检查网络。', 0, true);
@@ -265,7 +280,7 @@
       if (res.status === 304) return { notModified: true };
       let env = null;
       try {
-        env = await res.json();
+        env = await inTime(res.json());
       } catch (_) {
         /* not JSON: a proxy's error page, say */
         if (timedOut) throw new ApiError(NO_ANSWER_TEXT, 0, true);
@@ -645,11 +660,58 @@
 
   function confirmRemark(who, old) {
     const d = $('confirm-remark');
-    $('confirm-remark-text').replaceChildren('这条备注是', isolated(who), '写的：“', isolated(old), '”。');
+    setChildren($('confirm-remark-text'), '这条备注是', isolated(who), '写的：“', isolated(old), '”。');
+    return ask(d).then((v) => v === 'ok');
+  }
+
+  /**
+   * Opens a confirm <dialog> over the page; resolves with the value of the button that closed it
+   * ('' for Esc). A browser without showModal (Safari before 15.4, old WebViews) gets the same
+   * dialog shown by the page (`.dialog-fallback` in app.css, over a backdrop that takes the taps),
+   * its buttons and Esc handled here: its form's method="dialog" would there be sent as a GET of
+   * the page, losing the diner's place.
+   */
+  function ask(d) {
     return new Promise((resolve) => {
       d.returnValue = '';
-      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
-      d.showModal();
+      if (typeof d.showModal === 'function') {
+        d.addEventListener('close', () => resolve(d.returnValue), { once: true });
+        d.showModal();
+        return;
+      }
+      const back = document.activeElement;
+      const backdrop = el('div', { className: 'dialog-backdrop' });
+      const done = (value) => {
+        d.removeEventListener('click', onClick);
+        d.removeEventListener('submit', onSubmit);
+        document.removeEventListener('keydown', onKey, true);
+        d.removeAttribute('open');
+        d.classList.remove('dialog-fallback');
+        backdrop.remove();
+        if (back && back.focus) back.focus({ preventScroll: true });
+        resolve(value);
+      };
+      const onClick = (ev) => {
+        const b = ev.target.closest('button[value]');
+        if (!b) return;
+        ev.preventDefault();
+        done(b.value);
+      };
+      const onSubmit = (ev) => ev.preventDefault();
+      const onKey = (ev) => {
+        if (ev.key !== 'Escape') return;
+        ev.preventDefault();
+        ev.stopPropagation();
+        done('');
+      };
+      d.addEventListener('click', onClick);
+      d.addEventListener('submit', onSubmit);
+      document.addEventListener('keydown', onKey, true);
+      d.parentNode.insertBefore(backdrop, d);
+      d.classList.add('dialog-fallback');
+      d.setAttribute('open', '');
+      const first = d.querySelector('button');
+      if (first) first.focus({ preventScroll: true });
     });
   }
 
@@ -764,8 +826,8 @@
     noteFocus();
     const groups = $('menu-groups');
     const rail = $('menu-rail');
-    groups.replaceChildren();
-    rail.replaceChildren();
+    setChildren(groups);
+    setChildren(rail);
     // sections in the order their first dish comes in the menu (the server sends id order)
     const byCat = new Map();
     for (const c of S.menu) {
@@ -889,7 +951,7 @@
       const busy = S.busy.has(c.cuisineId) || S.busy.has('all');
       const soldOut = c.available === false;
       const label = c.cuisineName == null ? '' : String(c.cuisineName);
-      controls.replaceChildren();
+      setChildren(controls);
       if (line) {
         controls.append(
           el('button', { type: 'button', className: 'btn-round btn-minus', disabled: busy, text: '−', 'aria-label': '减一份 ' + label, onclick: () => setQuantity(c.cuisineId, line.quantity - 1) }),
@@ -1035,7 +1097,7 @@
     const ul = $('cart-items');
     const drafts = draftsOf();
     noteFocus();
-    ul.replaceChildren();
+    setChildren(ul);
     for (const item of cart.items) {
       const id = item.cuisineId;
       const dish = S.menuById.get(id);
@@ -1207,7 +1269,7 @@
     let watchdog = null;
     const kick = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => fail(), WATCHDOG_MS);
+      watchdog = setTimeout(() => fail(), connected ? WATCHDOG_MS : CONNECT_MS);
     };
     const fail = () => {
       if (dead) return;
@@ -1218,9 +1280,10 @@
     };
     kick();
     es.addEventListener('connected', () => {
-      kick();
-      if (!connected) {
-        connected = true;
+      const first = !connected;
+      connected = true;
+      kick(); // the silence limit from now on, no longer the connect limit
+      if (first) {
         firstCart = true;
         onConnected();
       }
@@ -1271,7 +1334,7 @@
     const waiting = []; // replies come back in order: one success or error per command
     const kick = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => fail(), WATCHDOG_MS);
+      watchdog = setTimeout(() => fail(), connected ? WATCHDOG_MS : CONNECT_MS);
     };
     const fail = () => {
       if (dead) return;
@@ -1302,6 +1365,7 @@
         case 'connected':
           if (!connected) {
             connected = true;
+            kick(); // the silence limit from now on, no longer the connect limit
             firstCart = true;
             hb = setInterval(() => send({ type: 'heartbeat' }), HEARTBEAT_MS);
             onConnected();
@@ -1424,6 +1488,9 @@
 
   const OPENERS = { sse: openSSE, ws: openWS, poll: openPoll };
 
+  /** Which streams this browser has at all (an old WebView may lack one); polling always works. */
+  const HAS = { sse: typeof window.EventSource === 'function', ws: typeof window.WebSocket === 'function', poll: true };
+
   // The controller: one live channel at a time; on failure, back off and retry; a transport that
   // keeps failing while plain HTTP works is blocked somewhere (proxy, firewall), so move on to
   // the next one in S.order, ending with polling. Every channel carries a tag; its callbacks only
@@ -1488,7 +1555,15 @@
 
   function open(kind, gen) {
     const tag = { kind, gen, handle: null };
-    tag.handle = OPENERS[kind](wire(tag));
+    const w = wire(tag);
+    try {
+      tag.handle = OPENERS[kind](w);
+    } catch (_) {
+      // the browser would not even start it (a constructor that throws: a policy, a WebView that
+      // forbids it): a failure like any other, told once the caller holds the tag
+      tag.handle = { close() {}, isOpen: () => false };
+      setTimeout(() => w.onFail(false), 0);
+    }
     return tag;
   }
 
@@ -1574,7 +1649,7 @@
   function chooseTransport(t) {
     if (!['sse', 'ws', 'poll'].includes(t)) t = 'sse';
     S.preferred = t;
-    S.order = t === 'ws' ? ['ws', 'sse', 'poll'] : t === 'poll' ? ['poll'] : ['sse', 'ws', 'poll'];
+    S.order = (t === 'ws' ? ['ws', 'sse', 'poll'] : t === 'poll' ? ['poll'] : ['sse', 'ws', 'poll']).filter((k) => HAS[k]);
     S.idx = 0;
     attempt = 0;
     failsHere = 0;
@@ -1632,12 +1707,9 @@
     if (ev.key === 'Escape' && !$('cart').hidden && !document.querySelector('dialog[open]')) closeCart();
   });
   $('clear-cart').addEventListener('click', () => {
-    const d = $('confirm-clear');
-    d.returnValue = '';
-    d.showModal();
-  });
-  $('confirm-clear').addEventListener('close', () => {
-    if ($('confirm-clear').returnValue === 'ok') mutate('clear_cart', null);
+    ask($('confirm-clear')).then((v) => {
+      if (v === 'ok') mutate('clear_cart', null);
+    });
   });
   $('my-name').addEventListener('click', openNameForm);
   $('name-form').addEventListener('submit', saveName);
