@@ -1024,9 +1024,14 @@
     if (!s) return;
     setActive(id);
     railLockUntil = Date.now() + 1000; // a smooth scroll passes other sections on its way
-    // the heading carries scroll-margin-top (app.css): it stops just below the top bar
-    s.querySelector('.menu-group-title').scrollIntoView({ block: 'start', behavior: reduceMotion() ? 'auto' : 'smooth' });
+    const h = s.querySelector('.menu-group-title');
+    // the heading carries scroll-margin-top (app.css): it stops just below the top bar; a browser
+    // without it (Chrome before 69, Safari before 14.1) is scrolled there by hand, 4 px below
+    if (HAS_SCROLL_MARGIN) h.scrollIntoView({ block: 'start', behavior: reduceMotion() ? 'auto' : 'smooth' });
+    else window.scrollTo(0, window.pageYOffset + h.getBoundingClientRect().top - topbarBottom() - 4);
   }
+
+  const HAS_SCROLL_MARGIN = !!(window.CSS && CSS.supports && CSS.supports('scroll-margin-top', '1px'));
 
   let spyQueued = false;
   window.addEventListener(
@@ -1698,6 +1703,19 @@
     tellTabs({ kind: 'hello', id: changeKey() }); // the diner's other tabs here, if any, answer
     startLive();
   }
+
+  /**
+   * Whether flex containers lay out `gap` (Chrome 84, Safari 14.1). @supports cannot tell (the
+   * property is known from grid): measured, as a column of two empty boxes 1 px apart.
+   */
+  function flexGapWorks() {
+    const box = el('div', { style: 'display:flex;flex-direction:column;row-gap:1px;position:absolute;visibility:hidden' }, el('div'), el('div'));
+    document.body.append(box);
+    const ok = box.scrollHeight === 1;
+    box.remove();
+    return ok;
+  }
+  if (!flexGapWorks()) document.documentElement.classList.add('no-flex-gap'); // app.css spaces with margins
 
   $('fatal-retry').addEventListener('click', () => boot());
   $('cart-open').addEventListener('click', () => ($('cart').hidden ? openCart() : closeCart()));

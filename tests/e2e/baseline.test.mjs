@@ -257,3 +257,64 @@ test('all of these at once (a Chrome 61 WebView in a private mode): still a work
   await P.context().close();
 });
 
+/** Serves app.css changed by `edit` (what a browser that ignores some of it would lay out). */
+function cssEdited(edit) {
+  return (page) =>
+    page.route('**/app.css', async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, body: edit(await res.text()) });
+    });
+}
+
+/** Horizontal spaces between neighbours: a dish's picture and text, the bar's badge and label. */
+function spaces(P) {
+  return P.evaluate(() => {
+    const box = (sel) => document.querySelector(sel).getBoundingClientRect();
+    return {
+      dish: Math.round(box('#menu-groups .dish .dish-body').left - box('#menu-groups .dish .dish-img').right),
+      bar: Math.round(box('#bar-quantity').left - box('.bottombar-cart .cart-icon').right),
+      noGap: document.documentElement.classList.contains('no-flex-gap'),
+    };
+  });
+}
+
+test('no flexbox gap (Chrome before 84, Safari before 14.1): measured, the same spaces as margins', async () => {
+  const table = await freshTable();
+  const N = await diner(browser, server, { table });
+  const P = await diner(browser, server, { table, setup: cssEdited((css) => css + '\n* { gap: 0 !important; row-gap: 0 !important; column-gap: 0 !important; }\n') });
+  pages.push(N, P);
+  assert.deepEqual(await spaces(N), { dish: 10, bar: 8, noGap: false });
+  assert.deepEqual(await spaces(P), { dish: 10, bar: 8, noGap: true });
+  await usable(P, table);
+  for (const p of [N, P]) await p.context().close();
+});
+
+test('no scroll-margin-top (Chrome before 69, Safari before 14.1): a rail tap still stops below the top bar', async () => {
+  const table = await freshTable();
+  const P = await diner(browser, server, {
+    table,
+    setup: async (page) => {
+      await cssEdited((css) => css.replace(/scroll-margin-top:[^;]*;/g, ''))(page);
+      await page.addInitScript(() => {
+        const supports = CSS.supports.bind(CSS);
+        CSS.supports = (...a) => !/scroll-margin/.test(a[0]) && supports(...a);
+      });
+    },
+  });
+  pages.push(P);
+  assert.equal(await P.locator('#menu-rail .rail-item').count(), 2); // 单品, 套餐
+  for (const i of [1, 0, 1]) {
+    await P.locator('#menu-rail .rail-item').nth(i).click();
+    await P.waitForFunction(
+      (n) => {
+        const h = document.querySelectorAll('#menu-groups .menu-group-title')[n].getBoundingClientRect();
+        const bar = document.getElementById('topbar').getBoundingClientRect().bottom;
+        return h.top >= bar && h.top <= bar + 8;
+      },
+      i,
+      { timeout: 5000 }
+    );
+  }
+  assert.deepEqual(P.errors, []);
+  await P.context().close();
+});
