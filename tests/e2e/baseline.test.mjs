@@ -4,7 +4,7 @@
 // (the cart bar's exact count and total), show another diner's change in time, and throw nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitConnected, waitLine, waitCart, dish, openCart, finish, LIVE_MS } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitLine, waitCart, waitHeadingBelowBar, dish, openCart, finish, LIVE_MS } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -131,25 +131,22 @@ test('localStorage and sessionStorage that throw (private mode, DOM storage off)
   await P.context().close();
 });
 
-test('no EventSource: the page goes live over the WebSocket', async () => {
-  const table = await freshTable();
-  const P = await diner(browser, server, { table, setup: without('EventSource') });
-  pages.push(P);
-  assert.equal(await P.evaluate(() => window.__tablecart.transport), 'ws');
-  assert.equal(await P.textContent('#conn-state'), '已同步');
-  await usable(P, table);
-  await P.context().close();
-});
-
-test('no EventSource and a WebSocket constructor that throws: polling, changes within a second', async () => {
-  const table = await freshTable();
-  const P = await diner(browser, server, { table, setup: without('EventSource', 'ws-throws') });
-  pages.push(P);
-  assert.equal(await P.evaluate(() => window.__tablecart.transport), 'poll');
-  assert.equal(await P.textContent('#conn-state'), '已同步');
-  await usable(P, table, { within: 2000 }); // a poll every second
-  await P.context().close();
-});
+// a browser without one of the streams, or whose WebSocket will not even start, goes live on
+// the next transport of SSE → WebSocket → polling: `connected` there, the change within `within`
+for (const [name, features, transport, within] of [
+  ['no EventSource: the page goes live over the WebSocket', ['EventSource'], 'ws', LIVE_MS],
+  ['no EventSource and a WebSocket constructor that throws: polling, changes within a second', ['EventSource', 'ws-throws'], 'poll', 2000], // a poll every second
+]) {
+  test(name, async () => {
+    const table = await freshTable();
+    const P = await diner(browser, server, { table, setup: without(...features) });
+    pages.push(P);
+    assert.equal(await P.evaluate(() => window.__tablecart.transport), transport);
+    assert.equal(await P.textContent('#conn-state'), '已同步');
+    await usable(P, table, { within });
+    await P.context().close();
+  });
+}
 
 test('?transport=ws with a WebSocket that never opens: given up after 10 s each, then SSE', async () => {
   const table = await freshTable();
@@ -305,15 +302,7 @@ test('no scroll-margin-top (Chrome before 69, Safari before 14.1): a rail tap st
   assert.equal(await P.locator('#menu-rail .rail-item').count(), 2); // 单品, 套餐
   for (const i of [1, 0, 1]) {
     await P.locator('#menu-rail .rail-item').nth(i).click();
-    await P.waitForFunction(
-      (n) => {
-        const h = document.querySelectorAll('#menu-groups .menu-group-title')[n].getBoundingClientRect();
-        const bar = document.getElementById('topbar').getBoundingClientRect().bottom;
-        return h.top >= bar && h.top <= bar + 8;
-      },
-      i,
-      { timeout: 5000 }
-    );
+    await waitHeadingBelowBar(P, i);
   }
   assert.deepEqual(P.errors, []);
   await P.context().close();

@@ -246,6 +246,19 @@ export function waitCart(page, lines, timeout = LIVE_MS) {
   );
 }
 
+/** Waits until menu section `n`'s heading stands just below the top bar (at most 8 px): a rail tap's end. */
+export function waitHeadingBelowBar(page, n, timeout = 5000) {
+  return page.waitForFunction(
+    (i) => {
+      const h = document.querySelectorAll('#menu-groups .menu-group-title')[i].getBoundingClientRect();
+      const bar = document.getElementById('topbar').getBoundingClientRect().bottom;
+      return h.top >= bar && h.top <= bar + 8;
+    },
+    n,
+    { timeout }
+  );
+}
+
 /** Opens the cart drawer from the bottom bar (its lines are only tappable while it is open). */
 export async function openCart(page) {
   if (await page.isHidden('#cart')) await page.click('#cart-open');

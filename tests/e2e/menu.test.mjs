@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Server, launch, diner, waitCart, waitLine, dish, openCart, shot, DEMO_MENU, WEB } from './harness.mjs';
+import { Server, launch, diner, waitCart, waitLine, waitHeadingBelowBar, dish, openCart, shot, DEMO_MENU, WEB } from './harness.mjs';
 
 let server, browser, A, B;
 const requests = []; // every URL any page asked for
@@ -58,15 +58,7 @@ test('the category rail: the demo menu\'s sections, the tapped one lit, its head
   // tap every category, last first (the longest scroll), then back to the first
   for (const i of [6, 3, 1, 5, 2, 4, 0]) {
     await A.locator('#menu-rail .rail-item').nth(i).click();
-    await A.waitForFunction(
-      (n) => {
-        const h = document.querySelectorAll('#menu-groups .menu-group-title')[n].getBoundingClientRect();
-        const bar = document.getElementById('topbar').getBoundingClientRect().bottom;
-        return h.top >= bar && h.top <= bar + 8;
-      },
-      i,
-      { timeout: 5000 }
-    );
+    await waitHeadingBelowBar(A, i);
     const b = await boxes(A, i);
     assert.ok(b.heading.top >= b.bar.bottom, `${CATEGORIES[i]}: heading top ${b.heading.top} under the top bar (bottom ${b.bar.bottom})`);
     assert.ok(b.heading.bottom <= b.bottom.top, `${CATEGORIES[i]}: heading under the bottom bar`);
