@@ -40,17 +40,17 @@ test('a token for another table: 403 in the server words, no retry button', asyn
 });
 
 test('the token expires while the page is open (SSE, WebSocket, polling): it stops and says so', async () => {
-  const t = server.token('--user', '101', '--table', '123', '--ttl', '4');
-  const opened = [];
-  for (const transport of ['sse', 'ws', 'poll']) {
-    const P = await diner(browser, server, { table: 123, transport, query: '&token=' + t, wait: false });
+  // 8 s: the three pages open at once (one after the other, a loaded machine took 1.8 s each,
+  // and the last one met the token already expired)
+  const t = server.token('--user', '101', '--table', '123', '--ttl', '8');
+  const opened = await Promise.all(['sse', 'ws', 'poll'].map((transport) => diner(browser, server, { table: 123, transport, query: '&token=' + t, wait: false })));
+  for (const P of opened) {
     P.requests = 0;
     P.on('request', (r) => /\/api\/|\/ws\//.test(r.url()) && P.requests++);
-    opened.push(P);
     pages.push(P);
   }
   // live before the token runs out
-  for (const P of opened) await waitConnected(P, 3000);
+  for (const P of opened) await waitConnected(P, 6000);
   for (const P of opened) {
     assert.deepEqual(await fatalOf(P), { title: '登录已失效', message: '登录已过期，请重新扫码', retry: false, menu: false });
     assert.equal(await P.evaluate(() => window.__tablecart.state), 'disconnected');
