@@ -164,6 +164,7 @@ bench: bench-deps build build/bench/tcload
 	/usr/bin/python3 bench/idle_memory.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/fanout.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/hostile_memory.py --bin $(CURDIR)/build/tablecart
+	/usr/bin/python3 bench/soak.py --bin $(CURDIR)/build/tablecart
 	/usr/bin/python3 bench/diners100k.py --bin $(CURDIR)/build/tablecart --load $(CURDIR)/build/bench/tcload
 
 # Every script of make bench, small and short, against tablecart alone: the
@@ -179,6 +180,7 @@ bench-smoke: build build/bench/tcload
 	/usr/bin/python3 bench/fanout.py $(BENCH_BIN) --writers 2 --writes 50 --subs 40 --tables 4 --changes 20
 	/usr/bin/python3 bench/hostile_memory.py $(BENCH_BIN) --n 5
 	/usr/bin/python3 bench/fairness.py $(BENCH_BIN) --changes 100 --rounds 2
+	/usr/bin/python3 bench/soak.py $(BENCH_BIN) --minutes 0.25 --tables 50 --round 100 --max-growth 0
 	/usr/bin/python3 bench/diners100k.py $(BENCH_BIN) --load $(CURDIR)/build/bench/tcload \
 	    --instances 2 --diners 400 --subs 10 --rate 20 --duration 2
 

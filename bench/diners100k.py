@@ -28,22 +28,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from array import array
 
-from benchlib import DEFAULT_BIN, DISH, REPO, write_menu
+from benchlib import (DEFAULT_BIN, DISH, REPO, redis_cmd, redis_used_memory,
+                      metrics_text, start_redis, stop_all, write_menu)
 
 DEFAULT_LOAD = os.path.join(REPO, "build", "bench", "tcload")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(pid):
@@ -60,44 +54,8 @@ def cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def redis_cmd(port, *args):
-    """One command over RESP; returns the decoded reply (enough for INFO and PUBSUB)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"*%d\r\n" % len(args) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args))
-        f = s.makefile("rb")
-
-        def read():
-            line = f.readline()
-            kind, rest = line[:1], line[1:-2]
-            if kind == b"$":
-                n = int(rest)
-                return None if n < 0 else f.read(n + 2)[:-2].decode()
-            if kind == b"*":
-                return [read() for _ in range(int(rest))]
-            if kind == b":":
-                return int(rest)
-            if kind == b"-":
-                raise RuntimeError(rest.decode())
-            return rest.decode()
-        return read()
-
-
-def redis_used_memory(port):
-    info = redis_cmd(port, "INFO", "memory")
-    return int(re.search(r"^used_memory:(\d+)", info, re.M).group(1))
-
-
 def open_conns(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    text = data.decode()
+    text = metrics_text(port, timeout=10)
     sse = int(re.search(r'^tablecart_connections\{kind="sse"\} (\d+)$', text, re.M).group(1))
     ws = int(re.search(r'^tablecart_connections\{kind="ws"\} (\d+)$', text, re.M).group(1))
     subs = int(re.search(r"^tablecart_redis_subscribed_tables (\d+)$", text, re.M).group(1))
@@ -135,22 +93,8 @@ def main():
     procs = []
     env = dict(os.environ, TABLECART_AUTH="none", TABLECART_LOG_LEVEL="warn")
     try:
-        rport = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no", "--dir", tmp,
-                                  "--maxclients", "1000"],
-                                 stdout=open(os.path.join(tmp, "redis.log"), "wb"),
-                                 stdin=subprocess.DEVNULL)
+        redis, rport = start_redis(tmp)
         procs.append(redis)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis_cmd(rport, "PING")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         url = "redis://127.0.0.1:%d" % rport
         menu = os.path.join(tmp, "menu.json")
         write_menu(menu, tables_per * n)
@@ -273,14 +217,7 @@ def main():
         ok = missing == 0 and reached == synced and live >= a.diners
         return 0 if ok else 1
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         if a.keep:
             print("kept", tmp)
         else:
