@@ -18,6 +18,7 @@ typedef struct tc_http_session {
     bool in_loop;           /* process() is on the stack */
     bool waiting_turn;      /* had its share of this loop turn: tc_conn_defer'd */
     bool graced;            /* idle deadline put off once for unread bytes (on_deadline) */
+    bool held;              /* the next request waits for the last answer to go out (on_drained) */
     uint64_t started_ns;    /* uv_hrtime when the current request's first bytes were read */
 } tc_http_session;
 
@@ -436,6 +437,7 @@ static void process(tc_http_session *s, const char *data, size_t len)
     tc_conn *c = s->conn;
     tc_buf work = TC_BUF_INIT; /* holds pipelined bytes taken from pending */
     s->in_loop = true;
+    s->held = false; /* decided again below */
     for (;;) {
         if (tc_conn_is_closing(c)) break;
         if (s->x != NULL) {
@@ -455,6 +457,16 @@ static void process(tc_http_session *s, const char *data, size_t len)
             s->pending = (tc_buf)TC_BUF_INIT;
             data = work.base;
             len = work.len;
+        }
+        if (s->parser == NULL && tc_conn_queued_heap(c) > 0) {
+            /* The last answer waits for the client to read it: so does the
+             * next request (on_drained). A client that pipelines has one
+             * answer queued at a time, however many it sent and however
+             * large the answers, and is never closed as slow for that. */
+            if (len) tc_buf_append(&s->pending, data, len);
+            s->held = true;
+            tc_conn_pause(c);
+            break;
         }
         if (s->parser == NULL) {
             if (!tc_conn_spend(c)) {
@@ -498,7 +510,7 @@ static void process(tc_http_session *s, const char *data, size_t len)
     }
     s->in_loop = false;
     tc_buf_free(&work);
-    if (s->x == NULL && !s->waiting_turn && !tc_conn_is_closing(c)) tc_conn_resume(c);
+    if (s->x == NULL && !s->waiting_turn && !s->held && !tc_conn_is_closing(c)) tc_conn_resume(c);
 }
 
 static void on_read(tc_conn *c, const char *data, size_t len)
@@ -511,6 +523,12 @@ static void on_ready(tc_conn *c)
     tc_http_session *s = tc_conn_state(c);
     s->waiting_turn = false;
     process(s, NULL, 0);
+}
+
+static void on_drained(tc_conn *c)
+{
+    tc_http_session *s = tc_conn_state(c);
+    if (s != NULL && s->held && !s->in_loop) process(s, NULL, 0);
 }
 
 static void on_eof(tc_conn *c)
@@ -569,4 +587,5 @@ const tc_proto tc_http_proto = {
     .on_shutdown = on_shutdown,
     .on_closed = on_closed,
     .on_ready = on_ready,
+    .on_drained = on_drained,
 };

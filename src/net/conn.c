@@ -468,12 +468,16 @@ static void conn_write_out(tc_conn *c)
         wq_consume(c, (size_t)r);
         if ((size_t)r < total) break; /* the kernel is full */
     }
-    bool wait = c->wq_tail != NULL;
-    if (wait != c->writing) {
+    bool wait = c->wq_tail != NULL, was = c->writing;
+    if (wait != was) {
         c->writing = wait;
         conn_watch(c);
     }
-    if (!wait && c->close_after_flush) after_drain_close(c);
+    if (wait) return;
+    if (c->close_after_flush)
+        after_drain_close(c);
+    else if (was && c->proto && c->proto->on_drained)
+        c->proto->on_drained(c);
 }
 
 static void conn_flush(tc_conn *c)

@@ -42,6 +42,9 @@ typedef struct tc_proto {
     /* After on_closed, once the last reference is dropped: the connection's
      * memory, its tail included, is freed right after. NULL: nothing. */
     void (*on_free)(tc_conn *c);
+    /* The write queue, which held what the kernel had no room for, has gone
+     * out whole (tc_conn_queued_heap is 0 again). NULL: nothing. */
+    void (*on_drained)(tc_conn *c);
 } tc_proto;
 
 /* Requests or WebSocket messages one connection may have handled in one loop
