@@ -17,7 +17,6 @@ typedef struct tc_http_session {
     tc_buf pending;         /* bytes read past the current request */
     bool in_loop;           /* process() is on the stack */
     bool waiting_turn;      /* had its share of this loop turn: tc_conn_defer'd */
-    bool graced;            /* idle deadline put off once for unread bytes (on_deadline) */
     bool held;              /* the next request waits for the last answer to go out (on_drained) */
     uint64_t started_ns;    /* uv_hrtime when the current request's first bytes were read */
 } tc_http_session;
@@ -92,7 +91,6 @@ static void exchange_done(tc_http_session *s, bool keep_alive)
         return;
     }
     tc_conn_set_deadline(s->conn, s->site->idle_timeout_ms);
-    s->graced = false;
     if (s->in_loop) return; /* the loop in process() picks up pending bytes */
     process(s, NULL, 0);
 }
@@ -545,13 +543,9 @@ static void on_deadline(tc_conn *c)
     if (s->x) return;
     if (s->parser && tc_http_started(s->parser)) {
         fail(s, 408);
-    } else if (!s->graced && tc_conn_has_unread(c)) {
-        /* A request came before the close, not read yet: the loop was held
-         * up (a stopped process, a stalled host; timers run before reads)
-         * or it came at the last moment. It is read next, and its head
-         * has the request timeout, as any head (once: bytes still unread
-         * then are not read at all). */
-        s->graced = true;
+    } else if (tc_conn_grace_unread(c)) {
+        /* A request came before the close, not read yet: it is read next,
+         * and its head has the request timeout, as any head. */
         tc_conn_set_deadline(c, s->site->request_timeout_ms);
     } else {
         tc_conn_close(c); /* idle keep-alive */

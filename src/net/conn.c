@@ -173,6 +173,7 @@ static ssize_t conn_read(tc_conn *c)
         return 0;
     }
     if (c->shut) return 0; /* after our FIN: the peer's last bytes are dropped */
+    c->graced = 0;         /* the peer was heard: a later silence may be graced again */
     /* The protocol may close, pause or switch protocol while handling this. */
     tc_conn_ref(c);
     c->proto->on_read(c, read_buf, (size_t)n);
@@ -549,11 +550,13 @@ bool tc_conn_was_slow(const tc_conn *c)
     return c->slow;
 }
 
-bool tc_conn_has_unread(const tc_conn *c)
+bool tc_conn_grace_unread(tc_conn *c)
 {
     int n = 0;
     int fd = conn_fd(c);
-    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+    if (c->graced || fd < 0 || ioctl(fd, FIONREAD, &n) != 0 || n <= 0) return false;
+    c->graced = 1;
+    return true;
 }
 
 bool tc_conn_is_closing(const tc_conn *c)

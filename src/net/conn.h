@@ -99,9 +99,14 @@ bool tc_conn_is_closing(const tc_conn *c);
 /* True when the connection was closed because its write queue passed the
  * server's max_queue (a client that does not read). */
 bool tc_conn_was_slow(const tc_conn *c);
-/* True when the peer's bytes wait in the socket, not read yet (one ioctl:
- * for a decision at a deadline, not per read). */
-bool tc_conn_has_unread(const tc_conn *c);
+/* At a protocol's deadline for a silent peer: true, once, when the peer's
+ * bytes wait in the socket unread — the loop was held up (a stopped process,
+ * a stalled host; timers run before reads) or they came at the last moment
+ * —, so that the caller counts the peer as heard and gives it one more
+ * period. False otherwise, and false again until c has read something: bytes
+ * still unread at the next deadline are not waited for. One ioctl: for a
+ * decision at a deadline, not per read. */
+bool tc_conn_grace_unread(tc_conn *c);
 
 /* Stops/starts reading (while an async operation owns the connection). */
 void tc_conn_pause(tc_conn *c);

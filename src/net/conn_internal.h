@@ -42,10 +42,11 @@ struct tc_conn {
     /* reading: UV_READABLE is in the handle's mask; writing: UV_WRITABLE is
      * (the kernel took less than was queued: the rest waits for room).
      * counted: one of its address's open connections; refusal: one of its
-     * refused connections still draining (server.c). */
+     * refused connections still draining (server.c); graced: a deadline was
+     * put off for unread bytes since the last read (tc_conn_grace_unread). */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
         proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1,
-        writing : 1, has_deadline : 1, refusal : 1;
+        writing : 1, has_deadline : 1, refusal : 1, graced : 1;
     /* The client: the socket's peer, or the one a trusted proxy names. The
      * peer itself is not kept: getpeername when needed. */
     tc_addr client;

@@ -91,9 +91,6 @@ typedef struct {
      * (1001), the stream's lifetime is over (1008). */
     bool shutdown_waits : 1;
     bool expiry_waits : 1;
-    /* The silence limit found bytes unread and was put off once
-     * (ws_on_deadline); hearing the peer clears it. */
-    bool graced : 1;
     ws_pending *pending; /* NULL: no message or close waits */
 } ws_part;
 
@@ -541,7 +538,6 @@ static void ws_on_read(tc_conn *c, const char *data, size_t len)
 {
     tc_stream *s = tc_conn_state(c);
     wsp(s)->last_rx = ws_now(ss_of(s));
-    wsp(s)->graced = false;
     ws_feed(s, data, len);
 }
 
@@ -595,12 +591,8 @@ static void ws_on_deadline(tc_conn *c)
         return;
     }
     bool silent = ws_until(w->last_rx + ws_silent_units(ss), now) <= 0;
-    if (silent && !tc_ws_close_sent(s->u.ws) && !w->graced && tc_conn_has_unread(c)) {
-        /* The peer spoke, not read yet: the loop was held up (a stopped
-         * process, a stalled host; timers run before reads) or it came at
-         * the last moment. It counts as heard now, once: bytes that are
-         * still unread at the next limit are not read at all. */
-        w->graced = true;
+    if (silent && !tc_ws_close_sent(s->u.ws) && tc_conn_grace_unread(c)) {
+        /* The peer spoke, not read yet: it counts as heard now. */
         w->last_rx = now;
         silent = false;
     }

@@ -322,6 +322,26 @@ static void test_bytes_before_a_reset_are_read(void **state)
     assert_string_equal(f->recs[0].peer, "127.0.0.1");
 }
 
+/* At a deadline, bytes waiting unread put it off once; a read clears that,
+ * so the next silence may be put off again. */
+static void test_grace_unread_once_per_silence(void **state)
+{
+    fixture *f = *state;
+    rec *r = connect_client(f, 0);
+    tc_conn_pause(r->c);
+    assert_false(tc_conn_grace_unread(r->c)); /* nothing waits */
+    tl_client_send_str(&f->cl[0], "abc");     /* on loopback, in the server's socket at once */
+    assert_true(tc_conn_grace_unread(r->c));
+    assert_false(tc_conn_grace_unread(r->c)); /* once: the same bytes still unread */
+    tc_conn_resume(r->c);
+    TL_RUN_UNTIL(&f->e, r->reads == 1);
+    tc_conn_pause(r->c);
+    assert_false(tc_conn_grace_unread(r->c)); /* read: nothing waits */
+    tl_client_send_str(&f->cl[0], "def");
+    assert_true(tc_conn_grace_unread(r->c)); /* heard since the last grace */
+    assert_string_equal(tc_buf_cstr(&r->got), "abc");
+}
+
 static void test_peer_eof_then_answer(void **state)
 {
     fixture *f = *state;
@@ -857,6 +877,7 @@ int main(void)
         T(test_abort_after_close_with_queue),
         T(test_peer_reset),
         T(test_bytes_before_a_reset_are_read),
+        T(test_grace_unread_once_per_silence),
         T(test_peer_eof_then_answer),
         T(test_peer_eof_without_on_eof_closes),
         T(test_pending_cart_is_replaced),
