@@ -26,6 +26,7 @@
   const NO_ANSWER_TEXT = '服务器没有回应，请重试。';
   const NOTICE_MS = 2500;
   const CONFLICT_TEXT = '购物车已被他人更新，请再试一次。';
+  const OWN_TAB_CONFLICT_TEXT = '购物车已在你的另一个页面更新，请再试一次。';
   const MAX_QTY = 99;
   const MAX_REMARK = 200; // code points, as the server counts
   const MAX_NAME = 12;
@@ -543,9 +544,9 @@
       }
       if (e.status === 409) {
         // the cart moved on since the page drew it: the tap is not applied; show the cart as
-        // it is now and let the diner decide again
+        // it is now and let the diner decide again, saying whose the changes in between were
         await refreshCart();
-        toastError(CONFLICT_TEXT);
+        toastError(movedByOwnTabs(extra && extra.ifMatch) ? OWN_TAB_CONFLICT_TEXT : CONFLICT_TEXT);
         flushNotices();
         return false;
       }
@@ -557,6 +558,18 @@
       S.busy.delete(key);
       refreshControls();
     }
+  }
+
+  /**
+   * Whether every version after `from` up to the cart now shown answered one of the diner's own
+   * changes (made in another tab: they told this one on the tabs' channel), so that a 409 came
+   * from the diner's other tab, not from somebody else.
+   */
+  function movedByOwnTabs(from) {
+    const to = versionOf(S.cart);
+    if (typeof from !== 'number' || typeof to !== 'number' || to <= from) return false;
+    for (let v = from + 1; v <= to; v++) if (!S.ownVersions.has(v)) return false;
+    return true;
   }
 
   /** The current cart, asked for (after a 409). Errors are left to the live channel. */

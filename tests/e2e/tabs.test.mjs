@@ -142,3 +142,36 @@ test("my other tab's change whose push comes before that tab's word is still no 
   for (const p of [C1, C2]) assert.deepEqual(p.errors, []);
   await C1.context().close();
 });
+
+test('a − refused (409) because my other tab changed the cart says so, not 他人', async () => {
+  // D1 polls with its clock stopped once open, and its cart reads are refused while D2 (the same
+  // diner, another tab) changes the cart, so it stays behind; D2's word on the tabs' channel
+  // still reaches it
+  const D1 = await diner(browser, server, {
+    table: 124,
+    transport: 'poll',
+    setup: (page) => page.clock.install(),
+  });
+  await D1.clock.pauseAt(await D1.evaluate(() => Date.now() + 1000));
+  const D2 = await tab(D1, '?table=124');
+  await dish(D1, 1001).getByRole('button', { name: '加入 宫保鸡丁' }).click();
+  await waitLine(D1, 1001, 1);
+  await waitLine(D2, 1001, 1);
+  const shown = await D1.evaluate(() => window.__tablecart.version);
+  // and no poll of D1 may bring what D2 does next (one may still be due)
+  const cartUrl = /\/store\/order\/cart\/124$/;
+  await D1.route(cartUrl, (route) => (route.request().method() === 'GET' ? route.abort() : route.continue()));
+  await dish(D2, 1001).getByRole('button', { name: '加一份 宫保鸡丁' }).click();
+  await waitLine(D2, 1001, 2);
+  // D1 heard of version 2 as the diner's own, but does not show it
+  await D1.waitForFunction(() => window.__tablecart.otherTabsChanging === 0, null, { timeout: 5000 });
+  await D1.unroute(cartUrl);
+  assert.equal(await D1.evaluate(() => window.__tablecart.version), shown);
+  const answer = D1.waitForResponse((r) => r.url().includes('/cart/remove'));
+  await dish(D1, 1001).locator('.btn-minus').click();
+  assert.equal((await answer).status(), 409);
+  await waitLine(D1, 1001, 2); // the cart as it is, asked for at once
+  assert.equal(await D1.textContent('#toast-error'), '购物车已在你的另一个页面更新，请再试一次。');
+  for (const p of [D1, D2]) assert.deepEqual(p.errors, []);
+  await D1.context().close();
+});
