@@ -61,7 +61,10 @@ deps:
 deps-test:
 	@scripts/install-deps.sh test
 
-test-all: build asan tsan
+# Everything is compiled first, on every core; the suites then run one after another.
+test-all:
+	@$(MAKE) --no-print-directory -j$(shell nproc) build asan tsan $(REL_UNITS) $(ASAN_UNITS) \
+	    $(TSAN_UNITS) build/bench/tcload
 	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e \
 	    fuzz-smoke bench-smoke
 	@echo "all suites passed"
@@ -187,8 +190,9 @@ bench-smoke: build build/bench/tcload
 # --- fuzzing: a short smoke run in make test; tests/fuzz/run.sh for longer ---
 
 fuzz-smoke:
+	@tests/fuzz/run.sh --build
 	@tests/fuzz/run.sh --replay
-	FUZZ_SECONDS=10 tests/fuzz/run.sh
+	FUZZ_SECONDS=5 FUZZ_PREBUILT=1 tests/fuzz/run.sh
 
 # Every fuzzer, one at a time, until 10^8 executions in all (FUZZ_TOTAL_EXECS):
 # about 40 min on 2 cores; figures in docs/testing.md.

@@ -9,7 +9,9 @@
 #                                     (regression check; fails if one still crashes)
 #
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel workers per target, default
-# 1), CC (default clang), FUZZ_FLAGS (extra libFuzzer flags).
+# 1), FUZZ_BUILD_JOBS (drivers built at once, default nproc), FUZZ_PREBUILT=1
+# (fuzz the drivers as built, after run.sh --build), CC (default clang),
+# FUZZ_FLAGS (extra libFuzzer flags).
 # Seeds live in tests/fuzz/corpus/<target>/ and are never written to: the
 # working corpus is build/fuzz/corpus/<target>/. A crash's input is written to
 # tests/fuzz/crashes/<target>-crash-<sha1> (and leak-, timeout-, oom-).
@@ -21,6 +23,7 @@ out="$root/build/fuzz"
 CC=${CC:-clang}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${FUZZ_JOBS:-1}
+BUILD_JOBS=${FUZZ_BUILD_JOBS:-$(nproc)}
 
 ALL_TARGETS="http menu cart_json ws redis_msg auth addr input json_str lang server"
 
@@ -90,6 +93,21 @@ build() {
     echo "built build/fuzz/fuzz_$name"
 }
 
+# Builds the targets given, BUILD_JOBS at a time; fails if any build fails.
+build_all() {
+    local pids=() t failed=0
+    for t in "$@"; do
+        build "$t" &
+        pids+=($!)
+        if [ ${#pids[@]} -ge "$BUILD_JOBS" ]; then
+            wait "${pids[0]}" || failed=1
+            pids=("${pids[@]:1}")
+        fi
+    done
+    for t in "${pids[@]}"; do wait "$t" || failed=1; done
+    return $failed
+}
+
 run() {
     local name=$1
     local corpus="$out/corpus/$name"
@@ -126,8 +144,8 @@ replay() {
 check_toolchain
 case "${1:-}" in
 --build)
-    for t in $ALL_TARGETS; do build "$t"; done
-    exit 0
+    build_all $ALL_TARGETS
+    exit $?
     ;;
 --replay)
     replay
@@ -137,7 +155,8 @@ esac
 
 targets=${*:-$ALL_TARGETS}
 status=0
-for t in $targets; do build "$t"; done
+# FUZZ_PREBUILT=1: the drivers were just built (run.sh --build): fuzz them as they are.
+if [ "${FUZZ_PREBUILT:-0}" != 1 ]; then build_all $targets; fi
 for t in $targets; do
     if ! run "$t"; then
         echo "fuzz_$t FAILED: see tests/fuzz/crashes/" >&2
