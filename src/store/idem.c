@@ -81,6 +81,9 @@ static caller *caller_of(tc_idem *d, tc_view name)
     memcpy(c->name, name.base, name.len);
     c->chain = *pp;
     *pp = c;
+    /* The record is the caller's heap too, in its share and overall. */
+    c->bytes = tc_heap_cost(sizeof *c + name.len);
+    d->bytes += c->bytes;
     return c;
 }
 
@@ -91,6 +94,7 @@ static void caller_drop_if_empty(tc_idem *d, caller *c)
     while (*pp != c)
         pp = &(*pp)->chain;
     *pp = c->chain;
+    d->bytes -= c->bytes; /* its record alone, now */
     free(c);
 }
 

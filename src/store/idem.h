@@ -28,7 +28,8 @@ typedef struct {
 } tc_idem_answer;
 
 /* max_bytes: the heap all answers may hold; max_caller_bytes: one caller's
- * share of it. Both count each entry's struct, key and DTO. */
+ * share of it. Both count each entry's struct, key and DTO, and the record
+ * of each caller that has an answer (its name and links). */
 tc_idem *tc_idem_new(size_t max_bytes, size_t max_caller_bytes);
 void tc_idem_free(tc_idem *d);
 

@@ -1,6 +1,7 @@
 /* test_idem.c — the index of remembered Idempotency-Key answers: lookup and
  * expiry, replacement, the per-caller budget (a caller pushes out only its
- * own answers), and the overall budget (the oldest of anyone, counted); the
+ * own answers), and the overall budget (the oldest of anyone, counted),
+ * callers' records counted in both; the
  * keys forgotten for a budget, and only those, listed for the store. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,7 +39,8 @@ static void take_dropped(tc_idem *d, char *out, size_t cap)
     tc_buf_free(&gone);
 }
 
-/* The heap one answer costs with this key and DTO: what the budgets count. */
+/* The heap a caller's lone answer costs with this key and DTO, its record
+ * included: what the budgets count. */
 static size_t one_cost(tc_idem *probe, const char *key, tc_rbuf *json)
 {
     size_t before = tc_idem_bytes(probe);
@@ -46,6 +48,21 @@ static size_t one_cost(tc_idem *probe, const char *key, tc_rbuf *json)
     size_t cost = tc_idem_bytes(probe) - before;
     tc_idem_forget(probe, tc_view_of(key));
     return cost;
+}
+
+/* The heap of caller's record alone: its first answer's cost less its
+ * second's (the same key length and DTO). */
+static size_t record_cost(tc_idem *probe, const char *caller, tc_rbuf *json)
+{
+    size_t before = tc_idem_bytes(probe);
+    tc_idem_put(probe, tc_view_of(caller), tc_view_of("r-0"), 1, json, NOW + DAY, NOW);
+    size_t first = tc_idem_bytes(probe) - before;
+    tc_idem_put(probe, tc_view_of(caller), tc_view_of("r-1"), 1, json, NOW + DAY, NOW);
+    size_t second = tc_idem_bytes(probe) - before - first;
+    tc_idem_forget(probe, tc_view_of("r-0"));
+    tc_idem_forget(probe, tc_view_of("r-1"));
+    assert_int_equal(tc_idem_bytes(probe), before);
+    return first - second;
 }
 
 static void test_get_put_expire_replace_forget(void **state)
@@ -89,7 +106,7 @@ static void test_a_caller_pushes_out_only_its_own(void **state)
     (void)state;
     tc_rbuf *json = json_of_size(1000);
     tc_idem *probe = tc_idem_new(1u << 20, 1u << 20);
-    size_t cost = one_cost(probe, "b-0000", json);
+    size_t cost = one_cost(probe, "b-0000", json), record = record_cost(probe, "u:B", json);
     tc_idem_free(probe);
     /* Room for 3 answers per caller, 100 overall. */
     tc_idem *d = tc_idem_new(100 * cost, 3 * cost);
@@ -107,7 +124,8 @@ static void test_a_caller_pushes_out_only_its_own(void **state)
         snprintf(key, sizeof key, "b-%04d", i);
         assert_non_null(tc_idem_get(d, tc_view_of(key), NOW));
     }
-    assert_int_equal(tc_idem_bytes(d), 4 * cost);
+    /* Four answers and two callers' records. */
+    assert_int_equal(tc_idem_bytes(d), 4 * (cost - record) + 2 * record);
     assert_int_equal(tc_idem_evicted(d), 0); /* B's own, not counted as early loss */
     /* The 47 B forgot are listed for the store, oldest first, once. */
     char gone[47 * 7 + 1], want[47 * 7 + 1] = "";
@@ -169,6 +187,7 @@ static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
         snprintf(key, sizeof key, "k-%04d", i);
         snprintf(who, sizeof who, "u:%d", i);
         tc_idem_put(d, tc_view_of(who), tc_view_of(key), i, json, NOW + DAY + i, NOW);
+        assert_true(tc_idem_bytes(d) <= 5 * cost); /* records included: never more */
     }
     assert_int_equal(tc_idem_evicted(d), 3);
     assert_int_equal(tc_idem_bytes(d), 5 * cost);
@@ -189,6 +208,28 @@ static void test_overall_budget_forgets_the_oldest_and_counts(void **state)
     tc_rbuf_unref(json);
 }
 
+/* A caller's record (its name and links) is heap the budgets count too: it
+ * is there as long as the caller has an answer, and with one short answer
+ * per caller it is a tenth of what the index holds (the overall budget's
+ * test above then holds exactly its 5 lone answers and their records). */
+static void test_a_callers_record_is_counted(void **state)
+{
+    (void)state;
+    tc_rbuf *json = json_of_size(500);
+    tc_idem *probe = tc_idem_new(1u << 20, 1u << 20);
+    char long_name[256];
+    memset(long_name, 'u', 200);
+    long_name[200] = '\0';
+    size_t short_rec = record_cost(probe, "u:1", json),
+           long_rec = record_cost(probe, long_name, json);
+    /* The record holds the name: 197 more bytes of it, within one 16-byte
+     * chunk step. */
+    assert_true(short_rec >= 32);
+    assert_true(long_rec >= short_rec + 197 - 15 && long_rec <= short_rec + 197 + 15);
+    tc_idem_free(probe);
+    tc_rbuf_unref(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_a_caller_pushes_out_only_its_own),
         cmocka_unit_test(test_a_big_answer_pushes_out_all_of_its_callers),
         cmocka_unit_test(test_overall_budget_forgets_the_oldest_and_counts),
+        cmocka_unit_test(test_a_callers_record_is_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
