@@ -3,12 +3,14 @@ the password from --redis-password-file or TABLECART_REDIS_PASSWORD, on every co
 (start-up, commands, subscription, menu import, reconnects), never in logs, in
 /proc/PID/cmdline or in /proc/PID/environ; a wrong one is a clear start-up error."""
 
+import re
+
 import pytest
 import requests
 
-from live_support import SSEStream
+from live_support import SSEStream, diner_stream, next_presence, seats
 from redis_support import RedisServer, RedisServerFactory, wait_status
-from support import IO_TIMEOUT, MENU_FILE, SCALE, envelope, run_cli
+from support import IO_TIMEOUT, MENU_FILE, REPO, SCALE, envelope, run_cli
 
 PASSWORD = "pw-Zq8rT1-never-shown"
 APP_PASSWORD = "app-pw-Xk3m9-never-shown"
@@ -29,6 +31,27 @@ def acl(tmp_path):
     r = RedisServer(tmp_path, extra=["--requirepass", ADMIN,
                                      "--user", "app", "on", ">" + APP_PASSWORD, "~*", "&*",
                                      "+@all"], auth=(ADMIN,))
+    yield r
+    r.kill9()
+
+
+def documented_acl_commands():
+    """The commands docs/redis.md ("Authentication") says an ACL user for
+    tablecart needs."""
+    text = (REPO / "docs" / "redis.md").read_text(encoding="utf-8")
+    m = re.search(r"An ACL user for tablecart needs, on keys `tablecart:\*` and channels\s+"
+                  r"`tablecart:\*`: `([a-z\s]+)`", text)
+    assert m, "docs/redis.md no longer lists the ACL user's commands"
+    return m.group(1).split()
+
+
+@pytest.fixture
+def acl_as_documented(tmp_path):
+    """User app may run only what docs/redis.md lists, on tablecart's keys and channels."""
+    r = RedisServer(tmp_path, extra=["--requirepass", ADMIN,
+                                     "--user", "app", "on", ">" + APP_PASSWORD,
+                                     "~tablecart:*", "&tablecart:*", "-@all"]
+                    + ["+" + c for c in documented_acl_commands()], auth=(ADMIN,))
     yield r
     r.kill9()
 
@@ -192,3 +215,34 @@ def test_a_host_name_is_resolved(tmp_path, redis, clients):
                 env={"TABLECART_AUTH": "none"})
     assert r.returncode == 1
     assert "cannot resolve no-such-host.invalid" in r.stderr.decode(), r.stderr
+
+
+def test_acl_user_with_only_the_documented_commands(tmp_path, acl_as_documented, clients):
+    """Everything tablecart sends, Lua scripts' commands included, is in the documented list:
+    menu import, a diner seated and named (the diners script), a keyed change and its replay
+    (the cart script with its Idempotency-Key answers) reaching a stream."""
+    r = acl_as_documented
+    pw = password_file(tmp_path, APP_PASSWORD)
+    url = "redis://app@127.0.0.1:%d" % r.port
+    imp = run_cli("menu", "import", MENU_FILE, "--store", url, "--redis-password-file", pw)
+    assert imp.returncode == 0, imp.stderr
+    f = RedisServerFactory(tmp_path, r)
+    try:
+        a = f("--redis-password-file", str(pw), url=url, menu=None)
+        s, p = diner_stream(a, clients, 101)
+        assert seats(p) == [(101, 1, "1号")]
+        named = requests.put(a.api("/store/order/table/123/name"), json={"name": "张三"},
+                             headers={"X-User-Id": "101"}, timeout=IO_TIMEOUT)
+        assert seats(envelope(named)) == [(101, 1, "张三")]
+        assert seats(next_presence(s, lambda d: seats(d)[0][2] == "张三")) == [(101, 1, "张三")]
+        keyed = {"X-User-Id": "101", "Idempotency-Key": "acl-1"}
+        first = a.add(123, 1001, 2, headers=keyed)
+        assert envelope(first)["version"] == 1
+        assert s.next_update().id == "1"
+        again = a.add(123, 1001, 2, headers=keyed)
+        assert (again.status_code, again.content) == (200, first.content)
+        assert a.cart(123)["version"] == 1
+        assert "can't run this command" not in a.stderr()
+    finally:
+        clients.close_all()  # streams first: a stopping server waits for open ones
+        f.finish()
