@@ -1,4 +1,5 @@
-"""A Redis that wants a password (docs/redis.md, "Authentication"): requirepass and an ACL user,
+"""A Redis that wants a password (docs/redis.md, "Authentication"): requirepass and an ACL user
+(also one allowed only the commands the doc lists),
 the password from --redis-password-file or TABLECART_REDIS_PASSWORD, on every connection
 (start-up, commands, subscription, menu import, reconnects), never in logs, in
 /proc/PID/cmdline or in /proc/PID/environ; a wrong one is a clear start-up error."""
