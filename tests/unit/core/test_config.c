@@ -500,6 +500,15 @@ static void test_token(void **state)
     assert_int_equal(c.token_store, INT32_MAX);
     assert_int_equal(c.token_ttl_s, 4 * 3600); /* default */
 
+    /* Its variable is TABLECART_STORE_ID (docs/auth.md): TABLECART_STORE is
+     * serve's store URL, which a token ignores. */
+    setenv("TABLECART_STORE", "sqlite:/elsewhere.db", 1);
+    setenv("TABLECART_STORE_ID", "4", 1);
+    PARSE_OK(&c, "token", "--user", "1");
+    assert_int_equal(c.token_store, 4);
+    unsetenv("TABLECART_STORE");
+    unsetenv("TABLECART_STORE_ID");
+
     PARSE_ERR("token: --user is required", "token", "--table", "1");
     PARSE_ERR("token: give --table or --store, not both", "token", "--user", "1", "--table", "1",
               "--store", "1");
