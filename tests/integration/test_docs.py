@@ -1,6 +1,7 @@
 """README.md and docs/ stay true to the repository and the binary: every
-relative link resolves to a file of the repository, no path points outside
-it, and the flags they list are the ones `tablecart --help` lists."""
+relative link resolves to a file of the repository and its #anchor to a
+heading there, no path points outside it, and the flags they list are the
+ones `tablecart --help` lists."""
 
 import re
 import subprocess
@@ -31,6 +32,34 @@ def test_relative_links_resolve_inside_the_repository():
                 bad.append((doc.name, target, "outside the repository"))
             elif not resolved.exists():
                 bad.append((doc.name, target, "missing"))
+    assert bad == []
+
+
+def anchors(doc):
+    """The #anchors of doc's headings, as GitHub makes them: lower case, what
+    is neither a letter, a digit, '-', '_' nor a space dropped, spaces as '-';
+    a heading met again gets -1, -2..."""
+    seen, out = {}, set()
+    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    for heading in re.findall(r"^#+\s+(.*?)\s*$", text, re.M):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return out
+
+
+def test_anchors_resolve_to_headings():
+    bad = []
+    for doc in DOCS:
+        for target in LINK.findall(doc.read_text(encoding="utf-8")):
+            path, hash_, anchor = target.partition("#")
+            if not hash_ or re.match(r"[a-z]+:", target):
+                continue
+            resolved = (doc.parent / path).resolve() if path else doc
+            if resolved.suffix == ".md" and resolved.exists() and anchor not in anchors(resolved):
+                bad.append((doc.name, target))
     assert bad == []
 
 
