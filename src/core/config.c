@@ -136,7 +136,7 @@ const char *tc_config_usage(void)
            "  --rate-conns N            50   new connections/s per address (burst 2N); 0: off\n"
            "  --max-conns-per-ip N      256  open connections per address; 0: off\n"
            "  --max-conns N             0    all connections; 0: descriptor limit minus 64\n"
-           "  --exempt-loopback yes|no  yes  127.0.0.1 and ::1 skip the per-address limits\n"
+           "  --exempt-loopback yes|no  yes  127.0.0.0/8 and ::1 skip the per-address limits\n"
            "  --trusted-proxy CIDR      repeatable; its X-Forwarded-For names the client\n"
            "  --access-log on|off       on   a log line per HTTP answer (method, path, status,\n"
            "                            bytes, duration); streams log once, at their start\n";

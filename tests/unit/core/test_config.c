@@ -458,6 +458,8 @@ static void test_help_version(void **state)
     const char *u = tc_config_usage();
     assert_non_null(strstr(u, "--sse-timeout"));
     assert_non_null(strstr(u, "TABLECART_SSE_TIMEOUT"));
+    /* The exemption is tc_addr_is_loopback's: all of 127.0.0.0/8, and ::1. */
+    assert_non_null(strstr(u, "127.0.0.0/8 and ::1 skip the per-address limits"));
 }
 
 static void test_menu_import(void **state)
