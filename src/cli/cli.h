@@ -19,7 +19,7 @@
 /* Exit codes: what a script calling tablecart can tell apart. */
 enum {
     TC_EXIT_OK = 0,    /* done */
-    TC_EXIT_FAIL = 1,  /* a runtime failure: the store, the menu file, the listening socket */
+    TC_EXIT_FAIL = 1,  /* a runtime failure: the store (or the import into it), the listener */
     TC_EXIT_USAGE = 2, /* a bad flag or setup, refused before anything ran */
 };
 
