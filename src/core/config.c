@@ -229,7 +229,8 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     case OPT_SECONDS:
         if (parse_u64(v, MAX_SECONDS, &n) != 0 || n == 0)
             return tc_errmsg_set(err, TC_EINVAL,
-                                 "%s: expected a whole number of seconds >= 1, got '%s'", src, v);
+                                 "%s: expected a whole number of seconds from 1 to %d, got '%s'",
+                                 src, MAX_SECONDS, v);
         if (strcmp(o->flag, "heartbeat") == 0)
             c->heartbeat_s = (unsigned)n;
         else if (strcmp(o->flag, "sse-timeout") == 0)
@@ -246,7 +247,8 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     case OPT_SECONDS0: /* --sitting-gap: 0 turns sittings off */
         if (parse_u64(v, MAX_SECONDS, &n) != 0)
             return tc_errmsg_set(err, TC_EINVAL,
-                                 "%s: expected a whole number of seconds >= 0, got '%s'", src, v);
+                                 "%s: expected a whole number of seconds from 0 to %d, got '%s'",
+                                 src, MAX_SECONDS, v);
         c->sitting_gap_s = (unsigned)n;
         return 0;
     case OPT_BYTES:

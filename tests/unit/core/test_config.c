@@ -224,7 +224,9 @@ static void test_env_bad_value_names_variable(void **state)
 {
     (void)state;
     setenv("TABLECART_HEARTBEAT", "soon", 1);
-    PARSE_ERR("TABLECART_HEARTBEAT: expected a whole number of seconds >= 1, got 'soon'", "serve");
+    PARSE_ERR(
+        "TABLECART_HEARTBEAT: expected a whole number of seconds from 1 to 31536000, got 'soon'",
+        "serve");
     unsetenv("TABLECART_HEARTBEAT");
     setenv("TABLECART_AUTH", "basic", 1);
     PARSE_ERR("TABLECART_AUTH: expected none or jwt, got 'basic'", "serve");
@@ -250,7 +252,8 @@ static void test_bad_seconds(void **state)
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
             char want[160];
-            snprintf(want, sizeof want, "%s: expected a whole number of seconds >= 1, got '%s'",
+            snprintf(want, sizeof want,
+                     "%s: expected a whole number of seconds from 1 to 31536000, got '%s'",
                      flags[f], bad[b]);
             PARSE_ERR(want, "serve", (char *)flags[f], (char *)bad[b]);
         }
@@ -259,8 +262,8 @@ static void test_bad_seconds(void **state)
     PARSE_OK(&c, "serve", "--heartbeat", "31536000", "--ws-ping", "0030");
     assert_int_equal(c.heartbeat_s, 31536000);
     assert_int_equal(c.ws_ping_s, 30);
-    PARSE_ERR("--ttl: expected a whole number of seconds >= 1, got '0'", "token", "--user", "1",
-              "--ttl", "0");
+    PARSE_ERR("--ttl: expected a whole number of seconds from 1 to 31536000, got '0'", "token",
+              "--user", "1", "--ttl", "0");
 }
 
 /* --sitting-gap: 1800 s by default; 0 is a value (seats kept for good). */
@@ -282,7 +285,8 @@ static void test_sitting_gap(void **state)
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         char want[160];
         snprintf(want, sizeof want,
-                 "--sitting-gap: expected a whole number of seconds >= 0, got '%s'", bad[b]);
+                 "--sitting-gap: expected a whole number of seconds from 0 to 31536000, got '%s'",
+                 bad[b]);
         PARSE_ERR(want, "serve", "--sitting-gap", (char *)bad[b]);
     }
     PARSE_ERR("unknown flag --sitting-gap", "token", "--user", "1", "--sitting-gap", "5");
@@ -421,7 +425,9 @@ static void test_bad_env_overridden_by_flag(void **state)
     assert_int_equal(c.heartbeat_s, 5);
     PARSE_OK(&c, "serve", "--heartbeat=7");
     assert_int_equal(c.heartbeat_s, 7);
-    PARSE_ERR("TABLECART_HEARTBEAT: expected a whole number of seconds >= 1, got 'abc'", "serve");
+    PARSE_ERR(
+        "TABLECART_HEARTBEAT: expected a whole number of seconds from 1 to 31536000, got 'abc'",
+        "serve");
 }
 
 static void test_unknown_and_misplaced(void **state)
