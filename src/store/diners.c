@@ -14,7 +14,11 @@
  * backend it is active is tc_sitting_touch_ms old, and its last unfollow
  * queues one more. The list in memory answers only while the table is
  * "current": followed here since such a step ended well. Otherwise the
- * backend's step decides, as the sitting may have ended meanwhile. */
+ * backend's step decides, as the sitting may have ended meanwhile — unless
+ * the table stayed followed here all along since such a step ("held"): its
+ * touches failed (a store outage) while a diner was at the table, so a TOUCH
+ * goes first, and the call then finds the sitting going on, however long
+ * the outage. */
 #include "store/backend.h"
 
 #include "core/idmap.h"
@@ -43,6 +47,8 @@ typedef struct dtable {
     bool reread;   /* read again once that job ended */
     bool current;  /* sittings: followed here since a step told the backend */
     bool touching; /* sittings: a TOUCH is queued or on its way */
+    bool held;     /* sittings: followed here without a break since a step told the backend */
+    bool retold;   /* sittings: a TOUCH went ahead of the call at the head */
     uint64_t told; /* sittings: loop ms of the last step telling the backend (or trying) */
     tc_diner *list;
     size_t n;
@@ -154,6 +160,14 @@ static bool from_memory(const tc_store_seats *seats, const dtable *t, const dcal
     return d != NULL && d->name != NULL && strcmp(d->name, c->name) == 0;
 }
 
+/* Sittings: t was held here but its last step failed, so the backend's
+ * activity time may be older than the gap although a diner never left: it
+ * is told first (once per call), so that the call does not end the sitting. */
+static bool retell_first(const tc_store_seats *d, const dtable *t)
+{
+    return d->gap_ms > 0 && t->held && !t->current && !t->retold && t->head->op != TC_DINERS_TOUCH;
+}
+
 /* Answers what memory can, in order, until a call needs a job. */
 static void pump(tc_store *s, dtable *t)
 {
@@ -164,9 +178,15 @@ static void pump(tc_store *s, dtable *t)
         }
         int rc;
         if (!from_memory(s->diners, t, t->head, &rc)) {
-            start_job(s, t, t->head->op, t->head->user_id, t->head->name, true);
+            if (retell_first(s->diners, t)) {
+                t->retold = t->touching = true;
+                start_job(s, t, TC_DINERS_TOUCH, 0, NULL, false);
+            } else {
+                start_job(s, t, t->head->op, t->head->user_id, t->head->name, true);
+            }
             return;
         }
+        t->retold = false;
         answer(s, t, pop(t), rc, NULL);
     }
 }
@@ -201,12 +221,14 @@ static void job_done(tc_store_job *j)
          * sweep (a store outage costs no flood of jobs). */
         bool told = j->status == 0 || j->status == TC_ELIMIT;
         t->current = told && tc_store_following(s, t->table_id) > 0;
+        if (t->current) t->held = true;
         t->told = uv_now(s->loop);
         if (j->diners_op == TC_DINERS_TOUCH) t->touching = false;
     }
     if (t->for_head) {
         int rc = j->status;
         if (rc == 0 && j->diners_op != TC_DINERS_GET && !j->wrote) rc = TC_UNCHANGED;
+        t->retold = false;
         answer(s, t, pop(t), rc, &j->err);
     }
     bool mine = j->wrote;
@@ -314,7 +336,7 @@ void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
     if (t && s->be->current != NULL) t->stale = true;
     if (t && d->gap_ms > 0) {
         /* Nobody here any more: away from now on, as the backend is told. */
-        t->current = false;
+        t->current = t->held = false;
         touch(s, t);
     }
 }

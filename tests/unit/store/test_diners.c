@@ -36,6 +36,7 @@ typedef struct {
     int32_t feed_table;
     int64_t version; /* of the last cart read */
     int64_t gap_ms;  /* the store's sitting gap (0: seats kept for good) */
+    bool serving;    /* opened as `serve` does: exclusive, the file watched */
 } fixture;
 
 static void list_text(const tc_diner *d, size_t n, char *out, size_t outlen)
@@ -93,7 +94,7 @@ static void wait_calls(fixture *f, int n)
 static void open_store(fixture *f)
 {
     tc_errmsg err = {0};
-    tc_store_opts opts = {.sitting_gap_ms = f->gap_ms};
+    tc_store_opts opts = {.sitting_gap_ms = f->gap_ms, .exclusive = f->serving};
     if (tc_store_open(f->url, &opts, &f->loop, &f->store, &err) != 0)
         fail_msg("open %s: %s", f->url, err.text);
     tc_store_set_diners_feed(f->store, on_feed, f);
@@ -351,6 +352,45 @@ static void test_a_followed_table_keeps_its_sitting(void **state)
     assert_string_equal(f->list, "300:1:-");
 }
 
+/* Polls the store's health until it is want (0: up), without running the
+ * loop: nothing of the store's own (its sweep) runs meanwhile. */
+static void wait_health(fixture *f, bool up)
+{
+    uint64_t until = uv_hrtime() + 5000000000u;
+    while ((tc_store_ping(f->store) == 0) != up) {
+        if (uv_hrtime() > until) fail_msg("the store's health did not turn %s", up ? "up" : "down");
+        uv_sleep(10);
+    }
+}
+
+/* A diner stays at the table through a store outage longer than the gap
+ * (the database file moved away, as the serving store sees it: every touch
+ * refused). The activity time stored is then older than the gap, but the
+ * party never left: once the file is back, the next diner joins it (the
+ * table is told first), not a new sitting that would forget 老王. */
+static void test_a_party_online_through_an_outage_keeps_its_sitting(void **state)
+{
+    fixture *f = *state;
+    close_store(f);
+    f->gap_ms = GAP_MS;
+    f->serving = true;
+    open_store(f);
+    tc_store_follow(f->store, 123);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 101, NULL), 0);
+    assert_int_equal(call(f, 123, TC_DINERS_NAME, 101, "老王"), 0);
+    char db[300], moved[310];
+    snprintf(db, sizeof db, "%s/cart.db", f->dir);
+    snprintf(moved, sizeof moved, "%s.moved", db);
+    assert_int_equal(rename(db, moved), 0);
+    wait_health(f, false);
+    run_for(f, 2 * GAP_MS); /* the sweep's touches refused, past the gap */
+    assert_int_equal(rename(moved, db), 0);
+    wait_health(f, true);
+    assert_int_equal(call(f, 123, TC_DINERS_JOIN, 102, NULL), 0);
+    assert_string_equal(f->list, "101:1:老王,102:2:-");
+    tc_store_unfollow(f->store, 123);
+}
+
 /* Seats and the activity time are kept across a reopen within the gap. */
 static void test_sitting_kept_across_reopen(void **state)
 {
@@ -375,6 +415,7 @@ int main(void)
         T(test_sitting_starts_again_after_the_gap),
         T(test_a_followed_table_keeps_its_sitting),
         T(test_sitting_kept_across_reopen),
+        T(test_a_party_online_through_an_outage_keeps_its_sitting),
     };
     return cmocka_run_group_tests_name("store/diners", tests, NULL, NULL);
 }
