@@ -80,3 +80,82 @@ def test_operations_lists_every_serve_flag():
     serve = set(re.findall(r"^  (--[a-z][a-z-]+)", out.split("serve options", 1)[1], re.M))
     table = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
     assert sorted(f for f in serve if "| `%s" % f not in table) == []
+
+
+# docs/contract.md is the wire contract the code's comments cite as "SPEC §N":
+# it keeps SPEC's nine sections, names every route the server registers and
+# every fixed word of src/core/wire.h, and names no route the server lacks.
+CONTRACT = REPO / "docs" / "contract.md"
+SECTIONS = ["Data model", "HTTP conventions", "Cart API", "SSE", "WebSocket",
+            "Identity and access", "Many instances", "Operations",
+            "Command line and menu file"]
+ROUTE_ADD = re.compile(r'tc_router_add\(\s*\w+,\s*([A-Z_|\s]+?),\s*([^,]+?),\s*"([^"]+)"')
+DOC_ROUTE = re.compile(r"`(GET|HEAD|POST|PUT|DELETE|OPTIONS) (/[^`?\s]*)[^`]*`")
+
+
+def registered_routes():
+    """'METHOD /path' of every tc_router_add in src/ (the API prefix as its
+    default, /api; each {} parameter as {}), and whether every call was read."""
+    routes, calls, read = set(), 0, 0
+    for src in sorted((REPO / "src").rglob("*.c")):
+        text = src.read_text(encoding="utf-8")
+        if src.name == "router.c":
+            continue
+        calls += len(re.findall(r"\btc_router_add\(", text))
+        found = ROUTE_ADD.findall(text)
+        read += len(found)
+        for methods, prefix, pattern in found:
+            path = ("" if prefix.strip() == '""' else "/api") + pattern
+            for m in re.findall(r"TC_M_([A-Z]+)", methods):
+                routes.add("%s %s" % (m, path))
+    return routes, calls == read and calls >= 9
+
+
+def contract_text():
+    """contract.md without its fenced blocks (the captured examples)."""
+    return re.sub(r"^```.*?^```", "", CONTRACT.read_text(encoding="utf-8"), flags=re.M | re.S)
+
+
+def test_contract_keeps_the_nine_sections_the_code_cites():
+    heads = re.findall(r"^## (\d+)\. (.+?)\s*$", CONTRACT.read_text(encoding="utf-8"), re.M)
+    assert heads == [(str(i + 1), t) for i, t in enumerate(SECTIONS)]
+
+
+def test_contract_names_every_registered_route():
+    routes, all_read = registered_routes()
+    assert all_read
+    named = {"%s %s" % (m, re.sub(r"\{\w+\}", "{}", p)) for m, p in DOC_ROUTE.findall(contract_text())}
+    assert sorted(routes - named) == []
+
+
+def test_contract_names_no_route_the_server_lacks():
+    """Every `METHOD /path` the page names (an example's id, 123, in place
+    of a parameter; HEAD where GET is registered) is a registered route."""
+    routes, _ = registered_routes()
+    patterns = [re.compile("%s %s$" % (r.split()[0], re.escape(r.split()[1]).replace(r"\{\}", "[^/]+")))
+                for r in routes]
+    bad = []
+    for m, p in DOC_ROUTE.findall(contract_text()):
+        named = "%s %s" % ("GET" if m == "HEAD" else m, p)
+        if not any(pat.match(named) for pat in patterns):
+            bad.append(named)
+    assert bad == []
+
+
+def test_contract_names_every_fixed_word_of_wire_h():
+    wire = (REPO / "src" / "core" / "wire.h").read_text(encoding="utf-8")
+    words = dict(re.findall(r'^#define (TC_WIRE_\w+) "([^"]*)"', wire, re.M))
+    suffix = words.pop("TC_WIRE_SUCCESS_SUFFIX")
+    code = "".join(p.read_text(encoding="utf-8") for p in (REPO / "src" / "api").glob("*.c"))
+    # Commands answered "<type>_success": the command reader's table, and
+    # any type the WebSocket code joins to the suffix.
+    commands = set(re.findall(r"\{TC_OP_\w+, (TC_WIRE_\w+)", code))
+    commands |= set(re.findall(r"(TC_WIRE_\w+) TC_WIRE_SUCCESS_SUFFIX", code))
+    assert commands and commands <= set(words)
+    expected = set(words.values()) | {words[c] + suffix for c in commands}
+    retry = re.search(r"^#define TC_WIRE_SSE_RETRY_MS (\d+)", wire, re.M).group(1)
+    text = contract_text()  # said in the text, not only in an example
+    # Named as code (`cart_update`) or as a JSON string ("type":"add_item").
+    assert sorted(w for w in expected if "`%s`" % w not in text and '"%s"' % w not in text) == []
+    assert "retry:%s" % retry in text
+
