@@ -159,3 +159,8 @@ def test_contract_names_every_fixed_word_of_wire_h():
     assert sorted(w for w in expected if "`%s`" % w not in text and '"%s"' % w not in text) == []
     assert "retry:%s" % retry in text
 
+
+def test_docs_cite_no_brief_outside_the_repository():
+    bad = [(doc.name, m) for doc in DOCS
+           for m in re.findall(r"SPEC\.md|DESIGN\.md", doc.read_text(encoding="utf-8"))]
+    assert bad == []
