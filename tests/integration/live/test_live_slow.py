@@ -1,4 +1,4 @@
-"""Slow and dead clients (DESIGN: bounded, conflating write queues).
+"""Slow and dead clients (bounded, conflating write queues: docs/architecture.md, "Bounded output").
 
 A subscriber that never reads must not make the server's memory grow, must
 not delay or thin out the subscribers that do read (they see every version),
