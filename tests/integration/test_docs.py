@@ -1,13 +1,21 @@
 """README.md and docs/ stay true to the repository and the binary: every
 relative link resolves to a file of the repository and its #anchor to a
 heading there, no path points outside it, and the flags they list are the
-ones `tablecart --help` lists."""
+ones `tablecart --help` lists, and the captured examples of docs/contract.md
+are what the binary answers."""
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
-from support import BIN
+import requests
+
+from support import BIN, IO_TIMEOUT
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))
+from live_support import SSEStream, WSClient  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
@@ -164,3 +172,162 @@ def test_docs_cite_no_brief_outside_the_repository():
     bad = [(doc.name, m) for doc in DOCS
            for m in re.findall(r"SPEC\.md|DESIGN\.md", doc.read_text(encoding="utf-8"))]
     assert bad == []
+
+
+# The captured examples of contract.md, replayed against the binary: the page
+# says they are byte for byte what `serve` answers on an empty database with
+# the demo menu, and that is checked here (key names and order, money
+# written with two decimals, every fixed string, versions, ETags), except
+# the clock: "timestamp" and "updatedAt" only have to be a number where the
+# page shows one (null where it shows null). A "…" in an example stands for
+# a cut: what comes before it must start the answer, what follows end it.
+CLOCK = re.compile(r'"(timestamp|updatedAt)":\d+')
+ENVELOPE_OK = '{"code":200,"success":true,"message":"操作成功","data":'
+
+
+def contract_section(n):
+    """The text of contract.md's section n, fenced blocks included."""
+    text = CONTRACT.read_text(encoding="utf-8")
+    return re.split(r"^## \d+\. .*$", text, flags=re.M)[n]
+
+
+def fenced(n):
+    """The fenced blocks of section n (indented ones too, inside a list item),
+    each as its list of lines, the fence's indent taken off."""
+    blocks = re.findall(r"^( *)```[a-z]*\n(.*?)^ *```", contract_section(n), re.M | re.S)
+    return [[ln[len(indent):] for ln in b.rstrip("\n").split("\n")] for indent, b in blocks]
+
+
+def assert_as_captured(actual, doc):
+    """actual (the binary's text) is doc (the page's) but for the clock and
+    the cuts the page marks with '…'."""
+    actual, doc = CLOCK.sub(r'"\1":0', actual), CLOCK.sub(r'"\1":0', doc)
+    if "…" not in doc:
+        assert actual == doc
+        return
+    head, tail = doc.split("…", 1)
+    assert actual[:len(head)] == head
+    assert actual[len(actual) - len(tail):] == tail and len(actual) >= len(head) + len(tail)
+
+
+def parts(rest):
+    """'  Name: value  {json}  (a comment)' -> ({name: value}, json or None)."""
+    headers, body = {}, None
+    for p in re.split(r"\s{2,}", rest.strip()):
+        if not p or p.startswith("("):
+            continue
+        if p.startswith("{"):
+            body = p
+        else:
+            name, _, value = p.partition(": ")
+            headers[name] = value
+    return headers, body
+
+
+def request(srv, method, path, headers=None, body=None):
+    hs = {"Accept-Language": None}  # the page shows the diners' (Chinese) texts
+    hs.update(headers or {})
+    return requests.request(method, srv.url(path), headers=hs, timeout=IO_TIMEOUT,
+                            data=body.encode("utf-8") if body else None)
+
+
+def replay_exchanges(srv, lines, defaults):
+    """Replays blocks of 'METHOD PATH  headers  body' / '-> STATUS  headers' /
+    an optional JSON answer, separated by blank lines; returns how many."""
+    n = 0
+    for ex in "\n".join(lines).strip().split("\n\n"):
+        ex = ex.split("\n")
+        m = re.fullmatch(r"(GET|POST|PUT|DELETE|PATCH) (\S+)(.*)", ex[0])
+        assert m, ex
+        headers, body = parts(m.group(3))
+        r = request(srv, m.group(1), m.group(2), dict(defaults, **headers), body)
+        st = re.fullmatch(r"-> (\d{3})(.*)", ex[1])
+        assert st, ex
+        assert r.status_code == int(st.group(1)), (ex[0], r.text)
+        want, _ = parts(st.group(2))
+        assert {k: r.headers.get(k) for k in want} == want, ex[0]
+        if len(ex) > 2:
+            assert_as_captured(r.content.decode("utf-8"), ex[2])
+        else:
+            assert r.content == b""
+        n += 1
+    return n
+
+
+def test_contract_examples_are_what_the_binary_answers(start_server):
+    srv = start_server(menu=None)  # an empty database: the bundled demo menu
+    s1, s3, s4 = fenced(1), fenced(3), fenced(4)
+
+    # §4: a diner's stream, opened first (its head and first three events).
+    sse_doc = s4[0]
+    user = re.search(r"Captured \(`(\?userId=\d+)`", contract_section(4)).group(1)
+    sse = SSEStream(srv.port, table=123, query=user, lang=None)
+    try:
+        sse.start()
+        blank = sse_doc.index("")
+        assert [sse.status_line] + ["%s: %s" % h for h in sse.header_list] == sse_doc[:blank]
+        doc_events = "\n".join(sse_doc[blank + 1:]).strip().split("\n\n")
+        assert len(doc_events) == 4
+
+        def next_event():
+            return "\n".join(sse.next_event(skip_heartbeats=True, skip_presence=False).lines)
+
+        for doc_ev in doc_events[:3]:
+            assert_as_captured(next_event(), doc_ev)
+
+        # §1: the empty cart.
+        cart = request(srv, "GET", "/api/store/order/cart/123").content.decode("utf-8")
+        assert cart.startswith(ENVELOPE_OK) and cart.endswith("}")
+        assert_as_captured(cart[len(ENVELOPE_OK):-1], s1[0][0])
+
+        # §3: the captured exchanges, in order, with the request headers named.
+        sec3 = contract_section(3)
+        defaults = dict(re.findall(r"`([\w-]+): ([^`]+)`",
+                                   re.search(r"Captured \(request headers (.*?)\):", sec3, re.S).group(1)))
+        assert replay_exchanges(srv, s3[0], defaults) == 6
+
+        # §4: the add of §3 reached the stream; §1: the cart after it.
+        assert_as_captured(next_event(), doc_events[3])
+        cart = request(srv, "GET", "/api/store/order/cart/123").content.decode("utf-8")
+        assert_as_captured(cart[len(ENVELOPE_OK):-1], s1[0][1])
+        check_envelopes_and_websocket(srv, defaults)
+    finally:
+        sse.close()
+
+
+def check_envelopes_and_websocket(srv, defaults):
+    """The examples of §2 and §5, with the diner of §4's capture still on
+    SSE and the cart as §3 left it."""
+    s2, s5 = fenced(2), fenced(5)
+
+    # §2: the envelopes (health, a refused quantity in Chinese and English)
+    # and the 405.
+    env = s2[0]
+    assert_as_captured(request(srv, "GET", "/healthz").text, env[0])
+    too_many = json.dumps({"tableId": 123, "cuisineId": 1001, "quantity": 100})
+    json_ct = {"Content-Type": "application/json"}
+    assert_as_captured(request(srv, "POST", "/api/store/order/cart/add", json_ct, too_many).text, env[1])
+    en = dict(json_ct, **{"Accept-Language": "en"})
+    assert_as_captured(request(srv, "POST", "/api/store/order/cart/add", en, too_many).text, env[2])
+    m = re.fullmatch(r"(\w+) (\S+) -> (\d+)", s2[1][0])
+    r = request(srv, m.group(1), m.group(2))
+    assert r.status_code == int(m.group(3))
+    assert "Allow: %s" % r.headers["Allow"] == s2[1][1]
+    assert_as_captured(r.text, s2[1][2])
+
+    # §5: the WebSocket transcript, after the setup its caption names.
+    sec5 = contract_section(5)
+    for body in re.findall(r"before it: `(POST [^`]+)`", sec5):
+        method, path, payload = body.split(" ", 2)
+        assert request(srv, method, path, dict(defaults), payload).status_code == 200
+    path = re.search(r"Captured \(`(/ws/cart/[^`]+)`", sec5).group(1)
+    ws = WSClient(srv.port, path=path, lang=None)
+    try:
+        for line in s5[0]:
+            if line.startswith("-> "):
+                ws.send(line[3:])
+            else:
+                assert line.startswith("<- "), line
+                assert_as_captured(ws.recv_raw(), line[3:])
+    finally:
+        ws.close()
