@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from support import BIN, IO_TIMEOUT
+from support import BIN, IO_TIMEOUT, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "live"))
 from live_support import SSEStream, WSClient  # noqa: E402
@@ -231,15 +231,20 @@ def request(srv, method, path, headers=None, body=None):
                             data=body.encode("utf-8") if body else None)
 
 
-def replay_exchanges(srv, lines, defaults):
+def replay_exchanges(srv, lines, defaults, cut=None):
     """Replays blocks of 'METHOD PATH  headers  body' / '-> STATUS  headers' /
-    an optional JSON answer, separated by blank lines; returns how many."""
+    an optional JSON answer, separated by blank lines; returns how many. A
+    request header value cut with '…' is cut's value, which it must start."""
     n = 0
     for ex in "\n".join(lines).strip().split("\n\n"):
         ex = ex.split("\n")
         m = re.fullmatch(r"(GET|POST|PUT|DELETE|PATCH) (\S+)(.*)", ex[0])
         assert m, ex
         headers, body = parts(m.group(3))
+        for name, value in headers.items():
+            if value.endswith("…"):
+                assert cut.startswith(value[:-1]), (value, cut)
+                headers[name] = cut
         r = request(srv, m.group(1), m.group(2), dict(defaults, **headers), body)
         st = re.fullmatch(r"-> (\d{3})(.*)", ex[1])
         assert st, ex
@@ -291,6 +296,13 @@ def test_contract_examples_are_what_the_binary_answers(start_server):
         cart = request(srv, "GET", "/api/store/order/cart/123").content.decode("utf-8")
         assert_as_captured(cart[len(ENVELOPE_OK):-1], s1[0][1])
         check_envelopes_and_websocket(srv, defaults)
+
+        # §8: the metric lines shown exist (the counts are those of one session).
+        metrics = requests.get(srv.url("/metrics"), timeout=IO_TIMEOUT).text
+        names = {ln.rsplit(" ", 1)[0] for ln in metrics.splitlines() if not ln.startswith("#")}
+        shown = [ln.rsplit(" ", 1) for ln in fenced(8)[1]]
+        assert shown and all(v.isdigit() for _, v in shown)
+        assert sorted(n for n, _ in shown if n not in names) == []
     finally:
         sse.close()
 
@@ -331,3 +343,21 @@ def check_envelopes_and_websocket(srv, defaults):
                 assert_as_captured(ws.recv_raw(), line[3:])
     finally:
         ws.close()
+
+
+def test_contract_auth_and_command_line_examples(start_server):
+    """§6's two refusals on an --auth jwt server, with the token the CLI
+    prints for the command the page names; §9's bad flag."""
+    secret = "contract-examples-secret-0123456789abcdef"
+    env = {"TABLECART_JWT_SECRET": secret}
+    srv = start_server("--auth", "jwt", menu=None, env=env)
+    sec6 = contract_section(6)
+    cmd = re.search(r"the token from `tablecart (token [^`]+)`", sec6).group(1).split()
+    cli = run_cli(*cmd, env=env)
+    assert cli.returncode == 0, cli.stderr
+    assert replay_exchanges(srv, fenced(6)[0], {}, cut="Bearer " + cli.stdout.decode().strip()) == 2
+
+    shell = fenced(9)[1]
+    assert shell[0].startswith("$ tablecart ")
+    r = run_cli(*shell[0][len("$ tablecart "):].split())
+    assert (r.returncode, r.stdout, r.stderr.decode("utf-8")) == (2, b"", shell[1] + "\n")
