@@ -109,6 +109,16 @@ def test_flag_wins_over_env(start_server):
     error(requests.get(s.url("/api/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
 
 
+def test_flag_equals_value_form(tmp_path, start_server):
+    """--flag=value is --flag value, for a good value and a bad one alike."""
+    s = start_server("--api-prefix=/v5", "--auth=none", prefix="/v5")
+    assert envelope(requests.get(s.url("/v5/store/order/cart/123"), timeout=IO_TIMEOUT))["version"] == 0
+    error(requests.get(s.url("/api/store/order/cart/123"), timeout=IO_TIMEOUT), 404)
+    joined = run_cli("serve", "--heartbeat=0", cwd=tmp_path)
+    apart = run_cli("serve", "--heartbeat", "0", cwd=tmp_path)
+    assert (joined.returncode, one_line(joined.stderr)) == (2, one_line(apart.stderr))
+
+
 # --- menu import ------------------------------------------------------------------------------
 
 
