@@ -603,7 +603,10 @@ static void test_ws_lifetime_1008(void **state)
 static void test_ws_ping_then_silent_peer_dropped(void **state)
 {
     (void)state;
-    fixture *f = start(60000, 100, 0);
+    /* A period of 400 ms: a loop held up past the silence limit (2.5
+     * periods) before the first ping went out would drop the peer unpinged
+     * (seen once at 100 ms, with a load average of 7 on two cores). */
+    fixture *f = start(60000, 400, 0);
     open_stream(f, 0, "W");
     size_t off = 0;
     expect_connected(f, 0, &off);
