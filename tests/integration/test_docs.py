@@ -43,12 +43,17 @@ def test_relative_links_resolve_inside_the_repository():
     assert bad == []
 
 
+def without_fences(text):
+    """text without its fenced blocks (examples, shell sessions)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
 def anchors(doc):
     """The #anchors of doc's headings, as GitHub makes them: lower case, what
     is neither a letter, a digit, '-', '_' nor a space dropped, spaces as '-';
     a heading met again gets -1, -2..."""
     seen, out = {}, set()
-    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    text = without_fences(doc.read_text(encoding="utf-8"))
     for heading in re.findall(r"^#+\s+(.*?)\s*$", text, re.M):
         heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
         slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
@@ -71,10 +76,13 @@ def test_anchors_resolve_to_headings():
     assert bad == []
 
 
+def named_in_docs(pattern):
+    """(doc, match) for every match of pattern in README.md and docs/."""
+    return [(doc.name, m) for doc in DOCS for m in re.findall(pattern, doc.read_text(encoding="utf-8"))]
+
+
 def test_no_path_points_outside_the_repository():
-    bad = [(doc.name, m) for doc in DOCS
-           for m in re.findall(r"\.\./shared\S*|/work/\S*", doc.read_text(encoding="utf-8"))]
-    assert bad == []
+    assert named_in_docs(r"\.\./shared\S*|/work/\S*") == []
 
 
 def test_readme_usage_lists_the_flags_of_help():
@@ -121,7 +129,7 @@ def registered_routes():
 
 def contract_text():
     """contract.md without its fenced blocks (the captured examples)."""
-    return re.sub(r"^```.*?^```", "", CONTRACT.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return without_fences(CONTRACT.read_text(encoding="utf-8"))
 
 
 def test_contract_keeps_the_nine_sections_the_code_cites():
@@ -169,9 +177,7 @@ def test_contract_names_every_fixed_word_of_wire_h():
 
 
 def test_docs_cite_no_brief_outside_the_repository():
-    bad = [(doc.name, m) for doc in DOCS
-           for m in re.findall(r"SPEC\.md|DESIGN\.md", doc.read_text(encoding="utf-8"))]
-    assert bad == []
+    assert named_in_docs(r"SPEC\.md|DESIGN\.md") == []
 
 
 # The captured examples of contract.md, replayed against the binary: the page
