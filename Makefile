@@ -5,7 +5,7 @@
 #
 # Everything else here is a building block of those two.
 
-PKGS      = libuv jansson sqlite3 hiredis libjwt openssl
+PKGS      = libuv jansson sqlite3 hiredis libjwt openssl liburing
 WARN      = -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wstrict-prototypes -Werror
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS))
 LIBS      = $(shell pkg-config --libs $(PKGS)) -lwslay -lhttp_parser -lm

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 run_pkgs=(gcc make pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
-    libsqlite3-dev libhiredis-dev libssl-dev libjwt-dev)
+    libsqlite3-dev libhiredis-dev libssl-dev libjwt-dev liburing-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-pytest-xdist
     python3-websockets python3-requests python3-prometheus-client redis-server nginx-light openssl
     stunnel4 systemd chromium fonts-wqy-microhei nodejs npm)

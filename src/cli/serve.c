@@ -319,8 +319,10 @@ int tc_cli_serve(const tc_config *cfg)
         .refuse = tc_http_refuse,
         .on_delivered = on_delivered,
         .delivered_ctx = &metrics,
+        .batch_sends = cfg->io_uring,
     };
     tc_errmsg err;
+    if (!cfg->io_uring) tc_log_info("sends: one send per write (--io-uring off)");
     if (tc_server_start(app->loop, &so, &app->server, &err) != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
         /* As a stop with no connection: the store finishes and closes. */

@@ -92,6 +92,7 @@ static const opt_spec opts[] = {
     {"exempt-loopback", OPT_YESNO, SERVE},
     {"trusted-proxy", OPT_CIDR, SERVE},
     {"access-log", OPT_ONOFF, SERVE},
+    {"io-uring", OPT_ONOFF, SERVE},
     {"user", OPT_ID, TOKEN},
     {"phone", OPT_STR, TOKEN},
     {"table", OPT_ID, TOKEN},
@@ -139,7 +140,9 @@ const char *tc_config_usage(void)
            "  --exempt-loopback yes|no  yes  127.0.0.0/8 and ::1 skip the per-address limits\n"
            "  --trusted-proxy CIDR      repeatable; its X-Forwarded-For names the client\n"
            "  --access-log on|off       on   a log line per HTTP answer (method, path, status,\n"
-           "                            bytes, duration); streams log once, at their start\n";
+           "                            bytes, duration); streams log once, at their start\n"
+           "  --io-uring on|off         on   a loop turn's sends in one system call (io_uring)\n"
+           "                            where the kernel allows it; off: a send per write\n";
 }
 
 static void env_name(const char *flag, char *out, size_t n)
@@ -326,7 +329,10 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
     case OPT_ONOFF:
         if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected on or off, got '%s'", src, v);
-        c->access_log = strcmp(v, "on") == 0;
+        if (strcmp(o->flag, "io-uring") == 0)
+            c->io_uring = strcmp(v, "on") == 0;
+        else
+            c->access_log = strcmp(v, "on") == 0;
         return 0;
     case OPT_CIDR:
         if (c->n_trusted_proxies == TC_MAX_PROXIES)
@@ -371,6 +377,7 @@ static void defaults(tc_config *c)
     c->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
     c->exempt_loopback = true;
     c->access_log = true;
+    c->io_uring = true;
 }
 
 /* The environment, for every flag not given on the command line (a flag

@@ -55,6 +55,7 @@ typedef struct {
     uint32_t max_conns;        /* 0: the descriptor limit minus a reserve */
     bool exempt_loopback;      /* true: 127.0.0.0/8 and ::1 skip the per-address limits */
     bool access_log;           /* true (--access-log on): a log line per HTTP answer */
+    bool io_uring;             /* true (--io-uring on): sends batched per loop turn */
     tc_cidr trusted_proxies[TC_MAX_PROXIES];
     size_t n_trusted_proxies;
     /* token */

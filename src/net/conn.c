@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/uring.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,6 +40,7 @@ static char read_buf[64 * 1024];
 
 static void conn_flush(tc_conn *c);
 static void conn_write_out(tc_conn *c);
+static void batch_add(tc_conn *c);
 static void conn_free_queue(tc_conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 
@@ -338,10 +340,11 @@ static bool wq_drop_pending(tc_conn *c, tc_wq_kind kind)
  * (*tried), and only what the kernel does not take is queued — most
  * deliveries need no queue item. Returns the bytes the kernel took (len: all
  * of it; 0 when something is queued already or the kernel is full), or -1
- * after an error (the connection is aborted). */
+ * after an error (the connection is aborted). With batched sends nothing
+ * goes straight: everything is queued for the end of the turn. */
 static ssize_t write_direct(tc_conn *c, const char *p, size_t len, bool *tried)
 {
-    *tried = c->wq_tail == NULL && !c->writing;
+    *tried = c->wq_tail == NULL && !c->writing && tc_conn_server(c)->uring == NULL;
     if (!*tried) return 0;
     struct iovec one = {.iov_base = (void *)p, .iov_len = len};
     return conn_send(c, &one, 1);
@@ -388,7 +391,9 @@ static void write_rbuf(tc_conn *c, tc_rbuf *r, size_t off, size_t len, tc_wq_kin
         /* Anything still queued proves the stream is alive better than a ping. */
         return;
     }
-    if (kind == TC_WQ_CART) wq_drop_pending(c, TC_WQ_CART);
+    /* Only while the kernel is full: a cart queued for this turn's batch
+     * is not stale, and dropping it would skip a version. */
+    if (kind == TC_WQ_CART && c->writing) wq_drop_pending(c, TC_WQ_CART);
     bool tried;
     ssize_t n = write_direct(c, r->data + off, len, &tried);
     if (n < 0) return;
@@ -439,7 +444,7 @@ static void wq_consume(tc_conn *c, size_t n)
     }
 }
 
-enum { MAX_IOV = 16 };
+enum { MAX_IOV = TC_URING_MAX_IOV };
 
 static unsigned gather(tc_conn *c, struct iovec *iov, size_t *total)
 {
@@ -455,6 +460,24 @@ static unsigned gather(tc_conn *c, struct iovec *iov, size_t *total)
 static void after_drain_close(tc_conn *c);
 static void set_deadline(tc_conn *c, uint64_t ms);
 
+/* After a write, the queue either waits for room (what is left in it: the
+ * kernel was full; UV_WRITABLE in the mask) or is empty: stop waiting, and
+ * close if that was asked, or tell the protocol when the queue had held
+ * something (was_queued, or it was waiting for room). */
+static void write_settled(tc_conn *c, bool was_queued)
+{
+    bool wait = c->wq_tail != NULL, was = c->writing;
+    if (wait != was) {
+        c->writing = wait;
+        conn_watch(c);
+    }
+    if (wait) return;
+    if (c->close_after_flush)
+        after_drain_close(c);
+    else if ((was || was_queued) && c->proto && c->proto->on_drained)
+        c->proto->on_drained(c);
+}
+
 /* Writes what the queue holds until it is empty or the kernel takes no more;
  * then waits for room (UV_WRITABLE in the mask) or, drained, stops waiting. */
 static void conn_write_out(tc_conn *c)
@@ -469,22 +492,117 @@ static void conn_write_out(tc_conn *c)
         wq_consume(c, (size_t)r);
         if ((size_t)r < total) break; /* the kernel is full */
     }
-    bool wait = c->wq_tail != NULL, was = c->writing;
-    if (wait != was) {
-        c->writing = wait;
-        conn_watch(c);
-    }
-    if (wait) return;
-    if (c->close_after_flush)
-        after_drain_close(c);
-    else if (was && c->proto && c->proto->on_drained)
-        c->proto->on_drained(c);
+    write_settled(c, false);
 }
+
+/* The most heap a connection's queue holds for the end of the turn; past it
+ * the queue goes out at once, as without batching, so that a burst (many
+ * commits handed back together, a hog's answers) meets a full kernel, and
+ * conflation and the queue's cap, as soon as it would have. */
+enum { BATCH_MAX_HEAP = 64 * 1024 };
 
 static void conn_flush(tc_conn *c)
 {
     if (c->writing) return; /* the kernel was full: the rest goes when there is room */
-    conn_write_out(c);
+    if (tc_conn_server(c)->uring != NULL && c->wq_heap <= BATCH_MAX_HEAP)
+        batch_add(c);
+    else
+        conn_write_out(c);
+}
+
+/* --- batched sends (tc_server_opts.batch_sends) ---------------------------- */
+
+void tc_conn_list_push(tc_conn_list *l, tc_conn *c)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->at = tc_xrealloc(l->at, l->cap * sizeof *l->at);
+    }
+    tc_conn_ref(c);
+    l->at[l->n++] = c;
+}
+
+void tc_conn_list_clear(tc_conn_list *l, bool free_too)
+{
+    for (size_t i = 0; i < l->n; i++)
+        tc_conn_unref(l->at[i]);
+    l->n = 0;
+    if (free_too) {
+        free(l->at);
+        *l = (tc_conn_list){0};
+    }
+}
+
+static void on_flush_idle(uv_idle_t *h)
+{
+    tc_conn_flush_batch(h->data);
+}
+
+/* c has bytes queued that the kernel has not been offered: they go with
+ * everyone else's at the end of the loop turn. The batch holds a reference
+ * to c until then. */
+static void batch_add(tc_conn *c)
+{
+    if (c->batched) return;
+    tc_server *s = tc_conn_server(c);
+    c->batched = 1;
+    tc_conn_list_push(&s->batch, c);
+    /* An active idle handle makes the next poll return at once. */
+    if (s->batch.n == 1) uv_idle_start(&s->flush_idle, on_flush_idle);
+}
+
+/* One submit's sends: the bytes each offered, in the order they were queued. */
+typedef struct {
+    size_t offered[TC_SERVER_BATCH_RING];
+    unsigned next;
+} batch_round;
+
+/* The kernel's answer to one connection's send, as conn_send's. */
+static void batch_done(void *ctx, void *tag, ssize_t r)
+{
+    batch_round *round = ctx;
+    tc_conn *c = tag;
+    size_t offered = round->offered[round->next++];
+    if (c->closing) return;
+    if (r == -EAGAIN || r == -EWOULDBLOCK) r = 0;
+    if (r < 0) {
+        tc_conn_abort(c); /* EPIPE, ECONNRESET, ... */
+        return;
+    }
+    wq_consume(c, (size_t)r);
+    if ((size_t)r == offered && c->wq_tail != NULL)
+        batch_add(c); /* more than one send's worth of buffers: the next round */
+    else
+        write_settled(c, true);
+}
+
+void tc_conn_flush_batch(tc_server *s)
+{
+    size_t i = 0;
+    batch_round round;
+    /* Sends that drain a queue may bring more (a pipelined request answered
+     * from on_drained, a queue of more than MAX_IOV buffers): they join the
+     * batch and go in a later round of this same flush. */
+    while (i < s->batch.n) {
+        round.next = 0;
+        unsigned k = 0;
+        for (; i < s->batch.n && k < TC_SERVER_BATCH_RING; i++) {
+            tc_conn *c = s->batch.at[i];
+            c->batched = 0;
+            /* Closed since, or already waiting for room: the writable event
+             * sends it (conn_write_out). */
+            int fd = conn_fd(c);
+            if (c->closing || c->shut || c->writing || c->wq_tail == NULL || fd < 0) continue;
+            struct iovec iov[MAX_IOV];
+            size_t total;
+            unsigned n = gather(c, iov, &total);
+            tc_uring_send(s->uring, fd, iov, n, c);
+            round.offered[k++] = total;
+        }
+        tc_uring_submit(s->uring, batch_done, &round);
+    }
+    tc_conn_list_clear(&s->batch, false);
+    uv_idle_stop(&s->flush_idle);
 }
 
 /* --- closing --------------------------------------------------------------- */
@@ -531,10 +649,24 @@ void tc_conn_close(tc_conn *c)
         set_deadline(c, tc_conn_server(c)->opts.close_flush_ms);
 }
 
+/* A connection aborted while its writes wait in this turn's batch: they are
+ * offered to the kernel now, once, as they would have been when written
+ * (a refusal's answer, written just before its abort); what the kernel does
+ * not take is dropped with the rest. */
+static void abort_batched(tc_conn *c, int fd)
+{
+    if (!c->batched || c->writing || c->shut || c->wq_tail == NULL || fd < 0) return;
+    struct iovec iov[MAX_IOV];
+    size_t total;
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = gather(c, iov, &total)};
+    (void)!sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void tc_conn_abort(tc_conn *c)
 {
     if (c->closing) return;
     int fd = conn_fd(c);
+    abort_batched(c, fd);
     c->closing = 1;
     tc_conn_server(c)->n_aborted++;
     c->reading = 0;

@@ -43,17 +43,36 @@ struct tc_conn {
      * (the kernel took less than was queued: the rest waits for room).
      * counted: one of its address's open connections; refusal: one of its
      * refused connections still draining (server.c); graced: a deadline was
-     * put off for unread bytes since the last read (tc_conn_grace_unread). */
+     * put off for unread bytes since the last read (tc_conn_grace_unread).
+     * batched: in the server's batch, its queue to be offered to the kernel
+     * at the end of the loop turn (tc_conn_flush_batch). */
     unsigned closing : 1, close_after_flush : 1, reading : 1, paused : 1, shut : 1,
         proto_closed : 1, slow : 1, deferred : 1, counted : 1, via_proxy : 1, attributed : 1,
-        writing : 1, has_deadline : 1, refusal : 1, graced : 1;
+        writing : 1, has_deadline : 1, refusal : 1, graced : 1, batched : 1;
     /* The client: the socket's peer, or the one a trusted proxy names. The
      * peer itself is not kept: getpeername when needed. */
     tc_addr client;
 };
 
+/* Connections kept for later in this loop turn, in order, each holding a
+ * reference (tc_conn_ref) while it is in the list. */
+typedef struct {
+    tc_conn **at;
+    size_t n, cap;
+} tc_conn_list;
+
+/* Appends c and takes a reference to it. */
+void tc_conn_list_push(tc_conn_list *l, tc_conn *c);
+/* Drops the references of every connection in l and empties it; with
+ * free_too, also its memory (else its capacity stays for the next turn). */
+void tc_conn_list_clear(tc_conn_list *l, bool free_too);
+
 typedef struct addr_count addr_count;
 typedef struct tc_ratelimit tc_ratelimit;
+typedef struct tc_uring tc_uring;
+
+/* Sends one loop turn may hand to the kernel in one system call. */
+#define TC_SERVER_BATCH_RING 256
 
 struct tc_server {
     uv_loop_t *loop;
@@ -72,15 +91,22 @@ struct tc_server {
     uv_idle_t idle;   /* runs the deferred connections; active only while there are some */
     uv_check_t check; /* counts loop turns */
     uint32_t turn;
-    /* Deferred connections (tc_conn_defer), each holding a reference, in
-     * order; a vector here rather than a link in every connection. */
-    tc_conn **ready;
-    size_t n_ready, cap_ready;
+    /* Deferred connections (tc_conn_defer), in order; a vector here rather
+     * than a link in every connection. */
+    tc_conn_list ready;
     size_t max_conns;        /* opts.max_conns, or the descriptor limit minus a reserve */
     addr_count **addr_slots; /* open and refused connections per client address; NULL: no limit */
     tc_ratelimit *conn_rate; /* new connections per client address; NULL: no limit */
     uint64_t refused_log_at; /* loop ms of the last "refused" log line */
     uint64_t refused, refused_full;
+    /* Batched sends (opts.batch_sends, where io_uring works; else NULL and
+     * every write goes straight to its socket): the connections written to
+     * during this loop turn, in order. flush_idle is active while there are
+     * some, so the loop does not wait for I/O before the check phase has
+     * flushed them. */
+    tc_uring *uring;
+    uv_idle_t flush_idle;
+    tc_conn_list batch;
     bool shutting_down;
     uint64_t shutdown_deadline;
     void (*shutdown_done)(void *ctx);
@@ -105,6 +131,10 @@ bool tc_conn_deadline_due(const tc_conn *c, uint64_t now);
 void tc_conn_peer_addr(const tc_conn *c, tc_addr *out);
 /* Payload bytes queued and not yet taken by the kernel (walks the queue). */
 size_t tc_conn_queued_bytes(const tc_conn *c);
+/* Offers the queues of the connections written to during this turn to the
+ * kernel, all sends in one system call per TC_SERVER_BATCH_RING of them
+ * (conn.c; server.c calls it in its check phase, and its flush_idle). */
+void tc_conn_flush_batch(tc_server *s);
 /* Called by conn.c when a connection is freed. */
 void tc_server_forget(tc_server *s, tc_conn *c);
 

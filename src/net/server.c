@@ -4,6 +4,7 @@
 #include "core/mem.h"
 #include "core/ratelimit.h"
 #include "net/conn_internal.h"
+#include "net/uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,21 +227,18 @@ void tc_conn_defer(tc_conn *c)
     tc_server *s = tc_conn_server(c);
     tc_conn_pause(c);
     if (c->deferred || c->closing) return;
-    if (s->n_ready == s->cap_ready) {
-        s->cap_ready = s->cap_ready ? 2 * s->cap_ready : 16;
-        s->ready = tc_xrealloc(s->ready, s->cap_ready * sizeof *s->ready);
-    }
     c->deferred = 1;
-    tc_conn_ref(c);
-    s->ready[s->n_ready++] = c;
+    tc_conn_list_push(&s->ready, c);
     /* An active idle handle also makes the next poll return at once. */
     uv_idle_start(&s->idle, on_idle);
 }
 
-/* After the poll phase: the next input belongs to a new turn. */
+/* After the poll phase: what this turn's callbacks wrote goes out, and the
+ * next input belongs to a new turn. */
 static void on_check(uv_check_t *h)
 {
     tc_server *s = h->data;
+    if (s->batch.n) tc_conn_flush_batch(s);
     s->turn++;
 }
 
@@ -249,14 +247,12 @@ static void on_check(uv_check_t *h)
 static void on_idle(uv_idle_t *h)
 {
     tc_server *s = h->data;
-    /* Connections deferred while these run go into a new vector. */
-    tc_conn **ready = s->ready;
-    size_t n = s->n_ready, cap = s->cap_ready;
-    s->ready = NULL;
-    s->n_ready = s->cap_ready = 0;
+    /* Connections deferred while these run go into a new list. */
+    tc_conn_list ready = s->ready;
+    s->ready = (tc_conn_list){0};
     uv_idle_stop(h);
-    for (size_t i = 0; i < n; i++) {
-        tc_conn *c = ready[i];
+    for (size_t i = 0; i < ready.n; i++) {
+        tc_conn *c = ready.at[i];
         c->deferred = 0;
         if (!c->closing && !c->shut && c->proto) {
             if (c->proto->on_ready)
@@ -264,13 +260,12 @@ static void on_idle(uv_idle_t *h)
             else
                 tc_conn_resume(c);
         }
-        tc_conn_unref(c);
     }
-    if (s->ready == NULL) {
+    if (s->ready.at == NULL) {
+        tc_conn_list_clear(&ready, false);
         s->ready = ready; /* nobody deferred again: keep it for next time */
-        s->cap_ready = cap;
     } else {
-        free(ready);
+        tc_conn_list_clear(&ready, true);
     }
 }
 
@@ -421,6 +416,7 @@ static void on_sweep(uv_timer_t *t)
             uv_close((uv_handle_t *)&s->sweep, NULL);
             uv_close((uv_handle_t *)&s->idle, NULL);
             uv_close((uv_handle_t *)&s->check, NULL);
+            uv_close((uv_handle_t *)&s->flush_idle, NULL);
             done(s->shutdown_ctx);
         }
     }
@@ -503,6 +499,17 @@ int tc_server_start(uv_loop_t *loop, const tc_server_opts *o, tc_server **out, t
     s->check.data = s;
     uv_check_start(&s->check, on_check);
     uv_unref((uv_handle_t *)&s->check);
+    uv_idle_init(loop, &s->flush_idle);
+    s->flush_idle.data = s;
+    uv_unref((uv_handle_t *)&s->flush_idle);
+    if (o->batch_sends) {
+        const char *why;
+        if (tc_uring_open(TC_SERVER_BATCH_RING, &s->uring, &why) == 0)
+            tc_log_info("sends: batched per loop turn, one io_uring system call for up to %d",
+                        TC_SERVER_BATCH_RING);
+        else
+            tc_log_info("sends: one send per write (%s)", why);
+    }
     s->max_conns = fd_cap(o->max_conns);
     /* Open connections per address, or only the refusals still draining
      * when the connection rate alone is limited (may_drain). */
@@ -559,9 +566,10 @@ void tc_server_free(tc_server *s)
 {
     /* Deferred connections the loop ended before serving: all closed by now,
      * held only by the list. */
-    for (size_t i = 0; i < s->n_ready; i++)
-        tc_conn_unref(s->ready[i]);
-    free(s->ready);
+    tc_conn_list_clear(&s->ready, true);
+    /* Writes the loop ended before flushing: their connections are closed. */
+    tc_conn_list_clear(&s->batch, true);
+    tc_uring_close(s->uring);
     if (s->addr_slots) {
         for (size_t i = 0; i < ADDR_SLOTS; i++) {
             for (addr_count *e = s->addr_slots[i], *next; e; e = next) {

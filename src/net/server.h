@@ -47,6 +47,11 @@ typedef struct {
      * commit; ctx is delivered_ctx. NULL: not measured. */
     void (*on_delivered)(void *ctx, uint64_t latency_ns);
     void *delivered_ctx;
+    /* Writes made during a loop turn are queued and handed to the kernel
+     * together at its end, in one io_uring system call (net/uring.h), where
+     * the kernel allows it; elsewhere (and when false) each write goes to its
+     * socket at once. Logged at start. */
+    bool batch_sends;
 } tc_server_opts;
 
 /* Descriptors kept free below RLIMIT_NOFILE for everything that is not a

@@ -53,6 +53,7 @@ def test_help():
     (["serve", "--auth", "maybe"], "auth"),
     (["serve", "--access-log", "yes"], "access-log"),
     (["serve", "--access-log"], "access-log"),
+    (["serve", "--io-uring", "maybe"], "io-uring"),
     (["--bogus"], "bogus"),
     (["frobnicate"], "frobnicate"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)

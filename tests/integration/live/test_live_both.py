@@ -1,9 +1,25 @@
 """Both ways (SPEC §3-§5): HTTP changes reach WebSocket and SSE clients; WebSocket
 commands reach SSE clients and the next HTTP GET; clients of another table get
-nothing (proved by their own table's next change arriving first)."""
+nothing (proved by their own table's next change arriving first). Each test
+runs with sends batched per loop turn (--io-uring on, the default) and with a
+send per write (--io-uring off)."""
+
+import pytest
 
 from support import cart_view, envelope, expected_cart, expected_item
 from live_support import RawWS, SSEStream, WSClient
+
+
+@pytest.fixture(params=["on", "off"])
+def server(request, start_server):
+    s = start_server("--io-uring", request.param)
+    sends = [ln for ln in s.stderr().splitlines() if " info sends: " in ln]
+    if request.param == "off":
+        assert [ln.split(" info ", 1)[1] for ln in sends] == ["sends: one send per write (--io-uring off)"]
+    else:
+        assert len(sends) == 1 and (" info sends: batched per loop turn" in sends[0]
+                                    or " info sends: one send per write (" in sends[0]), sends
+    return s
 
 
 def open_ws(port, table, query=""):

@@ -101,6 +101,25 @@ static void test_access_log(void **state)
     PARSE_ERR("unknown flag --access-log", "token", "--user", "1", "--access-log", "off");
 }
 
+static void test_io_uring(void **state)
+{
+    (void)state;
+    tc_config c;
+    PARSE_OK(&c, "serve");
+    assert_true(c.io_uring);
+    PARSE_OK(&c, "serve", "--io-uring", "off");
+    assert_false(c.io_uring);
+    assert_true(c.access_log); /* its own switch */
+    setenv("TABLECART_IO_URING", "off", 1);
+    PARSE_OK(&c, "serve");
+    assert_false(c.io_uring);
+    PARSE_OK(&c, "serve", "--io-uring=on"); /* the flag wins */
+    assert_true(c.io_uring);
+    unsetenv("TABLECART_IO_URING");
+    PARSE_ERR("--io-uring: expected on or off, got 'no'", "serve", "--io-uring", "no");
+    PARSE_ERR("unknown flag --io-uring", "menu", "import", "m.json", "--io-uring", "off");
+}
+
 static void test_every_serve_flag(void **state)
 {
     (void)state;
@@ -552,6 +571,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_defaults),
         T(test_access_log),
+        T(test_io_uring),
         T(test_every_serve_flag),
         T(test_equals_form),
         T(test_api_prefix),

@@ -34,7 +34,7 @@ typedef struct fixture fixture;
 typedef struct {
     fixture *f;
     tc_conn *c;
-    int reads, eofs, deadlines, closed, readies;
+    int reads, eofs, deadlines, closed, readies, drained;
     bool defer_again;    /* on_ready defers once more (then clears this) */
     bool in_read;        /* on_read is on the stack */
     bool closed_in_read; /* on_closed ran under on_read (it must not) */
@@ -109,6 +109,18 @@ static void p_ready(tc_conn *c)
 
 static const tc_proto ready_proto = {
     .name = "ready", .on_read = p_read, .on_closed = p_closed, .on_ready = p_ready};
+static void p_drained(tc_conn *c)
+{
+    rec *r = tc_conn_state(c);
+    r->drained++;
+}
+
+/* Hears when the write queue has gone out whole. */
+static const tc_proto drained_proto = {.name = "drained",
+                                       .on_read = p_read,
+                                       .on_eof = p_eof,
+                                       .on_closed = p_closed,
+                                       .on_drained = p_drained};
 /* No on_eof, no on_deadline: the connection's defaults apply. */
 static const tc_proto bare_proto = {.name = "bare", .on_read = p_read, .on_closed = p_closed};
 
@@ -129,7 +141,7 @@ static void on_delivered(void *ctx, uint64_t latency_ns)
     f->last_latency_ns = latency_ns;
 }
 
-static int setup(void **state)
+static fixture *start(bool batch_sends)
 {
     fixture *f = calloc(1, sizeof *f);
     tl_init(&f->e);
@@ -139,10 +151,32 @@ static int setup(void **state)
                         .max_queue = MAX_QUEUE,
                         .close_flush_ms = CLOSE_FLUSH_MS,
                         .on_delivered = on_delivered,
-                        .delivered_ctx = f};
+                        .delivered_ctx = f,
+                        .batch_sends = batch_sends};
     tl_server_start(&f->e, o);
-    *state = f;
+    return f;
+}
+
+static int setup(void **state)
+{
+    *state = start(false);
     return 0;
+}
+
+/* Sends batched per loop turn (io_uring); the tests using it skip where the
+ * kernel does not allow io_uring. */
+static int setup_batched(void **state)
+{
+    *state = start(true);
+    return 0;
+}
+
+static void need_batching(fixture *f)
+{
+    if (f->e.srv->uring == NULL) {
+        print_message("io_uring unavailable here: sends are not batched\n");
+        skip();
+    }
 }
 
 static int teardown(void **state)
@@ -867,7 +901,174 @@ static void test_foreign_poll_handle_is_no_connection(void **state)
     close(sv[1]);
 }
 
+/* --- batched sends (tc_server_opts.batch_sends) ---------------------------- */
+
+/* Writes of every kind made outside the loop's check phase wait in the queue
+ * for the end of the turn, then go out together, in the order written; the
+ * cart's delivery is heard of when it is handed to the kernel, and the
+ * protocol hears the queue drained. */
+static void test_batched_writes_go_at_the_end_of_the_turn(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r = connect_client(f, 0);
+    tc_conn_set_proto(r->c, &drained_proto, r);
+    tc_rbuf *b = tc_rbuf_new("xBx", 3);
+    tc_rbuf *cart = tc_rbuf_new("CART\n", 5);
+    tc_conn_write(r->c, "A", 1);
+    tc_conn_write_rbuf(r->c, b, 1, 1, TC_WQ_PLAIN);
+    tc_conn_write_cart(r->c, cart, 0, 5, uv_hrtime());
+    tc_rbuf_unref(b);
+    tc_rbuf_unref(cart);
+    assert_int_equal(queued_bytes(r->c), 7);
+    assert_int_equal(f->delivered, 0);
+    assert_int_equal(r->drained, 0);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len == 7);
+    assert_string_equal(tl_client_text(&f->cl[0]), "ABCART\n");
+    assert_int_equal(queued_bytes(r->c), 0);
+    assert_int_equal(f->delivered, 1);
+    assert_int_equal(r->drained, 1);
+    assert_false(r->c->writing);
+}
+
+/* Two carts in one turn with room in the socket: both go out (a newer cart
+ * replaces a pending one only while the kernel is full; here that would
+ * skip a version). */
+static void test_batched_carts_are_not_conflated(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r = connect_client(f, 0);
+    tc_rbuf *a = tc_rbuf_new("v1\n", 3);
+    tc_rbuf *b = tc_rbuf_new("v2\n", 3);
+    tc_conn_write_cart(r->c, a, 0, 3, uv_hrtime());
+    tc_conn_write_cart(r->c, b, 0, 3, uv_hrtime());
+    assert_int_equal(queued_bytes(r->c), 6);
+    tc_rbuf_unref(a);
+    tc_rbuf_unref(b);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len == 6);
+    assert_string_equal(tl_client_text(&f->cl[0]), "v1\nv2\n");
+    assert_int_equal(f->delivered, 2);
+}
+
+/* A queue past what a turn's batch holds goes out at once, as it would
+ * without batching: the kernel takes it before the write returns. */
+static void test_batched_queue_past_its_share_goes_at_once(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r = connect_client(f, 0);
+    tc_conn_write(r->c, "A", 1);
+    assert_int_equal(queued_bytes(r->c), 1);
+    tc_rbuf *big = filled_rbuf('b', 100000);
+    tc_conn_write_rbuf(r->c, big, 0, 100000, TC_WQ_PLAIN);
+    tc_rbuf_unref(big);
+    assert_int_equal(queued_bytes(r->c), 0);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len == 100001);
+    assert_int_equal(f->cl[0].in.base[0], 'A');
+    assert_run_of(&f->cl[0], 1, 100000, 'b');
+}
+
+/* An answer written just before an abort (a refused connection's 429 or
+ * 503) still reaches the client, then the connection ends. */
+static void test_batched_answer_before_an_abort_is_sent(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r = connect_client(f, 0);
+    tc_conn_write(r->c, "REFUSED\n", 8);
+    tc_conn_abort(r->c);
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof || f->cl[0].read_err);
+    assert_string_equal(tl_client_text(&f->cl[0]), "REFUSED\n");
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
+/* A close after a batched write: the bytes, then our FIN. */
+static void test_batched_close_sends_then_ends(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    f->cl[0].close_on_eof = true;
+    rec *r = connect_client(f, 0);
+    tc_conn_write(r->c, "bye\n", 4);
+    tc_conn_close(r->c);
+    tc_conn_write(r->c, "LATE", 4); /* after close: dropped */
+    TL_RUN_UNTIL(&f->e, f->cl[0].eof);
+    assert_int_equal(f->cl[0].read_err, 0);
+    assert_string_equal(tl_client_text(&f->cl[0]), "bye\n");
+    TL_RUN_UNTIL(&f->e, r->closed == 1);
+}
+
+/* A client that does not read: batched writes, turn after turn, until the
+ * kernel is full; then the connection waits for room as without batching (a
+ * newer cart replaces the pending one, and the rest goes out when the client
+ * reads, which the protocol hears). */
+static void test_batched_full_kernel_waits_for_room(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    f->cl[0].no_read = true;
+    rec *r = connect_client(f, 0);
+    tc_conn_set_proto(r->c, &drained_proto, r);
+    tc_rbuf *chunk = filled_rbuf('f', CHUNK / 2);
+    size_t filler = 0;
+    while (!r->c->writing) {
+        assert_true(filler < 64u * 1024 * 1024);
+        tc_conn_write_rbuf(r->c, chunk, 0, CHUNK / 2, TC_WQ_PLAIN);
+        filler += CHUNK / 2;
+        uv_run(&f->e.loop, UV_RUN_NOWAIT); /* the turn ends: the batch goes */
+    }
+    tc_rbuf_unref(chunk);
+    int drained = r->drained;
+    size_t queued = queued_bytes(r->c);
+    assert_true(queued > 0);
+    tc_rbuf *a = tc_rbuf_new("CART-A\n", 7);
+    tc_rbuf *b = tc_rbuf_new("CART-B\n", 7);
+    tc_conn_write_cart(r->c, a, 0, 7, uv_hrtime());
+    tc_conn_write_cart(r->c, b, 0, 7, uv_hrtime());
+    assert_int_equal(queued_bytes(r->c), queued + 7); /* A was replaced */
+    assert_int_equal(a->refs, 1);
+    tc_rbuf_unref(a);
+    tc_rbuf_unref(b);
+    tl_client_read_start(&f->cl[0]);
+    TL_RUN_UNTIL(&f->e, f->cl[0].in.len == filler + 7);
+    assert_run_of(&f->cl[0], 0, filler, 'f');
+    assert_memory_equal(f->cl[0].in.base + filler, "CART-B\n", 7);
+    TL_RUN_UNTIL(&f->e, r->drained == drained + 1);
+    assert_false(r->c->writing);
+}
+
+/* Whether the reset of fd's peer has arrived (the socket reports it once). */
+static bool reset_seen(int fd, bool *seen)
+{
+    char b;
+    if (!*seen && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == ECONNRESET) *seen = true;
+    return *seen;
+}
+
+/* A client that resets while its bytes wait in the batch: the send fails,
+ * the connection is aborted, once, and nothing else is disturbed. */
+static void test_batched_send_to_a_reset_peer_aborts(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r0 = connect_client(f, 0);
+    rec *r1 = connect_client(f, 1);
+    tc_conn_pause(r0->c); /* the reset is met by the send, not by a read */
+    tl_client_reset(&f->cl[0]);
+    uv_os_fd_t fd;
+    assert_int_equal(uv_fileno((uv_handle_t *)&r0->c->poll, &fd), 0);
+    bool seen = false;
+    TL_RUN_UNTIL(&f->e, reset_seen(fd, &seen));
+    tc_conn_write(r0->c, "lost", 4);
+    tc_conn_write(r1->c, "kept", 4);
+    TL_RUN_UNTIL(&f->e, r0->closed == 1 && f->cl[1].in.len == 4);
+    assert_string_equal(tl_client_text(&f->cl[1]), "kept");
+    assert_false(tc_conn_is_closing(r1->c));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_batched, teardown)
 
 int main(void)
 {
@@ -898,6 +1099,13 @@ int main(void)
         T(test_ref_keeps_conn_after_close),
         T(test_out_of_descriptors_drops_waiting_clients),
         T(test_foreign_poll_handle_is_no_connection),
+        TB(test_batched_writes_go_at_the_end_of_the_turn),
+        TB(test_batched_carts_are_not_conflated),
+        TB(test_batched_queue_past_its_share_goes_at_once),
+        TB(test_batched_answer_before_an_abort_is_sent),
+        TB(test_batched_close_sends_then_ends),
+        TB(test_batched_full_kernel_waits_for_room),
+        TB(test_batched_send_to_a_reset_peer_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
