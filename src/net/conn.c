@@ -599,7 +599,18 @@ void tc_conn_flush_batch(tc_server *s)
             tc_uring_send(s->uring, fd, iov, n, c);
             round.offered[k++] = total;
         }
-        tc_uring_submit(s->uring, batch_done, &round);
+        if (tc_uring_submit(s->uring, batch_done, &round) != 0) {
+            /* Its connections were aborted (batch_done); the rest of the
+             * batch, and every write from now on, goes by send. */
+            tc_log_error("sends: io_uring failed; one send per write from now on");
+            tc_uring_close(s->uring);
+            s->uring = NULL;
+            for (; i < s->batch.n; i++) {
+                tc_conn *c = s->batch.at[i];
+                c->batched = 0;
+                if (!c->writing) conn_write_out(c);
+            }
+        }
     }
     tc_conn_list_clear(&s->batch, false);
     uv_idle_stop(&s->flush_idle);

@@ -28,6 +28,7 @@ struct tc_uring {
     struct io_uring ring;
     unsigned cap, n; /* slots, and slots queued */
     slot *slots;
+    ssize_t *results; /* one per slot, for the submit */
 };
 
 /* Whether the kernel answers a send to a full socket at once: a kernel that
@@ -85,6 +86,7 @@ int tc_uring_open(unsigned entries, tc_uring **out, const char **why)
     }
     u->cap = entries;
     u->slots = tc_xcalloc(entries, sizeof *u->slots);
+    u->results = tc_xcalloc(entries, sizeof *u->results);
     *out = u;
     return 0;
 }
@@ -94,6 +96,7 @@ void tc_uring_close(tc_uring *u)
     if (u == NULL) return;
     io_uring_queue_exit(&u->ring);
     free(u->slots);
+    free(u->results);
     free(u);
 }
 
@@ -123,13 +126,10 @@ bool tc_uring_send(tc_uring *u, int fd, const struct iovec *iov, unsigned n, voi
     return true;
 }
 
-void tc_uring_submit(tc_uring *u, void (*done)(void *ctx, void *tag, ssize_t result), void *ctx)
+int tc_uring_submit(tc_uring *u, void (*done)(void *ctx, void *tag, ssize_t result), void *ctx)
 {
     unsigned n = u->n;
-    if (n == 0) return;
-    ssize_t *res = NULL;
-    ssize_t one[64];
-    res = n <= 64 ? one : tc_xmalloc(n * sizeof *res);
+    if (n == 0) return 0;
     int r;
     do
         r = io_uring_submit_and_wait(&u->ring, n);
@@ -138,14 +138,14 @@ void tc_uring_submit(tc_uring *u, void (*done)(void *ctx, void *tag, ssize_t res
      * completions may come in any order, so they are put back in order. */
     unsigned seen = 0;
     struct io_uring_cqe *cqe;
-    while (seen < n && io_uring_wait_cqe(&u->ring, &cqe) == 0) {
+    while (r >= 0 && seen < n && io_uring_peek_cqe(&u->ring, &cqe) == 0) {
         uint64_t i = io_uring_cqe_get_data64(cqe);
-        if (i < n) res[i] = cqe->res;
+        if (i < n) u->results[i] = cqe->res;
         io_uring_cqe_seen(&u->ring, cqe);
         seen++;
     }
     u->n = 0;
     for (unsigned i = 0; i < n; i++)
-        done(ctx, u->slots[i].tag, seen == n ? res[i] : -EIO);
-    if (res != one) free(res);
+        done(ctx, u->slots[i].tag, seen == n ? u->results[i] : -EIO);
+    return seen == n ? 0 : TC_EIO;
 }

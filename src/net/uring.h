@@ -45,7 +45,10 @@ unsigned tc_uring_queued(const tc_uring *u);
 /* Hands every queued send to the kernel in one system call, then calls
  * done(ctx, tag, result) once per send, in the order they were queued:
  * result is the bytes the kernel took, or a negative errno (-EAGAIN: none).
- * done may queue sends for the next submit. */
-void tc_uring_submit(tc_uring *u, void (*done)(void *ctx, void *tag, ssize_t result), void *ctx);
+ * done may queue sends for the next submit. Returns 0, or TC_EIO when the
+ * submit failed or a send went unanswered: every send of it is told -EIO
+ * (whether its bytes went out is unknown), and the ring is no longer
+ * reliable: close it and send without it. */
+int tc_uring_submit(tc_uring *u, void (*done)(void *ctx, void *tag, ssize_t result), void *ctx);
 
 #endif

@@ -54,7 +54,7 @@ libs_for() {
     ws) echo "-lwslay -lcrypto" ;;
     auth) echo "-ljwt -ljansson -lcrypto -lhttp_parser -lm" ;;
     input | json_str) echo "-ljansson" ;;
-    server) echo "$(pkg-config --libs libuv jansson sqlite3 hiredis libjwt openssl) -lwslay -lhttp_parser -lm" ;;
+    server) echo "$(pkg-config --libs libuv jansson sqlite3 hiredis libjwt openssl liburing) -lwslay -lhttp_parser -lm" ;;
     esac
 }
 
@@ -83,7 +83,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$root/src")
     if [ "$name" = server ]; then
         # shellcheck disable=SC2207
-        flags+=($(pkg-config --cflags libuv jansson sqlite3 hiredis libjwt openssl)
+        flags+=($(pkg-config --cflags libuv jansson sqlite3 hiredis libjwt openssl liburing)
             -DTC_FUZZ_ROOT="\"$root\"")
     fi
     local srcs

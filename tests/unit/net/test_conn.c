@@ -1067,6 +1067,36 @@ static void test_batched_send_to_a_reset_peer_aborts(void **state)
     assert_false(tc_conn_is_closing(r1->c));
 }
 
+/* The server's io_uring stops working (its descriptor is /dev/null now):
+ * the connections of the failed submit are aborted, since whether their
+ * bytes went out is unknown, and from then on every write goes to its socket
+ * at once, as with --io-uring off. */
+static void test_batched_ring_failure_falls_back_to_send(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    rec *r0 = connect_client(f, 0);
+    int ring = -1;
+    for (int fd = 3; fd < 1024 && ring < 0; fd++) {
+        char path[64], link[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n > 0 && (link[n] = '\0', strcmp(link, "anon_inode:[io_uring]") == 0)) ring = fd;
+    }
+    assert_true(ring >= 0);
+    int null = open("/dev/null", O_RDWR);
+    assert_int_equal(dup2(null, ring), ring);
+    close(null);
+    tc_conn_write(r0->c, "lost", 4);
+    TL_RUN_UNTIL(&f->e, r0->closed == 1);
+    assert_null(f->e.srv->uring);
+    rec *r1 = connect_client(f, 1);
+    tc_conn_write(r1->c, "direct", 6);
+    assert_int_equal(queued_bytes(r1->c), 0); /* went to the socket at once */
+    TL_RUN_UNTIL(&f->e, f->cl[1].in.len == 6);
+    assert_string_equal(tl_client_text(&f->cl[1]), "direct");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_batched, teardown)
 
@@ -1106,6 +1136,7 @@ int main(void)
         TB(test_batched_close_sends_then_ends),
         TB(test_batched_full_kernel_waits_for_room),
         TB(test_batched_send_to_a_reset_peer_aborts),
+        TB(test_batched_ring_failure_falls_back_to_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,10 +10,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/err.h"
 #include "net/uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -180,13 +182,60 @@ static void test_full_ring_refuses(void **state)
     tc_uring_close(u);
 }
 
+/* Replaces this process's io_uring descriptors with /dev/null, as a ring
+ * that stopped working would look: io_uring_enter then fails. Returns how
+ * many it broke. */
+static int break_rings(void)
+{
+    int broken = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        char path[64], link[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0) continue;
+        link[n] = '\0';
+        if (strcmp(link, "anon_inode:[io_uring]") != 0) continue;
+        int null = open("/dev/null", O_RDWR);
+        assert_true(null >= 0);
+        assert_int_equal(dup2(null, fd), fd);
+        close(null);
+        broken++;
+    }
+    return broken;
+}
+
+/* A submit that fails: every send of it is told -EIO and the submit says
+ * the ring is no longer to be used. */
+static void test_failed_submit_answers_every_send_eio(void **state)
+{
+    (void)state;
+    tc_uring *u = open_ring(2);
+    int sv[2];
+    pair(sv);
+    assert_int_equal(break_rings(), 1);
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    int tag_a = 1, tag_b = 2;
+    assert_true(tc_uring_send(u, sv[0], &iov, 1, &tag_a));
+    assert_true(tc_uring_send(u, sv[1], &iov, 1, &tag_b));
+    answers got = {0};
+    assert_int_equal(tc_uring_submit(u, on_done, &got), TC_EIO);
+    assert_int_equal(got.n, 2);
+    assert_ptr_equal(got.tag[0], &tag_a);
+    assert_int_equal(got.result[0], -EIO);
+    assert_ptr_equal(got.tag[1], &tag_b);
+    assert_int_equal(got.result[1], -EIO);
+    assert_int_equal(tc_uring_queued(u), 0);
+    close(sv[0]), close(sv[1]);
+    tc_uring_close(u);
+}
+
 /* Nothing queued: the submit makes no call and answers nothing. */
 static void test_empty_submit(void **state)
 {
     (void)state;
     tc_uring *u = open_ring(2);
     answers got = {0};
-    tc_uring_submit(u, on_done, &got);
+    assert_int_equal(tc_uring_submit(u, on_done, &got), 0);
     assert_int_equal(got.n, 0);
     tc_uring_close(u);
     tc_uring_close(NULL);
@@ -199,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_full_socket_then_a_part),
         cmocka_unit_test(test_peer_gone_is_epipe),
         cmocka_unit_test(test_full_ring_refuses),
+        cmocka_unit_test(test_failed_submit_answers_every_send_eio),
         cmocka_unit_test(test_empty_submit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
