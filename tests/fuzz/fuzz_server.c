@@ -159,6 +159,7 @@ static void instance_start(instance *in, bool jwt)
         .conn_tail = TC_STREAM_CONN_TAIL,
         .tail_ctx = app->streams,
         .max_queue = 1u << 20,
+        .batch_sends = in->cfg.io_uring, /* on, as serve's default: the batched path is fuzzed */
     };
     if (tc_server_start(&loop, &so, &app->server, &err)) die("listen", err.text);
     in->port = tc_server_port(app->server);
