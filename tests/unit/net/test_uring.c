@@ -12,10 +12,10 @@
 
 #include "core/err.h"
 #include "net/uring.h"
+#include "support/io_uring_fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -182,28 +182,6 @@ static void test_full_ring_refuses(void **state)
     tc_uring_close(u);
 }
 
-/* Replaces this process's io_uring descriptors with /dev/null, as a ring
- * that stopped working would look: io_uring_enter then fails. Returns how
- * many it broke. */
-static int break_rings(void)
-{
-    int broken = 0;
-    for (int fd = 3; fd < 1024; fd++) {
-        char path[64], link[64];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(path, link, sizeof link - 1);
-        if (n <= 0) continue;
-        link[n] = '\0';
-        if (strcmp(link, "anon_inode:[io_uring]") != 0) continue;
-        int null = open("/dev/null", O_RDWR);
-        assert_true(null >= 0);
-        assert_int_equal(dup2(null, fd), fd);
-        close(null);
-        broken++;
-    }
-    return broken;
-}
-
 /* A submit that fails: every send of it is told -EIO and the submit says
  * the ring is no longer to be used. */
 static void test_failed_submit_answers_every_send_eio(void **state)
@@ -212,7 +190,7 @@ static void test_failed_submit_answers_every_send_eio(void **state)
     tc_uring *u = open_ring(2);
     int sv[2];
     pair(sv);
-    assert_int_equal(break_rings(), 1);
+    assert_int_equal(tl_break_io_urings(), 1);
     struct iovec iov = {.iov_base = "x", .iov_len = 1};
     int tag_a = 1, tag_b = 2;
     assert_true(tc_uring_send(u, sv[0], &iov, 1, &tag_a));
