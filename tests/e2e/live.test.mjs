@@ -236,25 +236,46 @@ test('in WebSocket mode the page sends a heartbeat every 30 s and gets pong', as
     setup: async (page) => {
       await page.clock.install(); // page timers under the test's control: no 30 s wait
       page.on('websocket', (ws) => (socket = ws));
+      // the page's time of each heartbeat it sends
+      await page.addInitScript(() => {
+        window.__heartbeatsAt = [];
+        const send = WebSocket.prototype.send;
+        WebSocket.prototype.send = function (data) {
+          if (JSON.parse(data).type === 'heartbeat') window.__heartbeatsAt.push(Date.now());
+          return send.call(this, data);
+        };
+      });
     },
   });
-  const heartbeats = [];
-  socket.on('framesent', (f) => JSON.parse(f.payload).type === 'heartbeat' && heartbeats.push(f));
-  for (let n = 1; n <= 2; n++) {
-    const sent = socket.waitForEvent('framesent', { predicate: (f) => JSON.parse(f.payload).type === 'heartbeat' });
-    const pong = socket.waitForEvent('framereceived', {
+  // install() alone lets the page's time flow: stop it (a second on), so that from here on the
+  // page's timers run only as far as the test runs them, however slow the machine
+  await W.clock.pauseAt(await W.evaluate(() => Date.now() + 1000));
+  const sentAt = () => W.evaluate(() => window.__heartbeatsAt.slice());
+  const pong = () =>
+    socket.waitForEvent('framereceived', {
       predicate: (f) => {
         const m = JSON.parse(f.payload);
         return m.type === 'heartbeat' && m.message === 'pong';
       },
     });
+  // the first within 30 s of being connected (a moment before the pause), answered with pong
+  let answered = pong();
+  for (let i = 0; i < 30 && (await sentAt()).length === 0; i++) await W.clock.runFor(1000);
+  assert.equal((await sentAt()).length, 1);
+  await answered;
+  // then one every 30 s of the page's time, each answered
+  for (let n = 2; n <= 3; n++) {
+    const sent = socket.waitForEvent('framesent', { predicate: (f) => JSON.parse(f.payload).type === 'heartbeat' });
+    answered = pong();
     await W.clock.runFor(29000);
-    assert.equal(heartbeats.length, n - 1, 'no heartbeat before 30 s');
+    assert.equal((await sentAt()).length, n - 1, 'no heartbeat before 30 s');
     await W.clock.runFor(1000);
     await sent;
-    await pong;
+    await answered;
+    const at = await sentAt();
+    assert.equal(at.length, n);
+    assert.equal(at[n - 1] - at[n - 2], 30000);
   }
-  assert.equal(heartbeats.length, 2);
   assert.equal(await W.textContent('#conn-state'), '已同步');
   await W.context().close();
 });
