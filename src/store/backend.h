@@ -189,14 +189,18 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
 
 /* A backend read table_id's stored cart itself (its DTO json, borrowed,
  * copied; NULL: nothing stored, the empty version-0 cart), not from a
- * message: after a resubscription, say. It names the table as the menu did
- * at its last change, so it is encoded with the menu served now; a newer
- * cart is then offered as above.
- * One older than a version this process fed means the store lost the
- * table's cart (a Redis restarted with no persistence, a key evicted): while
- * the table is idle it becomes the cart in memory and is fed as a reset
- * (tc_store_cart.reset); a load or save in flight finds it when it ends. */
-void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len);
+ * message: after a resubscription, say. asked_at is tc_store_seen(s,
+ * table_id) when the read was sent. It names the table as the menu did at
+ * its last change, so it is encoded with the menu served now; a newer cart
+ * is then offered as above.
+ * One older than asked_at means the store lost the table's cart (a Redis
+ * restarted with no persistence, a key evicted): while the table is idle it
+ * becomes the cart in memory and is fed as a reset (tc_store_cart.reset); a
+ * load or save in flight finds it when it ends. One at or above asked_at but
+ * below a version fed since (a change heard while the read was on its way,
+ * over another connection) is only older than the streams: dropped. */
+void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
+                         size_t len);
 
 /* The highest version of table_id this process fed (-1: none, or not known
  * here). */

@@ -97,7 +97,8 @@ typedef struct {
 typedef struct {
     tc_redis_req req; /* first: the link hands back &req */
     rd_store *q;
-    rd_table *t; /* NULL: the menu */
+    rd_table *t;      /* NULL: the menu */
+    int64_t asked_at; /* t: tc_store_seen when sent */
 } rd_read;
 
 /* --- the followed tables -------------------------------------------------- */
@@ -169,6 +170,7 @@ static void read_send(rd_store *q, rd_table *t)
     r->t = t;
     int rc;
     if (t) {
+        r->asked_at = tc_store_seen(q->s, t->id);
         rc = tc_redis_carts_read(q->carts, &r->req, t->id, read_answered);
     } else {
         const char *argv[] = {"GET", TC_REDIS_MENU_KEY};
@@ -208,6 +210,7 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
     rd_read *r = (rd_read *)req;
     rd_store *q = r->q;
     rd_table *t = r->t;
+    int64_t asked_at = r->asked_at;
     free(r);
     bool *reading = t ? &t->reading : &q->menu_reading, *again = t ? &t->again : &q->menu_again;
     *reading = false;
@@ -222,7 +225,8 @@ static void read_answered(tc_redis_req *req, redisReply *reply)
     } else {
         /* Nothing stored is the empty cart: one Redis lost (restarted with
          * no persistence, evicted) is not served from memory. */
-        tc_store_offer_read(q->s, t->id, reply->type == REDIS_REPLY_STRING ? reply->str : NULL,
+        tc_store_offer_read(q->s, t->id, asked_at,
+                            reply->type == REDIS_REPLY_STRING ? reply->str : NULL,
                             reply->type == REDIS_REPLY_STRING ? reply->len : 0);
     }
     if (ok && *again) {

@@ -878,7 +878,8 @@ int64_t tc_store_seen(const tc_store *s, int32_t table_id)
     return n ? TC_IDMAP_ENTRY(n, table_state, node)->seen : -1;
 }
 
-void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t len)
+void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
+                         size_t len)
 {
     const tc_table *tab = tc_menu_table(s->menu, table_id);
     if (s->closing || tab == NULL) return;
@@ -900,7 +901,10 @@ void tc_store_offer_read(tc_store *s, int32_t table_id, const char *json, size_t
         tc_rbuf_unref(dto);
         return;
     }
-    if (tc_cart_version(c) == t->seen || t->pumping ||
+    /* Older than what was fed, but not than what was fed when it was asked
+     * for: a change came over another connection meanwhile, no loss. */
+    bool overtaken = tc_cart_version(c) >= asked_at;
+    if (tc_cart_version(c) == t->seen || overtaken || t->pumping ||
         (t->phase != T_READY && t->phase != T_COLD)) {
         tc_cart_free(c);
         return;

@@ -253,6 +253,7 @@ typedef struct {
     int status;      /* 'C' */
     int64_t version; /* of the cart, -1 for none */
     uint64_t origin; /* 'F' */
+    bool reset;      /* 'F': fed as a reset (the store lost the cart) */
 } event;
 
 typedef struct {
@@ -293,7 +294,7 @@ static void on_feed(void *ctx, const tc_store_cart *c, uint64_t origin)
     }
     assert_true(c->json->len > 0);
     f->lazy_feeds += c->cart == NULL;
-    add_event(f, (event){'F', c->table_id, -1, 0, c->version, origin});
+    add_event(f, (event){'F', c->table_id, -1, 0, c->version, origin, c->reset});
 }
 
 /* A second feed, to see that tc_store_set_feed replaces the first. */
@@ -322,7 +323,7 @@ static void on_done(void *ctx, int status, const tc_store_cart *c, const tc_errm
     snprintf(f->err[k->call], sizeof f->err[k->call], "%s", status < 0 ? err->text : "");
     snprintf(f->json[k->call], sizeof f->json[k->call], "%.*s",
              c && c->json ? (int)c->json->len : 0, c && c->json ? c->json->data : "");
-    add_event(f, (event){'C', k->table_id, k->call, status, c ? c->version : -1, 0});
+    add_event(f, (event){'C', k->table_id, k->call, status, c ? c->version : -1, 0, false});
 }
 
 static call_ctx *next_call(fixture *f, int32_t table_id)
@@ -1334,7 +1335,7 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     /* Parsed at once, and dropped, when it is read from the store (no
      * version told) and the cart is another table's, or when the table is
      * not on the menu. */
-    tc_store_offer_read(f->store, 124, json.base, json.len);
+    tc_store_offer_read(f->store, 124, -1, json.base, json.len);
     tc_store_offer_json(f->store, 999, 9, json.base, json.len, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     assert_int_equal(count_kind(f, 'F'), fed + 4); /* v2, v3, our v4, the unreadable v5 */
@@ -1344,10 +1345,45 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     assert_int_equal(count_kind(f, 'F'), fed + 5);
     /* Read from the store and newer: parsed, kept and fed with its cart. */
     tc_cart_free(foreign_write(f, 124, 1, &json)); /* 124 v1 */
-    tc_store_offer_read(f->store, 124, json.base, json.len);
+    tc_store_offer_read(f->store, 124, -1, json.base, json.len);
     assert_int_equal(count_kind(f, 'F'), fed + 6);
     assert_int_equal(f->lazy_feeds, 4);
     tc_buf_free(&json);
+}
+
+/* A read of the stored cart (a resubscription's) whose answer comes after a
+ * newer change was heard over another connection is older than the streams,
+ * not a loss: dropped, nothing fed. One older than what was fed when it was
+ * asked for is a loss: the cart in memory and fed as a reset. */
+static void test_offered_read_overtaken_is_no_loss(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    char *v1 = tc_xstrdup(*fake_row(123));
+    int64_t asked_at = tc_store_seen(f->store, 123);
+    assert_int_equal(asked_at, 1);
+    /* While the read is on its way, another instance's v2 is heard. */
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 1, &json)); /* v2 */
+    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
+    tc_buf_free(&json);
+    int feeds = count_kind(f, 'F');
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    tc_store_offer_read(f->store, 123, asked_at, v1, strlen(v1)); /* read before v2 */
+    assert_int_equal(count_kind(f, 'F'), feeds);
+    assert_int_equal(tc_store_seen(f->store, 123), 2);
+    get_cart(f, 123); /* 1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    /* Asked for after v2 was fed, and answered v1: the store lost v2. */
+    tc_store_offer_read(f->store, 123, tc_store_seen(f->store, 123), v1, strlen(v1));
+    assert_int_equal(count_kind(f, 'F'), feeds + 1);
+    assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
+    assert_int_equal(f->ev[f->n_ev - 1].version, 1);
+    assert_true(f->ev[f->n_ev - 1].reset);
+    assert_int_equal(tc_store_seen(f->store, 123), 1);
+    free(v1);
 }
 
 /* The menu with table 123 renamed A01 -> Z99. */
@@ -1420,7 +1456,7 @@ static void test_rename_then_stored_cart_offered(void **state)
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 2, &json)); /* v1, stored named A01 */
     replace_menu(f, menu_text_renamed);
-    tc_store_offer_read(f->store, 123, json.base, json.len);
+    tc_store_offer_read(f->store, 123, -1, json.base, json.len);
     tc_buf_free(&json);
     assert_int_equal(f->ev[f->n_ev - 1].kind, 'F');
     get_cart(f, 123); /* 0 */
@@ -1455,6 +1491,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offer_json_parsed_only_when_needed, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_offered_read_overtaken_is_no_loss, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_answers_compared_with_stored_version, setup_fake,
                                         teardown),
