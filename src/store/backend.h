@@ -62,9 +62,12 @@ typedef struct tc_store_job {
      * nothing but expect_version to compare, which a backend shared with
      * other writers still does), updated_at (ms, -1 for none) and DTO; the
      * version of the stored cart it replaces (the batch was applied to it;
-     * 0: none stored yet), the origin of the batch's last change, and the
-     * answers to remember in the same transaction */
-    int64_t version, updated_at, expect_version;
+     * 0: none stored yet) and its updated_at (expect_updated_at: a backend
+     * shared with other writers compares both, since a store that lost a
+     * version may have had it written again by another), the origin of the
+     * batch's last change, and the answers to remember in the same
+     * transaction */
+    int64_t version, updated_at, expect_version, expect_updated_at;
     tc_rbuf *json;
     const tc_cart *cart; /* save: the new cart itself (NULL with version -1); borrowed */
     uint64_t origin;
@@ -174,8 +177,12 @@ int tc_store_open_backend(const tc_store_backend *be, const char *rest, const tc
  * have are ignored. On the loop thread, never from inside submit. */
 void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
 
+/* An updatedAt not known (a message whose cart's tail could not be read). */
+#define TC_STORE_AT_UNKNOWN INT64_MIN
+
 /* The same for the cart DTO json (borrowed, copied) of table_id, written
- * elsewhere at version (told by a message of the change), and the same cart
+ * elsewhere at version with updated_at (told by a message of the change:
+ * its "updatedAt", -1 for null, or TC_STORE_AT_UNKNOWN), and the same cart
  * packed (pack,
  * pack_len: tc_cart_pack; borrowed, copied; NULL when the backend has none),
  * read instead of parsing json: a version not above the newest this
@@ -184,8 +191,8 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len);
  * when a request needs the cart (unreadable then: the cart is read again);
  * otherwise it is read at once (an unreadable one, or one of another table
  * or version, is logged and dropped) and offered as it came. */
-void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
-                         size_t len, const char *pack, size_t pack_len);
+void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t updated_at,
+                         const char *json, size_t len, const char *pack, size_t pack_len);
 
 /* A backend read table_id's stored cart itself (its DTO json, borrowed,
  * copied; NULL: nothing stored, the empty version-0 cart), not from a
@@ -198,13 +205,21 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
  * becomes the cart in memory and is fed as a reset (tc_store_cart.reset); a
  * load or save in flight finds it when it ends. One at or above asked_at but
  * below a version fed since (a change heard while the read was on its way,
- * over another connection) is only older than the streams: dropped. */
+ * over another connection) is only older than the streams: dropped. The
+ * version fed but with another updatedAt is a loss too: the store lost the
+ * one fed, and another instance wrote that version again. */
 void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
                          size_t len);
 
 /* The highest version of table_id this process fed (-1: none, or not known
  * here). */
 int64_t tc_store_seen(const tc_store *s, int32_t table_id);
+
+/* Whether version, with updated_at, is the highest version this process fed
+ * for table_id but another write of it (the one fed had another updatedAt,
+ * known here): the store lost that one. The backend then reads the cart
+ * again and offers what it read (tc_store_offer_read). */
+bool tc_store_seen_other(const tc_store *s, int32_t table_id, int64_t version, int64_t updated_at);
 
 /* A backend heard a signal for table_id (msg borrowed): hands it to the
  * signal feed. On the loop thread, never from inside the signal hook. */

@@ -276,16 +276,19 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
      * another instance's change). */
     q->heard_changes++;
     if (msg.instance == q->instance) return;
-    if (msg.version >= 0 && msg.version < tc_store_seen(q->s, id)) {
-        /* Below a version fed here: Redis may have lost the cart (evicted,
-         * deleted), the next versions all hidden behind the old ones. The
-         * read says (tc_store_offer_read); a message overtaken by that of a
-         * read after a resubscription only costs it. */
+    int64_t at = tc_redis_msg_updated_at(&msg);
+    if (msg.version >= 0 &&
+        (msg.version < tc_store_seen(q->s, id) || tc_store_seen_other(q->s, id, msg.version, at))) {
+        /* Below a version fed here, or that version written again: Redis
+         * may have lost the cart (evicted, deleted, restarted without it),
+         * the next versions all hidden behind the old ones. The read says
+         * (tc_store_offer_read); a message overtaken by that of a read after
+         * a resubscription only costs it. */
         rd_table *t = table_find(q, id);
         if (t && t->want) read_send(q, t);
         return;
     }
-    tc_store_offer_json(q->s, id, msg.version, msg.body, msg.body_len, msg.pack, msg.pack_len);
+    tc_store_offer_json(q->s, id, msg.version, at, msg.body, msg.body_len, msg.pack, msg.pack_len);
 }
 
 static void on_subscribed(void *ctx, const char *ch, size_t ch_len, bool on)

@@ -22,31 +22,32 @@
 
 /* KEYS[1] the cart hash. ARGV: expected version, new version ("-1": no cart
  * to write, only answers to save or the version to compare), updatedAt, cart
- * JSON, channel, message header, now (epoch ms), the byte budgets per caller and overall, then 6
- * per Idempotency-Key: kind ("a" an answer to save, "p" a probe), scoped key, caller, version,
- * expires (epoch ms), answer JSON.
- * Returns {2, i, version, expires, JSON, ...} when the key of the i-th
- * (0-based) is answered already (nothing written), 0 when the stored
+ * JSON, channel, message header, now (epoch ms), the byte budgets per caller
+ * and overall, the expected cart's updatedAt (compared when the hash has one:
+ * a version Redis lost and another instance wrote again is not the one
+ * expected), then 6 per Idempotency-Key: kind ("a" an answer to save, "p" a probe), scoped key,
+ * caller, version, expires (epoch ms), answer JSON. Returns {2, i, version, expires, JSON, ...}
+ * when the key of the i-th (0-based) is answered already (nothing written), 0 when the stored
  * version moved on (nothing written), else 1: written, published, answers
  * saved. Layout of the answers: docs/redis.md, "Idempotency-Key answers". */
 const char tc_redis_carts_script[] =
     "local known = {}\n"
-    "for i = 10, #ARGV, 6 do\n"
+    "for i = 11, #ARGV, 6 do\n"
     "  local a = redis.call('HMGET', 'tablecart:answer:' .. ARGV[i + 1], 'version', 'expires',"
     " 'cart')\n"
     "  if a[1] then\n"
-    "    table.insert(known, (i - 10) / 6)\n"
+    "    table.insert(known, (i - 11) / 6)\n"
     "    table.insert(known, a[1]); table.insert(known, a[2]); table.insert(known, a[3])\n"
     "  end\n"
     "end\n"
     "if #known > 0 then table.insert(known, 1, 2); return known end\n"
-    "local v = redis.call('HGET', KEYS[1], 'version')\n"
-    "if (v or '0') ~= ARGV[1] then return 0 end\n"
+    "local v = redis.call('HMGET', KEYS[1], 'version', 'updatedAt')\n"
+    "if (v[1] or '0') ~= ARGV[1] or (v[2] and v[2] ~= ARGV[10]) then return 0 end\n"
     "if ARGV[2] ~= '-1' then\n"
     "  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'updatedAt', ARGV[3], 'cart', ARGV[4])\n"
     "  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ARGV[4])\n"
     "end\n"
-    "if #ARGV < 10 then return 1 end\n"
+    "if #ARGV < 11 then return 1 end\n"
     "local IDX, BYTES = 'tablecart:answers', 'tablecart:answers:bytes'\n"
     "local function drop(m)\n"
     "  local cost, caller, key = string.match(m, '^(%d+) (%S*) (.*)$')\n"
@@ -61,7 +62,7 @@ const char tc_redis_carts_script[] =
     "for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '-inf', ARGV[7], 'LIMIT', 0, 128)) do\n"
     "  drop(m)\n"
     "end\n"
-    "for i = 10, #ARGV, 6 do\n"
+    "for i = 11, #ARGV, 6 do\n"
     "  if ARGV[i] == 'a' then\n"
     "    local key, caller, exp = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]\n"
     "    local mine = 'tablecart:answers:' .. caller\n"
@@ -186,7 +187,7 @@ static void save_answered(tc_redis_req *req, redisReply *reply);
 
 /* The script's fixed arguments: EVAL(SHA), script, numkeys, the key and 9
  * ARGV; then 6 per Idempotency-Key. */
-#define SAVE_ARGS 13
+#define SAVE_ARGS 14
 #define ARGS_PER_KEY 6
 
 /* EVALSHA, or EVAL when Redis does not know the script (flushed). */
@@ -202,14 +203,15 @@ static int save_send(rd_job *w, bool eval)
     size_t *lens = tc_xcalloc(argc, sizeof *lens);
     /* Decimal text: versions, timestamps and budgets of the save, then the
      * version and expiry of each key. */
-    char(*num)[I64_SIZE] = tc_xcalloc(6 + 2 * n_keys, sizeof *num);
+    char(*num)[I64_SIZE] = tc_xcalloc(7 + 2 * n_keys, sizeof *num);
     int64_t fixed[] = {j->expect_version,
                        j->version,
                        j->updated_at,
                        tc_clock_epoch_ms(),
                        TC_STORE_IDEM_CALLER_BYTES,
-                       TC_STORE_IDEM_MAX_BYTES};
-    for (size_t i = 0; i < 6; i++)
+                       TC_STORE_IDEM_MAX_BYTES,
+                       j->expect_updated_at};
+    for (size_t i = 0; i < 7; i++)
         num[i][tc_json_int_text(fixed[i], num[i])] = '\0';
     char key[TC_REDIS_CART_KEY_SIZE];
     tc_redis_cart_key(j->table_id, key);
@@ -233,7 +235,8 @@ static int save_send(rd_job *w, bool eval)
                                    tc_buf_cstr(&header),
                                    num[3],
                                    num[4],
-                                   num[5]};
+                                   num[5],
+                                   num[6]};
     for (size_t i = 0; i < SAVE_ARGS; i++) {
         argv[i] = head[i];
         lens[i] = strlen(head[i]);
@@ -241,7 +244,7 @@ static int save_send(rd_job *w, bool eval)
     lens[7] = j->json ? j->json->len : 0;
     lens[8] = channel.len;
     lens[9] = header.len;
-    size_t k = SAVE_ARGS, n = 6;
+    size_t k = SAVE_ARGS, n = 7;
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next, n += 2) {
         num[n][tc_json_int_text(rec->version, num[n])] = '\0';
         num[n + 1][tc_json_int_text(rec->expires_ms, num[n + 1])] = '\0';

@@ -252,6 +252,32 @@ bool tc_redis_msg_cart_fits(const tc_redis_msg *m, int32_t table_id)
 
 #undef PUT
 
+int64_t tc_redis_msg_updated_at(const tc_redis_msg *m)
+{
+    static const char key[] = "\"updatedAt\":";
+    const char *p = m->body;
+    size_t n = m->body_len, end;
+    if (m->kind != TC_REDIS_MSG_CART || n < sizeof key || p[n - 1] != '}') return INT64_MIN;
+    end = n - 1;
+    size_t start = end;
+    while (start > 0 && isdigit((unsigned char)p[start - 1]) && end - start < 19)
+        start--;
+    int64_t at = 0;
+    if (start == end) {
+        if (end < 4 || memcmp(p + end - 4, "null", 4) != 0) return INT64_MIN;
+        start = end - 4;
+        at = -1;
+    } else if (end - start > 18) {
+        return INT64_MIN;
+    } else {
+        for (size_t i = start; i < end; i++)
+            at = at * 10 + (p[i] - '0');
+    }
+    size_t kl = sizeof key - 1;
+    if (start < kl || memcmp(p + start - kl, key, kl) != 0) return INT64_MIN;
+    return at;
+}
+
 /* --- menu ---------------------------------------------------------------- */
 
 void tc_redis_menu_json(const tc_menu *m, tc_buf *out)

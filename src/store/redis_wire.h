@@ -108,6 +108,12 @@ int tc_redis_msg_decode(const char *p, size_t n, tc_redis_msg *out);
  * message sends is told apart from a cart cheaply, before anything is fed. */
 bool tc_redis_msg_cart_fits(const tc_redis_msg *m, int32_t table_id);
 
+/* The updatedAt at the end of m's cart JSON, as the tail above has it: its
+ * digits' value, -1 for null; INT64_MIN (the store's TC_STORE_AT_UNKNOWN)
+ * when the JSON does not end that way (or the number has more than 18
+ * digits). */
+int64_t tc_redis_msg_updated_at(const tc_redis_msg *m);
+
 /* The table id a table channel names: ch (n bytes) must be prefix (plen
  * bytes, tc_redis_table_channel_prefix) followed by a canonical decimal
  * int32. Returns 0 and *table_id, or TC_EINVAL. */

@@ -98,6 +98,10 @@ typedef struct table_state {
     char *lazy_pack;
     size_t lazy_pack_len;
     int64_t seen; /* the highest version fed; -1: none */
+    /* that version's updatedAt (-1: null), TC_STORE_AT_UNKNOWN when not known: two
+     * carts of one version with different updatedAt are two writes, the
+     * first lost by the store (rewritten) */
+    int64_t seen_at;
     /* the menu renamed or moved the table while a batch, encoded before,
      * was being saved: the cart it leaves is encoded again */
     bool renamed;
@@ -114,6 +118,7 @@ static table_state *table_get(tc_store_pipeline *p, int32_t id)
     table_state *t = tc_xcalloc(1, sizeof *t);
     t->table_id = id;
     t->seen = -1;
+    t->seen_at = TC_STORE_AT_UNKNOWN;
     tc_idmap_add(&p->tables, &t->node, id);
     return t;
 }
@@ -205,13 +210,14 @@ static void free_all(request *r)
     }
 }
 
-/* Hands version v (its DTO json; cart, when parsed) to the feed when it is
- * above every one fed for t. */
+/* Hands version v (its DTO json; cart, when parsed; at, its updatedAt) to
+ * the feed when it is above every one fed for t. */
 static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json, int64_t v,
-                         uint64_t origin)
+                         int64_t at, uint64_t origin)
 {
     if (v <= t->seen) return;
     t->seen = v;
+    t->seen_at = at;
     if (s->feed && !s->closing) {
         tc_store_cart c = {cart, json, v, t->table_id, false};
         s->feed(s->feed_ctx, &c, origin);
@@ -221,19 +227,34 @@ static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rb
 static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
                      uint64_t origin)
 {
-    feed_version(s, t, cart, json, tc_cart_version(cart), origin);
+    feed_version(s, t, cart, json, tc_cart_version(cart), tc_cart_updated_at(cart), origin);
 }
 
-/* The stored cart read for t is older than a version fed for it: the store
- * lost the table's cart. Its version is the truth from now on, and the feed
- * is told it went back. */
+/* Whether cart c, of the version last fed for t, is another write of it
+ * than the one fed: the store lost that one, and the same version was
+ * written again (by another instance, from the cart the store kept). */
+static bool rewritten(const table_state *t, const tc_cart *c)
+{
+    return tc_cart_version(c) == t->seen && t->seen_at != TC_STORE_AT_UNKNOWN &&
+           tc_cart_updated_at(c) != t->seen_at;
+}
+
+/* The stored cart read for t is older than a version fed for it, or another
+ * write of that version (rewritten): the store lost the table's cart. Its
+ * version is the truth from now on, and the feed is told it went back. */
 static void feed_reset(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json)
 {
     int64_t v = tc_cart_version(cart);
-    tc_log_warn("store: table %d: the stored cart is at version %lld, below %lld seen before; "
-                "the store lost it, its streams start over",
-                (int)t->table_id, (long long)v, (long long)t->seen);
+    if (v < t->seen)
+        tc_log_warn("store: table %d: the stored cart is at version %lld, below %lld seen before; "
+                    "the store lost it, its streams start over",
+                    (int)t->table_id, (long long)v, (long long)t->seen);
+    else
+        tc_log_warn("store: table %d: the stored cart at version %lld is not the one seen before "
+                    "(another updatedAt); the store lost it, its streams start over",
+                    (int)t->table_id, (long long)v);
     t->seen = v;
+    t->seen_at = tc_cart_updated_at(cart);
     if (s->feed && !s->closing) {
         tc_store_cart c = {cart, json, v, t->table_id, true};
         s->feed(s->feed_ctx, &c, 0);
@@ -283,6 +304,7 @@ static void take_lazy(table_state *t)
     set_cart(t, NULL, NULL);
     t->phase = T_COLD;
     t->seen = -1; /* its version was no truth either: the read sets it */
+    t->seen_at = TC_STORE_AT_UNKNOWN;
 }
 
 static void drop_newer(table_state *t)
@@ -389,11 +411,14 @@ static void loaded(tc_store_job *j)
                  * (after a lost race, or while not current): feed it. The
                  * first read of a table feeds nothing — whoever watches it
                  * started from this very read. */
-                if (tc_cart_version(c) < t->seen)
+                if (tc_cart_version(c) < t->seen || rewritten(t, c))
                     feed_reset(s, t, c, json);
                 else if (t->seen >= 0)
                     feed_new(s, t, c, json, 0);
-                if (t->seen < tc_cart_version(c)) t->seen = tc_cart_version(c);
+                if (t->seen < tc_cart_version(c)) {
+                    t->seen = tc_cart_version(c);
+                    t->seen_at = tc_cart_updated_at(c);
+                }
             }
             set_cart(t, c, json);
             t->fresh = true;
@@ -739,6 +764,7 @@ static void pump(tc_store *s, table_state *t)
             j->json = last ? tc_rbuf_ref(last->json) : NULL;
             j->cart = last ? last->result : NULL;
             j->expect_version = tc_cart_version(t->cart);
+            j->expect_updated_at = tc_cart_updated_at(t->cart);
             j->origin = last ? last->op.origin : 0;
             j->idem = t->idem;
             tc_idem_take_dropped(s->idem, &j->idem_dropped);
@@ -842,8 +868,8 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
     feed_new(s, t, cart, dto, 0);
 }
 
-void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const char *json,
-                         size_t len, const char *pack, size_t pack_len)
+void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t updated_at,
+                         const char *json, size_t len, const char *pack, size_t pack_len)
 {
     if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
     table_state *t = table_get(s->pipe, table_id);
@@ -859,7 +885,7 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, const c
             t->lazy_pack_len = pack_len;
         }
         t->phase = T_READY;
-        feed_version(s, t, NULL, dto, version, 0);
+        feed_version(s, t, NULL, dto, version, updated_at, 0);
         return;
     }
     tc_cart *c = NULL;
@@ -876,6 +902,14 @@ int64_t tc_store_seen(const tc_store *s, int32_t table_id)
 {
     tc_idmap_node *n = s->pipe ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
     return n ? TC_IDMAP_ENTRY(n, table_state, node)->seen : -1;
+}
+
+bool tc_store_seen_other(const tc_store *s, int32_t table_id, int64_t version, int64_t updated_at)
+{
+    tc_idmap_node *n = s->pipe ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
+    const table_state *t = n ? TC_IDMAP_ENTRY(n, table_state, node) : NULL;
+    return t && version == t->seen && t->seen_at != TC_STORE_AT_UNKNOWN &&
+           updated_at != TC_STORE_AT_UNKNOWN && updated_at != t->seen_at;
 }
 
 void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
@@ -902,10 +936,11 @@ void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const 
         return;
     }
     /* Older than what was fed, but not than what was fed when it was asked
-     * for: a change came over another connection meanwhile, no loss. */
+     * for: a change came over another connection meanwhile, no loss. The
+     * version fed, written again with another updatedAt, is a loss. */
     bool overtaken = tc_cart_version(c) >= asked_at;
-    if (tc_cart_version(c) == t->seen || overtaken || t->pumping ||
-        (t->phase != T_READY && t->phase != T_COLD)) {
+    bool lost = rewritten(t, c) || (tc_cart_version(c) < t->seen && !overtaken);
+    if (!lost || t->pumping || (t->phase != T_READY && t->phase != T_COLD)) {
         tc_cart_free(c);
         return;
     }

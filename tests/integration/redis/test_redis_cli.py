@@ -121,8 +121,10 @@ def test_a_cart_heard_from_another_instance_is_read_from_its_packed_form(redis, 
             body["items"] = [dict(stored["items"][0], quantity=qty_json,
                                   shares=[{"userId": 5, "quantity": qty_json}])]
             text = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-            # Stored as another instance would, then announced on the channel.
-            redis.command("HSET", "tablecart:cart:124", "version", version, "cart", text)
+            # Stored as another instance would (updatedAt beside the JSON's, which
+            # a change here compares), then announced on the channel.
+            redis.command("HSET", "tablecart:cart:124", "version", version,
+                          "updatedAt", body["updatedAt"], "cart", text)
             head = b"tc3 00000000000000ff 0 %d %d\n" % (version, len(pack)) if pack else \
                 b"tc2 00000000000000ff 0 %d\n" % version
             redis.command("PUBLISH", "tablecart:table:124", head + pack + text)

@@ -333,12 +333,28 @@ def test_redis_full_refuses_changes_then_recovers(redis, two, clients):
     assert (m["type"], m["data"]["version"]) == ("cart_update", 2), m
 
 
+def assert_streams_ended(sses, ws, passed=()):
+    """The table's streams started over: each SSE stream ends, with nothing
+    after what it had but the updates whose ids are in passed (sent before
+    the loss was found), and the WebSocket closes with 1012."""
+    from live_support import Closed
+    for s in sses:
+        try:
+            ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+            while ev.event == "cart_update" and ev.id in passed:
+                ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
+            raise AssertionError("stream still open, got %r" % ev)
+        except Closed:
+            pass
+    ws.wait_closed(RECOVER)
+    assert ws.close_code == 1012
+
+
 def test_cart_evicted_streams_start_over(redis, two, clients):
     """A cart key Redis dropped while the connections stayed up (evicted
     under allkeys-lru, deleted): the next change reads the stored cart again
     (its write lost the race) and, found below the version the streams show,
     writes v1 and ends the table's streams, whose clients come back to it."""
-    from live_support import Closed
     a, b = two
     sse_a, ws_a = open_streams(a, clients)
     sse_b, _ = open_streams(b, clients)
@@ -351,20 +367,65 @@ def test_cart_evicted_streams_start_over(redis, two, clients):
     d = envelope(a.add(123, 1002, 3))
     assert (d["version"], d["totalQuantity"]) == (1, 3), (a.stderr(), b.stderr())
     assert "the store lost it" in a.stderr(), a.stderr()
-    for s in (sse_a, sse_b):
-        try:
-            ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
-            while ev.event == "cart_update" and ev.id in ("1", "2"):
-                ev = s.next_event(timeout=RECOVER, skip_heartbeats=True)
-            raise AssertionError("stream still open, got %r" % ev)
-        except Closed:
-            pass
-    ws_a.wait_closed(RECOVER)
-    assert ws_a.close_code == 1012
+    assert_streams_ended([sse_a, sse_b], ws_a, passed=("1", "2"))
     for srv in (a, b):
         s2 = clients(SSEStream(srv.port, table=123)).start()
         assert s2.next_event().event == "connected"
         assert s2.next_update().json() == d
+
+
+def test_version_lost_and_written_again_elsewhere(redis, two, clients):
+    """Redis lost a table's last change (restarted from an older file, a
+    failover to a replica behind) and another instance, which does not follow
+    the table, wrote that version number again from the cart Redis kept. The
+    instance that follows it hears a version it already sent, but not the
+    write it sent (another updatedAt): it reads the cart again, serves the
+    stored one and ends the table's streams, whose clients come back to it."""
+    a, b = two
+    sse_a, ws_a = open_streams(a, clients)
+    assert sse_a.next_update().id == "0" and ws_a.recv()["data"]["version"] == 0
+    d1 = envelope(a.add(123, 1001, 1))
+    assert sse_a.next_update().json() == d1 and ws_a.recv()["data"] == d1
+    assert redis.command("DEL", "tablecart:cart:123") == 1
+    # Two writes in one millisecond would be one updatedAt: let the clock move on.
+    wait_until(lambda: time.time() * 1000 > d1["updatedAt"] + 1, 5, "the clock")
+    again = envelope(b.add(123, 1002, 2))
+    assert (again["version"], again["totalQuantity"]) == (1, 2), b.stderr()
+    assert again["updatedAt"] != d1["updatedAt"]
+    assert_streams_ended([sse_a], ws_a)
+    assert "is not the one seen before" in a.stderr(), a.stderr()
+    assert a.cart(123) == again
+    s2 = clients(SSEStream(a.port, table=123)).start()
+    assert s2.next_event().event == "connected"
+    assert s2.next_update().json() == again
+    d2 = envelope(a.add(123, 1001, 1))
+    assert d2["version"] == 2 and d2["totalQuantity"] == 3
+    assert s2.next_update().json() == d2
+
+
+def test_change_on_a_version_written_again_is_not_lost(redis, server, clients):
+    """The same loss, but this instance makes a change before it hears the
+    other write (here: a write that announces nothing). Its compare-and-set
+    compares updatedAt as well as the version, so it loses the race instead of
+    writing over the other instance's v1; the cart read again is the truth (the
+    streams start over) and the change is applied to it."""
+    s, w = open_streams(server, clients)
+    assert s.next_update().id == "0" and w.recv()["data"]["version"] == 0
+    d1 = envelope(server.add(123, 1001, 1, headers={"X-User-Id": "5"}))
+    assert s.next_update().json() == d1 and w.recv()["data"] == d1
+    other = json.loads(redis.command("HGET", "tablecart:cart:123", "cart"))
+    at = d1["updatedAt"] + 1000
+    other["updatedAt"] = at
+    other["items"][0]["quantity"] = 5
+    other["items"][0]["shares"] = [{"userId": 5, "quantity": 5}]
+    text = json.dumps(other, ensure_ascii=False, separators=(",", ":"))
+    redis.command("HSET", "tablecart:cart:123", "version", "1", "updatedAt", str(at),
+                  "cart", text)
+    d2 = envelope(server.add(123, 1001, 1, headers={"X-User-Id": "5"}))
+    assert (d2["version"], d2["items"][0]["quantity"]) == (2, 6), d2
+    assert "is not the one seen before" in server.stderr(), server.stderr()
+    assert_streams_ended([s], w)
+    assert json.loads(redis.command("HGET", "tablecart:cart:123", "cart")) == d2
 
 
 def streams_during_an_outage(redis, server, clients):

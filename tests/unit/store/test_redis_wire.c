@@ -273,6 +273,37 @@ static void test_msg_cart_fits(void **state)
     assert_false(tc_redis_msg_cart_fits(&sig, 123));
 }
 
+static int64_t updated_at(const char *body)
+{
+    tc_redis_msg m = {
+        .kind = TC_REDIS_MSG_CART, .version = 7, .body = body, .body_len = strlen(body)};
+    return tc_redis_msg_updated_at(&m);
+}
+
+/* The updatedAt a change's cart ends with: what tells two writes of one
+ * version apart (a version Redis lost, written again elsewhere). */
+static void test_msg_updated_at(void **state)
+{
+    (void)state;
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updatedAt\":1704067200000}"),
+                     1704067200000);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":0,\"updatedAt\":null}"), -1);
+    assert_int_equal(updated_at("{\"updatedAt\":0}"), 0);
+    assert_int_equal(updated_at("{\"updatedAt\":999999999999999999}"), 999999999999999999);
+    /* Not known: no such tail, or a number too long to be one. */
+    assert_int_equal(updated_at("{\"updatedAt\":1000000000000000000}"), INT64_MIN);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updatedAt\":}"), INT64_MIN);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updatedAt\":12"), INT64_MIN);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updatedAt\":1x}"), INT64_MIN);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updated\":12}"), INT64_MIN);
+    assert_int_equal(updated_at("{\"tableId\":123,\"version\":7,\"updatedAt\":nul}"), INT64_MIN);
+    assert_int_equal(updated_at("12}"), INT64_MIN);
+    assert_int_equal(updated_at(""), INT64_MIN);
+    const char *v7 = "{\"updatedAt\":5}";
+    tc_redis_msg sig = {.kind = TC_REDIS_MSG_SIGNAL, .body = v7, .body_len = strlen(v7)};
+    assert_int_equal(tc_redis_msg_updated_at(&sig), INT64_MIN);
+}
+
 /* --- menu ---------------------------------------------------------------- */
 
 static const char menu_a[] =
@@ -406,8 +437,9 @@ int main(void)
         cmocka_unit_test(test_url_forms),      cmocka_unit_test(test_url_errors),
         cmocka_unit_test(test_channel),        cmocka_unit_test(test_cart_key),
         cmocka_unit_test(test_msg_round_trip), cmocka_unit_test(test_msg_rejects),
-        cmocka_unit_test(test_msg_cart_fits),  cmocka_unit_test(test_menu_json),
-        cmocka_unit_test(test_menu_empty),     cmocka_unit_test(test_menu_merge),
+        cmocka_unit_test(test_msg_cart_fits),  cmocka_unit_test(test_msg_updated_at),
+        cmocka_unit_test(test_menu_json),      cmocka_unit_test(test_menu_empty),
+        cmocka_unit_test(test_menu_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

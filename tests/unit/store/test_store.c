@@ -119,14 +119,17 @@ static void fake_run(tc_store_job *j)
         j->status = tc_errmsg_set(&j->err, TC_ESTORE, "fake: save failed");
         return;
     }
-    int64_t stored = 0;
+    int64_t stored = 0, stored_at = -1;
     if (*row) {
         tc_cart *c;
         assert_int_equal(tc_cart_from_json(*row, strlen(*row), &c), 0);
         stored = tc_cart_version(c);
+        stored_at = tc_cart_updated_at(c);
         tc_cart_free(c);
     }
-    if (F.conflicts_left > 0 || stored != j->expect_version) {
+    /* Compared as the Redis script compares them: version and updatedAt. */
+    if (F.conflicts_left > 0 || stored != j->expect_version ||
+        (j->expect_version > 0 && stored_at != j->expect_updated_at)) {
         if (F.conflicts_left > 0) F.conflicts_left--;
         F.conflicts++;
         j->status = TC_ECONFLICT;
@@ -1305,15 +1308,15 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     TL_RUN_UNTIL(&f->e, f->answered == 1);
     int fed = count_kind(f, 'F');
     /* Not above what was fed: dropped, never parsed (this is no JSON at all). */
-    tc_store_offer_json(f->store, 123, 1, "not json", 8, NULL, 0);
+    tc_store_offer_json(f->store, 123, 1, 1, "not json", 8, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed);
     /* Newer while idle: fed as it is (no cart), kept unparsed. */
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2 */
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0); /* again: dropped */
-    tc_cart_free(foreign_write(f, 123, 1, &json));                       /* v3 */
-    tc_store_offer_json(f->store, 123, 3, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 2, 1, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 2, 1, json.base, json.len, NULL, 0); /* again: dropped */
+    tc_cart_free(foreign_write(f, 123, 1, &json));                          /* v3 */
+    tc_store_offer_json(f->store, 123, 3, 1, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 2);
     assert_int_equal(f->lazy_feeds, 2);
     assert_int_equal(f->ev[f->n_ev - 1].version, 3);
@@ -1326,7 +1329,7 @@ static void test_offer_json_parsed_only_when_needed(void **state)
     assert_int_equal(F.cart_loads, 1);
     assert_int_equal(F.conflicts, 0);
     /* One that turns out unreadable when needed: the cart is read again. */
-    tc_store_offer_json(f->store, 123, 5, "not json", 8, NULL, 0);
+    tc_store_offer_json(f->store, 123, 5, 1, "not json", 8, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     get_cart(f, 123); /* 3: the stored v4 */
     TL_RUN_UNTIL(&f->e, f->answered == 4);
@@ -1336,12 +1339,12 @@ static void test_offer_json_parsed_only_when_needed(void **state)
      * version told) and the cart is another table's, or when the table is
      * not on the menu. */
     tc_store_offer_read(f->store, 124, -1, json.base, json.len);
-    tc_store_offer_json(f->store, 999, 9, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 999, 9, 1, json.base, json.len, NULL, 0);
     assert_int_equal(f->lazy_feeds, 3);
     assert_int_equal(count_kind(f, 'F'), fed + 4); /* v2, v3, our v4, the unreadable v5 */
     /* The version of the unreadable one was no truth: a real v5 is fed. */
     tc_cart_free(foreign_write(f, 123, 1, &json)); /* v5 */
-    tc_store_offer_json(f->store, 123, 5, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 5, 1, json.base, json.len, NULL, 0);
     assert_int_equal(count_kind(f, 'F'), fed + 5);
     /* Read from the store and newer: parsed, kept and fed with its cart. */
     tc_cart_free(foreign_write(f, 124, 1, &json)); /* 124 v1 */
@@ -1366,7 +1369,7 @@ static void test_offered_read_overtaken_is_no_loss(void **state)
     /* While the read is on its way, another instance's v2 is heard. */
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 1, &json)); /* v2 */
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 2, 1, json.base, json.len, NULL, 0);
     tc_buf_free(&json);
     int feeds = count_kind(f, 'F');
     assert_int_equal(f->ev[f->n_ev - 1].version, 2);
@@ -1383,6 +1386,104 @@ static void test_offered_read_overtaken_is_no_loss(void **state)
     assert_int_equal(f->ev[f->n_ev - 1].version, 1);
     assert_true(f->ev[f->n_ev - 1].reset);
     assert_int_equal(tc_store_seen(f->store, 123), 1);
+    free(v1);
+}
+
+/* The updatedAt of a cart DTO answered. */
+static int64_t dto_updated_at(const char *json)
+{
+    tc_cart *c = NULL;
+    assert_int_equal(tc_cart_from_json(json, strlen(json), &c), 0);
+    int64_t at = tc_cart_updated_at(c);
+    tc_cart_free(c);
+    return at;
+}
+
+/* The store lost v1 (a Redis restarted without it) and another instance,
+ * starting from nothing, wrote its own v1 (updatedAt 1, two of dish 1001):
+ * the version fed here, written again. Returns the stored DTO (owned). */
+static char *rewrite_v1(fixture *f)
+{
+    char **row = fake_row(123);
+    free(*row);
+    *row = NULL;
+    tc_buf json = TC_BUF_INIT;
+    tc_cart_free(foreign_write(f, 123, 2, &json));
+    char *v1 = tc_xstrdup(tc_buf_cstr(&json));
+    tc_buf_free(&json);
+    return v1;
+}
+
+/* A read that finds the version fed but another write of it (another
+ * updatedAt) is a loss like a read below it: fed as a reset, served from
+ * then on; the same write, or a version the store never fed, is not. */
+static void test_rewritten_version_read_is_a_loss(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    int64_t at = dto_updated_at(f->json[0]);
+    assert_true(at > 1);
+    char *mine = tc_xstrdup(*fake_row(123));
+    assert_false(tc_store_seen_other(f->store, 123, 1, at));
+    assert_true(tc_store_seen_other(f->store, 123, 1, 1));
+    assert_false(tc_store_seen_other(f->store, 123, 1, TC_STORE_AT_UNKNOWN));
+    assert_false(tc_store_seen_other(f->store, 123, 2, 1));
+    assert_false(tc_store_seen_other(f->store, 124, 1, 1)); /* never fed */
+    int feeds = count_kind(f, 'F');
+    tc_store_offer_read(f->store, 123, 1, mine, strlen(mine)); /* the write fed */
+    assert_int_equal(count_kind(f, 'F'), feeds);
+
+    char *v1 = rewrite_v1(f);
+    tc_store_offer_read(f->store, 123, 1, v1, strlen(v1));
+    assert_int_equal(count_kind(f, 'F'), feeds + 1);
+    const event *e = &f->ev[f->n_ev - 1];
+    assert_int_equal(e->kind, 'F');
+    assert_int_equal(e->version, 1);
+    assert_true(e->reset);
+    assert_false(tc_store_seen_other(f->store, 123, 1, 1));
+    assert_true(tc_store_seen_other(f->store, 123, 1, at));
+    get_cart(f, 123); /* 1: from memory, the rewritten cart */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 1);
+    assert_int_equal(dto_updated_at(f->json[1]), 1);
+    assert_string_equal(f->json[1], v1);
+    free(mine);
+    free(v1);
+}
+
+/* A change made here on the version the store lost, now written again by
+ * another instance: the save compares updatedAt too (as the Redis script
+ * does), loses, and the cart read again is fed as a reset before the change
+ * is applied to it: nothing of the other instance's v1 is overwritten. */
+static void test_save_on_a_rewritten_version_starts_over(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    char *v1 = rewrite_v1(f);
+    int conflicts = F.conflicts;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 1: on the rewritten v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.conflicts, conflicts + 1);
+    const event *a = answer_of(f, 1);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(a->version, 2);
+    assert_non_null(strstr(f->json[1], "\"quantity\":3"));
+    int64_t fed[8];
+    int n = 0;
+    bool reset_at_1 = false;
+    for (int i = 0; i < f->n_ev; i++) {
+        const event *e = &f->ev[i];
+        if (e->kind != 'F' || e->table_id != 123) continue;
+        fed[n++] = e->version;
+        if (e->version == 1 && e->reset) reset_at_1 = true;
+    }
+    assert_int_equal(n, 3); /* v1, v1 again (reset), v2 */
+    assert_int_equal(fed[0], 1);
+    assert_int_equal(fed[1], 1);
+    assert_int_equal(fed[2], 2);
+    assert_true(reset_at_1);
     free(v1);
 }
 
@@ -1434,7 +1535,7 @@ static void test_rename_with_an_offered_cart_kept_unparsed(void **state)
     TL_RUN_UNTIL(&f->e, f->answered == 1);
     tc_buf json = TC_BUF_INIT;
     tc_cart_free(foreign_write(f, 123, 2, &json)); /* v2, named A01 */
-    tc_store_offer_json(f->store, 123, 2, json.base, json.len, NULL, 0);
+    tc_store_offer_json(f->store, 123, 2, 1, json.base, json.len, NULL, 0);
     tc_buf_free(&json);
     assert_int_equal(f->lazy_feeds, 1);
     replace_menu(f, menu_text_renamed);
@@ -1493,6 +1594,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offer_json_parsed_only_when_needed, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offered_read_overtaken_is_no_loss, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rewritten_version_read_is_a_loss, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_save_on_a_rewritten_version_starts_over, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_answers_compared_with_stored_version, setup_fake,
                                         teardown),
