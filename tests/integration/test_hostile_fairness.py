@@ -99,7 +99,8 @@ def test_pipelined_flood_does_not_hold_back_another_client(start_server):
     # The order the server answered in is its access log's (what arrived here when depends on
     # when this process ran). Without fair turns it answers a whole 64 KiB read (~500 requests)
     # before it looks at anyone else; with them the other client waits a turn or two of the
-    # flooder's (1 or 9 answers here, the budget being 8 a turn).
+    # flooder's (1 or 9 answers here: 8 a turn at most, and often only one, since a
+    # connection's next request also waits until its answer has gone out).
     def answered():
         lines = [ln for ln in s.stderr().splitlines() if " access " in ln and " /healthz" in ln]
         return lines if len(lines) == N_FLOOD + 3 else None
