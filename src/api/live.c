@@ -250,14 +250,19 @@ static int admit(tc_http_exchange *x, int32_t table_id, tc_principal *p, tc_buf 
     return r;
 }
 
-/* How long a stream may live, in ms: at most timeout_ms (0: no limit), cut
- * short by the token's expiry. */
-static uint64_t lifetime_ms(uint64_t timeout_ms, const tc_principal *p)
+/* How long a stream may live, in ms of the loop's clock: at most timeout_ms
+ * (0: no limit), cut short by the token's expiry. */
+static uint64_t lifetime_ms(uv_loop_t *loop, uint64_t timeout_ms, const tc_principal *p)
 {
     if (p->expires_s == INT64_MAX) return timeout_ms;
-    /* One ms more: the loop's clock counts whole ms, so a timer may fire up
-     * to 1 ms early, and the stream must not end before exp. */
-    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms() + 1;
+    /* The stream's end is counted from the loop's time, taken when this turn
+     * began: it is behind the real time by as long as the turn has run so
+     * far, which is added, or a busy turn would end the stream that much
+     * before exp. And one ms more: the loop's clock counts whole ms, so a
+     * timer may fire up to 1 ms early. */
+    uint64_t behind = uv_hrtime() / 1000000u - uv_now(loop);
+    if (behind > 60000u) behind = 0; /* not a lag: the two clocks disagree */
+    int64_t left = p->expires_s * 1000 - tc_clock_epoch_ms() + 1 + (int64_t)behind;
     if (left <= 0) return 1;
     if (timeout_ms && (uint64_t)left >= timeout_ms) return timeout_ms;
     return (uint64_t)left;
@@ -296,7 +301,7 @@ static void h_sse(tc_http_exchange *x)
     bool chunked = tc_http_stream_chunked(x->req);
     tc_stream_params sp = {
         .table_id = table_id,
-        .lifetime_ms = lifetime_ms(app->cfg->sse_timeout_s * 1000ull, &p),
+        .lifetime_ms = lifetime_ms(app->loop, app->cfg->sse_timeout_s * 1000ull, &p),
         .chunked = chunked,
         .shown_version = last_event_id(x->req),
         .user_size = sizeof(sse_diner),
@@ -426,7 +431,7 @@ static void h_ws(tc_http_exchange *x)
     tc_buf_free(&head);
     tc_stream_params sp = {
         .table_id = table_id,
-        .lifetime_ms = lifetime_ms(0, &p),
+        .lifetime_ms = lifetime_ms(app->loop, 0, &p),
         .shown_version = -1,
         .user_size = TC_WS_CMD_CLIENT_SIZE,
     };
