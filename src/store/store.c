@@ -233,10 +233,15 @@ static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *
 /* Whether cart c, of the version last fed for t, is another write of it
  * than the one fed: the store lost that one, and the same version was
  * written again (by another instance, from the cart the store kept). */
+static bool other_write(const table_state *t, int64_t version, int64_t updated_at)
+{
+    return version == t->seen && t->seen_at != TC_STORE_AT_UNKNOWN &&
+           updated_at != TC_STORE_AT_UNKNOWN && updated_at != t->seen_at;
+}
+
 static bool rewritten(const table_state *t, const tc_cart *c)
 {
-    return tc_cart_version(c) == t->seen && t->seen_at != TC_STORE_AT_UNKNOWN &&
-           tc_cart_updated_at(c) != t->seen_at;
+    return other_write(t, tc_cart_version(c), tc_cart_updated_at(c));
 }
 
 /* The stored cart read for t is older than a version fed for it, or another
@@ -907,9 +912,7 @@ int64_t tc_store_seen(const tc_store *s, int32_t table_id)
 bool tc_store_seen_other(const tc_store *s, int32_t table_id, int64_t version, int64_t updated_at)
 {
     tc_idmap_node *n = s->pipe ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
-    const table_state *t = n ? TC_IDMAP_ENTRY(n, table_state, node) : NULL;
-    return t && version == t->seen && t->seen_at != TC_STORE_AT_UNKNOWN &&
-           updated_at != TC_STORE_AT_UNKNOWN && updated_at != t->seen_at;
+    return n && other_write(TC_IDMAP_ENTRY(n, table_state, node), version, updated_at);
 }
 
 void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
