@@ -18,7 +18,9 @@
  * the table stayed followed here all along since such a step ("held"): its
  * touches failed (a store outage) while a diner was at the table, so a TOUCH
  * goes first, and the call then finds the sitting going on, however long
- * the outage. */
+ * the outage. With another writer (Redis), such a TOUCH also goes as soon as
+ * the table is read again after the outage (tc_store_diners_reread), ahead
+ * of the other instances' seat steps. */
 #include "store/backend.h"
 
 #include "core/idmap.h"
@@ -314,6 +316,12 @@ void tc_store_diners_reread(tc_store *s, int32_t table_id)
     dtable *t = find(s->diners, table_id);
     if (t == NULL || !t->known || s->closing) return;
     t->reread = true;
+    /* Sittings: a step of t failed while a diner stayed here (a store
+     * outage, which may have outlasted the gap). The store answers again, so
+     * it is told now, not at the sweep's touch a period later: another
+     * instance's seat step would find the gap passed meanwhile. The TOUCH
+     * reads the list too. */
+    if (s->diners->gap_ms > 0 && t->held && !t->current) touch(s, t);
     pump(s, t);
 }
 

@@ -217,8 +217,10 @@ void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t use
  * borrowed until the next call into the store), false when not read yet. */
 bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n);
 
-/* Another instance changed table_id's diners: reads them again now if they
- * were read before (the diners feed then hears of a difference). */
+/* Another instance changed table_id's diners, or the store is back after
+ * an outage: reads them again now if they were read before (the diners
+ * feed then hears of a difference). With sittings, a table whose diner
+ * stayed here while its last step failed is told active first (diners.c). */
 void tc_store_diners_reread(tc_store *s, int32_t table_id);
 
 /* Called on the loop thread whenever the list known of a table changed:
