@@ -339,6 +339,15 @@ static tc_cart *take_newer(table_state *t, tc_cart *cart, tc_rbuf **json)
     return newer;
 }
 
+/* A cart offered while a save of t was on its way (fed already), if any,
+ * is t's cart in memory from now on. */
+static void serve_newer(table_state *t)
+{
+    tc_rbuf *json = NULL;
+    tc_cart *newer = take_newer(t, NULL, &json);
+    if (newer) set_cart(t, newer, json);
+}
+
 tc_rbuf *tc_store_encode(const tc_store *s, const tc_cart *cart)
 {
     tc_buf out = TC_BUF_INIT;
@@ -570,11 +579,8 @@ static void saved(tc_store_job *j)
             if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
         }
         if (j->version < 0) {
-            /* A newer cart offered meanwhile (fed already) is the one to
-             * serve from now on. */
-            tc_rbuf *json = NULL;
-            tc_cart *newer = take_newer(t, NULL, &json);
-            if (newer) set_cart(t, newer, json);
+            /* A newer cart offered meanwhile is the one to serve now. */
+            serve_newer(t);
         }
         free_all(batch);
         tc_cart_free(work);
@@ -597,6 +603,9 @@ static void saved(tc_store_job *j)
         for (tc_store_idem_rec *rec = j->known; rec; rec = rec->next)
             tc_idem_put(s->idem, tc_view_of(rec->caller), tc_view_of(rec->key), rec->version,
                         rec->json, rec->expires_ms, now);
+        /* Nothing was written: the cart stays, or a newer one offered
+         * meanwhile, which the batch is applied to again. */
+        serve_newer(t);
         conflicted(s, t, batch, false);
     } else {
         tc_cart_free(work);
@@ -612,9 +621,7 @@ static void saved(tc_store_job *j)
             forget_cart(t);
         } else {
             /* The cart in memory stays, or a newer one offered meanwhile. */
-            tc_rbuf *json = NULL;
-            tc_cart *newer = take_newer(t, NULL, &json);
-            if (newer) set_cart(t, newer, json);
+            serve_newer(t);
             t->phase = T_READY;
         }
         for (request *r = batch, *next; r; r = next) {

@@ -1001,6 +1001,43 @@ static void test_known_answers_stored_first(void **state)
     assert_int_equal(count_kind(f, 'F'), 0);
 }
 
+/* Another instance answered a key of a save on its way and wrote the next
+ * version, which this one heard meanwhile: the save comes back
+ * TC_JOB_KNOWN, and the batch applied again, all replays, saves nothing.
+ * The cart heard is the one served from then on, not the one the batch was
+ * first applied to; and the next change builds on it without losing a race. */
+static void test_offer_while_a_known_key_is_saved(void **state)
+{
+    fixture *f = *state;
+    fake_backend.shared_idem = true;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    F.known_key = "k-elsewhere";
+    F.known_version = 2;
+    mutate_keyed(f, 123, 1001, "k-elsewhere"); /* 1: its save is on its way */
+    assert_int_equal(F.saves, 1);
+    foreign_offer(f, 123, 1); /* the other instance's change of that key: v2 */
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->status, TC_STORE_REPLAYED);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    assert_int_equal(F.saves, 2);
+    get_cart(f, 123); /* 2 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 2);
+    assert_non_null(strstr(f->json[2], "\"totalQuantity\":2"));
+    assert_int_equal(F.cart_loads, 1);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 3: v3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->status, 0);
+    assert_int_equal(answer_of(f, 3)->version, 3);
+    assert_int_equal(F.conflicts, 0);
+    assert_int_equal(F.cart_loads, 1);
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    assert_int_equal(v[2], 3);
+}
+
 static void test_offer_while_idle(void **state)
 {
     fixture *f = *state;
@@ -1575,6 +1612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_known_answers_stored_first, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_offer_while_a_known_key_is_saved, setup_fake,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_contract_sqlite, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_fake_answers_later, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_table_answered_by_store, setup_fake, teardown),
