@@ -491,7 +491,7 @@ static void on_menu(void *ctx)
         tc_menu_table_json(m, t, &data);
         tc_streams_send_event(l->app->streams, t->table_id, TC_WIRE_MENU_UPDATE,
                               TC_WIRE_MENU_UPDATE_MESSAGE, (tc_view){data.base, data.len},
-                              tc_clock_epoch_ms());
+                              tc_clock_epoch_ms(), false);
     }
     tc_buf_free(&data);
 }

@@ -173,7 +173,7 @@ static void flush(tc_presence *p, table *t)
     if (t->behind || !same(&now, &t->sent)) {
         tc_streams_send_event(p->app->streams, t->table_id, TC_WIRE_PRESENCE,
                               TC_WIRE_PRESENCE_MESSAGE, (tc_view){now.base, now.len},
-                              tc_clock_epoch_ms());
+                              tc_clock_epoch_ms(), true);
         t->behind = false;
         set_sent(t, &now);
     }

@@ -738,6 +738,7 @@ typedef struct {
     const char *name, *message;
     tc_view json;
     int64_t timestamp_ms;
+    bool after_cart; /* skip streams that had no cart yet */
     tc_sse_frame sse;
     tc_rbuf *ws;
     size_t written;
@@ -747,7 +748,7 @@ static void event_write(tc_sub *sub, void *ctx)
 {
     tc_stream *s = (tc_stream *)sub;
     event_frames *ev = ctx;
-    if (!tc_stream_is_open(s)) return;
+    if (!tc_stream_is_open(s) || (ev->after_cart && s->sent < 0)) return;
     ev->written++;
     if (sub->kind == TC_SUB_SSE) {
         if (ev->sse.buf == NULL)
@@ -770,10 +771,13 @@ static void event_write(tc_sub *sub, void *ctx)
 }
 
 static size_t event_send(tc_streams *ss, tc_stream *one, int32_t table_id, const char *name,
-                         const char *message, tc_view json, int64_t timestamp_ms)
+                         const char *message, tc_view json, int64_t timestamp_ms, bool after_cart)
 {
-    event_frames ev = {
-        .name = name, .message = message, .json = json, .timestamp_ms = timestamp_ms};
+    event_frames ev = {.name = name,
+                       .message = message,
+                       .json = json,
+                       .timestamp_ms = timestamp_ms,
+                       .after_cart = after_cart};
     if (one)
         event_write(&one->sub, &ev);
     else
@@ -784,15 +788,16 @@ static size_t event_send(tc_streams *ss, tc_stream *one, int32_t table_id, const
 }
 
 size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
-                             const char *message, tc_view json, int64_t timestamp_ms)
+                             const char *message, tc_view json, int64_t timestamp_ms,
+                             bool after_cart)
 {
-    return event_send(ss, NULL, table_id, name, message, json, timestamp_ms);
+    return event_send(ss, NULL, table_id, name, message, json, timestamp_ms, after_cart);
 }
 
 void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
                           int64_t timestamp_ms)
 {
-    event_send(ss_of(s), s, s->sub.table_id, name, message, json, timestamp_ms);
+    event_send(ss_of(s), s, s->sub.table_id, name, message, json, timestamp_ms, false);
 }
 
 typedef struct {

@@ -105,9 +105,13 @@ size_t tc_streams_publish(tc_streams *ss, int32_t table_id, int64_t version, tc_
  * every stream of a table or one stream: SSE "event:NAME" with data json
  * and no id; WebSocket {"type":NAME,"message":message,"data":json,
  * "timestamp":…}. Never conflated: each is written in order. json is
- * borrowed for the call. Returns how many streams were written to. */
+ * borrowed for the call. after_cart: streams that have had no cart yet
+ * (their snapshot is on its way) are skipped, for an event each stream gets
+ * after its snapshot anyway (presence). Returns how many streams were
+ * written to. */
 size_t tc_streams_send_event(tc_streams *ss, int32_t table_id, const char *name,
-                             const char *message, tc_view json, int64_t timestamp_ms);
+                             const char *message, tc_view json, int64_t timestamp_ms,
+                             bool after_cart);
 void tc_stream_send_event(tc_stream *s, const char *name, const char *message, tc_view json,
                           int64_t timestamp_ms);
 /* Ends every stream of table_id, for its clients to come back and start
