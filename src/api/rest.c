@@ -144,7 +144,8 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
 }
 
 /* The Idempotency-Key as the store remembers it: the caller's own, for one
- * table, method and path — another diner reusing a key neither replays this
+ * table, method and route (the path as routed: /cart/add/ and /cart/ad%64
+ * are /cart/add) — another diner reusing a key neither replays this
  * answer nor loses their change, and the replay comes after the access
  * check, so it never shows a table the caller may not see. Whose it is, for
  * the scope and the per-caller budget: the user id, else the client
@@ -171,7 +172,10 @@ static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t tabl
     tc_buf_append(scoped, "|", 1);
     tc_buf_append_str(scoped, x->req->method_name);
     tc_buf_append(scoped, " ", 1);
-    tc_buf_append(scoped, x->req->path.base, x->req->path.len);
+    if (x->route.pattern)
+        tc_buf_append_str(scoped, x->route.pattern);
+    else
+        tc_buf_append(scoped, x->req->path.base, x->req->path.len);
     tc_buf_append(scoped, "|", 1);
     tc_buf_append(scoped, key.base, key.len);
 }

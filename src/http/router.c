@@ -92,6 +92,7 @@ static bool match_one(const char *pat, tc_view path, tc_route_match *m)
 static void match_path(const tc_router *r, unsigned method_bit, tc_view path, tc_route_match *m)
 {
     m->handler = NULL;
+    m->pattern = NULL;
     m->n_params = 0;
     m->allowed = 0;
     /* A fixed path (cart/add) is a resource of its own: it is never taken for
@@ -109,6 +110,7 @@ static void match_path(const tc_router *r, unsigned method_bit, tc_view path, tc
         m->allowed |= r->routes[i].methods;
         if ((r->routes[i].methods & method_bit) && m->handler == NULL) {
             m->handler = r->routes[i].handler;
+            m->pattern = r->routes[i].pattern;
             m->n_params = t.n_params;
             for (size_t k = 0; k < t.n_params; k++)
                 m->params[k] = t.params[k];

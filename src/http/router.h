@@ -30,6 +30,11 @@ unsigned tc_router_method_bit(int http_method);
 
 typedef struct {
     tc_http_handler handler; /* NULL when nothing matched */
+    /* The route's prefix + pattern as registered ("/api/store/order/cart/add",
+     * "/api/store/order/table/{}/name"): one name for every spelling of the
+     * path it matched (a trailing slash, escapes). Borrowed from the router;
+     * NULL when nothing matched. */
+    const char *pattern;
     tc_view params[TC_ROUTE_MAX_PARAMS];
     size_t n_params;
     unsigned allowed; /* methods the path takes (for 405 and Allow) */

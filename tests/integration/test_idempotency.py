@@ -136,3 +136,19 @@ def test_callers_without_identity_are_told_apart_by_address(server):
     assert anonymous_add(server, "127.0.0.1", "order-1", 1001, 1) == (200, first)
     assert anonymous_add(server, "127.0.0.2", "order-1", 1002, 3) == (200, second)
     assert server.cart(123)["version"] == 2
+
+
+def test_a_key_is_scoped_by_the_route_not_its_spelling(server):
+    """/cart/add, /cart/add/ and /cart/ad%64 are one route (docs/api.md): a retry through another
+    spelling of the path replays the answer, and the change is applied once."""
+    first = keyed_add(server, "k-spelling")
+    assert envelope(first)["version"] == 1
+    body = {"tableId": 123, "cuisineId": 1001, "quantity": 1}
+    h = {"Idempotency-Key": "k-spelling", "X-User-Id": "100"}
+    for path in ("/store/order/cart/add/", "/store/order/cart/ad%64"):
+        again = server.request("POST", path, json=body, headers=h)
+        assert again.status_code == 200
+        assert again.content == first.content
+    data = server.cart(123)
+    assert data["version"] == 1
+    assert [(i["cuisineId"], i["quantity"]) for i in data["items"]] == [(1001, 1)]
