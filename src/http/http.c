@@ -230,8 +230,11 @@ static int on_message_complete(http_parser *hp)
     r->method_name = http_method_str((enum http_method)hp->method);
     r->http_major = hp->http_major;
     r->http_minor = hp->http_minor;
-    r->keep_alive = http_should_keep_alive(hp) != 0;
     r->upgrade = hp->upgrade != 0;
+    /* After an upgrade's head (a CONNECT's, whatever body it declares) the
+     * bytes are not HTTP: a request not taken over is answered and closed,
+     * never followed by what it carried read as another request. */
+    r->keep_alive = http_should_keep_alive(hp) != 0 && !r->upgrade;
     build_views(p);
     /* Stop here: bytes after this request are the next request's. */
     http_parser_pause(hp, 1);
@@ -394,6 +397,13 @@ bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *val
             return true;
         }
     return false;
+}
+
+bool tc_http_head_is_head(const tc_http_parser *p)
+{
+    /* http-parser guesses the method from its first letters; once the
+     * target has begun, the method was read whole. */
+    return p != NULL && p->target_len > 0 && p->hp.method == HTTP_HEAD;
 }
 
 tc_lang tc_http_head_lang(const tc_http_parser *p)

@@ -88,6 +88,10 @@ tc_lang tc_http_head_lang(const tc_http_parser *p);
  * case-insensitive; a view into p, valid until tc_http_free) and returns
  * true. False when the head is not complete or has no such header. */
 bool tc_http_head_header(const tc_http_parser *p, const char *name, tc_view *value);
+/* For a request refused while it arrived (p may be NULL): true when its
+ * request line named the method HEAD (its target had begun), so that the
+ * refusal is answered without a body. */
+bool tc_http_head_is_head(const tc_http_parser *p);
 
 /* First header named `name` (ASCII case-insensitive), or NULL. */
 const tc_view *tc_http_header_get(const tc_http_req *r, const char *name);

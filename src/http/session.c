@@ -225,10 +225,10 @@ void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...)
 }
 
 /* A refusal's envelope: net/'s English reason, said in lang, with site's
- * CORS headers for origin (site NULL: none, no request was read); returns the
- * bytes queued. */
+ * CORS headers for origin (site NULL: none, no request was read), without
+ * the body when head_only (a HEAD); returns the bytes queued. */
 static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const char *message,
-                        tc_lang lang, const tc_http_site *site, const char *origin)
+                        tc_lang lang, const tc_http_site *site, const char *origin, bool head_only)
 {
     tc_buf body = TC_BUF_INIT, extra = TC_BUF_INIT;
     if (site) cors_for(site, origin, &extra);
@@ -237,7 +237,7 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
     if (id != TC_T_NONE) message = tc_text_format(id, lang);
     tc_envelope(&body, status, message, NULL, 0);
     size_t n = write_response(c, false, status, "application/json;charset=UTF-8", extra.base,
-                              body.base, body.len, false, FRAME_LENGTH, NULL);
+                              body.base, body.len, head_only, FRAME_LENGTH, NULL);
     tc_buf_free(&body);
     tc_buf_free(&extra);
     return n;
@@ -245,7 +245,7 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
 
 void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
-    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL);
+    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL, false);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's
@@ -324,7 +324,8 @@ static bool refused_forwarded(tc_http_session *s, const tc_http_req *req)
     tc_buf_free(&xff);
     if (rc == 0) return false;
     size_t sent = refuse_in(s->conn, 429, retry, why, tc_http_lang(req), s->site,
-                            allowed_origin(s->site, tc_http_header_get(req, "Origin")));
+                            allowed_origin(s->site, tc_http_header_get(req, "Origin")),
+                            req->method == HTTP_HEAD);
     count_answer(s->site, s->conn, req, s->started_ns, 429, sent);
     tc_http_free(s->parser);
     s->parser = NULL;
@@ -415,9 +416,9 @@ static void fail(tc_http_session *s, int status)
     tc_view origin;
     bool has_origin = tc_http_head_header(s->parser, "Origin", &origin);
     cors_for(s->site, has_origin ? allowed_origin(s->site, &origin) : NULL, &cors);
-    size_t sent =
-        write_response(s->conn, false, status, "application/json;charset=UTF-8",
-                       cors.len ? cors.base : NULL, body.base, body.len, false, FRAME_LENGTH, NULL);
+    size_t sent = write_response(s->conn, false, status, "application/json;charset=UTF-8",
+                                 cors.len ? cors.base : NULL, body.base, body.len,
+                                 tc_http_head_is_head(s->parser), FRAME_LENGTH, NULL);
     tc_buf_free(&body);
     tc_buf_free(&cors);
     count_answer(s->site, s->conn, NULL, s->started_ns, status, sent);

@@ -299,6 +299,44 @@ def test_huge_declared_body_answered_without_reading_it(server):
     assert server.cart(123)["version"] == 0
 
 
+@pytest.mark.parametrize("head, status", [
+    (b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n", 413),
+    (b"HEAD /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505),
+    (b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nIf-None-Match : x\r\n\r\n", 400),
+])
+def test_a_head_refused_while_it_arrives_gets_no_body(server, head, status):
+    """A HEAD is answered with the status and headers a GET would get, never a body (SPEC §2),
+    also when it is refused before it was read whole: the connection closes right after the
+    head, with nothing after it."""
+    c = server.raw()
+    try:
+        c.send(head)
+        resp = c.read_response(head_only=True)
+        assert resp.status == status
+        assert int(resp.header("content-length")) > 0  # what a GET's refusal would carry
+        assert resp.header("connection") == "close"
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
+def test_connect_is_answered_and_closed_its_body_never_read_as_a_request(server):
+    """http-parser ends a CONNECT at its head whatever body it declares: the bytes after it are
+    not HTTP. It is answered with Connection: close and nothing after it is read as a request
+    (a request smuggled in a CONNECT's body through a proxy that forwards it)."""
+    inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    c = server.raw()
+    try:
+        c.send(b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+               % (len(inner), inner))
+        resp = c.read_response()
+        assert resp.status == 404
+        assert resp.header("connection") == "close"
+        assert c.wait_closed() == b""
+    finally:
+        c.close()
+
+
 def test_chunked_body_accepted(server):
     c = server.raw()
     try:
