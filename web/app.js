@@ -22,7 +22,7 @@
   const BACKOFF_CAP_MS = 15000;
   const FAILS_BEFORE_FALLBACK = 2; // failures of one transport while the server answers HTTP
   const WS_REPLY_TIMEOUT_MS = 10000;
-  const HTTP_CHANGE_TIMEOUT_MS = 10000; // a change over HTTP not answered by then is given up
+  const HTTP_TIMEOUT_MS = 10000; // any request (a change, a read) not answered by then is given up
   const NO_ANSWER_TEXT = '服务器没有回应，请重试。';
   const NOTICE_MS = 2500;
   const CONFLICT_TEXT = '购物车已被他人更新，请再试一次。';
@@ -241,10 +241,12 @@
 
   /**
    * Calls the API; resolves to the envelope's data, rejects with an ApiError saying why.
-   * `timeoutMs`: give up (abort) when the whole answer has not arrived by then — for changes, so
-   * that one lost request does not keep a dish busy and every notice held for good.
+   * Every request is given up (aborted) when its whole answer has not arrived within
+   * HTTP_TIMEOUT_MS: one lost answer must not keep a dish busy, every notice held, a poll or a
+   * reconnect waiting, or the page on 正在加载菜单… for good. The caller then goes on as after
+   * any network error (NO_ANSWER_TEXT, `network`).
    */
-  async function api(method, path, body, extraHeaders, timeoutMs) {
+  async function api(method, path, body, extraHeaders) {
     const headers = Object.assign({ Accept: 'application/json' }, authHeaders(), extraHeaders);
     const init = { method, headers, cache: 'no-store' };
     if (body !== undefined) {
@@ -257,19 +259,16 @@
     // request itself is then left to the browser).
     let timedOut = false;
     let timer = null;
-    let late = null; // rejects when the time is up
-    if (timeoutMs) {
-      const ctl = typeof AbortController === 'function' ? new AbortController() : null;
-      if (ctl) init.signal = ctl.signal;
-      late = new Promise((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          if (ctl) ctl.abort();
-          reject(new Error('timeout'));
-        }, timeoutMs);
-      });
-    }
-    const inTime = (p) => (late ? Promise.race([p, late]) : p);
+    const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    if (ctl) init.signal = ctl.signal;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        if (ctl) ctl.abort();
+        reject(new Error('timeout'));
+      }, HTTP_TIMEOUT_MS);
+    });
+    const inTime = (p) => Promise.race([p, late]);
     try {
       let res;
       try {
@@ -378,7 +377,7 @@
   // take that version as their own, holding the carts pushed meanwhile as for their own HTTP
   // requests. A tab that closes with a change on its way never tells its end: after the longest
   // a change may take (10 s, then it is given up) the others stop waiting for it.
-  const OTHER_TAB_HOLD_MS = Math.max(HTTP_CHANGE_TIMEOUT_MS, WS_REPLY_TIMEOUT_MS) + 2000;
+  const OTHER_TAB_HOLD_MS = Math.max(HTTP_TIMEOUT_MS, WS_REPLY_TIMEOUT_MS) + 2000;
   const otherTabs = new Map(); // change id → its give-up timer: another tab's changes on their way
   // The push of another tab's change can come before that tab's word that the change left (the
   // stream and the channel are two roads). Once the diner has another tab open here (each tab
@@ -589,7 +588,7 @@
     const t = S.tableId;
     const h = { 'Idempotency-Key': key };
     if (extra && typeof extra.ifMatch === 'number') h['If-Match'] = `"v${extra.ifMatch}"`;
-    const call = (method, path, body) => api(method, path, body, h, HTTP_CHANGE_TIMEOUT_MS);
+    const call = (method, path, body) => api(method, path, body, h);
     switch (kind) {
       case 'add_item': // no remark: the line keeps the one it has (the + button)
         return call('POST', '/store/order/cart/add', { tableId: t, cuisineId, quantity: extra.quantity });
@@ -796,7 +795,7 @@
     try {
       let presence;
       if (S.transport === 'ws' && wsConn && wsConn.isOpen()) presence = await wsConn.command('set_name', null, { name });
-      else presence = await api('PUT', `/store/order/table/${S.tableId}/name`, { name }, { 'Idempotency-Key': changeKey() }, HTTP_CHANGE_TIMEOUT_MS);
+      else presence = await api('PUT', `/store/order/table/${S.tableId}/name`, { name }, { 'Idempotency-Key': changeKey() });
       closeNameForm();
       applyPresence(presence);
     } catch (e) {
