@@ -24,6 +24,8 @@
   const WS_REPLY_TIMEOUT_MS = 10000;
   const HTTP_TIMEOUT_MS = 10000; // any request (a change, a read) not answered by then is given up
   const NO_ANSWER_TEXT = '服务器没有回应，请重试。';
+  const REPLAYED_TEXT = '刚才的更改已生效，没有重复提交。';
+  const RETRY_SAME_KEY_MS = 60000; // a change that timed out: an identical one this soon is its retry
   const NOTICE_MS = 2500;
   const CONFLICT_TEXT = '购物车已被他人更新，请再试一次。';
   const OWN_TAB_CONFLICT_TEXT = '购物车已在你的另一个页面更新，请再试一次。';
@@ -335,18 +337,101 @@
         S.maybeOthers.clear();
       }
     }
+    const prev = S.cart;
     S.cart = cart;
     renderCart();
     if (!own && !first && linesChanged) {
       if (v === null) {
         if (!holding()) notice();
-      } else if (!S.ownVersions.has(v)) {
+      } else if (!S.ownVersions.has(v) && !looksOwn(prev, cart)) {
         if (siblingSeen) siblingGrace();
         if (holding()) S.maybeOthers.add(v);
         else notice();
       }
     }
     flushNotices();
+  }
+
+  // The diner's changes whose end is not known: on their way, or left without an answer (given up
+  // after 10 s, or the connection failed: the change may have been applied and its answer lost,
+  // or it never arrived). Each keeps its Idempotency-Key: the next identical change (same
+  // operation, dish, quantity or remark) within RETRY_SAME_KEY_MS is its retry and goes out with
+  // the same key, so the server applies it once (it replays the first answer if that one was).
+  const unsure = [];
+
+  /** The record of a change about to leave: an unanswered identical one (a retry), else a new one. */
+  function unsureChange(kind, cuisineId, extra) {
+    const sig = JSON.stringify([kind, cuisineId, extra && extra.quantity, extra && extra.remark]);
+    forgetOldUnsure();
+    const again = unsure.find((x) => x.lost && x.sig === sig);
+    if (again) {
+      again.lost = false;
+      again.retry = true;
+      return again;
+    }
+    const u = { sig, kind, cuisineId, extra, key: changeKey(), version: null, lost: false, retry: false, at: 0 };
+    unsure.push(u);
+    return u;
+  }
+
+  /** Drops the changes left without an answer longer ago than a retry comes. */
+  function forgetOldUnsure() {
+    const now = Date.now();
+    for (let i = unsure.length - 1; i >= 0; i--) if (unsure[i].lost && now - unsure[i].at > RETRY_SAME_KEY_MS) unsure.splice(i, 1);
+  }
+
+  /** The change got its answer (or an error): its end is known. */
+  function settled(u) {
+    const i = unsure.indexOf(u);
+    if (i >= 0) unsure.splice(i, 1);
+  }
+
+  /** No answer: the cart that looked like this change (if one came) was the diner's. */
+  function unanswered(u) {
+    u.lost = true;
+    u.at = Date.now();
+    if (u.version !== null) ownVersion(u.version);
+  }
+
+  /**
+   * Whether `cart`, which nobody said was the diner's, is one version after `prev` and differs
+   * from it exactly as one of the diner's unsure changes would make it. Remembered on that change;
+   * taken as the diner's own at once when the change was left without an answer (a change that is
+   * answered is told its version by the answer).
+   */
+  function looksOwn(prev, cart) {
+    const v = versionOf(cart);
+    if (v === null || versionOf(prev) !== v - 1) return false;
+    forgetOldUnsure();
+    const u = unsure.find((x) => x.version === null && madeBy(x, prev, cart));
+    if (!u) return false;
+    u.version = v;
+    if (u.lost) ownVersion(v);
+    return u.lost;
+  }
+
+  /** Whether change `u` turns cart `before` into `after` (lines, remarks, the diner's portions). */
+  function madeBy(u, before, after) {
+    const lines = (cart) => new Map(cart.items.map((i) => [i.cuisineId, i]));
+    const remark = (line) => (line && line.remark) || '';
+    const mine = (line) => (line && Array.isArray(line.shares) ? line.shares.filter((x) => Number(x.userId) === userId).reduce((n, x) => n + x.quantity, 0) : 0);
+    const b = lines(before);
+    const a = lines(after);
+    if (u.kind === 'clear_cart') return a.size === 0;
+    for (const id of new Set([...b.keys(), ...a.keys()])) {
+      const x = b.get(id);
+      const y = a.get(id);
+      if (id !== u.cuisineId && !(x && y && x.quantity === y.quantity && remark(x) === remark(y))) return false;
+    }
+    const was = b.get(u.cuisineId);
+    const now = a.get(u.cuisineId);
+    if (u.kind === 'remove_item') return !!was && !now;
+    if (!now || (u.kind !== 'add_item' && !was)) return false;
+    if (u.kind === 'update_remark') return now.quantity === was.quantity && remark(now) === u.extra.remark && (now.remarkUserId == null || Number(now.remarkUserId) === userId);
+    if (remark(now) !== remark(was)) return false;
+    if (u.kind === 'update_quantity') return now.quantity === u.extra.quantity;
+    const q = u.extra.quantity; // add_item: the portions are the diner's (their share, when the cart says)
+    return now.quantity === (was ? was.quantity : 0) + q && (!Array.isArray(now.shares) || mine(now) === mine(was) + q);
   }
 
   /** A version that answered one of the diner's own changes (made in this tab or another). */
@@ -517,26 +602,42 @@
     refreshControls();
     const change = changeKey(); // this change, for the diner's other tabs
     let answered = null; // the version that answered it
+    const u = unsureChange(kind, cuisineId, extra);
+    const shown = versionOf(S.cart);
     tellTabs({ kind: 'begin', id: change });
     try {
       const conditional = extra && typeof extra.ifMatch === 'number';
+      let cart;
       if (!conditional && S.transport === 'ws' && wsConn && wsConn.isOpen()) {
-        const cart = await wsConn.command(kind, cuisineId, extra);
-        answered = versionOf(cart);
-        applyCart(cart, { own: true });
+        cart = await wsConn.command(kind, cuisineId, extra);
       } else {
         S.pendingHttp++;
-        let cart;
         try {
-          cart = await httpMutation(kind, cuisineId, extra, changeKey());
+          cart = await httpMutation(kind, cuisineId, extra, u.key);
         } finally {
           S.pendingHttp--;
         }
-        answered = versionOf(cart);
-        applyCart(cart, { own: true });
       }
+      settled(u);
+      answered = versionOf(cart);
+      applyCart(cart, { own: true });
+      // a retry answered with a version the page had already shown: the server replayed the
+      // first answer, the change had been applied the first time
+      if (u.retry && answered !== null && shown !== null && answered <= shown) notice(REPLAYED_TEXT);
       return true;
     } catch (e) {
+      if (e.network || e.message === NO_ANSWER_TEXT) {
+        // no answer in time, or the connection failed: nobody knows whether it was applied. The
+        // cart that looked like it is the diner's (no 购物车已更新 for it), the cart is read
+        // again so that the diner sees what is true, and the change's key waits for its retry
+        unanswered(u);
+        answered = u.version;
+        toastError(e.message);
+        await refreshCart();
+        flushNotices();
+        return false;
+      }
+      settled(u);
       if (isAuthError(e)) {
         authFatal(e);
         return false;
@@ -581,8 +682,8 @@
   }
 
   /**
-   * One change over HTTP. Each tap gets its own Idempotency-Key (`key`): a retry of the same tap
-   * (by the browser, a proxy, or the page) with the same key is applied once by the server.
+   * One change over HTTP. Each tap gets its own Idempotency-Key (`key`), but the retry of a change
+   * that timed out takes that change's: a request with the same key is applied once by the server.
    */
   function httpMutation(kind, cuisineId, extra, key) {
     const t = S.tableId;

@@ -221,6 +221,12 @@ export function waitState(page, state, timeout = 15000) {
   return page.waitForFunction((s) => document.getElementById('conn-state')?.dataset.state === s, state, { timeout });
 }
 
+/** The page's time (its clock may be the test's: `page.clock`). */
+export const pageNow = (page) => page.evaluate(() => Date.now());
+
+/** Runs a page clock stopped with `page.clock.pauseAt` on to page time `t`. */
+export const runTo = async (page, t) => page.clock.runFor(t - (await pageNow(page)));
+
 /** Waits until the cart shows line `id` with quantity `qty` (0: the line is gone). */
 export function waitLine(page, id, qty, timeout = LIVE_MS) {
   return page.waitForFunction(

@@ -4,7 +4,7 @@
 // shows its error with 重试 instead of 正在加载菜单… for good. The page clock is the test's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitConnected, waitState, waitLine, dish, finish } from './harness.mjs';
+import { Server, launch, diner, waitConnected, waitState, waitLine, dish, finish, pageNow, runTo } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -56,9 +56,6 @@ async function lossyGets(page, re) {
 
 /** Stops the page clock a second on (the margin for the round trip to the page). */
 const stopClock = async (page) => page.clock.pauseAt(await page.evaluate(() => Date.now() + 1000));
-const pageNow = (page) => page.evaluate(() => Date.now());
-/** Runs the stopped page clock on to page time `t`. */
-const runTo = async (page, t) => page.clock.runFor(t - (await pageNow(page)));
 
 const add = (table, cuisineId, quantity) => server.api('POST', '/store/order/cart/add', { tableId: table, cuisineId, quantity });
 const disabled = (page, id, sel) => dish(page, id).locator(sel).isDisabled();
