@@ -1210,7 +1210,33 @@
     return drafts;
   }
 
+  // An input method composing a word in a remark field (pinyin "wei la" before 微辣 is picked)
+  // owns that field until compositionend: a new field would end the composition and get its
+  // letters as text ("wei la微辣"). While one composes, the cart's lines wait to be drawn; the
+  // menu's steppers follow at once.
+  let composing = null; // the remark field an input method is composing in
+  let cartWaiting = false; // a cart came while it was composing
+
+  function composeStart(input) {
+    composing = input;
+  }
+
+  function composeEnd() {
+    composing = null;
+    // a moment later: where the last input event comes after compositionend (Safari), the field
+    // holds the picked word by then
+    setTimeout(() => {
+      if (cartWaiting && !composing && S.cart) renderCart();
+    }, 0);
+  }
+
   function renderCart() {
+    if (composing && composing.isConnected) {
+      cartWaiting = true;
+      refreshControls();
+      return;
+    }
+    cartWaiting = false;
     const cart = S.cart;
     const ul = $('cart-items');
     const drafts = draftsOf();
@@ -1234,6 +1260,8 @@
         'aria-label': `${dname} 的备注`,
         dataset: { cuisineId: String(id) },
         oninput: () => (input.dataset.dirty = '1'),
+        oncompositionstart: () => composeStart(input),
+        oncompositionend: composeEnd,
       });
       const form = el(
         'form',
