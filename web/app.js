@@ -1351,12 +1351,29 @@
 
   // Focus goes into the drawer when it opens (a keyboard or screen-reader user is then in it, not
   // behind it) and back to 查看 when it closes, rather than to nowhere with the hidden drawer.
+  // While it is open it is modal (aria-modal in index.html): the page behind the backdrop is
+  // `inert` (no focus, no taps: a tap on the bar goes through to the backdrop, which closes the
+  // drawer), and Tab and Shift+Tab go round its own controls. A browser without `inert` (Chrome
+  // before 102, Safari before 15.5) keeps the focus in the drawer all the same: focus that lands
+  // behind it is taken back.
+
+  const BEHIND_DRAWER = ['topbar', 'app', 'bottombar'];
+
+  const drawerOpen = () => !$('cart').hidden;
+
+  function setBehindDrawer(inert) {
+    for (const id of BEHIND_DRAWER) {
+      if (inert) $(id).setAttribute('inert', '');
+      else $(id).removeAttribute('inert');
+    }
+  }
 
   function openCart() {
     $('cart').hidden = false;
     $('drawer-backdrop').hidden = false;
     $('cart-open').setAttribute('aria-expanded', 'true');
     document.body.classList.add('drawer-open');
+    setBehindDrawer(true);
     $('cart-close').focus({ preventScroll: true });
   }
 
@@ -1366,8 +1383,36 @@
     $('drawer-backdrop').hidden = true;
     $('cart-open').setAttribute('aria-expanded', 'false');
     document.body.classList.remove('drawer-open');
+    setBehindDrawer(false);
     if (inside) $('cart-open').focus({ preventScroll: true });
   }
+
+  /** The drawer's controls that take focus now, in document (Tab) order. */
+  function drawerControls() {
+    return Array.prototype.filter.call($('cart').querySelectorAll('button, input'), (e) => !e.disabled && e.getClientRects().length > 0);
+  }
+
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Tab' || !drawerOpen() || document.querySelector('dialog[open]')) return;
+    const list = drawerControls();
+    if (list.length === 0) return;
+    const a = document.activeElement;
+    const first = list[0];
+    const last = list[list.length - 1];
+    let to = null;
+    if (!$('cart').contains(a)) to = ev.shiftKey ? last : first;
+    else if (!ev.shiftKey && a === last) to = first;
+    else if (ev.shiftKey && a === first) to = last;
+    if (!to) return;
+    ev.preventDefault();
+    to.focus({ preventScroll: true });
+  });
+
+  document.addEventListener('focusin', (ev) => {
+    const t = ev.target;
+    if (!drawerOpen() || !(t instanceof Element) || $('cart').contains(t) || t.closest('dialog')) return;
+    $('cart-close').focus({ preventScroll: true });
+  });
 
   function setConn(state) {
     S.conn = state;

@@ -113,3 +113,54 @@ test('each cart line\'s controls name their dish (a screen reader hears which li
     assert.equal(await line.getByRole('button', { name: `保存 ${name} 的备注`, exact: true }).count(), 1, name);
   }
 });
+
+test('the open cart drawer is modal: Tab and Shift+Tab stay in it, the page behind is inert until it closes', async () => {
+  await openCart(P);
+  assert.equal(await P.getAttribute('#cart', 'role'), 'dialog');
+  assert.equal(await P.getAttribute('#cart', 'aria-modal'), 'true');
+  const inert = () => P.evaluate(() => ['topbar', 'app', 'bottombar'].map((id) => document.getElementById(id).inert));
+  assert.deepEqual(await inert(), [true, true, true]);
+  const here = () =>
+    P.evaluate(() => {
+      const a = document.activeElement;
+      return a.id || a.getAttribute('aria-label') || a.tagName;
+    });
+  // the drawer's controls, in the order Tab goes through them
+  const order = await P.evaluate(() =>
+    [...document.querySelectorAll('#cart button, #cart input')].filter((e) => !e.disabled && e.getClientRects().length > 0).map((e) => e.id || e.getAttribute('aria-label'))
+  );
+  assert.equal(order.length, 2 + 5 * 3); // 清空, ×, and per line: remark, 保存, −, +, 删除
+  await P.focus('#clear-cart');
+  const forward = [];
+  for (let i = 0; i < order.length * 2; i++) {
+    await P.keyboard.press('Tab');
+    forward.push(await here());
+  }
+  assert.deepEqual(forward, [...order.slice(1), ...order, order[0]]);
+  const backward = [];
+  for (let i = 0; i < order.length + 2; i++) {
+    await P.keyboard.press('Shift+Tab');
+    backward.push(await here());
+  }
+  const rev = [...order].reverse();
+  assert.deepEqual(backward, [...rev, ...rev.slice(0, 2)]);
+  // nothing behind the backdrop can take the focus
+  await P.evaluate(() => {
+    document.getElementById('my-name').focus();
+    document.querySelector('#menu-groups .btn-round').focus();
+  });
+  assert.equal(await P.evaluate(() => document.getElementById('cart').contains(document.activeElement)), true);
+  // a tap on the bar still closes it (through to the dimmed backdrop)
+  const bar = await P.locator('#bottombar').boundingBox();
+  await P.mouse.click(bar.x + bar.width / 2, bar.y + bar.height / 2);
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.deepEqual(await inert(), [false, false, false]);
+  await openCart(P);
+  await P.keyboard.press('Escape');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.deepEqual(await inert(), [false, false, false]);
+  assert.equal(await focused(P), 'cart-open');
+  await P.keyboard.press('Tab'); // and the page is the keyboard's again
+  assert.equal(await P.evaluate(() => document.getElementById('cart').contains(document.activeElement)), false);
+  assert.equal(P.errors.length, 0, P.errors.join('\n'));
+});
