@@ -3,8 +3,10 @@
 #include "core/config.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -44,6 +46,13 @@ int main(int argc, char **argv)
     case TC_CMD_SERVE:
         rc = tc_cli_serve(&cfg);
         break;
+    }
+    /* A command's output is what it is for (a token a script captures): one
+     * that could not be written is a failure, not an empty success. The
+     * server's own lines are logs; it serves whether they went out or not. */
+    if (cfg.cmd != TC_CMD_SERVE && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "tablecart: cannot write to standard output: %s\n", strerror(errno));
+        if (rc == TC_EXIT_OK) rc = TC_EXIT_FAIL;
     }
     tc_config_free(&cfg);
     return rc;

@@ -53,6 +53,8 @@ tc_auth_mode tc_auth_mode_of(const tc_auth *a)
 int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err)
 {
     tc_buf_reset(out);
+    /* The variable is wiped whichever gives the secret. */
+    bool from_env = tc_buf_take_env(file ? NULL : out, "TABLECART_JWT_SECRET");
     if (file) {
         FILE *f = fopen(file, "rb");
         if (!f) return tc_errmsg_set(err, TC_EINVAL, "--jwt-secret-file: cannot open %s", file);
@@ -60,16 +62,15 @@ int tc_auth_load_secret(const char *file, tc_buf *out, tc_errmsg *err)
         size_t n;
         while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && out->len < 65536)
             tc_buf_append(out, chunk, n);
+        explicit_bzero(chunk, sizeof chunk);
+        int failed = ferror(f) ? errno : 0;
         fclose(f);
-    } else {
-        char *env = getenv("TABLECART_JWT_SECRET");
-        if (env == NULL)
-            return tc_errmsg_set(err, TC_EINVAL,
-                                 "--auth jwt needs --jwt-secret-file or TABLECART_JWT_SECRET");
-        tc_buf_append_str(out, env);
-        /* The value lives in the memory /proc/PID/environ shows. */
-        explicit_bzero(env, strlen(env));
-        unsetenv("TABLECART_JWT_SECRET");
+        if (failed)
+            return tc_errmsg_set(err, TC_EINVAL, "--jwt-secret-file: cannot read %s: %s", file,
+                                 strerror(failed));
+    } else if (!from_env) {
+        return tc_errmsg_set(err, TC_EINVAL,
+                             "--auth jwt needs --jwt-secret-file or TABLECART_JWT_SECRET");
     }
     while (out->len > 0 && strchr(" \t\r\n", out->base[out->len - 1]))
         out->len--;

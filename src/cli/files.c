@@ -85,6 +85,7 @@ static int read_redis_password(const tc_config *cfg, tc_buf *out)
     if (strncmp(cfg->store_url, "redis:", 6) != 0) return 0;
     const char *src = "TABLECART_REDIS_PASSWORD";
     if (cfg->redis_password_file) {
+        tc_buf_take_env(NULL, src); /* wiped, whichever gives the password */
         tc_errmsg err;
         src = cfg->redis_password_file;
         /* Room for the longest password and its line end, reserved at
@@ -102,12 +103,7 @@ static int read_redis_password(const tc_config *cfg, tc_buf *out)
             return -1;
         }
     } else {
-        char *env = getenv(src);
-        if (env == NULL || env[0] == '\0') return 0;
-        tc_buf_append_str(out, env);
-        /* The value lives in the memory /proc/PID/environ shows. */
-        explicit_bzero(env, strlen(env));
-        unsetenv(src);
+        if (!tc_buf_take_env(out, src) || out->len == 0) return 0;
     }
     if (out->len >= TC_REDIS_PASSWORD_SIZE || memchr(out->base, '\0', out->len) ||
         memchr(out->base, '\n', out->len)) {

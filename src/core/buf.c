@@ -102,6 +102,16 @@ void tc_buf_append_str(tc_buf *b, const char *s)
     tc_buf_append(b, s, strlen(s));
 }
 
+bool tc_buf_take_env(tc_buf *b, const char *name)
+{
+    char *v = getenv(name);
+    if (v == NULL) return false;
+    if (b) tc_buf_append_str(b, v);
+    explicit_bzero(v, strlen(v));
+    unsetenv(name);
+    return true;
+}
+
 void tc_buf_appendf(tc_buf *b, const char *fmt, ...)
 {
     va_list ap;

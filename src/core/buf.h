@@ -57,6 +57,10 @@ void tc_buf_reserve_upto(tc_buf *b, size_t extra, size_t max_len);
  * NUL-terminated. */
 void tc_buf_append(tc_buf *b, const void *data, size_t n);
 void tc_buf_append_str(tc_buf *b, const char *s);
+/* For a secret: appends the value of environment variable name to b (b
+ * NULL: drops it) and wipes it from the environment, the memory that
+ * /proc/PID/environ shows included. Returns whether it was set. */
+bool tc_buf_take_env(tc_buf *b, const char *name);
 void tc_buf_appendf(tc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v in decimal, and n in lower-case hex: without printf, for the
  * paths every change takes. */

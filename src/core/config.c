@@ -210,7 +210,7 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             if (!sqlite && !redis)
                 return tc_errmsg_set(err, TC_EINVAL,
                                      "%s: expected sqlite:PATH or redis://HOST:PORT, got '%s'", src,
-                                     v);
+                                     tc_url_shown(v));
             c->store_url = v;
         } else if (strcmp(o->flag, "menu") == 0)
             c->menu_file = v;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *tc_strerror(int code)
 {
@@ -29,4 +30,9 @@ int tc_errmsg_set(tc_errmsg *m, int code, const char *fmt, ...)
         m->id = 0;
     }
     return code;
+}
+
+const char *tc_url_shown(const char *url)
+{
+    return strpbrk(url, "@?#") ? "(a URL with '@', '?' or '#', not shown)" : url;
 }

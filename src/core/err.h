@@ -54,4 +54,9 @@ typedef struct {
 int tc_errmsg_set(tc_errmsg *m, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A URL as a message may show it: url itself, or a placeholder when it has
+ * '@', '?' or '#', which could start a password or options (a mistyped
+ * redis URL must not carry its password into a log). Never NULL. */
+const char *tc_url_shown(const char *url);
+
 #endif

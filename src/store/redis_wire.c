@@ -24,7 +24,7 @@ static long small_number(const char *s, size_t n)
 
 int tc_redis_url_parse(const char *rest, tc_redis_url *out, tc_errmsg *err)
 {
-    const char *url = rest;
+    const char *url = tc_url_shown(rest); /* in messages: never a password */
     if (strncmp(rest, "//", 2) != 0)
         return tc_errmsg_set(err, TC_EINVAL, "store: redis:%s: expected redis://HOST:PORT", url);
     const char *p = rest + 2, *host, *host_end;

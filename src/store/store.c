@@ -976,7 +976,7 @@ static const tc_store_backend *backend_of(const char *url, const char **rest, tc
     }
     tc_errmsg_set(err, TC_EINVAL,
                   "store: unsupported URL '%s' (expected sqlite:PATH or redis://HOST:PORT)",
-                  url ? url : "");
+                  url ? tc_url_shown(url) : "");
     return NULL;
 }
 

@@ -594,6 +594,16 @@ def test_cli_token_store_ttl_and_secret_file(tmp_path):
     assert hs256_valid(tok, SECRET)  # the newline is not part of the key
 
 
+def test_cli_token_that_cannot_be_written_fails(tmp_path):
+    """A script that captures the token must not get an empty one with status 0."""
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([BIN, "token", "--user", "7"], stdout=full, stderr=subprocess.PIPE,
+                           env=_clean_env(TABLECART_JWT_SECRET=SECRET), timeout=20 * SCALE,
+                           stdin=subprocess.DEVNULL)
+    assert p.returncode == 1
+    assert p.stderr == b"tablecart: cannot write to standard output: No space left on device\n"
+
+
 @pytest.mark.parametrize("args,env,message", [
     # the user typed no --auth: the message names what to give instead
     (["token", "--user", "100"], {}, "tablecart: token: no secret to sign with: give "
@@ -631,7 +641,8 @@ def test_cli_token_long_phone_whole_or_refused(phone):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["no-secret", "short-env", "short-file", "missing-file"])
+@pytest.mark.parametrize("case", ["no-secret", "short-env", "short-file", "missing-file",
+                                  "folder"])
 def test_serve_jwt_refuses_to_start_without_a_good_secret(tmp_path, case):
     short = tmp_path / "short"
     short.write_text("y" * 31 + "\n")
@@ -645,9 +656,12 @@ def test_serve_jwt_refuses_to_start_without_a_good_secret(tmp_path, case):
         env["TABLECART_JWT_SECRET"] = "z" * 31
     elif case == "short-file":
         args += ["--jwt-secret-file", short]
-    else:
+    elif case == "missing-file":
         args += ["--jwt-secret-file", tmp_path / "nope"]
         want = "cannot open"
+    else:
+        args += ["--jwt-secret-file", tmp_path]
+        want = "--jwt-secret-file: cannot read %s: Is a directory" % tmp_path
     p = _run(*args, env=env)
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert p.stdout == b"", p.stdout  # never listened
@@ -665,6 +679,21 @@ def test_serve_jwt_secret_from_the_environment_is_wiped(start_server):
         with open("/proc/%d/%s" % (server.proc.pid, what), "rb") as f:
             assert SECRET.encode() not in f.read(), what
     assert SECRET not in server.stderr()
+
+
+def test_serve_jwt_secret_in_the_environment_is_wiped_when_the_file_gives_it(start_server,
+                                                                            tmp_path):
+    """Both given: the file's secret signs, and the variable is wiped all the same."""
+    f = tmp_path / "secret"
+    f.write_text(SECRET + "\n")
+    env_secret = "e" * 40
+    server = start_server("--auth", "jwt", "--jwt-secret-file", str(f),
+                          env={"TABLECART_JWT_SECRET": env_secret})
+    assert server.request("GET", "/store/order/cart/123",
+                          headers=bearer(token())).status_code == 200
+    with open("/proc/%d/environ" % server.proc.pid, "rb") as e:
+        environ = e.read()
+    assert env_secret.encode() not in environ  # its name stays there; the value is zeroed
 
 
 def test_serve_jwt_secret_file_with_newline(start_server, tmp_path):

@@ -164,7 +164,11 @@ def test_database_index_keeps_deployments_apart(redis, start_server):
     ("redis://127.0.0.1:0", "store: redis://127.0.0.1:0: port must be 1-65535"),
     ("redis://127.0.0.1:6379/x", "database must be a number"),
     ("redis://u:p@127.0.0.1:6379", "--store: a password in the URL is refused"),
-    ("redis://@127.0.0.1:6379", "store: redis://@127.0.0.1:6379: bad user before @"),
+    ("redis://@127.0.0.1:6379", "bad user before @"),
+    # A password written another way than user:pw@ is never echoed either.
+    ("redis://127.0.0.1:6379/0?password=hunter2", "database must be a number"),
+    ("redis:/tc:hunter2@127.0.0.1:6379", "--store: expected sqlite:PATH or redis://HOST:PORT, "
+                                         "got '(a URL with '@', '?' or '#', not shown)'"),
 ])
 @pytest.mark.parametrize("command", ["import", "serve"])
 def test_bad_urls(url, message, command):
@@ -174,6 +178,7 @@ def test_bad_urls(url, message, command):
         r = run_cli("serve", "--listen", "127.0.0.1:0", "--store", url)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr.decode(), r.stderr
+    assert b"hunter2" not in r.stderr
     assert r.stdout == b""
 
 

@@ -69,9 +69,18 @@ static void test_url_errors(void **state)
     /* A password in the URL is refused without echoing it. */
     url_bad("//user:s3cret@h:6379", TC_REDIS_NO_PASSWORD_IN_URL);
     url_bad("//:s3cret@h", TC_REDIS_NO_PASSWORD_IN_URL);
-    url_bad("//@h", "store: redis://@h: bad user before @");
-    url_bad("//h/x@y", "store: redis://h/x@y: bad user before @");
-    url_bad("//h?x=1", "store: redis://h?x=1: unsupported host (no password or options)");
+    /* Nor a URL that may hold one elsewhere: a message never shows a URL
+     * with '@', '?' or '#'. */
+    url_bad("//@h", "store: redis:(a URL with '@', '?' or '#', not shown): bad user before @");
+    url_bad("//h/x@y", "store: redis:(a URL with '@', '?' or '#', not shown): bad user before @");
+    url_bad("//h?x=1", "store: redis:(a URL with '@', '?' or '#', not shown): unsupported host (no "
+                       "password or options)");
+    url_bad("//h:6379/0?password=hunter2", "store: redis:(a URL with '@', '?' or '#', not shown): "
+                                           "database must be a number (/0, /1, ...)");
+    url_bad("//h:6379?password=hunter2",
+            "store: redis:(a URL with '@', '?' or '#', not shown): port must be 1-65535");
+    url_bad("/tc:hunter2@h:6379",
+            "store: redis:(a URL with '@', '?' or '#', not shown): expected redis://HOST:PORT");
     url_bad("//[::1", "store: redis://[::1: missing ] after the address");
     url_bad("//[::1]x", "store: redis://[::1]x: expected :PORT after the host");
     char longhost[400] = "//";
