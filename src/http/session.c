@@ -165,8 +165,10 @@ static void reply(tc_http_exchange *x, int status, const char *content_type,
         exchange_free(x);
         return;
     }
+    /* Stopping: requests already read behind this one (pipelined) are
+     * still answered, and the last answer closes. */
     bool keep_alive = x->req->keep_alive && status != 408 && status != 413 && status != 431 &&
-                      !tc_server_is_shutting_down(tc_conn_server(x->conn));
+                      (s->pending.len > 0 || !tc_server_is_shutting_down(tc_conn_server(x->conn)));
     /* A stream's head says close on HTTP/1.0 (GET's stream ends with the
      * connection): so does HEAD's, and it does. */
     if (fr == FRAME_STREAM_HEAD) keep_alive = keep_alive && tc_http_stream_chunked(x->req);
@@ -556,9 +558,16 @@ static void on_deadline(tc_conn *c)
 static void on_shutdown(tc_conn *c)
 {
     tc_http_session *s = tc_conn_state(c);
-    /* An open exchange finishes first; its answer carries keep-alive but the
-     * server is going away, so close when it is written. */
-    if (s->x == NULL) tc_conn_close(c);
+    /* An open exchange finishes first, and so do the requests already read
+     * behind it (pipelined, in pending): each answer says keep-alive while
+     * more wait, the last one close (reply). The server's grace period
+     * bounds it all. */
+    if (s->x != NULL || s->in_loop) return;
+    if (s->pending.len == 0) {
+        tc_conn_close(c); /* idle, or a request half sent: not one received */
+        return;
+    }
+    if (!s->waiting_turn && !s->held) process(s, NULL, 0);
 }
 
 static void on_closed(tc_conn *c)

@@ -527,6 +527,39 @@ static void test_late_answer_after_connection_closed(void **state)
     assert_string_equal(tc_buf_cstr(&f->log), "h:hold r:hold ");
 }
 
+/* Stopping with requests pipelined behind an open one: those already read
+ * are answered too, in order, the last with Connection: close, and the
+ * connection closes after it. */
+static void test_shutdown_answers_the_requests_already_read(void **state)
+{
+    fixture *f = *state;
+    connect_client(f);
+    tl_client_send_str(&f->cl[0], "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    TL_RUN_UNTIL(&f->e, f->held != NULL);
+    tc_http_exchange *x = f->held;
+    f->held = NULL;
+    tc_server_shutdown(f->e.srv, 5000, NULL, NULL);
+    answer(x, "hold");
+    expect_text_then_eof(f, OK_KA("4", "hold") OK_KA("1", "a") OK_CLOSE("1", "c"));
+    assert_string_equal(tc_buf_cstr(&f->log), "h:hold r:hold h:a r:a h:c r:c ");
+    TL_RUN_UNTIL(&f->e, tc_server_conn_count(f->e.srv) == 0);
+}
+
+/* Stopping closes an idle keep-alive connection at once, and one whose
+ * request is only half sent (not a request received). */
+static void test_shutdown_closes_idle_and_half_sent(void **state)
+{
+    fixture *f = *state;
+    connect_client(f);
+    tl_client_send_str(&f->cl[0], "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /c HT");
+    TL_RUN_UNTIL(&f->e, strstr(tc_buf_cstr(&f->log), "r:a") != NULL);
+    tc_server_shutdown(f->e.srv, 5000, NULL, NULL);
+    expect_text_then_eof(f, OK_KA("1", "a"));
+    assert_string_equal(tc_buf_cstr(&f->log), "h:a r:a ");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -548,6 +581,8 @@ int main(void)
         T(test_body_limit_413),
         T(test_answer_after_client_reset),
         T(test_late_answer_after_connection_closed),
+        T(test_shutdown_answers_the_requests_already_read),
+        T(test_shutdown_closes_idle_and_half_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
