@@ -39,7 +39,7 @@ struct wq_item {
 static char read_buf[64 * 1024];
 
 static void conn_flush(tc_conn *c);
-static void conn_write_out(tc_conn *c);
+static void conn_write_out(tc_conn *c, bool was_queued);
 static void batch_add(tc_conn *c);
 static void conn_free_queue(tc_conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -197,7 +197,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         tc_conn_abort(c);
         return;
     }
-    if ((events & UV_WRITABLE) && c->writing) conn_write_out(c);
+    if ((events & UV_WRITABLE) && c->writing) conn_write_out(c, false);
     if ((events & UV_READABLE) && c->reading && !c->closing) conn_read(c);
 }
 
@@ -479,8 +479,10 @@ static void write_settled(tc_conn *c, bool was_queued)
 }
 
 /* Writes what the queue holds until it is empty or the kernel takes no more;
- * then waits for room (UV_WRITABLE in the mask) or, drained, stops waiting. */
-static void conn_write_out(tc_conn *c)
+ * then waits for room (UV_WRITABLE in the mask) or, drained, stops waiting.
+ * was_queued: the queue had held its bytes past the write (a batch), so a
+ * drained queue is news to the protocol (write_settled). */
+static void conn_write_out(tc_conn *c, bool was_queued)
 {
     if (c->closing || c->shut) return;
     while (c->wq_tail) {
@@ -492,7 +494,7 @@ static void conn_write_out(tc_conn *c)
         wq_consume(c, (size_t)r);
         if ((size_t)r < total) break; /* the kernel is full */
     }
-    write_settled(c, false);
+    write_settled(c, was_queued);
 }
 
 /* The most heap a connection's queue holds for the end of the turn; past it
@@ -507,7 +509,7 @@ static void conn_flush(tc_conn *c)
     if (tc_conn_server(c)->uring != NULL && c->wq_heap <= BATCH_MAX_HEAP)
         batch_add(c);
     else
-        conn_write_out(c);
+        conn_write_out(c, false);
 }
 
 /* --- batched sends (tc_server_opts.batch_sends) ---------------------------- */
@@ -608,7 +610,7 @@ void tc_conn_flush_batch(tc_server *s)
             for (; i < s->batch.n; i++) {
                 tc_conn *c = s->batch.at[i];
                 c->batched = 0;
-                if (!c->writing) conn_write_out(c);
+                if (!c->writing) conn_write_out(c, true);
             }
         }
     }
