@@ -911,11 +911,13 @@ static void test_load_secret(void **state)
     assert_int_equal(tc_auth_load_secret(f, &out, &err), 0);
     assert_int_equal(out.len, 32);
     assert_memory_equal(out.base, SECRET, 32);
-    /* The file wins over the environment. */
+    /* The file wins over the environment, whose secret is wiped all the
+     * same. */
     setenv("TABLECART_JWT_SECRET", OTHER, 1);
     assert_int_equal(tc_auth_load_secret(f, &out, &err), 0);
     assert_int_equal(out.len, 32);
     assert_memory_equal(out.base, SECRET, 32);
+    assert_null(getenv("TABLECART_JWT_SECRET"));
     unlink(f);
     free(f);
 
@@ -927,8 +929,10 @@ static void test_load_secret(void **state)
     unlink(f);
     free(f);
 
-    /* From the environment. */
+    /* From the environment, and wiped from it. */
+    setenv("TABLECART_JWT_SECRET", OTHER, 1);
     assert_int_equal(tc_auth_load_secret(NULL, &out, &err), 0);
+    assert_null(getenv("TABLECART_JWT_SECRET"));
     assert_int_equal(out.len, 32);
     assert_memory_equal(out.base, OTHER, 32);
     setenv("TABLECART_JWT_SECRET", OTHER "\n", 1);
