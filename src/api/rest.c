@@ -172,10 +172,7 @@ static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t tabl
     tc_buf_append(scoped, "|", 1);
     tc_buf_append_str(scoped, x->req->method_name);
     tc_buf_append(scoped, " ", 1);
-    if (x->route.pattern)
-        tc_buf_append_str(scoped, x->route.pattern);
-    else
-        tc_buf_append(scoped, x->req->path.base, x->req->path.len);
+    tc_buf_append_str(scoped, x->route.pattern); /* a routed handler's: never NULL */
     tc_buf_append(scoped, "|", 1);
     tc_buf_append(scoped, key.base, key.len);
 }

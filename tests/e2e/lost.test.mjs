@@ -54,6 +54,24 @@ async function lossyGets(page, re) {
   return reads;
 }
 
+/**
+ * A diner's page (opts for diner()) with the page clock installed and its GETs of `re` routed by
+ * lossyGets; `more(page, lost)` adds to the set-up. Returns the page and the route's handle.
+ */
+async function lossyDiner(opts, re, more = async () => {}) {
+  let lost;
+  const P = await diner(browser, server, {
+    ...opts,
+    setup: async (page) => {
+      await page.clock.install();
+      lost = await lossyGets(page, re);
+      await more(page, lost);
+    },
+  });
+  pages.push(P);
+  return { P, lost };
+}
+
 /** Stops the page clock a second on (the margin for the round trip to the page). */
 const stopClock = async (page) => page.clock.pauseAt(await page.evaluate(() => Date.now() + 1000));
 
@@ -61,16 +79,7 @@ const add = (table, cuisineId, quantity) => server.api('POST', '/store/order/car
 const disabled = (page, id, sel) => dish(page, id).locator(sel).isDisabled();
 
 test('a poll whose answer is lost is given up after 10 s: the polling page reconnects and updates', async () => {
-  let lost;
-  const P = await diner(browser, server, {
-    table: 123,
-    transport: 'poll',
-    setup: async (page) => {
-      await page.clock.install();
-      lost = await lossyGets(page, /\/api\/store\/order\/cart\/123$/);
-    },
-  });
-  pages.push(P);
+  const { P, lost } = await lossyDiner({ table: 123, transport: 'poll' }, /\/api\/store\/order\/cart\/123$/);
   await stopClock(P);
   const held = lost.arm();
   // the next tick's GET is the one lost (a tick in flight now, answered, schedules the next)
@@ -93,17 +102,10 @@ test('a poll whose answer is lost is given up after 10 s: the polling page recon
 });
 
 test('after a stream fails, a probe whose answer is lost still leads to a reconnect', async () => {
-  let lost;
   let streams = 0;
-  const P = await diner(browser, server, {
-    table: 124,
-    setup: async (page) => {
-      await page.clock.install();
-      page.on('request', (r) => r.url().includes('/sse/124') && streams++);
-      lost = await lossyGets(page, /\/api\/store\/order\/cart\/124$/);
-    },
+  const { P, lost } = await lossyDiner({ table: 124 }, /\/api\/store\/order\/cart\/124$/, async (page) => {
+    page.on('request', (r) => r.url().includes('/sse/124') && streams++);
   });
-  pages.push(P);
   await stopClock(P);
   assert.equal(streams, 1);
   const held = lost.arm();
@@ -125,17 +127,8 @@ test('after a stream fails, a probe whose answer is lost still leads to a reconn
 });
 
 test('a 409 whose re-read of the cart is lost leaves the dish tappable after 10 s', async () => {
-  let lost;
   await add(125, 1001, 2);
-  const P = await diner(browser, server, {
-    table: 125,
-    transport: 'poll',
-    setup: async (page) => {
-      await page.clock.install();
-      lost = await lossyGets(page, /\/api\/store\/order\/cart\/125$/);
-    },
-  });
-  pages.push(P);
+  const { P, lost } = await lossyDiner({ table: 125, transport: 'poll' }, /\/api\/store\/order\/cart\/125$/);
   await waitLine(P, 1001, 2);
   // no poll brings the next change: the page falls behind (a poll already on its way to the
   // server is let finish first)
@@ -164,17 +157,10 @@ test('a 409 whose re-read of the cart is lost leaves the dish tappable after 10 
 });
 
 test('a start whose menu never comes shows 无法连接服务器 with 重试 after 10 s, and 重试 works', async () => {
-  let lost, held;
-  const P = await diner(browser, server, {
-    table: 201,
-    wait: false,
-    setup: async (page) => {
-      await page.clock.install();
-      lost = await lossyGets(page, /\/api\/store\/order\/menu\/201$/);
-      held = lost.arm();
-    },
+  let held;
+  const { P, lost } = await lossyDiner({ table: 201, wait: false }, /\/api\/store\/order\/menu\/201$/, async (page, reads) => {
+    held = reads.arm();
   });
-  pages.push(P);
   await held;
   await stopClock(P);
   await P.clock.runFor(8000);
