@@ -211,6 +211,16 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t
 void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
                          size_t len);
 
+/* A backend heard that this process's own save of table_id landed: its
+ * message (version, updated_at as for tc_store_offer_json) came before the
+ * save's reply. When it is the save on its way, its changes are fed now, in
+ * order and with their origins, and not again when the save ends (whose
+ * callers are answered then): a newer cart heard after it, written
+ * elsewhere, is then fed after them, and no stream skips them. Anything
+ * else (a save already ended, another version) is ignored. On the loop
+ * thread. */
+void tc_store_heard_own(tc_store *s, int32_t table_id, int64_t version, int64_t updated_at);
+
 /* The highest version of table_id this process fed (-1: none, or not known
  * here). */
 int64_t tc_store_seen(const tc_store *s, int32_t table_id);

@@ -13,7 +13,8 @@
  * - redis_sync: the blocking connection used before serving (start check,
  *   menu load and import).
  * store.c feeds this instance's own changes when their write succeeds; a
- * message heard on pub/sub from this instance is that same change and is
+ * message heard on pub/sub from this instance is that same change, fed
+ * then if it came before the write's reply (tc_store_heard_own), else
  * skipped. Each table has its own channel, subscribed while the table is
  * followed here (the live layer follows a table while it has streams):
  * a message from another instance is offered to store.c
@@ -271,12 +272,17 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
         if (tc_store_following(q->s, id) > 0) tc_store_signalled(q->s, id, msg.body, msg.body_len);
         return;
     }
-    /* Our own change was fed when its write succeeded, with its origin
+    /* Our own change is fed when its write succeeds, with its origin
      * (connection ids are per process, so origin means nothing here for
-     * another instance's change). */
+     * another instance's change) — or now, when its message comes before
+     * the write's reply: another instance's next change may follow it on
+     * this connection before that reply, and must not be fed first. */
     q->heard_changes++;
-    if (msg.instance == q->instance) return;
     int64_t at = tc_redis_msg_updated_at(&msg);
+    if (msg.instance == q->instance) {
+        tc_store_heard_own(q->s, id, msg.version, at);
+        return;
+    }
     if (msg.version >= 0 &&
         (msg.version < tc_store_seen(q->s, id) || tc_store_seen_other(q->s, id, msg.version, at))) {
         /* Below a version fed here, or that version written again: Redis

@@ -910,6 +910,20 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t
     tc_store_offer(s, c, json, len);
 }
 
+void tc_store_heard_own(tc_store *s, int32_t table_id, int64_t version, int64_t updated_at)
+{
+    tc_idmap_node *n = s->pipe && !s->closing ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
+    if (n == NULL) return;
+    table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
+    /* Only the save on its way, and only when the message is its write:
+     * the cart after the batch, at that version and updatedAt. */
+    if (t->phase != T_SAVING || t->work == NULL || tc_cart_version(t->work) != version ||
+        (updated_at != TC_STORE_AT_UNKNOWN && updated_at != tc_cart_updated_at(t->work)))
+        return;
+    for (const request *r = t->batch; r; r = r->next)
+        if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
+}
+
 int64_t tc_store_seen(const tc_store *s, int32_t table_id)
 {
     tc_idmap_node *n = s->pipe ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;

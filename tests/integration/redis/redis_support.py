@@ -184,6 +184,8 @@ class ResetProxy:
         self.resetting = False
         self.closed = False
         self.cut = None  # cut_after_write(): set once the cut is done
+        self.hold = None  # hold_write_reply(): set once the write passed
+        self.held = False  # the replies are held until release()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @staticmethod
@@ -216,9 +218,13 @@ class ResetProxy:
             return
         peer = {c: u, u: c}
         epoch, first, is_sub = self.mute_epoch, True, False
+        holding, kept = False, b""
         try:
             while generation == self.generation:
                 ready, _, _ = select.select([c, u], [], [], 0.02)
+                if holding and not self.held:
+                    c.sendall(kept)
+                    holding, kept = False, b""
                 for s in ready:
                     data = s.recv(65536)
                     if not data:
@@ -227,6 +233,15 @@ class ResetProxy:
                         first, is_sub = False, b"SUBSCRIBE" in data[:32].upper()
                     if is_sub and epoch != self.mute_epoch:
                         continue  # muted: bytes vanish both ways, nothing is closed
+                    if s is c and self.hold is not None and not self.hold.is_set() and \
+                            b"EVALSHA" in data and b"tablecart:cart:" in data:
+                        holding = self.held = True
+                        u.sendall(data)
+                        self.hold.set()
+                        continue
+                    if holding and s is u:
+                        kept += data
+                        continue
                     if s is c and self.cut is not None and not self.cut.is_set() and \
                             b"EVALSHA" in data and b"tablecart:cart:" in data:
                         self._cut(c, u, data)
@@ -259,6 +274,20 @@ class ResetProxy:
         import threading
         self.cut = threading.Event()
         return self.cut
+
+    def hold_write_reply(self):
+        """The next cart write (an EVALSHA on a cart key) reaches Redis, which runs
+        it, and every reply on the connection that sent it is held back until
+        release(): meanwhile the sender's subscriber connection hears the
+        write's message and the changes written after it. Returns a
+        threading.Event set once the write was passed on."""
+        import threading
+        self.hold = threading.Event()
+        return self.hold
+
+    def release(self):
+        """The replies held back by hold_write_reply() go on."""
+        self.held = False
 
     def reset(self):
         """Resets every open connection and every new one until heal()."""

@@ -213,3 +213,43 @@ def test_renamed_table_read_from_redis_by_a_new_stream(two, clients, redis, tmp_
     assert (snap.json()["tableNumber"], update_version(snap)) == ("B99", 1)
     cart = envelope(a.request("GET", "/store/order/cart/124"))
     assert (cart["tableNumber"], cart["version"]) == ("B99", 1)
+
+
+def test_own_change_heard_before_its_reply_is_fed_first(redis, start_server, clients):
+    """A's write of v2 lands, and B writes v3 on top of it; A hears both
+    messages before the reply to its own write (held back in a proxy). A's
+    streams get v2 at its message, then v3: none skips A's own change. A's
+    caller is answered v2 once the reply comes."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)
+        watcher = sse(a.port, 123, clients)
+        assert update_version(watcher.next_update()) == 0
+        envelope(a.add(123, 1001, 1))
+        assert update_version(watcher.next_update()) == 1
+        held = proxy.hold_write_reply()
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(r=a.add(123, 1001, 1)))
+        t.start()
+        try:
+            assert held.wait(IO_TIMEOUT)
+            wait_until(lambda: redis.command("HGET", "tablecart:cart:123", "version") == "2",
+                       IO_TIMEOUT, "A's write stored")
+            assert envelope(b.add(123, 1002, 1))["version"] == 3
+            ev = watcher.next_update()
+            assert update_version(ev) == 2 and ev.json()["totalQuantity"] == 2
+            assert update_version(watcher.next_update()) == 3
+            assert "r" not in answer  # still held
+        finally:
+            proxy.release()
+            t.join(IO_TIMEOUT)
+        d = envelope(answer["r"])
+        assert d["version"] == 2 and d["totalQuantity"] == 2
+        assert a.cart(123)["version"] == 3
+        # The reply fed nothing again: the next update is the next change.
+        assert envelope(b.add(123, 1002, 1))["version"] == 4
+        assert update_version(watcher.next_update()) == 4
+    finally:
+        proxy.close()

@@ -73,6 +73,10 @@ static struct {
     int64_t known_version;
     int probes, answers_only; /* probes carried; saves with no cart (version -1) */
     bool follows;             /* only followed tables are heard */
+    /* Saves are made but their replies held back (F.held) until
+     * fake_release(): a message of the save may be heard first. */
+    bool hold;
+    tc_store_job *held;
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -154,8 +158,23 @@ static void fake_tick(uv_async_t *a)
     F.head = j->next;
     if (F.head == NULL) F.tail = NULL;
     fake_run(j);
-    j->done(j);
+    if (F.hold && j->kind != TC_JOB_LOAD) {
+        assert_null(F.held);
+        F.held = j;
+    } else {
+        j->done(j);
+    }
     if (F.head) uv_async_send(&F.wake);
+}
+
+/* The reply of the save held back comes now. */
+static void fake_release(void)
+{
+    tc_store_job *j = F.held;
+    assert_non_null(j);
+    F.held = NULL;
+    F.hold = false;
+    j->done(j);
 }
 
 static void fake_submit(tc_store *s, tc_store_job *j)
@@ -1038,6 +1057,54 @@ static void test_offer_while_a_known_key_is_saved(void **state)
     assert_int_equal(v[2], 3);
 }
 
+/* Redis: this instance's save of v2 lands and another instance writes v3 on
+ * top; both messages come (in that order) before the save's reply. v2 is fed
+ * at its own message, with its change's origin, so v3 does not hide it; the
+ * reply then answers the caller and feeds nothing again. */
+static void test_own_message_before_the_reply(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    F.hold = true;
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: v2 saved, its reply held */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    char **row = fake_row(123);
+    tc_cart *v2 = NULL;
+    assert_int_equal(tc_cart_from_json(*row, strlen(*row), &v2), 0);
+    assert_int_equal(tc_cart_version(v2), 2);
+    /* A message that is not this save's is ignored: another version, or
+     * this version with another updatedAt. */
+    tc_store_heard_own(f->store, 123, 3, tc_cart_updated_at(v2));
+    tc_store_heard_own(f->store, 123, 2, tc_cart_updated_at(v2) + 1);
+    tc_store_heard_own(f->store, 124, 2, tc_cart_updated_at(v2));
+    assert_int_equal(count_kind(f, 'F'), 1);
+    tc_store_heard_own(f->store, 123, 2, tc_cart_updated_at(v2));
+    tc_cart_free(v2);
+    assert_int_equal(count_kind(f, 'F'), 2);
+    assert_int_equal(f->ev[f->n_ev - 1].version, 2);
+    assert_int_equal(f->ev[f->n_ev - 1].origin, 101);
+    assert_int_equal(f->answered, 1); /* fed, not yet answered */
+    foreign_offer(f, 123, 1);         /* the other instance's v3 */
+    assert_int_equal(f->ev[f->n_ev - 1].version, 3);
+    fake_release();
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->status, 0);
+    assert_int_equal(answer_of(f, 1)->version, 2);
+    get_cart(f, 123); /* 2: the newer cart, from memory */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 3);
+    assert_int_equal(F.cart_loads, 1);
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 3);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[1], 2);
+    assert_int_equal(v[2], 3);
+    /* Heard again after the reply: nothing. */
+    tc_store_heard_own(f->store, 123, 2, -1);
+    assert_int_equal(count_kind(f, 'F'), 3);
+}
+
 static void test_offer_while_idle(void **state)
 {
     fixture *f = *state;
@@ -1626,6 +1693,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_saving, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_own_message_before_the_reply, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_not_current_reads_before_each_use, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
