@@ -133,6 +133,35 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+/* Whether the request's Transfer-Encoding lists no coding but one
+ * "chunked" (RFC 9112 §6.1: a server answers 501 to a coding it does not
+ * understand). http-parser takes any list that ends in "chunked". */
+static bool codings_known(const tc_http_parser *p)
+{
+    const char *base = p->head.base ? p->head.base : "";
+    int chunked = 0;
+    for (size_t i = 0; i < p->n_hdrs; i++) {
+        const hdr_pos *h = &p->hdrs[i];
+        if (!tc_view_ieq((tc_view){base + h->name_off, h->name_len}, "Transfer-Encoding")) continue;
+        const char *v = base + h->value_off, *end = v + h->value_len;
+        while (v < end) {
+            const char *comma = memchr(v, ',', (size_t)(end - v));
+            const char *e = comma ? comma : end;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *last = e;
+            while (last > v && (last[-1] == ' ' || last[-1] == '\t'))
+                last--;
+            if (last > v) { /* an empty element of the list is no coding */
+                if (!tc_view_ieq((tc_view){v, (size_t)(last - v)}, "chunked")) return false;
+                chunked++;
+            }
+            v = comma ? comma + 1 : end;
+        }
+    }
+    return chunked <= 1;
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     tc_http_parser *p = of(hp);
@@ -150,6 +179,10 @@ static int on_headers_complete(http_parser *hp)
     /* http-parser takes any digit.digit version; we speak 1.0 and 1.1 only. */
     if (hp->http_major != 1 || hp->http_minor > 1) {
         p->error_status = 505;
+        return -1;
+    }
+    if (!codings_known(p)) {
+        p->error_status = 501;
         return -1;
     }
     if (hp->content_length != ULLONG_MAX && hp->content_length > p->lim.max_body) {

@@ -533,6 +533,34 @@ static void test_transfer_codings(void **state)
     p = tc_http_new(&lim);
     assert_int_equal(feed_all(p, both, sizeof both - 1, &used), 400);
     tc_http_free(p);
+    /* Only "chunked" alone is a coding we know: one before it is 501 too
+     * (http-parser alone takes any list that ends in chunked), in one
+     * header or over two. */
+    const char *unknown[] = {
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: foo,chunked\r\n\r\n",
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: identity , chunked\r\n\r\n",
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        p = tc_http_new(&lim);
+        int rc = feed_all(p, unknown[i], strlen(unknown[i]), &used);
+        if (rc != 501) fail_msg("input %zu: got %d, want 501", i, rc);
+        tc_http_free(p);
+    }
+    /* chunked alone, in any case, with spaces around it. */
+    const char *known[] = {
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "POST /x HTTP/1.1\r\nTransfer-Encoding:  CHUNKED \r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        p = tc_http_new(&lim);
+        int rc = feed_all(p, known[i], strlen(known[i]), &used);
+        if (rc != TC_HTTP_DONE) fail_msg("input %zu: got %d, want done", i, rc);
+        assert_int_equal(tc_http_request(p)->body.len, 2);
+        tc_http_free(p);
+    }
 }
 
 static tc_http_req *req_with_query(tc_http_parser **pp, const char *query)
