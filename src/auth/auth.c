@@ -236,7 +236,9 @@ int tc_auth_header_identity(const tc_http_req *r, tc_identity *who, tc_buf *phon
         return 0;
     const char *bytes = phone->base ? phone->base : "";
     long n = tc_utf8_count(bytes, phone->len);
-    if (n < 0 || n > TC_AUTH_PHONE_MAX || memchr(bytes, 0, phone->len))
+    if (n < 0 || memchr(bytes, 0, phone->len))
+        return tc_errmsg_say(err, TC_EINVAL, TC_T_TEXT_NOT_UTF8, name);
+    if (n > TC_AUTH_PHONE_MAX)
         return tc_errmsg_say(err, TC_EINVAL, TC_T_TEXT_TOO_LONG, name, TC_AUTH_PHONE_MAX);
     if (phone->len) who->phone = tc_buf_cstr(phone);
     return 0;

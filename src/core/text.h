@@ -30,6 +30,7 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_NOT_INT, "f", "%s须为整数", "%s must be an integer")                                    \
     X(TC_T_NOT_STRING, "f", "%s须为文字", "%s must be a string")                                   \
     X(TC_T_TEXT_TOO_LONG, "fd", "%s最多 %d 个字", "%s must be at most %d characters of text")      \
+    X(TC_T_TEXT_NOT_UTF8, "f", "%s须为有效的文字", "%s must be valid UTF-8 text")                  \
     X(TC_T_DUP_KEY, "s", "请求内容里的“%s”重复了", "duplicate key '%s' in request body")           \
     X(TC_T_DUP_KEY_ANY, "", "请求内容里有重复的键", "duplicate key in request body")               \
     X(TC_T_WS_DUP_KEY, "s", "消息里的“%s”重复了", "duplicate key '%s' in message")                 \

@@ -147,17 +147,22 @@ static void test_identity_bad(void **state)
     assert_string_equal(id.err.text, "phone must be at most 32 characters of text");
     tc_buf_free(&id.phone);
 
+    /* Not text: says so, not that it is too long. */
     id = identity("/x?phone=%FF", "");
     assert_int_equal(id.rc, TC_EINVAL);
-    assert_string_equal(id.err.text, "phone must be at most 32 characters of text");
+    assert_string_equal(id.err.text, "phone must be valid UTF-8 text");
     tc_buf_free(&id.phone);
     id = identity("/x?phone=1%002", "");
     assert_int_equal(id.rc, TC_EINVAL);
-    assert_string_equal(id.err.text, "phone must be at most 32 characters of text");
+    assert_string_equal(id.err.text, "phone must be valid UTF-8 text");
     tc_buf_free(&id.phone);
     id = identity("/x", "X-User-Phone: \xC0\xAF\r\n"); /* overlong */
     assert_int_equal(id.rc, TC_EINVAL);
-    assert_string_equal(id.err.text, "X-User-Phone must be at most 32 characters of text");
+    assert_string_equal(id.err.text, "X-User-Phone must be valid UTF-8 text");
+    tc_buf_free(&id.phone);
+    id = identity("/x", "X-User-Phone: 138\xFF\r\n");
+    assert_int_equal(id.rc, TC_EINVAL);
+    assert_string_equal(id.err.text, "X-User-Phone must be valid UTF-8 text");
     tc_buf_free(&id.phone);
 }
 
