@@ -1,6 +1,10 @@
 #include "http/response.h"
 
+#include "core/clock.h"
 #include "core/json.h"
+
+#include <string.h>
+#include <time.h>
 
 const char *tc_http_reason(int status)
 {
@@ -50,13 +54,55 @@ const char *tc_http_reason(int status)
     }
 }
 
+void tc_http_date(int64_t t, char out[TC_HTTP_DATE_LEN + 1])
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    int year = tm.tm_year + 1900;
+    char *p = out;
+    memcpy(p, days + 3 * tm.tm_wday, 3);
+    p += 3;
+    *p++ = ',';
+    *p++ = ' ';
+    *p++ = (char)('0' + tm.tm_mday / 10);
+    *p++ = (char)('0' + tm.tm_mday % 10);
+    *p++ = ' ';
+    memcpy(p, months + 3 * tm.tm_mon, 3);
+    p += 3;
+    *p++ = ' ';
+    for (int d = 1000; d > 0; d /= 10)
+        *p++ = (char)('0' + year / d % 10);
+    const int hms[3] = {tm.tm_hour, tm.tm_min, tm.tm_sec};
+    for (int i = 0; i < 3; i++) {
+        *p++ = i ? ':' : ' ';
+        *p++ = (char)('0' + hms[i] / 10);
+        *p++ = (char)('0' + hms[i] % 10);
+    }
+    memcpy(p, " GMT", 5);
+}
+
 void tc_resp_start(tc_buf *out, int status)
 {
+    /* RFC 9110 §6.6.1: a server with a clock sends Date. Answers are
+     * written on the loop thread only, so one cache, formatted once a
+     * second, serves them all. */
+    static int64_t date_at = -1;
+    static char date[TC_HTTP_DATE_LEN + 1];
+    int64_t now = tc_clock_epoch_s();
+    if (now != date_at) {
+        tc_http_date(now, date);
+        date_at = now;
+    }
     tc_buf_append_str(out, "HTTP/1.1 ");
     tc_buf_append_dec(out, status);
     tc_buf_append(out, " ", 1);
     tc_buf_append_str(out, tc_http_reason(status));
-    tc_buf_append_str(out, "\r\nServer: tablecart\r\n");
+    tc_buf_append_str(out, "\r\nServer: tablecart\r\nDate: ");
+    tc_buf_append(out, date, TC_HTTP_DATE_LEN);
+    tc_buf_append(out, "\r\n", 2);
 }
 
 void tc_resp_header(tc_buf *out, const char *name, const char *value)

@@ -8,14 +8,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* "OK", "Not Found", ... for a status code. */
 const char *tc_http_reason(int status);
 
-/* Starts a response: status line plus the headers every response carries
- * (Date is omitted on purpose: clients do not need it and it costs a
- * syscall-free but non-trivial format per response). */
+/* Starts a response: status line plus the headers every response carries,
+ * Server and Date (RFC 9110 §6.6.1 asks a server with a clock for it, and
+ * the original Spring service sent it; formatted once a second). On the
+ * loop thread only. */
 void tc_resp_start(tc_buf *out, int status);
+
+/* The length of an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT". */
+#define TC_HTTP_DATE_LEN 29
+
+/* Writes epoch second t as an IMF-fixdate (RFC 9110 §5.6.7) into out,
+ * NUL-terminated. */
+void tc_http_date(int64_t t, char out[TC_HTTP_DATE_LEN + 1]);
 /* Appends "name: value\r\n" (value a string, or a view). */
 void tc_resp_header(tc_buf *out, const char *name, const char *value);
 void tc_resp_headerv(tc_buf *out, const char *name, tc_view value);

@@ -68,6 +68,22 @@ MENU_DISH_KEYS = ["cuisineId", "storeId", "cuisineName", "cuisineType", "cuisine
                   "unitPrice", "available"]
 ENVELOPE_KEYS = ["code", "success", "message", "data"]
 
+# Every answer's Date header (RFC 9110 §6.6.1), an IMF-fixdate.
+HTTP_DATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
+                       r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+                       r"\d\d:\d\d:\d\d GMT")
+
+
+def strip_date(head):
+    """head (the bytes of an answer's head) without its one Date line, which
+    must be right after Server and an IMF-fixdate of the last ten seconds."""
+    from email.utils import parsedate_to_datetime
+    m = re.search(rb"\r\nServer: tablecart\r\nDate: ([^\r]*)\r\n", head)
+    assert m and HTTP_DATE.fullmatch(m.group(1).decode()), head
+    assert abs(time.time() - parsedate_to_datetime(m.group(1).decode()).timestamp()) < 10, head
+    assert head.count(b"\r\nDate: ") == 1, head
+    return head[:m.start(1) - len(b"Date: ")] + head[m.end():]
+
 MONEY_FIELDS = ("unitPrice", "subtotalAmount", "totalAmount")
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import requests
 
-from support import BIN, RawConn, http_request, wait_until, START_TIMEOUT
+from support import BIN, RawConn, http_request, strip_date, wait_until, START_TIMEOUT
 
 CART = "/api/store/order/cart/123"
 
@@ -102,13 +102,14 @@ def test_head_of_the_event_stream_over_http10_closes_after_the_head(server):
 
 
 def raw_head(c):
-    """The bytes of the next response head on c, up to and including its blank line."""
+    """The bytes of the next response head on c, up to and including its blank line,
+    without its Date line (support.strip_date)."""
     while b"\r\n\r\n" not in c.buf:
         chunk = c.sock.recv(65536)
         assert chunk, "closed before a whole head: %r" % c.buf
         c.buf += chunk
     head, c.buf = c.buf.split(b"\r\n\r\n", 1)
-    return head + b"\r\n\r\n"
+    return strip_date(head + b"\r\n\r\n")
 
 
 @pytest.mark.parametrize("version,connection,stays", [

@@ -6,11 +6,17 @@
 #include <cmocka.h>
 
 #include "http/response.h"
+#include "support/http_date.h"
 
 #include <string.h>
 
+/* b is want plus one Date header per answer in it (checked, taken out). */
 static void assert_buf(tc_buf *b, const char *want)
 {
+    int answers = 0;
+    for (const char *p = want; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
+        answers++;
+    assert_int_equal(tl_strip_dates(b), answers);
     assert_int_equal(b->len, strlen(want));
     assert_string_equal(tc_buf_cstr(b), want);
 }
@@ -47,6 +53,27 @@ static void test_reasons(void **state)
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         assert_string_equal(tc_http_reason(t[i].status), t[i].reason);
+}
+
+static void test_date(void **state)
+{
+    (void)state;
+    char d[TC_HTTP_DATE_LEN + 1];
+    tc_http_date(784111777, d); /* RFC 9110 §5.6.7's example */
+    assert_string_equal(d, "Sun, 06 Nov 1994 08:49:37 GMT");
+    tc_http_date(0, d);
+    assert_string_equal(d, "Thu, 01 Jan 1970 00:00:00 GMT");
+    tc_http_date(951868799, d);
+    assert_string_equal(d, "Tue, 29 Feb 2000 23:59:59 GMT");
+    tc_http_date(1798761599, d);
+    assert_string_equal(d, "Thu, 31 Dec 2026 23:59:59 GMT");
+    /* Every answer's head has one, right after Server. */
+    tc_buf b = TC_BUF_INIT;
+    tc_resp_start(&b, 200);
+    assert_int_equal(b.len, strlen("HTTP/1.1 200 OK\r\nServer: tablecart\r\nDate: \r\n") +
+                                TC_HTTP_DATE_LEN);
+    assert_memory_equal(b.base, "HTTP/1.1 200 OK\r\nServer: tablecart\r\nDate: ", 42);
+    tc_buf_free(&b);
 }
 
 static void test_full_response(void **state)
@@ -159,11 +186,9 @@ static void test_envelope_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reasons),
-        cmocka_unit_test(test_full_response),
-        cmocka_unit_test(test_close_and_head_only),
-        cmocka_unit_test(test_appends),
-        cmocka_unit_test(test_envelope_success),
+        cmocka_unit_test(test_reasons),        cmocka_unit_test(test_date),
+        cmocka_unit_test(test_full_response),  cmocka_unit_test(test_close_and_head_only),
+        cmocka_unit_test(test_appends),        cmocka_unit_test(test_envelope_success),
         cmocka_unit_test(test_envelope_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
