@@ -16,7 +16,10 @@
  * the WAL is whole in the file and the writer's next transaction starts it
  * over from its beginning. The writer's own automatic checkpoint (a large
  * threshold, set by sqlite.c) bounds the WAL should a round ever fail.
- * A round with no commit since the last one does nothing at all; the
+ * A round whose long checkpoint could not copy every frame (a reader's
+ * snapshot holds them) syncs the WAL itself, as SQLite syncs it only
+ * before copying: what was committed is on the disk within a round either
+ * way. A round with no commit since the last one does nothing at all; the
  * first round always runs (it copies what an earlier run left in the
  * WAL). */
 #ifndef TC_STORE_SQLITE_CKPT_H

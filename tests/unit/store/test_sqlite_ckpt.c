@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/sync_vfs.h"
 #include "support/tmp_dir.h"
 
 #include "core/err.h"
@@ -203,6 +204,41 @@ static void test_the_wal_starts_over_under_a_steady_stream(void **state)
     sqlite3_finalize(st);
 }
 
+/* A reader's snapshot (a backup, an operator's query) leaves a round
+ * nothing it may copy, and SQLite then syncs nothing: the WAL is synced all
+ * the same, so the commits of the last second are on the disk however long
+ * the reader stays. */
+static void test_the_wal_is_synced_while_a_reader_holds_a_snapshot(void **state)
+{
+    fixture *f = *state;
+    tv_sync_vfs_install(); /* for the checkpointer's connection, opened below */
+    sqlite3 *reader;
+    assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+    exec(reader, "BEGIN");
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT v FROM t WHERE k = 1", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), 0);
+    sqlite3_finalize(st); /* the read transaction, and its snapshot, stay */
+    for (int i = 0; i < 10; i++)
+        commit(f);
+    start(f, 20);
+    uint64_t deadline = now_ms() + 5000;
+    while (tc_sqlite_ckpt_rounds(f->ckpt) < 2 && now_ms() < deadline)
+        pause_us(2000);
+    assert_true(tc_sqlite_ckpt_rounds(f->ckpt) >= 1);
+    assert_int_equal(value_in_file(f), 0); /* nothing copied under the reader */
+    assert_true(atomic_load(&tv_wal_syncs) >= 1);
+    assert_true(atomic_load(&tv_db_syncs) >= 1);
+    /* The reader gone, the next round copies. */
+    exec(reader, "COMMIT");
+    sqlite3_close(reader);
+    commit(f);
+    wait_for_file_value(f, 11);
+    tv_sync_vfs_remove();
+}
+
 static void test_start_fails_without_the_file(void **state)
 {
     fixture *f = *state;
@@ -222,6 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_a_round_puts_the_commits_in_the_file),
         T(test_the_wal_starts_over_under_a_steady_stream),
+        T(test_the_wal_is_synced_while_a_reader_holds_a_snapshot),
         T(test_start_fails_without_the_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
