@@ -469,6 +469,50 @@ static int hold_file(sq_store *q, tc_errmsg *err)
                          q->path, holder);
 }
 
+/* Moves PATH-SUFFIX to PATH-SUFFIX.orphaned-PID; returns whether it did. */
+static bool set_aside(const sq_store *q, const char *suffix, tc_buf *names)
+{
+    tc_buf from = TC_BUF_INIT, to = TC_BUF_INIT;
+    tc_buf_append_str(&from, q->path);
+    tc_buf_append_str(&from, suffix);
+    tc_buf_append(&to, from.base, from.len);
+    tc_buf_append_str(&to, ".orphaned-");
+    tc_buf_append_dec(&to, (int64_t)getpid());
+    bool moved = rename(tc_buf_cstr(&from), tc_buf_cstr(&to)) == 0;
+    if (moved) {
+        if (names->len) tc_buf_append_str(names, " and ");
+        tc_buf_append(names, to.base, to.len);
+    }
+    tc_buf_free(&from);
+    tc_buf_free(&to);
+    return moved;
+}
+
+/* The database file was removed or moved away while serving: SQLite leaves
+ * its -wal and -shm at the path when it closes then, and the next start
+ * would apply them to whatever file is put there — a restored backup, which
+ * they corrupt or take to versions it never had. Ours (the -wal opened at
+ * start) are moved aside once the connection is closed; the writer's last
+ * checkpoint copied the -wal into the file that was moved, if it still
+ * exists. */
+static void set_aside_orphans(const sq_store *q)
+{
+    struct stat st;
+    if (q->wal_ino == 0 || stat(q->wal_path, &st) != 0 || st.st_ino != q->wal_ino ||
+        st.st_dev != q->wal_dev)
+        return;
+    tc_buf names = TC_BUF_INIT;
+    if (set_aside(q, "-wal", &names)) {
+        set_aside(q, "-shm", &names);
+        tc_log_warn(
+            "store: sqlite %s: the database file was removed or moved away; its -wal and "
+            "-shm, which SQLite leaves behind then, are moved aside (%s) so that a file put "
+            "at the path later (a restored backup) does not take them for its own",
+            q->path, tc_buf_cstr(&names));
+    }
+    tc_buf_free(&names);
+}
+
 static void sq_free(sq_store *q)
 {
     tc_sqlite_ckpt_stop(q->ckpt); /* NULL: never started, or stopped by the writer */
@@ -478,8 +522,14 @@ static void sq_free(sq_store *q)
         q->seat_diner, q->name_diner, q->drop_idem, q->get_active, q->put_active,  q->drop_diners};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
+    int moved = 0;
+    if (q->db != NULL &&
+        sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        moved = 0;
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
         tc_log_error("store: sqlite %s: close: %s", q->path, sqlite3_errmsg(q->db));
+    else if (moved)
+        set_aside_orphans(q);
     if (q->lock_fd >= 0) close(q->lock_fd);
     tc_menu_free(q->fresh_menu);
     uv_cond_destroy(&q->wake);
