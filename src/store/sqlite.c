@@ -149,7 +149,7 @@ typedef struct {
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
-    uv_mutex_t lock;    /* guards todo, done, stopping, health */
+    uv_mutex_t lock;    /* guards todo, done, stopping, health, read_failed */
     uv_cond_t wake;
     uv_thread_t thread;
     bool started, stopping;
@@ -157,6 +157,7 @@ typedef struct {
     tc_store_job *todo, *todo_tail; /* submitted, not yet run */
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
+    bool read_failed;               /* the last read of a cart failed (a damaged file) */
     int gone;             /* GONE_*, check_file's reading: the writer alone sets it, under lock */
     tc_menu *fresh_menu;  /* read by the writer, not yet served */
     uv_async_t *async;    /* wakes the loop; freed in its close callback */
@@ -827,6 +828,11 @@ static void run_load(sq_store *q, tc_store_job *j)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    /* A cart that cannot be read (the file damaged) is 503 for every call
+     * on its table: /healthz says so too, until a read succeeds again. */
+    uv_mutex_lock(&q->lock);
+    q->read_failed = j->status != 0;
+    uv_mutex_unlock(&q->lock);
 }
 
 static int run_save_idem(sq_store *q, const tc_store_idem_rec *rec)
@@ -1268,8 +1274,9 @@ static int sq_ping(tc_store *s)
     uv_mutex_lock(&q->lock);
     int rc = q->health;
     int gone = q->gone;
+    bool read_failed = q->read_failed;
     uv_mutex_unlock(&q->lock);
-    return rc == 0 && gone == GONE_NO ? 0 : TC_ESTORE;
+    return rc == 0 && gone == GONE_NO && !read_failed ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_sqlite = {

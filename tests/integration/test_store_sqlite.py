@@ -137,6 +137,33 @@ def test_database_file_removed_then_a_backup_restored_starts_on_the_backup(start
     db.close()
 
 
+def test_a_damaged_carts_table_is_503_and_so_is_healthz(start_server):
+    """The carts table's page overwritten while the server was stopped: the
+    server starts (it reads carts on their first use), every call on a cart
+    is 503, and /healthz says 503 too (found in review: it said up)."""
+    import sqlite3
+    from support import error
+    s = start_server()
+    envelope(s.add(quantity=1))
+    envelope(s.add(table=124, quantity=1))
+    assert _healthz(s) == 200
+    rc, err = s.stop()
+    assert rc == 0, err
+    db = sqlite3.connect(str(s.db))
+    root = db.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'carts'").fetchone()[0]
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(str(s.db), "r+b") as f:
+        f.seek((root - 1) * size)
+        f.write(bytes((i * 37 + 11) % 256 for i in range(size)))
+    s2 = start_server(db=s.db)
+    assert _healthz(s2) == 200  # nothing read yet
+    assert error(s2.get_cart(), 503) == ("store: sqlite %s: read cart: database disk image is "
+                                         "malformed" % s.db)
+    assert _healthz(s2) == 503
+    assert "read cart: database disk image is malformed" in s2.stderr()
+
+
 def test_file_size_limit_reached_while_serving_answers_503_and_recovers(start_server):
     """A write past RLIMIT_FSIZE (a quota, `ulimit -f`, systemd's LimitFSIZE)
     raises SIGXFSZ, whose default action killed the server mid-commit (exit
