@@ -791,7 +791,7 @@ static int sq_load_idem(tc_store *s, tc_idem *d, int64_t now_ms, tc_errmsg *err)
                                 " WHERE expires_at > ?1 ORDER BY expires_at",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) {
-        rc = sq_fail(q, err, "read remembered answers");
+        rc = sq_start_fail(q, err, "read remembered answers");
         uv_mutex_unlock(&q->db_lock);
         return rc;
     }
@@ -805,8 +805,9 @@ static int sq_load_idem(tc_store *s, tc_idem *d, int64_t now_ms, tc_errmsg *err)
                     sqlite3_column_int64(st, 4), now_ms);
         tc_rbuf_unref(r);
     }
+    /* At start: a damaged file is said so, once, by the caller. */
+    rc = rc == SQLITE_DONE ? 0 : sq_start_fail(q, err, "read remembered answers");
     sqlite3_finalize(st);
-    rc = rc == SQLITE_DONE ? 0 : sq_fail(q, err, "read remembered answers");
     uv_mutex_unlock(&q->db_lock);
     return rc;
 }

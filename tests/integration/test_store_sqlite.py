@@ -332,6 +332,22 @@ def test_store_start_failures_say_one_line_naming_the_path_and_what_is_wrong():
         cases.append((["--store", "sqlite:%s/bad.db" % work], (),
                       "store: sqlite %s/bad.db: the database file is damaged (database disk image "
                       "is malformed): restore a backup" % work))
+        # The remembered answers' page damaged (read after the menu's): the
+        # same line, once (it said 'read remembered answers: …' twice).
+        r = run_cli("menu", "import", MENU_FILE, "--store", "sqlite:%s/badidem.db" % work)
+        assert r.returncode == 0, r.stderr
+        con = sqlite3.connect(work + "/badidem.db")
+        roots = [r for (r,) in con.execute(
+            "SELECT rootpage FROM sqlite_schema WHERE tbl_name = 'idem' AND rootpage > 0")]
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+        con.close()
+        with open(work + "/badidem.db", "r+b") as f:  # the table and its index
+            for root in roots:
+                f.seek((root - 1) * size)
+                f.write(b"\xff" * size)
+        cases.append((["--store", "sqlite:%s/badidem.db" % work], (),
+                      "store: sqlite %s/badidem.db: the database file is damaged (database disk "
+                      "image is malformed): restore a backup" % work))
         for name, sql in (("theirs", "CREATE TABLE stores (store_id INTEGER PRIMARY KEY, name TEXT);"),
                           ("newer", "CREATE TABLE later (x INTEGER); PRAGMA user_version=99;")):
             con = sqlite3.connect("%s/%s.db" % (work, name))
