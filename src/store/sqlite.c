@@ -130,6 +130,11 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS stores ("
 #define WAL_GONE_TEXT                                                                              \
     "store: sqlite %s: its -wal file was removed or replaced while serving; changes are refused "  \
     "(503) until it is back at that path or the server is restarted"
+/* A commit failed and what it left in the -wal could not be cut off
+ * (cut_uncommitted): a start may find it. */
+#define UNSURE_TEXT                                                                                \
+    "store: sqlite %s: a commit failed and the -wal could not be cut back to what was committed; " \
+    "changes are refused (503) until the server is restarted"
 
 /* Why changes are refused (check_file): not refused, the database file or
  * its -wal file is not at its path. */
@@ -149,7 +154,7 @@ typedef struct {
     sqlite3_stmt *put_store, *put_table, *put_cuisine;
     /* The writer thread and what it shares with the loop. */
     uv_mutex_t db_lock; /* one user of the connection at a time */
-    uv_mutex_t lock;    /* guards todo, done, stopping, health, read_failed */
+    uv_mutex_t lock;    /* guards todo, done, stopping, health, read_failed, unsure */
     uv_cond_t wake;
     uv_thread_t thread;
     bool started, stopping;
@@ -158,7 +163,8 @@ typedef struct {
     tc_store_job *done, *done_tail; /* run, not yet handed back */
     int health;                     /* 0, or TC_ESTORE after a failed transaction */
     bool read_failed;               /* the last read of a cart failed (a damaged file) */
-    int gone;             /* GONE_*, check_file's reading: the writer alone sets it, under lock */
+    bool unsure; /* a failed commit's frames may be in the -wal: no more changes (UNSURE_TEXT) */
+    int gone;    /* GONE_*, check_file's reading: the writer alone sets it, under lock */
     tc_menu *fresh_menu;  /* read by the writer, not yet served */
     uv_async_t *async;    /* wakes the loop; freed in its close callback */
     tc_sqlite_ckpt *ckpt; /* a serving store's checkpointer; the writer stops it */
@@ -973,6 +979,40 @@ static int run_diners_write(sq_store *q, tc_store_job *j)
     return run_diners_read(q, j);
 }
 
+/* After a COMMIT that failed: SQLite may have written the group's frames,
+ * its commit frame included, before the error (an fsync that failed, in
+ * --durability power). It takes the transaction back and overwrites those
+ * frames with the next one, but a start after a crash before that reads
+ * the -wal again and finds the change that was answered 503. So the -wal is
+ * cut back to the frames SQLite counts as committed (a passive checkpoint
+ * says how many) and synced. Returns false when that cannot be done. On
+ * the writer thread, with db_lock held. */
+static bool cut_uncommitted(sq_store *q)
+{
+    int frames = -1, copied = -1, rc = SQLITE_BUSY;
+    /* The checkpointer's long checkpoint may hold the lock a few ms. */
+    for (int i = 0; i < 1000 && rc == SQLITE_BUSY; i++) {
+        rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+        if (rc == SQLITE_BUSY) uv_sleep(1);
+    }
+    sqlite3_stmt *st = NULL;
+    int page = 0;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        page = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_file *wal = NULL;
+    if (rc != SQLITE_OK || frames < 0 || page <= 0 ||
+        sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+        wal == NULL || wal->pMethods == NULL)
+        return false;
+    /* The -wal: a 32-byte header, then frames of a 24-byte header and a page. */
+    sqlite3_int64 size = 0, keep = 32 + (sqlite3_int64)frames * (24 + page);
+    if (wal->pMethods->xFileSize(wal, &size) != SQLITE_OK) return false;
+    if (size > keep && wal->pMethods->xTruncate(wal, keep) != SQLITE_OK) return false;
+    return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK;
+}
+
 static uint64_t since_prune_ms(const sq_store *q)
 {
     return (uv_hrtime() - q->pruned_at) / 1000000u;
@@ -983,11 +1023,16 @@ static uint64_t since_prune_ms(const sq_store *q)
 static void run_saves(sq_store *q, tc_store_job *jobs)
 {
     tc_errmsg err = {0};
-    if (q->gone != GONE_NO) {
+    if (q->gone != GONE_NO || q->unsure) {
         /* Committed, it would be lost with the file: refused, unlogged
          * (check_file logged it once), and the health stays the last
-         * transaction's (sq_ping reports gone itself). */
-        tc_errmsg_set(&err, TC_ESTORE, q->gone == GONE_WAL ? WAL_GONE_TEXT : GONE_TEXT, q->path);
+         * transaction's (sq_ping reports gone itself). Unsure: refused
+         * until a restart, which reads the -wal again. */
+        tc_errmsg_set(&err, TC_ESTORE,
+                      q->unsure             ? UNSURE_TEXT
+                      : q->gone == GONE_WAL ? WAL_GONE_TEXT
+                                            : GONE_TEXT,
+                      q->path);
         for (tc_store_job *j = jobs; j; j = j->next)
             if (j->kind == TC_JOB_SAVE || is_diners_write(j)) {
                 j->status = TC_ESTORE;
@@ -1008,8 +1053,18 @@ static void run_saves(sq_store *q, tc_store_job *jobs)
         if (sq_exec(q->prune_idem) != 0) rc = sq_fail(q, &err, "forget old answers");
         q->pruned_at = uv_hrtime();
     }
-    if (rc == 0 && sq_exec(q->commit) != 0) rc = sq_fail(q, &err, "commit");
+    bool commit_failed = false;
+    if (rc == 0 && sq_exec(q->commit) != 0) {
+        rc = sq_fail(q, &err, "commit");
+        commit_failed = true;
+    }
     if (rc != 0) sq_rollback(q);
+    if (commit_failed && !cut_uncommitted(q)) {
+        tc_log_error(UNSURE_TEXT, q->path);
+        uv_mutex_lock(&q->lock);
+        q->unsure = true;
+        uv_mutex_unlock(&q->lock);
+    }
     for (tc_store_job *j = jobs; j; j = j->next) {
         if (j->kind != TC_JOB_SAVE && !is_diners_write(j)) continue;
         if (rc == 0 && j->status != 0) continue; /* a NAME at a full table */
@@ -1275,9 +1330,9 @@ static int sq_ping(tc_store *s)
     uv_mutex_lock(&q->lock);
     int rc = q->health;
     int gone = q->gone;
-    bool read_failed = q->read_failed;
+    bool read_failed = q->read_failed, unsure = q->unsure;
     uv_mutex_unlock(&q->lock);
-    return rc == 0 && gone == GONE_NO && !read_failed ? 0 : TC_ESTORE;
+    return rc == 0 && gone == GONE_NO && !read_failed && !unsure ? 0 : TC_ESTORE;
 }
 
 const tc_store_backend tc_store_backend_sqlite = {

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/sync_vfs.h"
 #include "support/tmp_dir.h"
 
 #include "store/store.h"
@@ -499,6 +500,97 @@ static void test_survives_kill(void **state)
     assert_non_null(strstr(f->json, "\"version\":1,"));
 }
 
+/* The files as a crash would leave them (the database and its -wal as the
+ * page cache holds them; no -shm, so SQLite reads the -wal again): the
+ * version of table 123 a start would find. */
+static int version_after_crash(fixture *f)
+{
+    char cmd[1024], copy[128], out[32];
+    snprintf(copy, sizeof copy, "%s/crash.db", f->dir);
+    snprintf(cmd, sizeof cmd,
+             "rm -f '%s' '%s-wal' '%s-shm' && cp '%s' '%s' && cp '%s-wal' '%s-wal'", copy, copy,
+             copy, f->path, copy, f->path, copy);
+    assert_int_equal(system(cmd), 0);
+    exec_sql(copy, "SELECT version FROM carts WHERE table_id = 123", out, sizeof out);
+    return atoi(out);
+}
+
+/* Reopens f's store with --durability power, through the counting VFS. */
+static void reopen_power(fixture *f)
+{
+    tc_store_close(f->store);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    tv_sync_vfs_install();
+    tc_store_opts o = {.durability = TC_DURABLE_POWER, .exclusive = true};
+    tc_errmsg err = {0};
+    if (tc_store_open(f->url, &o, &f->loop, &f->store, &err) != 0) fail_msg("%s", err.text);
+    tc_store_set_feed(f->store, on_feed, f);
+}
+
+/* --durability power, and the -wal's fsync fails at a commit (a failing
+ * disk): SQLite has written the group's frames, its commit frame included,
+ * and takes the commit back; the change is answered 503 and pushed to
+ * nobody. A start after a crash must not find it either (found in review:
+ * it did, so a retry without a key ordered twice): the frames are cut off
+ * the -wal before the answer. */
+static void test_failed_commit_is_not_found_after_a_crash(void **state)
+{
+    fixture *f = *state;
+    import_text(f, menu_text);
+    reopen_power(f);
+    tc_op op = op_add(123, 1001, 1);
+    for (int i = 0; i < 3; i++)
+        store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, 0);
+    assert_int_equal(version_after_crash(f), 3);
+    reset_log(f);
+    atomic_store(&tv_fail_wal_syncs, 1);
+    tc_op rice = op_add(123, 1002, 5);
+    store_mutate(f, f->store, &rice);
+    assert_int_equal(f->status, TC_ESTORE);
+    assert_non_null(strstr(f->err, "commit: disk I/O error"));
+    assert_string_equal(f->seq, "C"); /* no feed */
+    assert_int_equal(version_after_crash(f), 3);
+    /* The store goes on: the next change is v4, and a crash keeps it. */
+    reset_log(f);
+    store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, 0);
+    assert_non_null(strstr(f->json, "\"version\":4,"));
+    assert_null(strstr(f->json, "\"cuisineId\":1002"));
+    assert_int_equal(version_after_crash(f), 4);
+    tv_sync_vfs_remove();
+}
+
+/* The same, and the -wal cannot be cut back either (its sync fails too):
+ * what a start would find is unknown, so every change from then on is 503,
+ * saying a restart is needed, and so is the store's ping (/healthz). */
+static void test_failed_commit_that_cannot_be_cut_off_stops_changes(void **state)
+{
+    fixture *f = *state;
+    import_text(f, menu_text);
+    reopen_power(f);
+    tc_op op = op_add(123, 1001, 1);
+    store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, 0);
+    assert_int_equal(tc_store_ping(f->store), 0);
+    atomic_store(&tv_fail_wal_syncs, 2);
+    store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, TC_ESTORE);
+    assert_non_null(strstr(f->err, "commit: disk I/O error"));
+    reset_log(f);
+    store_mutate(f, f->store, &op);
+    assert_int_equal(f->status, TC_ESTORE);
+    assert_non_null(strstr(f->err, "a commit failed and the -wal could not be cut back to what was "
+                                   "committed; changes are refused (503) until the server is "
+                                   "restarted"));
+    assert_string_equal(f->seq, "C");
+    assert_int_equal(tc_store_ping(f->store), TC_ESTORE);
+    store_get(f, 123); /* carts are still served from memory */
+    assert_int_equal(f->status, 0);
+    assert_non_null(strstr(f->json, "\"version\":1,"));
+    tv_sync_vfs_remove();
+}
+
 /* Carts are served from memory, so one process serves a file: a second
  * exclusive open fails while the first holds it, and succeeds after. A
  * non-exclusive open (the CLI's menu import) is still allowed. */
@@ -562,6 +654,8 @@ int main(void)
         T(test_reimport_updates_menu),
         T(test_file_format),
         T(test_foreign_file_refused_untouched),
+        T(test_failed_commit_is_not_found_after_a_crash),
+        T(test_failed_commit_that_cannot_be_cut_off_stops_changes),
         T(test_survives_kill),
         T(test_one_server_per_file),
         cmocka_unit_test(test_open_errors),

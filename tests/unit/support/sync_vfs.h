@@ -1,9 +1,11 @@
 /* sync_vfs.h — for unit tests of durability: an SQLite VFS that is the
  * default one but counts the syncs of each kind of file (database, WAL), so
- * a test can see that what must reach the disk was synced. Registered as
- * the default VFS by tv_sync_vfs_install(), for every connection opened
- * after it; counts are atomic (the checkpointer syncs from its thread).
- * Include after <cmocka.h>. */
+ * a test can see that what must reach the disk was synced, and can make the
+ * WAL's next syncs or truncations fail (a failing disk: the sync does not
+ * happen, the caller gets SQLite's I/O error). Registered as the default
+ * VFS by tv_sync_vfs_install(), for every connection opened after it;
+ * counts are atomic (the checkpointer syncs from its thread). Include after
+ * <cmocka.h>. */
 #ifndef TC_TEST_SYNC_VFS_H
 #define TC_TEST_SYNC_VFS_H
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 static _Atomic int tv_db_syncs, tv_wal_syncs;
+static _Atomic int tv_fail_wal_syncs, tv_fail_wal_truncates; /* that many fail */
 static sqlite3_vfs *tv_real;
 static sqlite3_vfs tv_vfs;
 
@@ -36,12 +39,23 @@ static int tv_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 {
     return TV_REAL(f)->pMethods->xWrite(TV_REAL(f), b, n, o);
 }
+/* Takes one of *fails when f is a WAL and there is one left. */
+static bool tv_fails(sqlite3_file *f, _Atomic int *fails)
+{
+    if (!((tv_file *)f)->wal) return false;
+    int left = atomic_load(fails);
+    while (left > 0 && !atomic_compare_exchange_weak(fails, &left, left - 1))
+        ;
+    return left > 0;
+}
 static int tv_truncate(sqlite3_file *f, sqlite3_int64 n)
 {
+    if (tv_fails(f, &tv_fail_wal_truncates)) return SQLITE_IOERR_TRUNCATE;
     return TV_REAL(f)->pMethods->xTruncate(TV_REAL(f), n);
 }
 static int tv_sync(sqlite3_file *f, int flags)
 {
+    if (tv_fails(f, &tv_fail_wal_syncs)) return SQLITE_IOERR_FSYNC;
     atomic_fetch_add(((tv_file *)f)->wal ? &tv_wal_syncs : &tv_db_syncs, 1);
     return TV_REAL(f)->pMethods->xSync(TV_REAL(f), flags);
 }
@@ -132,6 +146,8 @@ static inline void tv_sync_vfs_install(void)
     assert_int_equal(sqlite3_vfs_register(&tv_vfs, 1), SQLITE_OK);
     atomic_store(&tv_db_syncs, 0);
     atomic_store(&tv_wal_syncs, 0);
+    atomic_store(&tv_fail_wal_syncs, 0);
+    atomic_store(&tv_fail_wal_truncates, 0);
 }
 
 /* Makes the real VFS the default again. */
