@@ -87,8 +87,14 @@ static bool diner_busy(void *ctx, tc_stream *s)
     return tc_stream_is_ws(s) && tc_ws_cmd_busy(tc_stream_user(s));
 }
 
+static bool diner_full(void *ctx, tc_stream *s)
+{
+    (void)ctx;
+    return tc_stream_is_ws(s) && tc_ws_cmd_full(tc_stream_user(s));
+}
+
 static const tc_stream_hooks stream_hooks = {
-    .on_text = diner_text, .on_free = stream_ended, .busy = diner_busy};
+    .on_text = diner_text, .on_free = stream_ended, .busy = diner_busy, .full = diner_full};
 
 /* ===== the snapshot ============================================================ */
 

@@ -71,6 +71,21 @@ bool tc_ws_cmd_busy(const void *mem)
     return cl->tail != NULL;
 }
 
+bool tc_ws_cmd_full(const void *mem)
+{
+    const client *cl = mem;
+    if (cl->tail == NULL) return false;
+    size_t n = 0, bytes = 0;
+    const later *l = cl->tail;
+    do {
+        l = l->next;
+        n++;
+        bytes += sizeof *l + l->data_len + (l->type ? strlen(l->type) + 1 : 0) +
+                 (l->message ? strlen(l->message) + 1 : 0);
+    } while (l != cl->tail && n < TC_WS_CMD_HELD_MAX && bytes < TC_WS_CMD_HELD_BYTES);
+    return n >= TC_WS_CMD_HELD_MAX || bytes >= TC_WS_CMD_HELD_BYTES;
+}
+
 static tc_lang lang_of(const client *cl)
 {
     return (tc_lang)cl->lang;

@@ -33,6 +33,13 @@ tc_identity tc_ws_cmd_client_who(const void *mem);
 /* True while a command's answer is still to come (the store's, or one
  * queued behind it): the socket's close waits for it (tc_stream_ws_idle). */
 bool tc_ws_cmd_busy(const void *mem);
+/* True while the answers held behind a store call's are as many
+ * (TC_WS_CMD_HELD_MAX) or as large (TC_WS_CMD_HELD_BYTES) as a socket may
+ * hold: its next messages wait unread until they are sent (docs/memory.md:
+ * a client that floods a socket whose command is with the store). */
+bool tc_ws_cmd_full(const void *mem);
+#define TC_WS_CMD_HELD_MAX 64
+#define TC_WS_CMD_HELD_BYTES (256 * 1024)
 /* Releases what the client at mem holds (not mem itself). */
 void tc_ws_cmd_client_free(void *mem);
 /* A text message from the client of stream s (its tc_stream_user). */

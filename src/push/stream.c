@@ -370,6 +370,23 @@ static bool ws_expired(const tc_stream *s, uint32_t now)
 
 static void ws_expire(tc_stream *s);
 
+/* True while the layer above takes no more of s's messages for now. */
+static bool ws_full(tc_stream *s)
+{
+    tc_streams *ss = ss_of(s);
+    return ss->opts.hooks && ss->opts.hooks->full && ss->opts.hooks->full(ss->opts.hooks_ctx, s);
+}
+
+/* Messages wait in the backlog: read on at the next turn, or, while the
+ * layer above is full, when it says it is idle (tc_stream_ws_idle). */
+static void ws_wait(tc_stream *s)
+{
+    if (ws_full(s))
+        tc_conn_pause(conn_of(s));
+    else
+        tc_conn_defer(conn_of(s));
+}
+
 static void ws_handle_text(tc_stream *s, const char *data, size_t len)
 {
     tc_streams *ss = ss_of(s);
@@ -391,7 +408,7 @@ static bool ws_drain_backlog(tc_stream *s, bool all)
     if (b == NULL) return true;
     tc_conn *c = conn_of(s);
     size_t off = 0;
-    while (off < b->len && (all || (!tc_conn_is_closing(c) && tc_conn_spend(c)))) {
+    while (off < b->len && (all || (!tc_conn_is_closing(c) && !ws_full(s) && tc_conn_spend(c)))) {
         uint32_t n;
         memcpy(&n, b->base + off, sizeof n);
         off += sizeof n;
@@ -411,12 +428,12 @@ static void ws_on_text(void *ctx, const char *data, size_t len)
 {
     tc_stream *s = ctx;
     tc_buf *b = backlog_of(s);
-    if ((b == NULL || b->len == 0) && tc_conn_spend(conn_of(s))) {
+    if ((b == NULL || b->len == 0) && !ws_full(s) && tc_conn_spend(conn_of(s))) {
         ws_handle_text(s, data, len);
         return;
     }
-    /* Past this connection's share of the turn: kept, in order, for the next
-     * turns (ws_on_ready). */
+    /* Past this connection's share of the turn, or the layer above full:
+     * kept, in order, for the next turns (ws_on_ready) or until it is idle. */
     b = &pending_of(s)->backlog;
     uint32_t n = (uint32_t)len;
     tc_buf_append(b, (const char *)&n, sizeof n);
@@ -527,7 +544,7 @@ static void ws_feed(tc_stream *s, const char *data, size_t len)
     }
     if (tc_conn_is_closing(c)) return;
     if (backlog_of(s) && backlog_of(s)->len)
-        tc_conn_defer(c);
+        ws_wait(s);
     else if (tc_ws_close_held(s->u.ws))
         tc_conn_pause(c);
     else if (data == NULL)
@@ -545,7 +562,7 @@ static void ws_on_ready(tc_conn *c)
 {
     tc_stream *s = tc_conn_state(c);
     if (!ws_drain_backlog(s, false)) {
-        if (!tc_conn_is_closing(c)) tc_conn_defer(c);
+        if (!tc_conn_is_closing(c)) ws_wait(s);
     } else if (tc_ws_close_held(s->u.ws)) {
         ws_feed(s, NULL, 0);
     } else if (wsp(s)->shutdown_waits || wsp(s)->expiry_waits) {
@@ -558,7 +575,11 @@ static void ws_on_ready(tc_conn *c)
 void tc_stream_ws_idle(tc_stream *s)
 {
     if (!is_ws(s) || (s->sub.owner & STREAM_GONE)) return;
-    if (backlog_of(s) && backlog_of(s)->len) return; /* ws_on_ready resumes it */
+    if (backlog_of(s) && backlog_of(s)->len) {
+        /* ws_on_ready takes the messages that waited, and resumes reading. */
+        if (!tc_conn_is_closing(conn_of(s))) tc_conn_defer(conn_of(s));
+        return;
+    }
     if (tc_ws_close_held(s->u.ws)) ws_feed(s, NULL, 0);
     ws_answered(s);
 }

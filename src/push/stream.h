@@ -37,6 +37,10 @@ typedef struct {
      * come: the client's close, and the server's 1001 at shutdown, wait
      * (nothing more is read) until tc_stream_ws_idle. */
     bool (*busy)(void *ctx, tc_stream *s);
+    /* May be NULL. True while the layer above holds as many answers to s's
+     * messages as it may (waiting behind a store call's): the messages that
+     * follow wait, and nothing more is read, until tc_stream_ws_idle. */
+    bool (*full)(void *ctx, tc_stream *s);
 } tc_stream_hooks;
 
 /* An idle stream costs what every connection's tail holds (docs/memory.md):

@@ -269,3 +269,82 @@ def test_stream_ended_to_a_client_that_does_not_read_is_gone(start_server, clien
     assert stuck.sock is not None
     envelope(server.add(123, 1001, 1))  # the table's changes go on
     assert server.alive()
+
+
+def test_answers_held_behind_a_store_call_are_bounded(start_server, clients):
+    """A socket whose command is with the store (another program holds SQLite's
+    write lock) floods heartbeats: their answers wait behind the command's, in
+    order. Found in review: they were held without a limit, and the server
+    read on, growing by about 100 MB a second until the store answered. Now
+    at most 64 answers are held: the socket is then not read until they are
+    sent, and what the client can push is what the kernel buffers. Once the
+    store answers, every message is answered, in order, and the socket reads
+    on."""
+    import json
+    import select
+    import sqlite3
+    s = start_server()
+    ws = clients(RawWS(s.port, 123))
+    assert ws.recv_json()["type"] == "connected"
+    assert ws.recv_json()["type"] == "cart_update"
+    sock = ws.sock
+    lock = sqlite3.connect(str(s.db), isolation_level=None, timeout=5)
+    lock.execute("BEGIN EXCLUSIVE")
+    raw, stop = bytearray(ws.buf), threading.Event()
+    ws.buf = b""
+    try:
+        ws.send_text({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1}})
+        hb = build_frame(OP_TEXT, '{"type":"heartbeat"}', mask_key=b"abcd")
+        chunk = hb * 2000
+        sock.setblocking(False)
+        pushed = 0  # bytes the kernel took
+        while pushed < 32 << 20:
+            # A second with no room: the server reads nothing more (not
+            # scaled: the lock must go before SQLite's 5 s busy timeout).
+            _, writable, _ = select.select([], [sock], [], 1.0)
+            if not writable:
+                break
+            try:
+                pushed += sock.send(chunk[pushed % len(hb):])
+            except BlockingIOError:
+                pass
+        assert pushed < 32 << 20, "the server read on: %d bytes taken" % pushed
+
+        def read_all():  # as fast as the server answers: no queue builds up
+            while not stop.is_set():
+                if select.select([sock], [], [], 0.1)[0]:
+                    chunk = sock.recv(1 << 20)
+                    if not chunk:
+                        return
+                    raw.extend(chunk)
+
+        reader = threading.Thread(target=read_all)
+        reader.start()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    try:
+        rest = hb[pushed % len(hb):] if pushed % len(hb) else b""  # a frame taken in part
+        while rest:
+            if select.select([], [sock], [], 0.1)[1]:
+                rest = rest[sock.send(rest):]
+        beats = -(-pushed // len(hb))
+        wait_until(lambda: raw.count(b'"pong"') >= beats, IO_TIMEOUT * 4, "every pong")
+        sock.sendall(build_frame(OP_TEXT, '{"type":"heartbeat"}'))
+        wait_until(lambda: raw.count(b'"pong"') >= beats + 1, IO_TIMEOUT, "the pong after")
+    finally:
+        stop.set()
+        reader.join()
+    # The server's frames, in order: unmasked text frames under 126 bytes but the cart's.
+    types, at = [], 0
+    while at < len(raw):
+        assert raw[at] == 0x81, raw[at:at + 40]
+        n, at = raw[at + 1], at + 2
+        if n == 126:
+            n, at = struct.unpack("!H", raw[at:at + 2])[0], at + 2
+        m = json.loads(raw[at:at + n])
+        at += n
+        if m["type"] != "presence":
+            types.append((m["type"], m.get("message")) if m["type"] != "add_item_success"
+                         else (m["type"], m["data"]["version"]))
+    assert types == [("add_item_success", 1)] + [("heartbeat", "pong")] * (beats + 1)
