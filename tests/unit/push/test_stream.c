@@ -33,6 +33,7 @@ typedef struct {
     tc_stream_params next; /* the parameters of the next stream */
     int frees, follow_on, follow_off;
     bool busy;      /* the layer above is still answering */
+    bool full;      /* ... and holds all the answers it may */
     int64_t snap_v; /* > 0: the WebSocket's snapshot, queued before its early bytes */
     tc_buf text;    /* the WebSocket messages the layer above heard, each + "|" */
 } fixture;
@@ -64,7 +65,14 @@ static bool h_busy(void *ctx, tc_stream *s)
     return ((fixture *)ctx)->busy;
 }
 
-static const tc_stream_hooks hooks = {.on_text = h_text, .on_free = h_free, .busy = h_busy};
+static bool h_full(void *ctx, tc_stream *s)
+{
+    (void)s;
+    return ((fixture *)ctx)->full;
+}
+
+static const tc_stream_hooks hooks = {
+    .on_text = h_text, .on_free = h_free, .busy = h_busy, .full = h_full};
 
 static void follow(void *ctx, int32_t table_id, bool on)
 {
@@ -704,6 +712,34 @@ static void test_ws_close_waits_for_answers(void **state)
     finish(f);
 }
 
+/* While the layer above is full, the messages after the one that filled it
+ * wait unread; tc_stream_ws_idle hands them over, in order, and reading
+ * goes on. */
+static void test_ws_full_holds_the_next_messages(void **state)
+{
+    (void)state;
+    fixture *f = start(60000, 30000, 0);
+    size_t off = 0;
+    tc_stream *s = ws_answering(f, &off);
+    TL_RUN_UNTIL(&f->e, f->text.len == 4);
+    f->full = true;
+    client_frame(&f->cl[0], 0x81, "a", 1);
+    client_frame(&f->cl[0], 0x81, "b", 1);
+    /* The loop goes on (a cart published reaches the client), the messages
+     * are not handed over. */
+    publish(f, TABLE, 1, 0);
+    expect_text(f, 0, &off, ws_cart(1, TS));
+    assert_string_equal(tc_buf_cstr(&f->text), "cmd|");
+    f->busy = f->full = false;
+    tc_stream_ws_idle(s);
+    TL_RUN_UNTIL(&f->e, f->text.len == 8);
+    assert_string_equal(tc_buf_cstr(&f->text), "cmd|a|b|");
+    client_frame(&f->cl[0], 0x81, "c", 1);
+    TL_RUN_UNTIL(&f->e, f->text.len == 10);
+    assert_string_equal(tc_buf_cstr(&f->text), "cmd|a|b|c|");
+    finish(f);
+}
+
 /* At shutdown a WebSocket still being answered gets its answers, then the
  * 1001. */
 static void test_ws_shutdown_waits_for_answers(void **state)
@@ -899,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_ws_unread_bytes_put_the_silence_off_once),
         cmocka_unit_test(test_ws_early_bytes_after_snapshot),
         cmocka_unit_test(test_ws_close_waits_for_answers),
+        cmocka_unit_test(test_ws_full_holds_the_next_messages),
         cmocka_unit_test(test_ws_shutdown_waits_for_answers),
         cmocka_unit_test(test_ws_close_unanswered_is_dropped),
         cmocka_unit_test(test_slow_client_closed_and_counted),
