@@ -58,7 +58,7 @@ int tc_diner_name_check(const char *name, char **out, tc_errmsg *err)
     for (;;) {
         if (n >= 1 && is_space(name + n - 1, 1, &k))
             n -= 1;
-        else if (n >= 3 && is_space(name + n - 3, 3, &k))
+        else if (n >= 3 && is_space(name + n - 3, 3, &k) && k == 3) /* U+3000, not a space 3 back */
             n -= 3;
         else
             break;

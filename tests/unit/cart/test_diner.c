@@ -41,6 +41,13 @@ static void test_name_rule(void **state)
     name_ok("\xe3\x80\x80李四\xe3\x80\x80", "李四");                 /* U+3000 around it */
     name_ok("一二三四五六七八九十一二", "一二三四五六七八九十一二"); /* 12 */
     name_ok("abcdefghijkl", "abcdefghijkl");
+    /* A space three bytes from the end is inside the name, not U+3000 at
+     * its end (it cut "Tom Li" to "Tom"). */
+    name_ok("Tom Li", "Tom Li");
+    name_ok("Li Na", "Li Na");
+    name_ok("张 ab", "张 ab");
+    name_ok("Al Bo Cy ", "Al Bo Cy");
+    name_refused("Tom\tLi");                    /* a control character inside */
     name_refused("一二三四五六七八九十一二三"); /* 13 */
     name_refused("");
     name_refused("   ");
