@@ -87,10 +87,14 @@ typedef struct tc_store_job {
      * gap_ms > 0 (the sitting gap; store.h, "Sittings"), a JOIN or NAME first
      * forgets the table's diners when its activity time is that old by the
      * backend's clock (tc_sitting_over; wrote is set then), and sets it to
-     * now; a TOUCH only sets it; a GET of a sitting that is over reads no
-     * diners. Then the table's whole list, in seat order, in diners (the
-     * backend allocates it, store.c takes it). */
+     * now; a TOUCH does the same without seating anyone, or with keep only
+     * sets it; a GET of a sitting that is over reads no diners. Then the
+     * table's whole list, in seat order, in diners (the backend allocates
+     * it, store.c takes it). */
     tc_diners_op diners_op;
+    /* TOUCH: the sitting goes on whatever its activity time says (a diner
+     * stayed at the table here through a store outage: diners.c, "held") */
+    bool keep;
     int64_t gap_ms;
     int64_t user_id;
     char *name;

@@ -33,6 +33,7 @@
 typedef struct dcall {
     struct dcall *next;
     tc_diners_op op;
+    bool keep; /* a TOUCH's tc_store_job.keep */
     int64_t user_id;
     char *name;
     tc_store_diners_cb cb;
@@ -130,13 +131,14 @@ static void answer(tc_store *s, dtable *t, dcall *c, int status, const tc_errmsg
 
 static void job_done(tc_store_job *j);
 
-static void start_job(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, const char *name,
-                      bool for_head)
+static void start_job(tc_store *s, dtable *t, tc_diners_op op, bool keep, int64_t user_id,
+                      const char *name, bool for_head)
 {
     tc_store_job *j = tc_xcalloc(1, sizeof *j);
     j->kind = TC_JOB_DINERS;
     j->table_id = t->table_id;
     j->diners_op = op;
+    j->keep = keep;
     j->gap_ms = s->diners->gap_ms;
     j->user_id = user_id;
     j->name = name ? tc_xstrdup(name) : NULL;
@@ -175,16 +177,16 @@ static void pump(tc_store *s, dtable *t)
 {
     while (!t->busy && !s->closing) {
         if (t->head == NULL) {
-            if (t->reread) start_job(s, t, TC_DINERS_GET, 0, NULL, false);
+            if (t->reread) start_job(s, t, TC_DINERS_GET, false, 0, NULL, false);
             return;
         }
         int rc;
         if (!from_memory(s->diners, t, t->head, &rc)) {
             if (retell_first(s->diners, t)) {
                 t->retold = t->touching = true;
-                start_job(s, t, TC_DINERS_TOUCH, 0, NULL, false);
+                start_job(s, t, TC_DINERS_TOUCH, true, 0, NULL, false);
             } else {
-                start_job(s, t, t->head->op, t->head->user_id, t->head->name, true);
+                start_job(s, t, t->head->op, t->head->keep, t->head->user_id, t->head->name, true);
             }
             return;
         }
@@ -244,11 +246,12 @@ static void job_done(tc_store_job *j)
 
 /* Queues a call of t (cb NULL: the store's own, answered to nobody) and
  * answers what can be answered. */
-static void enqueue(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, const char *name,
-                    tc_store_diners_cb cb, void *ctx)
+static void enqueue(tc_store *s, dtable *t, tc_diners_op op, bool keep, int64_t user_id,
+                    const char *name, tc_store_diners_cb cb, void *ctx)
 {
     dcall *c = tc_xcalloc(1, sizeof *c);
     c->op = op;
+    c->keep = keep;
     c->user_id = user_id;
     c->name = op == TC_DINERS_NAME && name ? tc_xstrdup(name) : NULL;
     if (op == TC_DINERS_NAME && c->name == NULL) c->name = tc_xstrdup("");
@@ -262,12 +265,16 @@ static void enqueue(tc_store *s, dtable *t, tc_diners_op op, int64_t user_id, co
     pump(s, t);
 }
 
-/* Sittings: tells the backend that t is active now (one TOUCH at a time). */
-static void touch(tc_store *s, dtable *t)
+/* Sittings: tells the backend that t is active now (one TOUCH at a time).
+ * keep: t was held here (a diner stayed all along), so the sitting goes on
+ * however old the backend's activity time; otherwise a sitting found over
+ * ends first, as at a seat step (a stream with no user, come after the gap,
+ * does not bring the last party back). */
+static void touch(tc_store *s, dtable *t, bool keep)
 {
     if (t->touching || s->closing) return;
     t->touching = true;
-    enqueue(s, t, TC_DINERS_TOUCH, 0, NULL, NULL, NULL);
+    enqueue(s, t, TC_DINERS_TOUCH, keep, 0, NULL, NULL, NULL);
 }
 
 /* Sittings: touches every table followed here whose backend was last told
@@ -282,7 +289,7 @@ static void on_sweep(uv_timer_t *h)
     for (tc_idmap_node *n = tc_idmap_next(&d->tables, &pos, NULL); n;
          n = tc_idmap_next(&d->tables, &pos, n)) {
         dtable *t = TC_IDMAP_ENTRY(n, dtable, node);
-        if (now - t->told >= every && tc_store_following(s, t->table_id) > 0) touch(s, t);
+        if (now - t->told >= every && tc_store_following(s, t->table_id) > 0) touch(s, t, t->held);
     }
 }
 
@@ -299,7 +306,7 @@ void tc_store_diners(tc_store *s, int32_t table_id, tc_diners_op op, int64_t use
         cb(ctx, TC_ENOTFOUND, NULL, 0, &err);
         return;
     }
-    enqueue(s, table_of(s->diners, table_id), op, user_id, name, cb, ctx);
+    enqueue(s, table_of(s->diners, table_id), op, false, user_id, name, cb, ctx);
 }
 
 bool tc_store_diners_known(const tc_store *s, int32_t table_id, const tc_diner **list, size_t *n)
@@ -321,7 +328,7 @@ void tc_store_diners_reread(tc_store *s, int32_t table_id)
      * it is told now, not at the sweep's touch a period later: another
      * instance's seat step would find the gap passed meanwhile. The TOUCH
      * reads the list too. */
-    if (s->diners->gap_ms > 0 && t->held && !t->current) touch(s, t);
+    if (s->diners->gap_ms > 0 && t->held && !t->current) touch(s, t, true);
     pump(s, t);
 }
 
@@ -343,9 +350,11 @@ void tc_store_diners_unfollowed(tc_store *s, int32_t table_id)
     /* The only writer (no `current` hook) hears every change: never stale. */
     if (t && s->be->current != NULL) t->stale = true;
     if (t && d->gap_ms > 0) {
-        /* Nobody here any more: away from now on, as the backend is told. */
+        /* Nobody here any more: away from now on, as the backend is told
+         * (the sitting went on until now if a diner stayed all along). */
+        bool keep = t->held;
         t->current = t->held = false;
-        touch(s, t);
+        touch(s, t, keep);
     }
 }
 

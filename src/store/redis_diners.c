@@ -13,14 +13,15 @@
 #define KEY_SIZE (sizeof "tablecart:diners:-2147483648")
 #define I64_SIZE (sizeof "-9223372036854775808")
 
-/* KEYS[1] the table's diners hash; ARGV: get|join|name|touch, userId, the
+/* KEYS[1] the table's diners hash; ARGV: get|join|name|touch|keep, userId, the
  * most seats, the name, the sitting gap in ms (0: none). Returns {full,
  * wrote, HGETALL}: full 1 when a name was not set because the table is full
  * and the diner has no seat. With a gap, "now" is Redis's clock (TIME), one
- * for every instance: a join or name first forgets the table's diners when
- * "active" is at least the gap old (tc_sitting_over: none stored counts as
- * now), and every step but a get stores now as "active"; a get of a sitting
- * that is over reads no diners. */
+ * for every instance: a join, name or touch first forgets the table's
+ * diners when "active" is at least the gap old (tc_sitting_over: none
+ * stored counts as now), a keep (a touch with tc_store_job.keep) does not,
+ * and every step but a get stores now as "active"; a get of a sitting that
+ * is over reads no diners. */
 static const char script[] = /* Redis 4 replicates scripts verbatim unless told: a write
                               * after TIME would be refused there (7 ignores it). */
     "if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -36,7 +37,12 @@ static const char script[] = /* Redis 4 replicates scripts verbatim unless told:
     "end\n"
     "if ARGV[1] == 'get' then\n"
     "  if over() then return {0, 0, {}} end\n"
-    "elseif ARGV[1] ~= 'touch' then\n"
+    "elseif ARGV[1] == 'touch' then\n"
+    "  if over() then\n"
+    "    wrote = redis.call('HEXISTS', k, 'next')\n"
+    "    redis.call('DEL', k)\n"
+    "  end\n"
+    "elseif ARGV[1] ~= 'keep' then\n"
     "  if over() then\n"
     "    wrote = redis.call('HEXISTS', k, 'next')\n"
     "    redis.call('DEL', k)\n"
@@ -133,8 +139,8 @@ int tc_redis_diners_send(tc_redis_link *link, tc_redis_req *r, const tc_store_jo
     snprintf(user, sizeof user, "%lld", (long long)j->user_id);
     snprintf(max, sizeof max, "%d", TC_DINER_MAX_SEATS);
     snprintf(gap, sizeof gap, "%lld", (long long)j->gap_ms);
-    const char *argv[] = {
-        "EVAL", script, "1", key, ops[j->diners_op], user, max, j->name ? j->name : "", gap};
+    const char *op = j->diners_op == TC_DINERS_TOUCH && j->keep ? "keep" : ops[j->diners_op];
+    const char *argv[] = {"EVAL", script, "1", key, op, user, max, j->name ? j->name : "", gap};
     size_t lens[sizeof argv / sizeof argv[0]];
     for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
         lens[i] = strlen(argv[i]);

@@ -929,13 +929,13 @@ static bool is_diners_write(const tc_store_job *j)
 }
 
 /* Sittings: forgets the table's diners when its sitting is over (not for a
- * TOUCH), then stores now as its activity time. */
+ * TOUCH with keep), then stores now as its activity time. */
 static int run_sitting(sq_store *q, tc_store_job *j)
 {
     if (j->gap_ms <= 0) return 0;
     int64_t now = tc_clock_epoch_ms();
     bool over;
-    if (j->diners_op != TC_DINERS_TOUCH) {
+    if (j->diners_op != TC_DINERS_TOUCH || !j->keep) {
         if (sitting_over(q, j, now, &over) != 0) return -1;
         if (over) {
             sqlite3_bind_int(q->drop_diners, 1, j->table_id);
@@ -949,8 +949,8 @@ static int run_sitting(sq_store *q, tc_store_job *j)
 }
 
 /* A new sitting when the last is over, then seats j->user_id (unless
- * seated or the table is full) and, for a NAME, sets the name (a TOUCH only
- * stores the activity time); then reads the list. Inside the writer's
+ * seated or the table is full) and, for a NAME, sets the name (a TOUCH seats
+ * nobody); then reads the list. Inside the writer's
  * transaction. */
 static int run_diners_write(sq_store *q, tc_store_job *j)
 {

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from live_support import diner_stream, next_presence, seats, streams_open, wait_out
+from live_support import SSEStream, diner_stream, next_presence, seats, streams_open, wait_out
 from support import ASAN, IO_TIMEOUT, envelope, wait_until
 
 GAP = 4 if ASAN else 2  # seconds: --sitting-gap of these tests (touched every quarter of it)
@@ -150,3 +150,33 @@ def test_a_database_of_the_last_schema_keeps_its_diners(start_server, clients, t
     assert con.execute("PRAGMA user_version").fetchone() == (4,)
     assert con.execute("SELECT count(*) FROM diners").fetchone() == (3,)
     con.close()
+
+
+def test_a_stream_without_a_user_after_the_gap_does_not_bring_the_party_back(start_server,
+                                                                              clients):
+    """A screen at the table with no userId (a kitchen display, a seed client) opened after the
+    gap: the table is followed again, and the sweep's touch for it ends the last sitting as a
+    seat step would (found in review: the touch only stored the time, so the last party's seats
+    and names came back in its presence, and the next diner sat at 3号 beside them)."""
+    server = start_server("--sitting-gap", str(GAP))
+    party = [diner_stream(server, clients, u)[0] for u in (101, 102)]
+    envelope(set_name(server, 102, "张三"))
+    next_presence(party[0], lambda d: d["diners"][1]["name"] == "张三")
+    for s in party:
+        s.close()
+    wait_gap_after_last_stream(server)
+    screen = clients(SSEStream(server.port, 123)).start()
+    assert next_presence(screen, lambda d: True) == {"tableId": 123, "online": 0, "diners": []}
+
+    def stored():
+        db = sqlite3.connect(str(server.db))
+        try:
+            return db.execute("SELECT count(*) FROM diners WHERE table_id = 123").fetchone()[0]
+        finally:
+            db.close()
+
+    # The sweep touches the followed table a quarter gap on: the sitting it finds over ends.
+    wait_until(lambda: stored() == 0, GAP * 2, "the last party's seats forgotten")
+    screen.close()
+    _, p = diner_stream(server, clients, 201)
+    assert seats(p) == [(201, 1, "1号")]

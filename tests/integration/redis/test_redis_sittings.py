@@ -50,6 +50,27 @@ def test_sitting_across_instances(start_server, clients, redis):
     assert redis.command("HGET", "tablecart:diners:123", "name:1") is None
 
 
+def test_a_stream_without_a_user_after_the_gap_ends_the_sitting(start_server, clients, redis):
+    """A screen with no userId opens on B after everyone left A for the gap: B's touch for the
+    table it now follows ends the last sitting in Redis (found in review: it only stored the
+    time, and the last party's seats came back)."""
+    from live_support import SSEStream
+    a = start_server("--sitting-gap", str(GAP))
+    b = start_server("--sitting-gap", str(GAP), menu=None)
+    on_a, _ = diner_stream(a, clients, 1)
+    on_a.close()
+    wait_until(lambda: streams_open(a) == 0, IO_TIMEOUT, "the stream closed")
+    wait_out(GAP + 0.5, "the gap with nobody at the table")
+    assert redis.command("HGET", "tablecart:diners:123", "seat:1") == "1"
+    screen = clients(SSEStream(b.port, 123)).start()
+    assert next_presence(screen, lambda d: True)["diners"] == []
+    wait_until(lambda: redis.command("HGET", "tablecart:diners:123", "seat:1") is None, GAP * 2,
+               "the last party's seats forgotten in Redis")
+    screen.close()
+    _, p = diner_stream(a, clients, 2)
+    assert seats(p) == [(2, 1, "1号")]
+
+
 def test_diners_stored_before_sittings_join_the_first_sitting(start_server, clients, redis):
     """A table's diners hash written before sittings has no `active`: it counts as active at the
     first step after the upgrade, which keeps the diners and starts the clock."""
