@@ -13,7 +13,10 @@ int tc_cli_make_auth(const tc_config *cfg, tc_auth **out)
     tc_buf secret = TC_BUF_INIT;
     tc_errmsg err;
     int r = 0;
-    if (cfg->auth == TC_AUTH_JWT) r = tc_auth_load_secret(cfg->jwt_secret_file, &secret, &err);
+    if (cfg->auth == TC_AUTH_JWT)
+        r = tc_auth_load_secret(cfg->jwt_secret_file, &secret, &err);
+    else
+        tc_buf_take_env(NULL, "TABLECART_JWT_SECRET"); /* unused, but wiped all the same */
     if (r == 0) r = tc_auth_new(cfg->auth, secret.base, secret.len, out, &err);
     /* Not left lying around in freed memory. */
     if (secret.base) explicit_bzero(secret.base, secret.cap);

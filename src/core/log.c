@@ -68,6 +68,41 @@ static size_t jwt_at(const char *in, size_t len, size_t i)
     return dots == 2 ? j - i : 0;
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* At in + i, the start of a query parameter (after '?', '&' or ';'): when
+ * its name, percent-decoded as the server decodes it, ends in "token"
+ * ("%74oken", "tok%65n"), how many bytes the name and its '=' take; else 0.
+ * Plain names are left to the "token=" rule. */
+static size_t encoded_token_name(const char *in, size_t len, size_t i)
+{
+    if (i == 0 || !strchr("?&;", in[i - 1])) return 0;
+    char tail[5]; /* the decoded name's last five bytes, a ring */
+    size_t j = i, n = 0;
+    bool escaped = false;
+    while (j < len && in[j] != '=' && !strchr("&;# \t\r\n\"'", in[j])) {
+        char c = in[j++];
+        int hi, lo;
+        if (c == '%' && j + 1 < len && (hi = hex_value(in[j])) >= 0 &&
+            (lo = hex_value(in[j + 1])) >= 0) {
+            c = (char)(hi * 16 + lo);
+            j += 2;
+            escaped = true;
+        }
+        tail[n++ % 5] = c;
+    }
+    if (!escaped || j >= len || in[j] != '=' || n < 5) return 0;
+    for (size_t k = 0; k < 5; k++)
+        if ((tail[(n + k) % 5] | 0x20) != "token"[k]) return 0;
+    return j + 1 - i;
+}
+
 static bool starts_with_ci(const char *in, size_t len, size_t i, const char *word)
 {
     size_t n = strlen(word);
@@ -88,6 +123,8 @@ size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap)
         size_t keep = 0, end = 0, n;
         if (starts_with_ci(in, len, i, "token=")) {
             keep = 6; /* token=, access_token=, id_token=: the value goes */
+            end = secret_end(in, len, i + keep, false);
+        } else if ((keep = encoded_token_name(in, len, i)) > 0) {
             end = secret_end(in, len, i + keep, false);
         } else if ((i == 0 || !base64url_char(in[i - 1])) &&
                    starts_with_ci(in, len, i, "bearer ")) {

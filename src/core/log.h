@@ -21,7 +21,8 @@ void tc_log(enum tc_log_level level, const char *fmt, ...) __attribute__((format
 
 /* Copies in (len bytes) to out (cap bytes, NUL-terminated, truncated to fit)
  * with every secret replaced by "[redacted]": the value of a query parameter
- * whose name ends in "token" (token=…, access_token=…), what follows
+ * whose name ends in "token" (token=…, access_token=…, and the name
+ * percent-encoded as the server reads it: %74oken=…), what follows
  * "Bearer " and "Authorization:", and any JWT-shaped run (eyJ….….…).
  * I/O-free. Returns the length written. */
 size_t tc_log_redact(const char *in, size_t len, char *out, size_t cap);

@@ -696,6 +696,16 @@ def test_serve_jwt_secret_in_the_environment_is_wiped_when_the_file_gives_it(sta
     assert env_secret.encode() not in environ  # its name stays there; the value is zeroed
 
 
+def test_serve_jwt_secret_in_the_environment_is_wiped_under_auth_none(start_server):
+    """--auth none uses no secret, and the variable is wiped all the same (found in review: a
+    server switched to none for a while showed the production key in /proc/PID/environ)."""
+    server = start_server("--auth", "none", env={"TABLECART_JWT_SECRET": SECRET})
+    assert server.request("GET", "/store/order/cart/123").status_code == 200
+    with open("/proc/%d/environ" % server.proc.pid, "rb") as e:
+        environ = e.read()
+    assert b"TABLECART_JWT_SECRET=" in environ and SECRET.encode() not in environ
+
+
 def test_serve_jwt_secret_file_with_newline(start_server, tmp_path):
     f = tmp_path / "secret"
     f.write_text(SECRET + "\n")
