@@ -347,6 +347,9 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
         if (c->n_cors == TC_MAX_CORS)
             return tc_errmsg_set(err, TC_EINVAL, "%s: at most %d origins", src, TC_MAX_CORS);
         if (v[0] == '\0') return tc_errmsg_set(err, TC_EINVAL, "%s: empty origin", src);
+        /* An origin has no spaces: one given with them would match nothing. */
+        if (strpbrk(v, " \t"))
+            return tc_errmsg_set(err, TC_EINVAL, "%s: an origin has no spaces, got '%s'", src, v);
         c->cors_origins[c->n_cors++] = v;
         return 0;
     }
@@ -398,8 +401,13 @@ static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg
                 return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
             for (char *save, *tok = strtok_r(c->cors_env, ",", &save); tok;
                  tok = strtok_r(NULL, ",", &save)) {
-                while (*tok == ' ')
+                /* "a , b": the spaces around each origin are not part of it. */
+                while (*tok == ' ' || *tok == '\t')
                     tok++;
+                char *end = tok + strlen(tok);
+                while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+                    *--end = '\0';
+                if (*tok == '\0') continue; /* ", ,": nothing, as ",," */
                 int r = set_opt(c, &opts[i], tok, name, err);
                 if (r) return r;
             }

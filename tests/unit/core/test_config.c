@@ -386,6 +386,8 @@ static void test_bad_auth_and_cors(void **state)
               "disk");
     PARSE_ERR("--auth: expected none or jwt, got ''", "serve", "--auth=");
     PARSE_ERR("--cors-origin: empty origin", "serve", "--cors-origin", "");
+    PARSE_ERR("--cors-origin: an origin has no spaces, got 'https://a.example '", "serve",
+              "--cors-origin", "https://a.example ");
 }
 
 static void test_cors_repeated(void **state)
@@ -427,6 +429,14 @@ static void test_cors_env_list(void **state)
     assert_string_equal(c.cors_origins[1], "https://b.example");
     assert_string_equal(c.cors_origins[2], "http://c");
     tc_config_free(&c);
+    /* Spaces after an origin too (it was kept with them and matched nothing). */
+    setenv("TABLECART_CORS_ORIGIN", "https://a.example , https://b.example\t, ,", 1);
+    PARSE_OK(&c, "serve");
+    assert_int_equal(c.n_cors, 2);
+    assert_string_equal(c.cors_origins[0], "https://a.example");
+    assert_string_equal(c.cors_origins[1], "https://b.example");
+    tc_config_free(&c);
+    setenv("TABLECART_CORS_ORIGIN", "https://a.example, https://b.example,,http://c", 1);
     /* Flags replace the environment's list. */
     PARSE_OK(&c, "serve", "--cors-origin", "https://z", "--cors-origin", "https://y");
     assert_int_equal(c.n_cors, 2);
