@@ -27,7 +27,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_QUEUE = 256 * 1024, CHUNK = 64 * 1024, N_CLIENTS = 2, CLOSE_FLUSH_MS = 1000 };
+/* N_CLIENTS: one more than a ring's round of batched sends, and one. */
+enum {
+    MAX_QUEUE = 256 * 1024,
+    CHUNK = 64 * 1024,
+    N_CLIENTS = TC_SERVER_BATCH_RING + 2,
+    CLOSE_FLUSH_MS = 1000
+};
 
 typedef struct fixture fixture;
 
@@ -1088,6 +1094,30 @@ static void test_batched_ring_failure_falls_back_to_send(void **state)
     assert_string_equal(tl_client_text(&f->cl[1]), "direct");
 }
 
+/* The ring fails on a round that is not the batch's last: the connections
+ * after that round are sent one by one, and are told their queue drained
+ * as a batched send tells them (an HTTP session holding pipelined requests
+ * behind its answer waits for that; before, it stayed paused until its
+ * idle timeout). */
+static void test_batched_ring_failure_mid_batch_drains_the_rest(void **state)
+{
+    fixture *f = *state;
+    need_batching(f);
+    enum { N = TC_SERVER_BATCH_RING + 1 };
+    for (int i = 0; i < N; i++)
+        tc_conn_set_proto(connect_client(f, i)->c, &drained_proto, &f->recs[i]);
+    assert_true(tl_break_io_urings() >= 1);
+    for (int i = 0; i < N; i++)
+        tc_conn_write(f->recs[i].c, "x", 1); /* one turn: one batch, two rounds */
+    rec *last = &f->recs[N - 1];
+    TL_RUN_UNTIL(&f->e, f->cl[N - 1].in.len == 1 && last->drained == 1);
+    assert_string_equal(tl_client_text(&f->cl[N - 1]), "x");
+    assert_int_equal(last->closed, 0);
+    for (int i = 0; i < TC_SERVER_BATCH_RING; i++) /* the round that failed */
+        TL_RUN_UNTIL(&f->e, f->recs[i].closed == 1);
+    assert_null(f->e.srv->uring);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_batched, teardown)
 
@@ -1128,6 +1158,7 @@ int main(void)
         TB(test_batched_full_kernel_waits_for_room),
         TB(test_batched_send_to_a_reset_peer_aborts),
         TB(test_batched_ring_failure_falls_back_to_send),
+        TB(test_batched_ring_failure_mid_batch_drains_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
