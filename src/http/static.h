@@ -17,7 +17,9 @@
 /* The handler for GET/HEAD of any path no route knows: the file under the
  * site's web_dir (none when it is NULL). "/" and folders serve index.html;
  * ".." is refused, hidden files are not served, nor files larger than
- * TC_STATIC_MAX_FILE (404, as a missing one). */
+ * TC_STATIC_MAX_FILE, nor anything reached through a symlink below the
+ * folder, nor what is not a regular file (a FIFO is not waited on): 404, as
+ * a missing one. */
 void tc_static_handler(tc_http_exchange *x);
 
 /* The Content-Type for a file name, by extension. */

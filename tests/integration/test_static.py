@@ -99,6 +99,35 @@ def test_web_flag_serves_another_folder(start_server, tmp_path):
     assert requests.get(s.api("/store/order/cart/123"), timeout=5).status_code == 200
 
 
+def test_no_symlink_below_the_web_folder_is_followed_and_a_fifo_is_not_waited_on(start_server,
+                                                                                 tmp_path):
+    """Found in review: a symlink in the web folder to a file or folder outside it, or to a
+    hidden file in it, was served (open() follows links); and a FIFO put there blocked the
+    event loop in open() — every client waited, and SIGTERM too. Now links below the folder
+    are not followed and the open never waits: all 404, and the server serves on."""
+    import os
+    site, secret = tmp_path / "site", tmp_path / "secret"
+    site.mkdir()
+    secret.mkdir()
+    (secret / "pw.txt").write_text("SECRET", encoding="utf-8")
+    (site / ".env").write_text("HIDDEN", encoding="utf-8")
+    (site / "ok.txt").write_text("fine", encoding="utf-8")
+    os.symlink(secret / "pw.txt", site / "link.txt")
+    os.symlink(secret, site / "dirlink")
+    os.symlink(site / ".env", site / "env.txt")
+    os.symlink("ok.txt", site / "rel.txt")
+    os.mkfifo(site / "fifo.txt")
+    s = start_server("--web", str(site))
+    for path in ("/link.txt", "/dirlink/pw.txt", "/env.txt", "/rel.txt", "/fifo.txt", "/dirlink/"):
+        r = requests.get(s.url(path), timeout=5)
+        assert (r.status_code, r.json()["message"]) == (404, "文件不存在"), path
+    r = requests.get(s.url("/ok.txt"), timeout=5)
+    assert (r.status_code, r.text) == (200, "fine")
+    assert requests.get(s.url("/healthz"), timeout=5).status_code == 200
+    rc, err = s.stop()
+    assert rc == 0, err
+
+
 # src/http/static.h TC_STATIC_MAX_FILE: below the connection's 1 MiB write queue, so a file never
 # waits there past the cap and gets cut off on a slow network (docs/web.md).
 MAX_FILE = 983040
