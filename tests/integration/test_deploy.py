@@ -218,16 +218,18 @@ class TLS:
         self.port = port
         self.ctx = ssl.create_default_context(cafile=str(cert))
 
-    def conn(self):
-        """A RawConn over TLS (SNI and the certificate checked for SERVER_NAME)."""
-        raw = socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT)
+    def conn(self, source="127.0.0.1"):
+        """A RawConn over TLS (SNI and the certificate checked for SERVER_NAME), from the
+        address source."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT,
+                                       source_address=(source, 0))
         c = RawConn.__new__(RawConn)
         c.sock = self.ctx.wrap_socket(raw, server_hostname=SERVER_NAME)
         c.buf = b""
         return c
 
-    def request(self, method, path, body=None):
-        c = self.conn()
+    def request(self, method, path, body=None, source="127.0.0.1"):
+        c = self.conn(source)
         try:
             data = json.dumps(body).encode() if body is not None else b""
             headers = {"Connection": "close"}
@@ -283,6 +285,16 @@ def test_diners_page_and_api_over_tls(tls_site):
     r = tls.request("POST", "/api/store/order/cart/add",
                     {"tableId": 123, "cuisineId": 1001, "quantity": 2})
     assert r.status == 200 and r.json()["data"]["totalQuantity"] == 2
+
+
+def test_metrics_only_for_the_machine_itself(tls_site):
+    """The site lets only the machine read /metrics (docs/operations.md), under every spelling
+    tablecart routes to it (found in review: `location = /metrics` let `/metrics/` through)."""
+    _, tls = tls_site
+    assert tls.request("GET", "/metrics").status == 200
+    for path in ("/metrics", "/metrics/", "/metrics/?a=1", "/%6detrics/"):
+        assert tls.request("GET", path, source="127.0.0.2").status == 403, path
+    assert tls.request("GET", "/healthz", source="127.0.0.2").status == 200
 
 
 def _read_until(conn, needle, deadline):
