@@ -317,6 +317,7 @@ int tc_cli_serve(const tc_config *cfg)
         .trusted = cfg->trusted_proxies,
         .n_trusted = cfg->n_trusted_proxies,
         .refuse = tc_http_refuse,
+        .refuse_ctx = &site,
         .on_delivered = on_delivered,
         .delivered_ctx = &metrics,
         .batch_sends = cfg->io_uring,

@@ -245,9 +245,10 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
     return n;
 }
 
-void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message)
+void tc_http_refuse(void *site, tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
-    refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL, false);
+    size_t n = refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL, false);
+    if (site) count_answer(site, c, NULL, 0, status, n);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's

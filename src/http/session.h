@@ -105,11 +105,13 @@ void tc_http_reply_say(tc_http_exchange *x, int status, tc_text id, ...);
  * protocol (reads are dropped, its state is NULL). Returns the connection. */
 tc_conn *tc_http_takeover(tc_http_exchange *x, int status, const tc_buf *head, tc_buf *leftover);
 
-/* tc_server_opts.refuse: writes a status (429, 503) envelope with
- * Retry-After and Connection: close to a connection that gets no session.
- * message is net/'s English reason; the envelope says it in Chinese (no
- * request was read to ask for another language). */
-void tc_http_refuse(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
+/* tc_server_opts.refuse, its ctx the site (a tc_http_site): writes a status
+ * (429, 503) envelope with Retry-After and Connection: close to a
+ * connection that gets no session, and tells the site's on_answer (no
+ * request: method "-"). message is net/'s English reason; the envelope says
+ * it in Chinese (no request was read to ask for another language). */
+void tc_http_refuse(void *site, tc_conn *c, int status, uint32_t retry_after_s,
+                    const char *message);
 
 /* Adds x's CORS headers to out: none without --cors-origin; else Vary:
  * Origin, and for an allowed origin (x->cors) Access-Control-Allow-Origin and

@@ -172,7 +172,7 @@ static void refuse(tc_server *s, tc_conn *c, int status, uint32_t retry, const c
     else
         s->refused++;
     log_refused(s, c, status, why);
-    if (s->opts.refuse) s->opts.refuse(c, status, retry, why);
+    if (s->opts.refuse) s->opts.refuse(s->opts.refuse_ctx, c, status, retry, why);
     if (status == 503 || at_once)
         tc_conn_abort(c);
     else

@@ -41,8 +41,9 @@ typedef struct {
     size_t n_trusted;
     /* Writes the answer to a connection refused before its protocol starts
      * (status 429 or 503, Retry-After seconds, a message); the server closes
-     * it after. NULL: closed without an answer. */
-    void (*refuse)(tc_conn *c, int status, uint32_t retry_after_s, const char *message);
+     * it after. NULL: closed without an answer. ctx is refuse_ctx. */
+    void (*refuse)(void *ctx, tc_conn *c, int status, uint32_t retry_after_s, const char *message);
+    void *refuse_ctx;
     /* A cart written with tc_conn_write_cart went out latency_ns after its
      * commit; ctx is delivered_ctx. NULL: not measured. */
     void (*on_delivered)(void *ctx, uint64_t latency_ns);

@@ -259,6 +259,11 @@ def test_open_connections_per_address_are_capped(start_server):
     for c in held:
         assert healthz(c).status == 200
     refused_429(RawConn(s.port), TOO_MANY_CONNS)
+    # Counted among the answers, with no request read: method "other" (found in review: the
+    # log line was the only trace of a limit firing).
+    held[0].send(http_request("GET", "/metrics"))
+    metrics = held[0].read_response().body.decode()
+    assert 'tablecart_http_requests_total{method="other",code="429"} 1\n' in metrics, metrics
     held.pop().close()
     wait_until(lambda: _healthz_ok(s.port), IO_TIMEOUT, "a connection slot freed")
     for c in held:
