@@ -81,7 +81,7 @@ static void on_answer(void *ctx, const tc_http_answer *a)
 {
     tc_app *app = ctx;
     tc_metrics_count_answer(app->metrics, a->method_bit, a->status);
-    if (!app->cfg->access_log) return;
+    if (!app->cfg->access_log || a->refused) return;
     tc_buf *b = tc_log_begin(TC_LOG_INFO);
     if (b == NULL) return;
     /* Built without printf and written once per loop turn: this runs for

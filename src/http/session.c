@@ -138,8 +138,8 @@ static size_t write_response(tc_conn *c, bool keep_alive, int status, const char
 
 /* Tells the site's on_answer hook about an answer to req (NULL: the request
  * was not read) that began at started_ns. */
-static void count_answer(const tc_http_site *site, tc_conn *c, const tc_http_req *req,
-                         uint64_t started_ns, int status, size_t bytes)
+static void count_answer_as(const tc_http_site *site, tc_conn *c, const tc_http_req *req,
+                            uint64_t started_ns, int status, size_t bytes, bool refused)
 {
     if (site->on_answer == NULL) return;
     tc_http_answer a = {
@@ -150,8 +150,15 @@ static void count_answer(const tc_http_site *site, tc_conn *c, const tc_http_req
         .bytes = bytes,
         .duration_ns = started_ns ? uv_hrtime() - started_ns : 0,
         .conn = c,
+        .refused = refused,
     };
     site->on_answer(site->app, &a);
+}
+
+static void count_answer(const tc_http_site *site, tc_conn *c, const tc_http_req *req,
+                         uint64_t started_ns, int status, size_t bytes)
+{
+    count_answer_as(site, c, req, started_ns, status, bytes, false);
 }
 
 static void reply(tc_http_exchange *x, int status, const char *content_type,
@@ -248,7 +255,7 @@ static size_t refuse_in(tc_conn *c, int status, uint32_t retry_after_s, const ch
 void tc_http_refuse(void *site, tc_conn *c, int status, uint32_t retry_after_s, const char *message)
 {
     size_t n = refuse_in(c, status, retry_after_s, message, TC_LANG_ZH, NULL, NULL, false);
-    if (site) count_answer(site, c, NULL, 0, status, n);
+    if (site) count_answer_as(site, c, NULL, 0, status, n, true);
 }
 
 /* What a connection speaks between tc_http_takeover and the new protocol's

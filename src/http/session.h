@@ -23,6 +23,9 @@ typedef struct {
     size_t bytes;         /* bytes of the answer queued (a stream or upgrade: its head) */
     uint64_t duration_ns; /* from the request's first bytes read to the answer */
     tc_conn *conn;        /* the connection (tc_conn_client names the client) */
+    /* a connection refused before any request (tc_http_refuse): counted, not
+     * logged line by line (net/ logs refusals at most once a second) */
+    bool refused;
 } tc_http_answer;
 
 /* What every session of a listener shares. Owned by the caller; outlives the
