@@ -70,6 +70,7 @@ int tc_cli_menu_import(const tc_config *cfg)
     }
     tc_store_opts so = {.redis_password = password.base};
     int r = tc_store_open(cfg->store_url, &so, loop, &store, &err);
+    bool refused = r == TC_EINVAL; /* a bad setup, refused before anything was contacted */
     if (password.base) explicit_bzero(password.base, password.cap);
     tc_buf_free(&password);
     if (r == 0) {
@@ -81,7 +82,7 @@ int tc_cli_menu_import(const tc_config *cfg)
     if (r) {
         if (created) remove_database(db);
         fprintf(stderr, "tablecart: %s\n", err.text);
-        return TC_EXIT_FAIL;
+        return refused ? TC_EXIT_USAGE : TC_EXIT_FAIL;
     }
     return TC_EXIT_OK;
 }

@@ -203,7 +203,9 @@ static int open_store(const tc_config *cfg, const tc_menu *menu, uv_loop_t *loop
     tc_buf_free(&password);
     if (opened != 0) {
         fprintf(stderr, "tablecart: %s\n", err.text);
-        return TC_EXIT_FAIL;
+        /* A setup refused before anything was contacted (a Redis user with
+         * no password) is a bad setup, as a bad flag is. */
+        return opened == TC_EINVAL ? TC_EXIT_USAGE : TC_EXIT_FAIL;
     }
     int r = 0;
     if (menu) {

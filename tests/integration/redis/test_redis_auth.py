@@ -166,8 +166,13 @@ def test_wrong_or_missing_password_is_a_clear_start_error(tmp_path, locked, acl)
     app = "redis://app@127.0.0.1:%d" % acl.port
     r = run_cli(*serve, "--store", app, "--redis-password-file", wrong, env=env)
     assert r.returncode == 1 and b"AUTH: WRONGPASS" in r.stderr, r.stderr
+    # A user with no password is a bad setup, refused before anything is contacted: 2, so
+    # that systemd's RestartPreventExitStatus=2 stops (it was 1, restarted every 2 s).
     r = run_cli(*serve, "--store", app, env=env)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 2, r.stderr
+    assert "redis user app needs a password" in r.stderr.decode(), r.stderr
+    r = run_cli("menu", "import", MENU_FILE, "--store", app, env=env)
+    assert r.returncode == 2, r.stderr
     assert "redis user app needs a password" in r.stderr.decode(), r.stderr
 
 
