@@ -383,6 +383,24 @@ static void defaults(tc_config *c)
     c->io_uring = true;
 }
 
+/* Sets each entry of list (a comma-separated environment value, cut in
+ * place) for o: spaces and tabs around an entry are not part of it ("a ,
+ * b"), and an empty entry (",,", ", ,") is skipped. */
+static int set_list(tc_config *c, const opt_spec *o, char *list, const char *name, tc_errmsg *err)
+{
+    for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*tok == '\0') continue;
+        int r = set_opt(c, o, tok, name, err);
+        if (r) return r;
+    }
+    return 0;
+}
+
 /* The environment, for every flag not given on the command line (a flag
  * wins, and a bad variable it overrides is not an error). A comma list for
  * the repeatable --cors-origin and --trusted-proxy. */
@@ -399,31 +417,15 @@ static int apply_env(tc_config *c, unsigned cmdbit, const bool *given, tc_errmsg
             c->cors_env = strdup(v);
             if (c->cors_env == NULL)
                 return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
-            for (char *save, *tok = strtok_r(c->cors_env, ",", &save); tok;
-                 tok = strtok_r(NULL, ",", &save)) {
-                /* "a , b": the spaces around each origin are not part of it. */
-                while (*tok == ' ' || *tok == '\t')
-                    tok++;
-                char *end = tok + strlen(tok);
-                while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-                    *--end = '\0';
-                if (*tok == '\0') continue; /* ", ,": nothing, as ",," */
-                int r = set_opt(c, &opts[i], tok, name, err);
-                if (r) return r;
-            }
+            int r = set_list(c, &opts[i], c->cors_env, name, err);
+            if (r) return r;
             continue;
         }
         if (opts[i].kind == OPT_CIDR) {
             /* Ranges are parsed into cfg: the copy is not kept. */
             char *copy = strdup(v);
             if (copy == NULL) return tc_errmsg_set(err, TC_EINVAL, "%s: out of memory", name);
-            int r = 0;
-            for (char *save, *tok = strtok_r(copy, ",", &save); tok && r == 0;
-                 tok = strtok_r(NULL, ",", &save)) {
-                while (*tok == ' ')
-                    tok++;
-                r = set_opt(c, &opts[i], tok, name, err);
-            }
+            int r = set_list(c, &opts[i], copy, name, err);
             free(copy);
             if (r) return r;
             continue;

@@ -445,6 +445,19 @@ static void test_cors_env_list(void **state)
     tc_config_free(&c);
 }
 
+/* --trusted-proxy's list reads as --cors-origin's: spaces around an entry
+ * are not part of it (it was refused, "got '127.0.0.1 '"). */
+static void test_trusted_proxy_env_list(void **state)
+{
+    (void)state;
+    tc_config c;
+    setenv("TABLECART_TRUSTED_PROXY", "127.0.0.1 , 10.0.0.0/8\t,, ::1", 1);
+    PARSE_OK(&c, "serve");
+    assert_int_equal(c.n_trusted_proxies, 3);
+    tc_config_free(&c);
+    unsetenv("TABLECART_TRUSTED_PROXY");
+}
+
 static void test_bad_env_overridden_by_flag(void **state)
 {
     (void)state;
@@ -596,6 +609,7 @@ int main(void)
         T(test_bad_auth_and_cors),
         T(test_cors_repeated),
         T(test_cors_env_list),
+        T(test_trusted_proxy_env_list),
         T(test_bad_env_overridden_by_flag),
         T(test_unknown_and_misplaced),
         T(test_help_version),
