@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -702,6 +703,18 @@ bool tc_conn_grace_unread(tc_conn *c)
     if (c->graced || fd < 0 || ioctl(fd, FIONREAD, &n) != 0 || n <= 0) return false;
     c->graced = 1;
     return true;
+}
+
+bool tc_conn_peer_acked(tc_conn *c, uint64_t within_ms)
+{
+    int fd = conn_fd(c), outq = 0;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &outq) != 0 || outq <= 0 ||
+        getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof ti.tcpi_last_ack_recv)
+        return false;
+    return ti.tcpi_last_ack_recv < within_ms;
 }
 
 bool tc_conn_is_closing(const tc_conn *c)

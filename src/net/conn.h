@@ -107,6 +107,12 @@ bool tc_conn_was_slow(const tc_conn *c);
  * still unread at the next deadline are not waited for. One ioctl: for a
  * decision at a deadline, not per read. */
 bool tc_conn_grace_unread(tc_conn *c);
+/* At the same deadline: true when bytes of ours are still on their way to
+ * the peer and its TCP acknowledged some within the last within_ms — it is
+ * there and reading, only slower than we write, so that what we sent last
+ * (a ping) waits behind what the kernel holds. A vanished peer acknowledges
+ * nothing. One getsockopt and one ioctl. */
+bool tc_conn_peer_acked(tc_conn *c, uint64_t within_ms);
 
 /* Stops/starts reading (while an async operation owns the connection). */
 void tc_conn_pause(tc_conn *c);

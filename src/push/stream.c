@@ -612,8 +612,12 @@ static void ws_on_deadline(tc_conn *c)
         return;
     }
     bool silent = ws_until(w->last_rx + ws_silent_units(ss), now) <= 0;
-    if (silent && !tc_ws_close_sent(s->u.ws) && tc_conn_grace_unread(c)) {
-        /* The peer spoke, not read yet: it counts as heard now. */
+    if (silent && !tc_ws_close_sent(s->u.ws) &&
+        (tc_conn_grace_unread(c) ||
+         tc_conn_peer_acked(c, ss->opts.ws_ping_ms * WS_SILENT_HALF_PERIODS / 2))) {
+        /* The peer spoke, not read yet; or it is reading what we sent, only
+         * slowly, our pings behind what the kernel holds for it: it counts
+         * as heard now. */
         w->last_rx = now;
         silent = false;
     }

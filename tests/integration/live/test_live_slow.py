@@ -348,3 +348,48 @@ def test_answers_held_behind_a_store_call_are_bounded(start_server, clients):
             types.append((m["type"], m.get("message")) if m["type"] != "add_item_success"
                          else (m["type"], m["data"]["version"]))
     assert types == [("add_item_success", 1)] + [("heartbeat", "pong")] * (beats + 1)
+
+
+def test_a_slow_reader_is_not_dropped_as_silent(start_server, clients):
+    """A WebSocket subscriber that reads, only slower than its table changes: the kernel holds
+    a backlog of carts for it (conflation only works on what the server still holds), and the
+    server's pings wait behind that backlog for longer than the silence limit (2.5 pings).
+    Found in review: such readers were dropped as "no answer" although they answered every
+    ping they got. Their TCP acknowledges what they read, so they are there: they are kept,
+    and end at the latest cart."""
+    s = start_server("--ws-ping", "1")
+    ws = clients(RawWS(s.port, 123, rcvbuf=4096))
+    assert ws.recv_json()["type"] == "connected"
+    assert ws.recv_json()["type"] == "cart_update"
+    stop = threading.Event()
+
+    def writer():
+        import requests
+        with requests.Session() as http:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                http.post(s.api("/store/order/cart/add"), timeout=IO_TIMEOUT,
+                          json={"tableId": 123, "cuisineId": 1001 + i % 4, "quantity": 1,
+                                "remark": "不要辣" * (20 + i % 40)})
+                if i % 90 == 0:
+                    http.delete(s.api("/store/order/cart/clear"), params={"tableId": 123},
+                                timeout=IO_TIMEOUT)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        until = time.monotonic() + 6 * SCALE  # well past the 2.5 s silence limit
+        while time.monotonic() < until:
+            ws.recv_frame()  # answers the pings it meets
+            time.sleep(0.02)  # a phone slower than the table's changes
+    finally:
+        stop.set()
+        t.join()
+    final = s.cart(123)["version"]
+    v = None
+    while v != final:
+        m = ws.recv_json(timeout=20 * SCALE)
+        if m["type"] == "cart_update":
+            v = m["data"]["version"]
+    assert "no answer, dropped" not in s.stderr()
