@@ -1541,7 +1541,9 @@
     const cleanup = () => {
       clearTimeout(watchdog);
       clearInterval(hb);
-      while (waiting.length) waiting.shift().reject(new Error('连接已断开，请重试。'));
+      // the socket is gone with these commands' replies: nobody knows whether the server applied
+      // them, so they fail as a change whose connection failed (the lost-answer path in mutate)
+      while (waiting.length) waiting.shift().reject(new ApiError('无法连接服务器，请检查网络。', 0, true));
     };
     kick();
     ws.onmessage = (ev) => {

@@ -4,7 +4,7 @@
 // with the same Idempotency-Key, so the server applies it once. The page clock is the test's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, diner, waitLine, dish, finish, pageNow, runTo } from './harness.mjs';
+import { Server, launch, diner, waitLine, waitConnected, dish, finish, pageNow, runTo } from './harness.mjs';
 
 let server, browser;
 const pages = [];
@@ -126,5 +126,41 @@ test('a change that never arrived: its retry is applied once; a minute later the
   assert.equal(new Set(net.keys).size, 3);
   assert.notEqual(net.keys[3], net.keys[2]);
   assert.deepEqual(await serverLines(124), [[1003, 2]]);
+  assert.deepEqual(P.errors, []);
+});
+
+test('a WebSocket that drops with a command on its way: the lost-answer path, no 购物车已更新 for it', async () => {
+  // the server applies the add; the socket closes before its reply reaches the page
+  let drop = true;
+  const P = await diner(browser, server, {
+    table: 125,
+    transport: 'ws',
+    setup: async (page) => {
+      await page.routeWebSocket(/\/ws\/cart\//, (ws) => {
+        const srv = ws.connectToServer();
+        ws.onMessage((m) => srv.send(m));
+        srv.onMessage((m) => {
+          if (drop && JSON.parse(String(m)).type === 'add_item_success') {
+            drop = false;
+            ws.close();
+            srv.close();
+            return;
+          }
+          ws.send(m);
+        });
+      });
+    },
+  });
+  pages.push(P);
+  await dish(P, 1001).locator('.btn-add').click();
+  await P.waitForSelector('#toast-error:not([hidden])');
+  assert.equal(await P.textContent('#toast-error'), '无法连接服务器，请检查网络。');
+  await waitLine(P, 1001, 1);
+  await waitConnected(P); // a new socket, whose first message is the cart as it is now
+  const version = (await server.api('GET', '/store/order/cart/125')).data.version;
+  await P.waitForFunction((v) => window.__tablecart.version === v && !document.querySelector(`#menu-groups .dish[data-cuisine-id="1001"] .btn-round:last-child`).disabled, version);
+  assert.equal(await P.evaluate(() => window.__tablecart.notices), 0);
+  assert.equal(await P.isHidden('#notice'), true);
+  assert.deepEqual(await serverLines(125), [[1001, 1]]);
   assert.deepEqual(P.errors, []);
 });
