@@ -595,6 +595,15 @@
    * from what the page shows (`extra.ifMatch`: the version it showed) always goes over HTTP with
    * `If-Match` — WebSocket commands carry no version — and is refused 409 when the cart moved on.
    */
+  const remarkWaiting = new Set(); // dishes whose remark save waits for their change in flight
+  const idleWaiters = []; // { key, resolve }: told when that key's change has ended
+
+  /** Resolves once the change in flight for `key` (a dish, 'all') has ended. */
+  function whenIdle(key) {
+    if (!S.busy.has(key)) return Promise.resolve();
+    return new Promise((resolve) => idleWaiters.push({ key, resolve }));
+  }
+
   async function mutate(kind, cuisineId, extra) {
     const key = cuisineId === null ? 'all' : cuisineId;
     if (S.busy.has(key)) return false;
@@ -657,6 +666,9 @@
       tellTabs({ kind: 'end', id: change, version: answered });
       S.busy.delete(key);
       refreshControls();
+      for (let i = idleWaiters.length - 1; i >= 0; i--) {
+        if (idleWaiters[i].key === key) idleWaiters.splice(i, 1)[0].resolve();
+      }
     }
   }
 
@@ -735,6 +747,20 @@
 
   /** Saves a line's remark (Enter or 保存); another diner's remark is only replaced after asking. */
   async function saveRemark(cuisineId, input) {
+    if (S.busy.has(cuisineId)) {
+      // the dish's last change (a + or − on its line) is on its way: the save waits for its
+      // answer, then reads the field as it is then (the line may have been drawn again). An Enter
+      // pressed again meanwhile is the same save.
+      if (remarkWaiting.has(cuisineId)) return;
+      remarkWaiting.add(cuisineId);
+      try {
+        while (S.busy.has(cuisineId)) await whenIdle(cuisineId);
+      } finally {
+        remarkWaiting.delete(cuisineId);
+      }
+      input = remarkInput(cuisineId);
+      if (!input) return; // the line went with that change
+    }
     const item = cartLine(cuisineId);
     if (!item) return;
     const remark = input.value.trim();
@@ -1260,6 +1286,15 @@
         'aria-label': `${dname} 的备注`,
         dataset: { cuisineId: String(id) },
         oninput: () => (input.dataset.dirty = '1'),
+        // Enter while 保存 is disabled (the line's change on its way): a browser does not submit
+        // a form whose submit button is disabled, so the save is started here, and waits
+        onkeydown: (ev) => {
+          if (ev.key !== 'Enter' || ev.isComposing || ev.keyCode === 229) return;
+          const save = input.form && input.form.querySelector('.btn-remark-save');
+          if (!save || !save.disabled) return;
+          ev.preventDefault();
+          saveRemark(id, input);
+        },
         oncompositionstart: () => composeStart(input),
         oncompositionend: composeEnd,
       });

@@ -164,3 +164,41 @@ test('the open cart drawer is modal: Tab and Shift+Tab stay in it, the page behi
   assert.equal(await P.evaluate(() => document.getElementById('cart').contains(document.activeElement)), false);
   assert.equal(P.errors.length, 0, P.errors.join('\n'));
 });
+
+test('a remark saved with Enter while its line\'s + is on its way is saved once that + is answered', async () => {
+  await openCart(P);
+  const id = await P.evaluate(() => document.querySelector('#cart-items .cart-line').dataset.cuisineId);
+  const line = `#cart-items .cart-line[data-cuisine-id="${id}"]`;
+  const qty = Number(await P.getAttribute(line, 'data-quantity'));
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let reached;
+  const addReached = new Promise((resolve) => (reached = resolve));
+  await P.route('**/api/store/order/cart/add', async (route) => {
+    reached();
+    await held; // the + is on its way until the test lets it go
+    await route.continue();
+  });
+  await P.click(`${line} .btn-plus`);
+  await addReached;
+  assert.equal(await P.isDisabled(`${line} .btn-remark-save`), true);
+  await P.fill(`${line} .remark-input`, '不要花生');
+  const update = P.waitForRequest((r) => r.url().includes('/cart/update'), { timeout: 5000 });
+  await P.press(`${line} .remark-input`, 'Enter');
+  release();
+  const sent = await update;
+  assert.equal(JSON.parse(sent.postData()).remark, '不要花生');
+  await P.waitForFunction(
+    ([sel, q]) => {
+      const li = document.querySelector(sel);
+      return li && li.dataset.quantity === String(q) && li.querySelector('.remark-input').dataset.dirty === '' && !li.querySelector('.btn-remark-save').disabled;
+    },
+    [line, qty + 1]
+  );
+  const cart = (await server.api('GET', '/store/order/cart/125')).data;
+  assert.equal(cart.items.find((i) => String(i.cuisineId) === id).remark, '不要花生');
+  await P.unroute('**/api/store/order/cart/add');
+  await P.keyboard.press('Escape');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.equal(P.errors.length, 0, P.errors.join('\n'));
+});
