@@ -889,6 +889,9 @@
     pe.hidden = false;
     const me = diner(userId);
     $('my-name-text').textContent = me ? nameOf(userId) : '';
+    // the button's accessible name is its aria-label alone: it carries the name itself, so that a
+    // screen reader says whose it is, not only what it does
+    $('my-name').setAttribute('aria-label', me ? `我的昵称：${nameOf(userId)}，点按修改` : '我的昵称，点按修改');
     $('my-name').hidden = !me || !$('name-form').hidden;
   }
 
@@ -1947,9 +1950,21 @@
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && !$('cart').hidden && !document.querySelector('dialog[open]')) closeCart();
   });
+  // 清空 is disabled while the cart is being cleared and stays so once it is empty: the focus the
+  // dialog gives back to it would fall to nothing, so it goes to the drawer's × instead
+  const focusOffClear = () => {
+    const a = document.activeElement;
+    if ($('cart').hidden) return;
+    if (!a || a === document.body || (a === $('clear-cart') && a.disabled)) $('cart-close').focus({ preventScroll: true });
+  };
   $('clear-cart').addEventListener('click', () => {
-    ask($('confirm-clear')).then((v) => {
-      if (v === 'ok') mutate('clear_cart', null);
+    ask($('confirm-clear')).then(async (v) => {
+      if (v === 'ok') {
+        const done = mutate('clear_cart', null);
+        focusOffClear();
+        await done;
+      }
+      focusOffClear();
     });
   });
   $('my-name').addEventListener('click', openNameForm);

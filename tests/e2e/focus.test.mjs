@@ -202,3 +202,25 @@ test('a remark saved with Enter while its line\'s + is on its way is saved once 
   await P.waitForSelector('#cart', { state: 'hidden' });
   assert.equal(P.errors.length, 0, P.errors.join('\n'));
 });
+
+test('a screen reader hears the diner\'s own name on 我的昵称', async () => {
+  await P.waitForFunction(() => document.getElementById('my-name-text').textContent === '小明');
+  assert.equal(await P.getByRole('button', { name: '我的昵称：小明，点按修改', exact: true }).count(), 1);
+  assert.match(await P.locator('#my-name').ariaSnapshot(), /button "我的昵称：小明，点按修改"/);
+});
+
+test('清空 → 确定清空 from the keyboard leaves the focus on the drawer\'s ×, not on nothing', async () => {
+  await openCart(P);
+  assert.notEqual(await P.locator('#cart-items .cart-line').count(), 0);
+  await P.focus('#clear-cart');
+  await P.keyboard.press('Enter');
+  await P.waitForSelector('#confirm-clear[open]');
+  await P.focus('#confirm-clear-ok');
+  await P.keyboard.press('Enter');
+  await P.waitForFunction(() => document.querySelectorAll('#cart-items .cart-line').length === 0 && document.getElementById('clear-cart').disabled);
+  await P.waitForFunction(() => document.activeElement && document.activeElement.id === 'cart-close', null, { timeout: 3000 });
+  assert.equal(await P.isVisible('#cart'), true);
+  await P.keyboard.press('Escape');
+  await P.waitForSelector('#cart', { state: 'hidden' });
+  assert.equal(P.errors.length, 0, P.errors.join('\n'));
+});
