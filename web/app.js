@@ -900,6 +900,7 @@
     $('name-input').value = me ? nameOf(userId) : '';
     $('my-name').hidden = true;
     $('name-form').hidden = false;
+    $('topbar').classList.add('editing-name'); // app.css: room for the field on a narrow phone
     $('name-input').focus();
     $('name-input').select();
   }
@@ -907,6 +908,7 @@
   function closeNameForm() {
     const inside = $('name-form').contains(document.activeElement);
     $('name-form').hidden = true;
+    $('topbar').classList.remove('editing-name');
     renderPresence();
     if (inside && !$('my-name').hidden) $('my-name').focus({ preventScroll: true }); // not to nowhere
   }
@@ -1807,6 +1809,7 @@
       // polling seats nobody and hears no presence: an old count or name would only mislead
       S.presence = null;
       $('name-form').hidden = true;
+    $('topbar').classList.remove('editing-name');
       renderPresence();
       if (S.cart) renderCart(); // names on the lines: from the cart's own diners, if any
     }

@@ -94,6 +94,43 @@ function assertFits(l, spec, what) {
   assert.ok(l.bar.left >= 0 && l.bar.right <= spec.width && l.bar.bottom <= spec.height && l.bar.top >= 0, `${what}: cart bar ${JSON.stringify(l.bar)} on a ${spec.width}×${spec.height} screen`);
 }
 
+/** The top bar's parts, by bounding boxes; `me` is 我的昵称 or its field, whichever is shown. */
+const topbar = (page) =>
+  page.evaluate(() => {
+    const box = (e) => {
+      const r = e.getBoundingClientRect();
+      return { left: r.left, right: r.right, width: r.width, height: r.height, shown: r.width > 0 };
+    };
+    const $ = (id) => document.getElementById(id);
+    const form = !$('name-form').hidden;
+    return {
+      innerWidth,
+      scrollWidth: document.scrollingElement.scrollWidth,
+      form,
+      table: box($('table-number')),
+      presence: box($('presence')),
+      conn: box($('conn-state')),
+      me: box(form ? $('name-form') : $('my-name')),
+      parts: (form ? ['name-input', 'name-save', 'name-cancel'] : ['my-name']).map((id) => box($(id))),
+    };
+  });
+
+function assertTopbar(t, spec, what) {
+  const at = `${what} at ${spec.width}px: ${JSON.stringify(t)}`;
+  assert.equal(t.scrollWidth, spec.width, at);
+  // the status words and 我的昵称 (or its field) side by side: none overlaps another, none off screen
+  const left = [t.table, t.presence, t.conn].filter((b) => b.shown);
+  for (const b of left) assert.ok(b.right <= t.me.left, at);
+  if (t.presence.shown) assert.ok(t.presence.right <= t.conn.left, at);
+  assert.ok(t.me.right <= spec.width - 8, at);
+  for (const b of t.parts) {
+    assert.ok(b.left >= t.me.left - 0.5 && b.right <= t.me.right + 0.5, at);
+    assert.ok(b.width >= 44 && b.height >= 44, at);
+  }
+  // 保存 and 取消 each on one line (a wrapped button grows taller than the 44 px field)
+  if (t.form) assert.ok(t.parts[1].height <= t.parts[0].height + 4 && t.parts[2].height <= t.parts[0].height + 4, at);
+}
+
 for (const spec of PHONES) {
   test(`the demo menu at ${spec.width}×${spec.height}: nothing sticks out, every + and the cart bar on screen and tappable`, async () => {
     await demo.api('DELETE', '/store/order/cart/clear?tableId=123'); // each phone starts from an empty cart
@@ -115,6 +152,24 @@ for (const spec of PHONES) {
     await waitLine(P, 1001, 0);
     await P.locator('#cart-close').tap();
     await P.waitForSelector('#cart', { state: 'hidden' });
+
+    // the top bar: 我的昵称's field with 保存 and 取消, then a 12-character name beside the longest
+    // status (12 online, disconnected: set on the page, the words the page uses)
+    await P.locator('#my-name').tap();
+    await P.waitForSelector('#name-form', { state: 'visible' });
+    assertTopbar(await topbar(P), spec, 'name field open');
+    assertFits(await layout(P), spec, 'name field open');
+    await P.fill('#name-input', '张三李四王五赵六钱七孙八');
+    await P.locator('#name-save').tap();
+    await P.waitForFunction(() => document.getElementById('my-name-text').textContent === '张三李四王五赵六钱七孙八');
+    await P.evaluate(() => {
+      document.getElementById('presence').textContent = '12 人在点餐';
+      const c = document.getElementById('conn-state');
+      c.dataset.state = 'disconnected';
+      c.textContent = '已断开，正在重连…';
+    });
+    assertTopbar(await topbar(P), spec, 'a long name, disconnected');
+    assertFits(await layout(P), spec, 'a long name, disconnected');
     assert.deepEqual(P.errors, []);
   });
 
