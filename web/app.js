@@ -319,6 +319,13 @@
     if (own) S.ownSeq++;
     if (own && v !== null) ownVersion(v);
     const first = S.cart === null;
+    if (own && v !== null && cur !== null && v > cur + 1) {
+      // the answer to the diner's own change jumped over versions the page never showed (a
+      // polling page sees only what its polls bring): those that are not the diner's own were
+      // somebody else's, decided as held pushes are (the diner's other changes on their way may
+      // still claim them)
+      for (let x = Math.max(cur + 1, v - 64); x < v; x++) if (!S.ownVersions.has(x)) S.maybeOthers.add(x);
+    }
     // only changed lines are news (a push may repeat what is shown: a reconnect's snapshot)
     const linesChanged = first || JSON.stringify(cart.items) !== JSON.stringify(S.cart.items);
     if (v !== null && cur !== null) {

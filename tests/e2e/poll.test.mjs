@@ -168,3 +168,21 @@ test('a page that falls back to polling shows no count and no name (it has no pr
     await own.close();
   }
 });
+
+test('a polling page whose own change is answered past another diner\'s change it never polled gets 购物车已更新', async () => {
+  const P = await diner(browser, server, { table: 123, transport: 'poll', setup: (page) => page.clock.install() });
+  pages.push(P);
+  await P.clock.pauseAt(await P.evaluate(() => Date.now() + 500)); // no poll runs until the test says
+  const shown = await P.evaluate(() => window.__tablecart.version);
+  assert.equal(await P.evaluate(() => window.__tablecart.notices), 0);
+  // another diner adds 1004 (a version the page never sees), then the diner taps + on 1001: its
+  // answer is two versions on
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1004, quantity: 2 });
+  await dish(P, 1001).locator('.btn-add').click();
+  await waitLine(P, 1004, 2);
+  await waitLine(P, 1001, 1);
+  assert.equal(await P.evaluate(() => window.__tablecart.version), shown + 2);
+  await P.waitForFunction(() => window.__tablecart.notices === 1, null, { timeout: 3000 });
+  assert.equal(await P.isVisible('#notice'), true);
+  assert.deepEqual(P.errors, []);
+});
