@@ -602,6 +602,7 @@
    * from what the page shows (`extra.ifMatch`: the version it showed) always goes over HTTP with
    * `If-Match` — WebSocket commands carry no version — and is refused 409 when the cart moved on.
    */
+  const inFlight = []; // { done }: this page's cart changes on their way, in the order sent
   const remarkWaiting = new Set(); // dishes whose remark save waits for their change in flight
   const idleWaiters = []; // { key, resolve }: told when that key's change has ended
 
@@ -616,6 +617,19 @@
     if (S.busy.has(key)) return false;
     S.busy.add(key);
     refreshControls();
+    let finish;
+    const me = { done: new Promise((resolve) => (finish = resolve)) };
+    const before = inFlight.slice(); // this page's changes still on their way, sent before this one
+    inFlight.push(me);
+    if (extra && typeof extra.ifMatch === 'number' && before.length) {
+      // a − or 删除 tapped while this page's own earlier changes (on other dishes) are on their
+      // way: their answers bump the version, and the server would refuse this one (409) for the
+      // diner's own taps. It waits for them; when every version since the one the diner saw is
+      // the diner's own, it goes with the version they brought (the line it changes is as shown)
+      await Promise.all(before.map((x) => x.done));
+      const now = versionOf(S.cart);
+      if (typeof now === 'number' && now > extra.ifMatch && movedByOwnTabs(extra.ifMatch)) extra = Object.assign({}, extra, { ifMatch: now });
+    }
     const change = changeKey(); // this change, for the diner's other tabs
     let answered = null; // the version that answered it
     const u = unsureChange(kind, cuisineId, extra);
@@ -672,6 +686,8 @@
     } finally {
       tellTabs({ kind: 'end', id: change, version: answered });
       S.busy.delete(key);
+      inFlight.splice(inFlight.indexOf(me), 1);
+      finish();
       refreshControls();
       for (let i = idleWaiters.length - 1; i >= 0; i--) {
         if (idleWaiters[i].key === key) idleWaiters.splice(i, 1)[0].resolve();

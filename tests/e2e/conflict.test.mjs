@@ -141,3 +141,41 @@ test('WebSocket mode: − and 删除 go over HTTP with If-Match; behind the cart
   assert.deepEqual(A.sent.filter((m) => m.type === 'update_quantity' || m.type === 'remove_item'), []);
   assert.deepEqual(A.errors, []);
 });
+
+test('a − tapped while the diner\'s own + on another dish is on its way waits for it and is not refused', async () => {
+  await server.api('DELETE', '/store/order/cart/clear?tableId=123');
+  await server.api('POST', '/store/order/cart/add', { tableId: 123, cuisineId: 1001, quantity: 2 }, { 'X-User-Id': '555' });
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let applied;
+  const addApplied = new Promise((resolve) => (applied = resolve));
+  const A = await diner(browser, server, {
+    table: 123,
+    transport: 'poll', // with its clock stopped: nothing but the answers brings a newer cart
+    setup: async (page) => {
+      await page.clock.install();
+      recordChanges(page);
+      await page.route('**/api/store/order/cart/add', async (route) => {
+        const res = await route.fetch(); // applied by the server; its answer waits for the test
+        applied();
+        await held;
+        await route.fulfill({ response: res });
+      });
+    },
+  });
+  pages.push(A);
+  await waitLine(A, 1001, 2);
+  await A.clock.pauseAt(await A.evaluate(() => Date.now() + 500));
+  const shown = await A.evaluate(() => window.__tablecart.version);
+  await dish(A, 1002).locator('.btn-add').click();
+  await addApplied;
+  await dish(A, 1001).locator('.btn-minus').click(); // the add's answer (version shown + 1) not in yet
+  release();
+  await waitLine(A, 1002, 1);
+  await waitLine(A, 1001, 1);
+  const update = A.changes.find((c) => c.path.endsWith('/cart/update'));
+  assert.equal(update.ifMatch, `"v${shown + 1}"`);
+  assert.equal(await A.isHidden('#toast-error'), true);
+  assert.equal(await A.evaluate(() => window.__tablecart.notices), 0);
+  assert.deepEqual(A.errors, []);
+});
