@@ -64,12 +64,14 @@ deps:
 deps-test:
 	@scripts/install-deps.sh test
 
-# Everything is compiled first, on every core; the suites then run one after another.
+# Everything is compiled first, on every core; the suites then run one after another, but for
+# the fuzzers' smoke run (one core, timed) and the benchmarks' (correctness checks only, no
+# timing), which run side by side, each one's output kept together (--output-sync).
 test-all:
 	@$(MAKE) --no-print-directory -j$(shell nproc) build asan tsan $(REL_UNITS) $(ASAN_UNITS) \
 	    $(TSAN_UNITS) build/bench/tcload
-	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e \
-	    fuzz-smoke bench-smoke
+	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e
+	@$(MAKE) --no-print-directory -j2 --output-sync=target fuzz-smoke bench-smoke
 	@echo "all suites passed"
 
 # --- build ------------------------------------------------------------------
@@ -186,7 +188,7 @@ bench-smoke: build build/bench/tcload
 	/usr/bin/python3 bench/fanout.py $(BENCH_BIN) --writers 2 --writes 50 --subs 40 --tables 4 --changes 20
 	/usr/bin/python3 bench/hostile_memory.py $(BENCH_BIN) --n 5
 	/usr/bin/python3 bench/fairness.py $(BENCH_BIN) --changes 100 --rounds 2
-	/usr/bin/python3 bench/soak.py $(BENCH_BIN) --minutes 0.25 --tables 50 --round 100 --max-growth 0
+	/usr/bin/python3 bench/soak.py $(BENCH_BIN) --minutes 0.15 --tables 50 --round 100 --max-growth 0
 	/usr/bin/python3 bench/diners100k.py $(BENCH_BIN) --load $(CURDIR)/build/bench/tcload \
 	    --instances 2 --diners 400 --subs 10 --rate 20 --duration 2
 
@@ -195,7 +197,7 @@ bench-smoke: build build/bench/tcload
 fuzz-smoke:
 	@tests/fuzz/run.sh --build
 	@tests/fuzz/run.sh --replay
-	FUZZ_SECONDS=5 FUZZ_PREBUILT=1 tests/fuzz/run.sh
+	FUZZ_SECONDS=3 FUZZ_PREBUILT=1 tests/fuzz/run.sh
 
 # Every fuzzer, one at a time, until 10^8 executions in all (FUZZ_TOTAL_EXECS):
 # about 40 min on 2 cores; figures in docs/testing.md.
