@@ -2,6 +2,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,14 +69,6 @@ static size_t jwt_at(const char *in, size_t len, size_t i)
     return dots == 2 ? j - i : 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* At in + i, the start of a query parameter (after '?', '&' or ';'): when
  * its name, percent-decoded as the server decodes it, ends in "token"
  * ("%74oken", "tok%65n"), how many bytes the name and its '=' take; else 0.
@@ -89,8 +82,8 @@ static size_t encoded_token_name(const char *in, size_t len, size_t i)
     while (j < len && in[j] != '=' && !strchr("&;# \t\r\n\"'", in[j])) {
         char c = in[j++];
         int hi, lo;
-        if (c == '%' && j + 1 < len && (hi = hex_value(in[j])) >= 0 &&
-            (lo = hex_value(in[j + 1])) >= 0) {
+        if (c == '%' && j + 1 < len && (hi = tc_hex_digit(in[j])) >= 0 &&
+            (lo = tc_hex_digit(in[j + 1])) >= 0) {
             c = (char)(hi * 16 + lo);
             j += 2;
             escaped = true;

@@ -10,6 +10,17 @@
 
 #include <stdint.h>
 
+/* The value of hexadecimal digit c (either case), or -1: for percent-escapes
+ * (the HTTP layer's decoding, the log's redaction, which must decode alike).
+ * Inline: the log links without the rest of this module. */
+static inline int tc_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* What an integer field may hold. */
 typedef enum {
     TC_IN_ID,      /* 1 .. 2^31-1: "tableId must be a positive integer" */

@@ -1,6 +1,7 @@
 #include "http/http.h"
 
 #include "core/mem.h"
+#include "core/parse.h"
 
 #include <http_parser.h>
 #include <limits.h>
@@ -464,14 +465,6 @@ size_t tc_http_header_join(const tc_http_req *r, const char *name, tc_buf *out)
     return n;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* The character of in at *i, percent-decoded ('+' a space when
  * plus_is_space); *i moves to the last byte read. -1: a malformed escape. */
 static int decode_at(tc_view in, size_t *i, bool plus_is_space)
@@ -480,7 +473,7 @@ static int decode_at(tc_view in, size_t *i, bool plus_is_space)
     if (c == '+' && plus_is_space) return ' ';
     if (c != '%') return (unsigned char)c;
     if (*i + 2 >= in.len) return -1;
-    int hi = hexval(in.base[*i + 1]), lo = hexval(in.base[*i + 2]);
+    int hi = tc_hex_digit(in.base[*i + 1]), lo = tc_hex_digit(in.base[*i + 2]);
     if (hi < 0 || lo < 0) return -1;
     *i += 2;
     return hi * 16 + lo;

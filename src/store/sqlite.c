@@ -989,11 +989,11 @@ static int run_diners_write(sq_store *q, tc_store_job *j)
  * the writer thread, with db_lock held. */
 static bool cut_uncommitted(sq_store *q)
 {
-    int frames = -1, copied = -1, rc = SQLITE_BUSY;
+    int frames = -1, copied = -1, rc = TC_EBUSY;
     /* The checkpointer's long checkpoint may hold the lock a few ms. */
-    for (int i = 0; i < 1000 && rc == SQLITE_BUSY; i++) {
-        rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-        if (rc == SQLITE_BUSY) uv_sleep(1);
+    for (int i = 0; i < 1000 && rc == TC_EBUSY; i++) {
+        rc = tc_sqlite_checkpoint(q->db, q->path, &frames, &copied);
+        if (rc == TC_EBUSY) uv_sleep(1);
     }
     sqlite3_stmt *st = NULL;
     int page = 0;
@@ -1002,7 +1002,7 @@ static bool cut_uncommitted(sq_store *q)
         page = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     sqlite3_file *wal = NULL;
-    if (rc != SQLITE_OK || frames < 0 || page <= 0 ||
+    if (rc != 0 || frames < 0 || page <= 0 ||
         sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
         wal == NULL || wal->pMethods == NULL)
         return false;
@@ -1237,7 +1237,7 @@ static void writer(void *arg)
     tc_sqlite_ckpt_stop(q->ckpt);
     q->ckpt = NULL;
     uv_mutex_lock(&q->db_lock);
-    tc_sqlite_checkpoint(q->db, q->path);
+    tc_sqlite_checkpoint(q->db, q->path, NULL, NULL);
     uv_mutex_unlock(&q->db_lock);
 }
 

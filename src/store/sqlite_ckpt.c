@@ -25,9 +25,9 @@ struct tc_sqlite_ckpt {
     uint64_t seen;            /* commits when the last round began (its thread only) */
 };
 
-int tc_sqlite_checkpoint(sqlite3 *db, const char *path)
+int tc_sqlite_checkpoint(sqlite3 *db, const char *path, int *frames, int *copied)
 {
-    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, frames, copied);
     if (rc == SQLITE_OK) return 0;
     if (rc == SQLITE_BUSY) return TC_EBUSY;
     tc_log_error("store: sqlite %s: checkpoint: %s", path, sqlite3_errmsg(db));
@@ -53,15 +53,10 @@ static void sync_file(tc_sqlite_ckpt *c, int which, const char *what)
  * disk whatever a reader holds. Returns as tc_sqlite_checkpoint. */
 static int checkpoint_and_sync(tc_sqlite_ckpt *c)
 {
-    int log = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc == SQLITE_BUSY) return TC_EBUSY;
-    if (rc != SQLITE_OK) {
-        tc_log_error("store: sqlite %s: checkpoint: %s", c->path, sqlite3_errmsg(c->db));
-        return TC_ESTORE;
-    }
-    if (copied < log) sync_file(c, SQLITE_FCNTL_JOURNAL_POINTER, "WAL");
-    return 0;
+    int frames = 0, copied = 0;
+    int rc = tc_sqlite_checkpoint(c->db, c->path, &frames, &copied);
+    if (rc == 0 && copied < frames) sync_file(c, SQLITE_FCNTL_JOURNAL_POINTER, "WAL");
+    return rc;
 }
 
 /* One round. The long part runs beside the writer: the checkpoint syncs the
@@ -82,7 +77,7 @@ static bool round_once(tc_sqlite_ckpt *c)
     c->seen = commits;
     sync_file(c, SQLITE_FCNTL_FILE_POINTER, "database file");
     uv_mutex_lock(c->writer_lock);
-    tc_sqlite_checkpoint(c->db, c->path);
+    tc_sqlite_checkpoint(c->db, c->path, NULL, NULL);
     uv_mutex_unlock(c->writer_lock);
     return true;
 }

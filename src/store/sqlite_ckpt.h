@@ -36,9 +36,11 @@ typedef struct tc_sqlite_ckpt tc_sqlite_ckpt;
 /* One passive checkpoint on db, the file at path (for the log): syncs the
  * WAL, then copies into the database file what no reader still needs; with
  * nothing to copy it costs no fsync. The caller holds db's connection.
- * Returns 0; TC_EBUSY when another checkpoint holds the lock (the next one
- * tries again); TC_ESTORE for an error, which is logged. */
-int tc_sqlite_checkpoint(sqlite3 *db, const char *path);
+ * *frames and *copied (each may be NULL): the frames the WAL holds as
+ * committed, and how many of them are in the database file now. Returns 0;
+ * TC_EBUSY when another checkpoint holds the lock (the next one tries
+ * again); TC_ESTORE for an error, which is logged. */
+int tc_sqlite_checkpoint(sqlite3 *db, const char *path, int *frames, int *copied);
 
 /* Opens a connection of its own to the SQLite file at path (which must
  * exist and be in WAL mode: the writer's connection made it so) and starts

@@ -226,17 +226,6 @@ static tl_client *connect_client(fixture *f)
     "Content-Type: application/json;charset=UTF-8\r\nConnection: close\r\n"                        \
     "Content-Length: " len "\r\n\r\n" body
 
-/* Each answer's Date line, one per answer: `want` leaves them out. */
-enum { DATE_LINE = 6 + TC_HTTP_DATE_LEN + 2 };
-
-static size_t answers_in(const char *want)
-{
-    size_t n = 0;
-    for (const char *p = want; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
-        n++;
-    return n;
-}
-
 /* What the client received, with its answers' Date lines checked and taken
  * out (into f->received). */
 static const char *received(fixture *f)
@@ -252,7 +241,7 @@ static const char *received(fixture *f)
 static void expect_text(fixture *f, const char *want)
 {
     tl_client *cl = &f->cl[0];
-    size_t len = strlen(want) + answers_in(want) * DATE_LINE;
+    size_t len = strlen(want) + tl_answers_in(want) * TL_DATE_LINE;
     TL_RUN_UNTIL(&f->e, cl->in.len >= len || cl->eof || cl->read_err);
     assert_string_equal(received(f), want);
 }
@@ -335,8 +324,8 @@ static void test_pipelining_client_that_reads_late_gets_every_answer(void **stat
     static const char head[] = OK_HEAD("keep-alive", "65536");
     const size_t one = sizeof head - 1 + BIG_LEN;
     tl_client_read_start(cl);
-    TL_RUN_UNTIL(&f->e, cl->in.len >= N * (one + DATE_LINE) || cl->eof || cl->read_err);
-    assert_int_equal(cl->in.len, N * (one + DATE_LINE));
+    TL_RUN_UNTIL(&f->e, cl->in.len >= N * (one + TL_DATE_LINE) || cl->eof || cl->read_err);
+    assert_int_equal(cl->in.len, N * (one + TL_DATE_LINE));
     received(f);
     assert_int_equal(f->received.len, N * one);
     for (int i = 0; i < N; i++) {

@@ -11,13 +11,16 @@
 
 #include <string.h>
 
+/* The bytes of one Date line, "Date: " to its CRLF. */
+#define TL_DATE_LINE (6 + TC_HTTP_DATE_LEN + 2)
+
 /* Takes every "Date: …\r\n" header line out of b (in place), after checking
  * that its value is the IMF-fixdate of a second of the last ten. Returns how
  * many it took out. */
 static inline int tl_strip_dates(tc_buf *b)
 {
     static const char tag[] = "\r\nDate: ";
-    const size_t tag_len = sizeof tag - 1, line = 6 + TC_HTTP_DATE_LEN + 2;
+    const size_t tag_len = sizeof tag - 1, line = TL_DATE_LINE;
     int n = 0;
     size_t at = 0;
     while (b->len >= tag_len && at <= b->len - tag_len) {
@@ -41,6 +44,16 @@ static inline int tl_strip_dates(tc_buf *b)
         at = (size_t)(from - b->base);
         n++;
     }
+    return n;
+}
+
+/* How many answers text holds (its "HTTP/1.1 " status lines): each has one
+ * Date line, which a text written without them leaves out. */
+static inline size_t tl_answers_in(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
+        n++;
     return n;
 }
 
