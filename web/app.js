@@ -639,7 +639,7 @@
       const conditional = extra && typeof extra.ifMatch === 'number';
       let cart;
       if (!conditional && S.transport === 'ws' && wsConn && wsConn.isOpen()) {
-        cart = await wsConn.command(kind, cuisineId, extra);
+        cart = await wsConn.command(kind, cuisineId, extra, u.key);
       } else {
         S.pendingHttp++;
         try {
@@ -1665,9 +1665,11 @@
     };
     const conn = {
       isOpen: () => connected && !dead && ws.readyState === WebSocket.OPEN,
-      command(type, cuisineId, extra) {
+      /** A command; a cart change carries `key`, its Idempotency-Key (`idempotencyKey`). */
+      command(type, cuisineId, extra, key) {
         return new Promise((resolve, reject) => {
           const msg = { type };
+          if (key) msg.idempotencyKey = key; // the same key space as the HTTP header's
           if (type === 'add_item') msg.data = { cuisineId, quantity: extra.quantity, remark: null }; // keeps the remark
           else if (type === 'update_quantity') msg.data = { cuisineId, quantity: extra.quantity };
           else if (type === 'update_remark') {

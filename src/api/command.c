@@ -1,7 +1,9 @@
 #include "api/command.h"
 
 #include "api/input.h"
+#include "core/addr.h"
 #include "core/wire.h"
+#include "http/router.h"
 
 #include <string.h>
 
@@ -10,16 +12,21 @@ enum { F_DISH = 1, F_QUANTITY = 2, F_REMARK = 4 };
 
 struct tc_command {
     tc_op_kind kind;
-    const char *type; /* the WebSocket message type */
+    const char *type;        /* the WebSocket message type */
+    unsigned method;         /* its REST route: a TC_M_ bit, */
+    const char *method_name; /* its name */
+    const char *path;        /* and the path below the API prefix */
     unsigned fields;
 };
 
 /* SPEC §3 (REST) and §5 (WebSocket): the same four commands. */
 static const tc_command commands[] = {
-    {TC_OP_ADD, TC_WIRE_ADD_ITEM, F_DISH | F_QUANTITY | F_REMARK},
-    {TC_OP_UPDATE, TC_WIRE_UPDATE_QUANTITY, F_DISH | F_QUANTITY | F_REMARK},
-    {TC_OP_REMOVE, TC_WIRE_REMOVE_ITEM, F_DISH},
-    {TC_OP_CLEAR, TC_WIRE_CLEAR_CART, 0},
+    {TC_OP_ADD, TC_WIRE_ADD_ITEM, TC_M_POST, "POST", "/store/order/cart/add",
+     F_DISH | F_QUANTITY | F_REMARK},
+    {TC_OP_UPDATE, TC_WIRE_UPDATE_QUANTITY, TC_M_PUT, "PUT", "/store/order/cart/update",
+     F_DISH | F_QUANTITY | F_REMARK},
+    {TC_OP_REMOVE, TC_WIRE_REMOVE_ITEM, TC_M_DELETE, "DELETE", "/store/order/cart/remove", F_DISH},
+    {TC_OP_CLEAR, TC_WIRE_CLEAR_CART, TC_M_DELETE, "DELETE", "/store/order/cart/clear", 0},
 };
 
 /* How each integer field is read. Ids may come from the query string (the
@@ -59,6 +66,50 @@ tc_op_kind tc_command_kind(const tc_command *c)
 bool tc_command_has_fields(const tc_command *c)
 {
     return c->fields != 0;
+}
+
+unsigned tc_command_method(const tc_command *c)
+{
+    return c->method;
+}
+
+const char *tc_command_path(const tc_command *c)
+{
+    return c->path;
+}
+
+bool tc_command_idem_key_ok(size_t len)
+{
+    return len >= 1 && len <= TC_COMMAND_IDEM_KEY_MAX;
+}
+
+void tc_command_idem_scope(const tc_command *c, const char *prefix, const tc_identity *who,
+                           const tc_addr *client, int32_t table_id, tc_view key, tc_buf *scoped,
+                           tc_buf *caller)
+{
+    char addr[TC_ADDR_STRLEN];
+    if (who->has_user_id) {
+        tc_buf_append_str(caller, "u:");
+        tc_buf_append_dec(caller, who->user_id);
+    } else {
+        tc_buf_append_str(caller, "a:");
+        tc_buf_append_str(caller, tc_addr_str(client, addr, sizeof addr));
+    }
+    /* A user's keys by the user id alone (the same on every instance and
+     * address); a caller without one by its address, as for the budget. */
+    if (who->has_user_id)
+        tc_buf_append_dec(scoped, who->user_id);
+    else
+        tc_buf_append(scoped, caller->base, caller->len);
+    tc_buf_append(scoped, "|", 1);
+    tc_buf_append_dec(scoped, table_id);
+    tc_buf_append(scoped, "|", 1);
+    tc_buf_append_str(scoped, c->method_name);
+    tc_buf_append(scoped, " ", 1);
+    tc_buf_append_str(scoped, prefix);
+    tc_buf_append_str(scoped, c->path);
+    tc_buf_append(scoped, "|", 1);
+    tc_buf_append(scoped, key.base, key.len);
 }
 
 /* A required integer: from the query string when allowed and present, else

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define IDEM_KEY_MAX 255
-
 static tc_app *app_of(tc_http_exchange *x)
 {
     return x->app;
@@ -143,40 +141,6 @@ static void mutated(void *ctx, int status, const tc_store_cart *cart, const tc_e
     tc_buf_free(&etag);
 }
 
-/* The Idempotency-Key as the store remembers it: the caller's own, for one
- * table, method and route (the path as routed: /cart/add/ and /cart/ad%64
- * are /cart/add) — another diner reusing a key neither replays this
- * answer nor loses their change, and the replay comes after the access
- * check, so it never shows a table the caller may not see. Whose it is, for
- * the scope and the per-caller budget: the user id, else the client
- * address. */
-static void idem_scope(tc_http_exchange *x, const tc_identity *who, int32_t table_id, tc_view key,
-                       tc_buf *scoped, tc_buf *caller)
-{
-    char addr[64];
-    if (who->has_user_id) {
-        tc_buf_append_str(caller, "u:");
-        tc_buf_append_dec(caller, who->user_id);
-    } else {
-        tc_buf_append_str(caller, "a:");
-        tc_buf_append_str(caller, tc_addr_str(tc_conn_client(x->conn), addr, sizeof addr));
-    }
-    /* A user's keys by the user id alone (the same on every instance and
-     * address); a caller without one by its address, as for the budget. */
-    if (who->has_user_id)
-        tc_buf_append_dec(scoped, who->user_id);
-    else
-        tc_buf_append(scoped, caller->base, caller->len);
-    tc_buf_append(scoped, "|", 1);
-    tc_buf_append_dec(scoped, table_id);
-    tc_buf_append(scoped, "|", 1);
-    tc_buf_append_str(scoped, x->req->method_name);
-    tc_buf_append(scoped, " ", 1);
-    tc_buf_append_str(scoped, x->route.pattern); /* a routed handler's: never NULL */
-    tc_buf_append(scoped, "|", 1);
-    tc_buf_append(scoped, key.base, key.len);
-}
-
 /* 429 for a change past --rate-changes, with Retry-After. */
 static void too_many(tc_http_exchange *x, uint32_t retry)
 {
@@ -236,7 +200,7 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
 
     const tc_view *key = tc_http_header_get(x->req, "Idempotency-Key");
-    if (key && (key->len == 0 || key->len > IDEM_KEY_MAX)) {
+    if (key && !tc_command_idem_key_ok(key->len)) {
         tc_buf_free(&phone);
         tc_ops_refused(app);
         tc_http_reply_say(x, 400, TC_T_IDEM_KEY);
@@ -282,7 +246,8 @@ static void mutate(tc_http_exchange *x, tc_op_kind kind)
     }
     tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
     if (key) {
-        idem_scope(x, &who.who, op.table_id, *key, &scoped, &caller);
+        tc_command_idem_scope(cmd, app->cfg->api_prefix, &who.who, tc_conn_client(x->conn),
+                              op.table_id, *key, &scoped, &caller);
         op.idem_key = tc_buf_cstr(&scoped);
         op.idem_caller = tc_buf_cstr(&caller);
     }
@@ -429,10 +394,17 @@ static void h_metrics(tc_http_exchange *x)
 void tc_rest_routes(tc_router *r, const char *prefix)
 {
     tc_router_add(r, TC_M_GET, prefix, "/store/order/cart/{}", h_get_cart);
-    tc_router_add(r, TC_M_POST, prefix, "/store/order/cart/add", h_add);
-    tc_router_add(r, TC_M_PUT, prefix, "/store/order/cart/update", h_update);
-    tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/remove", h_remove);
-    tc_router_add(r, TC_M_DELETE, prefix, "/store/order/cart/clear", h_clear);
+    static const struct {
+        tc_op_kind kind;
+        tc_http_handler h;
+    } changes[] = {{TC_OP_ADD, h_add},
+                   {TC_OP_UPDATE, h_update},
+                   {TC_OP_REMOVE, h_remove},
+                   {TC_OP_CLEAR, h_clear}};
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        const tc_command *c = tc_command_of(changes[i].kind);
+        tc_router_add(r, tc_command_method(c), prefix, tc_command_path(c), changes[i].h);
+    }
     tc_router_add(r, TC_M_GET, prefix, "/store/order/menu/{}", h_menu);
     tc_router_add(r, TC_M_PUT, prefix, "/store/order/table/{}/name", h_name);
     tc_router_add(r, TC_M_GET, "", "/healthz", h_healthz);

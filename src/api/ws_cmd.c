@@ -408,13 +408,31 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
         in_order(s, cl, TC_WIRE_ERROR, tc_errmsg_text(&err, TC_EINVAL, lang_of(cl)), 0);
         return;
     }
+    /* Beyond the seed: a key that makes a retried command apply once, in
+     * the key space of the REST Idempotency-Key (docs/api.md). */
+    const char *key = NULL;
+    if (tc_input_str(msg, TC_WIRE_IDEM_KEY, &key, &err) != 0 ||
+        (key && !tc_command_idem_key_ok(strlen(key)))) {
+        tc_ops_refused(app);
+        send_error(s, cl, TC_T_WS_IDEM_KEY);
+        return;
+    }
     tc_identity who = {cl->has_user, cl->user_id, cl->phone};
     op.who = who;
     if (over_limit(app, s, cl)) {
         tc_ops_refused(app);
         return;
     }
+    tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
+    if (key) {
+        tc_command_idem_scope(cmd, app->cfg->api_prefix, &who, tc_stream_client(s), op.table_id,
+                              (tc_view){key, strlen(key)}, &scoped, &caller);
+        op.idem_key = tc_buf_cstr(&scoped);
+        op.idem_caller = tc_buf_cstr(&caller);
+    }
     tc_ops_apply(app, &op, answered, call_new(app, s, cl, cmd, true));
+    tc_buf_free(&scoped);
+    tc_buf_free(&caller);
 }
 
 void tc_ws_cmd_text(tc_app *app, tc_stream *s, const char *data, size_t len)

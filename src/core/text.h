@@ -120,6 +120,8 @@ typedef enum { TC_LANG_ZH = 0, TC_LANG_EN = 1 } tc_lang;
     X(TC_T_WS_TYPE_REQUIRED, "", "消息缺少 type", "type is required")                              \
     X(TC_T_WS_UNKNOWN_TYPE, "s", "未知的消息类型“%s”", "unknown message type '%s'")                \
     X(TC_T_WS_DATA_OBJECT, "", "data 须为对象", "data must be an object")                          \
+    X(TC_T_WS_IDEM_KEY, "", "idempotencyKey 须为 1 到 255 字节的字符串",                           \
+      "idempotencyKey must be a string of 1 to 255 bytes")                                         \
     X(TC_T_WS_NOT_JSON, "", "消息须为 JSON 对象", "message is not a valid JSON object")
 
 typedef enum {

@@ -33,6 +33,8 @@
 #define TC_WIRE_MENU_UPDATE "menu_update"
 #define TC_WIRE_MENU_UPDATE_MESSAGE "菜单更新"
 #define TC_WIRE_SET_NAME "set_name"
+/* A cart command's optional Idempotency-Key (beyond the seed: docs/api.md). */
+#define TC_WIRE_IDEM_KEY "idempotencyKey"
 
 /* The SSE reconnect delay sent once with the first event, in ms (SPEC §4). */
 #define TC_WIRE_SSE_RETRY_MS 3000

@@ -129,16 +129,21 @@ test('a change that never arrived: its retry is applied once; a minute later the
   assert.deepEqual(P.errors, []);
 });
 
-test('a WebSocket that drops with a command on its way: the lost-answer path, no 购物车已更新 for it', async () => {
+test('a WebSocket that drops with a command on its way: the lost-answer path, no 购物车已更新 for it, and its retry over the new socket adds nothing', async () => {
   // the server applies the add; the socket closes before its reply reaches the page
   let drop = true;
+  const adds = []; // the add_item commands the page sent
   const P = await diner(browser, server, {
     table: 125,
     transport: 'ws',
     setup: async (page) => {
       await page.routeWebSocket(/\/ws\/cart\//, (ws) => {
         const srv = ws.connectToServer();
-        ws.onMessage((m) => srv.send(m));
+        ws.onMessage((m) => {
+          const cmd = JSON.parse(String(m));
+          if (cmd.type === 'add_item') adds.push(cmd);
+          srv.send(m);
+        });
         srv.onMessage((m) => {
           if (drop && JSON.parse(String(m)).type === 'add_item_success') {
             drop = false;
@@ -162,5 +167,25 @@ test('a WebSocket that drops with a command on its way: the lost-answer path, no
   assert.equal(await P.evaluate(() => window.__tablecart.notices), 0);
   assert.equal(await P.isHidden('#notice'), true);
   assert.deepEqual(await serverLines(125), [[1001, 1]]);
+
+  // the diner retries over the new socket: the same idempotencyKey, so the server answers with
+  // the first answer and the cart keeps its one portion
+  await dish(P, 1001).locator('.btn-plus').click();
+  await P.waitForSelector('#notice:not([hidden])');
+  assert.equal(await P.textContent('#notice'), '刚才的更改已生效，没有重复提交。');
+  await enabled(P, 1001);
+  assert.deepEqual(await serverLines(125), [[1001, 1]]);
+  assert.equal((await server.api('GET', '/store/order/cart/125')).data.version, version);
+  assert.equal(adds.length, 2);
+  assert.match(adds[0].idempotencyKey, /^[0-9a-f]{32}$/);
+  assert.equal(adds[1].idempotencyKey, adds[0].idempotencyKey);
+
+  // a tap after that is a new portion, with a new key
+  await dish(P, 1001).locator('.btn-plus').click();
+  await waitLine(P, 1001, 2);
+  assert.deepEqual(await serverLines(125), [[1001, 2]]);
+  assert.equal(adds.length, 3);
+  assert.notEqual(adds[2].idempotencyKey, adds[0].idempotencyKey);
+  assert.equal(await P.evaluate(() => window.__tablecart.notices), 0);
   assert.deepEqual(P.errors, []);
 });

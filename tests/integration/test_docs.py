@@ -109,9 +109,16 @@ ROUTE_ADD = re.compile(r'tc_router_add\(\s*\w+,\s*([A-Z_|\s]+?),\s*([^,]+?),\s*"
 DOC_ROUTE = re.compile(r"`(GET|HEAD|POST|PUT|DELETE|OPTIONS) (/[^`?\s]*)[^`]*`")
 
 
+# The cart commands' REST routes, in api/command.c's table (registered by
+# api/rest.c from it): {TC_OP_ADD, TC_WIRE_ADD_ITEM, TC_M_POST, "POST", "/store/...", ...
+COMMAND_ROUTE = re.compile(r'\{TC_OP_\w+, TC_WIRE_\w+, TC_M_([A-Z]+), "([A-Z]+)", "([^"]+)"')
+COMMAND_ROUTE_ADD = "tc_router_add(r, tc_command_method(c), prefix, tc_command_path(c)"
+
+
 def registered_routes():
     """'METHOD /path' of every tc_router_add in src/ (the API prefix as its
-    default, /api; each {} parameter as {}), and whether every call was read."""
+    default, /api; each {} parameter as {}) and of the command table, and
+    whether every call was read."""
     routes, calls, read = set(), 0, 0
     for src in sorted((REPO / "src").rglob("*.c")):
         text = src.read_text(encoding="utf-8")
@@ -124,7 +131,13 @@ def registered_routes():
             path = ("" if prefix.strip() == '""' else "/api") + pattern
             for m in re.findall(r"TC_M_([A-Z]+)", methods):
                 routes.add("%s %s" % (m, path))
-    return routes, calls == read and calls >= 9
+        if COMMAND_ROUTE_ADD in text:
+            command_c = (REPO / "src" / "api" / "command.c").read_text(encoding="utf-8")
+            rows = COMMAND_ROUTE.findall(command_c)
+            assert len(rows) == 4 and all(bit == name for bit, name, _ in rows), rows
+            routes |= {"%s /api%s" % (name, path) for _, name, path in rows}
+            read += text.count(COMMAND_ROUTE_ADD)
+    return routes, calls == read and len(routes) >= 11
 
 
 def contract_text():

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "api/command.h"
+#include "http/router.h"
 #include "support/http_req.h"
 
 #include <string.h>
@@ -128,10 +129,55 @@ static void test_query_ids_win_over_the_body_but_not_quantity(void **state)
     assert_string_equal(err.text, "tableId is required");
 }
 
+/* Each command's REST route, and the Idempotency-Key as the store keeps it:
+ * the same for a REST header and a WebSocket message's idempotencyKey. */
+static void test_routes_and_idempotency_scope(void **state)
+{
+    (void)state;
+    const unsigned methods[] = {TC_M_POST, TC_M_PUT, TC_M_DELETE, TC_M_DELETE};
+    const char *paths[] = {"/store/order/cart/add", "/store/order/cart/update",
+                           "/store/order/cart/remove", "/store/order/cart/clear"};
+    const char *scopes[] = {"100|123|POST /api/store/order/cart/add|k-1",
+                            "100|123|PUT /api/store/order/cart/update|k-1",
+                            "100|123|DELETE /api/store/order/cart/remove|k-1",
+                            "100|123|DELETE /api/store/order/cart/clear|k-1"};
+    tc_addr client;
+    assert_int_equal(tc_addr_parse("127.0.0.5", 9, &client), 0);
+    for (size_t i = 0; i < 4; i++) {
+        const tc_command *c = tc_command_of((tc_op_kind)i);
+        assert_int_equal(tc_command_method(c), methods[i]);
+        assert_string_equal(tc_command_path(c), paths[i]);
+        tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
+        tc_identity user = {true, 100, "13800138000"};
+        tc_command_idem_scope(c, "/api", &user, &client, 123, (tc_view){"k-1", 3}, &scoped,
+                              &caller);
+        assert_string_equal(tc_buf_cstr(&scoped), scopes[i]);
+        assert_string_equal(tc_buf_cstr(&caller), "u:100");
+        tc_buf_free(&scoped);
+        tc_buf_free(&caller);
+    }
+    /* Without a user id: the address, for the key and the budget;
+     * a key may hold the separator; the prefix is the configured one. */
+    tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
+    tc_identity nobody = {false, 0, NULL};
+    tc_command_idem_scope(tc_command_of(TC_OP_ADD), "/v2", &nobody, &client, 7, (tc_view){"a|b", 3},
+                          &scoped, &caller);
+    assert_string_equal(tc_buf_cstr(&scoped), "a:127.0.0.5|7|POST /v2/store/order/cart/add|a|b");
+    assert_string_equal(tc_buf_cstr(&caller), "a:127.0.0.5");
+    tc_buf_free(&scoped);
+    tc_buf_free(&caller);
+
+    assert_false(tc_command_idem_key_ok(0));
+    assert_true(tc_command_idem_key_ok(1));
+    assert_true(tc_command_idem_key_ok(255));
+    assert_false(tc_command_idem_key_ok(256));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types_and_kinds),
+        cmocka_unit_test(test_routes_and_idempotency_scope),
         cmocka_unit_test(test_add_reads_every_field),
         cmocka_unit_test(test_messages_name_the_field),
         cmocka_unit_test(test_clear_and_update_read_only_their_fields),
