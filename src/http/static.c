@@ -4,9 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +43,40 @@ static void not_found(tc_http_exchange *x)
     tc_http_reply_say(x, 404, TC_T_FILE_NOT_FOUND);
 }
 
+/* Without openat2 (a kernel before 5.6, a seccomp filter without it): sub
+ * opened one part at a time from dir, each folder with O_NOFOLLOW | O_PATH |
+ * O_DIRECTORY (a link is ENOTDIR) and the file with O_NOFOLLOW (a link is
+ * ELOOP). Each part is looked up in the folder opened before it, so a folder
+ * renamed or swapped for a link meanwhile changes nothing; a check of the
+ * path by name (realpath) followed by an open by name did. No part may be
+ * empty, "." or "..", as RESOLVE_BENEATH allows no way out. */
+static int open_by_parts(int dir, const char *sub)
+{
+    if (!*sub) return openat(dir, ".", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int at = dir, fd = -1;
+    for (const char *part = sub;;) {
+        const char *slash = strchr(part, '/');
+        size_t len = slash ? (size_t)(slash - part) : strlen(part);
+        char name[NAME_MAX + 1];
+        if (len == 0 || len > NAME_MAX ||
+            (part[0] == '.' && (len == 1 || (len == 2 && part[1] == '.'))))
+            break;
+        memcpy(name, part, len);
+        name[len] = '\0';
+        if (!slash) {
+            fd = openat(at, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+            break;
+        }
+        int next = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (at != dir) close(at);
+        at = next;
+        if (at < 0) break;
+        part = slash + 1;
+    }
+    if (at >= 0 && at != dir) close(at);
+    return fd;
+}
+
 /* Opens sub (a path below the web folder, "" for the folder itself) for
  * reading. No symlink below the folder is followed — through one, a file
  * outside it or hidden in it would be served — and the open never waits (a
@@ -54,20 +88,7 @@ static int open_below(const char *web_dir, const char *sub)
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
     int fd = (int)syscall(SYS_openat2, dir, *sub ? sub : ".", &how, sizeof how);
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
-        /* No openat2 (a kernel before 5.6, a seccomp filter without it):
-         * the path resolved must be the path asked for (web_dir is one
-         * already, resolved at start), so no link is on the way. */
-        tc_buf full = TC_BUF_INIT;
-        tc_buf_append_str(&full, web_dir);
-        if (*sub) tc_buf_append(&full, "/", 1);
-        tc_buf_append_str(&full, sub);
-        char *real = realpath(tc_buf_cstr(&full), NULL);
-        if (real && strcmp(real, tc_buf_cstr(&full)) == 0)
-            fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-        free(real);
-        tc_buf_free(&full);
-    }
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) fd = open_by_parts(dir, sub);
     close(dir);
     return fd;
 }

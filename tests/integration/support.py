@@ -23,6 +23,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 MENU_FILE = HERE / "menu.json"
+# A launcher (ServerFactory(launcher=...)): the server without openat2(2), as on Linux before 5.6.
+NO_OPENAT2 = ("/usr/bin/python3", str(HERE / "no_openat2.py"))
 
 BIN = os.environ.get("TABLECART_BIN") or str(REPO / "build" / "tablecart")
 ASAN = os.environ.get("TABLECART_ASAN", "") not in ("", "0")
@@ -389,14 +391,15 @@ def check_sanitizers(text):
 class Server:
     """One running `tablecart serve`."""
 
-    def __init__(self, workdir, db, args, env, prefix, binary=None, cwd=None):
+    def __init__(self, workdir, db, args, env, prefix, binary=None, cwd=None, launcher=()):
         self.workdir = workdir
         self.db = db
         self.args = args
         self.prefix = prefix
         self.stdout_path = workdir / ("stdout.%d" % id(self))
         self.stderr_path = workdir / ("stderr.%d" % id(self))
-        cmd = [binary or BIN, "serve", "--listen", "127.0.0.1:0", "--store", "sqlite:%s" % db] + list(args)
+        cmd = list(launcher) + [binary or BIN, "serve", "--listen", "127.0.0.1:0",
+                                "--store", "sqlite:%s" % db] + list(args)
         self.cmd = cmd
         full_env = dict(os.environ)
         full_env.setdefault("TABLECART_AUTH", "none")
@@ -522,8 +525,10 @@ class Server:
 
 
 class ServerFactory:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, launcher=()):
+        """launcher: a command the server is started by (NO_OPENAT2: under a seccomp filter)."""
         self.tmp = tmp_path
+        self.launcher = launcher
         self.servers = []
 
     def __call__(self, *args, db=None, menu=MENU_FILE, env=None, prefix="/api", binary=None,
@@ -539,7 +544,7 @@ class ServerFactory:
         if menu is not None:
             full += ["--menu", str(menu)]
         full += list(args)
-        s = Server(self.tmp, db, full, env, prefix, binary=binary, cwd=cwd)
+        s = Server(self.tmp, db, full, env, prefix, binary=binary, cwd=cwd, launcher=self.launcher)
         self.servers.append(s)
         return s
 

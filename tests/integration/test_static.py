@@ -1,13 +1,40 @@
 """The diners' page and its assets (issue 4 point 4): served at / from --web DIR (default: the
 repository's web/), with content types, caching headers and revalidation, and nothing outside
-the folder."""
+the folder.
+
+Every test runs twice: on openat2(2) (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), and on the
+fallback src/http/static.c takes where openat2 fails ENOSYS (Linux before 5.6, a seccomp filter
+without it), the server started under such a filter (no_openat2.py)."""
 
 import pytest
 import requests
 
-from support import REPO, RawConn, http_request
+from support import NO_OPENAT2, REPO, RawConn, ServerFactory, http_request
 
 WEB = REPO / "web"
+
+
+@pytest.fixture(params=["openat2", "no-openat2"])
+def start_server(request, tmp_path):
+    """conftest's start_server (and so its server), once as it is and once without openat2."""
+    f = ServerFactory(tmp_path, launcher=NO_OPENAT2 if request.param == "no-openat2" else ())
+    yield f
+    f.finish()
+
+
+def seccomp_filters(pid):
+    status = open("/proc/%s/status" % pid, encoding="ascii").read()
+    return [int(line.split()[1]) for line in status.splitlines()
+            if line.startswith("Seccomp_filters:")]
+
+
+def test_the_fallback_runs_under_the_filter_and_the_other_without(request, server):
+    """The filter is there (no_openat2.py checks, before it execs the server, that openat2
+    fails ENOSYS under it) in the server the fallback's tests run, and only there: one filter
+    more than the tests' own process has (a container may have its own)."""
+    ours = seccomp_filters("self")
+    added = 1 if request.node.callspec.params["start_server"] == "no-openat2" else 0
+    assert seccomp_filters(server.proc.pid) == [ours[0] + added]
 
 
 def test_index_served_at_root_with_html_type_and_revalidation(server):
@@ -160,3 +187,44 @@ def test_files_up_to_the_limit_are_served_whole_and_larger_ones_are_404(start_se
         assert (resp.status, resp.header("Content-Length")) == (200, str(MAX_FILE))
     finally:
         c.close()
+
+
+def rename_exchange(a, b):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, str(a).encode(), -100, str(b).encode(), 2) != 0:  # RENAME_EXCHANGE
+        raise OSError(ctypes.get_errno(), "renameat2(%s, %s)" % (a, b))
+
+
+def test_without_openat2_a_folder_swapped_for_a_link_before_the_open_is_not_followed(tmp_path):
+    """Found by this test: without openat2 the server checked the path (realpath: no link on the
+    way) and then opened it by name again, following whatever was there by then; a folder of
+    the site swapped for a symlink between the two served the file outside (here each time:
+    the server's open of the file is held, and the folder swapped, by a seccomp supervisor).
+    Now it opens one part at a time from the folder, none a link: what it checked is what it
+    reads."""
+    import os
+    from no_openat2 import Supervisor
+    site, secret = tmp_path / "site", tmp_path / "secret"
+    (site / "d").mkdir(parents=True)
+    secret.mkdir()
+    (site / "d" / "pw.txt").write_text("fine", encoding="utf-8")
+    (secret / "pw.txt").write_text("SECRET", encoding="utf-8")
+    os.symlink(secret, site / "x")
+    sup = Supervisor(tmp_path / "notify.sock")
+    f = ServerFactory(tmp_path, launcher=NO_OPENAT2 + ("--notify-to", sup.path))
+    try:
+        s = f("--web", str(site))
+        r = requests.get(s.url("/d/pw.txt"), timeout=5)
+        assert (r.status_code, r.text, sup.ran) == (200, "fine", 0)
+        held = sup.held
+        sup.arm(lambda: rename_exchange(site / "d", site / "x"))
+        r = requests.get(s.url("/d/pw.txt"), timeout=5)
+        assert (sup.held - held, sup.ran, (site / "d").is_symlink()) == (1, 1, True)
+        assert (r.status_code, r.text) == (200, "fine")
+        # d is the link now: not followed.
+        r = requests.get(s.url("/d/pw.txt"), timeout=5)
+        assert (r.status_code, r.json()["message"]) == (404, "文件不存在")
+    finally:
+        f.finish()
+    assert sup.errors == []
