@@ -4,6 +4,7 @@ two instances applies once, answers carry a TTL, and one caller's answers cannot
 another's."""
 
 from support import envelope, error, race_keyed_adds
+from live_support import WSClient
 
 ADD = "/store/order/cart/add"
 DAY_MS = 24 * 3600 * 1000
@@ -45,6 +46,29 @@ def test_a_retry_on_the_other_instance_is_a_replay(redis, two):
     # Another caller with the same key gets a change of its own.
     other = keyed_add(b, "k-1", quantity=2, user="200")
     assert envelope(other)["version"] == 2
+
+
+def test_a_websocket_command_retried_on_the_other_instance_is_a_replay(redis, two, clients):
+    """A WebSocket add_item with an idempotencyKey on one instance, its answer lost: retried on a
+    socket of the other instance, and over HTTP there, it is a replay (one key space, in Redis)."""
+    a, b = two
+    wa = clients(WSClient(a.port, 123, query="?userId=100"))
+    assert [wa.recv()["type"], wa.recv()["type"]] == ["connected", "cart_update"]
+    cmd = {"type": "add_item", "idempotencyKey": "k-ws", "data": {"cuisineId": 1001,
+                                                                  "quantity": 2}}
+    wa.send(cmd)
+    first = wa.recv()
+    assert first["type"] == "add_item_success" and first["data"]["version"] == 1
+    wb = clients(WSClient(b.port, 123, query="?userId=100"))
+    assert [wb.recv()["type"], wb.recv()["data"]] == ["connected", first["data"]]
+    wb.send(cmd)
+    again = wb.recv()
+    assert again["type"] == "add_item_success" and again["data"] == first["data"]
+    over_http = keyed_add(b, "k-ws", quantity=2)
+    assert over_http.status_code == 200 and envelope(over_http) == first["data"]
+    assert b.cart(123)["totalQuantity"] == 2 and a.cart(123)["version"] == 1
+    ttl = redis.command("PTTL", answer_key(100, 123, "POST", ADD, "k-ws"))
+    assert DAY_MS - 60_000 < ttl <= DAY_MS, ttl
 
 
 def test_a_retry_the_cart_would_now_refuse_still_replays(two):
