@@ -215,15 +215,24 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t
 void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const char *json,
                          size_t len);
 
-/* A backend heard that this process's own save of table_id landed: its
- * message (version, updated_at as for tc_store_offer_json) came before the
- * save's reply. When it is the save on its way, its changes are fed now, in
+/* A backend heard a message of this process's own save of table_id
+ * (version, updated_at as for tc_store_offer_json). Every message published
+ * before it was heard, so the versions up to it that wait for the versions
+ * below them are fed now (store.c, "Feed order"). When it is the save on
+ * its way (its message came before its reply), its changes are fed now, in
  * order and with their origins, and not again when the save ends (whose
  * callers are answered then): a newer cart heard after it, written
  * elsewhere, is then fed after them, and no stream skips them. Anything
- * else (a save already ended, another version) is ignored. On the loop
- * thread. */
+ * else (a save already ended, another version) is otherwise ignored. On the
+ * loop thread. */
 void tc_store_heard_own(tc_store *s, int32_t table_id, int64_t version, int64_t updated_at);
+
+/* A backend can no longer promise that every change of its followed tables
+ * is heard (Redis: the subscriber connection went away): the versions that
+ * wait for the messages of the versions below them (the cart read after a
+ * lost race, and this process's changes written on top of it: store.c,
+ * "Feed order") are fed now, gap or not. On the loop thread. */
+void tc_store_unheard(tc_store *s);
 
 /* The highest version of table_id this process fed (-1: none, or not known
  * here). */

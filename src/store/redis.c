@@ -388,6 +388,20 @@ static void on_commands_lost(void *ctx)
     }
 }
 
+/* The subscription is gone: no followed table is current, and what waits
+ * for the messages of the versions below it is fed now (they may never
+ * come; the resubscription reads every followed table again). */
+static void on_messages_lost(void *ctx)
+{
+    rd_store *q = ctx;
+    if (q->s == NULL) return;
+    size_t pos = 0;
+    for (tc_idmap_node *nd = tc_idmap_next(&q->tables, &pos, NULL); nd;
+         nd = tc_idmap_next(&q->tables, &pos, nd))
+        entry(nd)->current = false;
+    tc_store_unheard(q->s);
+}
+
 /* --- open / close / the vtable -------------------------------------------- */
 
 static uint64_t random_instance_id(void)
@@ -476,6 +490,7 @@ static int rd_open(tc_store *s, const char *rest, tc_errmsg *err)
                                  .resubscribe = on_resubscribe,
                                  .resync = on_resync,
                                  .commands_lost = on_commands_lost,
+                                 .messages_lost = on_messages_lost,
                                  .closed = on_link_closed};
     q->link = tc_redis_link_open(s->loop, &o, &hooks);
     tc_buf_free(&alive);

@@ -271,7 +271,9 @@ static void cmd_down(void *ctx)
 
 static void sub_down(void *ctx)
 {
-    maybe_finished(ctx);
+    tc_redis_link *l = ctx;
+    if (!l->closing) l->hooks.messages_lost(l->hooks.ctx);
+    maybe_finished(l);
 }
 
 /* Queued before anything else on a new command connection, so every later

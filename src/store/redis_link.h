@@ -68,6 +68,9 @@ typedef struct {
      * write among them may have landed. resync is asked for as well, and
      * runs once the command connection can send again. */
     void (*commands_lost)(void *ctx);
+    /* The subscriber connection went away (not while closing): messages
+     * published from now until it is subscribed again are not heard. */
+    void (*messages_lost)(void *ctx);
     /* Closing is over: both connections are gone, every reply callback has
      * run and the link is freed as soon as this returns. */
     void (*closed)(void *ctx);

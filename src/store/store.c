@@ -27,7 +27,9 @@
  * cart may be behind the stored one. Carts the others wrote are offered by
  * the backend (tc_store_offer). Per table the feed sees every version at most
  * once and in increasing order: a version not above the highest one fed
- * (seen) is never fed. */
+ * (seen) is never fed; and none is skipped while the backend hears every
+ * change (feed order, t->late: a cart read after a lost race waits for the
+ * messages of the versions below it). */
 #include "store/backend.h"
 
 #include "core/clock.h"
@@ -74,6 +76,17 @@ typedef struct request {
 
 typedef enum { T_COLD, T_LOADING, T_READY, T_SAVING } table_phase;
 
+/* A version of a table known here but not fed yet, because a version below
+ * it was not fed either (a gap): the stored cart read after a lost race
+ * (origin 0), or this instance's own change written on top of it. */
+typedef struct late_feed {
+    struct late_feed *next;
+    tc_cart *cart; /* owned */
+    tc_rbuf *json;
+    int64_t version, at;
+    uint64_t origin;
+} late_feed;
+
 typedef struct table_state {
     tc_idmap_node node; /* in the pipeline's index, by table id */
     int32_t table_id;
@@ -105,6 +118,10 @@ typedef struct table_state {
     /* the menu renamed or moved the table while a batch, encoded before,
      * was being saved: the cart it leaves is encoded again */
     bool renamed;
+    /* versions above seen + 1 known here but not fed yet, in increasing
+     * order: the messages of the versions between are on their way (feed
+     * order, below) */
+    late_feed *late;
 } table_state;
 
 struct tc_store_pipeline {
@@ -212,8 +229,8 @@ static void free_all(request *r)
 
 /* Hands version v (its DTO json; cart, when parsed; at, its updatedAt) to
  * the feed when it is above every one fed for t. */
-static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json, int64_t v,
-                         int64_t at, uint64_t origin)
+static void feed_now(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json, int64_t v,
+                     int64_t at, uint64_t origin)
 {
     if (v <= t->seen) return;
     t->seen = v;
@@ -224,10 +241,99 @@ static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rb
     }
 }
 
+/* Feed order. Versions of a table go up by one per change, and the feed
+ * must see them all: where others write too, the cart read after a lost
+ * race (on the command connection) may be ahead of the messages of the
+ * versions between (on the subscriber connection). While the table is
+ * current those messages are on their way, so that cart and the changes
+ * this instance writes on top of it wait in t->late, and each is fed as
+ * soon as the version below it was. A message of a later version (another
+ * instance's or this one's: pub/sub keeps the order of the writes) proves
+ * the versions below it that did not come never will (a writer that did not
+ * publish): those waiting below it are fed then, gap or not; and so is all
+ * of t->late when the table's changes may go unheard (tc_store_unheard, a
+ * read by the backend, the table not current). */
+
+/* Feeds t's waiting versions that may go now: each whose version below was
+ * fed, and, gap or not, each below `below`. */
+static void feed_late(tc_store *s, table_state *t, int64_t below)
+{
+    while (t->late && (t->late->version <= t->seen + 1 || t->late->version < below)) {
+        late_feed *l = t->late;
+        t->late = l->next;
+        feed_now(s, t, l->cart, l->json, l->version, l->at, l->origin);
+        tc_cart_free(l->cart);
+        tc_rbuf_unref(l->json);
+        free(l);
+    }
+}
+
+/* The highest version waiting (t->late is not empty). */
+static int64_t late_last(const table_state *t)
+{
+    const late_feed *l = t->late;
+    while (l->next)
+        l = l->next;
+    return l->version;
+}
+
+static void late_free(table_state *t)
+{
+    for (late_feed *l = t->late, *next; l; l = next) {
+        next = l->next;
+        tc_cart_free(l->cart);
+        tc_rbuf_unref(l->json);
+        free(l);
+    }
+    t->late = NULL;
+}
+
+/* Puts cart (copied) in t's waiting versions, in order, unless there. */
+static void late_add(table_state *t, const tc_cart *cart, tc_rbuf *json, uint64_t origin)
+{
+    int64_t v = tc_cart_version(cart);
+    late_feed **at = &t->late;
+    while (*at && (*at)->version < v)
+        at = &(*at)->next;
+    if (*at && (*at)->version == v) return;
+    late_feed *l = tc_xcalloc(1, sizeof *l);
+    l->cart = tc_cart_clone(cart);
+    l->json = tc_rbuf_ref(json);
+    l->version = v;
+    l->at = tc_cart_updated_at(cart);
+    l->origin = origin;
+    l->next = *at;
+    *at = l;
+}
+
+/* Version v, written elsewhere, was heard (its message, in order): the
+ * versions waiting below it are fed first, then v, then those above it
+ * that may go. */
+static void feed_version(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json, int64_t v,
+                         int64_t at, uint64_t origin)
+{
+    feed_late(s, t, v);
+    feed_now(s, t, cart, json, v, at, origin);
+    feed_late(s, t, INT64_MIN);
+}
+
 static void feed_new(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
                      uint64_t origin)
 {
     feed_version(s, t, cart, json, tc_cart_version(cart), tc_cart_updated_at(cart), origin);
+}
+
+/* This instance's own change (cart, json, origin) is durable: fed now, or
+ * after the versions below it when some are still on their way. */
+static void feed_own(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json,
+                     uint64_t origin)
+{
+    if (t->late == NULL) {
+        feed_now(s, t, cart, json, tc_cart_version(cart), tc_cart_updated_at(cart), origin);
+        return;
+    }
+    late_add(t, cart, json, origin);
+    feed_late(s, t, INT64_MIN);
 }
 
 /* Whether cart c, of the version last fed for t, is another write of it
@@ -250,6 +356,7 @@ static bool rewritten(const table_state *t, const tc_cart *c)
 static void feed_reset(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *json)
 {
     int64_t v = tc_cart_version(cart);
+    late_free(t); /* versions the store lost: the streams start over */
     if (v < t->seen)
         tc_log_warn("store: table %d: the stored cart is at version %lld, below %lld seen before; "
                     "the store lost it, its streams start over",
@@ -308,6 +415,7 @@ static void take_lazy(table_state *t)
     tc_rbuf_unref(dto);
     set_cart(t, NULL, NULL);
     t->phase = T_COLD;
+    late_free(t); /* none above a cart offered as JSON, which was newer */
     t->seen = -1; /* its version was no truth either: the read sets it */
     t->seen_at = TC_STORE_AT_UNKNOWN;
 }
@@ -421,15 +529,27 @@ static void loaded(tc_store_job *j)
             c = take_newer(t, c, &json);
             if (c == loaded_cart) {
                 json = tc_store_encode(s, c);
+                int64_t v = tc_cart_version(c);
+                bool current = s->be->current != NULL && s->be->current(s, t->table_id);
+                /* Not current: the versions between may never come. Below
+                 * a version waiting: the store lost it (a reset, below). */
+                if (!current || (t->late && v < late_last(t))) feed_late(s, t, INT64_MAX);
                 /* Changed elsewhere since this process last fed the table
-                 * (after a lost race, or while not current): feed it. The
+                 * (after a lost race, or while not current): feed it — when
+                 * current, once the versions between were (feed order). The
                  * first read of a table feeds nothing — whoever watches it
                  * started from this very read. */
-                if (tc_cart_version(c) < t->seen || rewritten(t, c))
+                bool waits = false;
+                if (v < t->seen || rewritten(t, c)) {
                     feed_reset(s, t, c, json);
-                else if (t->seen >= 0)
+                } else if (t->seen >= 0 && current && (t->late || v > t->seen + 1)) {
+                    late_add(t, c, json, 0);
+                    feed_late(s, t, INT64_MIN);
+                    waits = t->late != NULL;
+                } else if (t->seen >= 0) {
                     feed_new(s, t, c, json, 0);
-                if (t->seen < tc_cart_version(c)) {
+                }
+                if (!waits && t->seen < v) {
                     t->seen = tc_cart_version(c);
                     t->seen_at = tc_cart_updated_at(c);
                 }
@@ -576,7 +696,7 @@ static void saved(tc_store_job *j)
                 reply(s, r, r->status, shown, shown_json, NULL);
             else
                 reply(s, r, r->status, NULL, NULL, &r->err); /* also TC_STORE_REPLAYED */
-            if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
+            if (r->status == 0) feed_own(s, t, r->result, r->json, r->op.origin);
         }
         if (j->version < 0) {
             /* A newer cart offered meanwhile is the one to serve now. */
@@ -750,8 +870,10 @@ static void pump(tc_store *s, table_state *t)
     if (t->pumping || s->closing) return;
     t->pumping = true;
     while (t->head && t->phase != T_LOADING && t->phase != T_SAVING) {
-        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s, t->table_id))
-            forget_cart(t); /* changes made elsewhere may have gone unheard */
+        if (t->phase == T_READY && !t->fresh && s->be->current && !s->be->current(s, t->table_id)) {
+            feed_late(s, t, INT64_MAX); /* the versions between may never come */
+            forget_cart(t);             /* changes made elsewhere may have gone unheard */
+        }
         if (t->lazy) take_lazy(t);
         if (t->phase == T_COLD) {
             start_load(s, t);
@@ -848,6 +970,7 @@ static void pipeline_free(tc_store *s)
         tc_rbuf_unref(t->newer_json);
         tc_rbuf_unref(t->lazy);
         free(t->lazy_pack);
+        late_free(t);
         free(t);
     }
     tc_idmap_free(&p->tables);
@@ -867,6 +990,14 @@ void tc_store_offer(tc_store *s, tc_cart *cart, const char *json, size_t len)
         return;
     }
     tc_rbuf *dto = tc_rbuf_new(json, len);
+    if (t->cart && tc_cart_version(t->cart) >= tc_cart_version(cart)) {
+        /* A version between the one fed and the cart in memory (read after
+         * a lost race, or written here on top of it): fed, not kept. */
+        feed_new(s, t, cart, dto, 0);
+        tc_cart_free(cart);
+        tc_rbuf_unref(dto);
+        return;
+    }
     if (t->phase == T_LOADING || t->phase == T_SAVING) {
         /* Taken when the job ends; a save expecting an older version loses
          * its race and is applied again. */
@@ -886,6 +1017,13 @@ void tc_store_offer_json(tc_store *s, int32_t table_id, int64_t version, int64_t
     if (s->closing || tc_menu_table(s->menu, table_id) == NULL) return;
     table_state *t = table_get(s->pipe, table_id);
     if (version <= t->seen) return; /* known already: no parse */
+    if (t->cart && tc_cart_version(t->cart) >= version) {
+        /* Between the one fed and the cart in memory: fed, not kept. */
+        tc_rbuf *dto = tc_rbuf_new(json, len);
+        feed_version(s, t, NULL, dto, version, updated_at, 0);
+        tc_rbuf_unref(dto);
+        return;
+    }
     if (!t->pumping && (t->phase == T_READY || t->phase == T_COLD)) {
         /* Idle: kept and fed as it is, parsed when a request needs it. */
         tc_rbuf *dto = tc_rbuf_new(json, len);
@@ -915,13 +1053,26 @@ void tc_store_heard_own(tc_store *s, int32_t table_id, int64_t version, int64_t 
     tc_idmap_node *n = s->pipe && !s->closing ? tc_idmap_find(&s->pipe->tables, table_id) : NULL;
     if (n == NULL) return;
     table_state *t = TC_IDMAP_ENTRY(n, table_state, node);
+    /* Every message published before this one was heard: what waits up to
+     * its version goes now (feed order), this change among them when its
+     * reply came first. */
+    feed_late(s, t, version + 1);
     /* Only the save on its way, and only when the message is its write:
      * the cart after the batch, at that version and updatedAt. */
     if (t->phase != T_SAVING || t->work == NULL || tc_cart_version(t->work) != version ||
         (updated_at != TC_STORE_AT_UNKNOWN && updated_at != tc_cart_updated_at(t->work)))
         return;
     for (const request *r = t->batch; r; r = r->next)
-        if (r->status == 0) feed_new(s, t, r->result, r->json, r->op.origin);
+        if (r->status == 0) feed_own(s, t, r->result, r->json, r->op.origin);
+}
+
+void tc_store_unheard(tc_store *s)
+{
+    if (s->pipe == NULL || s->closing) return;
+    size_t pos = 0;
+    for (tc_idmap_node *n = tc_idmap_next(&s->pipe->tables, &pos, NULL); n;
+         n = tc_idmap_next(&s->pipe->tables, &pos, n))
+        feed_late(s, TC_IDMAP_ENTRY(n, table_state, node), INT64_MAX);
 }
 
 int64_t tc_store_seen(const tc_store *s, int32_t table_id)
@@ -950,6 +1101,9 @@ void tc_store_offer_read(tc_store *s, int32_t table_id, int64_t asked_at, const 
         return;
     }
     table_state *t = table_get(s->pipe, table_id);
+    /* The table was not current: what waits for the versions between goes
+     * now (feed order). */
+    feed_late(s, t, INT64_MAX);
     /* The cart as stored (a read, not a change being told) names the table
      * as the menu did when it was last changed: it is encoded with the menu
      * served now, as a cart loaded by a job is. */

@@ -186,6 +186,7 @@ class ResetProxy:
         self.cut = None  # cut_after_write(): set once the cut is done
         self.hold = None  # hold_write_reply(): set once the write passed
         self.held = False  # the replies are held until release()
+        self.messages_held = False  # hold_messages(): until release_messages()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @staticmethod
@@ -219,12 +220,16 @@ class ResetProxy:
         peer = {c: u, u: c}
         epoch, first, is_sub = self.mute_epoch, True, False
         holding, kept = False, b""
+        sub_kept = b""
         try:
             while generation == self.generation:
                 ready, _, _ = select.select([c, u], [], [], 0.02)
                 if holding and not self.held:
                     c.sendall(kept)
                     holding, kept = False, b""
+                if sub_kept and not self.messages_held:
+                    c.sendall(sub_kept)
+                    sub_kept = b""
                 for s in ready:
                     data = s.recv(65536)
                     if not data:
@@ -241,6 +246,9 @@ class ResetProxy:
                         continue
                     if holding and s is u:
                         kept += data
+                        continue
+                    if is_sub and s is u and (self.messages_held or sub_kept):
+                        sub_kept += data
                         continue
                     if s is c and self.cut is not None and not self.cut.is_set() and \
                             b"EVALSHA" in data and b"tablecart:cart:" in data:
@@ -288,6 +296,16 @@ class ResetProxy:
     def release(self):
         """The replies held back by hold_write_reply() go on."""
         self.held = False
+
+    def hold_messages(self):
+        """Everything Redis sends on the subscriber connections (messages,
+        heartbeats, confirmations) is held back, in order, until
+        release_messages(); their commands and the other connections go on.
+        Release within the heartbeat's 3.5 s."""
+        self.messages_held = True
+
+    def release_messages(self):
+        self.messages_held = False
 
     def reset(self):
         """Resets every open connection and every new one until heal()."""

@@ -200,6 +200,41 @@ def test_renamed_table_after_another_instances_change(two, clients, redis, tmp_p
         assert (cart["tableNumber"], cart["version"]) == ("Z99", 1), s
 
 
+def test_lost_race_read_ahead_of_messages_skips_no_version(redis, start_server, clients):
+    """A's subscriber connection is held back in a proxy while B writes v2 and v3. A change
+    through A loses its race, reads v3 on the command connection and writes v4 on it: its caller
+    is answered v4 at once, and GET on A serves v4 from memory. A's stream gets v2, v3 and v4 in
+    order once the messages come, not v3 and v4 ahead of them (docs/redis.md, "The change
+    feed")."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)
+        watcher = sse(a.port, 123, clients)
+        assert update_version(watcher.next_update()) == 0
+        assert envelope(b.add(123, 1001, 1))["version"] == 1
+        assert update_version(watcher.next_update()) == 1
+        # A's read after its subscription was answered before this one: the table is current.
+        assert a.cart(123)["version"] == 1
+        proxy.hold_messages()
+        try:
+            assert envelope(b.add(123, 1001, 1))["version"] == 2
+            assert envelope(b.add(123, 1002, 1))["version"] == 3
+            d = envelope(a.add(123, 1002, 1))
+            assert (d["version"], d["totalQuantity"]) == (4, 4)
+            assert a.cart(123)["version"] == 4
+        finally:
+            proxy.release_messages()
+        for v in (2, 3, 4):
+            ev = watcher.next_update()
+            assert update_version(ev) == v and ev.json()["totalQuantity"] == v
+        assert envelope(b.add(123, 1001, 1))["version"] == 5
+        assert update_version(watcher.next_update()) == 5
+    finally:
+        proxy.close()
+
+
 def test_renamed_table_read_from_redis_by_a_new_stream(two, clients, redis, tmp_path):
     """Table 124 changed through B, then renamed by a menu import: Redis still holds the cart as
     B stored it (named A02). A, which never read it, opens a stream of it: the snapshot (read

@@ -1105,6 +1105,155 @@ static void test_own_message_before_the_reply(void **state)
     assert_int_equal(count_kind(f, 'F'), 3);
 }
 
+/* Another instance writes (stored, its message not heard yet); the JSON of
+ * its message in *json. Returns the version. */
+static int64_t foreign_unheard(fixture *f, int32_t table_id, tc_buf *json)
+{
+    tc_cart *c = foreign_write(f, table_id, 1, json);
+    int64_t v = tc_cart_version(c);
+    tc_cart_free(c);
+    return v;
+}
+
+/* Redis: the cart read after a lost race (on the command connection) is
+ * ahead of the messages still on their way (on the subscriber connection).
+ * It is the base of the change applied again and of reads, but the feed
+ * gets every version in order: the foreign versions as their messages come,
+ * then this instance's own change, whose caller was answered at once. */
+static void test_lost_race_read_ahead_of_messages(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    tc_buf m2 = TC_BUF_INIT, m3 = TC_BUF_INIT, m4 = TC_BUF_INIT;
+    assert_int_equal(foreign_unheard(f, 123, &m2), 2);
+    assert_int_equal(foreign_unheard(f, 123, &m3), 3);
+    assert_int_equal(foreign_unheard(f, 123, &m4), 4);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: lost race, v4 read, v5 */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(F.cart_loads, 2);
+    assert_int_equal(answer_of(f, 1)->status, 0);
+    assert_int_equal(answer_of(f, 1)->version, 5);
+    /* Answered, but neither v4 nor v5 fed ahead of v2 and v3. */
+    int64_t v[8];
+    assert_int_equal(fed_versions(f, 123, v, 8), 1);
+    assert_int_equal(tc_store_seen(f->store, 123), 1);
+    get_cart(f, 123); /* 2: from memory, v5 */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 5);
+    assert_int_equal(F.cart_loads, 2);
+    /* v2's message: fed; v4 and v5 still wait for v3's. */
+    tc_store_offer_json(f->store, 123, 2, 1, m2.base, m2.len, NULL, 0);
+    assert_int_equal(fed_versions(f, 123, v, 8), 2);
+    assert_int_equal(v[1], 2);
+    /* The cart in memory stays the newer one: a get needs no read. */
+    get_cart(f, 123); /* 3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 5);
+    assert_int_equal(F.cart_loads, 2);
+    /* v3's message: v3 fed, then the v4 read, then this instance's v5 with
+     * its origin. */
+    tc_store_offer_json(f->store, 123, 3, 1, m3.base, m3.len, NULL, 0);
+    assert_int_equal(fed_versions(f, 123, v, 8), 5);
+    assert_int_equal(v[2], 3);
+    assert_int_equal(v[3], 4);
+    assert_int_equal(v[4], 5);
+    assert_int_equal(f->ev[f->n_ev - 1].origin, 101);
+    assert_int_equal(f->ev[f->n_ev - 2].origin, 0);
+    /* v4's message and v5's own afterwards: nothing more. */
+    tc_store_offer_json(f->store, 123, 4, 1, m4.base, m4.len, NULL, 0);
+    tc_store_heard_own(f->store, 123, 5, TC_STORE_AT_UNKNOWN);
+    assert_int_equal(count_kind(f, 'F'), 5);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 4: v6, no lost race */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(answer_of(f, 4)->version, 6);
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(F.cart_loads, 2);
+    assert_int_equal(fed_versions(f, 123, v, 8), 6);
+    assert_int_equal(v[5], 6);
+    assert_int_equal(count_kind(f, 'F'), 6);
+    tc_buf_free(&m2);
+    tc_buf_free(&m3);
+    tc_buf_free(&m4);
+}
+
+/* The versions between never come as messages (a writer that did not
+ * publish): a later message proves it — this instance's own, or another's
+ * — and so does losing the subscription (tc_store_unheard) or the table
+ * not being current; what waits is then fed, in order. */
+static void test_lost_race_gap_never_heard(void **state)
+{
+    fixture *f = *state;
+    tc_buf m = TC_BUF_INIT;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    foreign_unheard(f, 123, &m);        /* v2, never heard */
+    foreign_unheard(f, 123, &m);        /* v3, never heard */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: v4 on the v3 read */
+    TL_RUN_UNTIL(&f->e, f->answered == 2);
+    assert_int_equal(answer_of(f, 1)->version, 4);
+    int64_t v[16];
+    assert_int_equal(fed_versions(f, 123, v, 16), 1);
+    /* v4's own message: every message before it came, so v3 and v4 go. */
+    tc_store_heard_own(f->store, 123, 4, TC_STORE_AT_UNKNOWN);
+    assert_int_equal(fed_versions(f, 123, v, 16), 3);
+    assert_int_equal(v[1], 3);
+    assert_int_equal(v[2], 4);
+    assert_int_equal(f->ev[f->n_ev - 1].origin, 101);
+
+    /* Another instance's later message: v5 to v7 unheard, v8 read after
+     * the race, this instance's v9 on it; then v10's message. */
+    for (int i = 0; i < 3; i++)
+        foreign_unheard(f, 123, &m); /* v5, v6, v7: never heard */
+    assert_int_equal(foreign_unheard(f, 123, &m), 8);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 2: v9 on the v8 read */
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 2)->version, 9);
+    assert_int_equal(fed_versions(f, 123, v, 16), 3);
+    assert_int_equal(foreign_unheard(f, 123, &m), 10);
+    tc_store_offer_json(f->store, 123, 10, 1, m.base, m.len, NULL, 0);
+    assert_int_equal(fed_versions(f, 123, v, 16), 6);
+    assert_int_equal(v[3], 8);
+    assert_int_equal(v[4], 9);
+    assert_int_equal(v[5], 10);
+    assert_int_equal(f->ev[f->n_ev - 2].origin, 102);
+    /* The lazily kept v10 is the cart now. */
+    get_cart(f, 123); /* 3 */
+    TL_RUN_UNTIL(&f->e, f->answered == 4);
+    assert_int_equal(answer_of(f, 3)->version, 10);
+
+    /* The subscription is lost: v11 unheard, v12 read, v13 here. */
+    foreign_unheard(f, 123, &m);
+    foreign_unheard(f, 123, &m);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 4: v13 */
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(answer_of(f, 4)->version, 13);
+    assert_int_equal(fed_versions(f, 123, v, 16), 6);
+    tc_store_unheard(f->store);
+    assert_int_equal(fed_versions(f, 123, v, 16), 8);
+    assert_int_equal(v[6], 12);
+    assert_int_equal(v[7], 13);
+
+    /* The table is not current any more: its next use feeds what waits
+     * before it reads the cart again. */
+    foreign_unheard(f, 123, &m);
+    foreign_unheard(f, 123, &m);
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 5: v16 */
+    TL_RUN_UNTIL(&f->e, f->answered == 6);
+    assert_int_equal(answer_of(f, 5)->version, 16);
+    assert_int_equal(fed_versions(f, 123, v, 16), 8);
+    F.deaf = true;
+    get_cart(f, 123); /* 6: read again */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(answer_of(f, 6)->version, 16);
+    assert_int_equal(fed_versions(f, 123, v, 16), 10);
+    assert_int_equal(v[8], 15);
+    assert_int_equal(v[9], 16);
+    assert_int_equal(count_kind(f, 'F'), 10);
+    tc_buf_free(&m);
+}
+
 static void test_offer_while_idle(void **state)
 {
     fixture *f = *state;
@@ -1694,6 +1843,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offer_while_idle, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_offer_while_saving, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_own_message_before_the_reply, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_race_read_ahead_of_messages, setup_fake,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lost_race_gap_never_heard, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_not_current_reads_before_each_use, setup_fake,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unfollowed_table_read_before_each_use, setup_fake,
