@@ -75,6 +75,11 @@ struct rd_table {
     bool reading; /* a read of its cart is on its way */
     bool again;   /* read it again when that read is answered */
     bool diners;  /* and its diners once it is current: a signal may be lost */
+    /* the version of the last change heard on its channel (this instance's
+     * own included), -1 when none was: versions go up by one per write and
+     * each is published once, so a message not above it is a version
+     * written again (Redis lost the cart) */
+    int64_t last_heard;
 };
 
 typedef struct {
@@ -118,6 +123,7 @@ static rd_table *table_add(rd_store *q, int32_t id)
 {
     rd_table *t = tc_xcalloc(1, sizeof *t);
     t->id = id;
+    t->last_heard = -1;
     tc_idmap_add(&q->tables, &t->node, id);
     return t;
 }
@@ -279,18 +285,26 @@ static void on_message(void *ctx, const char *ch, size_t ch_len, const char *p, 
      * this connection before that reply, and must not be fed first. */
     q->heard_changes++;
     int64_t at = tc_redis_msg_updated_at(&msg);
+    rd_table *t = table_find(q, id);
+    int64_t last = t ? t->last_heard : -1;
+    if (t && msg.version >= 0) t->last_heard = msg.version;
     if (msg.instance == q->instance) {
         tc_store_heard_own(q->s, id, msg.version, at);
         return;
     }
-    if (msg.version >= 0 &&
-        (msg.version < tc_store_seen(q->s, id) || tc_store_seen_other(q->s, id, msg.version, at))) {
-        /* Below a version fed here, or that version written again: Redis
-         * may have lost the cart (evicted, deleted, restarted without it),
-         * the next versions all hidden behind the old ones. The read says
-         * (tc_store_offer_read); a message overtaken by that of a read after
-         * a resubscription only costs it. */
-        rd_table *t = table_find(q, id);
+    /* Not above the last message heard on the channel (or, none heard yet,
+     * below a version fed here), or the version fed written again: Redis
+     * may have lost the cart (evicted, deleted, restarted without it), the
+     * next versions all hidden behind the old ones. The read says
+     * (tc_store_offer_read); a message overtaken by that of a read after a
+     * resubscription only costs it. A message merely below a version fed
+     * here is no sign of that: a cart read after a lost race, and this
+     * instance's changes written on top of it, are often fed before the
+     * messages of the versions they are (store.c, "Feed order"), and a read
+     * then would leave the table not current for its round trip, its
+     * waiting versions fed with a gap. */
+    bool below = last >= 0 ? msg.version <= last : msg.version < tc_store_seen(q->s, id);
+    if (msg.version >= 0 && (below || tc_store_seen_other(q->s, id, msg.version, at))) {
         if (t && t->want) read_send(q, t);
         return;
     }

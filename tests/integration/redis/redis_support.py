@@ -4,6 +4,7 @@ RESP client, a ServerFactory for --store redis://, and small waits."""
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from support import IO_TIMEOUT, ServerFactory, free_port, wait_until
@@ -187,6 +188,9 @@ class ResetProxy:
         self.hold = None  # hold_write_reply(): set once the write passed
         self.held = False  # the replies are held until release()
         self.messages_held = False  # hold_messages(): until release_messages()
+        self.release_through = None  # release_messages_through(): (channel, version)
+        self.released = threading.Event()
+        self.replies_held = False  # hold_replies(): until release_replies()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @staticmethod
@@ -230,6 +234,16 @@ class ResetProxy:
                 if sub_kept and not self.messages_held:
                     c.sendall(sub_kept)
                     sub_kept = b""
+                if sub_kept and self.release_through is not None:
+                    n = self._through(sub_kept, *self.release_through)
+                    if n:
+                        c.sendall(sub_kept[:n])
+                        sub_kept = sub_kept[n:]
+                        self.release_through = None
+                        self.released.set()
+                if kept and not holding and not self.replies_held:
+                    c.sendall(kept)
+                    kept = b""
                 for s in ready:
                     data = s.recv(65536)
                     if not data:
@@ -249,6 +263,9 @@ class ResetProxy:
                         continue
                     if is_sub and s is u and (self.messages_held or sub_kept):
                         sub_kept += data
+                        continue
+                    if not is_sub and s is u and (self.replies_held or kept):
+                        kept += data
                         continue
                     if s is c and self.cut is not None and not self.cut.is_set() and \
                             b"EVALSHA" in data and b"tablecart:cart:" in data:
@@ -306,6 +323,56 @@ class ResetProxy:
 
     def release_messages(self):
         self.messages_held = False
+
+    @staticmethod
+    def _through(buf, channel, version):
+        """The length of buf's complete RESP replies up to and including the change message of
+        version on channel; 0 when it is not in buf yet."""
+        pos = 0
+
+        def line(at):
+            end = buf.index(b"\r\n", at)
+            return buf[at:end], end + 2
+
+        try:
+            while pos < len(buf):
+                head, at = line(pos)
+                assert head[:1] == b"*", head
+                items = []
+                for _ in range(int(head[1:])):
+                    h, at = line(at)
+                    if h[:1] == b"$":
+                        n = int(h[1:])
+                        if at + n + 2 > len(buf):
+                            return 0
+                        items.append(buf[at:at + n])
+                        at += n + 2
+                    else:
+                        items.append(h[1:])
+                pos = at
+                if len(items) == 3 and items[0] == b"message" and items[1] == channel and \
+                        items[2][:4] in (b"tc3 ", b"tc2 ") and \
+                        int(items[2].split(b"\n", 1)[0].split()[3]) == version:
+                    return pos
+        except ValueError:  # a reply cut short
+            return 0
+        return 0
+
+    def release_messages_through(self, channel, version):
+        """Of what hold_messages() holds back, lets through everything up to and including the
+        message of version on channel (bytes); the rest stays held. Returns a threading.Event
+        set once it went."""
+        self.released = threading.Event()
+        self.release_through = (channel, version)
+        return self.released
+
+    def hold_replies(self):
+        """From now on every reply on the command connections (not the subscriber's) is held
+        back, in order, until release_replies(). Release within the command timeout (2 s)."""
+        self.replies_held = True
+
+    def release_replies(self):
+        self.replies_held = False
 
     def reset(self):
         """Resets every open connection and every new one until heal()."""

@@ -235,6 +235,54 @@ def test_lost_race_read_ahead_of_messages_skips_no_version(redis, start_server, 
         proxy.close()
 
 
+def test_message_of_a_version_fed_early_keeps_the_table_current(redis, start_server, clients):
+    """A change through A loses its race and reads v3 while the messages of v2 and v3 are held
+    back; A writes v4 on it. Later B writes v5 and v6, and A's next change loses its race too,
+    reads v6 and writes v7: A's stream waits at v1. Then only the messages of v2 and v3 go
+    through: A feeds v2, v3, v4 at v2's message, and v3's message comes below v4 fed. That is no
+    sign that Redis lost the cart (it is above the last message heard, v2): the table stays
+    current, so a read from A meanwhile is served from memory and v6, v7 wait for v5's message.
+    Before, A read the cart again on that message, and the table was not current until the
+    answer (held back here): the read fed v6 and v7 with v5, still on its way, skipped."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    channel = b"tablecart:table:123"
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)
+        watcher = sse(a.port, 123, clients)
+        assert update_version(watcher.next_update()) == 0
+        assert envelope(b.add(123, 1001, 1))["version"] == 1
+        assert update_version(watcher.next_update()) == 1
+        assert a.cart(123)["version"] == 1  # current: A's read after its subscription answered
+        proxy.hold_messages()
+        try:
+            assert envelope(b.add(123, 1001, 1))["version"] == 2
+            assert envelope(b.add(123, 1002, 1))["version"] == 3
+            assert envelope(a.add(123, 1002, 1))["version"] == 4
+            assert envelope(b.add(123, 1001, 1))["version"] == 5
+            assert envelope(b.add(123, 1002, 1))["version"] == 6
+            assert envelope(a.add(123, 1002, 1))["version"] == 7
+            proxy.hold_replies()
+            assert proxy.release_messages_through(channel, 3).wait(IO_TIMEOUT)
+            for v in (2, 3, 4):
+                assert update_version(watcher.next_update()) == v
+            got = []
+            reader = threading.Thread(target=lambda: got.append(a.cart(123)["version"]))
+            reader.start()
+            reader.join(0.5)
+        finally:
+            proxy.release_replies()
+            proxy.release_messages()
+        reader.join(IO_TIMEOUT)
+        assert got == [7]
+        for v in (5, 6, 7):
+            ev = watcher.next_update()
+            assert update_version(ev) == v and ev.json()["totalQuantity"] == v
+    finally:
+        proxy.close()
+
+
 def test_renamed_table_read_from_redis_by_a_new_stream(two, clients, redis, tmp_path):
     """Table 124 changed through B, then renamed by a menu import: Redis still holds the cart as
     B stored it (named A02). A, which never read it, opens a stream of it: the snapshot (read
