@@ -53,6 +53,15 @@ typedef struct tc_store_idem_rec {
  * holds those answers. */
 #define TC_JOB_KNOWN 1
 
+/* A change of a save's batch before its last one that changed the cart
+ * (tc_store_job.earlier): the cart after it, that cart's DTO and the origin
+ * of the change. All borrowed from store.c's batch, which outlives the job. */
+typedef struct tc_store_earlier {
+    const tc_cart *cart;
+    const tc_rbuf *json;
+    uint64_t origin;
+} tc_store_earlier;
+
 /* One unit of work handed to a pipeline backend. Owned by store.c; the
  * backend keeps it from submit until it calls done. */
 typedef struct tc_store_job {
@@ -71,6 +80,13 @@ typedef struct tc_store_job {
     tc_rbuf *json;
     const tc_cart *cart; /* save: the new cart itself (NULL with version -1); borrowed */
     uint64_t origin;
+    /* save: the batch's earlier changes of the cart, in version order (the
+     * last is version - 1), n_earlier of them; store.c owns the array. A
+     * backend whose other writers hear each version by a message (Redis)
+     * publishes them before the final cart, in the same atomic step; others
+     * ignore them (only the final cart is stored) */
+    tc_store_earlier *earlier;
+    size_t n_earlier;
     tc_store_idem_rec *idem;
     /* save: keys of answers the memory forgot for its budgets since the last
      * save (tc_idem_take_dropped, each ended by a NUL): a backend that keeps

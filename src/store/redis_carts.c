@@ -25,18 +25,23 @@
  * JSON, channel, message header, now (epoch ms), the byte budgets per caller
  * and overall, the expected cart's updatedAt (compared when the hash has one:
  * a version Redis lost and another instance wrote again is not the one
- * expected), then 6 per Idempotency-Key: kind ("a" an answer to save, "p" a probe), scoped key,
- * caller, version, expires (epoch ms), answer JSON. Returns {2, i, version, expires, JSON, ...}
- * when the key of the i-th (0-based) is answered already (nothing written), 0 when the stored
- * version moved on (nothing written), else 1: written, published, answers
- * saved. Layout of the answers: docs/redis.md, "Idempotency-Key answers". */
+ * expected), the number n of the batch's earlier changes, then 2 per earlier
+ * change in version order (message header, cart JSON: each is published
+ * before the new cart, so that every version reaches the other instances),
+ * then 6 per Idempotency-Key from ARGV[12 + 2n]: kind ("a" an answer to save,
+ * "p" a probe), scoped key, caller, version, expires (epoch ms), answer JSON.
+ * Returns {2, i, version, expires, JSON, ...} when the key of the i-th
+ * (0-based) is answered already (nothing written), 0 when the stored version
+ * moved on (nothing written), else 1: written, published, answers saved.
+ * Layout of the answers: docs/redis.md, "Idempotency-Key answers". */
 const char tc_redis_carts_script[] =
+    "local K = 12 + 2 * tonumber(ARGV[11])\n"
     "local known = {}\n"
-    "for i = 11, #ARGV, 6 do\n"
+    "for i = K, #ARGV, 6 do\n"
     "  local a = redis.call('HMGET', 'tablecart:answer:' .. ARGV[i + 1], 'version', 'expires',"
     " 'cart')\n"
     "  if a[1] then\n"
-    "    table.insert(known, (i - 11) / 6)\n"
+    "    table.insert(known, (i - K) / 6)\n"
     "    table.insert(known, a[1]); table.insert(known, a[2]); table.insert(known, a[3])\n"
     "  end\n"
     "end\n"
@@ -45,9 +50,10 @@ const char tc_redis_carts_script[] =
     "if (v[1] or '0') ~= ARGV[1] or (v[2] and v[2] ~= ARGV[10]) then return 0 end\n"
     "if ARGV[2] ~= '-1' then\n"
     "  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'updatedAt', ARGV[3], 'cart', ARGV[4])\n"
+    "  for i = 12, K - 1, 2 do redis.call('PUBLISH', ARGV[5], ARGV[i] .. ARGV[i + 1]) end\n"
     "  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ARGV[4])\n"
     "end\n"
-    "if #ARGV < 11 then return 1 end\n"
+    "if #ARGV < K then return 1 end\n"
     "local IDX, BYTES = 'tablecart:answers', 'tablecart:answers:bytes'\n"
     "local function drop(m)\n"
     "  local cost, caller, key = string.match(m, '^(%d+) (%S*) (.*)$')\n"
@@ -62,7 +68,7 @@ const char tc_redis_carts_script[] =
     "for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '-inf', ARGV[7], 'LIMIT', 0, 128)) do\n"
     "  drop(m)\n"
     "end\n"
-    "for i = 11, #ARGV, 6 do\n"
+    "for i = K, #ARGV, 6 do\n"
     "  if ARGV[i] == 'a' then\n"
     "    local key, caller, exp = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]\n"
     "    local mine = 'tablecart:answers:' .. caller\n"
@@ -185,9 +191,11 @@ static void load_answered(tc_redis_req *req, redisReply *reply)
 
 static void save_answered(tc_redis_req *req, redisReply *reply);
 
-/* The script's fixed arguments: EVAL(SHA), script, numkeys, the key and 9
- * ARGV; then 6 per Idempotency-Key. */
-#define SAVE_ARGS 14
+/* The script's fixed arguments: EVAL(SHA), script, numkeys, the key and 10
+ * ARGV (the last the number of earlier changes); then 2 per earlier change
+ * of the batch and 6 per Idempotency-Key. */
+#define SAVE_ARGS 15
+#define ARGS_PER_EARLIER 2
 #define ARGS_PER_KEY 6
 
 /* EVALSHA, or EVAL when Redis does not know the script (flushed). */
@@ -195,23 +203,24 @@ static int save_send(rd_job *w, bool eval)
 {
     tc_redis_carts *q = w->q;
     tc_store_job *j = w->job;
-    size_t n_keys = 0;
+    size_t n_keys = 0, n_earlier = j->n_earlier;
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next)
         n_keys++;
-    size_t argc = SAVE_ARGS + ARGS_PER_KEY * n_keys;
+    size_t argc = SAVE_ARGS + ARGS_PER_EARLIER * n_earlier + ARGS_PER_KEY * n_keys;
     const char **argv = tc_xcalloc(argc, sizeof *argv);
     size_t *lens = tc_xcalloc(argc, sizeof *lens);
-    /* Decimal text: versions, timestamps and budgets of the save, then the
-     * version and expiry of each key. */
-    char(*num)[I64_SIZE] = tc_xcalloc(7 + 2 * n_keys, sizeof *num);
+    /* Decimal text: versions, timestamps and budgets of the save, the number
+     * of earlier changes, then the version and expiry of each key. */
+    char(*num)[I64_SIZE] = tc_xcalloc(8 + 2 * n_keys, sizeof *num);
     int64_t fixed[] = {j->expect_version,
                        j->version,
                        j->updated_at,
                        tc_clock_epoch_ms(),
                        TC_STORE_IDEM_CALLER_BYTES,
                        TC_STORE_IDEM_MAX_BYTES,
-                       j->expect_updated_at};
-    for (size_t i = 0; i < 7; i++)
+                       j->expect_updated_at,
+                       (int64_t)n_earlier};
+    for (size_t i = 0; i < 8; i++)
         num[i][tc_json_int_text(fixed[i], num[i])] = '\0';
     char key[TC_REDIS_CART_KEY_SIZE];
     tc_redis_cart_key(j->table_id, key);
@@ -219,6 +228,18 @@ static int save_send(rd_job *w, bool eval)
     /* The cart packed too: the instances that hear it need not parse it. */
     if (j->cart) tc_cart_pack(j->cart, &pack);
     tc_redis_msg_header(&header, q->instance, j->origin, j->version, pack.base, pack.len);
+    /* The earlier changes' headers after it, in the same buffer: where each
+     * ends is noted first, the pointers taken once it no longer moves. */
+    size_t *ends = n_earlier ? tc_xcalloc(n_earlier + 1, sizeof *ends) : NULL;
+    if (ends) ends[0] = header.len;
+    for (size_t e = 0; e < n_earlier; e++) {
+        const tc_store_earlier *c = &j->earlier[e];
+        tc_buf_reset(&pack);
+        tc_cart_pack(c->cart, &pack);
+        tc_redis_msg_header(&header, q->instance, c->origin, tc_cart_version(c->cart), pack.base,
+                            pack.len);
+        ends[e + 1] = header.len;
+    }
     tc_buf_free(&pack);
     /* The table's channel: only instances following the table hear it. */
     tc_buf_append_str(&channel, q->channel);
@@ -236,15 +257,24 @@ static int save_send(rd_job *w, bool eval)
                                    num[3],
                                    num[4],
                                    num[5],
-                                   num[6]};
+                                   num[6],
+                                   num[7]};
     for (size_t i = 0; i < SAVE_ARGS; i++) {
         argv[i] = head[i];
         lens[i] = strlen(head[i]);
     }
     lens[7] = j->json ? j->json->len : 0;
     lens[8] = channel.len;
-    lens[9] = header.len;
-    size_t k = SAVE_ARGS, n = 7;
+    lens[9] = n_earlier ? ends[0] : header.len;
+    size_t k = SAVE_ARGS, n = 8;
+    for (size_t e = 0; e < n_earlier; e++, k += ARGS_PER_EARLIER) {
+        const tc_store_earlier *c = &j->earlier[e];
+        argv[k] = header.base + ends[e];
+        lens[k] = ends[e + 1] - ends[e];
+        argv[k + 1] = c->json->data;
+        lens[k + 1] = c->json->len;
+    }
+    free(ends);
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next, n += 2) {
         num[n][tc_json_int_text(rec->version, num[n])] = '\0';
         num[n + 1][tc_json_int_text(rec->expires_ms, num[n + 1])] = '\0';

@@ -4,7 +4,8 @@
  *
  * A load is HGET tablecart:cart:<id> cart. A save is a Lua script that
  * writes the encoded cart only if the stored version is still the job's
- * expect_version and PUBLISHes the change message in the same atomic step;
+ * expect_version and PUBLISHes the change messages in the same atomic step
+ * (one per change of the batch, the job's earlier ones first);
  * a lost race (another instance wrote first) ends the job TC_ECONFLICT.
  * Jobs are sent as they come, without waiting for each other's replies:
  * saves of many tables are in flight together on the one command connection

@@ -755,6 +755,7 @@ static void saved(tc_store_job *j)
             start_load(s, t);
     }
     tc_rbuf_unref(j->json);
+    free(j->earlier);
     idem_recs_free(j->known);
     tc_buf_free(&j->idem_dropped);
     free(j);
@@ -888,9 +889,24 @@ static void pump(tc_store *s, table_state *t)
         }
         if (apply_batch(s, t)) {
             request *last = NULL;
+            size_t n_changed = 0;
             for (request *r = t->batch; r; r = r->next)
-                if (r->status == 0) last = r;
+                if (r->status == 0) {
+                    last = r;
+                    n_changed++;
+                }
             tc_store_job *j = tc_xcalloc(1, sizeof *j);
+            if (n_changed > 1) {
+                /* The versions before the last: a backend shared with other
+                 * writers publishes each of them too. */
+                tc_store_earlier *e = tc_xcalloc(n_changed - 1, sizeof *e);
+                size_t n = 0;
+                for (request *r = t->batch; r != last; r = r->next)
+                    if (r->status == 0)
+                        e[n++] = (tc_store_earlier){r->result, r->json, r->op.origin};
+                j->earlier = e;
+                j->n_earlier = n;
+            }
             j->kind = TC_JOB_SAVE;
             j->table_id = t->table_id;
             j->version = last ? tc_cart_version(last->result) : -1;

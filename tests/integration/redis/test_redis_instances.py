@@ -336,3 +336,91 @@ def test_own_change_heard_before_its_reply_is_fed_first(redis, start_server, cli
         assert update_version(watcher.next_update()) == 4
     finally:
         proxy.close()
+
+
+def cart_writes(redis):
+    """How many times Redis ran a script by its SHA: every cart save (and diners job) of the
+    instances."""
+    for line in redis.command("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def test_batch_saved_in_one_write_reaches_other_instances_version_by_version(
+        redis, start_server, clients):
+    """A's write of v1 lands and its reply is held back in a proxy: meanwhile two HTTP adds and
+    a WebSocket add reach A and queue behind it, and A saves them in one batch, one write for
+    v2, v3 and v4 (group commit). That write publishes every version of the batch, not only v4:
+    B's stream gets v1, v2, v3, v4 in order, each the cart A answered for it (docs/redis.md,
+    "The change feed"). On A the WebSocket that sent one of them gets its _success at its
+    version and no echo of it, and A's own stream gets every version once."""
+    from redis_support import ResetProxy
+    proxy = ResetProxy(redis.port)
+    try:
+        a = start_server(url=proxy.url)
+        b = start_server(menu=None)
+        watcher = sse(b.port, 123, clients)
+        mine = sse(a.port, 123, clients)
+        sender = ws(a.port, 123, clients)
+        assert update_version(watcher.next_update()) == 0
+        assert update_version(mine.next_update()) == 0
+        assert sender.recv()["data"]["version"] == 0
+        before = cart_writes(redis)
+        held = proxy.hold_write_reply()
+        answers = []
+
+        def add(cuisine):
+            r = requests.post(a.api("/store/order/cart/add"), timeout=IO_TIMEOUT,
+                              json={"tableId": 123, "cuisineId": cuisine, "quantity": 1})
+            answers.append(envelope(r))
+
+        first = threading.Thread(target=add, args=(1001,))
+        first.start()
+        try:
+            assert held.wait(IO_TIMEOUT)
+            queued = [threading.Thread(target=add, args=(c,)) for c in (1002, 1001)]
+            for t in queued:
+                t.start()
+            sender.send({"type": "add_item", "data": {"cuisineId": 1030, "quantity": 1}})
+            threading.Event().wait(0.5)  # all three queue behind the held save
+        finally:
+            proxy.release()
+        for t in [first] + queued:
+            t.join(IO_TIMEOUT)
+        # The WebSocket hears the others' versions in order, each once, and its own change only
+        # as its _success (which its save's reply answers: when A heard v4's message first, the
+        # cart_update of v4 comes before it, and a resync of v4 after it).
+        heard = {}
+        while len(heard) < 4:
+            m = sender.recv()
+            v = m["data"]["version"]
+            assert v not in heard, m
+            assert m["type"] != "cart_update" or all(
+                u < v for u in heard if heard[u]["type"] == "cart_update"), m
+            heard[v] = m
+        own = [v for v, m in heard.items() if m["type"] == "add_item_success"]
+        assert len(own) == 1 and own[0] > 1, heard
+        assert all(heard[v]["type"] == "cart_update" for v in heard if v != own[0]), heard
+        answers.append(heard[own[0]]["data"])
+        by_version = {d["version"]: d for d in answers}
+        assert sorted(by_version) == [1, 2, 3, 4]
+        # v1 was one write, v2..v4 one more: a batch.
+        assert cart_writes(redis) - before == 2
+        for stream in (watcher, mine):
+            for v in (1, 2, 3, 4):
+                ev = stream.next_update()
+                assert update_version(ev) == v and ev.json() == by_version[v], (v, ev)
+        # Nothing was fed twice: the next update on each is the next change.
+        assert envelope(b.add(123, 1001, 1))["version"] == 5
+        for stream in (watcher, mine):
+            assert update_version(stream.next_update()) == 5
+        m = sender.recv()
+        if list(heard)[-1] == own[0] and own[0] < 4:
+            # Its _success came after v4's update: the socket is sent the current cart again
+            # (a resync, src/api/ws_cmd.c), not a second feed.
+            assert (m["type"], m["data"]) == ("cart_update", by_version[4]), m
+            m = sender.recv()
+        assert (m["type"], m["data"]["version"]) == ("cart_update", 5), m
+    finally:
+        proxy.close()

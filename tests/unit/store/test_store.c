@@ -77,6 +77,11 @@ static struct {
      * fake_release(): a message of the save may be heard first. */
     bool hold;
     tc_store_job *held;
+    /* The last save's earlier changes (tc_store_job.earlier): each one's
+     * cart version, its DTO's version and its origin. */
+    size_t n_earlier;
+    int64_t earlier_version[8], earlier_json_version[8];
+    uint64_t earlier_origin[8];
 } F;
 
 static char **fake_row(int32_t table_id)
@@ -104,6 +109,18 @@ static void fake_run(tc_store_job *j)
         return;
     }
     F.saves++;
+    assert_true(j->n_earlier <= 8);
+    assert_true(j->n_earlier == 0 || j->version >= 0);
+    F.n_earlier = j->n_earlier;
+    for (size_t i = 0; i < j->n_earlier; i++) {
+        tc_cart *c;
+        const tc_rbuf *json = j->earlier[i].json;
+        assert_int_equal(tc_cart_from_json(json->data, json->len, &c), 0);
+        F.earlier_json_version[i] = tc_cart_version(c);
+        tc_cart_free(c);
+        F.earlier_version[i] = tc_cart_version(j->earlier[i].cart);
+        F.earlier_origin[i] = j->earlier[i].origin;
+    }
     for (const tc_store_idem_rec *rec = j->idem; rec; rec = rec->next) {
         F.probes += rec->probe;
         if (F.known_key && strcmp(rec->key, F.known_key) == 0) {
@@ -927,6 +944,46 @@ static const event *answer_of(const fixture *f, int n)
         if (f->ev[i].kind == 'C' && f->ev[i].call == n) return &f->ev[i];
     fail_msg("call %d was not answered", n);
     return NULL;
+}
+
+/* Changes queued behind a save in flight are saved in one batch: its job
+ * carries the cart after each change before the last that changed it, in
+ * version order with its origin (a shared backend publishes every version);
+ * a refused change is not among them. */
+static void test_batch_carries_earlier_changes(void **state)
+{
+    fixture *f = *state;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: v1 */
+    TL_RUN_UNTIL(&f->e, f->answered == 1);
+    assert_int_equal(F.n_earlier, 0);
+    F.hold = true;
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1: v2 saved, its reply held */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    int saves = F.saves;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 2: v3 */
+    mutate(f, TC_OP_ADD, 123, 9999, 1); /* 3: refused (no such dish) */
+    mutate(f, TC_OP_ADD, 123, 1002, 2); /* 4: v4 */
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 5: v5 */
+    fake_release();
+    TL_RUN_UNTIL(&f->e, f->answered == 6);
+    assert_int_equal(F.saves, saves + 1); /* one batch */
+    assert_int_equal(answer_of(f, 3)->status < 0, true);
+    assert_int_equal(answer_of(f, 5)->version, 5);
+    assert_int_equal(F.n_earlier, 2);
+    assert_int_equal(F.earlier_version[0], 3);
+    assert_int_equal(F.earlier_json_version[0], 3);
+    assert_int_equal(F.earlier_origin[0], 102);
+    assert_int_equal(F.earlier_version[1], 4);
+    assert_int_equal(F.earlier_json_version[1], 4);
+    assert_int_equal(F.earlier_origin[1], 104);
+    /* Fed once each, in order: v1..v5. */
+    int64_t fed = 0;
+    for (int i = 0; i < f->n_ev; i++)
+        if (f->ev[i].kind == 'F') assert_int_equal(f->ev[i].version, ++fed);
+    assert_int_equal(fed, 5);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 6: a batch of one */
+    TL_RUN_UNTIL(&f->e, f->answered == 7);
+    assert_int_equal(F.n_earlier, 0);
 }
 
 static void test_lost_race_reloads_and_applies_again(void **state)
@@ -1825,6 +1882,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_carries_earlier_changes, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_known_answers_stored_first, setup_fake, teardown),
