@@ -138,6 +138,12 @@ cmds = (msg({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 1, "rem
         + msg({"type": "clear_cart", "data": {}}))
 seed("ws-commands", ws(frames=cmds))
 seed("ws-commands-split", ws(frames=cmds), split=0x81)
+# Commands with an idempotencyKey: one applied, its retry replayed, a bad key.
+seed("ws-idem-commands", ws(frames=msg({"type": "add_item", "idempotencyKey": "k1",
+                                        "data": {"cuisineId": 1001, "quantity": 1}})
+                         + msg({"type": "add_item", "idempotencyKey": "k1",
+                                "data": {"cuisineId": 1001, "quantity": 1}})
+                         + msg({"type": "clear_cart", "idempotencyKey": ""})))
 seed("ws-ping-close", ws(frames=frame(9, b"hi") + frame(8, struct.pack("!H", 1000) + b"bye")))
 seed("ws-fragments", ws(frames=frame(1, b'{"type":"add_', fin=False)
                         + frame(0, b'item","data":{"cuisineId":1002,"quantity":1}}')))
