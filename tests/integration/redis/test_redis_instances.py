@@ -31,6 +31,19 @@ def update_version(ev):
     return int(ev.id)
 
 
+def proxied_at_v1(start_server, proxy, clients):
+    """A (through proxy) and B on one Redis, B's change at v1 seen by A's SSE stream, and A's
+    table current (A read it after its subscription was answered). Returns (a, b, A's stream)."""
+    a = start_server(url=proxy.url)
+    b = start_server(menu=None)
+    watcher = sse(a.port, 123, clients)
+    assert update_version(watcher.next_update()) == 0
+    assert envelope(b.add(123, 1001, 1))["version"] == 1
+    assert update_version(watcher.next_update()) == 1
+    assert a.cart(123)["version"] == 1
+    return a, b, watcher
+
+
 def rename_table(redis, tmp_path, servers, table, number):
     """Renames table in the test menu with `menu import` into Redis, and waits until every one
     of servers serves the new menu."""
@@ -209,14 +222,7 @@ def test_lost_race_read_ahead_of_messages_skips_no_version(redis, start_server, 
     from redis_support import ResetProxy
     proxy = ResetProxy(redis.port)
     try:
-        a = start_server(url=proxy.url)
-        b = start_server(menu=None)
-        watcher = sse(a.port, 123, clients)
-        assert update_version(watcher.next_update()) == 0
-        assert envelope(b.add(123, 1001, 1))["version"] == 1
-        assert update_version(watcher.next_update()) == 1
-        # A's read after its subscription was answered before this one: the table is current.
-        assert a.cart(123)["version"] == 1
+        a, b, watcher = proxied_at_v1(start_server, proxy, clients)
         proxy.hold_messages()
         try:
             assert envelope(b.add(123, 1001, 1))["version"] == 2
@@ -248,13 +254,7 @@ def test_message_of_a_version_fed_early_keeps_the_table_current(redis, start_ser
     proxy = ResetProxy(redis.port)
     channel = b"tablecart:table:123"
     try:
-        a = start_server(url=proxy.url)
-        b = start_server(menu=None)
-        watcher = sse(a.port, 123, clients)
-        assert update_version(watcher.next_update()) == 0
-        assert envelope(b.add(123, 1001, 1))["version"] == 1
-        assert update_version(watcher.next_update()) == 1
-        assert a.cart(123)["version"] == 1  # current: A's read after its subscription answered
+        a, b, watcher = proxied_at_v1(start_server, proxy, clients)
         proxy.hold_messages()
         try:
             assert envelope(b.add(123, 1001, 1))["version"] == 2
