@@ -411,8 +411,9 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
     /* Beyond the seed: a key that makes a retried command apply once, in
      * the key space of the REST Idempotency-Key (docs/api.md). */
     const char *key = NULL;
-    if (tc_input_str(msg, TC_WIRE_IDEM_KEY, &key, &err) != 0 ||
-        (key && !tc_command_idem_key_ok(strlen(key)))) {
+    int bad_key = tc_input_str(msg, TC_WIRE_IDEM_KEY, &key, &err);
+    size_t key_len = key ? strlen(key) : 0;
+    if (bad_key != 0 || (key && !tc_command_idem_key_ok(key_len))) {
         tc_ops_refused(app);
         send_error(s, cl, TC_T_WS_IDEM_KEY);
         return;
@@ -426,7 +427,7 @@ static void command(tc_app *app, tc_stream *s, client *cl, json_t *msg)
     tc_buf scoped = TC_BUF_INIT, caller = TC_BUF_INIT;
     if (key) {
         tc_command_idem_scope(cmd, app->cfg->api_prefix, &who, tc_stream_client(s), op.table_id,
-                              (tc_view){key, strlen(key)}, &scoped, &caller);
+                              (tc_view){key, key_len}, &scoped, &caller);
         op.idem_key = tc_buf_cstr(&scoped);
         op.idem_caller = tc_buf_cstr(&caller);
     }

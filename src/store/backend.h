@@ -83,8 +83,9 @@ typedef struct tc_store_job {
     /* save: the batch's earlier changes of the cart, in version order (the
      * last is version - 1), n_earlier of them; store.c owns the array. A
      * backend whose other writers hear each version by a message (Redis)
-     * publishes them before the final cart, in the same atomic step; others
-     * ignore them (only the final cart is stored) */
+     * publishes them before the final cart, in the same atomic step. Only
+     * filled for a backend with `current` (one shared with other writers);
+     * others get none (only the final cart is stored) */
     tc_store_earlier *earlier;
     size_t n_earlier;
     tc_store_idem_rec *idem;

@@ -256,15 +256,22 @@ static void feed_now(tc_store *s, table_state *t, const tc_cart *cart, tc_rbuf *
 
 /* Feeds t's waiting versions that may go now: each whose version below was
  * fed, and, gap or not, each below `below`. */
+/* Takes t's first waiting version off the list and frees it. */
+static void late_drop_first(table_state *t)
+{
+    late_feed *l = t->late;
+    t->late = l->next;
+    tc_cart_free(l->cart);
+    tc_rbuf_unref(l->json);
+    free(l);
+}
+
 static void feed_late(tc_store *s, table_state *t, int64_t below)
 {
     while (t->late && (t->late->version <= t->seen + 1 || t->late->version < below)) {
         late_feed *l = t->late;
-        t->late = l->next;
         feed_now(s, t, l->cart, l->json, l->version, l->at, l->origin);
-        tc_cart_free(l->cart);
-        tc_rbuf_unref(l->json);
-        free(l);
+        late_drop_first(t);
     }
 }
 
@@ -279,13 +286,8 @@ static int64_t late_last(const table_state *t)
 
 static void late_free(table_state *t)
 {
-    for (late_feed *l = t->late, *next; l; l = next) {
-        next = l->next;
-        tc_cart_free(l->cart);
-        tc_rbuf_unref(l->json);
-        free(l);
-    }
-    t->late = NULL;
+    while (t->late)
+        late_drop_first(t);
 }
 
 /* Puts cart (copied) in t's waiting versions, in order, unless there. */
@@ -896,9 +898,10 @@ static void pump(tc_store *s, table_state *t)
                     n_changed++;
                 }
             tc_store_job *j = tc_xcalloc(1, sizeof *j);
-            if (n_changed > 1) {
+            if (n_changed > 1 && s->be->current) {
                 /* The versions before the last: a backend shared with other
-                 * writers publishes each of them too. */
+                 * writers (one that says which tables are current) publishes
+                 * each of them too; none other needs them. */
                 tc_store_earlier *e = tc_xcalloc(n_changed - 1, sizeof *e);
                 size_t n = 0;
                 for (request *r = t->batch; r != last; r = r->next)
