@@ -7,6 +7,7 @@
 #include "api/live.h"
 #include "api/metrics.h"
 #include "api/rest.h"
+#include "core/cores.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/mem.h"
@@ -44,6 +45,8 @@ typedef struct {
     tc_app app;
     uv_signal_t sigterm, sigint, sighup;
     uv_check_t log_flush; /* writes the turn's buffered log lines */
+    uv_timer_t cores_look; /* --share-core: a look at the load, TC_CORES_LOOK_MS */
+    tc_cores *cores;       /* NULL: the kernel alone places the threads */
     tc_live *live;
 } server_main;
 
@@ -154,6 +157,25 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     tc_log_info("%s: stopping (closing streams, finishing pending writes)", name);
     tc_server_shutdown(m->app.server, SHUTDOWN_GRACE_MS, on_shutdown_done, m);
+}
+
+static void on_cores_look(uv_timer_t *t)
+{
+    server_main *m = t->data;
+    tc_cores_look(m->cores);
+}
+
+/* --share-core on and a store whose writer thread the loop hands every
+ * change to: every thread on the loop's core while the load is light. */
+static void start_cores(server_main *m, const tc_config *cfg)
+{
+    if (!cfg->share_core || !tc_store_threaded(m->app.store)) return;
+    m->cores = tc_cores_open();
+    if (m->cores == NULL) return; /* one CPU, or no /proc: nothing to share */
+    uv_timer_init(m->app.loop, &m->cores_look);
+    m->cores_look.data = m;
+    uv_timer_start(&m->cores_look, on_cores_look, TC_CORES_LOOK_MS, TC_CORES_LOOK_MS);
+    uv_unref((uv_handle_t *)&m->cores_look); /* the loop ends when the rest has */
 }
 
 /* SIGHUP asks a daemon to reopen its log files; tablecart writes only to
@@ -366,9 +388,11 @@ int tc_cli_serve(const tc_config *cfg)
     uv_check_init(app->loop, &m.log_flush);
     uv_check_start(&m.log_flush, on_log_flush);
     uv_unref((uv_handle_t *)&m.log_flush);
+    start_cores(&m, cfg);
 
     uv_run(app->loop, UV_RUN_DEFAULT);
     tc_log_flush();
+    tc_cores_close(m.cores);
 
     /* Every connection and the store are closed; what was acknowledged is
      * committed. */

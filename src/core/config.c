@@ -93,6 +93,7 @@ static const opt_spec opts[] = {
     {"trusted-proxy", OPT_CIDR, SERVE},
     {"access-log", OPT_ONOFF, SERVE},
     {"io-uring", OPT_ONOFF, SERVE},
+    {"share-core", OPT_ONOFF, SERVE},
     {"user", OPT_ID, TOKEN},
     {"phone", OPT_STR, TOKEN},
     {"table", OPT_ID, TOKEN},
@@ -142,7 +143,10 @@ const char *tc_config_usage(void)
            "  --access-log on|off       on   a log line per HTTP answer (method, path, status,\n"
            "                            bytes, duration); streams log once, at their start\n"
            "  --io-uring on|off         on   a loop turn's sends in one system call (io_uring)\n"
-           "                            where the kernel allows it; off: a send per write\n";
+           "                            where the kernel allows it; off: a send per write\n"
+           "  --share-core on|off       on   with a sqlite: store, every thread on the loop's\n"
+           "                            core while the server uses under a third of it; off:\n"
+           "                            the kernel places the threads\n";
 }
 
 static void env_name(const char *flag, char *out, size_t n)
@@ -331,6 +335,8 @@ static int set_opt(tc_config *c, const opt_spec *o, const char *v, const char *s
             return tc_errmsg_set(err, TC_EINVAL, "%s: expected on or off, got '%s'", src, v);
         if (strcmp(o->flag, "io-uring") == 0)
             c->io_uring = strcmp(v, "on") == 0;
+        else if (strcmp(o->flag, "share-core") == 0)
+            c->share_core = strcmp(v, "on") == 0;
         else
             c->access_log = strcmp(v, "on") == 0;
         return 0;
@@ -381,6 +387,7 @@ static void defaults(tc_config *c)
     c->exempt_loopback = true;
     c->access_log = true;
     c->io_uring = true;
+    c->share_core = true;
 }
 
 /* Sets each entry of list (a comma-separated environment value, cut in

@@ -56,6 +56,7 @@ typedef struct {
     bool exempt_loopback;      /* true: 127.0.0.0/8 and ::1 skip the per-address limits */
     bool access_log;           /* true (--access-log on): a log line per HTTP answer */
     bool io_uring;             /* true (--io-uring on): sends batched per loop turn */
+    bool share_core;           /* true (--share-core on): threads on one core while idle-ish */
     tc_cidr trusted_proxies[TC_MAX_PROXIES];
     size_t n_trusted_proxies;
     /* token */

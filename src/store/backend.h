@@ -177,6 +177,9 @@ typedef struct tc_store_backend {
      * then applied again, those keys replayed. false: this process's
      * answers are all there are (load_idem). */
     bool shared_idem;
+    /* Its work runs on a thread of its own that the loop hands every job to
+     * and hears back from (SQLite's writer); false: on the loop (Redis). */
+    bool threaded;
     /* NULL: none. Appends the backend's own Prometheus metrics to out. */
     void (*metrics)(tc_store *s, tc_buf *out);
 } tc_store_backend;

@@ -1345,4 +1345,5 @@ const tc_store_backend tc_store_backend_sqlite = {
     .load_idem = sq_load_idem,
     .ping = sq_ping,
     .submit = sq_submit,
+    .threaded = true,
 };

@@ -1256,6 +1256,11 @@ bool tc_store_menu_empty(const tc_store *s)
     return tc_menu_store_count(s->menu) == 0;
 }
 
+bool tc_store_threaded(const tc_store *s)
+{
+    return s->be->threaded;
+}
+
 int tc_store_import_menu(tc_store *s, const tc_menu *m, tc_errmsg *err)
 {
     int rc = s->be->import_menu(s, m, err);

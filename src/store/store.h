@@ -110,6 +110,9 @@ void tc_store_set_feed(tc_store *s, tc_store_feed_cb cb, void *ctx);
 const tc_menu *tc_store_menu(const tc_store *s);
 /* True when the store holds no store/restaurant yet (first start). */
 bool tc_store_menu_empty(const tc_store *s);
+/* True when the backend works on a thread of its own that the loop hands
+ * each job to and hears back from (SQLite's writer; core/cores.h). */
+bool tc_store_threaded(const tc_store *s);
 
 /* Loads or updates stores, tables and dishes from m in one transaction
  * (upsert by id; nothing is deleted), then reloads the served menu.

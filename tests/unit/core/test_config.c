@@ -120,6 +120,25 @@ static void test_io_uring(void **state)
     PARSE_ERR("unknown flag --io-uring", "menu", "import", "m.json", "--io-uring", "off");
 }
 
+static void test_share_core(void **state)
+{
+    (void)state;
+    tc_config c;
+    PARSE_OK(&c, "serve");
+    assert_true(c.share_core);
+    PARSE_OK(&c, "serve", "--share-core", "off");
+    assert_false(c.share_core);
+    assert_true(c.io_uring); /* its own switch */
+    setenv("TABLECART_SHARE_CORE", "off", 1);
+    PARSE_OK(&c, "serve");
+    assert_false(c.share_core);
+    PARSE_OK(&c, "serve", "--share-core=on"); /* the flag wins */
+    assert_true(c.share_core);
+    unsetenv("TABLECART_SHARE_CORE");
+    PARSE_ERR("--share-core: expected on or off, got 'yes'", "serve", "--share-core", "yes");
+    PARSE_ERR("unknown flag --share-core", "token", "--user", "1", "--share-core", "off");
+}
+
 static void test_every_serve_flag(void **state)
 {
     (void)state;
@@ -595,6 +614,7 @@ int main(void)
         T(test_defaults),
         T(test_access_log),
         T(test_io_uring),
+        T(test_share_core),
         T(test_every_serve_flag),
         T(test_equals_form),
         T(test_api_prefix),
