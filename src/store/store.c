@@ -126,6 +126,11 @@ typedef struct table_state {
 
 struct tc_store_pipeline {
     tc_idmap tables; /* table_state by table id */
+    /* The changes (not gets) in the tables' queues, waiting for a read or a
+     * save of their table on its way: up on enqueue and when a lost race
+     * puts a batch back, down when a batch takes them or a failed read
+     * answers them (tc_store_queued_changes). */
+    size_t queued;
 };
 
 static table_state *table_get(tc_store_pipeline *p, int32_t id)
@@ -138,6 +143,18 @@ static table_state *table_get(tc_store_pipeline *p, int32_t id)
     t->seen_at = TC_STORE_AT_UNKNOWN;
     tc_idmap_add(&p->tables, &t->node, id);
     return t;
+}
+
+/* A change left its table's queue. The count never goes below 0: a change
+ * leaving that did not enter is a bug, logged (tests/unit/store/test_store.c
+ * checks the count). */
+static void unqueued(tc_store_pipeline *p)
+{
+    if (p->queued == 0) {
+        tc_log_error("store: a change left a queue it was not counted in");
+        return;
+    }
+    p->queued--;
 }
 
 static void request_free(request *r)
@@ -574,6 +591,7 @@ static void loaded(tc_store_job *j)
         t->head = t->tail = NULL;
         for (request *r = failed, *next; r; r = next) {
             next = r->next;
+            if (!r->is_get) unqueued(s->pipe);
             answer_failed(s, r, &err);
         }
     }
@@ -617,6 +635,7 @@ static void conflicted(tc_store *s, table_state *t, request *batch, bool drop_ca
         r->json = NULL;
         r->status = 0;
         if (++r->conflicts < MAX_CONFLICTS) {
+            s->pipe->queued++;
             if (retry_last)
                 retry_last->next = r;
             else
@@ -836,6 +855,7 @@ static bool apply_batch(tc_store *s, table_state *t)
         request *r = t->head;
         t->head = r->next;
         if (t->head == NULL) t->tail = NULL;
+        unqueued(s->pipe);
         r->next = NULL;
         *tail = r;
         tail = &r->next;
@@ -951,6 +971,7 @@ static void pump(tc_store *s, table_state *t)
 static void enqueue(tc_store *s, request *r)
 {
     table_state *t = table_get(s->pipe, r->op.table_id);
+    if (!r->is_get) s->pipe->queued++;
     if (t->tail)
         t->tail->next = r;
     else
@@ -1327,8 +1348,19 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
     enqueue(s, r);
 }
 
+size_t tc_store_queued_changes(const tc_store *s)
+{
+    return s->pipe ? s->pipe->queued : 0;
+}
+
 void tc_store_metrics(tc_store *s, tc_buf *out)
 {
+    tc_buf_appendf(out,
+                   "# HELP tablecart_store_queued_changes Cart changes waiting in their table's "
+                   "queue behind a save or read of that table on its way.\n"
+                   "# TYPE tablecart_store_queued_changes gauge\n"
+                   "tablecart_store_queued_changes %zu\n",
+                   tc_store_queued_changes(s));
     if (s->be->metrics) s->be->metrics(s, out);
 }
 

@@ -141,8 +141,13 @@ void tc_store_mutate(tc_store *s, const tc_op *op, const tc_cart_limits *lim, tc
 /* The heap the remembered Idempotency-Key answers take now. */
 size_t tc_store_idem_bytes(const tc_store *s);
 
-/* Appends the backend's own metrics (Prometheus text; Redis: pub/sub
- * messages received, channels subscribed) to out; nothing for SQLite. */
+/* The cart changes waiting in their table's queue for a read or a save of
+ * that table on its way (not yet applied nor handed to the backend). */
+size_t tc_store_queued_changes(const tc_store *s);
+
+/* Appends the store's metrics (Prometheus text: tablecart_store_queued_changes)
+ * and the backend's own (Redis: pub/sub messages received, channels
+ * subscribed; SQLite has none) to out. */
 void tc_store_metrics(tc_store *s, tc_buf *out);
 
 /* 0 when the store answers, TC_ESTORE otherwise (for /healthz). */

@@ -63,6 +63,7 @@ static struct {
     int opens, closes, loads, imports, pings, cart_loads, saves;
     int open_rc, load_rc, import_rc, ping_rc; /* forced results, 0 = work */
     int32_t fail_table;                       /* the next save of this table fails */
+    int32_t fail_load_table;                  /* the next read of this table fails */
     int32_t lose_table; /* the next save of this table lands, and fails (reply lost) */
     int conflicts_left; /* this many saves lose their race */
     int conflicts;      /* saves answered TC_ECONFLICT */
@@ -104,6 +105,11 @@ static void fake_run(tc_store_job *j)
     char **row = fake_row(j->table_id);
     if (j->kind == TC_JOB_LOAD) {
         F.cart_loads++;
+        if (F.fail_load_table == j->table_id) {
+            F.fail_load_table = 0;
+            j->status = tc_errmsg_set(&j->err, TC_ESTORE, "fake: read failed");
+            return;
+        }
         j->found = *row != NULL;
         if (*row) tc_buf_append_str(&j->row, *row);
         return;
@@ -984,6 +990,75 @@ static void test_batch_carries_earlier_changes(void **state)
     mutate(f, TC_OP_ADD, 123, 1001, 1); /* 6: a batch of one */
     TL_RUN_UNTIL(&f->e, f->answered == 7);
     assert_int_equal(F.n_earlier, 0);
+}
+
+/* tc_store_queued_changes (the gauge tablecart_store_queued_changes) counts
+ * the changes waiting in the tables' queues, exactly: those behind a read or
+ * a save on its way, not a get, not the batch being saved; a batch that
+ * takes them, a lost race that puts them back and a failed read that answers
+ * them move the count with them. */
+static void test_queued_changes_counted(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: behind the table's first read */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 1 */
+    get_cart(f, 123);                   /* 2: a get is not a change */
+    assert_int_equal(tc_store_queued_changes(f->store), 2);
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+
+    /* Behind a save in flight: three changes (one of them refused when
+     * applied) queue, and the batch after the save takes them all. */
+    F.hold = true;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 3: v3, its save's reply held */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    assert_int_equal(tc_store_queued_changes(f->store), 0); /* in the save, not queued */
+    int saves = F.saves;
+    get_cart(f, 123);                   /* 4: answered first, from memory */
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 5: v4 */
+    mutate(f, TC_OP_ADD, 123, 9999, 1); /* 6: refused (no such dish) */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 7: v5 */
+    assert_int_equal(tc_store_queued_changes(f->store), 3);
+    fake_release(); /* the get answered, the three applied and handed over as one save */
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+    TL_RUN_UNTIL(&f->e, f->answered == 8);
+    assert_int_equal(F.saves, saves + 1);
+    assert_int_equal(answer_of(f, 4)->version, 3);
+    assert_int_equal(answer_of(f, 6)->status < 0, true);
+    assert_int_equal(answer_of(f, 7)->version, 5);
+
+    /* A lost race puts the batch back in front of what queued meanwhile,
+     * while the cart is read again. */
+    F.hold = true;
+    F.conflicts_left = 1;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 8: loses its race, then v6 */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 9: v7 */
+    assert_int_equal(tc_store_queued_changes(f->store), 1);
+    fake_release();
+    assert_int_equal(F.conflicts, 1);
+    assert_int_equal(tc_store_queued_changes(f->store), 2);
+    TL_RUN_UNTIL(&f->e, f->answered == 10);
+    assert_int_equal(answer_of(f, 9)->version, 7);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+
+    /* A read that fails answers every change queued behind it. */
+    F.fail_load_table = 124;
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 10 */
+    get_cart(f, 124);                   /* 11 */
+    mutate(f, TC_OP_ADD, 124, 1002, 1); /* 12 */
+    assert_int_equal(tc_store_queued_changes(f->store), 2);
+    TL_RUN_UNTIL(&f->e, f->answered == 13);
+    assert_int_equal(answer_of(f, 10)->status, TC_ESTORE);
+    assert_int_equal(answer_of(f, 12)->status, TC_ESTORE);
+    assert_string_equal(f->err[12], "fake: read failed");
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 13: v1, read again */
+    assert_int_equal(tc_store_queued_changes(f->store), 1);
+    TL_RUN_UNTIL(&f->e, f->answered == 14);
+    assert_int_equal(answer_of(f, 13)->version, 1);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
 }
 
 static void test_lost_race_reloads_and_applies_again(void **state)
@@ -1883,6 +1958,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_batch_carries_earlier_changes, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_changes_counted, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_known_answers_stored_first, setup_fake, teardown),
