@@ -4,6 +4,7 @@ command gets its _success and no echo; other tables hear nothing; races
 between instances are settled by the versioned write."""
 
 import json
+import re
 import threading
 
 import requests
@@ -347,6 +348,12 @@ def cart_writes(redis):
     return 0
 
 
+def queued_changes(server):
+    """A's tablecart_store_queued_changes: changes waiting behind a save (or read) in flight."""
+    text = requests.get(server.url("/metrics"), timeout=IO_TIMEOUT).text
+    return int(re.search(r"^tablecart_store_queued_changes (\d+)$", text, re.M).group(1))
+
+
 def test_batch_saved_in_one_write_reaches_other_instances_version_by_version(
         redis, start_server, clients):
     """A's write of v1 lands and its reply is held back in a proxy: meanwhile two HTTP adds and
@@ -383,11 +390,15 @@ def test_batch_saved_in_one_write_reaches_other_instances_version_by_version(
             for t in queued:
                 t.start()
             sender.send({"type": "add_item", "data": {"cuisineId": 1030, "quantity": 1}})
-            threading.Event().wait(0.5)  # all three queue behind the held save
+            # all three queue behind the held save (none of them was answered: v1's reply is
+            # held, and every reply behind it on that connection)
+            wait_until(lambda: queued_changes(a) == 3, IO_TIMEOUT, "3 changes queued on A")
+            assert answers == []
         finally:
             proxy.release()
         for t in [first] + queued:
             t.join(IO_TIMEOUT)
+        assert len(answers) == 3 and queued_changes(a) == 0
         # The WebSocket hears the others' versions in order, each once, and its own change only
         # as its _success (which its save's reply answers: when A heard v4's message first, the
         # cart_update of v4 comes before it, and a resync of v4 after it).
