@@ -8,8 +8,8 @@ and 443), the certificate paths, the upstream's ports, and the files nginx
 writes (pid, logs, temp folders). Loopback only."""
 
 import contextlib
+import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -103,36 +103,102 @@ def nginx_test(root):
     return out
 
 
-@contextlib.contextmanager
-def running_nginx(root, port):
-    """Runs nginx with the layout at root until the block ends; waits for port."""
+class PortTaken(AssertionError):
+    """nginx gave up binding a port another process took after free_port() chose it."""
+
+
+def _listening_inode(port):
+    """The inode of the socket listening on 127.0.0.1:port (/proc/net/tcp), or None."""
+    local = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":  # TCP_LISTEN
+                return int(fields[9])
+    return None
+
+
+def _socket_inodes(pid):
+    """The inodes of the sockets process pid holds."""
+    inodes = set()
+    fd_dir = Path("/proc/%d/fd" % pid)
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+def start_nginx(root, ports):
+    """Starts nginx with the layout at root and waits until nginx itself listens on each
+    of ports: free_port() races the other processes of the machine (other tests' servers
+    on port 0 among them), and something else listening on a port, or an nginx still
+    retrying its bind (every 500 ms, five times), must not pass for nginx up. Raises
+    PortTaken when nginx gave up on a port taken meanwhile."""
     proc = subprocess.Popen([NGINX, "-c", str(root / "nginx.conf"), "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def up():
         if proc.poll() is not None:
-            raise AssertionError("nginx exited: %s" % proc.stderr.read().decode())
+            log = root.parent / "logs" / "error.log"
+            err = proc.stderr.read().decode() + (log.read_text() if log.exists() else "")
+            cls = PortTaken if "Address already in use" in err else AssertionError
+            raise cls("nginx exited: %s" % err)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
+            mine = _socket_inodes(proc.pid)
+        except OSError:  # exited meanwhile: the next call says why
             return None
+        return all(_listening_inode(p) in mine for p in ports) or None
 
     try:
-        wait_until(up, IO_TIMEOUT * 2, "nginx listening")
+        wait_until(up, IO_TIMEOUT * 2, "nginx listening on %r" % (ports,))
+    except BaseException:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(IO_TIMEOUT)
+        raise
+    return proc
+
+
+def stop_nginx(proc):
+    proc.terminate()
+    proc.wait(IO_TIMEOUT)
+
+
+@contextlib.contextmanager
+def running_nginx(root, *ports):
+    """Runs nginx with the layout at root until the block ends; waits until nginx listens
+    on each of ports."""
+    proc = start_nginx(root, ports)
+    try:
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(IO_TIMEOUT)
+        stop_nginx(proc)
 
 
 @contextlib.contextmanager
 def nginx_in_front(workdir, upstream_ports):
     """nginx (from workdir, created) proxying to 127.0.0.1:<each port> with the
-    shipped site's settings over plain HTTP; yields the port to talk to."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    http_port, app_port = free_port(), free_port()
-    root = stock_layout(workdir, http_port)
-    install_site(root, upstream_ports, http_port, app_port=app_port)
-    with running_nginx(root, app_port):
-        yield app_port
+    shipped site's settings over plain HTTP; yields the port to talk to. A port
+    another process took before nginx could bind it is given up for new ones
+    (from a new workdir beside the first)."""
+    for attempt in range(1, 4):
+        d = workdir if attempt == 1 else workdir.with_name("%s-%d" % (workdir.name, attempt))
+        d.mkdir(parents=True, exist_ok=True)
+        http_port, app_port = free_port(), free_port()
+        root = stock_layout(d, http_port)
+        install_site(root, upstream_ports, http_port, app_port=app_port)
+        try:
+            proc = start_nginx(root, (app_port, http_port))
+        except PortTaken:
+            if attempt == 3:
+                raise
+            continue
+        try:
+            yield app_port
+        finally:
+            stop_nginx(proc)
+        return

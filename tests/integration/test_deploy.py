@@ -257,7 +257,7 @@ def tls_site(proxied, tmp_path):
     install_site(root, [server.port], http_port, https_port=https_port, cert=cert)
     out = nginx_test(root)
     assert "syntax is ok" in out and "test is successful" in out, out
-    with running_nginx(root, https_port):
+    with running_nginx(root, https_port, http_port):
         yield http_port, TLS(https_port, cert[0])
 
 
