@@ -8,7 +8,7 @@ import time
 import requests
 
 from live_support import SSEStream, WSClient, next_presence
-from support import IO_TIMEOUT, MENU_FILE, envelope, run_cli, wait_until
+from support import IO_TIMEOUT, MENU_FILE, SCALE, envelope, run_cli, wait_until
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
@@ -136,13 +136,16 @@ def test_menu_import_reaches_a_running_server(server, clients, tmp_path):
             c["unitPrice"] = 40.00
     path = tmp_path / "new.json"
     path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
-    t0 = time.monotonic()
     r = run_cli("menu", "import", path, "--store", "sqlite:%s" % server.db)
     assert r.returncode == 0, r.stderr
+    # Both streams hear of it soon after the import (the server asks SQLite every 250 ms;
+    # docs/operations.md: "within a second"); timed from the import's end, not from its start,
+    # which counted the CLI's own run (an ASan process start on a busy machine).
+    imported = time.monotonic()
     ev = sse.next_event(skip_heartbeats=True)
     assert ev.event == "menu_update" and ev.id is None
     m = ws.recv()
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - imported < 1.5 * SCALE
     assert m["type"] == "menu_update" and m["message"] == "菜单更新"
     served = envelope(server.request("GET", "/store/order/menu/123"))
     assert ev.json() == served and m["data"] == served
