@@ -23,11 +23,13 @@ const enabled = (page, id) => page.waitForFunction((i) => document.querySelector
  * A diner at `table` whose page clock stops once open. `answers`: 'pass' (the default), 'lost'
  * (the POST …/cart/add reaches the server, which applies it, but its answer never comes back) or
  * 'unsent' (it never reaches the server). `keys` are the Idempotency-Keys of the adds sent, `reads`
- * counts the cart GETs.
+ * counts the cart GETs. `held()`: resolves when the next add is held on its way (sent by the page,
+ * stopped by the route): only then may the test move the page's clock past the page's timeout,
+ * which aborts the request, one the browser may not have handed to the route yet on a busy machine.
  */
 async function slowAdds(table) {
-  const net = { answers: 'pass', keys: [], reads: 0, applied: null };
-  let applied;
+  const net = { answers: 'pass', keys: [], reads: 0, applied: null, held: null };
+  let applied, held;
   const P = await diner(browser, server, {
     table,
     setup: async (page) => {
@@ -35,6 +37,7 @@ async function slowAdds(table) {
       page.on('request', (r) => r.method() === 'GET' && r.url().endsWith(`/cart/${table}`) && net.reads++);
       await page.route('**/api/store/order/cart/add', async (route) => {
         net.keys.push(route.request().headers()['idempotency-key']);
+        if (held) held();
         if (net.answers === 'pass') return route.continue();
         if (net.answers === 'lost') {
           await route.fetch(); // applied by the server; the answer goes nowhere
@@ -46,6 +49,7 @@ async function slowAdds(table) {
   pages.push(P);
   await P.clock.pauseAt(await P.evaluate(() => Date.now() + 1000));
   net.applied = () => new Promise((resolve) => (applied = resolve));
+  net.held = () => new Promise((resolve) => (held = resolve));
   return [P, net];
 }
 
@@ -99,7 +103,9 @@ test('a change that never arrived: its retry is applied once; a minute later the
   const [P, net] = await slowAdds(124);
   net.answers = 'unsent';
   let tapAt = await pageNow(P);
+  let held = net.held();
   await dish(P, 1003).locator('.btn-add').click();
+  await held;
   await runTo(P, tapAt + 10000);
   await P.waitForSelector('#toast-error:not([hidden])');
   await enabled(P, 1003);
@@ -115,7 +121,9 @@ test('a change that never arrived: its retry is applied once; a minute later the
   // lost again; the diner waits more than a minute: the next + is a portion of its own
   net.answers = 'unsent';
   tapAt = await pageNow(P);
+  held = net.held();
   await dish(P, 1003).locator('.btn-plus').click();
+  await held;
   await runTo(P, tapAt + 10000);
   await enabled(P, 1003);
   await runTo(P, tapAt + 10000 + 60001);

@@ -25,12 +25,14 @@ test('an HTTP change with no answer is given up after 10 s; each tap has its own
   let lose = true;
   const lost = [];
   const keys = [];
+  let arrived; // the add held: the browser may hand it to the route after the tap's effects show
+  const held = new Promise((resolve) => (arrived = resolve));
   P = await diner(browser, server, {
     table: 123,
     setup: async (page) => {
       await page.clock.install(); // the 10 s are the page's, driven by the test
       page.on('request', (r) => /\/cart\/(add|update|remove|clear)/.test(r.url()) && keys.push(r.headers()['idempotency-key']));
-      await page.route('**/api/store/order/cart/add', (route) => (lose ? lost.push(route) : route.continue()));
+      await page.route('**/api/store/order/cart/add', (route) => (lose ? (lost.push(route), arrived()) : route.continue()));
     },
   });
   // install() alone lets the page's time flow: stop it (a second on, the margin for the round
@@ -39,6 +41,7 @@ test('an HTTP change with no answer is given up after 10 s; each tap has its own
   const plus = dish(P, 1001).locator('.btn-add');
   await plus.click();
   await P.waitForFunction(() => document.querySelector('#menu-groups .dish[data-cuisine-id="1001"] .btn-add')?.disabled === true);
+  await held;
   assert.equal(lost.length, 1);
   // somebody else's change arrives while ours is in flight: shown, its notice held
   const notices = await P.evaluate(() => window.__tablecart.notices);
