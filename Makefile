@@ -44,8 +44,8 @@ PYTEST_WORKERS ?= 4
 PYTEST_PAR = $(PYTEST) -n $(PYTEST_WORKERS)
 
 .PHONY: all run test deps deps-test build asan tsan unit unit-asan integration integration-asan \
-        tsan-tests e2e fuzz-smoke fuzz-long test-all clean format bench bench-deps bench-smoke \
-        install
+        tsan-tests tsan-units tsan-integration e2e fuzz-smoke fuzz-long test-all lane-server \
+        lane-browser clean format bench bench-deps bench-smoke install
 
 all: build
 
@@ -64,15 +64,26 @@ deps:
 deps-test:
 	@scripts/install-deps.sh test
 
-# Everything is compiled first, on every core; the suites then run one after another, but for
-# the fuzzers' smoke run (one core, timed) and the benchmarks' (correctness checks only, no
-# timing), which run side by side, each one's output kept together (--output-sync).
+# Everything is compiled first, on every core; the unit tests (which wait on timers of a few
+# hundred ms) run next on their own; then two lanes side by side, each lane one suite after
+# another: the three pytest runs (release, ASan+UBSan, TSan) and the fuzzers' smoke run in one,
+# the browser tests and the benchmarks' smoke run in the other. The pytest suites mostly wait on
+# sockets, timers and child processes: beside the browser tests the whole takes about the longer
+# lane (docs/testing.md). Each lane's output is kept together (--output-sync=recurse: a lane
+# prints when it ends).
 test-all:
 	@$(MAKE) --no-print-directory -j$(shell nproc) build asan tsan $(REL_UNITS) $(ASAN_UNITS) \
 	    $(TSAN_UNITS) build/bench/tcload
-	@$(MAKE) --no-print-directory unit unit-asan integration integration-asan tsan-tests e2e
-	@$(MAKE) --no-print-directory -j2 --output-sync=target fuzz-smoke bench-smoke
+	@$(MAKE) --no-print-directory unit unit-asan tsan-units
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse lane-server lane-browser
 	@echo "all suites passed"
+
+# The two lanes of test-all (-j1: one suite at a time within a lane).
+lane-server:
+	@$(MAKE) --no-print-directory -j1 integration integration-asan tsan-integration fuzz-smoke
+
+lane-browser:
+	@$(MAKE) --no-print-directory -j1 e2e bench-smoke
 
 # --- build ------------------------------------------------------------------
 
@@ -143,8 +154,12 @@ integration-asan: asan
 
 # --- ThreadSanitizer: the writer thread's unit tests and the suites that drive it
 
-tsan-tests: tsan $(TSAN_UNITS)
+tsan-tests: tsan-units tsan-integration
+
+tsan-units: $(TSAN_UNITS)
 	@TSAN_OPTIONS=halt_on_error=1 scripts/run-units.sh $(TSAN_UNITS)
+
+tsan-integration: tsan
 	TABLECART_BIN=$(CURDIR)/build/tsan/tablecart TABLECART_ASAN=1 $(PYTEST_PAR) $(TSAN_SUITES)
 
 # --- browser tests (Playwright + Debian's Chromium) -------------------------
