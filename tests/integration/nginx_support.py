@@ -169,17 +169,6 @@ def stop_nginx(proc):
 
 
 @contextlib.contextmanager
-def running_nginx(root, *ports):
-    """Runs nginx with the layout at root until the block ends; waits until nginx listens
-    on each of ports."""
-    proc = start_nginx(root, ports)
-    try:
-        yield proc
-    finally:
-        stop_nginx(proc)
-
-
-@contextlib.contextmanager
 def nginx_in_front(workdir, upstream_ports):
     """nginx (from workdir, created) proxying to 127.0.0.1:<each port> with the
     shipped site's settings over plain HTTP; yields the port to talk to. A port
