@@ -290,6 +290,10 @@ def test_answers_held_behind_a_store_call_are_bounded(start_server, clients):
     assert ws.recv_json()["type"] == "connected"
     assert ws.recv_json()["type"] == "cart_update"
     sock = ws.sock
+    # A fixed send buffer (no autotuning): the flood is what the kernels hold, a few hundred
+    # KB, whose pongs the kernels hold too. With megabytes of them, a reader slowed by a busy
+    # machine let 1 MiB of pongs queue in the server, which closed the socket as not reading.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
     lock = sqlite3.connect(str(s.db), isolation_level=None, timeout=5)
     lock.execute("BEGIN EXCLUSIVE")
     raw, stop = bytearray(ws.buf), threading.Event()
