@@ -27,7 +27,7 @@ TSAN_OBJS  := $(SRCS:%.c=build/tsan/obj/%.o)
 # The unit tests of what runs on the writer thread, run again under TSan.
 TSAN_UNITS := build/tsan/unit/store/test_store build/tsan/unit/store/test_sqlite \
               build/tsan/unit/store/test_sqlite_ckpt build/tsan/unit/store/test_diners \
-              build/tsan/unit/core/test_log
+              build/tsan/unit/store/test_wake build/tsan/unit/core/test_log
 # The integration tests that drive the writer thread hardest.
 TSAN_SUITES := tests/integration/test_cart_api.py tests/integration/test_store.py \
                tests/integration/test_crash.py tests/integration/live/test_live_both.py

@@ -11,7 +11,7 @@
  * a table's cart, save a new cart) and the writer thread runs them. Every
  * save that arrived while the last transaction was committing goes into the
  * next one (group commit), and finished jobs go back to the loop through a
- * uv_async. Checkpoints happen beside it, on the checkpointer's thread, so
+ * store/wake. Checkpoints happen beside it, on the checkpointer's thread, so
  * that no commit waits for one. The menu is read and written from
  * the caller's thread (start-up, the CLI), under the same lock as the
  * writer's transactions.
@@ -31,6 +31,7 @@
  * anyone is answered. */
 #include "store/backend.h"
 #include "store/sqlite_ckpt.h"
+#include "store/wake.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -166,7 +167,7 @@ typedef struct {
     bool unsure; /* a failed commit's frames may be in the -wal: no more changes (UNSURE_TEXT) */
     int gone;    /* GONE_*, check_file's reading: the writer alone sets it, under lock */
     tc_menu *fresh_menu;  /* read by the writer, not yet served */
-    uv_async_t *async;    /* wakes the loop; freed in its close callback */
+    tc_wake *loop_wake;   /* wakes the loop (store/wake: not a uv_async_t) */
     tc_sqlite_ckpt *ckpt; /* a serving store's checkpointer; the writer stops it */
     /* loop only: jobs submitted during this loop turn, handed to the writer
      * together just before the loop waits for I/O (one wake-up per turn,
@@ -646,7 +647,7 @@ static void sq_close(tc_store *s)
         uv_mutex_unlock(&q->lock);
         uv_thread_join(&q->thread);
         hand_back(q, true);
-        uv_close((uv_handle_t *)q->async, free_handle);
+        tc_wake_close(q->loop_wake);
     }
     sq_free(q);
     s->impl = NULL;
@@ -1086,7 +1087,7 @@ static uint64_t since_menu_ms(const sq_store *q)
 static int sq_load_menu(tc_store *s, tc_menu **out, tc_errmsg *err);
 
 /* On the writer thread: when another process committed since the last
- * look, reads the menu and hands it to the loop (on_async serves it). */
+ * look, reads the menu and hands it to the loop (on_wake serves it). */
 static void watch_menu(sq_store *q)
 {
     q->menu_at = uv_hrtime();
@@ -1114,7 +1115,7 @@ static void watch_menu(sq_store *q)
     tc_menu_free(q->fresh_menu);
     q->fresh_menu = m;
     uv_mutex_unlock(&q->lock);
-    uv_async_send(q->async);
+    tc_wake_send(q->loop_wake);
 }
 
 /* On the writer thread: whether the database file is still the one open at
@@ -1224,7 +1225,7 @@ static void writer(void *arg)
             jobs = jobs->next;
         q->done_tail = jobs;
         uv_mutex_unlock(&q->lock);
-        uv_async_send(q->async);
+        tc_wake_send(q->loop_wake);
         /* The group is answered first: the menu look is due work of its
          * own, not the group's. */
         idle_work(q);
@@ -1255,9 +1256,9 @@ static void hand_back(sq_store *q, bool closing)
     }
 }
 
-static void on_async(uv_async_t *a)
+static void on_wake(void *data)
 {
-    sq_store *q = a->data;
+    sq_store *q = data;
     hand_back(q, false);
     uv_mutex_lock(&q->lock);
     tc_menu *m = q->fresh_menu;
@@ -1295,9 +1296,11 @@ static void hand_over(uv_prepare_t *h)
  * first job (the CLI's menu import never starts it). */
 static void start_writer(tc_store *s, sq_store *q)
 {
-    q->async = tc_xcalloc(1, sizeof *q->async);
-    uv_async_init(s->loop, q->async, on_async);
-    q->async->data = q;
+    if (tc_wake_open(s->loop, on_wake, q, &q->loop_wake) != 0) {
+        tc_log_error("store: sqlite %s: cannot wake the loop from a thread: %s", q->path,
+                     strerror(errno));
+        abort();
+    }
     q->hand_over = tc_xcalloc(1, sizeof *q->hand_over);
     uv_prepare_init(s->loop, q->hand_over);
     q->hand_over->data = q;
