@@ -1061,6 +1061,60 @@ static void test_queued_changes_counted(void **state)
     assert_int_equal(tc_store_queued_changes(f->store), 0);
 }
 
+/* The gauge on the paths that end a change other than a plain save: a
+ * failed save with changes queued behind it, a save whose reply was lost
+ * (the cart is read again), a change that gives up after MAX_CONFLICTS lost
+ * races, a key another process answered (TC_JOB_KNOWN) and a retry
+ * replayed from a remembered answer: the count comes back to 0 each time. */
+static void test_queued_changes_back_to_zero_after_failures(void **state)
+{
+    fixture *f = *state;
+    /* A failed save (503), two changes queued behind it. */
+    F.hold = true;
+    F.fail_table = 123;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 0: its save fails */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 1 */
+    mutate(f, TC_OP_ADD, 123, 1002, 1); /* 2 */
+    assert_int_equal(tc_store_queued_changes(f->store), 2);
+    fake_release();
+    TL_RUN_UNTIL(&f->e, f->answered == 3);
+    assert_int_equal(answer_of(f, 0)->status, TC_ESTORE);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+
+    /* A save that landed but whose reply was lost: the cart is read again. */
+    F.hold = true;
+    F.lose_table = 123;
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 3 */
+    TL_RUN_UNTIL(&f->e, F.held != NULL);
+    mutate(f, TC_OP_ADD, 123, 1001, 1); /* 4 */
+    assert_int_equal(tc_store_queued_changes(f->store), 1);
+    fake_release();
+    TL_RUN_UNTIL(&f->e, f->answered == 5);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+
+    /* A change that loses every race gives up ("store busy"). */
+    int conflicts = F.conflicts;
+    F.conflicts_left = 100;
+    mutate(f, TC_OP_ADD, 124, 1001, 1); /* 5 */
+    TL_RUN_UNTIL(&f->e, f->answered == 6);
+    assert_int_equal(answer_of(f, 5)->status, TC_ESTORE);
+    assert_int_equal(F.conflicts - conflicts, 16); /* MAX_CONFLICTS */
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+    F.conflicts_left = 0;
+
+    /* A key answered elsewhere, and a retry of a key answered here. */
+    fake_backend.shared_idem = true;
+    F.known_key = "k-elsewhere";
+    F.known_version = 7;
+    mutate_keyed(f, 124, 1001, "k-elsewhere"); /* 6 */
+    mutate_keyed(f, 124, 1001, "k-here");      /* 7 */
+    mutate_keyed(f, 124, 1001, "k-here");      /* 8: replayed */
+    TL_RUN_UNTIL(&f->e, f->answered == 9);
+    assert_int_equal(answer_of(f, 8)->status, TC_STORE_REPLAYED);
+    assert_int_equal(tc_store_queued_changes(f->store), 0);
+}
+
 static void test_lost_race_reloads_and_applies_again(void **state)
 {
     fixture *f = *state;
@@ -1959,6 +2013,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contract_fake, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_batch_carries_earlier_changes, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_queued_changes_counted, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_changes_back_to_zero_after_failures, setup_fake,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_in_the_pipeline, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keys_answered_elsewhere, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_known_answers_stored_first, setup_fake, teardown),

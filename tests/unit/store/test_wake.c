@@ -18,9 +18,10 @@ typedef struct {
     tl_env env;
     tc_wake *wake;
     uv_mutex_t lock;
-    int published; /* under lock: items the thread has handed over */
-    int taken;     /* loop only: items the callbacks took */
-    int calls;     /* loop only */
+    int published;     /* under lock: items the thread has handed over */
+    int taken;         /* loop only: items the callbacks took */
+    int calls;         /* loop only */
+    int publish_in_cb; /* loop only: callbacks that publish and send once more */
 } fx;
 
 static void on_wake(void *data)
@@ -30,6 +31,15 @@ static void on_wake(void *data)
     uv_mutex_lock(&f->lock);
     f->taken = f->published;
     uv_mutex_unlock(&f->lock);
+    if (f->publish_in_cb > 0) {
+        /* A sender's publish and send landing just after this callback took
+         * its share (here on the loop thread, so that the moment is certain). */
+        f->publish_in_cb--;
+        uv_mutex_lock(&f->lock);
+        f->published++;
+        uv_mutex_unlock(&f->lock);
+        tc_wake_send(f->wake);
+    }
 }
 
 static int setup(void **state)
@@ -106,6 +116,19 @@ static void test_a_send_after_the_callback_brings_another(void **state)
     assert_int_equal(f->taken, 2);
 }
 
+/* The moment a lost wake-up needs: a send after the callback took its share
+ * but before it returned. The fd must be cleared before the callback, not
+ * after it (which would swallow that send and leave the item behind). */
+static void test_a_send_while_the_callback_runs_brings_another(void **state)
+{
+    fx *f = *state;
+    f->publish_in_cb = 1;
+    f->published = 1;
+    tc_wake_send(f->wake);
+    TL_RUN_UNTIL(&f->env, f->taken == 2);
+    assert_int_equal(f->calls, 2);
+}
+
 static void test_close_lets_the_loop_end(void **state)
 {
     fx *f = *state;
@@ -126,6 +149,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sends_before_the_loop_looks_run_one_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_send_after_the_callback_brings_another, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_send_while_the_callback_runs_brings_another, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_lets_the_loop_end, setup, teardown),
     };
