@@ -48,15 +48,19 @@ int tc_wake_open(uv_loop_t *loop, tc_wake_cb cb, void *data, tc_wake **out)
     w->fd = fd;
     w->cb = cb;
     w->data = data;
-    if (uv_poll_init(loop, &w->poll, fd) != 0) { /* epoll refused the fd: not an eventfd's fate */
+    /* epoll may refuse the fd: ENOSPC at fs.epoll.max_user_watches, ENOMEM;
+     * errno says which (libuv's error is a negated errno on Unix). */
+    int rc = uv_poll_init(loop, &w->poll, fd);
+    if (rc != 0) {
         close(fd);
         free(w);
-        errno = EINVAL;
+        errno = -rc;
         return TC_EIO;
     }
-    if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
+    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+    if (rc != 0) {
         tc_wake_close(w);
-        errno = EINVAL;
+        errno = -rc;
         return TC_EIO;
     }
     *out = w;
