@@ -201,9 +201,35 @@ tc_cores *tc_cores_open(void)
     return c;
 }
 
+/* Someone else (taskset -a -p, a cpuset change, a CPU gone offline) may
+ * have placed the threads since the last look: the loop thread's CPUs say.
+ * Spread, what they are now is what a spread gives back; shared, threads no
+ * longer on the shared core are the operator's: no longer shared, and held
+ * spread as after a spread of our own. */
+static void adopt_placement(tc_cores *c)
+{
+    cpu_set_t now;
+    if (sched_getaffinity(0, sizeof now, &now) != 0) return;
+    if (c->cpu < 0) {
+        if (!CPU_EQUAL(&now, &c->start)) c->start = now;
+        return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET((size_t)c->cpu, &one);
+    if (CPU_EQUAL(&now, &one)) return;
+    c->start = now;
+    c->cpu = -1;
+    c->st.shared = false;
+    c->st.calm = 0;
+    c->st.hold = HOLD_LOOKS;
+    tc_log_debug("cores: the threads were moved off the shared core by someone else: theirs now");
+}
+
 void tc_cores_look(tc_cores *c)
 {
     if (c->stopped) return;
+    adopt_placement(c);
     uint64_t wall = clock_ns(CLOCK_MONOTONIC), own_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     /* Over less than this the look would mostly measure itself: the
      * interval goes on to the next look. */

@@ -10,7 +10,8 @@
  * while the process's CPU stays under a third of a core, every thread is
  * moved onto the core the loop runs on; when it needs more than most of
  * that core, or other processes crowd it, the threads go back to every CPU
- * they started with, and stay there a while before they may share again
+ * they started with (or an operator's taskset since: each look adopts a
+ * placement it did not make), and stay there a while before they may share again
  * (5 s, twice as long after each share that lasted under a minute, up to
  * 80 s: a busy host does not see them move back and forth).
  *

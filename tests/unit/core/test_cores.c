@@ -305,6 +305,72 @@ static void test_one_cpu_no_policy(void **state)
     assert_int_equal(sched_setaffinity(0, sizeof start, &start), 0);
 }
 
+/* An operator pins the running process (taskset -a -p) while it is spread:
+ * the policy may share and spread again, but only within the operator's
+ * CPUs, never back to the ones it had at open. */
+static void test_operator_pin_while_spread_is_kept(void **state)
+{
+    (void)state;
+    cpu_set_t start;
+    start_set(&start);
+    parked p;
+    pthread_t t = start_parked(&p);
+    tc_cores *c = tc_cores_open();
+    assert_non_null(c);
+    cpu_set_t pin;
+    CPU_ZERO(&pin);
+    CPU_SET((size_t)other_cpu(&start, -1), &pin);
+    assert_int_equal(tc_cores_move_all(&pin), 0); /* the operator's taskset -a */
+    for (int i = 0; i < 5 && tc_cores_shared_cpu(c) < 0; i++) {
+        idle_ms(20);
+        tc_cores_look(c);
+    }
+    for (int i = 0; i < 5 && tc_cores_shared_cpu(c) >= 0; i++) {
+        spin_cpu_ms(60);
+        tc_cores_look(c);
+    }
+    assert_int_equal(tc_cores_shared_cpu(c), -1);
+    assert_on(pthread_self(), &pin); /* not start */
+    assert_on(t, &pin);
+    tc_cores_close(c);
+    assert_on(pthread_self(), &pin);
+    assert_on(t, &pin);
+    assert_int_equal(tc_cores_move_all(&start), 0);
+    stop_parked(&p, t);
+}
+
+/* Shared on one CPU, an operator moves every thread to another one: the
+ * next look sees the threads are no longer where it put them, no longer
+ * calls them shared, and what it gives back later is the operator's CPU. */
+static void test_operator_move_while_shared_is_kept(void **state)
+{
+    (void)state;
+    cpu_set_t start;
+    start_set(&start);
+    parked p;
+    pthread_t t = start_parked(&p);
+    tc_cores *c = open_and_share(t, &start);
+    int cpu = tc_cores_shared_cpu(c);
+    cpu_set_t pin;
+    CPU_ZERO(&pin);
+    CPU_SET((size_t)other_cpu(&start, cpu), &pin);
+    assert_int_equal(tc_cores_move_all(&pin), 0); /* the operator's taskset -a */
+    idle_ms(20);
+    tc_cores_look(c);
+    assert_int_equal(tc_cores_shared_cpu(c), -1);
+    for (int i = 0; i < 5; i++) {
+        spin_cpu_ms(60);
+        tc_cores_look(c);
+    }
+    assert_on(pthread_self(), &pin);
+    assert_on(t, &pin);
+    tc_cores_close(c);
+    assert_on(pthread_self(), &pin);
+    assert_on(t, &pin);
+    assert_int_equal(tc_cores_move_all(&start), 0);
+    stop_parked(&p, t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +382,8 @@ int main(void)
         cmocka_unit_test(test_move_all_moves_every_thread),
         cmocka_unit_test(test_idle_shares_busy_spreads),
         cmocka_unit_test(test_crowded_core_spreads),
+        cmocka_unit_test(test_operator_pin_while_spread_is_kept),
+        cmocka_unit_test(test_operator_move_while_shared_is_kept),
     };
     cpu_set_t set;
     start_set(&set);
