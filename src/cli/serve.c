@@ -131,6 +131,10 @@ static void on_shutdown_done(void *ctx)
 {
     server_main *m = ctx;
     uv_close((uv_handle_t *)&m->log_flush, NULL);
+    /* Unreferenced, it would not keep the loop running, but left open it
+     * makes uv_loop_close fail (UV_EBUSY). tc_cores_close after the loop
+     * spreads the threads. */
+    if (m->cores) uv_close((uv_handle_t *)&m->cores_look, NULL);
     tc_live_stop(m->live);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
