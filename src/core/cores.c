@@ -39,6 +39,10 @@
 #define STAT_LINE 224u
 #define NS_PER_S 1e9
 #define MIN_SPAN_NS 1000000u
+/* /proc/stat counts in 1/100 s: over less than this a count's rounding alone
+ * could read as a third of a core of others (looks are 250 ms apart; one
+ * that comes early says nothing of the crowd). */
+#define CROWD_MIN_SPAN_NS 100000000u
 
 tc_cores_move tc_cores_decide(tc_cores_state *st, double own, double crowd)
 {
@@ -242,7 +246,8 @@ void tc_cores_look(tc_cores *c)
      * the others'. /proc/stat counts in 1/hz s, so this is rough (a few
      * hundredths of a core over a look), well inside CROWD_ABOVE. */
     if (c->cpu >= 0 && c->core_busy != UINT64_MAX && read_core_busy(c, c->cpu, &busy) == 0) {
-        crowd = (double)(busy - c->core_busy) * NS_PER_S / (double)c->hz / span - own;
+        if (span >= CROWD_MIN_SPAN_NS && busy > c->core_busy)
+            crowd = (double)(busy - c->core_busy) * NS_PER_S / (double)c->hz / span - own;
         c->core_busy = busy;
     }
     c->wall_ns = wall;

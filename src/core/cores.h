@@ -7,7 +7,7 @@
  * interrupt to a core that is usually asleep (on a VM an exit to the
  * hypervisor as well); on one core it is a plain switch between threads.
  * One core is also all the process needs while it uses little of one. So
- * while the process's CPU stays under a third of a core, every thread is
+ * while the process's CPU stays under 30% of a core, every thread is
  * moved onto the core the loop runs on; when it needs more than most of
  * that core, or other processes crowd it, the threads go back to every CPU
  * they started with (or an operator's taskset since: each look adopts a
