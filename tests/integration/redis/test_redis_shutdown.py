@@ -6,7 +6,21 @@ import threading
 import requests
 
 from live_support import sigterm, wait_exit_ok
-from support import IO_TIMEOUT, SCALE, envelope
+from support import (IO_TIMEOUT, SCALE, Closed, RawConn, envelope, http_request,
+                     wait_until)
+
+
+def read_by_server(port, client_port):
+    """The server's end of the loopback connection from client_port to port exists and holds
+    no byte unread (/proc/net/tcp: rx_queue 0; a connection still waiting to be accepted holds
+    what the client sent)."""
+    want = ("0100007F:%04X" % port, "0100007F:%04X" % client_port)
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == want:
+                return int(fields[4].split(":")[1], 16) == 0
+    return False
 
 
 def test_sigterm_during_a_stream_of_changes(start_server):
@@ -58,22 +72,29 @@ def test_sigterm_while_redis_does_not_answer(redis, start_server):
     try:
         # A request waiting on Redis when the signal comes: answered 503 by
         # the command timeout, then the process exits 0.
+        # The request must have been received when the signal comes (docs/operations.md,
+        # "Stop": an idle connection, or bytes the server has not read, are closed): waited for
+        # as the server's socket holding none of its bytes unread, not for a fixed 0.3 s.
         result = []
+        conn = RawConn(s.port, timeout=10 * SCALE)
+        conn.send(http_request("POST", s.prefix + "/store/order/cart/add",
+                               {"Content-Type": "application/json"},
+                               b'{"tableId":123,"cuisineId":1001,"quantity":1}'))
+        wait_until(lambda: read_by_server(s.port, conn.sock.getsockname()[1]), IO_TIMEOUT,
+                   "the server to read the request")
 
         def call():
             try:
-                result.append(requests.post(s.api("/store/order/cart/add"), timeout=10 * SCALE,
-                                            json={"tableId": 123, "cuisineId": 1001,
-                                                  "quantity": 1}).status_code)
-            except OSError as e:
+                result.append(conn.read_response().status)
+            except (OSError, Closed) as e:
                 result.append(repr(e))
 
         t = threading.Thread(target=call)
         t.start()
-        t.join(0.3)
         sigterm(s)
         wait_exit_ok(s)
         t.join(IO_TIMEOUT)
         assert result == [503], result
+        conn.close()
     finally:
         redis.resume()
