@@ -118,9 +118,19 @@ test('B changes the quantity over the WebSocket, A (SSE) sees it and gets a noti
 
   // B adds a set meal over the socket (add_item, seed §二.4.1 shape), A sees it within a second,
   // marked as B's (the socket carried B's ?userId=)
-  const t0 = Date.now();
+  // Timed from B's send on its socket, not from before the click: Playwright's click (scroll,
+  // stable frames, hit test) on a machine busy with the other test lane took part of the second.
+  await B.evaluate(() => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      if (String(data).includes('"add_item"')) window.__addSentAt = Date.now();
+      return send.call(this, data);
+    };
+  });
   await dish(B, 2002).getByRole('button', { name: /加入/ }).click();
   await waitLine(A, 2002, 1);
+  const t0 = await B.evaluate(() => window.__addSentAt);
+  assert.ok(t0 > 0, 'B sent no add_item over its socket');
   const latency = (await A.evaluate(() => window.__tablecart.renderedAt)) - t0;
   assert.ok(latency < 1000, `A showed B's change after ${latency} ms`);
   const bId = await B.evaluate(() => window.__tablecart.userId);
