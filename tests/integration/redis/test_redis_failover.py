@@ -13,6 +13,7 @@ picks) until it is answered 200: at the end each dish's quantity in Redis equals
 changes its writer got acknowledged."""
 
 import json
+import socket
 import threading
 import time
 
@@ -40,6 +41,7 @@ class Writer(threading.Thread):
         self.acked = 0
         self.acked_at = []  # monotonic time of each acknowledgement
         self.failures = 0  # answers other than 200, retried with the same key
+        self.last_failures = []  # the last few of them (status or exception), for a failure
         self.last_ack = 0.0
         self.halt = threading.Event()
 
@@ -56,8 +58,10 @@ class Writer(threading.Thread):
                               json={"tableId": self.table, "cuisineId": self.dish, "quantity": 1},
                               headers={"Idempotency-Key": key, "X-User-Id": str(self.n + 1)})
                 ok = r.status_code == 200
-            except requests.RequestException:
+                why = r.status_code
+            except requests.RequestException as e:
                 ok = False
+                why = type(e).__name__
                 sess.close()
                 sess = requests.Session()
             if ok:
@@ -66,6 +70,7 @@ class Writer(threading.Thread):
                 key = None
             else:
                 self.failures += 1
+                self.last_failures = (self.last_failures + [why])[-5:]
                 time.sleep(0.02)  # a client's retry back-off, not a wait for an event
         sess.close()
 
@@ -159,8 +164,34 @@ def start_load(port):
 
 def keep_writing(writers, since, n=20):
     """Every writer gets n more changes acknowledged after `since` (monotonic)."""
-    wait_until(lambda: all(sum(1 for t in w.acked_at if t > since) >= n for w in writers),
-               IO_TIMEOUT * 2, "writers acknowledged again")
+    def after(w):
+        return sum(1 for t in w.acked_at if t > since)
+    try:
+        wait_until(lambda: all(after(w) >= n for w in writers), IO_TIMEOUT * 2,
+                   "writers acknowledged again")
+    except AssertionError as e:
+        raise AssertionError("%s: %r" % (e, [(w.n, after(w), w.failures, w.last_failures)
+                                              for w in writers])) from None
+
+
+def hold_port(port):
+    """Binds port without listening once its server is dead, so that connections to it are
+    refused, as a dead instance's are, and no other process (another test's server, bound to
+    port 0) listens there while nginx still sends it a third of the requests. The dead
+    server's connections hold the port until their peers close them (nobody can bind it
+    meanwhile): tried until then. None when the port could not be had."""
+    deadline = time.monotonic() + IO_TIMEOUT
+    while True:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return s
+        except OSError:
+            s.close()
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)  # polling the port's release (no event to wait for)
 
 
 def finish(redis, diners, writers):
@@ -198,9 +229,14 @@ def test_an_instance_killed_under_load(redis, three):
     victim = servers[live.index(max(live))]
     assert max(live) >= 1, live
     victim.kill9()
+    held = hold_port(victim.port)
     killed_at = time.monotonic()
-    keep_writing(writers, killed_at)
-    finish(redis, diners, writers)
+    try:
+        keep_writing(writers, killed_at)
+        finish(redis, diners, writers)
+    finally:
+        if held is not None:
+            held.close()
     dropped = [d for d in diners if d.drops]
     for d in dropped:
         assert len(d.recoveries) == len(d.drops), (d.kind, d.drops, d.recoveries)
