@@ -169,25 +169,37 @@ def stop_nginx(proc):
 
 
 @contextlib.contextmanager
-def nginx_in_front(workdir, upstream_ports):
-    """nginx (from workdir, created) proxying to 127.0.0.1:<each port> with the
-    shipped site's settings over plain HTTP; yields the port to talk to. A port
-    another process took before nginx could bind it is given up for new ones
-    (from a new workdir beside the first)."""
-    for attempt in range(1, 4):
+def running_site(workdir, layout, attempts=3):
+    """Runs nginx on a layout made by layout(folder) -> (root, ports, value) in workdir
+    (created) until the block ends, waiting until nginx listens on each of ports, and yields
+    value. A port another process took before nginx could bind it is given up for new ones:
+    layout is called again for a new folder beside the first."""
+    for attempt in range(1, attempts + 1):
         d = workdir if attempt == 1 else workdir.with_name("%s-%d" % (workdir.name, attempt))
         d.mkdir(parents=True, exist_ok=True)
-        http_port, app_port = free_port(), free_port()
-        root = stock_layout(d, http_port)
-        install_site(root, upstream_ports, http_port, app_port=app_port)
+        root, ports, value = layout(d)
         try:
-            proc = start_nginx(root, (app_port, http_port))
+            proc = start_nginx(root, ports)
         except PortTaken:
-            if attempt == 3:
+            if attempt == attempts:
                 raise
             continue
         try:
-            yield app_port
+            yield value
         finally:
             stop_nginx(proc)
         return
+
+
+@contextlib.contextmanager
+def nginx_in_front(workdir, upstream_ports):
+    """nginx (from workdir, created) proxying to 127.0.0.1:<each port> with the
+    shipped site's settings over plain HTTP; yields the port to talk to."""
+    def layout(d):
+        http_port, app_port = free_port(), free_port()
+        root = stock_layout(d, http_port)
+        install_site(root, upstream_ports, http_port, app_port=app_port)
+        return root, (app_port, http_port), app_port
+
+    with running_site(workdir, layout) as app_port:
+        yield app_port

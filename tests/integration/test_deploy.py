@@ -20,8 +20,8 @@ import pytest
 import requests
 import websockets
 
-from nginx_support import (SERVER_NAME, PortTaken, install_site, make_cert, nginx_test,
-                           start_nginx, stock_layout, stop_nginx)
+from nginx_support import (SERVER_NAME, install_site, make_cert, nginx_test, running_site,
+                           stock_layout)
 from support import (BIN, IO_TIMEOUT, MENU_FILE, REPO, SCALE, RawConn, envelope, free_port,
                      http_request, wait_until)
 
@@ -252,27 +252,17 @@ def tls_site(proxied, tmp_path):
     """The shipped site, TLS on, beside the default site, in front of `proxied`."""
     server = proxied
     cert = make_cert(tmp_path)
-    # A port another process took before nginx could bind it is given up for new ones
-    # (from a new layout beside the first), as nginx_in_front does.
-    for attempt in range(1, 4):
-        d = tmp_path / ("site-%d" % attempt)
-        d.mkdir()
+
+    def layout(d):
         http_port, https_port = free_port(), free_port()
         root = stock_layout(d, http_port)
         install_site(root, [server.port], http_port, https_port=https_port, cert=cert)
         out = nginx_test(root)
         assert "syntax is ok" in out and "test is successful" in out, out
-        try:
-            proc = start_nginx(root, (https_port, http_port))
-        except PortTaken:
-            if attempt == 3:
-                raise
-            continue
-        try:
-            yield http_port, TLS(https_port, cert[0])
-        finally:
-            stop_nginx(proc)
-        return
+        return root, (https_port, http_port), (http_port, TLS(https_port, cert[0]))
+
+    with running_site(tmp_path / "site", layout) as site:
+        yield site
 
 
 def test_http_redirects_to_https_and_the_default_site_stays(tls_site):

@@ -147,6 +147,22 @@ static void assert_on(pthread_t t, const cpu_set_t *want)
     assert_true(CPU_EQUAL(&got, want));
 }
 
+/* This thread and t are both on want. */
+static void assert_both_on(pthread_t t, const cpu_set_t *want)
+{
+    assert_on(pthread_self(), want);
+    assert_on(t, want);
+}
+
+/* The set of cpu alone. */
+static cpu_set_t one_cpu(int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET((size_t)cpu, &one);
+    return one;
+}
+
 static void start_set(cpu_set_t *set)
 {
     assert_int_equal(sched_getaffinity(0, sizeof *set, set), 0);
@@ -169,16 +185,12 @@ static void test_move_all_moves_every_thread(void **state)
     parked p;
     pthread_t t = start_parked(&p);
     int cpu = other_cpu(&start, -1);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET((size_t)cpu, &one);
+    cpu_set_t one = one_cpu(cpu);
     assert_int_equal(tc_cores_move_all(&one), 0);
-    assert_on(pthread_self(), &one);
-    assert_on(t, &one);
+    assert_both_on(t, &one);
     assert_int_equal(sched_getcpu(), cpu); /* the kernel moved us at once */
     assert_int_equal(tc_cores_move_all(&start), 0);
-    assert_on(pthread_self(), &start);
-    assert_on(t, &start);
+    assert_both_on(t, &start);
     stop_parked(&p, t);
 }
 
@@ -215,11 +227,8 @@ static tc_cores *open_and_share(pthread_t other, const cpu_set_t *start)
     tc_cores_look(c);
     int cpu = tc_cores_shared_cpu(c);
     assert_true(cpu >= 0);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET((size_t)cpu, &one);
-    assert_on(pthread_self(), &one);
-    assert_on(other, &one);
+    cpu_set_t one = one_cpu(cpu);
+    assert_both_on(other, &one);
     return c;
 }
 
@@ -240,8 +249,7 @@ static void test_idle_shares_busy_spreads(void **state)
         tc_cores_look(c);
     }
     assert_int_equal(tc_cores_shared_cpu(c), -1);
-    assert_on(pthread_self(), &start);
-    assert_on(t, &start);
+    assert_both_on(t, &start);
     for (int i = 0; i < 21; i++) {
         idle_ms(5);
         tc_cores_look(c);
@@ -251,8 +259,7 @@ static void test_idle_shares_busy_spreads(void **state)
     tc_cores_look(c);
     assert_true(tc_cores_shared_cpu(c) >= 0); /* hold over, two calm looks */
     tc_cores_close(c);                        /* spreads again */
-    assert_on(pthread_self(), &start);
-    assert_on(t, &start);
+    assert_both_on(t, &start);
     stop_parked(&p, t);
 }
 
@@ -270,9 +277,7 @@ static void test_crowded_core_spreads(void **state)
     pid_t hog = fork();
     assert_true(hog >= 0);
     if (hog == 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET((size_t)cpu, &one);
+        cpu_set_t one = one_cpu(cpu);
         sched_setaffinity(0, sizeof one, &one);
         for (;;) {
         }
@@ -286,8 +291,7 @@ static void test_crowded_core_spreads(void **state)
     kill(hog, SIGKILL);
     waitpid(hog, NULL, 0);
     assert_int_equal(tc_cores_shared_cpu(c), -1);
-    assert_on(pthread_self(), &start);
-    assert_on(t, &start);
+    assert_both_on(t, &start);
     tc_cores_close(c);
     stop_parked(&p, t);
 }
@@ -296,10 +300,9 @@ static void test_crowded_core_spreads(void **state)
 static void test_one_cpu_no_policy(void **state)
 {
     (void)state;
-    cpu_set_t start, one;
+    cpu_set_t start;
     start_set(&start);
-    CPU_ZERO(&one);
-    CPU_SET((size_t)other_cpu(&start, -1), &one);
+    cpu_set_t one = one_cpu(other_cpu(&start, -1));
     assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
     assert_null(tc_cores_open());
     assert_int_equal(sched_setaffinity(0, sizeof start, &start), 0);
@@ -317,9 +320,7 @@ static void test_operator_pin_while_spread_is_kept(void **state)
     pthread_t t = start_parked(&p);
     tc_cores *c = tc_cores_open();
     assert_non_null(c);
-    cpu_set_t pin;
-    CPU_ZERO(&pin);
-    CPU_SET((size_t)other_cpu(&start, -1), &pin);
+    cpu_set_t pin = one_cpu(other_cpu(&start, -1));
     assert_int_equal(tc_cores_move_all(&pin), 0); /* the operator's taskset -a */
     for (int i = 0; i < 5 && tc_cores_shared_cpu(c) < 0; i++) {
         idle_ms(20);
@@ -330,11 +331,9 @@ static void test_operator_pin_while_spread_is_kept(void **state)
         tc_cores_look(c);
     }
     assert_int_equal(tc_cores_shared_cpu(c), -1);
-    assert_on(pthread_self(), &pin); /* not start */
-    assert_on(t, &pin);
+    assert_both_on(t, &pin); /* not start */
     tc_cores_close(c);
-    assert_on(pthread_self(), &pin);
-    assert_on(t, &pin);
+    assert_both_on(t, &pin);
     assert_int_equal(tc_cores_move_all(&start), 0);
     stop_parked(&p, t);
 }
@@ -351,9 +350,7 @@ static void test_operator_move_while_shared_is_kept(void **state)
     pthread_t t = start_parked(&p);
     tc_cores *c = open_and_share(t, &start);
     int cpu = tc_cores_shared_cpu(c);
-    cpu_set_t pin;
-    CPU_ZERO(&pin);
-    CPU_SET((size_t)other_cpu(&start, cpu), &pin);
+    cpu_set_t pin = one_cpu(other_cpu(&start, cpu));
     assert_int_equal(tc_cores_move_all(&pin), 0); /* the operator's taskset -a */
     idle_ms(20);
     tc_cores_look(c);
@@ -362,11 +359,9 @@ static void test_operator_move_while_shared_is_kept(void **state)
         spin_cpu_ms(60);
         tc_cores_look(c);
     }
-    assert_on(pthread_self(), &pin);
-    assert_on(t, &pin);
+    assert_both_on(t, &pin);
     tc_cores_close(c);
-    assert_on(pthread_self(), &pin);
-    assert_on(t, &pin);
+    assert_both_on(t, &pin);
     assert_int_equal(tc_cores_move_all(&start), 0);
     stop_parked(&p, t);
 }
