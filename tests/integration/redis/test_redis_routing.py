@@ -10,7 +10,6 @@ import json
 import re
 import socket
 import struct
-import time
 
 import requests
 
@@ -135,11 +134,11 @@ def test_menu_import_reaches_running_instances(redis, two, tmp_path):
                        "unitPrice": 39.00}]}]}), encoding="utf-8")
     r = run_cli("menu", "import", more, "--store", redis.url)
     assert r.returncode == 0, r.stderr.decode()
-    done = time.monotonic()
+    # The menu is read again only on the menu channel's message (no instance polls for it):
+    # the counter of that message below proves the path; the deadline only bounds the wait.
     for srv in (a, b):
         wait_until(lambda: srv.request("GET", "/store/order/menu/126").status_code == 200,
-                   1.0 * SCALE, "the new table on :%d" % srv.port)
-    assert time.monotonic() - done < 1.0 * SCALE
+                   IO_TIMEOUT, "the new table on :%d" % srv.port)
     for srv in (a, b):
         d = envelope(srv.request("GET", "/store/order/menu/126"))
         assert d["table"] == {"tableId": 126, "tableNumber": "A04", "storeId": 1}
