@@ -25,35 +25,16 @@ import struct
 import sys
 import threading
 
+import seccomp_bpf
+from seccomp_bpf import (BPF_JEQ_K, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K, SECCOMP_RET_ALLOW,
+                         SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, SockFilter, offset_arg)
+
 # openat2's number on x86-64, i386, arm64, arm, riscv, s390x and ppc64 (the shared table since
 # Linux 5.1); not on alpha or mips, where the tests do not run.
 SYS_OPENAT2 = 437
 
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-BPF_LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
-BPF_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
-BPF_RET_K = 0x06  # BPF_RET | BPF_K
-BPF_JSET_K = 0x45  # BPF_JMP | BPF_JSET | BPF_K
-SECCOMP_RET_USER_NOTIF = 0x7FC00000
-SECCOMP_SET_MODE_FILTER = 1
-SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
-# openat and seccomp differ between architectures (--notify-to only).
+# openat differs between architectures (--notify-to only).
 SYS_OPENAT = {"x86_64": 257, "aarch64": 56}
-SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
-OFFSET_ARG2 = 16 + 2 * 8  # struct seccomp_data: nr, arch, ip, args[6]; the low half (LE)
-
-
-class SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                ("k", ctypes.c_uint32)]
-
-
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
 
 
 def install(notify=False):
@@ -68,29 +49,14 @@ def install(notify=False):
     if notify:
         prog += [
             SockFilter(BPF_JEQ_K, 0, 4, SYS_OPENAT[platform.machine()]),  # else allow
-            SockFilter(BPF_LD_W_ABS, 0, 0, OFFSET_ARG2),  # A = the open's flags
+            SockFilter(BPF_LD_W_ABS, 0, 0, offset_arg(2)),  # A = the open's flags
             SockFilter(BPF_JSET_K, 2, 0, os.O_PATH),  # O_PATH: allow
             SockFilter(BPF_JSET_K, 0, 1, os.O_NOFOLLOW),  # no O_NOFOLLOW: allow
             SockFilter(BPF_RET_K, 0, 0, SECCOMP_RET_USER_NOTIF),
         ]
     prog.append(allow)
-    filters = (SockFilter * len(prog))(*prog)
-    fprog = SockFprog(len(prog), filters)
+    listener = seccomp_bpf.install(prog, new_listener=notify)
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    listener = None
-    if notify:
-        listener = libc.syscall(ctypes.c_long(SYS_SECCOMP[platform.machine()]),
-                                ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-                                ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
-                                ctypes.c_void_p(ctypes.addressof(fprog)))
-        if listener < 0:
-            raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
-    elif libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
     # The filter works: openat2(AT_FDCWD, ".", NULL, 0) is EFAULT or EINVAL with openat2 there.
     if libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_long(-100), ctypes.c_char_p(b"."),
                     ctypes.c_void_p(None), ctypes.c_size_t(0)) != -1 \
