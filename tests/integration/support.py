@@ -383,6 +383,27 @@ def wait_until(cond, timeout, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def cpus_of(pid):
+    """{tid: frozenset of the CPUs that thread may run on}, for every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            out[int(tid)] = frozenset(os.sched_getaffinity(int(tid)))
+        except ProcessLookupError:
+            pass  # a thread that just ended
+    return out
+
+
+def shared_cpu(pid):
+    """The one CPU every thread of pid is on (--share-core, src/core/cores.c), or None."""
+    sets = set(cpus_of(pid).values())
+    if len(sets) == 1:
+        (only,) = sets
+        if len(only) == 1:
+            return next(iter(only))
+    return None
+
+
 def check_sanitizers(text):
     for marker in SANITIZER_MARKERS:
         assert marker not in text, "sanitizer report in server stderr:\n" + text[-6000:]

@@ -9,32 +9,11 @@ import sys
 
 import pytest
 
-from support import IO_TIMEOUT, SCALE, wait_until
+from support import IO_TIMEOUT, SCALE, cpus_of, shared_cpu, wait_until
 
 START = sorted(os.sched_getaffinity(0))
 
 pytestmark = pytest.mark.skipif(len(START) < 2, reason="one CPU: nothing to share")
-
-
-def cpus_of(pid):
-    """{tid: frozenset of the CPUs that thread may run on}, for every thread of pid."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            out[int(tid)] = frozenset(os.sched_getaffinity(int(tid)))
-        except ProcessLookupError:
-            pass  # a thread that just ended
-    return out
-
-
-def shared_cpu(server):
-    """The one CPU every thread of the server is on, or None."""
-    sets = set(cpus_of(server.proc.pid).values())
-    if len(sets) == 1:
-        (only,) = sets
-        if len(only) == 1:
-            return next(iter(only))
-    return None
 
 
 def spread(server):
@@ -44,7 +23,7 @@ def spread(server):
 def test_idle_server_shares_one_core_and_keeps_serving(start_server):
     s = start_server()
     assert len(cpus_of(s.proc.pid)) >= 3  # the loop, the writer, the checkpointer
-    wait_until(lambda: shared_cpu(s) is not None, 5 * SCALE, "every thread on one core")
+    wait_until(lambda: shared_cpu(s.proc.pid) is not None, 5 * SCALE, "every thread on one core")
     # It serves as before: a change, its answer and the cart.
     assert s.add(123, 1001, 2).json()["data"]["version"] == 1
     assert s.cart()["version"] == 1
@@ -54,15 +33,15 @@ def test_share_core_off_leaves_the_threads_to_the_kernel(start_server):
     off = start_server("--share-core", "off")
     on = start_server()
     # Started after `off`: once `on` has shared, `off` had as long to do it.
-    wait_until(lambda: shared_cpu(on) is not None, 5 * SCALE, "the default server shares")
+    wait_until(lambda: shared_cpu(on.proc.pid) is not None, 5 * SCALE, "the default server shares")
     assert spread(off), cpus_of(off.proc.pid)
     assert off.add(123, 1001, 1).json()["data"]["version"] == 1
 
 
 def test_crowded_core_spreads_and_shares_again_when_it_clears(start_server):
     s = start_server()
-    wait_until(lambda: shared_cpu(s) is not None, 5 * SCALE, "every thread on one core")
-    cpu = shared_cpu(s)
+    wait_until(lambda: shared_cpu(s.proc.pid) is not None, 5 * SCALE, "every thread on one core")
+    cpu = shared_cpu(s.proc.pid)
     # Another process keeps that core busy, pinned there so the kernel cannot move it.
     hog = subprocess.Popen([sys.executable, "-c",
                             "import os\nos.sched_setaffinity(0, {%d})\nwhile True: pass" % cpu])
@@ -73,4 +52,5 @@ def test_crowded_core_spreads_and_shares_again_when_it_clears(start_server):
         hog.kill()
         hog.wait(IO_TIMEOUT)
     # After the hold (5 s), calm again: one core again.
-    wait_until(lambda: shared_cpu(s) is not None, 5 + 5 * SCALE, "shared again after the hold")
+    wait_until(lambda: shared_cpu(s.proc.pid) is not None, 5 + 5 * SCALE,
+               "shared again after the hold")
