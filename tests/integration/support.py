@@ -25,6 +25,9 @@ REPO = HERE.parent.parent
 MENU_FILE = HERE / "menu.json"
 # A launcher (ServerFactory(launcher=...)): the server without openat2(2), as on Linux before 5.6.
 NO_OPENAT2 = ("/usr/bin/python3", str(HERE / "no_openat2.py"))
+# A launcher for UNITFILE PROGRAM [ARG...]: the program under the seccomp filter (and the user)
+# the unit's [Service] lines ask of systemd (unit_filter.py).
+UNIT_FILTER = ("/usr/bin/python3", str(HERE / "unit_filter.py"))
 
 BIN = os.environ.get("TABLECART_BIN") or str(REPO / "build" / "tablecart")
 ASAN = os.environ.get("TABLECART_ASAN", "") not in ("", "0")

@@ -6,13 +6,19 @@ site deploy/nginx.conf, installed beside Debian's default site, serves the
 diners' page, SSE and WebSocket over TLS with a self-signed certificate."""
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import ssl
+import struct
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,28 +28,17 @@ import websockets
 
 from nginx_support import (SERVER_NAME, install_site, make_cert, nginx_test, running_site,
                            stock_layout)
-from support import (BIN, IO_TIMEOUT, MENU_FILE, REPO, SCALE, RawConn, envelope, free_port,
-                     http_request, wait_until)
+from support import (ASAN, BIN, HERE, IO_TIMEOUT, MENU_FILE, REPO, SCALE, START_TIMEOUT,
+                     STOP_TIMEOUT, UNIT_FILTER, RawConn, check_sanitizers, envelope, free_port,
+                     http_request, shared_cpu, wait_until)
+from unit_filter import DYNAMIC_ID, syscall_numbers, unit_settings
+
+sys.path.insert(0, str(HERE / "live"))  # live_support
+from live_support import SSEStream, WSClient  # noqa: E402
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 SECRET = "s" * 40
-
-
-def unit_settings(text):
-    """The [Service] lines of a unit as (key, value) pairs, continuations joined."""
-    text = re.sub(r"\\\n\s*", " ", text)
-    section, out = None, []
-    for ln in text.splitlines():
-        ln = ln.strip()
-        if not ln or ln.startswith("#"):
-            continue
-        if ln.startswith("["):
-            section = ln
-            continue
-        if section == "[Service]":
-            k, _, v = ln.partition("=")
-            out.append((k, v))
-    return out
+UNIT = "usr/local/lib/systemd/system/tablecart.service"  # as installed, under DESTDIR
 
 
 def make_install(dest, *args):
@@ -54,13 +49,30 @@ def make_install(dest, *args):
                           + list(args), capture_output=True, timeout=120)
 
 
+@contextlib.contextmanager
+def open_folder(prefix):
+    """A scratch folder any user may enter, removed afterwards (pytest's are their owner's
+    alone): the unit's service user (DynamicUser=) reaches the binary, the page and the menu in
+    it, as it does under /usr/local and /etc."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        os.chmod(d, 0o755)
+        yield Path(d)
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed():
     """`make install DESTDIR=...` with the default PREFIX, once for the module."""
-    dest = tmp_path_factory.mktemp("destdir")
-    p = make_install(dest)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
-    return dest
+    with open_folder("tablecart-destdir-") as dest:
+        p = make_install(dest)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+        yield dest
+
+
+@pytest.fixture
+def open_tmp():
+    """A scratch folder of the test's own that the service user may enter (open_folder)."""
+    with open_folder("tablecart-unit-") as d:
+        yield d
 
 
 def verify_unit(dest, unit_dir):
@@ -79,22 +91,65 @@ def verify_unit(dest, unit_dir):
     assert m and float(m.group(1)) <= 2.0, p.stdout.decode()[-2000:]
 
 
-def start_installed(cmd, cwd, env):
-    """Starts an installed binary's serve command line (listening on 127.0.0.1:0) in cwd;
-    returns the process and its base URL."""
-    proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+def start_installed(cmd, cwd, env, stderr=None):
+    """Starts an installed binary's serve command line (listening on 127.0.0.1:0) in cwd,
+    its stderr to a pipe or to the file stderr; returns the process and its base URL."""
+    err_file = open(stderr, "wb") if stderr else None
+    try:
+        proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                                stderr=err_file or subprocess.PIPE, stdin=subprocess.DEVNULL)
+    finally:
+        if err_file:
+            err_file.close()
     line = proc.stdout.readline().decode()
     m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
     if not m:
         proc.kill()
         out, err = proc.communicate(timeout=10 * SCALE)
-        pytest.fail("no listening line: %r %s" % (line, err.decode()))
+        err = Path(stderr).read_bytes() if stderr else err
+        pytest.fail("no listening line (exit %s): %r %s" % (proc.returncode, line, err.decode()))
     return proc, "http://127.0.0.1:%s" % m.group(1)
 
 
+def unit_command(installed, root, owner=None):
+    """The installed unit's ExecStart as systemd would run it, its paths mapped into root: the
+    state folder (also the working directory), /etc/tablecart with the test menu and the
+    credentials folder with the secret, with the modes the unit and docs/operations.md give
+    them; owner: the service user's id, which systemd makes the owner of the state folder and
+    of the credentials. Returns the command line (listening on 127.0.0.1:0), the state folder
+    and the secret's file."""
+    unit = (installed / UNIT).read_text()
+    cmd = shlex.split(dict(unit_settings(unit))["ExecStart"])
+    state, etc, creds = root / "state", root / "etc", root / "creds"
+    for d in (state, etc, creds):
+        d.mkdir()
+    shutil.copy(MENU_FILE, etc / "menu.json")
+    (creds / "jwt-secret").write_text(SECRET + "\n")
+    for path, mode in [(state, 0o700), (etc, 0o755), (etc / "menu.json", 0o644),
+                       (creds / "jwt-secret", 0o400), (creds, 0o500)]:
+        os.chmod(path, mode)
+    if owner is not None:
+        for path in (state, creds, creds / "jwt-secret"):
+            os.chown(path, owner, owner)
+    mapped = []
+    for a in cmd:
+        a = a.replace("${CREDENTIALS_DIRECTORY}", str(creds))
+        a = a.replace("/var/lib/tablecart", str(state)).replace("/etc/tablecart", str(etc))
+        a = a.replace("/usr/local/", "%s/usr/local/" % installed)
+        mapped.append("127.0.0.1:0" if a == "127.0.0.1:8080" else a)
+    return mapped, state, creds / "jwt-secret"
+
+
+def issue_token(binary, secret, env):
+    """A token for user 100 from the installed binary's `token` command."""
+    tok = subprocess.run([binary, "token", "--user", "100", "--jwt-secret-file", str(secret)],
+                         capture_output=True, env=env, timeout=10 * SCALE)
+    assert tok.returncode == 0, tok.stderr
+    return tok.stdout.decode().strip()
+
+
 def test_make_install_lays_out_what_the_unit_expects(installed):
-    unit = (installed / "usr/local/lib/systemd/system/tablecart.service").read_text()
+    unit = (installed / UNIT).read_text()
     settings = unit_settings(unit)
     keys = dict(settings)
     exec_start = shlex.split(keys["ExecStart"])
@@ -142,19 +197,7 @@ def test_installed_binary_runs_with_the_units_command_line(installed, tmp_path):
     """What systemd would run, with its paths mapped into tmp_path: it starts,
     serves the installed page, wants tokens, and imports the given menu, not
     the demo."""
-    unit = (installed / "usr/local/lib/systemd/system/tablecart.service").read_text()
-    cmd = shlex.split(dict(unit_settings(unit))["ExecStart"])
-    state, etc, creds = tmp_path / "state", tmp_path / "etc", tmp_path / "creds"
-    for d in (state, etc, creds):
-        d.mkdir()
-    shutil.copy(MENU_FILE, etc / "menu.json")
-    (creds / "jwt-secret").write_text(SECRET + "\n")
-    mapped = []
-    for a in cmd:
-        a = a.replace("${CREDENTIALS_DIRECTORY}", str(creds))
-        a = a.replace("/var/lib/tablecart", str(state)).replace("/etc/tablecart", str(etc))
-        a = a.replace("/usr/local/", "%s/usr/local/" % installed)
-        mapped.append("127.0.0.1:0" if a == "127.0.0.1:8080" else a)
+    mapped, state, secret = unit_command(installed, tmp_path)
     env = {"PATH": "/usr/bin:/bin"}
     proc, base = start_installed(mapped, state, env)
     try:
@@ -162,10 +205,7 @@ def test_installed_binary_runs_with_the_units_command_line(installed, tmp_path):
         assert page.status_code == 200 and "<title>扫码点餐</title>" in page.text
         assert requests.get(base + "/api/store/order/cart/123", timeout=IO_TIMEOUT).status_code \
             == 401
-        tok = subprocess.run([mapped[0], "token", "--user", "100", "--jwt-secret-file",
-                              str(creds / "jwt-secret")], capture_output=True, env=env, timeout=10)
-        assert tok.returncode == 0, tok.stderr
-        auth = {"Authorization": "Bearer " + tok.stdout.decode().strip()}
+        auth = {"Authorization": "Bearer " + issue_token(mapped[0], secret, env)}
         menu = json.loads(MENU_FILE.read_text())
         first = menu["stores"][0]["tables"][0]["tableId"]
         r = requests.get(base + "/api/store/order/menu/%d" % first, headers=auth,
@@ -182,6 +222,246 @@ def test_installed_binary_runs_with_the_units_command_line(installed, tmp_path):
     assert proc.returncode == 0, err.decode()
     assert "--auth none" not in err.decode()
     assert "demo menu" not in err.decode()
+
+
+# ---------------------------------------------------------------------------
+# the unit's system-call filter
+# ---------------------------------------------------------------------------
+
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64",
+                                 reason="unit_filter.py takes the system call numbers of x86-64")
+
+# LeakSanitizer's check at exit stops the threads with ptrace from a process it clones; ptrace
+# (@debug) is not in the unit's list, so that process is killed (SIGSYS) and the server spins
+# waiting for it. The leak check runs in every other test of the ASan lane.
+FILTER_ENV = dict({"PATH": "/usr/bin:/bin"},
+                  **({"ASAN_OPTIONS": "detect_leaks=0"} if ASAN else {}))
+
+
+def under_unit_filter(installed, unit_file, root):
+    """The installed binary's command line from the unit (unit_command, into root), run by
+    unit_filter.py with unit_file, as the unit's service user when run as root. Returns the
+    command line, the state folder and the secret's file."""
+    owner = DYNAMIC_ID if os.geteuid() == 0 else None
+    cmd, state, secret = unit_command(installed, root, owner)
+    return list(UNIT_FILTER) + [str(unit_file)] + cmd, state, secret
+
+
+def how_it_ended(proc, root):
+    """What a server that ended said: its exit status, for SIGSYS the kernel's record of the
+    call the filter killed (when dmesg may be read), and the end of its stderr."""
+    why = ""
+    if proc.returncode == -signal.SIGSYS:
+        dmesg = shutil.which("dmesg")
+        p = subprocess.run([dmesg], capture_output=True, timeout=10) if dmesg else None
+        audit = [ln for ln in (p.stdout if p else b"").decode(errors="replace").splitlines()
+                 if "type=1326" in ln and " pid=%d " % proc.pid in ln]
+        m = re.search(r" syscall=(\d+) ", audit[-1]) if audit else None
+        names = {n: name for name, n in syscall_numbers().items()}
+        why = " (SIGSYS: a call the filter forbids%s)" % (
+            ": %s, the kernel's audit record: %s" % (names.get(int(m.group(1))), audit[-1])
+            if m else "")
+    return "the server ended with %s%s; stderr:\n%s" % (
+        proc.returncode, why, (root / "stderr").read_text(errors="replace")[-3000:])
+
+
+def wal_index(state):
+    """From the SQLite store's -shm (the WAL index, native byte order): (mxFrame, the frames
+    in the WAL; nBackfill, those a checkpoint has copied into the database file)."""
+    raw = (state / "tablecart.db-shm").read_bytes()[:100]
+    return struct.unpack_from("=I", raw, 16)[0], struct.unpack_from("=I", raw, 96)[0]
+
+
+def wal_restarts(state):
+    """The -wal header's checkpoint sequence number (big-endian): one more each time the WAL
+    starts over, which a write does only after a checkpoint copied every frame."""
+    return struct.unpack_from(">I", (state / "tablecart.db-wal").read_bytes(), 12)[0]
+
+
+@x86_64_only
+def test_installed_binary_serves_under_the_units_system_call_filter(installed, open_tmp):
+    """The installed binary with the unit's command line, under the seccomp filter systemd
+    builds from the installed unit's lines (unit_filter.py: SystemCallFilter=,
+    SystemCallArchitectures=, MemoryDenyWriteExecute=, RestrictAddressFamilies= and the rest,
+    as the service user of DynamicUser=), does what the service does in production and makes
+    no call the filter kills: the page and a static file (openat2 answers EPERM there, so
+    static.c's fallback serves them), a REST change with a token and a GET, an SSE stream and
+    a WebSocket that each receive changes, a WebSocket command, /metrics from the machine, a
+    checkpoint of the SQLite WAL (every frame copied, and the WAL starts over), every thread
+    moved onto one core (--share-core: sched_setaffinity, which the unit adds back), and its
+    sends through io_uring; then SIGTERM, and it exits 0 (killed by the filter: SIGSYS, -31)."""
+    cmd, state, secret = under_unit_filter(installed, installed / UNIT, open_tmp)
+    proc, base = start_installed(cmd, state, FILTER_ENV, stderr=open_tmp / "stderr")
+    port = int(base.rsplit(":", 1)[1])
+    web = installed / "usr/local/share/tablecart/web"
+    clients, ended = [], None
+
+    def alive(step):
+        assert proc.poll() is None, "%s: %s" % (step, how_it_ended(proc, open_tmp))
+
+    def wait(cond, timeout, what):
+        def check():
+            alive(what)
+            return cond()
+        return wait_until(check, timeout, what)
+
+    try:
+        # --io-uring on (the default): io_uring_setup passed, sends go through io_uring_enter
+        wait(lambda: "sends: batched per loop turn" in (open_tmp / "stderr").read_text(),
+             START_TIMEOUT, "the io_uring start-up line")
+        if os.geteuid() == 0:
+            assert os.stat("/proc/%d" % proc.pid).st_uid == DYNAMIC_ID  # the service user
+        alive("start")
+        for path, file in [("/?table=123", "index.html"), ("/app.js", "app.js")]:
+            r = requests.get(base + path, timeout=IO_TIMEOUT)
+            assert r.status_code == 200 and r.content == (web / file).read_bytes(), path
+        alive("the page")
+        tok = issue_token(str(installed / "usr/local/bin/tablecart"), secret, FILTER_ENV)
+        auth = {"Authorization": "Bearer " + tok}
+        sse = SSEStream(port, 123, query="?token=" + tok).start()
+        clients.append(sse)
+        assert sse.next_event().event == "connected" and sse.next_event().id == "0"
+        alive("an SSE stream")
+        posted = envelope(requests.post(base + "/api/store/order/cart/add", headers=auth,
+                                        json={"tableId": 123, "cuisineId": 1001, "quantity": 2},
+                                        timeout=IO_TIMEOUT))
+        assert (posted["version"], posted["totalQuantity"]) == (1, 2)
+        got = envelope(requests.get(base + "/api/store/order/cart/123", headers=auth,
+                                    timeout=IO_TIMEOUT))
+        assert got == posted
+        ev = sse.next_update()
+        assert ev.id == "1" and ev.json() == posted
+        alive("a REST change and a GET")
+        ws = WSClient(port, 123, query="?token=" + tok)
+        clients.append(ws)
+        assert ws.recv()["type"] == "connected"
+        m = ws.recv()
+        assert (m["type"], m["data"]) == ("cart_update", posted)
+        ws.send({"type": "add_item", "data": {"cuisineId": 1001, "quantity": 3}})
+        m = ws.recv()
+        assert (m["type"], m["data"]["version"], m["data"]["totalQuantity"]) == \
+            ("add_item_success", 2, 5)
+        assert sse.next_update().json() == m["data"]
+        posted = envelope(requests.post(base + "/api/store/order/cart/add", headers=auth,
+                                        json={"tableId": 123, "cuisineId": 1002, "quantity": 1},
+                                        timeout=IO_TIMEOUT))
+        m = ws.recv()
+        assert (m["type"], m["data"]) == ("cart_update", posted) and posted["version"] == 3
+        assert sse.next_update().json() == posted
+        alive("a WebSocket")
+        r = requests.get(base + "/metrics", timeout=IO_TIMEOUT)
+        assert r.status_code == 200, r.text
+        lines = r.text.splitlines()
+        for kind in ("sse", "ws"):
+            assert 'tablecart_connections{kind="%s"} 1' % kind in lines, r.text
+        alive("/metrics")
+        # The checkpointer (src/store/sqlite_ckpt.c) copies what was committed within a
+        # second: fsync and pwrite of the database file, locks on the WAL index.
+        wait(lambda: (lambda mx, back: mx > 0 and back == mx)(*wal_index(state)), 5 * SCALE,
+             "a checkpoint that copies every frame of the WAL")
+        restarts = wal_restarts(state)
+        envelope(requests.post(base + "/api/store/order/cart/add", headers=auth,
+                               json={"tableId": 124, "cuisineId": 1001, "quantity": 1},
+                               timeout=IO_TIMEOUT))
+        assert wal_restarts(state) == restarts + 1
+        alive("a WAL checkpoint")
+        if len(os.sched_getaffinity(0)) >= 2:
+            wait(lambda: shared_cpu(proc.pid) is not None, 5 * SCALE, "every thread on one core")
+        alive("--share-core")
+    except Exception:
+        if proc.poll() is None:
+            raise
+        ended = how_it_ended(proc, open_tmp)  # says more than the client's error
+    finally:
+        for c in clients:
+            c.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if ended:
+        pytest.fail(ended, pytrace=False)
+    assert proc.returncode == 0, how_it_ended(proc, open_tmp)
+    check_sanitizers((open_tmp / "stderr").read_text(errors="replace"))
+
+
+@x86_64_only
+def test_unit_filter_kills_a_server_making_a_call_the_unit_forbids(installed, open_tmp):
+    """The launcher enforces: with the unit's lines and io_uring (@aio) taken away, the server
+    is killed by SIGSYS at its io_uring_setup, before it listens."""
+    unit = (installed / UNIT).read_text().replace(
+        "CapabilityBoundingSet=", "SystemCallFilter=~@aio\nCapabilityBoundingSet=")
+    (open_tmp / "no-aio.service").write_text(unit)
+    cmd, state, _ = under_unit_filter(installed, open_tmp / "no-aio.service", open_tmp)
+    p = subprocess.run(cmd, cwd=str(state), env=FILTER_ENV, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=START_TIMEOUT)
+    assert p.returncode == -signal.SIGSYS, p.stderr.decode()[-2000:]
+    assert p.stdout == b"" and b"sends: batched" not in p.stderr
+
+
+# Under the filter: what each call the unit's lines answer with an errno gives (x86-64
+# numbers), printed as JSON; then fchown (in @chown, which ~@privileged takes away).
+PROBE = r"""
+import ctypes, errno, json, mmap, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+FAILED = ctypes.c_void_p(-1).value
+def said(r):
+    return "ok" if r != FAILED and r != -1 else errno.errorcode[ctypes.get_errno()]
+def call(nr, *args):
+    return said(libc.syscall(ctypes.c_long(nr), *args))
+def sock(family, kind):
+    try:
+        socket.socket(family, kind).close()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def mm(prot):
+    return said(libc.mmap(None, 4096, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0))
+R, W, X = mmap.PROT_READ, mmap.PROT_WRITE, mmap.PROT_EXEC
+page = ctypes.c_void_p(libc.mmap(None, 4096, R, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0))
+print(json.dumps({
+    "openat2": call(437, ctypes.c_int(-100), ctypes.c_char_p(b"."), None, ctypes.c_size_t(0)),
+    "clone3": call(435, None, ctypes.c_size_t(0)),
+    "socket AF_INET6": sock(socket.AF_INET6, socket.SOCK_STREAM),
+    "socket AF_NETLINK": sock(socket.AF_NETLINK, socket.SOCK_RAW),
+    "mmap rw": mm(R | W), "mmap rx": mm(R | X), "mmap wx": mm(W | X),
+    "mprotect r": said(libc.mprotect(page, 4096, R)),
+    "mprotect rx": said(libc.mprotect(page, 4096, R | X)),
+    "personality query": call(135, ctypes.c_ulong(0xFFFFFFFF)),
+    "personality PER_LINUX": call(135, ctypes.c_ulong(0)),
+    "unshare CLONE_NEWUSER": call(272, ctypes.c_ulong(0x10000000)),
+    "setns": call(308, ctypes.c_int(-1), ctypes.c_int(0)),
+}), flush=True)
+os.fchown(0, os.getuid(), os.getgid())
+"""
+
+
+@x86_64_only
+def test_unit_filter_answers_each_call_as_systemd_does(installed, open_tmp):
+    """unit_filter.py with the installed unit answers as systemd 252 would: openat2 EPERM
+    (RestrictSUIDSGID=), clone3 ENOSYS and namespaces EPERM (RestrictNamespaces=), a family
+    other than AF_UNIX, AF_INET or AF_INET6 EAFNOSUPPORT (RestrictAddressFamilies=), memory
+    writable and executable, or made executable, EPERM (MemoryDenyWriteExecute=), a
+    personality other than PER_LINUX, the query too, EPERM (LockPersonality=); the rest goes
+    through; and a call outside the allow list (fchown) kills the process with SIGSYS."""
+    p = subprocess.run(list(UNIT_FILTER) + [str(installed / UNIT), "/usr/bin/python3", "-c",
+                                            PROBE],
+                       cwd=str(open_tmp), capture_output=True, stdin=subprocess.DEVNULL,
+                       timeout=30 * SCALE)
+    assert p.returncode == -signal.SIGSYS, p.stderr.decode()
+    assert json.loads(p.stdout) == {
+        "openat2": "EPERM", "clone3": "ENOSYS",
+        "socket AF_INET6": "ok", "socket AF_NETLINK": "EAFNOSUPPORT",
+        "mmap rw": "ok", "mmap rx": "ok", "mmap wx": "EPERM",
+        "mprotect r": "ok", "mprotect rx": "EPERM",
+        "personality query": "EPERM", "personality PER_LINUX": "ok",
+        "unshare CLONE_NEWUSER": "EPERM", "setns": "EPERM"}
 
 
 def test_installed_binary_finds_its_installed_page_and_demo_menu(installed, tmp_path):
