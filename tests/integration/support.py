@@ -190,6 +190,18 @@ def envelope(resp, status=200):
     return body["data"]
 
 
+def raw_envelope(resp, status):
+    """The envelope of a RawResponse with this status, as a dict (exact money)."""
+    assert resp.status == status, resp
+    assert (resp.header("content-type") or "").lower().startswith("application/json")
+    body = parse_json(resp.body)
+    assert body["code"] == status
+    assert body["success"] is (status == 200)
+    if status != 200:
+        assert body["data"] is None and body["message"]
+    return body
+
+
 def error(resp, status, *words):
     """Asserts an error envelope with this status whose message names every word."""
     assert resp.status_code == status, "expected %d, got %d: %s" % (status, resp.status_code,

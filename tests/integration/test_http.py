@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from support import (DEV_LANG, IO_TIMEOUT, SCALE, RawConn, RawResponse, envelope, error, http_request,
-                     parse_json)
+                     raw_envelope)
 
 ADD = "/store/order/cart/add"
 ADD_BODY = b'{"tableId":123,"cuisineId":1001,"quantity":1}'
@@ -23,17 +23,6 @@ JSON_CT = {"Content-Type": "application/json"}
 def status_line_ok(resp, status):
     assert resp.status == status, resp
     assert resp.version in ("HTTP/1.1", "HTTP/1.0")
-
-
-def raw_envelope(resp, status):
-    assert resp.status == status, resp
-    assert (resp.header("content-type") or "").lower().startswith("application/json")
-    body = parse_json(resp.body)
-    assert body["code"] == status
-    assert body["success"] is (status == 200)
-    if status != 200:
-        assert body["data"] is None and body["message"]
-    return body
 
 
 # --- routing -------------------------------------------------------------------------------
