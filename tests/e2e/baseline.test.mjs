@@ -56,6 +56,17 @@ function without(...features) {
           Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
         } else if (f === 'ws-silent') {
           window.__silentSockets = 0;
+          // requests of the page not yet answered in full: the test runs the page's clock only
+          // while there are none, so that a request's 10 s are not the test's fast-forward
+          window.__fetching = 0;
+          const realFetch = window.fetch;
+          const done = () => window.__fetching--;
+          window.fetch = function (...args) {
+            window.__fetching++;
+            const p = realFetch.apply(this, args);
+            p.then((r) => r.clone().arrayBuffer(), () => {}).then(done, done);
+            return p;
+          };
           class WebSocket {
             constructor(url) {
               window.__silentSockets++;
@@ -171,8 +182,20 @@ test('?transport=ws with a WebSocket that never opens: given up after 10 s each,
   await P.clock.runFor(8000 - since);
   assert.equal(await P.evaluate(() => [window.__tablecart.transport, window.__tablecart.state, window.__silentSockets].join()), 'ws,connecting,1');
   // 10 s without `connected`: failed; the plain GET answers, so after a second such failure the
-  // page moves on to SSE (the back-off between the two is at most 0.5 s)
-  for (let i = 0; i < 30 && (await P.evaluate(() => window.__tablecart.transport)) !== 'sse'; i++) await P.clock.runFor(1000);
+  // page moves on to SSE (the back-off between the two is at most 0.5 s). The clock runs only
+  // while no request of the page is on its way: on a busy machine the GET's real answer can
+  // take longer than ten of these steps, and its 10 s would then run out on the page's clock.
+  const answered = async () => {
+    const end = Date.now() + 10000;
+    while ((await P.evaluate(() => window.__fetching)) > 0) {
+      assert.ok(Date.now() < end, 'a request of the page still unanswered after 10 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  for (let i = 0; i < 30 && (await P.evaluate(() => window.__tablecart.transport)) !== 'sse'; i++) {
+    await answered();
+    await P.clock.runFor(1000);
+  }
   assert.equal(await P.evaluate(() => [window.__tablecart.transport, window.__silentSockets].join()), 'sse,2');
   await P.clock.resume();
   await waitConnected(P);
